@@ -1,0 +1,27 @@
+namespace Placement.Core;
+
+/// <summary>
+/// Process exit codes shared by every Placement command (documented in docs/cli.md; stable interface).
+/// </summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>Unexpected failure (a bug or an unclassified error).</summary>
+    public const int Failure = 1;
+    /// <summary>Command-line usage error.</summary>
+    public const int Usage = 2;
+    /// <summary>The image reference is malformed or not an accepted form.</summary>
+    public const int BadReference = 3;
+    /// <summary>Image or tag not found, or access denied by the registry/server.</summary>
+    public const int NotFound = 4;
+    /// <summary>Network failure: connection refused, DNS, timeout, stalled transfer, 5xx.</summary>
+    public const int Network = 5;
+    /// <summary>Content did not match its digest, or a layer/tar is unsafe or corrupt.</summary>
+    public const int Integrity = 6;
+    /// <summary>No space left for the cache (disk full or cap too small).</summary>
+    public const int DiskFull = 7;
+    /// <summary>Another process holds the lock and the wait timed out.</summary>
+    public const int Busy = 8;
+    /// <summary>Configuration file or environment is invalid (EX_CONFIG).</summary>
+    public const int Config = 78;
+}
