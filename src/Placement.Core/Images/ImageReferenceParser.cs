@@ -142,7 +142,7 @@ internal static class ImageReferenceParser
         var scheme = text[..colon].ToLowerInvariant();
         var hasSlashes = text.AsSpan(colon + 1).StartsWith("//", StringComparison.Ordinal);
         // "name:/..." is never a registry reference (it would be a host with an empty port), so it is a scheme too.
-        if (!hasSlashes && !text.AsSpan(colon + 1).StartsWith("/", StringComparison.Ordinal))
+        if (!hasSlashes && (!text.AsSpan(colon + 1).StartsWith("/", StringComparison.Ordinal) || LooksLikeHost(text[..colon])))
             return null;
         if (scheme == "file")
             return $"'{ReferenceText.Escape(text[..(colon + 1)], 20)}' must be followed by '//' and an absolute path: file:///absolute/path";
@@ -225,6 +225,12 @@ internal static class ImageReferenceParser
                 return $"empty repository after '{ReferenceText.Escape(left, 40)}#'";
             if (NormalizeRegistryHost(hostText, out host) is { } hostError)
                 return hostError;
+            if (!LooksLikeHost(host!))
+            {
+                // The canonical docker://<host>/repo must parse back to the same image; a dotless host would read as a Docker Hub user.
+                return $"registry host {ReferenceText.Quote(hostText)} before '#' must contain '.' or ':' or be 'localhost' " +
+                       "(docker://" + ReferenceText.Escape(hostText, 40) + "/... would mean Docker Hub); give the full host name or host:port";
+            }
         }
         else
         {
@@ -311,7 +317,7 @@ internal static class ImageReferenceParser
     /// </summary>
     private static bool LooksLikeUser(string before, string after)
     {
-        if (before.Contains('/', StringComparison.Ordinal) || before.Contains(':', StringComparison.Ordinal) || after.Length == 0)
+        if (before.Contains('/', StringComparison.Ordinal) || before.Contains(':', StringComparison.Ordinal) || after.Length == 0 || after[0] == ':')
             return false;
         var colon = after.IndexOf(':', StringComparison.Ordinal);
         var algorithm = colon >= 0 ? after[..colon] : after;
@@ -321,9 +327,9 @@ internal static class ImageReferenceParser
                 return false;
         }
 
-        if (colon >= 0 && !after.Contains('/', StringComparison.Ordinal) && after.Length - colon - 1 >= 32 && after.AsSpan(colon + 1).IndexOfAnyExcept("0123456789abcdefABCDEF") < 0)
-            return false;
-        return true;
+        // "repo@<hex>" and "repo@alg:<hex>" with an unknown algorithm are (bad) digests, not users.
+        var hex = after.AsSpan(colon + 1);
+        return hex.Length < 32 || hex.IndexOfAnyExcept("0123456789abcdefABCDEF") >= 0;
     }
 
     private static string? ValidateUser(string user)
