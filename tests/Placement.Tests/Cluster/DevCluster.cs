@@ -1,0 +1,101 @@
+using NUnit.Framework;
+using Placement.Core.Processes;
+
+namespace Placement.Tests.Cluster;
+
+/// <summary>
+/// The local dev cluster as <c>deploy/dev/cluster up</c> describes it in
+/// <c>$PLACEMENT_DEV_STATE/cluster.env</c> (default <c>/var/tmp/placement-dev</c>). Integration tests
+/// need it: when it is absent they fail (never skip), so a CI run without a cluster is red.
+/// </summary>
+internal sealed class DevCluster
+{
+    public const string DefaultStateDirectory = "/var/tmp/placement-dev";
+    public const string NotRunningMessage = "dev cluster is not running: run deploy/dev/cluster up";
+
+    private readonly IReadOnlyDictionary<string, string> _values;
+
+    private DevCluster(string envFile, IReadOnlyDictionary<string, string> values)
+    {
+        EnvFile = envFile;
+        _values = values;
+    }
+
+    /// <summary>The env file this instance was read from.</summary>
+    public string EnvFile { get; }
+
+    /// <summary>host:port of the registry, e.g. 127.0.0.1:5000.</summary>
+    public string Registry => this["PLACEMENT_REGISTRY"];
+
+    public Uri RegistryBaseUri => new($"http://{Registry}/");
+
+    public RegistryAccessLog RegistryLog => new(this["PLACEMENT_REGISTRY_LOG"]);
+
+    public string SlurmConf => this["SLURM_CONF"];
+
+    public IReadOnlyList<string> SlurmNodes => this["PLACEMENT_SLURM_NODES"].Split(',');
+
+    public DevClusterImage Tiny => Image("TINY");
+
+    public DevClusterImage Alt => Image("ALT");
+
+    public DevClusterImage Big => Image("BIG");
+
+    public string this[string key] =>
+        _values.TryGetValue(key, out var value) && value.Length > 0
+            ? value
+            : throw new InvalidOperationException(
+                $"{EnvFile} has no {key}; it was written by an older deploy/dev/cluster: run deploy/dev/cluster up");
+
+    /// <summary>Reads the env file, or fails the calling test with <see cref="NotRunningMessage"/>.</summary>
+    public static DevCluster Require()
+    {
+        var state = Environment.GetEnvironmentVariable("PLACEMENT_DEV_STATE");
+        var stateDirectory = string.IsNullOrEmpty(state) ? DefaultStateDirectory : state;
+        var envFile = Path.Combine(stateDirectory, "cluster.env");
+        if (!File.Exists(envFile))
+            Assert.Fail($"{NotRunningMessage} (no {envFile})");
+        // The env file outlives a reboot or killed daemons: check the daemons' pid files too.
+        foreach (var daemon in new[] { "slurmctld", "registry" })
+        {
+            var pidFile = Path.Combine(stateDirectory, "run", daemon + ".pid");
+            if (!IsAlive(pidFile))
+                Assert.Fail($"{NotRunningMessage} ({daemon} is not running: no live process in {pidFile})");
+        }
+
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in File.ReadAllLines(envFile))
+        {
+            if (line.Length == 0 || line.StartsWith('#'))
+                continue;
+            var equals = line.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+                throw new FormatException($"{envFile}: not a KEY=VALUE line: {line}");
+            values[line[..equals]] = line[(equals + 1)..];
+        }
+        return new DevCluster(envFile, values);
+    }
+
+    /// <summary>
+    /// Runs a Slurm client (srun, sbatch, sinfo, scontrol …) against this cluster's configuration.
+    /// </summary>
+    public Task<ExternalCommandResult> RunSlurmAsync(string program, IReadOnlyList<string> arguments,
+        TimeSpan? timeout = null, string? workingDirectory = null)
+    {
+        var command = new ExternalCommand(program, arguments)
+        {
+            Timeout = timeout ?? TimeSpan.FromSeconds(60),
+            WorkingDirectory = workingDirectory,
+            Environment = new Dictionary<string, string?> { ["SLURM_CONF"] = SlurmConf },
+        };
+        return ExternalCommands.RunAsync(command);
+    }
+
+    private static bool IsAlive(string pidFile) =>
+        File.Exists(pidFile)
+        && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid)
+        && Directory.Exists($"/proc/{pid}");
+
+    private DevClusterImage Image(string name) =>
+        new(this[$"PLACEMENT_TEST_IMAGE_{name}"], this[$"PLACEMENT_TEST_IMAGE_{name}_DIGEST"]);
+}

@@ -1,0 +1,33 @@
+namespace Placement.Tests.Cluster;
+
+/// <summary>
+/// The registry's access log: one Apache "combined" line per request, written right after the
+/// response is sent, e.g.
+/// <c>127.0.0.1 - - [23/Nov/2026:04:14:12 +0000] "GET /v2/placement/tiny/blobs/sha256:2476… HTTP/1.1" 200 318 "" "curl/7.88.1"</c>.
+/// Count downloads of a blob by method and path; HEAD requests (existence checks) are not downloads.
+/// </summary>
+internal sealed class RegistryAccessLog(string path)
+{
+    public string Path { get; } = path;
+
+    /// <summary>How many GET requests for blob <paramref name="digest"/> (any repository) are logged so far.</summary>
+    public int CountBlobGets(string digest)
+    {
+        var suffix = $"/blobs/{digest} HTTP/";
+        return File.ReadLines(Path).Count(line =>
+            line.Contains("\"GET /v2/", StringComparison.Ordinal) && line.Contains(suffix, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Waits until the GET count of <paramref name="digest"/> reaches <paramref name="expected"/>: the
+    /// registry logs a request only after the client already has the response.
+    /// </summary>
+    public async Task<int> WaitForBlobGetsAsync(string digest, int expected, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        int count;
+        while ((count = CountBlobGets(digest)) < expected && DateTime.UtcNow < deadline)
+            await Task.Delay(50).ConfigureAwait(false);
+        return count;
+    }
+}
