@@ -215,15 +215,17 @@ public sealed partial class RegistryClient : IDisposable
         return new FetchedManifest(bytes, digest, effective, manifest);
     }
 
-    private static async Task<SourceException> ManifestFailureAsync(
+    private async Task<SourceException> ManifestFailureAsync(
         string registry, string repository, string subject, Uri uri, HttpResponseMessage response, CancellationToken cancellationToken)
     {
         var what = await ResponseErrors.DescribeAsync(response, cancellationToken).ConfigureAwait(false);
         var kind = ResponseErrors.KindOf(response.StatusCode);
         var status = (int)response.StatusCode;
+        var noRepository = what.Contains("NAME_UNKNOWN", StringComparison.Ordinal)
+            || (kind == SourceErrorKind.NotFound && await RepositoryMissingAsync(registry, repository, cancellationToken).ConfigureAwait(false));
         var message = kind switch
         {
-            SourceErrorKind.NotFound when what.Contains("NAME_UNKNOWN", StringComparison.Ordinal) =>
+            SourceErrorKind.NotFound when noRepository =>
                 $"repository {repository} not found on {registry} ({what}); check the repository name" +
                 (RegistryHosts.IsDockerHub(registry) && !repository.Contains('/', StringComparison.Ordinal) ? " (official images are library/NAME)" : ""),
             SourceErrorKind.NotFound =>
@@ -235,6 +237,22 @@ public sealed partial class RegistryClient : IDisposable
             _ => $"{what} from {registry} for {subject}",
         };
         return new SourceException(kind, message, status) { RetryAfter = ResponseErrors.RetryAfter(response) };
+    }
+
+    /// <summary>Registries (distribution 2.8 among them) answer MANIFEST_UNKNOWN for a missing repository too;
+    /// the tag list tells the two apart. Only asked on the error path; any doubt counts as "exists".</summary>
+    private async Task<bool> RepositoryMissingAsync(string registry, string repository, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(RegistryHosts.BaseUri(registry, Options), $"v2/{repository}/tags/list?n=1");
+        try
+        {
+            using var response = await SendAsync(registry, repository, uri, null, $"tags of {repository}", cancellationToken).ConfigureAwait(false);
+            return response.StatusCode == HttpStatusCode.NotFound;
+        }
+        catch (SourceException)
+        {
+            return false;
+        }
     }
 
     private (BlobDescriptor Child, string Platform) PickPlatform(string registry, string repository, string reference, FetchedManifest index)
