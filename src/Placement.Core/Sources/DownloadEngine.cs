@@ -1,0 +1,248 @@
+using System.Net;
+using System.Security.Cryptography;
+
+namespace Placement.Core.Sources;
+
+/// <summary>
+/// The one download loop behind registry blobs and HTTP files. Streams into the partial file it was
+/// given while hashing (SHA-256); resumes from the partial file's length with an HTTP Range request
+/// (the existing prefix is re-hashed first; a server that answers 200 instead of 206 gets a clean
+/// restart); retries transient failures with backoff; aborts transfers that fall under the minimum
+/// speed (<see cref="SourceOptions.MinBytesPerWindow"/> per <see cref="SourceOptions.StallWindow"/>)
+/// and resumes them; verifies size and digest at the end and deletes the partial file when they do
+/// not match; fsyncs before reporting success. Committing the file is the caller's job.
+/// </summary>
+internal sealed class DownloadEngine(SourceOptions options)
+{
+    private const int BufferSize = 128 * 1024;
+
+    public async Task<DownloadResult> DownloadAsync(DownloadRequest request, string partialPath, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrEmpty(partialPath);
+        if (request.ExpectedDigest is { } d && !Digests.IsValid(d))
+            throw new ArgumentException($"expected digest '{d}' is not sha256:<64 lowercase hex>", nameof(request));
+
+        var deletePartial = false;
+        try
+        {
+            var file = new FileStream(partialPath, new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate,
+                Access = FileAccess.ReadWrite,
+                Share = FileShare.None,
+                Options = FileOptions.Asynchronous,
+                BufferSize = 0,
+            });
+            await using (file.ConfigureAwait(false))
+                return await RunAsync(request, file, progress, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SourceException ex) when (ex.Kind == SourceErrorKind.Integrity)
+        {
+            deletePartial = true;
+            throw;
+        }
+        finally
+        {
+            if (deletePartial)
+                File.Delete(partialPath);
+        }
+    }
+
+    private async Task<DownloadResult> RunAsync(DownloadRequest request, FileStream file, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[BufferSize];
+        long length = file.Length;
+        long transferred = 0;
+
+        void Restart()
+        {
+            file.SetLength(0);
+            file.Position = 0;
+            hash.GetHashAndReset();
+            length = 0;
+        }
+
+        if (request.ExpectedSize is { } limit && length > limit)
+            Restart();
+        if (length > 0)
+            await HashPrefixAsync(file, hash, length, buffer, cancellationToken).ConfigureAwait(false);
+        // Content not fetched in one piece from this call's first response may be what is wrong; on a
+        // digest mismatch such a download is restarted from zero once before it is called corrupt.
+        var pieced = length > 0;
+        var restartedAfterMismatch = false;
+
+        if (length > 0 && request.ExpectedSize == length)
+        {
+            var digest = CurrentDigest(hash);
+            if (request.ExpectedDigest is null || digest == request.ExpectedDigest)
+            {
+                file.Flush(flushToDisk: true);
+                progress?.Report(length);
+                return new DownloadResult(digest, length, 0, 0);
+            }
+            Restart();
+            pieced = false;
+        }
+
+        async Task<long?> AttemptAsync()
+        {
+            var offset = length;
+            using var response = await request.Send(offset, cancellationToken).ConfigureAwait(false);
+            long? total;
+            if (response.StatusCode == HttpStatusCode.PartialContent)
+            {
+                var range = response.Content.Headers.ContentRange;
+                if (range?.From is not { } from || from != offset)
+                {
+                    Restart();
+                    pieced = false;
+                    throw new SourceException(SourceErrorKind.Network,
+                        $"{request.Description}: asked for bytes {offset}- but the server sent range {range?.ToString() ?? "(none)"}; restarting from the beginning", 206);
+                }
+                total = range.Length ?? (response.Content.Headers.ContentLength is { } cl ? offset + cl : null);
+                if (offset > 0)
+                    pieced = true;
+            }
+            else if (response.StatusCode == HttpStatusCode.OK)
+            {
+                if (offset > 0)
+                {
+                    Restart();
+                    pieced = false;
+                }
+                total = response.Content.Headers.ContentLength;
+            }
+            else if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && offset > 0)
+            {
+                Restart();
+                pieced = false;
+                throw new SourceException(SourceErrorKind.Network,
+                    $"{request.Description}: the server refused to resume at byte {offset} (416); restarting from the beginning", 416);
+            }
+            else
+            {
+                throw await request.Fail(response, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (request.ExpectedSize is { } expected && total is { } announced && announced != expected)
+                throw new SourceException(SourceErrorKind.Integrity,
+                    $"{request.Description}: the server announces {announced} bytes but {expected} were expected; the partial file was deleted", (int)response.StatusCode);
+            var end = request.ExpectedSize ?? total;
+
+            var counter = new long[1];
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            long seen = 0;
+            var window = options.StallWindow;
+            using var watchdog = new Timer(_ =>
+            {
+                var now = Interlocked.Read(ref counter[0]);
+                if (now - seen < options.MinBytesPerWindow)
+                {
+                    try { stall.Cancel(); }
+                    catch (ObjectDisposedException) { }
+                }
+                seen = now;
+            }, null, window, window);
+
+            // Only network reads are wrapped: a local write failure (disk full) is not retried.
+            async Task<T> NetworkAsync<T>(Func<Task<T>> read)
+            {
+                try
+                {
+                    return await read().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (stall.IsCancellationRequested && !cancellationToken.IsCancellationRequested
+                                           && ex is OperationCanceledException or IOException or HttpRequestException)
+                {
+                    throw new SourceException(SourceErrorKind.Network,
+                        $"{request.Description}: transfer stalled at byte {length} (fewer than {options.MinBytesPerWindow} bytes in {window.TotalSeconds:0.###} s)", null, ex);
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is IOException or HttpRequestException)
+                {
+                    throw new SourceException(SourceErrorKind.Network,
+                        $"{request.Description}: connection lost at byte {length}: {ex.Message}", null, ex);
+                }
+            }
+
+            var body = await NetworkAsync(() => response.Content.ReadAsStreamAsync(stall.Token)).ConfigureAwait(false);
+            await using (body.ConfigureAwait(false))
+            {
+                while (true)
+                {
+                    var n = await NetworkAsync(() => body.ReadAsync(buffer, stall.Token).AsTask()).ConfigureAwait(false);
+                    if (n == 0)
+                        break;
+                    if (end is { } max && length + n > max)
+                        throw new SourceException(SourceErrorKind.Integrity,
+                            $"{request.Description}: the server sent more than the expected {max} bytes; the partial file was deleted");
+                    await file.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+                    hash.AppendData(buffer, 0, n);
+                    length += n;
+                    transferred += n;
+                    Interlocked.Add(ref counter[0], n);
+                    progress?.Report(length);
+                }
+            }
+            return total;
+        }
+
+        var maxAttempts = Math.Max(1, options.MaxAttempts);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var total = await AttemptAsync().ConfigureAwait(false);
+                var end = request.ExpectedSize ?? total;
+                if (end is { } size && length < size)
+                    throw new SourceException(SourceErrorKind.Network,
+                        $"{request.Description}: the server closed the transfer at byte {length} of {size}");
+
+                var digest = CurrentDigest(hash);
+                if (request.ExpectedDigest is { } expected && digest != expected)
+                {
+                    if (pieced && !restartedAfterMismatch)
+                    {
+                        restartedAfterMismatch = true;
+                        Restart();
+                        pieced = false;
+                        continue;
+                    }
+                    throw new SourceException(SourceErrorKind.Integrity,
+                        $"{request.Description}: content does not match its digest: expected {expected}, got {digest} ({length} bytes); the partial file was deleted");
+                }
+
+                await file.FlushAsync(cancellationToken).ConfigureAwait(false);
+                file.Flush(flushToDisk: true);
+                return new DownloadResult(digest, length, transferred, attempt);
+            }
+            catch (SourceException ex) when (ex.IsTransient && attempt < maxAttempts && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(RetryPolicy.DelayBefore(attempt + 1, options, ex), cancellationToken).ConfigureAwait(false);
+            }
+            catch (SourceException ex) when (ex.IsTransient)
+            {
+                throw new SourceException(ex.Kind,
+                    $"{ex.Message} (gave up after {attempt} attempts; {length} bytes kept in the partial file for a later resume)", ex.StatusCode, ex);
+            }
+        }
+    }
+
+    private static async Task HashPrefixAsync(FileStream file, IncrementalHash hash, long length, byte[] buffer, CancellationToken cancellationToken)
+    {
+        file.Position = 0;
+        var remaining = length;
+        while (remaining > 0)
+        {
+            var n = await file.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, remaining)), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+                throw new IOException($"partial file {file.Name} shrank while it was being re-hashed");
+            hash.AppendData(buffer, 0, n);
+            remaining -= n;
+        }
+        file.Position = length;
+    }
+
+    private static string CurrentDigest(IncrementalHash hash) => Digests.Prefix + Convert.ToHexStringLower(hash.GetCurrentHash());
+}

@@ -1,0 +1,21 @@
+namespace Placement.Core.Sources;
+
+/// <summary>
+/// What the <see cref="DownloadEngine"/> needs to fetch one thing: how to send a request starting at a
+/// byte offset (the sender adds Range and authentication), how to describe a failed response, and what
+/// the result must be.
+/// </summary>
+/// <param name="Description">For messages, e.g. "blob sha256:… of test/img from 127.0.0.1:5000".</param>
+/// <param name="Send">Sends the GET; a non-zero offset means "ask for bytes offset-".</param>
+/// <param name="Fail">Builds the exception for a response that is neither 200 nor 206.</param>
+internal sealed record DownloadRequest(
+    string Description,
+    Func<long, CancellationToken, Task<HttpResponseMessage>> Send,
+    Func<HttpResponseMessage, CancellationToken, Task<SourceException>> Fail)
+{
+    /// <summary>Expected size in bytes, when known (registry descriptors); otherwise Content-Length is checked.</summary>
+    public long? ExpectedSize { get; init; }
+
+    /// <summary>Expected <c>sha256:</c> digest, when known; otherwise the computed one is returned.</summary>
+    public string? ExpectedDigest { get; init; }
+}

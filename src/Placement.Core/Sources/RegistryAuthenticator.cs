@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Placement.Core.Sources.Json;
+
+namespace Placement.Core.Sources;
+
+/// <summary>
+/// Answers registry 401 challenges. Bearer: asks the token server named by the challenge's realm for a
+/// token for the challenge's scope (with Basic credentials when the credentials file has some for the
+/// registry, anonymously otherwise) and caches it per registry and scope until shortly before it
+/// expires. Basic: sends the credentials, and keeps sending them to that registry.
+/// </summary>
+internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCredentialStore credentials)
+{
+    private const int MaxTokenResponseBytes = 1024 * 1024;
+    private readonly ConcurrentDictionary<string, CachedAuthorization> _tokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, AuthenticationHeaderValue> _basic = new(StringComparer.Ordinal);
+
+    public DockerCredentialStore Credentials => credentials;
+
+    /// <summary>An Authorization header we already know is wanted for this registry and scope, or null.</summary>
+    public AuthenticationHeaderValue? Cached(string registry, string scope)
+    {
+        if (_tokens.TryGetValue(TokenKey(registry, scope), out var token) && token.Expires > DateTimeOffset.UtcNow)
+            return token.Header;
+        return _basic.GetValueOrDefault(DockerCredentialStore.NormalizeKey(registry));
+    }
+
+    /// <summary>Works out what to send after <paramref name="unauthorized"/>; throws Unauthorized when we cannot.
+    /// <paramref name="subject"/> is for messages: "test/img:1" or "blob sha256:… of test/img".</summary>
+    public async Task<AuthenticationHeaderValue> AuthorizeAsync(
+        string registry, string scope, HttpResponseMessage unauthorized, string subject, CancellationToken cancellationToken)
+    {
+        var challenges = AuthChallenge.From(unauthorized);
+        var found = credentials.Find(registry);
+        var status = (int)unauthorized.StatusCode;
+
+        var bearer = challenges.FirstOrDefault(c => c.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase));
+        if (bearer is not null)
+        {
+            var token = await FetchTokenAsync(registry, bearer, scope, found, subject, cancellationToken).ConfigureAwait(false);
+            _tokens[TokenKey(registry, scope)] = token;
+            return token.Header;
+        }
+
+        if (challenges.Any(c => c.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase)))
+        {
+            if (found is null)
+                throw new SourceException(SourceErrorKind.Unauthorized,
+                    $"{status} from {registry} for {subject}: {credentials.DescribeMissing(registry)}", status);
+            var header = found.ToBasicHeader();
+            _basic[DockerCredentialStore.NormalizeKey(registry)] = header;
+            return header;
+        }
+
+        var offered = challenges.Count == 0 ? "no WWW-Authenticate challenge" : string.Join("; ", challenges.Select(c => c.Scheme));
+        throw new SourceException(SourceErrorKind.Unauthorized,
+            $"{status} from {registry} for {subject} with {offered}: Placement speaks Basic and Bearer token authentication only", status);
+    }
+
+    /// <summary>Forgets what we send to a registry (after it refused it).</summary>
+    public void Forget(string registry, string scope)
+    {
+        _tokens.TryRemove(TokenKey(registry, scope), out _);
+        _basic.TryRemove(DockerCredentialStore.NormalizeKey(registry), out _);
+    }
+
+    private async Task<CachedAuthorization> FetchTokenAsync(
+        string registry, AuthChallenge challenge, string scope, RegistryCredentials? found, string subject, CancellationToken cancellationToken)
+    {
+        var realm = challenge["realm"];
+        if (realm is null || !Uri.TryCreate(realm, UriKind.Absolute, out var realmUri) || realmUri.Scheme is not ("http" or "https"))
+            throw new SourceException(SourceErrorKind.Unauthorized,
+                $"401 from {registry} for {subject}: Bearer challenge without a usable realm ({challenge})", 401);
+
+        var query = new List<string>();
+        if (challenge["service"] is { } service)
+            query.Add("service=" + Uri.EscapeDataString(service));
+        var wanted = challenge["scope"] ?? scope;
+        foreach (var s in wanted.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            query.Add("scope=" + Uri.EscapeDataString(s));
+        var builder = new UriBuilder(realmUri);
+        var existing = builder.Query.TrimStart('?');
+        builder.Query = string.Join('&', (existing.Length > 0 ? [existing] : Array.Empty<string>()).Concat(query));
+        var tokenUri = builder.Uri;
+
+        var target = $"token server {realmUri.GetLeftPart(UriPartial.Path)} for {registry} ({subject})";
+        using var response = await transport.SendAsync(HttpMethod.Get, tokenUri, null, found?.ToBasicHeader(), target, cancellationToken)
+            .ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            var status = (int)response.StatusCode;
+            var what = await ResponseErrors.DescribeAsync(response, cancellationToken).ConfigureAwait(false);
+            var kind = ResponseErrors.KindOf(response.StatusCode);
+            var fix = kind != SourceErrorKind.Unauthorized ? ""
+                : found is null ? $": {credentials.DescribeMissing(registry)}"
+                : $": it refused {found}; check the user name and password";
+            throw new SourceException(kind, $"{what} from {target}{fix}", status) { RetryAfter = ResponseErrors.RetryAfter(response) };
+        }
+
+        TokenResponseJson? parsed;
+        try
+        {
+            var bytes = await ResponseErrors.ReadBytesLimitedAsync(response, MaxTokenResponseBytes, truncate: false, cancellationToken).ConfigureAwait(false);
+            parsed = JsonSerializer.Deserialize(bytes, SourcesJsonContext.Default.TokenResponseJson);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidDataException)
+        {
+            throw new SourceException(SourceErrorKind.Unauthorized, $"{target}: the token response is not valid JSON: {ex.Message}", 200, ex);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new SourceException(SourceErrorKind.Network, $"{target}: connection lost reading the token: {ex.Message}", null, ex);
+        }
+
+        var token = parsed?.Token is { Length: > 0 } t ? t : parsed?.AccessToken;
+        if (string.IsNullOrEmpty(token))
+            throw new SourceException(SourceErrorKind.Unauthorized, $"{target}: the token response has neither \"token\" nor \"access_token\"", 200);
+        // The spec's default lifetime is 60 s; renew a little early so a token does not expire in flight.
+        var lifetime = TimeSpan.FromSeconds(Math.Max(parsed!.ExpiresIn ?? 60, 60));
+        return new CachedAuthorization(new AuthenticationHeaderValue("Bearer", token), DateTimeOffset.UtcNow + lifetime * 0.9);
+    }
+
+    private static string TokenKey(string registry, string scope) => DockerCredentialStore.NormalizeKey(registry) + " " + scope;
+}

@@ -1,0 +1,343 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Placement.Core.Sources.Json;
+
+namespace Placement.Core.Sources;
+
+/// <summary>
+/// A client of the OCI distribution (Docker registry v2) API: resolves a tag or digest to one verified,
+/// platform-specific image manifest (following OCI indexes and Docker manifest lists), and downloads
+/// blobs through the shared resumable, verifying download engine. Anonymous, Bearer-token and Basic
+/// authentication; credentials from a docker-style config.json. Plain HTTP for loopback and configured
+/// insecure registries, HTTPS otherwise. Thread-safe; one instance can serve parallel downloads.
+/// </summary>
+public sealed partial class RegistryClient : IDisposable
+{
+    private const int MaxManifestBytes = 4 * 1024 * 1024;
+    private readonly HttpTransport _transport;
+    private readonly RegistryAuthenticator _auth;
+    private readonly DownloadEngine _engine;
+    private readonly PlatformSpec _platform;
+
+    public RegistryClient(SourceOptions? options = null)
+    {
+        Options = options ?? new SourceOptions();
+        _platform = PlatformSpec.Parse(Options.Platform);
+        _transport = new HttpTransport(Options);
+        _auth = new RegistryAuthenticator(_transport, new DockerCredentialStore(Options.CredentialsFile));
+        _engine = new DownloadEngine(Options);
+    }
+
+    public SourceOptions Options { get; }
+
+    /// <summary>
+    /// Resolves <paramref name="reference"/> (a tag, or <c>sha256:…</c>) in <paramref name="repository"/> on
+    /// <paramref name="registry"/> (<c>host[:port]</c>; <c>docker.io</c> means Docker Hub) to an image manifest.
+    /// An index or manifest list is followed to the entry for <see cref="SourceOptions.Platform"/>.
+    /// </summary>
+    /// <exception cref="SourceException">NotFound, Unauthorized, Network, Integrity (manifest bytes do not match
+    /// their digest), Unsupported (schema1, missing platform, not an image), Throttled.</exception>
+    public async Task<ResolvedImage> ResolveAsync(string registry, string repository, string reference, CancellationToken cancellationToken = default)
+    {
+        (registry, repository) = Validate(registry, repository);
+        ArgumentException.ThrowIfNullOrWhiteSpace(reference);
+        if (reference.StartsWith("sha256:", StringComparison.OrdinalIgnoreCase) ? !Digests.IsValid(reference) : !TagPattern().IsMatch(reference))
+        {
+            if (reference.Contains(':', StringComparison.Ordinal) && !reference.StartsWith("sha256:", StringComparison.OrdinalIgnoreCase))
+                throw new SourceException(SourceErrorKind.Unsupported, $"{registry}/{repository}@{reference}: only sha256 digests are supported");
+            throw new ArgumentException($"'{reference}' is neither a tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}) nor sha256:<64 lowercase hex>", nameof(reference));
+        }
+
+        var top = await FetchManifestAsync(registry, repository, reference, cancellationToken).ConfigureAwait(false);
+        if (!MediaTypes.IsIndex(top.MediaType))
+            return ToImage(registry, repository, reference, top, null, null);
+
+        var (child, platform) = PickPlatform(registry, repository, reference, top);
+        var manifest = await FetchManifestAsync(registry, repository, child.Digest, cancellationToken).ConfigureAwait(false);
+        if (MediaTypes.IsIndex(manifest.MediaType))
+            throw new SourceException(SourceErrorKind.Unsupported,
+                $"{registry}/{Subject(repository, reference)}: the {platform} entry of the index is itself an index ({child.Digest}); nested indexes are not supported");
+        return ToImage(registry, repository, reference, manifest, top.Digest, platform);
+    }
+
+    /// <summary>
+    /// Downloads <paramref name="blob"/> into <paramref name="partialPath"/>, resuming from what is already
+    /// there, and verifies its size and digest (on mismatch the partial file is deleted). The file is
+    /// fsynced but not renamed: committing is the caller's job.
+    /// </summary>
+    /// <exception cref="SourceException">After retries are exhausted, or at once for permanent failures.</exception>
+    public Task<DownloadResult> DownloadBlobAsync(
+        string registry, string repository, BlobDescriptor blob, string partialPath,
+        IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        (registry, repository) = Validate(registry, repository);
+        var request = BlobRequest(registry, repository, blob);
+        return _engine.DownloadAsync(request, partialPath, progress, cancellationToken);
+    }
+
+    /// <summary>Reads a small blob (the image config; at most 4 MiB) into memory, verified against its descriptor.</summary>
+    public async Task<byte[]> ReadBlobAsync(string registry, string repository, BlobDescriptor blob, CancellationToken cancellationToken = default)
+    {
+        (registry, repository) = Validate(registry, repository);
+        if (blob.Size > MaxManifestBytes)
+            throw new ArgumentException($"blob {blob.Digest} has {blob.Size} bytes; use DownloadBlobAsync for anything over {MaxManifestBytes}", nameof(blob));
+        var request = BlobRequest(registry, repository, blob);
+        var bytes = await RetryPolicy.RunAsync(Options, async _ =>
+        {
+            using var response = await request.Send(0, cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.OK)
+                throw await request.Fail(response, cancellationToken).ConfigureAwait(false);
+            return await ReadSmallBodyAsync(response, request.Description, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        var digest = Digests.Of(bytes);
+        if (digest != blob.Digest || bytes.Length != blob.Size)
+            throw new SourceException(SourceErrorKind.Integrity,
+                $"{request.Description}: content does not match its descriptor: expected {blob.Digest} ({blob.Size} bytes), got {digest} ({bytes.Length} bytes)");
+        return bytes;
+    }
+
+    public void Dispose() => _transport.Dispose();
+
+    private DownloadRequest BlobRequest(string registry, string repository, BlobDescriptor blob)
+    {
+        ArgumentNullException.ThrowIfNull(blob);
+        if (!Digests.IsValid(blob.Digest))
+            throw new ArgumentException($"blob digest '{blob.Digest}' is not sha256:<64 lowercase hex>", nameof(blob));
+        var uri = new Uri(RegistryHosts.BaseUri(registry, Options), $"v2/{repository}/blobs/{blob.Digest}");
+        var subject = $"blob {blob.Digest} of {repository}";
+        return new DownloadRequest(
+            $"{subject} from {registry}",
+            (offset, ct) => SendAsync(registry, repository, uri, request =>
+            {
+                if (offset > 0)
+                    request.Headers.Range = new RangeHeaderValue(offset, null);
+            }, subject, ct),
+            async (response, ct) =>
+            {
+                var what = await ResponseErrors.DescribeAsync(response, ct).ConfigureAwait(false);
+                var kind = ResponseErrors.KindOf(response.StatusCode);
+                var fix = kind switch
+                {
+                    SourceErrorKind.NotFound => "; the manifest names a blob the registry does not have (re-push the image)",
+                    SourceErrorKind.Unauthorized => "; check that the credentials may pull this repository",
+                    _ => "",
+                };
+                return new SourceException(kind, $"{what} from {registry} for {subject}{fix}", (int)response.StatusCode)
+                { RetryAfter = ResponseErrors.RetryAfter(response) };
+            })
+        { ExpectedSize = blob.Size, ExpectedDigest = blob.Digest };
+    }
+
+    /// <summary>Sends a registry request, answering one 401 challenge (Bearer token or Basic) and resending.</summary>
+    private async Task<HttpResponseMessage> SendAsync(
+        string registry, string repository, Uri uri, Action<HttpRequestMessage>? configure, string subject, CancellationToken cancellationToken)
+    {
+        var scope = $"repository:{repository}:pull";
+        var target = $"{registry} ({subject})";
+        var response = await _transport.SendAsync(HttpMethod.Get, uri, configure, _auth.Cached(registry, scope), target, cancellationToken)
+            .ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.Unauthorized)
+            return response;
+
+        AuthenticationHeaderValue header;
+        using (response)
+            header = await _auth.AuthorizeAsync(registry, scope, response, subject, cancellationToken).ConfigureAwait(false);
+
+        response = await _transport.SendAsync(HttpMethod.Get, uri, configure, header, target, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.Unauthorized)
+            return response;
+        using (response)
+        {
+            _auth.Forget(registry, scope);
+            var what = await ResponseErrors.DescribeAsync(response, cancellationToken).ConfigureAwait(false);
+            var found = _auth.Credentials.Find(registry);
+            var fix = found is null
+                ? _auth.Credentials.DescribeMissing(registry)
+                : $"the registry refused {found}; check the password and that this user may pull {repository}";
+            var hub = RegistryHosts.IsDockerHub(registry) ? " (Docker Hub also answers 401 for repositories that do not exist)" : "";
+            throw new SourceException(SourceErrorKind.Unauthorized,
+                $"401 from {registry} for {subject} after authenticating ({what}): {fix}{hub}", 401);
+        }
+    }
+
+    private async Task<FetchedManifest> FetchManifestAsync(string registry, string repository, string reference, CancellationToken cancellationToken)
+    {
+        var subject = Subject(repository, reference);
+        var uri = new Uri(RegistryHosts.BaseUri(registry, Options), $"v2/{repository}/manifests/{reference}");
+        var (bytes, contentType, headerDigest) = await RetryPolicy.RunAsync(Options, async _ =>
+        {
+            using var response = await SendAsync(registry, repository, uri,
+                request => request.Headers.TryAddWithoutValidation("Accept", MediaTypes.ManifestAccept), subject, cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.OK)
+                throw await ManifestFailureAsync(registry, repository, subject, uri, response, cancellationToken).ConfigureAwait(false);
+            var body = await ReadSmallBodyAsync(response, $"{registry} ({subject})", cancellationToken).ConfigureAwait(false);
+            var header = response.Headers.TryGetValues("Docker-Content-Digest", out var values) ? values.FirstOrDefault()?.Trim() : null;
+            return (body, response.Content.Headers.ContentType?.MediaType, header);
+        }, cancellationToken).ConfigureAwait(false);
+
+        var digest = Digests.Of(bytes);
+        var expected = reference.StartsWith("sha256:", StringComparison.Ordinal) ? reference
+            : headerDigest is not null && headerDigest.StartsWith("sha256:", StringComparison.Ordinal) ? headerDigest
+            : null;
+        if (expected is not null && expected != digest)
+            throw new SourceException(SourceErrorKind.Integrity,
+                $"manifest {subject} from {registry} does not match its digest: expected {expected}, got {digest} ({bytes.Length} bytes)", 200);
+
+        ManifestJson manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize(bytes, SourcesJsonContext.Default.ManifestJson)
+                       ?? throw new JsonException("the manifest is JSON null");
+        }
+        catch (JsonException ex)
+        {
+            throw new SourceException(SourceErrorKind.Unsupported, $"manifest {subject} from {registry} is not valid JSON: {ex.Message}", 200, ex);
+        }
+
+        var mediaType = manifest.MediaType ?? contentType;
+        if (manifest.SchemaVersion == 1 || MediaTypes.IsSchema1(mediaType) || MediaTypes.IsSchema1(contentType))
+            throw new SourceException(SourceErrorKind.Unsupported,
+                $"manifest {subject} on {registry} is Docker schema 1 (deprecated, unsupported); re-push the image with a current tool " +
+                "(e.g. skopeo copy, which converts it to schema 2)", 200);
+        string effective;
+        if (MediaTypes.IsIndex(mediaType) || MediaTypes.IsImageManifest(mediaType))
+            effective = mediaType!;
+        else
+        {
+            // OCI allows omitting mediaType; infer it from the shape.
+            effective = manifest.Manifests is not null ? MediaTypes.OciIndex
+                : manifest.Layers is not null && manifest.Config is not null && (mediaType is null or "application/json") ? MediaTypes.OciManifest
+                : throw new SourceException(SourceErrorKind.Unsupported,
+                    $"{subject} on {registry} is not a container image (media type {mediaType ?? "unknown"}); Placement runs OCI and Docker v2 images only", 200);
+        }
+        return new FetchedManifest(bytes, digest, effective, manifest);
+    }
+
+    private async Task<SourceException> ManifestFailureAsync(
+        string registry, string repository, string subject, Uri uri, HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var what = await ResponseErrors.DescribeAsync(response, cancellationToken).ConfigureAwait(false);
+        var kind = ResponseErrors.KindOf(response.StatusCode);
+        var status = (int)response.StatusCode;
+        var noRepository = what.Contains("NAME_UNKNOWN", StringComparison.Ordinal)
+            || (kind == SourceErrorKind.NotFound && await RepositoryMissingAsync(registry, repository, cancellationToken).ConfigureAwait(false));
+        var message = kind switch
+        {
+            SourceErrorKind.NotFound when noRepository =>
+                $"repository {repository} not found on {registry} ({what}); check the repository name" +
+                (RegistryHosts.IsDockerHub(registry) && !repository.Contains('/', StringComparison.Ordinal) ? " (official images are library/NAME)" : ""),
+            SourceErrorKind.NotFound =>
+                $"manifest {subject} not found on {registry} ({what}); check the tag or digest (tags are listed at {new Uri(uri, "../tags/list")})",
+            SourceErrorKind.Unauthorized =>
+                $"{what} from {registry} for {subject}: access denied; check that the credentials may pull {repository}",
+            SourceErrorKind.Throttled =>
+                $"{what} from {registry} for {subject}: rate limited; wait, or authenticate for a higher limit",
+            _ => $"{what} from {registry} for {subject}",
+        };
+        return new SourceException(kind, message, status) { RetryAfter = ResponseErrors.RetryAfter(response) };
+    }
+
+    /// <summary>Registries (distribution 2.8 among them) answer MANIFEST_UNKNOWN for a missing repository too;
+    /// the tag list tells the two apart. Only asked on the error path; any doubt counts as "exists".</summary>
+    private async Task<bool> RepositoryMissingAsync(string registry, string repository, CancellationToken cancellationToken)
+    {
+        var uri = new Uri(RegistryHosts.BaseUri(registry, Options), $"v2/{repository}/tags/list?n=1");
+        try
+        {
+            using var response = await SendAsync(registry, repository, uri, null, $"tags of {repository}", cancellationToken).ConfigureAwait(false);
+            return response.StatusCode == HttpStatusCode.NotFound;
+        }
+        catch (SourceException)
+        {
+            return false;
+        }
+    }
+
+    private (BlobDescriptor Child, string Platform) PickPlatform(string registry, string repository, string reference, FetchedManifest index)
+    {
+        var entries = index.Json.Manifests ?? [];
+        var candidates = entries
+            .Where(e => e.Platform is not null && _platform.Matches(e.Platform.Os, e.Platform.Architecture, e.Platform.Variant))
+            .OrderBy(e => _platform.Variant is not null && string.Equals(e.Platform!.Variant, _platform.Variant, StringComparison.OrdinalIgnoreCase) ? 0 : 1)
+            .ToList();
+        if (candidates.Count == 0)
+        {
+            var available = entries
+                .Where(e => e.Platform is not null && e.Platform.Os is not (null or "unknown"))
+                .Select(e => PlatformSpec.Format(e.Platform!.Os, e.Platform.Architecture, e.Platform.Variant))
+                .Distinct(StringComparer.Ordinal)
+                .ToList();
+            throw new SourceException(SourceErrorKind.Unsupported,
+                $"{registry}/{Subject(repository, reference)} has no image for platform {_platform}; available: " +
+                (available.Count == 0 ? "none" : string.Join(", ", available)) + " (set Platform to pick another)", 200);
+        }
+        var chosen = candidates[0];
+        var descriptor = ToDescriptor(registry, repository, reference, chosen, "index entry");
+        return (descriptor, PlatformSpec.Format(chosen.Platform!.Os, chosen.Platform.Architecture, chosen.Platform.Variant));
+    }
+
+    private static ResolvedImage ToImage(string registry, string repository, string reference, FetchedManifest manifest, string? indexDigest, string? platform)
+    {
+        if (manifest.Json.Config is null || manifest.Json.Layers is null)
+            throw new SourceException(SourceErrorKind.Unsupported,
+                $"manifest {manifest.Digest} of {registry}/{repository} has no config or no layers list", 200);
+        var config = ToDescriptor(registry, repository, reference, manifest.Json.Config, "config");
+        var layers = manifest.Json.Layers.Select(l => ToDescriptor(registry, repository, reference, l, "layer")).ToList();
+        return new ResolvedImage(registry, repository, reference, manifest.Digest, manifest.MediaType, config, layers, indexDigest, platform, manifest.Bytes);
+    }
+
+    private static BlobDescriptor ToDescriptor(string registry, string repository, string reference, DescriptorJson json, string what)
+    {
+        if (!Digests.IsValid(json.Digest))
+            throw new SourceException(SourceErrorKind.Unsupported,
+                $"{registry}/{Subject(repository, reference)}: a {what} has digest '{json.Digest}'; only sha256:<64 lowercase hex> is supported", 200);
+        if (json.Size < 0 || string.IsNullOrEmpty(json.MediaType))
+            throw new SourceException(SourceErrorKind.Unsupported,
+                $"{registry}/{Subject(repository, reference)}: {what} {json.Digest} has no media type or a negative size", 200);
+        return new BlobDescriptor(json.MediaType, json.Digest!, json.Size);
+    }
+
+    private async Task<byte[]> ReadSmallBodyAsync(HttpResponseMessage response, string target, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Options.RequestTimeout);
+        try
+        {
+            return await ResponseErrors.ReadBytesLimitedAsync(response, MaxManifestBytes, truncate: false, timeout.Token).ConfigureAwait(false);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new SourceException(SourceErrorKind.Unsupported, $"{target}: {ex.Message}", 200, ex);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is OperationCanceledException or IOException or HttpRequestException)
+        {
+            throw new SourceException(SourceErrorKind.Network, $"{target}: reading the response failed: {ex.Message}", null, ex);
+        }
+    }
+
+    private static string Subject(string repository, string reference) =>
+        reference.StartsWith("sha256:", StringComparison.Ordinal) ? $"{repository}@{reference}" : $"{repository}:{reference}";
+
+    private static (string Registry, string Repository) Validate(string registry, string repository)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(registry);
+        ArgumentException.ThrowIfNullOrWhiteSpace(repository);
+        registry = registry.Trim();
+        if (registry.Contains('/', StringComparison.Ordinal) || registry.Contains("://", StringComparison.Ordinal) || registry.Any(char.IsWhiteSpace))
+            throw new ArgumentException($"registry '{registry}' must be host[:port] (no scheme, no path)", nameof(registry));
+        if (RegistryHosts.IsDockerHub(registry) && !repository.Contains('/', StringComparison.Ordinal))
+            repository = "library/" + repository;
+        if (!RepositoryPattern().IsMatch(repository))
+            throw new ArgumentException(
+                $"repository '{repository}' is not valid (lowercase letters, digits and separators . _ __ - between path components split by /)", nameof(repository));
+        return (registry, repository);
+    }
+
+    [GeneratedRegex(@"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")]
+    private static partial Regex RepositoryPattern();
+
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")]
+    private static partial Regex TagPattern();
+}

@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+
+namespace Placement.Tests.Sources;
+
+/// <summary>
+/// A loopback HttpListener serving one file with Range support, and misbehaving on request:
+/// <see cref="Plan"/> picks the <see cref="ServeMode"/> for the n-th request (0-based).
+/// </summary>
+internal sealed class TestFileServer : IAsyncDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private int _count;
+
+    public TestFileServer(byte[] content)
+    {
+        Content = content;
+        Port = FreePort.Next();
+        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        _listener.Start();
+        _loop = Task.Run(LoopAsync);
+    }
+
+    public byte[] Content { get; }
+    public int Port { get; }
+    public Func<int, ServeMode> Plan { get; set; } = _ => ServeMode.Normal;
+    public int CutAfter { get; set; } = 1000;
+    public Uri? RedirectTo { get; set; }
+    public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
+
+    public Uri Url(string path = "/image.sqsh") => new($"http://127.0.0.1:{Port}{path}");
+
+    private async Task LoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync().ConfigureAwait(false);
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (HttpListenerException)
+            {
+                return;
+            }
+            var index = Interlocked.Increment(ref _count) - 1;
+            _ = Task.Run(() => ServeAsync(context, Plan(index)));
+        }
+    }
+
+    private async Task ServeAsync(HttpListenerContext context, ServeMode mode)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        var record = new RecordedRequest(request.Url!.AbsolutePath, request.Headers["Range"], request.Headers["Authorization"], mode);
+        Requests.Enqueue(record);
+        try
+        {
+            switch (mode)
+            {
+                case ServeMode.NotFound:
+                    response.StatusCode = 404;
+                    response.Close();
+                    return;
+                case ServeMode.Redirect:
+                    response.StatusCode = 307;
+                    response.RedirectLocation = RedirectTo!.ToString();
+                    response.Close();
+                    return;
+            }
+
+            var start = mode == ServeMode.IgnoreRange ? 0 : record.RangeStart;
+            var body = mode == ServeMode.WrongBytes ? Content.Select(b => (byte)~b).ToArray() : Content;
+            if (start > 0)
+            {
+                response.StatusCode = 206;
+                response.Headers["Content-Range"] = string.Create(CultureInfo.InvariantCulture, $"bytes {start}-{Content.Length - 1}/{Content.Length}");
+            }
+            response.ContentLength64 = Content.Length - start;
+            var output = response.OutputStream;
+            var remaining = body.AsMemory((int)start);
+            if (mode is ServeMode.Cut or ServeMode.Stall)
+            {
+                var part = remaining[..Math.Min(CutAfter, remaining.Length)];
+                await output.WriteAsync(part).ConfigureAwait(false);
+                await output.FlushAsync().ConfigureAwait(false);
+                record.BytesSent = part.Length;
+                if (mode == ServeMode.Stall)
+                    await Task.Delay(Timeout.Infinite, _stop.Token).ConfigureAwait(false);
+                else
+                    await Task.Delay(200).ConfigureAwait(false); // let the client read what was sent before the reset
+                response.Abort();
+                return;
+            }
+            await output.WriteAsync(remaining).ConfigureAwait(false);
+            record.BytesSent = remaining.Length;
+            response.Close();
+        }
+        catch (Exception)
+        {
+            try { response.Abort(); } catch (ObjectDisposedException) { }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener.Stop();
+        _listener.Close();
+        try { await _loop.ConfigureAwait(false); } catch (ObjectDisposedException) { }
+        _stop.Dispose();
+    }
+}
