@@ -64,6 +64,15 @@ internal static partial class Libc
         return mode & SIfMt;
     }
 
+    /// <summary>lstat-like: type bits, uid, gid and inode of <paramref name="path"/> itself; throws when it does not exist.</summary>
+    internal static unsafe (int Type, int Uid, int Gid, ulong Inode) LStat(string path)
+    {
+        byte* buffer = stackalloc byte[256];
+        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, 0x7FF /* STATX_BASIC_STATS */, buffer) != 0)
+            ThrowLastError("statx", path);
+        return (*(ushort*)(buffer + 28) & SIfMt, *(int*)(buffer + 20), *(int*)(buffer + 24), *(ulong*)(buffer + 32));
+    }
+
     internal static void ThrowLastError(string call, string path)
     {
         var errno = Marshal.GetLastPInvokeError();
