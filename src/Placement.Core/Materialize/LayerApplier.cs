@@ -94,8 +94,12 @@ public sealed class LayerApplier(LayerApplyOptions? options = null)
                 writer.Apply(entry);
             }
             entryName = null;
-            // Read the rest (end-of-archive padding) so that gzip reaches its trailer and checks the CRC:
-            // a truncated or corrupted blob fails here even if the damage is after the last entry.
+            // TarReader also stops at a clean end of input, so a blob cut at an entry boundary would
+            // silently lose the rest of the layer: require the end-of-archive marker.
+            if (!guarded.SawEndOfArchive)
+                throw new EntryRejectedException(LayerErrorKind.Corrupt, "layer is truncated: the tar archive ends without its end-of-archive marker");
+            // Read the padding after the marker so that gzip reaches its trailer and checks the CRC.
+            // (.NET's GZipStream reports corrupt data but not a missing trailer; the digest check covers that.)
             while (buffered.Read(buffer) > 0)
             {
             }

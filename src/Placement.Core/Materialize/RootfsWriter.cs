@@ -148,7 +148,7 @@ internal sealed class RootfsWriter
                 }
             }
             if (written != entry.Length)
-                throw new EntryRejectedException(LayerErrorKind.Corrupt, $"file data ends after {written} of {entry.Length} bytes");
+                throw new EntryRejectedException(LayerErrorKind.Corrupt, $"layer is truncated: file data ends after {written} of {entry.Length} bytes");
             BytesWritten += written;
             var fd = (int)handle.DangerousGetHandle();
             if (_options.PreserveOwnership && Libc.FChown(fd, entry.Uid, entry.Gid) != 0)

@@ -14,6 +14,9 @@ internal sealed class TarHeaderGuardStream(Stream inner, long maxExtendedHeaderB
     private int _headerFill;
     private long _dataRemaining;
 
+    /// <summary>True once an all-zero header block (the tar end-of-archive marker) has passed by.</summary>
+    public bool SawEndOfArchive { get; private set; }
+
     public override bool CanRead => true;
     public override bool CanSeek => false;
     public override bool CanWrite => false;
@@ -54,6 +57,12 @@ internal sealed class TarHeaderGuardStream(Stream inner, long maxExtendedHeaderB
 
     private void InspectHeader()
     {
+        if (!_header.AsSpan().ContainsAnyExcept((byte)0))
+        {
+            SawEndOfArchive = true;
+            _dataRemaining = 0;
+            return;
+        }
         var size = ParseSize(_header.AsSpan(124, 12));
         var type = (char)_header[156];
         if (type is 'x' or 'g' or 'L' or 'K' && size > maxExtendedHeaderBytes)
