@@ -1,0 +1,102 @@
+using System.Runtime.Versioning;
+
+namespace Placement.Core.Materialize;
+
+/// <summary>
+/// Resolves a path inside the rootfs the way the container will see it, without ever leaving the root
+/// (the semantics of Go's filepath-securejoin): each component is looked up with lstat; a symlink's
+/// target is followed as if the rootfs were "/" (absolute targets restart at the root, ".." stops at the
+/// root). The result contains no symlinks, so later operations on it cannot be redirected outside.
+/// Only this process writes to the rootfs while a layer is applied, so checking then acting is safe.
+/// Results are cached per directory; callers invalidate the cache whenever they create a symlink or
+/// remove or replace anything that could be a directory.
+/// </summary>
+[UnsupportedOSPlatform("windows")]
+internal sealed class RootfsResolver(string root)
+{
+    private const int MaxSymlinks = 255;
+    private readonly Dictionary<string, ResolvedDirectory> _cache = new(StringComparer.Ordinal);
+
+    public string Root { get; } = root;
+
+    public void Invalidate() => _cache.Clear();
+
+    /// <summary>
+    /// Resolves the directory <paramref name="relative"/> (a cleaned, "/"-separated path; "" is the root).
+    /// Missing components are created (0755, owned by the caller) when <paramref name="create"/> is set and
+    /// reported through <paramref name="created"/>; otherwise a missing component yields null.
+    /// </summary>
+    public ResolvedDirectory? ResolveDirectory(string relative, bool create, Action<string>? created = null)
+    {
+        if (relative.Length == 0)
+            return new ResolvedDirectory(Root, 0);
+        if (_cache.TryGetValue(relative, out var cached))
+            return cached;
+
+        var resolved = new List<string>();
+        var pending = new Stack<string>();
+        PushComponents(pending, relative);
+        var links = 0;
+        while (pending.Count > 0)
+        {
+            var component = pending.Pop();
+            if (component is "" or ".")
+                continue;
+            if (component == "..")
+            {
+                if (resolved.Count > 0)
+                    resolved.RemoveAt(resolved.Count - 1);
+                continue;
+            }
+            var candidate = Join(resolved, component);
+            switch (Libc.FileType(candidate))
+            {
+                case Libc.SIfDir:
+                    resolved.Add(component);
+                    break;
+                case Libc.SIfLnk:
+                    if (++links > MaxSymlinks)
+                        throw new EntryRejectedException(LayerErrorKind.Unsafe, $"more than {MaxSymlinks} symlinks while resolving \"{relative}\" (symlink loop)");
+                    var target = new FileInfo(candidate).LinkTarget ?? "";
+                    if (target.StartsWith('/'))
+                        resolved.Clear();
+                    PushComponents(pending, target);
+                    break;
+                case 0 when create:
+                    Directory.CreateDirectory(candidate, DefaultDirectoryMode);
+                    created?.Invoke(candidate);
+                    resolved.Add(component);
+                    break;
+                case 0:
+                    return null;
+                default:
+                    throw new EntryRejectedException(LayerErrorKind.Corrupt,
+                        $"\"{LayerException.Shorten(relative)}\": component \"{component}\" exists and is not a directory");
+            }
+        }
+        var result = new ResolvedDirectory(Join(resolved, null), resolved.Count);
+        _cache[relative] = result;
+        return result;
+    }
+
+    internal const UnixFileMode DefaultDirectoryMode =
+        UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+        UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+
+    private static void PushComponents(Stack<string> pending, string path)
+    {
+        var parts = path.Split('/');
+        for (var i = parts.Length - 1; i >= 0; i--)
+            pending.Push(parts[i]);
+    }
+
+    private string Join(List<string> resolved, string? last)
+    {
+        var builder = new System.Text.StringBuilder(Root);
+        foreach (var part in resolved)
+            builder.Append('/').Append(part);
+        if (last is not null)
+            builder.Append('/').Append(last);
+        return builder.ToString();
+    }
+}
