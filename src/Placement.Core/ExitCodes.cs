@@ -24,4 +24,17 @@ public static class ExitCodes
     public const int Busy = 8;
     /// <summary>Configuration file or environment is invalid (EX_CONFIG).</summary>
     public const int Config = 78;
+
+    /// <summary>The exit code for an expected failure class.</summary>
+    public static int For(PlacementErrorKind kind) => kind switch
+    {
+        PlacementErrorKind.BadReference => BadReference,
+        PlacementErrorKind.NotFound or PlacementErrorKind.Unauthorized => NotFound,
+        PlacementErrorKind.Network => Network,
+        PlacementErrorKind.Integrity or PlacementErrorKind.Unsupported => Integrity,
+        PlacementErrorKind.DiskFull => DiskFull,
+        PlacementErrorKind.Busy => Busy,
+        PlacementErrorKind.Permission => Failure,
+        _ => Failure,
+    };
 }

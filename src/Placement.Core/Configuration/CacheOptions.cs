@@ -1,0 +1,51 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Placement.Core.Configuration;
+
+/// <summary>The node-local image cache (section <c>Cache</c>).</summary>
+public sealed class CacheOptions
+{
+    /// <summary>Cache root; root-owned, readable by all. Env: PLACEMENT__Cache__Root.</summary>
+    [Required]
+    public string Root { get; set; } = "/var/cache/placement";
+
+    /// <summary>Eviction starts above this size: bytes ("40GiB", "500M", "1073741824") or percent of the filesystem ("85%").</summary>
+    [Required]
+    public string HighWatermark { get; set; } = "85%";
+
+    /// <summary>Eviction stops below this size (same units as <see cref="HighWatermark"/>, must be lower).</summary>
+    [Required]
+    public string LowWatermark { get; set; } = "75%";
+
+    /// <summary>Images younger than this (since last use) are never evicted.</summary>
+    [Range(0, 7 * 24 * 3600)]
+    public int MinAgeSeconds { get; set; } = 300;
+
+    /// <summary>How long a tag→digest resolution is trusted before the registry is asked again.</summary>
+    [Range(0, 7 * 24 * 3600)]
+    public int TagTtlSeconds { get; set; } = 300;
+
+    /// <summary>A lease whose job is no longer known is dropped after this long.</summary>
+    [Range(60, 30 * 24 * 3600)]
+    public int LeaseTtlSeconds { get; set; } = 7 * 24 * 3600;
+
+    /// <summary>How long a request waits for another process's download of the same image.</summary>
+    [Range(1, 24 * 3600)]
+    public int LockTimeoutSeconds { get; set; } = 3600;
+
+    /// <summary>Blobs of one image downloaded in parallel.</summary>
+    [Range(1, 64)]
+    public int ParallelDownloads { get; set; } = 4;
+
+    /// <summary>mksquashfs compressor: zstd, gzip, lz4, lzo or xz.</summary>
+    [Required]
+    public string SquashfsCompression { get; set; } = "zstd";
+
+    /// <summary>mksquashfs threads; 0 means all cores.</summary>
+    [Range(0, 1024)]
+    public int SquashfsProcessors { get; set; }
+
+    /// <summary>Seconds a single mksquashfs run may take.</summary>
+    [Range(10, 24 * 3600)]
+    public int SquashfsTimeoutSeconds { get; set; } = 3600;
+}

@@ -1,0 +1,54 @@
+namespace Placement.Core.Configuration;
+
+/// <summary>Rules that span fields or need parsing, beyond the attribute rules.</summary>
+internal static class PlacementOptionsRules
+{
+    private static readonly string[] Compressors = ["zstd", "gzip", "lz4", "lzo", "xz"];
+
+    public static IEnumerable<string> Check(PlacementOptions options)
+    {
+        var cache = options.Cache;
+        if (!string.IsNullOrEmpty(cache.Root) && (!System.IO.Path.IsPathFullyQualified(cache.Root) || cache.Root.Contains('\0', StringComparison.Ordinal)))
+            yield return $"Cache:Root must be an absolute path (value: '{cache.Root}')";
+
+        var highOk = SizeLimit.TryParse(cache.HighWatermark, out var high, out var highError);
+        if (!highOk)
+            yield return $"Cache:HighWatermark {highError}";
+        var lowOk = SizeLimit.TryParse(cache.LowWatermark, out var low, out var lowError);
+        if (!lowOk)
+            yield return $"Cache:LowWatermark {lowError}";
+        if (highOk && lowOk)
+        {
+            if (high.IsPercent != low.IsPercent)
+                yield return $"Cache:LowWatermark ('{cache.LowWatermark}') and Cache:HighWatermark ('{cache.HighWatermark}') must use the same unit (both bytes or both percent)";
+            else if ((high.IsPercent ? low.Percent >= high.Percent : low.Bytes >= high.Bytes))
+                yield return $"Cache:LowWatermark ('{cache.LowWatermark}') must be below Cache:HighWatermark ('{cache.HighWatermark}')";
+        }
+        if (!Compressors.Contains(cache.SquashfsCompression, StringComparer.Ordinal))
+            yield return $"Cache:SquashfsCompression must be one of {string.Join(", ", Compressors)} (value: '{cache.SquashfsCompression}')";
+
+        var platform = options.Registries.Platform.Split('/');
+        if (platform.Length is < 2 or > 3 || platform.Any(p => p.Length == 0 || !p.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_')))
+            yield return $"Registries:Platform must look like os/arch[/variant], e.g. linux/amd64 (value: '{options.Registries.Platform}')";
+        foreach (var error in CatalogErrors(options))
+            yield return error;
+        foreach (var host in options.Registries.Insecure)
+        {
+            if (host.Length == 0 || host.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':')))
+                yield return $"Registries:Insecure entries must be host or host:port (value: '{host}')";
+        }
+    }
+
+    private static IReadOnlyList<string> CatalogErrors(PlacementOptions options)
+    {
+        try
+        {
+            _ = ImageCatalogs.From(options);
+            return [];
+        }
+        catch (Images.ImageCatalogException ex)
+        {
+            return ex.Errors.Select(e => "Catalog: " + e).ToList();
+        }
+    }
+}

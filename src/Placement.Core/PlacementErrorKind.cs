@@ -1,0 +1,16 @@
+namespace Placement.Core;
+
+/// <summary>Expected failure classes; each maps to one exit code (<see cref="ExitCodes.For"/>).</summary>
+public enum PlacementErrorKind
+{
+    Failure,
+    BadReference,
+    NotFound,
+    Unauthorized,
+    Network,
+    Integrity,
+    Unsupported,
+    DiskFull,
+    Busy,
+    Permission,
+}
