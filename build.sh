@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds every Placement artifact into out/:
+#   out/bin/placement              admin CLI + node agent + prefetch controller (NativeAOT)
+#   out/bin/placement-load-sensor  Grid Engine load sensor (NativeAOT)
+#   out/lib/libplacement.so        NativeAOT core library behind the SPANK shim
+#   out/lib/spank_placement.so     SPANK plugin for plugstack.conf (C, native/)
+# Usage: ./build.sh [install [PREFIX]]   (install copies to PREFIX/bin and PREFIX/lib/placement; default PREFIX=/usr)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+OUT=$ROOT/out
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+need_pkgs=()
+command -v gcc >/dev/null || need_pkgs+=(gcc libc6-dev)
+command -v make >/dev/null || need_pkgs+=(make)
+[ -f /usr/include/slurm/spank.h ] || need_pkgs+=(libslurm-dev)
+# NativeAOT links with clang or gcc plus zlib headers
+[ -f /usr/include/zlib.h ] || need_pkgs+=(zlib1g-dev)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "build: installing ${need_pkgs[*]}"
+  [ "$(id -u)" = 0 ] || { echo "build: missing packages ${need_pkgs[*]}; run as root or install them" >&2; exit 1; }
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+publish() { # publish PROJECT DEST
+  local tmp=$OUT/.publish/$(basename "$1")
+  dotnet publish "$1" -c Release -r linux-x64 -o "$tmp" --nologo -v quiet -p:TreatWarningsAsErrors=true
+  mkdir -p "$2"
+  find "$tmp" -maxdepth 1 -type f ! -name '*.dbg' ! -name '*.pdb' ! -name '*.json' ! -name '*.xml' -exec cp -f {} "$2"/ \;
+}
+
+start=$(date +%s)
+mkdir -p "$OUT/bin" "$OUT/lib"
+publish src/Prefetcher "$OUT/bin"
+publish src/LoadSensor "$OUT/bin"
+publish src/SpankShim "$OUT/lib"
+make -s -C native OUT="$OUT/lib"
+rm -rf "$OUT/.publish" "$OUT/lib/obj"
+echo "build: artifacts in $OUT ($(( $(date +%s) - start )) s)"
+ls -l "$OUT/bin" "$OUT/lib" | sed 's/^/  /'
+
+if [ "${1:-}" = install ]; then
+  PREFIX=${2:-/usr}
+  install -d "$PREFIX/bin" "$PREFIX/lib/placement"
+  install -m 0755 "$OUT/bin/placement" "$OUT/bin/placement-load-sensor" "$PREFIX/bin/"
+  install -m 0755 "$OUT/lib/libplacement.so" "$OUT/lib/spank_placement.so" "$PREFIX/lib/placement/"
+  echo "build: installed into $PREFIX/bin and $PREFIX/lib/placement"
+fi

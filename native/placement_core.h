@@ -1,0 +1,17 @@
+/* Functions exported by the NativeAOT library libplacement.so (src/SpankShim).
+ * Only call these from srun/sbatch/salloc or slurmstepd itself, never from a
+ * process forked by slurmstepd for a task. Every function returns a Placement
+ * exit code (0 ok, 3 bad reference, 78 bad configuration, ...) and writes a
+ * NUL-terminated message into err on failure. */
+#ifndef PLACEMENT_CORE_H
+#define PLACEMENT_CORE_H
+#include <stddef.h>
+
+int placement_ref_normalize(const char *config_path, const char *reference,
+                            char *canonical, size_t canonical_len,
+                            char *id, size_t id_len,
+                            char *err, size_t err_len);
+
+int placement_version(char *buf, size_t len);
+
+#endif

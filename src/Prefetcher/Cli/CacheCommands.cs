@@ -1,0 +1,139 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Placement.Core;
+using Placement.Core.Cache;
+using Placement.Core.Images;
+
+namespace Placement.Prefetcher.Cli;
+
+/// <summary>The cache commands: pull, ls, rm, gc, verify, inventory, pin, unpin (docs/cli.md).</summary>
+internal static class CacheCommands
+{
+    public static IEnumerable<Command> Create() => [Pull(), Ls(), Rm(), Gc(), Verify(), InventoryCommand(), Pin(true), Pin(false)];
+
+    private static ImageCache OpenCache(ParseResult parse) => new(GlobalOptions.LoadOptions(parse));
+
+    private static Command Pull()
+    {
+        var reference = new Argument<string>("REF") { Description = "Image reference" };
+        var command = new Command("pull", "Make sure an image is in this node's cache (one download however many ask at once); prints the artifact path last") { reference };
+        command.SetAction(async (parse, ct) =>
+        {
+            var text = parse.GetValue(reference) ?? "";
+            if (!ImageReference.TryParse(text, out var parsed, out var error))
+                throw new PlacementException(PlacementErrorKind.BadReference, error);
+            var cache = OpenCache(parse);
+            using var reporter = new ProgressReporter(parsed.Canonical);
+            var image = await cache.EnsureAsync(parsed, "cli", reporter, ct).ConfigureAwait(false);
+            reporter.Finish(image.Hit ? "cached" : "pulled");
+            Console.Error.WriteLine($"{image.Id} {image.Digest} {FormatBytes(image.Size)}");
+            Console.WriteLine(image.Path);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command Ls()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON (the inventory's image list)" };
+        var command = new Command("ls", "List cached images: id, reference, digest, size, last used, pinned, leases") { json };
+        command.SetAction(parse =>
+        {
+            var entries = OpenCache(parse).List();
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(OpenCache(parse).BuildInventory(), CacheJsonContext.Default.Inventory));
+                return ExitCodes.Ok;
+            }
+            var rows = entries.Select(e => new[]
+            {
+                e.Id, e.Ref, e.Digest[..19], FormatBytes(e.Size),
+                e.LastUsed.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                e.Pinned ? "yes" : "no", e.Leases.ToString(CultureInfo.InvariantCulture),
+            }).ToList();
+            Table.Write(Console.Out, ["ID", "REFERENCE", "DIGEST", "SIZE", "LAST USED (UTC)", "PINNED", "LEASES"], rows);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command Rm()
+    {
+        var target = new Argument<string>("ID|REF") { Description = "Scheduler id (img_…), catalog alias or image reference" };
+        var force = new Option<bool>("--force") { Description = "Remove even while jobs hold leases on it" };
+        var command = new Command("rm", "Remove an image from the cache") { target, force };
+        command.SetAction(async (parse, ct) =>
+        {
+            var removed = await OpenCache(parse).RemoveAsync(parse.GetValue(target)!, parse.GetValue(force), ct).ConfigureAwait(false);
+            Console.WriteLine($"removed {removed.Id} ({removed.Ref})");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command Gc()
+    {
+        var dryRun = new Option<bool>("--dry-run") { Description = "Only print what would be removed" };
+        var command = new Command("gc", "Expire stale leases, remove leftovers and orphans, evict down to the low watermark") { dryRun };
+        command.SetAction(parse =>
+        {
+            var report = OpenCache(parse).CollectGarbage(parse.GetValue(dryRun));
+            foreach (var line in report.Lines)
+                Console.WriteLine(line);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command Verify()
+    {
+        var command = new Command("verify", "Re-hash every artifact and blob; quarantine corrupt entries (exit 6 if any)");
+        command.SetAction(async (parse, ct) =>
+        {
+            var report = await OpenCache(parse).VerifyAsync(ct).ConfigureAwait(false);
+            foreach (var line in report.Lines)
+                Console.WriteLine(line);
+            return report.Corrupt == 0 ? ExitCodes.Ok : ExitCodes.Integrity;
+        });
+        return command;
+    }
+
+    private static Command InventoryCommand()
+    {
+        var command = new Command("inventory", "Rewrite and print inventory.json (what the load sensor and the node agent read)");
+        command.SetAction(parse =>
+        {
+            var inventory = OpenCache(parse).RebuildInventory();
+            Console.WriteLine(JsonSerializer.Serialize(inventory, CacheJsonContext.Default.Inventory));
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command Pin(bool pin)
+    {
+        var target = new Argument<string>("ID|REF") { Description = "Scheduler id (img_…), catalog alias or image reference" };
+        var command = new Command(pin ? "pin" : "unpin", pin ? "Never evict this cached image" : "Make a pinned image evictable again") { target };
+        command.SetAction(async (parse, ct) =>
+        {
+            var record = await OpenCache(parse).SetPinnedAsync(parse.GetValue(target)!, pin, ct).ConfigureAwait(false);
+            Console.WriteLine($"{(pin ? "pinned" : "unpinned")} {record.Id} ({record.Ref})");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    internal static string FormatBytes(long bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
+        double value = bytes;
+        var unit = 0;
+        while (value >= 1024 && unit < units.Length - 1)
+        {
+            value /= 1024;
+            unit++;
+        }
+        return unit == 0 ? $"{bytes} B" : string.Create(CultureInfo.InvariantCulture, $"{value:0.0} {units[unit]}");
+    }
+}

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using Placement.Core;
+using Placement.Core.Configuration;
+
+namespace Placement.Prefetcher.Cli;
+
+/// <summary>
+/// The `placement` command: admin CLI, node agent and prefetch controller in one NativeAOT binary.
+/// Every subcommand is documented in docs/cli.md; exit codes are <see cref="ExitCodes"/>.
+/// </summary>
+internal static class PlacementCli
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand(
+            "Placement: node-local container image cache, scheduler steering and prefetch for Slurm and Grid Engine.\n" +
+            "Configuration: --config, else $PLACEMENT_CONFIG, else /etc/placement/placement.json; PLACEMENT__Section__Key overrides.");
+        root.Options.Add(GlobalOptions.Config);
+        root.Options.Add(GlobalOptions.CacheRoot);
+        root.Subcommands.Add(RefCommand.Create());
+        root.Subcommands.Add(ConfigCommand.Create());
+        foreach (var command in CacheCommands.Create())
+            root.Subcommands.Add(command);
+
+        var parse = root.Parse(args);
+        try
+        {
+            return await parse.InvokeAsync().ConfigureAwait(false);
+        }
+        catch (ConfigurationErrorsException ex)
+        {
+            await Console.Error.WriteLineAsync("placement: " + ex.Message).ConfigureAwait(false);
+            return ExitCodes.Config;
+        }
+        catch (PlacementException ex)
+        {
+            await Console.Error.WriteLineAsync($"placement: {parse.CommandResult.Command.Name}: {ex.Message}").ConfigureAwait(false);
+            return ex.ExitCode;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using Placement.Prefetcher.Cli;
+
+return await PlacementCli.RunAsync(args).ConfigureAwait(false);
