@@ -1,5 +1,7 @@
 using System.Runtime.Versioning;
 
+using Placement.Core.Native;
+
 namespace Placement.Core.Materialize;
 
 /// <summary>

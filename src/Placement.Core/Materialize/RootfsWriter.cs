@@ -2,6 +2,8 @@ using System.Formats.Tar;
 using System.Runtime.Versioning;
 using System.Text;
 
+using Placement.Core.Native;
+
 namespace Placement.Core.Materialize;
 
 /// <summary>

@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
 
-namespace Placement.Core.Materialize;
+namespace Placement.Core.Native;
 
-/// <summary>The few POSIX calls .NET does not expose: lchown, fchown, link, mknod, statx, utimensat.</summary>
+/// <summary>File-system calls for layer extraction: lchown, fchown, link, mknod, statx, utimensat.</summary>
 internal static partial class Libc
 {
     internal const int AtFdCwd = -100;

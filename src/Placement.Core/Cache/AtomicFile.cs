@@ -1,0 +1,55 @@
+using Placement.Core.Native;
+
+namespace Placement.Core.Cache;
+
+/// <summary>temp → fsync → rename → fsync(dir): readers see the old file or the new one, never a partial one.</summary>
+public static class AtomicFile
+{
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead)
+    {
+        var directory = System.IO.Path.GetDirectoryName(path)!;
+        var temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = mode }))
+            {
+                stream.Write(content);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+            Libc.FsyncDirectory(directory);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>Renames a finished file or directory into place and makes the rename durable.</summary>
+    public static void Commit(string source, string destination)
+    {
+        if (Directory.Exists(source))
+            Directory.Move(source, destination);
+        else
+            File.Move(source, destination, overwrite: false);
+        Libc.FsyncDirectory(System.IO.Path.GetDirectoryName(destination)!);
+    }
+
+    public static void TryDelete(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+                Directory.Delete(path, recursive: true);
+            else
+                File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,79 @@
+namespace Placement.Core.Cache;
+
+/// <summary>
+/// Paths inside the cache root (docs/architecture.md, "Cache on disk"). Every path is derived from a
+/// validated digest hex or scheduler id, never from user text.
+/// <code>
+/// blobs/sha256/&lt;hex&gt;        content-addressed blobs (manifests, configs, layers, single files), 0444
+/// images/&lt;hex&gt;/             one materialized artifact per image digest: image.sqsh | image.sif, meta.json
+/// refs/&lt;id&gt;.json            scheduler id → reference, resolved digest, last use, pin
+/// leases/&lt;hex&gt;/&lt;holder&gt;   running jobs using an image (expiry inside)
+/// tmp/                       partial downloads (resumable) and builds in progress
+/// locks/                     flock files, one per key
+/// quarantine/                artifacts that failed `placement verify`
+/// inventory.json             what this node holds (read by the load sensor and the agent)
+/// </code>
+/// </summary>
+public sealed class CacheLayout
+{
+    public CacheLayout(string root)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(root);
+        Root = System.IO.Path.GetFullPath(root);
+    }
+
+    public string Root { get; }
+    public string Blobs => System.IO.Path.Combine(Root, "blobs", "sha256");
+    public string Images => System.IO.Path.Combine(Root, "images");
+    public string Refs => System.IO.Path.Combine(Root, "refs");
+    public string Leases => System.IO.Path.Combine(Root, "leases");
+    public string Temp => System.IO.Path.Combine(Root, "tmp");
+    public string Locks => System.IO.Path.Combine(Root, "locks");
+    public string Quarantine => System.IO.Path.Combine(Root, "quarantine");
+    public string Inventory => System.IO.Path.Combine(Root, "inventory.json");
+
+    public string Blob(string hex) => System.IO.Path.Combine(Blobs, Digests.CheckHex(hex));
+    public string PartialBlob(string hex) => System.IO.Path.Combine(Temp, "blob-" + Digests.CheckHex(hex) + ".partial");
+    public string ImageDirectory(string hex) => System.IO.Path.Combine(Images, Digests.CheckHex(hex));
+    public string ImageMeta(string hex) => System.IO.Path.Combine(ImageDirectory(hex), "meta.json");
+    public string BuildDirectory(string hex) => System.IO.Path.Combine(Temp, "build-" + Digests.CheckHex(hex));
+    public string Progress(string id) => System.IO.Path.Combine(Temp, "progress-" + CheckId(id) + ".json");
+    public string RefFile(string id) => System.IO.Path.Combine(Refs, CheckId(id) + ".json");
+    public string LeaseDirectory(string hex) => System.IO.Path.Combine(Leases, Digests.CheckHex(hex));
+    public string ImageLock(string hex) => System.IO.Path.Combine(Locks, "image-" + Digests.CheckHex(hex) + ".lock");
+    public string BlobLock(string hex) => System.IO.Path.Combine(Locks, "blob-" + Digests.CheckHex(hex) + ".lock");
+    public string RefLock(string id) => System.IO.Path.Combine(Locks, "ref-" + CheckId(id) + ".lock");
+    public string InventoryLock => System.IO.Path.Combine(Locks, "inventory.lock");
+    public string EvictionLock => System.IO.Path.Combine(Locks, "eviction.lock");
+
+    private static string CheckId(string id) =>
+        Placement.Core.Images.ImageIds.IsValid(id) ? id : throw new ArgumentException($"'{id}' is not a scheduler id (img_[a-z0-9_]+)", nameof(id));
+
+    /// <summary>
+    /// Creates the directories with root-only write permissions. The cache is readable by all
+    /// (jobs mount artifacts) and writable by root alone; tmp and locks are private.
+    /// </summary>
+    public void EnsureCreated()
+    {
+        const UnixFileMode Public = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                                    UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        Create(Root, Public);
+        Create(System.IO.Path.Combine(Root, "blobs"), Public);
+        Create(Blobs, Public);
+        Create(Images, Public);
+        Create(Refs, Public);
+        Create(Leases, Public);
+        Create(Temp, Private);
+        Create(Locks, Private);
+        Create(Quarantine, Private);
+    }
+
+    private static void Create(string path, UnixFileMode mode)
+    {
+        if (!Directory.Exists(path))
+            Directory.CreateDirectory(path, mode);
+        else if ((File.GetUnixFileMode(path) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            File.SetUnixFileMode(path, mode); // repair: never writable by others
+    }
+}

@@ -1,0 +1,156 @@
+using System.Text.Json;
+using Placement.Core.Native;
+
+namespace Placement.Core.Cache;
+
+/// <summary>
+/// Reads and writes the cache's on-disk records (refs, image metadata, leases) with the atomic-write
+/// protocol. Tolerates damaged records: a file that does not parse is reported and skipped, never fatal.
+/// </summary>
+public sealed class CacheStore(CacheLayout layout)
+{
+    public CacheLayout Layout { get; } = layout;
+
+    public ImageMeta? ReadMeta(string hex) => Read(Layout.ImageMeta(hex), CacheJsonContext.Default.ImageMeta);
+
+    public void WriteMeta(string directory, ImageMeta meta) =>
+        AtomicFile.WriteAllBytes(Path.Combine(directory, "meta.json"), JsonSerializer.SerializeToUtf8Bytes(meta, CacheJsonContext.Default.ImageMeta));
+
+    public RefRecord? ReadRef(string id) => Read(Layout.RefFile(id), CacheJsonContext.Default.RefRecord);
+
+    public void WriteRef(RefRecord record) =>
+        AtomicFile.WriteAllBytes(Layout.RefFile(record.Id), JsonSerializer.SerializeToUtf8Bytes(record, CacheJsonContext.Default.RefRecord));
+
+    public void DeleteRef(string id) => AtomicFile.TryDelete(Layout.RefFile(id));
+
+    public IEnumerable<RefRecord> ListRefs()
+    {
+        if (!Directory.Exists(Layout.Refs))
+            yield break;
+        foreach (var file in Directory.EnumerateFiles(Layout.Refs, "img_*.json"))
+        {
+            var id = Path.GetFileNameWithoutExtension(file);
+            if (!Placement.Core.Images.ImageIds.IsValid(id))
+                continue;
+            if (Read(file, CacheJsonContext.Default.RefRecord) is { } record && record.Id == id && Digests.IsDigest(record.Digest))
+                yield return record;
+        }
+    }
+
+    /// <summary>Digest hexes of every committed image directory.</summary>
+    public IEnumerable<string> ListImageHexes()
+    {
+        if (!Directory.Exists(Layout.Images))
+            yield break;
+        foreach (var dir in Directory.EnumerateDirectories(Layout.Images))
+        {
+            var name = Path.GetFileName(dir);
+            if (Digests.IsHex(name))
+                yield return name;
+        }
+    }
+
+    /// <summary>The committed artifact's path, or null when the image is not (completely) cached.</summary>
+    public string? ArtifactPath(string hex)
+    {
+        var meta = ReadMeta(hex);
+        if (meta is null)
+            return null;
+        var path = Path.Combine(Layout.ImageDirectory(hex), meta.Artifact);
+        return File.Exists(path) ? path : null;
+    }
+
+    public long ImageBytes(string hex) => DirectoryBytes(Layout.ImageDirectory(hex));
+
+    public long BlobBytes() => DirectoryBytes(Layout.Blobs);
+
+    public static long DirectoryBytes(string directory)
+    {
+        if (!Directory.Exists(directory))
+            return 0;
+        long total = 0;
+        foreach (var file in new DirectoryInfo(directory).EnumerateFiles("*", SearchOption.AllDirectories))
+            total += file.Length;
+        return total;
+    }
+
+    // ---- leases ----
+
+    public void WriteLease(LeaseRecord lease)
+    {
+        var dir = Layout.LeaseDirectory(Digests.Hex(lease.Digest));
+        Directory.CreateDirectory(dir);
+        AtomicFile.WriteAllBytes(Path.Combine(dir, LeaseFileName(lease.Holder)), JsonSerializer.SerializeToUtf8Bytes(lease, CacheJsonContext.Default.LeaseRecord));
+    }
+
+    /// <summary>Removes the holder's lease on every image; true if one existed. Idempotent.</summary>
+    public bool DeleteLeases(string holder)
+    {
+        var name = LeaseFileName(holder);
+        var found = false;
+        if (!Directory.Exists(Layout.Leases))
+            return false;
+        foreach (var dir in Directory.EnumerateDirectories(Layout.Leases))
+        {
+            var path = Path.Combine(dir, name);
+            if (File.Exists(path))
+            {
+                File.Delete(path);
+                found = true;
+            }
+        }
+        return found;
+    }
+
+    /// <summary>Unexpired leases on an image; expired ones are removed on the way.</summary>
+    public IReadOnlyList<LeaseRecord> ActiveLeases(string hex, DateTimeOffset now)
+    {
+        var dir = Layout.LeaseDirectory(hex);
+        if (!Directory.Exists(dir))
+            return [];
+        var active = new List<LeaseRecord>();
+        foreach (var file in Directory.EnumerateFiles(dir))
+        {
+            var lease = Read(file, CacheJsonContext.Default.LeaseRecord);
+            if (lease is null || lease.Expires <= now)
+                AtomicFile.TryDelete(file);
+            else
+                active.Add(lease);
+        }
+        return active;
+    }
+
+    /// <summary>Holder names become file names: keep [A-Za-z0-9._-], encode the rest.</summary>
+    internal static string LeaseFileName(string holder)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(holder);
+        if (holder.Length > 200)
+            throw new ArgumentException($"lease holder '{holder[..50]}…' is longer than 200 characters", nameof(holder));
+        var chars = holder.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c.ToString() : $"%{(int)c:X2}");
+        var name = string.Concat(chars);
+        return name is "." or ".." ? "%2E" + name[1..] : name;
+    }
+
+    // ---- filesystem ----
+
+    public (long Total, long Free) FilesystemSize()
+    {
+        if (Libc.statvfs(Layout.Root, out var s) != 0)
+            return (0, 0);
+        return ((long)(s.f_blocks * s.f_frsize), (long)(s.f_bavail * s.f_frsize));
+    }
+
+    private static T? Read<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
+    {
+        try
+        {
+            if (!File.Exists(path))
+                return null;
+            return JsonSerializer.Deserialize(File.ReadAllBytes(path), type);
+        }
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException)
+        {
+            return null; // damaged record: treated as absent; `placement verify` reports it
+        }
+    }
+}

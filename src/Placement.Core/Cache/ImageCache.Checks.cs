@@ -1,0 +1,147 @@
+namespace Placement.Core.Cache;
+
+public sealed partial class ImageCache
+{
+    /// <summary>Partial downloads untouched for this long are dropped by gc (younger ones are kept to resume).</summary>
+    private static readonly TimeSpan PartialMaxAge = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Expires stale leases, removes refs whose artifact is gone, leftovers in tmp/ that no process is
+    /// working on, blobs no image needs, then evicts down to the low watermark.
+    /// </summary>
+    public MaintenanceReport CollectGarbage(bool dryRun)
+    {
+        RequireWritable();
+        Layout.EnsureCreated();
+        var lines = new List<string>();
+        var verb = dryRun ? "would remove" : "removed";
+        var now = _time.GetUtcNow();
+
+        if (Directory.Exists(Layout.Leases))
+        {
+            foreach (var dir in Directory.EnumerateDirectories(Layout.Leases))
+            {
+                foreach (var file in Directory.EnumerateFiles(dir))
+                {
+                    var lease = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(file), CacheJsonContext.Default.LeaseRecord);
+                    if (lease is null || lease.Expires <= now)
+                    {
+                        lines.Add($"{verb} expired lease {Path.GetFileName(file)} on {Path.GetFileName(dir)[..12]}");
+                        if (!dryRun)
+                            File.Delete(file);
+                    }
+                }
+            }
+        }
+
+        foreach (var record in Store.ListRefs())
+        {
+            if (Store.ArtifactPath(Digests.Hex(record.Digest)) is null)
+            {
+                lines.Add($"{verb} dangling ref {record.Id} ({record.Ref}): its artifact is gone");
+                if (!dryRun)
+                    Store.DeleteRef(record.Id);
+            }
+        }
+
+        foreach (var entry in Directory.EnumerateFileSystemEntries(Layout.Temp))
+        {
+            var name = Path.GetFileName(entry);
+            var age = now - File.GetLastWriteTimeUtc(entry);
+            bool remove;
+            if (name.StartsWith("build-", StringComparison.Ordinal) && name.Length >= 70 && Digests.IsHex(name[6..70]))
+                remove = !FileLock.IsHeld(Layout.ImageLock(name[6..70]));
+            else if (name.StartsWith("blob-", StringComparison.Ordinal) && name.EndsWith(".partial", StringComparison.Ordinal))
+                remove = age > PartialMaxAge && !FileLock.IsHeld(Layout.BlobLock(name[5..69]));
+            else
+                remove = name.StartsWith("trash-", StringComparison.Ordinal) || (name.StartsWith('.') && age > TimeSpan.FromHours(1)) ||
+                         (name.StartsWith("progress-", StringComparison.Ordinal) && age > TimeSpan.FromHours(1));
+            if (!remove)
+                continue;
+            lines.Add($"{verb} leftover tmp/{name}");
+            if (!dryRun)
+                AtomicFile.TryDelete(entry);
+        }
+
+        var needed = Store.ListImageHexes().Select(Store.ReadMeta).Where(m => m is not null).SelectMany(m => m!.Blobs).ToHashSet(StringComparer.Ordinal);
+        if (Directory.Exists(Layout.Blobs))
+        {
+            foreach (var blob in Directory.EnumerateFiles(Layout.Blobs))
+            {
+                var hex = Path.GetFileName(blob);
+                if (needed.Contains(Digests.Sha256Prefix + hex) || FileLock.IsHeld(Layout.BlobLock(hex)))
+                    continue;
+                lines.Add($"{verb} orphan blob {hex[..12]} ({new FileInfo(blob).Length} bytes)");
+                if (!dryRun)
+                    AtomicFile.TryDelete(blob);
+            }
+        }
+
+        var plan = EvictIfNeeded(dryRun: dryRun);
+        foreach (var victim in plan.Evict)
+            lines.Add($"{(dryRun ? "would evict" : "evicted")} image {victim.Key[..12]} ({victim.Size} bytes, last used {victim.LastUsed:u})");
+        if (!plan.Reached)
+            lines.Add($"cache still above the low watermark ({plan.UsedAfter} bytes): the rest is pinned, leased or younger than Cache:MinAgeSeconds");
+        if (!dryRun)
+            RebuildInventory();
+        lines.Add($"cache uses {UsedBytes()} bytes");
+        return new MaintenanceReport(lines);
+    }
+
+    /// <summary>
+    /// Re-hashes every artifact and blob. A corrupt artifact is moved to quarantine/ and its refs dropped,
+    /// so the next request fetches it again; a corrupt blob is deleted.
+    /// </summary>
+    public async Task<MaintenanceReport> VerifyAsync(CancellationToken cancellationToken)
+    {
+        RequireWritable();
+        Layout.EnsureCreated();
+        var lines = new List<string>();
+        var corrupt = 0;
+        foreach (var hex in Store.ListImageHexes().ToList())
+        {
+            using var gate = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"verify {hex[..12]}", LockTimeout, cancellationToken).ConfigureAwait(false);
+            var meta = Store.ReadMeta(hex);
+            var artifact = meta is null ? null : Path.Combine(Layout.ImageDirectory(hex), meta.Artifact);
+            string problem;
+            if (meta is null)
+                problem = "meta.json is missing or damaged";
+            else if (!File.Exists(artifact))
+                problem = $"artifact {meta.Artifact} is missing";
+            else
+            {
+                var actual = await Digests.OfFileAsync(artifact!, cancellationToken).ConfigureAwait(false);
+                if (actual == meta.ArtifactDigest)
+                {
+                    lines.Add($"ok      {hex[..12]} {meta.SourceRef}");
+                    continue;
+                }
+                problem = $"artifact hash {actual} does not match recorded {meta.ArtifactDigest}";
+            }
+            corrupt++;
+            var target = Path.Combine(Layout.Quarantine, $"{hex}-{_time.GetUtcNow():yyyyMMddTHHmmss}");
+            Directory.Move(Layout.ImageDirectory(hex), target);
+            foreach (var record in Store.ListRefs().Where(r => r.Digest == Digests.FromHex(hex)))
+                Store.DeleteRef(record.Id);
+            lines.Add($"CORRUPT {hex[..12]}: {problem}; moved to {target}; it will be fetched again on next use");
+        }
+        if (Directory.Exists(Layout.Blobs))
+        {
+            foreach (var blob in Directory.EnumerateFiles(Layout.Blobs))
+            {
+                var name = Path.GetFileName(blob);
+                if (!Digests.IsHex(name))
+                    continue;
+                var actual = await Digests.OfFileAsync(blob, cancellationToken).ConfigureAwait(false);
+                if (actual == Digests.FromHex(name))
+                    continue;
+                corrupt++;
+                AtomicFile.TryDelete(blob);
+                lines.Add($"CORRUPT blob {name[..12]}: content hashes to {actual}; deleted, it will be fetched again");
+            }
+        }
+        RebuildInventory();
+        lines.Add(corrupt == 0 ? "verify: everything matches its digest" : $"verify: {corrupt} corrupt entr{(corrupt == 1 ? "y" : "ies")} quarantined");
+        return new MaintenanceReport(lines, corrupt);
+    }
+}

@@ -1,0 +1,465 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Placement.Core.Images;
+using Placement.Core.Materialize;
+using Placement.Core.Native;
+using Placement.Core.Sources;
+
+namespace Placement.Core.Cache;
+
+public sealed partial class ImageCache : IDisposable
+{
+    private readonly SingleFlight<string, string> _blobFlights = new();
+    private RegistryClient? _registry;
+    private HttpFileSource? _http;
+
+    private RegistryClient Registry => _registry ??= new RegistryClient(SourceOptionsFromConfig());
+    private HttpFileSource Http => _http ??= new HttpFileSource(SourceOptionsFromConfig());
+
+    public void Dispose()
+    {
+        _registry?.Dispose();
+        _http?.Dispose();
+    }
+
+    private SourceOptions SourceOptionsFromConfig()
+    {
+        var r = Options.Registries;
+        return new SourceOptions
+        {
+            MaxAttempts = r.MaxAttempts,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(r.RetryBaseDelayMilliseconds),
+            RequestTimeout = TimeSpan.FromSeconds(r.RequestTimeoutSeconds),
+            StallWindow = TimeSpan.FromSeconds(r.StallWindowSeconds),
+            MinBytesPerWindow = r.MinBytesPerStallWindow,
+            Platform = r.Platform,
+            InsecureRegistries = r.Insecure,
+            CredentialsFile = File.Exists(r.CredentialsFile) ? r.CredentialsFile : null,
+            UserAgent = "placement/" + (typeof(ImageCache).Assembly.GetName().Version?.ToString(3) ?? "0"),
+        };
+    }
+
+    /// <summary>What a fetch committed (or found already committed).</summary>
+    private sealed record FetchedArtifact(string Digest, string Path, long Size, bool Hit, string? SourceStamp = null);
+
+    /// <summary>A reference resolved against its source: the image digest when it can be known up front.</summary>
+    private sealed record Resolution(string? Digest, ResolvedImage? Image);
+
+    private async Task<Resolution> ResolveAsync(ImageReference reference, CancellationToken cancellationToken)
+    {
+        switch (reference.Kind)
+        {
+            case ImageSourceKind.Registry:
+                var image = await Translate(() => Registry.ResolveAsync(reference.Registry!, reference.Repository!, reference.Digest ?? reference.Tag!, cancellationToken)).ConfigureAwait(false);
+                return new Resolution(image.Digest, image);
+            case ImageSourceKind.Http when reference.PinnedSha256 is not null:
+                return new Resolution(Digests.FromHex(reference.PinnedSha256), null);
+            default:
+                return new Resolution(null, null);
+        }
+    }
+
+    private Task<FetchedArtifact> FetchAsync(ImageReference reference, string id, Resolution resolution, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken) =>
+        reference.Kind switch
+        {
+            ImageSourceKind.Registry => FetchOciAsync(reference, id, resolution.Image!, requester, progress, cancellationToken),
+            ImageSourceKind.Http => FetchFileAsync(reference, id, resolution.Digest, requester, progress, cancellationToken),
+            ImageSourceKind.File => FetchFileAsync(reference, id, null, requester, progress, cancellationToken),
+            _ => throw new PlacementException(PlacementErrorKind.Unsupported, $"{reference.Canonical}: unsupported source kind {reference.Kind}"),
+        };
+
+    // ---------------------------------------------------------------- OCI images → squashfs
+
+    private async Task<FetchedArtifact> FetchOciAsync(ImageReference reference, string id, ResolvedImage image, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        var hex = Digests.Hex(image.Digest);
+        using var imageLock = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"{requester}: build {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false);
+        if (Store.ArtifactPath(hex) is { } existing)
+            return new FetchedArtifact(image.Digest, existing, new FileInfo(existing).Length, Hit: true);
+
+        foreach (var layer in image.Layers)
+        {
+            if (layer.Compression == LayerCompression.Zstd)
+                throw new PlacementException(PlacementErrorKind.Unsupported,
+                    $"{reference.Canonical}: layer {layer.Digest} is zstd-compressed ({layer.MediaType}); Placement supports gzip and uncompressed layers; push a gzip variant of the image");
+        }
+
+        var build = Layout.BuildDirectory(hex);
+        AtomicFile.TryDelete(build); // a crashed earlier build: we hold the image lock, so nobody else uses it
+        var output = Path.Combine(build, "out");
+        Directory.CreateDirectory(output);
+        try
+        {
+            WriteBlobIfMissing(image.Digest, image.ManifestBytes.Span);
+            var config = await Translate(() => Registry.ReadBlobAsync(image.Registry, image.Repository, image.Config, cancellationToken)).ConfigureAwait(false);
+            WriteBlobIfMissing(image.Config.Digest, config);
+
+            var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", image.TotalLayerBytes, progress);
+            using var slots = new SemaphoreSlim(Options.Cache.ParallelDownloads);
+            var layerTasks = image.Layers
+                .Select(layer => DownloadLayerAsync(image, layer, slots, tracker, cancellationToken))
+                .ToList();
+            var rootfs = Path.Combine(build, "rootfs");
+            Directory.CreateDirectory(rootfs);
+            var applier = new LayerApplier();
+            try
+            {
+                await TranslateLayer(() => applier.ApplyPipelinedAsync(rootfs, layerTasks, cancellationToken)).ConfigureAwait(false);
+            }
+            finally
+            {
+                // never leave downloads running behind a failed apply
+                await Task.WhenAll(layerTasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
+            }
+
+            tracker.Phase("building squashfs");
+            var artifact = Path.Combine(output, "image.sqsh");
+            var squashfs = new SquashfsBuilder(new SquashfsOptions
+            {
+                Compression = Enum.Parse<SquashfsCompression>(Options.Cache.SquashfsCompression, ignoreCase: true),
+                Processors = Options.Cache.SquashfsProcessors == 0 ? null : Options.Cache.SquashfsProcessors,
+                Timeout = TimeSpan.FromSeconds(Options.Cache.SquashfsTimeoutSeconds),
+            });
+            await TranslateDisk(() => squashfs.BuildAsync(rootfs, artifact, cancellationToken), reference).ConfigureAwait(false);
+            AtomicFile.TryDelete(rootfs);
+
+            tracker.Phase("verifying");
+            var size = new FileInfo(artifact).Length;
+            var meta = new ImageMeta
+            {
+                Digest = image.Digest,
+                Format = "squashfs",
+                Artifact = "image.sqsh",
+                ArtifactDigest = await Digests.OfFileAsync(artifact, cancellationToken).ConfigureAwait(false),
+                Size = size,
+                Created = _time.GetUtcNow(),
+                SourceRef = reference.Canonical,
+                Blobs = [image.Digest, image.Config.Digest],
+            };
+            return Commit(hex, output, meta, reference, sourceStamp: null);
+        }
+        finally
+        {
+            AtomicFile.TryDelete(build);
+            DropLayerBlobs(image);
+        }
+    }
+
+    /// <summary>Layers are only needed until the squashfs exists; keep them while another build might share them.</summary>
+    private void DropLayerBlobs(ResolvedImage image)
+    {
+        if (Directory.EnumerateDirectories(Layout.Temp, "build-*").Any())
+            return; // another build in progress may use the same layers; `placement gc` removes them later
+        foreach (var layer in image.Layers)
+        {
+            var hex = Digests.Hex(layer.Digest);
+            if (!FileLock.IsHeld(Layout.BlobLock(hex)))
+                AtomicFile.TryDelete(Layout.Blob(hex));
+        }
+    }
+
+    private async Task<LayerFile> DownloadLayerAsync(ResolvedImage image, BlobDescriptor layer, SemaphoreSlim slots, ProgressTracker tracker, CancellationToken cancellationToken)
+    {
+        await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var path = await EnsureBlobAsync(image, layer, tracker, cancellationToken).ConfigureAwait(false);
+            return new LayerFile(path, layer.Digest, layer.MediaType);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    /// <summary>One download per blob: in-process single-flight, then the blob's flock across processes.</summary>
+    private Task<string> EnsureBlobAsync(ResolvedImage image, BlobDescriptor blob, ProgressTracker tracker, CancellationToken cancellationToken)
+    {
+        var hex = Digests.Hex(blob.Digest);
+        return _blobFlights.RunAsync(hex, async () =>
+        {
+            var final = Layout.Blob(hex);
+            if (File.Exists(final))
+            {
+                tracker.Add(blob.Size);
+                return final;
+            }
+            using var blobLock = await FileLock.AcquireAsync(Layout.BlobLock(hex), $"download {blob.Digest}", LockTimeout, cancellationToken).ConfigureAwait(false);
+            if (File.Exists(final))
+            {
+                tracker.Add(blob.Size);
+                return final;
+            }
+            var partial = Layout.PartialBlob(hex);
+            var resumedFrom = File.Exists(partial) ? new FileInfo(partial).Length : 0;
+            tracker.Add(resumedFrom);
+            var last = resumedFrom;
+            var reporter = new Progress<long>(done =>
+            {
+                var delta = done - Interlocked.Exchange(ref last, done);
+                tracker.Add(delta);
+            });
+            var result = await TranslateDisk(() => Translate(() => Registry.DownloadBlobAsync(image.Registry, image.Repository, blob, partial, new SyncProgress(reporter), cancellationToken)), null).ConfigureAwait(false);
+            tracker.Add(blob.Size - Interlocked.Exchange(ref last, blob.Size));
+            Metrics.PlacementMetrics.DownloadedBytes.WithLabels("registry").Inc(result.BytesTransferred);
+            CommitBlob(partial, final);
+            return final;
+        });
+    }
+
+    private void CommitBlob(string partial, string final)
+    {
+        File.SetUnixFileMode(partial, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        try
+        {
+            AtomicFile.Commit(partial, final);
+        }
+        catch (IOException) when (File.Exists(final))
+        {
+            AtomicFile.TryDelete(partial); // "already exists" is success: content-addressed
+        }
+    }
+
+    private void WriteBlobIfMissing(string digest, ReadOnlySpan<byte> content)
+    {
+        var path = Layout.Blob(Digests.Hex(digest));
+        if (File.Exists(path))
+            return;
+        if (Digests.Of(content) != digest)
+            throw new PlacementException(PlacementErrorKind.Integrity, $"content does not match {digest}");
+        AtomicFile.WriteAllBytes(path, content, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+    }
+
+    // ---------------------------------------------------------------- single files (http, shared filesystem)
+
+    private async Task<FetchedArtifact> FetchFileAsync(ImageReference reference, string id, string? pinnedDigest, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        var extension = ArtifactExtension(reference);
+        // Unpinned sources are downloaded under a key derived from the reference; the content digest is known after.
+        var downloadKey = pinnedDigest is not null ? Digests.Hex(pinnedDigest) : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(reference.Canonical)));
+        if (pinnedDigest is not null && Store.ArtifactPath(downloadKey) is { } already)
+            return new FetchedArtifact(pinnedDigest, already, new FileInfo(already).Length, Hit: true);
+
+        var partial = Layout.PartialBlob(downloadKey);
+        string digest;
+        string? stamp = null;
+        using (await FileLock.AcquireAsync(Layout.BlobLock(downloadKey), $"{requester}: download {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", 0, progress);
+            if (reference.Kind == ImageSourceKind.Http)
+            {
+                var reporter = new SyncProgress(new Progress<long>(done => tracker.Set(done)));
+                var result = await TranslateDisk(() => Translate(() => Http.DownloadAsync(reference.Url!, pinnedDigest, partial, reporter, cancellationToken)), reference).ConfigureAwait(false);
+                Metrics.PlacementMetrics.DownloadedBytes.WithLabels("http").Inc(result.BytesTransferred);
+                digest = result.Digest;
+            }
+            else
+            {
+                (digest, stamp) = await TranslateDisk(() => CopyLocalAsync(reference.Path!, partial, tracker, cancellationToken), reference).ConfigureAwait(false);
+                Metrics.PlacementMetrics.DownloadedBytes.WithLabels("file").Inc(new FileInfo(partial).Length);
+            }
+        }
+
+        var hex = Digests.Hex(digest);
+        using var imageLock = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"{requester}: commit {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false);
+        if (Store.ArtifactPath(hex) is { } existing)
+        {
+            AtomicFile.TryDelete(partial);
+            return new FetchedArtifact(digest, existing, new FileInfo(existing).Length, Hit: true, stamp);
+        }
+        var build = Layout.BuildDirectory(hex);
+        AtomicFile.TryDelete(build);
+        var output = Path.Combine(build, "out");
+        Directory.CreateDirectory(output);
+        try
+        {
+            var artifactName = "image" + extension;
+            var artifact = Path.Combine(output, artifactName);
+            File.Move(partial, artifact);
+            File.SetUnixFileMode(artifact, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            var meta = new ImageMeta
+            {
+                Digest = digest,
+                Format = "file",
+                Artifact = artifactName,
+                ArtifactDigest = digest,
+                Size = new FileInfo(artifact).Length,
+                Created = _time.GetUtcNow(),
+                SourceRef = reference.Canonical,
+            };
+            return Commit(hex, output, meta, reference, stamp);
+        }
+        finally
+        {
+            AtomicFile.TryDelete(build);
+        }
+    }
+
+    private static string ArtifactExtension(ImageReference reference)
+    {
+        var name = reference.Kind == ImageSourceKind.Http ? reference.Url!.AbsolutePath : reference.Path!;
+        return name.EndsWith(".sif", StringComparison.OrdinalIgnoreCase) ? ".sif" : ".sqsh";
+    }
+
+    /// <summary>Copies a shared-filesystem image into the cache while hashing it; never runs it in place.</summary>
+    private static async Task<(string Digest, string Stamp)> CopyLocalAsync(string source, string partial, ProgressTracker tracker, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(source);
+        if (!info.Exists)
+            throw new PlacementException(PlacementErrorKind.NotFound, $"file {source} does not exist (or is not a regular file); check the path on this node");
+        var stamp = FileStamp(source)!;
+        tracker.Total(info.Length);
+        AtomicFile.TryDelete(partial);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        try
+        {
+            await using var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous);
+            await using var output = new FileStream(partial, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 1 << 20, Options = FileOptions.Asynchronous, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
+            var buffer = new byte[1 << 20];
+            long done = 0;
+            int read;
+            while ((read = await input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+                await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                done += read;
+                tracker.Set(done);
+            }
+            output.Flush(flushToDisk: true);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            AtomicFile.TryDelete(partial);
+            throw new PlacementException(PlacementErrorKind.Permission, $"cannot read {source}: {ex.Message}", ex);
+        }
+        catch
+        {
+            AtomicFile.TryDelete(partial);
+            throw;
+        }
+        if (FileStamp(source) != stamp)
+        {
+            AtomicFile.TryDelete(partial);
+            throw new PlacementException(PlacementErrorKind.Integrity, $"{source} changed while it was being copied; try again when it is no longer being written");
+        }
+        return (Digests.Sha256Prefix + Convert.ToHexStringLower(hash.GetHashAndReset()), stamp);
+    }
+
+    // ---------------------------------------------------------------- commit
+
+    /// <summary>meta.json → fsync → rename tmp/build-&lt;hex&gt;/out to images/&lt;hex&gt; → fsync(images/).</summary>
+    private FetchedArtifact Commit(string hex, string output, ImageMeta meta, ImageReference reference, string? sourceStamp)
+    {
+        Store.WriteMeta(output, meta);
+        Libc.FsyncDirectory(output);
+        var target = Layout.ImageDirectory(hex);
+        AtomicFile.Commit(output, target);
+        Metrics.PlacementMetrics.Commits.WithLabels(reference.Kind.ToString().ToLowerInvariant()).Inc();
+        return new FetchedArtifact(meta.Digest, Path.Combine(target, meta.Artifact), meta.Size, Hit: false, sourceStamp);
+    }
+
+    // ---------------------------------------------------------------- error translation
+
+    private static async Task<T> Translate<T>(Func<Task<T>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (SourceException ex)
+        {
+            throw new PlacementException(ex.Kind switch
+            {
+                SourceErrorKind.NotFound => PlacementErrorKind.NotFound,
+                SourceErrorKind.Unauthorized => PlacementErrorKind.Unauthorized,
+                SourceErrorKind.Integrity => PlacementErrorKind.Integrity,
+                SourceErrorKind.Unsupported => PlacementErrorKind.Unsupported,
+                _ => PlacementErrorKind.Network,
+            }, ex.Message, ex);
+        }
+    }
+
+    private static async Task<T> TranslateLayer<T>(Func<Task<T>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (LayerException ex)
+        {
+            throw new PlacementException(ex.Kind == LayerErrorKind.Unsupported ? PlacementErrorKind.Unsupported : PlacementErrorKind.Integrity, ex.Message, ex);
+        }
+    }
+
+    private async Task<T> TranslateDisk<T>(Func<Task<T>> action, ImageReference? reference)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (IOException ex) when (Libc.IsDiskFull(ex))
+        {
+            var (total, free) = Store.FilesystemSize();
+            throw new PlacementException(PlacementErrorKind.DiskFull,
+                $"no space left on the cache filesystem ({Layout.Root}: {free} of {total} bytes free) while fetching {reference?.Canonical ?? "a blob"}; " +
+                "the cache is unchanged; free space, lower Cache:HighWatermark so eviction keeps room, or run `placement gc`", ex);
+        }
+    }
+
+    /// <summary>Progress&lt;T&gt; posts to the thread pool; this reports synchronously so byte counts stay ordered.</summary>
+    private sealed class SyncProgress(IProgress<long> inner) : IProgress<long>
+    {
+        public void Report(long value) => inner.Report(value);
+    }
+
+    /// <summary>Aggregates bytes across parallel blob downloads; reports to the caller and to tmp/progress-&lt;id&gt;.json for waiters.</summary>
+    private sealed class ProgressTracker(ImageCache cache, string id, string reference, string phase, long total, IProgress<PullProgress>? progress)
+    {
+        private readonly Stopwatch _sinceWrite = Stopwatch.StartNew();
+        private long _done;
+        private long _total = total;
+        private string _phase = phase;
+
+        public void Add(long bytes)
+        {
+            if (bytes != 0)
+                Publish(Interlocked.Add(ref _done, bytes), force: false);
+        }
+
+        public void Set(long done)
+        {
+            Interlocked.Exchange(ref _done, done);
+            Publish(done, force: false);
+        }
+
+        public void Total(long total) => Interlocked.Exchange(ref _total, total);
+
+        public void Phase(string phase)
+        {
+            _phase = phase;
+            Publish(Interlocked.Read(ref _done), force: true);
+        }
+
+        private void Publish(long done, bool force)
+        {
+            progress?.Report(new PullProgress(_phase, done, Interlocked.Read(ref _total), Waiting: false));
+            lock (_sinceWrite)
+            {
+                if (!force && _sinceWrite.ElapsedMilliseconds < 250)
+                    return;
+                _sinceWrite.Restart();
+            }
+            var record = new ProgressRecord { Pid = Environment.ProcessId, Ref = reference, Phase = _phase, BytesDone = done, BytesTotal = Interlocked.Read(ref _total), Updated = DateTimeOffset.UtcNow };
+            try
+            {
+                AtomicFile.WriteAllBytes(cache.Layout.Progress(id), JsonSerializer.SerializeToUtf8Bytes(record, CacheJsonContext.Default.ProgressRecord));
+            }
+            catch (IOException)
+            {
+                // progress is advisory
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+using Placement.Core.Configuration;
+using System.Text.Json;
+
+namespace Placement.Core.Cache;
+
+public sealed partial class ImageCache
+{
+    /// <summary>Every scheduler id whose artifact is present: pinned first, then most recently used first.</summary>
+    public IReadOnlyList<CacheEntry> List()
+    {
+        var now = _time.GetUtcNow();
+        var pinnedByCatalog = Options.Catalog.Where(e => e.Value.Pinned).Select(e => "img_" + e.Key).ToHashSet(StringComparer.Ordinal);
+        var entries = new List<CacheEntry>();
+        foreach (var record in Store.ListRefs())
+        {
+            var hex = Digests.Hex(record.Digest);
+            if (Store.ArtifactPath(hex) is not { } path)
+                continue;
+            entries.Add(new CacheEntry(record.Id, record.Ref, record.Digest, new FileInfo(path).Length, path, record.LastUsed,
+                record.Pinned || pinnedByCatalog.Contains(record.Id), Store.ActiveLeases(hex, now).Count));
+        }
+        return entries
+            .OrderByDescending(e => e.Pinned)
+            .ThenByDescending(e => e.LastUsed)
+            .ThenBy(e => e.Id, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    /// <summary>Builds inventory.json from what is on disk and writes it atomically (under the inventory lock).</summary>
+    public Inventory RebuildInventory()
+    {
+        Layout.EnsureCreated();
+        using var gate = FileLock.AcquireAsync(Layout.InventoryLock, "inventory", LockTimeout, CancellationToken.None).GetAwaiter().GetResult();
+        var inventory = BuildInventory();
+        AtomicFile.WriteAllBytes(Layout.Inventory, JsonSerializer.SerializeToUtf8Bytes(inventory, CacheJsonContext.Default.Inventory));
+        return inventory;
+    }
+
+    /// <summary>The inventory as it stands, without writing it.</summary>
+    public Inventory BuildInventory()
+    {
+        var (total, free) = Store.FilesystemSize();
+        var images = List().Select(e => new InventoryImage
+        {
+            Id = e.Id,
+            Ref = e.Ref,
+            Digest = e.Digest,
+            Size = e.Size,
+            Path = e.Path,
+            LastUsed = e.LastUsed,
+            Pinned = e.Pinned,
+            Leases = e.Leases,
+        }).ToList();
+        return new Inventory
+        {
+            Node = NodeName,
+            Updated = _time.GetUtcNow(),
+            CacheBytes = UsedBytes(),
+            FreeBytes = free,
+            FilesystemBytes = total,
+            HighWatermarkBytes = SizeLimit.Parse(Options.Cache.HighWatermark).Resolve(total),
+            Images = images,
+        };
+    }
+
+    /// <summary>Reads inventory.json as written by any process; null if absent or damaged.</summary>
+    public static Inventory? ReadInventory(string path)
+    {
+        try
+        {
+            return File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllBytes(path), CacheJsonContext.Default.Inventory) : null;
+        }
+        catch (Exception ex) when (ex is JsonException or IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The node name recorded in the inventory: $PLACEMENT_NODE_NAME, else $SLURMD_NODENAME, else the short host name.</summary>
+    public static string NodeName =>
+        Environment.GetEnvironmentVariable("PLACEMENT_NODE_NAME") is { Length: > 0 } n ? n
+        : Environment.GetEnvironmentVariable("SLURMD_NODENAME") is { Length: > 0 } s ? s
+        : Environment.MachineName.Split('.')[0];
+
+    /// <summary>Bytes the cache holds: committed artifacts and blobs (not work in progress).</summary>
+    public long UsedBytes() => Store.ListImageHexes().Sum(Store.ImageBytes) + Store.BlobBytes();
+}

@@ -1,0 +1,159 @@
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+
+namespace Placement.Core.Cache;
+
+public sealed partial class ImageCache
+{
+    /// <summary>Finds the ref record for an id (img_…), a catalog alias or an image reference.</summary>
+    public RefRecord Resolve(string idOrReference)
+    {
+        string id;
+        if (ImageIds.IsValid(idOrReference))
+            id = idOrReference;
+        else if (Catalog.TryResolveAlias(idOrReference, out var aliased))
+            id = Catalog.IdFor(aliased);
+        else if (ImageReference.TryParse(idOrReference, out var reference, out var error))
+            id = Catalog.IdFor(reference);
+        else
+            throw new PlacementException(PlacementErrorKind.BadReference, $"'{idOrReference}' is neither a scheduler id (img_…) nor a catalog alias; as a reference: {error}");
+        return Store.ReadRef(id) ?? throw new PlacementException(PlacementErrorKind.NotFound,
+            $"no cached image with id {id} ('{idOrReference}'); `placement ls` lists what is cached");
+    }
+
+    /// <summary>Removes an image from the cache. Refuses while jobs hold leases on it, unless forced.</summary>
+    public async Task<RefRecord> RemoveAsync(string idOrReference, bool force, CancellationToken cancellationToken)
+    {
+        RequireWritable();
+        var found = Resolve(idOrReference);
+        using (await FileLock.AcquireAsync(Layout.RefLock(found.Id), $"rm {found.Id}", LockTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            var record = Store.ReadRef(found.Id) ?? found;
+            var hex = Digests.Hex(record.Digest);
+            var leases = Store.ActiveLeases(hex, _time.GetUtcNow());
+            if (leases.Count > 0 && !force)
+                throw new PlacementException(PlacementErrorKind.Busy,
+                    $"{record.Id} ({record.Ref}) is in use by {string.Join(", ", leases.Select(l => l.Holder))}; wait for those jobs or use --force");
+            Store.DeleteRef(record.Id);
+            if (!Store.ListRefs().Any(r => r.Digest == record.Digest))
+                await DeleteImageAsync(hex, cancellationToken).ConfigureAwait(false);
+            RebuildInventory();
+            return record;
+        }
+    }
+
+    /// <summary>Pins (or unpins) a cached image: pinned images are never evicted.</summary>
+    public async Task<RefRecord> SetPinnedAsync(string idOrReference, bool pinned, CancellationToken cancellationToken)
+    {
+        RequireWritable();
+        var found = Resolve(idOrReference);
+        using (await FileLock.AcquireAsync(Layout.RefLock(found.Id), $"pin {found.Id}", LockTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            var record = (Store.ReadRef(found.Id) ?? found) with { Pinned = pinned };
+            Store.WriteRef(record);
+            RebuildInventory();
+            return record;
+        }
+    }
+
+    /// <summary>Marks a cached image as in use by <paramref name="holder"/> (e.g. "slurm-job-42") until released or expired.</summary>
+    public LeaseRecord Lease(string idOrReference, string holder, TimeSpan? ttl = null)
+    {
+        RequireWritable();
+        var record = Resolve(idOrReference);
+        var now = _time.GetUtcNow();
+        var lease = new LeaseRecord
+        {
+            Holder = holder,
+            Digest = record.Digest,
+            Created = now,
+            Expires = now + (ttl ?? TimeSpan.FromSeconds(Options.Cache.LeaseTtlSeconds)),
+        };
+        Store.WriteLease(lease);
+        RebuildInventory();
+        return lease;
+    }
+
+    /// <summary>Drops every lease of <paramref name="holder"/>. Idempotent: releasing twice is fine.</summary>
+    public bool Release(string holder)
+    {
+        RequireWritable();
+        var released = Store.DeleteLeases(holder);
+        if (released)
+            RebuildInventory();
+        return released;
+    }
+
+    /// <summary>Evicts least recently used images while the cache is above its high watermark.</summary>
+    public EvictionPlan EvictIfNeeded(string? exceptHex = null, bool dryRun = false)
+    {
+        var (total, _) = Store.FilesystemSize();
+        var high = SizeLimit.Parse(Options.Cache.HighWatermark).Resolve(total);
+        var low = SizeLimit.Parse(Options.Cache.LowWatermark).Resolve(total);
+        var now = _time.GetUtcNow();
+        var refs = Store.ListRefs().ToList();
+        var pinnedIds = Options.Catalog.Where(e => e.Value.Pinned).Select(e => "img_" + e.Key).ToHashSet(StringComparer.Ordinal);
+        var candidates = new List<EvictionCandidate>();
+        foreach (var hex in Store.ListImageHexes())
+        {
+            var digest = Digests.FromHex(hex);
+            var pointing = refs.Where(r => r.Digest == digest).ToList();
+            var meta = Store.ReadMeta(hex);
+            var lastUsed = pointing.Count > 0 ? pointing.Max(r => r.LastUsed) : meta?.Created ?? DateTimeOffset.MinValue;
+            var pinned = pointing.Any(r => r.Pinned || pinnedIds.Contains(r.Id));
+            var leased = hex == exceptHex || Store.ActiveLeases(hex, now).Count > 0;
+            candidates.Add(new EvictionCandidate(hex, Store.ImageBytes(hex), lastUsed, pinned, leased));
+        }
+        var plan = EvictionPolicy.Plan(candidates, UsedBytes(), high, low, TimeSpan.FromSeconds(Options.Cache.MinAgeSeconds), now);
+        if (dryRun || plan.Evict.Count == 0)
+            return plan;
+        var evicted = new List<EvictionCandidate>();
+        foreach (var victim in plan.Evict)
+        {
+            if (!TryDeleteImageNow(victim.Key))
+                continue; // someone is working on it right now: leave it
+            foreach (var r in refs.Where(r => r.Digest == Digests.FromHex(victim.Key)))
+                Store.DeleteRef(r.Id);
+            evicted.Add(victim);
+            Metrics.PlacementMetrics.Evictions.WithLabels("watermark").Inc();
+            Metrics.PlacementMetrics.EvictedBytes.Inc(victim.Size);
+        }
+        RebuildInventory();
+        return plan with { Evict = evicted, UsedAfter = UsedBytes() };
+    }
+
+    private async Task DeleteImageAsync(string hex, CancellationToken cancellationToken)
+    {
+        using (await FileLock.AcquireAsync(Layout.ImageLock(hex), $"delete {hex[..12]}", LockTimeout, cancellationToken).ConfigureAwait(false))
+            MoveAsideAndDelete(Layout.ImageDirectory(hex));
+    }
+
+    private bool TryDeleteImageNow(string hex)
+    {
+        FileLock? gate = null;
+        try
+        {
+            gate = FileLock.AcquireAsync(Layout.ImageLock(hex), $"evict {hex[..12]}", TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult();
+            MoveAsideAndDelete(Layout.ImageDirectory(hex));
+            return true;
+        }
+        catch (CacheBusyException)
+        {
+            return false;
+        }
+        finally
+        {
+            gate?.Dispose();
+        }
+    }
+
+    /// <summary>Rename first (atomic: readers see the image or nothing), then delete at leisure.</summary>
+    private void MoveAsideAndDelete(string directory)
+    {
+        if (!Directory.Exists(directory))
+            return;
+        var trash = Path.Combine(Layout.Temp, "trash-" + Path.GetFileName(directory) + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.Move(directory, trash);
+        AtomicFile.TryDelete(trash);
+    }
+}

@@ -1,0 +1,197 @@
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+using Placement.Core.Metrics;
+using Placement.Core.Native;
+
+namespace Placement.Core.Cache;
+
+/// <summary>
+/// The node-local image cache. One download per image per node however many requests arrive at once:
+/// in-process single-flight per scheduler id, then flocks across processes in a fixed order
+/// (ref → image → blob). Nothing partial is ever visible: artifacts are built under tmp/ and committed by
+/// rename. Every component (CLI, SPANK plugin, node agent, importer) uses this same class and protocol.
+/// </summary>
+public sealed partial class ImageCache
+{
+    private readonly SingleFlight<string, CachedImage> _flights = new();
+    private readonly TimeProvider _time;
+
+    public ImageCache(PlacementOptions options, TimeProvider? time = null)
+    {
+        Options = options;
+        Layout = new CacheLayout(options.Cache.Root);
+        Store = new CacheStore(Layout);
+        Catalog = ImageCatalogs.From(options);
+        _time = time ?? TimeProvider.System;
+    }
+
+    public PlacementOptions Options { get; }
+    public CacheLayout Layout { get; }
+    public CacheStore Store { get; }
+    public ImageCatalog Catalog { get; }
+
+    private TimeSpan LockTimeout => TimeSpan.FromSeconds(Options.Cache.LockTimeoutSeconds);
+    private TimeSpan TagTtl => TimeSpan.FromSeconds(Options.Cache.TagTtlSeconds);
+
+    /// <summary>
+    /// Makes sure the image is in the cache and returns its artifact. Waits for (and then shares) a
+    /// download of the same image by this or another process.
+    /// </summary>
+    /// <param name="requester">Who asks (job, prefetch, importer, cli), for metrics and lock holder notes.</param>
+    public Task<CachedImage> EnsureAsync(ImageReference reference, string requester, IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        RequireWritable();
+        var id = Catalog.IdFor(reference);
+        return _flights.RunAsync(id, () => EnsureCoreAsync(reference, id, requester, progress, cancellationToken));
+    }
+
+    /// <summary>The cached artifact for a reference, without any network access or waiting; null if absent.</summary>
+    public CachedImage? Find(ImageReference reference)
+    {
+        var id = Catalog.IdFor(reference);
+        var record = Store.ReadRef(id);
+        if (record is null || record.Ref != reference.Canonical)
+            return null;
+        var hex = Digests.Hex(record.Digest);
+        var path = Store.ArtifactPath(hex);
+        return path is null ? null : new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
+    }
+
+    private async Task<CachedImage> EnsureCoreAsync(ImageReference reference, string id, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        Layout.EnsureCreated();
+        using var waitCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task? waitReporter = null;
+        FileLock refLock;
+        try
+        {
+            refLock = await FileLock.AcquireAsync(Layout.RefLock(id), $"{requester}: pull {reference.Canonical}", LockTimeout, cancellationToken,
+                holder =>
+                {
+                    PlacementMetrics.SingleFlightWaits.Inc();
+                    waitReporter = ReportWaitingAsync(id, holder, progress, waitCancel.Token);
+                }).ConfigureAwait(false);
+        }
+        finally
+        {
+            await waitCancel.CancelAsync().ConfigureAwait(false);
+            if (waitReporter is not null)
+                await waitReporter.ConfigureAwait(false);
+        }
+
+        using (refLock)
+        {
+            var now = _time.GetUtcNow();
+            var record = Store.ReadRef(id);
+            var cached = record is not null && record.Ref == reference.Canonical ? Store.ArtifactPath(Digests.Hex(record.Digest)) : null;
+            if (record is not null && cached is not null && IsFresh(reference, record, now))
+            {
+                PlacementMetrics.Hits.WithLabels(requester).Inc();
+                return Touch(record, cached, now);
+            }
+
+            Resolution resolution;
+            try
+            {
+                resolution = await ResolveAsync(reference, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PlacementException ex) when (ex.Kind == PlacementErrorKind.Network && record is not null && cached is not null)
+            {
+                // The registry is unreachable but we hold the image: a running cluster must not stop
+                // because of a registry outage. Use what we have; try again after the next TTL.
+                progress?.Report(new PullProgress($"registry unreachable, using cached {record.Digest}: {ex.Message}", 0, 0, false));
+                return Touch(record with { ResolvedAt = now }, cached, now);
+            }
+
+            if (record is not null && cached is not null && resolution.Digest == record.Digest)
+                return Touch(record with { ResolvedAt = now }, cached, now);
+
+            PlacementMetrics.Misses.WithLabels(requester).Inc();
+            var artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+            var fresh = new RefRecord
+            {
+                Id = id,
+                Ref = reference.Canonical,
+                Digest = artifact.Digest,
+                ResolvedAt = now,
+                LastUsed = now,
+                Pinned = record?.Pinned ?? false,
+                SourceStamp = artifact.SourceStamp,
+            };
+            Store.WriteRef(fresh);
+            RebuildInventory();
+            AtomicFile.TryDelete(Layout.Progress(id));
+            EvictIfNeeded(exceptHex: Digests.Hex(artifact.Digest));
+            return new CachedImage(id, fresh.Ref, fresh.Digest, artifact.Path, artifact.Size, artifact.Hit);
+        }
+    }
+
+    private CachedImage Touch(RefRecord record, string path, DateTimeOffset now)
+    {
+        var updated = record with { LastUsed = now };
+        Store.WriteRef(updated);
+        if (now - record.LastUsed > TimeSpan.FromSeconds(30))
+            RebuildInventory(); // keep the "most recently used first" order roughly current without a rewrite per hit
+        return new CachedImage(record.Id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
+    }
+
+    /// <summary>Whether a cached resolution can be used without asking the source again.</summary>
+    private bool IsFresh(ImageReference reference, RefRecord record, DateTimeOffset now) => reference.Kind switch
+    {
+        ImageSourceKind.Registry when reference.Digest is not null => true, // the canonical form (hence the id) names immutable content
+        ImageSourceKind.Registry => now - record.ResolvedAt < TagTtl,
+        ImageSourceKind.Http when reference.PinnedSha256 is not null => record.Digest == Digests.FromHex(reference.PinnedSha256),
+        ImageSourceKind.Http => true, // unpinned URLs are treated as immutable (docs/cache.md)
+        ImageSourceKind.File => record.SourceStamp == FileStamp(reference.Path!),
+        _ => false,
+    };
+
+    internal static string? FileStamp(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? $"{info.Length}:{info.LastWriteTimeUtc.Ticks}" : null;
+    }
+
+    private async Task ReportWaitingAsync(string id, string holder, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (progress is null)
+            return;
+        progress.Report(new PullProgress("waiting", 0, 0, Waiting: true, holder));
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+                if (ReadProgress(id) is { } p)
+                    progress.Report(new PullProgress(p.Phase, p.BytesDone, p.BytesTotal, Waiting: true, $"pid {p.Pid}"));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>The progress the downloading process last wrote for this id, if any.</summary>
+    public ProgressRecord? ReadProgress(string id)
+    {
+        try
+        {
+            var path = Layout.Progress(id);
+            return File.Exists(path)
+                ? System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(path), CacheJsonContext.Default.ProgressRecord)
+                : null;
+        }
+        catch (Exception ex) when (ex is IOException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    private void RequireWritable()
+    {
+        if (Libc.geteuid() != 0)
+            throw new PlacementException(PlacementErrorKind.Permission,
+                $"the image cache {Layout.Root} is root-owned: run this as root, or ask the node agent (placement importer / SPANK plugin do)");
+    }
+}

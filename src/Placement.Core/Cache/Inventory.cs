@@ -1,0 +1,32 @@
+namespace Placement.Core.Cache;
+
+/// <summary>inventory.json: what this node's cache holds. Read by the SGE load sensor and the node agent.</summary>
+public sealed record Inventory
+{
+    public int Version { get; init; } = 1;
+    public required string Node { get; init; }
+    public required DateTimeOffset Updated { get; init; }
+    /// <summary>Bytes used by the cache (artifacts + blobs).</summary>
+    public required long CacheBytes { get; init; }
+    /// <summary>Free bytes on the cache filesystem.</summary>
+    public required long FreeBytes { get; init; }
+    /// <summary>Size of the cache filesystem.</summary>
+    public required long FilesystemBytes { get; init; }
+    /// <summary>Eviction threshold in bytes.</summary>
+    public required long HighWatermarkBytes { get; init; }
+    /// <summary>Pinned first, then most recently used first.</summary>
+    public required IReadOnlyList<InventoryImage> Images { get; init; }
+}
+
+/// <summary>One cached image as seen by the scheduler integrations.</summary>
+public sealed record InventoryImage
+{
+    public required string Id { get; init; }
+    public required string Ref { get; init; }
+    public required string Digest { get; init; }
+    public required long Size { get; init; }
+    public required string Path { get; init; }
+    public required DateTimeOffset LastUsed { get; init; }
+    public required bool Pinned { get; init; }
+    public required int Leases { get; init; }
+}

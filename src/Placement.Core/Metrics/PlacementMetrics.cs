@@ -1,0 +1,37 @@
+using Prometheus;
+
+namespace Placement.Core.Metrics;
+
+/// <summary>
+/// Every Placement metric, in one place (docs/metrics.md). Prefix <c>placement_</c>; counters end in
+/// <c>_total</c>, durations in <c>_seconds</c>, sizes in <c>_bytes</c>. Label values come from small fixed
+/// sets (requester, source kind, reason), never from image references.
+/// Short-lived processes (CLI, SPANK library, load sensor) update them but do not serve them; the node
+/// agent serves /metrics.
+/// </summary>
+public static class PlacementMetrics
+{
+    /// <summary>Requesters: job, prefetch, importer, cli.</summary>
+    public static readonly Counter Hits = Prometheus.Metrics.CreateCounter(
+        "placement_cache_hits_total", "Image requests answered from the node cache.", "requester");
+
+    public static readonly Counter Misses = Prometheus.Metrics.CreateCounter(
+        "placement_cache_misses_total", "Image requests that had to fetch the image.", "requester");
+
+    /// <summary>Sources: registry, http, file.</summary>
+    public static readonly Counter DownloadedBytes = Prometheus.Metrics.CreateCounter(
+        "placement_downloaded_bytes_total", "Bytes transferred from image sources (resumed parts not counted twice).", "source");
+
+    public static readonly Counter Commits = Prometheus.Metrics.CreateCounter(
+        "placement_cache_commits_total", "Artifacts committed to the cache.", "source");
+
+    public static readonly Counter SingleFlightWaits = Prometheus.Metrics.CreateCounter(
+        "placement_singleflight_waits_total", "Requests that waited for another process's download of the same image.");
+
+    /// <summary>Reasons: watermark, manual.</summary>
+    public static readonly Counter Evictions = Prometheus.Metrics.CreateCounter(
+        "placement_evictions_total", "Images evicted from the cache.", "reason");
+
+    public static readonly Counter EvictedBytes = Prometheus.Metrics.CreateCounter(
+        "placement_evicted_bytes_total", "Bytes freed by eviction.");
+}

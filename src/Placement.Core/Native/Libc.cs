@@ -1,0 +1,74 @@
+using System.Runtime.InteropServices;
+
+namespace Placement.Core.Native;
+
+/// <summary>The libc calls .NET does not expose (source-generated P/Invoke, AOT-safe): locking, fsync, statvfs.</summary>
+internal static partial class Libc
+{
+    public const int LOCK_SH = 1;
+    public const int LOCK_EX = 2;
+    public const int LOCK_NB = 4;
+    public const int LOCK_UN = 8;
+    public const int EWOULDBLOCK = 11;
+    public const int EINTR = 4;
+    public const int ENOSPC = 28;
+    public const int EDQUOT = 122;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int flock(int fd, int operation);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fsync(int fd);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int statvfs(string path, out StatVfs buffer);
+
+    public const int O_RDONLY = 0;
+    public const int O_DIRECTORY = 0x10000;
+
+    /// <summary>struct statvfs on Linux x86_64/aarch64 (glibc).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct StatVfs
+    {
+        public ulong f_bsize;
+        public ulong f_frsize;
+        public ulong f_blocks;
+        public ulong f_bfree;
+        public ulong f_bavail;
+        public ulong f_files;
+        public ulong f_ffree;
+        public ulong f_favail;
+        public ulong f_fsid;
+        public ulong f_flag;
+        public ulong f_namemax;
+        private unsafe fixed int f_spare[6];
+    }
+
+    /// <summary>fsync a directory so a rename inside it is durable.</summary>
+    public static void FsyncDirectory(string directory)
+    {
+        var fd = open(directory, O_RDONLY | O_DIRECTORY);
+        if (fd < 0)
+            return; // best effort: some filesystems refuse to open directories this way
+        try
+        {
+            fsync(fd);
+        }
+        finally
+        {
+            close(fd);
+        }
+    }
+
+    public static bool IsDiskFull(IOException ex) =>
+        (ex.HResult & 0xFFFF) is ENOSPC or EDQUOT || ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);
+}
