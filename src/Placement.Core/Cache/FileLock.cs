@@ -55,33 +55,43 @@ public sealed class FileLock : IDisposable
     }
 
     /// <summary>Whether some process holds the lock right now (without taking it).</summary>
+    /// <remarks>
+    /// Uses open(2)/flock(2) directly: .NET's FileStream emulates FileShare on Unix with its own
+    /// flock(LOCK_SH) on read-only opens and throws when a lock is held, instead of telling us so.
+    /// </remarks>
     public static bool IsHeld(string path)
     {
-        if (!File.Exists(path))
+        var fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0)
             return false;
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
-        var fd = (int)stream.SafeFileHandle.DangerousGetHandle();
-        if (Libc.flock(fd, Libc.LOCK_SH | Libc.LOCK_NB) == 0)
+        try
         {
-            Libc.flock(fd, Libc.LOCK_UN);
-            return false;
+            if (Libc.flock(fd, Libc.LOCK_SH | Libc.LOCK_NB) == 0)
+                return false; // closing the fd drops the probe lock
+            return true;
         }
-        return true;
+        finally
+        {
+            Libc.close(fd);
+        }
     }
 
     /// <summary>"pid 123 since 2026-11-23T04:00:00Z (pull docker://…)" as written by the holder.</summary>
-    public static string DescribeHolder(string path)
+    public static unsafe string DescribeHolder(string path)
     {
+        var fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0)
+            return "another process";
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            var text = reader.ReadToEnd().Trim();
+            var buffer = stackalloc byte[512];
+            var count = Libc.read(fd, buffer, 512);
+            var text = count > 0 ? System.Text.Encoding.UTF8.GetString(buffer, (int)count).Trim() : "";
             return text.Length == 0 ? "another process" : text;
         }
-        catch (IOException)
+        finally
         {
-            return "another process";
+            Libc.close(fd);
         }
     }
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Placement.Core.Images;
 using Placement.Core.Materialize;
 using Placement.Core.Native;
+using Placement.Core.Processes;
 using Placement.Core.Sources;
 
 namespace Placement.Core.Cache;
@@ -106,7 +107,7 @@ public sealed partial class ImageCache : IDisposable
             var applier = new LayerApplier();
             try
             {
-                await TranslateLayer(() => applier.ApplyPipelinedAsync(rootfs, layerTasks, cancellationToken)).ConfigureAwait(false);
+                await TranslateDisk(() => TranslateLayer(() => applier.ApplyPipelinedAsync(rootfs, layerTasks, cancellationToken)), reference).ConfigureAwait(false);
             }
             finally
             {
@@ -399,7 +400,7 @@ public sealed partial class ImageCache : IDisposable
         {
             return await action().ConfigureAwait(false);
         }
-        catch (IOException ex) when (Libc.IsDiskFull(ex))
+        catch (Exception ex) when (IsDiskFull(ex))
         {
             var (total, free) = Store.FilesystemSize();
             throw new PlacementException(PlacementErrorKind.DiskFull,
@@ -407,6 +408,17 @@ public sealed partial class ImageCache : IDisposable
                 "the cache is unchanged; free space, lower Cache:HighWatermark so eviction keeps room, or run `placement gc`", ex);
         }
     }
+
+    /// <summary>ENOSPC from our own writes, from layer extraction, or from mksquashfs (which only says so on stderr).</summary>
+    private bool IsDiskFull(Exception ex) => ex switch
+    {
+        IOException io when Libc.IsDiskFull(io) => true,
+        ExternalCommandException command => command.StandardError.Contains("No space left", StringComparison.OrdinalIgnoreCase) ||
+                                            (command.StandardError.Contains("Failed to write", StringComparison.OrdinalIgnoreCase) && Store.FilesystemSize().Free < (1 << 20)),
+        PlacementException { InnerException: { } inner } => IsDiskFull(inner),
+        LayerException { InnerException: { } inner } => IsDiskFull(inner),
+        _ => false,
+    };
 
     /// <summary>Progress&lt;T&gt; posts to the thread pool; this reports synchronously so byte counts stay ordered.</summary>
     private sealed class SyncProgress(IProgress<long> inner) : IProgress<long>

@@ -5,6 +5,14 @@ namespace Placement.Core.Configuration;
 /// <summary>The node-local image cache (section <c>Cache</c>).</summary>
 public sealed class CacheOptions
 {
+    /// <summary>Every key of the section (unknown keys are errors).</summary>
+    internal static readonly string[] Keys =
+    [
+        nameof(Root), nameof(HighWatermark), nameof(LowWatermark), nameof(MinAgeSeconds), nameof(TagTtlSeconds),
+        nameof(LeaseTtlSeconds), nameof(LockTimeoutSeconds), nameof(ParallelDownloads), nameof(SquashfsCompression),
+        nameof(SquashfsProcessors), nameof(SquashfsTimeoutSeconds),
+    ];
+
     /// <summary>Cache root; root-owned, readable by all. Env: PLACEMENT__Cache__Root.</summary>
     [Required]
     public string Root { get; set; } = "/var/cache/placement";

@@ -64,6 +64,10 @@ public static partial class PlacementConfiguration
             if (!PlacementOptions.Sections.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
                 errors.Add($"unknown section '{child.Key}'; known sections: {string.Join(", ", PlacementOptions.Sections)}");
         }
+        CheckKeys(configuration.GetSection("Cache"), CacheOptions.Keys, errors);
+        CheckKeys(configuration.GetSection("Registries"), RegistryOptions.Keys, errors);
+        foreach (var entry in configuration.GetSection("Catalog").GetChildren())
+            CheckKeys(entry, CatalogEntry.Keys, errors);
 
         BindSection(configuration, "Cache", options.Cache, errors);
         BindSection(configuration, "Registries", options.Registries, errors);
@@ -75,7 +79,7 @@ public static partial class PlacementConfiguration
         if (generated.Failed)
         {
             foreach (var failure in generated.Failures)
-                errors.Add(failure);
+                errors.Add(Rephrase(configuration, failure));
         }
         errors.AddRange(PlacementOptionsRules.Check(options));
 
@@ -91,9 +95,9 @@ public static partial class PlacementConfiguration
         {
             switch (target)
             {
-                case CacheOptions cache: section.Bind(cache, o => o.ErrorOnUnknownConfiguration = true); break;
-                case RegistryOptions registries: section.Bind(registries, o => o.ErrorOnUnknownConfiguration = true); break;
-                case Dictionary<string, CatalogEntry> catalog: section.Bind(catalog, o => o.ErrorOnUnknownConfiguration = true); break;
+                case CacheOptions cache: section.Bind(cache); break;
+                case RegistryOptions registries: section.Bind(registries); break;
+                case Dictionary<string, CatalogEntry> catalog: section.Bind(catalog); break;
                 default: throw new ArgumentException($"no binder for section {name}", nameof(target));
             }
         }
@@ -102,6 +106,30 @@ public static partial class PlacementConfiguration
             errors.Add(Describe(configuration, ex));
         }
     }
+
+    /// <summary>Unknown keys are errors: a typo must never silently fall back to a default.</summary>
+    private static void CheckKeys(IConfigurationSection section, string[] known, List<string> errors)
+    {
+        foreach (var child in section.GetChildren())
+        {
+            if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+                errors.Add($"unknown key '{child.Path}'; known keys in {section.Path}: {string.Join(", ", known)}");
+        }
+    }
+
+    /// <summary>"The field PlacementOptions.Cache.X must be between 1 and 64." → "Cache:X must be between 1 and 64 (value: '0')".</summary>
+    private static string Rephrase(IConfiguration configuration, string failure)
+    {
+        var match = GeneratedFailure().Match(failure);
+        if (!match.Success)
+            return failure;
+        var key = match.Groups[1].Value.Replace('.', ':');
+        var value = configuration[key];
+        return $"{key} {match.Groups[2].Value}" + (value is null ? " (not set)" : $" (value: '{value}')");
+    }
+
+    [GeneratedRegex(@"The (?:field|[A-Za-z]+) PlacementOptions\.([A-Za-z.]+) (.*?)\.?$")]
+    private static partial Regex GeneratedFailure();
 
     /// <summary>Binder messages name the key but not the value; add the value so the admin sees what was wrong.</summary>
     private static string Describe(IConfiguration configuration, InvalidOperationException ex)

@@ -5,6 +5,13 @@ namespace Placement.Core.Configuration;
 /// <summary>How images are fetched from registries and HTTP servers (section <c>Registries</c>).</summary>
 public sealed class RegistryOptions
 {
+    /// <summary>Every key of the section (unknown keys are errors).</summary>
+    internal static readonly string[] Keys =
+    [
+        nameof(Insecure), nameof(CredentialsFile), nameof(Platform), nameof(MaxAttempts), nameof(RetryBaseDelayMilliseconds),
+        nameof(RequestTimeoutSeconds), nameof(StallWindowSeconds), nameof(MinBytesPerStallWindow),
+    ];
+
     /// <summary>Registries reached over plain HTTP (host or host:port). Loopback is always plain HTTP.</summary>
     public List<string> Insecure { get; set; } = [];
 

@@ -34,6 +34,10 @@ internal static partial class Libc
 
     public const int O_RDONLY = 0;
     public const int O_DIRECTORY = 0x10000;
+    public const int O_CLOEXEC = 0x80000;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint read(int fd, byte* buffer, nint count);
 
     /// <summary>struct statvfs on Linux x86_64/aarch64 (glibc).</summary>
     [StructLayout(LayoutKind.Sequential)]

@@ -25,7 +25,9 @@ internal static class PlacementCli
         var parse = root.Parse(args);
         try
         {
-            return await parse.InvokeAsync().ConfigureAwait(false);
+            // Our own handlers below turn expected failures into their exit codes; System.CommandLine's default
+            // handler would print a stack trace and exit 1.
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
         catch (ConfigurationErrorsException ex)
         {

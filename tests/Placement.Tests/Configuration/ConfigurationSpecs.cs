@@ -123,3 +123,19 @@ public sealed class ConfigurationSpecs
         Assert.That(ex.Message, Does.Contain("/nonexistent/placement.json").And.Contain("does not exist"));
     }
 }
+
+/// <summary>The explicit key lists (used to reject unknown keys without reflection) must match the options classes.</summary>
+public sealed class ConfigurationKeySpecs
+{
+    private static IEnumerable<string> Properties<T>() =>
+        typeof(T).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance).Select(p => p.Name);
+
+    [Test]
+    public void Every_option_property_is_a_known_key_and_nothing_else()
+    {
+        Assert.That(CacheOptions.Keys, Is.EquivalentTo(Properties<CacheOptions>()));
+        Assert.That(RegistryOptions.Keys, Is.EquivalentTo(Properties<RegistryOptions>()));
+        Assert.That(CatalogEntry.Keys, Is.EquivalentTo(Properties<CatalogEntry>()));
+        Assert.That(PlacementOptions.Sections, Is.EquivalentTo(Properties<PlacementOptions>()));
+    }
+}

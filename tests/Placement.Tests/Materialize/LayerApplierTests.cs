@@ -3,6 +3,8 @@ using System.Formats.Tar;
 using System.Text;
 using Placement.Core.Materialize;
 
+using Placement.Core.Native;
+
 namespace Placement.Tests.Materialize;
 
 [TestFixture]
