@@ -15,6 +15,13 @@ namespace Placement.Core.Images;
 /// <item>Http: <c>http(s)://&lt;lowercase host&gt;[:non-default port]/&lt;path as given&gt;[?query][#sha256=&lt;hex&gt;]</c>.</item>
 /// <item>File: <c>file:///&lt;absolute path&gt;</c>.</item>
 /// </list>
+/// Beyond the Docker and URL grammars (the canonical string and its id travel through schedulers, Lua and
+/// shells): shell metacharacters, control and non-ASCII characters are refused everywhere (an http(s) query
+/// may use <c>?</c> and <c>&amp;</c>; the query is kept verbatim and is part of the identity, e.g. a presigned
+/// URL); references longer than 1024 characters, IPv6 literal hosts and URL credentials are refused; a bare
+/// name ending in .sif/.sqsh/.squashfs is taken for a relative path and refused; an enroot host before
+/// <c>#</c> must contain '.' or ':' or be <c>localhost</c>, so that its canonical form parses back to the
+/// same image; file paths allow only letters, digits and <c>- . _ ~ : @ + , =</c>.
 /// </remarks>
 public sealed class ImageReference
 {

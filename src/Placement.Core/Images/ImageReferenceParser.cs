@@ -39,9 +39,6 @@ internal static class ImageReferenceParser
     private const string DockerHub = "docker.io";
     private const string ShellMetacharacters = ";|&$`<>(){}*?!'\"\\";
 
-    private static readonly string[] ImageFileExtensions = [".sif", ".sqsh", ".squashfs"];
-    private static readonly string[] DigestAlgorithmNames = ["sha256", "sha384", "sha512", "sha224", "sha1", "md5", "blake2b", "blake3"];
-
     /// <summary>Parses <paramref name="text"/>; returns null and the reference, or the reason it is refused.</summary>
     internal static string? TryParse(string? text, out ImageReference? reference)
     {
@@ -108,14 +105,17 @@ internal static class ImageReferenceParser
     /// Shell metacharacters in <paramref name="part"/>; <c>?</c> and <c>&amp;</c> are allowed when
     /// <paramref name="isUrlQuery"/> is true.
     /// </summary>
-    private static string? CheckMetacharacters(string part, string where, bool isUrlQuery = false)
+    private static string? CheckMetacharacters(string part, string? where, bool isUrlQuery = false)
     {
         foreach (var c in part)
         {
             if (isUrlQuery && c is '?' or '&')
                 continue;
             if (ShellMetacharacters.Contains(c, StringComparison.Ordinal))
-                return $"shell metacharacter '{ReferenceText.Escape(c)}' is not allowed (in {where} {ReferenceText.Quote(part)})";
+            {
+                var reason = $"shell metacharacter '{ReferenceText.Escape(c)}' is not allowed";
+                return where is null ? reason : $"{reason} (in {where} {ReferenceText.Quote(part)})";
+            }
         }
 
         return null;
@@ -176,14 +176,10 @@ internal static class ImageReferenceParser
     {
         if (text is "." or ".." || text.StartsWith("./", StringComparison.Ordinal) ||
             text.StartsWith("../", StringComparison.Ordinal) || text.StartsWith('~'))
-            return $"relative path {ReferenceText.Quote(text)} is not allowed; use an absolute path (/...) or file:///...";
-        foreach (var extension in ImageFileExtensions)
-        {
-            if (text.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
-                return $"{ReferenceText.Quote(text)} looks like a relative file path; use an absolute path (/...) or file:///...";
-        }
-
-        return null;
+            return $"relative path {ReferenceText.Quote(text)} is not allowed; use an absolute path (/...) or a file:/// URL";
+        return HasImageFileExtension(text)
+            ? $"{ReferenceText.Quote(text)} looks like a relative file path; use an absolute path (/...) or a file:/// URL"
+            : null;
     }
 
     // ---- registry: docker:// and enroot/pyxis ------------------------------------------------
@@ -195,7 +191,7 @@ internal static class ImageReferenceParser
             return "empty reference after 'docker://'";
         if (afterScheme && rest.Contains("://", StringComparison.Ordinal))
             return $"a second scheme after 'docker://' in {ReferenceText.Quote(rest)}";
-        if (CheckMetacharacters(rest, "reference") is { } metaError)
+        if (CheckMetacharacters(rest, where: null) is { } metaError)
             return metaError;
 
         string? user = null;
@@ -321,11 +317,8 @@ internal static class ImageReferenceParser
             return false;
         var colon = after.IndexOf(':', StringComparison.Ordinal);
         var algorithm = colon >= 0 ? after[..colon] : after;
-        foreach (var name in DigestAlgorithmNames)
-        {
-            if (algorithm.Equals(name, StringComparison.OrdinalIgnoreCase))
-                return false;
-        }
+        if (algorithm.ToLowerInvariant() is "sha256" or "sha384" or "sha512" or "sha224" or "sha1" or "md5" or "blake2b" or "blake3")
+            return false;
 
         // "repo@<hex>" and "repo@alg:<hex>" with an unknown algorithm are (bad) digests, not users.
         var hex = after.AsSpan(colon + 1);
@@ -592,12 +585,8 @@ internal static class ImageReferenceParser
         }
 
         var file = segments[^1];
-        foreach (var extension in ImageFileExtensions)
-        {
-            if (file.EndsWith(extension, StringComparison.OrdinalIgnoreCase) && file.Length > extension.Length)
-                return null;
-        }
-
+        if (HasImageFileExtension(file) && file.LastIndexOf('.') > 0)
+            return null;
         return $"URL path must end in a file name with .sif, .sqsh or .squashfs (got {ReferenceText.Quote(file)})";
     }
 
@@ -636,7 +625,7 @@ internal static class ImageReferenceParser
     private static string? ParseFilePath(string original, string path, out ImageReference? reference)
     {
         reference = null;
-        if (CheckMetacharacters(path, "path") is { } metaError)
+        if (CheckMetacharacters(path, where: null) is { } metaError)
             return metaError;
         if (path == "/")
             return "path '/' names no file";
@@ -657,6 +646,11 @@ internal static class ImageReferenceParser
         reference = ImageReference.ForFile(original, path);
         return null;
     }
+
+    private static bool HasImageFileExtension(string name) =>
+        name.EndsWith(".sif", StringComparison.OrdinalIgnoreCase) ||
+        name.EndsWith(".sqsh", StringComparison.OrdinalIgnoreCase) ||
+        name.EndsWith(".squashfs", StringComparison.OrdinalIgnoreCase);
 
     private static bool StartsWith(string text, string prefix) => text.StartsWith(prefix, StringComparison.OrdinalIgnoreCase);
 }

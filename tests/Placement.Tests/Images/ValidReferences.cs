@@ -90,6 +90,7 @@ internal static class ValidReferences
         ("https://example.com/a%20b/x.sif", "https://example.com/a%20b/x.sif"),
         ("https://example.com/x.SIF", "https://example.com/x.SIF"),
         ("https://example.com/~user/a.b/x.sif", "https://example.com/~user/a.b/x.sif"),
+        ("https://example.com/.x.sif", "https://example.com/.x.sif"),
         // files
         ("/a/b/img.sqsh", "file:///a/b/img.sqsh"),
         ("file:///a/b/img.sif", "file:///a/b/img.sif"),
