@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
 using Placement.Core.Native;
 
 namespace Placement.Core.Cache;
@@ -9,13 +11,17 @@ namespace Placement.Core.Cache;
 /// drops it when the holder exits, however it exits, so a crash never leaves a stale lock. The holder
 /// writes "pid since purpose" into the file so a waiter that gives up can say who holds it.
 /// </summary>
+/// <remarks>
+/// Uses open(2)/flock(2) on a raw descriptor: .NET's FileStream emulates FileShare on Unix with its own
+/// flock on the same file and throws "being used by another process" instead of letting us wait.
+/// </remarks>
 public sealed class FileLock : IDisposable
 {
-    private readonly FileStream _stream;
+    private int _fd;
 
-    private FileLock(FileStream stream, string path)
+    private FileLock(int fd, string path)
     {
-        _stream = stream;
+        _fd = fd;
         Path = path;
     }
 
@@ -28,37 +34,42 @@ public sealed class FileLock : IDisposable
         var clock = Stopwatch.StartNew();
         var delay = TimeSpan.FromMilliseconds(10);
         var told = false;
-        while (true)
+        var fd = Libc.openmode(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_000_000);
+        if (fd < 0)
+            throw new IOException($"cannot open lock file {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        try
         {
-            var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
-            var fd = (int)stream.SafeFileHandle.DangerousGetHandle();
-            if (Libc.flock(fd, Libc.LOCK_EX | Libc.LOCK_NB) == 0)
+            while (true)
             {
-                var holder = new FileLock(stream, path);
-                holder.WriteHolder(purpose);
-                return holder;
+                if (Libc.flock(fd, Libc.LOCK_EX | Libc.LOCK_NB) == 0)
+                {
+                    var holder = new FileLock(fd, path);
+                    holder.WriteHolder(purpose);
+                    fd = -1;
+                    return holder;
+                }
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno != Libc.EWOULDBLOCK && errno != Libc.EINTR)
+                    throw new IOException($"flock({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+                if (!told)
+                {
+                    onWait?.Invoke(DescribeHolder(path));
+                    told = true;
+                }
+                if (clock.Elapsed >= timeout)
+                    throw new CacheBusyException($"timed out after {timeout.TotalSeconds:0.#} s waiting for {purpose}: lock {path} is held by {DescribeHolder(path)}; raise Cache:LockTimeoutSeconds or stop that process");
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 250));
             }
-            var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-            await stream.DisposeAsync().ConfigureAwait(false);
-            if (errno != Libc.EWOULDBLOCK && errno != Libc.EINTR)
-                throw new IOException($"flock({path}) failed with errno {errno}");
-            if (!told)
-            {
-                onWait?.Invoke(DescribeHolder(path));
-                told = true;
-            }
-            if (clock.Elapsed >= timeout)
-                throw new CacheBusyException($"timed out after {timeout.TotalSeconds:0} s waiting for {purpose}: lock {path} is held by {DescribeHolder(path)}; raise Cache:LockTimeoutSeconds or stop that process");
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 250));
+        }
+        finally
+        {
+            if (fd >= 0)
+                Libc.close(fd);
         }
     }
 
     /// <summary>Whether some process holds the lock right now (without taking it).</summary>
-    /// <remarks>
-    /// Uses open(2)/flock(2) directly: .NET's FileStream emulates FileShare on Unix with its own
-    /// flock(LOCK_SH) on read-only opens and throws when a lock is held, instead of telling us so.
-    /// </remarks>
     public static bool IsHeld(string path)
     {
         var fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
@@ -66,9 +77,7 @@ public sealed class FileLock : IDisposable
             return false;
         try
         {
-            if (Libc.flock(fd, Libc.LOCK_SH | Libc.LOCK_NB) == 0)
-                return false; // closing the fd drops the probe lock
-            return true;
+            return Libc.flock(fd, Libc.LOCK_SH | Libc.LOCK_NB) != 0; // closing the fd drops the probe lock
         }
         finally
         {
@@ -86,7 +95,7 @@ public sealed class FileLock : IDisposable
         {
             var buffer = stackalloc byte[512];
             var count = Libc.read(fd, buffer, 512);
-            var text = count > 0 ? System.Text.Encoding.UTF8.GetString(buffer, (int)count).Trim() : "";
+            var text = count > 0 ? Encoding.UTF8.GetString(buffer, (int)count).Trim() : "";
             return text.Length == 0 ? "another process" : text;
         }
         finally
@@ -95,25 +104,21 @@ public sealed class FileLock : IDisposable
         }
     }
 
-    private void WriteHolder(string purpose)
+    private unsafe void WriteHolder(string purpose)
     {
         var text = string.Create(CultureInfo.InvariantCulture, $"pid {Environment.ProcessId} since {DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ} ({purpose})\n");
-        _stream.SetLength(0);
-        var bytes = System.Text.Encoding.UTF8.GetBytes(text);
-        _stream.Write(bytes);
-        _stream.Flush();
+        var bytes = Encoding.UTF8.GetBytes(text);
+        Libc.ftruncate(_fd, 0);
+        fixed (byte* p = bytes)
+            Libc.pwrite(_fd, p, bytes.Length, 0);
     }
 
     public void Dispose()
     {
-        try
-        {
-            _stream.SetLength(0);
-        }
-        catch (IOException)
-        {
-        }
-        Libc.flock((int)_stream.SafeFileHandle.DangerousGetHandle(), Libc.LOCK_UN);
-        _stream.Dispose();
+        var fd = Interlocked.Exchange(ref _fd, -1);
+        if (fd < 0)
+            return;
+        Libc.ftruncate(fd, 0);
+        Libc.close(fd); // closing the last descriptor releases the flock
     }
 }

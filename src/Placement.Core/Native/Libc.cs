@@ -36,8 +36,20 @@ internal static partial class Libc
     public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
 
+    public const int O_RDWR = 2;
+    public const int O_CREAT = 0x40;
+
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial nint read(int fd, byte* buffer, nint count);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int openmode(string path, int flags, uint mode);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint pwrite(int fd, byte* buffer, nint count, long offset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int ftruncate(int fd, long length);
 
     /// <summary>struct statvfs on Linux x86_64/aarch64 (glibc).</summary>
     [StructLayout(LayoutKind.Sequential)]

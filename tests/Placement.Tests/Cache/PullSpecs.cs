@@ -230,7 +230,7 @@ public sealed class PullSpecs
         var cluster = DevCluster.Require();
         using var dir = new TempDir();
         Directory.CreateDirectory(dir.CacheRoot);
-        await ExternalCommands.RunAsync(new ExternalCommand("mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", dir.CacheRoot]));
+        await ExternalCommands.RunAsync(new ExternalCommand("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", dir.CacheRoot]));
         try
         {
             var small = await Cli.RunInAsync(dir, "pull", Docker(cluster.Tiny));
