@@ -65,6 +65,32 @@ public sealed class PullSpecs
     }
 
     [Test]
+    public async Task A_moved_tag_yields_a_new_artifact_once_its_ttl_has_passed()
+    {
+        var cluster = DevCluster.Require();
+        var moving = $"{cluster.Registry}/placement/moving:{Guid.NewGuid():N}";
+        async Task Tag(DevClusterImage source) => await ExternalCommands.RunAsync(new ExternalCommand("skopeo",
+            ["copy", "--src-tls-verify=false", "--dest-tls-verify=false", "docker://" + source.Reference, "docker://" + moving]) { Timeout = TimeSpan.FromMinutes(2) });
+
+        using var cached = new TempDir();
+        using var expiring = new TempDir("""{ "Cache": { "TagTtlSeconds": 0 } }""");
+        await Tag(cluster.Tiny);
+        var first = await Cli.RunInAsync(expiring, "pull", "docker://" + moving);
+        await Cli.RunInAsync(cached, "pull", "docker://" + moving);
+        Assert.That(first.StandardOutput, Does.Contain(Hex(cluster.Tiny.Digest)), first.StandardError);
+
+        await Tag(cluster.Alt);
+        var moved = await Cli.RunInAsync(expiring, "pull", "docker://" + moving);
+        Assert.That(moved.ExitCode, Is.Zero, moved.StandardError);
+        Assert.That(moved.StandardOutput, Does.Contain(Hex(cluster.Alt.Digest)), "re-resolved: the tag now names alt");
+        var ls = await Cli.RunInAsync(expiring, "ls", "--json");
+        Assert.That(ls.StandardOutput, Does.Contain(cluster.Alt.Digest).And.Not.Contain(cluster.Tiny.Digest));
+
+        var withinTtl = await Cli.RunInAsync(cached, "pull", "docker://" + moving);
+        Assert.That(withinTtl.StandardOutput, Does.Contain(Hex(cluster.Tiny.Digest)), "within the TTL the cached resolution is used, with no registry request");
+    }
+
+    [Test]
     public async Task An_unknown_tag_exits_4_and_names_the_repository_and_tag()
     {
         var cluster = DevCluster.Require();
@@ -121,6 +147,8 @@ public sealed class PullSpecs
 
         Assert.That(results.Select(r => r.ExitCode), Is.All.Zero, string.Join("\n", results.Where(r => r.ExitCode != 0).Select(r => r.StandardError)));
         Assert.That(results.Select(r => r.StandardOutput.Trim()).Distinct().Count(), Is.EqualTo(1), "all 50 print the same path");
+        Assert.That(results.Count(r => r.StandardError.Contains("waiting for pid", StringComparison.Ordinal)), Is.GreaterThan(0),
+            "waiters say whose download they wait for");
         foreach (var (digest, _) in layers)
         {
             var gets = await cluster.RegistryLog.WaitForBlobGetsAsync(digest, before[digest] + 1, TimeSpan.FromSeconds(5));

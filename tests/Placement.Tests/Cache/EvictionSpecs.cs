@@ -1,0 +1,121 @@
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Cache;
+
+/// <summary>Eviction through the real cache (library, as the agent and SPANK plugin use it), with 1 MiB images from files.</summary>
+[NonParallelizable]
+public sealed class EvictionSpecs
+{
+    private const int MiB = 1 << 20;
+
+    private static async Task<ImageReference> ImageFile(TempDir dir, string name, int seed)
+    {
+        var path = Path.Combine(dir.Path, "src", name + ".sqsh");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var bytes = new byte[MiB];
+        new Random(seed).NextBytes(bytes);
+        await File.WriteAllBytesAsync(path, bytes);
+        return ImageReference.Parse(path);
+    }
+
+    private static ImageCache Cache(TempDir dir, string high, string low, params (string Alias, string Ref)[] pinnedCatalog)
+    {
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.HighWatermark = high;
+        options.Cache.LowWatermark = low;
+        options.Cache.MinAgeSeconds = 0;
+        foreach (var (alias, reference) in pinnedCatalog)
+            options.Catalog[alias] = new CatalogEntry { Ref = reference, Pinned = true };
+        return new ImageCache(options);
+    }
+
+    [Test]
+    public async Task The_cache_stays_under_its_high_watermark_and_never_evicts_pinned_or_leased_images()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var c = await ImageFile(dir, "c", 3);
+        var d = await ImageFile(dir, "d", 4);
+        var e = await ImageFile(dir, "e", 5);
+        using var cache = Cache(dir, high: "3.5MiB", low: "2.5MiB", ("site", a.Canonical));
+
+        await cache.EnsureAsync(a, "job");           // pinned through the catalog
+        await cache.EnsureAsync(b, "job");
+        cache.Lease(b.Canonical, "slurm-job-7");   // a running job uses b
+        await cache.EnsureAsync(c, "job");
+        await cache.EnsureAsync(d, "job");           // 4 MiB > 3.5: c is the only evictable one
+        Assert.That(cache.Find(c), Is.Null, "least recently used, unprotected image evicted");
+        Assert.That(cache.Find(a), Is.Not.Null, "pinned image kept");
+        Assert.That(cache.Find(b), Is.Not.Null, "leased image kept");
+        Assert.That(cache.Find(d), Is.Not.Null, "the image just pulled is kept");
+        Assert.That(cache.UsedBytes(), Is.LessThanOrEqualTo((long)(3.5 * MiB)));
+
+        cache.Release("slurm-job-7");
+        Assert.That(cache.Release("slurm-job-7"), Is.False, "releasing twice is harmless");
+        await cache.EnsureAsync(e, "job");           // 4 MiB again: b, then d (LRU) go until the 2.5 MiB low watermark
+        Assert.That(cache.Find(b), Is.Null);
+        Assert.That(cache.Find(d), Is.Null);
+        Assert.That(cache.Find(a), Is.Not.Null);
+        Assert.That(cache.UsedBytes(), Is.LessThanOrEqualTo((long)(2.5 * MiB)));
+        var inventory = ImageCache.ReadInventory(cache.Layout.Inventory)!;
+        Assert.That(inventory.Images.Select(i => i.Ref), Is.EquivalentTo(new[] { a.Canonical, e.Canonical }));
+        Assert.That(inventory.Images[0].Pinned, Is.True, "pinned images come first in the inventory");
+    }
+
+    [Test]
+    public async Task Gc_dry_run_reports_without_removing_and_gc_removes()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        using (var roomy = Cache(dir, high: "100MiB", low: "90MiB"))
+        {
+            await roomy.EnsureAsync(a, "cli");
+            await roomy.EnsureAsync(b, "cli");
+        }
+        using var tight = Cache(dir, high: "1.5MiB", low: "1.2MiB");
+        var dry = tight.CollectGarbage(dryRun: true);
+        Assert.That(dry.Lines, Has.Some.Contains("would evict"));
+        Assert.That(tight.Find(a), Is.Not.Null);
+        Assert.That(tight.Find(b), Is.Not.Null);
+        var real = tight.CollectGarbage(dryRun: false);
+        Assert.That(real.Lines, Has.Some.Contains("evicted"));
+        Assert.That(tight.Find(a), Is.Null, "a was used least recently");
+        Assert.That(tight.Find(b), Is.Not.Null);
+    }
+
+    [Test]
+    public async Task A_pinned_image_survives_and_unpin_makes_it_evictable()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        using var cache = Cache(dir, high: "1.5MiB", low: "1MiB");
+        await cache.EnsureAsync(a, "cli");
+        await cache.SetPinnedAsync(a.Canonical, true, CancellationToken.None);
+        await cache.EnsureAsync(b, "cli");
+        Assert.That(cache.Find(a), Is.Not.Null);
+        await cache.SetPinnedAsync(a.Canonical, false, CancellationToken.None);
+        cache.EvictIfNeeded();
+        Assert.That(cache.Find(a), Is.Null);
+    }
+
+    [Test]
+    public async Task Rm_refuses_a_leased_image_unless_forced()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "90MiB");
+        await cache.EnsureAsync(a, "cli");
+        cache.Lease(a.Canonical, "slurm-job-9");
+        var ex = Assert.ThrowsAsync<Placement.Core.PlacementException>(() => cache.RemoveAsync(a.Canonical, force: false, CancellationToken.None))!;
+        Assert.That(ex.Message, Does.Contain("slurm-job-9"));
+        await cache.RemoveAsync(a.Canonical, force: true, CancellationToken.None);
+        Assert.That(cache.Find(a), Is.Null);
+    }
+}

@@ -1,0 +1,97 @@
+using System.Security.Cryptography;
+using Placement.Core;
+using Placement.Tests.Sources;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Cache;
+
+/// <summary>.sif/.sqsh images from an HTTP server (a real HttpListener on loopback) and from a shared filesystem.</summary>
+[NonParallelizable]
+public sealed class SingleFileSourceSpecs
+{
+    private static byte[] Content(int size, int seed)
+    {
+        var bytes = new byte[size];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    [Test]
+    public async Task A_pinned_http_image_is_verified_and_cached_as_a_read_only_sif()
+    {
+        var content = Content(300_000, 1);
+        await using var server = new TestFileServer(content);
+        using var dir = new TempDir();
+        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
+        var result = await Cli.RunInAsync(dir, "pull", server.Url("/images/app.sif") + "#sha256=" + sha);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        var path = result.StandardOutput.Trim();
+        Assert.That(path, Is.EqualTo(Path.Combine(dir.CacheRoot, "images", sha, "image.sif")));
+        Assert.That(await File.ReadAllBytesAsync(path), Is.EqualTo(content));
+        Assert.That(File.GetUnixFileMode(path), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead));
+
+        var requests = server.Requests.Count;
+        var again = await Cli.RunInAsync(dir, "pull", server.Url("/images/app.sif") + "#sha256=" + sha);
+        Assert.That(again.StandardError, Does.Contain(": cached"));
+        Assert.That(server.Requests.Count, Is.EqualTo(requests), "a pinned, cached file needs no request");
+    }
+
+    [Test]
+    public async Task A_server_sending_wrong_bytes_is_rejected_and_nothing_is_cached()
+    {
+        var content = Content(200_000, 2);
+        await using var server = new TestFileServer(content) { Plan = _ => ServeMode.WrongBytes };
+        using var dir = new TempDir();
+        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
+        var result = await Cli.RunInAsync(dir, "pull", server.Url("/x.sqsh") + "#sha256=" + sha);
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Integrity), result.StandardError);
+        Assert.That(result.StandardError, Does.Contain(sha[..12]));
+        Assert.That(Directory.EnumerateDirectories(Path.Combine(dir.CacheRoot, "images")), Is.Empty);
+        Assert.That(Directory.EnumerateFiles(Path.Combine(dir.CacheRoot, "tmp"), "*.partial"), Is.Empty, "the bad partial file is gone");
+    }
+
+    [Test]
+    public async Task A_cut_transfer_is_resumed_within_one_pull()
+    {
+        var content = Content(2_000_000, 3);
+        await using var server = new TestFileServer(content) { CutAfter = 500_000, Plan = n => n == 0 ? ServeMode.Cut : ServeMode.Normal };
+        using var dir = new TempDir("""{ "Registries": { "RetryBaseDelayMilliseconds": 10 } }""");
+        var result = await Cli.RunInAsync(dir, "pull", server.Url("/big.sqsh").ToString());
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        Assert.That(await File.ReadAllBytesAsync(result.StandardOutput.Trim()), Is.EqualTo(content));
+        Assert.That(server.Requests.Last().Range, Does.StartWith("bytes=500000-"), "the retry asked only for the rest");
+    }
+
+    [Test]
+    public async Task A_shared_filesystem_image_is_copied_never_used_in_place_and_recopied_when_it_changes()
+    {
+        using var dir = new TempDir();
+        var source = Path.Combine(dir.Path, "shared", "tool.sqsh");
+        Directory.CreateDirectory(Path.GetDirectoryName(source)!);
+        await File.WriteAllBytesAsync(source, Content(100_000, 4));
+        var first = await Cli.RunInAsync(dir, "pull", source);
+        Assert.That(first.ExitCode, Is.Zero, first.StandardError);
+        var cached = first.StandardOutput.Trim();
+        Assert.That(cached, Does.StartWith(Path.Combine(dir.CacheRoot, "images")));
+        Assert.That(await File.ReadAllBytesAsync(cached), Is.EqualTo(await File.ReadAllBytesAsync(source)));
+
+        Assert.That((await Cli.RunInAsync(dir, "pull", "file://" + source)).StandardError, Does.Contain(": cached"), "file:// and the path are one image");
+
+        var changed = Content(100_000, 5);
+        await File.WriteAllBytesAsync(source, changed);
+        File.SetLastWriteTimeUtc(source, DateTime.UtcNow.AddMinutes(1));
+        var second = await Cli.RunInAsync(dir, "pull", source);
+        Assert.That(second.ExitCode, Is.Zero, second.StandardError);
+        Assert.That(second.StandardOutput.Trim(), Is.Not.EqualTo(cached));
+        Assert.That(await File.ReadAllBytesAsync(second.StandardOutput.Trim()), Is.EqualTo(changed));
+    }
+
+    [Test]
+    public async Task A_missing_shared_file_exits_4_naming_the_path()
+    {
+        using var dir = new TempDir();
+        var result = await Cli.RunInAsync(dir, "pull", "/nonexistent/dir/img.sqsh");
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.NotFound));
+        Assert.That(result.StandardError, Does.Contain("/nonexistent/dir/img.sqsh"));
+    }
+}
