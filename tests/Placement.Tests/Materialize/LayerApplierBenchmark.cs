@@ -21,7 +21,7 @@ public sealed class LayerApplierBenchmark
             Assert.Ignore("set PLACEMENT_BENCH_LAYERS and PLACEMENT_BENCH_ROOT");
         var files = layers!.Split(':').Select(p => new LayerFile(p, Path.GetFileName(p), null)).ToList();
         var clock = Stopwatch.StartNew();
-        var result = await new LayerApplier().ApplyAsync(root!, files);
+        var result = await new LayerApplier(new LayerApplyOptions { ParallelDecompression = Environment.GetEnvironmentVariable("PLACEMENT_BENCH_SERIAL") is null }).ApplyAsync(root!, files);
         TestContext.Out.WriteLine($"applied {result.Entries} entries, {result.BytesWritten / 1e6:0} MB in {clock.Elapsed.TotalSeconds:0.00} s");
     }
 }
