@@ -9,6 +9,9 @@ public sealed record LayerApplyOptions
     /// <summary>Copy buffer for file contents and read buffer for the compressed blob.</summary>
     public int BufferSize { get; init; } = 1 << 20;
 
+    /// <summary>Inflate gzip on a second thread while the first writes files (uses up to two cores per apply).</summary>
+    public bool ParallelDecompression { get; init; } = true;
+
     /// <summary>Entry names and link targets longer than this (in UTF-8 bytes) are refused as unsafe (PATH_MAX).</summary>
     public int MaxNameBytes { get; init; } = 4096;
 

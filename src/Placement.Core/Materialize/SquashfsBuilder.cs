@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.Versioning;
 using Placement.Core.Processes;
 
 namespace Placement.Core.Materialize;
@@ -21,11 +20,12 @@ public sealed class SquashfsBuilder(SquashfsOptions? options = null)
     /// then makes OUT read-only (0444). OUT is overwritten if it exists; its directory must exist.
     /// Throws <see cref="ExternalCommandException"/> when mksquashfs fails or times out.
     /// </summary>
-    [UnsupportedOSPlatform("windows")]
     public async Task<SquashfsBuildResult> BuildAsync(string rootfs, string outputPath, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(rootfs);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
+        if (OperatingSystem.IsWindows())
+            throw new PlatformNotSupportedException("squashfs images can only be built on Linux");
         if (!Directory.Exists(rootfs))
             throw new DirectoryNotFoundException($"squashfs: rootfs {rootfs} does not exist");
         var compression = _options.Compression ?? await DefaultCompressionAsync(cancellationToken).ConfigureAwait(false);

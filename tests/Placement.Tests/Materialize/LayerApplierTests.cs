@@ -187,6 +187,31 @@ public sealed class LayerApplierTests
     }
 
     [Test]
+    public async Task Serial_decompression_gives_the_same_rootfs_and_still_detects_truncation()
+    {
+        var big = new byte[3 * 1024 * 1024];
+        new Random(7).NextBytes(big);
+        var blob = new TestLayer().File("big.bin", big).Symlink("l", "big.bin").ToTarGz();
+        var serial = new LayerApplier(new LayerApplyOptions { ParallelDecompression = false });
+
+        await serial.ApplyAsync(_fx.Root, [_fx.Write(blob)]);
+        Assert.That(File.ReadAllBytes(_fx.InRoot("big.bin")), Is.EqualTo(big));
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => serial.ApplyAsync(_fx.Root, [_fx.Write(blob[..(blob.Length / 2)])]))!;
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.Corrupt));
+    }
+
+    [Test]
+    public void Cancellation_stops_between_layers()
+    {
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        Assert.CatchAsync<OperationCanceledException>(() =>
+            new LayerApplier().ApplyAsync(_fx.Root, [_fx.Write(new TestLayer().File("f").ToTarGz())], cts.Token));
+        Assert.That(File.Exists(_fx.InRoot("f")), Is.False);
+    }
+
+    [Test]
     public async Task Pipelined_layers_are_applied_in_order_as_their_downloads_finish()
     {
         var first = new TaskCompletionSource<LayerFile>();
