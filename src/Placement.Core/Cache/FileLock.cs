@@ -29,11 +29,18 @@ public sealed class FileLock : IDisposable
 
     /// <summary>Waits (polling, cancellable) until the lock is ours or <paramref name="timeout"/> passes.</summary>
     /// <param name="onWait">Called once if the lock is busy, before waiting (e.g. to tell the user).</param>
-    public static async Task<FileLock> AcquireAsync(string path, string purpose, TimeSpan timeout, CancellationToken cancellationToken, Action<string>? onWait = null)
+    public static async Task<FileLock> AcquireAsync(string path, string purpose, TimeSpan timeout, CancellationToken cancellationToken, Action<string>? onWait = null) =>
+        (await AcquireUnlessAsync(path, purpose, timeout, null, cancellationToken, onWait).ConfigureAwait(false))!;
+
+    /// <summary>
+    /// Like <see cref="AcquireAsync"/>, but while waiting asks <paramref name="satisfied"/> on every poll
+    /// and returns null, without the lock, as soon as it says the work the lock guards is already done.
+    /// </summary>
+    public static async Task<FileLock?> AcquireUnlessAsync(string path, string purpose, TimeSpan timeout, Func<bool>? satisfied, CancellationToken cancellationToken, Action<string>? onWait = null)
     {
         var clock = Stopwatch.StartNew();
-        var delay = TimeSpan.FromMilliseconds(10);
         var told = false;
+        Task? released = null;
         var fd = Libc.openmode(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_000_000);
         if (fd < 0)
             throw new IOException($"cannot open lock file {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
@@ -51,15 +58,22 @@ public sealed class FileLock : IDisposable
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno != Libc.EWOULDBLOCK && errno != Libc.EINTR)
                     throw new IOException($"flock({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+                if (satisfied?.Invoke() == true)
+                    return null;
                 if (!told)
                 {
                     onWait?.Invoke(DescribeHolder(path));
                     told = true;
                 }
-                if (clock.Elapsed >= timeout)
+                var remaining = timeout - clock.Elapsed;
+                if (remaining <= TimeSpan.Zero)
                     throw new CacheBusyException($"timed out after {timeout.TotalSeconds:0.#} s waiting for {purpose}: lock {path} is held by {DescribeHolder(path)}; raise Cache:LockTimeoutSeconds or stop that process");
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 250));
+                // Sleep in the kernel until the holder lets go, instead of polling: a herd of waiters then
+                // costs no CPU while the holder downloads. Re-check at least every second for the timeout.
+                if (released is null || released.IsCompleted)
+                    released = WaitForReleaseAsync(path);
+                await Task.WhenAny(released, Task.Delay(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
             }
         }
         finally
@@ -68,6 +82,28 @@ public sealed class FileLock : IDisposable
                 Libc.close(fd);
         }
     }
+
+    /// <summary>
+    /// Completes when the current holder releases the lock: a blocking shared flock on a thread of its
+    /// own (all waiters wake together, then race for the exclusive lock or find the work done).
+    /// </summary>
+    private static Task WaitForReleaseAsync(string path) =>
+        Task.Factory.StartNew(() =>
+        {
+            var fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
+            if (fd < 0)
+                return;
+            try
+            {
+                while (Libc.flock(fd, Libc.LOCK_SH) != 0 && Marshal.GetLastPInvokeError() == Libc.EINTR)
+                {
+                }
+            }
+            finally
+            {
+                Libc.close(fd); // drops the shared lock at once
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     /// <summary>Whether some process holds the lock right now (without taking it).</summary>
     public static bool IsHeld(string path)

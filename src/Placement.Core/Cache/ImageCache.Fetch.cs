@@ -120,6 +120,7 @@ public sealed partial class ImageCache : IDisposable
             var squashfs = new SquashfsBuilder(new SquashfsOptions
             {
                 Compression = Enum.Parse<SquashfsCompression>(Options.Cache.SquashfsCompression, ignoreCase: true),
+                CompressionLevel = Options.Cache.SquashfsCompressionLevel == 0 ? null : Options.Cache.SquashfsCompressionLevel,
                 Processors = Options.Cache.SquashfsProcessors == 0 ? null : Options.Cache.SquashfsProcessors,
                 Timeout = TimeSpan.FromSeconds(Options.Cache.SquashfsTimeoutSeconds),
             });
@@ -353,6 +354,7 @@ public sealed partial class ImageCache : IDisposable
     /// <summary>meta.json → fsync → rename tmp/build-&lt;hex&gt;/out to images/&lt;hex&gt; → fsync(images/).</summary>
     private FetchedArtifact Commit(string hex, string output, ImageMeta meta, ImageReference reference, string? sourceStamp)
     {
+        Libc.FsyncFile(Path.Combine(output, meta.Artifact));
         Store.WriteMeta(output, meta);
         Libc.FsyncDirectory(output);
         var target = Layout.ImageDirectory(hex);

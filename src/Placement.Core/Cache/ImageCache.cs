@@ -58,15 +58,24 @@ public sealed partial class ImageCache
         return path is null ? null : new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
     }
 
+    /// <summary>Within this, a hit does not rewrite refs/&lt;id&gt;.json just to move LastUsed (a herd of hits stays read-only).</summary>
+    private static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
+
     private async Task<CachedImage> EnsureCoreAsync(ImageReference reference, string id, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
+        if (TryReadOnlyHit(reference, id, requester) is { } quick)
+            return quick;
         Layout.EnsureCreated();
+
         using var waitCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task? waitReporter = null;
-        FileLock refLock;
+        CachedImage? doneWhileWaiting = null;
+        FileLock? refLock;
         try
         {
-            refLock = await FileLock.AcquireAsync(Layout.RefLock(id), $"{requester}: pull {reference.Canonical}", LockTimeout, cancellationToken,
+            refLock = await FileLock.AcquireUnlessAsync(Layout.RefLock(id), $"{requester}: pull {reference.Canonical}", LockTimeout,
+                () => (doneWhileWaiting = TryReadOnlyHit(reference, id, requester)) is not null,
+                cancellationToken,
                 holder =>
                 {
                     PlacementMetrics.SingleFlightWaits.Inc();
@@ -79,6 +88,8 @@ public sealed partial class ImageCache
             if (waitReporter is not null)
                 await waitReporter.ConfigureAwait(false);
         }
+        if (refLock is null)
+            return doneWhileWaiting!; // the process we waited for committed the image
 
         using (refLock)
         {
@@ -127,6 +138,24 @@ public sealed partial class ImageCache
         }
     }
 
+    /// <summary>
+    /// The hit path without any lock or write: a fresh resolution, a committed artifact and a LastUsed
+    /// recent enough. Anything else (first use in a while, stale tag, missing artifact) takes the ref lock.
+    /// </summary>
+    private CachedImage? TryReadOnlyHit(ImageReference reference, string id, string requester)
+    {
+        var record = Store.ReadRef(id);
+        if (record is null || record.Ref != reference.Canonical)
+            return null;
+        var now = _time.GetUtcNow();
+        if (now - record.LastUsed >= LastUsedResolution || !IsFresh(reference, record, now))
+            return null;
+        if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not { } path)
+            return null;
+        PlacementMetrics.Hits.WithLabels(requester).Inc();
+        return new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
+    }
+
     private CachedImage Touch(RefRecord record, string path, DateTimeOffset now)
     {
         var updated = record with { LastUsed = now };
@@ -162,7 +191,7 @@ public sealed partial class ImageCache
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(500, cancellationToken).ConfigureAwait(false);
                 if (ReadProgress(id) is { } p)
                     progress.Report(new PullProgress(p.Phase, p.BytesDone, p.BytesTotal, Waiting: true, $"pid {p.Pid}"));
             }

@@ -9,7 +9,7 @@ public sealed class CacheOptions
     internal static readonly string[] Keys =
     [
         nameof(Root), nameof(HighWatermark), nameof(LowWatermark), nameof(MinAgeSeconds), nameof(TagTtlSeconds),
-        nameof(LeaseTtlSeconds), nameof(LockTimeoutSeconds), nameof(ParallelDownloads), nameof(SquashfsCompression),
+        nameof(LeaseTtlSeconds), nameof(LockTimeoutSeconds), nameof(ParallelDownloads), nameof(SquashfsCompression), nameof(SquashfsCompressionLevel),
         nameof(SquashfsProcessors), nameof(SquashfsTimeoutSeconds),
     ];
 
@@ -45,9 +45,13 @@ public sealed class CacheOptions
     [Range(1, 64)]
     public int ParallelDownloads { get; set; } = 4;
 
-    /// <summary>mksquashfs compressor: zstd, gzip, lz4, lzo or xz.</summary>
+    /// <summary>mksquashfs compressor: zstd, gzip, lz4 or xz.</summary>
     [Required]
     public string SquashfsCompression { get; set; } = "zstd";
+
+    /// <summary>Compression level for zstd (1–22) or gzip (1–9); 0 keeps mksquashfs's default. zstd 3 is fast and nearly as small as 15.</summary>
+    [Range(0, 22)]
+    public int SquashfsCompressionLevel { get; set; } = 3;
 
     /// <summary>mksquashfs threads; 0 means all cores.</summary>
     [Range(0, 1024)]

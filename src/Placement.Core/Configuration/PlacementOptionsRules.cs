@@ -3,7 +3,7 @@ namespace Placement.Core.Configuration;
 /// <summary>Rules that span fields or need parsing, beyond the attribute rules.</summary>
 internal static class PlacementOptionsRules
 {
-    private static readonly string[] Compressors = ["zstd", "gzip", "lz4", "lzo", "xz"];
+    private static readonly string[] Compressors = ["zstd", "gzip", "lz4", "xz"];
 
     public static IEnumerable<string> Check(PlacementOptions options)
     {
@@ -26,6 +26,10 @@ internal static class PlacementOptionsRules
         }
         if (!Compressors.Contains(cache.SquashfsCompression, StringComparer.Ordinal))
             yield return $"Cache:SquashfsCompression must be one of {string.Join(", ", Compressors)} (value: '{cache.SquashfsCompression}')";
+        else if (cache.SquashfsCompressionLevel != 0 && cache.SquashfsCompression is not ("zstd" or "gzip"))
+            yield return $"Cache:SquashfsCompressionLevel applies to zstd and gzip only; set it to 0 for {cache.SquashfsCompression} (value: {cache.SquashfsCompressionLevel})";
+        else if (cache.SquashfsCompression == "gzip" && cache.SquashfsCompressionLevel > 9)
+            yield return $"Cache:SquashfsCompressionLevel for gzip must be 1-9, or 0 for the default (value: {cache.SquashfsCompressionLevel})";
 
         var platform = options.Registries.Platform.Split('/');
         if (platform.Length is < 2 or > 3 || platform.Any(p => p.Length == 0 || !p.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_')))

@@ -16,7 +16,7 @@ public sealed class SquashfsBuilder(SquashfsOptions? options = null)
     private readonly SquashfsOptions _options = options ?? new SquashfsOptions();
 
     /// <summary>
-    /// Runs <c>mksquashfs ROOTFS OUT -noappend -no-progress -quiet -comp C -processors N [-no-xattrs]</c>,
+    /// Runs <c>mksquashfs ROOTFS OUT -noappend -no-progress -quiet -comp C [-Xcompression-level L] -processors N [-no-xattrs]</c>,
     /// then makes OUT read-only (0444). OUT is overwritten if it exists; its directory must exist.
     /// Throws <see cref="ExternalCommandException"/> when mksquashfs fails or times out.
     /// </summary>
@@ -37,6 +37,13 @@ public sealed class SquashfsBuilder(SquashfsOptions? options = null)
             "-comp", Name(compression),
             "-processors", processors.ToString(CultureInfo.InvariantCulture),
         };
+        if (_options.CompressionLevel is { } level)
+        {
+            if (compression is not (SquashfsCompression.Gzip or SquashfsCompression.Zstd))
+                throw new ArgumentException($"squashfs: a compression level applies to gzip and zstd only, not {Name(compression)}");
+            arguments.Add("-Xcompression-level");
+            arguments.Add(level.ToString(CultureInfo.InvariantCulture));
+        }
         if (!_options.IncludeExtendedAttributes)
             arguments.Add("-no-xattrs");
         var result = await ExternalCommands.RunAsync(

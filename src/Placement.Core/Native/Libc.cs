@@ -85,6 +85,23 @@ internal static partial class Libc
         }
     }
 
+    /// <summary>fsync a file written by another program (mksquashfs) before it is committed by rename.</summary>
+    public static void FsyncFile(string path)
+    {
+        var fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            throw new IOException($"cannot open {path} to fsync it");
+        try
+        {
+            if (fsync(fd) != 0)
+                throw new IOException($"fsync {path} failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
+        finally
+        {
+            close(fd);
+        }
+    }
+
     public static bool IsDiskFull(IOException ex) =>
         (ex.HResult & 0xFFFF) is ENOSPC or EDQUOT || ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);
 }

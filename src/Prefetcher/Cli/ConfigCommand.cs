@@ -46,6 +46,7 @@ internal static class ConfigCommand
             w.WriteNumber("LockTimeoutSeconds", o.Cache.LockTimeoutSeconds);
             w.WriteNumber("ParallelDownloads", o.Cache.ParallelDownloads);
             w.WriteString("SquashfsCompression", o.Cache.SquashfsCompression);
+            w.WriteNumber("SquashfsCompressionLevel", o.Cache.SquashfsCompressionLevel);
             w.WriteNumber("SquashfsProcessors", o.Cache.SquashfsProcessors);
             w.WriteNumber("SquashfsTimeoutSeconds", o.Cache.SquashfsTimeoutSeconds);
             w.WriteEndObject();
