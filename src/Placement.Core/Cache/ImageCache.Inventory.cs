@@ -76,8 +76,8 @@ public sealed partial class ImageCache
         }
     }
 
-    /// <summary>The node name recorded in the inventory: $PLACEMENT_NODE_NAME, else $SLURMD_NODENAME, else the short host name.</summary>
-    public static string NodeName =>
+    /// <summary>The node name when none is given: $PLACEMENT_NODE_NAME, else $SLURMD_NODENAME, else the short host name.</summary>
+    public static string DefaultNodeName =>
         Environment.GetEnvironmentVariable("PLACEMENT_NODE_NAME") is { Length: > 0 } n ? n
         : Environment.GetEnvironmentVariable("SLURMD_NODENAME") is { Length: > 0 } s ? s
         : Environment.MachineName.Split('.')[0];

@@ -16,16 +16,24 @@ public sealed partial class ImageCache
     private readonly SingleFlight<string, CachedImage> _flights = new();
     private readonly TimeProvider _time;
 
-    public ImageCache(PlacementOptions options, TimeProvider? time = null)
+    /// <param name="nodeName">This node's scheduler name; replaces <c>%n</c> in Cache:Root (several slurmd on one host).
+    /// Default: <see cref="DefaultNodeName"/>.</param>
+    public ImageCache(PlacementOptions options, string? nodeName = null, TimeProvider? time = null)
     {
         Options = options;
-        Layout = new CacheLayout(options.Cache.Root);
+        NodeName = nodeName ?? DefaultNodeName;
+        if (NodeName.Length == 0 || NodeName.Length > 64 || !NodeName.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || NodeName.StartsWith('.'))
+            throw new PlacementException(PlacementErrorKind.Failure, $"node name '{NodeName}' is not a valid node name (letters, digits, '-', '_', '.'; at most 64)");
+        Layout = new CacheLayout(options.Cache.Root.Replace("%n", NodeName, StringComparison.Ordinal));
         Store = new CacheStore(Layout);
         Catalog = ImageCatalogs.From(options);
         _time = time ?? TimeProvider.System;
     }
 
     public PlacementOptions Options { get; }
+
+    /// <summary>The node this cache belongs to (inventory, scheduler features).</summary>
+    public string NodeName { get; }
     public CacheLayout Layout { get; }
     public CacheStore Store { get; }
     public ImageCatalog Catalog { get; }

@@ -12,7 +12,7 @@ internal static class CacheCommands
 {
     public static IEnumerable<Command> Create() => [Pull(), Ls(), Rm(), Gc(), Verify(), InventoryCommand(), Pin(true), Pin(false)];
 
-    private static ImageCache OpenCache(ParseResult parse) => new(GlobalOptions.LoadOptions(parse));
+    private static ImageCache OpenCache(ParseResult parse) => GlobalOptions.OpenCache(parse);
 
     private static Command Pull()
     {

@@ -18,6 +18,15 @@ internal static class GlobalOptions
         Recursive = true,
     };
 
+    public static readonly Option<string?> Node = new("--node")
+    {
+        Description = "This node's scheduler name (replaces %n in Cache:Root; default: $PLACEMENT_NODE_NAME, $SLURMD_NODENAME, else the short host name)",
+        Recursive = true,
+    };
+
+    /// <summary>Opens this node's cache as configured.</summary>
+    public static Placement.Core.Cache.ImageCache OpenCache(ParseResult parse) => new(LoadOptions(parse), parse.GetValue(Node));
+
     /// <summary>Loads and validates the configuration, applying --cache-root.</summary>
     public static PlacementOptions LoadOptions(ParseResult parse)
     {

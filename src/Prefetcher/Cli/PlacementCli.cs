@@ -17,6 +17,7 @@ internal static class PlacementCli
             "Configuration: --config, else $PLACEMENT_CONFIG, else /etc/placement/placement.json; PLACEMENT__Section__Key overrides.");
         root.Options.Add(GlobalOptions.Config);
         root.Options.Add(GlobalOptions.CacheRoot);
+        root.Options.Add(GlobalOptions.Node);
         root.Subcommands.Add(RefCommand.Create());
         root.Subcommands.Add(ConfigCommand.Create());
         foreach (var command in CacheCommands.Create())
