@@ -28,7 +28,8 @@ int placement_submit_post_opt(spank_t sp)
 		return -1;
 	}
 	if (spank_job_control_setenv(sp, "PLACEMENT_IMAGE", canonical, 1) != ESPANK_SUCCESS ||
-	    spank_job_control_setenv(sp, "PLACEMENT_IMAGE_ID", id, 1) != ESPANK_SUCCESS) {
+	    spank_job_control_setenv(sp, "PLACEMENT_IMAGE_ID", id, 1) != ESPANK_SUCCESS ||
+	    spank_job_control_setenv(sp, "PLACEMENT_MODE", placement.args.mode == PLACEMENT_MODE_HARD ? "hard" : "soft", 1) != ESPANK_SUCCESS) {
 		slurm_error("placement: submit: cannot pass the image to the job (spank_job_control_setenv failed)");
 		return -1;
 	}
