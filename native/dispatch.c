@@ -63,7 +63,25 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 	case S_CTX_LOCAL:
 	case S_CTX_ALLOCATOR:
 		return placement_submit_post_opt(sp);
+	case S_CTX_REMOTE:
+		return placement_remote_post_opt(sp);
 	default:
 		return 0;
 	}
+}
+
+int slurm_spank_task_init(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	return placement_task_init(sp);
+}
+
+int slurm_spank_exit(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	if (spank_context() == S_CTX_REMOTE)
+		return placement_remote_exit(sp);
+	return 0;
 }

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Placement.Core;
+using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.Images;
 
@@ -37,6 +38,71 @@ internal static unsafe class Exports
         {
             NativeStrings.Write($"internal error: {ex.GetType().Name}: {ex.Message}", error, errorLength);
             return ExitCodes.Failure;
+        }
+    }
+
+    /// <summary>
+    /// Node side (slurmstepd, root, never a forked task): makes sure the image is in this node's cache
+    /// (single-flight with every other job and the agent) and leases it for <paramref name="holder"/>
+    /// (e.g. "slurm-42.0") until <see cref="Release"/> or the lease TTL.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "placement_ensure")]
+    public static int Ensure(byte* configPath, byte* node, byte* reference, byte* holder,
+        byte* canonical, nuint canonicalLength, byte* id, nuint idLength, byte* digest, nuint digestLength,
+        byte* path, nuint pathLength, byte* error, nuint errorLength)
+    {
+        var text = NativeStrings.Read(reference);
+        try
+        {
+            if (!ImageReference.TryParse(text, out var parsed, out var message))
+            {
+                NativeStrings.Write(message, error, errorLength);
+                return ExitCodes.BadReference;
+            }
+            var options = PlacementConfiguration.Load(NativeStrings.Read(configPath));
+            using var cache = new ImageCache(options, NativeStrings.Read(node));
+            var image = cache.EnsureAsync(parsed, "job").GetAwaiter().GetResult();
+            var leaseHolder = NativeStrings.Read(holder);
+            if (!string.IsNullOrEmpty(leaseHolder))
+                cache.Lease(image.Id, leaseHolder);
+            NativeStrings.Write(image.Ref, canonical, canonicalLength);
+            NativeStrings.Write(image.Id, id, idLength);
+            NativeStrings.Write(image.Digest, digest, digestLength);
+            NativeStrings.Write(image.Path, path, pathLength);
+            return ExitCodes.Ok;
+        }
+        catch (ConfigurationErrorsException ex)
+        {
+            NativeStrings.Write(ex.Message, error, errorLength);
+            return ExitCodes.Config;
+        }
+        catch (PlacementException ex)
+        {
+            NativeStrings.Write($"image {text}: {ex.Message}", error, errorLength);
+            return ex.ExitCode;
+        }
+        catch (Exception ex)
+        {
+            NativeStrings.Write($"image {text}: internal error: {ex.GetType().Name}: {ex.Message}", error, errorLength);
+            return ExitCodes.Failure;
+        }
+    }
+
+    /// <summary>Drops every lease of <paramref name="holder"/> on this node. Idempotent.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "placement_release")]
+    public static int Release(byte* configPath, byte* node, byte* holder, byte* error, nuint errorLength)
+    {
+        try
+        {
+            var options = PlacementConfiguration.Load(NativeStrings.Read(configPath));
+            using var cache = new ImageCache(options, NativeStrings.Read(node));
+            cache.Release(NativeStrings.Read(holder) ?? "");
+            return ExitCodes.Ok;
+        }
+        catch (Exception ex)
+        {
+            NativeStrings.Write($"release: {ex.Message}", error, errorLength);
+            return ex is PlacementException p ? p.ExitCode : ExitCodes.Failure;
         }
     }
 

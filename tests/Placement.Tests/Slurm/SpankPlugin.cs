@@ -3,18 +3,28 @@ using Placement.Tests.Support;
 namespace Placement.Tests.Slurm;
 
 /// <summary>
-/// Puts the built plugin (out/lib/spank_placement.so) into the dev cluster's plugstack for the duration
-/// of a fixture, the same one line a site adds (docs/slurm.md).
+/// Puts the built plugin (out/lib/spank_placement.so) into the dev cluster's plugstack for a fixture,
+/// with the one line a site adds (docs/slurm.md), and puts back whatever was there afterwards.
 /// </summary>
-internal static class SpankPlugin
+internal sealed class SpankPlugin : IDisposable
 {
     public const string PlugstackFile = "/etc/slurm/plugstack.conf.d/placement.conf";
 
-    public static void Install(string arguments = "")
+    private readonly string? _previous;
+
+    /// <param name="arguments">plugstack arguments after the path, e.g. "config=/x.json default_image=…".</param>
+    public SpankPlugin(string arguments = "")
     {
+        _previous = File.Exists(PlugstackFile) ? File.ReadAllText(PlugstackFile) : null;
         Directory.CreateDirectory(Path.GetDirectoryName(PlugstackFile)!);
         File.WriteAllText(PlugstackFile, $"required {Repo.SpankPlugin} {arguments}".TrimEnd() + "\n");
     }
 
-    public static void Remove() => File.Delete(PlugstackFile);
+    public void Dispose()
+    {
+        if (_previous is null)
+            File.Delete(PlugstackFile);
+        else
+            File.WriteAllText(PlugstackFile, _previous);
+    }
 }

@@ -8,16 +8,25 @@ namespace Placement.Tests.Slurm;
 public sealed class SpankSubmitSpecs
 {
     private DevCluster _cluster = null!;
+    private SpankPlugin? _plugin;
+    private Support.TempDir? _dir;
 
     [OneTimeSetUp]
     public void InstallPlugin()
     {
         _cluster = DevCluster.Require();
-        SpankPlugin.Install();
+        _dir = new Support.TempDir();
+        File.SetUnixFileMode(_dir.Path, (UnixFileMode)0b111_101_101);
+        _dir.WriteConfig($$"""{ "Cache": { "Root": "{{_dir.Path}}/cache/%n" } }""");
+        _plugin = new SpankPlugin($"config={_dir.Config}");
     }
 
     [OneTimeTearDown]
-    public void RemovePlugin() => SpankPlugin.Remove();
+    public void RemovePlugin()
+    {
+        _plugin?.Dispose();
+        _dir?.Dispose();
+    }
 
     private Task<ExternalCommandResult> Slurm(string program, params string[] args) =>
         ExternalCommands.RunAsync(new ExternalCommand(program, args)
@@ -37,7 +46,7 @@ public sealed class SpankSubmitSpecs
     [Test]
     public async Task A_job_with_a_valid_reference_runs()
     {
-        var result = await Slurm("srun", "-N1", "-w", "n1", "--container-image=ubuntu:22.04", "printenv", "SLURMD_NODENAME");
+        var result = await Slurm("srun", "-N1", "-w", "n1", "--container-image=docker://" + _cluster.Tiny.Reference, "printenv", "SLURMD_NODENAME");
         Assert.That(result.ExitCode, Is.Zero, result.StandardError);
         Assert.That(result.StandardOutput.Trim(), Is.EqualTo("n1"));
     }

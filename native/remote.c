@@ -1,0 +1,124 @@
+/* Node side in slurmstepd (remote context, root, before any task is forked): make sure the image is
+ * in this node's cache, lease it for the step, and give tasks PLACEMENT_IMAGE{,_DIGEST,_PATH,_ID}.
+ * Failures never fail this hook (that would drain a healthy node): they are recorded, and every
+ * task reports them and exits non-zero in task_init, so the job fails with the message. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <slurm/slurm.h>
+#include <slurm/spank.h>
+
+#include "placement.h"
+#include "placement_core.h"
+
+static int step_has_gpus(spank_t sp)
+{
+	static const char *vars[] = { "SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "SLURM_GPUS_ON_NODE", NULL };
+	char value[256];
+
+	for (int i = 0; vars[i] != NULL; i++) {
+		if (spank_getenv(sp, vars[i], value, sizeof(value)) == ESPANK_SUCCESS && value[0] != '\0' && strcmp(value, "0") != 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* This node's Slurm name: entry S_JOB_NODEID of the step's node list (the batch step runs on node 0 of
+ * the job's). SLURMD_NODENAME is not in the environment yet at this point, and the host name is not
+ * the node name when several slurmd share a host. */
+static void node_name(spank_t sp, char *buf, size_t len)
+{
+	char list[8192];
+	uint32_t node_id = 0;
+
+	if (spank_get_item(sp, S_JOB_NODEID, &node_id) == ESPANK_SUCCESS &&
+	    (spank_getenv(sp, "SLURM_STEP_NODELIST", list, sizeof(list)) == ESPANK_SUCCESS ||
+	     spank_getenv(sp, "SLURM_JOB_NODELIST", list, sizeof(list)) == ESPANK_SUCCESS)) {
+		hostlist_t hosts = slurm_hostlist_create(list);
+		char *name = NULL;
+		for (uint32_t i = 0; hosts != NULL && i <= node_id; i++) {
+			free(name);
+			name = slurm_hostlist_shift(hosts);
+		}
+		if (hosts != NULL)
+			slurm_hostlist_destroy(hosts);
+		if (name != NULL && strlen(name) < len) {
+			strcpy(buf, name);
+			free(name);
+			return;
+		}
+		free(name);
+	}
+	if (gethostname(buf, len) != 0)
+		snprintf(buf, len, "localhost");
+	buf[len - 1] = '\0';
+	char *dot = strchr(buf, '.');
+	if (dot != NULL)
+		*dot = '\0';
+}
+
+static void fail(const char *fmt, const char *detail)
+{
+	placement.failed = 1;
+	snprintf(placement.error, sizeof(placement.error), fmt, detail);
+	slurm_error("placement: prepare: %s", placement.error);
+}
+
+int placement_remote_post_opt(spank_t sp)
+{
+	char canonical[PLACEMENT_REF_MAX], id[PLACEMENT_ID_MAX], digest[128], path[PLACEMENT_REF_MAX], err[PLACEMENT_ERR_MAX];
+	uint32_t job_id = 0, step_id = 0;
+	const char *image = placement.image;
+	const char *config = placement.args.config[0] ? placement.args.config : NULL;
+
+	if (!placement.image_given) {
+		if (step_has_gpus(sp) && placement.args.default_gpu_image[0] != '\0')
+			image = placement.args.default_gpu_image;
+		else if (placement.args.default_image[0] != '\0')
+			image = placement.args.default_image;
+		else
+			return 0;
+	}
+
+	node_name(sp, placement.node, sizeof(placement.node));
+	if (spank_get_item(sp, S_JOB_ID, &job_id) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_STEPID, &step_id) != ESPANK_SUCCESS) {
+		fail("%s", "cannot read the job and step id from Slurm");
+		return 0;
+	}
+	snprintf(placement.holder, sizeof(placement.holder), "slurm-%u.%u", job_id, step_id);
+
+	err[0] = '\0';
+	int rc = placement_ensure(config, placement.node, image, placement.holder,
+				  canonical, sizeof(canonical), id, sizeof(id), digest, sizeof(digest),
+				  path, sizeof(path), err, sizeof(err));
+	if (rc != 0) {
+		placement.holder[0] = '\0';
+		fail("%s", err);
+		return 0;
+	}
+	if (spank_setenv(sp, "PLACEMENT_IMAGE", canonical, 1) != ESPANK_SUCCESS ||
+	    spank_setenv(sp, "PLACEMENT_IMAGE_ID", id, 1) != ESPANK_SUCCESS ||
+	    spank_setenv(sp, "PLACEMENT_IMAGE_DIGEST", digest, 1) != ESPANK_SUCCESS ||
+	    spank_setenv(sp, "PLACEMENT_IMAGE_PATH", path, 1) != ESPANK_SUCCESS) {
+		fail("%s", "cannot set PLACEMENT_IMAGE* in the job environment (spank_setenv failed)");
+		return 0;
+	}
+	slurm_verbose("placement: prepare: %s (%s) at %s for %s", canonical, digest, path, placement.holder);
+	return 0;
+}
+
+int placement_remote_exit(spank_t sp)
+{
+	char err[PLACEMENT_ERR_MAX];
+	(void)sp;
+
+	if (placement.holder[0] == '\0')
+		return 0;
+	if (placement_release(placement.args.config[0] ? placement.args.config : NULL, placement.node, placement.holder, err, sizeof(err)) != 0)
+		slurm_error("placement: release: %s (the lease expires by itself)", err);
+	placement.holder[0] = '\0';
+	return 0;
+}

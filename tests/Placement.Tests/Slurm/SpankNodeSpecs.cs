@@ -1,0 +1,175 @@
+using Placement.Core.Cache;
+using Placement.Core.Processes;
+using Placement.Tests.Cluster;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Slurm;
+
+/// <summary>The SPANK plugin on the nodes (slurmstepd): the image is cached before tasks start and tasks see it.</summary>
+[NonParallelizable]
+public sealed class SpankNodeSpecs
+{
+    private DevCluster _cluster = null!;
+    private TempDir _dir = null!;
+    private SpankPlugin? _plugin;
+
+    private string CacheOf(string node) => Path.Combine(_dir.Path, "cache", node);
+
+    [OneTimeSetUp]
+    public void InstallPlugin()
+    {
+        _cluster = DevCluster.Require();
+        _dir = new TempDir();
+        File.SetUnixFileMode(_dir.Path, (UnixFileMode)0b111_101_101); // slurmstepd tasks (users) read artifacts
+        _dir.WriteConfig($$"""{ "Cache": { "Root": "{{_dir.Path}}/cache/%n" }, "Registries": { "MaxAttempts": 2, "RetryBaseDelayMilliseconds": 50 } }""");
+        _plugin = new SpankPlugin($"config={_dir.Config}");
+    }
+
+    [OneTimeTearDown]
+    public void RemovePlugin()
+    {
+        _plugin?.Dispose();
+        _dir.Dispose();
+    }
+
+    private Task<ExternalCommandResult> Slurm(string program, params string[] args) =>
+        ExternalCommands.RunAsync(new ExternalCommand(program, args)
+        {
+            AllowNonZeroExit = true,
+            Timeout = TimeSpan.FromMinutes(3),
+            Environment = new Dictionary<string, string?> { ["SLURM_CONF"] = _cluster.SlurmConf },
+        });
+
+    private static Dictionary<string, string> Variables(string output) =>
+        output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => l.StartsWith("PLACEMENT_", StringComparison.Ordinal) && l.Contains('='))
+            .Select(l => l.Split('=', 2))
+            .GroupBy(p => p[0]).ToDictionary(g => g.Key, g => g.First()[1]);
+
+    private void AssertSeesImage(string output, DevClusterImage image, string node)
+    {
+        var vars = Variables(output);
+        Assert.That(vars.GetValueOrDefault("PLACEMENT_IMAGE"), Is.EqualTo("docker://" + image.Reference), output);
+        Assert.That(vars.GetValueOrDefault("PLACEMENT_IMAGE_DIGEST"), Is.EqualTo(image.Digest));
+        var path = vars.GetValueOrDefault("PLACEMENT_IMAGE_PATH");
+        Assert.That(path, Is.EqualTo(Path.Combine(CacheOf(node), "images", image.Digest["sha256:".Length..], "image.sqsh")));
+        Assert.That(File.Exists(path), Is.True, "the artifact exists on that node's cache");
+    }
+
+    [Test]
+    public async Task Srun_tasks_see_the_cached_image_on_every_node()
+    {
+        var result = await Slurm("srun", "-l", "-N2", "-w", "n2,n3", "--container-image=docker://" + _cluster.Tiny.Reference,
+            "sh", "-c", "echo NODE=$SLURMD_NODENAME; env | grep ^PLACEMENT_");
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        var byTask = result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(": ", 2)).Where(p => p.Length == 2)
+            .GroupBy(p => p[0].Trim(), p => p[1]);
+        Assert.That(byTask.Count(), Is.EqualTo(2), result.StandardOutput);
+        foreach (var task in byTask)
+        {
+            var lines = string.Join('\n', task);
+            var node = task.Single(l => l.StartsWith("NODE=", StringComparison.Ordinal))["NODE=".Length..].Trim();
+            AssertSeesImage(lines, _cluster.Tiny, node);
+        }
+        Assert.That(Directory.Exists(CacheOf("n2")) && Directory.Exists(CacheOf("n3")), Is.True, "one cache per node");
+    }
+
+    [Test]
+    public async Task An_sbatch_script_and_its_steps_run_with_the_image_from_the_flag_or_a_directive()
+    {
+        var output = Path.Combine(_dir.Path, "flag.out");
+        var flag = await Slurm("sbatch", "--wait", "-w", "n1", "-o", output, "--container-image=docker://" + _cluster.Alt.Reference,
+            "--wrap", "env | grep ^PLACEMENT_; srun sh -c 'echo STEP=$PLACEMENT_IMAGE_DIGEST'");
+        Assert.That(flag.ExitCode, Is.Zero, flag.StandardError);
+        var text = await File.ReadAllTextAsync(output);
+        AssertSeesImage(text, _cluster.Alt, "n1");
+        Assert.That(text, Does.Contain("STEP=" + _cluster.Alt.Digest), "a step inside the batch job inherits the image");
+
+        var script = Path.Combine(_dir.Path, "job.sh");
+        await File.WriteAllTextAsync(script, $"#!/bin/sh\n#SBATCH --container-image=docker://{_cluster.Tiny.Reference}\nenv | grep ^PLACEMENT_\n");
+        var directiveOut = Path.Combine(_dir.Path, "directive.out");
+        var directive = await Slurm("sbatch", "--wait", "-w", "n3", "-o", directiveOut, script);
+        Assert.That(directive.ExitCode, Is.Zero, directive.StandardError);
+        AssertSeesImage(await File.ReadAllTextAsync(directiveOut), _cluster.Tiny, "n3");
+    }
+
+    [Test]
+    public async Task Salloc_then_srun_runs_with_the_image()
+    {
+        var result = await Slurm("salloc", "-N1", "-w", "n2", "--container-image=docker://" + _cluster.Tiny.Reference,
+            "srun", "sh", "-c", "env | grep ^PLACEMENT_");
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        AssertSeesImage(result.StandardOutput, _cluster.Tiny, "n2");
+    }
+
+    [Test]
+    public async Task Twenty_jobs_for_one_uncached_image_on_one_node_download_each_blob_once()
+    {
+        var layers = await RegistryManifest.LayersAsync(_cluster.Registry, _cluster.Big.Repository, _cluster.Big.Tag);
+        var before = layers.ToDictionary(l => l.Digest, l => _cluster.RegistryLog.CountBlobGets(l.Digest));
+        AtomicFile.TryDelete(CacheOf("n1"));
+        var jobs = Enumerable.Range(0, 20).Select(_ => Slurm("srun", "-N1", "-w", "n1", "--container-image=docker://" + _cluster.Big.Reference,
+            "sh", "-c", "test -s \"$PLACEMENT_IMAGE_PATH\" && echo ok")).ToList();
+        var results = await Task.WhenAll(jobs);
+        Assert.That(results.Select(r => r.ExitCode), Is.All.Zero, string.Join("\n", results.Select(r => r.StandardError)));
+        Assert.That(results.Select(r => r.StandardOutput.Trim()), Is.All.EqualTo("ok"));
+        foreach (var (digest, _) in layers)
+        {
+            var gets = await _cluster.RegistryLog.WaitForBlobGetsAsync(digest, before[digest] + 1, TimeSpan.FromSeconds(5));
+            Assert.That(gets - before[digest], Is.EqualTo(1), $"one GET of {digest}");
+        }
+    }
+
+    [Test]
+    public async Task An_unreachable_registry_fails_the_job_with_the_cause_and_no_node_drains()
+    {
+        var srun = await Slurm("srun", "-N1", "-w", "n1", "--container-image=docker://127.0.0.1:9/nothing/here:1", "echo", "SHOULD-NOT-RUN");
+        Assert.That(srun.ExitCode, Is.Not.Zero);
+        Assert.That(srun.StandardOutput, Does.Not.Contain("SHOULD-NOT-RUN"));
+        Assert.That(srun.StandardError, Does.Contain("placement: error: image docker://127.0.0.1:9/nothing/here:1").And.Contain("Connection refused"));
+
+        var output = Path.Combine(_dir.Path, "fail.out");
+        var sbatch = await Slurm("sbatch", "--wait", "-w", "n2", "-o", output, "--container-image=docker://127.0.0.1:9/nothing/here:1", "--wrap", "echo SHOULD-NOT-RUN");
+        Assert.That(sbatch.ExitCode, Is.Not.Zero);
+        var text = await File.ReadAllTextAsync(output);
+        Assert.That(text, Does.Contain("placement: error: image docker://127.0.0.1:9/nothing/here:1").And.Not.Contain("SHOULD-NOT-RUN"));
+
+        var states = await Slurm("sinfo", "-h", "-N", "-o", "%N %t");
+        Assert.That(states.StandardOutput, Does.Not.Contain("drain").And.Not.Contain("down"), states.StandardOutput);
+    }
+
+    [Test]
+    public async Task The_image_is_leased_while_the_job_runs_and_released_after()
+    {
+        var hex = _cluster.Tiny.Digest["sha256:".Length..];
+        var leases = Path.Combine(CacheOf("n3"), "leases", hex);
+        var job = Slurm("srun", "-N1", "-w", "n3", "--container-image=docker://" + _cluster.Tiny.Reference, "sleep", "3");
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline && !(Directory.Exists(leases) && Directory.EnumerateFiles(leases).Any()))
+            await Task.Delay(50);
+        Assert.That(Directory.EnumerateFiles(leases).Select(Path.GetFileName), Has.Some.Match(@"^slurm-\d+\.\d+$"), "a lease named after the job step");
+        var result = await job;
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        Assert.That(Directory.EnumerateFiles(leases), Is.Empty, "released when the step ends");
+    }
+}
+
+/// <summary>A site default image (plugstack default_image=) containerizes jobs that name none.</summary>
+[NonParallelizable]
+public sealed class SpankDefaultImageSpecs
+{
+    [Test]
+    public async Task A_job_that_names_no_image_gets_the_site_default()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.Path}}/cache/%n" } }""");
+        using var plugin = new SpankPlugin($"config={dir.Config} default_image=docker://{cluster.Tiny.Reference}");
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("srun", ["-N1", "-w", "n1", "printenv", "PLACEMENT_IMAGE_DIGEST"])
+        { AllowNonZeroExit = true, Timeout = TimeSpan.FromMinutes(2) });
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo(cluster.Tiny.Digest));
+    }
+}
