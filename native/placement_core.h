@@ -1,4 +1,5 @@
-/* Functions exported by the NativeAOT library libplacement.so (src/SpankShim).
+/* The NativeAOT library libplacement.so (src/SpankShim), loaded on first use by core.c; its exports
+ * are named placement_core_*.
  * Only call these from srun/sbatch/salloc or slurmstepd itself, never from a
  * process forked by slurmstepd for a task. Every function returns a Placement
  * exit code (0 ok, 3 bad reference, 78 bad configuration, ...) and writes a
@@ -22,6 +23,5 @@ int placement_ensure(const char *config_path, const char *node, const char *refe
 /* Drops every lease of holder on this node; idempotent. */
 int placement_release(const char *config_path, const char *node, const char *holder, char *err, size_t err_len);
 
-int placement_version(char *buf, size_t len);
 
 #endif

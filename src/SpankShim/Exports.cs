@@ -8,12 +8,12 @@ using Placement.Core.Images;
 namespace Placement.SpankShim;
 
 /// <summary>
-/// C entry points called by the SPANK shim in native/ (declared in native/placement_core.h).
+/// C entry points the SPANK shim in native/ looks up with dlsym (native/core.c, native/placement_core.h).
 /// They never throw across the boundary: every failure becomes an exit code plus a message.
 /// </summary>
 internal static unsafe class Exports
 {
-    [UnmanagedCallersOnly(EntryPoint = "placement_ref_normalize")]
+    [UnmanagedCallersOnly(EntryPoint = "placement_core_ref_normalize")]
     public static int RefNormalize(byte* configPath, byte* reference, byte* canonical, nuint canonicalLength, byte* id, nuint idLength, byte* error, nuint errorLength)
     {
         try
@@ -46,7 +46,7 @@ internal static unsafe class Exports
     /// (single-flight with every other job and the agent) and leases it for <paramref name="holder"/>
     /// (e.g. "slurm-42.0") until <see cref="Release"/> or the lease TTL.
     /// </summary>
-    [UnmanagedCallersOnly(EntryPoint = "placement_ensure")]
+    [UnmanagedCallersOnly(EntryPoint = "placement_core_ensure")]
     public static int Ensure(byte* configPath, byte* node, byte* reference, byte* holder,
         byte* canonical, nuint canonicalLength, byte* id, nuint idLength, byte* digest, nuint digestLength,
         byte* path, nuint pathLength, byte* error, nuint errorLength)
@@ -89,7 +89,7 @@ internal static unsafe class Exports
     }
 
     /// <summary>Drops every lease of <paramref name="holder"/> on this node. Idempotent.</summary>
-    [UnmanagedCallersOnly(EntryPoint = "placement_release")]
+    [UnmanagedCallersOnly(EntryPoint = "placement_core_release")]
     public static int Release(byte* configPath, byte* node, byte* holder, byte* error, nuint errorLength)
     {
         try
@@ -106,7 +106,7 @@ internal static unsafe class Exports
         }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "placement_version")]
+    [UnmanagedCallersOnly(EntryPoint = "placement_core_version")]
     public static int Version(byte* buffer, nuint length)
     {
         NativeStrings.Write(typeof(Exports).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown", buffer, length);

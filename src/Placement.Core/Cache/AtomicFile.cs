@@ -5,7 +5,8 @@ namespace Placement.Core.Cache;
 /// <summary>temp → fsync → rename → fsync(dir): readers see the old file or the new one, never a partial one.</summary>
 public static class AtomicFile
 {
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead)
+    /// <param name="durable">fsync the file and the directory (false for records that may be lost in a crash, such as leases).</param>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, bool durable = true)
     {
         var directory = System.IO.Path.GetDirectoryName(path)!;
         var temp = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
@@ -14,10 +15,11 @@ public static class AtomicFile
             using (var stream = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = mode }))
             {
                 stream.Write(content);
-                stream.Flush(flushToDisk: true);
+                stream.Flush(flushToDisk: durable);
             }
             File.Move(temp, path, overwrite: true);
-            Libc.FsyncDirectory(directory);
+            if (durable)
+                Libc.FsyncDirectory(directory);
         }
         catch
         {

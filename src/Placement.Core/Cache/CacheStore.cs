@@ -80,7 +80,8 @@ public sealed class CacheStore(CacheLayout layout)
     {
         var dir = Layout.LeaseDirectory(Digests.Hex(lease.Digest));
         Directory.CreateDirectory(dir);
-        AtomicFile.WriteAllBytes(Path.Combine(dir, LeaseFileName(lease.Holder)), JsonSerializer.SerializeToUtf8Bytes(lease, CacheJsonContext.Default.LeaseRecord));
+        // Not fsynced: a lease only matters while its job runs, and a node crash ends the job.
+        AtomicFile.WriteAllBytes(Path.Combine(dir, LeaseFileName(lease.Holder)), JsonSerializer.SerializeToUtf8Bytes(lease, CacheJsonContext.Default.LeaseRecord), durable: false);
     }
 
     /// <summary>Removes the holder's lease on every image; true if one existed. Idempotent.</summary>

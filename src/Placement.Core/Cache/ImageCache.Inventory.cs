@@ -6,7 +6,7 @@ namespace Placement.Core.Cache;
 public sealed partial class ImageCache
 {
     /// <summary>Every scheduler id whose artifact is present: pinned first, then most recently used first.</summary>
-    public IReadOnlyList<CacheEntry> List()
+    public IReadOnlyList<CacheEntry> List(bool countLeases = true)
     {
         var now = _time.GetUtcNow();
         var pinnedByCatalog = Options.Catalog.Where(e => e.Value.Pinned).Select(e => "img_" + e.Key).ToHashSet(StringComparer.Ordinal);
@@ -17,7 +17,7 @@ public sealed partial class ImageCache
             if (Store.ArtifactPath(hex) is not { } path)
                 continue;
             entries.Add(new CacheEntry(record.Id, record.Ref, record.Digest, new FileInfo(path).Length, path, record.LastUsed,
-                record.Pinned || pinnedByCatalog.Contains(record.Id), Store.ActiveLeases(hex, now).Count));
+                record.Pinned || pinnedByCatalog.Contains(record.Id), countLeases ? Store.ActiveLeases(hex, now).Count : 0));
         }
         return entries
             .OrderByDescending(e => e.Pinned)
@@ -40,7 +40,7 @@ public sealed partial class ImageCache
     public Inventory BuildInventory()
     {
         var (total, free) = Store.FilesystemSize();
-        var images = List().Select(e => new InventoryImage
+        var images = List(countLeases: false).Select(e => new InventoryImage
         {
             Id = e.Id,
             Ref = e.Ref,
@@ -49,7 +49,6 @@ public sealed partial class ImageCache
             Path = e.Path,
             LastUsed = e.LastUsed,
             Pinned = e.Pinned,
-            Leases = e.Leases,
         }).ToList();
         return new Inventory
         {

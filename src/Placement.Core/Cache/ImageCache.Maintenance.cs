@@ -70,18 +70,15 @@ public sealed partial class ImageCache
             Expires = now + (ttl ?? TimeSpan.FromSeconds(Options.Cache.LeaseTtlSeconds)),
         };
         Store.WriteLease(lease);
-        RebuildInventory();
         return lease;
     }
 
-    /// <summary>Drops every lease of <paramref name="holder"/>. Idempotent: releasing twice is fine.</summary>
+    /// <summary>Drops every lease of <paramref name="holder"/>. Idempotent: releasing twice is fine.
+    /// Leases change on every job step, so they are not part of inventory.json (`placement ls` counts them live).</summary>
     public bool Release(string holder)
     {
         RequireWritable();
-        var released = Store.DeleteLeases(holder);
-        if (released)
-            RebuildInventory();
-        return released;
+        return Store.DeleteLeases(holder);
     }
 
     /// <summary>Evicts least recently used images while the cache is above its high watermark.</summary>

@@ -28,5 +28,4 @@ public sealed record InventoryImage
     public required string Path { get; init; }
     public required DateTimeOffset LastUsed { get; init; }
     public required bool Pinned { get; init; }
-    public required int Leases { get; init; }
 }

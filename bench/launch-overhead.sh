@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Step launch overhead: `srun --container-image=<cached image> true` against plain `srun true` on the
+# same node, measured in the same run, alternating, median of N runs each (default 50). Also plain
+# `srun true` with the plugin not loaded at all, to show what the plugin costs jobs without an image.
+# Goal: <= 1.05x. Uses the dev cluster's plugstack line if present, else installs the built plugin
+# with a private cache for the duration of the run.
+# Usage: bench/launch-overhead.sh [N]
+. "$(dirname "$0")/common.sh"
+N=${1:-50}
+IMAGE=docker://$PLACEMENT_TEST_IMAGE_TINY
+PLUGSTACK=/etc/slurm/plugstack.conf.d/placement.conf
+previous=$(cat "$PLUGSTACK" 2>/dev/null || true)
+if ! grep -q spank_placement "$PLUGSTACK" 2>/dev/null; then
+  printf '{ "Cache": { "Root": "%s/cache/%%n" } }\n' "$WORK" > "$WORK/placement.json"
+  chmod 755 "$WORK"
+  echo "required $ROOT/out/lib/spank_placement.so config=$WORK/placement.json" > "$PLUGSTACK"
+fi
+restore() { if [ -n "$previous" ]; then printf '%s\n' "$previous" > "$PLUGSTACK"; else rm -f "$PLUGSTACK"; fi; rm -rf "$WORK"; }
+trap restore EXIT
+
+ms_of() { local t0; t0=$(now); "$@" >/dev/null 2>&1; awk -v a="$(now)" -v b="$t0" 'BEGIN{printf "%.3f\n", (a-b)*1000}'; }
+median() { sort -n | awk '{a[NR]=$1} END{printf "%.1f\n", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+srun -w n1 --container-image="$IMAGE" true >/dev/null 2>&1 || { echo "bench: a job with $IMAGE failed" >&2; exit 1; }
+: > "$WORK/plain"; : > "$WORK/image"
+for _ in $(seq "$N"); do
+  ms_of srun -w n1 true >> "$WORK/plain"
+  ms_of srun -w n1 --container-image="$IMAGE" true >> "$WORK/image"
+done
+mv "$PLUGSTACK" "$WORK/plugstack.off"
+: > "$WORK/none"
+for _ in $(seq "$N"); do ms_of srun -w n1 true >> "$WORK/none"; done
+mv "$WORK/plugstack.off" "$PLUGSTACK"
+
+plain=$(median < "$WORK/plain"); image=$(median < "$WORK/image"); none=$(median < "$WORK/none")
+echo "step launch, median of $N runs each, node n1, image cached: $IMAGE"
+printf '%-52s %10s %8s\n' case ms ratio
+printf '%-52s %10s %8s\n' "srun true (plugin not loaded)" "$none" "$(ratio "$none" "$plain")"
+printf '%-52s %10s %8s\n' "srun true (plugin loaded, no image) [baseline]" "$plain" 1.00
+printf '%-52s %10s %8s\n' "srun --container-image=<cached> true" "$image" "$(ratio "$image" "$plain")"
