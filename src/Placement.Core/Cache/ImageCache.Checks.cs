@@ -49,7 +49,7 @@ public sealed partial class ImageCache
             var name = Path.GetFileName(entry);
             var age = now - File.GetLastWriteTimeUtc(entry);
             bool remove;
-            if (name.StartsWith("build-", StringComparison.Ordinal) && name.Length >= 70 && Digests.IsHex(name[6..70]))
+            if (name.StartsWith("build-", StringComparison.Ordinal) && name.Length >= 70 && Digests.IsHex(name.AsSpan(6, 64)))
                 remove = !FileLock.IsHeld(Layout.ImageLock(name[6..70]));
             else if (name.StartsWith("blob-", StringComparison.Ordinal) && name.EndsWith(".partial", StringComparison.Ordinal))
                 remove = age > PartialMaxAge && !FileLock.IsHeld(Layout.BlobLock(name[5..69]));

@@ -20,7 +20,7 @@ internal sealed class DownloadEngine(SourceOptions options)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentException.ThrowIfNullOrEmpty(partialPath);
-        if (request.ExpectedDigest is { } d && !Digests.IsValid(d))
+        if (request.ExpectedDigest is { } d && !Digests.IsDigest(d))
             throw new ArgumentException($"expected digest '{d}' is not sha256:<64 lowercase hex>", nameof(request));
 
         var deletePartial = false;
@@ -244,5 +244,5 @@ internal sealed class DownloadEngine(SourceOptions options)
         file.Position = length;
     }
 
-    private static string CurrentDigest(IncrementalHash hash) => Digests.Prefix + Convert.ToHexStringLower(hash.GetCurrentHash());
+    private static string CurrentDigest(IncrementalHash hash) => Digests.Sha256Prefix + Convert.ToHexStringLower(hash.GetCurrentHash());
 }

@@ -43,7 +43,7 @@ public sealed partial class RegistryClient : IDisposable
     {
         (registry, repository) = Validate(registry, repository);
         ArgumentException.ThrowIfNullOrWhiteSpace(reference);
-        if (reference.StartsWith("sha256:", StringComparison.OrdinalIgnoreCase) ? !Digests.IsValid(reference) : !TagPattern().IsMatch(reference))
+        if (reference.StartsWith("sha256:", StringComparison.OrdinalIgnoreCase) ? !Digests.IsDigest(reference) : !TagPattern().IsMatch(reference))
         {
             if (reference.Contains(':', StringComparison.Ordinal) && !reference.StartsWith("sha256:", StringComparison.OrdinalIgnoreCase))
                 throw new SourceException(SourceErrorKind.Unsupported, $"{registry}/{repository}@{reference}: only sha256 digests are supported");
@@ -103,7 +103,7 @@ public sealed partial class RegistryClient : IDisposable
     private DownloadRequest BlobRequest(string registry, string repository, BlobDescriptor blob)
     {
         ArgumentNullException.ThrowIfNull(blob);
-        if (!Digests.IsValid(blob.Digest))
+        if (!Digests.IsDigest(blob.Digest))
             throw new ArgumentException($"blob digest '{blob.Digest}' is not sha256:<64 lowercase hex>", nameof(blob));
         var uri = new Uri(RegistryHosts.BaseUri(registry, Options), $"v2/{repository}/blobs/{blob.Digest}");
         var subject = $"blob {blob.Digest} of {repository}";
@@ -290,7 +290,7 @@ public sealed partial class RegistryClient : IDisposable
 
     private static BlobDescriptor ToDescriptor(string registry, string repository, string reference, DescriptorJson json, string what)
     {
-        if (!Digests.IsValid(json.Digest))
+        if (!Digests.IsDigest(json.Digest))
             throw new SourceException(SourceErrorKind.Unsupported,
                 $"{registry}/{Subject(repository, reference)}: a {what} has digest '{json.Digest}'; only sha256:<64 lowercase hex> is supported", 200);
         if (json.Size < 0 || string.IsNullOrEmpty(json.MediaType))
