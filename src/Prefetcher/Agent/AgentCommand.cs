@@ -20,6 +20,8 @@ internal static class AgentCommand
             var options = GlobalOptions.LoadOptions(parse);
             var cache = new ImageCache(options, parse.GetValue(GlobalOptions.Node));
             var scontrol = new Scontrol(options.Agent.ScontrolPath, TimeSpan.FromSeconds(options.Agent.ScontrolTimeoutSeconds));
+            // System.CommandLine already turns SIGTERM/SIGINT into cancellation of ct; these registrations keep
+            // that true if its termination handling is ever switched off. They may run after the agent stopped.
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
@@ -29,8 +31,13 @@ internal static class AgentCommand
             void Stop(PosixSignalContext context)
             {
                 context.Cancel = true;
-                AgentLog.StandardError.Write("signal", $"{context.Signal} received");
-                stop.Cancel();
+                try
+                {
+                    stop.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
             }
         });
         return command;

@@ -3,21 +3,21 @@ using Placement.Tests.Cluster;
 
 namespace Placement.Tests.Slurm;
 
-/// <summary>The SPANK plugin at submit time (srun, sbatch) on the real 3-node cluster.</summary>
+/// <summary>
+/// The SPANK plugin at submit time (srun, sbatch) on the real 3-node cluster, loaded by the plugstack line
+/// `deploy/dev/cluster up` writes (docs/slurm.md) once ./build.sh has run.
+/// </summary>
 [NonParallelizable]
 public sealed class SpankSubmitSpecs
 {
     private DevCluster _cluster = null!;
 
     [OneTimeSetUp]
-    public void InstallPlugin()
+    public void RequirePlugin()
     {
         _cluster = DevCluster.Require();
-        SpankPlugin.Install();
+        _cluster.RequirePlacement();
     }
-
-    [OneTimeTearDown]
-    public void RemovePlugin() => SpankPlugin.Remove();
 
     private Task<ExternalCommandResult> Slurm(string program, params string[] args) =>
         ExternalCommands.RunAsync(new ExternalCommand(program, args)
