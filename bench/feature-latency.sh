@@ -26,7 +26,7 @@ wait_feature() {
 }
 mtime() { stat -c %.9Y "$INVENTORY"; }
 stats() { # stats FILE -> "median max" of one number per line
-  sort -n "$1" | awk '{v[NR]=$1} END{m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.3f %.3f", m, v[NR]}'
+  sort -n "$1" | awk '{v[NR]=$1} END{m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.3f %.3f\n", m, v[NR]}'
 }
 
 ids=()
