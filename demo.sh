@@ -22,24 +22,40 @@ run placement ref "docker://$PLACEMENT_TEST_IMAGE_TINY"
 printf '$ placement ref %q\n' 'ubuntu:22.04;rm -rf /'
 placement ref 'ubuntu:22.04;rm -rf /' || echo "(exit $?: refused with the reason)"
 
-say "node cache: the first pull downloads and builds a squashfs, the second is a hit"
+say "node cache (node n1's, as the plugin and agent on n1 use it): first pull downloads and builds a squashfs, second is a hit"
+export PLACEMENT_CONFIG=$PLACEMENT_CONFIG_FILE PLACEMENT_NODE_NAME=n1
 run placement pull "docker://$PLACEMENT_TEST_IMAGE_TINY"
 run placement pull "docker://$PLACEMENT_TEST_IMAGE_TINY"
 run placement ls
 
-say "the cluster"
-run sinfo
-run srun -N3 -l hostname
+say "Slurm: the SPANK plugin caches the image on the node before the job starts"
+run srun -w n3 --container-image="docker://$PLACEMENT_TEST_IMAGE_ALT" sh -c 'echo "on $SLURMD_NODENAME: $PLACEMENT_IMAGE_PATH"'
+
+say "the node agent publishes what n3 holds as a Slurm feature (sinfo -N -o '%N %f')"
+sleep 2
+run sinfo -N -o "%N %f"
+
+say "a job without an image goes to the first free node; a job for the cached image is steered to n3"
+run srun printenv SLURMD_NODENAME
+run srun --container-image="docker://$PLACEMENT_TEST_IMAGE_ALT" printenv SLURMD_NODENAME
+
+say "a bad reference is refused at submit time; an unreachable registry fails the job, never the node"
+printf '$ srun --container-image=%q true\n' 'ubuntu:22.04;rm -rf /'
+srun --container-image='ubuntu:22.04;rm -rf /' true || true
+run sinfo -N -o "%N %t"
 
 cat <<MSG
 
-What to try next:
+What to try next (PLACEMENT_CONFIG=$PLACEMENT_CONFIG_FILE; --node n1|n2|n3 picks a node's cache):
   placement --help                                   every command (docs/cli.md)
   placement pull docker://$PLACEMENT_TEST_IMAGE_BIG     a ~300 MB multi-layer image
   for i in \$(seq 20); do placement pull docker://$PLACEMENT_TEST_IMAGE_ALT & done; wait
                                                      20 concurrent pulls, one download per blob
   placement inventory                                what the schedulers are told
   placement gc --dry-run; placement verify           maintenance
-  srun -w n2 hostname; sbatch --wrap 'hostname'      the 3-node Slurm cluster
+  sbatch --container-image=docker://$PLACEMENT_TEST_IMAGE_TINY --wrap 'env | grep PLACEMENT_'
+                                                     batch jobs and their steps get the image too
+  srun --container-image=docker://$PLACEMENT_TEST_IMAGE_BIG true; sinfo -N -o '%N %f'
+  docs/slurm.md                                      the slurm.conf lines a site adds
   deploy/dev/cluster status | down                   inspect or stop everything
 MSG

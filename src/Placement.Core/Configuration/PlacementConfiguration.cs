@@ -66,12 +66,14 @@ public static partial class PlacementConfiguration
         }
         CheckKeys(configuration.GetSection("Cache"), CacheOptions.Keys, errors);
         CheckKeys(configuration.GetSection("Registries"), RegistryOptions.Keys, errors);
+        CheckKeys(configuration.GetSection("Agent"), AgentOptions.Keys, errors);
         foreach (var entry in configuration.GetSection("Catalog").GetChildren())
             CheckKeys(entry, CatalogEntry.Keys, errors);
 
         BindSection(configuration, "Cache", options.Cache, errors);
         BindSection(configuration, "Registries", options.Registries, errors);
         BindSection(configuration, "Catalog", options.Catalog, errors);
+        BindSection(configuration, "Agent", options.Agent, errors);
 
         overrides?.Invoke(options);
 
@@ -98,6 +100,7 @@ public static partial class PlacementConfiguration
                 case CacheOptions cache: section.Bind(cache); break;
                 case RegistryOptions registries: section.Bind(registries); break;
                 case Dictionary<string, CatalogEntry> catalog: section.Bind(catalog); break;
+                case AgentOptions agent: section.Bind(agent); break;
                 default: throw new ArgumentException($"no binder for section {name}", nameof(target));
             }
         }

@@ -6,7 +6,7 @@ namespace Placement.Core.Configuration;
 public sealed class PlacementOptions
 {
     /// <summary>Top-level sections; anything else in the file is an error.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Cache", "Registries", "Catalog"];
+    public static readonly IReadOnlyList<string> Sections = ["Cache", "Registries", "Catalog", "Agent"];
 
     [ValidateObjectMembers]
     public CacheOptions Cache { get; set; } = new();
@@ -16,4 +16,7 @@ public sealed class PlacementOptions
 
     /// <summary>Alias → image; the alias becomes the scheduler id <c>img_&lt;alias&gt;</c>.</summary>
     public Dictionary<string, CatalogEntry> Catalog { get; set; } = new(StringComparer.Ordinal);
+
+    [ValidateObjectMembers]
+    public AgentOptions Agent { get; set; } = new();
 }

@@ -36,6 +36,12 @@ internal static class PlacementOptionsRules
             yield return $"Registries:Platform must look like os/arch[/variant], e.g. linux/amd64 (value: '{options.Registries.Platform}')";
         foreach (var error in CatalogErrors(options))
             yield return error;
+        var scontrol = options.Agent.ScontrolPath;
+        if (!string.IsNullOrEmpty(scontrol) && (scontrol.Contains('\0', StringComparison.Ordinal) || scontrol.Any(char.IsWhiteSpace)
+            || (scontrol.Contains('/', StringComparison.Ordinal) && !System.IO.Path.IsPathFullyQualified(scontrol))))
+            yield return $"Agent:ScontrolPath must be a program name found on PATH or an absolute path, without spaces (value: '{scontrol}')";
+        if (options.Agent.CoalesceMilliseconds >= options.Agent.RepairIntervalSeconds * 1000)
+            yield return $"Agent:CoalesceMilliseconds ({options.Agent.CoalesceMilliseconds}) must be below Agent:RepairIntervalSeconds ({options.Agent.RepairIntervalSeconds} s); a change would otherwise wait for more than a repair round";
         foreach (var host in options.Registries.Insecure)
         {
             if (host.Length == 0 || host.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':')))

@@ -34,4 +34,18 @@ public static class PlacementMetrics
 
     public static readonly Counter EvictedBytes = Prometheus.Metrics.CreateCounter(
         "placement_evicted_bytes_total", "Bytes freed by eviction.");
+
+    /// <summary>Reasons: inventory (the cache changed), drift (slurmctld lost or changed the node's features).</summary>
+    public static readonly Counter AgentPublishes = Prometheus.Metrics.CreateCounter(
+        "placement_agent_publishes_total", "Node feature updates sent to the scheduler by the node agent.", "reason");
+
+    public static readonly Counter AgentPublishFailures = Prometheus.Metrics.CreateCounter(
+        "placement_agent_publish_failures_total", "Failed attempts to read or update the node's features (e.g. slurmctld down).");
+
+    public static readonly Gauge AgentImageFeatures = Prometheus.Metrics.CreateGauge(
+        "placement_agent_image_features", "img_ features the node agent last published for this node.");
+
+    public static readonly Histogram AgentPublishSeconds = Prometheus.Metrics.CreateHistogram(
+        "placement_agent_publish_seconds", "Duration of one feature update (scontrol update).",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.01, 2, 10) });
 }

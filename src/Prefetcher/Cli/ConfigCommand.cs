@@ -72,6 +72,16 @@ internal static class ConfigCommand
                 w.WriteEndObject();
             }
             w.WriteEndObject();
+            w.WriteStartObject("Agent");
+            w.WriteNumber("MaxFeatures", o.Agent.MaxFeatures);
+            w.WriteNumber("CoalesceMilliseconds", o.Agent.CoalesceMilliseconds);
+            w.WriteNumber("PublishMinIntervalMilliseconds", o.Agent.PublishMinIntervalMilliseconds);
+            w.WriteNumber("RepairIntervalSeconds", o.Agent.RepairIntervalSeconds);
+            w.WriteNumber("InventoryPollMilliseconds", o.Agent.InventoryPollMilliseconds);
+            w.WriteNumber("RetryMaxDelaySeconds", o.Agent.RetryMaxDelaySeconds);
+            w.WriteString("ScontrolPath", o.Agent.ScontrolPath);
+            w.WriteNumber("ScontrolTimeoutSeconds", o.Agent.ScontrolTimeoutSeconds);
+            w.WriteEndObject();
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());

@@ -22,6 +22,7 @@ internal static class PlacementCli
         root.Subcommands.Add(ConfigCommand.Create());
         foreach (var command in CacheCommands.Create())
             root.Subcommands.Add(command);
+        root.Subcommands.Add(Agent.AgentCommand.Create());
 
         var parse = root.Parse(args);
         try

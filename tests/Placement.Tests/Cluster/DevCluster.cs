@@ -35,6 +35,31 @@ internal sealed class DevCluster
 
     public IReadOnlyList<string> SlurmNodes => this["PLACEMENT_SLURM_NODES"].Split(',');
 
+    /// <summary>The Placement configuration the cluster's SPANK plugin and node agents use ($STATE/placement.json).</summary>
+    public string PlacementConfigFile => this["PLACEMENT_CONFIG_FILE"];
+
+    /// <summary>The cache root of one node (Cache:Root with %n replaced).</summary>
+    public string CacheRoot(string node) => this["PLACEMENT_CACHE_ROOT"].Replace("%n", node, StringComparison.Ordinal);
+
+    public string StateDirectory => this["PLACEMENT_DEV_STATE"];
+
+    /// <summary>
+    /// Fails the calling test unless the cluster runs Placement too: the SPANK plugin line written by
+    /// <c>cluster up</c> and one live node agent per node (both need ./build.sh before up).
+    /// </summary>
+    public void RequirePlacement()
+    {
+        const string plugstack = "/etc/slurm/plugstack.conf.d/placement.conf";
+        if (!File.Exists(plugstack) || !File.ReadAllText(plugstack).Contains(PlacementConfigFile, StringComparison.Ordinal))
+            Assert.Fail($"{NotRunningMessage} with Placement: {plugstack} does not load the plugin with {PlacementConfigFile} (run ./build.sh, then deploy/dev/cluster up)");
+        foreach (var node in SlurmNodes)
+        {
+            var pidFile = Path.Combine(StateDirectory, "run", $"agent-{node}.pid");
+            if (!IsAlive(pidFile))
+                Assert.Fail($"{NotRunningMessage} with Placement: no node agent for {node} ({pidFile}); run ./build.sh, then deploy/dev/cluster up");
+        }
+    }
+
     public DevClusterImage Tiny => Image("TINY");
 
     public DevClusterImage Alt => Image("ALT");

@@ -136,6 +136,7 @@ public sealed class ConfigurationKeySpecs
         Assert.That(CacheOptions.Keys, Is.EquivalentTo(Properties<CacheOptions>()));
         Assert.That(RegistryOptions.Keys, Is.EquivalentTo(Properties<RegistryOptions>()));
         Assert.That(CatalogEntry.Keys, Is.EquivalentTo(Properties<CatalogEntry>()));
+        Assert.That(AgentOptions.Keys, Is.EquivalentTo(Properties<AgentOptions>()));
         Assert.That(PlacementOptions.Sections, Is.EquivalentTo(Properties<PlacementOptions>()));
     }
 }

@@ -3,29 +3,20 @@ using Placement.Tests.Cluster;
 
 namespace Placement.Tests.Slurm;
 
-/// <summary>The SPANK plugin at submit time (srun, sbatch) on the real 3-node cluster.</summary>
+/// <summary>
+/// The SPANK plugin at submit time (srun, sbatch) on the real 3-node cluster, loaded by the plugstack line
+/// `deploy/dev/cluster up` writes (docs/slurm.md) once ./build.sh has run.
+/// </summary>
 [NonParallelizable]
 public sealed class SpankSubmitSpecs
 {
     private DevCluster _cluster = null!;
-    private SpankPlugin? _plugin;
-    private Support.TempDir? _dir;
 
     [OneTimeSetUp]
-    public void InstallPlugin()
+    public void RequirePlugin()
     {
         _cluster = DevCluster.Require();
-        _dir = new Support.TempDir();
-        File.SetUnixFileMode(_dir.Path, (UnixFileMode)0b111_101_101);
-        _dir.WriteConfig($$"""{ "Cache": { "Root": "{{_dir.Path}}/cache/%n" } }""");
-        _plugin = new SpankPlugin($"config={_dir.Config}");
-    }
-
-    [OneTimeTearDown]
-    public void RemovePlugin()
-    {
-        _plugin?.Dispose();
-        _dir?.Dispose();
+        _cluster.RequirePlacement();
     }
 
     private Task<ExternalCommandResult> Slurm(string program, params string[] args) =>

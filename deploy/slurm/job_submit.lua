@@ -1,0 +1,128 @@
+--[[
+Placement job_submit.lua (slurmctld, Slurm >= 22.05): steer jobs to nodes that already cache their
+container image. Install as /etc/slurm/job_submit.lua with JobSubmitPlugins=lua (docs/slurm.md).
+
+The Placement SPANK plugin validates --container-image at submit and hands slurmctld three
+spank_job_env entries, plain NAME=value strings (0-indexed table, spank_job_env_size entries):
+  PLACEMENT_IMAGE=<canonical reference>
+  PLACEMENT_IMAGE_ID=img_<id>          the Slurm feature the node agent publishes on nodes holding it
+  PLACEMENT_MODE=soft|hard             the plugstack argument mode=
+
+soft (default): job_desc.prefer = <the job's own --constraint> & img_<id>. Slurm replaces the
+  constraint by the preference when it can, so both must be in it; when no node can satisfy the
+  preference the job falls back to its plain --constraint (greedy: a busy preferred node means the
+  job runs elsewhere at once). A user's explicit --prefer is left alone.
+hard: img_<id> is AND-ed into job_desc.features: the job runs only on nodes holding the image.
+Jobs without an image are not touched.
+--]]
+
+-- Partitions where every job with an image is placed in hard mode, whatever the plugin's mode=,
+-- e.g. HARD_PARTITIONS = { gpu = true, ["big-mem"] = true }
+HARD_PARTITIONS = {}
+
+local FEATURE_PATTERN = "^img_[a-z0-9_]+$"
+
+-- Value of NAME in the job's spank environment (entries "NAME=value"), or nil.
+local function spank_env(job_desc, name)
+	local env = job_desc.spank_job_env
+	local size = job_desc.spank_job_env_size or 0
+	if env == nil then
+		return nil
+	end
+	local prefix = name .. "="
+	for i = 0, size - 1 do
+		local entry = env[i]
+		if entry ~= nil and string.sub(entry, 1, #prefix) == prefix then
+			return string.sub(entry, #prefix + 1)
+		end
+	end
+	return nil
+end
+
+local function empty(s)
+	return s == nil or s == ""
+end
+
+-- "<expr>&feature": the expression is parenthesized when it has an OR, so & binds to all of it.
+-- Bracketed expressions ([a|b], counts) are Slurm's own grouping and are kept as they are.
+local function and_feature(expr, feature)
+	if empty(expr) then
+		return feature
+	end
+	if string.find(expr, "|", 1, true) and not string.find(expr, "[", 1, true) then
+		return "(" .. expr .. ")&" .. feature
+	end
+	return expr .. "&" .. feature
+end
+
+-- The partitions the job may run in: its --partition list, else the default partition.
+local function job_partitions(job_desc, part_list)
+	local names = {}
+	if not empty(job_desc.partition) then
+		for name in string.gmatch(job_desc.partition, "[^,]+") do
+			table.insert(names, name)
+		end
+	elseif part_list ~= nil then
+		for name, part in pairs(part_list) do
+			if part.flag_default == 1 then
+				table.insert(names, part.name or name)
+			end
+		end
+	end
+	return names
+end
+
+-- Hard when the plugin says so, or when every partition of the job is in HARD_PARTITIONS.
+local function is_hard(mode, partitions)
+	if mode == "hard" then
+		return true
+	end
+	if #partitions == 0 then
+		return false
+	end
+	for _, name in ipairs(partitions) do
+		if not HARD_PARTITIONS[name] then
+			return false
+		end
+	end
+	return true
+end
+
+function slurm_job_submit(job_desc, part_list, submit_uid)
+	local feature = spank_env(job_desc, "PLACEMENT_IMAGE_ID")
+	if feature == nil then
+		return slurm.SUCCESS
+	end
+	if not string.match(feature, FEATURE_PATTERN) then
+		slurm.log_error("placement: submit: uid %u: ignoring PLACEMENT_IMAGE_ID=%s: not an img_ feature name",
+			submit_uid, feature)
+		return slurm.SUCCESS
+	end
+	local image = spank_env(job_desc, "PLACEMENT_IMAGE") or "?"
+	local mode = spank_env(job_desc, "PLACEMENT_MODE") or "soft"
+
+	if is_hard(mode, job_partitions(job_desc, part_list)) then
+		local before = job_desc.features
+		job_desc.features = and_feature(before, feature)
+		slurm.log_info("placement: submit: uid %u image %s: hard: features %s -> %s",
+			submit_uid, image, before or "(none)", job_desc.features)
+		return slurm.SUCCESS
+	end
+
+	if not empty(job_desc.prefer) then
+		slurm.log_info("placement: submit: uid %u image %s: soft: user --prefer=%s kept, %s not added",
+			submit_uid, image, job_desc.prefer, feature)
+		return slurm.SUCCESS
+	end
+	job_desc.prefer = and_feature(job_desc.features, feature)
+	slurm.log_info("placement: submit: uid %u image %s: soft: prefer %s (constraint %s)",
+		submit_uid, image, job_desc.prefer, job_desc.features or "(none)")
+	return slurm.SUCCESS
+end
+
+function slurm_job_modify(job_desc, job_rec, part_list, modify_uid)
+	return slurm.SUCCESS
+end
+
+slurm.log_info("placement: job_submit.lua loaded")
+return slurm.SUCCESS

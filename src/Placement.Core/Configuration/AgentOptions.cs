@@ -1,0 +1,47 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Placement.Core.Configuration;
+
+/// <summary>The node agent, <c>placement agent</c> (section <c>Agent</c>; docs/slurm.md).</summary>
+public sealed class AgentOptions
+{
+    /// <summary>Every key of the section (unknown keys are errors).</summary>
+    internal static readonly string[] Keys =
+    [
+        nameof(MaxFeatures), nameof(CoalesceMilliseconds), nameof(PublishMinIntervalMilliseconds), nameof(RepairIntervalSeconds),
+        nameof(InventoryPollMilliseconds), nameof(RetryMaxDelaySeconds), nameof(ScontrolPath), nameof(ScontrolTimeoutSeconds),
+    ];
+
+    /// <summary>At most this many <c>img_</c> features per node: pinned images first, then most recently used.</summary>
+    [Range(1, 1000)]
+    public int MaxFeatures { get; set; } = 50;
+
+    /// <summary>After a change of inventory.json, wait this long for more changes and publish them together.</summary>
+    [Range(0, 10_000)]
+    public int CoalesceMilliseconds { get; set; } = 100;
+
+    /// <summary>At most one <c>scontrol update</c> per this interval (rate limit towards slurmctld).</summary>
+    [Range(0, 600_000)]
+    public int PublishMinIntervalMilliseconds { get; set; } = 1000;
+
+    /// <summary>How often the node's features are read back from slurmctld and re-published when they drifted
+    /// (a slurmctld restart or <c>scontrol reconfigure</c> drops features set with scontrol).</summary>
+    [Range(1, 3600)]
+    public int RepairIntervalSeconds { get; set; } = 2;
+
+    /// <summary>Safety net beside the file watcher: inventory.json's mtime, size and inode are checked this often.</summary>
+    [Range(50, 60_000)]
+    public int InventoryPollMilliseconds { get; set; } = 500;
+
+    /// <summary>While slurmctld is unreachable, retries back off exponentially up to this delay.</summary>
+    [Range(1, 600)]
+    public int RetryMaxDelaySeconds { get; set; } = 5;
+
+    /// <summary>The scontrol program: a name looked up on PATH, or an absolute path.</summary>
+    [Required]
+    public string ScontrolPath { get; set; } = "scontrol";
+
+    /// <summary>Time limit for one scontrol call.</summary>
+    [Range(1, 300)]
+    public int ScontrolTimeoutSeconds { get; set; } = 10;
+}

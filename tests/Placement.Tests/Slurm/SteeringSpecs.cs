@@ -1,0 +1,176 @@
+using System.Text.RegularExpressions;
+using Placement.Core.Processes;
+using Placement.Tests.Agent;
+using Placement.Tests.Cluster;
+
+namespace Placement.Tests.Slurm;
+
+/// <summary>
+/// Steering on the real cluster: the SPANK plugin passes the image id, job_submit.lua turns it into
+/// --prefer (soft) or --constraint (hard), the node agents publish which node holds which image.
+/// </summary>
+[NonParallelizable]
+[Category("Cluster")]
+public sealed partial class SteeringSpecs
+{
+    private const string Plugstack = "/etc/slurm/plugstack.conf.d/placement.conf";
+    private DevCluster _cluster = null!;
+    private string _images = null!;
+    private string _onN2 = null!;
+    private string _onN2Id = null!;
+    private string _onN3 = null!;
+    private string _onN3Id = null!;
+
+    [OneTimeSetUp]
+    public async Task CacheOneImageOnN2AndAnotherOnN3()
+    {
+        _cluster = DevCluster.Require();
+        _cluster.RequirePlacement();
+        _images = Directory.CreateTempSubdirectory("placement-steering-").FullName;
+        _onN2 = await ClusterNodes.MakeImageAsync(_images, "steer-n2");
+        _onN2Id = await ClusterNodes.IdOfAsync(_onN2);
+        _onN3 = await ClusterNodes.MakeImageAsync(_images, "steer-n3");
+        _onN3Id = await ClusterNodes.IdOfAsync(_onN3);
+        await ClusterNodes.PlacementAsync(_cluster, "n2", "pull", _onN2);
+        await ClusterNodes.PlacementAsync(_cluster, "n3", "pull", _onN3);
+        await ClusterNodes.WaitForFeatureAsync(_cluster, "n2", _onN2Id, present: true, TimeSpan.FromSeconds(5));
+        await ClusterNodes.WaitForFeatureAsync(_cluster, "n3", _onN3Id, present: true, TimeSpan.FromSeconds(5));
+        // Site features for jobs with their own --constraint: site_all on every node, site_b on n1 too.
+        foreach (var node in _cluster.SlurmNodes)
+            await ClusterNodes.SetSiteFeaturesAsync(_cluster, node, node == "n1" ? ["site_all", "site_b"] : ["site_all"]);
+    }
+
+    [OneTimeTearDown]
+    public async Task Cleanup()
+    {
+        foreach (var node in _cluster.SlurmNodes)
+            await ClusterNodes.SetSiteFeaturesAsync(_cluster, node);
+        await ClusterNodes.RemoveEverywhereAsync(_cluster, _onN2Id);
+        await ClusterNodes.RemoveEverywhereAsync(_cluster, _onN3Id);
+        Directory.Delete(_images, recursive: true);
+    }
+
+    [Test]
+    public async Task Ten_of_ten_jobs_start_on_the_free_node_that_caches_their_image()
+    {
+        var nodes = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            await ClusterNodes.WaitUntilIdleAsync(_cluster, "n2");
+            var job = await SbatchWaitAsync($"--container-image={_onN2}");
+            nodes.Add((await ShowJobAsync(job))["NodeList"]);
+        }
+        Assert.That(nodes, Is.All.EqualTo("n2"));
+    }
+
+    [Test]
+    public async Task Jobs_for_another_image_go_to_the_node_caching_that_one_not_to_n2()
+    {
+        var nodes = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            await ClusterNodes.WaitUntilIdleAsync(_cluster, "n3");
+            var job = await SbatchWaitAsync($"--container-image={_onN3}");
+            nodes.Add((await ShowJobAsync(job))["NodeList"]);
+        }
+        Assert.That(nodes, Is.All.EqualTo("n3"));
+    }
+
+    [Test]
+    public async Task A_job_without_an_image_is_not_touched()
+    {
+        var job = await SbatchHeldAsync("--constraint=site_all");
+        var fields = await ShowJobAsync(job);
+        Assert.That(fields["Features"], Is.EqualTo("site_all"));
+        Assert.That(fields.GetValueOrDefault("Prefer", "(null)"), Is.EqualTo("(null)"));
+    }
+
+    [Test]
+    public async Task Soft_mode_prefers_the_image_and_keeps_the_job_constraint_inside_the_preference()
+    {
+        var plain = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}"));
+        Assert.That(plain["Prefer"], Is.EqualTo(_onN2Id));
+        Assert.That(plain["Features"], Is.EqualTo("(null)"));
+
+        var constrained = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all"));
+        Assert.That(constrained["Features"], Is.EqualTo("site_all"), "the user's constraint stays");
+        Assert.That(constrained["Prefer"], Is.EqualTo($"site_all&{_onN2Id}"), "prefer replaces the constraint, so it carries it");
+
+        var either = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all|site_b"));
+        Assert.That(either["Prefer"], Is.EqualTo($"(site_all|site_b)&{_onN2Id}"));
+    }
+
+    [Test]
+    public async Task A_users_own_prefer_is_kept_as_it_is()
+    {
+        var job = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--prefer=site_all", "--constraint=site_all"));
+        Assert.That(job["Prefer"], Is.EqualTo("site_all"));
+        Assert.That(job["Features"], Is.EqualTo("site_all"));
+    }
+
+    [Test]
+    public async Task Hard_mode_puts_the_image_feature_into_the_constraint()
+    {
+        var original = await File.ReadAllTextAsync(Plugstack);
+        Assert.That(original, Does.Contain("spank_placement.so"));
+        // mode=hard for this test only: srun/sbatch read plugstack.conf at every submission.
+        await File.WriteAllTextAsync(Plugstack, original.TrimEnd() + " mode=hard\n");
+        try
+        {
+            var plain = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}"));
+            Assert.That(plain["Features"], Is.EqualTo(_onN2Id));
+            Assert.That(plain.GetValueOrDefault("Prefer", "(null)"), Is.EqualTo("(null)"));
+
+            var constrained = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all|site_b"));
+            Assert.That(constrained["Features"], Is.EqualTo($"(site_all|site_b)&{_onN2Id}"));
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(Plugstack, original);
+        }
+    }
+
+    /// <summary>Submits a held job (it never runs) and returns its id; the job is cancelled when the fixture ends.</summary>
+    private async Task<string> SbatchHeldAsync(params string[] options)
+    {
+        var result = await _cluster.RunSlurmAsync("sbatch", ["--hold", "--parsable", "--output=/dev/null", .. options, "--wrap", "true"]);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        var job = result.StandardOutput.Trim().Split(';')[0];
+        _held.Add(job);
+        return job;
+    }
+
+    private readonly List<string> _held = [];
+
+    [TearDown]
+    public async Task CancelHeldJobs()
+    {
+        if (_held.Count > 0)
+            await _cluster.RunSlurmAsync("scancel", [.. _held]);
+        _held.Clear();
+    }
+
+    /// <summary>Runs a job to its end (sbatch --wait) and returns its id.</summary>
+    private async Task<string> SbatchWaitAsync(params string[] options)
+    {
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("sbatch", ["--wait", "--parsable", "--output=/dev/null", .. options, "--wrap", "true"])
+        {
+            AllowNonZeroExit = true, // with the node side of the plugin the job may fail in its container: where it ran is what counts
+            Timeout = TimeSpan.FromSeconds(60),
+            Environment = new Dictionary<string, string?> { ["SLURM_CONF"] = _cluster.SlurmConf },
+        });
+        var job = result.StandardOutput.Trim().Split(';')[0];
+        Assert.That(job, Does.Match("^[0-9]+$"), result.StandardError);
+        return job;
+    }
+
+    /// <summary>`scontrol -o show job ID` as key → value.</summary>
+    private async Task<Dictionary<string, string>> ShowJobAsync(string job)
+    {
+        var result = await _cluster.RunSlurmAsync("scontrol", ["-o", "show", "job", job]);
+        return JobField().Matches(result.StandardOutput).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+    }
+
+    [GeneratedRegex(@"(?:^| )([A-Za-z:/]+)=(\S*)")]
+    private static partial Regex JobField();
+}
