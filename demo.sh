@@ -24,6 +24,11 @@ placement ref 'ubuntu:22.04;rm -rf /' || echo "(exit $?: refused with the reason
 
 say "node cache (node n1's, as the plugin and agent on n1 use it): first pull downloads and builds a squashfs, second is a hit"
 export PLACEMENT_CONFIG=$PLACEMENT_CONFIG_FILE PLACEMENT_NODE_NAME=n1
+for node in n1 n2 n3; do  # start from a known state: the demo images cached nowhere
+  for image in "$PLACEMENT_TEST_IMAGE_TINY" "$PLACEMENT_TEST_IMAGE_ALT"; do
+    placement --node "$node" rm --force "docker://$image" >/dev/null 2>&1 || true
+  done
+done
 run placement pull "docker://$PLACEMENT_TEST_IMAGE_TINY"
 run placement pull "docker://$PLACEMENT_TEST_IMAGE_TINY"
 run placement ls
@@ -42,6 +47,7 @@ run srun --container-image="docker://$PLACEMENT_TEST_IMAGE_ALT" printenv SLURMD_
 say "a bad reference is refused at submit time; an unreachable registry fails the job, never the node"
 printf '$ srun --container-image=%q true\n' 'ubuntu:22.04;rm -rf /'
 srun --container-image='ubuntu:22.04;rm -rf /' true || true
+run srun -w n2 --container-image=docker://127.0.0.1:9/nowhere/app:1 true || true
 run sinfo -N -o "%N %t"
 
 cat <<MSG
