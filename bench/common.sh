@@ -21,4 +21,4 @@ layers() { # layers REPO TAG
     -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
     "http://$PLACEMENT_REGISTRY/v2/$1/manifests/$2" | jq -r '.layers[].digest'
 }
-blob_gets() { grep -c "\"GET /v2/[^ ]*/blobs/$1 " "$PLACEMENT_REGISTRY_LOG" || true; }
+blob_gets() { grep -c "\"GET /v2/${2:-[^ ]*}/blobs/$1 " "$PLACEMENT_REGISTRY_LOG" || true; }  # blob_gets DIGEST [REPO]

@@ -13,14 +13,14 @@ mapfile -t BLOBS < <(layers "${repo_tag%:*}" "${repo_tag##*:}")
 
 run() { # run N -> prints "seconds max_gets_per_blob failures"
   local n=$1 root=$WORK/cache-$1 before=() i t0 fails=0 max=0
-  for b in "${BLOBS[@]}"; do before+=("$(blob_gets "$b")"); done
+  for b in "${BLOBS[@]}"; do before+=("$(blob_gets "$b" "${repo_tag%:*}")"); done
   t0=$(now)
   for i in $(seq "$n"); do "$PLACEMENT" --cache-root "$root" pull "$IMAGE" >"$WORK/out-$n-$i" 2>&1 & done
   for job in $(jobs -p); do wait "$job" || fails=$((fails + 1)); done
   local secs; secs=$(elapsed "$t0")
   sleep 1 # the registry logs a request after sending it
   for i in "${!BLOBS[@]}"; do
-    local d=$(( $(blob_gets "${BLOBS[$i]}") - before[i] )); [ "$d" -gt "$max" ] && max=$d
+    local d=$(( $(blob_gets "${BLOBS[$i]}" "${repo_tag%:*}") - before[i] )); [ "$d" -gt "$max" ] && max=$d
   done
   # the same N processes against the now warm cache: process start-up + hit, no waiting
   t0=$(now)

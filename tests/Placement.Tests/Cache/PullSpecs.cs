@@ -44,12 +44,12 @@ public sealed class PullSpecs
         using var dir = new TempDir();
         var layers = await RegistryManifest.LayersAsync(cluster.Registry, cluster.Alt.Repository, cluster.Alt.Tag);
         Assert.That((await Cli.RunInAsync(dir, "pull", Docker(cluster.Alt))).ExitCode, Is.Zero);
-        var before = layers.Sum(l => cluster.RegistryLog.CountBlobGets(l.Digest));
+        var before = layers.Sum(l => cluster.RegistryLog.CountBlobGets(l.Digest, cluster.Alt.Repository));
         var again = await Cli.RunInAsync(dir, "pull", Docker(cluster.Alt));
         Assert.That(again.ExitCode, Is.Zero, again.StandardError);
         Assert.That(again.StandardError, Does.Contain(": cached"));
         await Task.Delay(300);
-        Assert.That(layers.Sum(l => cluster.RegistryLog.CountBlobGets(l.Digest)), Is.EqualTo(before));
+        Assert.That(layers.Sum(l => cluster.RegistryLog.CountBlobGets(l.Digest, cluster.Alt.Repository)), Is.EqualTo(before));
     }
 
     [Test]
@@ -118,7 +118,7 @@ public sealed class PullSpecs
         var cluster = DevCluster.Require();
         using var dir = new TempDir();
         var layers = await RegistryManifest.LayersAsync(cluster.Registry, cluster.Alt.Repository, cluster.Alt.Tag);
-        var before = layers.ToDictionary(l => l.Digest, l => cluster.RegistryLog.CountBlobGets(l.Digest));
+        var before = layers.ToDictionary(l => l.Digest, l => cluster.RegistryLog.CountBlobGets(l.Digest, cluster.Alt.Repository));
 
         using var stopPolling = new CancellationTokenSource();
         var seen = new List<(string Path, long Size, bool MetaPresent)>();
@@ -151,7 +151,7 @@ public sealed class PullSpecs
             "waiters say whose download they wait for");
         foreach (var (digest, _) in layers)
         {
-            var gets = await cluster.RegistryLog.WaitForBlobGetsAsync(digest, before[digest] + 1, TimeSpan.FromSeconds(5));
+            var gets = await cluster.RegistryLog.WaitForBlobGetsAsync(digest, before[digest] + 1, TimeSpan.FromSeconds(5), cluster.Alt.Repository);
             Assert.That(gets - before[digest], Is.EqualTo(1), $"exactly one GET of {digest}");
         }
         var finalSize = new FileInfo(results[0].StandardOutput.Trim()).Length;

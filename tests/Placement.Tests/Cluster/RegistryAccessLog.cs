@@ -10,23 +10,28 @@ internal sealed class RegistryAccessLog(string path)
 {
     public string Path { get; } = path;
 
-    /// <summary>How many GET requests for blob <paramref name="digest"/> (any repository) are logged so far.</summary>
-    public int CountBlobGets(string digest)
+    /// <summary>
+    /// How many GET requests for blob <paramref name="digest"/> are logged so far: through
+    /// <paramref name="repository"/> only when given (test images share their base layer, so other
+    /// pulls of other images on this machine fetch the same digest through their own repository).
+    /// </summary>
+    public int CountBlobGets(string digest, string? repository = null)
     {
+        var prefix = repository is null ? "\"GET /v2/" : $"\"GET /v2/{repository}/blobs/";
         var suffix = $"/blobs/{digest} HTTP/";
         return File.ReadLines(Path).Count(line =>
-            line.Contains("\"GET /v2/", StringComparison.Ordinal) && line.Contains(suffix, StringComparison.Ordinal));
+            line.Contains(prefix, StringComparison.Ordinal) && line.Contains(suffix, StringComparison.Ordinal));
     }
 
     /// <summary>
     /// Waits until the GET count of <paramref name="digest"/> reaches <paramref name="expected"/>: the
     /// registry logs a request only after the client already has the response.
     /// </summary>
-    public async Task<int> WaitForBlobGetsAsync(string digest, int expected, TimeSpan timeout)
+    public async Task<int> WaitForBlobGetsAsync(string digest, int expected, TimeSpan timeout, string? repository = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         int count;
-        while ((count = CountBlobGets(digest)) < expected && DateTime.UtcNow < deadline)
+        while ((count = CountBlobGets(digest, repository)) < expected && DateTime.UtcNow < deadline)
             await Task.Delay(50).ConfigureAwait(false);
         return count;
     }

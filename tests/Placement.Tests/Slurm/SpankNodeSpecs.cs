@@ -107,7 +107,7 @@ public sealed class SpankNodeSpecs
     public async Task Twenty_jobs_for_one_uncached_image_on_one_node_download_each_blob_once()
     {
         var layers = await RegistryManifest.LayersAsync(_cluster.Registry, _cluster.Big.Repository, _cluster.Big.Tag);
-        var before = layers.ToDictionary(l => l.Digest, l => _cluster.RegistryLog.CountBlobGets(l.Digest));
+        var before = layers.ToDictionary(l => l.Digest, l => _cluster.RegistryLog.CountBlobGets(l.Digest, _cluster.Big.Repository));
         AtomicFile.TryDelete(CacheOf("n1"));
         var jobs = Enumerable.Range(0, 20).Select(_ => Slurm("srun", "-N1", "-w", "n1", "--container-image=docker://" + _cluster.Big.Reference,
             "sh", "-c", "test -s \"$PLACEMENT_IMAGE_PATH\" && echo ok")).ToList();
@@ -116,7 +116,7 @@ public sealed class SpankNodeSpecs
         Assert.That(results.Select(r => r.StandardOutput.Trim()), Is.All.EqualTo("ok"));
         foreach (var (digest, _) in layers)
         {
-            var gets = await _cluster.RegistryLog.WaitForBlobGetsAsync(digest, before[digest] + 1, TimeSpan.FromSeconds(5));
+            var gets = await _cluster.RegistryLog.WaitForBlobGetsAsync(digest, before[digest] + 1, TimeSpan.FromSeconds(5), _cluster.Big.Repository);
             Assert.That(gets - before[digest], Is.EqualTo(1), $"one GET of {digest}");
         }
     }

@@ -1,0 +1,51 @@
+using Placement.Core.Processes;
+using Placement.Tests.Cluster;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Slurm;
+
+/// <summary>plugstack.conf arguments of the plugin, on the real cluster.</summary>
+[NonParallelizable]
+public sealed class SpankArgumentSpecs
+{
+    private static Task<ExternalCommandResult> Srun(params string[] args) =>
+        ExternalCommands.RunAsync(new ExternalCommand("srun", args) { AllowNonZeroExit = true, Timeout = TimeSpan.FromMinutes(2) });
+
+    [Test]
+    public async Task The_option_can_be_renamed_so_pyxis_keeps_container_image()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.Path}}/cache/%n" } }""");
+        using var plugin = new SpankPlugin($"config={dir.Config} option=cached-image");
+
+        var renamed = await Srun("-N1", "-w", "n1", "--cached-image=docker://" + cluster.Tiny.Reference, "printenv", "PLACEMENT_IMAGE_DIGEST");
+        Assert.That(renamed.ExitCode, Is.Zero, renamed.StandardError);
+        Assert.That(renamed.StandardOutput.Trim(), Is.EqualTo(cluster.Tiny.Digest));
+
+        var old = await Srun("-N1", "--container-image=docker://" + cluster.Tiny.Reference, "true");
+        Assert.That(old.ExitCode, Is.Not.Zero, "--container-image is left to another plugin (pyxis)");
+        Assert.That(old.StandardError, Does.Contain("container-image"));
+    }
+
+    [Test]
+    public async Task An_unknown_plugstack_argument_is_refused_with_its_name()
+    {
+        DevCluster.Require();
+        using var plugin = new SpankPlugin("bogus=1");
+        var result = await Srun("-N1", "true");
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.StandardError, Does.Contain("placement: plugstack.conf: unknown argument 'bogus'"));
+    }
+
+    [Test]
+    public async Task A_bad_mode_is_refused_with_the_accepted_values()
+    {
+        DevCluster.Require();
+        using var plugin = new SpankPlugin("mode=sometimes");
+        var result = await Srun("-N1", "true");
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.StandardError, Does.Contain("mode: invalid value 'sometimes': use soft or hard"));
+    }
+}
