@@ -28,7 +28,7 @@ publish() { # publish PROJECT DEST
   local tmp=$OUT/.publish/$(basename "$1")
   dotnet publish "$1" -c Release -r linux-x64 -o "$tmp" --nologo -v quiet -p:TreatWarningsAsErrors=true
   mkdir -p "$2"
-  find "$tmp" -maxdepth 1 -type f ! -name '*.dbg' ! -name '*.pdb' ! -name '*.json' ! -name '*.xml' -exec cp -f {} "$2"/ \;
+  find "$tmp" -maxdepth 1 -type f ! -name '*.dbg' ! -name '*.pdb' ! -name '*.json' ! -name '*.xml' -exec sh -c 'for f; do cp -f "$f" "$0/.${f##*/}.new" && mv -f "$0/.${f##*/}.new" "$0/${f##*/}"; done' "$2" {} +
 }
 
 start=$(date +%s)

@@ -11,7 +11,6 @@ namespace Placement.LoadSensor;
 internal sealed class Sensor(string host, string cacheRoot, string inventoryPath, TextWriter log)
 {
     private readonly StringBuilder _report = new(4096);
-    private readonly CacheStore _store = new(new CacheLayout(cacheRoot));
     private string? _lastProblem;
 
     public int Run(Stream input, Stream output)
@@ -45,9 +44,15 @@ internal sealed class Sensor(string host, string cacheRoot, string inventoryPath
         return _report.ToString();
     }
 
+    /// <summary>Free bytes of the filesystem the cache is (or will be) on: statvfs of the root, else its nearest existing parent.</summary>
     private long? LiveFreeBytes()
     {
-        var (total, free) = _store.FilesystemSize();
-        return total > 0 ? free : null;
+        for (var dir = cacheRoot; !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+        {
+            var (total, free) = new CacheStore(new CacheLayout(dir)).FilesystemSize();
+            if (total > 0)
+                return free;
+        }
+        return null;
     }
 }

@@ -122,11 +122,16 @@ EOF2
 # qconf_apply WHAT SHOW_COMMAND MODIFY_OPTION FILE: modify an object only when it differs (qconf -M* is ~50 ms each).
 sge_apply_if_changed() {
     local what=$1 file=$2 current=$3 option=$4
-    if ! cmp -s "$file" "$current"; then
+    if ! cmp -s <(tr -s " \t" " " <"$file") <(tr -s " \t" " " <"$current"); then
         qconf "$option" "$file" >>"$STATE/log/sge-config.log" 2>&1 ||
             { tail_of "$STATE/log/sge-config.log" >&2; die "sge: qconf $option ($what) failed"; }
         log "sge: configured $what"
     fi
+}
+
+# qconf wraps long values with a trailing backslash: join them so a line can be edited and compared.
+sge_unwrap() {
+    sed -e :a -e '/\\$/N; s/\\\n[[:space:]]*//; ta'
 }
 
 sge_configure() {
@@ -140,13 +145,13 @@ sge_configure() {
     fi
     # global configuration: the load sensor, 5 s load reports, the JSV. The file name must be the config's name.
     mkdir -p "$w/new" "$w/cur"
-    qconf -sconf global >"$w/cur/global"
+    qconf -sconf global | sge_unwrap >"$w/cur/global"
     sed -e "s#^load_sensor .*#load_sensor                  $REPO/out/bin/placement-load-sensor#" \
         -e 's#^load_report_time .*#load_report_time             00:00:05#' \
         -e "s#^jsv_url .*#jsv_url                      $REPO/deploy/sge/placement-jsv.sh#" \
         "$w/cur/global" >"$w/new/global"
     sge_apply_if_changed "global configuration" "$w/new/global" "$w/cur/global" -Mconf
-    qconf -ssconf >"$w/cur/sched"
+    qconf -ssconf | sge_unwrap >"$w/cur/sched"
     sed -e 's/^schedule_interval .*/schedule_interval                 0:0:1/' \
         -e 's/^flush_submit_sec .*/flush_submit_sec                  1/' \
         -e 's/^flush_finish_sec .*/flush_finish_sec                  1/' "$w/cur/sched" >"$w/new/sched"
@@ -170,8 +175,9 @@ sge_configure() {
     else
         qconf -Ahgrp "$w/new/allhosts" >>"$STATE/log/sge-config.log" 2>&1 || die "sge: qconf -Ahgrp failed"
     fi
-    local q_exists=1
-    qconf -sq all.q >"$w/cur/all.q" 2>/dev/null || { q_exists=0; qconf -sq >"$w/cur/all.q"; }
+    local q_exists=0
+    if qconf -sq all.q >"$w/cur/raw" 2>/dev/null; then q_exists=1; else qconf -sq >"$w/cur/raw"; fi
+    sge_unwrap <"$w/cur/raw" >"$w/cur/all.q"
     sed -e 's/^qname .*/qname                 all.q/' -e 's/^hostlist .*/hostlist              @allhosts/' \
         -e 's/^slots .*/slots                 2/' \
         -e "s#^starter_method .*#starter_method        $REPO/deploy/sge/placement-starter.sh#" \

@@ -14,6 +14,9 @@ public static class PlacementComplexes
     public const string CacheBytes = "placement_cache_bytes";
     public const string CacheFreeBytes = "placement_cache_free_bytes";
 
+    /// <summary>What users request (<c>-l container_image=REF</c>); the JSV replaces it, but qmaster refuses an undefined complex before.</summary>
+    public const string ContainerImage = "container_image";
+
     /// <summary>The definitions for the given scheduler ids (img_…), then the three placement_* complexes.</summary>
     public static IReadOnlyList<ComplexDefinition> For(IEnumerable<string> imageIds)
     {
@@ -21,6 +24,7 @@ public static class PlacementComplexes
         var list = imageIds.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
             .Select(id => new ComplexDefinition(id, id, "BOOL", "==", "YES", "NO", "0", "0"))
             .ToList();
+        list.Add(new ComplexDefinition(ContainerImage, "cimg", "RESTRING", "==", "YES", "NO", "NONE", "0"));
         list.Add(new ComplexDefinition(ImagesList, "pl_images", "RESTRING", "==", "YES", "NO", "NONE", "0"));
         list.Add(new ComplexDefinition(CacheBytes, "pl_cache", "MEMORY", "<=", "YES", "NO", "0", "0"));
         list.Add(new ComplexDefinition(CacheFreeBytes, "pl_cache_free", "MEMORY", ">=", "YES", "NO", "0", "0"));

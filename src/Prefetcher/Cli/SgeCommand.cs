@@ -29,7 +29,7 @@ internal static class SgeCommand
     {
         var apply = new Option<bool>("--apply") { Description = "Merge them into the cell's complex table (qconf -sc, then qconf -Mc); without it, print them" };
         var images = new Option<string[]>("--image") { Description = "Also define a BOOL complex for this image reference (repeatable); catalog aliases always get one", AllowMultipleArgumentsPerToken = false };
-        var command = new Command("complexes", "Print (or --apply) the complexes: img_<alias> per catalog image, placement_images, placement_cache_bytes, placement_cache_free_bytes") { apply, images };
+        var command = new Command("complexes", "Print (or --apply) the complexes: img_<alias> per catalog image, container_image, placement_images, placement_cache_bytes, placement_cache_free_bytes") { apply, images };
         command.SetAction(async (parse, ct) =>
         {
             var options = GlobalOptions.LoadOptions(parse);
