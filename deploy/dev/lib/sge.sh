@@ -154,7 +154,8 @@ sge_configure() {
     qconf -ssconf | sge_unwrap >"$w/cur/sched"
     sed -e 's/^schedule_interval .*/schedule_interval                 0:0:1/' \
         -e 's/^flush_submit_sec .*/flush_submit_sec                  1/' \
-        -e 's/^flush_finish_sec .*/flush_finish_sec                  1/' "$w/cur/sched" >"$w/new/sched"
+        -e 's/^flush_finish_sec .*/flush_finish_sec                  1/' \
+        -e 's/^schedd_job_info .*/schedd_job_info                   true/' "$w/cur/sched" >"$w/new/sched"
     sge_apply_if_changed "scheduler (1 s intervals)" "$w/new/sched" "$w/cur/sched" -Msconf
     local h
     for h in "$SGE_HOST" "$SGE_HOST2"; do
