@@ -24,6 +24,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 
+# Binaries are replaced by rename, not overwritten: a running load sensor (sge_execd keeps one) makes cp fail
+# with ETXTBSY, and the new mtime makes execd restart the sensor with the new build.
 publish() { # publish PROJECT DEST
   local tmp=$OUT/.publish/$(basename "$1")
   dotnet publish "$1" -c Release -r linux-x64 -o "$tmp" --nologo -v quiet -p:TreatWarningsAsErrors=true
