@@ -1,12 +1,75 @@
-// Grid Engine load sensor; implemented with the Grid Engine integration (issue 6).
-// Until then it answers the execd protocol with an empty report so an execd configured with it stays healthy.
+// placement-load-sensor: the Grid Engine load sensor (docs/gridengine.md). sge_execd starts it (as root, through
+// /bin/sh -c, with its environment plus HOST) and asks for a report by writing a line; it answers with the images in
+// this node's cache. Deliberately small: no System.CommandLine, no HTTP, one file read per report.
 using Placement.Core;
+using Placement.Core.Configuration;
+using Placement.LoadSensor;
 
-while (Console.In.ReadLine() is { } line)
+const string Usage = """
+    usage: placement-load-sensor [--config FILE] [--node NAME] [--inventory FILE] [--once]
+      Grid Engine load sensor: reads a line from stdin per report, answers begin / HOST:complex:value / end;
+      'quit' or end of input stops it.
+      --config FILE     configuration (default: $PLACEMENT_CONFIG, else /etc/placement/placement.json)
+      --node NAME       node name for %n in Cache:Root (default: $PLACEMENT_NODE_NAME, else $HOST, else the short host name)
+      --inventory FILE  read this inventory.json instead of <Cache:Root>/inventory.json
+      --once            print one report and exit
+    """;
+
+string? configPath = null, node = null, inventory = null;
+var once = false;
+for (var i = 0; i < args.Length; i++)
 {
-    if (line.Trim() == "quit")
-        return ExitCodes.Ok;
-    Console.Out.Write("begin\nend\n");
-    Console.Out.Flush();
+    string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"option {args[i]} needs a value");
+    try
+    {
+        switch (args[i])
+        {
+            case "--config": configPath = Value(); break;
+            case "--node": node = Value(); break;
+            case "--inventory": inventory = Value(); break;
+            case "--once": once = true; break;
+            case "-h" or "--help": Console.Out.Write(Usage); return ExitCodes.Ok;
+            default: throw new ArgumentException($"unknown argument '{args[i]}'");
+        }
+    }
+    catch (ArgumentException ex)
+    {
+        Console.Error.WriteLine($"placement-load-sensor: {ex.Message}\n{Usage}");
+        return ExitCodes.Usage;
+    }
 }
-return ExitCodes.Ok;
+
+static string ShortName(string name) => name.Split('.')[0];
+
+// execd exports HOST=<its host name>: report under that name (an execd in its own UTS namespace, or a host
+// whose Grid Engine name differs from gethostname()).
+var host = Environment.GetEnvironmentVariable("HOST") is { Length: > 0 } h ? ShortName(h) : ShortName(Environment.MachineName);
+node ??= Environment.GetEnvironmentVariable("PLACEMENT_NODE_NAME") is { Length: > 0 } n ? n : host;
+
+string cacheRoot;
+try
+{
+    cacheRoot = PlacementConfiguration.Load(configPath).Cache.Root.Replace("%n", node, StringComparison.Ordinal);
+}
+catch (ConfigurationErrorsException ex) when (inventory is null)
+{
+    // Keep answering (an exiting sensor is restarted by execd at once, in a loop); say why once.
+    Console.Error.WriteLine("placement-load-sensor: " + ex.Message + "; reporting nothing until fixed (execd restarts the sensor when its file changes)");
+    cacheRoot = "/nonexistent-placement-cache";
+    inventory = "/nonexistent-placement-cache/inventory.json";
+}
+catch (ConfigurationErrorsException)
+{
+    cacheRoot = Path.GetDirectoryName(Path.GetFullPath(inventory!))!;
+}
+
+var sensor = new Sensor(host, cacheRoot, inventory ?? Path.Combine(cacheRoot, "inventory.json"), Console.Error);
+using var stdout = Console.OpenStandardOutput();
+if (once)
+{
+    var bytes = System.Text.Encoding.UTF8.GetBytes(sensor.Report());
+    stdout.Write(bytes);
+    return ExitCodes.Ok;
+}
+using var stdin = Console.OpenStandardInput();
+return sensor.Run(stdin, stdout);

@@ -311,6 +311,7 @@ public sealed partial class ImageCache : IDisposable
         var info = new FileInfo(source);
         if (!info.Exists)
             throw new PlacementException(PlacementErrorKind.NotFound, $"file {source} does not exist (or is not a regular file); check the path on this node");
+        RequireReadableByEveryone(source);
         var stamp = FileStamp(source)!;
         tracker.Total(info.Length);
         AtomicFile.TryDelete(partial);
@@ -347,6 +348,26 @@ public sealed partial class ImageCache : IDisposable
             throw new PlacementException(PlacementErrorKind.Integrity, $"{source} changed while it was being copied; try again when it is no longer being written");
         }
         return (Digests.Sha256Prefix + Convert.ToHexStringLower(hash.GetHashAndReset()), stamp);
+    }
+
+    /// <summary>
+    /// The cache is readable by every user and is filled by root on behalf of jobs (slurmstepd, the SGE
+    /// prolog). Copying a file only its owner may read would hand it to everyone, so a shared-filesystem
+    /// image must already be readable by all: the file world-readable, every directory above it
+    /// world-searchable. Symlinks are resolved first so the check applies to the real file.
+    /// </summary>
+    private static void RequireReadableByEveryone(string source)
+    {
+        var real = new FileInfo(source).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(source);
+        if ((File.GetUnixFileMode(real) & UnixFileMode.OtherRead) == 0)
+            throw new PlacementException(PlacementErrorKind.Permission,
+                $"file {source} is not readable by all users (mode {Convert.ToString((int)File.GetUnixFileMode(real), 8)}); the node cache is readable by every user, so only world-readable images are copied into it: chmod o+r the file");
+        for (var dir = Path.GetDirectoryName(real); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+        {
+            if ((File.GetUnixFileMode(dir) & UnixFileMode.OtherExecute) == 0)
+                throw new PlacementException(PlacementErrorKind.Permission,
+                    $"file {source} is not reachable by all users: directory {dir} is not searchable by others (mode {Convert.ToString((int)File.GetUnixFileMode(dir), 8)}); the node cache is readable by every user, so only images every user can read are copied into it");
+        }
     }
 
     // ---------------------------------------------------------------- commit

@@ -20,6 +20,7 @@ internal static class PlacementCli
         root.Options.Add(GlobalOptions.Node);
         root.Subcommands.Add(RefCommand.Create());
         root.Subcommands.Add(ConfigCommand.Create());
+        root.Subcommands.Add(SgeCommand.Create());
         foreach (var command in CacheCommands.Create())
             root.Subcommands.Add(command);
         root.Subcommands.Add(Agent.AgentCommand.Create());

@@ -95,3 +95,38 @@ public sealed class SingleFileSourceSpecs
         Assert.That(result.StandardError, Does.Contain("/nonexistent/dir/img.sqsh"));
     }
 }
+
+/// <summary>Root fills the cache for jobs: it must not become a way to read files the user could not.</summary>
+[NonParallelizable]
+public sealed class SharedFilePermissionSpecs
+{
+    [Test]
+    public async Task A_file_only_its_owner_can_read_is_refused_and_not_copied()
+    {
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        var secret = Path.Combine(dir.Path, "secret.sqsh");
+        await File.WriteAllTextAsync(secret, "root only");
+        File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var result = await Cli.RunInAsync(dir, "pull", secret);
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.StandardError, Does.Contain("not readable by all users").And.Contain(secret));
+        Assert.That(Directory.EnumerateDirectories(Path.Combine(dir.CacheRoot, "images")), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_file_in_a_private_directory_is_refused()
+    {
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        var hidden = Path.Combine(dir.Path, "private");
+        Directory.CreateDirectory(hidden);
+        var image = Path.Combine(hidden, "img.sqsh");
+        await File.WriteAllTextAsync(image, "x");
+        File.SetUnixFileMode(image, (UnixFileMode)0b110_100_100);
+        File.SetUnixFileMode(hidden, (UnixFileMode)0b111_000_000);
+        var result = await Cli.RunInAsync(dir, "pull", image);
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.StandardError, Does.Contain($"directory {hidden} is not searchable by others"));
+    }
+}

@@ -1,0 +1,66 @@
+#!/bin/bash
+# Placement job submission verifier (docs/gridengine.md). Server side: `jsv_url /path/placement-jsv.sh` in the global
+# configuration (runs as the admin user in sge_qmaster's environment); client side: `qsub -jsv /path/placement-jsv.sh`.
+#
+#   -l container_image=REF   or   -v CONTAINER_IMAGE=REF (or PLACEMENT_IMAGE=REF)
+#     -> -soft -l img_<id>=true                  when the BOOL complex img_<id> exists (catalog images)
+#     -> -soft -l placement_images=*+<id>+*      otherwise (<id> without the img_ prefix: the load sensor's list)
+#     and CONTAINER_IMAGE=REF, PLACEMENT_IMAGE_ID=img_<id> in the job environment for the prolog and starter.
+#   A reference the parser refuses rejects the job with the parser's message. Jobs without an image pass untouched.
+#
+# The id comes from `placement ref --id` (catalog aliases from the configuration: $PLACEMENT_CONFIG, else
+# /etc/placement/placement.json). placement is $PLACEMENT_BIN, else ../../out/bin/placement next to this script
+# (a source tree), else the one on PATH. $PLACEMENT_JSV_MODE=hard makes the request hard (jobs wait for a holder).
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ -n "${PLACEMENT_BIN:-}" ]; then
+   placement=$PLACEMENT_BIN
+elif [ -x "$here/../../out/bin/placement" ]; then
+   placement=$here/../../out/bin/placement
+else
+   placement=placement
+fi
+mode=${PLACEMENT_JSV_MODE:-soft}
+case $mode in soft|hard) ;; *) mode=soft ;; esac
+
+jsv_on_start()
+{
+   jsv_send_env              # makes the job's -v variables visible to jsv_is_env / jsv_get_env
+}
+
+jsv_on_verify()
+{
+   local img="" from_env="" id out
+   if [ "$(jsv_sub_is_param l_hard container_image)" = "true" ]; then
+      img=$(jsv_sub_get_param l_hard container_image)
+      jsv_sub_del_param l_hard container_image
+   elif [ "$(jsv_sub_is_param l_soft container_image)" = "true" ]; then
+      img=$(jsv_sub_get_param l_soft container_image)
+      jsv_sub_del_param l_soft container_image
+   elif [ "$(jsv_is_env CONTAINER_IMAGE)" = "true" ]; then
+      img=$(jsv_get_env CONTAINER_IMAGE); from_env=CONTAINER_IMAGE
+   elif [ "$(jsv_is_env PLACEMENT_IMAGE)" = "true" ]; then
+      img=$(jsv_get_env PLACEMENT_IMAGE); from_env=PLACEMENT_IMAGE
+   fi
+   if [ -z "$img" ]; then
+      jsv_accept "no container image"
+      return
+   fi
+   if ! out=$("$placement" ref --id "$img" 2>&1 </dev/null); then
+      # "placement: ref: <the parser's message>"
+      jsv_reject "${out//$'\n'/ }"
+      return
+   fi
+   id=$out
+   if qconf -sc 2>/dev/null | awk -v n="$id" '$1 == n {found = 1} END {exit !found}'; then
+      jsv_sub_add_param "l_$mode" "$id" true
+   else
+      jsv_sub_add_param "l_$mode" placement_images "*+${id#img_}+*"
+   fi
+   [ "$from_env" = CONTAINER_IMAGE ] || jsv_add_env CONTAINER_IMAGE "$img"
+   jsv_add_env PLACEMENT_IMAGE_ID "$id"
+   jsv_correct "placement: image $img ($id) requested ($mode)"
+}
+
+. "${SGE_ROOT:-/var/lib/gridengine}/util/resources/jsv/jsv_include.sh"
+jsv_main

@@ -1,0 +1,116 @@
+#!/bin/bash
+# Placement starter_method for Grid Engine queues (queue_conf(5); docs/gridengine.md).
+# Runs as the job owner with the job's environment. Script jobs arrive as ".../job_scripts/<id> ARGS" and run through
+# $SGE_STARTER_SHELL_PATH; binary (-b y) and qrsh jobs arrive as the command and are exec'd directly.
+#
+# Jobs without $PLACEMENT_IMAGE / $CONTAINER_IMAGE run as if there were no starter. Jobs with one run inside the image
+# the prolog (`placement sge prolog`) mounted read-only at $PLACEMENT_SGE_RUN_DIR/<host>/<job>.<task>/root, with
+# bubblewrap:
+#   /            the image (read-only); only the directories the binds below need are synthesized around them
+#   /proc /dev   fresh (--proc, --dev);  /tmp  a private tmpfs, with $TMPDIR (Grid Engine's per-job scratch) bound in
+#   bound read-write at their own paths: the working directory, $HOME; read-only: the job_scripts directory;
+#   plus every directory in $PLACEMENT_BINDS (colon-separated host paths, bound read-write at the same path).
+# When the prolog could not provide the image, the job fails here with the prolog's message and exit code.
+# Alternative runtime: PLACEMENT_RUNTIME=apptainer runs `apptainer exec <artifact> CMD` instead (binds: see docs).
+set -u
+
+job_shell() { # the shell for script jobs: SGE's choice if the image has it, else /bin/sh
+   local shell=${SGE_STARTER_SHELL_PATH:-/bin/sh}
+   if [ -n "${1:-}" ] && [ ! -x "$1$shell" ] && [ ! -L "$1$shell" ]; then shell=/bin/sh; fi
+   printf '%s' "$shell"
+}
+
+script=0
+case "${1:-}" in */job_scripts/*) script=1 ;; esac
+
+image=${PLACEMENT_IMAGE:-${CONTAINER_IMAGE:-}}
+if [ -z "$image" ]; then
+   if [ $script = 1 ]; then exec "$(job_shell)" "$@"; fi
+   exec "$@"
+fi
+
+host=$(uname -n); host=${host%%.*}
+jobdir=${PLACEMENT_SGE_RUN_DIR:-/run/placement/sge}/$host/${JOB_ID:-none}.${SGE_TASK_ID:-undefined}
+[ "${SGE_TASK_ID:-undefined}" != undefined ] || jobdir=${jobdir%.*}.undefined
+
+status="" exitcode=1 message="" root="" artifact=""
+if [ -r "$jobdir/state" ]; then
+   while IFS='=' read -r key value; do
+      case $key in
+         status) status=$value ;; exit) exitcode=$value ;; message) message=$value ;;
+         root) root=$value ;; artifact) artifact=$value ;;
+      esac
+   done < "$jobdir/state"
+fi
+if [ "$status" != ok ]; then
+   if [ -z "$status" ]; then
+      message="no result from the Placement prolog in $jobdir/state: is queue ${QUEUE:-?} configured with 'prolog root@/usr/bin/placement sge prolog' (docs/gridengine.md)?"
+   fi
+   printf 'placement: job %s: image %s: %s\n' "${JOB_ID:-?}" "$image" "$message" >&2
+   case $exitcode in ''|*[!0-9]*|0) exitcode=1 ;; esac
+   exit "$exitcode"
+fi
+
+if [ "${PLACEMENT_RUNTIME:-bwrap}" = apptainer ]; then
+   if [ $script = 1 ]; then set -- "$(job_shell)" "$@"; fi
+   exec apptainer exec --bind "${TMPDIR:-/tmp}" "$artifact" "$@"
+fi
+
+# Host directories to bind at their own path. Nested ones are covered by their parent.
+binds=()
+spool=""
+if [ $script = 1 ]; then spool=$(dirname "$1"); fi
+add_bind() { [ -n "$1" ] && [ -d "$1" ] && [ "$1" != / ] && binds+=("$(cd "$1" && pwd -P)"); }
+add_bind "$PWD"
+add_bind "${HOME:-}"
+add_bind "$spool"
+case "${TMPDIR:-}" in /tmp/*|'') ;; *) add_bind "$TMPDIR" ;; esac
+IFS=: read -r -a extra <<< "${PLACEMENT_BINDS:-}"
+for d in "${extra[@]}"; do add_bind "$d"; done
+
+covered() { # is $1 equal to or inside another bind?
+   local b
+   for b in "${binds[@]}"; do
+      [ "$b" != "$1" ] || continue
+      case "$1/" in "$b"/*) return 0 ;; esac
+   done
+   return 1
+}
+keep=()
+for b in "${binds[@]}"; do covered "$b" || keep+=("$b"); done
+binds=("${keep[@]}")
+
+is_bind() { local b; for b in "${binds[@]}"; do [ "$b" = "$1" ] && return 0; done; return 1; }
+on_path() { local b; for b in "${binds[@]}"; do case "$b/" in "$1"/*) return 0 ;; esac; done; return 1; }
+
+# The image is read-only, so bwrap cannot create mount points in it. Build / on bwrap's own tmpfs instead: bind
+# every entry of the image at its place, except directories that lead to a bind, which are created and filled
+# entry by entry the same way (one level per path component).
+args=()
+graft() { # graft DIR ("" for /)
+   local e name p
+   for e in "$root$1"/* "$root$1"/.[!.]*; do
+      [ -e "$e" ] || [ -L "$e" ] || continue
+      name=${e##*/}; p=$1/$name
+      case $p in /proc|/dev|/tmp) continue ;; esac
+      if is_bind "$p"; then
+         continue
+      elif [ -L "$e" ]; then
+         args+=(--symlink "$(readlink "$e")" "$p")
+      elif [ -d "$e" ] && on_path "$p"; then
+         args+=(--dir "$p"); graft "$p"
+      else
+         args+=(--ro-bind "$e" "$p")
+      fi
+   done
+}
+graft ""
+args+=(--proc /proc --dev /dev --tmpfs /tmp)
+case "${TMPDIR:-}" in /tmp/?*) [ -d "$TMPDIR" ] && args+=(--bind "$TMPDIR" "$TMPDIR") ;; esac
+for b in "${binds[@]}"; do
+   if [ "$b" = "$spool" ]; then args+=(--ro-bind "$b" "$b"); else args+=(--bind "$b" "$b"); fi
+done
+args+=(--chdir "$PWD" --setenv PLACEMENT_IMAGE "$image" --remount-ro /)
+
+if [ $script = 1 ]; then set -- "$(job_shell "$root")" "$@"; fi
+exec bwrap "${args[@]}" -- "$@"

@@ -1,0 +1,100 @@
+using Placement.Core.Cache;
+using Placement.Core.Images;
+using Placement.Core.Processes;
+
+namespace Placement.Core.GridEngine;
+
+/// <summary>
+/// Queue prolog and epilog (both run as root by sge_shepherd): the prolog makes sure the job's image is in this node's
+/// cache (the same single-flight <see cref="ImageCache"/> as every other component), leases it and mounts its squashfs
+/// read-only with squashfuse at <c>&lt;job dir&gt;/root</c>; the epilog unmounts, drops the lease and removes the job dir.
+/// Neither ever fails the queue: a prolog exit other than 0/99/100 puts the queue into error state, so every failure is
+/// recorded in the state file and the starter fails the job with it.
+/// </summary>
+public sealed class JobImageMounter(ImageCache cache, string runDirectory)
+{
+    private static readonly TimeSpan MountTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Prolog: returns the state written (null when the job has no image).</summary>
+    public async Task<JobImageState?> PrologAsync(GridEngineJob job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (job.Image is null)
+            return null;
+        var dir = job.Directory(runDirectory);
+        Directory.CreateDirectory(dir);
+        File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+        JobImageState state;
+        try
+        {
+            state = await MountAsync(job, dir, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PlacementException ex)
+        {
+            state = new JobImageState(false, ex.ExitCode, ex.Message, job.Image);
+        }
+        catch (ExternalCommandException ex)
+        {
+            state = new JobImageState(false, ExitCodes.Failure, ex.Message, job.Image);
+        }
+        AtomicFile.WriteAllBytes(Path.Combine(dir, JobImageState.FileName), System.Text.Encoding.UTF8.GetBytes(state.Render()));
+        File.SetUnixFileMode(Path.Combine(dir, JobImageState.FileName), (UnixFileMode)0b110_100_100);
+        return state;
+    }
+
+    private async Task<JobImageState> MountAsync(GridEngineJob job, string dir, CancellationToken cancellationToken)
+    {
+        if (!ImageReference.TryParse(job.Image!, out var reference, out var error))
+            throw new PlacementException(PlacementErrorKind.BadReference, error);
+        var image = await cache.EnsureAsync(reference, "sge-prolog", null, cancellationToken).ConfigureAwait(false);
+        cache.Lease(image.Id, job.LeaseHolder);
+        if (!image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
+            throw new PlacementException(PlacementErrorKind.Unsupported,
+                $"image {reference.Canonical} is a {Path.GetExtension(image.Path)} file ({image.Path}); the bubblewrap starter runs squashfs images only: use the apptainer runtime for SIF images (docs/gridengine.md)");
+        var root = Path.Combine(dir, "root");
+        await UnmountAsync(root, cancellationToken).ConfigureAwait(false); // a re-queued job's earlier mount
+        Directory.CreateDirectory(root);
+        await ExternalCommands.RunAsync(new ExternalCommand("squashfuse", ["-o", "ro,allow_other", image.Path, root]) { Timeout = MountTimeout },
+            cancellationToken).ConfigureAwait(false);
+        return new JobImageState(true, 0, "mounted", reference.Canonical, image.Id, image.Digest, image.Path, root);
+    }
+
+    /// <summary>Epilog: unmount, release the lease, remove the job dir. Idempotent; returns what it did, for the log.</summary>
+    public async Task<string> EpilogAsync(GridEngineJob job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var dir = job.Directory(runDirectory);
+        if (!Directory.Exists(dir))
+            return "nothing to clean up";
+        var root = Path.Combine(dir, "root");
+        await UnmountAsync(root, cancellationToken).ConfigureAwait(false);
+        cache.Release(job.LeaseHolder);
+        Directory.Delete(dir, recursive: true);
+        return $"unmounted {root}, released lease {job.LeaseHolder}";
+    }
+
+    /// <summary>Unmounts <paramref name="path"/> if something is mounted there (lazily when busy).</summary>
+    public static async Task UnmountAsync(string path, CancellationToken cancellationToken = default)
+    {
+        if (!IsMountPoint(path))
+            return;
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("umount", [path]) { Timeout = MountTimeout, AllowNonZeroExit = true },
+            cancellationToken).ConfigureAwait(false);
+        if (!result.Succeeded && IsMountPoint(path))
+            await ExternalCommands.RunAsync(new ExternalCommand("umount", ["-l", path]) { Timeout = MountTimeout }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static bool IsMountPoint(string path)
+    {
+        var full = Path.GetFullPath(path);
+        try
+        {
+            // /proc/self/mounts escapes spaces as \040; our paths have none.
+            return File.ReadLines("/proc/self/mounts").Any(l => l.Split(' ') is { Length: > 2 } f && f[1] == full);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Text.RegularExpressions;
+
+namespace Placement.Tests.GridEngine;
+
+/// <summary>
+/// Grid Engine end to end against the dev cell: the load sensor publishes the caches, the JSV turns
+/// <c>-l container_image=REF</c> into a soft request, jobs land on the host holding the image and run inside it
+/// (prolog + starter + epilog), and failures fail the job, never the queue.
+/// </summary>
+[NonParallelizable]
+public sealed class SgeSteeringSpecs
+{
+    private SgeCell _cell = null!;
+
+    [OneTimeSetUp]
+    public void RequireCell() => _cell = SgeCell.Require();
+
+    private string Tiny => _cell.Cluster.Tiny.Reference;
+    private string Alt => _cell.Cluster.Alt.Reference;
+
+    private async Task<string> IdOf(string reference) =>
+        (await _cell.PlacementAsync(_cell.Hosts[0], "ref", "--id", reference)).StandardOutput.Trim();
+
+    private static string ShortId(string id) => id["img_".Length..];
+
+    private async Task PullAsync(string host, string reference)
+    {
+        var pull = await _cell.PlacementAsync(host, "pull", reference);
+        Assert.That(pull.ExitCode, Is.Zero, pull.StandardError);
+    }
+
+    [Test]
+    public async Task A_pulled_image_appears_in_qhost_within_one_load_report_and_disappears_after_rm()
+    {
+        var host = _cell.Hosts[0];
+        await _cell.RemoveEverywhereAsync(Tiny);
+        var id = await IdOf(Tiny);
+        Assert.That(id, Is.EqualTo("img_tiny"), "the cell's catalog names tiny: a BOOL complex exists for it");
+
+        await PullAsync(host, Tiny);
+        // load_report_time is 5 s: one report later (plus qmaster's processing) the values are there.
+        var list = await SgeCell.WaitForHostValueAsync(host, "placement_images", v => v?.Contains("+tiny+", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(8));
+        Assert.That(list, Does.Contain("+tiny+"), "placement_images lists the id without img_");
+        Assert.That(await SgeCell.HostValueAsync(host, id), Does.StartWith("1"), "img_tiny=1 (BOOL)");
+        Assert.That(await SgeCell.HostValueAsync(host, "placement_cache_bytes"), Is.Not.Null.And.Not.EqualTo("0.000"));
+        Assert.That(await SgeCell.HostValueAsync(host, "placement_cache_free_bytes"), Is.Not.Null);
+
+        var rm = await _cell.PlacementAsync(host, "rm", "--force", Tiny);
+        Assert.That(rm.ExitCode, Is.Zero, rm.StandardError);
+        var after = await SgeCell.WaitForHostValueAsync(host, "placement_images", v => v?.Contains("+tiny+", StringComparison.Ordinal) == false, TimeSpan.FromSeconds(8));
+        Assert.That(after, Does.Not.Contain("+tiny+"));
+        Assert.That(await SgeCell.HostValueAsync(host, id), Is.Null, "a value no longer reported disappears");
+    }
+
+    [TestCase("tiny", 1, "placement-tiny", "-l")]   // catalog image: JSV adds -soft -l img_tiny=true
+    [TestCase("alt", 0, "placement-alt", "-v")]     // no complex: JSV adds -soft -l placement_images=*+<id>+*
+    public async Task A_container_job_lands_on_the_host_holding_its_image_and_runs_inside_it(string image, int holderIndex, string osId, string how)
+    {
+        var reference = image == "tiny" ? Tiny : Alt;
+        var holder = _cell.Hosts[holderIndex];
+        await _cell.RemoveEverywhereAsync(reference);
+        await PullAsync(holder, reference);
+        var shortId = ShortId(await IdOf(reference));
+        await SgeCell.WaitForHostValueAsync(holder, "placement_images", v => v?.Contains($"+{shortId}+", StringComparison.Ordinal) == true);
+
+        for (var i = 0; i < 2; i++)
+        {
+            var output = _cell.OutputFile("steer-" + image);
+            string[] request = how == "-l" ? ["-l", "container_image=" + reference] : ["-v", "CONTAINER_IMAGE=" + reference];
+            var job = await _cell.AsUserAsync("qsub", ["-sync", "y", "-o", output, "-j", "y", .. request,
+                "-b", "y", "/bin/sh", "-c", "echo HOST=$(hostname); cat /etc/os-release"]);
+            Assert.That(job.ExitCode, Is.Zero, job.StandardOutput + job.StandardError);
+            var text = await File.ReadAllTextAsync(output);
+            Assert.That(text, Does.Contain("HOST=" + holder), "the job ran on the host holding the image");
+            Assert.That(text, Does.Contain("ID=" + osId), "the job ran inside the image");
+        }
+    }
+
+    [Test]
+    public async Task A_script_job_runs_inside_the_image_with_its_arguments_working_directory_and_home()
+    {
+        await PullAsync(_cell.Hosts[1], Alt);
+        var script = Path.Combine(_cell.Output, $"job-{Guid.NewGuid():N}.sh");
+        await File.WriteAllTextAsync(script, "#!/bin/sh\necho ARGS=\"$*\"; echo PWD=$(pwd); ls -d \"$HOME\" >/dev/null && echo HOME_OK; head -1 /etc/os-release\n");
+        var output = _cell.OutputFile("script");
+        var job = await _cell.AsUserAsync("qsub", "-sync", "y", "-cwd", "-o", output, "-j", "y", "-l", "container_image=" + Alt, script, "one", "two");
+        Assert.That(job.ExitCode, Is.Zero, job.StandardOutput + job.StandardError);
+        var text = await File.ReadAllTextAsync(output);
+        Assert.That(text, Does.Contain("ARGS=one two").And.Contain("PWD=" + _cell.Output).And.Contain("HOME_OK").And.Contain("ID=placement-alt"));
+    }
+
+    [Test]
+    public async Task A_hard_request_for_an_image_nobody_holds_stays_pending_with_the_reason_and_a_soft_one_runs()
+    {
+        const string pattern = "placement_images=*+nobodyhas1234+*";
+        var hard = await _cell.AsUserAsync("qsub", "-terse", "-o", "/dev/null", "-j", "y", "-hard", "-l", pattern, "-b", "y", "/bin/true");
+        Assert.That(hard.ExitCode, Is.Zero, hard.StandardError);
+        var jobId = hard.StandardOutput.Trim();
+        try
+        {
+            string reason = "";
+            for (var i = 0; i < 40 && !reason.Contains("placement_images", StringComparison.Ordinal); i++)
+            {
+                await Task.Delay(250);
+                reason = (await SgeCell.RunAsync("qstat", "-j", jobId)).StandardOutput;
+            }
+            Assert.That(reason, Does.Contain("placement_images"), "scheduling info names the unmet request");
+            var state = (await SgeCell.RunAsync("qstat", "-u", "*")).StandardOutput;
+            Assert.That(Regex.IsMatch(state, $@"^\s*{jobId}\s.*\bqw\b", RegexOptions.Multiline), Is.True, state);
+        }
+        finally
+        {
+            await SgeCell.RunAsync("qdel", "-f", jobId);
+        }
+
+        var soft = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", "/dev/null", "-j", "y", "-soft", "-l", pattern, "-b", "y", "/bin/true");
+        Assert.That(soft.ExitCode, Is.Zero, soft.StandardOutput + soft.StandardError);
+    }
+
+    [Test]
+    public async Task The_jsv_rejects_a_bad_reference_with_the_parsers_message()
+    {
+        var job = await _cell.AsUserAsync("qsub", "-o", "/dev/null", "-l", "container_image=bad::ref", "-b", "y", "/bin/true");
+        Assert.That(job.ExitCode, Is.Not.Zero);
+        Assert.That(job.StandardOutput + job.StandardError, Does.Contain("invalid image reference 'bad::ref'").And.Contain("Accepted forms"));
+    }
+
+    [Test]
+    public async Task A_job_without_an_image_is_untouched_by_the_jsv_and_runs_on_the_host()
+    {
+        var output = _cell.OutputFile("plain");
+        var job = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", output, "-j", "y", "-b", "y", "/bin/sh", "-c", "test -e /etc/debian_version && echo HOST_ROOT; echo IMG=${CONTAINER_IMAGE:-none}");
+        Assert.That(job.ExitCode, Is.Zero, job.StandardError);
+        Assert.That(await File.ReadAllTextAsync(output), Does.Contain("HOST_ROOT").And.Contain("IMG=none"));
+    }
+
+    [Test]
+    public async Task An_unreachable_image_fails_the_job_with_a_clear_message_and_leaves_the_queue_healthy()
+    {
+        var missing = $"{_cell.Cluster.Registry}/placement/does-not-exist:1";
+        var output = _cell.OutputFile("missing");
+        var job = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", output, "-j", "y", "-l", "container_image=" + missing, "-b", "y", "/bin/true");
+        Assert.That(job.ExitCode, Is.EqualTo(4), "qsub -sync y exits with the job's code: the cache's 4 (not found)\n" + job.StandardOutput + job.StandardError);
+        var text = await File.ReadAllTextAsync(output);
+        Assert.That(text, Does.Contain("placement: job").And.Contain(missing).And.Contain("not found"));
+
+        var states = await SgeCell.QueueStatesAsync();
+        foreach (Match m in SgeCell.QueueStateColumn().Matches(states))
+            Assert.That(m.Groups[1].Value, Does.Not.Contain('E'), states);
+    }
+}
