@@ -8,6 +8,7 @@ STATE=${PLACEMENT_DEV_STATE:-/var/tmp/placement-dev}
 # shellcheck disable=SC1091
 . "$STATE/cluster.env"
 WORK=$(mktemp -d /var/tmp/placement-bench.XXXXXX)
+chmod 755 "$WORK"  # file images are only taken from directories every user can read
 trap 'rm -rf "$WORK"' EXIT
 
 now() { date +%s.%N; }

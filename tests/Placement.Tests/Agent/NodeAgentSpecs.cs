@@ -19,6 +19,7 @@ public sealed class NodeAgentSpecs
         _cluster = DevCluster.Require();
         _cluster.RequirePlacement();
         _images = Directory.CreateTempSubdirectory("placement-agent-images-").FullName;
+        File.SetUnixFileMode(_images, (UnixFileMode)0b111_101_101); // images are only taken from directories every user can read
     }
 
     [OneTimeTearDown]

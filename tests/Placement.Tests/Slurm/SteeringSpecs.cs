@@ -27,6 +27,7 @@ public sealed partial class SteeringSpecs
         _cluster = DevCluster.Require();
         _cluster.RequirePlacement();
         _images = Directory.CreateTempSubdirectory("placement-steering-").FullName;
+        File.SetUnixFileMode(_images, (UnixFileMode)0b111_101_101); // images are only taken from directories every user can read
         _onN2 = await ClusterNodes.MakeImageAsync(_images, "steer-n2");
         _onN2Id = await ClusterNodes.IdOfAsync(_onN2);
         _onN3 = await ClusterNodes.MakeImageAsync(_images, "steer-n3");

@@ -6,6 +6,8 @@ internal sealed class TempDir : IDisposable
     public TempDir(string? configJson = null)
     {
         Path = Directory.CreateTempSubdirectory("placement-test-").FullName;
+        // like a shared directory: jobs (other users) may read what tests put here, e.g. file images
+        File.SetUnixFileMode(Path, (UnixFileMode)0b111_101_101);
         CacheRoot = System.IO.Path.Combine(Path, "cache");
         Config = System.IO.Path.Combine(Path, "placement.json");
         File.WriteAllText(Config, configJson ?? "{}");
