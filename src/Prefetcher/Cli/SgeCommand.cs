@@ -120,7 +120,15 @@ internal static class SgeCommand
                 else
                     await mounter.EpilogAsync(job, ct).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (OperationCanceledException)
+            {
+                // sge_shepherd sends SIGTERM when the job is deleted while the image is prepared; dying of it
+                // (or exiting non-zero) would put the queue in error state. The job is going away anyway.
+                Console.Error.WriteLine($"placement: sge {name}: job {job.JobId}.{job.TaskId}: stopped (job deleted or shepherd terminated)");
+                if (name == "prolog")
+                    RecordFailure(job, parse.GetValue(runDir)!, ExitCodes.Failure, "the job was stopped while its image was being prepared");
+            }
+            catch (Exception ex)
             {
                 // Configuration errors and bugs too: record them for the starter, keep the queue healthy.
                 var message = ex is PlacementException or ConfigurationErrorsException ? ex.Message : ex.ToString();
