@@ -16,9 +16,7 @@ public sealed class SpankArgumentSpecs
     {
         var cluster = DevCluster.Require();
         using var dir = new TempDir();
-        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
-        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.Path}}/cache/%n" } }""");
-        using var plugin = new SpankPlugin($"config={dir.Config} option=cached-image");
+        using var plugin = SpankPlugin.WithPrivateCache(dir, $"option=cached-image");
 
         var renamed = await Srun("-N1", "-w", "n1", "--cached-image=docker://" + cluster.Tiny.Reference, "printenv", "PLACEMENT_IMAGE_DIGEST");
         Assert.That(renamed.ExitCode, Is.Zero, renamed.StandardError);

@@ -20,9 +20,7 @@ public sealed class SpankNodeSpecs
     {
         _cluster = DevCluster.Require();
         _dir = new TempDir();
-        File.SetUnixFileMode(_dir.Path, (UnixFileMode)0b111_101_101); // slurmstepd tasks (users) read artifacts
-        _dir.WriteConfig($$"""{ "Cache": { "Root": "{{_dir.Path}}/cache/%n" }, "Registries": { "MaxAttempts": 2, "RetryBaseDelayMilliseconds": 50 } }""");
-        _plugin = new SpankPlugin($"config={_dir.Config}");
+        _plugin = SpankPlugin.WithPrivateCache(_dir, registries: """, "Registries": { "MaxAttempts": 2, "RetryBaseDelayMilliseconds": 50 }""");
     }
 
     [OneTimeTearDown]
@@ -164,9 +162,7 @@ public sealed class SpankDefaultImageSpecs
     {
         var cluster = DevCluster.Require();
         using var dir = new TempDir();
-        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
-        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.Path}}/cache/%n" } }""");
-        using var plugin = new SpankPlugin($"config={dir.Config} default_image=docker://{cluster.Tiny.Reference}");
+        using var plugin = SpankPlugin.WithPrivateCache(dir, $"default_image=docker://{cluster.Tiny.Reference}");
         var result = await ExternalCommands.RunAsync(new ExternalCommand("srun", ["-N1", "-w", "n1", "printenv", "PLACEMENT_IMAGE_DIGEST"])
         { AllowNonZeroExit = true, Timeout = TimeSpan.FromMinutes(2) });
         Assert.That(result.ExitCode, Is.Zero, result.StandardError);

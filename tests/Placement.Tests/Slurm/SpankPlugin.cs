@@ -20,6 +20,13 @@ internal sealed class SpankPlugin : IDisposable
         File.WriteAllText(PlugstackFile, $"required {Repo.SpankPlugin} {arguments}".TrimEnd() + "\n");
     }
 
+    /// <summary>The plugin with a private per-node cache under <paramref name="dir"/> (config written there) plus extra arguments.</summary>
+    public static SpankPlugin WithPrivateCache(TempDir dir, string arguments = "", string registries = "")
+    {
+        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.Path}}/cache/%n" }{{registries}} }""");
+        return new SpankPlugin($"config={dir.Config} {arguments}");
+    }
+
     public void Dispose()
     {
         if (_previous is null)
