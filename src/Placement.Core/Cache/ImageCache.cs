@@ -127,7 +127,21 @@ public sealed partial class ImageCache
                 return Touch(record with { ResolvedAt = now }, cached, now);
 
             PlacementMetrics.Misses.WithLabels(requester).Inc();
-            var artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+            FetchedArtifact artifact;
+            try
+            {
+                artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                PlacementMetrics.PullFailures.WithLabels(ex switch
+                {
+                    PlacementException p => p.Kind.ToString().ToLowerInvariant(),
+                    Sources.SourceException s => s.Kind.ToString().ToLowerInvariant(),
+                    _ => "other",
+                }).Inc();
+                throw;
+            }
             var fresh = new RefRecord
             {
                 Id = id,
