@@ -16,7 +16,8 @@ internal static class WarmCommand
     public static Command Create()
     {
         var reference = new Argument<string?>("REF") { Description = "Image to warm (any accepted reference form)", Arity = ArgumentArity.ZeroOrOne };
-        var nodeUrl = new Option<Uri>("--node-url") { Description = "The node agent, http://HOST:PORT (its Agent:Listen)", Required = true };
+        // A string, not Option<Uri>: System.CommandLine's Uri conversion is not available under NativeAOT.
+        var nodeUrl = new Option<string>("--node-url") { Description = "The node agent, http://HOST:PORT (its Agent:Listen)", Required = true };
         var list = new Option<bool>("--list") { Description = "List the node's warm-ups (in flight, then recently finished)" };
         var cancel = new Option<string?>("--cancel") { Description = "Cancel the warm-up with this id" };
         var wait = new Option<bool>("--wait") { Description = "Wait until the warm-up finished; exit non-zero if it failed" };
@@ -29,7 +30,13 @@ internal static class WarmCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WarmClient(parse.GetValue(nodeUrl)!);
+            var url = parse.GetValue(nodeUrl)!;
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var nodeUri))
+            {
+                Console.Error.WriteLine($"placement: warm: --node-url '{url}' is not a URL; give the agent's address, e.g. http://n1:9464");
+                return ExitCodes.Usage;
+            }
+            using var client = new WarmClient(nodeUri);
             var asJson = parse.GetValue(json);
             if (parse.GetValue(list))
             {
