@@ -41,6 +41,34 @@ public sealed class PrometheusScrapeSpecs
     }
 
     [Test]
+    public async Task The_recording_and_alert_rules_of_deploy_prometheus_evaluate_without_errors()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        using var http = new HttpClient { BaseAddress = cluster.PrometheusUrl };
+        var rules = new Dictionary<string, string>(StringComparer.Ordinal);
+        await ClusterNodes.WaitUntilAsync(async () =>
+            {
+                using var document = JsonDocument.Parse(await http.GetStringAsync("api/v1/rules"));
+                rules.Clear();
+                foreach (var group in document.RootElement.GetProperty("data").GetProperty("groups").EnumerateArray())
+                foreach (var rule in group.GetProperty("rules").EnumerateArray())
+                    rules[rule.GetProperty("name").GetString()!] = rule.GetProperty("health").GetString()!;
+                return rules.Count > 0 && rules.Values.All(h => h == "ok");
+            }, TimeSpan.FromSeconds(45), // rule groups evaluate every 30 s; health is "unknown" until the first round
+            () => Task.FromResult("rules not all healthy: " + string.Join(", ", rules.Select(r => $"{r.Key}={r.Value}"))));
+
+        Assert.That(rules.Keys, Is.SupersetOf(new[]
+        {
+            "PlacementAgentDown", "PlacementCacheNearlyFull", "PlacementDownloadsFailing", "PlacementRegistryThrottled",
+            "PlacementFeaturePublishLagging", "node:placement_cache_fill:ratio",
+        }));
+        using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
+        var fill = await prometheus.QueryAsync("node:placement_cache_fill:ratio");
+        Assert.That(fill.Select(s => s.Labels["node"]), Is.SupersetOf(cluster.SlurmNodes));
+    }
+
+    [Test]
     public async Task The_image_count_Prometheus_sees_matches_the_node_inventory()
     {
         var cluster = DevCluster.Require();
