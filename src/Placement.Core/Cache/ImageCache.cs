@@ -120,14 +120,33 @@ public sealed partial class ImageCache
                 // The registry is unreachable but we hold the image: a running cluster must not stop
                 // because of a registry outage. Use what we have; try again after the next TTL.
                 progress?.Report(new PullProgress($"registry unreachable, using cached {record.Digest}: {ex.Message}", 0, 0, false));
+                PlacementMetrics.Hits.WithLabels(requester).Inc();
                 return Touch(record with { ResolvedAt = now }, cached, now);
             }
 
             if (record is not null && cached is not null && resolution.Digest == record.Digest)
+            {
+                // The tag was re-resolved (one manifest request) and still names what we hold: served from the cache.
+                PlacementMetrics.Hits.WithLabels(requester).Inc();
                 return Touch(record with { ResolvedAt = now }, cached, now);
+            }
 
             PlacementMetrics.Misses.WithLabels(requester).Inc();
-            var artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+            FetchedArtifact artifact;
+            try
+            {
+                artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                PlacementMetrics.PullFailures.WithLabels(ex switch
+                {
+                    PlacementException p => p.Kind.ToString().ToLowerInvariant(),
+                    Sources.SourceException s => s.Kind.ToString().ToLowerInvariant(),
+                    _ => "other",
+                }).Inc();
+                throw;
+            }
             var fresh = new RefRecord
             {
                 Id = id,

@@ -10,6 +10,7 @@ public sealed class AgentOptions
     [
         nameof(MaxFeatures), nameof(CoalesceMilliseconds), nameof(PublishMinIntervalMilliseconds), nameof(RepairIntervalSeconds),
         nameof(InventoryPollMilliseconds), nameof(RetryMaxDelaySeconds), nameof(ScontrolPath), nameof(ScontrolTimeoutSeconds),
+        nameof(Listen), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms),
     ];
 
     /// <summary>At most this many <c>img_</c> features per node: pinned images first, then most recently used.</summary>
@@ -44,4 +45,23 @@ public sealed class AgentOptions
     /// <summary>Time limit for one scontrol call.</summary>
     [Range(1, 300)]
     public int ScontrolTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// Address of the agent's HTTP API (/metrics, /v1/inventory, /v1/warm): <c>IPv4:PORT</c>, <c>0.0.0.0:PORT</c> or
+    /// <c>*:PORT</c> for every interface, or empty to serve nothing. Clients must address the agent by this IP (or any
+    /// name when listening on every interface). Warm requests are MUNGE-authenticated; /metrics and /v1/inventory are not.
+    /// </summary>
+    public string Listen { get; set; } = "0.0.0.0:9464";
+
+    /// <summary>Besides root (uid 0), the one user allowed to send warm requests: a user name or a numeric uid
+    /// (the prefetch controller runs as Slurm's SlurmUser). Empty: root only.</summary>
+    public string SlurmUser { get; set; } = "slurm";
+
+    /// <summary>The unmunge program that verifies warm requests' MUNGE credentials: a name on PATH or an absolute path.</summary>
+    [Required]
+    public string UnmungePath { get; set; } = "unmunge";
+
+    /// <summary>At most this many warm-ups pull at once on this node; more wait in the agent's queue.</summary>
+    [Range(1, 64)]
+    public int MaxConcurrentWarms { get; set; } = 2;
 }

@@ -36,10 +36,18 @@ internal static class PlacementOptionsRules
             yield return $"Registries:Platform must look like os/arch[/variant], e.g. linux/amd64 (value: '{options.Registries.Platform}')";
         foreach (var error in CatalogErrors(options))
             yield return error;
-        var scontrol = options.Agent.ScontrolPath;
-        if (!string.IsNullOrEmpty(scontrol) && (scontrol.Contains('\0', StringComparison.Ordinal) || scontrol.Any(char.IsWhiteSpace)
-            || (scontrol.Contains('/', StringComparison.Ordinal) && !System.IO.Path.IsPathFullyQualified(scontrol))))
-            yield return $"Agent:ScontrolPath must be a program name found on PATH or an absolute path, without spaces (value: '{scontrol}')";
+        foreach (var (key, program) in new[] { ("ScontrolPath", options.Agent.ScontrolPath), ("UnmungePath", options.Agent.UnmungePath) })
+        {
+            if (!string.IsNullOrEmpty(program) && (program.Contains('\0', StringComparison.Ordinal) || program.Any(char.IsWhiteSpace)
+                || (program.Contains('/', StringComparison.Ordinal) && !System.IO.Path.IsPathFullyQualified(program))))
+                yield return $"Agent:{key} must be a program name found on PATH or an absolute path, without spaces (value: '{program}')";
+        }
+        if (!ListenAddress.TryParse(options.Agent.Listen, out _, out var listenError))
+            yield return $"Agent:Listen {listenError} (value: '{options.Agent.Listen}')";
+        var slurmUser = options.Agent.SlurmUser;
+        if (slurmUser.Length > 0 && (slurmUser.Length > 32 || !(slurmUser.All(char.IsAsciiDigit)
+            || (char.IsAsciiLetterLower(slurmUser[0]) || slurmUser[0] == '_') && slurmUser.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '_' or '-' or '.'))))
+            yield return $"Agent:SlurmUser must be a user name (lower-case letters, digits, '_', '-', '.') or a numeric uid, or empty for root only (value: '{slurmUser}')";
         if (options.Agent.CoalesceMilliseconds >= options.Agent.RepairIntervalSeconds * 1000)
             yield return $"Agent:CoalesceMilliseconds ({options.Agent.CoalesceMilliseconds}) must be below Agent:RepairIntervalSeconds ({options.Agent.RepairIntervalSeconds} s); a change would otherwise wait for more than a repair round";
         foreach (var host in options.Registries.Insecure)

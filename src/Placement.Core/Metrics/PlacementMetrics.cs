@@ -48,4 +48,43 @@ public static class PlacementMetrics
     public static readonly Histogram AgentPublishSeconds = Prometheus.Metrics.CreateHistogram(
         "placement_agent_publish_seconds", "Duration of one feature update (scontrol update).",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.01, 2, 10) });
+
+    /// <summary>Kinds: the lower-case <see cref="PlacementErrorKind"/> (network, notfound, integrity, diskfull, …), or <c>other</c>.</summary>
+    public static readonly Counter PullFailures = Prometheus.Metrics.CreateCounter(
+        "placement_cache_pull_failures_total", "Image requests that missed the cache and then failed to fetch or build the image.", "kind");
+
+    /// <summary>Kinds: the lower-case source error kind (network, throttled, …); <c>throttled</c> is an HTTP 429.</summary>
+    public static readonly Counter SourceRetries = Prometheus.Metrics.CreateCounter(
+        "placement_source_retries_total", "Registry/HTTP requests retried after a transient failure.", "kind");
+
+    // ---- node state, refreshed from the cache by the node agent on every scrape ----
+
+    public static readonly Gauge CacheBytes = Prometheus.Metrics.CreateGauge(
+        "placement_cache_bytes", "Bytes the node cache holds (committed artifacts and blobs).");
+
+    public static readonly Gauge CacheCapacityBytes = Prometheus.Metrics.CreateGauge(
+        "placement_cache_capacity_bytes", "Cache:HighWatermark in bytes: above it, eviction starts.");
+
+    public static readonly Gauge CacheFreeBytes = Prometheus.Metrics.CreateGauge(
+        "placement_cache_free_bytes", "Free bytes (for root) on the filesystem holding the cache.");
+
+    public static readonly Gauge CacheImages = Prometheus.Metrics.CreateGauge(
+        "placement_cache_images", "Images (scheduler ids) whose artifact is in the node cache.");
+
+    // ---- warm requests to the node agent ----
+
+    /// <summary>Results: accepted, cancelled, bad_request, not_found, unauthenticated, replayed, forbidden, unavailable.</summary>
+    public static readonly Counter WarmRequests = Prometheus.Metrics.CreateCounter(
+        "placement_warm_requests_total", "Warm and cancel requests to the node agent, by result.", "result");
+
+    /// <summary>Outcomes: hit, pulled, failed, cancelled.</summary>
+    public static readonly Counter Warms = Prometheus.Metrics.CreateCounter(
+        "placement_warms_total", "Warm-ups the node agent finished, by outcome.", "outcome");
+
+    public static readonly Gauge WarmsInFlight = Prometheus.Metrics.CreateGauge(
+        "placement_warms_in_flight", "Warm-ups queued or running in the node agent.");
+
+    public static readonly Histogram WarmSeconds = Prometheus.Metrics.CreateHistogram(
+        "placement_warm_seconds", "Duration of one warm-up (queue wait not included).",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.05, 4, 8) });
 }

@@ -6,6 +6,8 @@ internal static class RetryPolicy
     /// <summary>Delay before attempt <paramref name="nextAttempt"/> (2, 3, …).</summary>
     public static TimeSpan DelayBefore(int nextAttempt, SourceOptions options, SourceException? failure)
     {
+        if (failure is not null)
+            Metrics.PlacementMetrics.SourceRetries.WithLabels(failure.Kind.ToString().ToLowerInvariant()).Inc();
         var exponent = Math.Min(nextAttempt - 2, 20);
         var baseMs = options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, exponent);
         var cappedMs = Math.Min(baseMs, options.RetryMaxDelay.TotalMilliseconds);

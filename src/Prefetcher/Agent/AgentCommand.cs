@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using Placement.Core;
 using Placement.Core.Cache;
+using Placement.Core.Configuration;
 using Placement.Core.Slurm;
 using Placement.Prefetcher.Cli;
 
@@ -10,14 +11,27 @@ namespace Placement.Prefetcher.Agent;
 /// <summary>`placement agent`: the node agent daemon (docs/slurm.md, deploy/slurm/placement-agent.service).</summary>
 internal static class AgentCommand
 {
+    private static readonly Option<string?> Listen = new("--listen")
+    {
+        Description = "Address of the HTTP API (/metrics, /v1/inventory, /v1/warm): IPv4:PORT, 0.0.0.0:PORT, or \"\" for none; " +
+                      "overrides Agent:Listen (several agents on one host need one port each)",
+    };
+
     public static Command Create()
     {
         var command = new Command("agent",
             "Node agent: publish this node's cached images as Slurm node features img_<id> (other features kept), " +
-            "re-publish when slurmctld loses them; runs until SIGTERM or SIGINT. Needs root (scontrol update).");
+            "re-publish when slurmctld loses them; serve /metrics, the inventory and MUNGE-authenticated warm requests " +
+            "(docs/metrics.md); runs until SIGTERM or SIGINT. Needs root (scontrol update, cache writes).");
+        command.Options.Add(Listen);
         command.SetAction(async (parse, ct) =>
         {
-            var options = GlobalOptions.LoadOptions(parse);
+            var listen = parse.GetValue(Listen);
+            var options = GlobalOptions.LoadOptions(parse, o =>
+            {
+                if (listen is not null)
+                    o.Agent.Listen = listen;
+            });
             var cache = new ImageCache(options, parse.GetValue(GlobalOptions.Node));
             var scontrol = new Scontrol(options.Agent.ScontrolPath, TimeSpan.FromSeconds(options.Agent.ScontrolTimeoutSeconds));
             // System.CommandLine already turns SIGTERM/SIGINT into cancellation of ct; these registrations keep
@@ -25,7 +39,32 @@ internal static class AgentCommand
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-            await new NodeAgent(cache, scontrol, AgentLog.StandardError).RunAsync(stop.Token).ConfigureAwait(false);
+            var log = AgentLog.StandardError;
+            ListenAddress.TryParse(options.Agent.Listen, out var address, out _);
+            using var warms = new WarmQueue(cache, log);
+            AgentHttpApi? api = null;
+            if (address is not null)
+            {
+                var authorizer = await WarmAuthorizer.CreateAsync(options.Agent, cache.NodeName, log, stop.Token).ConfigureAwait(false);
+                api = new AgentHttpApi(address, cache, warms, authorizer, log);
+                log.Write("http", $"node {cache.NodeName}: serving {address.Prefix} (/metrics, /v1/inventory, /v1/node, /v1/warm); warm requests from {authorizer.Allowed}");
+            }
+            else
+            {
+                log.Write("http", $"node {cache.NodeName}: no HTTP API (Agent:Listen is empty)");
+            }
+            try
+            {
+                var serving = api?.RunAsync(stop.Token) ?? Task.CompletedTask;
+                await new NodeAgent(cache, scontrol, log).RunAsync(stop.Token).ConfigureAwait(false);
+                await stop.CancelAsync().ConfigureAwait(false);
+                await serving.ConfigureAwait(false);
+                await warms.StopAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                api?.Dispose();
+            }
             return ExitCodes.Ok;
 
             void Stop(PosixSignalContext context)

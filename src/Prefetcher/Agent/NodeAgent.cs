@@ -114,6 +114,7 @@ internal sealed class NodeAgent(ImageCache cache, Scontrol scontrol, AgentLog lo
         if (desired.SameAs(current))
         {
             _published ??= current.Images;
+            PlacementMetrics.AgentImageFeatures.Set(wanted.Count);
             return;
         }
 

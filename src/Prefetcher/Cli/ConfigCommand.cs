@@ -81,6 +81,10 @@ internal static class ConfigCommand
             w.WriteNumber("RetryMaxDelaySeconds", o.Agent.RetryMaxDelaySeconds);
             w.WriteString("ScontrolPath", o.Agent.ScontrolPath);
             w.WriteNumber("ScontrolTimeoutSeconds", o.Agent.ScontrolTimeoutSeconds);
+            w.WriteString("Listen", o.Agent.Listen);
+            w.WriteString("SlurmUser", o.Agent.SlurmUser);
+            w.WriteString("UnmungePath", o.Agent.UnmungePath);
+            w.WriteNumber("MaxConcurrentWarms", o.Agent.MaxConcurrentWarms);
             w.WriteEndObject();
             w.WriteEndObject();
         }

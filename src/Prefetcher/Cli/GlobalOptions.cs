@@ -28,13 +28,15 @@ internal static class GlobalOptions
     public static Placement.Core.Cache.ImageCache OpenCache(ParseResult parse) => new(LoadOptions(parse), parse.GetValue(Node));
 
     /// <summary>Loads and validates the configuration, applying --cache-root.</summary>
-    public static PlacementOptions LoadOptions(ParseResult parse)
+    /// <param name="overrides">Command-specific overrides (e.g. the agent's --listen), applied before validation.</param>
+    public static PlacementOptions LoadOptions(ParseResult parse, Action<PlacementOptions>? overrides = null)
     {
         var cacheRoot = parse.GetValue(CacheRoot);
         return PlacementConfiguration.Load(parse.GetValue(Config), o =>
         {
             if (!string.IsNullOrEmpty(cacheRoot))
                 o.Cache.Root = cacheRoot;
+            overrides?.Invoke(o);
         });
     }
 }

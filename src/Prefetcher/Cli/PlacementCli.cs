@@ -24,6 +24,7 @@ internal static class PlacementCli
         foreach (var command in CacheCommands.Create())
             root.Subcommands.Add(command);
         root.Subcommands.Add(Agent.AgentCommand.Create());
+        root.Subcommands.Add(WarmCommand.Create());
 
         var parse = root.Parse(args);
         try

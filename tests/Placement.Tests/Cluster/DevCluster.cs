@@ -43,6 +43,14 @@ internal sealed class DevCluster
 
     public string StateDirectory => this["PLACEMENT_DEV_STATE"];
 
+    /// <summary>The HTTP API of a node's agent (<c>--listen</c> given by <c>cluster up</c>), e.g. http://127.0.0.1:9461/.</summary>
+    public Uri AgentUrl(string node) =>
+        this["PLACEMENT_AGENT_URLS"].Split(',').Select(e => e.Split('=', 2)).Where(p => p[0] == node).Select(p => new Uri(p[1])).FirstOrDefault()
+        ?? throw new InvalidOperationException($"{EnvFile}: PLACEMENT_AGENT_URLS names no agent for node {node}");
+
+    /// <summary>The dev cluster's Prometheus (deploy/dev/lib/prometheus.sh), e.g. http://127.0.0.1:19090.</summary>
+    public Uri PrometheusUrl => new(this["PLACEMENT_PROMETHEUS_URL"]);
+
     /// <summary>
     /// Fails the calling test unless the cluster runs Placement too: the SPANK plugin line written by
     /// <c>cluster up</c> and one live node agent per node (both need ./build.sh before up).

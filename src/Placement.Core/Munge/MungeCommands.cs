@@ -1,0 +1,90 @@
+using System.Globalization;
+using Placement.Core.Processes;
+
+namespace Placement.Core.Munge;
+
+/// <summary>
+/// MUNGE through its command-line tools (<c>munge</c>, <c>unmunge</c>), run by <see cref="ExternalCommands"/>
+/// with the credential or payload on stdin. The tools rather than libmunge: no native library in the NativeAOT
+/// binaries (a node without libmunge still runs everything but warm requests), failures come with munge's own
+/// message, and warm requests are rare (a few per minute from the prefetch controller), so a process per
+/// request costs nothing that matters.
+/// </summary>
+public static class MungeCommands
+{
+    /// <summary>unmunge's exit status for a replayed credential (munge.h: EMUNGE_CRED_REPLAYED).</summary>
+    private const int CredentialReplayed = 17;
+
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Creates a credential carrying <paramref name="payload"/>, as the calling user.</summary>
+    /// <param name="program">The program that reads a payload on stdin and prints a credential: munge, or a wrapper
+    /// such as setpriv (tests create credentials as another user) with <paramref name="arguments"/>.</param>
+    public static async Task<string> EncodeAsync(string payload, string program = "munge", IReadOnlyList<string>? arguments = null, CancellationToken cancellationToken = default)
+    {
+        var command = new ExternalCommand(program, arguments ?? [])
+        {
+            StandardInput = payload,
+            Timeout = Timeout,
+            AllowNonZeroExit = true,
+        };
+        ExternalCommandResult result;
+        try
+        {
+            result = await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ExternalCommandException ex)
+        {
+            throw new PlacementException(PlacementErrorKind.Failure, $"munge: cannot create a credential: {ex.Message}; is the munge package installed?", ex);
+        }
+        if (!result.Succeeded)
+            throw new PlacementException(PlacementErrorKind.Failure,
+                $"munge: cannot create a credential (exit code {result.ExitCode}): {result.StandardError.Trim()}; is munged running (/run/munge/munge.socket.2)?");
+        return result.StandardOutput.Trim();
+    }
+
+    /// <summary>Verifies <paramref name="credential"/> with munged. Throws only when unmunge itself cannot run.</summary>
+    public static async Task<MungeDecodeResult> DecodeAsync(string credential, string program = "unmunge", CancellationToken cancellationToken = default)
+    {
+        var command = new ExternalCommand(program, ["--numeric", "--keys=STATUS,UID,GID,LENGTH"])
+        {
+            StandardInput = credential,
+            Timeout = Timeout,
+            AllowNonZeroExit = true,
+        };
+        ExternalCommandResult result;
+        try
+        {
+            result = await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ExternalCommandException ex)
+        {
+            throw new PlacementException(PlacementErrorKind.Failure, $"unmunge: cannot verify credentials: {ex.Message}", ex);
+        }
+        var detail = result.StandardError.Trim();
+        if (result.ExitCode == CredentialReplayed)
+            return new MungeDecodeResult(MungeDecodeStatus.Replayed, null, detail.Length > 0 ? detail : "replayed credential");
+        if (!result.Succeeded)
+            return new MungeDecodeResult(MungeDecodeStatus.Invalid, null, detail.Length > 0 ? detail : $"unmunge exit code {result.ExitCode}");
+        return Parse(result.StandardOutput) is { } parsed
+            ? new MungeDecodeResult(MungeDecodeStatus.Valid, parsed, "")
+            : new MungeDecodeResult(MungeDecodeStatus.Invalid, null, "unmunge printed no metadata");
+    }
+
+    /// <summary>unmunge's output: <c>KEY: value</c> lines, an empty line, then the payload (exactly LENGTH bytes).</summary>
+    internal static MungeCredential? Parse(string output)
+    {
+        var split = output.IndexOf("\n\n", StringComparison.Ordinal);
+        if (split < 0)
+            return null;
+        var fields = output[..split].Split('\n')
+            .Select(l => l.Split(':', 2))
+            .Where(p => p.Length == 2)
+            .ToDictionary(p => p[0].Trim(), p => p[1].Trim(), StringComparer.Ordinal);
+        if (!fields.TryGetValue("STATUS", out var status) || status != "0"
+            || !fields.TryGetValue("UID", out var uidText) || !int.TryParse(uidText, NumberStyles.None, CultureInfo.InvariantCulture, out var uid)
+            || !fields.TryGetValue("GID", out var gidText) || !int.TryParse(gidText, NumberStyles.None, CultureInfo.InvariantCulture, out var gid))
+            return null;
+        return new MungeCredential(uid, gid, output[(split + 2)..]);
+    }
+}

@@ -1,0 +1,269 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Placement.Core;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+using Placement.Core.Metrics;
+using Placement.Core.Warm;
+using Prometheus;
+
+namespace Placement.Prefetcher.Agent;
+
+/// <summary>
+/// The node agent's HTTP API on <see cref="AgentOptions.Listen"/> (docs/metrics.md):
+/// <c>GET /metrics</c>, <c>GET /v1/inventory</c>, <c>GET /v1/node</c>, <c>GET /v1/warm</c>, and the MUNGE-authenticated
+/// <c>POST /v1/warm</c> and <c>DELETE /v1/warm/&lt;id&gt;</c>. One <see cref="HttpListener"/> (managed, NativeAOT-safe),
+/// each request handled on its own task.
+/// </summary>
+internal sealed class AgentHttpApi : IDisposable
+{
+    private const int MaxBodyBytes = 64 * 1024;
+
+    private readonly HttpListener _listener = new();
+    private readonly ImageCache _cache;
+    private readonly WarmQueue _warms;
+    private readonly WarmAuthorizer _authorizer;
+    private readonly AgentLog _log;
+
+    /// <summary>Binds the address at once, so a port in use stops the agent at start with a clear message.</summary>
+    public AgentHttpApi(ListenAddress address, ImageCache cache, WarmQueue warms, WarmAuthorizer authorizer, AgentLog log)
+    {
+        Address = address;
+        _cache = cache;
+        _warms = warms;
+        _authorizer = authorizer;
+        _log = log;
+        _listener.Prefixes.Add(address.Prefix);
+        try
+        {
+            _listener.Start();
+        }
+        catch (HttpListenerException ex)
+        {
+            throw new PlacementException(PlacementErrorKind.Failure,
+                $"cannot listen on {address.Address}:{address.Port} ({ex.Message}); choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API", ex);
+        }
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
+    }
+
+    public ListenAddress Address { get; }
+
+    /// <summary>Serves until <paramref name="cancellationToken"/> is cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        await using var registration = cancellationToken.Register(() => _listener.Stop()).ConfigureAwait(false);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException && cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            _ = Task.Run(() => HandleAsync(context, cancellationToken), CancellationToken.None);
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context, CancellationToken cancellationToken)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        try
+        {
+            var path = request.Url?.AbsolutePath ?? "/";
+            var method = request.HttpMethod;
+            switch (path)
+            {
+                case "/metrics" when method == "GET":
+                    await ServeMetricsAsync(response, cancellationToken).ConfigureAwait(false);
+                    break;
+                case "/v1/inventory" when method == "GET":
+                    await WriteJsonAsync(response, 200, _cache.BuildInventory(), CacheJsonContext.Default.Inventory).ConfigureAwait(false);
+                    break;
+                case "/v1/node" when method == "GET":
+                    await WriteJsonAsync(response, 200, new NodeIdentity(_cache.NodeName), WarmJsonContext.Default.NodeIdentity).ConfigureAwait(false);
+                    break;
+                case "/v1/warm" when method == "GET":
+                    await WriteJsonAsync(response, 200, _warms.List(), WarmJsonContext.Default.WarmList).ConfigureAwait(false);
+                    break;
+                case "/v1/warm" when method == "POST":
+                    await WarmAsync(request, response, cancellationToken).ConfigureAwait(false);
+                    break;
+                case not null when path.StartsWith("/v1/warm/", StringComparison.Ordinal) && method == "DELETE":
+                    await CancelAsync(request, response, path, cancellationToken).ConfigureAwait(false);
+                    break;
+                case "/metrics" or "/v1/inventory" or "/v1/node" or "/v1/warm":
+                case not null when path.StartsWith("/v1/warm/", StringComparison.Ordinal):
+                    await WriteErrorAsync(response, 405, $"method {method} is not allowed on {path}").ConfigureAwait(false);
+                    break;
+                default:
+                    await WriteErrorAsync(response, 404,
+                        $"no such path {path}; the agent serves GET /metrics, GET /v1/inventory, GET /v1/node, GET|POST /v1/warm, DELETE /v1/warm/<id>").ConfigureAwait(false);
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
+        {
+            // The client went away; nothing to answer.
+        }
+        catch (Exception ex)
+        {
+            _log.Write("http", $"node {_cache.NodeName}: {request.HttpMethod} {request.Url?.AbsolutePath}: {ex.Message}");
+            try
+            {
+                await WriteErrorAsync(response, 500, $"{ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            }
+            catch (Exception inner) when (inner is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
+            {
+            }
+        }
+        finally
+        {
+            try
+            {
+                response.Close();
+            }
+            catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    private static async Task ServeMetricsAsync(HttpListenerResponse response, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(buffer, cancellationToken).ConfigureAwait(false);
+        response.StatusCode = 200;
+        response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        response.ContentLength64 = buffer.Length;
+        buffer.Position = 0;
+        await buffer.CopyToAsync(response.OutputStream, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task WarmAsync(HttpListenerRequest request, HttpListenerResponse response, CancellationToken cancellationToken)
+    {
+        var body = await ReadBodyAsync(request, cancellationToken).ConfigureAwait(false);
+        if (body is null)
+        {
+            await DenyAsync(response, "bad_request", 413, $"the body is larger than {MaxBodyBytes} bytes").ConfigureAwait(false);
+            return;
+        }
+        var verdict = await _authorizer.CheckAsync("POST", "/v1/warm", body, request.Headers["Authorization"], cancellationToken).ConfigureAwait(false);
+        if (!verdict.Allowed)
+        {
+            await DenyAsync(response, verdict.Result, verdict.StatusCode, verdict.Message).ConfigureAwait(false);
+            return;
+        }
+
+        WarmRequest? warm;
+        try
+        {
+            warm = JsonSerializer.Deserialize(body, WarmJsonContext.Default.WarmRequest);
+        }
+        catch (JsonException ex)
+        {
+            await DenyAsync(response, "bad_request", 400, $"the body must be JSON {{\"ref\": \"IMAGE\"}} ({ex.Message})").ConfigureAwait(false);
+            return;
+        }
+        if (warm?.Ref is null)
+        {
+            await DenyAsync(response, "bad_request", 400, "the body must be JSON {\"ref\": \"IMAGE\"}: \"ref\" is missing").ConfigureAwait(false);
+            return;
+        }
+        ImageReference reference;
+        try
+        {
+            reference = ImageReference.Parse(warm.Ref);
+        }
+        catch (ImageReferenceException ex)
+        {
+            await DenyAsync(response, "bad_request", 400, ex.Message).ConfigureAwait(false);
+            return;
+        }
+        var (status, _) = _warms.Start(reference, verdict.Uid);
+        PlacementMetrics.WarmRequests.WithLabels("accepted").Inc();
+        response.AddHeader("Location", "/v1/warm/" + status.Id);
+        await WriteJsonAsync(response, 202, status, WarmJsonContext.Default.WarmStatus).ConfigureAwait(false);
+    }
+
+    private async Task CancelAsync(HttpListenerRequest request, HttpListenerResponse response, string path, CancellationToken cancellationToken)
+    {
+        var verdict = await _authorizer.CheckAsync("DELETE", path, ReadOnlyMemory<byte>.Empty, request.Headers["Authorization"], cancellationToken).ConfigureAwait(false);
+        if (!verdict.Allowed)
+        {
+            await DenyAsync(response, verdict.Result, verdict.StatusCode, verdict.Message).ConfigureAwait(false);
+            return;
+        }
+        var id = Uri.UnescapeDataString(path["/v1/warm/".Length..]);
+        if (await _warms.CancelAsync(id).ConfigureAwait(false) is not { } status)
+        {
+            await DenyAsync(response, "not_found", 404, $"no warm-up {id} on node {_cache.NodeName}; GET /v1/warm lists them").ConfigureAwait(false);
+            return;
+        }
+        PlacementMetrics.WarmRequests.WithLabels("cancelled").Inc();
+        await WriteJsonAsync(response, 200, status, WarmJsonContext.Default.WarmStatus).ConfigureAwait(false);
+    }
+
+    /// <summary>The body, or null when it exceeds <see cref="MaxBodyBytes"/>.</summary>
+    private static async Task<byte[]?> ReadBodyAsync(HttpListenerRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength64 > MaxBodyBytes)
+            return null;
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.InputStream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > MaxBodyBytes)
+                return null;
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
+    }
+
+    private static Task DenyAsync(HttpListenerResponse response, string result, int status, string message)
+    {
+        PlacementMetrics.WarmRequests.WithLabels(result).Inc();
+        return WriteErrorAsync(response, status, message);
+    }
+
+    private static Task WriteErrorAsync(HttpListenerResponse response, int status, string message)
+    {
+        if (status == 401)
+            response.AddHeader("WWW-Authenticate", WarmAuthentication.Scheme);
+        return WriteJsonAsync(response, status, new ApiError(message), WarmJsonContext.Default.ApiError);
+    }
+
+    private static async Task WriteJsonAsync<T>(HttpListenerResponse response, int status, T value, JsonTypeInfo<T> type)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, type);
+        response.StatusCode = status;
+        response.ContentType = "application/json; charset=utf-8";
+        response.ContentLength64 = bytes.Length;
+        await response.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
+    }
+
+    /// <summary>Cache gauges from what is on disk now (one directory walk per scrape).</summary>
+    private void RefreshCacheGauges()
+    {
+        try
+        {
+            var inventory = _cache.BuildInventory();
+            PlacementMetrics.CacheBytes.Set(inventory.CacheBytes);
+            PlacementMetrics.CacheCapacityBytes.Set(inventory.HighWatermarkBytes);
+            PlacementMetrics.CacheFreeBytes.Set(inventory.FreeBytes);
+            PlacementMetrics.CacheImages.Set(inventory.Images.Count);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _log.Write("metrics", $"node {_cache.NodeName}: cannot read the cache for the gauges ({ex.Message}); they keep their last values");
+        }
+    }
+
+    public void Dispose() => ((IDisposable)_listener).Dispose();
+}

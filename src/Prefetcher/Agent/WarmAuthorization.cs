@@ -1,0 +1,16 @@
+namespace Placement.Prefetcher.Agent;
+
+/// <summary>The authorizer's verdict: allowed (with the caller's uid) or denied with a metric result and a message.</summary>
+internal sealed record WarmAuthorization(bool Allowed, int Uid, string Result, string Message)
+{
+    public const string Unauthenticated = "unauthenticated";
+    public const string Replayed = "replayed";
+    public const string Forbidden = "forbidden";
+
+    public static WarmAuthorization Allow(int uid) => new(true, uid, "", "");
+
+    public static WarmAuthorization Deny(string result, string message) => new(false, -1, result, message);
+
+    /// <summary>401 for a missing, invalid or replayed credential; 403 for a valid one from a user who may not warm.</summary>
+    public int StatusCode => Result == Forbidden ? 403 : 401;
+}

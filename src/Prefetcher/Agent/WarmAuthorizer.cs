@@ -1,0 +1,81 @@
+using System.Globalization;
+using Placement.Core;
+using Placement.Core.Configuration;
+using Placement.Core.Munge;
+using Placement.Core.Processes;
+using Placement.Core.Warm;
+
+namespace Placement.Prefetcher.Agent;
+
+/// <summary>
+/// Decides whether a state-changing request (warm, cancel) may proceed: a MUNGE credential in
+/// <c>Authorization: Munge …</c>, verified by unmunge, carrying exactly this request's payload
+/// (<see cref="WarmAuthentication.Payload(string,string,string,System.ReadOnlySpan{byte})"/>), made by root or by
+/// <see cref="AgentOptions.SlurmUser"/>.
+/// </summary>
+internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<int> allowedUids, string allowedDescription)
+{
+    /// <summary>Root plus the configured Slurm user (resolved once, at start, with getent).</summary>
+    public static async Task<WarmAuthorizer> CreateAsync(AgentOptions options, string node, AgentLog log, CancellationToken cancellationToken)
+    {
+        var uids = new HashSet<int> { 0 };
+        var names = new List<string> { "root (0)" };
+        var user = options.SlurmUser;
+        if (user.Length > 0)
+        {
+            if (int.TryParse(user, NumberStyles.None, CultureInfo.InvariantCulture, out var numeric))
+            {
+                uids.Add(numeric);
+                names.Add($"uid {numeric}");
+            }
+            else if (await LookUpUidAsync(user, cancellationToken).ConfigureAwait(false) is { } uid)
+            {
+                uids.Add(uid);
+                names.Add($"{user} ({uid})");
+            }
+            else
+            {
+                log.Write("start", $"node {node}: Agent:SlurmUser '{user}' is not a user on this node; only root may send warm requests");
+            }
+        }
+        return new WarmAuthorizer(options.UnmungePath, node, uids, string.Join(" or ", names));
+    }
+
+    /// <summary>Who may warm, for messages.</summary>
+    public string Allowed => allowedDescription;
+
+    public async Task<WarmAuthorization> CheckAsync(string method, string path, ReadOnlyMemory<byte> body, string? authorization, CancellationToken cancellationToken)
+    {
+        if (WarmAuthentication.CredentialFrom(authorization) is not { } credential)
+            return WarmAuthorization.Deny(WarmAuthorization.Unauthenticated,
+                "this request needs a MUNGE credential: header 'Authorization: Munge <credential>' whose payload binds the request (placement warm does this)");
+        var decoded = await MungeCommands.DecodeAsync(credential, unmunge, cancellationToken).ConfigureAwait(false);
+        switch (decoded.Status)
+        {
+            case MungeDecodeStatus.Replayed:
+                return WarmAuthorization.Deny(WarmAuthorization.Replayed, "MUNGE credential already used (replayed); create a new one for every request");
+            case MungeDecodeStatus.Invalid:
+                return WarmAuthorization.Deny(WarmAuthorization.Unauthenticated, $"invalid MUNGE credential: {decoded.Detail}");
+        }
+        var proof = decoded.Credential!;
+        var expected = WarmAuthentication.Payload(method, path, node, body.Span);
+        if (!string.Equals(proof.Payload, expected, StringComparison.Ordinal))
+            return WarmAuthorization.Deny(WarmAuthorization.Unauthenticated,
+                $"the MUNGE credential was made for another request or node (its payload must be '{WarmAuthentication.Version}', method, path, node '{node}' and the body's sha256, one per line)");
+        if (!allowedUids.Contains(proof.Uid))
+            return WarmAuthorization.Deny(WarmAuthorization.Forbidden,
+                $"uid {proof.Uid} may not warm images on this node; allowed: {allowedDescription} (Agent:SlurmUser)");
+        return WarmAuthorization.Allow(proof.Uid);
+    }
+
+    private static async Task<int?> LookUpUidAsync(string user, CancellationToken cancellationToken)
+    {
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("getent", ["passwd", user])
+        {
+            AllowNonZeroExit = true,
+            Timeout = TimeSpan.FromSeconds(10),
+        }, cancellationToken).ConfigureAwait(false);
+        var fields = result.StandardOutput.Trim().Split(':');
+        return result.Succeeded && fields.Length > 2 && int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var uid) ? uid : null;
+    }
+}

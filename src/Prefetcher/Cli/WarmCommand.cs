@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Placement.Core;
+using Placement.Core.Images;
+using Placement.Core.Warm;
+
+namespace Placement.Prefetcher.Cli;
+
+/// <summary>
+/// `placement warm --node-url URL REF`: ask a node agent to pull an image in the background (MUNGE-authenticated with
+/// a credential made by `munge` as the calling user: root or the agent's Agent:SlurmUser); `--list`, `--cancel ID`.
+/// </summary>
+internal static class WarmCommand
+{
+    public static Command Create()
+    {
+        var reference = new Argument<string?>("REF") { Description = "Image to warm (any accepted reference form)", Arity = ArgumentArity.ZeroOrOne };
+        // A string, not Option<Uri>: System.CommandLine's Uri conversion is not available under NativeAOT.
+        var nodeUrl = new Option<string>("--node-url") { Description = "The node agent, http://HOST:PORT (its Agent:Listen)", Required = true };
+        var list = new Option<bool>("--list") { Description = "List the node's warm-ups (in flight, then recently finished)" };
+        var cancel = new Option<string?>("--cancel") { Description = "Cancel the warm-up with this id" };
+        var wait = new Option<bool>("--wait") { Description = "Wait until the warm-up finished; exit non-zero if it failed" };
+        var json = new Option<bool>("--json") { Description = "Print the agent's JSON answer" };
+        var command = new Command("warm",
+            "Ask a node agent to pull an image into its cache in the background (202 Accepted), list or cancel warm-ups. " +
+            "Needs munge: the request carries a MUNGE credential of the calling user (root or the agent's Agent:SlurmUser).")
+        {
+            reference, nodeUrl, list, cancel, wait, json,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var url = parse.GetValue(nodeUrl)!;
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var nodeUri))
+            {
+                Console.Error.WriteLine($"placement: warm: --node-url '{url}' is not a URL; give the agent's address, e.g. http://n1:9464");
+                return ExitCodes.Usage;
+            }
+            using var client = new WarmClient(nodeUri);
+            var asJson = parse.GetValue(json);
+            if (parse.GetValue(list))
+            {
+                var warms = await client.ListAsync(ct).ConfigureAwait(false);
+                if (asJson)
+                    Console.WriteLine(JsonSerializer.Serialize(warms, WarmJsonContext.Default.WarmList));
+                else
+                    foreach (var w in warms.Warms)
+                        Print(w);
+                return ExitCodes.Ok;
+            }
+            if (parse.GetValue(cancel) is { } id)
+            {
+                Report(await client.CancelAsync(id, ct).ConfigureAwait(false), asJson);
+                return ExitCodes.Ok;
+            }
+            var text = parse.GetValue(reference);
+            if (text is null)
+            {
+                Console.Error.WriteLine("placement: warm: give an image reference, --list or --cancel ID");
+                return ExitCodes.Usage;
+            }
+            if (!ImageReference.TryParse(text, out _, out var error))
+            {
+                Console.Error.WriteLine("placement: warm: " + error);
+                return ExitCodes.BadReference;
+            }
+            var status = await client.WarmAsync(text, ct).ConfigureAwait(false);
+            if (parse.GetValue(wait))
+                status = await WaitAsync(client, status, ct).ConfigureAwait(false);
+            Report(status, asJson);
+            return status.State == WarmStates.Failed ? ExitCodes.Failure : ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<WarmStatus> WaitAsync(WarmClient client, WarmStatus status, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (WarmStates.InFlight(status.State))
+        {
+            await Task.Delay(clock.Elapsed < TimeSpan.FromSeconds(5) ? 200 : 1000, cancellationToken).ConfigureAwait(false);
+            var list = await client.ListAsync(cancellationToken).ConfigureAwait(false);
+            status = list.Warms.FirstOrDefault(w => w.Id == status.Id)
+                     ?? throw new PlacementException(PlacementErrorKind.Failure, $"warm-up {status.Id} vanished from {client.NodeUrl} (agent restarted?)");
+        }
+        return status;
+    }
+
+    private static void Report(WarmStatus status, bool asJson)
+    {
+        if (asJson)
+            Console.WriteLine(JsonSerializer.Serialize(status, WarmJsonContext.Default.WarmStatus));
+        else
+            Print(status);
+        if (status.Error is not null)
+            Console.Error.WriteLine($"placement: warm: {status.Id}: {status.Error}");
+    }
+
+    private static void Print(WarmStatus w) =>
+        Console.WriteLine($"{w.Id} {w.State} {w.ImageId} {w.Ref}{(w.Hit == true ? " (was cached)" : "")}{(w.Digest is null ? "" : " " + w.Digest)}");
+}

@@ -1,0 +1,113 @@
+using System.Text.Json;
+using Placement.Core.Cache;
+using Placement.Core.Warm;
+using Placement.Tests.Agent;
+using Placement.Tests.Cluster;
+
+namespace Placement.Tests.Metrics;
+
+/// <summary>
+/// The dev cluster's real Prometheus scrapes every node agent's /metrics (deploy/dev/lib/prometheus.sh, every 2 s).
+/// Hit and miss counters count the requests served by the agent process itself (warm-ups, requester=prefetch);
+/// docs/metrics.md says why job hits in slurmstepd are not among them.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class PrometheusScrapeSpecs
+{
+    private static readonly TimeSpan ScrapeWait = TimeSpan.FromSeconds(20);
+
+    [Test]
+    public async Task Prometheus_has_the_cache_size_of_every_node_agent()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
+
+        IReadOnlyList<string> nodes = [];
+        await ClusterNodes.WaitUntilAsync(async () =>
+            {
+                var series = await prometheus.QueryAsync("placement_cache_bytes");
+                nodes = series.Where(s => s.Value > 0).Select(s => s.Labels["node"]).Order().ToList();
+                return cluster.SlurmNodes.All(nodes.Contains);
+            }, ScrapeWait,
+            () => Task.FromResult($"placement_cache_bytes has series (value > 0) for [{string.Join(", ", nodes)}], want {string.Join(", ", cluster.SlurmNodes)}"));
+
+        foreach (var gauge in new[] { "placement_cache_capacity_bytes", "placement_cache_free_bytes", "placement_cache_images" })
+        {
+            var series = await prometheus.QueryAsync(gauge);
+            Assert.That(series.Select(s => s.Labels["node"]), Is.SupersetOf(cluster.SlurmNodes), gauge);
+        }
+    }
+
+    [Test]
+    public async Task The_recording_and_alert_rules_of_deploy_prometheus_evaluate_without_errors()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        using var http = new HttpClient { BaseAddress = cluster.PrometheusUrl };
+        var rules = new Dictionary<string, string>(StringComparer.Ordinal);
+        await ClusterNodes.WaitUntilAsync(async () =>
+            {
+                using var document = JsonDocument.Parse(await http.GetStringAsync("api/v1/rules"));
+                rules.Clear();
+                foreach (var group in document.RootElement.GetProperty("data").GetProperty("groups").EnumerateArray())
+                foreach (var rule in group.GetProperty("rules").EnumerateArray())
+                    rules[rule.GetProperty("name").GetString()!] = rule.GetProperty("health").GetString()!;
+                return rules.Count > 0 && rules.Values.All(h => h == "ok");
+            }, TimeSpan.FromSeconds(45), // rule groups evaluate every 30 s; health is "unknown" until the first round
+            () => Task.FromResult("rules not all healthy: " + string.Join(", ", rules.Select(r => $"{r.Key}={r.Value}"))));
+
+        Assert.That(rules.Keys, Is.SupersetOf(new[]
+        {
+            "PlacementAgentDown", "PlacementCacheNearlyFull", "PlacementDownloadsFailing", "PlacementRegistryThrottled",
+            "PlacementFeaturePublishLagging", "node:placement_cache_fill:ratio",
+        }));
+        using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
+        var fill = await prometheus.QueryAsync("node:placement_cache_fill:ratio");
+        Assert.That(fill.Select(s => s.Labels["node"]), Is.SupersetOf(cluster.SlurmNodes));
+    }
+
+    [Test]
+    public async Task The_image_count_Prometheus_sees_matches_the_node_inventory()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
+        const string node = "n1";
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(new Uri(cluster.AgentUrl(node), "v1/inventory"));
+        var inventory = JsonSerializer.Deserialize(text, CacheJsonContext.Default.Inventory)!;
+        Assert.That(inventory.Node, Is.EqualTo(node));
+
+        double seen = -1;
+        await ClusterNodes.WaitUntilAsync(async () => (seen = await prometheus.ScalarAsync($"placement_cache_images{{node=\"{node}\"}}")) == inventory.Images.Count,
+            ScrapeWait, () => Task.FromResult($"Prometheus has {seen} images for {node}, its /v1/inventory lists {inventory.Images.Count}"));
+    }
+
+    [Test]
+    public async Task Warming_an_image_the_node_already_holds_raises_the_hit_counter_Prometheus_sees()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
+        const string node = "n1";
+        using var client = new WarmClient(cluster.AgentUrl(node));
+        // Make sure the node holds the image (a pull, or already a hit).
+        await WarmSpecs.WarmAndWaitAsync(client, cluster.Tiny.Reference);
+        var query = $"sum(placement_cache_hits_total{{node=\"{node}\",requester=\"prefetch\"}})";
+        var agentBefore = await AgentScrape.ValueAsync(cluster.AgentUrl(node), "placement_cache_hits_total{requester=\"prefetch\"}");
+        // Prometheus must have caught up with the agent before the baseline is taken.
+        double before = -1;
+        await ClusterNodes.WaitUntilAsync(async () => (before = await prometheus.ScalarAsync(query)) >= agentBefore, ScrapeWait,
+            () => Task.FromResult($"Prometheus has {before} hits for {node}, the agent exposes {agentBefore}"));
+
+        var status = await WarmSpecs.WarmAndWaitAsync(client, cluster.Tiny.Reference);
+        Assert.That(status.Hit, Is.True, "the second warm-up of a cached image is a hit");
+
+        double after = before;
+        await ClusterNodes.WaitUntilAsync(async () => (after = await prometheus.ScalarAsync(query)) > before, ScrapeWait,
+            () => Task.FromResult($"{query} stayed at {after} (before: {before})"));
+        Assert.That(await prometheus.ScalarAsync($"sum(placement_warms_total{{node=\"{node}\",outcome=\"hit\"}})"), Is.GreaterThanOrEqualTo(1));
+    }
+}
