@@ -63,5 +63,9 @@ What to try next (PLACEMENT_CONFIG=$PLACEMENT_CONFIG_FILE; --node n1|n2|n3 picks
                                                      batch jobs and their steps get the image too
   srun --container-image=docker://$PLACEMENT_TEST_IMAGE_BIG true; sinfo -N -o '%N %f'
   docs/slurm.md                                      the slurm.conf lines a site adds
+  placement warm --node-url http://127.0.0.1:9462/ --wait docker://$PLACEMENT_TEST_IMAGE_BIG
+                                                     ask n2's agent to prefetch (MUNGE-authenticated)
+  curl -s http://127.0.0.1:9461/metrics | grep ^placement_   a node agent's metrics
+  $PLACEMENT_PROMETHEUS_URL                           Prometheus scraping the three agents (docs/metrics.md)
   deploy/dev/cluster status | down                   inspect or stop everything
 MSG
