@@ -97,9 +97,10 @@ public sealed class PrometheusScrapeSpecs
         await WarmSpecs.WarmAndWaitAsync(client, cluster.Tiny.Reference);
         var query = $"sum(placement_cache_hits_total{{node=\"{node}\",requester=\"prefetch\"}})";
         var agentBefore = await AgentScrape.ValueAsync(cluster.AgentUrl(node), "placement_cache_hits_total{requester=\"prefetch\"}");
-        // Prometheus must have caught up with the agent before the baseline is taken.
+        // Prometheus must show exactly what the agent exposes before the baseline is taken: right after a
+        // restart its TSDB can still answer with the previous agent process's last sample.
         double before = -1;
-        await ClusterNodes.WaitUntilAsync(async () => (before = await prometheus.ScalarAsync(query)) >= agentBefore, ScrapeWait,
+        await ClusterNodes.WaitUntilAsync(async () => (before = await prometheus.ScalarAsync(query)) == agentBefore, ScrapeWait,
             () => Task.FromResult($"Prometheus has {before} hits for {node}, the agent exposes {agentBefore}"));
 
         var status = await WarmSpecs.WarmAndWaitAsync(client, cluster.Tiny.Reference);
