@@ -27,7 +27,8 @@ fi
 # Binaries are replaced by rename, not overwritten: a running load sensor (sge_execd keeps one) makes cp fail
 # with ETXTBSY, and the new mtime makes execd restart the sensor with the new build.
 publish() { # publish PROJECT DEST
-  local tmp=$OUT/.publish/$(basename "$1")
+  local tmp
+  tmp=$OUT/.publish/$(basename "$1")
   dotnet publish "$1" -c Release -r linux-x64 -o "$tmp" --nologo -v quiet -p:TreatWarningsAsErrors=true
   mkdir -p "$2"
   find "$tmp" -maxdepth 1 -type f ! -name '*.dbg' ! -name '*.pdb' ! -name '*.json' ! -name '*.xml' -exec sh -c 'for f; do cp -f "$f" "$0/.${f##*/}.new" && mv -f "$0/.${f##*/}.new" "$0/${f##*/}"; done' "$2" {} +

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench/ programs: the dev cluster's environment, the built binary, timing helpers.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -28,15 +28,7 @@ public static class MungeCommands
             Timeout = Timeout,
             AllowNonZeroExit = true,
         };
-        ExternalCommandResult result;
-        try
-        {
-            result = await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ExternalCommandException ex)
-        {
-            throw new PlacementException(PlacementErrorKind.Failure, $"munge: cannot create a credential: {ex.Message}; is the munge package installed?", ex);
-        }
+        var result = await RunAsync(command, "munge: cannot create a credential", "; is the munge package installed?", cancellationToken).ConfigureAwait(false);
         if (!result.Succeeded)
             throw new PlacementException(PlacementErrorKind.Failure,
                 $"munge: cannot create a credential (exit code {result.ExitCode}): {result.StandardError.Trim()}; is munged running (/run/munge/munge.socket.2)?");
@@ -52,15 +44,7 @@ public static class MungeCommands
             Timeout = Timeout,
             AllowNonZeroExit = true,
         };
-        ExternalCommandResult result;
-        try
-        {
-            result = await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ExternalCommandException ex)
-        {
-            throw new PlacementException(PlacementErrorKind.Failure, $"unmunge: cannot verify credentials: {ex.Message}", ex);
-        }
+        var result = await RunAsync(command, "unmunge: cannot verify credentials", "", cancellationToken).ConfigureAwait(false);
         var detail = result.StandardError.Trim();
         if (result.ExitCode == CredentialReplayed)
             return new MungeDecodeResult(MungeDecodeStatus.Replayed, null, detail.Length > 0 ? detail : "replayed credential");
@@ -69,6 +53,19 @@ public static class MungeCommands
         return Parse(result.StandardOutput) is { } parsed
             ? new MungeDecodeResult(MungeDecodeStatus.Valid, parsed, "")
             : new MungeDecodeResult(MungeDecodeStatus.Invalid, null, "unmunge printed no metadata");
+    }
+
+    /// <summary>Runs munge or unmunge; a program that cannot start (or times out) is an error that says what failed.</summary>
+    private static async Task<ExternalCommandResult> RunAsync(ExternalCommand command, string what, string hint, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ExternalCommandException ex)
+        {
+            throw new PlacementException(PlacementErrorKind.Failure, $"{what}: {ex.Message}{hint}", ex);
+        }
     }
 
     /// <summary>unmunge's output: <c>KEY: value</c> lines, an empty line, then the payload (exactly LENGTH bytes).</summary>

@@ -43,5 +43,16 @@ internal static class PlacementCli
             await Console.Error.WriteLineAsync($"placement: {parse.CommandResult.Command.Name}: {ex.Message}").ConfigureAwait(false);
             return ex.ExitCode;
         }
+        catch (OperationCanceledException)
+        {
+            await Console.Error.WriteLineAsync($"placement: {parse.CommandResult.Command.Name}: stopped").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+        catch (Exception ex)
+        {
+            // Not an expected failure: a bug or an environment problem we do not classify yet. Say so, with the trace.
+            await Console.Error.WriteLineAsync($"placement: {parse.CommandResult.Command.Name}: unexpected error, please report it: {ex}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
     }
 }
