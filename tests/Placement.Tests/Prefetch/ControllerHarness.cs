@@ -38,14 +38,33 @@ internal sealed class ControllerHarness(DevCluster cluster, TempDir dir)
     public Task<ExternalCommandResult> RunAsync(string config, params string[] args) =>
         Cli.RunAsync(["--config", config, "controller", .. args], new Dictionary<string, string?> { ["SLURM_CONF"] = cluster.SlurmConf }, TimeSpan.FromMinutes(2));
 
-    /// <summary>Starts the controller as a daemon; stop it with SIGTERM through <see cref="StopAsync"/>.</summary>
-    public Task<ExternalCommandResult> Start(string config, CancellationToken stop) =>
+    /// <summary>Starts the controller as a daemon; <see cref="StopAsync"/> sends it SIGTERM and returns what it logged.</summary>
+    public Task<ExternalCommandResult> Start(string config) =>
         ExternalCommands.RunAsync(new ExternalCommand(Repo.PlacementBinary, ["--config", config, "controller"])
         {
             AllowNonZeroExit = true,
             Timeout = TimeSpan.FromMinutes(5),
             Environment = new Dictionary<string, string?> { ["SLURM_CONF"] = cluster.SlurmConf },
-        }, stop);
+        });
+
+    public static async Task<ExternalCommandResult> StopAsync(Task<ExternalCommandResult> run, string config)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+                continue;
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
+                if (cmdline.Contains("controller") && cmdline.Contains(config))
+                    await ExternalCommands.RunAsync(new ExternalCommand("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)]) { AllowNonZeroExit = true });
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return await run.WaitAsync(TimeSpan.FromSeconds(20));
+    }
 
     public async Task<bool> HoldsAsync(string node, string imageId)
     {

@@ -89,8 +89,7 @@ public sealed class PrefetchControllerSpecs
         var config = _harness.WriteConfig(
             prefetch: new() { ["MaxConcurrentCluster"] = 1 },
             catalog: new() { ["prefetch_alt"] = new Dictionary<string, object> { ["Ref"] = alt.Reference, ["Pinned"] = true } });
-        using var stop = new CancellationTokenSource();
-        var controller = _harness.Start(config, stop.Token);
+        var controller = _harness.Start(config);
         try
         {
             foreach (var node in _cluster.SlurmNodes)
@@ -98,8 +97,9 @@ public sealed class PrefetchControllerSpecs
         }
         finally
         {
-            await stop.CancelAsync();
-            await controller;
+            var log = await ControllerHarness.StopAsync(controller, config);
+            Assert.That(log.ExitCode, Is.Zero, "SIGTERM stops the controller cleanly: " + log.StandardError);
+            TestContext.Out.WriteLine(log.StandardError);
         }
 
         var warms = new List<(string Node, DateTimeOffset Created, DateTimeOffset Finished)>();
@@ -172,5 +172,38 @@ public sealed class PrefetchControllerSpecs
 
         foreach (var node in _cluster.SlurmNodes)
             Assert.That(await _harness.WarmsAsync(node, reference.Canonical), Is.Empty, $"dry run sent nothing to {node}");
+    }
+
+    [Test]
+    public async Task The_controller_survives_the_scheduler_being_down_and_warms_once_it_answers_again()
+    {
+        var image = await ClusterNodes.MakeImageAsync(_dir.Path, "outage");
+        var id = ImageReference.Parse(image).SchedulerId;
+        var flag = Path.Combine(_dir.Path, "slurmctld-down");
+        var sinfo = Path.Combine(_dir.Path, "sinfo");
+        File.WriteAllText(flag, "");
+        File.WriteAllText(sinfo, $"#!/bin/sh\nif [ -e '{flag}' ]; then echo 'sinfo: error: Unable to contact slurm controller (connect failure)' >&2; exit 1; fi\nexec sinfo \"$@\"\n");
+        File.SetUnixFileMode(sinfo, (UnixFileMode)0b111_101_101);
+        var config = _harness.WriteConfig(prefetch: new() { ["SinfoPath"] = sinfo },
+            catalog: new() { ["prefetch_outage"] = new Dictionary<string, object> { ["Ref"] = image, ["Pinned"] = true } });
+
+        var once = await _harness.RunAsync(config, "--once");
+        Assert.That(once.ExitCode, Is.EqualTo(1), "one cycle without the scheduler plans nothing");
+        Assert.That(once.StandardError, Does.Contain("cannot read jobs and nodes"));
+
+        var controller = _harness.Start(config);
+        string log;
+        try
+        {
+            await Task.Delay(3000);
+            Assert.That(await _harness.HoldsAsync("n1", id), Is.False, "nothing is warmed while the scheduler is down");
+            File.Delete(flag);
+            await _harness.WaitUntilHeldAsync("n1", id, TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            log = (await ControllerHarness.StopAsync(controller, config)).StandardError;
+        }
+        Assert.That(log, Does.Contain("skipping cycles until it answers").And.Contain("scheduler: answers again"), log);
     }
 }
