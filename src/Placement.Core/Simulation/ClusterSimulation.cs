@@ -447,6 +447,15 @@ public sealed class ClusterSimulation
     internal long CacheUsed(int node) => _used[node];
     internal int[] PendingDemand => _pendingDemand;
 
+    internal IEnumerable<(int Image, long Size, double LastUsed, bool Leased, bool Present)> CacheEntries(int node)
+    {
+        foreach (var (image, e) in _cache[node])
+        {
+            if (e.Present || e.InFlight is not null)
+                yield return (image, e.Size, e.LastUsed, e.Leases > 0, e.Present);
+        }
+    }
+
     internal IEnumerable<int> PendingImagesInQueueOrder()
     {
         var seen = new HashSet<int>();

@@ -37,6 +37,9 @@ public sealed class SimulationView
     /// <summary>Queued jobs per image (index = image).</summary>
     public IReadOnlyList<int> PendingJobsPerImage => _sim.PendingDemand;
 
+    /// <summary>The node's cache entries: committed images (present) and pulls in flight (not present).</summary>
+    public IEnumerable<(int Image, long Size, double LastUsed, bool Leased, bool Present)> CacheEntries(int node) => _sim.CacheEntries(node);
+
     /// <summary>Images of queued jobs in queue order, each once.</summary>
     public IEnumerable<int> PendingImagesInQueueOrder() => _sim.PendingImagesInQueueOrder();
 }

@@ -3,13 +3,10 @@ using Placement.Core.Simulation;
 
 namespace Placement.Prefetcher.Cli;
 
-/// <summary>
-/// Connects the simulator's <see cref="IPrefetchSeam"/> to the prefetch controller's planner. Until the planner is
-/// merged there is none: the "placement" policy then runs without prefetch.
-/// </summary>
+/// <summary>Connects the simulator's <see cref="IPrefetchSeam"/> to the prefetch controller's planner, configured by the Prefetch section.</summary>
 internal static class PrefetchSeam
 {
-    public static double DefaultIntervalSeconds(PlacementOptions config) => 30;
+    public static double DefaultIntervalSeconds(PlacementOptions config) => config.Prefetch.IntervalSeconds;
 
-    public static IPrefetchSeam? Create(PlacementOptions config, SimulationOptions options) => null;
+    public static IPrefetchSeam? Create(PlacementOptions config, SimulationOptions options) => new PlannerPrefetch(config.Prefetch);
 }

@@ -155,3 +155,22 @@ public sealed class SimulatorBaselineSpecs
         Assert.That(ClusterSimulation.ImageLocalityScore(size, holders, nodes), Is.EqualTo(expected));
     }
 }
+
+/// <summary>The "placement" policy: --prefer plus the prefetch controller's own planner.</summary>
+public sealed class SimulatorPrefetchSpecs
+{
+    [Test]
+    public void Prefetch_through_the_planner_is_deterministic_and_does_not_lower_the_hit_rate()
+    {
+        var trace = TraceGenerator.Generate(new TraceGeneratorOptions { Jobs = 3000, Nodes = 32, Seed = 3 });
+        var sim = new SimulationOptions { Nodes = 32, CacheBytes = 50L << 30 };
+        IPrefetchSeam Planner(SimulationOptions _) => new PlannerPrefetch(new Placement.Core.Configuration.PrefetchOptions());
+        var a = SimulationRunner.Run(trace, sim, [SimPolicy.Prefer, SimPolicy.PreferPrefetch], [sim.CacheBytes], Planner);
+        var b = SimulationRunner.Run(trace, sim, [SimPolicy.Prefer, SimPolicy.PreferPrefetch], [sim.CacheBytes], Planner);
+        Assert.That(SimulationReport.ToJson(trace, sim, a), Is.EqualTo(SimulationReport.ToJson(trace, sim, b)));
+        var prefer = a.Single(r => r.Policy == SimPolicy.Prefer);
+        var ours = a.Single(r => r.Policy == SimPolicy.PreferPrefetch);
+        Assert.That(ours.PrefetchBytes, Is.GreaterThan(0));
+        Assert.That(ours.HitRate, Is.GreaterThanOrEqualTo(prefer.HitRate));
+    }
+}
