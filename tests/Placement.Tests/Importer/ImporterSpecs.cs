@@ -1,6 +1,9 @@
 using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
 using System.Text.RegularExpressions;
 using Placement.Core;
+using Placement.Core.AgentSocket;
 using Placement.Core.Processes;
 using Placement.Tests.Agent;
 using Placement.Tests.Cluster;
@@ -22,7 +25,7 @@ public sealed partial class ImporterSpecs
 
     private static string Script => Path.Combine(Path.GetDirectoryName(Repo.PlacementBinary)!, "placement-pyxis-importer");
 
-    private static string Socket(TempDir dir) => Path.Combine(dir.Path, "agent.sock");
+    private static string SocketPath(TempDir dir) => Path.Combine(dir.Path, "agent.sock");
 
     private static string Hex(string digest) => digest["sha256:".Length..];
 
@@ -32,10 +35,10 @@ public sealed partial class ImporterSpecs
         var port = FreePort.Next();
         dir.WriteConfig($$"""
             { "Cache": { "Root": "{{dir.CacheRoot}}" },
-              "Agent": { "Listen": "127.0.0.1:{{port}}", "Socket": "{{Socket(dir)}}", "ScontrolPath": "/bin/false" } }
+              "Agent": { "Listen": "127.0.0.1:{{port}}", "Socket": "{{SocketPath(dir)}}", "ScontrolPath": "/bin/false" } }
             """);
         var agent = await AgentProcess.StartAsync(dir.Config, "imp");
-        Assert.That(File.Exists(Socket(dir)), Is.True, "the agent creates its socket at start");
+        Assert.That(File.Exists(SocketPath(dir)), Is.True, "the agent creates its socket at start");
         return (agent, new Uri($"http://127.0.0.1:{port}/"));
     }
 
@@ -132,17 +135,17 @@ public sealed partial class ImporterSpecs
     public async Task With_the_agent_down_get_and_release_fail_naming_the_socket_and_how_to_start_the_agent()
     {
         using var dir = new TempDir();
-        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.CacheRoot}}" }, "Agent": { "Socket": "{{Socket(dir)}}" } }""");
+        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.CacheRoot}}" }, "Agent": { "Socket": "{{SocketPath(dir)}}" } }""");
 
         var get = await ImporterAsync(dir, User, "44", "0", "get", "docker://127.0.0.1:5000/placement/tiny:1");
         var release = await ImporterAsync(dir, User, "44", "0", "release");
 
         Assert.That(get.ExitCode, Is.EqualTo(ExitCodes.Network), get.StandardError);
         Assert.That(get.StandardOutput, Is.Empty);
-        Assert.That(get.StandardError, Does.Contain($"cannot reach the node agent on its socket {Socket(dir)}: it does not exist")
+        Assert.That(get.StandardError, Does.Contain($"cannot reach the node agent on its socket {SocketPath(dir)}: it does not exist")
             .And.Contain("systemctl start placement-agent").And.Contain("Agent:Socket"));
         Assert.That(release.ExitCode, Is.EqualTo(ExitCodes.Network), release.StandardError);
-        Assert.That(release.StandardError, Does.Contain(Socket(dir)));
+        Assert.That(release.StandardError, Does.Contain(SocketPath(dir)));
     }
 
     [Test]
@@ -154,7 +157,7 @@ public sealed partial class ImporterSpecs
         var pid = await PidOfAgentAsync(dir);
         await ExternalCommands.RunAsync(new ExternalCommand("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)]));
         await agent.StopAsync();
-        Assert.That(File.Exists(Socket(dir)), Is.True);
+        Assert.That(File.Exists(SocketPath(dir)), Is.True);
 
         var get = await ImporterAsync(dir, User, "45", "0", "get", "docker://127.0.0.1:5000/placement/tiny:1");
 
@@ -173,7 +176,7 @@ public sealed partial class ImporterSpecs
     public async Task A_bad_uri_fails_with_the_parsers_message_before_asking_the_agent(string uri, string message)
     {
         using var dir = new TempDir();
-        dir.WriteConfig($$"""{ "Agent": { "Socket": "{{Socket(dir)}}" } }""");
+        dir.WriteConfig($$"""{ "Agent": { "Socket": "{{SocketPath(dir)}}" } }""");
 
         var get = await ImporterAsync(dir, User, "46", "0", "get", uri);
 
@@ -210,6 +213,43 @@ public sealed partial class ImporterSpecs
         Assert.That(get.ExitCode, Is.Not.Zero);
         Assert.That(get.StandardError, Does.Contain("local files are not imported for users (file:///etc/shadow)"));
         Assert.That(Directory.EnumerateFileSystemEntries(Path.Combine(dir.CacheRoot, "images")), Is.Empty);
+    }
+
+    [TestCase("{\"op\": \"release\", \"job\": \"../../images\", \"step\": \"0\"}", "the job id (SLURM_JOB_ID) '../../images' must be")]
+    [TestCase("{\"op\": \"evict\", \"job\": \"1\", \"step\": \"0\"}", "unknown op 'evict'")]
+    [TestCase("not json", "bad request")]
+    public async Task The_socket_refuses_malformed_requests_with_a_reason(string request, string reason)
+    {
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+        Assert.That(File.GetUnixFileMode(SocketPath(dir)), Is.EqualTo((UnixFileMode)0b110_110_110), "every user may connect");
+
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath(dir)));
+        await SocketLines.WriteLineAsync(socket, Encoding.UTF8.GetBytes(request), CancellationToken.None);
+        var line = await SocketLines.ReadLineAsync(socket, CancellationToken.None);
+        var answer = System.Text.Json.JsonSerializer.Deserialize(line!, SocketJsonContext.Default.SocketResponse)!;
+
+        Assert.That(answer.ExitCode, Is.EqualTo(ExitCodes.Failure), Encoding.UTF8.GetString(line!));
+        Assert.That(answer.Error, Does.Contain(reason));
+        Assert.That(answer.Path, Is.Null);
+        Assert.That(Directory.Exists(Path.Combine(dir.CacheRoot, "leases")) ? Directory.EnumerateFileSystemEntries(Path.Combine(dir.CacheRoot, "leases")) : [], Is.Empty);
+    }
+
+    [Test]
+    public async Task A_second_agent_on_the_same_socket_refuses_to_start_and_says_why()
+    {
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+
+        var second = await Cli.RunAsync(["agent", "--config", dir.Config, "--node", "imp2", "--listen", ""], timeout: TimeSpan.FromSeconds(30));
+
+        Assert.That(second.ExitCode, Is.EqualTo(ExitCodes.Busy), second.StandardError);
+        Assert.That(second.StandardError, Does.Contain($"another node agent already serves {SocketPath(dir)}"));
+        var release = await ImporterAsync(dir, User, "49", "0", "release");
+        Assert.That(release.ExitCode, Is.Zero, "the first agent still serves: " + release.StandardError);
     }
 
     [Test]
