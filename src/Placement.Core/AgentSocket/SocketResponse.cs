@@ -4,6 +4,7 @@ namespace Placement.Core.AgentSocket;
 /// <param name="ExitCode">0, or the <see cref="ExitCodes"/> value the client exits with (the same as `placement pull` would).</param>
 /// <param name="Error">What failed and how to fix it (when <paramref name="ExitCode"/> is not 0).</param>
 /// <param name="Path">get: the read-only artifact in the node cache.</param>
+/// <param name="Ref">get, ensure: the canonical reference.</param>
 /// <param name="ImageId">get: the scheduler id.</param>
 /// <param name="Digest">get: the image's digest.</param>
 /// <param name="Hit">get: true when it was already cached.</param>
@@ -13,6 +14,7 @@ public sealed record SocketResponse(
     int ExitCode,
     string? Error = null,
     string? Path = null,
+    string? Ref = null,
     string? ImageId = null,
     string? Digest = null,
     bool? Hit = null,

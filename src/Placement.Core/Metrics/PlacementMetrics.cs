@@ -90,7 +90,7 @@ public static class PlacementMetrics
 
     // ---- the agent's Unix socket (pyxis importer) ----
 
-    /// <summary>Ops: get, release, other. Results: ok, bad_request, forbidden, failed.</summary>
+    /// <summary>Ops: get, ensure, release, other. Results: ok, bad_request, forbidden, failed.</summary>
     public static readonly Counter SocketRequests = Prometheus.Metrics.CreateCounter(
-        "placement_socket_requests_total", "Requests on the node agent's Unix socket (pyxis importer), by operation and result.", "op", "result");
+        "placement_socket_requests_total", "Requests on the node agent's Unix socket (pyxis importer, SPANK plugin), by operation and result.", "op", "result");
 }

@@ -16,6 +16,8 @@ namespace Placement.Prefetcher.Agent;
 /// <c>pyxis-u&lt;uid&gt;-&lt;job&gt;.&lt;step&gt;</c>, so nobody can release another user's lease.</item>
 /// <item><c>get</c> runs <see cref="ImageCache.EnsureAsync"/> (requester <c>importer</c>; single-flight with every job,
 /// warm-up and CLI pull on the node) and leases the image; <c>release</c> drops the lease (idempotent).</item>
+/// <item><c>ensure</c> and <c>release</c> with a named <c>holder</c> (e.g. <c>slurm-42.0</c>) are the SPANK plugin's,
+/// from slurmstepd: root only (requester <c>job</c>).</item>
 /// <item>Refused: callers without credentials, requests that are not one JSON line of at most 64 KiB within
 /// <see cref="RequestTimeout"/>, local-file images from anyone but root (the agent would copy, as root, a file the
 /// caller may not read into the world-readable cache), and artifacts that are not squashfs.</item>
@@ -121,7 +123,7 @@ internal sealed class AgentSocketServer : IDisposable
 
             switch (request.Op)
             {
-                case SocketOps.Get:
+                case SocketOps.Get or SocketOps.Ensure:
                     await GetAsync(client, peer, request, stopping).ConfigureAwait(false);
                     break;
                 case SocketOps.Release:
@@ -129,7 +131,7 @@ internal sealed class AgentSocketServer : IDisposable
                     break;
                 default:
                     await AnswerAsync(client, "other", "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure,
-                        $"unknown op '{request.Op}'; the socket serves \"{SocketOps.Get}\" and \"{SocketOps.Release}\""), stopping).ConfigureAwait(false);
+                        $"unknown op '{request.Op}'; the socket serves \"{SocketOps.Get}\", \"{SocketOps.Ensure}\" (root) and \"{SocketOps.Release}\""), stopping).ConfigureAwait(false);
                     break;
             }
         }
@@ -137,9 +139,10 @@ internal sealed class AgentSocketServer : IDisposable
 
     private async Task GetAsync(Socket client, PeerCredentials peer, SocketRequest request, CancellationToken stopping)
     {
-        if (CheckStep(request) is { } stepError)
+        var op = request.Op;
+        if (HolderFor(peer, request) is not { } holder)
         {
-            await AnswerAsync(client, SocketOps.Get, "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure, stepError), stopping).ConfigureAwait(false);
+            await RefuseHolderAsync(client, peer, request, stopping).ConfigureAwait(false);
             return;
         }
         ImageReference reference;
@@ -149,44 +152,43 @@ internal sealed class AgentSocketServer : IDisposable
         }
         catch (ImageReferenceException ex)
         {
-            await AnswerAsync(client, SocketOps.Get, "bad_request", SocketResponse.Fail(PlacementErrorKind.BadReference, ex.Message), stopping).ConfigureAwait(false);
+            await AnswerAsync(client, op, "bad_request", SocketResponse.Fail(PlacementErrorKind.BadReference, ex.Message), stopping).ConfigureAwait(false);
             return;
         }
         if (reference.Kind == ImageSourceKind.File && peer.Uid != 0)
         {
             _log.Write("socket", $"{peer}: refused local file {reference.Canonical}");
-            await AnswerAsync(client, SocketOps.Get, "forbidden", SocketResponse.Fail(PlacementErrorKind.Permission,
+            await AnswerAsync(client, op, "forbidden", SocketResponse.Fail(PlacementErrorKind.Permission,
                 $"local files are not imported for users ({reference.Canonical}); give pyxis the squashfs path itself, or a docker:// image"), stopping).ConfigureAwait(false);
             return;
         }
 
-        var holder = LeaseHolders.ForImporter(peer.Uid, request.Job, request.Step);
         SocketResponse response;
         try
         {
             // Not cancelled when this client goes away: other callers may share the download (single-flight),
             // and a finished download is useful to the next job anyway.
-            var image = await _cache.EnsureAsync(reference, "importer", null, stopping).ConfigureAwait(false);
+            var image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", null, stopping).ConfigureAwait(false);
             if (!image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
                 throw new PlacementException(PlacementErrorKind.Unsupported,
                     $"{reference.Canonical} is cached as {System.IO.Path.GetFileName(image.Path)}, not a squashfs; enroot (pyxis) imports squashfs images only");
             _cache.Lease(image.Id, holder);
-            response = new SocketResponse(ExitCodes.Ok, Path: image.Path, ImageId: image.Id, Digest: image.Digest, Hit: image.Hit, Lease: holder);
-            _log.Write("socket", $"{peer}: get {reference.Canonical}: {image.Id} {image.Digest}{(image.Hit ? " (cached)" : " (pulled)")}, lease {holder}");
+            response = new SocketResponse(ExitCodes.Ok, Path: image.Path, Ref: image.Ref, ImageId: image.Id, Digest: image.Digest, Hit: image.Hit, Lease: holder);
+            _log.Write("socket", $"{peer}: {op} {reference.Canonical}: {image.Id} {image.Digest}{(image.Hit ? " (cached)" : " (pulled)")}, lease {holder}");
         }
         catch (PlacementException ex)
         {
-            _log.Write("socket", $"{peer}: get {reference.Canonical} failed: {ex.Message}");
-            await AnswerAsync(client, SocketOps.Get, "failed", SocketResponse.Fail(ex.Kind, ex.Message), stopping).ConfigureAwait(false);
+            _log.Write("socket", $"{peer}: {op} {reference.Canonical} failed: {ex.Message}");
+            await AnswerAsync(client, op, "failed", SocketResponse.Fail(ex.Kind, ex.Message), stopping).ConfigureAwait(false);
             return;
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            await AnswerAsync(client, SocketOps.Get, "failed", SocketResponse.Fail(PlacementErrorKind.Network,
+            await AnswerAsync(client, op, "failed", SocketResponse.Fail(PlacementErrorKind.Network,
                 "the node agent is stopping; try again when it is back"), CancellationToken.None).ConfigureAwait(false);
             return;
         }
-        if (!await AnswerAsync(client, SocketOps.Get, "ok", response, stopping).ConfigureAwait(false))
+        if (!await AnswerAsync(client, op, "ok", response, stopping).ConfigureAwait(false))
         {
             // Nobody will ever release a lease its caller never heard of.
             _cache.Release(holder);
@@ -196,17 +198,50 @@ internal sealed class AgentSocketServer : IDisposable
 
     private async Task ReleaseAsync(Socket client, PeerCredentials peer, SocketRequest request, CancellationToken stopping)
     {
-        if (CheckStep(request) is { } stepError)
+        if (HolderFor(peer, request) is not { } holder)
         {
-            await AnswerAsync(client, SocketOps.Release, "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure, stepError), stopping).ConfigureAwait(false);
+            await RefuseHolderAsync(client, peer, request, stopping).ConfigureAwait(false);
             return;
         }
-        var holder = LeaseHolders.ForImporter(peer.Uid, request.Job, request.Step);
         var released = _cache.Release(holder);
         if (released)
             _log.Write("socket", $"{peer}: release {holder}");
         await AnswerAsync(client, SocketOps.Release, "ok", new SocketResponse(ExitCodes.Ok, Lease: holder, Released: released), stopping).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The lease holder a request may use, or null when it may use none: <c>get</c> (and <c>release</c> by job/step)
+    /// always get <c>pyxis-u&lt;uid&gt;-&lt;job&gt;.&lt;step&gt;</c> from the peer's uid; a holder named in the request
+    /// (<c>ensure</c>, <c>release</c> with <c>holder</c>: the SPANK plugin in slurmstepd) is accepted from root only.
+    /// </summary>
+    private static string? HolderFor(PeerCredentials peer, SocketRequest request)
+    {
+        if (NamesHolder(request))
+            return peer.Uid == 0 && HolderError(request.Holder) is null ? request.Holder : null;
+        return CheckStep(request) is null ? LeaseHolders.ForImporter(peer.Uid, request.Job!, request.Step!) : null;
+    }
+
+    private static bool NamesHolder(SocketRequest request) => request.Op == SocketOps.Ensure || request.Holder is not null;
+
+    /// <summary>Answers why <see cref="HolderFor"/> gave none.</summary>
+    private async Task RefuseHolderAsync(Socket client, PeerCredentials peer, SocketRequest request, CancellationToken stopping)
+    {
+        if (NamesHolder(request) && peer.Uid != 0)
+        {
+            _log.Write("socket", $"{peer}: refused {request.Op} with a named lease holder (root only)");
+            await AnswerAsync(client, request.Op, "forbidden", SocketResponse.Fail(PlacementErrorKind.Permission,
+                $"only root may name a lease holder ({request.Op} with \"holder\"); users send \"job\" and \"step\" and get their own lease"), stopping).ConfigureAwait(false);
+            return;
+        }
+        var error = NamesHolder(request) ? HolderError(request.Holder)! : CheckStep(request)!;
+        await AnswerAsync(client, request.Op, "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure, error), stopping).ConfigureAwait(false);
+    }
+
+    private static string? HolderError(string? holder) =>
+        string.IsNullOrEmpty(holder) ? "\"holder\" is missing"
+        : holder.Length > 200 || holder is "." or ".." || !holder.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')
+            ? $"holder '{(holder.Length > 40 ? holder[..40] + "…" : holder)}' must be at most 200 letters, digits, '.', '_' or '-'"
+            : null;
 
     private static string? CheckStep(SocketRequest request) =>
         LeaseHolders.Check("the job id (SLURM_JOB_ID)", request.Job) ?? LeaseHolders.Check("the step id (SLURM_STEP_ID)", request.Step);

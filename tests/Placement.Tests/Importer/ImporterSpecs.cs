@@ -238,6 +238,43 @@ public sealed partial class ImporterSpecs
     }
 
     [Test]
+    public async Task Root_may_ensure_and_release_with_a_named_holder_as_the_spank_plugin_does_but_a_user_may_not()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+        var ensure = $$"""{"op": "ensure", "ref": "{{cluster.Tiny.Reference}}", "holder": "slurm-9.0"}""";
+
+        var byRoot = await RawAsync(dir, null, ensure);
+        var byUser = await RawAsync(dir, User, ensure);
+        var userRelease = await RawAsync(dir, User, """{"op": "release", "holder": "slurm-9.0"}""");
+
+        Assert.That(byRoot.ExitCode, Is.Zero, byRoot.Error);
+        Assert.That(byRoot.Ref, Is.EqualTo("docker://" + cluster.Tiny.Reference));
+        Assert.That(byRoot.Path, Is.EqualTo(Path.Combine(dir.CacheRoot, "images", Hex(cluster.Tiny.Digest), "image.sqsh")));
+        Assert.That(byUser.ExitCode, Is.EqualTo(ExitCodes.Failure));
+        Assert.That(byUser.Error, Does.Contain("only root may name a lease holder"));
+        Assert.That(userRelease.Error, Does.Contain("only root may name a lease holder"));
+        Assert.That(File.Exists(LeaseFile(dir, cluster.Tiny.Digest, "slurm-9.0")), Is.True, "the user's release did not touch it");
+        var rootRelease = await RawAsync(dir, null, """{"op": "release", "holder": "slurm-9.0"}""");
+        Assert.That(rootRelease.Released, Is.True);
+        Assert.That(File.Exists(LeaseFile(dir, cluster.Tiny.Digest, "slurm-9.0")), Is.False);
+    }
+
+    /// <summary>One raw request on the agent's socket, as <paramref name="user"/> (null: root) through a small python client.</summary>
+    private static async Task<SocketResponse> RawAsync(TempDir dir, string? user, string request)
+    {
+        const string client = "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()+b'\\n'); print(s.makefile().readline(), end='')";
+        string[] python = ["/usr/bin/python3", "-c", client, SocketPath(dir), request];
+        var command = user is null
+            ? new ExternalCommand(python[0], python[1..])
+            : new ExternalCommand("setpriv", ["--reuid", user, "--regid", user, "--init-groups", .. python]);
+        var result = await ExternalCommands.RunAsync(command with { Timeout = TimeSpan.FromMinutes(2) });
+        return System.Text.Json.JsonSerializer.Deserialize(result.StandardOutput, SocketJsonContext.Default.SocketResponse)!;
+    }
+
+    [Test]
     public async Task A_second_agent_on_the_same_socket_refuses_to_start_and_says_why()
     {
         using var dir = new TempDir();
