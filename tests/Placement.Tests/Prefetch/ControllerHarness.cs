@@ -35,6 +35,23 @@ internal sealed class ControllerHarness(DevCluster cluster, TempDir dir)
         return path;
     }
 
+    /// <summary>
+    /// Installs this checkout's deploy/slurm/job_submit.lua next to slurm.conf when the installed one differs, as
+    /// `cluster up` from this checkout does (slurmctld re-reads it when its mtime changes): the controller reads the
+    /// reference from the AdminComment it writes, and a cluster brought up from an older checkout lacks that.
+    /// </summary>
+    public void InstallJobSubmitLua()
+    {
+        var wanted = File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", "job_submit.lua"));
+        var installed = Path.Combine(Path.GetDirectoryName(cluster.SlurmConf)!, "job_submit.lua");
+        if (File.Exists(installed) && File.ReadAllText(installed) == wanted)
+            return;
+        var temp = installed + ".placement-test";
+        File.WriteAllText(temp, wanted);
+        File.Move(temp, installed, overwrite: true);
+        Thread.Sleep(1500); // slurmctld notices the new mtime at the next submission; keep the mtime distinct from the old one
+    }
+
     public Task<ExternalCommandResult> RunAsync(string config, params string[] args) =>
         Cli.RunAsync(["--config", config, "controller", .. args], new Dictionary<string, string?> { ["SLURM_CONF"] = cluster.SlurmConf }, TimeSpan.FromMinutes(2));
 

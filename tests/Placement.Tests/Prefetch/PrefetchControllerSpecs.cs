@@ -24,6 +24,7 @@ public sealed class PrefetchControllerSpecs
         _cluster.RequirePlacement();
         _dir = new TempDir();
         _harness = new ControllerHarness(_cluster, _dir);
+        _harness.InstallJobSubmitLua();
     }
 
     [TearDown]
