@@ -63,11 +63,21 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 	case S_CTX_LOCAL:
 	case S_CTX_ALLOCATOR:
 		return placement_submit_post_opt(sp);
-	case S_CTX_REMOTE:
-		return placement_remote_post_opt(sp);
+	case S_CTX_REMOTE: {
+		int rc = placement_remote_post_opt(sp);
+		placement_container_start(sp); /* only when the image is ready; failures are recorded, never returned */
+		return rc;
+	}
 	default:
 		return 0;
 	}
+}
+
+int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	return placement_container_join(sp);
 }
 
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
@@ -81,7 +91,8 @@ int slurm_spank_exit(spank_t sp, int ac, char **av)
 {
 	(void)ac;
 	(void)av;
-	if (spank_context() == S_CTX_REMOTE)
-		return placement_remote_exit(sp);
-	return 0;
+	if (spank_context() != S_CTX_REMOTE)
+		return 0;
+	placement_container_stop(sp); /* before the lease is dropped: the container uses the image until then */
+	return placement_remote_exit(sp);
 }
