@@ -18,7 +18,7 @@ public sealed class SpankArgumentSpecs
         using var dir = new TempDir();
         using var plugin = SpankPlugin.WithPrivateCache(dir, $"option=cached-image");
 
-        var renamed = await Srun("-N1", "-w", "n1", "--cached-image=docker://" + cluster.Tiny.Reference, "printenv", "PLACEMENT_IMAGE_DIGEST");
+        var renamed = await Srun("-N1", "-w", "n1", "--cached-image=docker://" + cluster.Tiny.Reference, "sh", "-c", "echo $PLACEMENT_IMAGE_DIGEST");
         Assert.That(renamed.ExitCode, Is.Zero, renamed.StandardError);
         Assert.That(renamed.StandardOutput.Trim(), Is.EqualTo(cluster.Tiny.Digest));
 
