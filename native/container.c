@@ -1,7 +1,7 @@
 /* The step's container: one per job step and node, shared by every task of the step (docs/slurm.md).
  *
- * slurmstepd (remote context, root) starts it in init_post_opt, right after the image is in the cache and before
- * any task is forked: it fork/execs placement-holder (holder.c), which mounts the squashfs in a private mount
+ * slurmstepd (remote context) starts it in user_init, after init_post_opt put the image in the cache and after
+ * slurmstepd's chdir to the job's working directory, before any task is forked: it fork/execs placement-holder (holder.c), which mounts the squashfs in a private mount
  * namespace and has the runtime build the container around a process that keeps it alive. Every task then joins
  * that process's mount namespace and root in task_init_privileged (setns + chroot, C only: tasks are forked
  * children of slurmstepd) and enters the job's working directory in task_init, as the user. slurm_spank_exit
@@ -10,8 +10,8 @@
  *
  * Why slurmstepd and not the first task (pyxis uses a process-shared robust mutex so the first task starts
  * enroot as the user): our runtimes run as root, so nothing needs the user's credentials or environment;
- * slurmstepd is one process per step and node and runs init_post_opt once, before any task exists, so there is no
- * race to arbitrate, the pid is simply inherited by the forked tasks, and the holder is a child of slurmstepd that
+ * slurmstepd is one process per step and node and runs user_init once, before any task exists (and in the job's
+ * working directory, which tells what to bind), so there is no race to arbitrate, the pid is simply inherited by the forked tasks, and the holder is a child of slurmstepd that
  * slurm_spank_exit (same process) can kill and reap. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -186,6 +187,9 @@ void placement_container_start(spank_t sp)
 
 	if (placement.args.runtime == PLACEMENT_RUNTIME_NONE || placement.failed || placement.holder[0] == '\0')
 		return;
+	uint32_t step_id = 0;
+	if (spank_get_item(sp, S_JOB_STEPID, &step_id) == ESPANK_SUCCESS && step_id == SLURM_EXTERN_CONT)
+		return; /* the extern step (PrologFlags=contain) runs no task of the user's */
 	if (spank_getenv(sp, "PLACEMENT_IMAGE_PATH", image, sizeof(image)) != ESPANK_SUCCESS) {
 		record("container: PLACEMENT_IMAGE_PATH is not set (spank_getenv failed)");
 		return;
@@ -214,16 +218,15 @@ void placement_container_start(spank_t sp)
 	 * slurmd's spool (read-only) and the image artifact itself (read-only, so PLACEMENT_IMAGE_PATH stays valid) */
 	if (site_binds(binds, &n) != 0)
 		return;
-	if (spank_getenv(sp, "PWD", value, sizeof(value)) == ESPANK_SUCCESS && is_dir(value))
-		default_bind(binds, &n, value, 0);
-	if (spank_getenv(sp, "SLURM_SUBMIT_DIR", value, sizeof(value)) == ESPANK_SUCCESS && is_dir(value))
+	/* user_init runs after slurmstepd's chdir(job->cwd) (--chdir, else the submit directory): the only place the
+	 * step's working directory is known. /tmp is where Slurm falls back when that chdir failed: keep the tmpfs. */
+	if (getcwd(value, sizeof(value)) != NULL && strcmp(value, "/tmp") != 0)
 		default_bind(binds, &n, value, 0);
 	if (spank_getenv(sp, "HOME", value, sizeof(value)) == ESPANK_SUCCESS && is_dir(value))
 		default_bind(binds, &n, value, 0);
-	uint32_t step_id = 0;
 	int argc = 0;
 	char **argv = NULL;
-	if (spank_get_item(sp, S_JOB_STEPID, &step_id) == ESPANK_SUCCESS && step_id == SLURM_BATCH_SCRIPT &&
+	if (step_id == SLURM_BATCH_SCRIPT &&
 	    spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0 && argv[0][0] == '/') {
 		snprintf(value, sizeof(value), "%s", argv[0]);
 		default_bind(binds, &n, dirname(value), 1);
@@ -257,11 +260,6 @@ void placement_container_start(spank_t sp)
 		record("container: pipe: %s", strerror(errno));
 		return;
 	}
-	if (mkdir("/run/placement", 0755) != 0 && errno != EEXIST) {
-		record("container: mkdir /run/placement: %s", strerror(errno));
-		close(status_pipe[0]), close(status_pipe[1]);
-		return;
-	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		record("container: fork: %s", strerror(errno));
@@ -269,6 +267,10 @@ void placement_container_start(spank_t sp)
 		return;
 	}
 	if (pid == 0) {
+		/* user_init runs with slurmstepd's effective ids dropped to the user's (real and saved ids stay root):
+		 * the holder mounts and unshares, so it runs as root */
+		if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0 || setgroups(0, NULL) != 0)
+			_exit(126);
 		setpgid(0, 0);
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0), dup2(null, 1), dup2(null, 2);
@@ -317,7 +319,7 @@ void placement_container_start(spank_t sp)
 	if (strncmp(line, "error ", 6) == 0)
 		record("%s", line + 6);
 	else if (len == 0)
-		record("container: %s: no answer from placement-holder within %d s", name, START_TIMEOUT_MS / 1000);
+		record("container: %s: placement-holder gave no answer (exited, or nothing within %d s)", name, START_TIMEOUT_MS / 1000);
 	else
 		record("container: %s: unexpected answer from placement-holder: %s", name, line);
 }

@@ -63,14 +63,22 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 	case S_CTX_LOCAL:
 	case S_CTX_ALLOCATOR:
 		return placement_submit_post_opt(sp);
-	case S_CTX_REMOTE: {
-		int rc = placement_remote_post_opt(sp);
-		placement_container_start(sp); /* only when the image is ready; failures are recorded, never returned */
-		return rc;
-	}
+	case S_CTX_REMOTE:
+		return placement_remote_post_opt(sp);
 	default:
 		return 0;
 	}
+}
+
+/* slurmstepd, after its chdir to the job's working directory, before tasks fork (container.c says why here). Never
+ * fails: a failing user_init drains the node; failures are recorded for task_init. */
+int slurm_spank_user_init(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	if (spank_context() == S_CTX_REMOTE)
+		placement_container_start(sp);
+	return 0;
 }
 
 int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)

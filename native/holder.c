@@ -303,6 +303,8 @@ static int start(void)
 	if (access(runtime_path, X_OK) != 0)
 		fail("runtime %s: %s: %s", runtime, runtime_path, strerror(errno));
 	setpgid(0, 0);
+	if (mkdir(RUN_DIR, 0755) != 0 && errno != EEXIST)
+		fail("container: mkdir %s: %s", RUN_DIR, strerror(errno));
 	/* children's output: kept for the error message, read non-blocking */
 	if (pipe2(err_pipe, O_NONBLOCK | O_CLOEXEC) != 0 || pipe2(ready, O_CLOEXEC) != 0)
 		fail("container: pipe: %s", strerror(errno));

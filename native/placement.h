@@ -39,7 +39,7 @@ int placement_remote_exit(spank_t sp);      /* slurmstepd, root, step end */
 int placement_task_init(spank_t sp);        /* forked task, as the user: C only */
 
 /* The step's container (container.c). */
-void placement_container_start(spank_t sp); /* slurmstepd, root, after the image is ready; failures are recorded */
+void placement_container_start(spank_t sp); /* slurmstepd user_init, in the job's cwd; failures are recorded */
 int placement_container_join(spank_t sp);   /* task_init_privileged: setns + chroot into the container */
 int placement_container_enter(void);        /* task_init, as the user: chdir to the job's directory inside */
 void placement_container_stop(spank_t sp);  /* slurm_spank_exit in slurmstepd: kill the holder's group */

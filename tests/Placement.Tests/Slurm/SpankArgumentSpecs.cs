@@ -46,4 +46,16 @@ public sealed class SpankArgumentSpecs
         Assert.That(result.ExitCode, Is.Not.Zero);
         Assert.That(result.StandardError, Does.Contain("mode: invalid value 'sometimes': use soft or hard"));
     }
+
+    [TestCase("runtime=docker", "runtime: invalid value 'docker': use bwrap, apptainer, enroot or none")]
+    [TestCase("runtime_path=bwrap", "runtime_path: invalid value 'bwrap': must be an absolute path")]
+    [TestCase("binds=/scratch,scratch2", "binds: invalid entry 'scratch2': use SRC[:DST][:ro|:rw] with absolute paths")]
+    public async Task A_bad_runtime_argument_is_refused_naming_the_value(string argument, string message)
+    {
+        DevCluster.Require();
+        using var plugin = new SpankPlugin(argument);
+        var result = await Srun("-N1", "true");
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.StandardError, Does.Contain("placement: plugstack.conf: " + message));
+    }
 }
