@@ -3,7 +3,7 @@
 
 #include "args.h"
 
-#define KNOWN_KEYS "option, default_image, default_gpu_image, config, mode, runtime, runtime_path, binds"
+#define KNOWN_KEYS "option, default_image, default_gpu_image, config, mode, agent_socket, runtime, runtime_path, binds"
 
 static const char *runtimes[] = { "bwrap", "apptainer", "enroot", "none" };
 
@@ -69,6 +69,7 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 {
 	memset(args, 0, sizeof(*args));
 	strcpy(args->option, "container-image");
+	strcpy(args->agent_socket, PLACEMENT_DEFAULT_AGENT_SOCKET);
 	args->mode = PLACEMENT_MODE_SOFT;
 	args->runtime = PLACEMENT_RUNTIME_BWRAP;
 
@@ -100,6 +101,13 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 				return -1;
 			}
 			if (copy_value(args->config, sizeof(args->config), "config", value, err, err_len))
+				return -1;
+		} else if (klen == 12 && strncmp(arg, "agent_socket", klen) == 0) {
+			if (value[0] != '/' && strcmp(value, "none") != 0) {
+				snprintf(err, err_len, "agent_socket: invalid value '%s': must be an absolute path (%%n is the node name) or none", value);
+				return -1;
+			}
+			if (copy_value(args->agent_socket, sizeof(args->agent_socket), "agent_socket", value, err, err_len))
 				return -1;
 		} else if (klen == 4 && strncmp(arg, "mode", klen) == 0) {
 			if (strcmp(value, "soft") == 0)

@@ -15,6 +15,7 @@ struct placement_args {
 	char default_gpu_image[PLACEMENT_ARG_MAX];
 	char config[PLACEMENT_ARG_MAX];         /* placement.json path ("" = library default) */
 	enum placement_mode mode;
+	char agent_socket[108];                 /* node agent's Unix socket (%n = node name), "none" = never ask it */
 	enum placement_runtime runtime;         /* default bwrap */
 	char runtime_path[PLACEMENT_ARG_MAX];   /* the runtime's binary ("" = looked up in the usual directories) */
 	char binds[PLACEMENT_ARG_MAX];          /* site binds: comma-separated SRC[:DST][:ro|:rw], absolute paths */
@@ -22,6 +23,9 @@ struct placement_args {
 
 /* The runtime's name as written in plugstack.conf. */
 const char *placement_runtime_name(enum placement_runtime runtime);
+
+/* Agent:Socket's default (src/Placement.Core/Configuration/AgentOptions.cs). */
+#define PLACEMENT_DEFAULT_AGENT_SOCKET "/run/placement/agent.sock"
 
 /* Parses ac/av into args. On error writes a message naming the bad argument into
  * err and returns -1. Unknown keys are errors. */
