@@ -380,12 +380,21 @@ void placement_container_stop(spank_t sp)
 		return;
 	placement.holder_pid = 0;
 	placement.container_pid = 0;
-	/* the holder leads its process group: squashfuse, the runtime and the process inside go with it */
-	kill(-pid, SIGKILL);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0); /* ECHILD when slurmstepd's own wait loop reaped it: fine */
-	for (int i = 0; i < 200 && kill(-pid, 0) == 0; i++) {
-		kill(-pid, SIGKILL);
+	/* SIGTERM: the holder kills squashfuse and the runtime and reaps everything below it (holder.c) */
+	kill(pid, SIGTERM);
+	int reaped = 0;
+	for (int i = 0; i < 500; i++) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD)) { /* ECHILD: slurmstepd's own wait loop reaped it */
+			reaped = 1;
+			break;
+		}
 		usleep(10000);
+	}
+	/* last resort (a stuck holder; anything that survived it): the holder leads its process group */
+	kill(-pid, SIGKILL);
+	if (!reaped) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
 	}
 }

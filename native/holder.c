@@ -9,8 +9,9 @@
  *                          [--squashfuse PATH] [--bind SRC:DST:ro|rw]...
  *   placement-holder hold FD          (inside the container: "ready <pid>" to FD, then wait to be killed)
  *
- * Lifetime: the holder dies with slurmstepd (PR_SET_PDEATHSIG), and its children die with it (PDEATHSIG again, plus
- * bwrap --die-with-parent); it leads its own process group, so slurm_spank_exit kills the whole group. Nothing is
+ * Lifetime: slurm_spank_exit sends SIGTERM: the holder kills its children and, as a child subreaper, reaps every
+ * descendant before it exits. It also dies with slurmstepd (PR_SET_PDEATHSIG), and its children die with it (PDEATHSIG
+ * again, plus bwrap --die-with-parent); it leads its own process group, which slurm_spank_exit kills as a last resort. Nothing is
  * mounted in the host's mount namespace: the squashfs is mounted (squashfuse) inside a private namespace that the
  * holder unshares, so every mount disappears with the last process of the step, however the step ends. */
 #define _GNU_SOURCE
@@ -53,6 +54,7 @@ static pid_t children[4];
 static int nchildren;
 static char child_err[2048];    /* the last output of a child, for the error message */
 static size_t child_err_len;
+static volatile sig_atomic_t terminate;
 static int err_pipe[2] = { -1, -1 };  /* children's stdout/stderr: read end non-blocking */
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -286,6 +288,12 @@ static void mount_image(void)
 	}
 }
 
+static void on_term(int sig)
+{
+	(void)sig;
+	terminate = 1;
+}
+
 static int __attribute__((noreturn)) hold(int fd)
 {
 	dprintf(fd, "ready %d\n", (int)getpid());
@@ -303,6 +311,9 @@ static int start(void)
 	if (access(runtime_path, X_OK) != 0)
 		fail("runtime %s: %s: %s", runtime, runtime_path, strerror(errno));
 	setpgid(0, 0);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	struct sigaction term = { .sa_handler = on_term };  /* no SA_RESTART: wait() returns EINTR */
+	sigaction(SIGTERM, &term, NULL);
 	if (mkdir(RUN_DIR, 0755) != 0 && errno != EEXIST)
 		fail("container: mkdir %s: %s", RUN_DIR, strerror(errno));
 	/* children's output: kept for the error message, read non-blocking */
@@ -359,18 +370,25 @@ static int start(void)
 	int null = open("/dev/null", O_RDWR);
 	dup2(null, 0), dup2(null, 1), dup2(null, 2);
 
-	/* Keep the container until slurm_spank_exit kills the group or slurmstepd dies (PDEATHSIG). If a child dies,
-	 * the container is broken: take everything down. */
+	/* Keep the container until slurm_spank_exit sends SIGTERM (or slurmstepd dies: PDEATHSIG). If a child dies,
+	 * the container is broken: take everything down as well. */
 	for (;;) {
 		pid_t dead = wait(&status);
-		if (dead < 0 && errno == EINTR)
-			continue;
-		drain(err_pipe[0]);
-		break;
+		if (terminate || (dead < 0 && errno != EINTR))
+			break;
+		int ours = 0;  /* orphans of the runtime's own helpers also come here (subreaper): only ours count */
+		for (int i = 0; i < nchildren; i++)
+			ours |= dead == children[i];
+		if (ours)
+			break;
 	}
 	for (int i = 0; i < nchildren; i++)
 		kill(children[i], SIGKILL);
-	return 1;
+	/* a subreaper: the runtime's own children come back to us when it dies; reap everything, so that nothing of
+	 * the step is left, not even a zombie, when slurmstepd sees us exit */
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
+	return terminate ? 0 : 1;
 }
 
 int main(int argc, char **argv)
