@@ -54,6 +54,7 @@ public sealed partial class ContainerRuntimeSpecs
         Assert.That(vars.ExitCode, Is.Zero, vars.StandardError);
         Assert.That(vars.StandardOutput, Does.Contain("IMAGE=docker://" + _cluster.Tiny.Reference)
             .And.Contain("DIGEST=" + _cluster.Tiny.Digest).And.Contain("ARTIFACT=ok"), "PLACEMENT_* are set inside, and the artifact is visible at its path");
+        Assert.That(Ours(), Is.Empty, "the step's holder, squashfuse and runtime are gone when srun returns");
     }
 
     [Test]
