@@ -87,4 +87,10 @@ public static class PlacementMetrics
     public static readonly Histogram WarmSeconds = Prometheus.Metrics.CreateHistogram(
         "placement_warm_seconds", "Duration of one warm-up (queue wait not included).",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.05, 4, 8) });
+
+    // ---- the agent's Unix socket (pyxis importer) ----
+
+    /// <summary>Ops: get, ensure, release, other. Results: ok, bad_request, forbidden, failed.</summary>
+    public static readonly Counter SocketRequests = Prometheus.Metrics.CreateCounter(
+        "placement_socket_requests_total", "Requests on the node agent's Unix socket (pyxis importer, SPANK plugin), by operation and result.", "op", "result");
 }
