@@ -169,7 +169,7 @@ internal sealed class AgentSocketServer : IDisposable
             // Not cancelled when this client goes away: other callers may share the download (single-flight),
             // and a finished download is useful to the next job anyway.
             var image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", null, stopping).ConfigureAwait(false);
-            if (!image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
+            if (op == SocketOps.Get && !image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
                 throw new PlacementException(PlacementErrorKind.Unsupported,
                     $"{reference.Canonical} is cached as {System.IO.Path.GetFileName(image.Path)}, not a squashfs; enroot (pyxis) imports squashfs images only");
             _cache.Lease(image.Id, holder);
