@@ -5,6 +5,7 @@
 #   out/bin/placement-pyxis-importer  pyxis importer (sh wrapper: exec placement pyxis-importer "$@")
 #   out/lib/libplacement.so        NativeAOT core library behind the SPANK shim
 #   out/lib/spank_placement.so     SPANK plugin for plugstack.conf (C, native/)
+#   out/lib/placement-holder       holds each Slurm step's container (C, static, native/holder.c)
 # Usage: ./build.sh [install [PREFIX]]   (install copies to PREFIX/bin and PREFIX/lib/placement; default PREFIX=/usr)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -50,6 +51,6 @@ if [ "${1:-}" = install ]; then
   PREFIX=${2:-/usr}
   install -d "$PREFIX/bin" "$PREFIX/lib/placement"
   install -m 0755 "$OUT/bin/placement" "$OUT/bin/placement-load-sensor" "$OUT/bin/placement-pyxis-importer" "$PREFIX/bin/"
-  install -m 0755 "$OUT/lib/libplacement.so" "$OUT/lib/spank_placement.so" "$PREFIX/lib/placement/"
+  install -m 0755 "$OUT/lib/libplacement.so" "$OUT/lib/spank_placement.so" "$OUT/lib/placement-holder" "$PREFIX/lib/placement/"
   echo "build: installed into $PREFIX/bin and $PREFIX/lib/placement"
 fi

@@ -33,8 +33,9 @@ run placement pull "docker://$PLACEMENT_TEST_IMAGE_TINY"
 run placement pull "docker://$PLACEMENT_TEST_IMAGE_TINY"
 run placement ls
 
-say "Slurm: the SPANK plugin caches the image on the node before the job starts"
+say "Slurm: the SPANK plugin caches the image on the node before the job starts, and the task runs inside it"
 run srun -w n3 --container-image="docker://$PLACEMENT_TEST_IMAGE_ALT" sh -c 'echo "on $SLURMD_NODENAME: $PLACEMENT_IMAGE_PATH"'
+run srun -w n3 --container-image="docker://$PLACEMENT_TEST_IMAGE_ALT" cat /etc/os-release
 
 say "the node agent publishes what n3 holds as a Slurm feature (sinfo -N -o '%N %f')"
 sleep 2
@@ -42,7 +43,7 @@ run sinfo -N -o "%N %f"
 
 say "a job without an image goes to the first free node; a job for the cached image is steered to n3"
 run srun printenv SLURMD_NODENAME
-run srun --container-image="docker://$PLACEMENT_TEST_IMAGE_ALT" printenv SLURMD_NODENAME
+run srun --container-image="docker://$PLACEMENT_TEST_IMAGE_ALT" sh -c 'echo $SLURMD_NODENAME'
 
 say "a bad reference is refused at submit time; an unreachable registry fails the job, never the node"
 printf '$ srun --container-image=%q true\n' 'ubuntu:22.04;rm -rf /'
@@ -85,8 +86,8 @@ What to try next (PLACEMENT_CONFIG=$PLACEMENT_CONFIG_FILE; --node n1|n2|n3 picks
                                                      20 concurrent pulls, one download per blob
   placement inventory                                what the schedulers are told
   placement gc --dry-run; placement verify           maintenance
-  sbatch --container-image=docker://$PLACEMENT_TEST_IMAGE_TINY --wrap 'env | grep PLACEMENT_'
-                                                     batch jobs and their steps get the image too
+  sbatch --container-image=docker://$PLACEMENT_TEST_IMAGE_TINY --wrap 'cat /etc/os-release; env'
+                                                     batch scripts run inside the image too
   srun --container-image=docker://$PLACEMENT_TEST_IMAGE_BIG true; sinfo -N -o '%N %f'
   docs/slurm.md                                      the slurm.conf lines a site adds
   placement warm --node-url http://127.0.0.1:9462/ --wait docker://$PLACEMENT_TEST_IMAGE_BIG

@@ -11,8 +11,10 @@ RESULTS=$ROOT/out/test-results
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 ./build.sh
+# A cluster someone brought up (cluster.env exists) is left running, even when one of its components
+# happens to be restarting right now; only a cluster this run started is stopped again.
 was_up=0
-deploy/dev/cluster status >/dev/null 2>&1 && was_up=1
+[ -e "${PLACEMENT_DEV_STATE:-/var/tmp/placement-dev}/cluster.env" ] && was_up=1
 deploy/dev/cluster up
 stop_cluster() { [ "$was_up" = 1 ] || deploy/dev/cluster down >/dev/null 2>&1 || true; }
 trap stop_cluster EXIT

@@ -3,7 +3,47 @@
 
 #include "args.h"
 
-#define KNOWN_KEYS "option, default_image, default_gpu_image, config, mode, agent_socket"
+#define KNOWN_KEYS "option, default_image, default_gpu_image, config, mode, agent_socket, runtime, runtime_path, binds"
+
+static const char *runtimes[] = { "bwrap", "apptainer", "enroot", "none" };
+
+const char *placement_runtime_name(enum placement_runtime runtime)
+{
+	return runtimes[runtime];
+}
+
+/* SRC[:DST][:ro|:rw] entries separated by commas; SRC and DST absolute, no empty entries. */
+static int valid_binds(const char *value, char *err, int err_len)
+{
+	char copy[PLACEMENT_ARG_MAX];
+	char *save = NULL;
+
+	snprintf(copy, sizeof(copy), "%s", value);
+	if (value[0] == '\0')
+		return 0;
+	if (value[strlen(value) - 1] == ',' || value[0] == ',' || strstr(value, ",,") != NULL) {
+		snprintf(err, err_len, "binds: invalid value '%s': empty entry", value);
+		return -1;
+	}
+	for (char *entry = strtok_r(copy, ",", &save); entry != NULL; entry = strtok_r(NULL, ",", &save)) {
+		char *parts[4] = { entry, NULL, NULL, NULL };
+		int n = 1;
+		for (char *c = entry; *c && n < 4; c++)
+			if (*c == ':') {
+				*c = '\0';
+				parts[n++] = c + 1;
+			}
+		const char *mode = NULL;
+		if (n >= 2 && (strcmp(parts[n - 1], "ro") == 0 || strcmp(parts[n - 1], "rw") == 0))
+			mode = parts[--n];
+		if (n > 2 || parts[0][0] != '/' || (n == 2 && parts[1][0] != '/')) {
+			snprintf(err, err_len, "binds: invalid entry '%s%s%s%s%s': use SRC[:DST][:ro|:rw] with absolute paths, comma-separated",
+				 parts[0], n == 2 ? ":" : "", n == 2 ? parts[1] : "", mode ? ":" : "", mode ? mode : "");
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static int copy_value(char *dst, size_t dst_len, const char *key, const char *value, char *err, int err_len)
 {
@@ -31,6 +71,7 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 	strcpy(args->option, "container-image");
 	strcpy(args->agent_socket, PLACEMENT_DEFAULT_AGENT_SOCKET);
 	args->mode = PLACEMENT_MODE_SOFT;
+	args->runtime = PLACEMENT_RUNTIME_BWRAP;
 
 	for (int i = 0; i < ac; i++) {
 		const char *arg = av[i];
@@ -77,6 +118,28 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 				snprintf(err, err_len, "mode: invalid value '%s': use soft or hard", value);
 				return -1;
 			}
+		} else if (klen == 7 && strncmp(arg, "runtime", klen) == 0) {
+			size_t i;
+			for (i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++)
+				if (strcmp(value, runtimes[i]) == 0)
+					break;
+			if (i == sizeof(runtimes) / sizeof(runtimes[0])) {
+				snprintf(err, err_len, "runtime: invalid value '%s': use bwrap, apptainer, enroot or none", value);
+				return -1;
+			}
+			args->runtime = (enum placement_runtime)i;
+		} else if (klen == 12 && strncmp(arg, "runtime_path", klen) == 0) {
+			if (value[0] != '/') {
+				snprintf(err, err_len, "runtime_path: invalid value '%s': must be an absolute path", value);
+				return -1;
+			}
+			if (copy_value(args->runtime_path, sizeof(args->runtime_path), "runtime_path", value, err, err_len))
+				return -1;
+		} else if (klen == 5 && strncmp(arg, "binds", klen) == 0) {
+			if (valid_binds(value, err, err_len) != 0)
+				return -1;
+			if (copy_value(args->binds, sizeof(args->binds), "binds", value, err, err_len))
+				return -1;
 		} else {
 			snprintf(err, err_len, "unknown argument '%.*s' (known keys: " KNOWN_KEYS ")", (int)klen, arg);
 			return -1;

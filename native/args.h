@@ -5,6 +5,9 @@
 
 enum placement_mode { PLACEMENT_MODE_SOFT = 0, PLACEMENT_MODE_HARD = 1 };
 
+/* How tasks run (docs/slurm.md, "Inside the image"). */
+enum placement_runtime { PLACEMENT_RUNTIME_BWRAP = 0, PLACEMENT_RUNTIME_APPTAINER, PLACEMENT_RUNTIME_ENROOT, PLACEMENT_RUNTIME_NONE };
+
 /* plugstack.conf arguments: `required spank_placement.so option=... default_image=... ` */
 struct placement_args {
 	char option[64];                        /* option name, default "container-image" */
@@ -13,7 +16,13 @@ struct placement_args {
 	char config[PLACEMENT_ARG_MAX];         /* placement.json path ("" = library default) */
 	enum placement_mode mode;
 	char agent_socket[108];                 /* node agent's Unix socket (%n = node name), "none" = never ask it */
+	enum placement_runtime runtime;         /* default bwrap */
+	char runtime_path[PLACEMENT_ARG_MAX];   /* the runtime's binary ("" = looked up in the usual directories) */
+	char binds[PLACEMENT_ARG_MAX];          /* site binds: comma-separated SRC[:DST][:ro|:rw], absolute paths */
 };
+
+/* The runtime's name as written in plugstack.conf. */
+const char *placement_runtime_name(enum placement_runtime runtime);
 
 /* Agent:Socket's default (src/Placement.Core/Configuration/AgentOptions.cs). */
 #define PLACEMENT_DEFAULT_AGENT_SOCKET "/run/placement/agent.sock"

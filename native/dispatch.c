@@ -70,6 +70,24 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 	}
 }
 
+/* slurmstepd, after its chdir to the job's working directory, before tasks fork (container.c says why here). Never
+ * fails: a failing user_init drains the node; failures are recorded for task_init. */
+int slurm_spank_user_init(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	if (spank_context() == S_CTX_REMOTE)
+		placement_container_start(sp);
+	return 0;
+}
+
+int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	return placement_container_join(sp);
+}
+
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
 	(void)ac;
@@ -81,7 +99,8 @@ int slurm_spank_exit(spank_t sp, int ac, char **av)
 {
 	(void)ac;
 	(void)av;
-	if (spank_context() == S_CTX_REMOTE)
-		return placement_remote_exit(sp);
-	return 0;
+	if (spank_context() != S_CTX_REMOTE)
+		return 0;
+	placement_container_stop(sp); /* before the lease is dropped: the container uses the image until then */
+	return placement_remote_exit(sp);
 }

@@ -1,6 +1,9 @@
 #ifndef PLACEMENT_H
 #define PLACEMENT_H
 
+#include <limits.h>
+#include <sys/types.h>
+
 #include <slurm/spank.h>
 
 #include "args.h"
@@ -19,6 +22,12 @@ struct placement_state {
 	char holder[64];                /* lease holder "slurm-<job>.<step>", "" when no lease was taken */
 	int failed;                     /* the image could not be prepared: tasks report error and fail */
 	char error[PLACEMENT_ERR_MAX];
+	/* the step's container (container.c): slurmstepd starts it, forked tasks inherit these and join it */
+	pid_t holder_pid;               /* placement-holder, leader of its process group; 0 = no container */
+	pid_t container_pid;            /* a process inside the container: tasks join its mount namespace and root */
+	/* task side (each forked task has its own copy) */
+	int joined;
+	char cwd[PATH_MAX];             /* the task's working directory before it joined, entered again inside */
 };
 
 extern struct placement_state placement;
@@ -28,5 +37,11 @@ int placement_submit_post_opt(spank_t sp);  /* srun, sbatch, salloc */
 int placement_remote_post_opt(spank_t sp);  /* slurmstepd, root, before tasks are forked */
 int placement_remote_exit(spank_t sp);      /* slurmstepd, root, step end */
 int placement_task_init(spank_t sp);        /* forked task, as the user: C only */
+
+/* The step's container (container.c). */
+void placement_container_start(spank_t sp); /* slurmstepd user_init, in the job's cwd; failures are recorded */
+int placement_container_join(spank_t sp);   /* task_init_privileged: setns + chroot into the container */
+int placement_container_enter(void);        /* task_init, as the user: chdir to the job's directory inside */
+void placement_container_stop(spank_t sp);  /* slurm_spank_exit in slurmstepd: kill the holder's group */
 
 #endif

@@ -8,8 +8,8 @@ namespace Placement.Tests.Metrics;
 
 /// <summary>
 /// The dev cluster's real Prometheus scrapes every node agent's /metrics (deploy/dev/lib/prometheus.sh, every 2 s).
-/// Hit and miss counters count the requests served by the agent process itself (warm-ups, requester=prefetch);
-/// docs/metrics.md says why job hits in slurmstepd are not among them.
+/// Hit and miss counters count the requests served by the agent process: warm-ups (requester=prefetch), jobs
+/// (requester=job: the SPANK plugin asks the agent over its socket), pyxis imports (requester=importer).
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -110,5 +110,29 @@ public sealed class PrometheusScrapeSpecs
         await ClusterNodes.WaitUntilAsync(async () => (after = await prometheus.ScalarAsync(query)) > before, ScrapeWait,
             () => Task.FromResult($"{query} stayed at {after} (before: {before})"));
         Assert.That(await prometheus.ScalarAsync($"sum(placement_warms_total{{node=\"{node}\",outcome=\"hit\"}})"), Is.GreaterThanOrEqualTo(1));
+    }
+    [Test]
+    public async Task A_job_for_a_cached_image_raises_the_job_hit_counter_Prometheus_sees()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
+        const string node = "n3";
+        var image = "--container-image=docker://" + cluster.Tiny.Reference;
+        // The first job may pull; from then on the node holds the image.
+        var first = await cluster.RunSlurmAsync("srun", ["-w", node, image, "true"]);
+        Assert.That(first.ExitCode, Is.Zero, first.StandardError);
+        var query = $"sum(placement_cache_hits_total{{node=\"{node}\",requester=\"job\"}})";
+        var agentBefore = await AgentScrape.ValueAsync(cluster.AgentUrl(node), "placement_cache_hits_total{requester=\"job\"}");
+        double before = -1;
+        await ClusterNodes.WaitUntilAsync(async () => (before = await prometheus.ScalarAsync(query)) == agentBefore, ScrapeWait,
+            () => Task.FromResult($"Prometheus has {before} job hits for {node}, the agent exposes {agentBefore}"));
+
+        var second = await cluster.RunSlurmAsync("srun", ["-w", node, image, "true"]);
+        Assert.That(second.ExitCode, Is.Zero, second.StandardError);
+
+        double after = before;
+        await ClusterNodes.WaitUntilAsync(async () => (after = await prometheus.ScalarAsync(query)) >= before + 1, ScrapeWait,
+            () => Task.FromResult($"{query} stayed at {after} (before: {before})"));
     }
 }

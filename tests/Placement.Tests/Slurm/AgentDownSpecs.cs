@@ -25,7 +25,7 @@ public sealed class AgentDownSpecs
             var cache = cluster.CacheRoot("n2");
             Placement.Core.Cache.AtomicFile.TryDelete(cache); // nothing cached: the job itself must fetch
             var result = await cluster.RunSlurmAsync("srun", ["-N1", "-w", "n2", "--container-image=docker://" + cluster.Alt.Reference,
-                "printenv", "PLACEMENT_IMAGE_DIGEST"], TimeSpan.FromMinutes(2));
+                "sh", "-c", "echo $PLACEMENT_IMAGE_DIGEST"], TimeSpan.FromMinutes(2));
             Assert.That(result.StandardOutput.Trim(), Is.EqualTo(cluster.Alt.Digest), result.StandardError);
         }
         finally

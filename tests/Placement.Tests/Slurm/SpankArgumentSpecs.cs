@@ -18,7 +18,7 @@ public sealed class SpankArgumentSpecs
         using var dir = new TempDir();
         using var plugin = SpankPlugin.WithPrivateCache(dir, $"option=cached-image");
 
-        var renamed = await Srun("-N1", "-w", "n1", "--cached-image=docker://" + cluster.Tiny.Reference, "printenv", "PLACEMENT_IMAGE_DIGEST");
+        var renamed = await Srun("-N1", "-w", "n1", "--cached-image=docker://" + cluster.Tiny.Reference, "sh", "-c", "echo $PLACEMENT_IMAGE_DIGEST");
         Assert.That(renamed.ExitCode, Is.Zero, renamed.StandardError);
         Assert.That(renamed.StandardOutput.Trim(), Is.EqualTo(cluster.Tiny.Digest));
 
@@ -45,5 +45,17 @@ public sealed class SpankArgumentSpecs
         var result = await Srun("-N1", "true");
         Assert.That(result.ExitCode, Is.Not.Zero);
         Assert.That(result.StandardError, Does.Contain("mode: invalid value 'sometimes': use soft or hard"));
+    }
+
+    [TestCase("runtime=docker", "runtime: invalid value 'docker': use bwrap, apptainer, enroot or none")]
+    [TestCase("runtime_path=bwrap", "runtime_path: invalid value 'bwrap': must be an absolute path")]
+    [TestCase("binds=/scratch,scratch2", "binds: invalid entry 'scratch2': use SRC[:DST][:ro|:rw] with absolute paths")]
+    public async Task A_bad_runtime_argument_is_refused_naming_the_value(string argument, string message)
+    {
+        DevCluster.Require();
+        using var plugin = new SpankPlugin(argument);
+        var result = await Srun("-N1", "true");
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.StandardError, Does.Contain("placement: plugstack.conf: " + message));
     }
 }

@@ -20,7 +20,9 @@ public sealed class SpankNodeSpecs
     {
         _cluster = DevCluster.Require();
         _dir = new TempDir();
-        _plugin = SpankPlugin.WithPrivateCache(_dir, registries: """, "Registries": { "MaxAttempts": 2, "RetryBaseDelayMilliseconds": 50 }""");
+        // runtime=none: these specs are about the cache, leases and variables, and their scripts use host tools
+        // (grep, srun inside a batch script) that the test images lack. ContainerRuntimeSpecs runs tasks inside.
+        _plugin = SpankPlugin.WithPrivateCache(_dir, "runtime=none", registries: """, "Registries": { "MaxAttempts": 2, "RetryBaseDelayMilliseconds": 50 }""");
     }
 
     [OneTimeTearDown]
@@ -173,7 +175,7 @@ public sealed class SpankNodeSpecs
     }
 }
 
-/// <summary>A site default image (plugstack default_image=) containerizes jobs that name none.</summary>
+/// <summary>A site default image (plugstack default_image=) containerizes jobs that name none (the task runs inside it).</summary>
 [NonParallelizable]
 public sealed class SpankDefaultImageSpecs
 {
@@ -183,7 +185,7 @@ public sealed class SpankDefaultImageSpecs
         var cluster = DevCluster.Require();
         using var dir = new TempDir();
         using var plugin = SpankPlugin.WithPrivateCache(dir, $"default_image=docker://{cluster.Tiny.Reference}");
-        var result = await ExternalCommands.RunAsync(new ExternalCommand("srun", ["-N1", "-w", "n1", "printenv", "PLACEMENT_IMAGE_DIGEST"])
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("srun", ["-N1", "-w", "n1", "sh", "-c", "echo $PLACEMENT_IMAGE_DIGEST"])
         { AllowNonZeroExit = true, Timeout = TimeSpan.FromMinutes(2) });
         Assert.That(result.ExitCode, Is.Zero, result.StandardError);
         Assert.That(result.StandardOutput.Trim(), Is.EqualTo(cluster.Tiny.Digest));

@@ -37,7 +37,7 @@ public sealed class SpankSubmitSpecs
     [Test]
     public async Task A_job_with_a_valid_reference_runs()
     {
-        var result = await Slurm("srun", "-N1", "-w", "n1", "--container-image=docker://" + _cluster.Tiny.Reference, "printenv", "SLURMD_NODENAME");
+        var result = await Slurm("srun", "-N1", "-w", "n1", "--container-image=docker://" + _cluster.Tiny.Reference, "sh", "-c", "echo $SLURMD_NODENAME");
         Assert.That(result.ExitCode, Is.Zero, result.StandardError);
         Assert.That(result.StandardOutput.Trim(), Is.EqualTo("n1"));
     }

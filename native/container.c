@@ -1,0 +1,400 @@
+/* The step's container: one per job step and node, shared by every task of the step (docs/slurm.md).
+ *
+ * slurmstepd (remote context) starts it in user_init, after init_post_opt put the image in the cache and after
+ * slurmstepd's chdir to the job's working directory, before any task is forked: it fork/execs placement-holder (holder.c), which mounts the squashfs in a private mount
+ * namespace and has the runtime build the container around a process that keeps it alive. Every task then joins
+ * that process's mount namespace and root in task_init_privileged (setns + chroot, C only: tasks are forked
+ * children of slurmstepd) and enters the job's working directory in task_init, as the user. slurm_spank_exit
+ * kills the holder's process group; the holder also dies with slurmstepd (PR_SET_PDEATHSIG), and nothing is ever
+ * mounted in the host's namespace, so nothing outlives the step.
+ *
+ * Why slurmstepd and not the first task (pyxis uses a process-shared robust mutex so the first task starts
+ * enroot as the user): our runtimes run as root, so nothing needs the user's credentials or environment;
+ * slurmstepd is one process per step and node and runs user_init once, before any task exists (and in the job's
+ * working directory, which tells what to bind), so there is no race to arbitrate, the pid is simply inherited by the forked tasks, and the holder is a child of slurmstepd that
+ * slurm_spank_exit (same process) can kill and reap. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <slurm/slurm.h>
+#include <slurm/spank.h>
+
+#include "placement.h"
+
+#define MAX_BINDS 64
+#define START_TIMEOUT_MS 120000
+
+struct bind {
+	char src[PATH_MAX];
+	char dst[PATH_MAX];
+	int ro;
+};
+
+static void record(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A failure fails every task of the step with the message (task_init prints it); slurmstepd's hook still
+ * returns 0, so the node is never drained for it. */
+static void record(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(placement.error, sizeof(placement.error), fmt, ap);
+	va_end(ap);
+	placement.failed = 1;
+	slurm_error("placement: container: %s", placement.error);
+}
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+	return p[0] == '/' && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* PROGRAM as configured (runtime_path=), else the first executable in the usual directories. slurmstepd's own
+ * PATH is not the user's, and may be minimal. */
+static int find_program(const char *name, const char *configured, char *out, size_t len)
+{
+	static const char *dirs[] = { "/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin", "/usr/local/sbin", NULL };
+
+	if (configured != NULL && configured[0] != '\0') {
+		snprintf(out, len, "%s", configured);
+		return access(out, X_OK) == 0 ? 0 : -1;
+	}
+	for (int i = 0; dirs[i] != NULL; i++) {
+		snprintf(out, len, "%s/%s", dirs[i], name);
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	snprintf(out, len, "%s", name);
+	return -1;
+}
+
+/* placement-holder is installed next to spank_placement.so. */
+static int holder_path(char *out, size_t len)
+{
+	Dl_info self;
+
+	if (dladdr((void *)holder_path, &self) == 0 || self.dli_fname == NULL)
+		return -1;
+	const char *slash = strrchr(self.dli_fname, '/');
+	int dir_len = slash == NULL ? 0 : (int)(slash - self.dli_fname);
+	snprintf(out, len, "%.*s%splacement-holder", dir_len, self.dli_fname, dir_len ? "/" : "");
+	return access(out, X_OK);
+}
+
+static int add_bind(struct bind *binds, int *n, const char *src, const char *dst, int ro)
+{
+	if (*n == MAX_BINDS || strlen(src) >= PATH_MAX || strlen(dst) >= PATH_MAX)
+		return -1;
+	snprintf(binds[*n].src, PATH_MAX, "%s", src);
+	snprintf(binds[*n].dst, PATH_MAX, "%s", dst);
+	binds[*n].ro = ro;
+	(*n)++;
+	return 0;
+}
+
+/* Site binds from plugstack binds=SRC[:DST][:ro|:rw],... (validated by args.c). A missing source is an error:
+ * a job that expects /scratch must not silently run without it. */
+static int site_binds(struct bind *binds, int *n)
+{
+	char copy[PLACEMENT_ARG_MAX];
+	char *save = NULL;
+
+	snprintf(copy, sizeof(copy), "%s", placement.args.binds);
+	for (char *entry = strtok_r(copy, ",", &save); entry != NULL; entry = strtok_r(NULL, ",", &save)) {
+		char *src = entry, *dst = entry, *mode = NULL;
+		char *c = strchr(entry, ':');
+		if (c != NULL) {
+			*c = '\0';
+			char *rest = c + 1;
+			if (strcmp(rest, "ro") == 0 || strcmp(rest, "rw") == 0)
+				mode = rest;
+			else {
+				dst = rest;
+				char *c2 = strchr(rest, ':');
+				if (c2 != NULL) {
+					*c2 = '\0';
+					mode = c2 + 1;
+				}
+			}
+		}
+		struct stat st;
+		if (stat(src, &st) != 0) {
+			record("binds: %s: %s on this node (plugstack.conf binds=)", src, strerror(errno));
+			return -1;
+		}
+		if (add_bind(binds, n, src, dst, mode != NULL && strcmp(mode, "ro") == 0) != 0) {
+			record("binds: more than %d binds", MAX_BINDS);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int covered(const struct bind *binds, int n, const char *dst)
+{
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(binds[i].dst);
+		if (strncmp(binds[i].dst, dst, len) == 0 && (dst[len] == '\0' || dst[len] == '/' || len == 1))
+			return 1;
+	}
+	return 0;
+}
+
+/* A default bind (working directory, home, batch script, artifact) unless a site bind already covers it. */
+static void default_bind(struct bind *binds, int *n, const char *path, int ro)
+{
+	if (path[0] != '/' || strcmp(path, "/") == 0 || covered(binds, *n, path))
+		return;
+	add_bind(binds, n, path, path, ro);
+}
+
+static int by_depth(const void *a, const void *b)
+{
+	return (int)strlen(((const struct bind *)a)->dst) - (int)strlen(((const struct bind *)b)->dst);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void placement_container_start(spank_t sp)
+{
+	static struct bind binds[MAX_BINDS];
+	char image[PATH_MAX], runtime[PATH_MAX], squashfuse[PATH_MAX], holder[PATH_MAX], value[PATH_MAX];
+	const char *name = placement_runtime_name(placement.args.runtime);
+	int n = 0;
+
+	if (placement.args.runtime == PLACEMENT_RUNTIME_NONE || placement.failed || placement.holder[0] == '\0')
+		return;
+	uint32_t step_id = 0;
+	if (spank_get_item(sp, S_JOB_STEPID, &step_id) == ESPANK_SUCCESS && step_id == SLURM_EXTERN_CONT)
+		return; /* the extern step (PrologFlags=contain) runs no task of the user's */
+	if (spank_getenv(sp, "PLACEMENT_IMAGE_PATH", image, sizeof(image)) != ESPANK_SUCCESS) {
+		record("container: PLACEMENT_IMAGE_PATH is not set (spank_getenv failed)");
+		return;
+	}
+	if (find_program(name, placement.args.runtime_path, runtime, sizeof(runtime)) != 0) {
+		record("runtime %s: %s not found or not executable (install it, set runtime_path= or runtime= in plugstack.conf)", name, runtime);
+		return;
+	}
+	if (placement.args.runtime == PLACEMENT_RUNTIME_BWRAP) {
+		size_t len = strlen(image);
+		if (len < 5 || strcmp(image + len - 5, ".sqsh") != 0) {
+			record("runtime bwrap: %s is not a squashfs image; bwrap runs squashfs images only (use runtime=apptainer for SIF images)", image);
+			return;
+		}
+		if (find_program("squashfuse", NULL, squashfuse, sizeof(squashfuse)) != 0) {
+			record("mount: squashfuse not found in /usr/bin, /usr/local/bin, /bin (install squashfuse; runtime bwrap needs it)");
+			return;
+		}
+	}
+	if (holder_path(holder, sizeof(holder)) != 0) {
+		record("container: %s: %s (install it next to spank_placement.so)", holder, strerror(errno));
+		return;
+	}
+
+	/* binds: the site's, then the job's working directory and home (read-write), the batch script's directory in
+	 * slurmd's spool (read-only) and the image artifact itself (read-only, so PLACEMENT_IMAGE_PATH stays valid) */
+	if (site_binds(binds, &n) != 0)
+		return;
+	/* user_init runs after slurmstepd's chdir(job->cwd) (--chdir, else the submit directory): the only place the
+	 * step's working directory is known. /tmp is where Slurm falls back when that chdir failed: keep the tmpfs. */
+	if (getcwd(value, sizeof(value)) != NULL && strcmp(value, "/tmp") != 0)
+		default_bind(binds, &n, value, 0);
+	if (spank_getenv(sp, "HOME", value, sizeof(value)) == ESPANK_SUCCESS && is_dir(value))
+		default_bind(binds, &n, value, 0);
+	int argc = 0;
+	char **argv = NULL;
+	if (step_id == SLURM_BATCH_SCRIPT &&
+	    spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0 && argv[0][0] == '/') {
+		snprintf(value, sizeof(value), "%s", argv[0]);
+		default_bind(binds, &n, dirname(value), 1);
+	}
+	default_bind(binds, &n, image, 1);
+	qsort(binds, n, sizeof(binds[0]), by_depth);  /* parents before the binds nested in them */
+
+	/* argv built before fork: slurmstepd is multithreaded (and may host the .NET runtime), so the child only
+	 * calls dup2/close/execv */
+	static char specs[MAX_BINDS][2 * PATH_MAX + 8];
+	const char *args[16 + 2 * MAX_BINDS];
+	int a = 0;
+	args[a++] = holder;
+	args[a++] = "start";
+	args[a++] = "--runtime", args[a++] = name;
+	args[a++] = "--runtime-path", args[a++] = runtime;
+	args[a++] = "--image", args[a++] = image;
+	if (placement.args.runtime == PLACEMENT_RUNTIME_BWRAP)
+		args[a++] = "--squashfuse", args[a++] = squashfuse;
+	for (int i = 0; i < n; i++) {
+		if (snprintf(specs[i], sizeof(specs[i]), "%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "ro" : "rw") >= (int)sizeof(specs[i])) {
+			record("binds: %.1000s: path too long", binds[i].src);
+			return;
+		}
+		args[a++] = "--bind", args[a++] = specs[i];
+	}
+	args[a] = NULL;
+
+	int status_pipe[2];
+	if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+		record("container: pipe: %s", strerror(errno));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		record("container: fork: %s", strerror(errno));
+		close(status_pipe[0]), close(status_pipe[1]);
+		return;
+	}
+	if (pid == 0) {
+		/* user_init runs with slurmstepd's effective ids dropped to the user's (real and saved ids stay root):
+		 * the holder mounts and unshares, so it runs as root */
+		if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0 || setgroups(0, NULL) != 0)
+			_exit(126);
+		setpgid(0, 0);
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0), dup2(null, 1), dup2(null, 2);
+		dup2(status_pipe[1], 3);
+		for (int fd = 4; fd < 4096; fd++)
+			close(fd);
+		execv(holder, (char *const *)args);
+		_exit(127);
+	}
+	setpgid(pid, pid); /* also in the child: whichever runs first */
+	close(status_pipe[1]);
+	placement.holder_pid = pid;
+
+	char line[PLACEMENT_ERR_MAX];
+	size_t len = 0;
+	for (long deadline = now_ms() + START_TIMEOUT_MS; len < sizeof(line) - 1;) {
+		struct pollfd p = { .fd = status_pipe[0], .events = POLLIN };
+		long left = deadline - now_ms();
+		if (left <= 0)
+			break;
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		ssize_t got = read(status_pipe[0], line + len, sizeof(line) - 1 - len);
+		if (got <= 0)
+			break;
+		len += got;
+		if (memchr(line, '\n', len) != NULL)
+			break;
+	}
+	close(status_pipe[0]);
+	line[len] = '\0';
+	char *nl = strchr(line, '\n');
+	if (nl != NULL)
+		*nl = '\0';
+	long ready = 0;
+	if (strncmp(line, "ready ", 6) == 0 && (ready = strtol(line + 6, NULL, 10)) > 1) {
+		placement.container_pid = (pid_t)ready;
+		slurm_verbose("placement: container: %s container for %s ready (holder %d, container process %d)",
+			      name, placement.holder, (int)pid, (int)ready);
+		return;
+	}
+	placement_container_stop(sp);
+	if (strncmp(line, "error ", 6) == 0)
+		record("%s", line + 6);
+	else if (len == 0)
+		record("container: %s: placement-holder gave no answer (exited, or nothing within %d s)", name, START_TIMEOUT_MS / 1000);
+	else
+		record("container: %s: unexpected answer from placement-holder: %s", name, line);
+}
+
+int placement_container_join(spank_t sp)
+{
+	char path[64];
+	(void)sp;
+
+	if (placement.container_pid <= 0 || placement.failed)
+		return 0;
+	if (getcwd(placement.cwd, sizeof(placement.cwd)) == NULL)
+		snprintf(placement.cwd, sizeof(placement.cwd), "/");
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)placement.container_pid);
+	int ns = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)placement.container_pid);
+	int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* setns into a mount namespace resets root and cwd to the namespace's root mount; chroot to the container
+	 * process's root as well (what nsenter -m -r does), which is the container's / on every kernel */
+	if (ns < 0 || root < 0) {
+		snprintf(placement.error, sizeof(placement.error), "container: the step's container (process %d) is gone: %s",
+			 (int)placement.container_pid, strerror(errno));
+		placement.failed = 1;
+	} else if (setns(ns, CLONE_NEWNS) != 0 || fchdir(root) != 0 || chroot(".") != 0 || chdir("/") != 0) {
+		snprintf(placement.error, sizeof(placement.error), "container: cannot join the step's container (process %d): %s",
+			 (int)placement.container_pid, strerror(errno));
+		placement.failed = 1;
+	} else {
+		placement.joined = 1;
+	}
+	if (ns >= 0)
+		close(ns);
+	if (root >= 0)
+		close(root);
+	return 0; /* a failure is printed by task_init, where the task's stderr is the job's */
+}
+
+int placement_container_enter(void)
+{
+	if (!placement.joined)
+		return 0;
+	if (chdir(placement.cwd) != 0) {
+		snprintf(placement.error, sizeof(placement.error),
+			 "container: working directory %.1500s: %s inside the image (bind it with binds= in plugstack.conf)",
+			 placement.cwd, strerror(errno));
+		placement.failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+void placement_container_stop(spank_t sp)
+{
+	(void)sp;
+	pid_t pid = placement.holder_pid;
+
+	if (pid <= 0)
+		return;
+	placement.holder_pid = 0;
+	placement.container_pid = 0;
+	/* SIGTERM: the holder kills squashfuse and the runtime and reaps everything below it (holder.c) */
+	kill(pid, SIGTERM);
+	int reaped = 0;
+	for (int i = 0; i < 500; i++) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD)) { /* ECHILD: slurmstepd's own wait loop reaped it */
+			reaped = 1;
+			break;
+		}
+		usleep(10000);
+	}
+	/* last resort (a stuck holder; anything that survived it): the holder leads its process group */
+	kill(-pid, SIGKILL);
+	if (!reaped) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}

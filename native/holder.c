@@ -1,0 +1,429 @@
+/* placement-holder: the one process per job step and node that owns the step's container (docs/slurm.md).
+ *
+ * slurmstepd (remote context, root) fork/execs it once per step, before any task is forked, and reads one line from
+ * fd 3: "ready <pid>" (tasks join the mount namespace and root of <pid>) or "error <message>". Built statically: the
+ * same binary also runs *inside* the container as the process that keeps it alive ("hold" mode), and a container
+ * image has no host libraries.
+ *
+ *   placement-holder start --runtime bwrap|apptainer|enroot --runtime-path PATH --image ARTIFACT
+ *                          [--squashfuse PATH] [--bind SRC:DST:ro|rw]...
+ *   placement-holder hold FD          (inside the container: "ready <pid>" to FD, then wait to be killed)
+ *
+ * Lifetime: slurm_spank_exit sends SIGTERM: the holder kills its children and, as a child subreaper, reaps every
+ * descendant before it exits. It also dies with slurmstepd (PR_SET_PDEATHSIG), and its children die with it (PDEATHSIG
+ * again, plus bwrap --die-with-parent); it leads its own process group, which slurm_spank_exit kills as a last resort. Nothing is
+ * mounted in the host's mount namespace: the squashfs is mounted (squashfuse) inside a private namespace that the
+ * holder unshares, so every mount disappears with the last process of the step, however the step ends. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STATUS_FD 3
+#define RUN_DIR "/run/placement"               /* host dir; a private tmpfs covers it in the holder's namespace */
+#define IMAGE_DIR RUN_DIR "/image"             /* the squashfs, mounted there by squashfuse */
+#define MAX_BINDS 64
+#define MAX_ARGS 4096
+#define READY_TIMEOUT_MS 60000
+
+struct bind {
+	const char *src;
+	const char *dst;
+	int ro;
+};
+
+static struct bind binds[MAX_BINDS];
+static int nbinds;
+static const char *runtime, *runtime_path, *image, *squashfuse = "squashfuse";
+static const char *args[MAX_ARGS];
+static int nargs;
+static pid_t children[4];
+static int nchildren;
+static char child_err[2048];    /* the last output of a child, for the error message */
+static size_t child_err_len;
+static volatile sig_atomic_t terminate;
+static int err_pipe[2] = { -1, -1 };  /* children's stdout/stderr: read end non-blocking */
+
+static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+static void fail(const char *fmt, ...)
+{
+	char msg[3072];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dprintf(STATUS_FD, "error %s\n", msg);
+	for (int i = 0; i < nchildren; i++)
+		kill(children[i], SIGKILL);
+	_exit(1);
+}
+
+static void add(const char *arg)
+{
+	if (nargs >= MAX_ARGS - 1)
+		fail("container: too many runtime arguments (more than %d)", MAX_ARGS);
+	args[nargs++] = arg;
+	args[nargs] = NULL;
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+static char *fmt(const char *f, ...)
+{
+	char *s;
+	va_list ap;
+
+	va_start(ap, f);
+	if (vasprintf(&s, f, ap) < 0)
+		fail("container: out of memory");
+	va_end(ap);
+	return s;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* fork + exec argv with PDEATHSIG, output into err_pipe, only the keep_fds inherited. */
+static pid_t spawn(const char *const *argv, int keep_fd, int keep_fd2)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("container: fork: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(err_pipe[1], 1);
+		dup2(err_pipe[1], 2);
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != keep_fd && fd != keep_fd2)
+				close(fd);
+		execv(argv[0], (char *const *)argv);
+		dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
+		_exit(127);
+	}
+	children[nchildren++] = pid;
+	return pid;
+}
+
+/* Keep the tail of what children print (read end non-blocking). */
+static void drain(int fd)
+{
+	char buf[1024];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {  /* buf is smaller than child_err: keep the tail */
+		if (child_err_len + n >= sizeof(child_err)) {
+			size_t drop = child_err_len + n - (sizeof(child_err) - 1);
+			memmove(child_err, child_err + drop, child_err_len - drop);
+			child_err_len -= drop;
+		}
+		memcpy(child_err + child_err_len, buf, n);
+		child_err_len += n;
+	}
+	child_err[child_err_len] = '\0';
+	/* one line for the message */
+	for (size_t i = 0; i < child_err_len; i++)
+		if (child_err[i] == '\n' && i + 1 < child_err_len)
+			child_err[i] = ' ';
+	if (child_err_len > 0 && child_err[child_err_len - 1] == '\n')
+		child_err[child_err_len - 1] = '\0';
+}
+
+static const char *exited(pid_t pid, int *status)
+{
+	static char why[64];
+	if (waitpid(pid, status, WNOHANG) != pid)
+		return NULL;
+	if (WIFEXITED(*status))
+		snprintf(why, sizeof(why), "exited with %d", WEXITSTATUS(*status));
+	else
+		snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(*status));
+	return why;
+}
+
+/* --- bwrap: the image's entries are bound one by one on bwrap's tmpfs root (like deploy/sge/placement-starter.sh),
+ * because a read-only squashfs cannot take the mount points the binds need. --- */
+
+static int is_bind(const char *p)
+{
+	for (int i = 0; i < nbinds; i++)
+		if (strcmp(binds[i].dst, p) == 0)
+			return 1;
+	return 0;
+}
+
+static int leads_to_bind(const char *p)
+{
+	size_t len = strlen(p);
+	for (int i = 0; i < nbinds; i++)
+		if (strncmp(binds[i].dst, p, len) == 0 && binds[i].dst[len] == '/')
+			return 1;
+	return 0;
+}
+
+static void graft(const char *dir)  /* dir: "" for / */
+{
+	char *host = fmt("%s%s", IMAGE_DIR, dir);
+	DIR *d = opendir(host);
+	if (d == NULL)
+		fail("container: cannot read %s in the image: %s", dir[0] ? dir : "/", strerror(errno));
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char *p = fmt("%s/%s", dir, e->d_name);
+		char *src = fmt("%s%s", IMAGE_DIR, p);
+		struct stat st;
+		if (strcmp(p, "/proc") == 0 || strcmp(p, "/dev") == 0 || strcmp(p, "/sys") == 0 || strcmp(p, "/tmp") == 0 ||
+		    is_bind(p) || lstat(src, &st) != 0)
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t n = readlink(src, target, sizeof(target) - 1);
+			if (n < 0)
+				continue;
+			target[n] = '\0';
+			if (leads_to_bind(p))  /* e.g. /home -> /var/home in the image with /home/u bound: the bind wins */
+				add("--dir"), add(p), graft(p);
+			else
+				add("--symlink"), add(strdup(target)), add(p);
+		} else if (S_ISDIR(st.st_mode) && leads_to_bind(p)) {
+			add("--dir"), add(p);
+			graft(p);
+		} else {
+			add("--ro-bind"), add(src), add(p);
+		}
+	}
+	closedir(d);
+}
+
+static void bwrap_args(int self_fd, int ready_fd)
+{
+	add(runtime_path);
+	add("--die-with-parent");
+	graft("");
+	add("--proc"), add("/proc");
+	add("--dev-bind"), add("/dev"), add("/dev");   /* host devices: GPUs, InfiniBand, /dev/shm */
+	add("--ro-bind"), add("/sys"), add("/sys");
+	add("--tmpfs"), add("/tmp");                    /* one per step, shared by its tasks */
+	for (int i = 0; i < nbinds; i++) {
+		/* nested binds: bwrap creates the mount point in the bind above it (needs it writable) or on its tmpfs */
+		add(binds[i].ro ? "--ro-bind" : "--bind"), add(binds[i].src), add(binds[i].dst);
+	}
+	add("--remount-ro"), add("/");
+	add("--");
+	add(fmt("/proc/self/fd/%d", self_fd)), add("hold"), add(fmt("%d", ready_fd));
+}
+
+static void apptainer_args(int self_fd, int ready_fd)
+{
+	add(runtime_path), add("exec"), add("--contain"), add("--pwd"), add("/");
+	for (int i = 0; i < nbinds; i++)
+		add("--bind"), add(fmt("%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "ro" : "rw"));
+	add(image);
+	add(fmt("/proc/self/fd/%d", self_fd)), add("hold"), add(fmt("%d", ready_fd));
+}
+
+static void enroot_args(int self_fd, int ready_fd)
+{
+	add(runtime_path), add("start"), add("--root");
+	for (int i = 0; i < nbinds; i++)
+		add("--mount"), add(fmt("%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "x-create=dir,bind,ro" : "x-create=dir,bind,rw"));
+	add(image);
+	add(fmt("/proc/self/fd/%d", self_fd)), add("hold"), add(fmt("%d", ready_fd));
+}
+
+static void mount_image(void)
+{
+	struct stat run, img;
+
+	if (unshare(CLONE_NEWNS) != 0)
+		fail("container: unshare(CLONE_NEWNS): %s", strerror(errno));
+	/* slave: host mounts (automounted /home, ...) still reach the container; ours never reach the host */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0)
+		fail("container: cannot make / a slave mount: %s", strerror(errno));
+	if (mount("placement", RUN_DIR, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
+		fail("container: cannot mount a tmpfs on %s: %s", RUN_DIR, strerror(errno));
+	if (mkdir(IMAGE_DIR, 0755) != 0)
+		fail("container: mkdir %s: %s", IMAGE_DIR, strerror(errno));
+	const char *argv[] = { squashfuse, "-f", "-o", "ro,allow_other", image, IMAGE_DIR, NULL };
+	pid_t pid = spawn(argv, -1, -1);
+	if (stat(RUN_DIR, &run) != 0)
+		fail("container: stat %s: %s", RUN_DIR, strerror(errno));
+	for (long deadline = now_ms() + READY_TIMEOUT_MS;;) {
+		int status;
+		const char *why;
+		if (stat(IMAGE_DIR, &img) == 0 && img.st_dev != run.st_dev)
+			return;
+		if ((why = exited(pid, &status)) != NULL) {
+			drain(err_pipe[0]);
+			fail("mount: squashfuse %s %s: %s", image, why, child_err);
+		}
+		if (now_ms() > deadline)
+			fail("mount: squashfuse %s did not mount within %d s", image, READY_TIMEOUT_MS / 1000);
+		usleep(2000);
+	}
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	terminate = 1;
+}
+
+static int __attribute__((noreturn)) hold(int fd)
+{
+	dprintf(fd, "ready %d\n", (int)getpid());
+	close(fd);
+	for (;;)
+		pause();
+}
+
+static int start(void)
+{
+	int ready[2];
+
+	if (runtime == NULL || runtime_path == NULL || image == NULL)
+		fail("container: placement-holder start needs --runtime, --runtime-path and --image");
+	if (access(runtime_path, X_OK) != 0)
+		fail("runtime %s: %s: %s", runtime, runtime_path, strerror(errno));
+	setpgid(0, 0);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	struct sigaction term = { .sa_handler = on_term };  /* no SA_RESTART: wait() returns EINTR */
+	sigaction(SIGTERM, &term, NULL);
+	if (mkdir(RUN_DIR, 0755) != 0 && errno != EEXIST)
+		fail("container: mkdir %s: %s", RUN_DIR, strerror(errno));
+	/* children's output: kept for the error message, read non-blocking */
+	if (pipe2(err_pipe, O_NONBLOCK | O_CLOEXEC) != 0 || pipe2(ready, O_CLOEXEC) != 0)
+		fail("container: pipe: %s", strerror(errno));
+	int self = open("/proc/self/exe", O_RDONLY);   /* no O_CLOEXEC: the runtime execs it inside the container */
+	if (self < 0)
+		fail("container: cannot open /proc/self/exe: %s", strerror(errno));
+
+	if (strcmp(runtime, "bwrap") == 0) {
+		if (access(squashfuse, X_OK) != 0)
+			fail("mount: squashfuse: %s: %s (install squashfuse)", squashfuse, strerror(errno));
+		mount_image();
+		bwrap_args(self, ready[1]);
+	} else if (strcmp(runtime, "apptainer") == 0) {
+		apptainer_args(self, ready[1]);
+	} else if (strcmp(runtime, "enroot") == 0) {
+		enroot_args(self, ready[1]);
+	} else {
+		fail("container: unknown runtime '%s'", runtime);
+	}
+	int flags = fcntl(ready[1], F_GETFD);
+	fcntl(ready[1], F_SETFD, flags & ~FD_CLOEXEC);  /* inherited by the runtime, then by hold */
+	pid_t pid = spawn(args, ready[1], self);
+	close(ready[1]);
+	/* the hold process inside the container writes "ready <pid>" once the runtime has set everything up */
+	char line[64];
+	size_t len = 0;
+	long deadline = now_ms() + READY_TIMEOUT_MS;
+	while (len < sizeof(line) - 1) {
+		struct pollfd p = { .fd = ready[0], .events = POLLIN };
+		long left = deadline - now_ms();
+		if (left <= 0)
+			fail("container: %s did not start the container within %d s", runtime, READY_TIMEOUT_MS / 1000);
+		int n = poll(&p, 1, left > 200 ? 200 : (int)left);
+		if (n > 0) {
+			ssize_t r = read(ready[0], line + len, sizeof(line) - 1 - len);
+			if (r <= 0)
+				break;
+			len += r;
+			if (memchr(line, '\n', len) != NULL)
+				break;
+		}
+	}
+	line[len] = '\0';
+	int status;
+	const char *why = exited(pid, &status);
+	drain(err_pipe[0]);
+	if (strncmp(line, "ready ", 6) != 0 || why != NULL)
+		fail("container: %s %s%s%s", runtime, why ? why : "did not start the container",
+		     child_err[0] ? ": " : "", child_err);
+	dprintf(STATUS_FD, "%s", line);
+	close(STATUS_FD);
+	int null = open("/dev/null", O_RDWR);
+	dup2(null, 0), dup2(null, 1), dup2(null, 2);
+
+	/* Keep the container until slurm_spank_exit sends SIGTERM (or slurmstepd dies: PDEATHSIG). If a child dies,
+	 * the container is broken: take everything down as well. */
+	for (;;) {
+		pid_t dead = wait(&status);
+		if (terminate || (dead < 0 && errno != EINTR))
+			break;
+		int ours = 0;  /* orphans of the runtime's own helpers also come here (subreaper): only ours count */
+		for (int i = 0; i < nchildren; i++)
+			ours |= dead == children[i];
+		if (ours)
+			break;
+	}
+	for (int i = 0; i < nchildren; i++)
+		kill(children[i], SIGKILL);
+	/* a subreaper: the runtime's own children come back to us when it dies; reap everything, so that nothing of
+	 * the step is left, not even a zombie, when slurmstepd sees us exit */
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
+	return terminate ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "hold") == 0)
+		return hold(atoi(argv[2]));
+	/* Die with slurmstepd; if it is already gone, do not start anything. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		fail("container: slurmstepd is gone");
+	if (argc < 2 || strcmp(argv[1], "start") != 0)
+		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC:DST:ro|rw]... | hold FD");
+	for (int i = 2; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (v == NULL)
+			fail("container: %s needs a value", argv[i]);
+		if (strcmp(argv[i], "--runtime") == 0)
+			runtime = v;
+		else if (strcmp(argv[i], "--runtime-path") == 0)
+			runtime_path = v;
+		else if (strcmp(argv[i], "--image") == 0)
+			image = v;
+		else if (strcmp(argv[i], "--squashfuse") == 0)
+			squashfuse = v;
+		else if (strcmp(argv[i], "--bind") == 0) {
+			if (nbinds == MAX_BINDS)
+				fail("container: more than %d binds", MAX_BINDS);
+			char *spec = strdup(v), *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+			if (c1 == NULL || c2 == NULL || spec[0] != '/' || c1[1] != '/' || (strcmp(c2 + 1, "ro") != 0 && strcmp(c2 + 1, "rw") != 0))
+				fail("container: bad --bind '%s' (SRC:DST:ro|rw, absolute paths)", v);
+			*c1 = *c2 = '\0';
+			binds[nbinds++] = (struct bind){ spec, c1 + 1, strcmp(c2 + 1, "ro") == 0 };
+		} else
+			fail("container: unknown argument '%s'", argv[i]);
+		i++;
+	}
+	return start();
+}

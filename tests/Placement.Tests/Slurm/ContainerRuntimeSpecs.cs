@@ -1,0 +1,165 @@
+using System.Text.RegularExpressions;
+using Placement.Core.Processes;
+using Placement.Tests.Cluster;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Slurm;
+
+/// <summary>
+/// Tasks run inside the cached image (plugstack runtime=bwrap, the default): one container per step and node, built by
+/// placement-holder from slurmstepd, joined by every task (docs/slurm.md, "Inside the image"). The test images are a
+/// busybox with only cat, echo, env, hostname, id, ls, mkdir, pwd, sh, sleep, touch and true.
+/// </summary>
+[NonParallelizable]
+public sealed partial class ContainerRuntimeSpecs
+{
+    private DevCluster _cluster = null!;
+    private TempDir _dir = null!;
+    private SpankPlugin? _plugin;
+
+    private string Image => "--container-image=docker://" + _cluster.Tiny.Reference;
+
+    [OneTimeSetUp]
+    public void InstallPlugin()
+    {
+        _cluster = DevCluster.Require();
+        _dir = new TempDir();
+        _plugin = SpankPlugin.WithPrivateCache(_dir, "runtime=bwrap");
+    }
+
+    [OneTimeTearDown]
+    public void RemovePlugin()
+    {
+        _plugin?.Dispose();
+        _dir.Dispose();
+    }
+
+    private Task<ExternalCommandResult> Slurm(string program, string[] args, string? workingDirectory = null) =>
+        ExternalCommands.RunAsync(new ExternalCommand(program, args)
+        {
+            AllowNonZeroExit = true,
+            Timeout = TimeSpan.FromMinutes(3),
+            WorkingDirectory = workingDirectory,
+            Environment = new Dictionary<string, string?> { ["SLURM_CONF"] = _cluster.SlurmConf },
+        });
+
+    [Test]
+    public async Task Srun_runs_the_command_inside_the_image_with_the_placement_variables()
+    {
+        var result = await Slurm("srun", ["-N1", "-w", "n1", Image, "cat", "/etc/os-release"]);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        Assert.That(result.StandardOutput, Does.Contain("ID=placement-tiny").And.Not.Contain("debian"), "the image's file, not the host's");
+
+        var vars = await Slurm("srun", ["-N1", "-w", "n1", Image, "sh", "-c", "echo IMAGE=$PLACEMENT_IMAGE; echo DIGEST=$PLACEMENT_IMAGE_DIGEST; test -s \"$PLACEMENT_IMAGE_PATH\" && echo ARTIFACT=ok"]);
+        Assert.That(vars.ExitCode, Is.Zero, vars.StandardError);
+        Assert.That(vars.StandardOutput, Does.Contain("IMAGE=docker://" + _cluster.Tiny.Reference)
+            .And.Contain("DIGEST=" + _cluster.Tiny.Digest).And.Contain("ARTIFACT=ok"), "PLACEMENT_* are set inside, and the artifact is visible at its path");
+        Assert.That(Ours(), Is.Empty, "the step's holder, squashfuse and runtime are gone when srun returns");
+    }
+
+    [Test]
+    public async Task Every_task_of_a_step_runs_in_the_same_container()
+    {
+        var hostNamespace = new FileInfo("/proc/self/ns/mnt").LinkTarget;
+        var result = await Slurm("srun", ["-N1", "-n4", "--overcommit", "-w", "n2", "-l", Image, "sh", "-c",
+            "ls -l /proc/self/ns/mnt; touch /tmp/task-$SLURM_PROCID; sleep 1; ls /tmp"]);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        var namespaces = MountNamespace().Matches(result.StandardOutput).Select(m => m.Value).ToList();
+        Assert.That(namespaces, Has.Count.EqualTo(4), result.StandardOutput);
+        Assert.That(namespaces.Distinct().Count(), Is.EqualTo(1), "one mount namespace for the whole step");
+        Assert.That(namespaces[0], Is.Not.EqualTo(hostNamespace), "not the host's");
+        Assert.That(result.StandardOutput, Does.Contain("task-0").And.Contain("task-3"), "the step's tasks share one /tmp");
+        Assert.That(File.Exists("/tmp/task-0"), Is.False, "the container's /tmp is not the host's");
+    }
+
+    [Test]
+    public async Task The_image_is_read_only_and_the_working_directory_and_tmp_are_writable()
+    {
+        var work = Directory.CreateDirectory(Path.Combine(_dir.Path, "work")).FullName;
+        var result = await Slurm("srun", ["-N1", "-w", "n3", Image, "sh", "-c",
+            "pwd; touch /etc/placement-test 2>&1 || echo IMAGE-READ-ONLY; echo from-job > out.txt; echo scratch > /tmp/s && cat /tmp/s"], work);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        var lines = result.StandardOutput.Split('\n', StringSplitOptions.TrimEntries);
+        Assert.That(lines[0], Is.EqualTo(work), "tasks start in the job's working directory");
+        Assert.That(result.StandardOutput, Does.Contain("Read-only file system").And.Contain("IMAGE-READ-ONLY"));
+        Assert.That(File.ReadAllText(Path.Combine(work, "out.txt")).Trim(), Is.EqualTo("from-job"), "the working directory is the host's");
+        Assert.That(result.StandardOutput, Does.Contain("scratch"), "/tmp is writable");
+
+        var chdir = await Slurm("srun", ["-N1", "-w", "n3", "--chdir", work, Image, "pwd"]);
+        Assert.That(chdir.StandardOutput.Trim(), Is.EqualTo(work), chdir.StandardError);
+    }
+
+    [Test]
+    public async Task An_sbatch_script_runs_inside_the_image()
+    {
+        var script = Path.Combine(_dir.Path, "inside.sh");
+        await File.WriteAllTextAsync(script, $"#!/bin/sh\n#SBATCH {Image}\ncat /etc/os-release\necho SCRIPT=$0\necho DIGEST=$PLACEMENT_IMAGE_DIGEST\n");
+        var output = Path.Combine(_dir.Path, "inside.out");
+        var result = await Slurm("sbatch", ["--wait", "-w", "n1", "-o", output, script], _dir.Path);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError + File.ReadAllText(output));
+        var text = await File.ReadAllTextAsync(output);
+        Assert.That(text, Does.Contain("ID=placement-tiny").And.Contain("DIGEST=" + _cluster.Tiny.Digest));
+        Assert.That(text, Does.Match(@"SCRIPT=/\S+/slurm_script"), "the script from slurmd's spool directory, visible inside");
+    }
+
+    [Test]
+    public async Task Cancelling_a_running_step_leaves_no_mounts_and_no_holder_processes()
+    {
+        // every process of this fixture's containers names an artifact in the private cache under _dir
+        var job = Slurm("srun", ["-N1", "-w", "n3", "--job-name=placement-cancel", Image, "sleep", "120"]);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && Ours().Count < 3)
+            await Task.Delay(100);
+        Assert.That(Ours().Select(p => p.Command), Has.Some.Contains("placement-holder").And.Some.Contains("squashfuse").And.Some.Contains("bwrap"),
+            "the step's container is running");
+
+        await Slurm("scancel", ["--name=placement-cancel"]);
+        var result = await job;
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline && Ours().Count > 0)
+            await Task.Delay(100);
+        Assert.That(Ours().Select(p => $"{p.Pid} {p.Command}"), Is.Empty, "no holder, squashfuse or runtime left");
+        Assert.That(File.ReadAllLines("/proc/mounts").Where(l => l.Contains(_dir.Path, StringComparison.Ordinal) || l.Contains("/run/placement", StringComparison.Ordinal)),
+            Is.Empty, "nothing mounted in the host's namespace");
+    }
+
+    [Test]
+    public async Task A_missing_runtime_fails_the_job_with_the_cause_and_no_node_drains()
+    {
+        using var plugin = SpankPlugin.WithPrivateCache(_dir, "runtime=bwrap runtime_path=/nonexistent/bwrap");
+        var srun = await Slurm("srun", ["-N1", "-w", "n2", Image, "echo", "SHOULD-NOT-RUN"]);
+        Assert.That(srun.ExitCode, Is.Not.Zero);
+        Assert.That(srun.StandardOutput, Does.Not.Contain("SHOULD-NOT-RUN"));
+        Assert.That(srun.StandardError, Does.Contain("placement: error: runtime bwrap: /nonexistent/bwrap not found"));
+
+        var states = await Slurm("sinfo", ["-h", "-N", "-o", "%N %t"]);
+        Assert.That(states.StandardOutput, Does.Not.Contain("drain").And.Not.Contain("down"), states.StandardOutput);
+    }
+
+    /// <summary>Live (non-zombie) processes whose command line names this fixture's private cache.</summary>
+    private List<(int Pid, string Command)> Ours()
+    {
+        var found = new List<(int, string)>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+                continue;
+            try
+            {
+                var command = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                var state = File.ReadAllText(Path.Combine(dir, "stat"));
+                if (command.Contains(_dir.Path, StringComparison.Ordinal) && !state[(state.LastIndexOf(')') + 2)..].StartsWith('Z')
+                    && !command.Contains("srun", StringComparison.Ordinal))
+                    found.Add((pid, command));
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return found;
+    }
+
+    [GeneratedRegex(@"mnt:\[\d+\]")]
+    private static partial Regex MountNamespace();
+}
