@@ -52,6 +52,23 @@ internal sealed class ControllerHarness(DevCluster cluster, TempDir dir)
         Thread.Sleep(1500); // slurmctld notices the new mtime at the next submission; keep the mtime distinct from the old one
     }
 
+    /// <summary>A fresh squashfs jobs can run in (jobs run inside their image): static busybox as /bin/sh and /bin/true,
+    /// plus unique content so each call is a new image.</summary>
+    public static async Task<string> MakeRunnableImageAsync(string directory, string name)
+    {
+        var tree = Path.Combine(directory, name + ".tree");
+        Directory.CreateDirectory(Path.Combine(tree, "bin"));
+        Directory.CreateDirectory(Path.Combine(tree, "etc"));
+        File.Copy("/usr/bin/busybox", Path.Combine(tree, "bin", "busybox"));
+        foreach (var applet in new[] { "sh", "true" })
+            File.CreateSymbolicLink(Path.Combine(tree, "bin", applet), "busybox");
+        await File.WriteAllTextAsync(Path.Combine(tree, "etc", "placement-test"), $"{name} {Guid.NewGuid():N}\n");
+        var image = Path.Combine(directory, name + ".sqsh");
+        await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [tree, image, "-quiet", "-noappend", "-no-progress"]) { Timeout = TimeSpan.FromSeconds(30) });
+        Directory.Delete(tree, recursive: true);
+        return image;
+    }
+
     public Task<ExternalCommandResult> RunAsync(string config, params string[] args) =>
         Cli.RunAsync(["--config", config, "controller", .. args], new Dictionary<string, string?> { ["SLURM_CONF"] = cluster.SlurmConf }, TimeSpan.FromMinutes(2));
 
