@@ -3,6 +3,8 @@
 
 #include "args.h"
 
+#define KNOWN_KEYS "option, default_image, default_gpu_image, config, mode, agent_socket"
+
 static int copy_value(char *dst, size_t dst_len, const char *key, const char *value, char *err, int err_len)
 {
 	if (strlen(value) >= dst_len) {
@@ -27,13 +29,14 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 {
 	memset(args, 0, sizeof(*args));
 	strcpy(args->option, "container-image");
+	strcpy(args->agent_socket, PLACEMENT_DEFAULT_AGENT_SOCKET);
 	args->mode = PLACEMENT_MODE_SOFT;
 
 	for (int i = 0; i < ac; i++) {
 		const char *arg = av[i];
 		const char *eq = strchr(arg, '=');
 		if (eq == NULL) {
-			snprintf(err, err_len, "argument '%s' is not key=value (known keys: option, default_image, default_gpu_image, config, mode)", arg);
+			snprintf(err, err_len, "argument '%s' is not key=value (known keys: " KNOWN_KEYS ")", arg);
 			return -1;
 		}
 		size_t klen = (size_t)(eq - arg);
@@ -58,6 +61,13 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 			}
 			if (copy_value(args->config, sizeof(args->config), "config", value, err, err_len))
 				return -1;
+		} else if (klen == 12 && strncmp(arg, "agent_socket", klen) == 0) {
+			if (value[0] != '/' && strcmp(value, "none") != 0) {
+				snprintf(err, err_len, "agent_socket: invalid value '%s': must be an absolute path (%%n is the node name) or none", value);
+				return -1;
+			}
+			if (copy_value(args->agent_socket, sizeof(args->agent_socket), "agent_socket", value, err, err_len))
+				return -1;
 		} else if (klen == 4 && strncmp(arg, "mode", klen) == 0) {
 			if (strcmp(value, "soft") == 0)
 				args->mode = PLACEMENT_MODE_SOFT;
@@ -68,7 +78,7 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 				return -1;
 			}
 		} else {
-			snprintf(err, err_len, "unknown argument '%.*s' (known keys: option, default_image, default_gpu_image, config, mode)", (int)klen, arg);
+			snprintf(err, err_len, "unknown argument '%.*s' (known keys: " KNOWN_KEYS ")", (int)klen, arg);
 			return -1;
 		}
 	}

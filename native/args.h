@@ -12,7 +12,11 @@ struct placement_args {
 	char default_gpu_image[PLACEMENT_ARG_MAX];
 	char config[PLACEMENT_ARG_MAX];         /* placement.json path ("" = library default) */
 	enum placement_mode mode;
+	char agent_socket[108];                 /* node agent's Unix socket (%n = node name), "none" = never ask it */
 };
+
+/* Agent:Socket's default (src/Placement.Core/Configuration/AgentOptions.cs). */
+#define PLACEMENT_DEFAULT_AGENT_SOCKET "/run/placement/agent.sock"
 
 /* Parses ac/av into args. On error writes a message naming the bad argument into
  * err and returns -1. Unknown keys are errors. */

@@ -11,6 +11,7 @@
 #include <slurm/slurm.h>
 #include <slurm/spank.h>
 
+#include "agent.h"
 #include "placement.h"
 #include "placement_core.h"
 
@@ -60,6 +61,92 @@ static void node_name(spank_t sp, char *buf, size_t len)
 		*dot = '\0';
 }
 
+/* The agent socket path for this node (%n replaced), or 0 when the plugin is told not to use the agent. */
+static int agent_socket(char *buf, size_t len)
+{
+	const char *pattern = placement.args.agent_socket;
+	size_t used = 0;
+
+	if (strcmp(pattern, "none") == 0)
+		return 0;
+	for (const char *c = pattern; *c != '\0'; c++) {
+		const char *piece = c[0] == '%' && c[1] == 'n' ? placement.node : NULL;
+		size_t n = piece != NULL ? strlen(piece) : 1;
+		if (used + n + 1 > len)
+			return 0;
+		if (piece != NULL) {
+			memcpy(buf + used, piece, n);
+			c++;
+		} else {
+			buf[used] = *c;
+		}
+		used += n;
+	}
+	buf[used] = '\0';
+	return 1;
+}
+
+/* Asks the node agent to ensure and lease the image (a hit is one local round trip, no runtime start in
+ * slurmstepd). Returns 0 with the outputs filled, a Placement exit code with err set when the agent
+ * answered with a failure, or -1 when there is no agent to ask (the caller then does the work itself). */
+static int agent_ensure(const char *image, char *canonical, size_t canonical_len, char *id, size_t id_len,
+			char *digest, size_t digest_len, char *path, size_t path_len, char *err, size_t err_len)
+{
+	char socket_path[256], request[PLACEMENT_REF_MAX + 512], answer[PLACEMENT_REF_MAX * 3];
+	struct placement_agent_field fields[16];
+	const char *pairs[] = { "op", "ensure", "ref", image, "holder", placement.holder, NULL };
+
+	if (!agent_socket(socket_path, sizeof(socket_path)))
+		return -1;
+	if (placement_agent_request(request, sizeof(request), pairs) != 0)
+		return -1;
+	int rc = placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len);
+	if (rc == PLACEMENT_AGENT_UNREACHABLE) {
+		slurm_verbose("placement: prepare: %s; preparing the image in slurmstepd", err);
+		return -1;
+	}
+	int n = rc == 0 ? placement_agent_parse(answer, fields, 16) : -1;
+	const char *code = n >= 0 ? placement_agent_field(fields, n, "exitCode") : NULL;
+	if (code == NULL) {
+		slurm_error("placement: prepare: the node agent on %s answered something this plugin does not understand "
+			    "(are the agent and the plugin the same Placement version?); preparing the image in slurmstepd", socket_path);
+		return -1;
+	}
+	if (strcmp(code, "0") != 0) {
+		const char *message = placement_agent_field(fields, n, "error");
+		snprintf(err, err_len, "%s", message != NULL ? message : "the node agent failed without a message");
+		int exit_code = atoi(code);
+		return exit_code > 0 ? exit_code : 1;
+	}
+	const char *values[] = { placement_agent_field(fields, n, "ref"), placement_agent_field(fields, n, "imageId"),
+				 placement_agent_field(fields, n, "digest"), placement_agent_field(fields, n, "path") };
+	char *outputs[] = { canonical, id, digest, path };
+	size_t lengths[] = { canonical_len, id_len, digest_len, path_len };
+	for (int i = 0; i < 4; i++) {
+		if (values[i] == NULL || strlen(values[i]) >= lengths[i]) {
+			slurm_error("placement: prepare: the node agent on %s left out a field of its answer; preparing the image in slurmstepd", socket_path);
+			return -1;
+		}
+		strcpy(outputs[i], values[i]);
+	}
+	return 0;
+}
+
+/* Drops the step's lease through the agent; -1 when there is no agent to ask. */
+static int agent_release(char *err, size_t err_len)
+{
+	char socket_path[256], request[512], answer[4096];
+	struct placement_agent_field fields[8];
+	const char *pairs[] = { "op", "release", "holder", placement.holder, NULL };
+
+	if (!agent_socket(socket_path, sizeof(socket_path)) || placement_agent_request(request, sizeof(request), pairs) != 0 ||
+	    placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len) != 0)
+		return -1;
+	int n = placement_agent_parse(answer, fields, 8);
+	const char *code = n >= 0 ? placement_agent_field(fields, n, "exitCode") : NULL;
+	return code != NULL && strcmp(code, "0") == 0 ? 0 : -1;
+}
+
 static void fail(const char *fmt, const char *detail)
 {
 	placement.failed = 1;
@@ -91,9 +178,11 @@ int placement_remote_post_opt(spank_t sp)
 	snprintf(placement.holder, sizeof(placement.holder), "slurm-%u.%u", job_id, step_id);
 
 	err[0] = '\0';
-	int rc = placement_ensure(config, placement.node, image, placement.holder,
-				  canonical, sizeof(canonical), id, sizeof(id), digest, sizeof(digest),
-				  path, sizeof(path), err, sizeof(err));
+	int rc = agent_ensure(image, canonical, sizeof(canonical), id, sizeof(id), digest, sizeof(digest), path, sizeof(path), err, sizeof(err));
+	if (rc == -1)
+		rc = placement_ensure(config, placement.node, image, placement.holder,
+				      canonical, sizeof(canonical), id, sizeof(id), digest, sizeof(digest),
+				      path, sizeof(path), err, sizeof(err));
 	if (rc != 0) {
 		placement.holder[0] = '\0';
 		fail("%s", err);
@@ -117,7 +206,7 @@ int placement_remote_exit(spank_t sp)
 
 	if (placement.holder[0] == '\0')
 		return 0;
-	if (placement_release(placement.args.config[0] ? placement.args.config : NULL, placement.node, placement.holder, err, sizeof(err)) != 0)
+	if (agent_release(err, sizeof(err)) != 0 && placement_release(placement.args.config[0] ? placement.args.config : NULL, placement.node, placement.holder, err, sizeof(err)) != 0)
 		slurm_error("placement: release: %s (the lease expires by itself)", err);
 	placement.holder[0] = '\0';
 	return 0;

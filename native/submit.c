@@ -1,12 +1,40 @@
 /* Submit side (srun, sbatch, salloc): validate the image reference before the job is queued
  * and hand the canonical reference and scheduler id to slurmctld (job_submit.lua) and the nodes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <slurm/spank.h>
 
 #include "placement.h"
 #include "placement_core.h"
+
+/* A step inside an allocation whose image was validated when the job was submitted: Slurm passes the
+ * option to srun through the environment, next to what this plugin handed to the job at submit time
+ * (SLURM_SPANK_PLACEMENT_IMAGE/_ID). When the value is that same option value, reuse the result and
+ * do not load the core library (which costs a runtime start per step). */
+static int inherited(const char *image, char *canonical, size_t canonical_len, char *id, size_t id_len)
+{
+	char name[256];
+	const char *given, *known_ref, *known_id;
+
+	int n = snprintf(name, sizeof(name), "SLURM_SPANK__SLURM_SPANK_OPTION_placement_%s", placement.args.option);
+	if (n < 0 || (size_t)n >= sizeof(name))
+		return 0;
+	for (char *c = name + strlen("SLURM_SPANK__SLURM_SPANK_OPTION_placement_"); *c != '\0'; c++) {
+		if (*c == '-')
+			*c = '_';
+	}
+	given = getenv(name);
+	known_ref = getenv("SLURM_SPANK_PLACEMENT_IMAGE");
+	known_id = getenv("SLURM_SPANK_PLACEMENT_IMAGE_ID");
+	if (given == NULL || known_ref == NULL || known_id == NULL || strcmp(given, image) != 0 ||
+	    strlen(known_ref) >= canonical_len || strlen(known_id) >= id_len || known_ref[0] == '\0' || known_id[0] == '\0')
+		return 0;
+	strcpy(canonical, known_ref);
+	strcpy(id, known_id);
+	return 1;
+}
 
 int placement_submit_post_opt(spank_t sp)
 {
@@ -21,11 +49,13 @@ int placement_submit_post_opt(spank_t sp)
 		image = placement.args.default_image;
 	}
 
-	int rc = placement_ref_normalize(placement.args.config[0] ? placement.args.config : NULL, image,
-					 canonical, sizeof(canonical), id, sizeof(id), err, sizeof(err));
-	if (rc != 0) {
-		slurm_error("placement: submit: --%s: %s", placement.args.option, err);
-		return -1;
+	if (!inherited(image, canonical, sizeof(canonical), id, sizeof(id))) {
+		int rc = placement_ref_normalize(placement.args.config[0] ? placement.args.config : NULL, image,
+						 canonical, sizeof(canonical), id, sizeof(id), err, sizeof(err));
+		if (rc != 0) {
+			slurm_error("placement: submit: --%s: %s", placement.args.option, err);
+			return -1;
+		}
 	}
 	if (spank_job_control_setenv(sp, "PLACEMENT_IMAGE", canonical, 1) != ESPANK_SUCCESS ||
 	    spank_job_control_setenv(sp, "PLACEMENT_IMAGE_ID", id, 1) != ESPANK_SUCCESS ||

@@ -67,6 +67,7 @@ public static partial class PlacementConfiguration
         CheckKeys(configuration.GetSection("Cache"), CacheOptions.Keys, errors);
         CheckKeys(configuration.GetSection("Registries"), RegistryOptions.Keys, errors);
         CheckKeys(configuration.GetSection("Agent"), AgentOptions.Keys, errors);
+        CheckKeys(configuration.GetSection("Prefetch"), PrefetchOptions.Keys, errors);
         foreach (var entry in configuration.GetSection("Catalog").GetChildren())
             CheckKeys(entry, CatalogEntry.Keys, errors);
 
@@ -74,6 +75,7 @@ public static partial class PlacementConfiguration
         BindSection(configuration, "Registries", options.Registries, errors);
         BindSection(configuration, "Catalog", options.Catalog, errors);
         BindSection(configuration, "Agent", options.Agent, errors);
+        BindSection(configuration, "Prefetch", options.Prefetch, errors);
 
         overrides?.Invoke(options);
 
@@ -101,6 +103,7 @@ public static partial class PlacementConfiguration
                 case RegistryOptions registries: section.Bind(registries); break;
                 case Dictionary<string, CatalogEntry> catalog: section.Bind(catalog); break;
                 case AgentOptions agent: section.Bind(agent); break;
+                case PrefetchOptions prefetch: section.Bind(prefetch); break;
                 default: throw new ArgumentException($"no binder for section {name}", nameof(target));
             }
         }

@@ -6,7 +6,7 @@ namespace Placement.Core.Configuration;
 public sealed class PlacementOptions
 {
     /// <summary>Top-level sections; anything else in the file is an error.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Cache", "Registries", "Catalog", "Agent"];
+    public static readonly IReadOnlyList<string> Sections = ["Cache", "Registries", "Catalog", "Agent", "Prefetch"];
 
     [ValidateObjectMembers]
     public CacheOptions Cache { get; set; } = new();
@@ -19,4 +19,7 @@ public sealed class PlacementOptions
 
     [ValidateObjectMembers]
     public AgentOptions Agent { get; set; } = new();
+
+    [ValidateObjectMembers]
+    public PrefetchOptions Prefetch { get; set; } = new();
 }

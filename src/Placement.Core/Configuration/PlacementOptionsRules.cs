@@ -50,12 +50,49 @@ internal static class PlacementOptionsRules
             yield return $"Agent:SlurmUser must be a user name (lower-case letters, digits, '_', '-', '.') or a numeric uid, or empty for root only (value: '{slurmUser}')";
         if (options.Agent.CoalesceMilliseconds >= options.Agent.RepairIntervalSeconds * 1000)
             yield return $"Agent:CoalesceMilliseconds ({options.Agent.CoalesceMilliseconds}) must be below Agent:RepairIntervalSeconds ({options.Agent.RepairIntervalSeconds} s); a change would otherwise wait for more than a repair round";
+        foreach (var error in PrefetchErrors(options.Prefetch))
+            yield return error;
         foreach (var host in options.Registries.Insecure)
         {
             if (host.Length == 0 || host.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':')))
                 yield return $"Registries:Insecure entries must be host or host:port (value: '{host}')";
         }
     }
+
+    private static IEnumerable<string> PrefetchErrors(PrefetchOptions prefetch)
+    {
+        if (prefetch.Scheduler is not ("slurm" or "sge"))
+            yield return $"Prefetch:Scheduler must be slurm or sge (value: '{prefetch.Scheduler}')";
+        if (!prefetch.AgentUrl.Contains("{node}", StringComparison.Ordinal) || !IsAgentUrl(prefetch.AgentUrl.Replace("{node}", "node", StringComparison.Ordinal)))
+            yield return $"Prefetch:AgentUrl must be an http:// URL containing {{node}}, e.g. http://{{node}}:9464/ (value: '{prefetch.AgentUrl}')";
+        foreach (var (node, url) in prefetch.AgentUrls.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (!IsAgentUrl(url))
+                yield return $"Prefetch:AgentUrls:{node} must be an http://HOST:PORT/ URL (value: '{url}')";
+        }
+        if (!ListenAddress.TryParse(prefetch.Listen, out _, out var listenError))
+            yield return $"Prefetch:Listen {listenError} (value: '{prefetch.Listen}')";
+        if (prefetch.DemandMinNodes > prefetch.DemandMaxNodes)
+            yield return $"Prefetch:DemandMinNodes ({prefetch.DemandMinNodes}) must not exceed Prefetch:DemandMaxNodes ({prefetch.DemandMaxNodes})";
+        if (prefetch.RetryBaseSeconds > prefetch.RetryMaxSeconds)
+            yield return $"Prefetch:RetryBaseSeconds ({prefetch.RetryBaseSeconds}) must not exceed Prefetch:RetryMaxSeconds ({prefetch.RetryMaxSeconds})";
+        if (prefetch.MaxBandwidth.Length > 0 && (!SizeLimit.TryParse(prefetch.MaxBandwidth, out var rate, out _) || rate.IsPercent))
+            yield return $"Prefetch:MaxBandwidth must be bytes per second (e.g. 100MiB, 50M) or empty for unlimited (value: '{prefetch.MaxBandwidth}')";
+        foreach (var window in prefetch.QuietHours)
+        {
+            if (!Prefetch.QuietHours.TryParse(window, out _, out _, out var error))
+                yield return $"Prefetch:QuietHours {error}";
+        }
+        foreach (var (key, program) in new[] { ("SqueuePath", prefetch.SqueuePath), ("SinfoPath", prefetch.SinfoPath), ("QstatPath", prefetch.QstatPath) })
+        {
+            if (!string.IsNullOrEmpty(program) && (program.Contains('\0', StringComparison.Ordinal) || program.Any(char.IsWhiteSpace)
+                || (program.Contains('/', StringComparison.Ordinal) && !System.IO.Path.IsPathFullyQualified(program))))
+                yield return $"Prefetch:{key} must be a program name found on PATH or an absolute path, without spaces (value: '{program}')";
+        }
+    }
+
+    private static bool IsAgentUrl(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && string.IsNullOrEmpty(uri.Query) && string.IsNullOrEmpty(uri.UserInfo);
 
     private static IReadOnlyList<string> CatalogErrors(PlacementOptions options)
     {

@@ -93,6 +93,26 @@ public sealed class SpankNodeSpecs
     }
 
     [Test]
+    public async Task A_step_that_inherits_the_validated_image_does_not_load_the_core_in_srun()
+    {
+        // LD_DEBUG=files makes the dynamic loader name every library srun loads (on srun's stderr).
+        var output = Path.Combine(_dir.Path, "inherit.out");
+        var job = await Slurm("sbatch", "--wait", "-w", "n2", "-o", output, "--container-image=docker://" + _cluster.Tiny.Reference,
+            "--wrap", $"""
+                LD_DEBUG=files srun sh -c 'echo INHERITED=$PLACEMENT_IMAGE_DIGEST' 2>/dev/null
+                echo "INHERITED_LOADS=$(LD_DEBUG=files srun true 2>&1 >/dev/null | grep -c 'file=.*libplacement.so')"
+                echo "OTHER_LOADS=$(LD_DEBUG=files srun --container-image=docker://{_cluster.Alt.Reference} true 2>&1 >/dev/null | grep -c 'file=.*libplacement.so')"
+                srun --container-image=docker://{_cluster.Alt.Reference} sh -c 'echo OTHER=$PLACEMENT_IMAGE_DIGEST'
+                """);
+        Assert.That(job.ExitCode, Is.Zero, job.StandardError);
+        var text = await File.ReadAllTextAsync(output);
+        Assert.That(text, Does.Contain("INHERITED=" + _cluster.Tiny.Digest), text);
+        Assert.That(text, Does.Contain("INHERITED_LOADS=0"), "the inherited image needs no second validation: " + text);
+        Assert.That(text, Does.Match(@"OTHER_LOADS=[1-9]"), "a different image on a step is validated again: " + text);
+        Assert.That(text, Does.Contain("OTHER=" + _cluster.Alt.Digest), text);
+    }
+
+    [Test]
     public async Task Salloc_then_srun_runs_with_the_image()
     {
         var result = await Slurm("salloc", "-N1", "-w", "n2", "--container-image=docker://" + _cluster.Tiny.Reference,

@@ -1,0 +1,270 @@
+/* The node agent's Unix socket, from C: slurmstepd asks the running agent (a warm process that owns the
+ * cache) to ensure and lease the image, so a cache hit costs one local round trip instead of starting
+ * the .NET runtime inside slurmstepd. The protocol (src/Placement.Core/AgentSocket, docs/slurm.md) is
+ * one JSON object per line each way; answers are flat objects of strings, numbers and booleans. */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define ANSWER_MAX (64 * 1024)
+
+/* Appends s as a JSON string (quotes included); returns 0, or -1 when out does not have room. */
+static int put_string(char *out, size_t len, size_t *used, const char *s)
+{
+	char buf[8];
+	if (*used + 1 >= len)
+		return -1;
+	out[(*used)++] = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+		const char *piece = buf;
+		if (*c == '"')
+			piece = "\\\"";
+		else if (*c == '\\')
+			piece = "\\\\";
+		else if (*c < 0x20)
+			snprintf(buf, sizeof(buf), "\\u%04x", *c);
+		else
+			buf[0] = (char)*c, buf[1] = '\0';
+		size_t n = strlen(piece);
+		if (*used + n + 1 >= len)
+			return -1;
+		memcpy(out + *used, piece, n);
+		*used += n;
+	}
+	if (*used + 2 >= len)
+		return -1;
+	out[(*used)++] = '"';
+	out[*used] = '\0';
+	return 0;
+}
+
+int placement_agent_request(char *out, size_t len, const char *const *pairs)
+{
+	size_t used = 0;
+	if (len < 4)
+		return -1;
+	out[used++] = '{';
+	for (int i = 0; pairs[i] != NULL && pairs[i + 1] != NULL; i += 2) {
+		if (i > 0)
+			out[used++] = ',';
+		if (put_string(out, len, &used, pairs[i]) != 0 || used + 2 >= len)
+			return -1;
+		out[used++] = ':';
+		if (put_string(out, len, &used, pairs[i + 1]) != 0 || used + 3 >= len)
+			return -1;
+	}
+	out[used++] = '}';
+	out[used++] = '\n';
+	out[used] = '\0';
+	return 0;
+}
+
+static void encode_utf8(uint32_t cp, char **w)
+{
+	if (cp < 0x80) {
+		*(*w)++ = (char)cp;
+	} else if (cp < 0x800) {
+		*(*w)++ = (char)(0xC0 | (cp >> 6));
+		*(*w)++ = (char)(0x80 | (cp & 0x3F));
+	} else if (cp < 0x10000) {
+		*(*w)++ = (char)(0xE0 | (cp >> 12));
+		*(*w)++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+		*(*w)++ = (char)(0x80 | (cp & 0x3F));
+	} else {
+		*(*w)++ = (char)(0xF0 | (cp >> 18));
+		*(*w)++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+		*(*w)++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+		*(*w)++ = (char)(0x80 | (cp & 0x3F));
+	}
+}
+
+static int hex4(const char *p, uint32_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		*v = *v * 16 + (uint32_t)d;
+	}
+	return 0;
+}
+
+/* Decodes the JSON string starting at *p (on its opening quote) in place into dst (which may be *p's
+ * buffer: the decoded text is never longer). Leaves *p after the closing quote. */
+static int take_string(char **p, char **dst)
+{
+	char *r = *p + 1, *w = r;
+	*dst = w;
+	while (*r != '"') {
+		if (*r == '\0')
+			return -1;
+		if (*r != '\\') {
+			*w++ = *r++;
+			continue;
+		}
+		r++;
+		switch (*r) {
+		case '"': case '\\': case '/': *w++ = *r++; break;
+		case 'b': *w++ = '\b'; r++; break;
+		case 'f': *w++ = '\f'; r++; break;
+		case 'n': *w++ = '\n'; r++; break;
+		case 'r': *w++ = '\r'; r++; break;
+		case 't': *w++ = '\t'; r++; break;
+		case 'u': {
+			uint32_t cp, low;
+			if (hex4(r + 1, &cp) != 0)
+				return -1;
+			r += 5;
+			if (cp >= 0xD800 && cp < 0xDC00 && r[0] == '\\' && r[1] == 'u' && hex4(r + 2, &low) == 0 && low >= 0xDC00 && low < 0xE000) {
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+				r += 6;
+			}
+			encode_utf8(cp, &w); /* at most 4 bytes for 6 (or 12) read */
+			break;
+		}
+		default:
+			return -1;
+		}
+	}
+	*w = '\0';
+	*p = r + 1;
+	return 0;
+}
+
+static void skip_space(char **p)
+{
+	while (**p == ' ' || **p == '\t' || **p == '\r' || **p == '\n')
+		(*p)++;
+}
+
+int placement_agent_parse(char *line, struct placement_agent_field *fields, int max_fields)
+{
+	char *p = line;
+	int n = 0;
+
+	skip_space(&p);
+	if (*p++ != '{')
+		return -1;
+	skip_space(&p);
+	if (*p == '}')
+		return 0;
+	for (;;) {
+		char *key, *value, delim;
+		skip_space(&p);
+		if (*p != '"' || take_string(&p, &key) != 0)
+			return -1;
+		skip_space(&p);
+		if (*p++ != ':')
+			return -1;
+		skip_space(&p);
+		if (*p == '"') {
+			if (take_string(&p, &value) != 0)
+				return -1;
+			skip_space(&p);
+			delim = *p++;
+		} else {
+			/* a number, true, false or null, kept as its text; objects and arrays are not expected */
+			if (*p == '{' || *p == '[')
+				return -1;
+			value = p;
+			while (*p != '\0' && strchr(",} \t\r\n", *p) == NULL)
+				p++;
+			if (p == value || *p == '\0')
+				return -1;
+			delim = *p;
+			*p++ = '\0';
+			if (delim != ',' && delim != '}') {
+				skip_space(&p);
+				delim = *p++;
+			}
+		}
+		if (n >= max_fields)
+			return -1;
+		fields[n++] = (struct placement_agent_field){ key, value };
+		if (delim == '}')
+			return n;
+		if (delim != ',')
+			return -1;
+	}
+}
+
+const char *placement_agent_field(const struct placement_agent_field *fields, int n, const char *key)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(fields[i].key, key) == 0)
+			return fields[i].value;
+	}
+	return NULL;
+}
+
+int placement_agent_call(const char *socket_path, const char *request, char *answer, size_t answer_len,
+			 char *err, size_t err_len)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	size_t got = 0, want = strlen(request);
+
+	if (strlen(socket_path) >= sizeof(addr.sun_path)) {
+		snprintf(err, err_len, "agent socket path %s is longer than %zu bytes", socket_path, sizeof(addr.sun_path) - 1);
+		return PLACEMENT_AGENT_UNREACHABLE;
+	}
+	strcpy(addr.sun_path, socket_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, err_len, "socket(): %s", strerror(errno));
+		return PLACEMENT_AGENT_UNREACHABLE;
+	}
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		snprintf(err, err_len, "cannot connect to the node agent on %s: %s", socket_path, strerror(errno));
+		close(fd);
+		return PLACEMENT_AGENT_UNREACHABLE;
+	}
+	for (size_t sent = 0; sent < want;) {
+		ssize_t n = send(fd, request + sent, want - sent, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, err_len, "sending to the node agent on %s: %s", socket_path, strerror(errno));
+			close(fd);
+			return PLACEMENT_AGENT_UNREACHABLE;
+		}
+		sent += (size_t)n;
+	}
+	shutdown(fd, SHUT_WR);
+	/* A miss can take minutes (download + squashfs): wait for as long as the agent works on it. */
+	while (got + 1 < answer_len) {
+		ssize_t n = recv(fd, answer + got, answer_len - 1 - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, err_len, "reading the node agent's answer on %s: %s", socket_path, strerror(errno));
+			close(fd);
+			return PLACEMENT_AGENT_UNREACHABLE;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (memchr(answer + got - (size_t)n, '\n', (size_t)n) != NULL)
+			break;
+	}
+	close(fd);
+	answer[got] = '\0';
+	if (got == 0) {
+		snprintf(err, err_len, "the node agent on %s closed the connection without an answer", socket_path);
+		return PLACEMENT_AGENT_UNREACHABLE;
+	}
+	if (memchr(answer, '\n', got) == NULL && got + 1 >= answer_len) {
+		snprintf(err, err_len, "the node agent's answer on %s is longer than %zu bytes", socket_path, answer_len - 1);
+		return PLACEMENT_AGENT_BAD_ANSWER;
+	}
+	return 0;
+}

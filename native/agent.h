@@ -1,0 +1,27 @@
+/* The node agent's Unix socket protocol from C (native/agent.c). */
+#ifndef PLACEMENT_AGENT_H
+#define PLACEMENT_AGENT_H
+#include <stddef.h>
+
+#define PLACEMENT_AGENT_UNREACHABLE 1 /* no agent, or the connection broke: do the work locally */
+#define PLACEMENT_AGENT_BAD_ANSWER 2
+
+struct placement_agent_field {
+	const char *key;
+	const char *value; /* strings decoded; numbers, true, false, null as their text */
+};
+
+/* Writes {"k1":"v1",...}\n from a NULL-terminated list of key, value pairs. 0, or -1 if out is too small. */
+int placement_agent_request(char *out, size_t len, const char *const *pairs);
+
+/* Sends request and reads one answer line into answer. 0, or PLACEMENT_AGENT_* with err set. */
+int placement_agent_call(const char *socket_path, const char *request, char *answer, size_t answer_len,
+			 char *err, size_t err_len);
+
+/* Parses a flat JSON object in place; returns the number of fields, or -1 when it is not one. */
+int placement_agent_parse(char *line, struct placement_agent_field *fields, int max_fields);
+
+/* The value of key, or NULL. */
+const char *placement_agent_field(const struct placement_agent_field *fields, int n, const char *key);
+
+#endif

@@ -1,0 +1,69 @@
+/* Unit test of the agent protocol's C side (native/agent.c): `make -C native check`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+
+static int failures;
+
+#define EXPECT(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+
+static void parses(const char *json, const char *key, const char *want)
+{
+	char buf[1024];
+	struct placement_agent_field f[16];
+	snprintf(buf, sizeof(buf), "%s", json);
+	int n = placement_agent_parse(buf, f, 16);
+	EXPECT(n >= 0, "%s: not parsed", json);
+	if (n < 0)
+		return;
+	const char *got = placement_agent_field(f, n, key);
+	EXPECT(got != NULL && strcmp(got, want) == 0, "%s: %s = '%s', want '%s'", json, key, got ? got : "(missing)", want);
+}
+
+static void rejects(const char *json)
+{
+	char buf[1024];
+	struct placement_agent_field f[4];
+	snprintf(buf, sizeof(buf), "%s", json);
+	EXPECT(placement_agent_parse(buf, f, 4) < 0, "%s: accepted", json);
+}
+
+int main(void)
+{
+	parses("{\"exitCode\":0,\"path\":\"/c/images/ab/image.sqsh\",\"hit\":true}\n", "path", "/c/images/ab/image.sqsh");
+	parses("{\"exitCode\":0,\"path\":\"/x\",\"hit\":true}", "exitCode", "0");
+	parses("{\"exitCode\":0,\"path\":\"/x\",\"hit\":true}", "hit", "true");
+	parses("{ \"exitCode\" : 5 , \"error\" : \"a \\\"quoted\\\" \\\\ thing\" }", "error", "a \"quoted\" \\ thing");
+	parses("{\"error\":\"line\\nbreak\\ttab\"}", "error", "line\nbreak\ttab");
+	parses("{\"error\":\"ellipsis \\u2026 and \\u00e9\"}", "error", "ellipsis \xe2\x80\xa6 and \xc3\xa9");
+	parses("{\"error\":\"emoji \\ud83d\\ude00\"}", "error", "emoji \xf0\x9f\x98\x80");
+	parses("{\"error\":\"\\\"path\\\":\\\"/evil\\\"\",\"path\":\"/good\"}", "path", "/good");
+	parses("{\"a\":null,\"b\":\"x\"}", "b", "x");
+	parses("{\"a\":-12}", "a", "-12");
+	rejects("");
+	rejects("[]");
+	rejects("{\"a\":{\"b\":1}}");
+	rejects("{\"a\":[1,2]}");
+	rejects("{\"a\":\"unterminated}");
+	rejects("{\"a\" \"b\"}");
+	rejects("{\"a\":\"b\"");
+	rejects("{\"a\":\"\\q\"}");
+	rejects("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5}"); /* more fields than room */
+
+	char req[256];
+	const char *pairs[] = { "op", "ensure", "ref", "a\"b\\c\n", NULL };
+	EXPECT(placement_agent_request(req, sizeof(req), pairs) == 0, "request not written");
+	EXPECT(strcmp(req, "{\"op\":\"ensure\",\"ref\":\"a\\\"b\\\\c\\u000a\"}\n") == 0, "request is %s", req);
+	char tiny[8];
+	EXPECT(placement_agent_request(tiny, sizeof(tiny), pairs) != 0, "a request larger than the buffer was written");
+
+	char answer[64], err[256];
+	EXPECT(placement_agent_call("/nonexistent/agent.sock", req, answer, sizeof(answer), err, sizeof(err)) == PLACEMENT_AGENT_UNREACHABLE,
+	       "a missing socket is not 'unreachable'");
+	EXPECT(strstr(err, "/nonexistent/agent.sock") != NULL, "the error does not name the socket: %s", err);
+
+	if (failures == 0)
+		printf("agent protocol: all checks passed\n");
+	return failures == 0 ? 0 : 1;
+}

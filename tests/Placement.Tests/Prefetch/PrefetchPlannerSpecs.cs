@@ -1,0 +1,239 @@
+using Placement.Core.Configuration;
+using Placement.Core.Prefetch;
+
+namespace Placement.Tests.Prefetch;
+
+public sealed class PrefetchPlannerSpecs
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
+    private const long MiB = 1L << 20;
+
+    private static NodeSnapshot Node(string name, NodeState state = NodeState.Idle, double? load = null, long used = 0, long high = 1000 * MiB,
+        long low = 800 * MiB, params NodeImage[] images) =>
+        new()
+        {
+            Name = name, State = state, Load = load, CacheBytes = used, HighWatermarkBytes = high, LowWatermarkBytes = low,
+            EvictionMinAge = TimeSpan.FromMinutes(5), Images = images,
+        };
+
+    private static NodeImage Cached(string id, long size, int minutesAgo = 60, bool pinned = false, bool leased = false) =>
+        new(id, size, Now.AddMinutes(-minutesAgo), pinned, leased);
+
+    private static PrefetchOptions Options(Action<PrefetchOptions>? change = null)
+    {
+        var options = new PrefetchOptions { PopularityTopK = 0 };
+        change?.Invoke(options);
+        return options;
+    }
+
+    private static string[] Warms(PrefetchPlan plan) => plan.Warms.Select(w => $"{w.Node}:{w.ImageId}").ToArray();
+
+    [Test]
+    public void A_pinned_image_is_warmed_on_every_node_that_lacks_it_even_a_busy_one()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1", images: Cached("img_base", 10 * MiB, pinned: true)), Node("n2", NodeState.Allocated), Node("n3", NodeState.Down)],
+            Pinned = [new PinnedImage("img_base", "docker.io/library/base:1")],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(o => o.MaxConcurrentCluster = 10), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n2:img_base" }));
+        Assert.That(plan.Decisions.Single(d => d.Node == "n3").Reason, Is.EqualTo("node down"));
+    }
+
+    [Test]
+    public void Demand_fans_out_one_node_per_jobs_per_node_within_min_and_max()
+    {
+        var nodes = Enumerable.Range(1, 8).Select(i => Node($"n{i}")).ToList();
+        ClusterSnapshot Queue(int jobs) => new() { Nodes = nodes, Demand = [new ImageDemand("img_x", "reg/x:1", jobs, 10 * MiB)] };
+        var options = Options(o => { o.DemandJobsPerNode = 4; o.DemandMinNodes = 2; o.DemandMaxNodes = 5; o.MaxConcurrentCluster = 100; });
+        Assert.That(PrefetchPlanner.Plan(Queue(1), options, Now).Warms, Has.Count.EqualTo(2), "min nodes");
+        Assert.That(PrefetchPlanner.Plan(Queue(13), options, Now).Warms, Has.Count.EqualTo(4), "ceil(13 / 4)");
+        Assert.That(PrefetchPlanner.Plan(Queue(100), options, Now).Warms, Has.Count.EqualTo(5), "max nodes");
+    }
+
+    [Test]
+    public void Nodes_holding_or_warming_the_image_count_towards_the_target()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1", images: Cached("img_x", MiB)), Node("n2"), Node("n3"), Node("n4")],
+            Demand = [new ImageDemand("img_x", "reg/x:1", 12)],
+            InFlight = [new InFlightWarm("n2", "img_x")],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(o => o.MaxConcurrentCluster = 10), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n3:img_x" }), "target 3 = n1 holds + n2 warming + one more");
+    }
+
+    [Test]
+    public void Idle_only_skips_busy_nodes_with_the_reason_and_a_load_threshold_admits_quiet_ones()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1", NodeState.Allocated, load: 0.9), Node("n2", NodeState.Mixed, load: 0.1), Node("n3", NodeState.Drain)],
+            Demand = [new ImageDemand("img_x", "reg/x:1", 6)],
+        };
+        var strict = PrefetchPlanner.Plan(snapshot, Options(), Now);
+        Assert.That(strict.Warms, Is.Empty);
+        Assert.That(strict.Decisions.Where(d => d.Action == PrefetchAction.Skip).Select(d => $"{d.Node}: {d.Reason}"), Is.EqualTo(new[]
+        {
+            "n2: node mixed, load 0.10, not idle (IdleOnly)",
+            "n1: node allocated, load 0.90, not idle (IdleOnly)",
+            "n3: node draining or drained",
+        }));
+        var relaxed = PrefetchPlanner.Plan(snapshot, Options(o => o.IdleLoadThreshold = 0.5), Now);
+        Assert.That(Warms(relaxed), Is.EqualTo(new[] { "n2:img_x" }));
+    }
+
+    [Test]
+    public void Idle_nodes_are_preferred_then_lower_load_then_more_room()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("a", NodeState.Mixed, load: 0.2), Node("b", used: 900 * MiB), Node("c", used: 100 * MiB)],
+            Demand = [new ImageDemand("img_x", "reg/x:1", 3, 10 * MiB)],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(o => o.IdleOnly = false), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "c:img_x" }));
+    }
+
+    [Test]
+    public void Popularity_keeps_the_top_k_images_above_the_minimum_score()
+    {
+        var tracker = new PopularityTracker(TimeSpan.FromHours(1));
+        for (var i = 0; i < 5; i++)
+            tracker = tracker.Record("img_hot", "reg/hot:1", Now.AddMinutes(-i));
+        for (var i = 0; i < 3; i++)
+            tracker = tracker.Record("img_warm", "reg/warm:1", Now.AddMinutes(-i));
+        tracker = tracker.Record("img_cold", "reg/cold:1", Now);
+        var snapshot = new ClusterSnapshot { Nodes = [Node("n1"), Node("n2")], Popularity = tracker.Scores(Now) };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(o => { o.PopularityTopK = 1; o.PopularityMinScore = 2; }), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n1:img_hot" }));
+        var two = PrefetchPlanner.Plan(snapshot, Options(o => { o.PopularityTopK = 5; o.PopularityMinScore = 2; }), Now);
+        Assert.That(Warms(two), Is.EqualTo(new[] { "n1:img_hot", "n2:img_warm" }), "img_cold scores 1 < 2; per-node cap 1 spreads them");
+    }
+
+    [Test]
+    public void Per_node_and_cluster_concurrency_caps_defer_warm_ups()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1"), Node("n2"), Node("n3")],
+            Demand = [new ImageDemand("img_a", "reg/a:1", 9), new ImageDemand("img_b", "reg/b:1", 1)],
+            InFlight = [new InFlightWarm("n1", "img_z")],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(o => { o.MaxConcurrentPerNode = 1; o.MaxConcurrentCluster = 3; }), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n2:img_a", "n3:img_a" }));
+        Assert.That(plan.Decisions.Where(d => d.Action == PrefetchAction.Defer).Select(d => $"{d.ImageId} {d.Node ?? "-"}: {d.Reason}"), Is.EqualTo(new[]
+        {
+            "img_a n1: 1 warm-up in flight on the node (MaxConcurrentPerNode 1)",
+            "img_b -: 3 warm-ups in flight in the cluster (MaxConcurrentCluster 3)",
+        }));
+    }
+
+    [Test]
+    public void Cluster_concurrency_one_starts_one_warm_up_per_cycle_while_none_is_in_flight()
+    {
+        var nodes = new[] { Node("n1"), Node("n2"), Node("n3") };
+        var pinned = new[] { new PinnedImage("img_p", "reg/p:1") };
+        var options = Options(o => o.MaxConcurrentCluster = 1);
+        var first = PrefetchPlanner.Plan(new ClusterSnapshot { Nodes = nodes, Pinned = pinned }, options, Now);
+        Assert.That(Warms(first), Is.EqualTo(new[] { "n1:img_p" }));
+        var busy = PrefetchPlanner.Plan(new ClusterSnapshot { Nodes = nodes, Pinned = pinned, InFlight = [new InFlightWarm("n1", "img_p")] }, options, Now);
+        Assert.That(busy.Warms, Is.Empty);
+    }
+
+    [Test]
+    public void The_bandwidth_budget_limits_bytes_started_per_cycle_but_never_starves_a_large_image()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1", high: 0), Node("n2", high: 0), Node("n3", high: 0)],
+            Demand = [new ImageDemand("img_a", "reg/a:1", 1, 600 * MiB), new ImageDemand("img_b", "reg/b:1", 1, 600 * MiB)],
+        };
+        var options = Options(o => { o.MaxBandwidth = "10MiB"; o.IntervalSeconds = 60; o.MaxConcurrentCluster = 10; });
+        var plan = PrefetchPlanner.Plan(snapshot, options, Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n1:img_a" }), "600 MiB alone may exceed the 600 MiB budget; a second may not");
+        Assert.That(plan.Decisions.Single(d => d.Action == PrefetchAction.Defer).Reason, Does.StartWith("bandwidth budget of this cycle used"));
+    }
+
+    [Test]
+    public void Quiet_hours_warm_nothing_and_may_wrap_midnight()
+    {
+        var snapshot = new ClusterSnapshot { Nodes = [Node("n1")], Pinned = [new PinnedImage("img_p", "reg/p:1")] };
+        var night = Options(o => o.QuietHours = ["22:00-02:00"]);
+        Assert.That(PrefetchPlanner.Plan(snapshot, night, new DateTimeOffset(2026, 11, 23, 23, 30, 0, TimeSpan.Zero)).Warms, Is.Empty);
+        Assert.That(PrefetchPlanner.Plan(snapshot, night, new DateTimeOffset(2026, 11, 23, 1, 59, 0, TimeSpan.Zero)).Decisions.Last().Reason,
+            Is.EqualTo("quiet hours 22:00-02:00: nothing is warmed"));
+        Assert.That(PrefetchPlanner.Plan(snapshot, night, new DateTimeOffset(2026, 11, 23, 2, 0, 0, TimeSpan.Zero)).Warms, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public void A_node_whose_cache_is_full_of_pinned_or_leased_images_is_not_warmed()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes =
+            [
+                Node("full", used: 900 * MiB, high: 1000 * MiB, low: 800 * MiB, images: [Cached("img_p", 500 * MiB, pinned: true), Cached("img_l", 400 * MiB, leased: true)]),
+                Node("evictable", used: 900 * MiB, high: 1000 * MiB, low: 800 * MiB, images: [Cached("img_old", 900 * MiB, minutesAgo: 600)]),
+            ],
+            Demand = [new ImageDemand("img_x", "reg/x:1", 8, 200 * MiB)],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(o => o.MaxConcurrentCluster = 10), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "evictable:img_x" }));
+        Assert.That(plan.Decisions.Single(d => d.Node == "full").Reason,
+            Does.StartWith("cache would stay above its high watermark (1.1 GiB > 1000.0 MiB): the rest is pinned, leased or used within the last 300 s"));
+        Assert.That(plan.Warms.Single().Reason, Does.Contain("the agent will evict img_old"));
+    }
+
+    [Test]
+    public void A_warm_up_that_would_evict_an_image_pending_jobs_want_is_skipped()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1", used: 900 * MiB, images: [Cached("img_y", 900 * MiB, minutesAgo: 600)])],
+            Demand = [new ImageDemand("img_x", "reg/x:1", 8, 200 * MiB), new ImageDemand("img_y", "reg/y:1", 1)],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(), Now);
+        Assert.That(plan.Warms, Is.Empty);
+        Assert.That(plan.Decisions.Single(d => d.Node == "n1").Reason, Is.EqualTo("would evict img_y, wanted by 1 pending job"));
+    }
+
+    [Test]
+    public void Unreachable_agents_and_backed_off_pairs_are_skipped()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1") with { AgentReachable = false }, Node("n2"), Node("n3")],
+            Demand = [new ImageDemand("img_x", "reg/x:1", 1)],
+            Backoff = [new WarmBackoff("n2", "img_x", 2, Now.AddMinutes(1)), new WarmBackoff("n3", "img_x", 1, Now.AddMinutes(-1))],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n3:img_x" }), "n3's backoff has expired");
+        Assert.That(plan.Decisions.Single(d => d.Node == "n1").Reason, Is.EqualTo("node agent unreachable"));
+        Assert.That(plan.Decisions.Single(d => d.Node == "n2").Reason, Is.EqualTo("backing off after 2 failed warm-ups until 2026-11-23 12:01:00"));
+    }
+
+    [Test]
+    public void The_dry_run_table_is_stable_whatever_the_input_order_and_explains_every_decision()
+    {
+        NodeSnapshot[] nodes = [Node("n1", NodeState.Allocated), Node("n2", NodeState.Allocated), Node("n3")];
+        ImageDemand[] demand = [new("img_b", "reg/b:1", 2, 50 * MiB), new("img_a", "reg/a:1", 6, 100 * MiB)];
+        var forward = PrefetchPlanner.Plan(new ClusterSnapshot { Nodes = nodes, Demand = demand }, Options(), Now).ToTable();
+        var reversed = PrefetchPlanner.Plan(new ClusterSnapshot { Nodes = nodes.Reverse().ToArray(), Demand = demand.Reverse().ToArray() }, Options(), Now).ToTable();
+        Assert.That(reversed, Is.EqualTo(forward));
+        Assert.That(forward, Is.EqualTo("""
+            POLICY  IMAGE  NODE  ACTION  REASON
+            demand  img_a  -     need    6 pending jobs, 4 per node (min 1, max 4); target 2 nodes: 0 hold it, 0 warming, 2 more wanted; ref reg/a:1
+            demand  img_a  n3    warm    idle; 100.0 MiB fits below the high watermark (100.0 MiB of 1000.0 MiB)
+            demand  img_a  n1    skip    node allocated, not idle (IdleOnly)
+            demand  img_a  n2    skip    node allocated, not idle (IdleOnly)
+            demand  img_b  -     need    2 pending jobs, 4 per node (min 1, max 4); target 1 node: 0 hold it, 0 warming, 1 more wanted; ref reg/b:1
+            demand  img_b  n3    defer   1 warm-up in flight on the node (MaxConcurrentPerNode 1)
+            demand  img_b  n1    skip    node allocated, not idle (IdleOnly)
+            demand  img_b  n2    skip    node allocated, not idle (IdleOnly)
+
+            """.ReplaceLineEndings("\n")));
+    }
+}
