@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Placement.Core.Processes;
 
 namespace Placement.Tests.GridEngine;
 
@@ -55,6 +56,27 @@ public sealed partial class SgeQrshSpecs
         Assert.That(qrsh.ExitCode, Is.Zero, all);
         Assert.That(qrsh.StandardOutput, Does.Contain("ID=placement-tiny"), "the command ran inside the image\n" + all);
         Assert.That(qrsh.StandardOutput, Does.Not.Contain("HOST_ROOT").And.Contain("IMG=" + Tiny));
+        await AssertNothingLeftAsync(JobIdOf(all));
+    }
+
+    [Test]
+    public async Task A_qrsh_session_with_a_terminal_and_a_pty_runs_inside_the_image_and_leaves_the_queue_healthy()
+    {
+        // -pty yes needs a terminal on the client (without one the job gets SIGHUP, image or not): script(1) gives it
+        // one. Its prolog and epilog then run on a pty as well, the case SoGE 8.1.9 breaks unless the daemons run as root.
+        var qrsh = $"runuser -u {_cell.User} -- qrsh -verbose -now no -pty yes -l container_image={Tiny} 'head -1 /etc/os-release; test -t 0 && test -t 1 && echo ON_A_TERMINAL'";
+        // script(1) passes end of input on as end of file on the terminal, which would hang up the session early:
+        // give it an input that stays open until the session ends.
+        const string wrapper = "exec 3< <(sleep 300); script -qec \"$1\" /dev/null <&3; rc=$?; kill $! 2>/dev/null; exit $rc";
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("bash", ["-c", wrapper, "qrsh-on-a-terminal", qrsh])
+        {
+            AllowNonZeroExit = true,
+            Timeout = TimeSpan.FromMinutes(3),
+            WorkingDirectory = _cell.Output,
+        });
+        var all = result.StandardOutput + result.StandardError;
+        Assert.That(result.ExitCode, Is.Zero, all);
+        Assert.That(all, Does.Contain("ID=placement-tiny").And.Contain("ON_A_TERMINAL"), "inside the image, on a terminal (bwrap shows it as /dev/console)\n" + all);
         await AssertNothingLeftAsync(JobIdOf(all));
     }
 
