@@ -2,6 +2,7 @@
 # Builds every Placement artifact into out/:
 #   out/bin/placement              admin CLI + node agent + prefetch controller (NativeAOT)
 #   out/bin/placement-load-sensor  Grid Engine load sensor (NativeAOT)
+#   out/bin/placement-pyxis-importer  pyxis importer (sh wrapper: exec placement pyxis-importer "$@")
 #   out/lib/libplacement.so        NativeAOT core library behind the SPANK shim
 #   out/lib/spank_placement.so     SPANK plugin for plugstack.conf (C, native/)
 # Usage: ./build.sh [install [PREFIX]]   (install copies to PREFIX/bin and PREFIX/lib/placement; default PREFIX=/usr)
@@ -40,6 +41,7 @@ publish src/Prefetcher "$OUT/bin"
 publish src/LoadSensor "$OUT/bin"
 publish src/SpankShim "$OUT/lib"
 make -s -C native OUT="$OUT/lib"
+install -m 0755 deploy/slurm/placement-pyxis-importer "$OUT/bin/"
 rm -rf "$OUT/.publish" "$OUT/lib/obj"
 echo "build: artifacts in $OUT ($(( $(date +%s) - start )) s)"
 ls -l "$OUT/bin" "$OUT/lib" | sed 's/^/  /'
@@ -47,7 +49,7 @@ ls -l "$OUT/bin" "$OUT/lib" | sed 's/^/  /'
 if [ "${1:-}" = install ]; then
   PREFIX=${2:-/usr}
   install -d "$PREFIX/bin" "$PREFIX/lib/placement"
-  install -m 0755 "$OUT/bin/placement" "$OUT/bin/placement-load-sensor" "$PREFIX/bin/"
+  install -m 0755 "$OUT/bin/placement" "$OUT/bin/placement-load-sensor" "$OUT/bin/placement-pyxis-importer" "$PREFIX/bin/"
   install -m 0755 "$OUT/lib/libplacement.so" "$OUT/lib/spank_placement.so" "$PREFIX/lib/placement/"
   echo "build: installed into $PREFIX/bin and $PREFIX/lib/placement"
 fi

@@ -50,6 +50,32 @@ srun --container-image='ubuntu:22.04;rm -rf /' true || true
 run srun -w n2 --container-image=docker://127.0.0.1:9/nowhere/app:1 true || true
 run sinfo -N -o "%N %t"
 
+# ---- prefetch controller (issue 7; docs/prefetch.md) — begin ----------------------------------
+say "prefetch: four jobs queue for an image no node holds; the controller warms it onto an idle node first"
+for node in n1 n2 n3; do placement --node "$node" rm --force "docker://$PLACEMENT_TEST_IMAGE_TINY" >/dev/null 2>&1 || true; done
+CONTROLLER_CONFIG=${PLACEMENT_DEV_STATE:-/var/tmp/placement-dev}/controller.json
+agent_urls=$(tr ',' '\n' <<<"$PLACEMENT_AGENT_URLS" | sed 's/^\([^=]*\)=\(.*\)$/"\1": "\2"/' | paste -sd, -)
+cat >"$CONTROLLER_CONFIG" <<JSON
+{
+  "Cache": { "Root": "$PLACEMENT_CACHE_ROOT" },
+  "Prefetch": { "AgentUrls": { $agent_urls }, "IntervalSeconds": 2, "Listen": "" }
+}
+JSON
+held=()
+for _ in 1 2 3 4; do
+  held+=("$(sbatch --parsable --hold --output=/dev/null --container-image="docker://$PLACEMENT_TEST_IMAGE_TINY" --wrap true)")
+done
+run squeue -t PD -o "%.6i %.8T %.30r %Y"
+run placement --config "$CONTROLLER_CONFIG" controller --dry-run
+run placement --config "$CONTROLLER_CONFIG" controller --once
+sleep 3
+for url in $(tr ',' '\n' <<<"$PLACEMENT_AGENT_URLS" | cut -d= -f2); do run placement warm --node-url "$url" --list; done
+run scontrol release "$(IFS=,; echo "${held[*]}")"
+sleep 3
+run sinfo -N -o "%N %f"
+printf 'Prometheus (agents warm-up and cache metrics): %s\n' "$PLACEMENT_PROMETHEUS_URL"
+# ---- prefetch controller — end ------------------------------------------------------------------
+
 cat <<MSG
 
 What to try next (PLACEMENT_CONFIG=$PLACEMENT_CONFIG_FILE; --node n1|n2|n3 picks a node's cache):
@@ -65,6 +91,8 @@ What to try next (PLACEMENT_CONFIG=$PLACEMENT_CONFIG_FILE; --node n1|n2|n3 picks
   docs/slurm.md                                      the slurm.conf lines a site adds
   placement warm --node-url http://127.0.0.1:9462/ --wait docker://$PLACEMENT_TEST_IMAGE_BIG
                                                      ask n2's agent to prefetch (MUNGE-authenticated)
+  placement --config $CONTROLLER_CONFIG controller --dry-run
+                                                     the prefetch plan for the current queue, with reasons
   curl -s http://127.0.0.1:9461/metrics | grep ^placement_   a node agent's metrics
   $PLACEMENT_PROMETHEUS_URL                           Prometheus scraping the three agents (docs/metrics.md)
   deploy/dev/cluster status | down                   inspect or stop everything

@@ -13,7 +13,9 @@ soft (default): job_desc.prefer = <the job's own --constraint> & img_<id>. Slurm
   preference the job falls back to its plain --constraint (greedy: a busy preferred node means the
   job runs elsewhere at once). A user's explicit --prefer is left alone.
 hard: img_<id> is AND-ed into job_desc.features: the job runs only on nodes holding the image.
-Jobs without an image are not touched.
+Both: "placement_image=<reference>" is added to job_desc.admin_comment, where the prefetch controller
+reads the reference of pending jobs (`scontrol show job` shows AdminComment, not the spank
+environment; users cannot set it). Jobs without an image are not touched.
 --]]
 
 -- Partitions where every job with an image is placed in hard mode, whatever the plugin's mode=,
@@ -88,6 +90,16 @@ local function is_hard(mode, partitions)
 	return true
 end
 
+-- "placement_image=REF" in the admin comment (kept beside an admin's own text), for the prefetch controller.
+local function record_image(job_desc, image)
+	local tag = "placement_image=" .. image
+	if empty(job_desc.admin_comment) then
+		job_desc.admin_comment = tag
+	elseif not string.find(job_desc.admin_comment, tag, 1, true) then
+		job_desc.admin_comment = job_desc.admin_comment .. " " .. tag
+	end
+end
+
 function slurm_job_submit(job_desc, part_list, submit_uid)
 	local feature = spank_env(job_desc, "PLACEMENT_IMAGE_ID")
 	if feature == nil then
@@ -100,6 +112,9 @@ function slurm_job_submit(job_desc, part_list, submit_uid)
 	end
 	local image = spank_env(job_desc, "PLACEMENT_IMAGE") or "?"
 	local mode = spank_env(job_desc, "PLACEMENT_MODE") or "soft"
+	if image ~= "?" and not string.find(image, "%s") then
+		record_image(job_desc, image)
+	end
 
 	if is_hard(mode, job_partitions(job_desc, part_list)) then
 		local before = job_desc.features

@@ -35,6 +35,7 @@ public static class ExitCodes
         PlacementErrorKind.DiskFull => DiskFull,
         PlacementErrorKind.Busy => Busy,
         PlacementErrorKind.Permission => Failure,
+        PlacementErrorKind.Usage => Usage,
         _ => Failure,
     };
 }

@@ -13,4 +13,6 @@ public enum PlacementErrorKind
     DiskFull,
     Busy,
     Permission,
+    /// <summary>Bad input from the user: a command-line value or an input file (e.g. a simulator trace).</summary>
+    Usage,
 }

@@ -10,7 +10,7 @@ public sealed class AgentOptions
     [
         nameof(MaxFeatures), nameof(CoalesceMilliseconds), nameof(PublishMinIntervalMilliseconds), nameof(RepairIntervalSeconds),
         nameof(InventoryPollMilliseconds), nameof(RetryMaxDelaySeconds), nameof(ScontrolPath), nameof(ScontrolTimeoutSeconds),
-        nameof(Listen), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms),
+        nameof(Listen), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms), nameof(Socket),
     ];
 
     /// <summary>At most this many <c>img_</c> features per node: pinned images first, then most recently used.</summary>
@@ -64,4 +64,18 @@ public sealed class AgentOptions
     /// <summary>At most this many warm-ups pull at once on this node; more wait in the agent's queue.</summary>
     [Range(1, 64)]
     public int MaxConcurrentWarms { get; set; } = 2;
+
+    /// <summary>
+    /// The agent's Unix socket for unprivileged local clients (the pyxis importer, docs/slurm.md): an absolute path,
+    /// <c>%n</c> replaced by the node name (several agents on one host), or empty for none. The agent creates it
+    /// mode 0666 and identifies every caller by SO_PEERCRED.
+    /// </summary>
+    public string Socket { get; set; } = DefaultSocket;
+
+    /// <summary>Default of <see cref="Socket"/>.</summary>
+    public const string DefaultSocket = "/run/placement/agent.sock";
+
+    /// <summary><see cref="Socket"/> for one node (<c>%n</c> replaced); null when the agent serves no socket.</summary>
+    public string? SocketPath(string node) =>
+        string.IsNullOrEmpty(Socket) ? null : Socket.Replace("%n", node, StringComparison.Ordinal);
 }

@@ -44,6 +44,13 @@ internal static class PlacementOptionsRules
         }
         if (!ListenAddress.TryParse(options.Agent.Listen, out _, out var listenError))
             yield return $"Agent:Listen {listenError} (value: '{options.Agent.Listen}')";
+        var socket = options.Agent.Socket;
+        // sun_path holds 108 bytes with the terminating NUL; %n may grow by a 64-character node name.
+        var socketBytes = System.Text.Encoding.UTF8.GetByteCount(socket.Replace("%n", new string('n', 64), StringComparison.Ordinal));
+        if (socket.Length > 0 && (!System.IO.Path.IsPathFullyQualified(socket) || socket.Any(c => char.IsWhiteSpace(c) || c == '\0') || socket.EndsWith('/')))
+            yield return $"Agent:Socket must be an absolute file path without spaces, or empty for no socket (value: '{socket}')";
+        else if (socketBytes > 107)
+            yield return $"Agent:Socket is too long for a Unix socket: at most 107 bytes with %n replaced by a 64-character node name (value: '{socket}')";
         var slurmUser = options.Agent.SlurmUser;
         if (slurmUser.Length > 0 && (slurmUser.Length > 32 || !(slurmUser.All(char.IsAsciiDigit)
             || (char.IsAsciiLetterLower(slurmUser[0]) || slurmUser[0] == '_') && slurmUser.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '_' or '-' or '.'))))

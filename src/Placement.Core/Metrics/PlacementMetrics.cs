@@ -87,4 +87,41 @@ public static class PlacementMetrics
     public static readonly Histogram WarmSeconds = Prometheus.Metrics.CreateHistogram(
         "placement_warm_seconds", "Duration of one warm-up (queue wait not included).",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.05, 4, 8) });
+
+    // ---- the agent's Unix socket (pyxis importer) ----
+
+    /// <summary>Ops: get, ensure, release, other. Results: ok, bad_request, forbidden, failed.</summary>
+    public static readonly Counter SocketRequests = Prometheus.Metrics.CreateCounter(
+        "placement_socket_requests_total", "Requests on the node agent's Unix socket (pyxis importer, SPANK plugin), by operation and result.", "op", "result");
+
+    // ---- prefetch controller (placement controller; docs/prefetch.md) ----
+
+    /// <summary>Policies: pinned, demand, popularity. Actions: warm, need, satisfied, skip, defer.</summary>
+    public static readonly Counter PrefetchDecisions = Prometheus.Metrics.CreateCounter(
+        "placement_prefetch_decisions_total", "Planner decisions (one per image and node considered), by policy and action.", "policy", "action");
+
+    /// <summary>Results: accepted, rejected (the agent answered an error), unreachable.</summary>
+    public static readonly Counter PrefetchRequests = Prometheus.Metrics.CreateCounter(
+        "placement_prefetch_requests_total", "Warm requests the controller sent to node agents, by policy and result.", "policy", "result");
+
+    /// <summary>Outcomes: pulled, hit, failed, cancelled, lost (the agent forgot it: restarted).</summary>
+    public static readonly Counter PrefetchWarms = Prometheus.Metrics.CreateCounter(
+        "placement_prefetch_warms_total", "Warm-ups the controller requested that finished, by policy and outcome.", "policy", "outcome");
+
+    /// <summary>Results: ok, dry_run, scheduler_unreachable, failed.</summary>
+    public static readonly Counter PrefetchCycles = Prometheus.Metrics.CreateCounter(
+        "placement_prefetch_cycles_total", "Planning cycles of the prefetch controller, by result.", "result");
+
+    public static readonly Histogram PrefetchCycleSeconds = Prometheus.Metrics.CreateHistogram(
+        "placement_prefetch_cycle_seconds", "Duration of one planning cycle (scheduler, agents, plan, requests).",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.05, 2, 10) });
+
+    public static readonly Gauge PrefetchPendingJobs = Prometheus.Metrics.CreateGauge(
+        "placement_prefetch_pending_jobs", "Pending jobs with a container image, at the last cycle.");
+
+    public static readonly Gauge PrefetchWarmsInFlight = Prometheus.Metrics.CreateGauge(
+        "placement_prefetch_warms_in_flight", "Warm-ups queued or running on all nodes (any requester), at the last cycle.");
+
+    public static readonly Gauge PrefetchAgentsUnreachable = Prometheus.Metrics.CreateGauge(
+        "placement_prefetch_agents_unreachable", "Node agents that did not answer at the last cycle.");
 }

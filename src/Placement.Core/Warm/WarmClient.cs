@@ -54,6 +54,16 @@ public sealed class WarmClient : IDisposable
                ?? throw new PlacementException(PlacementErrorKind.Failure, $"{NodeUrl}: empty answer to GET /v1/warm");
     }
 
+    /// <summary>The node's cache inventory, built from its disk at request time (<c>GET /v1/inventory</c>, no credential needed).</summary>
+    public async Task<Cache.Inventory> InventoryAsync(CancellationToken cancellationToken = default)
+    {
+        var response = await SendAsync(HttpMethod.Get, "/v1/inventory", null, null, cancellationToken).ConfigureAwait(false);
+        if (response.Status != HttpStatusCode.OK)
+            throw Failure(response, "read the inventory");
+        return JsonSerializer.Deserialize(response.Body, Cache.CacheJsonContext.Default.Inventory)
+               ?? throw new PlacementException(PlacementErrorKind.Failure, $"{NodeUrl}: empty answer to GET /v1/inventory");
+    }
+
     /// <summary>The node name the agent serves; credentials are bound to it.</summary>
     public async Task<string> NodeAsync(CancellationToken cancellationToken = default)
     {

@@ -53,12 +53,17 @@ internal static class AgentCommand
             {
                 log.Write("http", $"node {cache.NodeName}: no HTTP API (Agent:Listen is empty)");
             }
+            using var socket = options.Agent.SocketPath(cache.NodeName) is { } socketPath ? new AgentSocketServer(socketPath, cache, log) : null;
+            log.Write("socket", socket is null ? $"node {cache.NodeName}: no Unix socket (Agent:Socket is empty)"
+                : $"node {cache.NodeName}: serving {socket.Path} (pyxis importer: get, release)");
             try
             {
                 var serving = api?.RunAsync(stop.Token) ?? Task.CompletedTask;
+                var importing = socket?.RunAsync(stop.Token) ?? Task.CompletedTask;
                 await new NodeAgent(cache, scontrol, log).RunAsync(stop.Token).ConfigureAwait(false);
                 await stop.CancelAsync().ConfigureAwait(false);
                 await serving.ConfigureAwait(false);
+                await importing.ConfigureAwait(false);
                 await warms.StopAsync().ConfigureAwait(false);
             }
             finally

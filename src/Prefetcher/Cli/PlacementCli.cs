@@ -25,6 +25,9 @@ internal static class PlacementCli
             root.Subcommands.Add(command);
         root.Subcommands.Add(Agent.AgentCommand.Create());
         root.Subcommands.Add(WarmCommand.Create());
+        root.Subcommands.Add(Controller.ControllerCommand.Create());
+        root.Subcommands.Add(PyxisImporterCommand.Create());
+        root.Subcommands.Add(SimulateCommand.Create());
 
         var parse = root.Parse(args);
         try

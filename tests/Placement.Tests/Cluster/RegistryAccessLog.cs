@@ -35,4 +35,31 @@ internal sealed class RegistryAccessLog(string path)
             await Task.Delay(50).ConfigureAwait(false);
         return count;
     }
+
+    /// <summary>When each GET of blob <paramref name="digest"/> through <paramref name="repository"/> was logged (the
+    /// log's second resolution), in log order.</summary>
+    public IReadOnlyList<DateTimeOffset> BlobGetTimes(string digest, string repository)
+    {
+        var prefix = $"\"GET /v2/{repository}/blobs/{digest} HTTP/";
+        var times = new List<DateTimeOffset>();
+        foreach (var line in File.ReadLines(Path))
+        {
+            if (!line.Contains(prefix, StringComparison.Ordinal))
+                continue;
+            var open = line.IndexOf('[', StringComparison.Ordinal);
+            var close = line.IndexOf(']', open + 1);
+            if (open < 0 || close <= open)
+                continue;
+            var parts = line[(open + 1)..close].Split(' ');
+            if (parts.Length == 2 && parts[1].Length == 5
+                && DateTime.TryParseExact(parts[0], "dd/MMM/yyyy:HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture,
+                    System.Globalization.DateTimeStyles.None, out var local))
+            {
+                var offset = new TimeSpan(int.Parse(parts[1][1..3], System.Globalization.CultureInfo.InvariantCulture),
+                    int.Parse(parts[1][3..5], System.Globalization.CultureInfo.InvariantCulture), 0);
+                times.Add(new DateTimeOffset(local, parts[1][0] == '-' ? -offset : offset));
+            }
+        }
+        return times;
+    }
 }

@@ -1,0 +1,57 @@
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace Placement.Core.AgentSocket;
+
+/// <summary>
+/// Sends one request to the node agent's Unix socket and returns its answer. The caller needs no privilege:
+/// the agent (root) does the cache work and identifies the caller by SO_PEERCRED.
+/// </summary>
+public static class SocketClient
+{
+    /// <summary>How a reader learns to start the agent, for every "agent down" message.</summary>
+    public const string StartHint = "start the node agent (`systemctl start placement-agent`, or `placement agent` as root)";
+
+    /// <exception cref="PlacementException">The agent is not reachable (<see cref="PlacementErrorKind.Network"/>) or broke the protocol.</exception>
+    public static async Task<SocketResponse> SendAsync(string socketPath, SocketRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(socketPath);
+        ArgumentNullException.ThrowIfNull(request);
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            var why = ex.SocketErrorCode == SocketError.AccessDenied
+                ? "permission denied: the socket and its directories must be accessible to every user"
+                : !File.Exists(socketPath) ? "it does not exist"
+                : ex.SocketErrorCode == SocketError.ConnectionRefused ? "nothing listens on it (connection refused)"
+                : ex.Message;
+            throw new PlacementException(PlacementErrorKind.Network,
+                $"cannot reach the node agent on its socket {socketPath}: {why}; is the agent running? {StartHint} (the socket path is Agent:Socket in the configuration)", ex);
+        }
+
+        try
+        {
+            await SocketLines.WriteLineAsync(socket, JsonSerializer.SerializeToUtf8Bytes(request, SocketJsonContext.Default.SocketRequest), cancellationToken).ConfigureAwait(false);
+            socket.Shutdown(SocketShutdown.Send);
+            var line = await SocketLines.ReadLineAsync(socket, cancellationToken).ConfigureAwait(false)
+                ?? throw new PlacementException(PlacementErrorKind.Network,
+                    $"the node agent on {socketPath} closed the connection without an answer (did it stop or crash? see its log; {StartHint})");
+            return JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketResponse)
+                ?? throw new PlacementException(PlacementErrorKind.Failure, $"the node agent on {socketPath} answered 'null'");
+        }
+        catch (Exception ex) when (ex is SocketException or IOException)
+        {
+            throw new PlacementException(PlacementErrorKind.Network,
+                $"lost the connection to the node agent on {socketPath} ({ex.Message}); see its log, or {StartHint}", ex);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidDataException)
+        {
+            throw new PlacementException(PlacementErrorKind.Failure,
+                $"the node agent on {socketPath} sent an answer this client does not understand ({ex.Message}); are the agent and the importer the same Placement version?", ex);
+        }
+    }
+}

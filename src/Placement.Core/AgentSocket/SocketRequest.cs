@@ -1,0 +1,12 @@
+namespace Placement.Core.AgentSocket;
+
+/// <summary>
+/// One request on the agent's Unix socket (<see cref="Configuration.AgentOptions.Socket"/>): a single JSON line.
+/// The caller's identity is never part of the request: the agent reads it from the socket (SO_PEERCRED).
+/// </summary>
+/// <param name="Op"><see cref="SocketOps.Get"/>, <see cref="SocketOps.Ensure"/> or <see cref="SocketOps.Release"/>.</param>
+/// <param name="Ref">The image (get, ensure), as the user or pyxis wrote it.</param>
+/// <param name="Job">get/release by the importer: the job the lease belongs to (<c>SLURM_JOB_ID</c>).</param>
+/// <param name="Step">get/release by the importer: the step the lease belongs to (<c>SLURM_STEP_ID</c>).</param>
+/// <param name="Holder">ensure/release by root only (the SPANK plugin in slurmstepd): the lease holder itself, e.g. <c>slurm-42.0</c>.</param>
+public sealed record SocketRequest(string Op, string? Ref = null, string? Job = null, string? Step = null, string? Holder = null);

@@ -1,0 +1,469 @@
+using System.Diagnostics;
+using Placement.Core.Cache;
+
+namespace Placement.Core.Simulation;
+
+/// <summary>
+/// One replay of a trace under one policy: a discrete-event model of a FIFO scheduler without backfill (first fit, with
+/// Slurm-style soft preference or ImageLocality scoring), per-node caches evicted by <see cref="EvictionPolicy.Plan"/>,
+/// and pulls through <see cref="TransferModel"/>. docs/simulator.md describes the model.
+/// </summary>
+public sealed class ClusterSimulation
+{
+    private sealed class Entry(long size)
+    {
+        public readonly long Size = size;
+        public double LastUsed;
+        public int Leases;
+        public bool Present;
+        public bool PrefetchedUnused;
+        public Transfer? InFlight;
+    }
+
+    private enum Kind { JobEnd, Transfers, PrefetchTick }
+
+    internal readonly JobTrace JobTrace;
+    internal readonly SimulationOptions Options;
+    private readonly SimPolicy _policy;
+    private readonly IPrefetchSeam? _prefetch;
+    private readonly SimulationView _view;
+    private readonly int _cpn;
+
+    private double _now;
+    private long _seq;
+    private readonly PriorityQueue<(Kind Kind, long Arg), (double Time, long Seq)> _events = new();
+
+    // Nodes
+    private readonly int[] _free;
+    private int _idle;
+    private readonly Dictionary<int, Entry>[] _cache;
+    private readonly long[] _used;
+    private readonly NodeBitset[] _holders;
+    private readonly bool[] _pinned;
+    private readonly TransferModel _transfers;
+    private readonly List<Transfer> _done = [];
+    private readonly List<EvictionCandidate> _candidates = [];
+    private readonly Dictionary<string, int> _imageIndex = new(StringComparer.Ordinal);
+
+    // Jobs
+    private readonly int[] _queue;
+    private int _qHead, _qTail;
+    private readonly int[] _pendingDemand;
+    private readonly int[][] _alloc;
+    private readonly double[] _allocTime;
+    private readonly int[] _waitingPulls;
+    private readonly bool[] _runnable;
+    private int _unfinished;
+    private readonly List<int> _pick = [];
+
+    // Metrics
+    private int _hits, _jobs;
+    private long _egress, _evicted, _prefetchBytes, _wasted;
+    private readonly List<double> _delays;
+    private double _queueWait, _makespan;
+
+    public ClusterSimulation(JobTrace trace, SimulationOptions options, SimPolicy policy, IPrefetchSeam? prefetch = null)
+    {
+        JobTrace = trace;
+        Options = options;
+        _policy = policy;
+        _prefetch = policy == SimPolicy.PreferPrefetch ? prefetch : null;
+        _view = new SimulationView(this);
+        _cpn = options.CoresPerNode;
+        var n = options.Nodes;
+        _free = Enumerable.Repeat(_cpn, n).ToArray();
+        _idle = n;
+        _cache = Enumerable.Range(0, n).Select(_ => new Dictionary<int, Entry>()).ToArray();
+        _used = new long[n];
+        _holders = Enumerable.Range(0, trace.Images.Count).Select(_ => new NodeBitset(n)).ToArray();
+        _pinned = trace.Images.Select(i => options.Pinned.Contains(i.Name)).ToArray();
+        for (var i = 0; i < trace.Images.Count; i++)
+            _imageIndex[trace.Images[i].Name] = i;
+        _transfers = new TransferModel(n, options.NodeBandwidth, options.RegistryBandwidth, options.RegistryConcurrency);
+        var jobs = trace.Jobs.Length;
+        _queue = new int[jobs];
+        _pendingDemand = new int[trace.Images.Count];
+        _alloc = new int[jobs][];
+        _allocTime = new double[jobs];
+        _waitingPulls = new int[jobs];
+        _runnable = trace.Jobs.Select(j => NodesFor(j.Cores) <= n).ToArray();
+        _delays = new List<double>(jobs);
+    }
+
+    public PolicyResult Run()
+    {
+        var clock = Stopwatch.StartNew();
+        var jobs = JobTrace.Jobs;
+        _unfinished = _runnable.Count(r => r);
+        if (_prefetch is not null && jobs.Length > 0)
+            Push(jobs[0].Submit, Kind.PrefetchTick, 0);
+        var next = 0;
+        while (true)
+        {
+            var submitAt = next < jobs.Length ? jobs[next].Submit : double.PositiveInfinity;
+            if (_events.TryPeek(out var ev, out var at) && at.Time <= submitAt)
+            {
+                _events.Dequeue();
+                _now = at.Time;
+                Handle(ev.Kind, ev.Arg);
+            }
+            else if (next < jobs.Length)
+            {
+                _now = submitAt;
+                Submit(next++);
+            }
+            else
+            {
+                break;
+            }
+        }
+        _delays.Sort();
+        var unusedAtEnd = 0L;
+        foreach (var node in _cache)
+            unusedAtEnd += node.Values.Where(e => e.Present && e.PrefetchedUnused).Sum(e => e.Size);
+        return new PolicyResult
+        {
+            Policy = _policy,
+            CacheBytes = Options.CacheBytes,
+            Jobs = _jobs,
+            Hits = _hits,
+            EgressBytes = _egress,
+            EvictedBytes = _evicted,
+            PrefetchBytes = _prefetchBytes,
+            PrefetchWastedBytes = _wasted,
+            PrefetchUnusedAtEndBytes = unusedAtEnd,
+            SortedDelays = [.. _delays],
+            MeanQueueWaitSeconds = _jobs == 0 ? 0 : _queueWait / _jobs,
+            MakespanSeconds = _makespan,
+            Unrunnable = _runnable.Count(r => !r),
+            WallSeconds = clock.Elapsed.TotalSeconds,
+        };
+    }
+
+    private int NodesFor(int cores) => cores <= _cpn ? 1 : (cores + _cpn - 1) / _cpn;
+
+    private void Push(double time, Kind kind, long arg) => _events.Enqueue((kind, arg), (time, _seq++));
+
+    private void Handle(Kind kind, long arg)
+    {
+        switch (kind)
+        {
+            case Kind.JobEnd: End((int)arg); break;
+            case Kind.Transfers: if (arg == _transfers.Version) TransfersDue(); break;
+            case Kind.PrefetchTick: PrefetchTick(); break;
+        }
+    }
+
+    // ---- queue and scheduler -------------------------------------------------------------------------------
+
+    private void Submit(int j)
+    {
+        if (!_runnable[j])
+            return;
+        _queue[_qTail++] = j;
+        _pendingDemand[JobTrace.Jobs[j].Image]++;
+        Schedule();
+    }
+
+    /// <summary>FIFO without backfill: start queued jobs in order until the first one that does not fit now.</summary>
+    private void Schedule()
+    {
+        while (_qHead < _qTail)
+        {
+            var j = _queue[_qHead];
+            if (!Choose(JobTrace.Jobs[j]))
+                return;
+            _qHead++;
+            _pendingDemand[JobTrace.Jobs[j].Image]--;
+            Allocate(j, [.. _pick]);
+        }
+    }
+
+    /// <summary>Fills <see cref="_pick"/> with the job's nodes, or returns false if it cannot start now.</summary>
+    private bool Choose(SimJob job)
+    {
+        _pick.Clear();
+        var steer = _policy switch
+        {
+            SimPolicy.Prefer or SimPolicy.PreferPrefetch => true,
+            SimPolicy.ImageLocality => ImageLocalityScore(job.Image) > 0,
+            _ => false,
+        };
+        var holders = _holders[job.Image];
+        if (job.Cores <= _cpn)
+        {
+            var node = -1;
+            if (steer && holders.Count > 0)
+                node = holders.First((this, job.Cores), static (s, n) => s.Item1._free[n] >= s.Item2);
+            if (node < 0)
+                node = FirstFit(job.Cores);
+            if (node < 0)
+                return false;
+            _pick.Add(node);
+            return true;
+        }
+        var need = NodesFor(job.Cores);
+        if (_idle < need)
+            return false;
+        if (steer && holders.Count >= need)
+        {
+            // All preferred or nothing preferred, as Slurm tries the job with the preferred features first, then without.
+            holders.First((this, need), static (s, n) =>
+            {
+                if (s.Item1._free[n] == s.Item1._cpn)
+                    s.Item1._pick.Add(n);
+                return s.Item1._pick.Count == s.need;
+            });
+            if (_pick.Count >= need)
+            {
+                _pick.RemoveRange(need, _pick.Count - need);
+                return true;
+            }
+            _pick.Clear();
+        }
+        for (var n = 0; n < _free.Length && _pick.Count < need; n++)
+        {
+            if (_free[n] == _cpn)
+                _pick.Add(n);
+        }
+        return true;
+    }
+
+    private int FirstFit(int cores)
+    {
+        var free = _free;
+        for (var n = 0; n < free.Length; n++)
+        {
+            if (free[n] >= cores)
+                return n;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// kube-scheduler's ImageLocality score for a node holding the image (0 for others): the image size scaled by the
+    /// fraction of nodes holding it, clamped to [23 MiB, 1000 MiB] and mapped linearly onto 0–100
+    /// (pkg/scheduler/framework/plugins/imagelocality, calculatePriority and scaledImageScore, one container).
+    /// </summary>
+    internal long ImageLocalityScore(int image) =>
+        ImageLocalityScore(JobTrace.Images[image].Size, _holders[image].Count, Options.Nodes);
+
+    public static long ImageLocalityScore(long size, int holders, int nodes)
+    {
+        const long mb = 1024 * 1024, min = 23 * mb, max = 1000 * mb, maxNodeScore = 100;
+        var sum = (long)(size * ((double)holders / nodes));
+        sum = Math.Clamp(sum, min, max);
+        return maxNodeScore * (sum - min) / (max - min);
+    }
+
+    private void Allocate(int j, int[] nodes)
+    {
+        var job = JobTrace.Jobs[j];
+        _jobs++;
+        _alloc[j] = nodes;
+        _allocTime[j] = _now;
+        _queueWait += _now - job.Submit;
+        var perNode = nodes.Length == 1 ? job.Cores : _cpn;
+        var hit = _policy != SimPolicy.NoCache;
+        foreach (var n in nodes)
+        {
+            if (_free[n] == _cpn)
+                _idle--;
+            _free[n] -= perNode;
+            if (_policy == SimPolicy.NoCache)
+            {
+                StartPull(new Transfer(n, job.Image, JobTrace.Images[job.Image].Size, prefetch: false), j);
+                continue;
+            }
+            var cache = _cache[n];
+            if (!cache.TryGetValue(job.Image, out var e))
+                cache[job.Image] = e = new Entry(JobTrace.Images[job.Image].Size);
+            e.Leases++;
+            if (e.Present)
+            {
+                e.LastUsed = _now;
+                e.PrefetchedUnused = false;
+                continue;
+            }
+            hit = false;
+            if (e.InFlight is null)
+            {
+                e.InFlight = new Transfer(n, job.Image, e.Size, prefetch: false);
+                StartPull(e.InFlight, j);
+            }
+            else
+            {
+                e.InFlight.Waiters.Add(j);
+                _waitingPulls[j]++;
+            }
+        }
+        if (hit)
+            _hits++;
+        _prefetch?.JobStarted(job.Image, _now);
+        if (_waitingPulls[j] == 0)
+            RunJob(j);
+    }
+
+    private void RunJob(int j)
+    {
+        _delays.Add(_now - _allocTime[j]);
+        Push(_now + JobTrace.Jobs[j].Runtime, Kind.JobEnd, j);
+    }
+
+    private void End(int j)
+    {
+        var job = JobTrace.Jobs[j];
+        var perNode = _alloc[j].Length == 1 ? job.Cores : _cpn;
+        foreach (var n in _alloc[j])
+        {
+            _free[n] += perNode;
+            if (_free[n] == _cpn)
+                _idle++;
+            if (_policy != SimPolicy.NoCache)
+            {
+                var e = _cache[n][job.Image];
+                e.Leases--;
+                ForgetIfEmpty(n, job.Image, e);
+            }
+        }
+        _alloc[j] = [];
+        _makespan = _now;
+        _unfinished--;
+        Schedule();
+    }
+
+    // ---- pulls, cache and eviction -------------------------------------------------------------------------
+
+    private void StartPull(Transfer t, int waiter)
+    {
+        if (waiter >= 0)
+        {
+            t.Waiters.Add(waiter);
+            _waitingPulls[waiter]++;
+        }
+        _egress += t.Size;
+        _transfers.Start(t, _now);
+        Push(_transfers.Reschedule(_now), Kind.Transfers, _transfers.Version);
+    }
+
+    private void TransfersDue()
+    {
+        _done.Clear();
+        _transfers.Complete(_now, _done);
+        foreach (var t in _done)
+        {
+            if (_policy != SimPolicy.NoCache)
+                Commit(t);
+            foreach (var j in t.Waiters)
+            {
+                if (--_waitingPulls[j] == 0)
+                    RunJob(j);
+            }
+        }
+        var next = _transfers.Reschedule(_now);
+        if (!double.IsPositiveInfinity(next))
+            Push(next, Kind.Transfers, _transfers.Version);
+    }
+
+    private void Commit(Transfer t)
+    {
+        var e = _cache[t.Node][t.Image];
+        e.InFlight = null;
+        e.Present = true;
+        e.LastUsed = _now;
+        e.PrefetchedUnused = t.Waiters.Count == 0;
+        _used[t.Node] += e.Size;
+        _holders[t.Image].Add(t.Node);
+        Evict(t.Node, t.Image);
+    }
+
+    /// <summary>The daemons' eviction, exactly: <see cref="EvictionPolicy.Plan"/> after every commit, the image just pulled excepted.</summary>
+    private void Evict(int node, int justPulled)
+    {
+        if (_used[node] <= Options.HighBytes)
+            return;
+        _candidates.Clear();
+        foreach (var (image, e) in _cache[node])
+        {
+            if (!e.Present)
+                continue;
+            _candidates.Add(new EvictionCandidate(JobTrace.Images[image].Name, e.Size, SimulationOptions.Epoch.AddSeconds(e.LastUsed),
+                _pinned[image], Leased: e.Leases > 0 || image == justPulled));
+        }
+        var plan = EvictionPolicy.Plan(_candidates, _used[node], Options.HighBytes, Options.LowBytes, Options.MinAge, SimulationOptions.Epoch.AddSeconds(_now));
+        foreach (var victim in plan.Evict)
+        {
+            var image = _imageIndex[victim.Key];
+            var e = _cache[node][image];
+            e.Present = false;
+            _used[node] -= e.Size;
+            _evicted += e.Size;
+            if (e.PrefetchedUnused)
+                _wasted += e.Size;
+            e.PrefetchedUnused = false;
+            _holders[image].Remove(node);
+            ForgetIfEmpty(node, image, e);
+        }
+    }
+
+    private void ForgetIfEmpty(int node, int image, Entry e)
+    {
+        if (!e.Present && e.Leases == 0 && e.InFlight is null)
+            _cache[node].Remove(image);
+    }
+
+    // ---- prefetch ------------------------------------------------------------------------------------------
+
+    private void PrefetchTick()
+    {
+        foreach (var (node, image) in _prefetch!.Plan(_view, _now))
+            Warm(node, image);
+        if (_unfinished > 0)
+            Push(_now + Options.PrefetchIntervalSeconds, Kind.PrefetchTick, 0);
+    }
+
+    private void Warm(int node, int image)
+    {
+        if ((uint)node >= (uint)Options.Nodes || (uint)image >= (uint)JobTrace.Images.Count)
+            throw new ArgumentOutOfRangeException(nameof(node), $"planner asked for node {node}, image {image}");
+        var cache = _cache[node];
+        if (!cache.TryGetValue(image, out var e))
+            cache[image] = e = new Entry(JobTrace.Images[image].Size);
+        if (e.Present || e.InFlight is not null)
+            return;
+        e.InFlight = new Transfer(node, image, e.Size, prefetch: true);
+        _prefetchBytes += e.Size;
+        StartPull(e.InFlight, -1);
+    }
+
+    // ---- view ----------------------------------------------------------------------------------------------
+
+    internal int FreeCores(int node) => _free[node];
+    internal bool Holds(int node, int image) => _holders[image].Contains(node);
+    internal bool Pulling(int node, int image) => _cache[node].TryGetValue(image, out var e) && e.InFlight is not null;
+    internal int PullsOn(int node) => _transfers.OnNode(node);
+    internal int PullsInFlight => _transfers.Active + _transfers.Queued;
+    internal int HolderCount(int image) => _holders[image].Count;
+    internal long CacheUsed(int node) => _used[node];
+    internal int[] PendingDemand => _pendingDemand;
+
+    internal IEnumerable<(int Image, long Size, double LastUsed, bool Leased, bool Present)> CacheEntries(int node)
+    {
+        foreach (var (image, e) in _cache[node])
+        {
+            if (e.Present || e.InFlight is not null)
+                yield return (image, e.Size, e.LastUsed, e.Leases > 0, e.Present);
+        }
+    }
+
+    internal IEnumerable<int> PendingImagesInQueueOrder()
+    {
+        var seen = new HashSet<int>();
+        for (var i = _qHead; i < _qTail; i++)
+        {
+            var image = JobTrace.Jobs[_queue[i]].Image;
+            if (seen.Add(image))
+                yield return image;
+        }
+    }
+}

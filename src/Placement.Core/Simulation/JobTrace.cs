@@ -1,0 +1,27 @@
+namespace Placement.Core.Simulation;
+
+/// <summary>A job trace ready to replay: jobs sorted by submit time (stable), the images they name, and what was skipped while reading.</summary>
+public sealed class JobTrace
+{
+    public JobTrace(string source, IReadOnlyList<SimImage> images, IEnumerable<SimJob> jobs, int skipped = 0, string? skipReason = null)
+    {
+        Source = source;
+        Images = images;
+        // Stable: jobs submitted at the same second keep their trace order (the queue is FIFO).
+        Jobs = jobs.Select((j, i) => (j, i)).OrderBy(p => p.j.Submit).ThenBy(p => p.i).Select(p => p.j).ToArray();
+        Skipped = skipped;
+        SkipReason = skipReason;
+    }
+
+    /// <summary>Where the trace came from (file name and format), for reports.</summary>
+    public string Source { get; }
+
+    public IReadOnlyList<SimImage> Images { get; }
+
+    public SimJob[] Jobs { get; }
+
+    /// <summary>Lines that hold no replayable job (cancelled before start: run time or cores missing).</summary>
+    public int Skipped { get; }
+
+    public string? SkipReason { get; }
+}

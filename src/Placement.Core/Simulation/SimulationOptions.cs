@@ -1,0 +1,34 @@
+using Placement.Core.Configuration;
+
+namespace Placement.Core.Simulation;
+
+/// <summary>
+/// The simulated cluster: node count and size, the per-node cache (size and the placement.json watermarks and minimum
+/// age), the transfer model and the prefetch cadence. Defaults are documented in docs/simulator.md.
+/// </summary>
+public sealed record SimulationOptions
+{
+    public int Nodes { get; init; } = 100;
+    public int CoresPerNode { get; init; } = 32;
+    /// <summary>Cache filesystem size per node; percentage watermarks resolve against it.</summary>
+    public long CacheBytes { get; init; } = 100L << 30;
+    public SizeLimit HighWatermark { get; init; } = SizeLimit.Parse("85%");
+    public SizeLimit LowWatermark { get; init; } = SizeLimit.Parse("75%");
+    public TimeSpan MinAge { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>Image names (as in the trace) that are pinned: never evicted.</summary>
+    public IReadOnlySet<string> Pinned { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+    /// <summary>Bytes per second one node can receive (shared by its concurrent pulls). Default 10 Gbit/s.</summary>
+    public double NodeBandwidth { get; init; } = 1.25e9;
+    /// <summary>Bytes per second the registry can serve in total (shared by all active pulls). Default 40 Gbit/s.</summary>
+    public double RegistryBandwidth { get; init; } = 5e9;
+    /// <summary>Pulls the registry serves at once; more wait in FIFO order.</summary>
+    public int RegistryConcurrency { get; init; } = 64;
+    /// <summary>Seconds between prefetch planning rounds (the controller's loop).</summary>
+    public double PrefetchIntervalSeconds { get; init; } = 30;
+
+    /// <summary>Simulated time zero, as wall-clock time for the eviction policy's <c>LastUsed</c> comparisons.</summary>
+    public static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public long HighBytes => HighWatermark.Resolve(CacheBytes);
+    public long LowBytes => LowWatermark.Resolve(CacheBytes);
+}

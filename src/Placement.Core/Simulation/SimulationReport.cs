@@ -1,0 +1,170 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Placement.Core.Simulation;
+
+/// <summary>The simulator's outputs: a terminal table, JSON, and SVG plots.</summary>
+public static class SimulationReport
+{
+    private static string Pct(double v) => (v * 100).ToString("0.0", CultureInfo.InvariantCulture) + " %";
+
+    /// <summary>One row per policy at <paramref name="cacheBytes"/>, side by side with the baselines.</summary>
+    public static void WriteTable(TextWriter w, JobTrace trace, SimulationOptions o, IReadOnlyList<PolicyResult> results, long cacheBytes)
+    {
+        var noCache = results.FirstOrDefault(r => r.Policy == SimPolicy.NoCache);
+        var rows = results.Where(r => r.Policy == SimPolicy.NoCache || r.CacheBytes == cacheBytes).ToList();
+        var first = rows.FirstOrDefault();
+        w.WriteLine($"trace: {trace.Source}: {trace.Jobs.Length} jobs, {trace.Images.Count} images" +
+            (trace.Skipped > 0 ? $", {trace.Skipped} lines skipped ({trace.SkipReason})" : "") +
+            (first?.Unrunnable > 0 ? $", {first.Unrunnable} jobs need more cores than the cluster has (not replayed)" : ""));
+        w.WriteLine($"cluster: {o.Nodes} nodes x {o.CoresPerNode} cores; cache {Units.Bytes(cacheBytes)}/node (high {Units.Bytes(o.HighWatermark.Resolve(cacheBytes))}, low {Units.Bytes(o.LowWatermark.Resolve(cacheBytes))}, min age {o.MinAge.TotalSeconds:0} s); " +
+            $"pulls: {Units.Bytes(o.NodeBandwidth)}/s per node, {Units.Bytes(o.RegistryBandwidth)}/s and {o.RegistryConcurrency} at once at the registry");
+        string[] headers = ["policy", "hit rate", "egress", "vs no-cache", "delay p50", "p95", "p99", "evicted", "prefetched", "prefetch wasted", "queue wait", "what"];
+        var table = rows.Select(r => new[]
+        {
+            r.Name, Pct(r.HitRate), Units.Bytes(r.EgressBytes),
+            noCache is null || noCache.EgressBytes == 0 ? "-" : Pct((double)r.EgressBytes / noCache.EgressBytes),
+            Units.Seconds(r.DelayPercentile(50)), Units.Seconds(r.DelayPercentile(95)), Units.Seconds(r.DelayPercentile(99)),
+            Units.Bytes(r.EvictedBytes), Units.Bytes(r.PrefetchBytes), Units.Bytes(r.PrefetchWastedBytes),
+            Units.Seconds(r.MeanQueueWaitSeconds), SimPolicies.Describe(r.Policy),
+        }).ToList();
+        WriteAligned(w, headers, table);
+        var sizes = results.Select(r => r.CacheBytes).Distinct().Order().ToList();
+        if (sizes.Count > 1)
+        {
+            w.WriteLine();
+            w.WriteLine("hit rate / egress vs no-cache by cache size:");
+            var policies = results.Where(r => r.Policy != SimPolicy.NoCache).Select(r => r.Policy).Distinct().ToList();
+            var sweep = sizes.Select(size => new[] { Units.Bytes(size) }.Concat(policies.Select(p =>
+            {
+                var r = results.FirstOrDefault(x => x.Policy == p && x.CacheBytes == size);
+                return r is null ? "-" : $"{Pct(r.HitRate)} / {(noCache is null || noCache.EgressBytes == 0 ? "-" : Pct((double)r.EgressBytes / noCache.EgressBytes))}";
+            })).ToArray()).ToList();
+            WriteAligned(w, ["cache", .. policies.Select(SimPolicies.Name)], sweep);
+        }
+    }
+
+    private static void WriteAligned(TextWriter w, IReadOnlyList<string> headers, IReadOnlyList<string[]> rows)
+    {
+        var widths = headers.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        string Line(IReadOnlyList<string> cells) => string.Join("  ", cells.Select((c, i) => i == cells.Count - 1 ? c : c.PadRight(widths[i]))).TrimEnd();
+        w.WriteLine(Line(headers));
+        foreach (var row in rows)
+            w.WriteLine(Line(row));
+    }
+
+    public static string ToJson(JobTrace trace, SimulationOptions o, IReadOnlyList<PolicyResult> results)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            var noCache = results.FirstOrDefault(r => r.Policy == SimPolicy.NoCache);
+            w.WriteStartObject();
+            w.WriteString("trace", trace.Source);
+            w.WriteNumber("jobs", trace.Jobs.Length);
+            w.WriteNumber("images", trace.Images.Count);
+            w.WriteNumber("skippedLines", trace.Skipped);
+            w.WriteStartObject("cluster");
+            w.WriteNumber("nodes", o.Nodes);
+            w.WriteNumber("coresPerNode", o.CoresPerNode);
+            w.WriteString("highWatermark", o.HighWatermark.ToString());
+            w.WriteString("lowWatermark", o.LowWatermark.ToString());
+            w.WriteNumber("minAgeSeconds", o.MinAge.TotalSeconds);
+            w.WriteNumber("nodeBandwidthBytesPerSecond", o.NodeBandwidth);
+            w.WriteNumber("registryBandwidthBytesPerSecond", o.RegistryBandwidth);
+            w.WriteNumber("registryConcurrency", o.RegistryConcurrency);
+            w.WriteNumber("prefetchIntervalSeconds", o.PrefetchIntervalSeconds);
+            w.WriteEndObject();
+            w.WriteStartArray("results");
+            foreach (var r in results)
+            {
+                w.WriteStartObject();
+                w.WriteString("policy", r.Name);
+                w.WriteNumber("cacheBytes", r.CacheBytes);
+                w.WriteNumber("jobs", r.Jobs);
+                w.WriteNumber("hits", r.Hits);
+                w.WriteNumber("hitRate", Math.Round(r.HitRate, 6));
+                w.WriteNumber("egressBytes", r.EgressBytes);
+                if (noCache is not null && noCache.EgressBytes > 0)
+                    w.WriteNumber("egressVsNoCache", Math.Round((double)r.EgressBytes / noCache.EgressBytes, 6));
+                w.WriteNumber("evictedBytes", r.EvictedBytes);
+                w.WriteNumber("prefetchBytes", r.PrefetchBytes);
+                w.WriteNumber("prefetchWastedBytes", r.PrefetchWastedBytes);
+                w.WriteNumber("prefetchUnusedAtEndBytes", r.PrefetchUnusedAtEndBytes);
+                w.WriteStartObject("startDelaySeconds");
+                w.WriteNumber("mean", Math.Round(r.MeanDelay, 3));
+                w.WriteNumber("p50", Math.Round(r.DelayPercentile(50), 3));
+                w.WriteNumber("p95", Math.Round(r.DelayPercentile(95), 3));
+                w.WriteNumber("p99", Math.Round(r.DelayPercentile(99), 3));
+                w.WriteNumber("max", Math.Round(r.DelayPercentile(100), 3));
+                w.WriteEndObject();
+                w.WriteNumber("meanQueueWaitSeconds", Math.Round(r.MeanQueueWaitSeconds, 3));
+                w.WriteNumber("makespanSeconds", Math.Round(r.MakespanSeconds, 3));
+                w.WriteNumber("unrunnableJobs", r.Unrunnable);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>Writes hit-rate-vs-cache-size.svg, egress-vs-cache-size.svg and start-delay-cdf.svg; returns their paths.</summary>
+    public static IReadOnlyList<string> WritePlots(string directory, IReadOnlyList<PolicyResult> results, long cacheBytes)
+    {
+        Directory.CreateDirectory(directory);
+        var noCache = results.FirstOrDefault(r => r.Policy == SimPolicy.NoCache);
+        var cached = results.Where(r => r.Policy != SimPolicy.NoCache).GroupBy(r => r.Policy).ToList();
+        string Gib(double b) => (b / (1L << 30)).ToString("0.#", CultureInfo.InvariantCulture);
+        var sizes = results.Where(r => r.Policy != SimPolicy.NoCache).Select(r => (double)r.CacheBytes).Distinct().Order().ToList();
+        var logX = sizes.Count > 1 && sizes[^1] / sizes[0] >= 8;
+
+        var hit = new SvgChart("Hit rate vs cache size per node", "cache size per node (GiB)", "jobs that found their image (%)")
+        { LogX = logX, YMin = 0, YMax = 100, Markers = true, XFormat = Gib, YFormat = v => v.ToString("0", CultureInfo.InvariantCulture) };
+        if (noCache is not null)
+            hit.Add(noCache.Name, sizes.Select(s => (s, 0.0)).ToList());
+        foreach (var g in cached)
+            hit.Add(SimPolicies.Name(g.Key), g.OrderBy(r => r.CacheBytes).Select(r => ((double)r.CacheBytes, r.HitRate * 100)).ToList());
+
+        var egressUnit = noCache?.EgressBytes ?? cached.SelectMany(g => g).Max(r => r.EgressBytes);
+        var egress = new SvgChart("Registry egress vs cache size per node", "cache size per node (GiB)", noCache is null ? "egress (share of the largest)" : "egress (% of no-cache)")
+        { LogX = logX, YMin = 0, Markers = true, XFormat = Gib, YFormat = v => v.ToString("0.#", CultureInfo.InvariantCulture) };
+        if (noCache is not null)
+            egress.Add(noCache.Name, sizes.Select(s => (s, 100.0)).ToList());
+        foreach (var g in cached)
+            egress.Add(SimPolicies.Name(g.Key), g.OrderBy(r => r.CacheBytes).Select(r => ((double)r.CacheBytes, 100.0 * r.EgressBytes / Math.Max(1, egressUnit))).ToList());
+
+        var atSize = results.Where(r => r.Policy == SimPolicy.NoCache || r.CacheBytes == cacheBytes).ToList();
+        var xmax = Math.Max(1, atSize.Max(r => r.DelayPercentile(99.5)));
+        var cdf = new SvgChart($"Start delay added by pulls (cache {Units.Bytes(cacheBytes)}/node)", "delay (s)", "jobs started within the delay (%)")
+        { YMin = 0, YMax = 100, YFormat = v => v.ToString("0", CultureInfo.InvariantCulture), XFormat = v => v.ToString("0.#", CultureInfo.InvariantCulture) };
+        foreach (var r in atSize)
+        {
+            var points = Enumerable.Range(0, 201).Select(i => xmax * i / 200).Select(x => (x, 100.0 * FractionAtMost(r.SortedDelays, x))).ToList();
+            cdf.Add(r.Name, points);
+        }
+
+        var files = new List<string>();
+        foreach (var (name, chart) in new[] { ("hit-rate-vs-cache-size.svg", hit), ("egress-vs-cache-size.svg", egress), ("start-delay-cdf.svg", cdf) })
+        {
+            var path = Path.Combine(directory, name);
+            File.WriteAllText(path, chart.Render());
+            files.Add(path);
+        }
+        return files;
+    }
+
+    private static double FractionAtMost(double[] sorted, double x)
+    {
+        if (sorted.Length == 0)
+            return 1;
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (sorted[mid] <= x) lo = mid + 1; else hi = mid;
+        }
+        return (double)lo / sorted.Length;
+    }
+}

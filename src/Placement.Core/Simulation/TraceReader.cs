@@ -1,0 +1,175 @@
+using System.Globalization;
+using Placement.Core.Configuration;
+
+namespace Placement.Core.Simulation;
+
+/// <summary>
+/// Reads job traces: the Standard Workload Format of the Parallel Workloads Archive (18 whitespace-separated fields,
+/// <c>;</c> comment lines; images assigned by an <see cref="ImageAssignment"/>) and a simple CSV
+/// (<c>submit,runtime,cores,image,size</c>). A bad line fails with its file, line number, field, value and a fix.
+/// </summary>
+public static class TraceReader
+{
+    /// <summary>JobTrace formats by file name: <c>.swf</c> (also <c>.swf.gz</c> is not supported: decompress first) or <c>.csv</c>.</summary>
+    public static string DetectFormat(string path)
+    {
+        if (path.EndsWith(".swf", StringComparison.OrdinalIgnoreCase))
+            return "swf";
+        if (path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
+            return "csv";
+        throw new PlacementException(PlacementErrorKind.Usage,
+            $"cannot tell the format of trace '{path}' from its name; name it *.swf or *.csv, or pass --format swf|csv");
+    }
+
+    public static JobTrace Read(string path, string format, ImageAssignment assignment)
+    {
+        if (!File.Exists(path))
+            throw new PlacementException(PlacementErrorKind.Usage, $"trace file '{path}' does not exist");
+        using var reader = new StreamReader(path);
+        var name = Path.GetFileName(path);
+        return format switch
+        {
+            "swf" => ReadSwf(reader, name, assignment),
+            "csv" => ReadCsv(reader, name),
+            _ => throw new PlacementException(PlacementErrorKind.Usage, $"unknown trace format '{format}'; use swf or csv"),
+        };
+    }
+
+    // SWF field numbers (1-based, as in the format's definition).
+    private const int SwfFields = 18;
+    private static readonly string[] SwfNames =
+    [
+        "", "job number", "submit time", "wait time", "run time", "allocated processors", "average CPU time", "used memory",
+        "requested processors", "requested time", "requested memory", "status", "user id", "group id", "executable number",
+        "queue number", "partition number", "preceding job", "think time",
+    ];
+
+    public static JobTrace ReadSwf(TextReader reader, string name, ImageAssignment assignment)
+    {
+        var images = new ImageCatalogue(assignment.Images, assignment.Seed).Build();
+        var zipf = assignment.Rule == ImageRule.Zipf ? new ZipfSampler(assignment.Images, assignment.ZipfExponent) : null;
+        var rng = new SplitMix64(assignment.Seed);
+        var jobs = new List<SimJob>();
+        var skipped = 0;
+        var lineNumber = 0;
+        var fields = new double[SwfFields + 1];
+        while (reader.ReadLine() is { } line)
+        {
+            lineNumber++;
+            var text = line.AsSpan().Trim();
+            if (text.IsEmpty || text[0] == ';')
+                continue;
+            var count = 0;
+            foreach (var range in text.SplitAny(" \t"))
+            {
+                var token = text[range];
+                if (token.IsEmpty)
+                    continue;
+                count++;
+                if (count > SwfFields)
+                    break;
+                if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out fields[count]))
+                {
+                    throw new TraceFormatException(name, lineNumber, $"field {count} ({SwfNames[count]})", token.ToString(),
+                        "SWF fields are numbers (-1 for unknown)");
+                }
+            }
+            if (count != SwfFields)
+            {
+                throw new TraceFormatException(name, lineNumber, "line", Shorten(line),
+                    $"an SWF job line has {SwfFields} whitespace-separated fields, this one has {(count > SwfFields ? "more" : count.ToString(CultureInfo.InvariantCulture))}; comment lines start with ';'");
+            }
+            var submit = fields[2];
+            if (submit < 0)
+                throw new TraceFormatException(name, lineNumber, "field 2 (submit time)", Num(submit), "the submit time is seconds since the trace start, >= 0");
+            var runtime = fields[4];
+            var cores = fields[5] > 0 ? fields[5] : fields[8];
+            // Assign the image before deciding to skip, so the Zipf stream does not depend on which jobs are skipped.
+            var image = assignment.Rule switch
+            {
+                ImageRule.Zipf => zipf!.Sample(ref rng),
+                ImageRule.User => ByField(fields[12], assignment.Images),
+                _ => ByField(fields[14], assignment.Images),
+            };
+            if (runtime < 0 || cores <= 0)
+            {
+                skipped++; // cancelled before it ran: nothing to place
+                continue;
+            }
+            if (cores > int.MaxValue)
+                throw new TraceFormatException(name, lineNumber, "field 5 (allocated processors)", Num(cores), "too large");
+            jobs.Add(new SimJob((long)fields[1], submit, runtime, (int)Math.Ceiling(cores), image));
+        }
+        return new JobTrace($"{name} (swf; images: {assignment})", images, jobs, skipped,
+            skipped > 0 ? "run time or processors -1 (cancelled before start)" : null);
+    }
+
+    private static int ByField(double value, int images) => value <= 0 ? 0 : (int)(((long)value - 1) % images);
+
+    public static JobTrace ReadCsv(TextReader reader, string name)
+    {
+        var images = new List<SimImage>();
+        var byName = new Dictionary<string, (int Index, int Line)>(StringComparer.Ordinal);
+        var jobs = new List<SimJob>();
+        var lineNumber = 0;
+        var sawData = false;
+        while (reader.ReadLine() is { } line)
+        {
+            lineNumber++;
+            var text = line.Trim();
+            if (text.Length == 0 || text[0] == '#')
+                continue;
+            var cells = text.Split(',');
+            if (!sawData && cells.Length > 0 && cells[0].Trim().Equals("submit", StringComparison.OrdinalIgnoreCase))
+            {
+                sawData = true; // header
+                continue;
+            }
+            sawData = true;
+            if (cells.Length != 5)
+            {
+                throw new TraceFormatException(name, lineNumber, "line", Shorten(line),
+                    $"a CSV job line has 5 comma-separated fields (submit,runtime,cores,image,size), this one has {cells.Length}");
+            }
+            var submit = Number(cells[0], name, lineNumber, "submit", "seconds since the trace start, a number >= 0", 0);
+            var runtime = Number(cells[1], name, lineNumber, "runtime", "seconds, a number >= 0", 0);
+            var coresValue = Number(cells[2], name, lineNumber, "cores", "a whole number >= 1", 1);
+            if (coresValue != Math.Floor(coresValue) || coresValue > int.MaxValue)
+                throw new TraceFormatException(name, lineNumber, "cores", cells[2].Trim(), "a whole number >= 1");
+            var image = cells[3].Trim();
+            if (image.Length == 0)
+                throw new TraceFormatException(name, lineNumber, "image", "", "name the job's image (a reference such as docker://repo:tag, or any label)");
+            var sizeText = cells[4].Trim();
+            if (!SizeLimit.TryParse(sizeText, out var size, out _) || size.IsPercent)
+                throw new TraceFormatException(name, lineNumber, "size", sizeText, "the image size in bytes, or with a unit: 1073741824, 1GiB, 500MB");
+            if (byName.TryGetValue(image, out var known))
+            {
+                if (images[known.Index].Size != size.Bytes)
+                {
+                    throw new TraceFormatException(name, lineNumber, "size", sizeText,
+                        $"image '{image}' has size {images[known.Index].Size} at line {known.Line}; give every line of an image the same size");
+                }
+            }
+            else
+            {
+                known = (images.Count, lineNumber);
+                byName[image] = known;
+                images.Add(new SimImage(image, size.Bytes));
+            }
+            jobs.Add(new SimJob(jobs.Count + 1, submit, runtime, (int)coresValue, known.Index));
+        }
+        return new JobTrace($"{name} (csv)", images, jobs);
+    }
+
+    private static double Number(string cell, string file, int line, string field, string expected, double min)
+    {
+        var text = cell.Trim();
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value) || value < min)
+            throw new TraceFormatException(file, line, field, text, expected);
+        return value;
+    }
+
+    private static string Num(double v) => v.ToString(CultureInfo.InvariantCulture);
+
+    private static string Shorten(string line) => line.Length <= 80 ? line : line[..77] + "...";
+}

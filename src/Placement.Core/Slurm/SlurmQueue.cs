@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Placement.Core.Processes;
+
+namespace Placement.Core.Slurm;
+
+/// <summary>
+/// Jobs and node states for the prefetch controller: <c>scontrol -o show job</c> (every job, one line each; the only
+/// Slurm 22.05 view that shows Prefer and AdminComment) and <c>sinfo -h -N -o "%N %T %O %c"</c>. A slurmctld that
+/// cannot be reached is a <see cref="PlacementErrorKind.Network"/> failure.
+/// </summary>
+public sealed partial class SlurmQueue(string scontrol, string sinfo, TimeSpan timeout)
+{
+    public async Task<IReadOnlyList<SlurmJob>> ReadJobsAsync(CancellationToken cancellationToken)
+    {
+        var output = await RunAsync(scontrol, ["-o", "show", "job"], cancellationToken).ConfigureAwait(false);
+        return ParseJobs(output);
+    }
+
+    public async Task<IReadOnlyList<SlurmNode>> ReadNodesAsync(CancellationToken cancellationToken)
+    {
+        var output = await RunAsync(sinfo, ["-h", "-N", "-o", "%N %T %O %c"], cancellationToken).ConfigureAwait(false);
+        return ParseNodes(output);
+    }
+
+    /// <summary>Parses <c>scontrol -o show job</c> output ("No jobs in the system" gives none).</summary>
+    public static IReadOnlyList<SlurmJob> ParseJobs(string output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var jobs = new List<SlurmJob>();
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var id = Field(line, "JobId");
+            var state = Field(line, "JobState");
+            if (id is null || state is null)
+                continue;
+            var imageId = ImageFeature(Field(line, "Prefer")) ?? ImageFeature(Field(line, "Features"));
+            var reference = AdminImage(line);
+            DateTimeOffset? start = null;
+            if (Field(line, "StartTime") is { } s && DateTime.TryParseExact(s, "yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out var t))
+                start = new DateTimeOffset(t);
+            jobs.Add(new SlurmJob(id, state, imageId, reference, start));
+        }
+        return jobs;
+    }
+
+    /// <summary>Parses <c>sinfo -h -N -o "%N %T %O %c"</c>; a node listed in several partitions appears once.</summary>
+    public static IReadOnlyList<SlurmNode> ParseNodes(string output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var nodes = new Dictionary<string, SlurmNode>(StringComparer.Ordinal);
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length < 2 || nodes.ContainsKey(parts[0]))
+                continue;
+            double? load = null;
+            if (parts.Length >= 4 && double.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out var l)
+                && int.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out var cpus) && cpus > 0)
+                load = l / cpus;
+            nodes[parts[0]] = new SlurmNode(parts[0], parts[1], load);
+        }
+        return nodes.Values.OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>The planner's view of a long sinfo state (flags like <c>*</c> not responding, <c>~</c> powered off, <c>#</c>, <c>!</c>, <c>%</c>, <c>$</c>, <c>@</c>, <c>^</c>, <c>-</c>).</summary>
+    public static Prefetch.NodeState MapState(string state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.EndsWith('*') || state.EndsWith('~') || state.EndsWith('#') || state.EndsWith('%') || state.EndsWith('!'))
+            return Prefetch.NodeState.Down;
+        var s = state.TrimEnd('$', '@', '^', '-', '+').ToLowerInvariant();
+        return s switch
+        {
+            "idle" => Prefetch.NodeState.Idle,
+            "mixed" => Prefetch.NodeState.Mixed,
+            "allocated" or "completing" => Prefetch.NodeState.Allocated,
+            "drained" or "draining" or "drain" => Prefetch.NodeState.Drain,
+            "down" or "fail" or "failing" or "future" or "unknown" or "power_down" or "powered_down" or "powering_down" or "powering_up" or "reboot_issued" or "reboot_requested" => Prefetch.NodeState.Down,
+            "planned" or "reserved" => Prefetch.NodeState.Allocated,
+            _ => Prefetch.NodeState.Unknown,
+        };
+    }
+
+    private static string? Field(string line, string key)
+    {
+        var match = Regex.Match(line, $"(?:^| ){Regex.Escape(key)}=(\\S*)", RegexOptions.CultureInvariant);
+        return match.Success && match.Groups[1].Value is { Length: > 0 } v && v != "(null)" ? v : null;
+    }
+
+    private static string? ImageFeature(string? expression) =>
+        expression is null ? null : ImageFeatureName().Match(expression) is { Success: true } m ? m.Value : null;
+
+    /// <summary><c>placement_image=REF</c> inside AdminComment only (a user's Comment or JobName could carry the same text).</summary>
+    private static string? AdminImage(string line)
+    {
+        var start = line.IndexOf(" AdminComment=", StringComparison.Ordinal);
+        if (start < 0)
+            return null;
+        var rest = line[(start + " AdminComment=".Length)..];
+        var next = NextField().Match(rest);
+        var value = next.Success ? rest[..next.Index] : rest;
+        var image = AdminImageTag().Match(value);
+        return image.Success ? image.Groups[1].Value : null;
+    }
+
+    private async Task<string> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    {
+        var command = new ExternalCommand(program, arguments) { Timeout = timeout, AllowNonZeroExit = true };
+        ExternalCommandResult result;
+        try
+        {
+            result = await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ExternalCommandException ex)
+        {
+            throw new PlacementException(ex.ExitCode is null && ex.Message.Contains("timed out", StringComparison.Ordinal)
+                ? PlacementErrorKind.Network : PlacementErrorKind.Failure, ex.Message, ex);
+        }
+        if (result.Succeeded)
+            return result.StandardOutput;
+        var stderr = (result.StandardError + " " + result.StandardOutput).Trim().ReplaceLineEndings(" ");
+        if (stderr.Length > 500)
+            stderr = stderr[..500] + "…";
+        if (Unreachable().IsMatch(stderr))
+            throw new PlacementException(PlacementErrorKind.Network, $"slurmctld is unreachable: {command.Display}: {stderr}");
+        throw new PlacementException(PlacementErrorKind.Failure, $"{command.Display} failed (exit code {result.ExitCode}): {stderr}");
+    }
+
+    [GeneratedRegex("img_[a-z0-9_]+")]
+    private static partial Regex ImageFeatureName();
+
+    [GeneratedRegex(@" [A-Z][A-Za-z/:_]*=")]
+    private static partial Regex NextField();
+
+    [GeneratedRegex(@"(?:^| )placement_image=(\S+)")]
+    private static partial Regex AdminImageTag();
+
+    [GeneratedRegex("Unable to contact slurm controller|Socket timed out|Connection refused|Zero Bytes were transmitted", RegexOptions.IgnoreCase)]
+    private static partial Regex Unreachable();
+}

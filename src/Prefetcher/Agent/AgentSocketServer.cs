@@ -1,0 +1,269 @@
+using System.Net.Sockets;
+using System.Text.Json;
+using Placement.Core;
+using Placement.Core.AgentSocket;
+using Placement.Core.Cache;
+using Placement.Core.Images;
+using Placement.Core.Metrics;
+
+namespace Placement.Prefetcher.Agent;
+
+/// <summary>
+/// The node agent's Unix socket (<c>Agent:Socket</c>) for unprivileged local clients, i.e. the pyxis importer
+/// (<c>placement pyxis-importer</c>, docs/slurm.md). One JSON line in, one JSON line out per connection.
+/// <list type="bullet">
+/// <item>The caller is whoever the kernel says connected (SO_PEERCRED): its uid names the lease,
+/// <c>pyxis-u&lt;uid&gt;-&lt;job&gt;.&lt;step&gt;</c>, so nobody can release another user's lease.</item>
+/// <item><c>get</c> runs <see cref="ImageCache.EnsureAsync"/> (requester <c>importer</c>; single-flight with every job,
+/// warm-up and CLI pull on the node) and leases the image; <c>release</c> drops the lease (idempotent).</item>
+/// <item><c>ensure</c> and <c>release</c> with a named <c>holder</c> (e.g. <c>slurm-42.0</c>) are the SPANK plugin's,
+/// from slurmstepd: root only (requester <c>job</c>).</item>
+/// <item>Refused: callers without credentials, requests that are not one JSON line of at most 64 KiB within
+/// <see cref="RequestTimeout"/>, local-file images from anyone but root (the agent would copy, as root, a file the
+/// caller may not read into the world-readable cache), and artifacts that are not squashfs.</item>
+/// </list>
+/// </summary>
+internal sealed class AgentSocketServer : IDisposable
+{
+    /// <summary>A client must send its request within this time after connecting.</summary>
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly Socket _listener;
+    private readonly ImageCache _cache;
+    private readonly AgentLog _log;
+    private readonly Lock _gate = new();
+    private readonly List<Task> _connections = [];
+    private readonly ulong _inode;
+
+    /// <summary>Binds at once, so a second agent on the same socket or a bad path stops the agent at start.</summary>
+    public AgentSocketServer(string path, ImageCache cache, AgentLog log)
+    {
+        Path = path;
+        _cache = cache;
+        _log = log;
+        _listener = SocketListener.Bind(path);
+        _inode = SocketListener.Inode(path);
+    }
+
+    public string Path { get; }
+
+    /// <summary>Accepts connections until <paramref name="cancellationToken"/> is cancelled, then waits for the ones in progress.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (SocketException ex)
+            {
+                _log.Write("socket", $"node {_cache.NodeName}: accept on {Path} failed: {ex.Message}");
+                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            lock (_gate)
+            {
+                _connections.RemoveAll(t => t.IsCompleted);
+                _connections.Add(Task.Run(() => HandleAsync(client, cancellationToken), CancellationToken.None));
+            }
+        }
+        Task[] open;
+        lock (_gate)
+            open = [.. _connections];
+        try
+        {
+            await Task.WhenAll(open).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _log.Write("socket", $"node {_cache.NodeName}: {open.Count(t => !t.IsCompleted)} request(s) still running at stop");
+        }
+    }
+
+    private async Task HandleAsync(Socket client, CancellationToken stopping)
+    {
+        using (client)
+        {
+            var peer = PeerCredentials.Of(client);
+            if (peer is null)
+            {
+                await AnswerAsync(client, "other", "forbidden", SocketResponse.Fail(PlacementErrorKind.Permission,
+                    "the agent could not read the caller's credentials (SO_PEERCRED); connect over the Unix socket from this node"), stopping).ConfigureAwait(false);
+                return;
+            }
+
+            SocketRequest? request;
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                timeout.CancelAfter(RequestTimeout);
+                var line = await SocketLines.ReadLineAsync(client, timeout.Token).ConfigureAwait(false);
+                request = line is null ? null : JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketRequest);
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidDataException || ex is OperationCanceledException && !stopping.IsCancellationRequested)
+            {
+                var why = ex is OperationCanceledException ? $"no request within {RequestTimeout.TotalSeconds:0} s" : ex.Message;
+                _log.Write("socket", $"{peer}: bad request: {why}");
+                await AnswerAsync(client, "other", "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure,
+                    $"bad request ({why}); the socket takes one JSON line {{\"op\": \"get\"|\"release\", \"ref\", \"job\", \"step\"}}"), stopping).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
+            {
+                return; // the client went away, or the agent stops
+            }
+            if (request is null)
+                return;
+
+            switch (request.Op)
+            {
+                case SocketOps.Get or SocketOps.Ensure:
+                    await GetAsync(client, peer, request, stopping).ConfigureAwait(false);
+                    break;
+                case SocketOps.Release:
+                    await ReleaseAsync(client, peer, request, stopping).ConfigureAwait(false);
+                    break;
+                default:
+                    await AnswerAsync(client, "other", "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure,
+                        $"unknown op '{request.Op}'; the socket serves \"{SocketOps.Get}\", \"{SocketOps.Ensure}\" (root) and \"{SocketOps.Release}\""), stopping).ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
+
+    private async Task GetAsync(Socket client, PeerCredentials peer, SocketRequest request, CancellationToken stopping)
+    {
+        var op = request.Op;
+        if (HolderFor(peer, request) is not { } holder)
+        {
+            await RefuseHolderAsync(client, peer, request, stopping).ConfigureAwait(false);
+            return;
+        }
+        ImageReference reference;
+        try
+        {
+            reference = ImageReference.Parse(request.Ref ?? "");
+        }
+        catch (ImageReferenceException ex)
+        {
+            await AnswerAsync(client, op, "bad_request", SocketResponse.Fail(PlacementErrorKind.BadReference, ex.Message), stopping).ConfigureAwait(false);
+            return;
+        }
+        if (reference.Kind == ImageSourceKind.File && peer.Uid != 0)
+        {
+            _log.Write("socket", $"{peer}: refused local file {reference.Canonical}");
+            await AnswerAsync(client, op, "forbidden", SocketResponse.Fail(PlacementErrorKind.Permission,
+                $"local files are not imported for users ({reference.Canonical}); give pyxis the squashfs path itself, or a docker:// image"), stopping).ConfigureAwait(false);
+            return;
+        }
+
+        SocketResponse response;
+        try
+        {
+            // Not cancelled when this client goes away: other callers may share the download (single-flight),
+            // and a finished download is useful to the next job anyway.
+            var image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", null, stopping).ConfigureAwait(false);
+            if (op == SocketOps.Get && !image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
+                throw new PlacementException(PlacementErrorKind.Unsupported,
+                    $"{reference.Canonical} is cached as {System.IO.Path.GetFileName(image.Path)}, not a squashfs; enroot (pyxis) imports squashfs images only");
+            _cache.Lease(image.Id, holder);
+            response = new SocketResponse(ExitCodes.Ok, Path: image.Path, Ref: image.Ref, ImageId: image.Id, Digest: image.Digest, Hit: image.Hit, Lease: holder);
+            _log.Write("socket", $"{peer}: {op} {reference.Canonical}: {image.Id} {image.Digest}{(image.Hit ? " (cached)" : " (pulled)")}, lease {holder}");
+        }
+        catch (PlacementException ex)
+        {
+            _log.Write("socket", $"{peer}: {op} {reference.Canonical} failed: {ex.Message}");
+            await AnswerAsync(client, op, "failed", SocketResponse.Fail(ex.Kind, ex.Message), stopping).ConfigureAwait(false);
+            return;
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            await AnswerAsync(client, op, "failed", SocketResponse.Fail(PlacementErrorKind.Network,
+                "the node agent is stopping; try again when it is back"), CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+        if (!await AnswerAsync(client, op, "ok", response, stopping).ConfigureAwait(false))
+        {
+            // Nobody will ever release a lease its caller never heard of.
+            _cache.Release(holder);
+            _log.Write("socket", $"{peer}: caller left before the answer; lease {holder} dropped");
+        }
+    }
+
+    private async Task ReleaseAsync(Socket client, PeerCredentials peer, SocketRequest request, CancellationToken stopping)
+    {
+        if (HolderFor(peer, request) is not { } holder)
+        {
+            await RefuseHolderAsync(client, peer, request, stopping).ConfigureAwait(false);
+            return;
+        }
+        var released = _cache.Release(holder);
+        if (released)
+            _log.Write("socket", $"{peer}: release {holder}");
+        await AnswerAsync(client, SocketOps.Release, "ok", new SocketResponse(ExitCodes.Ok, Lease: holder, Released: released), stopping).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The lease holder a request may use, or null when it may use none: <c>get</c> (and <c>release</c> by job/step)
+    /// always get <c>pyxis-u&lt;uid&gt;-&lt;job&gt;.&lt;step&gt;</c> from the peer's uid; a holder named in the request
+    /// (<c>ensure</c>, <c>release</c> with <c>holder</c>: the SPANK plugin in slurmstepd) is accepted from root only.
+    /// </summary>
+    private static string? HolderFor(PeerCredentials peer, SocketRequest request)
+    {
+        if (NamesHolder(request))
+            return peer.Uid == 0 && HolderError(request.Holder) is null ? request.Holder : null;
+        return CheckStep(request) is null ? LeaseHolders.ForImporter(peer.Uid, request.Job!, request.Step!) : null;
+    }
+
+    private static bool NamesHolder(SocketRequest request) => request.Op == SocketOps.Ensure || request.Holder is not null;
+
+    /// <summary>Answers why <see cref="HolderFor"/> gave none.</summary>
+    private async Task RefuseHolderAsync(Socket client, PeerCredentials peer, SocketRequest request, CancellationToken stopping)
+    {
+        if (NamesHolder(request) && peer.Uid != 0)
+        {
+            _log.Write("socket", $"{peer}: refused {request.Op} with a named lease holder (root only)");
+            await AnswerAsync(client, request.Op, "forbidden", SocketResponse.Fail(PlacementErrorKind.Permission,
+                $"only root may name a lease holder ({request.Op} with \"holder\"); users send \"job\" and \"step\" and get their own lease"), stopping).ConfigureAwait(false);
+            return;
+        }
+        var error = NamesHolder(request) ? HolderError(request.Holder)! : CheckStep(request)!;
+        await AnswerAsync(client, request.Op, "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure, error), stopping).ConfigureAwait(false);
+    }
+
+    private static string? HolderError(string? holder) =>
+        string.IsNullOrEmpty(holder) ? "\"holder\" is missing"
+        : holder.Length > 200 || holder is "." or ".." || !holder.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')
+            ? $"holder '{(holder.Length > 40 ? holder[..40] + "…" : holder)}' must be at most 200 letters, digits, '.', '_' or '-'"
+            : null;
+
+    private static string? CheckStep(SocketRequest request) =>
+        LeaseHolders.Check("the job id (SLURM_JOB_ID)", request.Job) ?? LeaseHolders.Check("the step id (SLURM_STEP_ID)", request.Step);
+
+    /// <summary>Writes the answer; false when the client is gone.</summary>
+    private static async Task<bool> AnswerAsync(Socket client, string op, string result, SocketResponse response, CancellationToken cancellationToken)
+    {
+        PlacementMetrics.SocketRequests.WithLabels(op, result).Inc();
+        try
+        {
+            await SocketLines.WriteLineAsync(client, JsonSerializer.SerializeToUtf8Bytes(response, SocketJsonContext.Default.SocketResponse), cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        SocketListener.Remove(Path, _inode);
+    }
+}

@@ -1,0 +1,369 @@
+using System.Diagnostics;
+using Placement.Core;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+using Placement.Core.Metrics;
+using Placement.Core.Prefetch;
+using Placement.Core.Slurm;
+using Placement.Core.Warm;
+
+namespace Placement.Prefetcher.Controller;
+
+/// <summary>
+/// The prefetch controller (docs/prefetch.md): every cycle reads pending and running jobs and node states from the
+/// scheduler, every node agent's inventory and warm-ups, builds a <see cref="ClusterSnapshot"/>, asks
+/// <see cref="PrefetchPlanner"/> and sends the warm requests. A scheduler that does not answer skips the cycle; an
+/// agent that does not answer marks its node unreachable for the cycle; failed warm-ups back off per node and image.
+/// </summary>
+internal sealed class PrefetchController : IDisposable
+{
+    private readonly PlacementOptions _options;
+    private readonly PrefetchOptions _prefetch;
+    private readonly ImageCatalog _catalog;
+    private readonly SlurmQueue _slurm;
+    private readonly ControllerLog _log;
+    private readonly Func<string, CancellationToken, Task<string>>? _credentials;
+    private readonly Dictionary<string, WarmClient> _clients = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SentWarm> _sent = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Node, string Image), WarmBackoff> _backoff = [];
+    private readonly Dictionary<string, string> _knownRefs = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _unresolved = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string?> _ids = new(StringComparer.Ordinal);
+    private HashSet<string> _running = new(StringComparer.Ordinal);
+    private PopularityTracker _popularity;
+    private bool _schedulerDown;
+    private HashSet<string> _unreachable = new(StringComparer.Ordinal);
+
+    public PrefetchController(PlacementOptions options, ControllerLog log, Func<string, CancellationToken, Task<string>>? credentials = null)
+    {
+        _options = options;
+        _prefetch = options.Prefetch;
+        _catalog = ImageCatalogs.From(options);
+        _log = log;
+        _credentials = credentials;
+        var timeout = TimeSpan.FromSeconds(_prefetch.CommandTimeoutSeconds);
+        _slurm = new SlurmQueue(options.Agent.ScontrolPath, _prefetch.SinfoPath, timeout);
+        _popularity = new PopularityTracker(TimeSpan.FromMinutes(_prefetch.PopularityHalfLifeMinutes));
+    }
+
+    /// <summary>Runs cycles every <c>Prefetch:IntervalSeconds</c> until cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await CycleAsync(dryRun: false, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(_prefetch.IntervalSeconds), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>One cycle; returns the plan (null when the scheduler could not be read).</summary>
+    public async Task<PrefetchPlan?> CycleAsync(bool dryRun, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var now = DateTimeOffset.Now;
+            var snapshot = await SnapshotAsync(now, cancellationToken).ConfigureAwait(false);
+            if (snapshot is null)
+            {
+                PlacementMetrics.PrefetchCycles.WithLabels("scheduler_unreachable").Inc();
+                return null;
+            }
+            var plan = PrefetchPlanner.Plan(snapshot, _prefetch, now);
+            foreach (var decision in plan.Decisions)
+                PlacementMetrics.PrefetchDecisions.WithLabels(Label(decision.Policy), decision.Action.ToString().ToLowerInvariant()).Inc();
+            if (dryRun)
+            {
+                PlacementMetrics.PrefetchCycles.WithLabels("dry_run").Inc();
+                return plan;
+            }
+            await SendAsync(plan, now, cancellationToken).ConfigureAwait(false);
+            PlacementMetrics.PrefetchCycles.WithLabels("ok").Inc();
+            return plan;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // A bug or an unexpected answer must not stop the controller: log, count, try again next cycle.
+            _log.Write("cycle", $"failed: {ex.GetType().Name}: {ex.Message}");
+            PlacementMetrics.PrefetchCycles.WithLabels("failed").Inc();
+            if (dryRun)
+                throw;
+            return null;
+        }
+        finally
+        {
+            PlacementMetrics.PrefetchCycleSeconds.Observe(clock.Elapsed.TotalSeconds);
+        }
+    }
+
+    private async Task<ClusterSnapshot?> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<SlurmJob> jobs;
+        IReadOnlyList<SlurmNode> nodes;
+        try
+        {
+            jobs = await _slurm.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
+            nodes = await _slurm.ReadNodesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PlacementException ex)
+        {
+            if (!_schedulerDown)
+                _log.Write("scheduler", $"cannot read jobs and nodes, skipping cycles until it answers: {ex.Message}");
+            _schedulerDown = true;
+            return null;
+        }
+        if (_schedulerDown)
+            _log.Write("scheduler", "answers again");
+        _schedulerDown = false;
+
+        var agents = await Task.WhenAll(nodes.Select(n => ReadAgentAsync(n.Name, cancellationToken))).ConfigureAwait(false);
+        var unreachable = agents.Where(a => a.Inventory is null).Select(a => a.Node).ToHashSet(StringComparer.Ordinal);
+        foreach (var node in unreachable.Except(_unreachable).Order(StringComparer.Ordinal))
+            _log.Write("agent", $"{node}: {agents.First(a => a.Node == node).Error}; node skipped until its agent answers");
+        foreach (var node in _unreachable.Except(unreachable).Order(StringComparer.Ordinal))
+            _log.Write("agent", $"{node}: answers again");
+        _unreachable = unreachable;
+        PlacementMetrics.PrefetchAgentsUnreachable.Set(unreachable.Count);
+
+        foreach (var (_, inventory, _, _) in agents)
+        {
+            foreach (var image in inventory?.Images ?? [])
+            {
+                _knownRefs.TryAdd(image.Id, image.Ref);
+                if (IdOf(image.Ref) is { } id)
+                    _knownRefs.TryAdd(id, image.Ref);
+            }
+        }
+        TrackSent(agents, now);
+
+        var low = SizeLimit.TryParse(_options.Cache.LowWatermark, out var lowLimit, out _) ? lowLimit : default;
+        var snapshotNodes = new List<NodeSnapshot>();
+        var inFlight = new List<InFlightWarm>();
+        foreach (var node in nodes)
+        {
+            var agent = agents.First(a => a.Node == node.Name);
+            var inventory = agent.Inventory;
+            snapshotNodes.Add(new NodeSnapshot
+            {
+                Name = node.Name,
+                State = SlurmQueue.MapState(node.State),
+                Load = node.Load,
+                AgentReachable = inventory is not null,
+                CacheBytes = inventory?.CacheBytes ?? 0,
+                HighWatermarkBytes = inventory?.HighWatermarkBytes ?? 0,
+                LowWatermarkBytes = inventory is null ? 0 : Math.Min(low.Resolve(inventory.FilesystemBytes), inventory.HighWatermarkBytes),
+                EvictionMinAge = TimeSpan.FromSeconds(_options.Cache.MinAgeSeconds),
+                Images = inventory?.Images.Select(i => new NodeImage(IdOf(i.Ref) ?? i.Id, i.Size, i.LastUsed, i.Pinned)).ToList() ?? [],
+            });
+            foreach (var warm in agent.Warms?.Warms ?? [])
+            {
+                if (WarmStates.InFlight(warm.State))
+                    inFlight.Add(new InFlightWarm(node.Name, IdOf(warm.Ref) ?? warm.ImageId));
+            }
+        }
+        PlacementMetrics.PrefetchWarmsInFlight.Set(inFlight.Count);
+
+        var running = new HashSet<string>(StringComparer.Ordinal);
+        var demand = new Dictionary<string, (string Ref, int Jobs)>(StringComparer.Ordinal);
+        var pendingWithImage = 0;
+        foreach (var job in jobs)
+        {
+            if (!job.Pending && !job.Running)
+                continue;
+            var image = Resolve(job);
+            if (image is null)
+                continue;
+            if (job.Running)
+            {
+                running.Add(job.Id);
+                if (!_running.Contains(job.Id))
+                    _popularity = _popularity.Record(image.Value.Id, image.Value.Ref, job.StartTime is { } s && s <= now ? s : now);
+                continue;
+            }
+            pendingWithImage++;
+            var current = demand.GetValueOrDefault(image.Value.Id, (Ref: image.Value.Ref, Jobs: 0));
+            demand[image.Value.Id] = (current.Ref, current.Jobs + 1);
+        }
+        _running = running;
+        _popularity = _popularity.Prune(now);
+        PlacementMetrics.PrefetchPendingJobs.Set(pendingWithImage);
+
+        foreach (var key in _backoff.Where(b => b.Value.Until <= now.AddSeconds(-_prefetch.RetryMaxSeconds)).Select(b => b.Key).ToList())
+            _backoff.Remove(key);
+
+        return new ClusterSnapshot
+        {
+            Nodes = snapshotNodes,
+            Pinned = PinnedImages(),
+            Demand = demand.Select(d => new ImageDemand(d.Key, d.Value.Ref, d.Value.Jobs)).ToList(),
+            InFlight = inFlight,
+            Popularity = _popularity.Scores(now),
+            Backoff = _backoff.Values.ToList(),
+        };
+    }
+
+    /// <summary>The image of a job: its id from Prefer/Features (what the scheduler steers by), its reference from the
+    /// admin comment job_submit.lua wrote, else from the catalog or any node that caches it.</summary>
+    private (string Id, string Ref)? Resolve(SlurmJob job)
+    {
+        var id = job.ImageId;
+        var reference = job.Ref;
+        if (reference is not null && ImageReference.TryParse(reference, out var parsed, out _))
+        {
+            reference = parsed!.Canonical;
+            id = IdOf(reference) ?? id;
+        }
+        if (id is null)
+            return null;
+        if (reference is null && _catalog.TryResolveAlias(id, out var alias))
+            reference = alias.Canonical;
+        reference ??= _knownRefs.GetValueOrDefault(id);
+        if (reference is null)
+        {
+            if (_unresolved.Add(id))
+                _log.Write("demand", $"job {job.Id} wants {id} but its reference is unknown (no placement_image= in AdminComment: is deploy/slurm/job_submit.lua current?); it is not warmed until a node caches it");
+            return null;
+        }
+        _knownRefs[id] = reference;
+        return (id, reference);
+    }
+
+    /// <summary>
+    /// The scheduler id of a reference under the controller's catalog. Every id in the snapshot is derived this way from
+    /// the references the agents and jobs report, so an agent (or SPANK plugin) with an older catalog cannot make the
+    /// planner see two different images.
+    /// </summary>
+    private string? IdOf(string? reference)
+    {
+        if (reference is null)
+            return null;
+        if (_ids.TryGetValue(reference, out var id))
+            return id;
+        id = ImageReference.TryParse(reference, out var parsed, out _) ? _catalog.IdFor(parsed!) : null;
+        if (_ids.Count > 10_000)
+            _ids.Clear();
+        _ids[reference] = id;
+        return id;
+    }
+
+    private List<PinnedImage> PinnedImages()
+    {
+        var pinned = new List<PinnedImage>();
+        foreach (var (alias, entry) in _options.Catalog.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            if (entry.Pinned && _catalog.TryResolveAlias(alias, out var reference))
+                pinned.Add(new PinnedImage(_catalog.IdFor(reference), reference.Canonical));
+        }
+        return pinned;
+    }
+
+    private async Task<AgentView> ReadAgentAsync(string node, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var client = Client(node);
+            var inventory = await client.InventoryAsync(cancellationToken).ConfigureAwait(false);
+            var warms = await client.ListAsync(cancellationToken).ConfigureAwait(false);
+            return new AgentView(node, inventory, warms, null);
+        }
+        catch (PlacementException ex)
+        {
+            return new AgentView(node, null, null, ex.Message);
+        }
+    }
+
+    /// <summary>Outcomes of the warm-ups this controller asked for: metrics, and backoff for failures.</summary>
+    private void TrackSent(AgentView[] agents, DateTimeOffset now)
+    {
+        foreach (var sent in _sent.Values.ToList())
+        {
+            var agent = agents.FirstOrDefault(a => a.Node == sent.Node);
+            if (agent?.Warms is null)
+                continue; // unreachable now: decide when it answers again
+            var status = agent.Warms.Warms.FirstOrDefault(w => w.Id == sent.Id && w.Created >= sent.Sent.AddMinutes(-5));
+            string outcome;
+            if (status is null)
+                outcome = "lost";
+            else if (WarmStates.InFlight(status.State))
+                continue;
+            else
+                outcome = status.State switch
+                {
+                    WarmStates.Done => status.Hit == true ? "hit" : "pulled",
+                    WarmStates.Failed => "failed",
+                    _ => "cancelled",
+                };
+            _sent.Remove(sent.Id);
+            PlacementMetrics.PrefetchWarms.WithLabels(Label(sent.Policy), outcome).Inc();
+            if (outcome == "failed")
+            {
+                var until = Backoff(sent.Node, sent.ImageId, now);
+                _log.Write("warm", $"{sent.Node}: {sent.ImageId} failed: {status?.Error}; next attempt after {until:HH:mm:ss}");
+            }
+            else if (outcome is "pulled" or "hit")
+            {
+                _backoff.Remove((sent.Node, sent.ImageId));
+                _log.Write("warm", $"{sent.Node}: {sent.ImageId} {outcome} ({sent.Policy.ToString().ToLowerInvariant()})");
+            }
+        }
+    }
+
+    private async Task SendAsync(PrefetchPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        foreach (var warm in plan.Warms)
+        {
+            var node = warm.Node!;
+            try
+            {
+                var status = await Client(node).WarmAsync(warm.Ref, cancellationToken).ConfigureAwait(false);
+                _sent[status.Id] = new SentWarm(status.Id, node, warm.ImageId, warm.Policy, now);
+                PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "accepted").Inc();
+                _log.Write("warm", $"{node}: {warm.ImageId} {warm.Ref} requested ({Label(warm.Policy)}: {warm.Reason}) as {status.Id}");
+            }
+            catch (PlacementException ex)
+            {
+                var result = ex.Kind == PlacementErrorKind.Network ? "unreachable" : "rejected";
+                PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), result).Inc();
+                var until = Backoff(node, warm.ImageId, now);
+                _log.Write("warm", $"{node}: {warm.ImageId} request {result}: {ex.Message}; next attempt after {until:HH:mm:ss}");
+            }
+        }
+    }
+
+    private DateTimeOffset Backoff(string node, string imageId, DateTimeOffset now)
+    {
+        var failures = _backoff.TryGetValue((node, imageId), out var previous) ? previous.Failures + 1 : 1;
+        var delay = Math.Min(_prefetch.RetryMaxSeconds, _prefetch.RetryBaseSeconds * Math.Pow(2, Math.Min(failures - 1, 30)));
+        var until = now.AddSeconds(delay);
+        _backoff[(node, imageId)] = new WarmBackoff(node, imageId, failures, until);
+        return until;
+    }
+
+    private WarmClient Client(string node)
+    {
+        if (_clients.TryGetValue(node, out var client))
+            return client;
+        var url = _prefetch.AgentUrls.TryGetValue(node, out var explicitUrl) ? explicitUrl : _prefetch.AgentUrl.Replace("{node}", node, StringComparison.Ordinal);
+        client = new WarmClient(new Uri(url), _credentials, TimeSpan.FromSeconds(_prefetch.RequestTimeoutSeconds));
+        _clients[node] = client;
+        return client;
+    }
+
+    private static string Label(PrefetchPolicy policy) => policy.ToString().ToLowerInvariant();
+
+    public void Dispose()
+    {
+        foreach (var client in _clients.Values)
+            client.Dispose();
+    }
+
+    private sealed record AgentView(string Node, Inventory? Inventory, WarmList? Warms, string? Error);
+}

@@ -1,0 +1,339 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using Placement.Core;
+using Placement.Core.AgentSocket;
+using Placement.Core.Processes;
+using Placement.Tests.Agent;
+using Placement.Tests.Cluster;
+using Placement.Tests.Sources;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Importer;
+
+/// <summary>
+/// The pyxis importer contract (`placement-pyxis-importer get URI` / `release`, docs/slurm.md) against a real
+/// `placement agent` started by each test with a private cache, socket and HTTP port (its scontrol is /bin/false, so it
+/// never touches the shared cluster's node features), the dev cluster's registry, and the unprivileged user
+/// <c>placementuser</c> through setpriv, as pyxis runs importers as the job's user.
+/// </summary>
+[NonParallelizable]
+public sealed partial class ImporterSpecs
+{
+    private const string User = "placementuser";
+
+    private static string Script => Path.Combine(Path.GetDirectoryName(Repo.PlacementBinary)!, "placement-pyxis-importer");
+
+    private static string SocketPath(TempDir dir) => Path.Combine(dir.Path, "agent.sock");
+
+    private static string Hex(string digest) => digest["sha256:".Length..];
+
+    /// <summary>A private agent: cache and socket in <paramref name="dir"/>, HTTP API on a free loopback port.</summary>
+    private static async Task<(AgentProcess Agent, Uri Url)> StartAgentAsync(TempDir dir)
+    {
+        var port = FreePort.Next();
+        dir.WriteConfig($$"""
+            { "Cache": { "Root": "{{dir.CacheRoot}}" },
+              "Agent": { "Listen": "127.0.0.1:{{port}}", "Socket": "{{SocketPath(dir)}}", "ScontrolPath": "/bin/false" } }
+            """);
+        var agent = await AgentProcess.StartAsync(dir.Config, "imp");
+        Assert.That(File.Exists(SocketPath(dir)), Is.True, "the agent creates its socket at start");
+        return (agent, new Uri($"http://127.0.0.1:{port}/"));
+    }
+
+    /// <summary>Runs the importer as pyxis does: as <paramref name="user"/> (null: root) with the job step's environment.</summary>
+    private static Task<ExternalCommandResult> ImporterAsync(TempDir dir, string? user, string job, string step, params string[] args)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["PLACEMENT_CONFIG"] = dir.Config,
+            ["SLURM_JOB_ID"] = job,
+            ["SLURM_STEP_ID"] = step,
+            ["SLURM_JOB_UID"] = user is null ? "0" : null,
+        };
+        var command = user is null
+            ? new ExternalCommand(Script, args)
+            : new ExternalCommand("setpriv", ["--reuid", user, "--regid", user, "--init-groups", Script, .. args]);
+        return ExternalCommands.RunAsync(command with { AllowNonZeroExit = true, Environment = environment, Timeout = TimeSpan.FromMinutes(3) });
+    }
+
+    private static string LeaseFile(TempDir dir, string digest, string holder) => Path.Combine(dir.CacheRoot, "leases", Hex(digest), holder);
+
+    private static async Task<int> UidOfAsync(string user) =>
+        int.Parse((await ExternalCommands.RunAsync(new ExternalCommand("id", ["-u", user]))).StandardOutput.Trim(), CultureInfo.InvariantCulture);
+
+    [Test]
+    public async Task Get_as_a_user_prints_only_the_squashfs_path_which_the_user_can_read_and_leases_it_for_the_job_step()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+        var uid = await UidOfAsync(User);
+
+        // pyxis passes docker:// + what the user typed, here the enroot form host#repo:tag.
+        var get = await ImporterAsync(dir, User, "42", "0", "get", $"docker://{cluster.Registry}#{cluster.Tiny.Repository}:{cluster.Tiny.Tag}");
+
+        Assert.That(get.ExitCode, Is.Zero, get.StandardError);
+        var expected = Path.Combine(dir.CacheRoot, "images", Hex(cluster.Tiny.Digest), "image.sqsh");
+        Assert.That(get.StandardOutput, Is.EqualTo(expected + "\n"), "stdout is exactly the path (pyxis reads its first line)");
+        Assert.That(get.StandardError, Does.Contain($"lease pyxis-u{uid}-42.0"));
+        Assert.That(File.Exists(LeaseFile(dir, cluster.Tiny.Digest, $"pyxis-u{uid}-42.0")), Is.True);
+        var read = await ExternalCommands.RunAsync(new ExternalCommand("setpriv", ["--reuid", User, "--regid", User, "--init-groups", "head", "-c", "4", expected]) { AllowNonZeroExit = true });
+        Assert.That(read.StandardOutput, Is.EqualTo("hsqs"), $"the user reads the squashfs: {read.StandardError}");
+    }
+
+    [Test]
+    public async Task Release_drops_the_job_steps_lease_and_a_second_release_succeeds_too()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+        var uid = await UidOfAsync(User);
+        var get = await ImporterAsync(dir, User, "43", "1", "get", "docker://" + cluster.Tiny.Reference);
+        Assert.That(get.ExitCode, Is.Zero, get.StandardError);
+        var lease = LeaseFile(dir, cluster.Tiny.Digest, $"pyxis-u{uid}-43.1");
+        Assert.That(File.Exists(lease), Is.True);
+
+        // pyxis calls release after creating the container and again when the tasks end.
+        var first = await ImporterAsync(dir, User, "43", "1", "release");
+        var second = await ImporterAsync(dir, User, "43", "1", "release");
+
+        Assert.That(first.ExitCode, Is.Zero, first.StandardError);
+        Assert.That(first.StandardError, Does.Contain($"lease pyxis-u{uid}-43.1 dropped"));
+        Assert.That(second.ExitCode, Is.Zero, second.StandardError);
+        Assert.That(second.StandardError, Does.Contain("already released"));
+        Assert.That(first.StandardOutput + second.StandardOutput, Is.Empty);
+        Assert.That(File.Exists(lease), Is.False);
+    }
+
+    [Test]
+    public async Task A_user_cannot_release_another_users_lease_even_naming_the_same_job_step()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+        var get = await ImporterAsync(dir, null, "77", "0", "get", "docker://" + cluster.Tiny.Reference);
+        Assert.That(get.ExitCode, Is.Zero, get.StandardError);
+        var rootLease = LeaseFile(dir, cluster.Tiny.Digest, "pyxis-u0-77.0");
+        Assert.That(File.Exists(rootLease), Is.True);
+
+        var other = await ImporterAsync(dir, User, "77", "0", "release");
+
+        Assert.That(other.ExitCode, Is.Zero, "release is idempotent: nothing of this user's to drop");
+        Assert.That(other.StandardError, Does.Contain("already released"));
+        Assert.That(File.Exists(rootLease), Is.True, "the lease is named by the caller's uid from SO_PEERCRED, so another user's release never matches it");
+        var own = await ImporterAsync(dir, null, "77", "0", "release");
+        Assert.That(own.ExitCode, Is.Zero, own.StandardError);
+        Assert.That(File.Exists(rootLease), Is.False);
+    }
+
+    [Test]
+    public async Task With_the_agent_down_get_and_release_fail_naming_the_socket_and_how_to_start_the_agent()
+    {
+        using var dir = new TempDir();
+        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.CacheRoot}}" }, "Agent": { "Socket": "{{SocketPath(dir)}}" } }""");
+
+        var get = await ImporterAsync(dir, User, "44", "0", "get", "docker://127.0.0.1:5000/placement/tiny:1");
+        var release = await ImporterAsync(dir, User, "44", "0", "release");
+
+        Assert.That(get.ExitCode, Is.EqualTo(ExitCodes.Network), get.StandardError);
+        Assert.That(get.StandardOutput, Is.Empty);
+        Assert.That(get.StandardError, Does.Contain($"cannot reach the node agent on its socket {SocketPath(dir)}: it does not exist")
+            .And.Contain("systemctl start placement-agent").And.Contain("Agent:Socket"));
+        Assert.That(release.ExitCode, Is.EqualTo(ExitCodes.Network), release.StandardError);
+        Assert.That(release.StandardError, Does.Contain(SocketPath(dir)));
+    }
+
+    [Test]
+    public async Task A_socket_left_by_a_dead_agent_is_reported_as_nothing_listening()
+    {
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        // SIGKILL: the agent cannot remove its socket file.
+        var pid = await PidOfAgentAsync(dir);
+        await ExternalCommands.RunAsync(new ExternalCommand("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)]));
+        await agent.StopAsync();
+        Assert.That(File.Exists(SocketPath(dir)), Is.True);
+
+        var get = await ImporterAsync(dir, User, "45", "0", "get", "docker://127.0.0.1:5000/placement/tiny:1");
+
+        Assert.That(get.ExitCode, Is.EqualTo(ExitCodes.Network), get.StandardError);
+        Assert.That(get.StandardError, Does.Contain("nothing listens on it (connection refused)").And.Contain("placement agent"));
+        // A new agent replaces the stale socket file and serves again.
+        var (again, _) = await StartAgentAsync(dir);
+        await using var __ = again;
+        var release = await ImporterAsync(dir, User, "45", "0", "release");
+        Assert.That(release.ExitCode, Is.Zero, release.StandardError);
+    }
+
+    [TestCase("dockerd://ubuntu:22.04", "unsupported scheme 'dockerd://'")]
+    [TestCase("ftp://host/image.sqsh", "Accepted forms")]
+    [TestCase("docker://", "empty reference after 'docker://'")]
+    public async Task A_bad_uri_fails_with_the_parsers_message_before_asking_the_agent(string uri, string message)
+    {
+        using var dir = new TempDir();
+        dir.WriteConfig($$"""{ "Agent": { "Socket": "{{SocketPath(dir)}}" } }""");
+
+        var get = await ImporterAsync(dir, User, "46", "0", "get", uri);
+
+        Assert.That(get.ExitCode, Is.EqualTo(ExitCodes.BadReference), get.StandardError);
+        Assert.That(get.StandardOutput, Is.Empty);
+        Assert.That(get.StandardError, Does.StartWith("placement-pyxis-importer: get: invalid image reference").And.Contain(message));
+    }
+
+    [TestCase("")]
+    [TestCase("fetch docker://x")]
+    [TestCase("get")]
+    [TestCase("release extra")]
+    public async Task An_unknown_or_incomplete_operation_prints_the_usage_and_exits_2(string line)
+    {
+        var args = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        using var dir = new TempDir();
+
+        var result = await ImporterAsync(dir, User, "47", "0", args);
+
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Usage), result.StandardError);
+        Assert.That(result.StandardError, Does.Contain("usage: placement-pyxis-importer get URI | placement-pyxis-importer release"));
+        Assert.That(result.StandardOutput, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_user_cannot_make_the_agent_copy_a_local_file_into_the_cache()
+    {
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+
+        var get = await ImporterAsync(dir, User, "48", "0", "get", "/etc/shadow");
+
+        Assert.That(get.ExitCode, Is.Not.Zero);
+        Assert.That(get.StandardError, Does.Contain("local files are not imported for users (file:///etc/shadow)"));
+        Assert.That(Directory.EnumerateFileSystemEntries(Path.Combine(dir.CacheRoot, "images")), Is.Empty);
+    }
+
+    [TestCase("{\"op\": \"release\", \"job\": \"../../images\", \"step\": \"0\"}", "the job id (SLURM_JOB_ID) '../../images' must be")]
+    [TestCase("{\"op\": \"evict\", \"job\": \"1\", \"step\": \"0\"}", "unknown op 'evict'")]
+    [TestCase("not json", "bad request")]
+    public async Task The_socket_refuses_malformed_requests_with_a_reason(string request, string reason)
+    {
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+        Assert.That(File.GetUnixFileMode(SocketPath(dir)), Is.EqualTo((UnixFileMode)0b110_110_110), "every user may connect");
+
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath(dir)));
+        await SocketLines.WriteLineAsync(socket, Encoding.UTF8.GetBytes(request), CancellationToken.None);
+        var line = await SocketLines.ReadLineAsync(socket, CancellationToken.None);
+        var answer = System.Text.Json.JsonSerializer.Deserialize(line!, SocketJsonContext.Default.SocketResponse)!;
+
+        Assert.That(answer.ExitCode, Is.EqualTo(ExitCodes.Failure), Encoding.UTF8.GetString(line!));
+        Assert.That(answer.Error, Does.Contain(reason));
+        Assert.That(answer.Path, Is.Null);
+        Assert.That(Directory.Exists(Path.Combine(dir.CacheRoot, "leases")) ? Directory.EnumerateFileSystemEntries(Path.Combine(dir.CacheRoot, "leases")) : [], Is.Empty);
+    }
+
+    [Test]
+    public async Task Root_may_ensure_and_release_with_a_named_holder_as_the_spank_plugin_does_but_a_user_may_not()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+        var ensure = $$"""{"op": "ensure", "ref": "{{cluster.Tiny.Reference}}", "holder": "slurm-9.0"}""";
+
+        var byRoot = await RawAsync(dir, null, ensure);
+        var byUser = await RawAsync(dir, User, ensure);
+        var userRelease = await RawAsync(dir, User, """{"op": "release", "holder": "slurm-9.0"}""");
+
+        Assert.That(byRoot.ExitCode, Is.Zero, byRoot.Error);
+        Assert.That(byRoot.Ref, Is.EqualTo("docker://" + cluster.Tiny.Reference));
+        Assert.That(byRoot.Path, Is.EqualTo(Path.Combine(dir.CacheRoot, "images", Hex(cluster.Tiny.Digest), "image.sqsh")));
+        Assert.That(byUser.ExitCode, Is.EqualTo(ExitCodes.Failure));
+        Assert.That(byUser.Error, Does.Contain("only root may name a lease holder"));
+        Assert.That(userRelease.Error, Does.Contain("only root may name a lease holder"));
+        Assert.That(File.Exists(LeaseFile(dir, cluster.Tiny.Digest, "slurm-9.0")), Is.True, "the user's release did not touch it");
+        var rootRelease = await RawAsync(dir, null, """{"op": "release", "holder": "slurm-9.0"}""");
+        Assert.That(rootRelease.Released, Is.True);
+        Assert.That(File.Exists(LeaseFile(dir, cluster.Tiny.Digest, "slurm-9.0")), Is.False);
+    }
+
+    /// <summary>One raw request on the agent's socket, as <paramref name="user"/> (null: root) through a small python client.</summary>
+    private static async Task<SocketResponse> RawAsync(TempDir dir, string? user, string request)
+    {
+        const string client = "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()+b'\\n'); print(s.makefile().readline(), end='')";
+        string[] python = ["/usr/bin/python3", "-c", client, SocketPath(dir), request];
+        var command = user is null
+            ? new ExternalCommand(python[0], python[1..])
+            : new ExternalCommand("setpriv", ["--reuid", user, "--regid", user, "--init-groups", .. python]);
+        var result = await ExternalCommands.RunAsync(command with { Timeout = TimeSpan.FromMinutes(2) });
+        return System.Text.Json.JsonSerializer.Deserialize(result.StandardOutput, SocketJsonContext.Default.SocketResponse)!;
+    }
+
+    [Test]
+    public async Task A_second_agent_on_the_same_socket_refuses_to_start_and_says_why()
+    {
+        using var dir = new TempDir();
+        var (agent, _) = await StartAgentAsync(dir);
+        await using var _ = agent;
+
+        var second = await Cli.RunAsync(["agent", "--config", dir.Config, "--node", "imp2", "--listen", ""], timeout: TimeSpan.FromSeconds(30));
+
+        Assert.That(second.ExitCode, Is.EqualTo(ExitCodes.Busy), second.StandardError);
+        Assert.That(second.StandardError, Does.Contain($"another node agent already serves {SocketPath(dir)}"));
+        var release = await ImporterAsync(dir, User, "49", "0", "release");
+        Assert.That(release.ExitCode, Is.Zero, "the first agent still serves: " + release.StandardError);
+    }
+
+    [Test]
+    public async Task Ten_importers_at_once_for_an_uncached_image_download_each_blob_once_and_count_as_importer_requests()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        var (agent, url) = await StartAgentAsync(dir);
+        await using var _ = agent;
+        var layers = await RegistryManifest.LayersAsync(cluster.Registry, cluster.Alt.Repository, cluster.Alt.Tag);
+        var before = layers.ToDictionary(l => l.Digest, l => cluster.RegistryLog.CountBlobGets(l.Digest, cluster.Alt.Repository));
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => ImporterAsync(dir, User, "50", i.ToString(CultureInfo.InvariantCulture), "get", "docker://" + cluster.Alt.Reference)));
+
+        Assert.That(results.Select(r => r.ExitCode), Is.All.Zero, string.Join("\n", results.Select(r => r.StandardError)));
+        Assert.That(results.Select(r => r.StandardOutput).Distinct(), Is.EqualTo(new[] { Path.Combine(dir.CacheRoot, "images", Hex(cluster.Alt.Digest), "image.sqsh") + "\n" }));
+        foreach (var (digest, _) in layers)
+        {
+            var gets = await cluster.RegistryLog.WaitForBlobGetsAsync(digest, before[digest] + 1, TimeSpan.FromSeconds(5), cluster.Alt.Repository);
+            Assert.That(gets - before[digest], Is.EqualTo(1), $"exactly one GET of {digest}");
+        }
+        Assert.That(Directory.EnumerateFiles(Path.Combine(dir.CacheRoot, "leases", Hex(cluster.Alt.Digest))).Count(), Is.EqualTo(10), "one lease per job step");
+
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri(url, "metrics"));
+        Assert.That(Counter(metrics, "placement_cache_misses_total", "importer"), Is.EqualTo(1), metrics);
+        Assert.That(Counter(metrics, "placement_socket_requests_total{op=\"get\",result=\"ok\""), Is.EqualTo(10), metrics);
+        var again = await ImporterAsync(dir, User, "51", "0", "get", "docker://" + cluster.Alt.Reference);
+        Assert.That(again.StandardError, Does.Contain(" cached on node"));
+        metrics = await http.GetStringAsync(new Uri(url, "metrics"));
+        Assert.That(Counter(metrics, "placement_cache_hits_total", "importer"), Is.GreaterThanOrEqualTo(1), metrics);
+    }
+
+    private static double Counter(string metrics, string name, string requester) => Counter(metrics, $"{name}{{requester=\"{requester}\"");
+
+    private static double Counter(string metrics, string prefix)
+    {
+        var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<int> PidOfAgentAsync(TempDir dir)
+    {
+        var pgrep = await ExternalCommands.RunAsync(new ExternalCommand("pgrep", ["-f", $"agent --config {dir.Config}"]));
+        return int.Parse(WhiteSpace().Split(pgrep.StandardOutput.Trim())[0], CultureInfo.InvariantCulture);
+    }
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex WhiteSpace();
+}

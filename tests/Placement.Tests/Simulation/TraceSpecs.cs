@@ -1,0 +1,124 @@
+using Placement.Core.Simulation;
+
+namespace Placement.Tests.Simulation;
+
+/// <summary>Reading SWF and CSV traces, the seeded image assignment, the generator, and what a bad line says.</summary>
+public sealed class SimulatorTraceSpecs
+{
+    private static readonly string SwfLine = "1 0 -1 100 4 -1 -1 4 -1 -1 1 7 -1 3 -1 -1 -1 -1";
+
+    [Test]
+    public void A_CSV_trace_is_read_with_its_images_and_sizes()
+    {
+        var trace = TraceReader.ReadCsv(new StringReader("# a comment\nsubmit,runtime,cores,image,size\n0,60,2,docker://a:1,1GiB\n5,30,1,b,500000\n9,1,1,docker://a:1,1073741824\n"), "t.csv");
+        Assert.That(trace.Jobs, Has.Length.EqualTo(3));
+        Assert.That(trace.Images.Select(i => (i.Name, i.Size)), Is.EqualTo(new[] { ("docker://a:1", 1L << 30), ("b", 500000L) }));
+        Assert.That(trace.Jobs[2].Image, Is.Zero);
+    }
+
+    [TestCase("0,60,x,a,1GiB", "t.csv:3: cores: bad value 'x'", "whole number")]
+    [TestCase("0,-1,1,a,1GiB", "t.csv:3: runtime: bad value '-1'", ">= 0")]
+    [TestCase("0,60,1,a,85%", "t.csv:3: size: bad value '85%'", "1GiB")]
+    [TestCase("0,60,1,a", "t.csv:3: line", "5 comma-separated fields")]
+    [TestCase("0,60,1,,1GiB", "t.csv:3: image", "name the job's image")]
+    [TestCase("0,60,1,a,2GiB", "t.csv:3: size: bad value '2GiB'", "size 1073741824 at line 2")]
+    public void A_malformed_CSV_line_is_reported_with_its_line_number_field_and_a_fix(string bad, string where, string fix)
+    {
+        var text = "submit,runtime,cores,image,size\n0,60,1,a,1GiB\n" + bad + "\n";
+        var ex = Assert.Throws<TraceFormatException>(() => TraceReader.ReadCsv(new StringReader(text), "t.csv"))!;
+        Assert.That(ex.Message, Does.StartWith(where).And.Contain(fix));
+        Assert.That(ex.Line, Is.EqualTo(3));
+    }
+
+    [Test]
+    public void A_malformed_SWF_line_is_reported_with_its_line_number_and_field()
+    {
+        var text = "; comment\n" + SwfLine + "\n1 0 -1 ten 4 -1 -1 4 -1 -1 1 7 -1 3 -1 -1 -1 -1\n";
+        var ex = Assert.Throws<TraceFormatException>(() => TraceReader.ReadSwf(new StringReader(text), "t.swf", ImageAssignment.Default))!;
+        Assert.That(ex.Message, Does.StartWith("t.swf:3: field 4 (run time): bad value 'ten'"));
+
+        var shortLine = "; comment\n1 0 -1 100 4\n";
+        ex = Assert.Throws<TraceFormatException>(() => TraceReader.ReadSwf(new StringReader(shortLine), "t.swf", ImageAssignment.Default))!;
+        Assert.That(ex.Message, Does.StartWith("t.swf:2: line").And.Contain("18 whitespace-separated fields, this one has 5"));
+    }
+
+    [Test]
+    public void SWF_jobs_cancelled_before_start_are_skipped_and_counted()
+    {
+        var text = SwfLine + "\n2 5 -1 -1 -1 -1 -1 -1 -1 -1 5 7 -1 3 -1 -1 -1 -1\n";
+        var trace = TraceReader.ReadSwf(new StringReader(text), "t.swf", ImageAssignment.Default);
+        Assert.That(trace.Jobs, Has.Length.EqualTo(1));
+        Assert.That(trace.Skipped, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void SWF_images_follow_the_user_or_executable_field_modulo_the_catalogue()
+    {
+        var text = SwfLine + "\n2 5 -1 100 4 -1 -1 4 -1 -1 1 12 -1 25 -1 -1 -1 -1\n";
+        var byUser = TraceReader.ReadSwf(new StringReader(text), "t.swf", ImageAssignment.Default with { Rule = ImageRule.User, Images = 10 });
+        Assert.That(byUser.Jobs.Select(j => j.Image), Is.EqualTo(new[] { 6, 1 })); // users 7, 12 → (u − 1) mod 10
+        var byExe = TraceReader.ReadSwf(new StringReader(text), "t.swf", ImageAssignment.Default with { Rule = ImageRule.Executable, Images = 10 });
+        Assert.That(byExe.Jobs.Select(j => j.Image), Is.EqualTo(new[] { 2, 4 })); // executables 3, 25
+    }
+
+    [Test]
+    public void The_same_seed_gives_the_same_trace_and_the_same_results()
+    {
+        var options = new TraceGeneratorOptions { Jobs = 2000, Nodes = 16, Seed = 42 };
+        var a = TraceGenerator.Generate(options);
+        var b = TraceGenerator.Generate(options);
+        Assert.That(a.Jobs, Is.EqualTo(b.Jobs));
+        Assert.That(a.Images, Is.EqualTo(b.Images));
+        Assert.That(TraceGenerator.Generate(options with { Seed = 43 }).Jobs, Is.Not.EqualTo(a.Jobs));
+
+        var sim = new SimulationOptions { Nodes = 16, CacheBytes = 20L << 30 };
+        var first = SimulationRunner.Run(a, sim, SimPolicies.All, [sim.CacheBytes]);
+        var second = SimulationRunner.Run(b, sim, SimPolicies.All, [sim.CacheBytes]);
+        Assert.That(SimulationReport.ToJson(a, sim, first), Is.EqualTo(SimulationReport.ToJson(b, sim, second)));
+    }
+
+    [Test]
+    public void A_generated_SWF_read_back_by_executable_gives_the_CSV_trace()
+    {
+        var options = new TraceGeneratorOptions { Jobs = 500, Nodes = 8, Images = 30, Seed = 5 };
+        var trace = TraceGenerator.Generate(options);
+        var csv = new StringWriter();
+        TraceGenerator.WriteCsv(trace, csv, "test");
+        var swf = new StringWriter();
+        TraceGenerator.WriteSwf(trace, swf, "test", 8, 32);
+        var fromCsv = TraceReader.ReadCsv(new StringReader(csv.ToString()), "t.csv");
+        var fromSwf = TraceReader.ReadSwf(new StringReader(swf.ToString()), "t.swf", new ImageAssignment(ImageRule.Executable, 30, 1.1, 5));
+        Assert.That(fromSwf.Jobs.Select(j => (j.Submit, j.Runtime, j.Cores, fromSwf.Images[j.Image])),
+            Is.EqualTo(fromCsv.Jobs.Select(j => (j.Submit, j.Runtime, j.Cores, fromCsv.Images[j.Image]))));
+    }
+
+    [TestCase("10Gbit", 1.25e9)]
+    [TestCase("800Mbit/s", 1e8)]
+    [TestCase("1.25GB", 1.25e9)]
+    [TestCase("1GiB", 1073741824.0)]
+    public void Bandwidths_are_read_in_bits_or_bytes_per_second(string text, double expected)
+    {
+        Assert.That(Units.TryParseBandwidth(text, out var value, out var error), Is.True, error);
+        Assert.That(value, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void The_plots_are_SVG_files()
+    {
+        var trace = TraceGenerator.Generate(new TraceGeneratorOptions { Jobs = 300, Nodes = 8 });
+        var sim = new SimulationOptions { Nodes = 8, CacheBytes = 20L << 30 };
+        var results = SimulationRunner.Run(trace, sim, SimPolicies.All, [10L << 30, 20L << 30, 40L << 30]);
+        var dir = Path.Combine(Path.GetTempPath(), "placement-plots-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var files = SimulationReport.WritePlots(dir, results, 20L << 30);
+            Assert.That(files.Select(Path.GetFileName), Is.EquivalentTo(new[] { "hit-rate-vs-cache-size.svg", "egress-vs-cache-size.svg", "start-delay-cdf.svg" }));
+            foreach (var f in files)
+                Assert.That(File.ReadAllText(f), Does.StartWith("<svg").And.Contain("placement").And.Contain("no-cache"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
