@@ -26,6 +26,9 @@ case $mode in soft|hard) ;; *) mode=soft ;; esac
 jsv_on_start()
 {
    jsv_send_env              # makes the job's -v variables visible to jsv_is_env / jsv_get_env
+   # jsv_add_env keeps what it adds in jsv_env_<NAME>, and jsv_include.sh clears only the variables the job sent: a
+   # server JSV verifies many jobs in one process, so without this every job after an image job would look like one.
+   unset jsv_env_CONTAINER_IMAGE jsv_env_PLACEMENT_IMAGE jsv_env_PLACEMENT_IMAGE_ID
 }
 
 jsv_on_verify()
@@ -62,5 +65,6 @@ jsv_on_verify()
    jsv_correct "placement: image $img ($id) requested ($mode)"
 }
 
+# shellcheck source=/dev/null
 . "${SGE_ROOT:-/var/lib/gridengine}/util/resources/jsv/jsv_include.sh"
 jsv_main

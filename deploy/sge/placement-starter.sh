@@ -1,7 +1,9 @@
 #!/bin/bash
 # Placement starter_method for Grid Engine queues (queue_conf(5); docs/gridengine.md).
 # Runs as the job owner with the job's environment. Script jobs arrive as ".../job_scripts/<id> ARGS" and run through
-# $SGE_STARTER_SHELL_PATH; binary (-b y) and qrsh jobs arrive as the command and are exec'd directly.
+# $SGE_STARTER_SHELL_PATH; binary (-b y) jobs arrive as the command and are exec'd directly. qrsh jobs with a command
+# arrive from qrsh_starter, one argument per qrsh argument, with SGE_STARTER_SHELL_PATH set to "": like qrsh without a
+# starter they run as `<login shell> -c "ARGS joined by spaces"`, or exec'd directly with `qrsh -noshell`.
 #
 # Jobs without $PLACEMENT_IMAGE / $CONTAINER_IMAGE run as if there were no starter. Jobs with one run inside the image
 # the prolog (`placement sge prolog`) mounted read-only at $PLACEMENT_SGE_RUN_DIR/<host>/<job>.<task>/root, with
@@ -14,18 +16,28 @@
 # Alternative runtime: PLACEMENT_RUNTIME=apptainer runs `apptainer exec <artifact> CMD` instead (binds: see docs).
 set -u
 
-job_shell() { # the shell for script jobs: SGE's choice if the image has it, else /bin/sh
-   local shell=${SGE_STARTER_SHELL_PATH:-/bin/sh}
-   if [ -n "${1:-}" ] && [ ! -x "$1$shell" ] && [ ! -L "$1$shell" ]; then shell=/bin/sh; fi
+in_root() { # in_root SHELL [ROOT]: SHELL if ROOT (the image; "" = the host) has it, else /bin/sh
+   local shell=${1:-/bin/sh}
+   if [ -n "${2:-}" ] && [ ! -x "$2$shell" ] && [ ! -L "$2$shell" ]; then shell=/bin/sh; fi
    printf '%s' "$shell"
 }
+job_shell() { in_root "${SGE_STARTER_SHELL_PATH:-/bin/sh}" "${1:-}"; } # script jobs: SGE's choice of shell
+login_shell() { in_root "$(getent passwd "$(id -un)" | cut -d: -f7)" "${1:-}"; } # qrsh jobs: the owner's shell
 
-script=0
+script=0 qrsh=0
 case "${1:-}" in */job_scripts/*) script=1 ;; esac
+# qrsh_starter (qrsh <command>, builtin rsh_daemon) exports SGE_STARTER_SHELL_PATH="" and unix_behavior; batch jobs get
+# the queue's shell. `qrsh -noshell` shows only as an argument of qrsh_starter, our parent.
+if [ $script = 0 ] && [ -n "${SGE_STARTER_SHELL_PATH+set}" ] && [ -z "$SGE_STARTER_SHELL_PATH" ] &&
+   [ "${SGE_STARTER_SHELL_START_MODE:-}" = unix_behavior ]; then
+   qrsh=1
+   if tr '\0' '\n' < "/proc/$PPID/cmdline" 2>/dev/null | grep -qx noshell; then qrsh=noshell; fi
+fi
 
 image=${PLACEMENT_IMAGE:-${CONTAINER_IMAGE:-}}
 if [ -z "$image" ]; then
    if [ $script = 1 ]; then exec "$(job_shell)" "$@"; fi
+   if [ $qrsh = 1 ]; then exec "$(login_shell)" -c "$*"; fi
    exec "$@"
 fi
 
@@ -53,6 +65,7 @@ fi
 
 if [ "${PLACEMENT_RUNTIME:-bwrap}" = apptainer ]; then
    if [ $script = 1 ]; then set -- "$(job_shell)" "$@"; fi
+   if [ $qrsh = 1 ]; then set -- "$(login_shell)" -c "$*"; fi
    exec apptainer exec --bind "${TMPDIR:-/tmp}" "$artifact" "$@"
 fi
 
@@ -113,4 +126,5 @@ done
 args+=(--chdir "$PWD" --setenv PLACEMENT_IMAGE "$image" --remount-ro /)
 
 if [ $script = 1 ]; then set -- "$(job_shell "$root")" "$@"; fi
+if [ $qrsh = 1 ]; then set -- "$(login_shell "$root")" -c "$*"; fi
 exec bwrap "${args[@]}" -- "$@"

@@ -181,6 +181,7 @@ sge_configure() {
     sge_unwrap <"$w/cur/raw" >"$w/cur/all.q"
     sed -e 's/^qname .*/qname                 all.q/' -e 's/^hostlist .*/hostlist              @allhosts/' \
         -e 's/^slots .*/slots                 2/' \
+        -e 's/^load_thresholds .*/load_thresholds       NONE/' \
         -e "s#^starter_method .*#starter_method        $REPO/deploy/sge/placement-starter.sh#" \
         -e "s#^prolog .*#prolog                root@$REPO/out/bin/placement --config $SGE_CONFIG sge prolog#" \
         -e "s#^epilog .*#epilog                root@$REPO/out/bin/placement --config $SGE_CONFIG sge epilog#" \
@@ -191,6 +192,20 @@ sge_configure() {
         qconf -Aq "$w/new/all.q" >>"$STATE/log/sge-config.log" 2>&1 || die "sge: qconf -Aq all.q failed"
         log "sge: created all.q"
     fi
+}
+
+# The daemons run as root (bootstrap admin_user). With another admin user SoGE 8.1.9 kills the prolog and epilog of
+# every job that may use a pty (qrsh <command> without -pty no, qrsh -pty yes, qlogin, qsub -pty yes) before they
+# start: the shepherd opens their output as the job owner and cannot switch back to the admin user ("Cannot reset
+# euid", gridengine/gridengine#10), so they exit 143 and the queue instance goes into error state (docs/gridengine.md).
+# The daemons read the file when they start.
+sge_admin_user_root() {
+    local f=$SGE_ROOT_DIR/$SGE_CELL/common/bootstrap
+    grep -qE '^admin_user[[:space:]]+root[[:space:]]*$' "$f" && return 0
+    sed -E 's/^admin_user[[:space:]].*/admin_user              root/' "$f" >"$STATE/run/bootstrap.new"
+    cat "$STATE/run/bootstrap.new" >"$f"
+    rm -f "$STATE/run/bootstrap.new"
+    log "sge: $f: admin_user root (daemons started before keep their user until restarted)"
 }
 
 sge_start_execd() { # HOST
@@ -225,6 +240,7 @@ sge_up() {
     sge_placement_config | write_if_changed "$SGE_CONFIG" || true
     id "$SGE_USER" >/dev/null 2>&1 || useradd -m -K UID_MIN=1000 "$SGE_USER"
     sge_forwarders_up
+    sge_admin_user_root
 
     if pid=$(sge_qmaster_pid); then
         log "sge: sge_qmaster already running (pid $pid)"

@@ -28,6 +28,9 @@ internal sealed partial class SgeCell
 
     public string User => _values["PLACEMENT_SGE_USER"];
 
+    /// <summary>The prolog's per-job state and image mounts (&lt;dir&gt;/&lt;host&gt;/&lt;job&gt;.&lt;task&gt;).</summary>
+    public string RunDirectory => _values["PLACEMENT_SGE_RUN_DIR"];
+
     /// <summary>World-writable directory for job output files.</summary>
     public string Output => _values["PLACEMENT_SGE_OUTPUT"];
 
