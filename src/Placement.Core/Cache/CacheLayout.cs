@@ -32,6 +32,9 @@ public sealed class CacheLayout
     public string Quarantine => System.IO.Path.Combine(Root, "quarantine");
     public string Inventory => System.IO.Path.Combine(Root, "inventory.json");
 
+    /// <summary>Hit/miss counts of short-lived processes, for the node agent (<see cref="RequestStats"/>).</summary>
+    public string Stats => System.IO.Path.Combine(Root, "stats");
+
     public string Blob(string hex) => System.IO.Path.Combine(Blobs, Digests.CheckHex(hex));
     public string PartialBlob(string hex) => System.IO.Path.Combine(Temp, "blob-" + Digests.CheckHex(hex) + ".partial");
     public string ImageDirectory(string hex) => System.IO.Path.Combine(Images, Digests.CheckHex(hex));

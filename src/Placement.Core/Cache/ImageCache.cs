@@ -106,7 +106,7 @@ public sealed partial class ImageCache
             var cached = record is not null && record.Ref == reference.Canonical ? Store.ArtifactPath(Digests.Hex(record.Digest)) : null;
             if (record is not null && cached is not null && IsFresh(reference, record, now))
             {
-                PlacementMetrics.Hits.WithLabels(requester).Inc();
+                CountRequest(requester, hit: true);
                 return Touch(record, cached, now);
             }
 
@@ -120,18 +120,18 @@ public sealed partial class ImageCache
                 // The registry is unreachable but we hold the image: a running cluster must not stop
                 // because of a registry outage. Use what we have; try again after the next TTL.
                 progress?.Report(new PullProgress($"registry unreachable, using cached {record.Digest}: {ex.Message}", 0, 0, false));
-                PlacementMetrics.Hits.WithLabels(requester).Inc();
+                CountRequest(requester, hit: true);
                 return Touch(record with { ResolvedAt = now }, cached, now);
             }
 
             if (record is not null && cached is not null && resolution.Digest == record.Digest)
             {
                 // The tag was re-resolved (one manifest request) and still names what we hold: served from the cache.
-                PlacementMetrics.Hits.WithLabels(requester).Inc();
+                CountRequest(requester, hit: true);
                 return Touch(record with { ResolvedAt = now }, cached, now);
             }
 
-            PlacementMetrics.Misses.WithLabels(requester).Inc();
+            CountRequest(requester, hit: false);
             FetchedArtifact artifact;
             try
             {
@@ -169,6 +169,19 @@ public sealed partial class ImageCache
     /// The hit path without any lock or write: a fresh resolution, a committed artifact and a LastUsed
     /// recent enough. Anything else (first use in a while, stale tag, missing artifact) takes the ref lock.
     /// </summary>
+    /// <summary>
+    /// Whether hits and misses are also left in <c>stats/</c> for the node agent to add to its /metrics
+    /// (<see cref="RequestStats"/>). True for short-lived processes; the agent sets it false (it counts in memory).
+    /// </summary>
+    public bool PersistRequestCounts { get; init; } = true;
+
+    private void CountRequest(string requester, bool hit)
+    {
+        (hit ? PlacementMetrics.Hits : PlacementMetrics.Misses).WithLabels(requester).Inc();
+        if (PersistRequestCounts)
+            RequestStats.Record(Layout.Stats, requester, hit);
+    }
+
     private CachedImage? TryReadOnlyHit(ImageReference reference, string id, string requester)
     {
         var record = Store.ReadRef(id);
@@ -179,7 +192,7 @@ public sealed partial class ImageCache
             return null;
         if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not { } path)
             return null;
-        PlacementMetrics.Hits.WithLabels(requester).Inc();
+        CountRequest(requester, hit: true);
         return new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
     }
 

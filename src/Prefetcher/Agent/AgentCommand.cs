@@ -32,7 +32,8 @@ internal static class AgentCommand
                 if (listen is not null)
                     o.Agent.Listen = listen;
             });
-            var cache = new ImageCache(options, parse.GetValue(GlobalOptions.Node));
+            // The agent serves its counters itself; short-lived processes leave theirs in stats/ for it.
+            var cache = new ImageCache(options, parse.GetValue(GlobalOptions.Node)) { PersistRequestCounts = false };
             var scontrol = new Scontrol(options.Agent.ScontrolPath, TimeSpan.FromSeconds(options.Agent.ScontrolTimeoutSeconds));
             // System.CommandLine already turns SIGTERM/SIGINT into cancellation of ct; these registrations keep
             // that true if its termination handling is ever switched off. They may run after the agent stopped.

@@ -251,6 +251,9 @@ internal sealed class AgentHttpApi : IDisposable
     /// <summary>Cache gauges from what is on disk now (one directory walk per scrape).</summary>
     private void RefreshCacheGauges()
     {
+        // Hits and misses of jobs (SPANK plugin pulling in slurmstepd, Grid Engine prolog) and the CLI, left in stats/.
+        foreach (var (requester, hit, count) in RequestStats.Collect(_cache.Layout.Stats))
+            (hit ? PlacementMetrics.Hits : PlacementMetrics.Misses).WithLabels(requester).Inc(count);
         try
         {
             var inventory = _cache.BuildInventory();

@@ -35,6 +35,40 @@ internal sealed class ControllerHarness(DevCluster cluster, TempDir dir)
         return path;
     }
 
+    /// <summary>
+    /// Installs this checkout's deploy/slurm/job_submit.lua next to slurm.conf when the installed one differs, as
+    /// `cluster up` from this checkout does (slurmctld re-reads it when its mtime changes): the controller reads the
+    /// reference from the AdminComment it writes, and a cluster brought up from an older checkout lacks that.
+    /// </summary>
+    public void InstallJobSubmitLua()
+    {
+        var wanted = File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", "job_submit.lua"));
+        var installed = Path.Combine(Path.GetDirectoryName(cluster.SlurmConf)!, "job_submit.lua");
+        if (File.Exists(installed) && File.ReadAllText(installed) == wanted)
+            return;
+        var temp = installed + ".placement-test";
+        File.WriteAllText(temp, wanted);
+        File.Move(temp, installed, overwrite: true);
+        Thread.Sleep(1500); // slurmctld notices the new mtime at the next submission; keep the mtime distinct from the old one
+    }
+
+    /// <summary>A fresh squashfs jobs can run in (jobs run inside their image): static busybox as /bin/sh and /bin/true,
+    /// plus unique content so each call is a new image.</summary>
+    public static async Task<string> MakeRunnableImageAsync(string directory, string name)
+    {
+        var tree = Path.Combine(directory, name + ".tree");
+        Directory.CreateDirectory(Path.Combine(tree, "bin"));
+        Directory.CreateDirectory(Path.Combine(tree, "etc"));
+        File.Copy("/usr/bin/busybox", Path.Combine(tree, "bin", "busybox"));
+        foreach (var applet in new[] { "sh", "true" })
+            File.CreateSymbolicLink(Path.Combine(tree, "bin", applet), "busybox");
+        await File.WriteAllTextAsync(Path.Combine(tree, "etc", "placement-test"), $"{name} {Guid.NewGuid():N}\n");
+        var image = Path.Combine(directory, name + ".sqsh");
+        await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [tree, image, "-quiet", "-noappend", "-no-progress"]) { Timeout = TimeSpan.FromSeconds(30) });
+        Directory.Delete(tree, recursive: true);
+        return image;
+    }
+
     public Task<ExternalCommandResult> RunAsync(string config, params string[] args) =>
         Cli.RunAsync(["--config", config, "controller", .. args], new Dictionary<string, string?> { ["SLURM_CONF"] = cluster.SlurmConf }, TimeSpan.FromMinutes(2));
 

@@ -24,6 +24,7 @@ public sealed class PrefetchControllerSpecs
         _cluster.RequirePlacement();
         _dir = new TempDir();
         _harness = new ControllerHarness(_cluster, _dir);
+        _harness.InstallJobSubmitLua();
     }
 
     [TearDown]
@@ -36,7 +37,7 @@ public sealed class PrefetchControllerSpecs
     [Test]
     public async Task Queued_jobs_image_is_warmed_on_the_idle_node_only_and_the_jobs_then_run_there()
     {
-        var image = await ClusterNodes.MakeImageAsync(_dir.Path, "demand");
+        var image = await ControllerHarness.MakeRunnableImageAsync(_dir.Path, "demand");
         var id = ImageReference.Parse(image).SchedulerId;
         await ClusterNodes.WaitUntilIdleAsync(_cluster, "n3");
         await _harness.OccupyAsync("n1");

@@ -1,0 +1,72 @@
+using System.Globalization;
+
+namespace Placement.Core.Cache;
+
+/// <summary>
+/// Hit and miss counts of processes that serve no /metrics (the SPANK plugin in slurmstepd when it pulls itself, the
+/// Grid Engine prolog, the CLI), persisted in the cache (docs/metrics.md, "Whose hits?"): each request creates one
+/// empty file <c>stats/&lt;requester&gt;.&lt;hit|miss&gt;.&lt;pid&gt;.&lt;random&gt;</c> (one create, no lock, nothing to
+/// lose when the process dies right after), and the node agent adds them to its counters and removes them at scrape
+/// time. The name carries the data, so a half-written file cannot exist.
+/// </summary>
+public static class RequestStats
+{
+    /// <summary>Requesters whose counts are persisted; the agent's own (prefetch) are counted in its memory.</summary>
+    public static readonly IReadOnlyList<string> Requesters = ["job", "importer", "cli"];
+
+    /// <summary>At most this many files are counted per <see cref="Collect"/> (the rest at the next one).</summary>
+    public const int MaxPerCollect = 100_000;
+
+    /// <summary>Records one request. Never throws: counting must not fail a job.</summary>
+    public static void Record(string directory, string requester, bool hit)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Requesters.Contains(requester, StringComparer.Ordinal))
+            return;
+        try
+        {
+            Directory.CreateDirectory(directory);
+            var name = string.Create(CultureInfo.InvariantCulture, $"{requester}.{(hit ? "hit" : "miss")}.{Environment.ProcessId}.{Guid.NewGuid():N}");
+            using (File.Create(Path.Combine(directory, name), 1, FileOptions.None))
+            {
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>Counts the recorded requests and removes their files (<see cref="MaxPerCollect"/> at most per call).</summary>
+    public static IReadOnlyList<(string Requester, bool Hit, long Count)> Collect(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        var counts = new Dictionary<(string, bool), long>();
+        IEnumerable<string> files;
+        try
+        {
+            files = Directory.EnumerateFiles(directory).Take(MaxPerCollect).ToList();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+        foreach (var file in files)
+        {
+            var parts = Path.GetFileName(file).Split('.');
+            if (parts.Length != 4 || !Requesters.Contains(parts[0], StringComparer.Ordinal) || parts[1] is not ("hit" or "miss"))
+                continue;
+            try
+            {
+                File.Delete(file);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+            var key = (parts[0], parts[1] == "hit");
+            counts[key] = counts.GetValueOrDefault(key) + 1;
+        }
+        return counts.OrderBy(c => c.Key.Item1, StringComparer.Ordinal).ThenBy(c => c.Key.Item2)
+            .Select(c => (c.Key.Item1, c.Key.Item2, c.Value)).ToList();
+    }
+}

@@ -1,0 +1,42 @@
+using Placement.Core.Cache;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Cache;
+
+public sealed class RequestStatsSpecs
+{
+    [Test]
+    public void Requests_of_short_lived_processes_are_counted_once_by_the_collector()
+    {
+        using var dir = new TempDir();
+        var stats = Path.Combine(dir.CacheRoot, "stats");
+        for (var i = 0; i < 3; i++)
+            RequestStats.Record(stats, "job", hit: true);
+        RequestStats.Record(stats, "job", hit: false);
+        RequestStats.Record(stats, "cli", hit: true);
+        RequestStats.Record(stats, "prefetch", hit: true);
+        File.WriteAllText(Path.Combine(stats, "README"), "not a count");
+
+        Assert.That(RequestStats.Collect(stats), Is.EqualTo(new[] { ("cli", true, 1L), ("job", false, 1L), ("job", true, 3L) }),
+            "prefetch is the agent's own and counted in its memory");
+        Assert.That(RequestStats.Collect(stats), Is.Empty, "collected files are removed");
+        Assert.That(File.Exists(Path.Combine(stats, "README")), Is.True, "foreign files are left alone");
+    }
+
+    [Test]
+    public void Recording_never_fails_a_request()
+    {
+        Assert.DoesNotThrow(() => RequestStats.Record("/proc/placement-cannot-create-this", "job", hit: true));
+        Assert.That(RequestStats.Collect("/nonexistent/placement/stats"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_cli_pull_leaves_a_miss_then_a_hit_for_the_agent_to_collect()
+    {
+        using var dir = new TempDir();
+        var image = await Agent.ClusterNodes.MakeImageAsync(dir.Path, "stats");
+        Assert.That((await Cli.RunInAsync(dir, "pull", image)).ExitCode, Is.Zero);
+        Assert.That((await Cli.RunInAsync(dir, "pull", image)).ExitCode, Is.Zero);
+        Assert.That(RequestStats.Collect(Path.Combine(dir.CacheRoot, "stats")), Is.EqualTo(new[] { ("cli", false, 1L), ("cli", true, 1L) }));
+    }
+}
