@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Step launch overhead: `srun --container-image=<cached image> true` against plain `srun true` on the
 # same node, measured in the same run, alternating, median of N runs each (default 50). Also plain
-# `srun true` with the plugin not loaded at all, to show what the plugin costs jobs without an image.
+# `srun true` with the plugin not loaded at all, to show what the plugin costs jobs without an image, and
+# the image job with runtime=none (cache check and lease only) to separate the container's cost.
 # Goal: <= 1.05x. Uses the dev cluster's plugstack line if present, else installs the built plugin
 # with a private cache for the duration of the run.
 # Usage: bench/launch-overhead.sh [N]
@@ -23,18 +24,26 @@ median() { sort -n | awk '{a[NR]=$1} END{printf "%.1f\n", (NR%2 ? a[(NR+1)/2] : 
 
 srun -w n1 --container-image="$IMAGE" true >/dev/null 2>&1 || { echo "bench: a job with $IMAGE failed" >&2; exit 1; }
 : > "$WORK/plain"; : > "$WORK/image"
+# The third case is the same plugin line with runtime=none: the cache check and the lease, no container.
+cp "$PLUGSTACK" "$WORK/plugstack.bwrap"
+sed '/spank_placement/ s/$/ runtime=none/' "$WORK/plugstack.bwrap" > "$WORK/plugstack.none"
+: > "$WORK/cacheonly"
 for _ in $(seq "$N"); do
   ms_of srun -w n1 true >> "$WORK/plain"
   ms_of srun -w n1 --container-image="$IMAGE" true >> "$WORK/image"
+  cp "$WORK/plugstack.none" "$PLUGSTACK"
+  ms_of srun -w n1 --container-image="$IMAGE" true >> "$WORK/cacheonly"
+  cp "$WORK/plugstack.bwrap" "$PLUGSTACK"
 done
 mv "$PLUGSTACK" "$WORK/plugstack.off"
 : > "$WORK/none"
 for _ in $(seq "$N"); do ms_of srun -w n1 true >> "$WORK/none"; done
 mv "$WORK/plugstack.off" "$PLUGSTACK"
 
-plain=$(median < "$WORK/plain"); image=$(median < "$WORK/image"); none=$(median < "$WORK/none")
+plain=$(median < "$WORK/plain"); image=$(median < "$WORK/image"); none=$(median < "$WORK/none"); cacheonly=$(median < "$WORK/cacheonly")
 echo "step launch, median of $N runs each, node n1, image cached: $IMAGE"
 printf '%-52s %10s %8s\n' case ms ratio
 printf '%-52s %10s %8s\n' "srun true (plugin not loaded)" "$none" "$(ratio "$none" "$plain")"
 printf '%-52s %10s %8s\n' "srun true (plugin loaded, no image) [baseline]" "$plain" 1.00
-printf '%-52s %10s %8s\n' "srun --container-image=<cached> true" "$image" "$(ratio "$image" "$plain")"
+printf '%-52s %10s %8s\n' "srun --container-image=<cached> true (runtime=none)" "$cacheonly" "$(ratio "$cacheonly" "$plain")"
+printf '%-52s %10s %8s\n' "srun --container-image=<cached> true (in bwrap)" "$image" "$(ratio "$image" "$plain")"
