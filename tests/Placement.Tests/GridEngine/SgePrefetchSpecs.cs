@@ -57,7 +57,7 @@ public sealed class SgePrefetchSpecs
                 {
                     ["Scheduler"] = "sge", ["AgentUrls"] = urls, ["Listen"] = "", ["PopularityTopK"] = 0,
                     // The dev machine is busy (load per CPU often > 1): any host without a running job counts as idle.
-                    ["IdleLoadThreshold"] = 100.0,
+                    ["IdleLoadThreshold"] = 64.0,
                 },
             }));
 

@@ -1,7 +1,9 @@
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.Warm;
+using Placement.Tests.Agent;
 using Placement.Tests.Cluster;
+using Placement.Tests.Support;
 
 namespace Placement.Tests.Metrics;
 
@@ -19,7 +21,14 @@ public sealed class InventoryLeaseSpecs
         var cluster = DevCluster.Require();
         cluster.RequirePlacement();
         const string node = "n2";
-        using var client = new WarmClient(cluster.AgentUrl(node));
+        // This checkout's agent on n2's cache (the cluster's may be an older build): no features, its own port.
+        using var dir = new TempDir();
+        var config = Path.Combine(dir.Path, "agent.json");
+        var root = System.Text.Json.JsonSerializer.Serialize(cluster["PLACEMENT_CACHE_ROOT"]);
+        await File.WriteAllTextAsync(config,
+            "{\"Cache\": {\"Root\": " + root + "}, \"Agent\": {\"Listen\": \"127.0.0.1:19478\", \"Socket\": \"\", \"PublishFeatures\": false}}");
+        await using var agent = await AgentProcess.StartAsync(config, node);
+        using var client = new WarmClient(new Uri("http://127.0.0.1:19478/"));
         await WarmSpecs.WarmAndWaitAsync(client, cluster.Tiny.Reference);
         var options = new PlacementOptions();
         options.Cache.Root = cluster.CacheRoot(node);
