@@ -9,7 +9,7 @@ namespace Placement.Core.GridEngine;
 /// <summary>
 /// Jobs and host states of a Son of Grid Engine 8.1.9 cell for the prefetch controller (docs/prefetch.md):
 /// <c>qstat -u * -xml</c> (pending and running jobs; array tasks), <c>qstat -j ID,ID,… -xml</c> (environment and
-/// resource requests, which the plain listing lacks; asked once per job, the answer is kept), <c>qstat -f -u * -xml</c>
+/// resource requests, which the plain listing lacks; asked once per job, the answer is kept), <c>qstat -f -xml</c>
 /// (queue instances: slots and states) and <c>qhost -xml</c> (load and CPUs). A qmaster that cannot be reached is a
 /// <see cref="PlacementErrorKind.Network"/> failure.
 /// </summary>
@@ -42,7 +42,7 @@ public sealed class GridEngineQueue(string qstat, string qhost, TimeSpan timeout
     /// <summary>Execution hosts with the planner's state and load per CPU.</summary>
     public async Task<IReadOnlyList<SgeHost>> ReadHostsAsync(CancellationToken cancellationToken)
     {
-        var queues = await RunAsync(qstat, ["-f", "-u", "*", "-xml"], cancellationToken).ConfigureAwait(false);
+        var queues = await RunAsync(qstat, ["-f", "-xml"], cancellationToken).ConfigureAwait(false);
         var hosts = await RunAsync(qhost, ["-xml"], cancellationToken).ConfigureAwait(false);
         return ParseHosts(queues, hosts);
     }
@@ -115,7 +115,7 @@ public sealed class GridEngineQueue(string qstat, string qhost, TimeSpan timeout
     }
 
     /// <summary>
-    /// Parses <c>qstat -f -u * -xml</c> and <c>qhost -xml</c> into hosts. A host's queue instances decide its state:
+    /// Parses <c>qstat -f -xml</c> and <c>qhost -xml</c> into hosts. A host's queue instances decide its state:
     /// usable instances (no state flag, or only alarm <c>a</c>/<c>A</c>) with no used slot → idle, some → mixed, all →
     /// allocated; none usable → down when one is unknown (<c>u</c>: execd not reporting), else drain (disabled
     /// <c>d</c>, error <c>E</c>, suspended <c>s</c>/<c>S</c>, calendar <c>C</c>/<c>D</c>, orphaned <c>o</c>). Load is

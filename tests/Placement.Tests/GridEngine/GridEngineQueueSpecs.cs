@@ -6,7 +6,7 @@ namespace Placement.Tests.GridEngine;
 
 /// <summary>
 /// What the prefetch controller reads from Grid Engine, on XML captured from the dev cell (SoGE 8.1.9,
-/// Fixtures/): <c>qstat -u * -xml</c>, <c>qstat -j … -xml</c>, <c>qstat -f -u * -xml</c>, <c>qhost -xml</c>.
+/// Fixtures/): <c>qstat -u * -xml</c>, <c>qstat -j … -xml</c>, <c>qstat -f -xml</c> (captured with <c>-u *</c>; same queue part), <c>qhost -xml</c>.
 /// Jobs 308–312 were submitted through the JSV: 308 <c>-l container_image=127.0.0.1:5000/placement/alt:1</c> (held),
 /// 309 <c>-v CONTAINER_IMAGE=tiny</c> (held), 310 no image (held), 311 an array of 2 running with alt, 312 a held
 /// array of 5 without image.
