@@ -19,14 +19,15 @@ internal static unsafe class Exports
         try
         {
             var text = NativeStrings.Read(reference);
-            if (!ImageReference.TryParse(text, out var parsed, out var message))
+            var options = PlacementConfiguration.Load(NativeStrings.Read(configPath));
+            var catalog = ImageCatalogs.From(options);
+            if (!catalog.TryResolve(text, out var parsed, out var message))
             {
                 NativeStrings.Write(message, error, errorLength);
                 return ExitCodes.BadReference;
             }
-            var options = PlacementConfiguration.Load(NativeStrings.Read(configPath));
             NativeStrings.Write(parsed.Canonical, canonical, canonicalLength);
-            NativeStrings.Write(ImageCatalogs.From(options).IdFor(parsed), id, idLength);
+            NativeStrings.Write(catalog.IdFor(parsed), id, idLength);
             return ExitCodes.Ok;
         }
         catch (ConfigurationErrorsException ex)
@@ -54,13 +55,13 @@ internal static unsafe class Exports
         var text = NativeStrings.Read(reference);
         try
         {
-            if (!ImageReference.TryParse(text, out var parsed, out var message))
+            var options = PlacementConfiguration.Load(NativeStrings.Read(configPath));
+            using var cache = new ImageCache(options, NativeStrings.Read(node));
+            if (!cache.Catalog.TryResolve(text, out var parsed, out var message))
             {
                 NativeStrings.Write(message, error, errorLength);
                 return ExitCodes.BadReference;
             }
-            var options = PlacementConfiguration.Load(NativeStrings.Read(configPath));
-            using var cache = new ImageCache(options, NativeStrings.Read(node));
             var image = cache.EnsureAsync(parsed, "job").GetAwaiter().GetResult();
             var leaseHolder = NativeStrings.Read(holder);
             if (!string.IsNullOrEmpty(leaseHolder))

@@ -44,8 +44,7 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory)
 
     private async Task<JobImageState> MountAsync(GridEngineJob job, string dir, CancellationToken cancellationToken)
     {
-        if (!ImageReference.TryParse(job.Image!, out var reference, out var error))
-            throw new PlacementException(PlacementErrorKind.BadReference, error);
+        var reference = cache.Catalog.Resolve(job.Image!);
         var image = await cache.EnsureAsync(reference, "sge-prolog", null, cancellationToken).ConfigureAwait(false);
         cache.Lease(image.Id, job.LeaseHolder);
         if (!image.Path.EndsWith(".sqsh", StringComparison.Ordinal))

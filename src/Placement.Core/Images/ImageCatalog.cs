@@ -80,6 +80,23 @@ public sealed class ImageCatalog
             : reference.SchedulerId;
     }
 
+    /// <summary>
+    /// The image a user names: a catalog alias (<c>ubuntu</c>) or its id (<c>img_ubuntu</c>) means the catalog's
+    /// image; anything else is parsed as an image reference. Every place that takes an image from a user (srun
+    /// option, qsub request, CLI, agent requests) resolves it here, so an alias means the same image everywhere.
+    /// </summary>
+    public bool TryResolve(string? text, [NotNullWhen(true)] out ImageReference? reference, [NotNullWhen(false)] out string? error)
+    {
+        error = null;
+        if (text is not null && TryResolveAlias(text, out reference))
+            return true;
+        return ImageReference.TryParse(text, out reference, out error);
+    }
+
+    /// <summary><see cref="TryResolve"/>, throwing <see cref="PlacementException"/> (bad reference) with the parser's message.</summary>
+    public ImageReference Resolve(string text) =>
+        TryResolve(text, out var reference, out var error) ? reference : throw new PlacementException(PlacementErrorKind.BadReference, error);
+
     /// <summary>Finds a catalog image by alias (<c>ubuntu</c>) or by its id (<c>img_ubuntu</c>).</summary>
     public bool TryResolveAlias(string aliasOrId, [NotNullWhen(true)] out ImageReference? reference)
     {

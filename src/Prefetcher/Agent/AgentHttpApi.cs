@@ -175,14 +175,9 @@ internal sealed class AgentHttpApi : IDisposable
             await DenyAsync(response, "bad_request", 400, "the body must be JSON {\"ref\": \"IMAGE\"}: \"ref\" is missing").ConfigureAwait(false);
             return;
         }
-        ImageReference reference;
-        try
+        if (!_cache.Catalog.TryResolve(warm.Ref, out var reference, out var referenceError))
         {
-            reference = ImageReference.Parse(warm.Ref);
-        }
-        catch (ImageReferenceException ex)
-        {
-            await DenyAsync(response, "bad_request", 400, ex.Message).ConfigureAwait(false);
+            await DenyAsync(response, "bad_request", 400, referenceError).ConfigureAwait(false);
             return;
         }
         var (status, _) = _warms.Start(reference, verdict.Uid);

@@ -145,14 +145,9 @@ internal sealed class AgentSocketServer : IDisposable
             await RefuseHolderAsync(client, peer, request, stopping).ConfigureAwait(false);
             return;
         }
-        ImageReference reference;
-        try
+        if (!_cache.Catalog.TryResolve(request.Ref ?? "", out var reference, out var referenceError))
         {
-            reference = ImageReference.Parse(request.Ref ?? "");
-        }
-        catch (ImageReferenceException ex)
-        {
-            await AnswerAsync(client, op, "bad_request", SocketResponse.Fail(PlacementErrorKind.BadReference, ex.Message), stopping).ConfigureAwait(false);
+            await AnswerAsync(client, op, "bad_request", SocketResponse.Fail(PlacementErrorKind.BadReference, referenceError), stopping).ConfigureAwait(false);
             return;
         }
         if (reference.Kind == ImageSourceKind.File && peer.Uid != 0)

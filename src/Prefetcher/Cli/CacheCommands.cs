@@ -21,9 +21,8 @@ internal static class CacheCommands
         command.SetAction(async (parse, ct) =>
         {
             var text = parse.GetValue(reference) ?? "";
-            if (!ImageReference.TryParse(text, out var parsed, out var error))
-                throw new PlacementException(PlacementErrorKind.BadReference, error);
             var cache = OpenCache(parse);
+            var parsed = cache.Catalog.Resolve(text);
             using var reporter = new ProgressReporter(parsed.Canonical);
             var image = await cache.EnsureAsync(parsed, "cli", reporter, ct).ConfigureAwait(false);
             reporter.Finish(image.Hit ? "cached" : "pulled");

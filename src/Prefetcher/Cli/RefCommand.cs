@@ -19,13 +19,13 @@ internal static class RefCommand
         command.SetAction(parse =>
         {
             var text = parse.GetValue(reference) ?? "";
-            if (!ImageReference.TryParse(text, out var parsed, out var error))
+            var options = GlobalOptions.LoadOptions(parse);
+            var catalog = ImageCatalogs.From(options);
+            if (!catalog.TryResolve(text, out var parsed, out var error))
             {
                 Console.Error.WriteLine("placement: ref: " + error);
                 return ExitCodes.BadReference;
             }
-            var options = GlobalOptions.LoadOptions(parse);
-            var catalog = ImageCatalogs.From(options);
             var id = catalog.IdFor(parsed);
             if (parse.GetValue(idOnly))
                 Console.WriteLine(id);

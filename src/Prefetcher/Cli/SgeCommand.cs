@@ -37,7 +37,7 @@ internal static class SgeCommand
             var extra = new List<ImageReference>();
             foreach (var text in parse.GetValue(images) ?? [])
             {
-                if (!ImageReference.TryParse(text, out var parsed, out var error))
+                if (!catalog.TryResolve(text, out var parsed, out var error))
                     throw new PlacementException(PlacementErrorKind.BadReference, $"--image {error}");
                 extra.Add(parsed);
             }

@@ -44,6 +44,22 @@ public sealed class CliSpecs
     }
 
     [Test]
+    public async Task A_catalog_alias_names_the_catalog_image_wherever_an_image_is_given()
+    {
+        using var dir = new TempDir("""{ "Catalog": { "ubuntu": { "Ref": "docker://ubuntu:22.04" } } }""");
+        foreach (var alias in new[] { "ubuntu", "img_ubuntu" })
+        {
+            var result = await Cli.RunInAsync(dir, "ref", alias);
+            Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+            Assert.That(result.StandardOutput, Does.Contain("canonical: docker://docker.io/library/ubuntu:22.04"), alias);
+            Assert.That(result.StandardOutput, Does.Contain("id:        img_ubuntu"), alias);
+        }
+        // Not an alias: an ordinary short name, docker.io/library/debian:latest.
+        var other = await Cli.RunInAsync(dir, "ref", "debian");
+        Assert.That(other.StandardOutput, Does.Contain("canonical: docker://docker.io/library/debian:latest"), other.StandardError);
+    }
+
+    [Test]
     public async Task Ref_json_is_machine_readable()
     {
         using var dir = new TempDir();

@@ -54,9 +54,10 @@ public sealed class SgeSteeringSpecs
 
     [TestCase("tiny", 1, "placement-tiny", "-l")]   // catalog image: JSV adds -soft -l img_tiny=true
     [TestCase("alt", 0, "placement-alt", "-v")]     // no complex: JSV adds -soft -l placement_images=*+<id>+*
+    [TestCase("alias", 1, "placement-tiny", "-l")]  // the catalog alias itself: -l container_image=tiny
     public async Task A_container_job_lands_on_the_host_holding_its_image_and_runs_inside_it(string image, int holderIndex, string osId, string how)
     {
-        var reference = image == "tiny" ? Tiny : Alt;
+        var reference = image switch { "tiny" => Tiny, "alias" => "tiny", _ => Alt };
         var holder = _cell.Hosts[holderIndex];
         await _cell.RemoveEverywhereAsync(reference);
         await PullAsync(holder, reference);

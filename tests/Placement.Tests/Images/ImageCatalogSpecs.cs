@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using Placement.Core;
 using Placement.Core.Images;
 
 namespace Placement.Tests.Images;
@@ -50,6 +51,21 @@ public sealed class ImageCatalogSpecs
         Assert.That(catalog.TryResolveAlias("img_ubuntu", out var byId), Is.True);
         Assert.That(byName!.Canonical, Is.EqualTo("docker://docker.io/library/ubuntu:22.04"));
         Assert.That(byId, Is.SameAs(byName));
+    }
+
+    [Test]
+    public void Resolve_prefers_an_alias_and_parses_anything_else()
+    {
+        var catalog = Catalog(("ubuntu", "ubuntu:22.04"));
+
+        Assert.That(catalog.TryResolve("ubuntu", out var aliased, out _), Is.True);
+        Assert.That(aliased!.Canonical, Is.EqualTo("docker://docker.io/library/ubuntu:22.04"));
+        Assert.That(catalog.TryResolve("ubuntu:24.04", out var parsed, out _), Is.True);
+        Assert.That(parsed!.Canonical, Is.EqualTo("docker://docker.io/library/ubuntu:24.04"));
+        Assert.That(catalog.TryResolve("bad::ref", out var bad, out var error), Is.False);
+        Assert.That(bad, Is.Null);
+        Assert.That(error, Does.Contain("bad::ref"));
+        Assert.That(() => catalog.Resolve("bad::ref"), Throws.TypeOf<PlacementException>().With.Message.Contains("bad::ref"));
     }
 
     [TestCase("debian")]
