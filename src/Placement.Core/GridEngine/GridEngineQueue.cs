@@ -221,28 +221,16 @@ public sealed class GridEngineQueue(string qstat, string qhost, TimeSpan timeout
 
     private async Task<string> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
     {
-        var command = new ExternalCommand(program, arguments) { Timeout = timeout, AllowNonZeroExit = true };
-        ExternalCommandResult result;
-        try
-        {
-            result = await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ExternalCommandException ex)
-        {
-            throw new PlacementException(ex.ExitCode is null && ex.Message.Contains("timed out", StringComparison.Ordinal)
-                ? PlacementErrorKind.Network : PlacementErrorKind.Failure, ex.Message, ex);
-        }
-        var stderr = (result.StandardError + " " + (result.Succeeded ? "" : result.StandardOutput)).Trim().ReplaceLineEndings(" ");
-        if (stderr.Length > 500)
-            stderr = stderr[..500] + "…";
+        var run = await SchedulerCommands.RunAsync(program, arguments, timeout, cancellationToken).ConfigureAwait(false);
+        var stderr = run.Messages;
         // qstat exits 0 even when it cannot reach qmaster in some versions; the message is the tell.
         if (stderr.Contains("unable to contact qmaster", StringComparison.OrdinalIgnoreCase)
             || stderr.Contains("unable to send message", StringComparison.OrdinalIgnoreCase)
             || stderr.Contains("commlib error", StringComparison.OrdinalIgnoreCase))
-            throw new PlacementException(PlacementErrorKind.Network, $"sge_qmaster is unreachable: {command.Display}: {stderr}");
-        if (!result.Succeeded)
-            throw new PlacementException(PlacementErrorKind.Failure, $"{command.Display} failed (exit code {result.ExitCode}): {stderr}");
-        return result.StandardOutput;
+            throw new PlacementException(PlacementErrorKind.Network, $"sge_qmaster is unreachable: {run.Command.Display}: {stderr}");
+        if (!run.Succeeded)
+            throw run.Failure();
+        return run.Result.StandardOutput;
     }
 }
 

@@ -23,12 +23,12 @@ public sealed partial class Scontrol(string program, TimeSpan timeout)
             .FirstOrDefault(l => l.StartsWith($"NodeName={node} ", StringComparison.Ordinal));
         if (line is null)
             throw new PlacementException(PlacementErrorKind.NotFound,
-                $"scontrol show node {node} did not describe node '{node}' (output: '{Trim(result.StandardOutput)}'); check --node against `sinfo -N`");
+                $"scontrol show node {node} did not describe node '{node}' (output: '{SchedulerCommands.OneLine(result.StandardOutput)}'); check --node against `sinfo -N`");
         var available = AvailableFeatures().Match(line);
         var active = ActiveFeatures().Match(line);
         if (!available.Success || !active.Success)
             throw new PlacementException(PlacementErrorKind.Failure,
-                $"scontrol show node {node} printed no AvailableFeatures/ActiveFeatures (output: '{Trim(line)}'); is this Slurm 22.05 or later?");
+                $"scontrol show node {node} printed no AvailableFeatures/ActiveFeatures (output: '{SchedulerCommands.OneLine(line)}'); is this Slurm 22.05 or later?");
         return new NodeFeatures(NodeFeatures.ParseList(available.Groups[1].Value), NodeFeatures.ParseList(active.Groups[1].Value));
     }
 
@@ -43,33 +43,16 @@ public sealed partial class Scontrol(string program, TimeSpan timeout)
 
     private async Task<ExternalCommandResult> RunAsync(IReadOnlyList<string> arguments, string node, CancellationToken cancellationToken)
     {
-        var command = new ExternalCommand(Program, arguments) { Timeout = Timeout, AllowNonZeroExit = true };
-        ExternalCommandResult result;
-        try
-        {
-            result = await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ExternalCommandException ex)
-        {
-            // Did not start, or timed out (slurmctld hanging counts as unreachable).
-            throw new PlacementException(ex.ExitCode is null && ex.Message.Contains("timed out", StringComparison.Ordinal)
-                ? PlacementErrorKind.Network : PlacementErrorKind.Failure, ex.Message, ex);
-        }
-        if (result.Succeeded)
-            return result;
-        var stderr = Trim(result.StandardError + " " + result.StandardOutput);
+        var run = await SchedulerCommands.RunAsync(Program, arguments, Timeout, cancellationToken).ConfigureAwait(false);
+        if (run.Succeeded)
+            return run.Result;
+        var stderr = run.Messages;
         if (Unreachable().IsMatch(stderr))
-            throw new PlacementException(PlacementErrorKind.Network, $"slurmctld is unreachable: {command.Display}: {stderr}");
+            throw new PlacementException(PlacementErrorKind.Network, $"slurmctld is unreachable: {run.Command.Display}: {stderr}");
         if (stderr.Contains("not found", StringComparison.OrdinalIgnoreCase) || stderr.Contains("Invalid node name", StringComparison.OrdinalIgnoreCase))
             throw new PlacementException(PlacementErrorKind.NotFound,
-                $"Slurm does not know node '{node}': {command.Display}: {stderr}; pass the node's Slurm name with --node (see `sinfo -N`)");
-        throw new PlacementException(PlacementErrorKind.Failure, $"{command.Display} failed (exit code {result.ExitCode}): {stderr}");
-    }
-
-    private static string Trim(string text)
-    {
-        var s = text.Trim().ReplaceLineEndings(" ");
-        return s.Length <= 500 ? s : s[..500] + "…";
+                $"Slurm does not know node '{node}': {run.Command.Display}: {stderr}; pass the node's Slurm name with --node (see `sinfo -N`)");
+        throw run.Failure();
     }
 
     [GeneratedRegex(@"(?:^| )AvailableFeatures=(\S*)")]

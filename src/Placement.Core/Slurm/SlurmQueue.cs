@@ -106,25 +106,12 @@ public sealed partial class SlurmQueue(string scontrol, string sinfo, TimeSpan t
 
     private async Task<string> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
     {
-        var command = new ExternalCommand(program, arguments) { Timeout = timeout, AllowNonZeroExit = true };
-        ExternalCommandResult result;
-        try
-        {
-            result = await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ExternalCommandException ex)
-        {
-            throw new PlacementException(ex.ExitCode is null && ex.Message.Contains("timed out", StringComparison.Ordinal)
-                ? PlacementErrorKind.Network : PlacementErrorKind.Failure, ex.Message, ex);
-        }
-        if (result.Succeeded)
-            return result.StandardOutput;
-        var stderr = (result.StandardError + " " + result.StandardOutput).Trim().ReplaceLineEndings(" ");
-        if (stderr.Length > 500)
-            stderr = stderr[..500] + "…";
-        if (Unreachable().IsMatch(stderr))
-            throw new PlacementException(PlacementErrorKind.Network, $"slurmctld is unreachable: {command.Display}: {stderr}");
-        throw new PlacementException(PlacementErrorKind.Failure, $"{command.Display} failed (exit code {result.ExitCode}): {stderr}");
+        var run = await SchedulerCommands.RunAsync(program, arguments, timeout, cancellationToken).ConfigureAwait(false);
+        if (run.Succeeded)
+            return run.Result.StandardOutput;
+        if (Unreachable().IsMatch(run.Messages))
+            throw new PlacementException(PlacementErrorKind.Network, $"slurmctld is unreachable: {run.Command.Display}: {run.Messages}");
+        throw run.Failure();
     }
 
     [GeneratedRegex("img_[a-z0-9_]+")]

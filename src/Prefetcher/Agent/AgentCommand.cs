@@ -37,9 +37,7 @@ internal static class AgentCommand
             var scontrol = new Scontrol(options.Agent.ScontrolPath, TimeSpan.FromSeconds(options.Agent.ScontrolTimeoutSeconds));
             // System.CommandLine already turns SIGTERM/SIGINT into cancellation of ct; these registrations keep
             // that true if its termination handling is ever switched off. They may run after the agent stopped.
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var stop = new StopSignals(ct);
             var log = AgentLog.StandardError;
             ListenAddress.TryParse(options.Agent.Listen, out var address, out _);
             using var warms = new WarmQueue(cache, log);
@@ -88,18 +86,6 @@ internal static class AgentCommand
                 api?.Dispose();
             }
             return ExitCodes.Ok;
-
-            void Stop(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                try
-                {
-                    stop.Cancel();
-                }
-                catch (ObjectDisposedException)
-                {
-                }
-            }
         });
         return command;
     }

@@ -9,6 +9,8 @@ using Placement.Core.Metrics;
 using Placement.Core.Warm;
 using Prometheus;
 
+using Placement.Prefetcher.Http;
+
 namespace Placement.Prefetcher.Agent;
 
 /// <summary>
@@ -21,7 +23,7 @@ internal sealed class AgentHttpApi : IDisposable
 {
     private const int MaxBodyBytes = 64 * 1024;
 
-    private readonly HttpListener _listener = new();
+    private readonly HttpServer _server;
     private readonly ImageCache _cache;
     private readonly WarmQueue _warms;
     private readonly WarmAuthorizer _authorizer;
@@ -35,39 +37,15 @@ internal sealed class AgentHttpApi : IDisposable
         _warms = warms;
         _authorizer = authorizer;
         _log = log;
-        _listener.Prefixes.Add(address.Prefix);
-        try
-        {
-            _listener.Start();
-        }
-        catch (HttpListenerException ex)
-        {
-            throw new PlacementException(PlacementErrorKind.Failure,
-                $"cannot listen on {address.Address}:{address.Port} ({ex.Message}); choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API", ex);
-        }
+        _server = new HttpServer(address,
+            "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API");
         Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
     }
 
     public ListenAddress Address { get; }
 
     /// <summary>Serves until <paramref name="cancellationToken"/> is cancelled.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        await using var registration = cancellationToken.Register(() => _listener.Stop()).ConfigureAwait(false);
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException && cancellationToken.IsCancellationRequested)
-            {
-                break;
-            }
-            _ = Task.Run(() => HandleAsync(context, cancellationToken), CancellationToken.None);
-        }
-    }
+    public Task RunAsync(CancellationToken cancellationToken) => _server.RunAsync(HandleAsync, cancellationToken);
 
     private async Task HandleAsync(HttpListenerContext context, CancellationToken cancellationToken)
     {
@@ -263,5 +241,5 @@ internal sealed class AgentHttpApi : IDisposable
         }
     }
 
-    public void Dispose() => ((IDisposable)_listener).Dispose();
+    public void Dispose() => _server.Dispose();
 }

@@ -55,9 +55,7 @@ internal static class ControllerCommand
                 return plan is null ? ExitCodes.Failure : ExitCodes.Ok;
             }
 
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var stop = new StopSignals(ct);
             ListenAddress.TryParse(options.Prefetch.Listen, out var address, out _);
             using var metrics = address is null ? null : new MetricsListener(address);
             log.Write("start", $"every {options.Prefetch.IntervalSeconds} s; /metrics on {(address is null ? "(none)" : address.Prefix)}");
@@ -67,18 +65,6 @@ internal static class ControllerCommand
             await serving.ConfigureAwait(false);
             log.Write("stop", "stopped");
             return ExitCodes.Ok;
-
-            void Stop(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                try
-                {
-                    stop.Cancel();
-                }
-                catch (ObjectDisposedException)
-                {
-                }
-            }
         });
         return command;
     }

@@ -1,6 +1,7 @@
 using System.Net;
 using Placement.Core;
 using Placement.Core.Configuration;
+using Placement.Prefetcher.Http;
 using Prometheus;
 
 namespace Placement.Prefetcher.Controller;
@@ -8,39 +9,12 @@ namespace Placement.Prefetcher.Controller;
 /// <summary>The controller's <c>GET /metrics</c> on <see cref="PrefetchOptions.Listen"/> (one HttpListener, NativeAOT-safe).</summary>
 internal sealed class MetricsListener : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly HttpServer _server;
 
-    public MetricsListener(ListenAddress address)
-    {
-        _listener.Prefixes.Add(address.Prefix);
-        try
-        {
-            _listener.Start();
-        }
-        catch (HttpListenerException ex)
-        {
-            throw new PlacementException(PlacementErrorKind.Failure,
-                $"cannot listen on {address.Address}:{address.Port} ({ex.Message}); choose another address with Prefetch:Listen or `placement controller --listen IP:PORT`, or \"\" for no /metrics", ex);
-        }
-    }
+    public MetricsListener(ListenAddress address) =>
+        _server = new HttpServer(address, "choose another address with Prefetch:Listen or `placement controller --listen IP:PORT`, or \"\" for no /metrics");
 
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        await using var registration = cancellationToken.Register(() => _listener.Stop()).ConfigureAwait(false);
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException && cancellationToken.IsCancellationRequested)
-            {
-                break;
-            }
-            _ = Task.Run(() => ServeAsync(context, cancellationToken), CancellationToken.None);
-        }
-    }
+    public Task RunAsync(CancellationToken cancellationToken) => _server.RunAsync(ServeAsync, cancellationToken);
 
     private static async Task ServeAsync(HttpListenerContext context, CancellationToken cancellationToken)
     {
@@ -75,5 +49,5 @@ internal sealed class MetricsListener : IDisposable
         }
     }
 
-    public void Dispose() => ((IDisposable)_listener).Dispose();
+    public void Dispose() => _server.Dispose();
 }

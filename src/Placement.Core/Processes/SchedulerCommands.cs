@@ -1,0 +1,45 @@
+namespace Placement.Core.Processes;
+
+/// <summary>What a scheduler client said: the command, its result, and its messages (stderr, plus stdout when it failed), on one line of at most 500 characters.</summary>
+public sealed record SchedulerCommandResult(ExternalCommand Command, ExternalCommandResult Result, string Messages)
+{
+    public bool Succeeded => Result.Succeeded;
+
+    /// <summary>The exception for a failed command that matched no specific case.</summary>
+    public PlacementException Failure() =>
+        new(PlacementErrorKind.Failure, $"{Command.Display} failed (exit code {Result.ExitCode}): {Messages}");
+}
+
+/// <summary>
+/// Runs the scheduler clients the daemons read (scontrol, squeue, sinfo, qstat, qhost) through <see cref="ExternalCommands"/>.
+/// A client that cannot start fails; one that times out counts as the scheduler being unreachable
+/// (<see cref="PlacementErrorKind.Network"/>: a hanging slurmctld or qmaster); a non-zero exit is returned for the
+/// caller to classify (each scheduler has its own "unreachable" messages).
+/// </summary>
+public static class SchedulerCommands
+{
+    private const int MaxMessages = 500;
+
+    public static async Task<SchedulerCommandResult> RunAsync(string program, IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var command = new ExternalCommand(program, arguments) { Timeout = timeout, AllowNonZeroExit = true };
+        ExternalCommandResult result;
+        try
+        {
+            result = await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ExternalCommandException ex)
+        {
+            throw new PlacementException(ex.ExitCode is null && ex.Message.Contains("timed out", StringComparison.Ordinal)
+                ? PlacementErrorKind.Network : PlacementErrorKind.Failure, ex.Message, ex);
+        }
+        return new SchedulerCommandResult(command, result, OneLine(result.StandardError + " " + (result.Succeeded ? "" : result.StandardOutput)));
+    }
+
+    /// <summary>A client's output for an error message: one line, at most 500 characters.</summary>
+    public static string OneLine(string text)
+    {
+        var line = text.Trim().ReplaceLineEndings(" ");
+        return line.Length <= MaxMessages ? line : line[..MaxMessages] + "…";
+    }
+}

@@ -1,0 +1,52 @@
+using System.Net;
+using Placement.Core;
+using Placement.Core.Configuration;
+
+namespace Placement.Prefetcher.Http;
+
+/// <summary>
+/// One <see cref="HttpListener"/> (managed, NativeAOT-safe) for the agent's API and the controller's /metrics: binds at
+/// construction, so a port in use stops the daemon at start with a clear message, and serves every request on its own task.
+/// </summary>
+internal sealed class HttpServer : IDisposable
+{
+    private readonly HttpListener _listener = new();
+
+    /// <param name="howToChange">How the admin picks another address, for the error when this one cannot be bound.</param>
+    public HttpServer(ListenAddress address, string howToChange)
+    {
+        Address = address;
+        _listener.Prefixes.Add(address.Prefix);
+        try
+        {
+            _listener.Start();
+        }
+        catch (HttpListenerException ex)
+        {
+            throw new PlacementException(PlacementErrorKind.Failure, $"cannot listen on {address.Address}:{address.Port} ({ex.Message}); {howToChange}", ex);
+        }
+    }
+
+    public ListenAddress Address { get; }
+
+    /// <summary>Hands every request to <paramref name="handle"/> until <paramref name="cancellationToken"/> is cancelled.</summary>
+    public async Task RunAsync(Func<HttpListenerContext, CancellationToken, Task> handle, CancellationToken cancellationToken)
+    {
+        await using var registration = cancellationToken.Register(() => _listener.Stop()).ConfigureAwait(false);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException && cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            _ = Task.Run(() => handle(context, cancellationToken), CancellationToken.None);
+        }
+    }
+
+    public void Dispose() => ((IDisposable)_listener).Dispose();
+}
