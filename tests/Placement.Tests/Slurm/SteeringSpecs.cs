@@ -131,6 +131,39 @@ public sealed partial class SteeringSpecs
         }
     }
 
+    [Test]
+    public async Task A_partition_listed_in_HARD_PARTITIONS_requires_the_image_whatever_the_plugin_mode()
+    {
+        const string lua = "/etc/slurm/job_submit.lua";
+        var original = await File.ReadAllTextAsync(lua);
+        Assert.That(original, Does.Contain("HARD_PARTITIONS = {}"), "the installed job_submit.lua is deploy/slurm's");
+        // slurmctld reloads job_submit.lua when its mtime is newer than the last load: move it forward each time.
+        async Task InstallAsync(string text, int secondsAhead)
+        {
+            await File.WriteAllTextAsync(lua, text);
+            File.SetLastWriteTimeUtc(lua, DateTime.UtcNow.AddSeconds(secondsAhead));
+        }
+        await InstallAsync(original.Replace("HARD_PARTITIONS = {}", "HARD_PARTITIONS = { debug = true }", StringComparison.Ordinal), 2);
+        try
+        {
+            var hard = await ShowJobAsync(await SbatchHeldAsync("--partition=debug", $"--container-image={_onN2}", "--constraint=site_all|site_b"));
+            Assert.That(hard["Features"], Is.EqualTo($"(site_all|site_b)&{_onN2Id}"), "debug is a hard partition");
+            Assert.That(hard.GetValueOrDefault("Prefer", "(null)"), Is.EqualTo("(null)"));
+
+            var byDefault = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}"));
+            Assert.That(byDefault["Features"], Is.EqualTo(_onN2Id), "the default partition (debug) is hard too");
+
+            var noImage = await ShowJobAsync(await SbatchHeldAsync("--partition=debug"));
+            Assert.That(noImage.GetValueOrDefault("Features", "(null)"), Is.EqualTo("(null)"), "jobs without an image are untouched");
+        }
+        finally
+        {
+            await InstallAsync(original, 4);
+        }
+        var soft = await ShowJobAsync(await SbatchHeldAsync("--partition=debug", $"--container-image={_onN2}"));
+        Assert.That(soft["Prefer"], Is.EqualTo(_onN2Id), "with the table empty again the job is only preferred");
+    }
+
     /// <summary>Submits a held job (it never runs) and returns its id; the job is cancelled when the fixture ends.</summary>
     private async Task<string> SbatchHeldAsync(params string[] options)
     {
