@@ -75,6 +75,25 @@ run scontrol release "$(IFS=,; echo "${held[*]}")"
 sleep 3
 run sinfo -N -o "%N %f"
 printf 'Prometheus (agents warm-up and cache metrics): %s\n' "$PLACEMENT_PROMETHEUS_URL"
+
+say "prefetch on Grid Engine: two held jobs for an image neither host holds; the controller warms it, the load sensor reports it"
+# shellcheck disable=SC1091
+. "${PLACEMENT_DEV_STATE:-/var/tmp/placement-dev}/sge.env"
+IFS=, read -r -a sge_hosts <<<"$PLACEMENT_SGE_HOSTS"
+for host in "${sge_hosts[@]}"; do placement --config "$PLACEMENT_SGE_CONFIG" --node "$host" rm --force "docker://$PLACEMENT_TEST_IMAGE_TINY" >/dev/null 2>&1 || true; done
+SGE_CONTROLLER_CONFIG=${PLACEMENT_DEV_STATE:-/var/tmp/placement-dev}/controller-sge.json
+sge_agent_urls=$(tr ',' '\n' <<<"$PLACEMENT_SGE_AGENT_URLS" | sed 's/^\([^=]*\)=\(.*\)$/"\1": "\2"/' | paste -sd, -)
+sed '$d' "$PLACEMENT_SGE_CONFIG" >"$SGE_CONTROLLER_CONFIG"
+printf '  ,"Prefetch": { "Scheduler": "sge", "AgentUrls": { %s }, "Listen": "" }\n}\n' "$sge_agent_urls" >>"$SGE_CONTROLLER_CONFIG"
+sge_held=()
+for _ in 1 2; do
+  sge_held+=("$(cd /tmp && runuser -u "$PLACEMENT_SGE_USER" -- qsub -terse -h -o /dev/null -j y -l "container_image=$PLACEMENT_TEST_IMAGE_TINY" -b y true)")
+done
+run qstat -u '*'
+run placement --config "$SGE_CONTROLLER_CONFIG" controller --once
+sleep 7  # the warm-up, then one load report (5 s)
+run qhost -F img_tiny,placement_images
+qdel "${sge_held[@]}" >/dev/null
 # ---- prefetch controller — end ------------------------------------------------------------------
 
 cat <<MSG
@@ -94,6 +113,7 @@ What to try next (PLACEMENT_CONFIG=$PLACEMENT_CONFIG_FILE; --node n1|n2|n3 picks
                                                      ask n2's agent to prefetch (MUNGE-authenticated)
   placement --config $CONTROLLER_CONFIG controller --dry-run
                                                      the prefetch plan for the current queue, with reasons
+  deploy/dev/cluster controller up                   run the prefetch controllers (Slurm, Grid Engine) as daemons
   curl -s http://127.0.0.1:9461/metrics | grep ^placement_   a node agent's metrics
   $PLACEMENT_PROMETHEUS_URL                           Prometheus scraping the three agents (docs/metrics.md)
   deploy/dev/cluster status | down                   inspect or stop everything

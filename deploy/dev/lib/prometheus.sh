@@ -3,7 +3,8 @@
 #
 # Debian's prometheus (2.42), installed if missing, run by this script (not systemd) on 127.0.0.1:$PROM_PORT with
 # its own config and TSDB under $STATE/prometheus. It scrapes the three node agents (127.0.0.1:9461..9463, label
-# node=nX) every 2 s and loads the recording and alert rules of deploy/prometheus/rules/ — `up` checks them with
+# node=nX), the Grid Engine hosts' agents (127.0.0.1:9471, 9472, label node=<host>, scheduler=sge) and the prefetch
+# controllers when they run (job placement-controller, file_sd $PROM_DIR/controller-targets.json) every 2 s and loads the recording and alert rules of deploy/prometheus/rules/ — `up` checks them with
 # promtool first, so a broken rule file fails `up`. The agents' ports are given by placement_up (--listen).
 
 readonly PROM_PORT=19090
@@ -53,6 +54,16 @@ EOF2
     for node in "${NODES[@]}"; do
         printf '      - targets: ["%s"]\n        labels: { node: "%s" }\n' "$(agent_listen "$node")" "$node"
     done
+    # The Grid Engine hosts' agents (deploy/dev/lib/sge.sh).
+    for node in "$SGE_HOST" "$SGE_HOST2"; do
+        printf '      - targets: ["%s"]\n        labels: { node: "%s", scheduler: "sge" }\n' "$(sge_agent_listen "$node")" "$node"
+    done
+    # The prefetch controllers, when they run (opt-in; deploy/dev/lib/controller.sh writes the file).
+    cat <<EOF2
+  - job_name: placement-controller
+    file_sd_configs:
+      - files: ["$PROM_DIR/controller-targets.json"]
+EOF2
 }
 
 prometheus_pid() { pid_of "$PROM_PIDFILE" prometheus; }
@@ -62,6 +73,7 @@ prometheus_up() {
     local t0=${EPOCHREALTIME/./} changed=0 pid
     prometheus_install
     mkdir -p "$PROM_DIR/data" "$STATE/run" "$STATE/log"
+    [[ -e $PROM_DIR/controller-targets.json ]] || echo '[]' >"$PROM_DIR/controller-targets.json"
     if prometheus_config | write_if_changed "$PROM_CONFIG"; then changed=1; fi
     promtool check config "$PROM_CONFIG" >"$STATE/log/promtool.log" 2>&1 ||
         { tail_of "$STATE/log/promtool.log" 25 >&2; die "prometheus: promtool rejects $PROM_CONFIG or the rules in $PROM_RULES"; }
@@ -90,7 +102,7 @@ prometheus_down() {
 prometheus_status() {
     local pid up
     if pid=$(prometheus_pid) && prometheus_ready; then
-        up=$(curl -fsS "$PROM_URL/api/v1/query" --data-urlencode 'query=sum(up{job="placement-agent"})' 2>/dev/null |
+        up=$(curl -fsS "$PROM_URL/api/v1/query" --data-urlencode 'query=sum(up{job="placement-agent",node=~"n[0-9]+"})' 2>/dev/null |
             jq -r '.data.result[0].value[1] // "0"' 2>/dev/null || echo "?")
         echo "prometheus up    pid $pid, $PROM_URL, $up of ${#NODES[@]} agents up, config $PROM_CONFIG, log $PROM_LOG"
     else

@@ -18,6 +18,7 @@ readonly SGE_VETH1=pl-vm SGE_VETH2=pl-vm2
 readonly SGE_USER=placementuser
 readonly SGE_STATE=$STATE/sge
 readonly SGE_CONFIG=$STATE/etc/placement-sge.json
+readonly SGE_AGENT_CONFIG=$STATE/etc/placement-sge-agent.json
 readonly SGE_RUN_DIR=/run/placement/sge
 readonly SGE_PACKAGES=(gridengine-common gridengine-client gridengine-master gridengine-exec socat)
 SGE_HOST=$(hostname -s)
@@ -117,6 +118,49 @@ sge_placement_config() {
   "Catalog": { "tiny": { "Ref": "$REGISTRY/placement/tiny:1" } }
 }
 EOF2
+}
+
+# The node agents of the execution hosts (HTTP API for the prefetch controller: inventory, warm-ups, /metrics). Their
+# own file: the cell's config plus Agent (no Slurm features to publish, the load sensor reports the images; no socket).
+sge_agent_config() {
+    sge_placement_config | sed '$d'
+    printf '  ,"Agent": { "PublishFeatures": false, "Socket": "" }\n}\n'
+}
+
+# HTTP address of host $1's agent: this host 127.0.0.1:9471, vm2 127.0.0.1:9472 (both run here, in the host's network
+# namespace: an agent only needs its cache directory and the registry).
+sge_agent_listen() { if [[ $1 == "$SGE_HOST" ]]; then echo 127.0.0.1:9471; else echo 127.0.0.1:9472; fi; }
+sge_agent_pidfile() { echo "$STATE/run/agent-sge-$1.pid"; }
+sge_agent_log() { echo "$STATE/log/agent-sge-$1.log"; }
+sge_agent_pid() { pid_of "$(sge_agent_pidfile "$1")" placement; }
+sge_agent_ready() { sge_agent_pid "$1" >/dev/null && grep -q 'placement agent: ready' "$(sge_agent_log "$1")"; }
+
+# One `placement agent --node HOST` per execution host; restarted when the binary or its config changed.
+sge_agents_up() {
+    local h pid exe config_changed=0 started=()
+    if [[ ! -x $PLACEMENT_BIN ]]; then
+        log "sge: $PLACEMENT_BIN is not built: no node agents for $SGE_HOST, $SGE_HOST2"
+        return 0
+    fi
+    if sge_agent_config | write_if_changed "$SGE_AGENT_CONFIG"; then config_changed=1; fi
+    for h in "$SGE_HOST" "$SGE_HOST2"; do
+        if pid=$(sge_agent_pid "$h"); then
+            exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+            if ((config_changed == 0)) && [[ $exe == "$PLACEMENT_BIN" ]]; then
+                continue
+            fi
+            stop_pidfile "sge agent $h" "$(sge_agent_pidfile "$h")" placement
+        fi
+        [[ ! -e $(sge_agent_log "$h") ]] || mv -f "$(sge_agent_log "$h")" "$(sge_agent_log "$h").1"
+        setsid "$PLACEMENT_BIN" agent --config "$SGE_AGENT_CONFIG" --node "$h" --listen "$(sge_agent_listen "$h")" \
+            </dev/null >"$(sge_agent_log "$h")" 2>&1 &
+        echo $! >"$(sge_agent_pidfile "$h")"
+        started+=("$h")
+    done
+    for h in "${started[@]}"; do
+        wait_for "sge agent $h ready" 15 "$(sge_agent_log "$h")" sge_agent_ready "$h"
+        log "sge: agent $h on http://$(sge_agent_listen "$h")/"
+    done
 }
 
 # qconf_apply WHAT SHOW_COMMAND MODIFY_OPTION FILE: modify an object only when it differs (qconf -M* is ~50 ms each).
@@ -256,6 +300,7 @@ sge_up() {
     sge_start_execd "$SGE_HOST2"
     wait_for "sge execution hosts $SGE_HOST and $SGE_HOST2 reporting load" 60 "$SGE_SPOOL/qmaster/messages" sge_hosts_ready
     wait_for "registry reachable from $SGE_HOST2" 10 "$STATE/log/sge-forward.log" sge_vm2_registry_answers
+    sge_agents_up
     # Queue instances left in error state by an earlier run come back.
     qmod -c '*' >/dev/null 2>&1 || true
     {
@@ -267,6 +312,7 @@ sge_up() {
         echo "PLACEMENT_SGE_USER=$SGE_USER"
         echo "PLACEMENT_SGE_OUTPUT=$SGE_STATE/out"
         echo "PLACEMENT_SGE_RUN_DIR=$SGE_RUN_DIR"
+        echo "PLACEMENT_SGE_AGENT_URLS=$SGE_HOST=http://$(sge_agent_listen "$SGE_HOST")/,$SGE_HOST2=http://$(sge_agent_listen "$SGE_HOST2")/"
     } >"$STATE/sge.env.tmp"
     mv -f "$STATE/sge.env.tmp" "$STATE/sge.env"
     log "sge: cell up in $(since "$t0"): $(qhost -h "$SGE_HOST,$SGE_HOST2" 2>/dev/null | awk 'NR > 3 {printf "%s(load %s) ", $1, $4}')"
@@ -281,6 +327,7 @@ sge_down() {
         fi
     fi
     for h in "$SGE_HOST2" "$SGE_HOST"; do
+        stop_pidfile "sge agent $h" "$(sge_agent_pidfile "$h")" placement
         stop_pidfile "sge_execd $h" "$(sge_execd_pidfile "$h")" sge_execd
     done
     stop_pidfile sge_qmaster "$SGE_QMASTER_PIDFILE" sge_qmaster
@@ -307,6 +354,14 @@ sge_status() {
             echo "sge_execd $h  up    pid $pid, load ${load:--}"
         else
             echo "sge_execd $h  DOWN"
+            rc=1
+        fi
+    done
+    for h in "$SGE_HOST" "$SGE_HOST2"; do
+        if pid=$(sge_agent_pid "$h"); then
+            echo "sge agent $h  up    pid $pid, http://$(sge_agent_listen "$h")/, cache $SGE_STATE/cache/$h, log $(sge_agent_log "$h")"
+        else
+            echo "sge agent $h  DOWN  log $(sge_agent_log "$h")"
             rc=1
         fi
     done

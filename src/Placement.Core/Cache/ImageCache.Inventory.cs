@@ -36,11 +36,12 @@ public sealed partial class ImageCache
         return inventory;
     }
 
-    /// <summary>The inventory as it stands, without writing it.</summary>
-    public Inventory BuildInventory()
+    /// <summary>The inventory as it stands, without writing it. <paramref name="withLeases"/> also reports per image
+    /// whether a job leases it (the agent's <c>GET /v1/inventory</c>; inventory.json leaves it out).</summary>
+    public Inventory BuildInventory(bool withLeases = false)
     {
         var (total, free) = Store.FilesystemSize();
-        var images = List(countLeases: false).Select(e => new InventoryImage
+        var images = List(countLeases: withLeases).Select(e => new InventoryImage
         {
             Id = e.Id,
             Ref = e.Ref,
@@ -49,6 +50,7 @@ public sealed partial class ImageCache
             Path = e.Path,
             LastUsed = e.LastUsed,
             Pinned = e.Pinned,
+            Leased = withLeases ? e.Leases > 0 : null,
         }).ToList();
         return new Inventory
         {

@@ -28,4 +28,10 @@ public sealed record InventoryImage
     public required string Path { get; init; }
     public required DateTimeOffset LastUsed { get; init; }
     public required bool Pinned { get; init; }
+    /// <summary>
+    /// Whether a running job holds a lease on the image (never evicted). Only the agent's <c>GET /v1/inventory</c>
+    /// fills it (leases come and go with every job; inventory.json does not carry them): null there.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Leased { get; init; }
 }

@@ -10,7 +10,7 @@ public sealed class AgentOptions
     [
         nameof(MaxFeatures), nameof(CoalesceMilliseconds), nameof(PublishMinIntervalMilliseconds), nameof(RepairIntervalSeconds),
         nameof(InventoryPollMilliseconds), nameof(RetryMaxDelaySeconds), nameof(ScontrolPath), nameof(ScontrolTimeoutSeconds),
-        nameof(Listen), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms), nameof(Socket),
+        nameof(Listen), nameof(PublishFeatures), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms), nameof(Socket),
     ];
 
     /// <summary>At most this many <c>img_</c> features per node: pinned images first, then most recently used.</summary>
@@ -52,6 +52,12 @@ public sealed class AgentOptions
     /// name when listening on every interface). Warm requests are MUNGE-authenticated; /metrics and /v1/inventory are not.
     /// </summary>
     public string Listen { get; set; } = "0.0.0.0:9464";
+
+    /// <summary>
+    /// Publish the cached images as Slurm node features (scontrol). False on Grid Engine execution hosts, where the
+    /// load sensor reports the images: the agent then only serves its HTTP API (inventory, warm-ups, /metrics) and socket.
+    /// </summary>
+    public bool PublishFeatures { get; set; } = true;
 
     /// <summary>Besides root (uid 0), the one user allowed to send warm requests: a user name or a numeric uid
     /// (the prefetch controller runs as Slurm's SlurmUser). Empty: root only.</summary>

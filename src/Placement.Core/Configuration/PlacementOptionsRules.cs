@@ -90,7 +90,7 @@ internal static class PlacementOptionsRules
             if (!Prefetch.QuietHours.TryParse(window, out _, out _, out var error))
                 yield return $"Prefetch:QuietHours {error}";
         }
-        foreach (var (key, program) in new[] { ("SqueuePath", prefetch.SqueuePath), ("SinfoPath", prefetch.SinfoPath), ("QstatPath", prefetch.QstatPath) })
+        foreach (var (key, program) in new[] { ("SqueuePath", prefetch.SqueuePath), ("SinfoPath", prefetch.SinfoPath), ("QstatPath", prefetch.QstatPath), ("QhostPath", prefetch.QhostPath) })
         {
             if (!string.IsNullOrEmpty(program) && (program.Contains('\0', StringComparison.Ordinal) || program.Any(char.IsWhiteSpace)
                 || (program.Contains('/', StringComparison.Ordinal) && !System.IO.Path.IsPathFullyQualified(program))))

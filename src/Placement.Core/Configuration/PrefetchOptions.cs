@@ -17,7 +17,7 @@ public sealed class PrefetchOptions
         nameof(PopularityTopK), nameof(PopularityNodes), nameof(PopularityIdleNodes), nameof(PopularityHalfLifeMinutes), nameof(PopularityMinScore),
         nameof(MaxConcurrentPerNode), nameof(MaxConcurrentCluster), nameof(MaxBandwidth), nameof(QuietHours),
         nameof(RetryBaseSeconds), nameof(RetryMaxSeconds), nameof(RequestTimeoutSeconds),
-        nameof(SqueuePath), nameof(SinfoPath), nameof(QstatPath), nameof(CommandTimeoutSeconds),
+        nameof(SqueuePath), nameof(SinfoPath), nameof(QstatPath), nameof(QhostPath), nameof(CommandTimeoutSeconds),
     ];
 
     /// <summary>Seconds between planning cycles.</summary>
@@ -116,7 +116,11 @@ public sealed class PrefetchOptions
     [Required]
     public string QstatPath { get; set; } = "qstat";
 
-    /// <summary>Time limit of one squeue, sinfo or qstat call.</summary>
+    /// <summary>Grid Engine's qhost (host load and CPUs), for <c>Scheduler</c> = sge.</summary>
+    [Required]
+    public string QhostPath { get; set; } = "qhost";
+
+    /// <summary>Time limit of one squeue, sinfo, qstat or qhost call.</summary>
     [Range(1, 600)]
     public int CommandTimeoutSeconds { get; set; } = 30;
 }

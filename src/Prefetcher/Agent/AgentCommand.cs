@@ -61,7 +61,23 @@ internal static class AgentCommand
             {
                 var serving = api?.RunAsync(stop.Token) ?? Task.CompletedTask;
                 var importing = socket?.RunAsync(stop.Token) ?? Task.CompletedTask;
-                await new NodeAgent(cache, scontrol, log).RunAsync(stop.Token).ConfigureAwait(false);
+                if (options.Agent.PublishFeatures)
+                {
+                    await new NodeAgent(cache, scontrol, log).RunAsync(stop.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    // Grid Engine host: the load sensor reports the images; nothing to publish.
+                    cache.Layout.EnsureCreated();
+                    log.Write("ready", $"node {cache.NodeName}: not publishing Slurm features (Agent:PublishFeatures is false)");
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+                }
                 await stop.CancelAsync().ConfigureAwait(false);
                 await serving.ConfigureAwait(false);
                 await importing.ConfigureAwait(false);

@@ -83,7 +83,7 @@ internal sealed class AgentHttpApi : IDisposable
                     await ServeMetricsAsync(response, cancellationToken).ConfigureAwait(false);
                     break;
                 case "/v1/inventory" when method == "GET":
-                    await WriteJsonAsync(response, 200, _cache.BuildInventory(), CacheJsonContext.Default.Inventory).ConfigureAwait(false);
+                    await WriteJsonAsync(response, 200, _cache.BuildInventory(withLeases: true), CacheJsonContext.Default.Inventory).ConfigureAwait(false);
                     break;
                 case "/v1/node" when method == "GET":
                     await WriteJsonAsync(response, 200, new NodeIdentity(_cache.NodeName), WarmJsonContext.Default.NodeIdentity).ConfigureAwait(false);

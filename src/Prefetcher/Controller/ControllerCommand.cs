@@ -40,9 +40,6 @@ internal static class ControllerCommand
                 if (listen is not null)
                     o.Prefetch.Listen = listen;
             });
-            if (options.Prefetch.Scheduler != "slurm")
-                throw new PlacementException(PlacementErrorKind.Failure,
-                    $"Prefetch:Scheduler '{options.Prefetch.Scheduler}' is not supported by the controller yet; only slurm reads demand today (docs/prefetch.md)");
             var log = ControllerLog.StandardError;
             using var controller = new PrefetchController(options, log);
             if (dryRun)

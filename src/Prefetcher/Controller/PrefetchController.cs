@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Placement.Core;
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
+using Placement.Core.GridEngine;
 using Placement.Core.Images;
 using Placement.Core.Metrics;
 using Placement.Core.Prefetch;
@@ -21,7 +22,8 @@ internal sealed class PrefetchController : IDisposable
     private readonly PlacementOptions _options;
     private readonly PrefetchOptions _prefetch;
     private readonly ImageCatalog _catalog;
-    private readonly SlurmQueue _slurm;
+    private readonly SlurmQueue? _slurm;
+    private readonly GridEngineQueue? _sge;
     private readonly ControllerLog _log;
     private readonly Func<string, CancellationToken, Task<string>>? _credentials;
     private readonly Dictionary<string, WarmClient> _clients = new(StringComparer.Ordinal);
@@ -43,7 +45,10 @@ internal sealed class PrefetchController : IDisposable
         _log = log;
         _credentials = credentials;
         var timeout = TimeSpan.FromSeconds(_prefetch.CommandTimeoutSeconds);
-        _slurm = new SlurmQueue(options.Agent.ScontrolPath, _prefetch.SinfoPath, timeout);
+        if (_prefetch.Scheduler == "sge")
+            _sge = new GridEngineQueue(_prefetch.QstatPath, _prefetch.QhostPath, timeout);
+        else
+            _slurm = new SlurmQueue(options.Agent.ScontrolPath, _prefetch.SinfoPath, timeout);
         _popularity = new PopularityTracker(TimeSpan.FromMinutes(_prefetch.PopularityHalfLifeMinutes));
     }
 
@@ -106,12 +111,11 @@ internal sealed class PrefetchController : IDisposable
 
     private async Task<ClusterSnapshot?> SnapshotAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        IReadOnlyList<SlurmJob> jobs;
-        IReadOnlyList<SlurmNode> nodes;
+        IReadOnlyList<QueuedJob> jobs;
+        IReadOnlyList<HostView> nodes;
         try
         {
-            jobs = await _slurm.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
-            nodes = await _slurm.ReadNodesAsync(cancellationToken).ConfigureAwait(false);
+            (jobs, nodes) = await ReadSchedulerAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (PlacementException ex)
         {
@@ -154,14 +158,14 @@ internal sealed class PrefetchController : IDisposable
             snapshotNodes.Add(new NodeSnapshot
             {
                 Name = node.Name,
-                State = SlurmQueue.MapState(node.State),
+                State = node.State,
                 Load = node.Load,
                 AgentReachable = inventory is not null,
                 CacheBytes = inventory?.CacheBytes ?? 0,
                 HighWatermarkBytes = inventory?.HighWatermarkBytes ?? 0,
                 LowWatermarkBytes = inventory is null ? 0 : Math.Min(low.Resolve(inventory.FilesystemBytes), inventory.HighWatermarkBytes),
                 EvictionMinAge = TimeSpan.FromSeconds(_options.Cache.MinAgeSeconds),
-                Images = inventory?.Images.Select(i => new NodeImage(IdOf(i.Ref) ?? i.Id, i.Size, i.LastUsed, i.Pinned)).ToList() ?? [],
+                Images = inventory?.Images.Select(i => new NodeImage(IdOf(i.Ref) ?? i.Id, i.Size, i.LastUsed, i.Pinned, i.Leased == true)).ToList() ?? [],
             });
             foreach (var warm in agent.Warms?.Warms ?? [])
             {
@@ -188,9 +192,9 @@ internal sealed class PrefetchController : IDisposable
                     _popularity = _popularity.Record(image.Value.Id, image.Value.Ref, job.StartTime is { } s && s <= now ? s : now);
                 continue;
             }
-            pendingWithImage++;
+            pendingWithImage += job.Count;
             var current = demand.GetValueOrDefault(image.Value.Id, (Ref: image.Value.Ref, Jobs: 0));
-            demand[image.Value.Id] = (current.Ref, current.Jobs + 1);
+            demand[image.Value.Id] = (current.Ref, current.Jobs + job.Count);
         }
         _running = running;
         _popularity = _popularity.Prune(now);
@@ -210,9 +214,26 @@ internal sealed class PrefetchController : IDisposable
         };
     }
 
-    /// <summary>The image of a job: its id from Prefer/Features (what the scheduler steers by), its reference from the
-    /// admin comment job_submit.lua wrote, else from the catalog or any node that caches it.</summary>
-    private (string Id, string Ref)? Resolve(SlurmJob job)
+    /// <summary>Reads jobs and hosts from Slurm (scontrol, sinfo) or Grid Engine (qstat, qhost).</summary>
+    private async Task<(IReadOnlyList<QueuedJob> Jobs, IReadOnlyList<HostView> Nodes)> ReadSchedulerAsync(CancellationToken cancellationToken)
+    {
+        if (_sge is not null)
+        {
+            var sgeJobs = await _sge.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
+            var hosts = await _sge.ReadHostsAsync(cancellationToken).ConfigureAwait(false);
+            return (sgeJobs.Select(j => new QueuedJob(j.Pending ? j.Id : j.Key, j.Pending, j.Running, j.Count, j.ImageId, j.Ref, j.StartTime)).ToList(),
+                hosts.Select(h => new HostView(h.Name, h.State, h.Load)).ToList());
+        }
+        var jobs = await _slurm!.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
+        var nodes = await _slurm.ReadNodesAsync(cancellationToken).ConfigureAwait(false);
+        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, 1, j.ImageId, j.Ref, j.StartTime)).ToList(),
+            nodes.Select(n => new HostView(n.Name, SlurmQueue.MapState(n.State), n.Load)).ToList());
+    }
+
+    /// <summary>The image of a job: its id from what the scheduler steers by (Slurm: Prefer/Features; Grid Engine: the
+    /// JSV's resource request), its reference from what the job itself records (Slurm: the AdminComment job_submit.lua
+    /// wrote; Grid Engine: PLACEMENT_IMAGE or CONTAINER_IMAGE in the job environment, parsed as the prolog parses it), else from the catalog or any node that caches it.</summary>
+    private (string Id, string Ref)? Resolve(QueuedJob job)
     {
         var id = job.ImageId;
         var reference = job.Ref;
@@ -229,7 +250,9 @@ internal sealed class PrefetchController : IDisposable
         if (reference is null)
         {
             if (_unresolved.Add(id))
-                _log.Write("demand", $"job {job.Id} wants {id} but its reference is unknown (no placement_image= in AdminComment: is deploy/slurm/job_submit.lua current?); it is not warmed until a node caches it");
+                _log.Write("demand", _sge is null
+                    ? $"job {job.Id} wants {id} but its reference is unknown (no placement_image= in AdminComment: is deploy/slurm/job_submit.lua current?); it is not warmed until a node caches it"
+                    : $"job {job.Id} wants {id} but its reference is unknown (no PLACEMENT_IMAGE or CONTAINER_IMAGE in its environment: is deploy/sge/placement-jsv.sh the jsv_url?); it is not warmed until a node caches it");
             return null;
         }
         _knownRefs[id] = reference;
@@ -364,6 +387,12 @@ internal sealed class PrefetchController : IDisposable
         foreach (var client in _clients.Values)
             client.Dispose();
     }
+
+    /// <summary>A job (Slurm) or a pending task range / running task (Grid Engine) reduced to what the snapshot needs.</summary>
+    private sealed record QueuedJob(string Id, bool Pending, bool Running, int Count, string? ImageId, string? Ref, DateTimeOffset? StartTime);
+
+    /// <summary>A node (Slurm) or execution host (Grid Engine) with the planner's state.</summary>
+    private sealed record HostView(string Name, NodeState State, double? Load);
 
     private sealed record AgentView(string Node, Inventory? Inventory, WarmList? Warms, string? Error);
 }

@@ -28,6 +28,9 @@ internal sealed partial class SgeCell
 
     public string User => _values["PLACEMENT_SGE_USER"];
 
+    /// <summary>Cache:Root of the execution hosts (<c>%n</c> = host name).</summary>
+    public string CacheRoot => _values["PLACEMENT_SGE_CACHE_ROOT"];
+
     /// <summary>The prolog's per-job state and image mounts (&lt;dir&gt;/&lt;host&gt;/&lt;job&gt;.&lt;task&gt;).</summary>
     public string RunDirectory => _values["PLACEMENT_SGE_RUN_DIR"];
 
