@@ -34,3 +34,10 @@ t0=$(date +%s.%N)
 sim --trace "$WORK/big.csv" --nodes "$NODES" --cache-size 100GiB --json > "$WORK/one.json"
 t1=$(date +%s.%N)
 awk -v a="$t1" -v b="$t0" 'BEGIN{printf "simulate (5 policies, one cache size): %.2f s wall (goal < 60 s)\n", a-b}'
+echo
+# The popularity trade-off (docs/benchmarks.md): more images on more idle nodes buys hits with registry egress.
+echo '{ "Prefetch": { "PopularityTopK": 50, "PopularityIdleNodes": 4 } }' > "$WORK/wide.json"
+for t in "$ROOT/bench/traces/small.csv:64" "$WORK/big.csv:$NODES"; do
+  echo "== placement with PopularityTopK 50, PopularityIdleNodes 4: ${t%%:*} (${t##*:} nodes)"
+  "$PLACEMENT" --config "$WORK/wide.json" simulate --trace "${t%%:*}" --nodes "${t##*:}" --cache-size 100GiB --policies placement | grep -E '^(policy|placement|cold)'
+done

@@ -14,7 +14,7 @@ public sealed class PrefetchOptions
         nameof(IntervalSeconds), nameof(Scheduler), nameof(AgentUrl), nameof(AgentUrls), nameof(Listen),
         nameof(PinnedOnEveryNode), nameof(IdleOnly), nameof(IdleLoadThreshold),
         nameof(DemandJobsPerNode), nameof(DemandMinNodes), nameof(DemandMaxNodes),
-        nameof(PopularityTopK), nameof(PopularityNodes), nameof(PopularityHalfLifeMinutes), nameof(PopularityMinScore),
+        nameof(PopularityTopK), nameof(PopularityNodes), nameof(PopularityIdleNodes), nameof(PopularityHalfLifeMinutes), nameof(PopularityMinScore),
         nameof(MaxConcurrentPerNode), nameof(MaxConcurrentCluster), nameof(MaxBandwidth), nameof(QuietHours),
         nameof(RetryBaseSeconds), nameof(RetryMaxSeconds), nameof(RequestTimeoutSeconds),
         nameof(SqueuePath), nameof(SinfoPath), nameof(QstatPath), nameof(QhostPath), nameof(CommandTimeoutSeconds),
@@ -62,11 +62,16 @@ public sealed class PrefetchOptions
 
     /// <summary>Popularity: warm the K most started images; 0 turns the policy off.</summary>
     [Range(0, 1000)]
-    public int PopularityTopK { get; set; } = 3;
+    public int PopularityTopK { get; set; } = 20;
 
     /// <summary>Popularity: nodes that should hold each popular image.</summary>
     [Range(1, 100_000)]
     public int PopularityNodes { get; set; } = 1;
+
+    /// <summary>Popularity: also keep each popular image on at least this many idle nodes (busy holders do not count), so
+    /// its next job finds a free node holding it while the others run jobs; 0 = off.</summary>
+    [Range(0, 100_000)]
+    public int PopularityIdleNodes { get; set; } = 2;
 
     /// <summary>Popularity: a job start counts half after this long.</summary>
     [Range(1, 43_200)]

@@ -10,7 +10,7 @@ namespace Placement.Core.Prefetch;
 /// <para>Policies in priority order (earlier ones get the caps first): pinned images on every node; demand (images of
 /// pending jobs, one node per <c>DemandJobsPerNode</c> jobs, clamped to <c>DemandMinNodes</c>..<c>DemandMaxNodes</c>,
 /// most queued image first); popularity (top <c>PopularityTopK</c> images by decayed job starts on
-/// <c>PopularityNodes</c> nodes). Nodes holding or warming an image count towards its target. Candidate nodes are
+/// <c>PopularityNodes</c> nodes, and on <c>PopularityIdleNodes</c> idle nodes when set). Nodes holding or warming an image count towards its target. Candidate nodes are
 /// tried idle first, then by lower load, more room below the high watermark, and name.</para>
 /// <para>A node is skipped when its agent is unreachable, it is down or drained, it is busy (demand and popularity with
 /// <c>IdleOnly</c>), its last warm-ups of the image failed (backoff), or the warm-up would push its cache above the high
@@ -128,14 +128,15 @@ public static class PrefetchPlanner
                 foreach (var p in popular)
                 {
                     rank++;
-                    Consider(PrefetchPolicy.Popularity, p.ImageId, p.Ref, _options.PopularityNodes,
-                        Invariant($"popularity #{rank}, score {p.Score:0.00} (min {_options.PopularityMinScore:0.##})"), quiet);
+                    var why = Invariant($"popularity #{rank}, score {p.Score:0.00} (min {_options.PopularityMinScore:0.##})");
+                    Consider(PrefetchPolicy.Popularity, p.ImageId, p.Ref, _options.PopularityNodes, why, quiet, _options.PopularityIdleNodes);
                 }
             }
             return new PrefetchPlan(_decisions);
         }
 
-        private void Consider(PrefetchPolicy policy, string imageId, string reference, int target, string why, string? quiet)
+        /// <param name="idleTarget">Also wanted on this many idle nodes (holding or warming it); busy holders do not count.</param>
+        private void Consider(PrefetchPolicy policy, string imageId, string reference, int target, string why, string? quiet, int idleTarget = 0)
         {
             var holders = _holders.GetValueOrDefault(imageId) ?? [];
             var warming = _warming.GetValueOrDefault(imageId) ?? [];
@@ -145,6 +146,12 @@ public static class PrefetchPlanner
             var need = policy == PrefetchPolicy.Pinned ? missing.Count : Math.Max(0, target - have - coming);
             var targetText = policy == PrefetchPolicy.Pinned ? Invariant($"all {_nodes.Count} nodes") : Invariant($"{target} node{(target == 1 ? "" : "s")}");
             var summary = Invariant($"{why}; target {targetText}: {have} hold it, {coming} warming");
+            if (idleTarget > 0)
+            {
+                var idle = _nodes.Count(n => IdleEnough(n) && (holders.Contains(n.Name) || warming.Contains(n.Name)));
+                need = Math.Max(need, idleTarget - idle);
+                summary += Invariant($"; and {idleTarget} idle node{(idleTarget == 1 ? "" : "s")}: {idle} idle hold or warm it");
+            }
             if (need == 0)
             {
                 Add(policy, imageId, reference, null, PrefetchAction.Satisfied, summary);
@@ -218,6 +225,12 @@ public static class PrefetchPlanner
             }
             if (_backoff.TryGetValue((node.Name, imageId), out var backoff))
                 return Invariant($"backing off after {backoff.Failures} failed warm-up{(backoff.Failures == 1 ? "" : "s")} until {backoff.Until:yyyy-MM-dd HH:mm:ss}");
+            if (policy == PrefetchPolicy.Popularity && node.HighWatermarkBytes > 0
+                && node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size > node.HighWatermarkBytes)
+            {
+                // A guess must not displace what the node already caches: on a full cache it would cost two pulls.
+                return Invariant($"popularity warms only into room below the high watermark ({Bytes(node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size)} > {Bytes(node.HighWatermarkBytes)}): no eviction for a guess");
+            }
             return EvictionProblem(node, size);
         }
 

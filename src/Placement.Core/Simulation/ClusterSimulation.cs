@@ -38,6 +38,9 @@ public sealed class ClusterSimulation
     private int _idle;
     private readonly Dictionary<int, Entry>[] _cache;
     private readonly long[] _used;
+    // Bumped whenever anything the planner's node snapshot shows changes (cores, cache entries, leases, last use, pulls):
+    // the prefetch seam rebuilds only the nodes whose version moved.
+    private readonly long[] _version;
     private readonly NodeBitset[] _holders;
     private readonly bool[] _pinned;
     private readonly TransferModel _transfers;
@@ -75,6 +78,7 @@ public sealed class ClusterSimulation
         _idle = n;
         _cache = Enumerable.Range(0, n).Select(_ => new Dictionary<int, Entry>()).ToArray();
         _used = new long[n];
+        _version = new long[n];
         _holders = Enumerable.Range(0, trace.Images.Count).Select(_ => new NodeBitset(n)).ToArray();
         _pinned = trace.Images.Select(i => options.Pinned.Contains(i.Name)).ToArray();
         for (var i = 0; i < trace.Images.Count; i++)
@@ -267,6 +271,7 @@ public sealed class ClusterSimulation
         var hit = _policy != SimPolicy.NoCache;
         foreach (var n in nodes)
         {
+            _version[n]++;
             if (_free[n] == _cpn)
                 _idle--;
             _free[n] -= perNode;
@@ -316,6 +321,7 @@ public sealed class ClusterSimulation
         var perNode = _alloc[j].Length == 1 ? job.Cores : _cpn;
         foreach (var n in _alloc[j])
         {
+            _version[n]++;
             _free[n] += perNode;
             if (_free[n] == _cpn)
                 _idle++;
@@ -368,6 +374,7 @@ public sealed class ClusterSimulation
     private void Commit(Transfer t)
     {
         var e = _cache[t.Node][t.Image];
+        _version[t.Node]++;
         e.InFlight = null;
         e.Present = true;
         e.LastUsed = _now;
@@ -432,6 +439,7 @@ public sealed class ClusterSimulation
         if (e.Present || e.InFlight is not null)
             return;
         e.InFlight = new Transfer(node, image, e.Size, prefetch: true);
+        _version[node]++;
         _prefetchBytes += e.Size;
         StartPull(e.InFlight, -1);
     }
@@ -445,6 +453,7 @@ public sealed class ClusterSimulation
     internal int PullsInFlight => _transfers.Active + _transfers.Queued;
     internal int HolderCount(int image) => _holders[image].Count;
     internal long CacheUsed(int node) => _used[node];
+    internal long NodeVersion(int node) => _version[node];
     internal int[] PendingDemand => _pendingDemand;
 
     internal IEnumerable<(int Image, long Size, double LastUsed, bool Leased, bool Present)> CacheEntries(int node)

@@ -14,6 +14,38 @@ public sealed class PlannerPrefetch(PrefetchOptions options) : IPrefetchSeam
     private PopularityTracker _popularity = new(TimeSpan.FromMinutes(Math.Max(1, options.PopularityHalfLifeMinutes)));
     private readonly Dictionary<string, int> _imageIndex = new(StringComparer.Ordinal);
     private IReadOnlyList<SimImage>? _images;
+    private NodeSnapshot[]? _nodes;
+    private InFlightWarm[][]? _nodeWarms;
+    private long[] _versions = [];
+    private string[] _names = [];
+
+    private (NodeSnapshot Node, InFlightWarm[] Warms) Snapshot(SimulationView view, int n)
+    {
+        var o = view.Options;
+        var free = view.FreeCores(n);
+        var name = _names[n];
+        var images = new List<NodeImage>();
+        var warms = new List<InFlightWarm>();
+        foreach (var (image, size, lastUsed, leased, present) in view.CacheEntries(n))
+        {
+            if (present)
+                images.Add(new NodeImage(_images![image].Name, size, SimulationOptions.Epoch.AddSeconds(lastUsed), o.Pinned.Contains(_images[image].Name), leased));
+            else
+                warms.Add(new InFlightWarm(name, _images![image].Name));
+        }
+        var node = new NodeSnapshot
+        {
+            Name = name,
+            State = free == view.CoresPerNode ? NodeState.Idle : free == 0 ? NodeState.Allocated : NodeState.Mixed,
+            Load = 1.0 - (double)free / view.CoresPerNode,
+            CacheBytes = view.CacheUsedBytes(n),
+            HighWatermarkBytes = o.HighBytes,
+            LowWatermarkBytes = o.LowBytes,
+            EvictionMinAge = o.MinAge,
+            Images = images,
+        };
+        return (node, [.. warms]);
+    }
 
     public void JobStarted(int image, double now)
     {
@@ -33,32 +65,30 @@ public sealed class PlannerPrefetch(PrefetchOptions options) : IPrefetchSeam
         }
         var at = SimulationOptions.Epoch.AddSeconds(now);
         var o = view.Options;
-        var nodes = new NodeSnapshot[view.Nodes];
+        if (_nodes is null)
+        {
+            _nodes = new NodeSnapshot[view.Nodes];
+            _nodeWarms = new InFlightWarm[view.Nodes][];
+            _versions = new long[view.Nodes];
+            _names = new string[view.Nodes];
+            for (var n = 0; n < view.Nodes; n++)
+                _names[n] = "n" + n.ToString(CultureInfo.InvariantCulture);
+        }
         var inFlight = new List<InFlightWarm>();
         for (var n = 0; n < view.Nodes; n++)
         {
-            var free = view.FreeCores(n);
-            var name = "n" + n.ToString(CultureInfo.InvariantCulture);
-            var images = new List<NodeImage>();
-            foreach (var (image, size, lastUsed, leased, present) in view.CacheEntries(n))
+            // Only nodes whose state moved since the last round are rebuilt: most nodes do not change in 30 s.
+            var version = view.NodeVersion(n);
+            if (_nodes[n] is null || _versions[n] != version)
             {
-                if (present)
-                    images.Add(new NodeImage(_images[image].Name, size, SimulationOptions.Epoch.AddSeconds(lastUsed), o.Pinned.Contains(_images[image].Name), leased));
-                else
-                    inFlight.Add(new InFlightWarm(name, _images[image].Name));
+                _versions[n] = version;
+                var (node, warms) = Snapshot(view, n);
+                _nodes[n] = node;
+                _nodeWarms![n] = warms;
             }
-            nodes[n] = new NodeSnapshot
-            {
-                Name = name,
-                State = free == view.CoresPerNode ? NodeState.Idle : free == 0 ? NodeState.Allocated : NodeState.Mixed,
-                Load = 1.0 - (double)free / view.CoresPerNode,
-                CacheBytes = view.CacheUsedBytes(n),
-                HighWatermarkBytes = o.HighBytes,
-                LowWatermarkBytes = o.LowBytes,
-                EvictionMinAge = o.MinAge,
-                Images = images,
-            };
+            inFlight.AddRange(_nodeWarms![n]);
         }
+        var nodes = _nodes;
         var demand = new List<ImageDemand>();
         var pending = view.PendingJobsPerImage;
         for (var i = 0; i < pending.Count; i++)

@@ -29,6 +29,13 @@ public static class SimulationReport
             Units.Bytes(r.EvictedBytes), Units.Bytes(r.PrefetchBytes), Units.Bytes(r.PrefetchWastedBytes),
             Units.Seconds(r.MeanQueueWaitSeconds), SimPolicies.Describe(r.Policy),
         }).ToList();
+        var floor = ColdStartFloor.Of(trace, o);
+        table.Add(
+        [
+            "cold-start floor", Pct(floor.MaxHitRate), Units.Bytes(floor.Bytes),
+            noCache is null || noCache.EgressBytes == 0 ? "-" : Pct((double)floor.Bytes / noCache.EgressBytes),
+            "-", "-", "-", "-", "-", "-", "-", $"bound, not a policy: the first job of each of {floor.Images} images misses and pulls it once",
+        ]);
         WriteAligned(w, headers, table);
         var sizes = results.Select(r => r.CacheBytes).Distinct().Order().ToList();
         if (sizes.Count > 1)
@@ -105,6 +112,15 @@ public static class SimulationReport
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            var floor = ColdStartFloor.Of(trace, o);
+            w.WriteStartObject("coldStartFloor");
+            w.WriteNumber("jobs", floor.Jobs);
+            w.WriteNumber("coldMisses", floor.Images);
+            w.WriteNumber("maxHitRate", Math.Round(floor.MaxHitRate, 6));
+            w.WriteNumber("egressBytes", floor.Bytes);
+            if (noCache is not null && noCache.EgressBytes > 0)
+                w.WriteNumber("egressVsNoCache", Math.Round((double)floor.Bytes / noCache.EgressBytes, 6));
+            w.WriteEndObject();
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());

@@ -34,6 +34,9 @@ public sealed class SimulationView
 
     public long CacheUsedBytes(int node) => _sim.CacheUsed(node);
 
+    /// <summary>Changes whenever the node's cores, cache entries, leases, last-use times or pulls change (for incremental snapshots).</summary>
+    public long NodeVersion(int node) => _sim.NodeVersion(node);
+
     /// <summary>Queued jobs per image (index = image).</summary>
     public IReadOnlyList<int> PendingJobsPerImage => _sim.PendingDemand;
 

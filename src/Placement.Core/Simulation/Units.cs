@@ -44,12 +44,12 @@ public static class Units
                 return true;
             }
         }
-        else if (TryParseBytes(s, out var bytes, out _))
+        else if (TryParseBytes(s, out var bytes, out _) && bytes > 0)
         {
             bytesPerSecond = bytes;
             return true;
         }
-        error = $"'{text}' is not a bandwidth; give bits per second (10Gbit, 800Mbit) or bytes per second (1.25GB, 500MiB)";
+        error = $"'{text}' is not a bandwidth above 0; give bits per second (10Gbit, 800Mbit) or bytes per second (1.25GB, 500MiB)";
         return false;
     }
 

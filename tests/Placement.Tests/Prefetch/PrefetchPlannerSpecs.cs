@@ -21,7 +21,7 @@ public sealed class PrefetchPlannerSpecs
 
     private static PrefetchOptions Options(Action<PrefetchOptions>? change = null)
     {
-        var options = new PrefetchOptions { PopularityTopK = 0 };
+        var options = new PrefetchOptions { PopularityTopK = 0, PopularityIdleNodes = 0 };
         change?.Invoke(options);
         return options;
     }
@@ -95,6 +95,51 @@ public sealed class PrefetchPlannerSpecs
         };
         var plan = PrefetchPlanner.Plan(snapshot, Options(o => o.IdleOnly = false), Now);
         Assert.That(Warms(plan), Is.EqualTo(new[] { "c:img_x" }));
+    }
+
+    // img_hot is on n1 and n2, both busy: its next job would miss. PopularityIdleNodes 2 puts it on two idle nodes too.
+    [Test]
+    public void Popularity_also_keeps_each_image_on_idle_nodes_when_its_holders_are_busy()
+    {
+        var tracker = new PopularityTracker(TimeSpan.FromHours(1));
+        for (var i = 0; i < 5; i++)
+            tracker = tracker.Record("img_hot", "reg/hot:1", Now);
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes =
+            [
+                Node("n1", NodeState.Allocated, images: Cached("img_hot", 10 * MiB)), Node("n2", NodeState.Mixed, images: Cached("img_hot", 10 * MiB)),
+                Node("n3"), Node("n4"), Node("n5"), Node("n6", NodeState.Allocated),
+            ],
+            Popularity = tracker.Scores(Now),
+        };
+        PrefetchOptions Idle(int idle) => Options(o => { o.PopularityTopK = 5; o.PopularityNodes = 1; o.PopularityIdleNodes = idle; o.MaxConcurrentCluster = 100; });
+
+        Assert.That(PrefetchPlanner.Plan(snapshot, Idle(0), Now).Warms, Is.Empty, "off: two holders satisfy PopularityNodes 1, as before");
+        var plan = PrefetchPlanner.Plan(snapshot, Idle(2), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n3:img_hot", "n4:img_hot" }));
+        Assert.That(plan.Decisions[0].Reason, Is.EqualTo(
+            "popularity #1, score 5.00 (min 2); target 1 node: 2 hold it, 0 warming; and 2 idle nodes: 0 idle hold or warm it, 2 more wanted; ref reg/hot:1"));
+
+        var nextCycle = snapshot with { InFlight = [new InFlightWarm("n3", "img_hot"), new InFlightWarm("n4", "img_hot")] };
+        Assert.That(PrefetchPlanner.Plan(nextCycle, Idle(2), Now).Decisions.Single().Action, Is.EqualTo(PrefetchAction.Satisfied), "idle warming nodes count");
+        Assert.That(PrefetchPlanner.Plan(snapshot, Idle(10), Now).Warms, Has.Count.EqualTo(3), "at most the idle nodes there are (IdleOnly)");
+    }
+
+    // A guess must not evict: n1 is full (950 of 1000 MiB), n2 has room.
+    [Test]
+    public void Popularity_warms_only_into_room_below_the_high_watermark()
+    {
+        var tracker = new PopularityTracker(TimeSpan.FromHours(1)).Record("img_hot", "reg/hot:1", Now).Record("img_hot", "reg/hot:1", Now);
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1", used: 950 * MiB, images: Cached("img_old", 950 * MiB, minutesAgo: 600)), Node("n2")],
+            Popularity = tracker.Scores(Now),
+            Demand = [new ImageDemand("img_hot", "reg/hot:1", 0, 100 * MiB)],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(o => { o.PopularityTopK = 1; o.PopularityIdleNodes = 2; o.MaxConcurrentCluster = 100; }), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n2:img_hot" }));
+        Assert.That(plan.Decisions.Single(d => d.Node == "n1").Reason, Does.StartWith("popularity warms only into room below the high watermark"));
     }
 
     [Test]

@@ -64,6 +64,19 @@ public sealed class SimulatorBaselineSpecs
         Assert.That(r.EgressBytes, Is.EqualTo(GB + Small));
     }
 
+    // Five jobs, two images: no policy can hit the first A (j1) or the first B (j2), nor pull less than A + B once.
+    [Test]
+    public void The_cold_start_floor_is_the_first_request_of_each_image_and_prefer_reaches_it_here()
+    {
+        var floor = ColdStartFloor.Of(Five, ThreeNodes);
+        Assert.That((floor.Jobs, floor.Images, floor.Bytes), Is.EqualTo((5, 2, GB + Small)));
+        Assert.That(floor.MaxHitRate, Is.EqualTo(0.6));
+        var prefer = Run(Five, SimPolicy.Prefer);
+        Assert.That((prefer.HitRate, prefer.EgressBytes), Is.EqualTo((floor.MaxHitRate, floor.Bytes)));
+        var tooBig = new JobTrace("big", AB, [new SimJob(1, 0, 10, 1, 0), new SimJob(2, 1, 10, 1, 1), new SimJob(3, 2, 10, 4, 1)]);
+        Assert.That(ColdStartFloor.Of(tooBig, ThreeNodes).Jobs, Is.EqualTo(2), "a 4-node job on 3 nodes is not replayed, not counted");
+    }
+
     [Test]
     public void ImageLocality_ignores_a_small_image_held_by_few_nodes()
     {

@@ -1,0 +1,79 @@
+using Placement.Core;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Simulation;
+
+/// <summary>Bad command-line values through the shipped NativeAOT binary: exit code 2 and a message naming the flag, the value and what is accepted.</summary>
+public sealed class SimulateCliSpecs
+{
+    private static async Task<(int ExitCode, string Error, string Output)> Simulate(params string[] args)
+    {
+        using var dir = new TempDir();
+        var trace = Path.Combine(dir.Path, "t.csv");
+        await File.WriteAllTextAsync(trace, "submit,runtime,cores,image,size\n0,10,1,a,1GiB\n5,10,2,b,500MB\n");
+        var bad = Path.Combine(dir.Path, "bad.csv");
+        await File.WriteAllTextAsync(bad, "0,10,1,a,1GiB\n1,10,x,a,1GiB\n");
+        var expanded = args.Select(a => a.Replace("{trace}", trace, StringComparison.Ordinal).Replace("{bad}", bad, StringComparison.Ordinal)).ToArray();
+        var result = await Cli.RunInAsync(dir, ["simulate", .. expanded]);
+        return (result.ExitCode, result.StandardError.Replace(dir.Path + "/", "", StringComparison.Ordinal), result.StandardOutput);
+    }
+
+    [TestCase("--nodes zero", "placement: simulate: --nodes: 'zero' is not a whole number from 1 to 1000000")]
+    [TestCase("--nodes 0", "placement: simulate: --nodes: '0' is not a whole number from 1 to 1000000")]
+    [TestCase("--cores-per-node -4", "placement: simulate: --cores-per-node: '-4' is not a whole number from 1 to 1000000")]
+    [TestCase("--cache-size 85%", "placement: simulate: --cache-size: '85%' is a percentage; give bytes")]
+    [TestCase("--cache-size lots", "placement: simulate: --cache-size: 'lots' is not a size")]
+    [TestCase("--node-bandwidth fast", "placement: simulate: --node-bandwidth: 'fast' is not a bandwidth above 0; give bits per second")]
+    [TestCase("--registry-bandwidth 0", "placement: simulate: --registry-bandwidth: '0' is not a bandwidth above 0")]
+    [TestCase("--node-bandwidth 0Gbit", "placement: simulate: --node-bandwidth: '0Gbit' is not a bandwidth above 0")]
+    [TestCase("--registry-concurrency 1.5", "placement: simulate: --registry-concurrency: '1.5' is not a whole number from 1 to 1000000")]
+    [TestCase("--prefetch-interval 0", "placement: simulate: --prefetch-interval: '0' is not a number from 1 to 86400")]
+    [TestCase("--policies cache,lru", "placement: simulate: --policies: unknown policy 'lru'; known: no-cache, cache, k8s-imagelocality, prefer, placement")]
+    [TestCase("--format xml", "placement: simulate: --format: 'xml' is not a trace format; use swf or csv")]
+    [TestCase("--image-rule random", "placement: simulate: --image-rule: 'random' is not a rule; use zipf, user or executable")]
+    [TestCase("--zipf -1", "placement: simulate: --zipf: '-1' is not a number from 0 to 10")]
+    [TestCase("--sweep 10GiB,big", "placement: simulate: --sweep: 'big' is not a size")]
+    public async Task A_bad_value_exits_2_naming_the_flag_the_value_and_the_accepted_forms(string flags, string expected)
+    {
+        var (code, error, output) = await Simulate(["--trace", "{trace}", .. flags.Split(' ')]);
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage), error);
+        Assert.That(error, Does.StartWith(expected));
+        Assert.That(output, Is.Empty, "nothing is simulated");
+    }
+
+    [Test]
+    public async Task A_missing_trace_flag_exits_2()
+    {
+        var (code, error, _) = await Simulate("--nodes", "4");
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(error, Does.StartWith("placement: simulate: --trace FILE is required"));
+    }
+
+    [Test]
+    public async Task A_bad_trace_line_exits_2_naming_the_file_line_field_and_value()
+    {
+        var (code, error, _) = await Simulate("--trace", "{bad}", "--nodes", "4");
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(error, Does.StartWith("placement: simulate: bad.csv:2: cores: bad value 'x': a whole number >= 1"));
+    }
+
+    [TestCase("--load 0", "placement: generate: --load: '0' is not a number from 0.001 to 100")]
+    [TestCase("--jobs many", "placement: generate: --jobs: 'many' is not a whole number from 1 to 100000000")]
+    [TestCase("--format json", "placement: generate: --format: 'json' is not a trace format; use csv or swf")]
+    public async Task Generate_rejects_bad_values_with_exit_2(string flags, string expected)
+    {
+        var (code, error, output) = await Simulate(["generate", .. flags.Split(' ')]);
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage), error);
+        Assert.That(error, Does.StartWith(expected));
+        Assert.That(output, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_good_run_prints_the_policies_and_the_cold_start_floor()
+    {
+        var (code, error, output) = await Simulate("--trace", "{trace}", "--nodes", "2", "--policies", "no-cache,placement");
+        Assert.That(code, Is.Zero, error);
+        Assert.That(output, Does.Contain("placement"));
+        Assert.That(output, Does.Match(@"(?m)^cold-start floor\s+0\.0 %"), "two jobs, two images: both first requests");
+    }
+}
