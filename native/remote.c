@@ -112,6 +112,13 @@ static int agent_ensure(const char *image, char *canonical, size_t canonical_len
 			    "(are the agent and the plugin the same Placement version?); preparing the image in slurmstepd", socket_path);
 		return -1;
 	}
+	if (strcmp(code, "2") == 0) {
+		/* usage: an agent of another Placement version that does not serve this request */
+		const char *message = placement_agent_field(fields, n, "error");
+		slurm_error("placement: prepare: the node agent on %s refused the request (%s); preparing the image in slurmstepd",
+			    socket_path, message != NULL ? message : "no reason given");
+		return -1;
+	}
 	if (strcmp(code, "0") != 0) {
 		const char *message = placement_agent_field(fields, n, "error");
 		snprintf(err, err_len, "%s", message != NULL ? message : "the node agent failed without a message");

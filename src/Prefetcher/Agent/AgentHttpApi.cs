@@ -58,7 +58,7 @@ internal sealed class AgentHttpApi : IDisposable
             switch (path)
             {
                 case "/metrics" when method == "GET":
-                    await ServeMetricsAsync(response, cancellationToken).ConfigureAwait(false);
+                    await HttpServer.WriteMetricsAsync(response, cancellationToken).ConfigureAwait(false);
                     break;
                 case "/v1/inventory" when method == "GET":
                     await WriteJsonAsync(response, 200, _cache.BuildInventory(withLeases: true), CacheJsonContext.Default.Inventory).ConfigureAwait(false);
@@ -110,17 +110,6 @@ internal sealed class AgentHttpApi : IDisposable
             {
             }
         }
-    }
-
-    private static async Task ServeMetricsAsync(HttpListenerResponse response, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream();
-        await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(buffer, cancellationToken).ConfigureAwait(false);
-        response.StatusCode = 200;
-        response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        response.ContentLength64 = buffer.Length;
-        buffer.Position = 0;
-        await buffer.CopyToAsync(response.OutputStream, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task WarmAsync(HttpListenerRequest request, HttpListenerResponse response, CancellationToken cancellationToken)

@@ -26,13 +26,7 @@ internal sealed class MetricsListener : IDisposable
                 response.StatusCode = 404;
                 return;
             }
-            using var buffer = new MemoryStream();
-            await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(buffer, cancellationToken).ConfigureAwait(false);
-            response.StatusCode = 200;
-            response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            response.ContentLength64 = buffer.Length;
-            buffer.Position = 0;
-            await buffer.CopyToAsync(response.OutputStream, cancellationToken).ConfigureAwait(false);
+            await HttpServer.WriteMetricsAsync(response, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or OperationCanceledException)
         {

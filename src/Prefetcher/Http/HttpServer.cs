@@ -48,5 +48,17 @@ internal sealed class HttpServer : IDisposable
         }
     }
 
+    /// <summary>Answers with every registered metric in Prometheus's text format (the response is buffered to give its length).</summary>
+    public static async Task WriteMetricsAsync(HttpListenerResponse response, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(buffer, cancellationToken).ConfigureAwait(false);
+        response.StatusCode = 200;
+        response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        response.ContentLength64 = buffer.Length;
+        buffer.Position = 0;
+        await buffer.CopyToAsync(response.OutputStream, cancellationToken).ConfigureAwait(false);
+    }
+
     public void Dispose() => ((IDisposable)_listener).Dispose();
 }
