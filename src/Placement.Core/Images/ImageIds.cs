@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Placement.Core.Images;
@@ -25,7 +24,13 @@ public static class ImageIds
     public static string ForCanonical(string canonical)
     {
         ArgumentNullException.ThrowIfNull(canonical);
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical));
+        // BouncyCastle's managed SHA-256, not System.Security.Cryptography: the latter loads OpenSSL on first use, which
+        // was ~3.5 ms of the runtime start in srun when the SPANK plugin validates a reference (docs/benchmarks.md).
+        var bytes = Encoding.UTF8.GetBytes(canonical);
+        var digest = new Org.BouncyCastle.Crypto.Digests.Sha256Digest();
+        digest.BlockUpdate(bytes, 0, bytes.Length);
+        var hash = new byte[digest.GetDigestSize()];
+        digest.DoFinal(hash, 0);
         return Prefix + Convert.ToHexStringLower(hash)[..HashLength];
     }
 
