@@ -3,7 +3,7 @@
 
 #include "args.h"
 
-#define KNOWN_KEYS "option, default_image, default_gpu_image, config, mode, agent_socket, runtime, runtime_path, binds"
+#define KNOWN_KEYS "option, default_image, default_gpu_image, config, mode, agent_socket, runtime, runtime_path, binds, ref_cache"
 
 static const char *runtimes[] = { "bwrap", "apptainer", "enroot", "none" };
 
@@ -72,6 +72,7 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 	strcpy(args->agent_socket, PLACEMENT_DEFAULT_AGENT_SOCKET);
 	args->mode = PLACEMENT_MODE_SOFT;
 	args->runtime = PLACEMENT_RUNTIME_BWRAP;
+	args->ref_cache = 1;
 
 	for (int i = 0; i < ac; i++) {
 		const char *arg = av[i];
@@ -135,6 +136,15 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 			}
 			if (copy_value(args->runtime_path, sizeof(args->runtime_path), "runtime_path", value, err, err_len))
 				return -1;
+		} else if (klen == 9 && strncmp(arg, "ref_cache", klen) == 0) {
+			if (strcmp(value, "on") == 0)
+				args->ref_cache = 1;
+			else if (strcmp(value, "off") == 0)
+				args->ref_cache = 0;
+			else {
+				snprintf(err, err_len, "ref_cache: invalid value '%s': use on or off", value);
+				return -1;
+			}
 		} else if (klen == 5 && strncmp(arg, "binds", klen) == 0) {
 			if (valid_binds(value, err, err_len) != 0)
 				return -1;

@@ -19,6 +19,7 @@ struct placement_args {
 	enum placement_runtime runtime;         /* default bwrap */
 	char runtime_path[PLACEMENT_ARG_MAX];   /* the runtime's binary ("" = looked up in the usual directories) */
 	char binds[PLACEMENT_ARG_MAX];          /* site binds: comma-separated SRC[:DST][:ro|:rw], absolute paths */
+	int ref_cache;                          /* submit side: remember validated references per user (refmemo.c); default on */
 };
 
 /* The runtime's name as written in plugstack.conf. */

@@ -17,21 +17,30 @@ typedef int (*release_fn)(const char *, const char *, const char *, char *, size
 
 static void *core;
 
-/* libplacement.so next to this plugin (the installed layout: /usr/lib/placement/). */
-static void *load(char *err, size_t err_len)
+/* Where this plugin is installed and libplacement.so next to it (the installed layout: /usr/lib/placement/). */
+int placement_core_paths(char *plugin, size_t plugin_len, char *lib, size_t lib_len)
 {
 	Dl_info self;
-	char path[PATH_MAX];
+
+	if (dladdr((void *)placement_core_paths, &self) == 0 || self.dli_fname == NULL)
+		return -1;
+	const char *slash = strrchr(self.dli_fname, '/');
+	int dir_len = slash == NULL ? 0 : (int)(slash - self.dli_fname);
+	int a = snprintf(plugin, plugin_len, "%s", self.dli_fname);
+	int b = snprintf(lib, lib_len, "%.*s%slibplacement.so", dir_len, self.dli_fname, dir_len ? "/" : "");
+	return a < 0 || (size_t)a >= plugin_len || b < 0 || (size_t)b >= lib_len ? -1 : 0;
+}
+
+static void *load(char *err, size_t err_len)
+{
+	char plugin[PATH_MAX], path[PATH_MAX];
 
 	if (core != NULL)
 		return core;
-	if (dladdr((void *)load, &self) == 0 || self.dli_fname == NULL) {
+	if (placement_core_paths(plugin, sizeof(plugin), path, sizeof(path)) != 0) {
 		snprintf(err, err_len, "cannot find where spank_placement.so is installed");
 		return NULL;
 	}
-	const char *slash = strrchr(self.dli_fname, '/');
-	int dir_len = slash == NULL ? 0 : (int)(slash - self.dli_fname);
-	snprintf(path, sizeof(path), "%.*s%slibplacement.so", dir_len, self.dli_fname, dir_len ? "/" : "");
 	/* RTLD_NODELETE: a NativeAOT runtime cannot be unloaded, and Slurm dlcloses plugins. */
 	core = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (core == NULL)

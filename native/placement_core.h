@@ -23,5 +23,7 @@ int placement_ensure(const char *config_path, const char *node, const char *refe
 /* Drops every lease of holder on this node; idempotent. */
 int placement_release(const char *config_path, const char *node, const char *holder, char *err, size_t err_len);
 
+/* The paths of this plugin and of libplacement.so next to it, without loading the library; -1 if unknown. */
+int placement_core_paths(char *plugin, size_t plugin_len, char *lib, size_t lib_len);
 
 #endif

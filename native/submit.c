@@ -8,6 +8,7 @@
 
 #include "placement.h"
 #include "placement_core.h"
+#include "refmemo.h"
 
 /* A step inside an allocation whose image was validated when the job was submitted: Slurm passes the
  * option to srun through the environment, next to what this plugin handed to the job at submit time
@@ -36,6 +37,26 @@ static int inherited(const char *image, char *canonical, size_t canonical_len, c
 	return 1;
 }
 
+/* The core's answer for the reference: from this user's memo when nothing it depends on changed (refmemo.c), else
+ * from the core library (a runtime start), remembered for the next submission. */
+static int normalize(const char *image, char *canonical, size_t canonical_len, char *id, size_t id_len, char *err, size_t err_len)
+{
+	const char *config = placement.args.config[0] ? placement.args.config : NULL;
+	char memo[4096], plugin[PATH_MAX], core[PATH_MAX];
+	int use_memo = placement.args.ref_cache && placement_core_paths(plugin, sizeof(plugin), core, sizeof(core)) == 0 &&
+		       placement_memo_path(memo, sizeof(memo)) == 0;
+	uint64_t context = use_memo ? placement_memo_context(config, plugin, core) : 0;
+
+	if (use_memo && placement_memo_get(memo, context, image, canonical, canonical_len, id, id_len)) {
+		slurm_debug("placement: submit: %s validated before (memo %s)", image, memo);
+		return 0;
+	}
+	int rc = placement_ref_normalize(config, image, canonical, canonical_len, id, id_len, err, err_len);
+	if (rc == 0 && use_memo && placement_memo_put(memo, context, image, canonical, id) != 0)
+		slurm_debug("placement: submit: cannot remember %s in %s", image, memo);
+	return rc;
+}
+
 int placement_submit_post_opt(spank_t sp)
 {
 	char canonical[PLACEMENT_REF_MAX];
@@ -50,9 +71,7 @@ int placement_submit_post_opt(spank_t sp)
 	}
 
 	if (!inherited(image, canonical, sizeof(canonical), id, sizeof(id))) {
-		int rc = placement_ref_normalize(placement.args.config[0] ? placement.args.config : NULL, image,
-						 canonical, sizeof(canonical), id, sizeof(id), err, sizeof(err));
-		if (rc != 0) {
+		if (normalize(image, canonical, sizeof(canonical), id, sizeof(id), err, sizeof(err)) != 0) {
 			slurm_error("placement: submit: --%s: %s", placement.args.option, err);
 			return -1;
 		}

@@ -49,6 +49,7 @@ public sealed class SpankArgumentSpecs
 
     [TestCase("runtime=docker", "runtime: invalid value 'docker': use bwrap, apptainer, enroot or none")]
     [TestCase("runtime_path=bwrap", "runtime_path: invalid value 'bwrap': must be an absolute path")]
+    [TestCase("ref_cache=maybe", "ref_cache: invalid value 'maybe': use on or off")]
     [TestCase("binds=/scratch,scratch2", "binds: invalid entry 'scratch2': use SRC[:DST][:ro|:rw] with absolute paths")]
     public async Task A_bad_runtime_argument_is_refused_naming_the_value(string argument, string message)
     {

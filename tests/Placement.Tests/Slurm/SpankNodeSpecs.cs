@@ -97,14 +97,17 @@ public sealed class SpankNodeSpecs
     [Test]
     public async Task A_step_that_inherits_the_validated_image_does_not_load_the_core_in_srun()
     {
-        // LD_DEBUG=files makes the dynamic loader name every library srun loads (on srun's stderr).
+        // LD_DEBUG=files makes the dynamic loader name every library srun loads (on srun's stderr). A fresh
+        // XDG_RUNTIME_DIR: an empty memo of validated references, so the other image is validated by the core here.
         var output = Path.Combine(_dir.Path, "inherit.out");
         var job = await Slurm("sbatch", "--wait", "-w", "n2", "-o", output, "--container-image=docker://" + _cluster.Tiny.Reference,
             "--wrap", $"""
+                export XDG_RUNTIME_DIR=$(mktemp -d)
                 LD_DEBUG=files srun sh -c 'echo INHERITED=$PLACEMENT_IMAGE_DIGEST' 2>/dev/null
                 echo "INHERITED_LOADS=$(LD_DEBUG=files srun true 2>&1 >/dev/null | grep -c 'file=.*libplacement.so')"
                 echo "OTHER_LOADS=$(LD_DEBUG=files srun --container-image=docker://{_cluster.Alt.Reference} true 2>&1 >/dev/null | grep -c 'file=.*libplacement.so')"
                 srun --container-image=docker://{_cluster.Alt.Reference} sh -c 'echo OTHER=$PLACEMENT_IMAGE_DIGEST'
+                rm -rf "$XDG_RUNTIME_DIR"
                 """);
         Assert.That(job.ExitCode, Is.Zero, job.StandardError);
         var text = await File.ReadAllTextAsync(output);
