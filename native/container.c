@@ -275,8 +275,9 @@ void placement_container_start(spank_t sp)
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0), dup2(null, 1), dup2(null, 2);
 		dup2(status_pipe[1], 3);
-		for (int fd = 4; fd < 4096; fd++)
-			close(fd);
+		if (close_range(4, ~0U, 0) != 0) /* one system call; the loop costs ~0.7 ms under gVisor */
+			for (int fd = 4; fd < 4096; fd++)
+				close(fd);
 		execv(holder, (char *const *)args);
 		_exit(127);
 	}
@@ -382,14 +383,15 @@ void placement_container_stop(spank_t sp)
 	placement.container_pid = 0;
 	/* SIGTERM: the holder kills squashfuse and the runtime and reaps everything below it (holder.c) */
 	kill(pid, SIGTERM);
+	/* up to 5 s: polled every millisecond for the first 50 ms (the holder usually exits within a few), then every 10 */
 	int reaped = 0;
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < 545; i++) {
 		pid_t r = waitpid(pid, NULL, WNOHANG);
 		if (r == pid || (r < 0 && errno == ECHILD)) { /* ECHILD: slurmstepd's own wait loop reaped it */
 			reaped = 1;
 			break;
 		}
-		usleep(10000);
+		usleep(i < 50 ? 1000 : 10000);
 	}
 	/* last resort (a stuck holder; anything that survived it): the holder leads its process group */
 	kill(-pid, SIGKILL);

@@ -103,6 +103,30 @@ static long now_ms(void)
 }
 
 /* fork + exec argv with PDEATHSIG, output into err_pipe, only the keep_fds inherited. */
+static void close_span(unsigned from, unsigned to)
+{
+	if (close_range(from, to, 0) == 0)
+		return;
+	for (unsigned fd = from; fd <= to && fd < 1024; fd++)  /* no close_range (kernel < 5.9) */
+		close((int)fd);
+}
+
+/* Closes every descriptor from 3 up except keep1 and keep2 (-1 = none), with close_range around them: a loop over
+ * 1024 descriptors costs ~0.7 ms under gVisor, on the start path of every step. */
+static void close_others(int keep1, int keep2)
+{
+	int keeps[2] = { keep1 < keep2 ? keep1 : keep2, keep1 < keep2 ? keep2 : keep1 };
+	unsigned from = 3;
+	for (int i = 0; i < 2; i++) {
+		if (keeps[i] < (int)from)
+			continue;
+		if ((unsigned)keeps[i] > from)
+			close_span(from, (unsigned)keeps[i] - 1);
+		from = (unsigned)keeps[i] + 1;
+	}
+	close_span(from, ~0U);
+}
+
 static pid_t spawn(const char *const *argv, int keep_fd, int keep_fd2)
 {
 	pid_t parent = getpid();
@@ -117,9 +141,7 @@ static pid_t spawn(const char *const *argv, int keep_fd, int keep_fd2)
 		dup2(null, 0);
 		dup2(err_pipe[1], 1);
 		dup2(err_pipe[1], 2);
-		for (int fd = 3; fd < 1024; fd++)
-			if (fd != keep_fd && fd != keep_fd2)
-				close(fd);
+		close_others(keep_fd, keep_fd2);
 		execv(argv[0], (char *const *)argv);
 		dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
 		_exit(127);
