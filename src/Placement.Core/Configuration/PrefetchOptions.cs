@@ -62,7 +62,7 @@ public sealed class PrefetchOptions
 
     /// <summary>Popularity: warm the K most started images; 0 turns the policy off.</summary>
     [Range(0, 1000)]
-    public int PopularityTopK { get; set; } = 20;
+    public int PopularityTopK { get; set; } = 50;
 
     /// <summary>Popularity: nodes that should hold each popular image.</summary>
     [Range(1, 100_000)]
@@ -87,7 +87,7 @@ public sealed class PrefetchOptions
 
     /// <summary>Warm-ups in flight in the whole cluster (protects the registry).</summary>
     [Range(1, 100_000)]
-    public int MaxConcurrentCluster { get; set; } = 4;
+    public int MaxConcurrentCluster { get; set; } = 16;
 
     /// <summary>Bytes per second of newly started warm-ups, averaged over a cycle ("100MiB"); empty = unlimited.</summary>
     public string MaxBandwidth { get; set; } = "";

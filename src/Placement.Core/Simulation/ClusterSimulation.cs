@@ -64,6 +64,11 @@ public sealed class ClusterSimulation
     private long _egress, _evicted, _prefetchBytes, _wasted;
     private readonly List<double> _delays;
     private double _queueWait, _makespan;
+    // Explain (MissBreakdown): per image, nodes pulling it now and whether a job of it has started.
+    private readonly int[] _pulling;
+    private readonly bool[] _used1;
+    private int _firstUse, _cold, _heldElsewhere, _inFlightHere, _inFlightElsewhere, _multiNode;
+    private long _jobPullBytes, _prefetchPullBytes, _duplicateBytes, _heldElsewhereBytes, _multiNodeBytes;
 
     public ClusterSimulation(JobTrace trace, SimulationOptions options, SimPolicy policy, IPrefetchSeam? prefetch = null)
     {
@@ -92,6 +97,8 @@ public sealed class ClusterSimulation
         _waitingPulls = new int[jobs];
         _runnable = trace.Jobs.Select(j => NodesFor(j.Cores) <= n).ToArray();
         _delays = new List<double>(jobs);
+        _pulling = new int[trace.Images.Count];
+        _used1 = new bool[trace.Images.Count];
     }
 
     public PolicyResult Run()
@@ -141,6 +148,20 @@ public sealed class ClusterSimulation
             MakespanSeconds = _makespan,
             Unrunnable = _runnable.Count(r => !r),
             WallSeconds = clock.Elapsed.TotalSeconds,
+            Breakdown = new MissBreakdown
+            {
+                FirstUse = _firstUse,
+                Cold = _cold,
+                HeldElsewhere = _heldElsewhere,
+                InFlightHere = _inFlightHere,
+                InFlightElsewhere = _inFlightElsewhere,
+                MultiNode = _multiNode,
+                JobPullBytes = _jobPullBytes,
+                PrefetchPullBytes = _prefetchPullBytes,
+                ConcurrentDuplicateBytes = _duplicateBytes,
+                HeldElsewhereBytes = _heldElsewhereBytes,
+                MultiNodePullBytes = _multiNodeBytes,
+            },
         };
     }
 
@@ -269,6 +290,7 @@ public sealed class ClusterSimulation
         _queueWait += _now - job.Submit;
         var perNode = nodes.Length == 1 ? job.Cores : _cpn;
         var hit = _policy != SimPolicy.NoCache;
+        var why = MissKind(job.Image, nodes);
         foreach (var n in nodes)
         {
             _version[n]++;
@@ -304,9 +326,43 @@ public sealed class ClusterSimulation
         }
         if (hit)
             _hits++;
+        else
+            CountMiss(why);
         _prefetch?.JobStarted(job.Image, _now);
         if (_waitingPulls[j] == 0)
             RunJob(j);
+    }
+
+    private enum Miss { FirstUse, Cold, HeldElsewhere, InFlightHere, InFlightElsewhere, MultiNode }
+
+    /// <summary>Why the job would miss, from the state before it takes its nodes (used only if it does miss).</summary>
+    private Miss MissKind(int image, int[] nodes)
+    {
+        var first = !_used1[image];
+        _used1[image] = true;
+        if (nodes.Length > 1)
+            return Miss.MultiNode;
+        if (first)
+            return Miss.FirstUse;
+        var here = _policy != SimPolicy.NoCache && _cache[nodes[0]].TryGetValue(image, out var e) && e.InFlight is not null;
+        if (here)
+            return Miss.InFlightHere;
+        if (_holders[image].Count > 0)
+            return Miss.HeldElsewhere;
+        return _pulling[image] > 0 ? Miss.InFlightElsewhere : Miss.Cold;
+    }
+
+    private void CountMiss(Miss why)
+    {
+        switch (why)
+        {
+            case Miss.FirstUse: _firstUse++; break;
+            case Miss.Cold: _cold++; break;
+            case Miss.HeldElsewhere: _heldElsewhere++; break;
+            case Miss.InFlightHere: _inFlightHere++; break;
+            case Miss.InFlightElsewhere: _inFlightElsewhere++; break;
+            default: _multiNode++; break;
+        }
     }
 
     private void RunJob(int j)
@@ -348,6 +404,17 @@ public sealed class ClusterSimulation
             _waitingPulls[waiter]++;
         }
         _egress += t.Size;
+        if (t.Prefetch)
+            _prefetchPullBytes += t.Size;
+        else
+            _jobPullBytes += t.Size;
+        if (waiter >= 0 && _alloc[waiter].Length > 1)
+            _multiNodeBytes += t.Size;
+        if (_pulling[t.Image] > 0)
+            _duplicateBytes += t.Size;
+        if (_holders[t.Image].Count > 0)
+            _heldElsewhereBytes += t.Size;
+        _pulling[t.Image]++;
         _transfers.Start(t, _now);
         Push(_transfers.Reschedule(_now), Kind.Transfers, _transfers.Version);
     }
@@ -358,6 +425,7 @@ public sealed class ClusterSimulation
         _transfers.Complete(_now, _done);
         foreach (var t in _done)
         {
+            _pulling[t.Image]--;
             if (_policy != SimPolicy.NoCache)
                 Commit(t);
             foreach (var j in t.Waiters)

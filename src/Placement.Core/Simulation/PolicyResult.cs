@@ -22,6 +22,8 @@ public sealed record PolicyResult
     /// <summary>Jobs that need more cores than the cluster has; not replayed.</summary>
     public required int Unrunnable { get; init; }
     public required double WallSeconds { get; init; }
+    /// <summary>What the misses and the egress are made of.</summary>
+    public MissBreakdown Breakdown { get; init; } = new();
 
     public string Name => SimPolicies.Name(Policy);
     public double HitRate => Jobs == 0 ? 0 : (double)Hits / Jobs;

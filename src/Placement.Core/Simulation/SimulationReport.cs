@@ -52,6 +52,34 @@ public static class SimulationReport
         }
     }
 
+    /// <summary>
+    /// <c>--explain</c>: per policy at <paramref name="cacheBytes"/>, misses by cause (as a share of all jobs) and egress
+    /// by source (docs/simulator.md, "Explain").
+    /// </summary>
+    public static void WriteExplain(TextWriter w, IReadOnlyList<PolicyResult> results, long cacheBytes)
+    {
+        var rows = results.Where(r => r.Policy != SimPolicy.NoCache && r.CacheBytes == cacheBytes).ToList();
+        w.WriteLine("misses by cause (% of jobs):");
+        WriteAligned(w, ["policy", "misses", "first use", "cold", "held elsewhere", "in flight here", "in flight elsewhere", "multi-node"],
+            rows.Select(r =>
+            {
+                var b = r.Breakdown;
+                string Of(int n) => r.Jobs == 0 ? "-" : Pct((double)n / r.Jobs);
+                return new[] { r.Name, Of(b.Misses), Of(b.FirstUse), Of(b.Cold), Of(b.HeldElsewhere), Of(b.InFlightHere), Of(b.InFlightElsewhere), Of(b.MultiNode) };
+            }).ToList());
+        w.WriteLine("egress by source:");
+        WriteAligned(w, ["policy", "egress", "job pulls", "of them multi-node", "prefetch pulls", "while pulled elsewhere", "while held elsewhere"],
+            rows.Select(r =>
+            {
+                var b = r.Breakdown;
+                return new[]
+                {
+                    r.Name, Units.Bytes(r.EgressBytes), Units.Bytes(b.JobPullBytes), Units.Bytes(b.MultiNodePullBytes), Units.Bytes(b.PrefetchPullBytes),
+                    Units.Bytes(b.ConcurrentDuplicateBytes), Units.Bytes(b.HeldElsewhereBytes),
+                };
+            }).ToList());
+    }
+
     private static void WriteAligned(TextWriter w, IReadOnlyList<string> headers, IReadOnlyList<string[]> rows)
     {
         var widths = headers.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
@@ -109,6 +137,22 @@ public static class SimulationReport
                 w.WriteNumber("meanQueueWaitSeconds", Math.Round(r.MeanQueueWaitSeconds, 3));
                 w.WriteNumber("makespanSeconds", Math.Round(r.MakespanSeconds, 3));
                 w.WriteNumber("unrunnableJobs", r.Unrunnable);
+                var m = r.Breakdown;
+                w.WriteStartObject("misses");
+                w.WriteNumber("firstUse", m.FirstUse);
+                w.WriteNumber("cold", m.Cold);
+                w.WriteNumber("heldElsewhere", m.HeldElsewhere);
+                w.WriteNumber("inFlightHere", m.InFlightHere);
+                w.WriteNumber("inFlightElsewhere", m.InFlightElsewhere);
+                w.WriteNumber("multiNode", m.MultiNode);
+                w.WriteEndObject();
+                w.WriteStartObject("egressBySource");
+                w.WriteNumber("jobPullBytes", m.JobPullBytes);
+                w.WriteNumber("multiNodeJobPullBytes", m.MultiNodePullBytes);
+                w.WriteNumber("prefetchPullBytes", m.PrefetchPullBytes);
+                w.WriteNumber("whilePulledElsewhereBytes", m.ConcurrentDuplicateBytes);
+                w.WriteNumber("whileHeldElsewhereBytes", m.HeldElsewhereBytes);
+                w.WriteEndObject();
                 w.WriteEndObject();
             }
             w.WriteEndArray();

@@ -34,11 +34,12 @@ internal static class SimulateCommand
         var seed = new Option<string>("--seed") { Description = "SWF only: seed of the catalogue and the Zipf draws (default 1)" };
         var sweep = new Option<string>("--sweep") { Description = "Also run these cache sizes (comma-separated, e.g. 25GiB,50GiB,200GiB); default with --plot: 1/4, 1/2, 2x and 4x --cache-size" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of the table" };
+        var explain = new Option<bool>("--explain") { Description = "Also print the misses by cause and the egress by source per policy (docs/simulator.md)" };
         var plot = new Option<string?>("--plot") { Description = "Write SVG plots into this directory (hit rate and egress vs cache size, start-delay CDF)" };
         var command = new Command("simulate",
             "Replay a job trace through Placement's eviction, steering and prefetch code and compare with baselines (no cache, cache without steering, kube-scheduler ImageLocality)")
         {
-            trace, format, nodes, cores, cacheSize, nodeBw, registryBw, registryCap, interval, policies, rule, images, zipf, seed, sweep, json, plot,
+            trace, format, nodes, cores, cacheSize, nodeBw, registryBw, registryCap, interval, policies, rule, images, zipf, seed, sweep, json, explain, plot,
         };
         command.Subcommands.Add(CreateGenerate());
         command.SetAction(parse =>
@@ -91,6 +92,8 @@ internal static class SimulateCommand
             else
             {
                 SimulationReport.WriteTable(Console.Out, t, options, results, options.CacheBytes);
+                if (parse.GetValue(explain))
+                    SimulationReport.WriteExplain(Console.Out, results, options.CacheBytes);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"read {readSeconds:0.00} s, simulated {results.Count} runs in {simSeconds:0.00} s (longest run {results.Max(r => r.WallSeconds):0.00} s)"));
             }
