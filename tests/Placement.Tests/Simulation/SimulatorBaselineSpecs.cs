@@ -12,7 +12,8 @@ public sealed class SimulatorBaselineSpecs
     private const long GB = 1_000_000_000;
     private const long Small = 60_000_000; // 60 MB: on 1 of 3 nodes its ImageLocality score is 0 (20 MB < 23 MiB)
 
-    private static readonly SimulationOptions ThreeNodes = new()
+    /// <summary>Three one-core nodes, 1 GB/s pulls, a registry that is never the bottleneck, no minimum age: small hand-checked traces.</summary>
+    internal static readonly SimulationOptions ThreeNodes = new()
     {
         Nodes = 3,
         CoresPerNode = 1,

@@ -10,16 +10,7 @@ public sealed class SimulatorExplainSpecs
 {
     private const long GB = 1_000_000_000;
 
-    private static readonly SimulationOptions OneCoreNodes = new()
-    {
-        Nodes = 3,
-        CoresPerNode = 1,
-        CacheBytes = 1000 * GB,
-        NodeBandwidth = GB,
-        RegistryBandwidth = 1000 * GB,
-        RegistryConcurrency = 100,
-        MinAge = TimeSpan.Zero,
-    };
+    private static readonly SimulationOptions OneCoreNodes = SimulatorBaselineSpecs.ThreeNodes;
 
     // A and B are 1 GB; nodes have one core.
     //   j1 t=0    A 100 s  → n0, the first job of A: first use; pulls A (0–1 s).
