@@ -12,6 +12,21 @@ public readonly record struct SizeLimit(long Bytes, double Percent)
 
     public override string ToString() => IsPercent ? $"{Percent.ToString(CultureInfo.InvariantCulture)}%" : Bytes.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>Human-readable bytes in binary units with one decimal ("3.5 GiB", "512 B"), invariant culture: the CLI's
+    /// tables and the prefetch dry-run must not depend on the locale.</summary>
+    public static string Format(long bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
+        double value = bytes;
+        var unit = 0;
+        while (Math.Abs(value) >= 1024 && unit < units.Length - 1)
+        {
+            value /= 1024;
+            unit++;
+        }
+        return unit == 0 ? string.Create(CultureInfo.InvariantCulture, $"{bytes} B") : string.Create(CultureInfo.InvariantCulture, $"{value:0.0} {units[unit]}");
+    }
+
     private static readonly (string Suffix, long Factor)[] Units =
     [
         ("TiB", 1L << 40), ("GiB", 1L << 30), ("MiB", 1L << 20), ("KiB", 1L << 10),

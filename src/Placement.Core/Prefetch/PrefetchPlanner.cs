@@ -304,21 +304,7 @@ public static class PrefetchPlanner
         private static long SaturatingMultiply(long a, long b) => a > long.MaxValue / Math.Max(1, b) ? long.MaxValue : a * b;
     }
 
-    /// <summary>Human-readable size, invariant culture (the dry-run table must not depend on the locale).</summary>
-    internal static string Bytes(long bytes)
-    {
-        if (bytes == long.MaxValue)
-            return "unlimited";
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double value = bytes;
-        var unit = 0;
-        while (Math.Abs(value) >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-        return unit == 0 ? Invariant($"{bytes} B") : Invariant($"{value:0.0} {units[unit]}");
-    }
+    internal static string Bytes(long bytes) => bytes == long.MaxValue ? "unlimited" : SizeLimit.Format(bytes);
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Placement.Core;
 using Placement.Core.Cache;
+using Placement.Core.Configuration;
 using Placement.Core.Images;
 
 namespace Placement.Prefetcher.Cli;
@@ -123,16 +124,5 @@ internal static class CacheCommands
         return command;
     }
 
-    internal static string FormatBytes(long bytes)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double value = bytes;
-        var unit = 0;
-        while (value >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-        return unit == 0 ? $"{bytes} B" : string.Create(CultureInfo.InvariantCulture, $"{value:0.0} {units[unit]}");
-    }
+    internal static string FormatBytes(long bytes) => SizeLimit.Format(bytes);
 }
