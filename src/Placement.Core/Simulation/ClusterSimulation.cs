@@ -67,7 +67,10 @@ public sealed class ClusterSimulation
     // Explain (MissBreakdown): per image, nodes pulling it now and whether a job of it has started.
     private readonly int[] _pulling;
     private readonly bool[] _used1;
-    private int _firstUse, _cold, _heldElsewhere, _inFlightHere, _inFlightElsewhere, _multiNode;
+    // Per image: the earliest time any node could have it committed (first submit + one pull at the fastest rate).
+    private readonly double[] _earliestCommit;
+    private readonly double _fastestPull;
+    private int _firstUse, _tooEarly, _cold, _heldElsewhere, _inFlightHere, _inFlightElsewhere, _multiNode;
     private long _jobPullBytes, _prefetchPullBytes, _duplicateBytes, _heldElsewhereBytes, _multiNodeBytes;
 
     public ClusterSimulation(JobTrace trace, SimulationOptions options, SimPolicy policy, IPrefetchSeam? prefetch = null)
@@ -99,6 +102,8 @@ public sealed class ClusterSimulation
         _delays = new List<double>(jobs);
         _pulling = new int[trace.Images.Count];
         _used1 = new bool[trace.Images.Count];
+        _earliestCommit = Enumerable.Repeat(double.PositiveInfinity, trace.Images.Count).ToArray();
+        _fastestPull = Math.Min(options.NodeBandwidth, options.RegistryBandwidth);
     }
 
     public PolicyResult Run()
@@ -151,6 +156,7 @@ public sealed class ClusterSimulation
             Breakdown = new MissBreakdown
             {
                 FirstUse = _firstUse,
+                TooEarly = _tooEarly,
                 Cold = _cold,
                 HeldElsewhere = _heldElsewhere,
                 InFlightHere = _inFlightHere,
@@ -186,7 +192,10 @@ public sealed class ClusterSimulation
         if (!_runnable[j])
             return;
         _queue[_qTail++] = j;
-        _pendingDemand[JobTrace.Jobs[j].Image]++;
+        var image = JobTrace.Jobs[j].Image;
+        _pendingDemand[image]++;
+        if (double.IsPositiveInfinity(_earliestCommit[image]))
+            _earliestCommit[image] = _now + JobTrace.Images[image].Size / _fastestPull;
         Schedule();
     }
 
@@ -333,17 +342,23 @@ public sealed class ClusterSimulation
             RunJob(j);
     }
 
-    private enum Miss { FirstUse, Cold, HeldElsewhere, InFlightHere, InFlightElsewhere, MultiNode }
+    private enum Miss { FirstUse, TooEarly, Cold, HeldElsewhere, InFlightHere, InFlightElsewhere, MultiNode }
 
-    /// <summary>Why the job would miss, from the state before it takes its nodes (used only if it does miss).</summary>
+    /// <summary>
+    /// Why the job would miss, from the state before it takes its nodes (used only if it does miss). The two causes no
+    /// policy could avoid come first: the image's first job, and jobs starting before any pull of the image could have
+    /// finished.
+    /// </summary>
     private Miss MissKind(int image, int[] nodes)
     {
         var first = !_used1[image];
         _used1[image] = true;
-        if (nodes.Length > 1)
-            return Miss.MultiNode;
         if (first)
             return Miss.FirstUse;
+        if (_now < _earliestCommit[image])
+            return Miss.TooEarly;
+        if (nodes.Length > 1)
+            return Miss.MultiNode;
         var here = _policy != SimPolicy.NoCache && _cache[nodes[0]].TryGetValue(image, out var e) && e.InFlight is not null;
         if (here)
             return Miss.InFlightHere;
@@ -357,6 +372,7 @@ public sealed class ClusterSimulation
         switch (why)
         {
             case Miss.FirstUse: _firstUse++; break;
+            case Miss.TooEarly: _tooEarly++; break;
             case Miss.Cold: _cold++; break;
             case Miss.HeldElsewhere: _heldElsewhere++; break;
             case Miss.InFlightHere: _inFlightHere++; break;

@@ -7,18 +7,22 @@ namespace Placement.Core.Simulation;
 /// </summary>
 public sealed record MissBreakdown
 {
-    /// <summary>Single-node misses of the trace's first job of an image (no policy can avoid them).</summary>
+    /// <summary>Misses of the first job of an image to start (no policy can avoid them).</summary>
     public int FirstUse { get; init; }
-    /// <summary>Single-node misses while no node held or was pulling the image (evicted everywhere, or never warmed).</summary>
+    /// <summary>Misses of jobs that started before any pull of their image could have finished: the image's first
+    /// submit plus its size at the fastest one pull can run (min of node and registry bandwidth). No policy could have
+    /// made them hits at that start time.</summary>
+    public int TooEarly { get; init; }
+    /// <summary>Other single-node misses while no node held or was pulling the image (evicted everywhere, or never warmed).</summary>
     public int Cold { get; init; }
-    /// <summary>Single-node misses while some node held the image committed but the job did not get one (with
+    /// <summary>Other single-node misses while some node held the image committed but the job did not get one (with
     /// <c>--prefer</c>: none of them had the free cores).</summary>
     public int HeldElsewhere { get; init; }
-    /// <summary>Single-node misses on a node that was already pulling the image (a prefetch or an earlier job): the job waits for that pull.</summary>
+    /// <summary>Other single-node misses on a node that was already pulling the image (a prefetch or an earlier job): the job waits for that pull.</summary>
     public int InFlightHere { get; init; }
-    /// <summary>Single-node misses while the image was being pulled on other nodes only (none held it committed): it is pulled once more.</summary>
+    /// <summary>Other single-node misses while the image was being pulled on other nodes only (none held it committed): it is pulled once more.</summary>
     public int InFlightElsewhere { get; init; }
-    /// <summary>Misses of jobs on several nodes (the image was missing on at least one of them).</summary>
+    /// <summary>Other misses of jobs on several nodes (the image was missing on at least one of them).</summary>
     public int MultiNode { get; init; }
     /// <summary>Bytes pulled for jobs (a job waited for them).</summary>
     public long JobPullBytes { get; init; }
@@ -32,5 +36,8 @@ public sealed record MissBreakdown
     /// <summary>Bytes pulled for jobs on several nodes (part of <see cref="JobPullBytes"/>).</summary>
     public long MultiNodePullBytes { get; init; }
 
-    public int Misses => FirstUse + Cold + HeldElsewhere + InFlightHere + InFlightElsewhere + MultiNode;
+    /// <summary>Misses no policy could have avoided with the same start times (<see cref="FirstUse"/> + <see cref="TooEarly"/>).</summary>
+    public int Unavoidable => FirstUse + TooEarly;
+
+    public int Misses => FirstUse + TooEarly + Cold + HeldElsewhere + InFlightHere + InFlightElsewhere + MultiNode;
 }

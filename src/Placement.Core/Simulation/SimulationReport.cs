@@ -60,12 +60,16 @@ public static class SimulationReport
     {
         var rows = results.Where(r => r.Policy != SimPolicy.NoCache && r.CacheBytes == cacheBytes).ToList();
         w.WriteLine("misses by cause (% of jobs):");
-        WriteAligned(w, ["policy", "misses", "first use", "cold", "held elsewhere", "in flight here", "in flight elsewhere", "multi-node"],
+        WriteAligned(w, ["policy", "misses", "first use", "too early", "cold", "held elsewhere", "in flight here", "in flight elsewhere", "multi-node", "hit ceiling"],
             rows.Select(r =>
             {
                 var b = r.Breakdown;
                 string Of(int n) => r.Jobs == 0 ? "-" : Pct((double)n / r.Jobs);
-                return new[] { r.Name, Of(b.Misses), Of(b.FirstUse), Of(b.Cold), Of(b.HeldElsewhere), Of(b.InFlightHere), Of(b.InFlightElsewhere), Of(b.MultiNode) };
+                return new[]
+                {
+                    r.Name, Of(b.Misses), Of(b.FirstUse), Of(b.TooEarly), Of(b.Cold), Of(b.HeldElsewhere), Of(b.InFlightHere), Of(b.InFlightElsewhere),
+                    Of(b.MultiNode), Of(r.Jobs - b.Unavoidable),
+                };
             }).ToList());
         w.WriteLine("egress by source:");
         WriteAligned(w, ["policy", "egress", "job pulls", "of them multi-node", "prefetch pulls", "while pulled elsewhere", "while held elsewhere"],
@@ -140,11 +144,13 @@ public static class SimulationReport
                 var m = r.Breakdown;
                 w.WriteStartObject("misses");
                 w.WriteNumber("firstUse", m.FirstUse);
+                w.WriteNumber("tooEarly", m.TooEarly);
                 w.WriteNumber("cold", m.Cold);
                 w.WriteNumber("heldElsewhere", m.HeldElsewhere);
                 w.WriteNumber("inFlightHere", m.InFlightHere);
                 w.WriteNumber("inFlightElsewhere", m.InFlightElsewhere);
                 w.WriteNumber("multiNode", m.MultiNode);
+                w.WriteNumber("unavoidable", m.Unavoidable);
                 w.WriteEndObject();
                 w.WriteStartObject("egressBySource");
                 w.WriteNumber("jobPullBytes", m.JobPullBytes);
