@@ -13,8 +13,8 @@ namespace Placement.Core.Prefetch;
 /// <c>PopularityNodes</c> nodes, and on <c>PopularityIdleNodes</c> idle nodes when set). Nodes holding or warming an image count towards its target. Candidate nodes are
 /// tried idle first, then by lower load, more room below the high watermark, and name.</para>
 /// <para>A node is skipped when its agent is unreachable, it is down or drained, it is busy (demand and popularity with
-/// <c>IdleOnly</c>), its last warm-ups of the image failed (backoff), or the warm-up would push its cache above the high
-/// watermark with only pinned, leased or young images left to evict (checked with <see cref="EvictionPolicy.Plan"/>) or
+/// <c>IdleOnly</c>), its last warm-ups of the image failed (backoff), a popularity warm-up would fill it above its low
+/// watermark, or the warm-up would push its cache above the high watermark with only pinned, leased or young images left to evict (checked with <see cref="EvictionPolicy.Plan"/>) or
 /// would evict an image that pending jobs or the pinned list want. A warm-up is deferred when
 /// <c>MaxConcurrentPerNode</c>, <c>MaxConcurrentCluster</c> or the bandwidth budget (<c>MaxBandwidth</c> ×
 /// <c>IntervalSeconds</c> of new warm-ups per cycle; one warm-up alone may exceed it when nothing is in flight) is
@@ -226,10 +226,12 @@ public static class PrefetchPlanner
             if (_backoff.TryGetValue((node.Name, imageId), out var backoff))
                 return Invariant($"backing off after {backoff.Failures} failed warm-up{(backoff.Failures == 1 ? "" : "s")} until {backoff.Until:yyyy-MM-dd HH:mm:ss}");
             if (policy == PrefetchPolicy.Popularity && node.HighWatermarkBytes > 0
-                && node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size > node.HighWatermarkBytes)
+                && node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size > GuessRoom(node))
             {
-                // A guess must not displace what the node already caches: on a full cache it would cost two pulls.
-                return Invariant($"popularity warms only into room below the high watermark ({Bytes(node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size)} > {Bytes(node.HighWatermarkBytes)}): no eviction for a guess");
+                // A guess must not displace what the node already caches, nor use the room between the watermarks that
+                // the node's own jobs pull into: filled by guesses, every job pull would evict (often the job's own
+                // earlier images), and on a small cluster warm-ups would then cost more registry egress than they save.
+                return Invariant($"popularity warms only into room below the low watermark ({Bytes(node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size)} > {Bytes(GuessRoom(node))}): no eviction for a guess");
             }
             return EvictionProblem(node, size);
         }
@@ -255,6 +257,10 @@ public static class PrefetchPlanner
             }
             return null;
         }
+
+        /// <summary>Popularity fills a cache up to its low watermark (its high one when the low one is unknown).</summary>
+        private static long GuessRoom(NodeSnapshot node) =>
+            node.LowWatermarkBytes > 0 ? Math.Min(node.LowWatermarkBytes, node.HighWatermarkBytes) : node.HighWatermarkBytes;
 
         private bool IdleEnough(NodeSnapshot node) =>
             node.State == NodeState.Idle

@@ -126,20 +126,34 @@ public sealed class PrefetchPlannerSpecs
         Assert.That(PrefetchPlanner.Plan(snapshot, Idle(10), Now).Warms, Has.Count.EqualTo(3), "at most the idle nodes there are (IdleOnly)");
     }
 
-    // A guess must not evict: n1 is full (950 of 1000 MiB), n2 has room.
+    // A guess must not evict, nor fill the room between the watermarks that job pulls use (high 1000, low 800 MiB):
+    // n1 is full (950 MiB), n2 would reach 850 MiB, n3 has room; the 100 MiB warm-up goes to n3 only. With the low
+    // watermark unknown (0), the high one is the limit and n2 takes it too.
     [Test]
-    public void Popularity_warms_only_into_room_below_the_high_watermark()
+    public void Popularity_warms_only_into_room_below_the_low_watermark()
     {
         var tracker = new PopularityTracker(TimeSpan.FromHours(1)).Record("img_hot", "reg/hot:1", Now).Record("img_hot", "reg/hot:1", Now);
         var snapshot = new ClusterSnapshot
         {
-            Nodes = [Node("n1", used: 950 * MiB, images: Cached("img_old", 950 * MiB, minutesAgo: 600)), Node("n2")],
+            Nodes =
+            [
+                Node("n1", used: 950 * MiB, images: Cached("img_old", 950 * MiB, minutesAgo: 600)),
+                Node("n2", used: 750 * MiB, images: Cached("img_mid", 750 * MiB, minutesAgo: 600)),
+                Node("n3"),
+            ],
             Popularity = tracker.Scores(Now),
             Demand = [new ImageDemand("img_hot", "reg/hot:1", 0, 100 * MiB)],
         };
-        var plan = PrefetchPlanner.Plan(snapshot, Options(o => { o.PopularityTopK = 1; o.PopularityIdleNodes = 2; o.MaxConcurrentCluster = 100; }), Now);
-        Assert.That(Warms(plan), Is.EqualTo(new[] { "n2:img_hot" }));
-        Assert.That(plan.Decisions.Single(d => d.Node == "n1").Reason, Does.StartWith("popularity warms only into room below the high watermark"));
+        var options = Options(o => { o.PopularityTopK = 1; o.PopularityIdleNodes = 3; o.MaxConcurrentCluster = 100; });
+        var plan = PrefetchPlanner.Plan(snapshot, options, Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n3:img_hot" }));
+        Assert.That(plan.Decisions.Single(d => d.Node == "n1").Reason, Is.EqualTo(
+            "popularity warms only into room below the low watermark (1.0 GiB > 800.0 MiB): no eviction for a guess"));
+        Assert.That(plan.Decisions.Single(d => d.Node == "n2").Reason, Is.EqualTo(
+            "popularity warms only into room below the low watermark (850.0 MiB > 800.0 MiB): no eviction for a guess"));
+
+        var lowUnknown = snapshot with { Nodes = [.. snapshot.Nodes.Select(n => n with { LowWatermarkBytes = 0 })] };
+        Assert.That(Warms(PrefetchPlanner.Plan(lowUnknown, options, Now)), Is.EqualTo(new[] { "n3:img_hot", "n2:img_hot" }));
     }
 
     [Test]
