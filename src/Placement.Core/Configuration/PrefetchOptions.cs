@@ -62,7 +62,7 @@ public sealed class PrefetchOptions
 
     /// <summary>Popularity: warm the K most started images; 0 turns the policy off.</summary>
     [Range(0, 1000)]
-    public int PopularityTopK { get; set; } = 50;
+    public int PopularityTopK { get; set; } = 100;
 
     /// <summary>Popularity: nodes that should hold each popular image.</summary>
     [Range(1, 100_000)]
