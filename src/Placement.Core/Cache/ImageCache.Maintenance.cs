@@ -109,11 +109,14 @@ public sealed partial class ImageCache
         {
             if (!TryDeleteImageNow(victim.Key))
                 continue; // someone is working on it right now: leave it
-            foreach (var r in refs.Where(r => r.Digest == Digests.FromHex(victim.Key)))
+            var pointing = refs.Where(r => r.Digest == Digests.FromHex(victim.Key)).ToList();
+            foreach (var r in pointing)
                 Store.DeleteRef(r.Id);
             evicted.Add(victim);
             Metrics.PlacementMetrics.Evictions.WithLabels("watermark").Inc();
             Metrics.PlacementMetrics.EvictedBytes.Inc(victim.Size);
+            if (pointing.Count > 0 && pointing.All(r => r.WarmedUnused))
+                Metrics.PlacementMetrics.PrefetchWastedBytes.Inc(victim.Size);
         }
         RebuildInventory();
         return plan with { Evict = evicted, UsedAfter = UsedBytes() };

@@ -66,6 +66,9 @@ public sealed partial class ImageCache
         return path is null ? null : new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
     }
 
+    /// <summary>The requester name of prefetch warm-ups: what they pull is marked <see cref="RefRecord.WarmedUnused"/> until something else asks for it.</summary>
+    public const string PrefetchRequester = "prefetch";
+
     /// <summary>Within this, a hit does not rewrite refs/&lt;id&gt;.json just to move LastUsed (a herd of hits stays read-only).</summary>
     private static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
 
@@ -107,7 +110,7 @@ public sealed partial class ImageCache
             if (record is not null && cached is not null && IsFresh(reference, record, now))
             {
                 CountRequest(requester, hit: true);
-                return Touch(record, cached, now);
+                return Touch(record, cached, now, requester);
             }
 
             Resolution resolution;
@@ -121,14 +124,14 @@ public sealed partial class ImageCache
                 // because of a registry outage. Use what we have; try again after the next TTL.
                 progress?.Report(new PullProgress($"registry unreachable, using cached {record.Digest}: {ex.Message}", 0, 0, false));
                 CountRequest(requester, hit: true);
-                return Touch(record with { ResolvedAt = now }, cached, now);
+                return Touch(record with { ResolvedAt = now }, cached, now, requester);
             }
 
             if (record is not null && cached is not null && resolution.Digest == record.Digest)
             {
                 // The tag was re-resolved (one manifest request) and still names what we hold: served from the cache.
                 CountRequest(requester, hit: true);
-                return Touch(record with { ResolvedAt = now }, cached, now);
+                return Touch(record with { ResolvedAt = now }, cached, now, requester);
             }
 
             CountRequest(requester, hit: false);
@@ -156,6 +159,7 @@ public sealed partial class ImageCache
                 LastUsed = now,
                 Pinned = record?.Pinned ?? false,
                 SourceStamp = artifact.SourceStamp,
+                WarmedUnused = requester == PrefetchRequester,
             };
             Store.WriteRef(fresh);
             RebuildInventory();
@@ -190,15 +194,17 @@ public sealed partial class ImageCache
         var now = _time.GetUtcNow();
         if (now - record.LastUsed >= LastUsedResolution || !IsFresh(reference, record, now))
             return null;
+        if (record.WarmedUnused && requester != PrefetchRequester)
+            return null; // the first use after a warm-up is written down (prefetch waste is counted at eviction)
         if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not { } path)
             return null;
         CountRequest(requester, hit: true);
         return new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
     }
 
-    private CachedImage Touch(RefRecord record, string path, DateTimeOffset now)
+    private CachedImage Touch(RefRecord record, string path, DateTimeOffset now, string requester)
     {
-        var updated = record with { LastUsed = now };
+        var updated = record with { LastUsed = now, WarmedUnused = record.WarmedUnused && requester == PrefetchRequester };
         Store.WriteRef(updated);
         if (now - record.LastUsed > TimeSpan.FromSeconds(30))
             RebuildInventory(); // keep the "most recently used first" order roughly current without a rewrite per hit

@@ -13,4 +13,7 @@ public sealed record RefRecord
     public bool Pinned { get; init; }
     /// <summary>For file sources: size and mtime of the source when copied (a change triggers a new copy).</summary>
     public string? SourceStamp { get; init; }
+    /// <summary>Pulled by a prefetch warm-up and not asked for by anything else since (a job, the importer, the CLI).
+    /// Evicted in this state, its bytes count as prefetch waste (<c>placement_prefetch_wasted_bytes_total</c>).</summary>
+    public bool WarmedUnused { get; init; }
 }

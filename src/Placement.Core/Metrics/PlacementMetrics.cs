@@ -35,6 +35,9 @@ public static class PlacementMetrics
     public static readonly Counter EvictedBytes = Prometheus.Metrics.CreateCounter(
         "placement_evicted_bytes_total", "Bytes freed by eviction.");
 
+    public static readonly Counter PrefetchWastedBytes = Prometheus.Metrics.CreateCounter(
+        "placement_prefetch_wasted_bytes_total", "Bytes of images pulled by prefetch warm-ups and evicted before anything else used them.");
+
     /// <summary>Reasons: inventory (the cache changed), drift (slurmctld lost or changed the node's features).</summary>
     public static readonly Counter AgentPublishes = Prometheus.Metrics.CreateCounter(
         "placement_agent_publishes_total", "Node feature updates sent to the scheduler by the node agent.", "reason");

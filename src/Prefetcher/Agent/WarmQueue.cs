@@ -83,7 +83,7 @@ internal sealed class WarmQueue(ImageCache cache, AgentLog log) : IDisposable
             warm.State = WarmStates.Running;
             CachedImage image;
             using (PlacementMetrics.WarmSeconds.NewTimer())
-                image = await cache.EnsureAsync(warm.Reference, "prefetch", null, token).ConfigureAwait(false);
+                image = await cache.EnsureAsync(warm.Reference, ImageCache.PrefetchRequester, null, token).ConfigureAwait(false);
             warm.Hit = image.Hit;
             warm.Digest = image.Digest;
             Finish(warm, WarmStates.Done, image.Hit ? "hit" : "pulled");

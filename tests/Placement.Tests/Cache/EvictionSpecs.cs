@@ -1,6 +1,7 @@
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.Images;
+using Placement.Core.Metrics;
 using Placement.Tests.Support;
 
 namespace Placement.Tests.Cache;
@@ -65,6 +66,35 @@ public sealed class EvictionSpecs
         var inventory = ImageCache.ReadInventory(cache.Layout.Inventory)!;
         Assert.That(inventory.Images.Select(i => i.Ref), Is.EquivalentTo(new[] { a.Canonical, e.Canonical }));
         Assert.That(inventory.Images[0].Pinned, Is.True, "pinned images come first in the inventory");
+    }
+
+    // a and b are warmed; a job uses b at once (the read-only hit path must still write that down); c's pull takes the
+    // cache to 3 MiB > 2.5: a, then b go (LRU, down to 1.5 MiB). Only a was never used: 1 MiB of prefetch waste.
+    [Test]
+    public async Task A_warmed_image_evicted_before_any_use_counts_as_prefetch_waste()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var c = await ImageFile(dir, "c", 3);
+        using var cache = Cache(dir, high: "2.5MiB", low: "1.5MiB");
+        var before = PlacementMetrics.PrefetchWastedBytes.Value;
+
+        await cache.EnsureAsync(a, ImageCache.PrefetchRequester);
+        await cache.EnsureAsync(b, ImageCache.PrefetchRequester);
+        await cache.EnsureAsync(b, ImageCache.PrefetchRequester); // a second warm-up is no use
+        Assert.That((cache.Resolve(a.Canonical).WarmedUnused, cache.Resolve(b.Canonical).WarmedUnused), Is.EqualTo((true, true)));
+        var used = await cache.EnsureAsync(b, "job");
+        Assert.That(used.Hit, Is.True);
+        Assert.That(cache.Resolve(b.Canonical).WarmedUnused, Is.False, "a job used it");
+        var evictedBytes = PlacementMetrics.EvictedBytes.Value;
+        await cache.EnsureAsync(c, "job");
+
+        Assert.That((cache.Find(a), cache.Find(b)), Is.EqualTo(((CachedImage?)null, (CachedImage?)null)), "both evicted");
+        var evicted = PlacementMetrics.EvictedBytes.Value - evictedBytes;
+        var wasted = PlacementMetrics.PrefetchWastedBytes.Value - before;
+        Assert.That(wasted, Is.InRange(MiB, 2.0 * MiB - 1), "a's bytes, not b's");
+        Assert.That(evicted - wasted, Is.InRange(MiB, 2.0 * MiB - 1), "b was evicted too, not as waste");
     }
 
     [Test]
