@@ -103,15 +103,23 @@ public sealed class PrefetchControllerSpecs
             TestContext.Out.WriteLine(log.StandardError);
         }
 
+        // A node lists the image in its inventory a moment before its agent marks the warm-up finished (the commit's
+        // eviction check runs in between): wait for the last one to finish.
         var warms = new List<(string Node, DateTimeOffset Created, DateTimeOffset Finished)>();
-        foreach (var node in _cluster.SlurmNodes)
-        {
-            foreach (var w in await _harness.WarmsAsync(node, reference.Canonical))
+        await ClusterNodes.WaitUntilAsync(async () =>
             {
-                if (w.Created >= start && w.Finished is { } finished && w.Hit == false)
-                    warms.Add((node, w.Created, finished));
-            }
-        }
+                warms.Clear();
+                foreach (var node in _cluster.SlurmNodes)
+                {
+                    foreach (var w in await _harness.WarmsAsync(node, reference.Canonical))
+                    {
+                        if (w.Created >= start && w.Finished is { } finished && w.Hit == false)
+                            warms.Add((node, w.Created, finished));
+                    }
+                }
+                return warms.Count >= 3;
+            }, TimeSpan.FromSeconds(30),
+            () => Task.FromResult($"finished downloads: {string.Join(", ", warms.Select(w => w.Node))}; want one on each of {string.Join(", ", _cluster.SlurmNodes)}"));
         Assert.That(warms, Has.Count.EqualTo(3), "one download per node");
         var ordered = warms.OrderBy(w => w.Created).ToList();
         for (var i = 1; i < ordered.Count; i++)
