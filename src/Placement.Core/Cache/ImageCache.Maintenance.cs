@@ -110,12 +110,14 @@ public sealed partial class ImageCache
             if (!TryDeleteImageNow(victim.Key))
                 continue; // someone is working on it right now: leave it
             var pointing = refs.Where(r => r.Digest == Digests.FromHex(victim.Key)).ToList();
+            // Read again: a job may have used the image since the list was taken.
+            var wasted = pointing.Count > 0 && pointing.All(r => (Store.ReadRef(r.Id) ?? r).WarmedUnused);
             foreach (var r in pointing)
                 Store.DeleteRef(r.Id);
             evicted.Add(victim);
             Metrics.PlacementMetrics.Evictions.WithLabels("watermark").Inc();
             Metrics.PlacementMetrics.EvictedBytes.Inc(victim.Size);
-            if (pointing.Count > 0 && pointing.All(r => r.WarmedUnused))
+            if (wasted)
                 Metrics.PlacementMetrics.PrefetchWastedBytes.Inc(victim.Size);
         }
         RebuildInventory();

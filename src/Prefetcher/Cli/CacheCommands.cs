@@ -27,7 +27,7 @@ internal static class CacheCommands
             using var reporter = new ProgressReporter(parsed.Canonical);
             var image = await cache.EnsureAsync(parsed, "cli", reporter, ct).ConfigureAwait(false);
             reporter.Finish(image.Hit ? "cached" : "pulled");
-            Console.Error.WriteLine($"{image.Id} {image.Digest} {FormatBytes(image.Size)}");
+            Console.Error.WriteLine($"{image.Id} {image.Digest} {SizeLimit.Format(image.Size)}");
             Console.WriteLine(image.Path);
             return ExitCodes.Ok;
         });
@@ -48,7 +48,7 @@ internal static class CacheCommands
             }
             var rows = entries.Select(e => new[]
             {
-                e.Id, e.Ref, e.Digest[..19], FormatBytes(e.Size),
+                e.Id, e.Ref, e.Digest[..19], SizeLimit.Format(e.Size),
                 e.LastUsed.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
                 e.Pinned ? "yes" : "no", e.Leases.ToString(CultureInfo.InvariantCulture),
             }).ToList();
@@ -123,6 +123,4 @@ internal static class CacheCommands
         });
         return command;
     }
-
-    internal static string FormatBytes(long bytes) => SizeLimit.Format(bytes);
 }

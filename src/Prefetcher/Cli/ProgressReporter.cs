@@ -1,4 +1,5 @@
 using Placement.Core.Cache;
+using Placement.Core.Configuration;
 
 namespace Placement.Prefetcher.Cli;
 
@@ -22,7 +23,7 @@ internal sealed class ProgressReporter(string reference) : IProgress<PullProgres
             if (_terminal)
             {
                 var line = value.BytesTotal > 0
-                    ? $"{who}{value.Phase} {Bar(value.BytesDone, value.BytesTotal)} {CacheCommands.FormatBytes(value.BytesDone)}/{CacheCommands.FormatBytes(value.BytesTotal)}"
+                    ? $"{who}{value.Phase} {Bar(value.BytesDone, value.BytesTotal)} {SizeLimit.Format(value.BytesDone)}/{SizeLimit.Format(value.BytesTotal)}"
                     : $"{who}{value.Phase}";
                 Console.Error.Write("\r\u001b[K" + line);
                 _drawn = true;
