@@ -68,6 +68,7 @@ public static partial class PlacementConfiguration
         CheckKeys(configuration.GetSection("Registries"), RegistryOptions.Keys, errors);
         CheckKeys(configuration.GetSection("Agent"), AgentOptions.Keys, errors);
         CheckKeys(configuration.GetSection("Prefetch"), PrefetchOptions.Keys, errors);
+        CheckKeys(configuration.GetSection("Peers"), PeerOptions.Keys, errors);
         foreach (var entry in configuration.GetSection("Catalog").GetChildren())
             CheckKeys(entry, CatalogEntry.Keys, errors);
 
@@ -76,6 +77,7 @@ public static partial class PlacementConfiguration
         BindSection(configuration, "Catalog", options.Catalog, errors);
         BindSection(configuration, "Agent", options.Agent, errors);
         BindSection(configuration, "Prefetch", options.Prefetch, errors);
+        BindSection(configuration, "Peers", options.Peers, errors);
 
         overrides?.Invoke(options);
 
@@ -104,6 +106,7 @@ public static partial class PlacementConfiguration
                 case Dictionary<string, CatalogEntry> catalog: section.Bind(catalog); break;
                 case AgentOptions agent: section.Bind(agent); break;
                 case PrefetchOptions prefetch: section.Bind(prefetch); break;
+                case PeerOptions peers: section.Bind(peers); break;
                 default: throw new ArgumentException($"no binder for section {name}", nameof(target));
             }
         }

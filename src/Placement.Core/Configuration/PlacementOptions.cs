@@ -6,7 +6,7 @@ namespace Placement.Core.Configuration;
 public sealed class PlacementOptions
 {
     /// <summary>Top-level sections; anything else in the file is an error.</summary>
-    public static readonly IReadOnlyList<string> Sections = ["Cache", "Registries", "Catalog", "Agent", "Prefetch"];
+    public static readonly IReadOnlyList<string> Sections = ["Cache", "Registries", "Catalog", "Agent", "Prefetch", "Peers"];
 
     [ValidateObjectMembers]
     public CacheOptions Cache { get; set; } = new();
@@ -22,4 +22,7 @@ public sealed class PlacementOptions
 
     [ValidateObjectMembers]
     public PrefetchOptions Prefetch { get; set; } = new();
+
+    [ValidateObjectMembers]
+    public PeerOptions Peers { get; set; } = new();
 }

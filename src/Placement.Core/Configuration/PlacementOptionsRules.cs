@@ -59,6 +59,12 @@ internal static class PlacementOptionsRules
             yield return $"Agent:CoalesceMilliseconds ({options.Agent.CoalesceMilliseconds}) must be below Agent:RepairIntervalSeconds ({options.Agent.RepairIntervalSeconds} s); a change would otherwise wait for more than a repair round";
         foreach (var error in PrefetchErrors(options.Prefetch))
             yield return error;
+        if (options.Peers.Discovery is not ("slurm" or "sge" or "none"))
+            yield return $"Peers:Discovery must be slurm, sge or none (value: '{options.Peers.Discovery}')";
+        var munge = options.Peers.MungePath;
+        if (!string.IsNullOrEmpty(munge) && (munge.Contains('\0', StringComparison.Ordinal) || munge.Any(char.IsWhiteSpace)
+            || (munge.Contains('/', StringComparison.Ordinal) && !System.IO.Path.IsPathFullyQualified(munge))))
+            yield return $"Peers:MungePath must be a program name found on PATH or an absolute path, without spaces (value: '{munge}')";
         foreach (var host in options.Registries.Insecure)
         {
             if (host.Length == 0 || host.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':')))

@@ -35,6 +35,11 @@ public sealed class PrefetchOptions
     /// <summary>Per-node agent URLs that override <see cref="AgentUrl"/> (several agents on one host, other ports).</summary>
     public Dictionary<string, string> AgentUrls { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>The agent URL of <paramref name="node"/>: its <see cref="AgentUrls"/> entry, else <see cref="AgentUrl"/>
+    /// with <c>{node}</c> replaced. The controller and peer fetch address agents through this one mapping.</summary>
+    public Uri AgentUrlFor(string node) =>
+        new(AgentUrls.TryGetValue(node, out var explicitUrl) ? explicitUrl : AgentUrl.Replace("{node}", node, StringComparison.Ordinal));
+
     /// <summary>The controller's /metrics: <c>IPv4:PORT</c>, <c>0.0.0.0:PORT</c>, <c>*:PORT</c>, or empty for none.</summary>
     public string Listen { get; set; } = "0.0.0.0:9465";
 

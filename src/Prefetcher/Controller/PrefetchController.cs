@@ -374,8 +374,7 @@ internal sealed class PrefetchController : IDisposable
     {
         if (_clients.TryGetValue(node, out var client))
             return client;
-        var url = _prefetch.AgentUrls.TryGetValue(node, out var explicitUrl) ? explicitUrl : _prefetch.AgentUrl.Replace("{node}", node, StringComparison.Ordinal);
-        client = new WarmClient(new Uri(url), _credentials, TimeSpan.FromSeconds(_prefetch.RequestTimeoutSeconds));
+        client = new WarmClient(_prefetch.AgentUrlFor(node), _credentials, TimeSpan.FromSeconds(_prefetch.RequestTimeoutSeconds));
         _clients[node] = client;
         return client;
     }
