@@ -5,6 +5,7 @@ using System.Text.Json;
 using Placement.Core.Images;
 using Placement.Core.Materialize;
 using Placement.Core.Native;
+using Placement.Core.Peers;
 using Placement.Core.Processes;
 using Placement.Core.Sources;
 
@@ -96,6 +97,22 @@ public sealed partial class ImageCache : IDisposable
             WriteBlobIfMissing(image.Digest, image.ManifestBytes.Span);
             var config = await Translate(() => Registry.ReadBlobAsync(image.Registry, image.Repository, image.Config, cancellationToken)).ConfigureAwait(false);
             WriteBlobIfMissing(image.Config.Digest, config);
+
+            // Another node's squashfs of this digest, attested by its root and verified here, instead of the layers.
+            if (await FromPeerAsync(reference, id, image.Digest, "squashfs", "image.sqsh", Path.Combine(output, "image.sqsh"), progress, cancellationToken).ConfigureAwait(false) is { } copy)
+            {
+                return Commit(hex, output, new ImageMeta
+                {
+                    Digest = image.Digest,
+                    Format = "squashfs",
+                    Artifact = "image.sqsh",
+                    ArtifactDigest = copy.ArtifactDigest,
+                    Size = copy.Size,
+                    Created = _time.GetUtcNow(),
+                    SourceRef = reference.Canonical,
+                    Blobs = [image.Digest, image.Config.Digest],
+                }, reference, sourceStamp: null, source: "peer");
+            }
 
             var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", image.TotalLayerBytes, progress);
             using var slots = new SemaphoreSlim(Options.Cache.ParallelDownloads);
@@ -247,10 +264,16 @@ public sealed partial class ImageCache : IDisposable
         var partial = Layout.PartialBlob(downloadKey);
         string digest;
         string? stamp = null;
+        string? source = null;
         using (await FileLock.AcquireAsync(Layout.BlobLock(downloadKey), $"{requester}: download {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false))
         {
             var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", 0, progress);
-            if (reference.Kind == ImageSourceKind.Http)
+            if (pinnedDigest is not null && await FromPeerAsync(reference, id, pinnedDigest, "file", "image" + extension, partial, progress, cancellationToken).ConfigureAwait(false) is not null)
+            {
+                digest = pinnedDigest; // verified against the pin while it streamed
+                source = "peer";
+            }
+            else if (reference.Kind == ImageSourceKind.Http)
             {
                 var reporter = new SyncProgress(new Progress<long>(done => tracker.Set(done)));
                 var result = await TranslateDisk(() => Translate(() => Http.DownloadAsync(reference.Url!, pinnedDigest, partial, reporter, cancellationToken)), reference).ConfigureAwait(false);
@@ -291,12 +314,26 @@ public sealed partial class ImageCache : IDisposable
                 Created = _time.GetUtcNow(),
                 SourceRef = reference.Canonical,
             };
-            return Commit(hex, output, meta, reference, stamp);
+            return Commit(hex, output, meta, reference, stamp, source);
         }
         finally
         {
             AtomicFile.TryDelete(build);
         }
+    }
+
+    /// <summary>
+    /// The artifact from another node (<see cref="Peers"/>), written to <paramref name="destination"/> and verified, or null
+    /// when peer fetch is off or no holder could serve it (the caller then fetches from the source).
+    /// </summary>
+    private async Task<PeerCopy?> FromPeerAsync(ImageReference reference, string id, string digest, string format, string artifact, string destination,
+        IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (Peers is not { } peers)
+            return null;
+        var tracker = new ProgressTracker(this, id, reference.Canonical, "copying from a peer", 0, progress);
+        var reporter = new SyncProgress(new Progress<long>(done => tracker.Set(done)));
+        return await TranslateDisk(() => peers.TryFetchAsync(id, digest, format, artifact, destination, Http, reporter, cancellationToken), reference).ConfigureAwait(false);
     }
 
     private static string ArtifactExtension(ImageReference reference)
@@ -373,14 +410,14 @@ public sealed partial class ImageCache : IDisposable
     // ---------------------------------------------------------------- commit
 
     /// <summary>meta.json → fsync → rename tmp/build-&lt;hex&gt;/out to images/&lt;hex&gt; → fsync(images/).</summary>
-    private FetchedArtifact Commit(string hex, string output, ImageMeta meta, ImageReference reference, string? sourceStamp)
+    private FetchedArtifact Commit(string hex, string output, ImageMeta meta, ImageReference reference, string? sourceStamp, string? source = null)
     {
         Libc.FsyncFile(Path.Combine(output, meta.Artifact));
         Store.WriteMeta(output, meta);
         Libc.FsyncDirectory(output);
         var target = Layout.ImageDirectory(hex);
         AtomicFile.Commit(output, target);
-        Metrics.PlacementMetrics.Commits.WithLabels(reference.Kind.ToString().ToLowerInvariant()).Inc();
+        Metrics.PlacementMetrics.Commits.WithLabels(source ?? reference.Kind.ToString().ToLowerInvariant()).Inc();
         return new FetchedArtifact(meta.Digest, Path.Combine(target, meta.Artifact), meta.Size, Hit: false, sourceStamp);
     }
 

@@ -2,6 +2,7 @@ using Placement.Core.Configuration;
 using Placement.Core.Images;
 using Placement.Core.Metrics;
 using Placement.Core.Native;
+using Placement.Core.Peers;
 
 namespace Placement.Core.Cache;
 
@@ -37,6 +38,12 @@ public sealed partial class ImageCache
     public CacheLayout Layout { get; }
     public CacheStore Store { get; }
     public ImageCatalog Catalog { get; }
+
+    /// <summary>
+    /// Where misses look first, when set (the node agent sets it for the pulls it runs; docs/cache.md "Peers"): another
+    /// node's committed artifact of the same digest, attested by its root and verified here. Null: the source only.
+    /// </summary>
+    public PeerFetcher? Peers { get; init; }
 
     private TimeSpan LockTimeout => TimeSpan.FromSeconds(Options.Cache.LockTimeoutSeconds);
     private TimeSpan TagTtl => TimeSpan.FromSeconds(Options.Cache.TagTtlSeconds);

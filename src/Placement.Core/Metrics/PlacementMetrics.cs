@@ -18,9 +18,24 @@ public static class PlacementMetrics
     public static readonly Counter Misses = Prometheus.Metrics.CreateCounter(
         "placement_cache_misses_total", "Image requests that had to fetch the image.", "requester");
 
-    /// <summary>Sources: registry, http, file.</summary>
+    /// <summary>Sources: registry, http, file, peer.</summary>
     public static readonly Counter DownloadedBytes = Prometheus.Metrics.CreateCounter(
         "placement_downloaded_bytes_total", "Bytes transferred from image sources (resumed parts not counted twice).", "source");
+
+    /// <summary>Result: peer (copied from a holder), no_holder, busy (every holder asked was at Peers:MaxUploads), failed;
+    /// all but peer then pull from the registry.</summary>
+    public static readonly Counter PeerFetches = Prometheus.Metrics.CreateCounter(
+        "placement_peer_fetches_total", "Pulls that asked other nodes for the artifact before the registry, by outcome.", "result");
+
+    public static readonly Counter PeerRefusals = Prometheus.Metrics.CreateCounter(
+        "placement_peer_refusals_total", "Peer offers refused: attestation invalid, not root's, or not matching what was asked.");
+
+    /// <summary>Result: served, busy, denied (authentication), not_found.</summary>
+    public static readonly Counter PeerUploads = Prometheus.Metrics.CreateCounter(
+        "placement_peer_uploads_total", "Requests of other nodes for this node's artifacts, by outcome.", "result");
+
+    public static readonly Counter PeerUploadedBytes = Prometheus.Metrics.CreateCounter(
+        "placement_peer_uploaded_bytes_total", "Artifact bytes sent to other nodes.");
 
     public static readonly Counter Commits = Prometheus.Metrics.CreateCounter(
         "placement_cache_commits_total", "Artifacts committed to the cache.", "source");

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Placement.Core;
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
+using Placement.Core.Peers;
 using Placement.Core.Slurm;
 using Placement.Prefetcher.Cli;
 
@@ -33,20 +34,29 @@ internal static class AgentCommand
                     o.Agent.Listen = listen;
             });
             // The agent serves its counters itself; short-lived processes leave theirs in stats/ for it.
-            var cache = new ImageCache(options, parse.GetValue(GlobalOptions.Node)) { PersistRequestCounts = false };
+            var log = AgentLog.StandardError;
+            var node = parse.GetValue(GlobalOptions.Node) ?? ImageCache.DefaultNodeName;
+            // Peer fetch (docs/cache.md "Peers"): the pulls this agent runs ask the image's holders before the registry.
+            using var peers = PeerFetcher.DirectoryFor(options) is { } directory
+                ? new PeerFetcher(options, node, directory, message => log.Write("peers", $"node {node}: {message}"))
+                : null;
+            var cache = new ImageCache(options, node) { PersistRequestCounts = false, Peers = peers };
             var scontrol = new Scontrol(options.Agent.ScontrolPath, TimeSpan.FromSeconds(options.Agent.ScontrolTimeoutSeconds));
             // System.CommandLine already turns SIGTERM/SIGINT into cancellation of ct; these registrations keep
             // that true if its termination handling is ever switched off. They may run after the agent stopped.
             using var stop = new StopSignals(ct);
-            var log = AgentLog.StandardError;
             ListenAddress.TryParse(options.Agent.Listen, out var address, out _);
             using var warms = new WarmQueue(cache, log);
             AgentHttpApi? api = null;
             if (address is not null)
             {
                 var authorizer = await WarmAuthorizer.CreateAsync(options.Agent, cache.NodeName, log, stop.Token).ConfigureAwait(false);
-                api = new AgentHttpApi(address, cache, warms, authorizer, log);
-                log.Write("http", $"node {cache.NodeName}: serving {address.Prefix} (/metrics, /v1/inventory, /v1/node, /v1/warm); warm requests from {authorizer.Allowed}");
+                // Artifacts go to other nodes' agents only, which run as root.
+                var uploads = new ArtifactUploads(cache, new WarmAuthorizer(options.Agent.UnmungePath, cache.NodeName, new HashSet<int> { 0 }, "root (0)"), log);
+                api = new AgentHttpApi(address, cache, warms, authorizer, log, uploads);
+                log.Write("http", $"node {cache.NodeName}: serving {address.Prefix} (/metrics, /v1/inventory, /v1/node, /v1/warm, /v1/artifacts); warm requests from {authorizer.Allowed}");
+                log.Write("peers", $"node {cache.NodeName}: " + (uploads.Serving ? $"serving artifacts to peers (at most {options.Peers.MaxUploads} at once)" : "serving no artifacts to peers") +
+                                   (peers is null ? "; pulls go to the image's source only" : $"; pulls ask up to {options.Peers.MaxSources} holders first ({options.Peers.Discovery} discovery)"));
             }
             else
             {

@@ -28,10 +28,13 @@ internal sealed class AgentHttpApi : IDisposable
     private readonly WarmQueue _warms;
     private readonly WarmAuthorizer _authorizer;
     private readonly AgentLog _log;
+    private readonly ArtifactUploads? _uploads;
 
     /// <summary>Binds the address at once, so a port in use stops the agent at start with a clear message.</summary>
-    public AgentHttpApi(ListenAddress address, ImageCache cache, WarmQueue warms, WarmAuthorizer authorizer, AgentLog log)
+    /// <param name="uploads">Serves artifacts to peers (docs/metrics.md "Peers"); null when this node serves none.</param>
+    public AgentHttpApi(ListenAddress address, ImageCache cache, WarmQueue warms, WarmAuthorizer authorizer, AgentLog log, ArtifactUploads? uploads = null)
     {
+        _uploads = uploads is { Serving: true } ? uploads : null;
         Address = address;
         _cache = cache;
         _warms = warms;
@@ -75,13 +78,19 @@ internal sealed class AgentHttpApi : IDisposable
                 case not null when path.StartsWith("/v1/warm/", StringComparison.Ordinal) && method == "DELETE":
                     await CancelAsync(request, response, path, cancellationToken).ConfigureAwait(false);
                     break;
+                case not null when path.StartsWith(ArtifactsPrefix, StringComparison.Ordinal) && method == "GET":
+                    await ArtifactAsync(request, response, path[ArtifactsPrefix.Length..], cancellationToken).ConfigureAwait(false);
+                    break;
+                case not null when path.StartsWith(ArtifactsPrefix, StringComparison.Ordinal):
+                    await WriteErrorAsync(response, 405, $"method {method} is not allowed on {path}").ConfigureAwait(false);
+                    break;
                 case "/metrics" or "/v1/inventory" or "/v1/node" or "/v1/warm":
                 case not null when path.StartsWith("/v1/warm/", StringComparison.Ordinal):
                     await WriteErrorAsync(response, 405, $"method {method} is not allowed on {path}").ConfigureAwait(false);
                     break;
                 default:
                     await WriteErrorAsync(response, 404,
-                        $"no such path {path}; the agent serves GET /metrics, GET /v1/inventory, GET /v1/node, GET|POST /v1/warm, DELETE /v1/warm/<id>").ConfigureAwait(false);
+                        $"no such path {path}; the agent serves GET /metrics, GET /v1/inventory, GET /v1/node, GET|POST /v1/warm, DELETE /v1/warm/<id>, GET /v1/artifacts/<sha256 hex>[/<artifact>]").ConfigureAwait(false);
                     break;
             }
         }
@@ -110,6 +119,30 @@ internal sealed class AgentHttpApi : IDisposable
             {
             }
         }
+    }
+
+    private const string ArtifactsPrefix = "/v1/artifacts/";
+
+    /// <summary><c>/v1/artifacts/&lt;hex&gt;</c> (offer) or <c>/v1/artifacts/&lt;hex&gt;/&lt;artifact&gt;</c> (bytes); the hex is checked before any path is built.</summary>
+    private async Task ArtifactAsync(HttpListenerRequest request, HttpListenerResponse response, string rest, CancellationToken cancellationToken)
+    {
+        if (_uploads is null)
+        {
+            PlacementMetrics.PeerUploads.WithLabels("denied").Inc();
+            await WriteErrorAsync(response, 403, $"node {_cache.NodeName} serves no artifacts to peers (Peers:Enabled is false or Peers:MaxUploads is 0)").ConfigureAwait(false);
+            return;
+        }
+        var parts = rest.Split('/');
+        if (parts.Length is < 1 or > 2 || !Digests.IsHex(parts[0])
+            || (parts.Length == 2 && parts[1] is not ("image.sqsh" or "image.sif")))
+        {
+            await WriteErrorAsync(response, 400, $"bad artifact path '{ArtifactsPrefix}{rest}': expected {ArtifactsPrefix}<64 lower-case hex>[/image.sqsh|image.sif]").ConfigureAwait(false);
+            return;
+        }
+        if (parts.Length == 1)
+            await _uploads.OfferAsync(request, response, parts[0], cancellationToken).ConfigureAwait(false);
+        else
+            await _uploads.SendAsync(request, response, parts[0], parts[1], cancellationToken).ConfigureAwait(false);
     }
 
     private async Task WarmAsync(HttpListenerRequest request, HttpListenerResponse response, CancellationToken cancellationToken)
@@ -194,14 +227,14 @@ internal sealed class AgentHttpApi : IDisposable
         return WriteErrorAsync(response, status, message);
     }
 
-    private static Task WriteErrorAsync(HttpListenerResponse response, int status, string message)
+    internal static Task WriteErrorAsync(HttpListenerResponse response, int status, string message)
     {
         if (status == 401)
             response.AddHeader("WWW-Authenticate", WarmAuthentication.Scheme);
         return WriteJsonAsync(response, status, new ApiError(message), WarmJsonContext.Default.ApiError);
     }
 
-    private static async Task WriteJsonAsync<T>(HttpListenerResponse response, int status, T value, JsonTypeInfo<T> type)
+    internal static async Task WriteJsonAsync<T>(HttpListenerResponse response, int status, T value, JsonTypeInfo<T> type)
     {
         var bytes = JsonSerializer.SerializeToUtf8Bytes(value, type);
         response.StatusCode = status;

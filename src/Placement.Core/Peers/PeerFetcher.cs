@@ -1,0 +1,175 @@
+using System.Net;
+using System.Text.Json;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Metrics;
+using Placement.Core.Munge;
+using Placement.Core.Sources;
+using Placement.Core.Warm;
+
+namespace Placement.Core.Peers;
+
+/// <summary>
+/// Copies a committed artifact from a node that holds it (docs/cache.md "Peers"), for the node agent's pulls:
+/// discover the holders (<see cref="IPeerDirectory"/>), ask at most <c>Peers:MaxSources</c> of them in
+/// <see cref="PeerSelection"/> order for an offer (a MUNGE-authenticated <c>GET /v1/artifacts/&lt;hex&gt;</c>; a busy
+/// holder answers 503 and the next is asked), check the offer's attestation (a uid-0 MUNGE credential over exactly its
+/// fields, naming this node), then download the bytes through the cache's verifying download engine pinned to the
+/// attested SHA-256. Null when no peer could serve: the caller pulls from the registry. Never throws for a peer's
+/// failure, only for cancellation.
+/// </summary>
+public sealed class PeerFetcher : IDisposable
+{
+    private readonly PlacementOptions _options;
+    private readonly string _self;
+    private readonly IPeerDirectory _directory;
+    private readonly Action<string> _log;
+    private readonly HttpClient _client;
+
+    public PeerFetcher(PlacementOptions options, string self, IPeerDirectory directory, Action<string> log)
+    {
+        _options = options;
+        _self = self;
+        _directory = directory;
+        _log = log;
+        _client = new HttpClient(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false })
+        {
+            Timeout = TimeSpan.FromSeconds(options.Peers.RequestTimeoutSeconds),
+        };
+    }
+
+    /// <summary>The directory for <c>Peers:Discovery</c>, or null when peer fetch is off (<c>Enabled</c> false or <c>none</c>).</summary>
+    public static IPeerDirectory? DirectoryFor(PlacementOptions options)
+    {
+        if (!options.Peers.Enabled)
+            return null;
+        var timeout = TimeSpan.FromSeconds(options.Peers.RequestTimeoutSeconds);
+        return options.Peers.Discovery switch
+        {
+            "slurm" => new SlurmPeerDirectory(options.Prefetch.SinfoPath, timeout),
+            "sge" => new SgePeerDirectory(options.Prefetch.QhostPath, timeout),
+            _ => null,
+        };
+    }
+
+    /// <summary>Tries the holders of <paramref name="imageId"/> for the artifact of <paramref name="digest"/>; writes it to
+    /// <paramref name="destination"/> (fsynced, not renamed) and returns what was copied, or null (nothing left behind).</summary>
+    public async Task<PeerCopy?> TryFetchAsync(string imageId, string digest, string format, string artifact, string destination,
+        HttpFileSource http, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> holders;
+        try
+        {
+            holders = await _directory.HoldersAsync(imageId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PlacementException ex)
+        {
+            _log($"cannot find the holders of {imageId} ({ex.Message}); pulling from the registry");
+            PlacementMetrics.PeerFetches.WithLabels("failed").Inc();
+            return null;
+        }
+        var order = PeerSelection.Order(holders, _self, digest, _options.Peers.MaxSources);
+        if (order.Count == 0)
+        {
+            PlacementMetrics.PeerFetches.WithLabels("no_holder").Inc();
+            return null;
+        }
+        var busy = 0;
+        foreach (var holder in order)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (offer, wasBusy) = await OfferAsync(holder, digest, cancellationToken).ConfigureAwait(false);
+            if (wasBusy)
+                busy++;
+            if (offer is null || !await AcceptableAsync(offer, holder, digest, format, artifact, cancellationToken).ConfigureAwait(false))
+                continue;
+            var body = new Uri(_options.Prefetch.AgentUrlFor(holder), $"v1/artifacts/{Digests.Hex(digest)}/{Uri.EscapeDataString(artifact)}?token={Uri.EscapeDataString(offer.Token)}");
+            try
+            {
+                var result = await http.DownloadAsync(body, offer.ArtifactDigest, destination, progress, cancellationToken).ConfigureAwait(false);
+                if (new FileInfo(destination).Length != offer.Size)
+                    throw new SourceException(SourceErrorKind.Integrity, $"{new FileInfo(destination).Length} bytes instead of the attested {offer.Size}");
+                PlacementMetrics.DownloadedBytes.WithLabels("peer").Inc(result.BytesTransferred);
+                PlacementMetrics.PeerFetches.WithLabels("peer").Inc();
+                _log($"{imageId} ({digest}): {offer.Size} bytes from {holder}, sha256 as attested");
+                return new PeerCopy(holder, offer.ArtifactDigest, offer.Size, result.BytesTransferred);
+            }
+            catch (SourceException ex)
+            {
+                AtomicFile.TryDelete(destination);
+                _log($"{imageId} from {holder}: {ex.Message}; trying the next holder or the registry");
+            }
+        }
+        PlacementMetrics.PeerFetches.WithLabels(busy == order.Count ? "busy" : "failed").Inc();
+        return null;
+    }
+
+    /// <summary>The holder's offer, or null (with whether it said busy); every failure is logged and means "next holder".</summary>
+    private async Task<(ArtifactOffer? Offer, bool Busy)> OfferAsync(string holder, string digest, CancellationToken cancellationToken)
+    {
+        var path = "/v1/artifacts/" + Digests.Hex(digest);
+        var url = new Uri(_options.Prefetch.AgentUrlFor(holder), path);
+        try
+        {
+            var credential = await MungeCommands.EncodeAsync(WarmAuthentication.Payload("GET", path, holder, ReadOnlySpan<byte>.Empty),
+                _options.Peers.MungePath, cancellationToken: cancellationToken).ConfigureAwait(false);
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            request.Headers.TryAddWithoutValidation("Authorization", $"{WarmAuthentication.Scheme} {credential}");
+            request.Headers.TryAddWithoutValidation(PeerHeaders.Receiver, _self);
+            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
+                return (null, true);
+            if (response.StatusCode == HttpStatusCode.NotFound)
+                return (null, false); // it no longer holds that digest (evicted, or its tag moved): not worth a log line
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                _log($"{url}: HTTP {(int)response.StatusCode}: {SchedulerOneLine(text)}; trying the next holder or the registry");
+                return (null, false);
+            }
+            return (JsonSerializer.Deserialize(text, PeerJsonContext.Default.ArtifactOffer), false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or JsonException or PlacementException)
+        {
+            _log($"{url}: {(ex is OperationCanceledException ? $"no answer within {_options.Peers.RequestTimeoutSeconds} s" : ex.Message)}; trying the next holder or the registry");
+            return (null, false);
+        }
+    }
+
+    /// <summary>The offer is for what we asked, names this node and the holder, and its attestation is root's over exactly it.</summary>
+    private async Task<bool> AcceptableAsync(ArtifactOffer offer, string holder, string digest, string format, string artifact, CancellationToken cancellationToken)
+    {
+        string? problem = null;
+        if (offer.Digest != digest || offer.Holder != holder || offer.Receiver != _self)
+            problem = $"offer is for {offer.Digest} from {offer.Holder} to {offer.Receiver}, not {digest} from {holder} to {_self}";
+        else if (offer.Format != format || offer.Artifact != artifact)
+            problem = $"offer is a {offer.Format} artifact '{offer.Artifact}', this node builds {format} '{artifact}'";
+        else if (format == "file" && offer.ArtifactDigest != digest)
+            problem = $"offer's file has sha256 {offer.ArtifactDigest}, but the image is pinned to {digest}";
+        else if (!Digests.IsDigest(offer.ArtifactDigest) || offer.Size <= 0 || string.IsNullOrEmpty(offer.Token) || string.IsNullOrEmpty(offer.Attestation))
+            problem = "offer is incomplete (artifact digest, size, token or attestation missing)";
+        if (problem is null)
+        {
+            var decoded = await MungeCommands.DecodeAsync(offer.Attestation, _options.Agent.UnmungePath, cancellationToken).ConfigureAwait(false);
+            if (decoded.Status != MungeDecodeStatus.Valid)
+                problem = $"attestation refused by unmunge: {decoded.Detail}";
+            else if (decoded.Credential!.Uid != 0)
+                problem = $"attestation made by uid {decoded.Credential.Uid}, not root";
+            else if (decoded.Credential.Payload != PeerAttestation.Payload(offer))
+                problem = "attestation does not match the offer";
+        }
+        if (problem is null)
+            return true;
+        PlacementMetrics.PeerRefusals.Inc();
+        _log($"refused {holder}'s offer of {digest}: {problem}; trying the next holder or the registry");
+        return false;
+    }
+
+    private static string SchedulerOneLine(string text) => Processes.SchedulerCommands.OneLine(text);
+
+    public void Dispose() => _client.Dispose();
+}

@@ -1,0 +1,161 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using Placement.Core;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Metrics;
+using Placement.Core.Munge;
+using Placement.Core.Peers;
+
+namespace Placement.Prefetcher.Agent;
+
+/// <summary>
+/// Serves this node's committed artifacts to other nodes' agents (docs/metrics.md "Peers"):
+/// <c>GET /v1/artifacts/&lt;hex&gt;</c> (root's MUNGE credential bound to the request, like warm requests) answers an
+/// <see cref="ArtifactOffer"/> with a fresh attestation and a token; <c>GET /v1/artifacts/&lt;hex&gt;/&lt;artifact&gt;?token=…</c>
+/// streams the bytes (single <c>Range: bytes=N-</c> for resumed downloads). At most <c>Peers:MaxUploads</c> bodies at
+/// once; an offer or body beyond that is answered 503 so the peer asks another holder.
+/// </summary>
+internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly, AgentLog log)
+{
+    private static readonly TimeSpan TokenLifetime = TimeSpan.FromMinutes(10);
+    private const int MaxTokens = 1024;
+
+    private readonly PeerOptions _options = cache.Options.Peers;
+    private readonly ConcurrentDictionary<string, (string Hex, DateTimeOffset Expires)> _tokens = new(StringComparer.Ordinal);
+    private int _uploading;
+
+    /// <summary>Whether this node serves peers at all.</summary>
+    public bool Serving => _options.Enabled && _options.MaxUploads > 0;
+
+    public async Task OfferAsync(HttpListenerRequest request, HttpListenerResponse response, string hex, CancellationToken cancellationToken)
+    {
+        var path = "/v1/artifacts/" + hex;
+        var verdict = await rootOnly.CheckAsync("GET", path, ReadOnlyMemory<byte>.Empty, request.Headers["Authorization"], cancellationToken).ConfigureAwait(false);
+        if (!verdict.Allowed)
+        {
+            await DenyAsync(response, "denied", verdict.StatusCode, verdict.Message).ConfigureAwait(false);
+            return;
+        }
+        var receiver = request.Headers[PeerHeaders.Receiver];
+        if (string.IsNullOrEmpty(receiver) || receiver.Length > 64 || !receiver.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        {
+            await DenyAsync(response, "denied", 400, $"header {PeerHeaders.Receiver} must name the asking node (letters, digits, '-', '_', '.'; at most 64)").ConfigureAwait(false);
+            return;
+        }
+        if (Meta(hex) is not { } meta)
+        {
+            await DenyAsync(response, "not_found", 404, $"node {cache.NodeName} holds no image sha256:{hex}").ConfigureAwait(false);
+            return;
+        }
+        if (Volatile.Read(ref _uploading) >= _options.MaxUploads)
+        {
+            await BusyAsync(response).ConfigureAwait(false);
+            return;
+        }
+        var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var offer = new ArtifactOffer(cache.NodeName, receiver, meta.Digest, meta.Format, meta.Artifact, meta.ArtifactDigest, meta.Size, "", token);
+        offer = offer with { Attestation = await MungeCommands.EncodeAsync(PeerAttestation.Payload(offer), _options.MungePath, cancellationToken: cancellationToken).ConfigureAwait(false) };
+        Remember(token, hex);
+        await AgentHttpApi.WriteJsonAsync(response, 200, offer, PeerJsonContext.Default.ArtifactOffer).ConfigureAwait(false);
+    }
+
+    public async Task SendAsync(HttpListenerRequest request, HttpListenerResponse response, string hex, string artifact, CancellationToken cancellationToken)
+    {
+        var token = request.QueryString["token"];
+        if (token is null || !_tokens.TryGetValue(token, out var grant) || grant.Hex != hex || grant.Expires < DateTimeOffset.UtcNow)
+        {
+            await DenyAsync(response, "denied", 403, $"no valid token for sha256:{hex}: ask GET /v1/artifacts/{hex} (MUNGE-authenticated, root) for an offer first").ConfigureAwait(false);
+            return;
+        }
+        if (Meta(hex) is not { } meta || meta.Artifact != artifact || cache.Store.ArtifactPath(hex) is not { } file)
+        {
+            await DenyAsync(response, "not_found", 404, $"node {cache.NodeName} no longer holds sha256:{hex}/{artifact}").ConfigureAwait(false);
+            return;
+        }
+        if (Interlocked.Increment(ref _uploading) > _options.MaxUploads)
+        {
+            Interlocked.Decrement(ref _uploading);
+            await BusyAsync(response).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            // Eviction renames the directory away; the open descriptor keeps reading the same bytes.
+            await using var input = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            var offset = RangeStart(request.Headers["Range"]);
+            if (offset is < 0 || offset > input.Length)
+            {
+                response.AddHeader("Content-Range", $"bytes */{input.Length}");
+                await DenyAsync(response, "denied", 416, $"unsupported Range '{request.Headers["Range"]}': only 'bytes=N-' with N at most {input.Length}").ConfigureAwait(false);
+                return;
+            }
+            response.ContentType = "application/octet-stream";
+            if (offset > 0)
+            {
+                response.StatusCode = 206;
+                response.AddHeader("Content-Range", $"bytes {offset}-{input.Length - 1}/{input.Length}");
+                input.Seek(offset.Value, SeekOrigin.Begin);
+            }
+            else
+            {
+                response.StatusCode = 200;
+            }
+            response.ContentLength64 = input.Length - (offset ?? 0);
+            var buffer = new byte[1 << 20];
+            int read;
+            while ((read = await input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await response.OutputStream.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                PlacementMetrics.PeerUploadedBytes.Inc(read);
+            }
+            PlacementMetrics.PeerUploads.WithLabels("served").Inc();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _uploading);
+        }
+    }
+
+    private ImageMeta? Meta(string hex) => cache.Store.ArtifactPath(hex) is null ? null : cache.Store.ReadMeta(hex);
+
+    /// <summary>0 without a Range header, N for <c>bytes=N-</c>, -1 for any other form.</summary>
+    private static long? RangeStart(string? range)
+    {
+        if (string.IsNullOrEmpty(range))
+            return 0;
+        if (!range.StartsWith("bytes=", StringComparison.Ordinal) || !range.EndsWith('-'))
+            return -1;
+        return long.TryParse(range.AsSpan(6, range.Length - 7), NumberStyles.None, CultureInfo.InvariantCulture, out var start) ? start : -1;
+    }
+
+    private void Remember(string token, string hex)
+    {
+        var now = DateTimeOffset.UtcNow;
+        if (_tokens.Count >= MaxTokens)
+        {
+            foreach (var (old, grant) in _tokens)
+            {
+                if (grant.Expires < now)
+                    _tokens.TryRemove(old, out _);
+            }
+        }
+        _tokens[token] = (hex, now + TokenLifetime);
+    }
+
+    private Task BusyAsync(HttpListenerResponse response)
+    {
+        response.AddHeader("Retry-After", "1");
+        return DenyAsync(response, "busy", 503, $"node {cache.NodeName} is already sending {_options.MaxUploads} artifacts (Peers:MaxUploads); ask another holder");
+    }
+
+    private Task DenyAsync(HttpListenerResponse response, string result, int status, string message)
+    {
+        PlacementMetrics.PeerUploads.WithLabels(result).Inc();
+        if (result != "not_found" && result != "busy")
+            log.Write("peers", $"node {cache.NodeName}: refused a peer request: {message}");
+        return AgentHttpApi.WriteErrorAsync(response, status, message);
+    }
+}
