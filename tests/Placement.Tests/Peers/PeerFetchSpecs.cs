@@ -1,0 +1,148 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Placement.Core;
+using Placement.Core.Cache;
+using Placement.Core.Munge;
+using Placement.Core.Peers;
+using Placement.Core.Warm;
+using Placement.Tests.Agent;
+using Placement.Tests.Cluster;
+using Placement.Tests.Metrics;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Peers;
+
+/// <summary>
+/// Peer fetch between the dev cluster's real node agents (real slurmctld for discovery, real munged, real registry):
+/// a node missing an image copies it from the node holding it and the registry serves no layer; the agent's artifact
+/// endpoints refuse what they must.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class PeerFetchSpecs
+{
+    private static readonly string[] AsNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "munge"];
+
+    [Test]
+    public async Task A_node_missing_an_image_copies_it_from_the_node_that_holds_it_and_the_registry_serves_no_layer()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        var image = cluster.Alt;
+        var id = await ClusterNodes.IdOfAsync(image.Reference);
+        await ClusterNodes.RemoveEverywhereAsync(cluster, id);
+        var log = cluster.RegistryLog;
+        var blobsBefore = BlobGets(log, image);
+
+        using (var n1 = new WarmClient(cluster.AgentUrl("n1")))
+            Assert.That((await WarmSpecs.WarmAndWaitAsync(n1, image.Reference)).Hit, Is.False);
+        await ClusterNodes.WaitForFeatureAsync(cluster, "n1", id, present: true, TimeSpan.FromSeconds(10));
+        await Task.Delay(300); // the registry logs a request after its response
+        var fromRegistryForN1 = BlobGets(log, image) - blobsBefore;
+        var peerBytes = await AgentScrape.ValueAsync(cluster.AgentUrl("n2"), "placement_downloaded_bytes_total{source=\"peer\"}");
+        var uploaded = await AgentScrape.ValueAsync(cluster.AgentUrl("n1"), "placement_peer_uploaded_bytes_total");
+
+        using (var n2 = new WarmClient(cluster.AgentUrl("n2")))
+            Assert.That((await WarmSpecs.WarmAndWaitAsync(n2, image.Reference)).Hit, Is.False, "n2 did not hold it");
+        await Task.Delay(300);
+        var fromRegistryForN2 = BlobGets(log, image) - blobsBefore - fromRegistryForN1;
+
+        var held = Meta(cluster, "n1", image);
+        var copied = Meta(cluster, "n2", image);
+        Assert.That(fromRegistryForN1, Is.GreaterThanOrEqualTo(2), "n1 pulled the config and the layers from the registry");
+        Assert.That(fromRegistryForN2, Is.EqualTo(1), "n2 fetched only the image config from the registry, no layer");
+        Assert.That(copied.ArtifactDigest, Is.EqualTo(held.ArtifactDigest));
+        Assert.That("sha256:" + Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(ArtifactPath(cluster, "n2", image)))), Is.EqualTo(held.ArtifactDigest),
+            "n2's committed artifact is byte for byte n1's");
+        Assert.That(await AgentScrape.ValueAsync(cluster.AgentUrl("n2"), "placement_downloaded_bytes_total{source=\"peer\"}") - peerBytes, Is.EqualTo(held.Size));
+        Assert.That(await AgentScrape.ValueAsync(cluster.AgentUrl("n1"), "placement_peer_uploaded_bytes_total") - uploaded, Is.EqualTo(held.Size));
+        await ClusterNodes.WaitForFeatureAsync(cluster, "n2", id, present: true, TimeSpan.FromSeconds(10));
+    }
+
+    [Test]
+    public async Task With_no_holder_the_pull_goes_to_the_registry_as_before()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        var image = cluster.Alt;
+        var id = await ClusterNodes.IdOfAsync(image.Reference);
+        await ClusterNodes.RemoveEverywhereAsync(cluster, id);
+        await ClusterNodes.WaitForFeatureAsync(cluster, "n1", id, present: false, TimeSpan.FromSeconds(10));
+        var noHolder = await AgentScrape.ValueAsync(cluster.AgentUrl("n3"), "placement_peer_fetches_total{result=\"no_holder\"}");
+
+        using var n3 = new WarmClient(cluster.AgentUrl("n3"));
+        var warm = await WarmSpecs.WarmAndWaitAsync(n3, image.Reference);
+
+        Assert.That(warm.Digest, Is.EqualTo(image.Digest));
+        Assert.That(await AgentScrape.ValueAsync(cluster.AgentUrl("n3"), "placement_peer_fetches_total{result=\"no_holder\"}"), Is.EqualTo(noHolder + 1));
+    }
+
+    [Test]
+    public async Task The_artifact_endpoints_refuse_anonymous_users_bad_paths_and_missing_tokens_and_resume_with_Range()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        var image = cluster.Tiny;
+        using (var n1 = new WarmClient(cluster.AgentUrl("n1")))
+            await WarmSpecs.WarmAndWaitAsync(n1, image.Reference);
+        var hex = image.Digest["sha256:".Length..];
+        var offerPath = "/v1/artifacts/" + hex;
+        using var http = new HttpClient { BaseAddress = cluster.AgentUrl("n1"), Timeout = TimeSpan.FromSeconds(20) };
+
+        var anonymous = await SendAsync(http, offerPath, authorization: null);
+        var asNobody = await SendAsync(http, offerPath, await CredentialAsync(offerPath, "n1", "setpriv", AsNobody));
+        var otherNode = await SendAsync(http, offerPath, await CredentialAsync(offerPath, "n2"));
+        var badPath = await SendAsync(http, "/v1/artifacts/../../etc/passwd", await CredentialAsync("/v1/artifacts/../../etc/passwd", "n1"));
+        var notHeld = await SendAsync(http, "/v1/artifacts/" + new string('0', 64), await CredentialAsync("/v1/artifacts/" + new string('0', 64), "n1"));
+        var noToken = await http.GetAsync($"/v1/artifacts/{hex}/image.sqsh");
+        var offer = await SendAsync(http, offerPath, await CredentialAsync(offerPath, "n1"));
+
+        Assert.That(anonymous.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(asNobody.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden), "artifacts go to root (other agents) only");
+        Assert.That(await asNobody.Content.ReadAsStringAsync(), Does.Contain("uid 65534"));
+        Assert.That(otherNode.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), "a credential made for another node's agent");
+        Assert.That(badPath.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest).Or.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(notHeld.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(noToken.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That(offer.StatusCode, Is.EqualTo(HttpStatusCode.OK), await offer.Content.ReadAsStringAsync());
+
+        var answer = JsonSerializer.Deserialize(await offer.Content.ReadAsStringAsync(), PeerJsonContext.Default.ArtifactOffer)!;
+        var attestation = await MungeCommands.DecodeAsync(answer.Attestation);
+        Assert.That(attestation.Credential!.Uid, Is.Zero);
+        Assert.That(attestation.Credential.Payload, Is.EqualTo(PeerAttestation.Payload(answer)));
+        Assert.That((answer.Holder, answer.Receiver, answer.Digest), Is.EqualTo(("n1", "n9", image.Digest)));
+
+        var whole = await File.ReadAllBytesAsync(ArtifactPath(cluster, "n1", image));
+        using var ranged = new HttpRequestMessage(HttpMethod.Get, $"/v1/artifacts/{hex}/image.sqsh?token={answer.Token}");
+        ranged.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(100, null);
+        using var tail = await http.SendAsync(ranged);
+        Assert.That(tail.StatusCode, Is.EqualTo(HttpStatusCode.PartialContent));
+        Assert.That(await tail.Content.ReadAsByteArrayAsync(), Is.EqualTo(whole[100..]));
+        var wrongImage = await http.GetAsync($"/v1/artifacts/{new string('0', 64)}/image.sqsh?token={answer.Token}");
+        Assert.That(wrongImage.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden), "a token admits to the one image it was issued for");
+    }
+
+    private static int BlobGets(RegistryAccessLog log, DevClusterImage image) =>
+        File.ReadLines(log.Path).Count(l => l.Contains($"\"GET /v2/{image.Repository}/blobs/", StringComparison.Ordinal));
+
+    private static ImageMeta Meta(DevCluster cluster, string node, DevClusterImage image) =>
+        new CacheStore(new CacheLayout(cluster.CacheRoot(node))).ReadMeta(Digests.Hex(image.Digest))
+        ?? throw new AssertionException($"{node} holds no {image.Digest}");
+
+    private static string ArtifactPath(DevCluster cluster, string node, DevClusterImage image) =>
+        new CacheStore(new CacheLayout(cluster.CacheRoot(node))).ArtifactPath(Digests.Hex(image.Digest))
+        ?? throw new AssertionException($"{node} holds no {image.Digest}");
+
+    private static Task<string> CredentialAsync(string path, string node, string munge = "munge", IReadOnlyList<string>? arguments = null) =>
+        MungeCommands.EncodeAsync(WarmAuthentication.Payload("GET", path, node, ReadOnlySpan<byte>.Empty), munge, arguments);
+
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string path, string? authorization)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (authorization is not null)
+            request.Headers.TryAddWithoutValidation("Authorization", "Munge " + authorization);
+        request.Headers.TryAddWithoutValidation(PeerHeaders.Receiver, "n9");
+        return await http.SendAsync(request);
+    }
+}
