@@ -124,7 +124,11 @@ EOF2
 # own file: the cell's config plus Agent (no Slurm features to publish, the load sensor reports the images; no socket).
 sge_agent_config() {
     sge_placement_config | sed '$d'
-    printf '  ,"Agent": { "PublishFeatures": false, "Socket": "" }\n}\n'
+    printf '  ,"Agent": { "PublishFeatures": false, "Socket": "" }\n'
+    # Peer fetch between the two hosts: holders from qhost's placement_images, agents at their dev addresses.
+    printf '  ,"Peers": { "Discovery": "sge" }\n'
+    printf '  ,"Prefetch": { "AgentUrls": { "%s": "http://%s/", "%s": "http://%s/" } }\n}\n' \
+        "$SGE_HOST" "$(sge_agent_listen "$SGE_HOST")" "$SGE_HOST2" "$(sge_agent_listen "$SGE_HOST2")"
 }
 
 # HTTP address of host $1's agent: this host 127.0.0.1:9471, vm2 127.0.0.1:9472 (both run here, in the host's network

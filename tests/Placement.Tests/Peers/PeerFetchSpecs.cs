@@ -61,6 +61,34 @@ public sealed class PeerFetchSpecs
     }
 
     [Test]
+    public async Task A_Grid_Engine_host_finds_the_holder_through_qhost_and_copies_the_image_from_it()
+    {
+        var cell = GridEngine.SgeCell.Require();
+        cell.Cluster.RequirePlacement();
+        var image = cell.Cluster.Alt;
+        var id = await ClusterNodes.IdOfAsync(image.Reference);
+        var (holder, receiver) = (cell.Hosts[0], cell.Hosts[1]);
+        await cell.RemoveEverywhereAsync(image.Reference);
+        var holderUrl = new Uri("http://127.0.0.1:9471/");
+        var receiverUrl = new Uri("http://127.0.0.1:9472/");
+        var peerBytes = await AgentScrape.ValueAsync(receiverUrl, "placement_downloaded_bytes_total{source=\"peer\"}");
+
+        using (var warm = new WarmClient(holderUrl))
+            await WarmSpecs.WarmAndWaitAsync(warm, image.Reference);
+        // The holder's load sensor reports the id (without img_) in placement_images at its next load report.
+        var suffix = "+" + id["img_".Length..] + "+";
+        await GridEngine.SgeCell.WaitForHostValueAsync(holder, "placement_images", v => v?.Contains(suffix, StringComparison.Ordinal) == true, TimeSpan.FromSeconds(30));
+        using (var warm = new WarmClient(receiverUrl))
+            await WarmSpecs.WarmAndWaitAsync(warm, image.Reference);
+
+        var copied = new CacheStore(new CacheLayout(cell.CacheRoot.Replace("%n", receiver, StringComparison.Ordinal))).ReadMeta(Digests.Hex(image.Digest));
+        Assert.That(copied, Is.Not.Null, $"{receiver} holds the image");
+        Assert.That(await AgentScrape.ValueAsync(receiverUrl, "placement_downloaded_bytes_total{source=\"peer\"}") - peerBytes, Is.EqualTo(copied!.Size),
+            $"{receiver} copied it from {holder}");
+        await cell.RemoveEverywhereAsync(image.Reference);
+    }
+
+    [Test]
     public async Task With_no_holder_the_pull_goes_to_the_registry_as_before()
     {
         var cluster = DevCluster.Require();

@@ -66,9 +66,10 @@ public sealed class PeerSelectionSpecs
             ----------------------------------------------------------------------------------------------
             global                  -               -    -    -    -     -       -       -       -       -
             vm                      lx-amd64        2    1    2    2  0.50   23.5G    1.2G     0.0     0.0
-               hl:placement_images=+9b4ca705db65+tiny+
+                Host Resource(s):      hl:placement_images=+9b4ca705db65+tiny+
             vm2                     lx-amd64        2    1    2    2  0.40   23.5G    1.2G     0.0     0.0
-               hl:placement_images=+tinyx+
+                Host Resource(s):      hl:arch=lx-amd64
+                                       hl:placement_images=+tinyx+
             vm3                     lx-amd64        2    1    2    2  0.40   23.5G    1.2G     0.0     0.0
             """;
 
