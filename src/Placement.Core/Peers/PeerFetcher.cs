@@ -74,13 +74,13 @@ public sealed class PeerFetcher : IDisposable
             PlacementMetrics.PeerFetches.WithLabels("no_holder").Inc();
             return null;
         }
-        var busy = 0;
+        int busy = 0, gone = 0;
         foreach (var holder in order)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (offer, wasBusy) = await OfferAsync(holder, digest, cancellationToken).ConfigureAwait(false);
-            if (wasBusy)
-                busy++;
+            var (offer, answer) = await OfferAsync(holder, digest, cancellationToken).ConfigureAwait(false);
+            busy += answer == HttpStatusCode.ServiceUnavailable ? 1 : 0;
+            gone += answer == HttpStatusCode.NotFound ? 1 : 0;
             if (offer is null || !await AcceptableAsync(offer, holder, digest, format, artifact, cancellationToken).ConfigureAwait(false))
                 continue;
             var body = new Uri(_options.Prefetch.AgentUrlFor(holder), $"v1/artifacts/{Digests.Hex(digest)}/{Uri.EscapeDataString(artifact)}?token={Uri.EscapeDataString(offer.Token)}");
@@ -100,12 +100,14 @@ public sealed class PeerFetcher : IDisposable
                 _log($"{imageId} from {holder}: {ex.Message}; trying the next holder or the registry");
             }
         }
-        PlacementMetrics.PeerFetches.WithLabels(busy == order.Count ? "busy" : "failed").Inc();
+        // Holders that all answered 404 had evicted it since they published it (or hold another digest of the tag).
+        PlacementMetrics.PeerFetches.WithLabels(gone == order.Count ? "no_holder" : busy == order.Count ? "busy" : "failed").Inc();
         return null;
     }
 
-    /// <summary>The holder's offer, or null (with whether it said busy); every failure is logged and means "next holder".</summary>
-    private async Task<(ArtifactOffer? Offer, bool Busy)> OfferAsync(string holder, string digest, CancellationToken cancellationToken)
+    /// <summary>The holder's offer, or null with its HTTP status (0 when it did not answer); every failure is logged
+    /// (but 404 and 503, which are routine) and means "next holder".</summary>
+    private async Task<(ArtifactOffer? Offer, HttpStatusCode Answer)> OfferAsync(string holder, string digest, CancellationToken cancellationToken)
     {
         var path = "/v1/artifacts/" + Digests.Hex(digest);
         var url = new Uri(_options.Prefetch.AgentUrlFor(holder), path);
@@ -118,16 +120,14 @@ public sealed class PeerFetcher : IDisposable
             request.Headers.TryAddWithoutValidation(PeerHeaders.Receiver, _self);
             using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
             var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
-                return (null, true);
-            if (response.StatusCode == HttpStatusCode.NotFound)
-                return (null, false); // it no longer holds that digest (evicted, or its tag moved): not worth a log line
+            if (response.StatusCode is HttpStatusCode.ServiceUnavailable or HttpStatusCode.NotFound)
+                return (null, response.StatusCode); // busy, or no longer holds that digest (evicted, tag moved): routine
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 _log($"{url}: HTTP {(int)response.StatusCode}: {SchedulerOneLine(text)}; trying the next holder or the registry");
-                return (null, false);
+                return (null, response.StatusCode);
             }
-            return (JsonSerializer.Deserialize(text, PeerJsonContext.Default.ArtifactOffer), false);
+            return (JsonSerializer.Deserialize(text, PeerJsonContext.Default.ArtifactOffer), HttpStatusCode.OK);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -136,7 +136,7 @@ public sealed class PeerFetcher : IDisposable
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or JsonException or PlacementException)
         {
             _log($"{url}: {(ex is OperationCanceledException ? $"no answer within {_options.Peers.RequestTimeoutSeconds} s" : ex.Message)}; trying the next holder or the registry");
-            return (null, false);
+            return (null, 0);
         }
     }
 

@@ -132,6 +132,21 @@ public sealed class HostilePeerSpecs
     }
 
     [Test]
+    public async Task Holders_that_evicted_the_image_since_they_published_it_count_as_no_holder()
+    {
+        await using var gone = new FakeHolder { OfferStatus = 404 };
+        using var dir = new TempDir();
+        var noHolder = PlacementMetrics.PeerFetches.WithLabels("no_holder").Value;
+        var failed = PlacementMetrics.PeerFetches.WithLabels("failed").Value;
+
+        var copy = await FetchAsync(Path.Combine(dir.Path, "image.sqsh"), ("gone", gone));
+
+        Assert.That(copy, Is.Null);
+        Assert.That(PlacementMetrics.PeerFetches.WithLabels("no_holder").Value, Is.EqualTo(noHolder + 1));
+        Assert.That(PlacementMetrics.PeerFetches.WithLabels("failed").Value, Is.EqualTo(failed));
+    }
+
+    [Test]
     public async Task A_holder_that_does_not_answer_costs_one_request_timeout_and_the_pull_goes_on()
     {
         using var dir = new TempDir();

@@ -96,7 +96,8 @@ public sealed class PeerFetchSpecs
         var image = cluster.Alt;
         var id = await ClusterNodes.IdOfAsync(image.Reference);
         await ClusterNodes.RemoveEverywhereAsync(cluster, id);
-        await ClusterNodes.WaitForFeatureAsync(cluster, "n1", id, present: false, TimeSpan.FromSeconds(10));
+        foreach (var node in cluster.SlurmNodes)
+            await ClusterNodes.WaitForFeatureAsync(cluster, node, id, present: false, TimeSpan.FromSeconds(10));
         var noHolder = await AgentScrape.ValueAsync(cluster.AgentUrl("n3"), "placement_peer_fetches_total{result=\"no_holder\"}");
 
         using var n3 = new WarmClient(cluster.AgentUrl("n3"));
