@@ -11,7 +11,7 @@ ref=${IMAGE#docker://}; repo_tag=${ref#*/}; repo=${repo_tag%:*}
 P=("$PLACEMENT" --config "$PLACEMENT_CONFIG_FILE")
 ID=$("${P[@]}" ref --id "$IMAGE")
 url() { tr ',' '\n' <<<"$PLACEMENT_AGENT_URLS" | sed -n "s/^$1=//p"; }
-served() { awk -v r="\"GET /v2/$repo/" 'index($0, r) { n += $10 } END { print n + 0 }' "$PLACEMENT_REGISTRY_LOG"; }
+served() { awk -v r="\"GET /v2/$repo/" 'index($0, r) { n += $10 } END { printf "%.0f\n", n }' "$PLACEMENT_REGISTRY_LOG"; }
 warm() { # warm NODE: seconds for the node's agent to get the image
   local t0; t0=$(now)
   "${P[@]}" warm --node-url "$(url "$1")" --wait "$IMAGE" >/dev/null
@@ -30,18 +30,18 @@ for ((r = 0; r < ROUNDS; r++)); do
   for n in "${nodes[@]}"; do "${P[@]}" --node "$n" rm --force "$ID" >/dev/null 2>&1 || true; done
   for n in "${nodes[@]}"; do for _ in $(seq 100); do has_feature "$n" || break; sleep 0.05; done; done
   sync
-  s0=$(served); warm "$a" >>"$WORK/cold"; sleep 0.3; s1=$(served); echo $((s1 - s0)) >>"$WORK/rb_cold"
+  s0=$(served); echo "$(warm "$a")" >>"$WORK/cold"; sleep 0.3; s1=$(served); echo $((s1 - s0)) >>"$WORK/rb_cold"
   wait_feature "$a"
-  warm "$b" >>"$WORK/peer"; sleep 0.3; s2=$(served); echo $((s2 - s1)) >>"$WORK/rb_peer"
+  echo "$(warm "$b")" >>"$WORK/peer"; sleep 0.3; s2=$(served); echo $((s2 - s1)) >>"$WORK/rb_peer"
   wait_feature "$b"
-  warm "$c" >>"$WORK/peer2"
+  echo "$(warm "$c")" >>"$WORK/peer2"
 done
 cold=$(median <"$WORK/cold"); peer=$(median <"$WORK/peer"); peer2=$(median <"$WORK/peer2")
 printf '%-44s %9.3f %9s %16s\n' "cold pull from the registry [baseline]" "$cold" "1.00" "$(median <"$WORK/rb_cold")"
 printf '%-44s %9.3f %9s %16s\n' "copy from one holder" "$peer" "$(ratio "$peer" "$cold")" "$(median <"$WORK/rb_peer")"
 printf '%-44s %9.3f %9s %16s\n' "copy with two holders" "$peer2" "$(ratio "$peer2" "$cold")" "-"
 for n in "${nodes[@]}"; do
-  printf '%s: peer fetches %s, bytes uploaded %s\n' "$n" \
+  printf '%s (since its agent started): peer fetches %s, bytes uploaded %s\n' "$n" \
     "$(curl -sf "$(url "$n")metrics" | awk '/^placement_peer_fetches_total\{result="peer"\}/ { print $2 }')" \
     "$(curl -sf "$(url "$n")metrics" | awk '/^placement_peer_uploaded_bytes_total / { print $2 }')"
 done
