@@ -51,6 +51,15 @@ srun --container-image='ubuntu:22.04;rm -rf /' true || true
 run srun -w n2 --container-image=docker://127.0.0.1:9/nowhere/app:1 true || true
 run sinfo -N -o "%N %t"
 
+say "peer fetch: n3 holds the image; a job on n1 starts with a copy of n3's squashfs, and the registry serves no layer"
+alt_repo=${PLACEMENT_TEST_IMAGE_ALT#*/}; alt_repo=${alt_repo%:*}
+blob_gets() { grep -c "\"GET /v2/$alt_repo/" "$PLACEMENT_REGISTRY_LOG" || true; }
+before=$(blob_gets)
+run srun -w n1 --container-image="docker://$PLACEMENT_TEST_IMAGE_ALT" sh -c 'echo "on $SLURMD_NODENAME: $(head -n 1 /etc/os-release)"'
+sleep 0.5
+echo "registry requests for this image during the job: $(( $(blob_gets) - before )) (manifest and config; the layers came from n3)"
+run grep -h 'peers: node n1: img_' "${PLACEMENT_DEV_STATE:-/var/tmp/placement-dev}/log/agent-n1.log" | tail -n 1
+
 # ---- prefetch controller (issue 7; docs/prefetch.md) — begin ----------------------------------
 say "prefetch: four jobs queue for an image no node holds; the controller warms it onto an idle node first"
 for node in n1 n2 n3; do placement --node "$node" rm --force "docker://$PLACEMENT_TEST_IMAGE_TINY" >/dev/null 2>&1 || true; done

@@ -61,6 +61,29 @@ public sealed class PeerFetchSpecs
     }
 
     [Test]
+    public async Task A_job_on_a_node_missing_its_image_starts_with_a_copy_from_the_node_that_holds_it()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        var image = cluster.Alt;
+        var id = await ClusterNodes.IdOfAsync(image.Reference);
+        await ClusterNodes.RemoveEverywhereAsync(cluster, id);
+        foreach (var node in cluster.SlurmNodes)
+            await ClusterNodes.WaitForFeatureAsync(cluster, node, id, present: false, TimeSpan.FromSeconds(10));
+        var first = await cluster.RunSlurmAsync("srun", ["-w", "n3", $"--container-image={image.Reference}", "true"]);
+        Assert.That(first.ExitCode, Is.Zero, first.StandardError);
+        await ClusterNodes.WaitForFeatureAsync(cluster, "n3", id, present: true, TimeSpan.FromSeconds(10));
+        var copies = await AgentScrape.ValueAsync(cluster.AgentUrl("n1"), "placement_peer_fetches_total{result=\"peer\"}");
+
+        var job = await cluster.RunSlurmAsync("srun", ["-w", "n1", $"--container-image={image.Reference}", "cat", "/etc/os-release"]);
+
+        Assert.That(job.ExitCode, Is.Zero, job.StandardError);
+        Assert.That(job.StandardOutput, Does.Contain("placement-alt"), "the task ran inside the copied image");
+        Assert.That(await AgentScrape.ValueAsync(cluster.AgentUrl("n1"), "placement_peer_fetches_total{result=\"peer\"}"), Is.EqualTo(copies + 1),
+            "n1's agent copied the image from n3 for the job");
+    }
+
+    [Test]
     public async Task A_Grid_Engine_host_finds_the_holder_through_qhost_and_copies_the_image_from_it()
     {
         var cell = GridEngine.SgeCell.Require();
