@@ -124,7 +124,7 @@ public sealed class PeerFetcher : IDisposable
                 return (null, response.StatusCode); // busy, or no longer holds that digest (evicted, tag moved): routine
             if (response.StatusCode != HttpStatusCode.OK)
             {
-                _log($"{url}: HTTP {(int)response.StatusCode}: {SchedulerOneLine(text)}; trying the next holder or the registry");
+                _log($"{url}: HTTP {(int)response.StatusCode}: {Processes.SchedulerCommands.OneLine(text)}; trying the next holder or the registry");
                 return (null, response.StatusCode);
             }
             return (JsonSerializer.Deserialize(text, PeerJsonContext.Default.ArtifactOffer), HttpStatusCode.OK);
@@ -168,8 +168,6 @@ public sealed class PeerFetcher : IDisposable
         _log($"refused {holder}'s offer of {digest}: {problem}; trying the next holder or the registry");
         return false;
     }
-
-    private static string SchedulerOneLine(string text) => Processes.SchedulerCommands.OneLine(text);
 
     public void Dispose() => _client.Dispose();
 }

@@ -27,11 +27,7 @@ public sealed class PeerFetchSpecs
     [Test]
     public async Task A_node_missing_an_image_copies_it_from_the_node_that_holds_it_and_the_registry_serves_no_layer()
     {
-        var cluster = DevCluster.Require();
-        cluster.RequirePlacement();
-        var image = cluster.Alt;
-        var id = await ClusterNodes.IdOfAsync(image.Reference);
-        await ClusterNodes.RemoveEverywhereAsync(cluster, id);
+        var (cluster, image, id) = await AltHeldNowhereAsync();
         var log = cluster.RegistryLog;
         var blobsBefore = BlobGets(log, image);
 
@@ -63,13 +59,7 @@ public sealed class PeerFetchSpecs
     [Test]
     public async Task A_job_on_a_node_missing_its_image_starts_with_a_copy_from_the_node_that_holds_it()
     {
-        var cluster = DevCluster.Require();
-        cluster.RequirePlacement();
-        var image = cluster.Alt;
-        var id = await ClusterNodes.IdOfAsync(image.Reference);
-        await ClusterNodes.RemoveEverywhereAsync(cluster, id);
-        foreach (var node in cluster.SlurmNodes)
-            await ClusterNodes.WaitForFeatureAsync(cluster, node, id, present: false, TimeSpan.FromSeconds(10));
+        var (cluster, image, id) = await AltHeldNowhereAsync();
         var first = await cluster.RunSlurmAsync("srun", ["-w", "n3", $"--container-image={image.Reference}", "true"]);
         Assert.That(first.ExitCode, Is.Zero, first.StandardError);
         await ClusterNodes.WaitForFeatureAsync(cluster, "n3", id, present: true, TimeSpan.FromSeconds(10));
@@ -114,13 +104,7 @@ public sealed class PeerFetchSpecs
     [Test]
     public async Task With_no_holder_the_pull_goes_to_the_registry_as_before()
     {
-        var cluster = DevCluster.Require();
-        cluster.RequirePlacement();
-        var image = cluster.Alt;
-        var id = await ClusterNodes.IdOfAsync(image.Reference);
-        await ClusterNodes.RemoveEverywhereAsync(cluster, id);
-        foreach (var node in cluster.SlurmNodes)
-            await ClusterNodes.WaitForFeatureAsync(cluster, node, id, present: false, TimeSpan.FromSeconds(10));
+        var (cluster, image, id) = await AltHeldNowhereAsync();
         var noHolder = await AgentScrape.ValueAsync(cluster.AgentUrl("n3"), "placement_peer_fetches_total{result=\"no_holder\"}");
 
         using var n3 = new WarmClient(cluster.AgentUrl("n3"));
@@ -173,6 +157,18 @@ public sealed class PeerFetchSpecs
         Assert.That(await tail.Content.ReadAsByteArrayAsync(), Is.EqualTo(whole[100..]));
         var wrongImage = await http.GetAsync($"/v1/artifacts/{new string('0', 64)}/image.sqsh?token={answer.Token}");
         Assert.That(wrongImage.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden), "a token admits to the one image it was issued for");
+    }
+
+    /// <summary>The dev cluster with its alt image removed from every node's cache and from every node's features.</summary>
+    private static async Task<(DevCluster Cluster, DevClusterImage Image, string Id)> AltHeldNowhereAsync()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        var id = await ClusterNodes.IdOfAsync(cluster.Alt.Reference);
+        await ClusterNodes.RemoveEverywhereAsync(cluster, id);
+        foreach (var node in cluster.SlurmNodes)
+            await ClusterNodes.WaitForFeatureAsync(cluster, node, id, present: false, TimeSpan.FromSeconds(10));
+        return (cluster, cluster.Alt, id);
     }
 
     private static int BlobGets(RegistryAccessLog log, DevClusterImage image) =>
