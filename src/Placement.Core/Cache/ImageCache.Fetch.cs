@@ -16,14 +16,25 @@ public sealed partial class ImageCache : IDisposable
     private readonly SingleFlight<string, string> _blobFlights = new();
     private RegistryClient? _registry;
     private HttpFileSource? _http;
+    private HttpFileSource? _peerHttp;
 
     private RegistryClient Registry => _registry ??= new RegistryClient(SourceOptionsFromConfig());
     private HttpFileSource Http => _http ??= new HttpFileSource(SourceOptionsFromConfig());
+
+    /// <summary>Downloads from other nodes' agents: never through the environment's proxy, and a holder that stopped
+    /// answering costs two attempts, not the registry's budget, before the pull falls back to the source.</summary>
+    private HttpFileSource PeerHttp => _peerHttp ??= new HttpFileSource(SourceOptionsFromConfig() with
+    {
+        UseProxy = false,
+        MaxAttempts = Math.Min(2, Options.Registries.MaxAttempts),
+        RequestTimeout = TimeSpan.FromSeconds(Options.Peers.RequestTimeoutSeconds),
+    });
 
     public void Dispose()
     {
         _registry?.Dispose();
         _http?.Dispose();
+        _peerHttp?.Dispose();
     }
 
     private SourceOptions SourceOptionsFromConfig()
@@ -333,7 +344,7 @@ public sealed partial class ImageCache : IDisposable
             return null;
         var tracker = new ProgressTracker(this, id, reference.Canonical, "copying from a peer", 0, progress);
         var reporter = new SyncProgress(new Progress<long>(done => tracker.Set(done)));
-        return await TranslateDisk(() => peers.TryFetchAsync(id, digest, format, artifact, destination, Http, reporter, cancellationToken), reference).ConfigureAwait(false);
+        return await TranslateDisk(() => peers.TryFetchAsync(id, digest, format, artifact, destination, PeerHttp, reporter, cancellationToken), reference).ConfigureAwait(false);
     }
 
     private static string ArtifactExtension(ImageReference reference)

@@ -25,6 +25,7 @@ internal sealed class HttpTransport : IDisposable
             UseCookies = false,
             ConnectTimeout = options.RequestTimeout,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            UseProxy = options.UseProxy,
         };
         _client = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         _client.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", options.UserAgent);

@@ -25,6 +25,10 @@ public sealed record SourceOptions
     /// <summary>See <see cref="StallWindow"/>. The default (1 byte) only catches transfers that stopped completely.</summary>
     public long MinBytesPerWindow { get; init; } = 1;
 
+    /// <summary>Use the proxy of the environment (<c>http_proxy</c>, <c>https_proxy</c>, <c>no_proxy</c>) as any HTTP client
+    /// does; false for node-to-node transfers (peer fetch), which must not go through a site's outbound proxy.</summary>
+    public bool UseProxy { get; init; } = true;
+
     /// <summary>Platform picked from multi-arch images: <c>os/architecture[/variant]</c>.</summary>
     public string Platform { get; init; } = "linux/amd64";
 

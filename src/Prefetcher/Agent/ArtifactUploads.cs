@@ -86,10 +86,10 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
             // Eviction renames the directory away; the open descriptor keeps reading the same bytes.
             await using var input = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
             var offset = RangeStart(request.Headers["Range"]);
-            if (offset is < 0 || offset > input.Length)
+            if (offset is < 0 || (offset > 0 && offset >= input.Length))
             {
                 response.AddHeader("Content-Range", $"bytes */{input.Length}");
-                await DenyAsync(response, "denied", 416, $"unsupported Range '{request.Headers["Range"]}': only 'bytes=N-' with N at most {input.Length}").ConfigureAwait(false);
+                await DenyAsync(response, "denied", 416, $"unsupported Range '{request.Headers["Range"]}': only 'bytes=N-' with N below {input.Length}").ConfigureAwait(false);
                 return;
             }
             response.ContentType = "application/octet-stream";
