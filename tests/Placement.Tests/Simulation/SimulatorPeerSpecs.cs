@@ -41,6 +41,20 @@ public sealed class SimulatorPeerSpecs
         Assert.That(prefer.SortedDelays, Is.EqualTo(new[] { 4.0, 4.0 }).Within(1e-6));
     }
 
+    // The same two jobs: the report keeps registry bytes as egress and shows the peer copy beside them.
+    [Test]
+    public void The_report_shows_bytes_from_peers_apart_from_registry_egress()
+    {
+        var trace = Trace(A, (0, 100, 0), (10, 10, 0));
+        var results = SimulationRunner.Run(trace, ThreeNodes, [SimPolicy.NoCache, SimPolicy.PreferPrefetch], [ThreeNodes.CacheBytes]);
+        var json = SimulationReport.ToJson(trace, ThreeNodes, results);
+        Assert.That(json, Does.Contain("\"egressBytes\": 1000000000,").And.Contain("\"peerBytes\": 1000000000,"));
+        Assert.That(json, Does.Contain("\"peerCopies\": 1").And.Contain("\"registryPulls\": 1,"));
+        using var table = new StringWriter();
+        SimulationReport.WriteTable(table, trace, ThreeNodes, results, ThreeNodes.CacheBytes);
+        Assert.That(table.ToString(), Does.Match(@"(?m)^policy .* from peers ").And.Match(@"(?m)^placement\s+0\.0 %\s+954 MiB\s+50\.0 %\s+954 MiB\s"), "both jobs miss; half of no-cache's 2 GB from the registry, 1 GB from n0");
+    }
+
     // Registry 1 GB/s and one pull at a time. j1 t=0 A → n0 (registry, 0–1 s). t=10: j2 A → n1, copied from n0; j3 B → n2,
     // from the registry. The copy takes no registry slot or bandwidth, so B gets the whole registry: 1 s for each.
     // Under prefer A is a second registry pull and B waits for it: 1 s, then 1 s more.
