@@ -26,8 +26,10 @@ internal sealed class PeerRanking
     /// <summary>The first holders to ask; valid until the next call.</summary>
     public ReadOnlySpan<int> Rank(NodeBitset holders, int receiver, string digest)
     {
-        var seed = PeerSelection.Seed(_names[receiver], digest);
         var k = _top.Length;
+        if (k == 0)
+            return [];
+        var seed = PeerSelection.Seed(_names[receiver], digest);
         var count = 0;
         foreach (var h in holders)
         {

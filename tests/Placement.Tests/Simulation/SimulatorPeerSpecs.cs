@@ -167,7 +167,7 @@ public sealed class SimulatorPeerSpecs
     }
 
     // The simulator's allocation-free ranking is PeerSelection.Order, on random holder sets of 200 nodes (the receiver
-    // among them or not, maxSources 1–16).
+    // among them or not, maxSources 0–16).
     [Test]
     public void The_simulators_holder_ranking_is_exactly_PeerSelection_Order()
     {
@@ -183,7 +183,7 @@ public sealed class SimulatorPeerSpecs
                     holders.Add(n);
             }
             var receiver = (int)(random.Next() % (ulong)names.Length);
-            var maxSources = 1 + (int)(random.Next() % 16);
+            var maxSources = (int)(random.Next() % 17);
             var digest = "sha256:" + round;
             var holderNames = Enumerable.Range(0, names.Length).Where(holders.Contains).Select(n => names[n]).ToList();
             var expected = PeerSelection.Order(holderNames, names[receiver], digest, maxSources);
