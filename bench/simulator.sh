@@ -40,9 +40,13 @@ echo "== generated: 64 nodes x 50000 jobs (8 days)"
 sim generate --jobs 50000 --nodes 64 --seed 1 --out "$WORK/small-8d.csv" >/dev/null
 sim --trace "$WORK/small-8d.csv" --nodes 64 --cache-size 100GiB
 echo
-# The popularity trade-off (docs/benchmarks.md): each popular image on more idle nodes buys hits with registry egress.
+# What peer fetch does (placement without it), and the popularity trade-off (docs/benchmarks.md): each popular image
+# on more idle nodes buys hits with warm-ups, which peer fetch mostly serves from other nodes.
+echo '{ "Peers": { "Enabled": false } }' > "$WORK/nopeers.json"
 echo '{ "Prefetch": { "PopularityIdleNodes": 4 } }' > "$WORK/wide.json"
-for t in "$ROOT/bench/traces/small.csv:64" "$WORK/big.csv:$NODES"; do
-  echo "== placement with PopularityIdleNodes 4: ${t%%:*} (${t##*:} nodes)"
-  "$PLACEMENT" --config "$WORK/wide.json" simulate --trace "${t%%:*}" --nodes "${t##*:}" --cache-size 100GiB --policies placement | grep -E '^(policy|placement|cold)'
+for c in "nopeers:Peers:Enabled false" "wide:PopularityIdleNodes 4"; do
+  for t in "$ROOT/bench/traces/small.csv:64" "$WORK/big.csv:$NODES"; do
+    echo "== placement with ${c#*:}: ${t%%:*} (${t##*:} nodes)"
+    "$PLACEMENT" --config "$WORK/${c%%:*}.json" simulate --trace "${t%%:*}" --nodes "${t##*:}" --cache-size 100GiB --policies placement | grep -E '^(policy|placement|cold)'
+  done
 done

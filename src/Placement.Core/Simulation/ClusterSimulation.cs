@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Placement.Core.Cache;
 
 namespace Placement.Core.Simulation;
@@ -6,7 +7,8 @@ namespace Placement.Core.Simulation;
 /// <summary>
 /// One replay of a trace under one policy: a discrete-event model of a FIFO scheduler without backfill (first fit, with
 /// Slurm-style soft preference or ImageLocality scoring), per-node caches evicted by <see cref="EvictionPolicy.Plan"/>,
-/// and pulls through <see cref="TransferModel"/>. docs/simulator.md describes the model.
+/// and pulls through <see cref="TransferModel"/>, from the registry or (placement policy, <c>Peers:Enabled</c>) from a node
+/// holding the image, chosen by the daemons' <see cref="Peers.PeerSelection"/>. docs/simulator.md describes the model.
 /// </summary>
 public sealed class ClusterSimulation
 {
@@ -47,6 +49,8 @@ public sealed class ClusterSimulation
     private readonly List<Transfer> _done = [];
     private readonly List<EvictionCandidate> _candidates = [];
     private readonly Dictionary<string, int> _imageIndex = new(StringComparer.Ordinal);
+    // Peer fetch (placement policy with Peers:Enabled only): which holders a pull asks, in PeerSelection order.
+    private readonly PeerRanking? _peers;
 
     // Jobs
     private readonly int[] _queue;
@@ -72,6 +76,8 @@ public sealed class ClusterSimulation
     private readonly double _fastestPull;
     private int _firstUse, _tooEarly, _cold, _heldElsewhere, _inFlightHere, _inFlightElsewhere, _multiNode;
     private long _jobPullBytes, _prefetchPullBytes, _duplicateBytes, _heldElsewhereBytes, _multiNodeBytes;
+    private long _peerJobBytes, _peerPrefetchBytes;
+    private int _registryPulls, _peerCopies;
 
     public ClusterSimulation(JobTrace trace, SimulationOptions options, SimPolicy policy, IPrefetchSeam? prefetch = null)
     {
@@ -104,6 +110,12 @@ public sealed class ClusterSimulation
         _used1 = new bool[trace.Images.Count];
         _earliestCommit = Enumerable.Repeat(double.PositiveInfinity, trace.Images.Count).ToArray();
         _fastestPull = Math.Min(options.NodeBandwidth, options.RegistryBandwidth);
+        if (policy == SimPolicy.PreferPrefetch && options.PeersEnabled)
+        {
+            // The planner's node names (PlannerPrefetch), the image's trace name as its digest.
+            var names = Enumerable.Range(0, n).Select(i => "n" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
+            _peers = new PeerRanking(names, options.PeerMaxSources);
+        }
     }
 
     public PolicyResult Run()
@@ -144,6 +156,7 @@ public sealed class ClusterSimulation
             Jobs = _jobs,
             Hits = _hits,
             EgressBytes = _egress,
+            PeerBytes = _peerJobBytes + _peerPrefetchBytes,
             EvictedBytes = _evicted,
             PrefetchBytes = _prefetchBytes,
             PrefetchWastedBytes = _wasted,
@@ -167,6 +180,10 @@ public sealed class ClusterSimulation
                 ConcurrentDuplicateBytes = _duplicateBytes,
                 HeldElsewhereBytes = _heldElsewhereBytes,
                 MultiNodePullBytes = _multiNodeBytes,
+                RegistryPulls = _registryPulls,
+                PeerCopies = _peerCopies,
+                PeerJobBytes = _peerJobBytes,
+                PeerPrefetchBytes = _peerPrefetchBytes,
             },
         };
     }
@@ -308,7 +325,7 @@ public sealed class ClusterSimulation
             _free[n] -= perNode;
             if (_policy == SimPolicy.NoCache)
             {
-                StartPull(new Transfer(n, job.Image, JobTrace.Images[job.Image].Size, prefetch: false), j);
+                StartPull(n, job.Image, JobTrace.Images[job.Image].Size, prefetch: false, j);
                 continue;
             }
             var cache = _cache[n];
@@ -324,8 +341,7 @@ public sealed class ClusterSimulation
             hit = false;
             if (e.InFlight is null)
             {
-                e.InFlight = new Transfer(n, job.Image, e.Size, prefetch: false);
-                StartPull(e.InFlight, j);
+                e.InFlight = StartPull(n, job.Image, e.Size, prefetch: false, j);
             }
             else
             {
@@ -412,27 +428,61 @@ public sealed class ClusterSimulation
 
     // ---- pulls, cache and eviction -------------------------------------------------------------------------
 
-    private void StartPull(Transfer t, int waiter)
+    /// <summary>Starts pulling <paramref name="image"/> onto <paramref name="node"/> from a peer if one can serve, else from
+    /// the registry; <paramref name="waiter"/> is the job waiting for it (-1 for a warm-up).</summary>
+    private Transfer StartPull(int node, int image, long size, bool prefetch, int waiter)
     {
+        var t = new Transfer(node, image, size, prefetch, PeerSource(node, image));
         if (waiter >= 0)
         {
             t.Waiters.Add(waiter);
             _waitingPulls[waiter]++;
         }
-        _egress += t.Size;
-        if (t.Prefetch)
-            _prefetchPullBytes += t.Size;
+        if (t.FromPeer)
+        {
+            _peerCopies++;
+            if (prefetch)
+                _peerPrefetchBytes += size;
+            else
+                _peerJobBytes += size;
+        }
         else
-            _jobPullBytes += t.Size;
-        if (waiter >= 0 && _alloc[waiter].Length > 1)
-            _multiNodeBytes += t.Size;
-        if (_pulling[t.Image] > 0)
-            _duplicateBytes += t.Size;
-        if (_holders[t.Image].Count > 0)
-            _heldElsewhereBytes += t.Size;
-        _pulling[t.Image]++;
+        {
+            _registryPulls++;
+            _egress += size;
+            if (prefetch)
+                _prefetchPullBytes += size;
+            else
+                _jobPullBytes += size;
+            if (waiter >= 0 && _alloc[waiter].Length > 1)
+                _multiNodeBytes += size;
+            if (_pulling[image] > 0)
+                _duplicateBytes += size;
+            if (_holders[image].Count > 0)
+                _heldElsewhereBytes += size;
+        }
+        _pulling[image]++;
         _transfers.Start(t, _now);
         Push(_transfers.Reschedule(_now), Kind.Transfers, _transfers.Version);
+        return t;
+    }
+
+    /// <summary>
+    /// Peer fetch as the node agent does it: ask the first <c>Peers:MaxSources</c> holders of the committed image in
+    /// <see cref="Peers.PeerSelection"/> order; the first with fewer than <c>Peers:MaxUploads</c> uploads serves it.
+    /// <see cref="Transfer.Registry"/> when peers are off, nobody holds the image, or all asked holders are busy.
+    /// </summary>
+    private int PeerSource(int node, int image)
+    {
+        var holders = _holders[image];
+        if (_peers is null || holders.Count == 0)
+            return Transfer.Registry;
+        foreach (var h in _peers.Rank(holders, node, JobTrace.Images[image].Name))
+        {
+            if (_transfers.UploadsFrom(h) < Options.PeerMaxUploads)
+                return h;
+        }
+        return Transfer.Registry;
     }
 
     private void TransfersDue()
@@ -522,10 +572,9 @@ public sealed class ClusterSimulation
             cache[image] = e = new Entry(JobTrace.Images[image].Size);
         if (e.Present || e.InFlight is not null)
             return;
-        e.InFlight = new Transfer(node, image, e.Size, prefetch: true);
         _version[node]++;
         _prefetchBytes += e.Size;
-        StartPull(e.InFlight, -1);
+        e.InFlight = StartPull(node, image, e.Size, prefetch: true, -1);
     }
 
     // ---- view ----------------------------------------------------------------------------------------------

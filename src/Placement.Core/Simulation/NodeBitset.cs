@@ -23,6 +23,9 @@ public sealed class NodeBitset(int nodes)
         if ((w & (1UL << node)) != 0) { w &= ~(1UL << node); Count--; }
     }
 
+    /// <summary>The nodes in the set, lowest first, without allocating (the set must not change meanwhile).</summary>
+    public Enumerator GetEnumerator() => new(_words);
+
     /// <summary>The lowest node in the set for which <paramref name="accept"/> is true, else -1.</summary>
     public int First<TState>(TState state, Func<TState, int, bool> accept)
     {
@@ -38,5 +41,26 @@ public sealed class NodeBitset(int nodes)
             }
         }
         return -1;
+    }
+
+    public struct Enumerator(ulong[] words)
+    {
+        private int _word = -1;
+        private ulong _bits;
+
+        public int Current { get; private set; }
+
+        public bool MoveNext()
+        {
+            while (_bits == 0)
+            {
+                if (++_word >= words.Length)
+                    return false;
+                _bits = words[_word];
+            }
+            Current = (_word << 6) + BitOperations.TrailingZeroCount(_bits);
+            _bits &= _bits - 1;
+            return true;
+        }
     }
 }

@@ -8,7 +8,10 @@ public sealed record PolicyResult
     public required int Jobs { get; init; }
     /// <summary>Jobs whose image was in the cache of every node they got, when they got them.</summary>
     public required int Hits { get; init; }
+    /// <summary>Registry egress: bytes pulled from the registry (peer copies are not egress).</summary>
     public required long EgressBytes { get; init; }
+    /// <summary>Bytes copied from peers (peer fetch, placement policy only).</summary>
+    public long PeerBytes { get; init; }
     public required long EvictedBytes { get; init; }
     public required long PrefetchBytes { get; init; }
     /// <summary>Prefetched images evicted before any job used them.</summary>

@@ -25,6 +25,14 @@ public sealed record SimulationOptions
     public int RegistryConcurrency { get; init; } = 64;
     /// <summary>Seconds between prefetch planning rounds (the controller's loop).</summary>
     public double PrefetchIntervalSeconds { get; init; } = 30;
+    /// <summary><c>Peers:Enabled</c>: under the placement policy a pull copies the image from a node holding it
+    /// committed (<see cref="Peers.PeerSelection"/> order) when one of the first <see cref="PeerMaxSources"/> has an
+    /// upload slot; the baselines never do.</summary>
+    public bool PeersEnabled { get; init; } = true;
+    /// <summary><c>Peers:MaxUploads</c>: peer copies one node serves at once.</summary>
+    public int PeerMaxUploads { get; init; } = 4;
+    /// <summary><c>Peers:MaxSources</c>: holders asked for one image before the registry.</summary>
+    public int PeerMaxSources { get; init; } = 3;
 
     /// <summary>Simulated time zero, as wall-clock time for the eviction policy's <c>LastUsed</c> comparisons.</summary>
     public static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);

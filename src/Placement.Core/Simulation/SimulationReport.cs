@@ -19,13 +19,14 @@ public static class SimulationReport
             (trace.Skipped > 0 ? $", {trace.Skipped} lines skipped ({trace.SkipReason})" : "") +
             (first?.Unrunnable > 0 ? $", {first.Unrunnable} jobs need more cores than the cluster has (not replayed)" : ""));
         w.WriteLine($"cluster: {o.Nodes} nodes x {o.CoresPerNode} cores; cache {Units.Bytes(cacheBytes)}/node (high {Units.Bytes(o.HighWatermark.Resolve(cacheBytes))}, low {Units.Bytes(o.LowWatermark.Resolve(cacheBytes))}, min age {o.MinAge.TotalSeconds:0} s); " +
-            $"pulls: {Units.Bytes(o.NodeBandwidth)}/s per node, {Units.Bytes(o.RegistryBandwidth)}/s and {o.RegistryConcurrency} at once at the registry");
-        string[] headers = ["policy", "hit rate", "egress", "vs no-cache", "delay p50", "p95", "p99", "evicted", "prefetched", "prefetch wasted", "queue wait", "what"];
+            $"pulls: {Units.Bytes(o.NodeBandwidth)}/s per node, {Units.Bytes(o.RegistryBandwidth)}/s and {o.RegistryConcurrency} at once at the registry; " +
+            (o.PeersEnabled ? $"peers (placement only): {o.PeerMaxSources} sources asked, {o.PeerMaxUploads} uploads per node" : "peers: off"));
+        string[] headers = ["policy", "hit rate", "egress", "vs no-cache", "from peers", "delay p50", "p95", "p99", "evicted", "prefetched", "prefetch wasted", "queue wait", "what"];
         var table = rows.Select(r => new[]
         {
             r.Name, Pct(r.HitRate), Units.Bytes(r.EgressBytes),
             noCache is null || noCache.EgressBytes == 0 ? "-" : Pct((double)r.EgressBytes / noCache.EgressBytes),
-            Units.Seconds(r.DelayPercentile(50)), Units.Seconds(r.DelayPercentile(95)), Units.Seconds(r.DelayPercentile(99)),
+            Units.Bytes(r.PeerBytes), Units.Seconds(r.DelayPercentile(50)), Units.Seconds(r.DelayPercentile(95)), Units.Seconds(r.DelayPercentile(99)),
             Units.Bytes(r.EvictedBytes), Units.Bytes(r.PrefetchBytes), Units.Bytes(r.PrefetchWastedBytes),
             Units.Seconds(r.MeanQueueWaitSeconds), SimPolicies.Describe(r.Policy),
         }).ToList();
@@ -34,7 +35,7 @@ public static class SimulationReport
         [
             "cold-start floor", Pct(floor.MaxHitRate), Units.Bytes(floor.Bytes),
             noCache is null || noCache.EgressBytes == 0 ? "-" : Pct((double)floor.Bytes / noCache.EgressBytes),
-            "-", "-", "-", "-", "-", "-", "-", $"bound, not a policy: the first job of each of {floor.Images} images misses and pulls it once",
+            "-", "-", "-", "-", "-", "-", "-", "-", $"bound, not a policy: the first job of each of {floor.Images} images misses and pulls it once",
         ]);
         WriteAligned(w, headers, table);
         var sizes = results.Select(r => r.CacheBytes).Distinct().Order().ToList();
@@ -72,14 +73,16 @@ public static class SimulationReport
                 };
             }).ToList());
         w.WriteLine("egress by source:");
-        WriteAligned(w, ["policy", "egress", "job pulls", "of them multi-node", "prefetch pulls", "while pulled elsewhere", "while held elsewhere"],
+        WriteAligned(w, ["policy", "egress", "job pulls", "of them multi-node", "prefetch pulls", "while pulled elsewhere", "while held elsewhere",
+                "from peers", "peer job copies", "peer prefetch copies", "registry pulls", "peer copies"],
             rows.Select(r =>
             {
                 var b = r.Breakdown;
                 return new[]
                 {
                     r.Name, Units.Bytes(r.EgressBytes), Units.Bytes(b.JobPullBytes), Units.Bytes(b.MultiNodePullBytes), Units.Bytes(b.PrefetchPullBytes),
-                    Units.Bytes(b.ConcurrentDuplicateBytes), Units.Bytes(b.HeldElsewhereBytes),
+                    Units.Bytes(b.ConcurrentDuplicateBytes), Units.Bytes(b.HeldElsewhereBytes), Units.Bytes(r.PeerBytes), Units.Bytes(b.PeerJobBytes),
+                    Units.Bytes(b.PeerPrefetchBytes), b.RegistryPulls.ToString(CultureInfo.InvariantCulture), b.PeerCopies.ToString(CultureInfo.InvariantCulture),
                 };
             }).ToList());
     }
@@ -114,6 +117,11 @@ public static class SimulationReport
             w.WriteNumber("registryBandwidthBytesPerSecond", o.RegistryBandwidth);
             w.WriteNumber("registryConcurrency", o.RegistryConcurrency);
             w.WriteNumber("prefetchIntervalSeconds", o.PrefetchIntervalSeconds);
+            w.WriteStartObject("peers");
+            w.WriteBoolean("enabled", o.PeersEnabled);
+            w.WriteNumber("maxUploads", o.PeerMaxUploads);
+            w.WriteNumber("maxSources", o.PeerMaxSources);
+            w.WriteEndObject();
             w.WriteEndObject();
             w.WriteStartArray("results");
             foreach (var r in results)
@@ -127,6 +135,7 @@ public static class SimulationReport
                 w.WriteNumber("egressBytes", r.EgressBytes);
                 if (noCache is not null && noCache.EgressBytes > 0)
                     w.WriteNumber("egressVsNoCache", Math.Round((double)r.EgressBytes / noCache.EgressBytes, 6));
+                w.WriteNumber("peerBytes", r.PeerBytes);
                 w.WriteNumber("evictedBytes", r.EvictedBytes);
                 w.WriteNumber("prefetchBytes", r.PrefetchBytes);
                 w.WriteNumber("prefetchWastedBytes", r.PrefetchWastedBytes);
@@ -158,6 +167,10 @@ public static class SimulationReport
                 w.WriteNumber("prefetchPullBytes", m.PrefetchPullBytes);
                 w.WriteNumber("whilePulledElsewhereBytes", m.ConcurrentDuplicateBytes);
                 w.WriteNumber("whileHeldElsewhereBytes", m.HeldElsewhereBytes);
+                w.WriteNumber("registryPulls", m.RegistryPulls);
+                w.WriteNumber("peerJobBytes", m.PeerJobBytes);
+                w.WriteNumber("peerPrefetchBytes", m.PeerPrefetchBytes);
+                w.WriteNumber("peerCopies", m.PeerCopies);
                 w.WriteEndObject();
                 w.WriteEndObject();
             }

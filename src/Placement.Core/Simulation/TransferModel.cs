@@ -1,28 +1,38 @@
 namespace Placement.Core.Simulation;
 
 /// <summary>One image being pulled onto one node; jobs waiting for it share it (single-flight, as in the cache).</summary>
-internal sealed class Transfer(int node, int image, long size, bool prefetch)
+internal sealed class Transfer(int node, int image, long size, bool prefetch, int source = Transfer.Registry)
 {
+    /// <summary><see cref="Source"/> of a pull from the registry.</summary>
+    public const int Registry = -1;
+
     public int Node { get; } = node;
     public int Image { get; } = image;
     public long Size { get; } = size;
     /// <summary>Started by the prefetcher (no job waiting when it started).</summary>
     public bool Prefetch { get; } = prefetch;
+    /// <summary>The node that uploads the image (peer fetch), or <see cref="Registry"/>.</summary>
+    public int Source { get; } = source;
+    public bool FromPeer => Source != Registry;
     public double Remaining = size;
     public double Rate;
     public readonly List<int> Waiters = [];
 }
 
 /// <summary>
-/// Fluid model of pulls: at most <c>concurrency</c> pulls are served at once (others wait FIFO); each active pull gets
-/// min(node bandwidth / pulls on its node, registry bandwidth / active pulls). Rates are recomputed whenever a pull
-/// starts or ends, so the next completion time is exact for this model.
+/// Fluid model of pulls. Registry pulls: at most <c>concurrency</c> are served at once (others wait FIFO); each active one
+/// gets min(node bandwidth / pulls on its node, registry bandwidth / active registry pulls). Peer copies start at once,
+/// outside the registry's cap and bandwidth, at min(node bandwidth / pulls on the receiving node, node bandwidth /
+/// uploads on the sending node) (full-duplex NICs: a node's uploads and downloads do not share). Rates are recomputed
+/// whenever a transfer starts or ends, so the next completion time is exact for this model.
 /// </summary>
 internal sealed class TransferModel(int nodes, double nodeBandwidth, double registryBandwidth, int concurrency)
 {
     private readonly List<Transfer> _active = [];
     private readonly Queue<Transfer> _waiting = new();
     private readonly int[] _perNode = new int[nodes];
+    private readonly int[] _uploads = new int[nodes];
+    private int _registryActive;
     private double _last;
 
     /// <summary>Bumped on every change; a scheduled completion event with an older version is stale.</summary>
@@ -32,18 +42,22 @@ internal sealed class TransferModel(int nodes, double nodeBandwidth, double regi
 
     public int Queued => _waiting.Count;
 
+    /// <summary>Transfers being received by the node (registry pulls and peer copies, not queued ones).</summary>
     public int OnNode(int node) => _perNode[node];
+
+    /// <summary>Peer copies the node is uploading.</summary>
+    public int UploadsFrom(int node) => _uploads[node];
 
     public void Start(Transfer t, double now)
     {
         Advance(now);
-        if (_active.Count < concurrency)
+        if (t.FromPeer || _registryActive < concurrency)
             Activate(t);
         else
             _waiting.Enqueue(t);
     }
 
-    /// <summary>Completes every pull that has finished by <paramref name="now"/> and admits waiting ones.</summary>
+    /// <summary>Completes every transfer that has finished by <paramref name="now"/> and admits waiting registry pulls.</summary>
     public void Complete(double now, List<Transfer> done)
     {
         Advance(now);
@@ -54,11 +68,15 @@ internal sealed class TransferModel(int nodes, double nodeBandwidth, double regi
             {
                 _active.RemoveAt(i);
                 _perNode[t.Node]--;
+                if (t.FromPeer)
+                    _uploads[t.Source]--;
+                else
+                    _registryActive--;
                 done.Add(t);
             }
         }
         done.Reverse(); // oldest first, for a deterministic order
-        while (_active.Count < concurrency && _waiting.Count > 0)
+        while (_registryActive < concurrency && _waiting.Count > 0)
             Activate(_waiting.Dequeue());
     }
 
@@ -69,10 +87,11 @@ internal sealed class TransferModel(int nodes, double nodeBandwidth, double regi
         var next = double.PositiveInfinity;
         if (_active.Count == 0)
             return next;
-        var registryShare = registryBandwidth / _active.Count;
+        var registryShare = _registryActive == 0 ? 0 : registryBandwidth / _registryActive;
         foreach (var t in _active)
         {
-            t.Rate = Math.Min(nodeBandwidth / _perNode[t.Node], registryShare);
+            var down = nodeBandwidth / _perNode[t.Node];
+            t.Rate = t.FromPeer ? Math.Min(down, nodeBandwidth / _uploads[t.Source]) : Math.Min(down, registryShare);
             next = Math.Min(next, now + t.Remaining / t.Rate);
         }
         return next;
@@ -82,6 +101,10 @@ internal sealed class TransferModel(int nodes, double nodeBandwidth, double regi
     {
         _active.Add(t);
         _perNode[t.Node]++;
+        if (t.FromPeer)
+            _uploads[t.Source]++;
+        else
+            _registryActive++;
     }
 
     private void Advance(double now)
