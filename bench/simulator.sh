@@ -40,6 +40,10 @@ echo "== generated: 64 nodes x 50000 jobs (8 days)"
 sim generate --jobs 50000 --nodes 64 --seed 1 --out "$WORK/small-8d.csv" >/dev/null
 sim --trace "$WORK/small-8d.csv" --nodes 64 --cache-size 100GiB
 echo
+# Past the cold start a 64-node cluster's hit rate is bound by how much of the ~275 GiB catalogue a node can keep.
+echo "== the same 8 days with 200 GiB of cache per node"
+sim --trace "$WORK/small-8d.csv" --nodes 64 --cache-size 200GiB --explain
+echo
 # What peer fetch does (placement without it), and the popularity trade-off (docs/benchmarks.md): each popular image
 # on more idle nodes buys hits with warm-ups, which peer fetch mostly serves from other nodes.
 echo '{ "Peers": { "Enabled": false } }' > "$WORK/nopeers.json"
