@@ -57,6 +57,38 @@ public sealed class PeerFetchSpecs
     }
 
     [Test]
+    public async Task A_pinned_single_file_image_is_copied_from_the_node_holding_it_and_downloaded_once()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        using var dir = new TempDir();
+        var squashfs = await File.ReadAllBytesAsync(await ClusterNodes.MakeImageAsync(dir.Path, "pinned-file"));
+        await using var server = new Sources.TestFileServer(squashfs);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(squashfs));
+        var reference = $"{server.Url()}#sha256={sha}";
+        var id = await ClusterNodes.IdOfAsync(reference);
+        var copies = await AgentScrape.ValueAsync(cluster.AgentUrl("n2"), "placement_peer_fetches_total{result=\"peer\"}");
+        try
+        {
+            using (var n1 = new WarmClient(cluster.AgentUrl("n1")))
+                await WarmSpecs.WarmAndWaitAsync(n1, reference);
+            await ClusterNodes.WaitForFeatureAsync(cluster, "n1", id, present: true, TimeSpan.FromSeconds(10));
+            using (var n2 = new WarmClient(cluster.AgentUrl("n2")))
+                Assert.That((await WarmSpecs.WarmAndWaitAsync(n2, reference)).Digest, Is.EqualTo("sha256:" + sha));
+
+            Assert.That(server.Requests.Count(r => r.Path == "/image.sqsh"), Is.EqualTo(1), "only n1 downloaded it from the server");
+            Assert.That(await AgentScrape.ValueAsync(cluster.AgentUrl("n2"), "placement_peer_fetches_total{result=\"peer\"}"), Is.EqualTo(copies + 1));
+            var copied = new CacheStore(new CacheLayout(cluster.CacheRoot("n2"))).ArtifactPath(sha);
+            Assert.That(copied, Is.Not.Null.And.EndsWith("image.sqsh"));
+            Assert.That(await File.ReadAllBytesAsync(copied!), Is.EqualTo(squashfs));
+        }
+        finally
+        {
+            await ClusterNodes.RemoveEverywhereAsync(cluster, id);
+        }
+    }
+
+    [Test]
     public async Task A_job_on_a_node_missing_its_image_starts_with_a_copy_from_the_node_that_holds_it()
     {
         var (cluster, image, id) = await AltHeldNowhereAsync();
