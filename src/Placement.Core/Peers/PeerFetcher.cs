@@ -25,16 +25,34 @@ public sealed class PeerFetcher : IDisposable
     private readonly IPeerDirectory _directory;
     private readonly Action<string> _log;
     private readonly HttpClient _client;
+    private readonly TimeProvider _time;
+    // Holders that did not answer at all (connection refused or dropped, no answer in time), skipped until then: a
+    // firewall between nodes costs the first miss a timeout per holder, not every miss.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _unreachableUntil = new(StringComparer.Ordinal);
 
-    public PeerFetcher(PlacementOptions options, string self, IPeerDirectory directory, Action<string> log)
+    /// <summary>How long a holder that did not answer is skipped.</summary>
+    public static readonly TimeSpan UnreachableBackoff = TimeSpan.FromMinutes(5);
+
+    /// <summary>Connecting to an agent inside the cluster takes well under a millisecond; a dropped connection should
+    /// not cost the whole request timeout.</summary>
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(3);
+
+    public PeerFetcher(PlacementOptions options, string self, IPeerDirectory directory, Action<string> log, TimeProvider? time = null)
     {
         _options = options;
         _self = self;
         _directory = directory;
         _log = log;
-        _client = new HttpClient(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false })
+        _time = time ?? TimeProvider.System;
+        var timeout = TimeSpan.FromSeconds(options.Peers.RequestTimeoutSeconds);
+        _client = new HttpClient(new SocketsHttpHandler
         {
-            Timeout = TimeSpan.FromSeconds(options.Peers.RequestTimeoutSeconds),
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            ConnectTimeout = timeout < ConnectTimeout ? timeout : ConnectTimeout,
+        })
+        {
+            Timeout = timeout,
         };
     }
 
@@ -68,7 +86,8 @@ public sealed class PeerFetcher : IDisposable
             PlacementMetrics.PeerFetches.WithLabels("failed").Inc();
             return null;
         }
-        var order = PeerSelection.Order(holders, _self, digest, _options.Peers.MaxSources);
+        var now = _time.GetUtcNow();
+        var order = PeerSelection.Order(holders.Where(h => !(_unreachableUntil.TryGetValue(h, out var until) && until > now)), _self, digest, _options.Peers.MaxSources);
         if (order.Count == 0)
         {
             PlacementMetrics.PeerFetches.WithLabels("no_holder").Inc();
@@ -133,9 +152,17 @@ public sealed class PeerFetcher : IDisposable
         {
             throw;
         }
-        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or JsonException or PlacementException)
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
         {
-            _log($"{url}: {(ex is OperationCanceledException ? $"no answer within {_options.Peers.RequestTimeoutSeconds} s" : ex.Message)}; trying the next holder or the registry");
+            // No answer at all: down, firewalled, or not an agent. Skipped for a while, so later misses do not wait for it.
+            _unreachableUntil[holder] = _time.GetUtcNow() + UnreachableBackoff;
+            _log($"{url}: {(ex is OperationCanceledException ? $"no answer within {_options.Peers.RequestTimeoutSeconds} s" : ex.Message)}; " +
+                 $"not asked again for {UnreachableBackoff.TotalMinutes:0} minutes; trying the next holder or the registry");
+            return (null, 0);
+        }
+        catch (Exception ex) when (ex is JsonException or PlacementException)
+        {
+            _log($"{url}: {ex.Message}; trying the next holder or the registry");
             return (null, 0);
         }
     }

@@ -147,7 +147,7 @@ public sealed class HostilePeerSpecs
     }
 
     [Test]
-    public async Task A_holder_that_does_not_answer_costs_one_request_timeout_and_the_pull_goes_on()
+    public async Task A_holder_that_does_not_answer_costs_one_timeout_and_is_skipped_for_a_while()
     {
         using var dir = new TempDir();
         var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
@@ -157,12 +157,22 @@ public sealed class HostilePeerSpecs
             var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
             var options = Options(("silent", new Uri($"http://127.0.0.1:{port}/")));
             options.Peers.RequestTimeoutSeconds = 1;
-            using var fetcher = new PeerFetcher(options, Self, new Holders("silent"), _ => { });
+            var log = new List<string>();
+            var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+            using var fetcher = new PeerFetcher(options, Self, new Holders("silent"), log.Add, time);
             using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
+            var destination = Path.Combine(dir.Path, "image.sqsh");
 
-            var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "image.sqsh"), http, null, CancellationToken.None);
+            var first = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+            var logged = log.Count;
+            var second = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+            time.Advance(PeerFetcher.UnreachableBackoff + TimeSpan.FromSeconds(1));
+            var third = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
 
-            Assert.That(copy, Is.Null);
+            Assert.That((first, second, third), Is.EqualTo(((PeerCopy?)null, (PeerCopy?)null, (PeerCopy?)null)));
+            Assert.That(log.Take(logged), Has.Some.Contains("no answer within 1 s").And.Contains("not asked again for 5 minutes"));
+            Assert.That(log.Skip(logged).Take(log.Count - logged), Has.Exactly(1).Contains("no answer within"),
+                "the second pull does not wait for the silent holder again; the third, after the back-off, asks it once more");
         }
         finally
         {
