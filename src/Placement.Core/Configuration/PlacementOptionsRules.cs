@@ -36,12 +36,8 @@ internal static class PlacementOptionsRules
             yield return $"Registries:Platform must look like os/arch[/variant], e.g. linux/amd64 (value: '{options.Registries.Platform}')";
         foreach (var error in CatalogErrors(options))
             yield return error;
-        foreach (var (key, program) in new[] { ("ScontrolPath", options.Agent.ScontrolPath), ("UnmungePath", options.Agent.UnmungePath) })
-        {
-            if (!string.IsNullOrEmpty(program) && (program.Contains('\0', StringComparison.Ordinal) || program.Any(char.IsWhiteSpace)
-                || (program.Contains('/', StringComparison.Ordinal) && !System.IO.Path.IsPathFullyQualified(program))))
-                yield return $"Agent:{key} must be a program name found on PATH or an absolute path, without spaces (value: '{program}')";
-        }
+        foreach (var error in ProgramErrors("Agent", ("ScontrolPath", options.Agent.ScontrolPath), ("UnmungePath", options.Agent.UnmungePath)))
+            yield return error;
         if (!ListenAddress.TryParse(options.Agent.Listen, out _, out var listenError))
             yield return $"Agent:Listen {listenError} (value: '{options.Agent.Listen}')";
         var socket = options.Agent.Socket;
@@ -61,10 +57,8 @@ internal static class PlacementOptionsRules
             yield return error;
         if (options.Peers.Discovery is not ("slurm" or "sge" or "none"))
             yield return $"Peers:Discovery must be slurm, sge or none (value: '{options.Peers.Discovery}')";
-        var munge = options.Peers.MungePath;
-        if (!string.IsNullOrEmpty(munge) && (munge.Contains('\0', StringComparison.Ordinal) || munge.Any(char.IsWhiteSpace)
-            || (munge.Contains('/', StringComparison.Ordinal) && !System.IO.Path.IsPathFullyQualified(munge))))
-            yield return $"Peers:MungePath must be a program name found on PATH or an absolute path, without spaces (value: '{munge}')";
+        foreach (var error in ProgramErrors("Peers", ("MungePath", options.Peers.MungePath)))
+            yield return error;
         foreach (var host in options.Registries.Insecure)
         {
             if (host.Length == 0 || host.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':')))
@@ -96,11 +90,18 @@ internal static class PlacementOptionsRules
             if (!Prefetch.QuietHours.TryParse(window, out _, out _, out var error))
                 yield return $"Prefetch:QuietHours {error}";
         }
-        foreach (var (key, program) in new[] { ("SqueuePath", prefetch.SqueuePath), ("SinfoPath", prefetch.SinfoPath), ("QstatPath", prefetch.QstatPath), ("QhostPath", prefetch.QhostPath) })
+        foreach (var error in ProgramErrors("Prefetch", ("SqueuePath", prefetch.SqueuePath), ("SinfoPath", prefetch.SinfoPath), ("QstatPath", prefetch.QstatPath), ("QhostPath", prefetch.QhostPath)))
+            yield return error;
+    }
+
+    /// <summary>Program settings: a name looked up on PATH or an absolute path, no spaces (the command wrapper runs argv, never a shell).</summary>
+    private static IEnumerable<string> ProgramErrors(string section, params (string Key, string Program)[] programs)
+    {
+        foreach (var (key, program) in programs)
         {
             if (!string.IsNullOrEmpty(program) && (program.Contains('\0', StringComparison.Ordinal) || program.Any(char.IsWhiteSpace)
                 || (program.Contains('/', StringComparison.Ordinal) && !System.IO.Path.IsPathFullyQualified(program))))
-                yield return $"Prefetch:{key} must be a program name found on PATH or an absolute path, without spaces (value: '{program}')";
+                yield return $"{section}:{key} must be a program name found on PATH or an absolute path, without spaces (value: '{program}')";
         }
     }
 
