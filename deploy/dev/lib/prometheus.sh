@@ -87,6 +87,12 @@ prometheus_up() {
         stop_pidfile prometheus "$PROM_PIDFILE" prometheus
     fi
     [[ ! -e $PROM_LOG ]] || mv -f "$PROM_LOG" "$PROM_LOG.1"
+    # A fresh TSDB on every start. A restarted Prometheus writes no staleness markers for the series it only knows
+    # from its WAL, so an agent's counters from before a `cluster down` (or a replaced agent's) would still answer
+    # queries for the 5-minute lookback, and specs comparing Prometheus with the agents would see old values. The dev
+    # cluster keeps no history worth that.
+    rm -rf "$PROM_DIR/data"
+    mkdir -p "$PROM_DIR/data"
     setsid prometheus --config.file="$PROM_CONFIG" --storage.tsdb.path="$PROM_DIR/data" \
         --storage.tsdb.retention.time=2d --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-lifecycle \
         </dev/null >"$PROM_LOG" 2>&1 &
