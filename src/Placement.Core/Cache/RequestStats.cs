@@ -55,14 +55,10 @@ public static class RequestStats
             var parts = Path.GetFileName(file).Split('.');
             if (parts.Length != 4 || !Requesters.Contains(parts[0], StringComparer.Ordinal) || parts[1] is not ("hit" or "miss"))
                 continue;
-            try
-            {
-                File.Delete(file);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
+            // Only the collector whose unlink removed the file counts it: two scrapes at once (a Prometheus HA pair, or
+            // Prometheus and a person with curl) each see every file, and would otherwise both count it.
+            if (!Native.Libc.TryUnlink(file))
                 continue;
-            }
             var key = (parts[0], parts[1] == "hit");
             counts[key] = counts.GetValueOrDefault(key) + 1;
         }

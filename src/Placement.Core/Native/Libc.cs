@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Placement.Core.Native;
 
-/// <summary>The libc calls .NET does not expose (source-generated P/Invoke, AOT-safe): locking, fsync, statvfs.</summary>
+/// <summary>The libc calls .NET does not expose (source-generated P/Invoke, AOT-safe): locking, fsync, statvfs, unlink.</summary>
 internal static partial class Libc
 {
     public const int LOCK_SH = 1;
@@ -28,6 +28,13 @@ internal static partial class Libc
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int unlink(string path);
+
+    /// <summary>Removes the file and says whether this call did: of several processes or threads removing one file, exactly
+    /// one gets true (File.Delete succeeds for all of them, since a missing file is no error to it).</summary>
+    public static bool TryUnlink(string path) => unlink(path) == 0;
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int statvfs(string path, out StatVfs buffer);

@@ -24,6 +24,33 @@ public sealed class RequestStatsSpecs
     }
 
     [Test]
+    public void Collectors_running_at_once_count_every_request_exactly_once()
+    {
+        using var dir = new TempDir();
+        var stats = Path.Combine(dir.CacheRoot, "stats");
+        const int requests = 20_000;
+        for (var i = 0; i < requests; i++)
+            RequestStats.Record(stats, "job", hit: i % 2 == 0);
+        using var start = new ManualResetEventSlim();
+        var results = new IReadOnlyList<(string Requester, bool Hit, long Count)>[8];
+
+        // Eight scrapes at once on their own threads: their listings overlap, each sees files another removes.
+        var threads = Enumerable.Range(0, results.Length).Select(i => new Thread(() =>
+        {
+            start.Wait();
+            results[i] = RequestStats.Collect(stats);
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        start.Set();
+        threads.ForEach(t => t.Join());
+        var counted = results.SelectMany(c => c).GroupBy(c => c.Hit).ToDictionary(g => g.Key, g => g.Sum(c => c.Count));
+
+        Assert.That(counted.GetValueOrDefault(true), Is.EqualTo(requests / 2));
+        Assert.That(counted.GetValueOrDefault(false), Is.EqualTo(requests / 2));
+        Assert.That(Directory.EnumerateFiles(stats), Is.Empty);
+    }
+
+    [Test]
     public void Recording_never_fails_a_request()
     {
         Assert.DoesNotThrow(() => RequestStats.Record("/proc/placement-cannot-create-this", "job", hit: true));
