@@ -23,8 +23,8 @@ public sealed partial class ImageCache
     {
         Options = options;
         NodeName = nodeName ?? DefaultNodeName;
-        if (NodeName.Length == 0 || NodeName.Length > 64 || !NodeName.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || NodeName.StartsWith('.'))
-            throw new PlacementException(PlacementErrorKind.Failure, $"node name '{NodeName}' is not a valid node name (letters, digits, '-', '_', '.'; at most 64)");
+        if (!NodeNames.IsValid(NodeName))
+            throw new PlacementException(PlacementErrorKind.Failure, $"node name '{NodeName}' is not a valid node name ({NodeNames.Rule})");
         Layout = new CacheLayout(options.Cache.Root.Replace("%n", NodeName, StringComparison.Ordinal));
         Store = new CacheStore(Layout);
         Catalog = ImageCatalogs.From(options);

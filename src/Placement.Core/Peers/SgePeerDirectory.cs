@@ -18,7 +18,7 @@ public sealed class SgePeerDirectory(string qhost, TimeSpan timeout) : IPeerDire
 
     /// <summary>
     /// qhost prints a line per host (name first, not indented) followed by its indented resource lines, e.g.
-    /// <c>   hl:placement_images=+abc123def456+tiny+</c>.
+    /// <c>   hl:placement_images=+abc123def456+tiny+</c>. Host names that are not node names (<see cref="NodeNames"/>) are skipped, since they become agent URLs.
     /// </summary>
     public static IReadOnlyList<string> Parse(string output, string imageId)
     {
@@ -36,7 +36,7 @@ public sealed class SgePeerDirectory(string qhost, TimeSpan timeout) : IPeerDire
                 continue;
             }
             var at = line.IndexOf(marker, StringComparison.Ordinal);
-            if (host is not null && host != "global" && at >= 0 && line[(at + marker.Length)..].Trim().Contains(wanted, StringComparison.Ordinal)
+            if (NodeNames.IsValid(host) && host != "global" && at >= 0 && line[(at + marker.Length)..].Trim().Contains(wanted, StringComparison.Ordinal)
                 && !holders.Contains(host, StringComparer.Ordinal))
                 holders.Add(host);
         }

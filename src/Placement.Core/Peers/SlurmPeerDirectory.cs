@@ -14,14 +14,14 @@ public sealed class SlurmPeerDirectory(string sinfo, TimeSpan timeout) : IPeerDi
         return Parse(run.Result.StandardOutput, imageId);
     }
 
-    /// <summary>Nodes of <c>sinfo -h -N -o "%N %f"</c> output having feature <paramref name="imageId"/>; a node listed in several partitions once.</summary>
+    /// <summary>Nodes of <c>sinfo -h -N -o "%N %f"</c> output having feature <paramref name="imageId"/>; a node listed in several partitions once; names that are not node names (<see cref="NodeNames"/>) are skipped, since they become agent URLs.</summary>
     public static IReadOnlyList<string> Parse(string output, string imageId)
     {
         var holders = new List<string>();
         foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var parts = line.Split(' ', 2, StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length == 2 && parts[1].Split(',').Contains(imageId, StringComparer.Ordinal) && !holders.Contains(parts[0], StringComparer.Ordinal))
+            if (parts.Length == 2 && NodeNames.IsValid(parts[0]) && parts[1].Split(',').Contains(imageId, StringComparer.Ordinal) && !holders.Contains(parts[0], StringComparer.Ordinal))
                 holders.Add(parts[0]);
         }
         return holders;

@@ -40,12 +40,12 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
             return;
         }
         var receiver = request.Headers[PeerHeaders.Receiver];
-        if (string.IsNullOrEmpty(receiver) || receiver.Length > 64 || !receiver.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        if (!NodeNames.IsValid(receiver))
         {
-            await DenyAsync(response, "denied", 400, $"header {PeerHeaders.Receiver} must name the asking node (letters, digits, '-', '_', '.'; at most 64)").ConfigureAwait(false);
+            await DenyAsync(response, "denied", 400, $"header {PeerHeaders.Receiver} must name the asking node ({NodeNames.Rule}; value: '{receiver}')").ConfigureAwait(false);
             return;
         }
-        if (Meta(hex) is not { } meta)
+        if (Committed(hex) is not ({ } meta, _))
         {
             await DenyAsync(response, "not_found", 404, $"node {cache.NodeName} holds no image sha256:{hex}").ConfigureAwait(false);
             return;
@@ -70,7 +70,7 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
             await DenyAsync(response, "denied", 403, $"no valid token for sha256:{hex}: ask GET /v1/artifacts/{hex} (MUNGE-authenticated, root) for an offer first").ConfigureAwait(false);
             return;
         }
-        if (Meta(hex) is not { } meta || meta.Artifact != artifact || cache.Store.ArtifactPath(hex) is not { } file)
+        if (Committed(hex) is not ({ } meta, { } file) || meta.Artifact != artifact)
         {
             await DenyAsync(response, "not_found", 404, $"node {cache.NodeName} no longer holds sha256:{hex}/{artifact}").ConfigureAwait(false);
             return;
@@ -119,7 +119,9 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         }
     }
 
-    private ImageMeta? Meta(string hex) => cache.Store.ArtifactPath(hex) is null ? null : cache.Store.ReadMeta(hex);
+    /// <summary>The committed image's meta.json and artifact path, or nulls when this node does not hold it.</summary>
+    private (ImageMeta? Meta, string? Path) Committed(string hex) =>
+        cache.Store.ArtifactPath(hex) is { } path && cache.Store.ReadMeta(hex) is { } meta ? (meta, path) : (null, null);
 
     /// <summary>0 without a Range header, N for <c>bytes=N-</c>, -1 for any other form.</summary>
     private static long? RangeStart(string? range)

@@ -161,7 +161,9 @@ public sealed class PeerFetchSpecs
         var anonymous = await SendAsync(http, offerPath, authorization: null);
         var asNobody = await SendAsync(http, offerPath, await CredentialAsync(offerPath, "n1", "setpriv", AsNobody));
         var otherNode = await SendAsync(http, offerPath, await CredentialAsync(offerPath, "n2"));
-        var badPath = await SendAsync(http, "/v1/artifacts/../../etc/passwd", await CredentialAsync("/v1/artifacts/../../etc/passwd", "n1"));
+        // Paths that reach the agent as sent (HttpClient would normalise "../" away before sending).
+        var notHex = await SendAsync(http, "/v1/artifacts/ETC-PASSWD", await CredentialAsync("/v1/artifacts/ETC-PASSWD", "n1"));
+        var otherFile = await http.GetAsync($"/v1/artifacts/{hex}/meta.json");
         var notHeld = await SendAsync(http, "/v1/artifacts/" + new string('0', 64), await CredentialAsync("/v1/artifacts/" + new string('0', 64), "n1"));
         var noToken = await http.GetAsync($"/v1/artifacts/{hex}/image.sqsh");
         var offer = await SendAsync(http, offerPath, await CredentialAsync(offerPath, "n1"));
@@ -170,7 +172,9 @@ public sealed class PeerFetchSpecs
         Assert.That(asNobody.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden), "artifacts go to root (other agents) only");
         Assert.That(await asNobody.Content.ReadAsStringAsync(), Does.Contain("uid 65534"));
         Assert.That(otherNode.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), "a credential made for another node's agent");
-        Assert.That(badPath.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest).Or.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(notHex.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(await notHex.Content.ReadAsStringAsync(), Does.Contain("64 lower-case hex"));
+        Assert.That(otherFile.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), "only the artifact itself is served, never meta.json or anything else");
         Assert.That(notHeld.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
         Assert.That(noToken.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
         Assert.That(offer.StatusCode, Is.EqualTo(HttpStatusCode.OK), await offer.Content.ReadAsStringAsync());

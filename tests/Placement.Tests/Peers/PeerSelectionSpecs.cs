@@ -59,6 +59,26 @@ public sealed class PeerSelectionSpecs
     }
 
     [Test]
+    public void Holder_names_that_are_not_node_names_never_become_agent_urls()
+    {
+        const string sinfo = """
+            evil.example:80/x img_9b4ca705db65
+            user@host img_9b4ca705db65
+            .hidden img_9b4ca705db65
+            n5 img_9b4ca705db65
+            """;
+        const string qhost = """
+            attacker.example/x      lx-amd64        2    1    2    2  0.50   23.5G    1.2G     0.0     0.0
+                Host Resource(s):      hl:placement_images=+tiny+
+            vm                      lx-amd64        2    1    2    2  0.50   23.5G    1.2G     0.0     0.0
+                Host Resource(s):      hl:placement_images=+tiny+
+            """;
+
+        Assert.That(SlurmPeerDirectory.Parse(sinfo, "img_9b4ca705db65"), Is.EqualTo(new[] { "n5" }));
+        Assert.That(SgePeerDirectory.Parse(qhost, "img_tiny"), Is.EqualTo(new[] { "vm" }));
+    }
+
+    [Test]
     public void Grid_Engine_holders_are_the_hosts_whose_placement_images_list_the_id_without_its_prefix()
     {
         const string qhost = """
