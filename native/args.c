@@ -3,7 +3,7 @@
 
 #include "args.h"
 
-#define KNOWN_KEYS "option, default_image, default_gpu_image, config, mode, agent_socket, runtime, runtime_path, binds, ref_cache"
+#define KNOWN_KEYS "option, default_image, default_gpu_image, config, mode, agent_socket, runtime, runtime_path, binds, ref_cache, follow"
 
 static const char *runtimes[] = { "bwrap", "apptainer", "enroot", "none" };
 
@@ -63,6 +63,38 @@ static int valid_option_name(const char *s)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
 			return 0;
 	return 1;
+}
+
+/* follow=PLUGIN[:OPTION]: PLUGIN as plugin_name in its SPANK_PLUGIN() (pyxis: "pyxis"), OPTION its option. */
+static int parse_follow(struct placement_args *args, const char *value, char *err, int err_len)
+{
+	const char *colon = strchr(value, ':');
+	size_t plen = colon ? (size_t)(colon - value) : strlen(value);
+	const char *option = colon ? colon + 1 : "container-image";
+
+	if (plen == 0 || plen >= sizeof(args->follow_plugin)) {
+		snprintf(err, err_len, "follow: invalid value '%s': use PLUGIN[:OPTION], e.g. follow=pyxis (its --container-image)", value);
+		return -1;
+	}
+	for (size_t i = 0; i < plen; i++) {
+		char c = value[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+			snprintf(err, err_len, "follow: invalid plugin name in '%s': use the plugin's name (letters, digits, '-', '_'), e.g. follow=pyxis", value);
+			return -1;
+		}
+	}
+	if (!valid_option_name(option) || strlen(option) >= sizeof(args->follow_option)) {
+		snprintf(err, err_len, "follow: invalid option name in '%s': use lowercase letters, digits, '-' and '_', e.g. follow=pyxis:container-image", value);
+		return -1;
+	}
+	memcpy(args->follow_plugin, value, plen);
+	args->follow_plugin[plen] = '\0';
+	strcpy(args->follow_option, option);
+	if (strcmp(args->follow_plugin, "placement") == 0) {
+		snprintf(err, err_len, "follow: invalid value '%s': placement is this plugin; name the plugin whose option to follow, e.g. follow=pyxis", value);
+		return -1;
+	}
+	return 0;
 }
 
 int placement_args_parse(struct placement_args *args, int ac, char **av, char *err, int err_len)
@@ -150,10 +182,18 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 				return -1;
 			if (copy_value(args->binds, sizeof(args->binds), "binds", value, err, err_len))
 				return -1;
+		} else if (klen == 6 && strncmp(arg, "follow", klen) == 0) {
+			if (parse_follow(args, value, err, err_len) != 0)
+				return -1;
 		} else {
 			snprintf(err, err_len, "unknown argument '%.*s' (known keys: " KNOWN_KEYS ")", (int)klen, arg);
 			return -1;
 		}
+	}
+	if (args->follow_plugin[0] != '\0' && strcmp(args->follow_option, args->option) == 0) {
+		snprintf(err, err_len, "follow: --%s is this plugin's own option (option=%s): two plugins cannot register one option; "
+			 "give this plugin another name, e.g. option=placement-image follow=%s", args->option, args->option, args->follow_plugin);
+		return -1;
 	}
 	return 0;
 }

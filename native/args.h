@@ -20,6 +20,8 @@ struct placement_args {
 	char runtime_path[PLACEMENT_ARG_MAX];   /* the runtime's binary ("" = looked up in the usual directories) */
 	char binds[PLACEMENT_ARG_MAX];          /* site binds: comma-separated SRC[:DST][:ro|:rw], absolute paths */
 	int ref_cache;                          /* submit side: remember validated references per user (refmemo.c); default on */
+	char follow_plugin[64];                 /* follow=PLUGIN[:OPTION]: another plugin's image option steers too ("" = none) */
+	char follow_option[64];                 /* its option name, default "container-image" */
 };
 
 /* The runtime's name as written in plugstack.conf. */

@@ -76,7 +76,7 @@ int slurm_spank_user_init(spank_t sp, int ac, char **av)
 {
 	(void)ac;
 	(void)av;
-	if (spank_context() == S_CTX_REMOTE)
+	if (spank_context() == S_CTX_REMOTE && !placement_remote_followed(sp))
 		placement_container_start(sp);
 	return 0;
 }

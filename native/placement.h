@@ -36,6 +36,7 @@ extern struct placement_state placement;
 int placement_submit_post_opt(spank_t sp);  /* srun, sbatch, salloc */
 int placement_remote_post_opt(spank_t sp);  /* slurmstepd, root, before tasks are forked */
 int placement_remote_exit(spank_t sp);      /* slurmstepd, root, step end */
+int placement_remote_followed(spank_t sp);  /* slurmstepd user_init: 1 when the step gives the followed plugin's image */
 int placement_task_init(spank_t sp);        /* forked task, as the user: C only */
 
 /* The step's container (container.c). */

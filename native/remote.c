@@ -218,3 +218,29 @@ int placement_remote_exit(spank_t sp)
 	placement.holder[0] = '\0';
 	return 0;
 }
+
+/* follow=PLUGIN[:OPTION], in user_init (spank_option_getopt works from there on, not in init_post_opt): a step that
+ * gave the followed plugin's option runs in that plugin's image, so the default image prepared in init_post_opt
+ * is not this step's: drop its lease, its PLACEMENT_IMAGE* variables and any failure preparing it. */
+int placement_remote_followed(spank_t sp)
+{
+	struct spank_option followed = { .name = placement.args.follow_option, .arginfo = "REF", .usage = "", .has_arg = 1 };
+	char *value = NULL, env[PLACEMENT_REF_MAX];
+	static const char *vars[] = { "PLACEMENT_IMAGE", "PLACEMENT_IMAGE_ID", "PLACEMENT_IMAGE_DIGEST", "PLACEMENT_IMAGE_PATH", NULL };
+
+	if (placement.args.follow_plugin[0] == '\0' || placement.image_given)
+		return 0;
+	int given = spank_option_getopt(sp, &followed, &value) == ESPANK_SUCCESS && value != NULL && value[0] != '\0';
+	if (!given && strcmp(placement.args.follow_plugin, "pyxis") == 0 && strcmp(placement.args.follow_option, "container-image") == 0)
+		given = spank_getenv(sp, "PYXIS_CONTAINER_IMAGE", env, sizeof(env)) == ESPANK_SUCCESS && env[0] != '\0';
+	if (!given)
+		return 0;
+	if (placement.holder[0] != '\0' || placement.failed)
+		slurm_verbose("placement: prepare: the step gives --%s (%s): the default image is not used", placement.args.follow_option, placement.args.follow_plugin);
+	placement_remote_exit(sp);
+	for (int i = 0; vars[i] != NULL; i++)
+		spank_unsetenv(sp, vars[i]);
+	placement.failed = 0;
+	placement.error[0] = '\0';
+	return 1;
+}
