@@ -78,6 +78,9 @@ public sealed class ClusterSimulation
     private long _jobPullBytes, _prefetchPullBytes, _duplicateBytes, _heldElsewhereBytes, _multiNodeBytes;
     private long _peerJobBytes, _peerPrefetchBytes;
     private int _registryPulls, _peerCopies;
+    // Warm-up (SimulationOptions.WarmUpSeconds): jobs submitted before it and bytes moved before it are not counted.
+    private readonly double _countFrom;
+    private bool Counting => _now >= _countFrom;
 
     public ClusterSimulation(JobTrace trace, SimulationOptions options, SimPolicy policy, IPrefetchSeam? prefetch = null)
     {
@@ -110,6 +113,7 @@ public sealed class ClusterSimulation
         _used1 = new bool[trace.Images.Count];
         _earliestCommit = Enumerable.Repeat(double.PositiveInfinity, trace.Images.Count).ToArray();
         _fastestPull = Math.Min(options.NodeBandwidth, options.RegistryBandwidth);
+        _countFrom = options.WarmUpSeconds;
         if (policy == SimPolicy.PreferPrefetch && options.PeersEnabled)
         {
             // The planner's node names (PlannerPrefetch), the image's trace name as its digest.
@@ -310,10 +314,14 @@ public sealed class ClusterSimulation
     private void Allocate(int j, int[] nodes)
     {
         var job = JobTrace.Jobs[j];
-        _jobs++;
+        var counted = job.Submit >= _countFrom;
+        if (counted)
+        {
+            _jobs++;
+            _queueWait += _now - job.Submit;
+        }
         _alloc[j] = nodes;
         _allocTime[j] = _now;
-        _queueWait += _now - job.Submit;
         var perNode = nodes.Length == 1 ? job.Cores : _cpn;
         var hit = _policy != SimPolicy.NoCache;
         var why = MissKind(job.Image, nodes);
@@ -349,10 +357,17 @@ public sealed class ClusterSimulation
                 _waitingPulls[j]++;
             }
         }
-        if (hit)
+        if (!counted)
+        {
+        }
+        else if (hit)
+        {
             _hits++;
+        }
         else
+        {
             CountMiss(why);
+        }
         _prefetch?.JobStarted(job.Image, _now);
         if (_waitingPulls[j] == 0)
             RunJob(j);
@@ -399,7 +414,8 @@ public sealed class ClusterSimulation
 
     private void RunJob(int j)
     {
-        _delays.Add(_now - _allocTime[j]);
+        if (JobTrace.Jobs[j].Submit >= _countFrom)
+            _delays.Add(_now - _allocTime[j]);
         Push(_now + JobTrace.Jobs[j].Runtime, Kind.JobEnd, j);
     }
 
@@ -428,6 +444,33 @@ public sealed class ClusterSimulation
 
     // ---- pulls, cache and eviction -------------------------------------------------------------------------
 
+    private void CountTransfer(Transfer t, int image, long size, bool prefetch, int waiter)
+    {
+            if (t.FromPeer)
+            {
+                _peerCopies++;
+                if (prefetch)
+                    _peerPrefetchBytes += size;
+                else
+                    _peerJobBytes += size;
+            }
+            else
+            {
+                _registryPulls++;
+                _egress += size;
+                if (prefetch)
+                    _prefetchPullBytes += size;
+                else
+                    _jobPullBytes += size;
+                if (waiter >= 0 && _alloc[waiter].Length > 1)
+                    _multiNodeBytes += size;
+                if (_pulling[image] > 0)
+                    _duplicateBytes += size;
+                if (_holders[image].Count > 0)
+                    _heldElsewhereBytes += size;
+            }
+    }
+
     /// <summary>Starts pulling <paramref name="image"/> onto <paramref name="node"/> from a peer if one can serve, else from
     /// the registry; <paramref name="waiter"/> is the job waiting for it (-1 for a warm-up).</summary>
     private Transfer StartPull(int node, int image, long size, bool prefetch, int waiter)
@@ -438,29 +481,8 @@ public sealed class ClusterSimulation
             t.Waiters.Add(waiter);
             _waitingPulls[waiter]++;
         }
-        if (t.FromPeer)
-        {
-            _peerCopies++;
-            if (prefetch)
-                _peerPrefetchBytes += size;
-            else
-                _peerJobBytes += size;
-        }
-        else
-        {
-            _registryPulls++;
-            _egress += size;
-            if (prefetch)
-                _prefetchPullBytes += size;
-            else
-                _jobPullBytes += size;
-            if (waiter >= 0 && _alloc[waiter].Length > 1)
-                _multiNodeBytes += size;
-            if (_pulling[image] > 0)
-                _duplicateBytes += size;
-            if (_holders[image].Count > 0)
-                _heldElsewhereBytes += size;
-        }
+        if (Counting)
+            CountTransfer(t, image, size, prefetch, waiter);
         _pulling[image]++;
         _transfers.Start(t, _now);
         Push(_transfers.Reschedule(_now), Kind.Transfers, _transfers.Version);
@@ -538,9 +560,12 @@ public sealed class ClusterSimulation
             var e = _cache[node][image];
             e.Present = false;
             _used[node] -= e.Size;
-            _evicted += e.Size;
-            if (e.PrefetchedUnused)
-                _wasted += e.Size;
+            if (Counting)
+            {
+                _evicted += e.Size;
+                if (e.PrefetchedUnused)
+                    _wasted += e.Size;
+            }
             e.PrefetchedUnused = false;
             _holders[image].Remove(node);
             ForgetIfEmpty(node, image, e);
@@ -573,7 +598,8 @@ public sealed class ClusterSimulation
         if (e.Present || e.InFlight is not null)
             return;
         _version[node]++;
-        _prefetchBytes += e.Size;
+        if (Counting)
+            _prefetchBytes += e.Size;
         e.InFlight = StartPull(node, image, e.Size, prefetch: true, -1);
     }
 

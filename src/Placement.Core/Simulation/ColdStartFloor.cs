@@ -11,18 +11,24 @@ public sealed record ColdStartFloor(int Jobs, int Images, long Bytes)
     /// <summary>Best possible hit rate: every job but the first of each image.</summary>
     public double MaxHitRate => Jobs == 0 ? 0 : (double)(Jobs - Images) / Jobs;
 
+    /// <summary>Over the jobs submitted from <see cref="SimulationOptions.WarmUpSeconds"/> on: the images first named
+    /// then miss once; images named during the warm-up may be cached by then.</summary>
     public static ColdStartFloor Of(JobTrace trace, SimulationOptions options)
     {
+        var firstSubmit = Enumerable.Repeat(double.PositiveInfinity, trace.Images.Count).ToArray();
+        var runnable = trace.Jobs.Where(job =>
+            (job.Cores <= options.CoresPerNode ? 1 : (job.Cores + options.CoresPerNode - 1) / options.CoresPerNode) <= options.Nodes).ToList();
+        foreach (var job in runnable)
+            firstSubmit[job.Image] = Math.Min(firstSubmit[job.Image], job.Submit);
         var seen = new bool[trace.Images.Count];
         int jobs = 0, images = 0;
         long bytes = 0;
-        foreach (var job in trace.Jobs)
+        foreach (var job in runnable)
         {
-            var nodes = job.Cores <= options.CoresPerNode ? 1 : (job.Cores + options.CoresPerNode - 1) / options.CoresPerNode;
-            if (nodes > options.Nodes)
+            if (job.Submit < options.WarmUpSeconds)
                 continue;
             jobs++;
-            if (seen[job.Image])
+            if (seen[job.Image] || firstSubmit[job.Image] < options.WarmUpSeconds)
                 continue;
             seen[job.Image] = true;
             images++;

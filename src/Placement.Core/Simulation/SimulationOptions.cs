@@ -34,6 +34,12 @@ public sealed record SimulationOptions
     /// <summary><c>Peers:MaxSources</c>: holders asked for one image before the registry.</summary>
     public int PeerMaxSources { get; init; } = 3;
 
+    /// <summary>
+    /// Trace time (seconds) before which the replay only warms the cluster up: jobs submitted earlier run, fill caches,
+    /// popularity and queues, but are not counted, and bytes count from this time on (docs/simulator.md, "Warm-up").
+    /// </summary>
+    public double WarmUpSeconds { get; init; }
+
     /// <summary>Simulated time zero, as wall-clock time for the eviction policy's <c>LastUsed</c> comparisons.</summary>
     public static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 

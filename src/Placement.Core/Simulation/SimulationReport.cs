@@ -17,7 +17,8 @@ public static class SimulationReport
         var first = rows.FirstOrDefault();
         w.WriteLine($"trace: {trace.Source}: {trace.Jobs.Length} jobs, {trace.Images.Count} images" +
             (trace.Skipped > 0 ? $", {trace.Skipped} lines skipped ({trace.SkipReason})" : "") +
-            (first?.Unrunnable > 0 ? $", {first.Unrunnable} jobs need more cores than the cluster has (not replayed)" : ""));
+            (first?.Unrunnable > 0 ? $", {first.Unrunnable} jobs need more cores than the cluster has (not replayed)" : "") +
+            (o.WarmUpSeconds > 0 ? $"; warm-up {Units.Seconds(o.WarmUpSeconds)}: jobs submitted before it run but are not counted ({first?.Jobs ?? 0} counted), bytes count from it on" : ""));
         w.WriteLine($"cluster: {o.Nodes} nodes x {o.CoresPerNode} cores; cache {Units.Bytes(cacheBytes)}/node (high {Units.Bytes(o.HighWatermark.Resolve(cacheBytes))}, low {Units.Bytes(o.LowWatermark.Resolve(cacheBytes))}, min age {o.MinAge.TotalSeconds:0} s); " +
             $"pulls: {Units.Bytes(o.NodeBandwidth)}/s per node, {Units.Bytes(o.RegistryBandwidth)}/s and {o.RegistryConcurrency} at once at the registry; " +
             (o.PeersEnabled ? $"peers (placement only): {o.PeerMaxSources} sources asked, {o.PeerMaxUploads} uploads per node" : "peers: off"));
@@ -35,7 +36,7 @@ public static class SimulationReport
         [
             "cold-start floor", Pct(floor.MaxHitRate), Units.Bytes(floor.Bytes),
             noCache is null || noCache.EgressBytes == 0 ? "-" : Pct((double)floor.Bytes / noCache.EgressBytes),
-            "-", "-", "-", "-", "-", "-", "-", "-", $"bound, not a policy: the first job of each of {floor.Images} images misses and pulls it once",
+            "-", "-", "-", "-", "-", "-", "-", "-", $"bound, not a policy: the first job of each of {floor.Images} images{(o.WarmUpSeconds > 0 ? " first named after the warm-up" : "")} misses and pulls it once",
         ]);
         WriteAligned(w, headers, table);
         var sizes = results.Select(r => r.CacheBytes).Distinct().Order().ToList();
@@ -107,6 +108,7 @@ public static class SimulationReport
             w.WriteNumber("jobs", trace.Jobs.Length);
             w.WriteNumber("images", trace.Images.Count);
             w.WriteNumber("skippedLines", trace.Skipped);
+            w.WriteNumber("warmUpSeconds", o.WarmUpSeconds);
             w.WriteStartObject("cluster");
             w.WriteNumber("nodes", o.Nodes);
             w.WriteNumber("coresPerNode", o.CoresPerNode);

@@ -53,6 +53,27 @@ public static class Units
         return false;
     }
 
+    /// <summary>Seconds: "3600", "90s", "30m", "4h", "1.5d" (a number ≥ 0, optionally with s, m, h or d).</summary>
+    public static bool TryParseDuration(string text, out double seconds, out string error)
+    {
+        seconds = 0;
+        error = "";
+        var s = (text ?? "").Trim();
+        var factor = 1.0;
+        if (s.Length > 0 && char.IsAsciiLetter(s[^1]))
+        {
+            factor = char.ToLowerInvariant(s[^1]) switch { 's' => 1, 'm' => 60, 'h' => 3600, 'd' => 86400, _ => 0 };
+            s = s[..^1];
+        }
+        if (factor > 0 && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && number >= 0 && double.IsFinite(number))
+        {
+            seconds = number * factor;
+            return true;
+        }
+        error = $"'{text}' is not a duration; give seconds (3600) or a number with s, m, h or d (90m, 4h, 1.5d)";
+        return false;
+    }
+
     public static string Bytes(double b)
     {
         string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

@@ -35,11 +35,12 @@ internal static class SimulateCommand
         var sweep = new Option<string>("--sweep") { Description = "Also run these cache sizes (comma-separated, e.g. 25GiB,50GiB,200GiB); default with --plot: 1/4, 1/2, 2x and 4x --cache-size" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of the table" };
         var explain = new Option<bool>("--explain") { Description = "Also print the misses by cause and the egress by source per policy (docs/simulator.md)" };
+        var warmUp = new Option<string>("--warm-up") { Description = "Replay but do not count the first DURATION of the trace (e.g. 8h): results for a cluster that has been running, not one starting cold" };
         var plot = new Option<string?>("--plot") { Description = "Write SVG plots into this directory (hit rate and egress vs cache size, start-delay CDF)" };
         var command = new Command("simulate",
             "Replay a job trace through Placement's eviction, steering and prefetch code and compare with baselines (no cache, cache without steering, kube-scheduler ImageLocality)")
         {
-            trace, format, nodes, cores, cacheSize, nodeBw, registryBw, registryCap, interval, policies, rule, images, zipf, seed, sweep, json, explain, plot,
+            trace, format, nodes, cores, cacheSize, nodeBw, registryBw, registryCap, interval, policies, rule, images, zipf, seed, sweep, json, explain, plot, warmUp,
         };
         command.Subcommands.Add(CreateGenerate());
         command.SetAction(parse =>
@@ -76,7 +77,7 @@ internal static class SimulateCommand
             var clock = Stopwatch.StartNew();
             var t = TraceReader.Read(path, fmt ?? TraceReader.DetectFormat(path), assignment);
             var readSeconds = clock.Elapsed.TotalSeconds;
-            options = options with { Pinned = PinnedNames(config, t) };
+            options = options with { Pinned = PinnedNames(config, t), WarmUpSeconds = WarmUp(parse.GetValue(warmUp), t, options) };
             var plotDir = parse.GetValue(plot);
             var sizes = new List<long> { options.CacheBytes };
             var sweepText = parse.GetValue(sweep);
@@ -187,6 +188,21 @@ internal static class SimulateCommand
         if (!Units.TryParseBytes(text, out var bytes, out var error))
             throw Usage($"{flag}: {error}");
         return bytes;
+    }
+
+    /// <summary>--warm-up: a duration that leaves at least one job of the trace to count.</summary>
+    private static double WarmUp(string? text, JobTrace trace, SimulationOptions options)
+    {
+        if (text is null)
+            return 0;
+        if (!Units.TryParseDuration(text, out var seconds, out var error))
+            throw Usage($"--warm-up: {error}");
+        var last = trace.Jobs.Where(j => (j.Cores + options.CoresPerNode - 1) / options.CoresPerNode <= options.Nodes)
+            .Select(j => j.Submit).DefaultIfEmpty(0).Max();
+        if (seconds > last)
+            throw Usage(string.Create(CultureInfo.InvariantCulture,
+                $"--warm-up: {text} ({Units.Seconds(seconds)}) is past the trace's last submission at {Units.Seconds(last)}: no job would be counted; give a shorter warm-up"));
+        return seconds;
     }
 
     private static double Bandwidth(string? text, string flag, string fallback)

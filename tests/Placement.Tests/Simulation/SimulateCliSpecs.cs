@@ -33,6 +33,9 @@ public sealed class SimulateCliSpecs
     [TestCase("--image-rule random", "placement: simulate: --image-rule: 'random' is not a rule; use zipf, user or executable")]
     [TestCase("--zipf -1", "placement: simulate: --zipf: '-1' is not a number from 0 to 10")]
     [TestCase("--sweep 10GiB,big", "placement: simulate: --sweep: 'big' is not a size")]
+    [TestCase("--warm-up 8x", "placement: simulate: --warm-up: '8x' is not a duration; give seconds (3600) or a number with s, m, h or d")]
+    [TestCase("--warm-up -1h", "placement: simulate: --warm-up: '-1h' is not a duration")]
+    [TestCase("--warm-up 6", "placement: simulate: --warm-up: 6 (6.0 s) is past the trace's last submission at 5.0 s: no job would be counted; give a shorter warm-up")]
     public async Task A_bad_value_exits_2_naming_the_flag_the_value_and_the_accepted_forms(string flags, string expected)
     {
         var (code, error, output) = await Simulate(["--trace", "{trace}", .. flags.Split(' ')]);
@@ -75,5 +78,15 @@ public sealed class SimulateCliSpecs
         Assert.That(code, Is.Zero, error);
         Assert.That(output, Does.Contain("placement"));
         Assert.That(output, Does.Match(@"(?m)^cold-start floor\s+0\.0 %"), "two jobs, two images: both first requests");
+    }
+
+    [Test]
+    public async Task A_warm_up_is_named_in_the_header_and_in_the_json()
+    {
+        var (code, error, output) = await Simulate("--trace", "{trace}", "--nodes", "2", "--policies", "cache", "--warm-up", "5s");
+        Assert.That(code, Is.Zero, error);
+        Assert.That(output, Does.Contain("warm-up 5.0 s: jobs submitted before it run but are not counted (1 counted)"));
+        var (_, _, json) = await Simulate("--trace", "{trace}", "--nodes", "2", "--policies", "cache", "--warm-up", "5", "--json");
+        Assert.That(json, Does.Contain("\"warmUpSeconds\": 5").And.Contain("\"jobs\": 1,"));
     }
 }

@@ -78,6 +78,26 @@ public sealed class SimulatorBaselineSpecs
         Assert.That(ColdStartFloor.Of(tooBig, ThreeNodes).Jobs, Is.EqualTo(2), "a 4-node job on 3 nodes is not replayed, not counted");
     }
 
+    // Warm-up 20 s: j1 and j2 (t=0) run and fill n0 with A and n1 with B, but only j3, j4, j5 are counted, and only
+    // bytes moved from t=20 on. prefer: j3 → n1, j4 → n0, j5 → n1, all hits, nothing pulled. cache (first fit): j3 →
+    // n0 pulls B at t=20 (counted), j4, j5 hit on n0. no-cache: j3, j4, j5 pull B, A, B. The floor: no image is first
+    // named after t=20, so every counted job could hit.
+    [Test]
+    public void A_warm_up_replays_the_early_jobs_but_counts_only_later_jobs_and_bytes()
+    {
+        var warm = ThreeNodes with { WarmUpSeconds = 20 };
+        var prefer = Run(Five, SimPolicy.Prefer, warm);
+        Assert.That((prefer.Jobs, prefer.Hits, prefer.EgressBytes, prefer.SortedDelays.Length), Is.EqualTo((3, 3, 0L, 3)));
+        var cache = Run(Five, SimPolicy.Cache, warm);
+        Assert.That((cache.Jobs, cache.Hits, cache.EgressBytes), Is.EqualTo((3, 2, Small)));
+        var noCache = Run(Five, SimPolicy.NoCache, warm);
+        Assert.That((noCache.Jobs, noCache.Hits, noCache.EgressBytes), Is.EqualTo((3, 0, GB + 2 * Small)));
+        var floor = ColdStartFloor.Of(Five, warm);
+        Assert.That((floor.Jobs, floor.Images, floor.Bytes, floor.MaxHitRate), Is.EqualTo((3, 0, 0L, 1.0)));
+        // The same jobs without the warm-up: j1, j2 count and miss, and their pulls count.
+        Assert.That(Run(Five, SimPolicy.Prefer).Jobs, Is.EqualTo(5));
+    }
+
     [Test]
     public void ImageLocality_ignores_a_small_image_held_by_few_nodes()
     {
