@@ -6,8 +6,18 @@ using Placement.Tests.Support;
 namespace Placement.Tests.Agent;
 
 /// <summary>What tests of the node agent and of steering do on the dev cluster: node features, node caches, images.</summary>
-internal static class ClusterNodes
+internal static partial class ClusterNodes
 {
+    /// <summary>`scontrol -o show job ID` as key → value.</summary>
+    public static async Task<Dictionary<string, string>> ShowJobAsync(DevCluster cluster, string job)
+    {
+        var result = await cluster.RunSlurmAsync("scontrol", ["-o", "show", "job", job]).ConfigureAwait(false);
+        return JobField().Matches(result.StandardOutput).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?:^| )([A-Za-z:/]+)=(\S*)")]
+    private static partial System.Text.RegularExpressions.Regex JobField();
+
     /// <summary>Node → its features (<c>sinfo -N -o "%N %f"</c>; <c>(null)</c> is none).</summary>
     public static async Task<Dictionary<string, string[]>> FeaturesAsync(DevCluster cluster)
     {

@@ -15,7 +15,7 @@ namespace Placement.Tests.Slurm;
 /// </summary>
 [NonParallelizable]
 [Category("Cluster")]
-public sealed partial class FollowSpecs
+public sealed class FollowSpecs
 {
     private DevCluster _cluster = null!;
     private TempDir _dir = null!;
@@ -194,13 +194,5 @@ public sealed partial class FollowSpecs
         });
     }
 
-    /// <summary>`scontrol -o show job ID` as key → value.</summary>
-    private async Task<Dictionary<string, string>> ShowJobAsync(string job)
-    {
-        var result = await _cluster.RunSlurmAsync("scontrol", ["-o", "show", "job", job]);
-        return JobField().Matches(result.StandardOutput).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
-    }
-
-    [GeneratedRegex(@"(?:^| )([A-Za-z:/]+)=(\S*)")]
-    private static partial Regex JobField();
+    private Task<Dictionary<string, string>> ShowJobAsync(string job) => ClusterNodes.ShowJobAsync(_cluster, job);
 }

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Placement.Core.Processes;
 using Placement.Tests.Agent;
 using Placement.Tests.Cluster;
@@ -11,7 +10,7 @@ namespace Placement.Tests.Slurm;
 /// </summary>
 [NonParallelizable]
 [Category("Cluster")]
-public sealed partial class SteeringSpecs
+public sealed class SteeringSpecs
 {
     private const string Plugstack = "/etc/slurm/plugstack.conf.d/placement.conf";
     private DevCluster _cluster = null!;
@@ -198,13 +197,5 @@ public sealed partial class SteeringSpecs
         return job;
     }
 
-    /// <summary>`scontrol -o show job ID` as key → value.</summary>
-    private async Task<Dictionary<string, string>> ShowJobAsync(string job)
-    {
-        var result = await _cluster.RunSlurmAsync("scontrol", ["-o", "show", "job", job]);
-        return JobField().Matches(result.StandardOutput).ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
-    }
-
-    [GeneratedRegex(@"(?:^| )([A-Za-z:/]+)=(\S*)")]
-    private static partial Regex JobField();
+    private Task<Dictionary<string, string>> ShowJobAsync(string job) => ClusterNodes.ShowJobAsync(_cluster, job);
 }
