@@ -127,8 +127,8 @@ int placement_submit_post_opt(spank_t sp)
 				char *forms = strstr(err, " Accepted forms");
 				if (forms != NULL)
 					*forms = '\0';
-				slurm_info("placement: submit: --%s=%s (%s) is not steered, pyxis runs it as usual: %s",
-					      placement.args.follow_option, followed, placement.args.follow_plugin, err);
+				slurm_info("placement: submit: --%s=%s (%s) is not steered, %s runs it as usual: %s",
+					      placement.args.follow_option, followed, placement.args.follow_plugin, placement.args.follow_plugin, err);
 				return 0;
 			}
 			slurm_error("placement: submit: --%s: %s", placement.args.option, err);

@@ -357,17 +357,10 @@ public sealed class ClusterSimulation
                 _waitingPulls[j]++;
             }
         }
-        if (!counted)
-        {
-        }
-        else if (hit)
-        {
+        if (counted && hit)
             _hits++;
-        }
-        else
-        {
+        else if (counted)
             CountMiss(why);
-        }
         _prefetch?.JobStarted(job.Image, _now);
         if (_waitingPulls[j] == 0)
             RunJob(j);
@@ -444,31 +437,32 @@ public sealed class ClusterSimulation
 
     // ---- pulls, cache and eviction -------------------------------------------------------------------------
 
+    /// <summary>The accounting of a transfer started from the warm-up on: source, bytes, and why it went to the registry.</summary>
     private void CountTransfer(Transfer t, int image, long size, bool prefetch, int waiter)
     {
-            if (t.FromPeer)
-            {
-                _peerCopies++;
-                if (prefetch)
-                    _peerPrefetchBytes += size;
-                else
-                    _peerJobBytes += size;
-            }
+        if (t.FromPeer)
+        {
+            _peerCopies++;
+            if (prefetch)
+                _peerPrefetchBytes += size;
             else
-            {
-                _registryPulls++;
-                _egress += size;
-                if (prefetch)
-                    _prefetchPullBytes += size;
-                else
-                    _jobPullBytes += size;
-                if (waiter >= 0 && _alloc[waiter].Length > 1)
-                    _multiNodeBytes += size;
-                if (_pulling[image] > 0)
-                    _duplicateBytes += size;
-                if (_holders[image].Count > 0)
-                    _heldElsewhereBytes += size;
-            }
+                _peerJobBytes += size;
+        }
+        else
+        {
+            _registryPulls++;
+            _egress += size;
+            if (prefetch)
+                _prefetchPullBytes += size;
+            else
+                _jobPullBytes += size;
+            if (waiter >= 0 && _alloc[waiter].Length > 1)
+                _multiNodeBytes += size;
+            if (_pulling[image] > 0)
+                _duplicateBytes += size;
+            if (_holders[image].Count > 0)
+                _heldElsewhereBytes += size;
+        }
     }
 
     /// <summary>Starts pulling <paramref name="image"/> onto <paramref name="node"/> from a peer if one can serve, else from
