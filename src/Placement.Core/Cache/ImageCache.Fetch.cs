@@ -92,13 +92,6 @@ public sealed partial class ImageCache : IDisposable
         if (Store.ArtifactPath(hex) is { } existing)
             return new FetchedArtifact(image.Digest, existing, new FileInfo(existing).Length, Hit: true);
 
-        foreach (var layer in image.Layers)
-        {
-            if (layer.Compression == LayerCompression.Zstd)
-                throw new PlacementException(PlacementErrorKind.Unsupported,
-                    $"{reference.Canonical}: layer {layer.Digest} is zstd-compressed ({layer.MediaType}); Placement supports gzip and uncompressed layers; push a gzip variant of the image");
-        }
-
         var build = Layout.BuildDirectory(hex);
         AtomicFile.TryDelete(build); // a crashed earlier build: we hold the image lock, so nobody else uses it
         var output = Path.Combine(build, "out");

@@ -13,7 +13,7 @@ namespace Placement.Core.Materialize;
 /// Nothing is ever written outside the rootfs: absolute names, ".." above the root, symlinks whose
 /// relative target escapes, hardlinks outside, device nodes and oversized headers are refused with a
 /// <see cref="LayerException"/>; paths through symlinks planted by earlier entries are resolved inside
-/// the root (so merged-/usr images work). Layers are streamed (gzip or plain tar; zstd is refused).
+/// the root (so merged-/usr images work). Layers are streamed (gzip, zstd or plain tar).
 /// </summary>
 /// <remarks>
 /// Run as root with a fresh, empty rootfs directory that no one else writes to while this runs. After a
@@ -81,14 +81,20 @@ public sealed class LayerApplier(LayerApplyOptions? options = null)
             file.Position = 0;
             var format = LayerFormatDetector.Detect(layer.MediaType, head[..headLength]);
 
-            // gzip is inflated on a second thread in 1 MiB chunks (4 in flight) while entries are written;
-            // that also batches the 512-byte header reads. Plain tar only needs a buffer.
-            using Stream buffered = format switch
+            // gzip and zstd are inflated on a second thread in 1 MiB chunks (4 in flight) while entries are
+            // written; that also batches the 512-byte header reads. Plain tar only needs a buffer.
+            Stream? decompressed = format switch
             {
-                LayerFormat.Gzip when _options.ParallelDecompression =>
-                    new ReadAheadStream(new GZipStream(file, CompressionMode.Decompress, leaveOpen: true), 1 << 20, 4),
-                LayerFormat.Gzip => new BufferedStream(new GZipStream(file, CompressionMode.Decompress, leaveOpen: true), 64 * 1024),
-                _ => new BufferedStream(file, 64 * 1024),
+                LayerFormat.Gzip => new GZipStream(file, CompressionMode.Decompress, leaveOpen: true),
+                // checkEndOfStream: a blob cut inside a frame is an error, not a short layer.
+                LayerFormat.Zstd => new ZstdSharp.DecompressionStream(file, checkEndOfStream: true, leaveOpen: true),
+                _ => null,
+            };
+            using Stream buffered = decompressed switch
+            {
+                null => new BufferedStream(file, 64 * 1024),
+                _ when _options.ParallelDecompression => new ReadAheadStream(decompressed, 1 << 20, 4),
+                _ => new BufferedStream(decompressed, 64 * 1024),
             };
             using var guarded = new TarHeaderGuardStream(buffered, _options.MaxExtendedHeaderBytes);
             using var reader = new TarReader(guarded, leaveOpen: true);
@@ -104,8 +110,9 @@ public sealed class LayerApplier(LayerApplyOptions? options = null)
             // silently lose the rest of the layer: require the end-of-archive marker.
             if (!guarded.SawEndOfArchive)
                 throw new EntryRejectedException(LayerErrorKind.Corrupt, "layer is truncated: the tar archive ends without its end-of-archive marker");
-            // Read the padding after the marker so that gzip reaches its trailer and checks the CRC.
-            // (.NET's GZipStream reports corrupt data but not a missing trailer; the digest check covers that.)
+            // Read the padding after the marker so that gzip reaches its trailer and checks the CRC, and zstd
+            // its frame's end and checksum. (.NET's GZipStream reports corrupt data but not a missing trailer;
+            // the digest check covers that.)
             while (buffered.Read(buffer) > 0)
             {
             }
@@ -130,6 +137,10 @@ public sealed class LayerApplier(LayerApplyOptions? options = null)
         catch (InvalidDataException ex)
         {
             throw new LayerException(LayerErrorKind.Corrupt, index, digest, entry?.Invoke(), $"corrupt layer data: {ex.Message}", ex);
+        }
+        catch (ZstdSharp.ZstdException ex)
+        {
+            throw new LayerException(LayerErrorKind.Corrupt, index, digest, entry?.Invoke(), $"corrupt zstd layer data: {ex.Message}", ex);
         }
         catch (EndOfStreamException ex)
         {

@@ -9,7 +9,7 @@ public enum LayerErrorKind
     /// <summary>The layer is not a valid (gzip-compressed) tar archive: truncated, bad checksum, bad gzip data.</summary>
     Corrupt,
 
-    /// <summary>The layer uses a format Placement does not handle yet (zstd, an unknown media type, an unknown entry type).</summary>
+    /// <summary>The layer uses a format Placement does not handle yet (an unknown media type, an unknown entry type).</summary>
     Unsupported,
 
     /// <summary>The local filesystem failed (disk full, permission, I/O error) — the layer itself may be fine.</summary>

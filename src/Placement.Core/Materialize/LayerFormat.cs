@@ -5,4 +5,5 @@ internal enum LayerFormat
 {
     Tar,
     Gzip,
+    Zstd,
 }

@@ -12,6 +12,6 @@ public enum LayerCompression
     /// <summary>gzip-compressed tar.</summary>
     Gzip,
 
-    /// <summary>zstd-compressed tar; recognized so the caller can refuse it with a clear message.</summary>
+    /// <summary>zstd-compressed tar (also zstd:chunked, which is a valid zstd stream).</summary>
     Zstd,
 }

@@ -91,6 +91,43 @@ public sealed class PullSpecs
     }
 
     [Test]
+    public async Task A_zstd_compressed_image_is_pulled_into_a_squashfs_of_its_files()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        // Fresh content, so that skopeo's blob-info cache knows no gzip variant of it at the registry and
+        // really compresses the layers with zstd (skopeo 1.9 reuses a known variant otherwise).
+        var layout = Path.Combine(dir.Path, "oci");
+        var bundle = Path.Combine(dir.Path, "bundle");
+        var plain = Path.Combine(dir.Path, "plain");
+        Task Run(params string[] argv) => ExternalCommands.RunAsync(new ExternalCommand(argv[0], argv[1..]) { Timeout = TimeSpan.FromMinutes(2) });
+        await Run("umoci", "init", "--layout", layout);
+        await Run("umoci", "new", "--image", layout + ":z");
+        await Run("umoci", "unpack", "--image", layout + ":z", bundle);
+        var data = new byte[512 * 1024];
+        Random.Shared.NextBytes(data);
+        Directory.CreateDirectory(Path.Combine(bundle, "rootfs", "opt"));
+        File.WriteAllBytes(Path.Combine(bundle, "rootfs", "opt", "data.bin"), data);
+        File.WriteAllText(Path.Combine(bundle, "rootfs", "opt", "hello.txt"), "hello from a zstd layer\n");
+        await Run("umoci", "repack", "--image", layout + ":z", bundle);
+        await Run("skopeo", "--insecure-policy", "copy", "--dest-decompress", "oci:" + layout + ":z", "dir:" + plain);
+        var repository = "placement/zstd";
+        var tag = Guid.NewGuid().ToString("N");
+        await Run("skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false", "--format", "oci", "--dest-compress-format", "zstd",
+            "dir:" + plain, $"docker://{cluster.Registry}/{repository}:{tag}");
+        var layers = await RegistryManifest.LayerDescriptorsAsync(cluster.Registry, repository, tag);
+        Assert.That(layers.Select(l => l.MediaType), Is.All.EqualTo("application/vnd.oci.image.layer.v1.tar+zstd"), "precondition: the registry serves zstd layers");
+
+        var result = await Cli.RunInAsync(dir, "pull", $"docker://{cluster.Registry}/{repository}:{tag}");
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        var path = result.StandardOutput.Trim().Split('\n')[^1];
+        var extracted = Path.Combine(dir.Path, "extracted");
+        await Run("unsquashfs", "-d", extracted, path);
+        Assert.That(File.ReadAllBytes(Path.Combine(extracted, "opt", "data.bin")), Is.EqualTo(data));
+        Assert.That(File.ReadAllText(Path.Combine(extracted, "opt", "hello.txt")), Is.EqualTo("hello from a zstd layer\n"));
+    }
+
+    [Test]
     public async Task An_unknown_tag_exits_4_and_names_the_repository_and_tag()
     {
         var cluster = DevCluster.Require();

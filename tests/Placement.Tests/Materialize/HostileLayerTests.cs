@@ -194,13 +194,41 @@ public sealed class HostileLayerTests
         RejectsBlobs(LayerErrorKind.Corrupt, "does not start with the gzip magic bytes", _fx.Write(new TestLayer().File("a").ToTar()));
 
     [Test]
-    public void A_zstd_media_type_is_unsupported() =>
-        RejectsBlobs(LayerErrorKind.Unsupported, "zstd layers are not supported yet",
+    public void A_zstd_media_type_over_gzip_content_is_corrupt() =>
+        RejectsBlobs(LayerErrorKind.Corrupt, "media type application/vnd.oci.image.layer.v1.tar+zstd says zstd but the content does not start with the zstd magic bytes (it starts with gzip's)",
             _fx.Write(new TestLayer().File("a").ToTarGz(), "application/vnd.oci.image.layer.v1.tar+zstd"));
 
     [Test]
-    public void Zstd_content_is_unsupported_whatever_the_media_type() =>
-        RejectsBlobs(LayerErrorKind.Unsupported, "zstd layers are not supported yet",
+    public void A_gzip_media_type_over_zstd_content_is_corrupt() =>
+        RejectsBlobs(LayerErrorKind.Corrupt, "says gzip but the content does not start with the gzip magic bytes (it starts with zstd's)",
+            _fx.Write(new TestLayer().File("a").ToTarZst()));
+
+    [Test]
+    public void A_truncated_zstd_layer_is_corrupt([Values] bool parallel)
+    {
+        var data = new byte[256 * 1024];
+        new Random(3).NextBytes(data);
+        var blob = new TestLayer().File("a", data).File("b", "after").ToTarZst();
+        var layer = _fx.Write(blob[..(blob.Length / 2)], "application/vnd.oci.image.layer.v1.tar+zstd");
+        var ex = Assert.ThrowsAsync<LayerException>(() => new LayerApplier(new LayerApplyOptions { ParallelDecompression = parallel }).ApplyAsync(_fx.Root, [layer]))!;
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.Corrupt), ex.Message);
+        Assert.That(ex.Message, Does.Contain("truncated"));
+    }
+
+    [Test]
+    public void A_zstd_layer_with_flipped_bytes_is_corrupt()
+    {
+        var data = new byte[64 * 1024];
+        new Random(4).NextBytes(data);
+        var blob = new TestLayer().File("a", "x").File("b", data).ToTarZst();
+        for (var i = 12; i < 64; i++)
+            blob[i] ^= 0x5a;
+        RejectsBlobs(LayerErrorKind.Corrupt, "corrupt zstd layer data", _fx.Write(blob, "application/vnd.oci.image.layer.v1.tar+zstd"));
+    }
+
+    [Test]
+    public void Only_the_zstd_magic_is_corrupt() =>
+        RejectsBlobs(LayerErrorKind.Corrupt, "truncated",
             _fx.Write([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0], mediaType: null));
 
     [Test]

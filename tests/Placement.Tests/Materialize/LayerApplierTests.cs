@@ -167,6 +167,43 @@ public sealed class LayerApplierTests
     }
 
     [Test]
+    public async Task A_zstd_layer_is_applied_by_media_type_or_by_content([Values] bool parallel)
+    {
+        var big = new byte[3 * 1024 * 1024 + 7];
+        new Random(11).NextBytes(big);
+        var layers = new[]
+        {
+            _fx.Write(new TestLayer().File("big.bin", big).File("gone", "g").ToTarZst(), "application/vnd.oci.image.layer.v1.tar+zstd"),
+            _fx.Write(new TestLayer().Whiteout(".wh.gone").File("detected", "d").ToTarZst(), mediaType: null),
+            _fx.Write(new TestLayer().File("mislabelled", "m").ToTarZst(), "application/vnd.docker.image.rootfs.diff.tar"),
+        };
+        var result = await new LayerApplier(new LayerApplyOptions { ParallelDecompression = parallel }).ApplyAsync(_fx.Root, layers);
+
+        Assert.That(File.ReadAllBytes(_fx.InRoot("big.bin")), Is.EqualTo(big));
+        Assert.That(File.Exists(_fx.InRoot("gone")), Is.False, "the second layer's whiteout applied");
+        Assert.That(File.ReadAllText(_fx.InRoot("detected")), Is.EqualTo("d"));
+        Assert.That(File.ReadAllText(_fx.InRoot("mislabelled")), Is.EqualTo("m"));
+        Assert.That(result.Layers, Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task A_zstd_layer_of_several_frames_and_a_skippable_frame_is_applied()
+    {
+        // What zstd:chunked writes: the tar split over many frames, then its table of contents in a
+        // skippable frame (magic 0x184D2A50..5F, little-endian 32-bit length, payload) that readers ignore.
+        var tar = new TestLayer().File("a", "first").File("b", new string('b', 100_000)).File("c", "third").ToTar();
+        var skippable = new byte[] { 0x50, 0x2a, 0x4d, 0x18, 5, 0, 0, 0, 1, 2, 3, 4, 5 };
+        var third = tar.Length / 3;
+        var blob = TestLayer.Zstd(tar[..third]).Concat(TestLayer.Zstd(tar[third..(2 * third)])).Concat(TestLayer.Zstd(tar[(2 * third)..])).Concat(skippable).ToArray();
+
+        await new LayerApplier().ApplyAsync(_fx.Root, [_fx.Write(blob, "application/vnd.oci.image.layer.v1.tar+zstd")]);
+
+        Assert.That(File.ReadAllText(_fx.InRoot("a")), Is.EqualTo("first"));
+        Assert.That(File.ReadAllText(_fx.InRoot("b")), Has.Length.EqualTo(100_000));
+        Assert.That(File.ReadAllText(_fx.InRoot("c")), Is.EqualTo("third"));
+    }
+
+    [Test]
     public async Task A_fifo_is_created_with_its_mode()
     {
         await Apply(new TestLayer().Entry(new PaxTarEntry(TarEntryType.Fifo, "run/pipe") { Mode = (UnixFileMode)0x1B0, ModificationTime = TestLayer.DefaultTime }));

@@ -70,4 +70,12 @@ internal sealed class TestLayer
     }
 
     public byte[] ToTarGz() => Gzip(ToTar());
+
+    public static byte[] Zstd(byte[] data)
+    {
+        using var compressor = new ZstdSharp.Compressor(3);
+        return compressor.Wrap(data).ToArray();
+    }
+
+    public byte[] ToTarZst() => Zstd(ToTar());
 }
