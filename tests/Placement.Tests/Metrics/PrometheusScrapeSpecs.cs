@@ -23,15 +23,29 @@ public sealed class PrometheusScrapeSpecs
         var cluster = DevCluster.Require();
         cluster.RequirePlacement();
         using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
+        // Other specs empty nodes' caches (rm, eviction); make sure every node holds something, so a gauge stuck at 0
+        // cannot pass.
+        foreach (var node in cluster.SlurmNodes)
+        {
+            using var client = new WarmClient(cluster.AgentUrl(node));
+            await WarmSpecs.WarmAndWaitAsync(client, cluster.Tiny.Reference);
+        }
 
-        IReadOnlyList<string> nodes = [];
+        var seen = new List<string>();
         await ClusterNodes.WaitUntilAsync(async () =>
             {
-                var series = await prometheus.QueryAsync("placement_cache_bytes");
-                nodes = series.Where(s => s.Value > 0).Select(s => s.Labels["node"]).Order().ToList();
-                return cluster.SlurmNodes.All(nodes.Contains);
+                var series = (await prometheus.QueryAsync("placement_cache_bytes")).ToDictionary(s => s.Labels["node"], s => s.Value);
+                seen.Clear();
+                foreach (var node in cluster.SlurmNodes)
+                {
+                    var exposed = await AgentScrape.ValueAsync(cluster.AgentUrl(node), "placement_cache_bytes");
+                    seen.Add($"{node}: Prometheus {(series.TryGetValue(node, out var value) ? value : "none")}, agent {exposed}");
+                    if (exposed <= 0 || value != exposed)
+                        return false;
+                }
+                return true;
             }, ScrapeWait,
-            () => Task.FromResult($"placement_cache_bytes has series (value > 0) for [{string.Join(", ", nodes)}], want {string.Join(", ", cluster.SlurmNodes)}"));
+            () => Task.FromResult("placement_cache_bytes differs from what the agents expose: " + string.Join("; ", seen)));
 
         foreach (var gauge in new[] { "placement_cache_capacity_bytes", "placement_cache_free_bytes", "placement_cache_images" })
         {
