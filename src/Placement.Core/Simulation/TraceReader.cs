@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Compression;
 using Placement.Core.Configuration;
 
 namespace Placement.Core.Simulation;
@@ -10,29 +11,44 @@ namespace Placement.Core.Simulation;
 /// </summary>
 public static class TraceReader
 {
-    /// <summary>JobTrace formats by file name: <c>.swf</c> (also <c>.swf.gz</c> is not supported: decompress first) or <c>.csv</c>.</summary>
+    /// <summary>
+    /// JobTrace formats by file name: <c>.swf</c> or <c>.csv</c>, either also gzip-compressed (<c>.swf.gz</c>, as the
+    /// Parallel Workloads Archive serves its logs).
+    /// </summary>
     public static string DetectFormat(string path)
     {
-        if (path.EndsWith(".swf", StringComparison.OrdinalIgnoreCase))
+        ArgumentNullException.ThrowIfNull(path);
+        var name = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? path[..^3] : path;
+        if (name.EndsWith(".swf", StringComparison.OrdinalIgnoreCase))
             return "swf";
-        if (path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
+        if (name.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
             return "csv";
         throw new PlacementException(PlacementErrorKind.Usage,
-            $"cannot tell the format of trace '{path}' from its name; name it *.swf or *.csv, or pass --format swf|csv");
+            $"cannot tell the format of trace '{path}' from its name; name it *.swf or *.csv (or *.swf.gz, *.csv.gz), or pass --format swf|csv");
     }
 
+    /// <summary>Reads a trace file; a gzip-compressed file (told by its first bytes, whatever its name) is decompressed as it is read.</summary>
     public static JobTrace Read(string path, string format, ImageAssignment assignment)
     {
+        if (format is not ("swf" or "csv"))
+            throw new PlacementException(PlacementErrorKind.Usage, $"unknown trace format '{format}'; use swf or csv");
         if (!File.Exists(path))
             throw new PlacementException(PlacementErrorKind.Usage, $"trace file '{path}' does not exist");
-        using var reader = new StreamReader(path);
         var name = Path.GetFileName(path);
-        return format switch
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        Span<byte> head = stackalloc byte[2];
+        var gzip = file.ReadAtLeast(head, 2, throwOnEndOfStream: false) == 2 && head[0] == 0x1f && head[1] == 0x8b;
+        file.Position = 0;
+        using var reader = new StreamReader(gzip ? new GZipStream(file, CompressionMode.Decompress) : file);
+        try
         {
-            "swf" => ReadSwf(reader, name, assignment),
-            "csv" => ReadCsv(reader, name),
-            _ => throw new PlacementException(PlacementErrorKind.Usage, $"unknown trace format '{format}'; use swf or csv"),
-        };
+            return format == "swf" ? ReadSwf(reader, name, assignment) : ReadCsv(reader, name);
+        }
+        catch (InvalidDataException ex) when (gzip)
+        {
+            throw new PlacementException(PlacementErrorKind.Usage,
+                $"trace '{path}' starts as gzip but does not decompress ({ex.Message}); check the download (gzip -t {Path.GetFileName(path)})");
+        }
     }
 
     // SWF field numbers (1-based, as in the format's definition).

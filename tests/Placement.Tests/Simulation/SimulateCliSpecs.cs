@@ -1,4 +1,5 @@
 using Placement.Core;
+using Placement.Core.Processes;
 using Placement.Tests.Support;
 
 namespace Placement.Tests.Simulation;
@@ -69,6 +70,24 @@ public sealed class SimulateCliSpecs
         Assert.That(code, Is.EqualTo(ExitCodes.Usage), error);
         Assert.That(error, Does.StartWith(expected));
         Assert.That(output, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_trace_compressed_by_gzip_gives_the_results_of_the_plain_one()
+    {
+        using var dir = new TempDir();
+        var trace = Path.Combine(dir.Path, "log.swf");
+        var generated = await Cli.RunInAsync(dir, "simulate", "generate", "--jobs", "400", "--nodes", "8", "--format", "swf", "--out", trace);
+        Assert.That(generated.ExitCode, Is.Zero, generated.StandardError);
+        await ExternalCommands.RunAsync(new ExternalCommand("gzip", ["-k", trace]));
+        Assert.That(File.Exists(trace + ".gz"), Is.True);
+
+        string[] args = ["--nodes", "8", "--cache-size", "20GiB", "--image-rule", "executable", "--json"];
+        var plain = await Cli.RunInAsync(dir, ["simulate", "--trace", trace, .. args]);
+        var packed = await Cli.RunInAsync(dir, ["simulate", "--trace", trace + ".gz", .. args]);
+        Assert.That(packed.ExitCode, Is.Zero, packed.StandardError);
+        Assert.That(packed.StandardOutput, Does.Contain("\"policy\""));
+        Assert.That(packed.StandardOutput.Replace("log.swf.gz", "log.swf", StringComparison.Ordinal), Is.EqualTo(plain.StandardOutput));
     }
 
     [Test]

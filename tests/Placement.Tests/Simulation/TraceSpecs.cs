@@ -1,3 +1,4 @@
+using Placement.Core;
 using Placement.Core.Simulation;
 
 namespace Placement.Tests.Simulation;
@@ -91,6 +92,62 @@ public sealed class SimulatorTraceSpecs
         Assert.That(fromSwf.Jobs.Select(j => (j.Submit, j.Runtime, j.Cores, fromSwf.Images[j.Image])),
             Is.EqualTo(fromCsv.Jobs.Select(j => (j.Submit, j.Runtime, j.Cores, fromCsv.Images[j.Image]))));
     }
+
+    [Test]
+    public void A_gzip_compressed_trace_reads_as_the_plain_one_whatever_its_name()
+    {
+        var trace = TraceGenerator.Generate(new TraceGeneratorOptions { Jobs = 300, Nodes = 8, Images = 20, Seed = 9 });
+        var swf = new StringWriter();
+        TraceGenerator.WriteSwf(trace, swf, "test", 8, 32);
+        var dir = Directory.CreateTempSubdirectory("placement-trace-").FullName;
+        try
+        {
+            var plain = Path.Combine(dir, "log.swf");
+            File.WriteAllText(plain, swf.ToString());
+            var packed = Path.Combine(dir, "log.swf.gz");
+            var unlabelled = Path.Combine(dir, "log-gz.swf");
+            File.WriteAllBytes(packed, Gzip(swf.ToString()));
+            File.Copy(packed, unlabelled);
+            var assignment = new ImageAssignment(ImageRule.Executable, 20, 1.1, 9);
+
+            Assert.That(TraceReader.DetectFormat(packed), Is.EqualTo("swf"));
+            Assert.That(TraceReader.DetectFormat("x.CSV.GZ"), Is.EqualTo("csv"));
+            var expected = TraceReader.Read(plain, "swf", assignment).Jobs;
+            Assert.That(expected, Has.Length.EqualTo(300));
+            Assert.That(TraceReader.Read(packed, "swf", assignment).Jobs, Is.EqualTo(expected));
+            Assert.That(TraceReader.Read(unlabelled, "swf", assignment).Jobs, Is.EqualTo(expected));
+
+            var ex = Assert.Throws<PlacementException>(() => TraceReader.DetectFormat(Path.Combine(dir, "log.gz")))!;
+            Assert.That(ex.Message, Does.Contain("cannot tell the format of trace").And.Contain("*.swf.gz"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void A_broken_gzip_trace_is_refused_with_its_path()
+    {
+        var dir = Directory.CreateTempSubdirectory("placement-trace-").FullName;
+        try
+        {
+            var bytes = Gzip(string.Concat(Enumerable.Repeat(SwfLine + "\n", 2000)));
+            for (var i = 20; i < 80; i++)
+                bytes[i] ^= 0x33;
+            var path = Path.Combine(dir, "broken.swf.gz");
+            File.WriteAllBytes(path, bytes);
+            var ex = Assert.Throws<PlacementException>(() => TraceReader.Read(path, "swf", ImageAssignment.Default))!;
+            Assert.That(ex.Kind, Is.EqualTo(PlacementErrorKind.Usage));
+            Assert.That(ex.Message, Does.Contain($"trace '{path}' starts as gzip but does not decompress").And.Contain("gzip -t broken.swf.gz"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static byte[] Gzip(string text) => Materialize.TestLayer.Gzip(System.Text.Encoding.UTF8.GetBytes(text));
 
     [TestCase("10Gbit", 1.25e9)]
     [TestCase("800Mbit/s", 1e8)]
