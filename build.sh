@@ -6,7 +6,9 @@
 #   out/lib/libplacement.so        NativeAOT core library behind the SPANK shim
 #   out/lib/spank_placement.so     SPANK plugin for plugstack.conf (C, native/)
 #   out/lib/placement-holder       holds each Slurm step's container (C, static, native/holder.c)
-# Usage: ./build.sh [install [PREFIX]]   (install copies to PREFIX/bin and PREFIX/lib/placement; default PREFIX=/usr)
+# Usage: ./build.sh [install [PREFIX] | deb]
+#   install copies to PREFIX/bin and PREFIX/lib/placement (default PREFIX=/usr);
+#   deb also writes out/placement_VERSION_amd64.deb (deploy/debian/mkdeb; docs/install.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -53,4 +55,8 @@ if [ "${1:-}" = install ]; then
   install -m 0755 "$OUT/bin/placement" "$OUT/bin/placement-load-sensor" "$OUT/bin/placement-pyxis-importer" "$PREFIX/bin/"
   install -m 0755 "$OUT/lib/libplacement.so" "$OUT/lib/spank_placement.so" "$OUT/lib/placement-holder" "$PREFIX/lib/placement/"
   echo "build: installed into $PREFIX/bin and $PREFIX/lib/placement"
+fi
+if [ "${1:-}" = deb ]; then
+  deb=$(deploy/debian/mkdeb "$OUT" "$OUT")
+  echo "build: Debian package $deb"
 fi
