@@ -11,6 +11,12 @@ RESULTS=$ROOT/out/test-results
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 ./build.sh
+# The packaging specs check the Debian package with Debian's own policy checker.
+if ! command -v lintian >/dev/null; then
+  echo "test: installing lintian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian >/dev/null
+fi
 # A cluster someone brought up (cluster.env exists) is left running, even when one of its components
 # happens to be restarting right now; only a cluster this run started is stopped again.
 was_up=0
