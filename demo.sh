@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Placement demo on one machine, as root: builds and installs Placement, brings up a real local
+# The Placement demo on one machine, as root: builds Placement's Debian package and installs it, brings up a real local
 # cluster (MUNGE, slurmctld + 3 slurmd n1..n3, an OCI registry with test images), shows the node cache
 # at work, and prints what to try next. Safe to run again. Stop everything: deploy/dev/cluster down
 set -euo pipefail
@@ -7,8 +7,12 @@ cd "$(dirname "$0")"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-say "build and install (NativeAOT binaries, SPANK plugin)"
-./build.sh install /usr | tail -n 3
+say "build the Debian package and install it, as an admin would on every node (docs/install.md)"
+deb=$(./build.sh deb | sed -n 's/^build: Debian package //p')
+[ -n "$deb" ] || { echo "demo: ./build.sh deb made no package" >&2; exit 1; }
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "$deb" >/dev/null
+run dpkg-query -W -f '${Package} ${Version} ${Status}\n' placement
 
 say "bring up the local cluster"
 deploy/dev/cluster up
@@ -109,6 +113,7 @@ cat <<MSG
 
 What to try next (PLACEMENT_CONFIG=$PLACEMENT_CONFIG_FILE; --node n1|n2|n3 picks a node's cache):
   placement --help                                   every command (docs/cli.md)
+  man placement; dpkg -L placement                   the installed package (docs/install.md)
   placement pull docker://$PLACEMENT_TEST_IMAGE_BIG     a ~300 MB multi-layer image
   for i in \$(seq 20); do placement pull docker://$PLACEMENT_TEST_IMAGE_ALT & done; wait
                                                      20 concurrent pulls, one download per blob
