@@ -49,6 +49,7 @@ public sealed partial class ImageCache : IDisposable
             MinBytesPerWindow = r.MinBytesPerStallWindow,
             Platform = r.Platform,
             InsecureRegistries = r.Insecure,
+            Mirrors = [.. r.Mirrors.Select(m => new MirrorSet(RegistryHosts.MirrorKey(m.Registry), m.Locations, m.Fallback))],
             CredentialsFile = File.Exists(r.CredentialsFile) ? r.CredentialsFile : null,
             UserAgent = "placement/" + (typeof(ImageCache).Assembly.GetName().Version?.ToString(3) ?? "0"),
         };

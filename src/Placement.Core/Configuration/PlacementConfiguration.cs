@@ -71,6 +71,8 @@ public static partial class PlacementConfiguration
         CheckKeys(configuration.GetSection("Peers"), PeerOptions.Keys, errors);
         foreach (var entry in configuration.GetSection("Catalog").GetChildren())
             CheckKeys(entry, CatalogEntry.Keys, errors);
+        foreach (var entry in configuration.GetSection("Registries:Mirrors").GetChildren())
+            CheckKeys(entry, RegistryMirror.Keys, errors);
 
         BindSection(configuration, "Cache", options.Cache, errors);
         BindSection(configuration, "Registries", options.Registries, errors);

@@ -61,8 +61,34 @@ internal static class PlacementOptionsRules
             yield return error;
         foreach (var host in options.Registries.Insecure)
         {
-            if (host.Length == 0 || host.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':')))
+            if (!IsRegistryHost(host))
                 yield return $"Registries:Insecure entries must be host or host:port (value: '{host}')";
+        }
+        foreach (var error in MirrorErrors(options.Registries.Mirrors))
+            yield return error;
+    }
+
+    private static bool IsRegistryHost(string host) =>
+        host.Length > 0 && host.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':');
+
+    private static IEnumerable<string> MirrorErrors(List<RegistryMirror> mirrors)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < mirrors.Count; i++)
+        {
+            var mirror = mirrors[i];
+            var key = $"Registries:Mirrors:{i}";
+            if (!IsRegistryHost(mirror.Registry))
+                yield return $"{key}:Registry must be the registry as references name it, host or host:port, e.g. docker.io (value: '{mirror.Registry}')";
+            else if (!seen.Add(Sources.RegistryHosts.MirrorKey(mirror.Registry)))
+                yield return $"{key}:Registry names a registry an earlier entry already mirrors; give it one entry with several Locations (value: '{mirror.Registry}')";
+            if (mirror.Locations.Count == 0)
+                yield return $"{key}:Locations must list at least one mirror, host[:port][/path] (registry: '{mirror.Registry}')";
+            foreach (var location in mirror.Locations)
+            {
+                if (!Sources.RegistryHosts.TryParseMirrorLocation(location, out _, out _))
+                    yield return $"{key}:Locations entries must be host[:port][/path] without a scheme (plain HTTP as for registries: loopback and Registries:Insecure), e.g. harbor.site.example/dockerhub (value: '{location}')";
+            }
         }
     }
 

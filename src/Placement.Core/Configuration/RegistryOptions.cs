@@ -9,7 +9,7 @@ public sealed class RegistryOptions
     internal static readonly string[] Keys =
     [
         nameof(Insecure), nameof(CredentialsFile), nameof(Platform), nameof(MaxAttempts), nameof(RetryBaseDelayMilliseconds),
-        nameof(RequestTimeoutSeconds), nameof(StallWindowSeconds), nameof(MinBytesPerStallWindow),
+        nameof(RequestTimeoutSeconds), nameof(StallWindowSeconds), nameof(MinBytesPerStallWindow), nameof(Mirrors),
     ];
 
     /// <summary>Registries reached over plain HTTP (host or host:port). Loopback is always plain HTTP.</summary>
@@ -38,6 +38,9 @@ public sealed class RegistryOptions
     /// <summary>A transfer that moves fewer than <see cref="MinBytesPerStallWindow"/> bytes in this many seconds is stalled.</summary>
     [Range(1, 3600)]
     public int StallWindowSeconds { get; set; } = 30;
+
+    /// <summary>Mirrors per registry (pull-through caches such as Harbor or a distribution proxy, or an air-gapped copy).</summary>
+    public List<RegistryMirror> Mirrors { get; set; } = [];
 
     /// <summary>Minimum progress per stall window, in bytes.</summary>
     [Range(1, long.MaxValue)]

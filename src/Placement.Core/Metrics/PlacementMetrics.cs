@@ -71,6 +71,10 @@ public static class PlacementMetrics
     public static readonly Counter PullFailures = Prometheus.Metrics.CreateCounter(
         "placement_cache_pull_failures_total", "Image requests that missed the cache and then failed to fetch or build the image.", "kind");
 
+    public static readonly Counter MirrorFailures = Prometheus.Metrics.CreateCounter(
+        "placement_registry_mirror_failures_total",
+        "Requests a registry mirror (Registries:Mirrors) failed; the next mirror or the registry itself was asked, unless it was the last.");
+
     /// <summary>Kinds: the lower-case source error kind (network, throttled, …); <c>throttled</c> is an HTTP 429.</summary>
     public static readonly Counter SourceRetries = Prometheus.Metrics.CreateCounter(
         "placement_source_retries_total", "Registry/HTTP requests retried after a transient failure.", "kind");

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
@@ -12,6 +13,9 @@ namespace Placement.Core.Sources;
 /// blobs through the shared resumable, verifying download engine. Anonymous, Bearer-token and Basic
 /// authentication; credentials from a docker-style config.json. Plain HTTP for loopback and configured
 /// insecure registries, HTTPS otherwise. Thread-safe; one instance can serve parallel downloads.
+/// Registries with <see cref="SourceOptions.Mirrors"/> are asked through their mirrors first, in order, then
+/// themselves (unless the mirror set says not to): every request (manifest, config, each blob) goes to the first
+/// location that serves it, and everything is verified against its digest whoever served it.
 /// </summary>
 public sealed partial class RegistryClient : IDisposable
 {
@@ -21,6 +25,15 @@ public sealed partial class RegistryClient : IDisposable
     private readonly DownloadEngine _engine;
     private readonly PlatformSpec _platform;
 
+    // A location that is not the last one left to ask gets two attempts, not the whole retry budget, so that a broken
+    // mirror delays a pull by seconds before the next location is asked; one that did not answer is skipped a while.
+    private readonly SourceOptions _beforeLast;
+    private readonly DownloadEngine _beforeLastEngine;
+    private readonly ConcurrentDictionary<string, long> _mirrorSkippedUntil = new(StringComparer.Ordinal);
+
+    /// <summary>How long a mirror that did not answer (a network failure) is skipped while other locations are left.</summary>
+    public static readonly TimeSpan MirrorSkip = TimeSpan.FromSeconds(60);
+
     public RegistryClient(SourceOptions? options = null)
     {
         Options = options ?? new SourceOptions();
@@ -28,6 +41,8 @@ public sealed partial class RegistryClient : IDisposable
         _transport = new HttpTransport(Options);
         _auth = new RegistryAuthenticator(_transport, new DockerCredentialStore(Options.CredentialsFile));
         _engine = new DownloadEngine(Options);
+        _beforeLast = Options with { MaxAttempts = Math.Min(2, Options.MaxAttempts) };
+        _beforeLastEngine = new DownloadEngine(_beforeLast);
     }
 
     public SourceOptions Options { get; }
@@ -50,12 +65,20 @@ public sealed partial class RegistryClient : IDisposable
             throw new ArgumentException($"'{reference}' is neither a tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}) nor sha256:<64 lowercase hex>", nameof(reference));
         }
 
-        var top = await FetchManifestAsync(registry, repository, reference, cancellationToken).ConfigureAwait(false);
+        // The image keeps the registry's name whichever location served it: its blobs are asked for in the same order.
+        var image = await OnEachLocationAsync(registry, repository, (location, options) =>
+            ResolveAtAsync(location.Registry, location.Repository, reference, options, cancellationToken)).ConfigureAwait(false);
+        return image with { Registry = registry, Repository = repository };
+    }
+
+    private async Task<ResolvedImage> ResolveAtAsync(string registry, string repository, string reference, SourceOptions options, CancellationToken cancellationToken)
+    {
+        var top = await FetchManifestAsync(registry, repository, reference, options, cancellationToken).ConfigureAwait(false);
         if (!MediaTypes.IsIndex(top.MediaType))
             return ToImage(registry, repository, reference, top, null, null);
 
         var (child, platform) = PickPlatform(registry, repository, reference, top);
-        var manifest = await FetchManifestAsync(registry, repository, child.Digest, cancellationToken).ConfigureAwait(false);
+        var manifest = await FetchManifestAsync(registry, repository, child.Digest, options, cancellationToken).ConfigureAwait(false);
         if (MediaTypes.IsIndex(manifest.MediaType))
             throw new SourceException(SourceErrorKind.Unsupported,
                 $"{registry}/{Subject(repository, reference)}: the {platform} entry of the index is itself an index ({child.Digest}); nested indexes are not supported");
@@ -73,8 +96,11 @@ public sealed partial class RegistryClient : IDisposable
         IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         (registry, repository) = Validate(registry, repository);
-        var request = BlobRequest(registry, repository, blob);
-        return _engine.DownloadAsync(request, partialPath, progress, cancellationToken);
+        ArgumentNullException.ThrowIfNull(blob);
+        // A partial file left by a location that failed is resumed from the next one: blobs are content-addressed.
+        return OnEachLocationAsync(registry, repository, (location, options) =>
+            (ReferenceEquals(options, Options) ? _engine : _beforeLastEngine)
+                .DownloadAsync(BlobRequest(location.Registry, location.Repository, blob), partialPath, progress, cancellationToken));
     }
 
     /// <summary>Reads a small blob (the image config; at most 4 MiB) into memory, verified against its descriptor.</summary>
@@ -83,8 +109,14 @@ public sealed partial class RegistryClient : IDisposable
         (registry, repository) = Validate(registry, repository);
         if (blob.Size > MaxManifestBytes)
             throw new ArgumentException($"blob {blob.Digest} has {blob.Size} bytes; use DownloadBlobAsync for anything over {MaxManifestBytes}", nameof(blob));
+        return await OnEachLocationAsync(registry, repository, (location, options) =>
+            ReadBlobAtAsync(location.Registry, location.Repository, blob, options, cancellationToken)).ConfigureAwait(false);
+    }
+
+    private async Task<byte[]> ReadBlobAtAsync(string registry, string repository, BlobDescriptor blob, SourceOptions options, CancellationToken cancellationToken)
+    {
         var request = BlobRequest(registry, repository, blob);
-        var bytes = await RetryPolicy.RunAsync(Options, async _ =>
+        var bytes = await RetryPolicy.RunAsync(options, async _ =>
         {
             using var response = await request.Send(0, cancellationToken).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.OK)
@@ -99,6 +131,68 @@ public sealed partial class RegistryClient : IDisposable
     }
 
     public void Dispose() => _transport.Dispose();
+
+    /// <summary>A place a request for a repository can be served: a mirror (its host, its path + the repository) or the registry.</summary>
+    private readonly record struct Location(string Registry, string Repository, bool IsMirror);
+
+    /// <summary>
+    /// Runs <paramref name="operation"/> at the registry's mirrors in order and then at the registry (or only at the
+    /// registry when it has none), until one succeeds. The last location gets <see cref="Options"/>; the ones before
+    /// it get two attempts. When all fail, the last failure is thrown with every earlier one in its message.
+    /// </summary>
+    private async Task<T> OnEachLocationAsync<T>(string registry, string repository, Func<Location, SourceOptions, Task<T>> operation)
+    {
+        var mirrors = Options.Mirrors.FirstOrDefault(m => m.Registry == RegistryHosts.MirrorKey(registry));
+        if (mirrors is null)
+            return await operation(new Location(registry, repository, IsMirror: false), Options).ConfigureAwait(false);
+
+        var locations = Locations(registry, repository, mirrors);
+        List<string>? failures = null;
+        for (var i = 0; ; i++)
+        {
+            var location = locations[i];
+            var last = i == locations.Count - 1;
+            try
+            {
+                return await operation(location, last ? Options : _beforeLast).ConfigureAwait(false);
+            }
+            catch (SourceException ex)
+            {
+                if (location.IsMirror)
+                {
+                    Metrics.PlacementMetrics.MirrorFailures.Inc();
+                    if (ex.Kind == SourceErrorKind.Network)
+                        _mirrorSkippedUntil[location.Registry] = Environment.TickCount64 + (long)MirrorSkip.TotalMilliseconds;
+                }
+                if (!last)
+                {
+                    (failures ??= []).Add($"mirror {location.Registry}: {ex.Message}");
+                    continue;
+                }
+                var earlier = failures is null ? "" : "; asked before: " + string.Join("; ", failures);
+                var noFallback = mirrors.Fallback ? ""
+                    : $"; {mirrors.Registry} itself was not asked (Registries:Mirrors entry with Fallback false)";
+                throw new SourceException(ex.Kind, ex.Message + earlier + noFallback, ex.StatusCode, ex) { RetryAfter = ex.RetryAfter };
+            }
+        }
+    }
+
+    /// <summary>The mirrors (those not skipped; all of them when every one is) and then, with fallback, the registry.</summary>
+    private List<Location> Locations(string registry, string repository, MirrorSet mirrors)
+    {
+        var now = Environment.TickCount64;
+        var all = new List<Location>(mirrors.Locations.Count + 1);
+        foreach (var text in mirrors.Locations)
+        {
+            if (RegistryHosts.TryParseMirrorLocation(text, out var host, out var prefix))
+                all.Add(new Location(host, prefix + repository, IsMirror: true));
+        }
+        var answering = all.Where(l => !(_mirrorSkippedUntil.TryGetValue(l.Registry, out var until) && until > now)).ToList();
+        var locations = answering.Count > 0 || mirrors.Fallback ? answering : all;
+        if (mirrors.Fallback)
+            locations.Add(new Location(registry, repository, IsMirror: false));
+        return locations;
+    }
 
     private DownloadRequest BlobRequest(string registry, string repository, BlobDescriptor blob)
     {
@@ -162,11 +256,11 @@ public sealed partial class RegistryClient : IDisposable
         }
     }
 
-    private async Task<FetchedManifest> FetchManifestAsync(string registry, string repository, string reference, CancellationToken cancellationToken)
+    private async Task<FetchedManifest> FetchManifestAsync(string registry, string repository, string reference, SourceOptions options, CancellationToken cancellationToken)
     {
         var subject = Subject(repository, reference);
         var uri = new Uri(RegistryHosts.BaseUri(registry, Options), $"v2/{repository}/manifests/{reference}");
-        var (bytes, contentType, headerDigest) = await RetryPolicy.RunAsync(Options, async _ =>
+        var (bytes, contentType, headerDigest) = await RetryPolicy.RunAsync(options, async _ =>
         {
             using var response = await SendAsync(registry, repository, uri,
                 request => request.Headers.TryAddWithoutValidation("Accept", MediaTypes.ManifestAccept), subject, cancellationToken).ConfigureAwait(false);

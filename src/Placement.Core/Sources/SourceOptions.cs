@@ -35,6 +35,9 @@ public sealed record SourceOptions
     /// <summary>Registries (<c>host</c> or <c>host:port</c>) spoken to over plain HTTP. Loopback hosts always are.</summary>
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
 
+    /// <summary>Mirrors asked before a registry (and instead of it, where <see cref="MirrorSet.Fallback"/> is false).</summary>
+    public IReadOnlyList<MirrorSet> Mirrors { get; init; } = [];
+
     /// <summary>Docker-style <c>config.json</c> with <c>auths</c> entries; null means anonymous only.</summary>
     public string? CredentialsFile { get; init; }
 

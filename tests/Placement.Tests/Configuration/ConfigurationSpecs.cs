@@ -78,6 +78,37 @@ public sealed class ConfigurationSpecs
         Assert.That(ex.Message, Does.Contain("Bad-Alias"));
     }
 
+    [Test]
+    public void Registry_mirrors_are_bound_in_order_with_fallback_on_by_default()
+    {
+        var options = Bind(("Registries:Mirrors:0:Registry", "docker.io"), ("Registries:Mirrors:0:Locations:0", "harbor.site.example/dockerhub"),
+            ("Registries:Mirrors:0:Locations:1", "mirror.site.example:5000"),
+            ("Registries:Mirrors:1:Registry", "reg.site.example:5000"), ("Registries:Mirrors:1:Locations:0", "copy.site.example"),
+            ("Registries:Mirrors:1:Fallback", "false"));
+        Assert.That(options.Registries.Mirrors.Select(m => (m.Registry, string.Join(" ", m.Locations), m.Fallback)), Is.EqualTo(new[]
+        {
+            ("docker.io", "harbor.site.example/dockerhub mirror.site.example:5000", true),
+            ("reg.site.example:5000", "copy.site.example", false),
+        }));
+    }
+
+    [Test]
+    public void Bad_registry_mirrors_are_all_reported_with_their_entry_and_value()
+    {
+        var ex = BindFails(
+            ("Registries:Mirrors:0:Registry", "https://docker.io"), ("Registries:Mirrors:0:Locations:0", "https://mirror.site.example"),
+            ("Registries:Mirrors:1:Registry", "nvcr.io"),
+            ("Registries:Mirrors:2:Registry", "index.docker.io"), ("Registries:Mirrors:2:Locations:0", "m.example/Upper/Case"),
+            ("Registries:Mirrors:3:Registry", "docker.io"), ("Registries:Mirrors:3:Location", "m.example"));
+        Assert.That(ex.Message, Does.Contain("Registries:Mirrors:0:Registry must be the registry as references name it, host or host:port, e.g. docker.io (value: 'https://docker.io')"));
+        Assert.That(ex.Message, Does.Contain("Registries:Mirrors:0:Locations entries must be host[:port][/path] without a scheme").And.Contain("(value: 'https://mirror.site.example')"));
+        Assert.That(ex.Message, Does.Contain("Registries:Mirrors:1:Locations must list at least one mirror, host[:port][/path] (registry: 'nvcr.io')"));
+        Assert.That(ex.Message, Does.Contain("(value: 'm.example/Upper/Case')"));
+        Assert.That(ex.Message, Does.Contain("Registries:Mirrors:3:Registry names a registry an earlier entry already mirrors").And.Contain("(value: 'docker.io')"),
+            "index.docker.io and docker.io are one registry");
+        Assert.That(ex.Message, Does.Contain("unknown key 'Registries:Mirrors:3:Location'"));
+    }
+
     [TestCase("75%", "85%", "must be below")]
     [TestCase("50GiB", "85%", "same unit")]
     [TestCase("10G", "10G", "must be below")]
