@@ -75,7 +75,7 @@ public sealed class PrometheusScrapeSpecs
         Assert.That(rules.Keys, Is.SupersetOf(new[]
         {
             "PlacementAgentDown", "PlacementCacheNearlyFull", "PlacementDownloadsFailing", "PlacementRegistryThrottled",
-            "PlacementFeaturePublishLagging", "PlacementPeerOffersRefused", "node:placement_cache_fill:ratio",
+            "PlacementFeaturePublishLagging", "PlacementPeerOffersRefused", "PlacementRegistryMirrorFailing", "node:placement_cache_fill:ratio",
         }));
         using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
         // A node whose agent was restarted just before the last evaluation (30 s) is back after the next one.
