@@ -202,7 +202,8 @@ public sealed partial class ImageCache : IDisposable
     private Task<string> EnsureBlobAsync(ResolvedImage image, BlobDescriptor blob, ProgressTracker tracker, CancellationToken cancellationToken)
     {
         var hex = Digests.Hex(blob.Digest);
-        return _blobFlights.RunAsync(hex, async () =>
+        var caller = cancellationToken;
+        return _blobFlights.RunAsync(hex, async cancellationToken =>
         {
             var final = Layout.Blob(hex);
             if (File.Exists(final))
@@ -230,7 +231,7 @@ public sealed partial class ImageCache : IDisposable
             Metrics.PlacementMetrics.DownloadedBytes.WithLabels("registry").Inc(result.BytesTransferred);
             CommitBlob(partial, final);
             return final;
-        });
+        }, caller);
     }
 
     private void CommitBlob(string partial, string final)

@@ -58,7 +58,7 @@ public sealed partial class ImageCache
         ArgumentNullException.ThrowIfNull(reference);
         RequireWritable();
         var id = Catalog.IdFor(reference);
-        return _flights.RunAsync(id, () => EnsureCoreAsync(reference, id, requester, progress, cancellationToken));
+        return _flights.RunAsync(id, shared => EnsureCoreAsync(reference, id, requester, progress, shared), cancellationToken);
     }
 
     /// <summary>The cached artifact for a reference, without any network access or waiting; null if absent.</summary>

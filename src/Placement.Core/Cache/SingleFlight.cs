@@ -5,10 +5,23 @@ namespace Placement.Core.Cache;
 /// runs the work, later callers for the same key await the same task. The key is removed when the work
 /// ends, so a failure is not cached and the next caller tries again.
 /// </summary>
+/// <remarks>
+/// The work runs under its own cancellation token, not any caller's: a caller that cancels stops waiting
+/// (its task ends cancelled) and the work goes on for the others; only when every caller has stopped waiting
+/// is the work itself cancelled. So a cancelled warm-up does not fail the job that joined its pull, and a
+/// caller joining never finds work that is already being cancelled: it starts the work again.
+/// </remarks>
 public sealed class SingleFlight<TKey, TResult> where TKey : notnull
 {
-    private readonly Dictionary<TKey, Task<TResult>> _inFlight = [];
+    private readonly Dictionary<TKey, Flight> _inFlight = [];
     private readonly Lock _gate = new();
+
+    private sealed class Flight
+    {
+        public readonly CancellationTokenSource Cancellation = new();
+        public readonly TaskCompletionSource<TResult> Result = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Waiting;
+    }
 
     /// <summary>Number of keys with work in flight.</summary>
     public int Count
@@ -20,50 +33,78 @@ public sealed class SingleFlight<TKey, TResult> where TKey : notnull
         }
     }
 
+    /// <param name="work">The work, given the token that is cancelled once no caller waits for it any more.</param>
+    /// <param name="cancellationToken">Stops this caller's wait; the work is cancelled when it was the last one waiting.</param>
     /// <param name="shared">True when this caller joined work another caller started.</param>
-    public Task<TResult> RunAsync(TKey key, Func<Task<TResult>> work, out bool shared)
+    public Task<TResult> RunAsync(TKey key, Func<CancellationToken, Task<TResult>> work, CancellationToken cancellationToken, out bool shared)
     {
-        TaskCompletionSource<TResult> owner;
+        cancellationToken.ThrowIfCancellationRequested();
+        Flight flight;
         lock (_gate)
         {
-            if (_inFlight.TryGetValue(key, out var existing))
+            if (_inFlight.TryGetValue(key, out var existing) && !existing.Cancellation.IsCancellationRequested)
             {
+                existing.Waiting++;
                 shared = true;
-                return existing;
+                return WaitAsync(existing, cancellationToken);
             }
-            owner = new TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _inFlight[key] = owner.Task;
+            flight = new Flight { Waiting = 1 };
+            _inFlight[key] = flight; // replaces work being cancelled: that one removes only its own entry
         }
         shared = false;
-        _ = RunOwnerAsync(key, work, owner);
-        return owner.Task;
+        _ = RunOwnerAsync(key, work, flight);
+        return WaitAsync(flight, cancellationToken);
     }
 
-    public Task<TResult> RunAsync(TKey key, Func<Task<TResult>> work) => RunAsync(key, work, out _);
+    public Task<TResult> RunAsync(TKey key, Func<CancellationToken, Task<TResult>> work, CancellationToken cancellationToken = default) =>
+        RunAsync(key, work, cancellationToken, out _);
 
-    private async Task RunOwnerAsync(TKey key, Func<Task<TResult>> work, TaskCompletionSource<TResult> owner)
+    private async Task<TResult> WaitAsync(Flight flight, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+            return await flight.Result.Task.ConfigureAwait(false);
+        try
+        {
+            return await flight.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !flight.Result.Task.IsCompleted)
+        {
+            bool last;
+            lock (_gate)
+                last = --flight.Waiting == 0;
+            if (last)
+                flight.Cancellation.Cancel();
+            throw;
+        }
+    }
+
+    private async Task RunOwnerAsync(TKey key, Func<CancellationToken, Task<TResult>> work, Flight flight)
     {
         try
         {
-            var result = await work().ConfigureAwait(false);
-            Remove(key);
-            owner.SetResult(result);
+            var result = await work(flight.Cancellation.Token).ConfigureAwait(false);
+            Remove(key, flight);
+            flight.Result.SetResult(result);
         }
         catch (OperationCanceledException ex)
         {
-            Remove(key);
-            owner.SetCanceled(ex.CancellationToken);
+            Remove(key, flight);
+            flight.Result.SetCanceled(ex.CancellationToken);
         }
         catch (Exception ex)
         {
-            Remove(key);
-            owner.SetException(ex);
+            Remove(key, flight);
+            flight.Result.SetException(ex);
         }
+        // The token source is not disposed: a caller that stops waiting may still cancel it (no timer, nothing to free).
     }
 
-    private void Remove(TKey key)
+    private void Remove(TKey key, Flight flight)
     {
         lock (_gate)
-            _inFlight.Remove(key);
+        {
+            if (_inFlight.TryGetValue(key, out var current) && ReferenceEquals(current, flight))
+                _inFlight.Remove(key);
+        }
     }
 }

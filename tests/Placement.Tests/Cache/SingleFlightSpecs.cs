@@ -10,7 +10,7 @@ public sealed class SingleFlightSpecs
         var flights = new SingleFlight<string, int>();
         var runs = 0;
         var gate = new TaskCompletionSource();
-        var callers = Enumerable.Range(0, 100).Select(_ => flights.RunAsync("k", async () =>
+        var callers = Enumerable.Range(0, 100).Select(_ => flights.RunAsync("k", async _ =>
         {
             Interlocked.Increment(ref runs);
             await gate.Task;
@@ -27,8 +27,8 @@ public sealed class SingleFlightSpecs
     public async Task Different_keys_run_independently()
     {
         var flights = new SingleFlight<string, string>();
-        var a = flights.RunAsync("a", () => Task.FromResult("A"));
-        var b = flights.RunAsync("b", () => Task.FromResult("B"));
+        var a = flights.RunAsync("a", _ => Task.FromResult("A"));
+        var b = flights.RunAsync("b", _ => Task.FromResult("B"));
         Assert.That(await a, Is.EqualTo("A"));
         Assert.That(await b, Is.EqualTo("B"));
     }
@@ -38,17 +38,93 @@ public sealed class SingleFlightSpecs
     {
         var flights = new SingleFlight<string, int>();
         var gate = new TaskCompletionSource();
-        var first = flights.RunAsync("k", async () =>
+        var first = flights.RunAsync("k", async _ =>
         {
             await gate.Task;
             throw new InvalidOperationException("boom");
-        }, out var firstShared);
-        var second = flights.RunAsync("k", () => Task.FromResult(1), out var secondShared);
+        }, CancellationToken.None, out var firstShared);
+        var second = flights.RunAsync("k", _ => Task.FromResult(1), CancellationToken.None, out var secondShared);
         gate.SetResult();
         Assert.That(firstShared, Is.False);
         Assert.That(secondShared, Is.True);
         Assert.ThrowsAsync<InvalidOperationException>(async () => await first);
         Assert.ThrowsAsync<InvalidOperationException>(async () => await second);
-        Assert.That(await flights.RunAsync("k", () => Task.FromResult(7)), Is.EqualTo(7));
+        Assert.That(await flights.RunAsync("k", _ => Task.FromResult(7)), Is.EqualTo(7));
+    }
+
+    [Test]
+    public async Task A_caller_that_cancels_stops_waiting_but_the_work_goes_on_for_the_others()
+    {
+        // A warm-up cancelled by DELETE /v1/warm must not fail the job that joined its pull.
+        var flights = new SingleFlight<string, int>();
+        var gate = new TaskCompletionSource();
+        var workToken = CancellationToken.None;
+        using var warmUp = new CancellationTokenSource();
+        var first = flights.RunAsync("k", async token =>
+        {
+            workToken = token;
+            await gate.Task.WaitAsync(token);
+            return 42;
+        }, warmUp.Token);
+        var job = flights.RunAsync("k", _ => Task.FromResult(-1), CancellationToken.None, out var shared);
+        Assert.That(shared, Is.True);
+
+        await warmUp.CancelAsync();
+        Assert.That(async () => await first, Throws.InstanceOf<OperationCanceledException>(), "the caller that cancelled stops waiting");
+        Assert.That(workToken.IsCancellationRequested, Is.False, "the work goes on while someone still waits");
+        gate.SetResult();
+        Assert.That(await job, Is.EqualTo(42));
+        Assert.That(flights.Count, Is.Zero);
+    }
+
+    [Test]
+    public async Task The_work_is_cancelled_when_every_caller_has_stopped_waiting_and_a_new_caller_starts_it_again()
+    {
+        var flights = new SingleFlight<string, int>();
+        var runs = 0;
+        var stopped = new TaskCompletionSource();
+        var release = new TaskCompletionSource();
+        var thirdGate = new TaskCompletionSource();
+        using var a = new CancellationTokenSource();
+        using var b = new CancellationTokenSource();
+        Func<CancellationToken, Task<int>> work = async token =>
+        {
+            var run = Interlocked.Increment(ref runs);
+            if (run == 2)
+            {
+                await thirdGate.Task;
+                return 2;
+            }
+            try
+            {
+                await Task.Delay(Timeout.Infinite, token);
+            }
+            catch (OperationCanceledException)
+            {
+                stopped.SetResult();
+                await release.Task; // still unwinding (releasing its locks) when the next caller comes
+                throw;
+            }
+            return 1;
+        };
+        var first = flights.RunAsync("k", work, a.Token);
+        var second = flights.RunAsync("k", work, b.Token);
+        await a.CancelAsync();
+        Assert.That(stopped.Task.IsCompleted, Is.False, "one caller still waits");
+        await b.CancelAsync();
+        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(async () => await first, Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(async () => await second, Throws.InstanceOf<OperationCanceledException>());
+
+        var third = flights.RunAsync("k", work, CancellationToken.None, out var shared);
+        Assert.That(shared, Is.False, "work being cancelled is not joined");
+        release.SetResult();
+        await Task.Delay(50);
+        Assert.That(flights.Count, Is.EqualTo(1), "the cancelled run, ending now, removed only its own entry");
+        Assert.That(flights.RunAsync("k", work, CancellationToken.None, out var joined), Is.Not.Null);
+        Assert.That(joined, Is.True, "the new run is the one callers join");
+        thirdGate.SetResult();
+        Assert.That(await third, Is.EqualTo(2));
+        Assert.That(runs, Is.EqualTo(2));
     }
 }
