@@ -1,4 +1,6 @@
+using Microsoft.Win32.SafeHandles;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -273,6 +275,9 @@ public sealed partial class ImageCache : IDisposable
         string? source = null;
         using (await FileLock.AcquireAsync(Layout.BlobLock(downloadKey), $"{requester}: download {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false))
         {
+            // Another reference with the same pin may have committed it while this one waited for the download lock.
+            if (pinnedDigest is not null && Store.ArtifactPath(downloadKey) is { } committed)
+                return new FetchedArtifact(pinnedDigest, committed, new FileInfo(committed).Length, Hit: true);
             var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", 0, progress);
             if (pinnedDigest is not null && await FromPeerAsync(reference, id, pinnedDigest, "file", "image" + extension, partial, progress, cancellationToken).ConfigureAwait(false) is not null)
             {
@@ -291,8 +296,19 @@ public sealed partial class ImageCache : IDisposable
                 (digest, stamp) = await TranslateDisk(() => CopyLocalAsync(reference.Path!, partial, tracker, cancellationToken), reference).ConfigureAwait(false);
                 Metrics.PlacementMetrics.DownloadedBytes.WithLabels("file").Inc(new FileInfo(partial).Length);
             }
+            // The finished download leaves the shared partial name while the lock is still held: a pull that takes the
+            // lock next must not open (and resume into, or truncate) the file this one is about to commit.
+            var mine = Path.Combine(Layout.Temp, $".{Path.GetFileName(partial)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+            File.Move(partial, mine);
+            partial = mine;
         }
 
+        if (source != "peer" && IsJsonDocument(partial))
+        {
+            AtomicFile.TryDelete(partial);
+            throw new PlacementException(PlacementErrorKind.Integrity,
+                $"{reference.Canonical} is a JSON document, not a squashfs or SIF image; check that the path or URL names the image file itself");
+        }
         var hex = Digests.Hex(digest);
         using var imageLock = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"{requester}: commit {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false);
         if (Store.ArtifactPath(hex) is { } existing)
@@ -342,38 +358,96 @@ public sealed partial class ImageCache : IDisposable
         return await TranslateDisk(() => peers.TryFetchAsync(id, digest, format, artifact, destination, PeerHttp, reporter, cancellationToken), reference).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Whether a downloaded or copied single file is a JSON document (at most 4 MiB, like a manifest). No image is, and
+    /// refusing them keeps the file images, keyed by their content digest, out of the registry images' key space: a
+    /// file holding a manifest's exact bytes would otherwise commit under that manifest's digest and be served, as a
+    /// "file", to every job on the node that pulls that registry image.
+    /// </summary>
+    private static bool IsJsonDocument(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
+        if (stream.Length > 4 * 1024 * 1024)
+            return false;
+        var first = -1;
+        while ((first = stream.ReadByte()) is ' ' or '\t' or '\r' or '\n') { }
+        if (first is not ('{' or '['))
+            return false;
+        stream.Position = 0;
+        try
+        {
+            using var document = JsonDocument.Parse(stream);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
     private static string ArtifactExtension(ImageReference reference)
     {
         var name = reference.Kind == ImageSourceKind.Http ? reference.Url!.AbsolutePath : reference.Path!;
         return name.EndsWith(".sif", StringComparison.OrdinalIgnoreCase) ? ".sif" : ".sqsh";
     }
 
-    /// <summary>Copies a shared-filesystem image into the cache while hashing it; never runs it in place.</summary>
+    /// <summary>
+    /// Copies a shared-filesystem image into the cache while hashing it; never runs it in place. Everything is decided
+    /// on one open descriptor: the path is opened once (symlinks followed, without blocking on a FIFO), and the checks
+    /// (<see cref="RequireReadableByEveryone"/>), the size, the change stamp and the bytes all come from that descriptor,
+    /// so swapping a symlink or a directory between the checks and the copy cannot make root copy another file.
+    /// </summary>
     private static async Task<(string Digest, string Stamp)> CopyLocalAsync(string source, string partial, ProgressTracker tracker, CancellationToken cancellationToken)
     {
-        var info = new FileInfo(source);
-        if (!info.Exists)
-            throw new PlacementException(PlacementErrorKind.NotFound, $"file {source} does not exist (or is not a regular file); check the path on this node");
-        RequireReadableByEveryone(source);
-        var stamp = FileStamp(source)!;
-        tracker.Total(info.Length);
+        if (Directory.Exists(source))
+            throw new PlacementException(PlacementErrorKind.NotFound, $"{source} is a directory, not an image file; give the path of a .sqsh or .sif file");
+        var fd = Libc.open(source, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw errno switch
+            {
+                Libc.ENOENT or Libc.ENOTDIR => new PlacementException(PlacementErrorKind.NotFound, $"file {source} does not exist; check the path on this node"),
+                Libc.EACCES or Libc.EPERM => new PlacementException(PlacementErrorKind.Permission, $"cannot read {source}: permission denied"),
+                _ => new PlacementException(PlacementErrorKind.Failure, $"cannot open {source}: {Marshal.GetPInvokeErrorMessage(errno)}"),
+            };
+        }
+        using var handle = new SafeFileHandle(fd, ownsHandle: true);
+        var real = Libc.DescriptorPath(fd) ?? throw new PlacementException(PlacementErrorKind.Failure, $"cannot tell which file {source} opened (/proc/self/fd/{fd})");
+        RequireReadableByEveryone(source, real, File.GetUnixFileMode(handle));
+        long length;
+        try
+        {
+            length = RandomAccess.GetLength(handle);
+        }
+        catch (NotSupportedException)
+        {
+            length = 0; // not seekable: a FIFO, socket or character device
+        }
+        if (length <= 0)
+            throw new PlacementException(PlacementErrorKind.Integrity, $"{source} is empty or not a regular file ({real}); give the path of a .sqsh or .sif image file");
+        var stamp = Stamp(length, File.GetLastWriteTimeUtc(handle));
+        tracker.Total(length);
         AtomicFile.TryDelete(partial);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         try
         {
-            await using var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous);
             await using var output = new FileStream(partial, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 1 << 20, Options = FileOptions.Asynchronous, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
             var buffer = new byte[1 << 20];
             long done = 0;
-            int read;
-            while ((read = await input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            while (done < length)
             {
+                var read = await RandomAccess.ReadAsync(handle, buffer.AsMemory(0, (int)Math.Min(buffer.Length, length - done)), done, cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                    break;
                 hash.AppendData(buffer, 0, read);
                 await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
                 done += read;
                 tracker.Set(done);
             }
             output.Flush(flushToDisk: true);
+            if (done != length || Stamp(RandomAccess.GetLength(handle), File.GetLastWriteTimeUtc(handle)) != stamp)
+                throw new PlacementException(PlacementErrorKind.Integrity, $"{source} changed while it was being copied; try again when it is no longer being written");
         }
         catch (UnauthorizedAccessException ex)
         {
@@ -385,26 +459,21 @@ public sealed partial class ImageCache : IDisposable
             AtomicFile.TryDelete(partial);
             throw;
         }
-        if (FileStamp(source) != stamp)
-        {
-            AtomicFile.TryDelete(partial);
-            throw new PlacementException(PlacementErrorKind.Integrity, $"{source} changed while it was being copied; try again when it is no longer being written");
-        }
         return (Digests.Sha256Prefix + Convert.ToHexStringLower(hash.GetHashAndReset()), stamp);
     }
 
     /// <summary>
     /// The cache is readable by every user and is filled by root on behalf of jobs (slurmstepd, the SGE
     /// prolog). Copying a file only its owner may read would hand it to everyone, so a shared-filesystem
-    /// image must already be readable by all: the file world-readable, every directory above it
-    /// world-searchable. Symlinks are resolved first so the check applies to the real file.
+    /// image must already be readable by all: the opened file world-readable (<paramref name="mode"/>, from its
+    /// descriptor), and every directory above the file actually opened (<paramref name="real"/>, the kernel's name
+    /// for the descriptor, with every symlink of the given path resolved) world-searchable.
     /// </summary>
-    private static void RequireReadableByEveryone(string source)
+    private static void RequireReadableByEveryone(string source, string real, UnixFileMode mode)
     {
-        var real = new FileInfo(source).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(source);
-        if ((File.GetUnixFileMode(real) & UnixFileMode.OtherRead) == 0)
+        if ((mode & UnixFileMode.OtherRead) == 0)
             throw new PlacementException(PlacementErrorKind.Permission,
-                $"file {source} is not readable by all users (mode {Convert.ToString((int)File.GetUnixFileMode(real), 8)}); the node cache is readable by every user, so only world-readable images are copied into it: chmod o+r the file");
+                $"file {source} is not readable by all users (mode {Convert.ToString((int)mode, 8)}); the node cache is readable by every user, so only world-readable images are copied into it: chmod o+r the file");
         for (var dir = Path.GetDirectoryName(real); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
         {
             if ((File.GetUnixFileMode(dir) & UnixFileMode.OtherExecute) == 0)
@@ -412,6 +481,9 @@ public sealed partial class ImageCache : IDisposable
                     $"file {source} is not reachable by all users: directory {dir} is not searchable by others (mode {Convert.ToString((int)File.GetUnixFileMode(dir), 8)}); the node cache is readable by every user, so only images every user can read are copied into it");
         }
     }
+
+    /// <summary>How a shared-filesystem image is recognised as unchanged: size and modification time.</summary>
+    internal static string Stamp(long length, DateTime lastWriteUtc) => $"{length}:{lastWriteUtc.Ticks}";
 
     // ---------------------------------------------------------------- commit
 

@@ -232,7 +232,7 @@ public sealed partial class ImageCache
     internal static string? FileStamp(string path)
     {
         var info = new FileInfo(path);
-        return info.Exists ? $"{info.Length}:{info.LastWriteTimeUtc.Ticks}" : null;
+        return info.Exists ? Stamp(info.Length, info.LastWriteTimeUtc) : null;
     }
 
     private async Task ReportWaitingAsync(string id, string holder, IProgress<PullProgress>? progress, CancellationToken cancellationToken)

@@ -12,6 +12,10 @@ internal static partial class Libc
     public const int EWOULDBLOCK = 11;
     public const int EINTR = 4;
     public const int ENOSPC = 28;
+    public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int EACCES = 13;
+    public const int ENOTDIR = 20;
     public const int EDQUOT = 122;
 
     [LibraryImport("libc", SetLastError = true)]
@@ -42,6 +46,8 @@ internal static partial class Libc
     public const int O_RDONLY = 0;
     public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
+    public const int O_NOCTTY = 0x100;
+    public const int O_NONBLOCK = 0x800;
 
     public const int O_RDWR = 2;
     public const int O_CREAT = 0x40;
@@ -108,6 +114,9 @@ internal static partial class Libc
             close(fd);
         }
     }
+
+    /// <summary>The kernel's name of the file an open descriptor refers to (every symlink resolved), or null.</summary>
+    public static string? DescriptorPath(int fd) => new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
 
     public static bool IsDiskFull(IOException ex) =>
         (ex.HResult & 0xFFFF) is ENOSPC or EDQUOT || ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);

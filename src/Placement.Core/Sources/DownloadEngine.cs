@@ -42,6 +42,11 @@ internal sealed class DownloadEngine(SourceOptions options)
             deletePartial = true;
             throw;
         }
+        catch (IOException ex) when (Native.Libc.IsDiskFull(ex))
+        {
+            deletePartial = true; // keeping it would keep the filesystem full, and nothing evicts tmp/
+            throw;
+        }
         finally
         {
             if (deletePartial)

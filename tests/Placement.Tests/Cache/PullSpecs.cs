@@ -303,6 +303,8 @@ public sealed class PullSpecs
             var big = await Cli.RunInAsync(dir, "pull", Docker(cluster.Big));
             Assert.That(big.ExitCode, Is.EqualTo(ExitCodes.DiskFull), big.StandardError);
             Assert.That(big.StandardError, Does.Contain("no space left").And.Contain("cache is unchanged"));
+            Assert.That(Directory.EnumerateFiles(Path.Combine(dir.CacheRoot, "tmp"), "*.partial"), Is.Empty,
+                "the download that filled the disk is not kept: nothing would ever free that space");
             var verify = await Cli.RunInAsync(dir, "verify");
             Assert.That(verify.ExitCode, Is.Zero, "the earlier image is intact: " + verify.StandardOutput);
             Assert.That((await Cli.RunInAsync(dir, "ls")).StandardOutput, Does.Contain(cluster.Tiny.Reference));

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Placement.Core;
+using Placement.Core.Processes;
 using Placement.Tests.Sources;
 using Placement.Tests.Support;
 
@@ -87,6 +88,28 @@ public sealed class SingleFileSourceSpecs
     }
 
     [Test]
+    public async Task A_file_that_is_a_json_document_is_refused_so_it_cannot_take_a_manifest_digest()
+    {
+        // The exact bytes of a registry manifest, served as a "file": committed under their sha256 they would sit where
+        // the registry image with that manifest digest is cached, and be handed to every job pulling that image.
+        var manifest = System.Text.Encoding.UTF8.GetBytes("""
+            {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}
+            """);
+        await using var server = new TestFileServer(manifest);
+        using var dir = new TempDir();
+        var result = await Cli.RunInAsync(dir, "pull", server.Url("/images/app.sqsh").ToString());
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Integrity), result.StandardError);
+        Assert.That(result.StandardError, Does.Contain("is a JSON document, not a squashfs or SIF image").And.Contain("/images/app.sqsh"));
+        Assert.That(Directory.EnumerateDirectories(Path.Combine(dir.CacheRoot, "images")), Is.Empty);
+
+        var shared = Path.Combine(dir.Path, "manifest.sqsh");
+        await File.WriteAllBytesAsync(shared, manifest);
+        var copied = await Cli.RunInAsync(dir, "pull", shared);
+        Assert.That(copied.ExitCode, Is.EqualTo(ExitCodes.Integrity), copied.StandardError);
+        Assert.That(Directory.EnumerateDirectories(Path.Combine(dir.CacheRoot, "images")), Is.Empty);
+    }
+
+    [Test]
     public async Task A_missing_shared_file_exits_4_naming_the_path()
     {
         using var dir = new TempDir();
@@ -128,5 +151,42 @@ public sealed class SharedFilePermissionSpecs
         var result = await Cli.RunInAsync(dir, "pull", image);
         Assert.That(result.ExitCode, Is.Not.Zero);
         Assert.That(result.StandardError, Does.Contain($"directory {hidden} is not searchable by others"));
+    }
+
+    [Test]
+    public async Task A_file_reached_through_a_symlinked_directory_is_checked_where_it_really_is()
+    {
+        // /home/alice is 0700 but alice's project directory inside it is 0755: a symlink to the project from a public
+        // place must not make the file look reachable by everyone (only the last component used to be resolved).
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        var home = Path.Combine(dir.Path, "alice");
+        var project = Path.Combine(home, "proj");
+        Directory.CreateDirectory(project);
+        var image = Path.Combine(project, "data.sqsh");
+        await File.WriteAllTextAsync(image, "alice's data");
+        File.SetUnixFileMode(image, (UnixFileMode)0b110_100_100);
+        File.SetUnixFileMode(project, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(home, (UnixFileMode)0b111_000_000);
+        var link = Path.Combine(dir.Path, "p");
+        Directory.CreateSymbolicLink(link, project);
+
+        var result = await Cli.RunInAsync(dir, "pull", Path.Combine(link, "data.sqsh"));
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.StandardError);
+        Assert.That(result.StandardError, Does.Contain($"directory {home} is not searchable by others"));
+        Assert.That(Directory.EnumerateDirectories(Path.Combine(dir.CacheRoot, "images")), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_fifo_is_refused_at_once_instead_of_blocking_the_pull()
+    {
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        var fifo = Path.Combine(dir.Path, "img.sqsh");
+        await ExternalCommands.RunAsync(new ExternalCommand("mkfifo", ["-m", "0644", fifo]) { Timeout = TimeSpan.FromSeconds(10) });
+
+        var result = await Cli.RunInAsync(dir, "pull", fifo).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Integrity), result.StandardError);
+        Assert.That(result.StandardError, Does.Contain("empty or not a regular file").And.Contain(fifo));
     }
 }
