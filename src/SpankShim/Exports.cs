@@ -65,7 +65,7 @@ internal static unsafe class Exports
             var image = cache.EnsureAsync(parsed, "job").GetAwaiter().GetResult();
             var leaseHolder = NativeStrings.Read(holder);
             if (!string.IsNullOrEmpty(leaseHolder))
-                cache.Lease(image.Id, leaseHolder);
+                cache.Lease(image, leaseHolder);
             NativeStrings.Write(image.Ref, canonical, canonicalLength);
             NativeStrings.Write(image.Id, id, idLength);
             NativeStrings.Write(image.Digest, digest, digestLength);

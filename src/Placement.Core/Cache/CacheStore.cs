@@ -112,6 +112,11 @@ public sealed class CacheStore(CacheLayout layout)
         var active = new List<LeaseRecord>();
         foreach (var file in Directory.EnumerateFiles(dir))
         {
+            if (AtomicFile.IsTempName(Path.GetFileName(file)))
+            {
+                AtomicFile.RemoveIfLeftover(file, now); // a lease being written right now is not an expired one
+                continue;
+            }
             var lease = Read(file, CacheJsonContext.Default.LeaseRecord);
             if (lease is null || lease.Expires <= now)
                 AtomicFile.TryDelete(file);
@@ -129,7 +134,7 @@ public sealed class CacheStore(CacheLayout layout)
             throw new ArgumentException($"lease holder '{holder[..50]}…' is longer than 200 characters", nameof(holder));
         var chars = holder.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c.ToString() : $"%{(int)c:X2}");
         var name = string.Concat(chars);
-        return name is "." or ".." ? "%2E" + name[1..] : name;
+        return name.StartsWith('.') ? "%2E" + name[1..] : name; // never "." or "..", nor a temp file's name
     }
 
     // ---- filesystem ----

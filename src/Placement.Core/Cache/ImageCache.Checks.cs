@@ -23,7 +23,17 @@ public sealed partial class ImageCache
             {
                 foreach (var file in Directory.EnumerateFiles(dir))
                 {
-                    var lease = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(file), CacheJsonContext.Default.LeaseRecord);
+                    if (AtomicFile.IsTempName(Path.GetFileName(file)))
+                    {
+                        if (now - File.GetLastWriteTimeUtc(file) > AtomicFile.LeftoverAge)
+                        {
+                            lines.Add($"{verb} leftover lease temp file {Path.GetFileName(file)}");
+                            if (!dryRun)
+                                AtomicFile.TryDelete(file);
+                        }
+                        continue;
+                    }
+                    var lease = ReadLease(file);
                     if (lease is null || lease.Expires <= now)
                     {
                         lines.Add($"{verb} expired lease {Path.GetFileName(file)} on {Path.GetFileName(dir)[..12]}");
@@ -64,11 +74,27 @@ public sealed partial class ImageCache
         }
 
         var needed = Store.ListImageHexes().Select(Store.ReadMeta).Where(m => m is not null).SelectMany(m => m!.Blobs).ToHashSet(StringComparer.Ordinal);
-        if (Directory.Exists(Layout.Blobs))
+        // A pull in progress has layers downloaded (their blob locks released) that no committed image names yet.
+        var building = Directory.EnumerateDirectories(Layout.Temp, "build-*")
+            .Select(Path.GetFileName)
+            .Any(name => name!.Length >= 70 && Digests.IsHex(name.AsSpan(6, 64)) && FileLock.IsHeld(Layout.ImageLock(name[6..70])));
+        if (building)
+            lines.Add("kept blobs no image names yet: a pull is in progress (run gc again later)");
+        if (Directory.Exists(Layout.Blobs) && !building)
         {
             foreach (var blob in Directory.EnumerateFiles(Layout.Blobs))
             {
                 var hex = Path.GetFileName(blob);
+                if (!Digests.IsHex(hex))
+                {
+                    if (AtomicFile.IsTempName(hex) && now - File.GetLastWriteTimeUtc(blob) > AtomicFile.LeftoverAge)
+                    {
+                        lines.Add($"{verb} leftover blobs/sha256/{hex}");
+                        if (!dryRun)
+                            AtomicFile.TryDelete(blob);
+                    }
+                    continue;
+                }
                 if (needed.Contains(Digests.Sha256Prefix + hex) || FileLock.IsHeld(Layout.BlobLock(hex)))
                     continue;
                 lines.Add($"{verb} orphan blob {hex[..12]} ({new FileInfo(blob).Length} bytes)");
@@ -88,6 +114,18 @@ public sealed partial class ImageCache
         return new MaintenanceReport(lines);
     }
 
+    private static LeaseRecord? ReadLease(string path)
+    {
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(path), CacheJsonContext.Default.LeaseRecord);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or IOException)
+        {
+            return null; // damaged: removed like an expired one
+        }
+    }
+
     /// <summary>
     /// Re-hashes every artifact and blob. A corrupt artifact is moved to quarantine/ and its refs dropped,
     /// so the next request fetches it again; a corrupt blob is deleted.
@@ -101,6 +139,8 @@ public sealed partial class ImageCache
         foreach (var hex in Store.ListImageHexes().ToList())
         {
             using var gate = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"verify {hex[..12]}", LockTimeout, cancellationToken).ConfigureAwait(false);
+            if (!Directory.Exists(Layout.ImageDirectory(hex)))
+                continue; // evicted or removed since it was listed
             var meta = Store.ReadMeta(hex);
             var artifact = meta is null ? null : Path.Combine(Layout.ImageDirectory(hex), meta.Artifact);
             string problem;

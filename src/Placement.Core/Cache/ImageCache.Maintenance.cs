@@ -35,8 +35,7 @@ public sealed partial class ImageCache
                 throw new PlacementException(PlacementErrorKind.Busy,
                     $"{record.Id} ({record.Ref}) is in use by {string.Join(", ", leases.Select(l => l.Holder))}; wait for those jobs or use --force");
             Store.DeleteRef(record.Id);
-            if (!Store.ListRefs().Any(r => r.Digest == record.Digest))
-                await DeleteImageAsync(hex, cancellationToken).ConfigureAwait(false);
+            await DeleteImageAsync(hex, record.Digest, force, cancellationToken).ConfigureAwait(false);
             RebuildInventory();
             return record;
         }
@@ -70,6 +69,33 @@ public sealed partial class ImageCache
             Expires = now + (ttl ?? TimeSpan.FromSeconds(Options.Cache.LeaseTtlSeconds)),
         };
         Store.WriteLease(lease);
+        return lease;
+    }
+
+    /// <summary>
+    /// Leases the image <see cref="EnsureAsync"/> just returned: its digest, not whatever its id's ref names by now (a
+    /// tag re-resolved by another process meanwhile would move the lease off the image this job uses). Refuses when
+    /// the image is no longer in the cache, so the caller never runs a job on a path that is gone.
+    /// </summary>
+    public LeaseRecord Lease(CachedImage image, string holder, TimeSpan? ttl = null)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        RequireWritable();
+        var now = _time.GetUtcNow();
+        var lease = new LeaseRecord
+        {
+            Holder = holder,
+            Digest = image.Digest,
+            Created = now,
+            Expires = now + (ttl ?? TimeSpan.FromSeconds(Options.Cache.LeaseTtlSeconds)),
+        };
+        Store.WriteLease(lease);
+        if (!File.Exists(image.Path))
+        {
+            AtomicFile.TryDelete(Path.Combine(Layout.LeaseDirectory(Digests.Hex(image.Digest)), CacheStore.LeaseFileName(holder)));
+            throw new PlacementException(PlacementErrorKind.Busy,
+                $"{image.Id} ({image.Ref}) was evicted or removed while it was being prepared for {holder}; run the step again");
+        }
         return lease;
     }
 
@@ -107,13 +133,22 @@ public sealed partial class ImageCache
         var evicted = new List<EvictionCandidate>();
         foreach (var victim in plan.Evict)
         {
-            if (!TryDeleteImageNow(victim.Key))
-                continue; // someone is working on it right now: leave it
-            var pointing = refs.Where(r => r.Digest == Digests.FromHex(victim.Key)).ToList();
-            // Read again: a job may have used the image since the list was taken.
-            var wasted = pointing.Count > 0 && pointing.All(r => (Store.ReadRef(r.Id) ?? r).WarmedUnused);
-            foreach (var r in pointing)
-                Store.DeleteRef(r.Id);
+            var digest = Digests.FromHex(victim.Key);
+            // Read again under the image lock: since the list was taken a job may have used the image (LastUsed), leased
+            // it or pinned it, or a pull may have pointed another ref at it.
+            List<RefRecord> Pointing() => Store.ListRefs().Where(r => r.Digest == digest).ToList();
+            bool StillEvictable() =>
+                Store.ActiveLeases(victim.Key, now).Count == 0 &&
+                Pointing().All(r => !r.Pinned && !pinnedIds.Contains(r.Id) && r.LastUsed <= victim.LastUsed);
+            var wasted = false;
+            if (!TryDeleteImageNow(victim.Key, StillEvictable, () =>
+                {
+                    var pointing = Pointing();
+                    wasted = pointing.Count > 0 && pointing.All(r => r.WarmedUnused);
+                    foreach (var r in pointing)
+                        Store.DeleteRef(r.Id);
+                }))
+                continue; // someone is working on it or used it right now: leave it
             evicted.Add(victim);
             Metrics.PlacementMetrics.Evictions.WithLabels("watermark").Inc();
             Metrics.PlacementMetrics.EvictedBytes.Inc(victim.Size);
@@ -124,19 +159,42 @@ public sealed partial class ImageCache
         return plan with { Evict = evicted, UsedAfter = UsedBytes() };
     }
 
-    private async Task DeleteImageAsync(string hex, CancellationToken cancellationToken)
+    /// <summary>
+    /// Deletes the image unless, checked under its lock, another ref points at it (a pull of another reference may
+    /// have found it since the caller looked) or, without <paramref name="force"/>, a job leased it meanwhile.
+    /// </summary>
+    private async Task DeleteImageAsync(string hex, string digest, bool force, CancellationToken cancellationToken)
     {
         using (await FileLock.AcquireAsync(Layout.ImageLock(hex), $"delete {hex[..12]}", LockTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            if (Store.ListRefs().Any(r => r.Digest == digest) || (!force && Store.ActiveLeases(hex, _time.GetUtcNow()).Count > 0))
+                return;
             MoveAsideAndDelete(Layout.ImageDirectory(hex));
+        }
     }
 
-    private bool TryDeleteImageNow(string hex)
+    /// <summary>
+    /// Evicts an image if its lock is free and <paramref name="stillEvictable"/> says so before and after the image is
+    /// moved aside (a use in between puts it back); <paramref name="dropRefs"/> runs under the lock once it is gone.
+    /// </summary>
+    private bool TryDeleteImageNow(string hex, Func<bool> stillEvictable, Action dropRefs)
     {
         FileLock? gate = null;
         try
         {
             gate = FileLock.AcquireAsync(Layout.ImageLock(hex), $"evict {hex[..12]}", TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult();
-            MoveAsideAndDelete(Layout.ImageDirectory(hex));
+            var directory = Layout.ImageDirectory(hex);
+            if (!Directory.Exists(directory) || !stillEvictable())
+                return false;
+            var trash = Path.Combine(Layout.Temp, "trash-" + hex + "-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.Move(directory, trash);
+            if (!stillEvictable())
+            {
+                Directory.Move(trash, directory); // used while it was being moved: the user may hold its path already
+                return false;
+            }
+            dropRefs();
+            AtomicFile.TryDelete(trash);
             return true;
         }
         catch (CacheBusyException)

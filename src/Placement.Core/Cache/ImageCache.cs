@@ -116,8 +116,12 @@ public sealed partial class ImageCache
             var cached = record is not null && record.Ref == reference.Canonical ? Store.ArtifactPath(Digests.Hex(record.Digest)) : null;
             if (record is not null && cached is not null && IsFresh(reference, record, now))
             {
-                CountRequest(requester, hit: true);
-                return Touch(record, cached, now, requester);
+                if (Touch(record, cached, now, requester) is { } hit)
+                {
+                    CountRequest(requester, hit: true);
+                    return hit;
+                }
+                cached = null; // evicted just now: fetched again below
             }
 
             Resolution resolution;
@@ -129,16 +133,19 @@ public sealed partial class ImageCache
             {
                 // The registry is unreachable but we hold the image: a running cluster must not stop
                 // because of a registry outage. Use what we have; try again after the next TTL.
+                if (Touch(record with { ResolvedAt = now }, cached, now, requester) is not { } kept)
+                    throw;
                 progress?.Report(new PullProgress($"registry unreachable, using cached {record.Digest}: {ex.Message}", 0, 0, false));
                 CountRequest(requester, hit: true);
-                return Touch(record with { ResolvedAt = now }, cached, now, requester);
+                return kept;
             }
 
-            if (record is not null && cached is not null && resolution.Digest == record.Digest)
+            if (record is not null && cached is not null && resolution.Digest == record.Digest &&
+                Touch(record with { ResolvedAt = now }, cached, now, requester) is { } confirmed)
             {
                 // The tag was re-resolved (one manifest request) and still names what we hold: served from the cache.
                 CountRequest(requester, hit: true);
-                return Touch(record with { ResolvedAt = now }, cached, now, requester);
+                return confirmed;
             }
 
             CountRequest(requester, hit: false);
@@ -146,6 +153,11 @@ public sealed partial class ImageCache
             try
             {
                 artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+                if (!File.Exists(artifact.Path))
+                {
+                    // Found committed, then evicted or removed by another process before this ref pointed at it: once more.
+                    artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+                }
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
@@ -199,7 +211,9 @@ public sealed partial class ImageCache
         if (record is null || record.Ref != reference.Canonical)
             return null;
         var now = _time.GetUtcNow();
-        if (now - record.LastUsed >= LastUsedResolution || !IsFresh(reference, record, now))
+        // Only while MinAge still protects the image from eviction (a lower Cache:MinAgeSeconds shortens the window).
+        var window = TimeSpan.FromSeconds(Math.Min(LastUsedResolution.TotalSeconds, Options.Cache.MinAgeSeconds));
+        if (now - record.LastUsed >= window || !IsFresh(reference, record, now))
             return null;
         if (record.WarmedUnused && requester != PrefetchRequester)
             return null; // the first use after a warm-up is written down (prefetch waste is counted at eviction)
@@ -209,13 +223,19 @@ public sealed partial class ImageCache
         return new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
     }
 
-    private CachedImage Touch(RefRecord record, string path, DateTimeOffset now, string requester)
+    /// <summary>
+    /// Records the use, then checks the artifact is still there: null if an eviction removed it meanwhile. Eviction
+    /// re-reads LastUsed under the image lock before and after it moves an image aside (and puts it back if it was
+    /// used), so an image is either seen as used by the eviction or seen as gone here, never handed out and deleted.
+    /// </summary>
+    private CachedImage? Touch(RefRecord record, string path, DateTimeOffset now, string requester)
     {
         var updated = record with { LastUsed = now, WarmedUnused = record.WarmedUnused && requester == PrefetchRequester };
         Store.WriteRef(updated);
         if (now - record.LastUsed > TimeSpan.FromSeconds(30))
             RebuildInventory(); // keep the "most recently used first" order roughly current without a rewrite per hit
-        return new CachedImage(record.Id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
+        var info = new FileInfo(path);
+        return info.Exists ? new CachedImage(record.Id, record.Ref, record.Digest, path, info.Length, Hit: true) : null;
     }
 
     /// <summary>Whether a cached resolution can be used without asking the source again.</summary>

@@ -46,7 +46,7 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory)
     {
         var reference = cache.Catalog.Resolve(job.Image!);
         var image = await cache.EnsureAsync(reference, "sge-prolog", null, cancellationToken).ConfigureAwait(false);
-        cache.Lease(image.Id, job.LeaseHolder);
+        cache.Lease(image, job.LeaseHolder);
         if (!image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
             throw new PlacementException(PlacementErrorKind.Unsupported,
                 $"image {reference.Canonical} is a {Path.GetExtension(image.Path)} file ({image.Path}); the bubblewrap starter runs squashfs images only: use the apptainer runtime for SIF images (docs/gridengine.md)");

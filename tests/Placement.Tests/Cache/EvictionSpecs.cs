@@ -148,4 +148,71 @@ public sealed class EvictionSpecs
         await cache.RemoveAsync(a.Canonical, force: true, CancellationToken.None);
         Assert.That(cache.Find(a), Is.Null);
     }
+
+    [Test]
+    public async Task A_lease_goes_on_the_image_the_job_was_handed_even_if_its_ref_moved_since()
+    {
+        // Another process re-resolving the tag between EnsureAsync and Lease must not move the job's lease elsewhere.
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var handed = await cache.EnsureAsync(a, "job");
+        var other = await cache.EnsureAsync(b, "job");
+        var refFile = cache.Layout.RefFile(handed.Id);
+        await File.WriteAllTextAsync(refFile, (await File.ReadAllTextAsync(refFile)).Replace(handed.Digest, other.Digest, StringComparison.Ordinal));
+
+        cache.Lease(handed, "slurm-11.0");
+        Assert.That(Directory.EnumerateFiles(cache.Layout.LeaseDirectory(Placement.Core.Digests.Hex(handed.Digest))).Select(Path.GetFileName),
+            Is.EqualTo(new[] { "slurm-11.0" }), "the lease is on the digest the job runs");
+        Assert.That(Directory.Exists(cache.Layout.LeaseDirectory(Placement.Core.Digests.Hex(other.Digest))), Is.False);
+    }
+
+    [Test]
+    public async Task Leasing_an_image_removed_since_it_was_handed_out_fails_clearly_and_leaves_no_lease()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var handed = await cache.EnsureAsync(a, "job");
+        await cache.RemoveAsync(handed.Id, force: false, CancellationToken.None);
+
+        var ex = Assert.Throws<Placement.Core.PlacementException>(() => cache.Lease(handed, "slurm-12.0"));
+        Assert.That(ex!.Kind, Is.EqualTo(Placement.Core.PlacementErrorKind.Busy));
+        Assert.That(ex.Message, Does.Contain(handed.Id).And.Contain("was evicted or removed").And.Contain("slurm-12.0"));
+        var leases = cache.Layout.LeaseDirectory(Placement.Core.Digests.Hex(handed.Digest));
+        Assert.That(!Directory.Exists(leases) || !Directory.EnumerateFiles(leases).Any(), Is.True, "no lease is left on a gone image");
+    }
+
+    [Test]
+    public async Task A_lease_being_written_is_not_taken_for_an_expired_one_and_gc_keeps_it()
+    {
+        // AtomicFile writes .<name>.<pid>.<guid>.tmp next to the lease first; counting leases used to delete it as
+        // unreadable, and the writer's rename then failed the job step.
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var handed = await cache.EnsureAsync(a, "job");
+        cache.Lease(handed, "slurm-13.0");
+        var leases = cache.Layout.LeaseDirectory(Placement.Core.Digests.Hex(handed.Digest));
+        var writing = Path.Combine(leases, $".slurm-14.0.{Environment.ProcessId}.0123456789abcdef0123456789abcdef.tmp");
+        await File.WriteAllBytesAsync(writing, []);
+        Directory.CreateDirectory(cache.Layout.Blobs);
+        var blobTemp = Path.Combine(cache.Layout.Blobs, $".{new string('a', 64)}.{Environment.ProcessId}.0123456789abcdef0123456789abcdef.tmp");
+        await File.WriteAllBytesAsync(blobTemp, [1, 2, 3]);
+
+        Assert.That(cache.Store.ActiveLeases(Placement.Core.Digests.Hex(handed.Digest), DateTimeOffset.UtcNow).Select(l => l.Holder),
+            Is.EqualTo(new[] { "slurm-13.0" }));
+        Assert.That(File.Exists(writing), Is.True, "a temp file being written is left alone");
+        var report = cache.CollectGarbage(dryRun: false);
+        Assert.That(File.Exists(writing), Is.True, "gc does not fail on it nor remove a young one: " + string.Join("\n", report.Lines));
+
+        Assert.That(File.Exists(blobTemp), Is.True, "gc used to stop with an error on a blob temp file (not a digest)");
+        File.SetLastWriteTimeUtc(writing, DateTime.UtcNow.AddHours(-2));
+        File.SetLastWriteTimeUtc(blobTemp, DateTime.UtcNow.AddHours(-2));
+        cache.CollectGarbage(dryRun: false);
+        Assert.That(File.Exists(writing), Is.False, "a crashed writer's old temp file is cleaned up");
+        Assert.That(File.Exists(blobTemp), Is.False);
+        Assert.That(File.Exists(Path.Combine(leases, "slurm-13.0")), Is.True);
+    }
 }
