@@ -46,11 +46,30 @@ public sealed partial class ImageCache
 
         foreach (var record in Store.ListRefs())
         {
-            if (Store.ArtifactPath(Digests.Hex(record.Digest)) is null)
+            if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not null)
+                continue;
+            if (dryRun)
             {
-                lines.Add($"{verb} dangling ref {record.Id} ({record.Ref}): its artifact is gone");
-                if (!dryRun)
-                    Store.DeleteRef(record.Id);
+                lines.Add($"would remove dangling ref {record.Id} ({record.Ref}): its artifact is gone");
+                continue;
+            }
+            // Under the ref lock, read again: a pull of this reference may be committing it right now.
+            FileLock? gate = null;
+            try
+            {
+                gate = FileLock.AcquireAsync(Layout.RefLock(record.Id), $"gc {record.Id}", TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult();
+                if (Store.ReadRef(record.Id) is not { } current || Store.ArtifactPath(Digests.Hex(current.Digest)) is not null)
+                    continue;
+                Store.DeleteRef(record.Id);
+                lines.Add($"removed dangling ref {record.Id} ({record.Ref}): its artifact is gone");
+            }
+            catch (CacheBusyException)
+            {
+                // being pulled: that pull rewrites it
+            }
+            finally
+            {
+                gate?.Dispose();
             }
         }
 

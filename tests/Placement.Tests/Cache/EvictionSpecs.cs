@@ -215,4 +215,23 @@ public sealed class EvictionSpecs
         Assert.That(File.Exists(blobTemp), Is.False);
         Assert.That(File.Exists(Path.Combine(leases, "slurm-13.0")), Is.True);
     }
+
+    [Test]
+    public async Task Gc_removes_a_dangling_ref_but_not_while_a_pull_of_it_holds_its_lock()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var handed = await cache.EnsureAsync(a, "job");
+        Directory.Delete(cache.Layout.ImageDirectory(Placement.Core.Digests.Hex(handed.Digest)), recursive: true);
+
+        using (await FileLock.AcquireAsync(cache.Layout.RefLock(handed.Id), "a pull committing it again", TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            cache.CollectGarbage(dryRun: false);
+            Assert.That(File.Exists(cache.Layout.RefFile(handed.Id)), Is.True, "a ref whose pull is in progress is left to that pull");
+        }
+        var report = cache.CollectGarbage(dryRun: false);
+        Assert.That(report.Lines, Has.Some.Contains($"removed dangling ref {handed.Id}"));
+        Assert.That(File.Exists(cache.Layout.RefFile(handed.Id)), Is.False);
+    }
 }
