@@ -132,7 +132,7 @@ public sealed class LayerApplier(LayerApplyOptions? options = null)
         }
         catch (TarGuardException ex)
         {
-            throw new LayerException(LayerErrorKind.Unsafe, index, digest, null, ex.Message, ex);
+            throw new LayerException(ex.Kind, index, digest, null, ex.Message, ex);
         }
         catch (InvalidDataException ex)
         {

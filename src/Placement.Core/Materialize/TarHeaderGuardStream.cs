@@ -1,3 +1,7 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+
 namespace Placement.Core.Materialize;
 
 /// <summary>
@@ -7,9 +11,18 @@ namespace Placement.Core.Materialize;
 /// memory; this check runs when the 512-byte header passes by, before the data is read. It costs a few
 /// comparisons per header and nothing per data byte.
 /// </summary>
-internal sealed class TarHeaderGuardStream(Stream inner, long maxExtendedHeaderBytes) : Stream
+/// <remarks>
+/// To know where the next header starts, the guard must agree with TarReader on every entry's data length,
+/// byte for byte: a header taken for data would escape the limit, and data taken for a header could fake
+/// the end-of-archive marker. So it reads the header's size field exactly as TarReader does (octal cut at
+/// the first NUL, or GNU base-256), and refuses a field that TarReader might read differently.
+/// </remarks>
+internal sealed class TarHeaderGuardStream(Stream inner, int maxExtendedHeaderBytes) : Stream
 {
     private const int BlockSize = 512;
+    private const int SizeOffset = 124;
+    private const int SizeLength = 12;
+    private const int TypeOffset = 156;
     private readonly byte[] _header = new byte[BlockSize];
     private int _headerFill;
     private long _dataRemaining;
@@ -63,41 +76,72 @@ internal sealed class TarHeaderGuardStream(Stream inner, long maxExtendedHeaderB
             _dataRemaining = 0;
             return;
         }
-        var size = ParseSize(_header.AsSpan(124, 12));
-        var type = (char)_header[156];
+        var size = ReadSizeField(_header.AsSpan(SizeOffset, SizeLength));
+        var type = (char)_header[TypeOffset];
         if (type is 'x' or 'g' or 'L' or 'K' && size > maxExtendedHeaderBytes)
         {
             var what = type is 'x' or 'g' ? "PAX extended header" : "GNU long name/link record";
-            throw new TarGuardException($"{what} of {size} bytes is larger than the {maxExtendedHeaderBytes}-byte limit");
+            throw new TarGuardException(LayerErrorKind.Unsafe, $"{what} of {size} bytes is larger than the {maxExtendedHeaderBytes}-byte limit");
         }
-        // Round up to whole blocks; unparsable sizes are left for TarReader to reject.
-        _dataRemaining = size <= 0 ? 0 : (size + BlockSize - 1) / BlockSize * BlockSize;
+        // Round up to whole blocks. A size near long.MaxValue cannot be followed by anything: TarReader reports
+        // the truncation when the stream ends inside the data.
+        _dataRemaining = size > long.MaxValue - (BlockSize - 1) ? long.MaxValue : (size + BlockSize - 1) / BlockSize * BlockSize;
     }
 
-    /// <summary>Octal (optionally space/NUL padded) or GNU base-256 (high bit set); -1 when unparsable.</summary>
-    internal static long ParseSize(ReadOnlySpan<byte> field)
+    /// <summary>
+    /// Reads a header's size field as TarReader does: GNU base-256 when the first byte is 0x80 (the other 11
+    /// bytes, big-endian; GNU tar and Go write sizes of 8 GiB and more so), otherwise octal digits up to the
+    /// first NUL, spaces trimmed, empty meaning 0. Refuses what TarReader cannot read (it would throw anyway,
+    /// some of it as an unexplained OverflowException), and any byte after the NUL other than NUL or space:
+    /// .NET 10 ignores those, but newer TarReaders trim NULs instead of cutting at the first one (reading
+    /// "\0\05" as 5, not 0), and a guard one block out of step with TarReader lets a header pass as data.
+    /// </summary>
+    internal static long ReadSizeField(ReadOnlySpan<byte> field)
     {
-        if ((field[0] & 0x80) != 0)
+        var digits = field;
+        switch (field[0])
         {
-            if ((field[0] & 0x7f) != 0 || field[1..4].ContainsAnyExcept((byte)0))
-                return long.MaxValue;
-            long big = 0;
-            foreach (var b in field[4..])
-                big = (big << 8) | b;
-            return big < 0 ? long.MaxValue : big;
+            case 0x80:
+                if (field[1..4].ContainsAnyExcept((byte)0) || field[4] >= 0x80)
+                    throw BadSizeField(field, $"is a GNU base-256 number larger than {long.MaxValue}");
+                return BinaryPrimitives.ReadInt64BigEndian(field[4..]);
+            case 0xff:
+                throw BadSizeField(field, "is a negative GNU base-256 number");
+        }
+        var nul = field.IndexOf((byte)0);
+        if (nul >= 0)
+        {
+            if (field[nul..].ContainsAnyExcept((byte)0, (byte)' '))
+                throw BadSizeField(field, "has bytes after its NUL terminator");
+            digits = field[..nul];
         }
         long value = 0;
-        var i = 0;
-        while (i < field.Length && field[i] is (byte)' ' or 0)
-            i++;
-        for (; i < field.Length && field[i] is >= (byte)'0' and <= (byte)'7'; i++)
-            value = (value << 3) | (long)(field[i] - '0');
-        for (; i < field.Length; i++)
+        foreach (var b in digits.Trim((byte)' '))
         {
-            if (field[i] is not ((byte)' ' or 0))
-                return -1;
+            if (b is < (byte)'0' or > (byte)'7')
+                throw BadSizeField(field, "is not an octal number");
+            value = (value << 3) | (long)(b - '0');
         }
         return value;
+    }
+
+    private static TarGuardException BadSizeField(ReadOnlySpan<byte> field, string problem) =>
+        new(LayerErrorKind.Corrupt, $"tar header size field \"{Show(field)}\" {problem}; the layer is not a valid tar archive");
+
+    /// <summary>Raw tar bytes for a message: printable ASCII as is, anything else as \xNN, at most 64 bytes.</summary>
+    internal static string Show(ReadOnlySpan<byte> bytes)
+    {
+        var text = new StringBuilder();
+        foreach (var b in bytes[..Math.Min(bytes.Length, 64)])
+        {
+            if (b is >= 0x20 and < 0x7f and not (byte)'"' and not (byte)'\\')
+                text.Append((char)b);
+            else
+                text.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+        }
+        if (bytes.Length > 64)
+            text.Append(CultureInfo.InvariantCulture, $"…({bytes.Length} bytes)");
+        return text.ToString();
     }
 
     public override void Flush() { }
