@@ -150,6 +150,11 @@ public sealed class LayerApplier(LayerApplyOptions? options = null)
         {
             throw new LayerException(LayerErrorKind.Corrupt, index, digest, entry?.Invoke(), $"corrupt tar header: {ex.Message}", ex);
         }
+        catch (OverflowException ex)
+        {
+            // TarReader reads PAX uid, gid, mode and device numbers with int.Parse.
+            throw new LayerException(LayerErrorKind.Corrupt, index, digest, entry?.Invoke(), $"corrupt tar header: a number does not fit ({ex.Message})", ex);
+        }
         catch (NotSupportedException ex)
         {
             throw new LayerException(LayerErrorKind.Unsupported, index, digest, entry?.Invoke(), ex.Message, ex);
