@@ -132,7 +132,7 @@ public sealed class LayerApplier(LayerApplyOptions? options = null)
         }
         catch (TarGuardException ex)
         {
-            throw new LayerException(LayerErrorKind.Unsafe, index, digest, null, ex.Message, ex);
+            throw new LayerException(ex.Kind, index, digest, null, ex.Message, ex);
         }
         catch (InvalidDataException ex)
         {
@@ -149,6 +149,11 @@ public sealed class LayerApplier(LayerApplyOptions? options = null)
         catch (FormatException ex)
         {
             throw new LayerException(LayerErrorKind.Corrupt, index, digest, entry?.Invoke(), $"corrupt tar header: {ex.Message}", ex);
+        }
+        catch (OverflowException ex)
+        {
+            // TarReader reads PAX uid, gid, mode and device numbers with int.Parse.
+            throw new LayerException(LayerErrorKind.Corrupt, index, digest, entry?.Invoke(), $"corrupt tar header: a number does not fit ({ex.Message})", ex);
         }
         catch (NotSupportedException ex)
         {

@@ -156,6 +156,16 @@ public sealed class HostileLayerTests
         RejectsBlobs(LayerErrorKind.Unsafe, "GNU long name/link record of", _fx.Write(TestLayer.Gzip(ms.ToArray())));
     }
 
+    [TestCase("uid=99999999999")]
+    [TestCase("mode=99999999999")]
+    public void A_pax_number_that_does_not_fit_is_corrupt(string record)
+    {
+        // TarReader parses these with int.Parse; its OverflowException must not escape as an internal error.
+        var tar = new RawTar().Pax('x', record).File("f", "x"u8.ToArray()).ToTar();
+        var ex = RejectsBlobs(LayerErrorKind.Corrupt, "corrupt tar header: a number does not fit", _fx.Write(TestLayer.Gzip(tar)));
+        Assert.That(ex.InnerException, Is.InstanceOf<OverflowException>());
+    }
+
     [Test]
     public void A_truncated_gzip_layer_is_corrupt()
     {
