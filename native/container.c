@@ -9,7 +9,8 @@
  * mounted in the host's namespace, so nothing outlives the step.
  *
  * Why slurmstepd and not the first task (pyxis uses a process-shared robust mutex so the first task starts
- * enroot as the user): our runtimes run as root, so nothing needs the user's credentials or environment;
+ * enroot as the user): the holder gets the job's uid, gid and groups from here and runs apptainer and enroot, which
+ * execute code of the image, as that user (holder.c); bwrap runs as root but runs no code of the image;
  * slurmstepd is one process per step and node and runs user_init once, before any task exists (and in the job's
  * working directory, which tells what to bind), so there is no race to arbitrate, the pid is simply inherited by the forked tasks, and the holder is a child of slurmstepd that
  * slurm_spank_exit (same process) can kill and reap. */
@@ -237,7 +238,8 @@ void placement_container_start(spank_t sp)
 	/* argv built before fork: slurmstepd is multithreaded (and may host the .NET runtime), so the child only
 	 * calls dup2/close/execv */
 	static char specs[MAX_BINDS][2 * PATH_MAX + 8];
-	const char *args[16 + 2 * MAX_BINDS];
+	static char uid_arg[16], gid_arg[16], groups_arg[16 * 1024], home_arg[PATH_MAX];
+	const char *args[24 + 2 * MAX_BINDS];
 	int a = 0;
 	args[a++] = holder;
 	args[a++] = "start";
@@ -246,6 +248,27 @@ void placement_container_start(spank_t sp)
 	args[a++] = "--image", args[a++] = image;
 	if (placement.args.runtime == PLACEMENT_RUNTIME_BWRAP)
 		args[a++] = "--squashfuse", args[a++] = squashfuse;
+	/* the job's user: apptainer and enroot run as the user (holder.c), with the groups the tasks get */
+	uid_t uid;
+	gid_t gid, *gids = NULL;
+	int ngids = 0;
+	if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS) {
+		record("container: cannot read the job's uid and gid from Slurm");
+		return;
+	}
+	if (spank_get_item(sp, S_JOB_SUPPLEMENTARY_GIDS, &gids, &ngids) != ESPANK_SUCCESS)
+		ngids = 0;
+	snprintf(uid_arg, sizeof(uid_arg), "%u", (unsigned)uid);
+	snprintf(gid_arg, sizeof(gid_arg), "%u", (unsigned)gid);
+	size_t used = 0;
+	groups_arg[0] = '\0';
+	for (int i = 0; i < ngids && gids != NULL && used + 12 < sizeof(groups_arg); i++)
+		used += (size_t)snprintf(groups_arg + used, sizeof(groups_arg) - used, "%s%u", i ? "," : "", (unsigned)gids[i]);
+	args[a++] = "--uid", args[a++] = uid_arg;
+	args[a++] = "--gid", args[a++] = gid_arg;
+	args[a++] = "--groups", args[a++] = groups_arg;
+	if (spank_getenv(sp, "HOME", home_arg, sizeof(home_arg)) == ESPANK_SUCCESS && home_arg[0] == '/')
+		args[a++] = "--home", args[a++] = home_arg;
 	for (int i = 0; i < n; i++) {
 		if (snprintf(specs[i], sizeof(specs[i]), "%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "ro" : "rw") >= (int)sizeof(specs[i])) {
 			record("binds: %.1000s: path too long", binds[i].src);

@@ -7,7 +7,16 @@
  *
  *   placement-holder start --runtime bwrap|apptainer|enroot --runtime-path PATH --image ARTIFACT
  *                          [--squashfuse PATH] [--bind SRC:DST:ro|rw]...
+ *                          [--uid UID --gid GID --groups GID,... --home DIR]   (the job's user: see below)
  *   placement-holder hold FD          (inside the container: "ready <pid>" to FD, then wait to be killed)
+ *
+ * Privileges: the holder itself runs as root (it unshares and mounts for bwrap). bwrap runs as root too, but nothing
+ * of the image runs under it before the job's tasks: only `hold`. apptainer and enroot execute code of the image while
+ * they set the container up (apptainer's /.singularity.d scripts through the image's /bin/sh, enroot's /etc/rc), so
+ * they run as the job's user (--uid/--gid/--groups, as the tasks do; pyxis runs enroot as the user too): the holder's
+ * child drops to those ids right before it execs the runtime. The same image code could write its own "ready <pid>"
+ * line on the inherited descriptor: the holder only accepts a pid that is its own descendant and runs this binary
+ * (/proc/<pid>/exe), and passes on a line it formats itself.
  *
  * Lifetime: slurm_spank_exit sends SIGTERM: the holder kills its children and, as a child subreaper, reaps every
  * descendant before it exits. It also dies with slurmstepd (PR_SET_PDEATHSIG), and its children die with it (PDEATHSIG
@@ -18,6 +27,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -56,6 +66,14 @@ static char child_err[2048];    /* the last output of a child, for the error mes
 static size_t child_err_len;
 static volatile sig_atomic_t terminate;
 static int err_pipe[2] = { -1, -1 };  /* children's stdout/stderr: read end non-blocking */
+/* the job's user, for runtimes that execute the image's code (apptainer, enroot): see the top of the file */
+#define MAX_GROUPS 1024
+static int have_user;
+static uid_t user_uid;
+static gid_t user_gid;
+static gid_t user_groups[MAX_GROUPS];
+static int nuser_groups;
+static const char *user_home;
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
@@ -127,21 +145,32 @@ static void close_others(int keep1, int keep2)
 	close_span(from, ~0U);
 }
 
-static pid_t spawn(const char *const *argv, int keep_fd, int keep_fd2)
+/* as_user: the child switches to the job's user (groups, gid, uid: real, effective and saved) before exec */
+static pid_t spawn(const char *const *argv, int keep_fd, int keep_fd2, int as_user)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
 		fail("container: fork: %s", strerror(errno));
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
 		dup2(err_pipe[1], 1);
 		dup2(err_pipe[1], 2);
 		close_others(keep_fd, keep_fd2);
+		if (as_user) {
+			if (setgroups((size_t)nuser_groups, user_groups) != 0 || setresgid(user_gid, user_gid, user_gid) != 0 ||
+			    setresuid(user_uid, user_uid, user_uid) != 0) {
+				dprintf(2, "cannot switch to uid %d gid %d: %s", (int)user_uid, (int)user_gid, strerror(errno));
+				_exit(126);
+			}
+			if (user_home != NULL)
+				setenv("HOME", user_home, 1);
+		}
+		/* after the switch: changing credentials clears the parent-death signal */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		execv(argv[0], (char *const *)argv);
 		dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
 		_exit(127);
@@ -260,8 +289,22 @@ static void bwrap_args(int self_fd, int ready_fd)
 	add(fmt("/proc/self/fd/%d", self_fd)), add("hold"), add(fmt("%d", ready_fd));
 }
 
+/* apptainer splits --bind on ',' (several binds) and ':' (SRC:DST:OPTS), enroot's --mount on ':' and blanks (it
+ * becomes an fstab line): such paths cannot be passed, and would bind something else */
+static void refuse_in_binds(const char *chars)
+{
+	for (int i = 0; i < nbinds; i++)
+		for (int k = 0; k < 2; k++) {
+			const char *p = k == 0 ? binds[i].src : binds[i].dst;
+			if (strpbrk(p, chars) != NULL)
+				fail("binds: %s: runtime %s cannot bind a path containing any of \"%s\" (use runtime=bwrap, or another directory)",
+				     p, runtime, chars);
+		}
+}
+
 static void apptainer_args(int self_fd, int ready_fd)
 {
+	refuse_in_binds(",:");
 	add(runtime_path), add("exec"), add("--contain"), add("--pwd"), add("/");
 	for (int i = 0; i < nbinds; i++)
 		add("--bind"), add(fmt("%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "ro" : "rw"));
@@ -271,6 +314,7 @@ static void apptainer_args(int self_fd, int ready_fd)
 
 static void enroot_args(int self_fd, int ready_fd)
 {
+	refuse_in_binds(": \t\n");
 	add(runtime_path), add("start"), add("--root");
 	for (int i = 0; i < nbinds; i++)
 		add("--mount"), add(fmt("%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "x-create=dir,bind,ro" : "x-create=dir,bind,rw"));
@@ -292,7 +336,7 @@ static void mount_image(void)
 	if (mkdir(IMAGE_DIR, 0755) != 0)
 		fail("container: mkdir %s: %s", IMAGE_DIR, strerror(errno));
 	const char *argv[] = { squashfuse, "-f", "-o", "ro,allow_other", image, IMAGE_DIR, NULL };
-	pid_t pid = spawn(argv, -1, -1);
+	pid_t pid = spawn(argv, -1, -1, 0);
 	if (stat(RUN_DIR, &run) != 0)
 		fail("container: stat %s: %s", RUN_DIR, strerror(errno));
 	for (long deadline = now_ms() + READY_TIMEOUT_MS;;) {
@@ -324,9 +368,55 @@ static int __attribute__((noreturn)) hold(int fd)
 		pause();
 }
 
+/* The parent of pid, from /proc/<pid>/stat; -1 if unknown. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *end = strrchr(buf, ')');  /* the command name may contain anything, ')' included */
+	char state;
+	int ppid;
+	if (end == NULL || sscanf(end + 1, " %c %d", &state, &ppid) != 2)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/* "ready <pid>\n" from the descriptor the runtime (and the image's code it runs) inherited: only a pid of a process
+ * below this holder that runs this very binary (hold) is believed. Returns the pid, or 0. */
+static pid_t ready_pid(const char *line, int self_fd)
+{
+	char *end;
+	if (strncmp(line, "ready ", 6) != 0 || line[6] < '1' || line[6] > '9')
+		return 0;
+	errno = 0;
+	long pid = strtol(line + 6, &end, 10);
+	if (errno != 0 || pid <= 1 || pid > 0x7fffffffL || strcmp(end, "\n") != 0)
+		return 0;
+	pid_t up = (pid_t)pid;
+	if (up == getpid())
+		return 0;
+	for (int depth = 0; up != getpid(); depth++)
+		if (depth == 64 || (up = parent_of(up)) <= 1)
+			return 0;
+	char path[64];
+	struct stat exe, self;
+	snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+	if (stat(path, &exe) != 0 || fstat(self_fd, &self) != 0 || exe.st_dev != self.st_dev || exe.st_ino != self.st_ino)
+		return 0;
+	return (pid_t)pid;
+}
+
 static int start(void)
 {
-	int ready[2];
+	int ready[2], as_user = 0;
 
 	if (runtime == NULL || runtime_path == NULL || image == NULL)
 		fail("container: placement-holder start needs --runtime, --runtime-path and --image");
@@ -351,15 +441,19 @@ static int start(void)
 		mount_image();
 		bwrap_args(self, ready[1]);
 	} else if (strcmp(runtime, "apptainer") == 0) {
+		as_user = 1;
 		apptainer_args(self, ready[1]);
 	} else if (strcmp(runtime, "enroot") == 0) {
+		as_user = 1;
 		enroot_args(self, ready[1]);
 	} else {
 		fail("container: unknown runtime '%s'", runtime);
 	}
+	if (as_user && have_user != 3)
+		fail("container: runtime %s needs the job's user (--uid and --gid)", runtime);
 	int flags = fcntl(ready[1], F_GETFD);
 	fcntl(ready[1], F_SETFD, flags & ~FD_CLOEXEC);  /* inherited by the runtime, then by hold */
-	pid_t pid = spawn(args, ready[1], self);
+	pid_t pid = spawn(args, ready[1], self, as_user);
 	close(ready[1]);
 	/* the hold process inside the container writes "ready <pid>" once the runtime has set everything up */
 	char line[64];
@@ -387,7 +481,11 @@ static int start(void)
 	if (strncmp(line, "ready ", 6) != 0 || why != NULL)
 		fail("container: %s %s%s%s", runtime, why ? why : "did not start the container",
 		     child_err[0] ? ": " : "", child_err);
-	dprintf(STATUS_FD, "%s", line);
+	pid_t container = ready_pid(line, self);
+	if (container == 0)
+		fail("container: %s: the container's ready line is not from placement-holder hold below this holder: %.40s",
+		     runtime, line);
+	dprintf(STATUS_FD, "ready %d\n", (int)container);
 	close(STATUS_FD);
 	int null = open("/dev/null", O_RDWR);
 	dup2(null, 0), dup2(null, 1), dup2(null, 2);
@@ -422,7 +520,7 @@ int main(int argc, char **argv)
 	if (getppid() == 1)
 		fail("container: slurmstepd is gone");
 	if (argc < 2 || strcmp(argv[1], "start") != 0)
-		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC:DST:ro|rw]... | hold FD");
+		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC:DST:ro|rw]... [--uid U --gid G --groups G,... --home D] | hold FD");
 	for (int i = 2; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)
@@ -435,6 +533,28 @@ int main(int argc, char **argv)
 			image = v;
 		else if (strcmp(argv[i], "--squashfuse") == 0)
 			squashfuse = v;
+		else if (strcmp(argv[i], "--uid") == 0 || strcmp(argv[i], "--gid") == 0) {
+			char *end;
+			errno = 0;
+			unsigned long id = strtoul(v, &end, 10);
+			if (errno != 0 || end == v || *end != '\0' || id >= 0xffffffffUL)
+				fail("container: bad %s '%s'", argv[i], v);
+			if (argv[i][2] == 'u')
+				user_uid = (uid_t)id, have_user |= 1;
+			else
+				user_gid = (gid_t)id, have_user |= 2;
+		} else if (strcmp(argv[i], "--groups") == 0) {
+			for (const char *c = v; *c != '\0';) {
+				char *end;
+				errno = 0;
+				unsigned long id = strtoul(c, &end, 10);
+				if (errno != 0 || end == c || (*end != ',' && *end != '\0') || id >= 0xffffffffUL || nuser_groups == MAX_GROUPS)
+					fail("container: bad --groups '%s'", v);
+				user_groups[nuser_groups++] = (gid_t)id;
+				c = *end == ',' ? end + 1 : end;
+			}
+		} else if (strcmp(argv[i], "--home") == 0)
+			user_home = v;
 		else if (strcmp(argv[i], "--bind") == 0) {
 			if (nbinds == MAX_BINDS)
 				fail("container: more than %d binds", MAX_BINDS);

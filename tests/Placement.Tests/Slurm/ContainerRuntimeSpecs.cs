@@ -137,6 +137,68 @@ public sealed partial class ContainerRuntimeSpecs
         Assert.That(states.StandardOutput, Does.Not.Contain("drain").And.Not.Contain("down"), states.StandardOutput);
     }
 
+    private const string User = "placementuser";
+
+    /// <summary>srun as the unprivileged <see cref="User"/> (munge authenticates the caller's uid), from <paramref name="workingDirectory"/>.</summary>
+    private async Task<ExternalCommandResult> SrunAs(string workingDirectory, params string[] args)
+    {
+        if ((await ExternalCommands.RunAsync(new ExternalCommand("id", ["-u", User]) { AllowNonZeroExit = true })).ExitCode != 0)
+            await ExternalCommands.RunAsync(new ExternalCommand("useradd", ["-m", "-K", "UID_MIN=1000", User]));
+        return await Slurm("setpriv", ["--reuid", User, "--regid", User, "--init-groups", "srun", .. args], workingDirectory);
+    }
+
+    private static async Task<string> IdsOf(string user) =>
+        string.Join(' ', await Task.WhenAll(new[] { "-u", "-g", "-G" }.Select(async flag =>
+            (await ExternalCommands.RunAsync(new ExternalCommand("id", [flag, user]))).StandardOutput.Trim())));
+
+    /// <summary>
+    /// A stand-in for apptainer or enroot (neither installs here): records the ids it runs with, then runs what the
+    /// holder asked to run in the container (the arguments from /proc/self/fd/N on: placement-holder hold FD) on the
+    /// host. <paramref name="before"/> runs first, as an image's own scripts would.
+    /// </summary>
+    private string StubRuntime(string name, string before = "")
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_dir.Path, name + "-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+        File.SetUnixFileMode(dir, (UnixFileMode)0b1_111_111_111); // 1777: the stub runs as the job's user
+        var stub = Path.Combine(dir, name);
+        File.WriteAllText(stub, $$"""
+            #!/bin/sh
+            echo "$(id -u) $(id -g) $(id -G)" > {{dir}}/ids
+            while [ $# -gt 0 ] && [ "${1#/proc/self/fd/}" = "$1" ]; do shift; done
+            {{before}}
+            exec "$@"
+
+            """);
+        File.SetUnixFileMode(stub, (UnixFileMode)0b111_101_101);
+        return stub;
+    }
+
+    [TestCase("apptainer")]
+    [TestCase("enroot")]
+    public async Task Apptainer_and_enroot_which_run_the_images_code_run_as_the_jobs_user_not_as_root(string runtime)
+    {
+        var stub = StubRuntime(runtime);
+        using var plugin = SpankPlugin.WithPrivateCache(_dir, $"runtime={runtime} runtime_path={stub}");
+        var result = await SrunAs(_dir.Path, "-N1", "-w", "n1", Image, "id", "-u");
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        var ids = Path.Combine(Path.GetDirectoryName(stub)!, "ids");
+        Assert.That(File.Exists(ids), Is.True, "the runtime ran and could write where only its user may: " + result.StandardError);
+        Assert.That((await File.ReadAllTextAsync(ids)).Trim(), Is.EqualTo(await IdsOf(User)),
+            "uid, gid and groups of the runtime are the job's (as its tasks'), not root's");
+    }
+
+    [Test]
+    public async Task A_ready_line_written_by_the_images_code_is_not_believed()
+    {
+        // the image's scripts run before hold with the ready descriptor: they announce a process of their own
+        var stub = StubRuntime("apptainer", """sleep 30 & eval "echo ready \$! >&$3"; sleep 1""");
+        using var plugin = SpankPlugin.WithPrivateCache(_dir, $"runtime=apptainer runtime_path={stub}");
+        var result = await SrunAs(_dir.Path, "-N1", "-w", "n2", Image, "echo", "SHOULD-NOT-RUN");
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.StandardOutput, Does.Not.Contain("SHOULD-NOT-RUN"));
+        Assert.That(result.StandardError, Does.Contain("ready line is not from placement-holder hold"));
+    }
+
     /// <summary>Live (non-zombie) processes whose command line names this fixture's private cache.</summary>
     private List<(int Pid, string Command)> Ours()
     {
