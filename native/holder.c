@@ -36,8 +36,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/openat2.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,10 +237,43 @@ static int leads_to_bind(const char *p)
 	return 0;
 }
 
-static void graft(const char *dir)  /* dir: "" for / */
+/* The image's directory at in-image path dir ("" for /), its symlinks resolved inside the image: an absolute target is
+ * the image's, never the host's (an image with /home -> /root must not show the host's /root). openat2's
+ * RESOLVE_IN_ROOT does it in the kernel; where there is no openat2 (Linux < 5.6, or a seccomp filter) the caller does
+ * not look into symlinked directories at all. Returns the descriptor and its path in this namespace in real. */
+static int image_root = -1;
+
+static int open_in_image(const char *dir, int via_symlink, char *real, size_t real_len)
 {
-	char *host = fmt("%s%s", IMAGE_DIR, dir);
-	DIR *d = opendir(host);
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	const char *rel = dir[0] ? dir + 1 : ".";
+	int fd = (int)syscall(SYS_openat2, image_root, rel, &how, sizeof(how));
+	/* no openat2: the directories graft reaches without a symlink are real ones (lstat'ed by the level above, on a
+	 * read-only squashfs), so a plain openat below the image root opens them; nothing through a symlink */
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM) && !via_symlink)
+		fd = openat(image_root, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, real, real_len - 1);
+	size_t root_len = strlen(IMAGE_DIR);
+	if (n <= 0 || (size_t)n >= real_len - 1 || (real[n] = '\0', strncmp(real, IMAGE_DIR, root_len) != 0) ||
+	    (real[root_len] != '\0' && real[root_len] != '/')) {
+		close(fd);
+		errno = EXDEV;
+		return -1;
+	}
+	return fd;
+}
+
+static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
+{
+	char real[PATH_MAX];
+	int fd = open_in_image(dir, via_symlink, real, sizeof(real));
+	if (fd < 0 && via_symlink)
+		return;  /* a dangling symlink, or no openat2 here: an empty directory under the binds */
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	if (d == NULL)
 		fail("container: cannot read %s in the image: %s", dir[0] ? dir : "/", strerror(errno));
 	struct dirent *e;
@@ -246,26 +281,26 @@ static void graft(const char *dir)  /* dir: "" for / */
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		char *p = fmt("%s/%s", dir, e->d_name);
-		char *src = fmt("%s%s", IMAGE_DIR, p);
 		struct stat st;
 		if (strcmp(p, "/proc") == 0 || strcmp(p, "/dev") == 0 || strcmp(p, "/sys") == 0 || strcmp(p, "/tmp") == 0 ||
-		    is_bind(p) || lstat(src, &st) != 0)
+		    is_bind(p) || fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
 		if (S_ISLNK(st.st_mode)) {
 			char target[4096];
-			ssize_t n = readlink(src, target, sizeof(target) - 1);
+			ssize_t n = readlinkat(fd, e->d_name, target, sizeof(target) - 1);
 			if (n < 0)
 				continue;
 			target[n] = '\0';
 			if (leads_to_bind(p))  /* e.g. /home -> /var/home in the image with /home/u bound: the bind wins */
-				add("--dir"), add(p), graft(p);
+				add("--dir"), add(p), graft(p, 1);
 			else
 				add("--symlink"), add(strdup(target)), add(p);
 		} else if (S_ISDIR(st.st_mode) && leads_to_bind(p)) {
 			add("--dir"), add(p);
-			graft(p);
+			graft(p, 0);
 		} else {
-			add("--ro-bind"), add(src), add(p);
+			/* real has no symlink left and e->d_name is none: bwrap binds this very entry of the image */
+			add("--ro-bind"), add(fmt("%s/%s", real, e->d_name)), add(p);
 		}
 	}
 	closedir(d);
@@ -275,7 +310,7 @@ static void bwrap_args(int self_fd, int ready_fd)
 {
 	add(runtime_path);
 	add("--die-with-parent");
-	graft("");
+	graft("", 0);
 	add("--proc"), add("/proc");
 	add("--dev-bind"), add("/dev"), add("/dev");   /* host devices: GPUs, InfiniBand, /dev/shm */
 	add("--ro-bind"), add("/sys"), add("/sys");
@@ -439,6 +474,8 @@ static int start(void)
 		if (access(squashfuse, X_OK) != 0)
 			fail("mount: squashfuse: %s: %s (install squashfuse)", squashfuse, strerror(errno));
 		mount_image();
+		if ((image_root = open(IMAGE_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			fail("container: %s: %s", IMAGE_DIR, strerror(errno));
 		bwrap_args(self, ready[1]);
 	} else if (strcmp(runtime, "apptainer") == 0) {
 		as_user = 1;

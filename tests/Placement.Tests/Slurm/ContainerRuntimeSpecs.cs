@@ -199,6 +199,39 @@ public sealed partial class ContainerRuntimeSpecs
         Assert.That(result.StandardError, Does.Contain("ready line is not from placement-holder hold"));
     }
 
+    [Test]
+    public async Task An_absolute_symlink_in_the_image_is_resolved_in_the_image_not_on_the_host()
+    {
+        // a host directory no user may list, and an image whose /home points there; the job's home (/home/USER) is
+        // bound, so the holder grafts the image's /home entry by entry
+        var secret = Directory.CreateDirectory($"/var/tmp/placement-secret-{Guid.NewGuid():N}");
+        try
+        {
+            File.SetUnixFileMode(secret.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            await File.WriteAllTextAsync(Path.Combine(secret.FullName, "HOST-SECRET.txt"), "host secret\n");
+            var rootfs = Directory.CreateDirectory(Path.Combine(_dir.Path, "symlink-rootfs")).FullName;
+            Directory.CreateDirectory(Path.Combine(rootfs, "bin"));
+            File.Copy("/bin/busybox", Path.Combine(rootfs, "bin", "busybox"));
+            foreach (var tool in new[] { "sh", "ls", "cat", "echo" })
+                File.CreateSymbolicLink(Path.Combine(rootfs, "bin", tool), "busybox");
+            Directory.CreateDirectory(Path.Combine(rootfs, "etc"));
+            File.CreateSymbolicLink(Path.Combine(rootfs, "home"), secret.FullName);
+            var image = Path.Combine(_dir.Path, "symlink.sqsh");
+            await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [rootfs, image, "-noappend", "-quiet", "-all-root"]));
+            File.SetUnixFileMode(image, (UnixFileMode)0b110_100_100);
+
+            var home = (await ExternalCommands.RunAsync(new ExternalCommand("sh", ["-c", $"getent passwd {User} | cut -d: -f6"]))).StandardOutput.Trim();
+            var result = await SrunAs(home, "-N1", "-w", "n1", "--container-image=" + image, "/bin/sh", "-c", "ls -a /home; cat /home/*.txt");
+            Assert.That(result.StandardOutput, Does.Not.Contain("HOST-SECRET").And.Not.Contain("host secret"),
+                "the image's /home -> " + secret.FullName + " must not show the host's directory");
+            Assert.That(result.StandardOutput, Does.Contain(Path.GetFileName(home)), result.StandardError + "\nthe job's home is bound inside");
+        }
+        finally
+        {
+            secret.Delete(recursive: true);
+        }
+    }
+
     /// <summary>Live (non-zombie) processes whose command line names this fixture's private cache.</summary>
     private List<(int Pid, string Command)> Ours()
     {
