@@ -5,7 +5,8 @@
  * namespace and has the runtime build the container around a process that keeps it alive. Every task then joins
  * that process's mount namespace and root in task_init_privileged (setns + chroot, C only: tasks are forked
  * children of slurmstepd) and enters the job's working directory in task_init, as the user. slurm_spank_exit
- * kills the holder's process group; the holder also dies with slurmstepd (PR_SET_PDEATHSIG), and nothing is ever
+ * closes the holder's lifeline (a pipe: slurmstepd blocks SIGTERM, and the holder inherits that) and kills the
+ * holder's process group if it is still there after 5 s; the holder also dies with slurmstepd (PR_SET_PDEATHSIG), and nothing is ever
  * mounted in the host's namespace, so nothing outlives the step.
  *
  * Why slurmstepd and not the first task (pyxis uses a process-shared robust mutex so the first task starts
@@ -278,15 +279,20 @@ void placement_container_start(spank_t sp)
 	}
 	args[a] = NULL;
 
-	int status_pipe[2];
+	int status_pipe[2], lifeline[2];
 	if (pipe2(status_pipe, O_CLOEXEC) != 0) {
 		record("container: pipe: %s", strerror(errno));
+		return;
+	}
+	if (pipe2(lifeline, O_CLOEXEC) != 0) {
+		record("container: pipe: %s", strerror(errno));
+		close(status_pipe[0]), close(status_pipe[1]);
 		return;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		record("container: fork: %s", strerror(errno));
-		close(status_pipe[0]), close(status_pipe[1]);
+		close(status_pipe[0]), close(status_pipe[1]), close(lifeline[0]), close(lifeline[1]);
 		return;
 	}
 	if (pid == 0) {
@@ -298,15 +304,18 @@ void placement_container_start(spank_t sp)
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0), dup2(null, 1), dup2(null, 2);
 		dup2(status_pipe[1], 3);
-		if (close_range(4, ~0U, 0) != 0) /* one system call; the loop costs ~0.7 ms under gVisor */
-			for (int fd = 4; fd < 4096; fd++)
+		dup2(lifeline[0], 4);  /* end of file when slurmstepd closes the write end (placement_container_stop) */
+		if (close_range(5, ~0U, 0) != 0) /* one system call; the loop costs ~0.7 ms under gVisor */
+			for (int fd = 5; fd < 4096; fd++)
 				close(fd);
 		execv(holder, (char *const *)args);
 		_exit(127);
 	}
 	setpgid(pid, pid); /* also in the child: whichever runs first */
 	close(status_pipe[1]);
+	close(lifeline[0]);
 	placement.holder_pid = pid;
+	placement.lifeline_fd = lifeline[1];
 
 	char line[PLACEMENT_ERR_MAX];
 	size_t len = 0;
@@ -404,8 +413,11 @@ void placement_container_stop(spank_t sp)
 		return;
 	placement.holder_pid = 0;
 	placement.container_pid = 0;
-	/* SIGTERM: the holder kills squashfuse and the runtime and reaps everything below it (holder.c) */
-	kill(pid, SIGTERM);
+	/* end of file on its lifeline: the holder kills squashfuse and the runtime and reaps everything below it
+	 * (holder.c). Not SIGTERM: slurmstepd blocks it, and the holder inherits the mask. */
+	if (placement.lifeline_fd > 0)
+		close(placement.lifeline_fd);
+	placement.lifeline_fd = -1;
 	/* up to 5 s: polled every millisecond for the first 50 ms (the holder usually exits within a few), then every 10 */
 	int reaped = 0;
 	for (int i = 0; i < 545; i++) {

@@ -18,8 +18,11 @@
  * line on the inherited descriptor: the holder only accepts a pid that is its own descendant and runs this binary
  * (/proc/<pid>/exe), and passes on a line it formats itself.
  *
- * Lifetime: slurm_spank_exit sends SIGTERM: the holder kills its children and, as a child subreaper, reaps every
- * descendant before it exits. It also dies with slurmstepd (PR_SET_PDEATHSIG), and its children die with it (PDEATHSIG
+ * Lifetime: slurmstepd holds the write end of a pipe whose read end is the holder's fd 4 (the lifeline);
+ * slurm_spank_exit closes it, and at its end of file the holder kills its children and, as a child subreaper, reaps
+ * every descendant before it exits. Not SIGTERM: slurmstepd blocks SIGTERM, SIGINT, SIGUSR1, ... in its main thread,
+ * the holder inherits that mask, and it leaves it so (squashfuse and the runtime must not die of a signal the job's
+ * tasks get, `scancel --signal=USR1`). It also dies with slurmstepd (PR_SET_PDEATHSIG), and its children die with it (PDEATHSIG
  * again, plus bwrap --die-with-parent); it leads its own process group, which slurm_spank_exit kills as a last resort. Nothing is
  * mounted in the host's mount namespace: the squashfs is mounted (squashfuse) inside a private namespace that the
  * holder unshares, so every mount disappears with the last process of the step, however the step ends. */
@@ -38,6 +41,7 @@
 #include <sys/mount.h>
 #include <linux/openat2.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -45,6 +49,7 @@
 #include <unistd.h>
 
 #define STATUS_FD 3
+#define LIFELINE_FD 4                          /* end of file: slurmstepd ends the step */
 #define RUN_DIR "/run/placement"               /* host dir; a private tmpfs covers it in the holder's namespace */
 #define IMAGE_DIR RUN_DIR "/image"             /* the squashfs, mounted there by squashfuse */
 #define MAX_BINDS 64
@@ -64,9 +69,9 @@ static const char *args[MAX_ARGS];
 static int nargs;
 static pid_t children[4];
 static int nchildren;
+static int lifeline = -1;       /* LIFELINE_FD when slurmstepd gave one */
 static char child_err[2048];    /* the last output of a child, for the error message */
 static size_t child_err_len;
-static volatile sig_atomic_t terminate;
 static int err_pipe[2] = { -1, -1 };  /* children's stdout/stderr: read end non-blocking */
 /* the job's user, for runtimes that execute the image's code (apptainer, enroot): see the top of the file */
 #define MAX_GROUPS 1024
@@ -389,12 +394,6 @@ static void mount_image(void)
 	}
 }
 
-static void on_term(int sig)
-{
-	(void)sig;
-	terminate = 1;
-}
-
 static int __attribute__((noreturn)) hold(int fd)
 {
 	dprintf(fd, "ready %d\n", (int)getpid());
@@ -459,8 +458,6 @@ static int start(void)
 		fail("runtime %s: %s: %s", runtime, runtime_path, strerror(errno));
 	setpgid(0, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	struct sigaction term = { .sa_handler = on_term };  /* no SA_RESTART: wait() returns EINTR */
-	sigaction(SIGTERM, &term, NULL);
 	if (mkdir(RUN_DIR, 0755) != 0 && errno != EEXIST)
 		fail("container: mkdir %s: %s", RUN_DIR, strerror(errno));
 	/* children's output: kept for the error message, read non-blocking */
@@ -527,17 +524,33 @@ static int start(void)
 	int null = open("/dev/null", O_RDWR);
 	dup2(null, 0), dup2(null, 1), dup2(null, 2);
 
-	/* Keep the container until slurm_spank_exit sends SIGTERM (or slurmstepd dies: PDEATHSIG). If a child dies,
-	 * the container is broken: take everything down as well. */
+	/* Keep the container until slurm_spank_exit closes the lifeline (or slurmstepd dies: PDEATHSIG). If a child
+	 * dies, the container is broken: take everything down as well. SIGCHLD is blocked and read from a signalfd, now
+	 * that every child is started (they keep slurmstepd's mask). */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	int stopped = 0;
 	for (;;) {
-		pid_t dead = wait(&status);
-		if (terminate || (dead < 0 && errno != EINTR))
-			break;
+		pid_t dead;
 		int ours = 0;  /* orphans of the runtime's own helpers also come here (subreaper): only ours count */
-		for (int i = 0; i < nchildren; i++)
-			ours |= dead == children[i];
-		if (ours)
+		while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
+			for (int i = 0; i < nchildren; i++)
+				ours |= dead == children[i];
+		if (ours || (dead < 0 && errno == ECHILD))
 			break;
+		struct pollfd p[2] = { { .fd = lifeline, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		if (poll(p, 2, sfd < 0 ? 200 : -1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents != 0) {  /* end of file (or anything written): stop */
+			stopped = 1;
+			break;
+		}
+		struct signalfd_siginfo si;
+		while (sfd >= 0 && read(sfd, &si, sizeof(si)) > 0)
+			;
 	}
 	for (int i = 0; i < nchildren; i++)
 		kill(children[i], SIGKILL);
@@ -545,13 +558,16 @@ static int start(void)
 	 * the step is left, not even a zombie, when slurmstepd sees us exit */
 	while (wait(NULL) > 0 || errno == EINTR)
 		;
-	return terminate ? 0 : 1;
+	return stopped ? 0 : 1;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "hold") == 0)
 		return hold(atoi(argv[2]));
+	struct stat st;  /* before anything is opened: fd 4 is the lifeline only if it was there at exec */
+	if (fstat(LIFELINE_FD, &st) == 0 && S_ISFIFO(st.st_mode))
+		lifeline = LIFELINE_FD;
 	/* Die with slurmstepd; if it is already gone, do not start anything. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
