@@ -238,9 +238,8 @@ void placement_container_start(spank_t sp)
 
 	/* argv built before fork: slurmstepd is multithreaded (and may host the .NET runtime), so the child only
 	 * calls dup2/close/execv */
-	static char specs[MAX_BINDS][2 * PATH_MAX + 8];
 	static char uid_arg[16], gid_arg[16], groups_arg[16 * 1024], home_arg[PATH_MAX];
-	const char *args[24 + 2 * MAX_BINDS];
+	const char *args[24 + 4 * MAX_BINDS];
 	int a = 0;
 	args[a++] = holder;
 	args[a++] = "start";
@@ -270,13 +269,9 @@ void placement_container_start(spank_t sp)
 	args[a++] = "--groups", args[a++] = groups_arg;
 	if (spank_getenv(sp, "HOME", home_arg, sizeof(home_arg)) == ESPANK_SUCCESS && home_arg[0] == '/')
 		args[a++] = "--home", args[a++] = home_arg;
-	for (int i = 0; i < n; i++) {
-		if (snprintf(specs[i], sizeof(specs[i]), "%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "ro" : "rw") >= (int)sizeof(specs[i])) {
-			record("binds: %.1000s: path too long", binds[i].src);
-			return;
-		}
-		args[a++] = "--bind", args[a++] = specs[i];
-	}
+	/* three arguments each: a working directory or home may contain ':' (run_2024-01-01T12:00) */
+	for (int i = 0; i < n; i++)
+		args[a++] = "--bind", args[a++] = binds[i].src, args[a++] = binds[i].dst, args[a++] = binds[i].ro ? "ro" : "rw";
 	args[a] = NULL;
 
 	int status_pipe[2], lifeline[2];

@@ -6,7 +6,7 @@
  * image has no host libraries.
  *
  *   placement-holder start --runtime bwrap|apptainer|enroot --runtime-path PATH --image ARTIFACT
- *                          [--squashfuse PATH] [--bind SRC:DST:ro|rw]...
+ *                          [--squashfuse PATH] [--bind SRC DST ro|rw]...   (three arguments: paths may hold ':')
  *                          [--uid UID --gid GID --groups GID,... --home DIR]   (the job's user: see below)
  *   placement-holder hold FD          (inside the container: "ready <pid>" to FD, then wait to be killed)
  *
@@ -573,7 +573,7 @@ int main(int argc, char **argv)
 	if (getppid() == 1)
 		fail("container: slurmstepd is gone");
 	if (argc < 2 || strcmp(argv[1], "start") != 0)
-		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC:DST:ro|rw]... [--uid U --gid G --groups G,... --home D] | hold FD");
+		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC DST ro|rw]... [--uid U --gid G --groups G,... --home D] | hold FD");
 	for (int i = 2; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)
@@ -611,11 +611,13 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--bind") == 0) {
 			if (nbinds == MAX_BINDS)
 				fail("container: more than %d binds", MAX_BINDS);
-			char *spec = strdup(v), *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-			if (c1 == NULL || c2 == NULL || spec[0] != '/' || c1[1] != '/' || (strcmp(c2 + 1, "ro") != 0 && strcmp(c2 + 1, "rw") != 0))
-				fail("container: bad --bind '%s' (SRC:DST:ro|rw, absolute paths)", v);
-			*c1 = *c2 = '\0';
-			binds[nbinds++] = (struct bind){ spec, c1 + 1, strcmp(c2 + 1, "ro") == 0 };
+			if (i + 3 >= argc)
+				fail("container: --bind needs SRC DST ro|rw");
+			const char *dst = argv[i + 2], *mode = argv[i + 3];
+			if (v[0] != '/' || dst[0] != '/' || (strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0))
+				fail("container: bad --bind '%s' '%s' '%s' (SRC DST ro|rw, absolute paths)", v, dst, mode);
+			binds[nbinds++] = (struct bind){ v, dst, strcmp(mode, "ro") == 0 };
+			i += 2;
 		} else
 			fail("container: unknown argument '%s'", argv[i]);
 		i++;

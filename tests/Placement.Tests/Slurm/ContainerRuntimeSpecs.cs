@@ -90,6 +90,16 @@ public sealed partial class ContainerRuntimeSpecs
     }
 
     [Test]
+    public async Task A_working_directory_with_a_colon_in_its_name_is_bound_and_entered()
+    {
+        var work = Directory.CreateDirectory(Path.Combine(_dir.Path, "run_2024-01-01T12:00")).FullName;
+        var result = await Slurm("srun", ["-N1", "-w", "n2", Image, "sh", "-c", "pwd; echo inside > out.txt"], work);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo(work));
+        Assert.That(File.ReadAllText(Path.Combine(work, "out.txt")).Trim(), Is.EqualTo("inside"), "bound read-write");
+    }
+
+    [Test]
     public async Task An_sbatch_script_runs_inside_the_image()
     {
         var script = Path.Combine(_dir.Path, "inside.sh");
