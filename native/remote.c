@@ -168,6 +168,11 @@ int placement_remote_post_opt(spank_t sp)
 	const char *image = placement.image;
 	const char *config = placement.args.config[0] ? placement.args.config : NULL;
 
+	/* The extern step (PrologFlags=contain, also implied by job_container/tmpfs and X11 forwarding) runs during the
+	 * prolog on every node of every job, without the job's options and never a task of the user's: with
+	 * default_image= it would pull and lease the default image for every job, even jobs that name another image. */
+	if (spank_get_item(sp, S_JOB_STEPID, &step_id) == ESPANK_SUCCESS && step_id == SLURM_EXTERN_CONT)
+		return 0;
 	if (!placement.image_given) {
 		if (step_has_gpus(sp) && placement.args.default_gpu_image[0] != '\0')
 			image = placement.args.default_gpu_image;
