@@ -458,6 +458,9 @@ static int start(void)
 		fail("runtime %s: %s: %s", runtime, runtime_path, strerror(errno));
 	setpgid(0, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* slurmstepd passes on the job's umask: with 077, /run/placement (shared with the node agent's socket, which
+	 * users' importers reach) and the image's mount point would be created 0700 */
+	umask(022);
 	if (mkdir(RUN_DIR, 0755) != 0 && errno != EEXIST)
 		fail("container: mkdir %s: %s", RUN_DIR, strerror(errno));
 	/* children's output: kept for the error message, read non-blocking */

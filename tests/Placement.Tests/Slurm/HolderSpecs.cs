@@ -40,4 +40,25 @@ public sealed class HolderSpecs
         Assert.That(result.StandardOutput, Does.Not.Contain("STILL-RUNNING").And.Contain("rc=0"),
             "the holder ends (cleanly) when slurmstepd closes the lifeline, within 5 s: " + result.StandardOutput + result.StandardError);
     }
+
+    [Test]
+    public async Task The_holder_creates_the_run_directory_readable_by_everyone_whatever_the_jobs_umask()
+    {
+        using var dir = new TempDir();
+        var stub = Path.Combine(dir.Path, "runtime");
+        await File.WriteAllTextAsync(stub, "#!/bin/sh\nwhile [ $# -gt 0 ] && [ \"${1#/proc/self/fd/}\" = \"$1\" ]; do shift; done\nexec \"$@\"\n");
+        File.SetUnixFileMode(stub, (UnixFileMode)0b111_101_101);
+        // a private mount namespace with an empty /run: the holder creates /run/placement there, with the job's umask
+        var script = $$"""
+            mount -t tmpfs none /run
+            umask 077
+            exec 4< <(sleep 1)
+            '{{Holder}}' start --runtime apptainer --runtime-path '{{stub}}' --image /nonexistent.sqsh --uid 0 --gid 0 --groups '' 3>'{{dir.Path}}/status'
+            stat -c 'mode=%a' /run/placement
+            """;
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("unshare", ["-m", "--propagation", "private", "bash", "-c", script])
+        { AllowNonZeroExit = true, Timeout = TimeSpan.FromSeconds(30) });
+        Assert.That(await File.ReadAllTextAsync(Path.Combine(dir.Path, "status")), Does.StartWith("ready "), result.StandardError);
+        Assert.That(result.StandardOutput, Does.Contain("mode=755"), result.StandardError);
+    }
 }
