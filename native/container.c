@@ -30,6 +30,7 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -309,6 +310,9 @@ void placement_container_start(spank_t sp)
 	setpgid(pid, pid); /* also in the child: whichever runs first */
 	close(status_pipe[1]);
 	close(lifeline[0]);
+	/* a pidfd now, while the holder is certainly our unreaped child: slurmstepd's own wait loop may reap it when it
+	 * exits, and its pid (and process group id) can then go to another process before slurm_spank_exit */
+	placement.holder_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);  /* O_CLOEXEC; -1 before Linux 5.3 */
 	placement.holder_pid = pid;
 	placement.lifeline_fd = lifeline[1];
 
@@ -413,19 +417,45 @@ void placement_container_stop(spank_t sp)
 	if (placement.lifeline_fd > 0)
 		close(placement.lifeline_fd);
 	placement.lifeline_fd = -1;
-	/* up to 5 s: polled every millisecond for the first 50 ms (the holder usually exits within a few), then every 10 */
-	int reaped = 0;
-	for (int i = 0; i < 545; i++) {
-		pid_t r = waitpid(pid, NULL, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD)) { /* ECHILD: slurmstepd's own wait loop reaped it */
-			reaped = 1;
-			break;
+	int pidfd = placement.holder_pidfd;
+	placement.holder_pidfd = -1;
+	int gone = 0;  /* exited (reaped by us or by slurmstepd's wait loop, or a zombie) */
+	if (pidfd >= 0) {
+		/* up to 5 s: a pidfd is readable once the process has exited, whoever reaps it */
+		for (long deadline = now_ms() + 5000; !gone;) {
+			struct pollfd p = { .fd = pidfd, .events = POLLIN };
+			long left = deadline - now_ms();
+			int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+			if (r < 0 && errno == EINTR)
+				continue;
+			gone = r > 0;
+			if (r <= 0)
+				break;
 		}
-		usleep(i < 50 ? 1000 : 10000);
+		if (!gone) {
+			/* last resort (a stuck holder): its process group, which is ours as long as its leader lives */
+			kill(-pid, SIGKILL);
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			struct pollfd p = { .fd = pidfd, .events = POLLIN };
+			poll(&p, 1, 1000);
+		}
+		/* reap this very process (waitpid on the number could take another child that got the pid); ECHILD when
+		 * slurmstepd's wait loop reaped it */
+		siginfo_t info;
+		waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED | WNOHANG);
+		close(pidfd);
+		return;
 	}
-	/* last resort (a stuck holder; anything that survived it): the holder leads its process group */
-	kill(-pid, SIGKILL);
-	if (!reaped) {
+	/* no pidfd (Linux < 5.3): up to 5 s, polled every millisecond for the first 50 ms (the holder usually exits
+	 * within a few), then every 10 */
+	for (int i = 0; i < 545 && !gone; i++) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+		gone = r == pid || (r < 0 && errno == ECHILD); /* ECHILD: reaped by slurmstepd: the pid is not ours now */
+		if (!gone)
+			usleep(i < 50 ? 1000 : 10000);
+	}
+	if (!gone) {
+		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
