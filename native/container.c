@@ -222,9 +222,13 @@ void placement_container_start(spank_t sp)
 	if (site_binds(binds, &n) != 0)
 		return;
 	/* user_init runs after slurmstepd's chdir(job->cwd) (--chdir, else the submit directory): the only place the
-	 * step's working directory is known. /tmp is where Slurm falls back when that chdir failed: keep the tmpfs. */
-	if (getcwd(value, sizeof(value)) != NULL && strcmp(value, "/tmp") != 0)
-		default_bind(binds, &n, value, 0);
+	 * step's working directory is known. Kept for the tasks, which enter it in task_init: by task_init_privileged
+	 * their own cwd may be / already (job_container/tmpfs joins its namespace with setns, which resets it). /tmp is
+	 * where Slurm falls back when that chdir failed: keep the tmpfs. */
+	if (getcwd(placement.cwd, sizeof(placement.cwd)) == NULL)
+		snprintf(placement.cwd, sizeof(placement.cwd), "/");
+	if (strcmp(placement.cwd, "/tmp") != 0)
+		default_bind(binds, &n, placement.cwd, 0);
 	if (spank_getenv(sp, "HOME", value, sizeof(value)) == ESPANK_SUCCESS && is_dir(value))
 		default_bind(binds, &n, value, 0);
 	int argc = 0;
@@ -363,8 +367,6 @@ int placement_container_join(spank_t sp)
 
 	if (placement.container_pid <= 0 || placement.failed)
 		return 0;
-	if (getcwd(placement.cwd, sizeof(placement.cwd)) == NULL)
-		snprintf(placement.cwd, sizeof(placement.cwd), "/");
 	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)placement.container_pid);
 	int ns = open(path, O_RDONLY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/proc/%d/root", (int)placement.container_pid);

@@ -29,7 +29,7 @@ struct placement_state {
 	int lifeline_fd;                /* write end of the holder's lifeline (close: the step ends); 0 or -1 = none */
 	/* task side (each forked task has its own copy) */
 	int joined;
-	char cwd[PATH_MAX];             /* the task's working directory before it joined, entered again inside */
+	char cwd[PATH_MAX];             /* the step's working directory (slurmstepd's in user_init), entered inside */
 };
 
 extern struct placement_state placement;
