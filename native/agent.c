@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -207,9 +209,17 @@ const char *placement_agent_field(const struct placement_agent_field *fields, in
 	return NULL;
 }
 
-int placement_agent_call(const char *socket_path, const char *request, char *answer, size_t answer_len,
-			 char *err, size_t err_len)
+static long now_ms(void)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int placement_agent_call(const char *socket_path, const char *request, char *answer, size_t answer_len,
+			 char *err, size_t err_len, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	size_t got = 0, want = strlen(request);
 
@@ -223,6 +233,9 @@ int placement_agent_call(const char *socket_path, const char *request, char *ans
 		snprintf(err, err_len, "socket(): %s", strerror(errno));
 		return PLACEMENT_AGENT_UNREACHABLE;
 	}
+	/* an agent that stopped accepting fills its backlog, and connect and send then block: bounded as well */
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
 		snprintf(err, err_len, "cannot connect to the node agent on %s: %s", socket_path, strerror(errno));
 		close(fd);
@@ -240,8 +253,22 @@ int placement_agent_call(const char *socket_path, const char *request, char *ans
 		sent += (size_t)n;
 	}
 	shutdown(fd, SHUT_WR);
-	/* A miss can take minutes (download + squashfs): wait for as long as the agent works on it. */
+	/* A miss can take minutes (download + squashfs): wait for the agent up to the deadline, which the caller makes
+	 * generous. An agent that accepted and hangs must not block every step for ever: past the deadline the caller
+	 * does the work itself, as when there is no agent. */
 	while (got + 1 < answer_len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long left = deadline - now_ms();
+		int ready = left > 0 ? poll(&p, 1, left > 60000 ? 60000 : (int)left) : 0;
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready == 0 && now_ms() < deadline)
+			continue;
+		if (ready == 0) {
+			snprintf(err, err_len, "the node agent on %s did not answer within %d s", socket_path, timeout_ms / 1000);
+			close(fd);
+			return PLACEMENT_AGENT_UNREACHABLE;
+		}
 		ssize_t n = recv(fd, answer + got, answer_len - 1 - got, 0);
 		if (n < 0 && errno == EINTR)
 			continue;

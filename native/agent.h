@@ -14,9 +14,10 @@ struct placement_agent_field {
 /* Writes {"k1":"v1",...}\n from a NULL-terminated list of key, value pairs. 0, or -1 if out is too small. */
 int placement_agent_request(char *out, size_t len, const char *const *pairs);
 
-/* Sends request and reads one answer line into answer. 0, or PLACEMENT_AGENT_* with err set. */
+/* Sends request and reads one answer line into answer, for at most timeout_ms in all (connect, send and answer).
+ * 0, or PLACEMENT_AGENT_* with err set: an agent that does not answer in time is PLACEMENT_AGENT_UNREACHABLE. */
 int placement_agent_call(const char *socket_path, const char *request, char *answer, size_t answer_len,
-			 char *err, size_t err_len);
+			 char *err, size_t err_len, int timeout_ms);
 
 /* Parses a flat JSON object in place; returns the number of fields, or -1 when it is not one. */
 int placement_agent_parse(char *line, struct placement_agent_field *fields, int max_fields);

@@ -5,11 +5,13 @@
  * namespace and has the runtime build the container around a process that keeps it alive. Every task then joins
  * that process's mount namespace and root in task_init_privileged (setns + chroot, C only: tasks are forked
  * children of slurmstepd) and enters the job's working directory in task_init, as the user. slurm_spank_exit
- * kills the holder's process group; the holder also dies with slurmstepd (PR_SET_PDEATHSIG), and nothing is ever
+ * closes the holder's lifeline (a pipe: slurmstepd blocks SIGTERM, and the holder inherits that) and kills the
+ * holder's process group if it is still there after 5 s; the holder also dies with slurmstepd (PR_SET_PDEATHSIG), and nothing is ever
  * mounted in the host's namespace, so nothing outlives the step.
  *
  * Why slurmstepd and not the first task (pyxis uses a process-shared robust mutex so the first task starts
- * enroot as the user): our runtimes run as root, so nothing needs the user's credentials or environment;
+ * enroot as the user): the holder gets the job's uid, gid and groups from here and runs apptainer and enroot, which
+ * execute code of the image, as that user (holder.c); bwrap runs as root but runs no code of the image;
  * slurmstepd is one process per step and node and runs user_init once, before any task exists (and in the job's
  * working directory, which tells what to bind), so there is no race to arbitrate, the pid is simply inherited by the forked tasks, and the holder is a child of slurmstepd that
  * slurm_spank_exit (same process) can kill and reap. */
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -219,9 +222,13 @@ void placement_container_start(spank_t sp)
 	if (site_binds(binds, &n) != 0)
 		return;
 	/* user_init runs after slurmstepd's chdir(job->cwd) (--chdir, else the submit directory): the only place the
-	 * step's working directory is known. /tmp is where Slurm falls back when that chdir failed: keep the tmpfs. */
-	if (getcwd(value, sizeof(value)) != NULL && strcmp(value, "/tmp") != 0)
-		default_bind(binds, &n, value, 0);
+	 * step's working directory is known. Kept for the tasks, which enter it in task_init: by task_init_privileged
+	 * their own cwd may be / already (job_container/tmpfs joins its namespace with setns, which resets it). /tmp is
+	 * where Slurm falls back when that chdir failed: keep the tmpfs. */
+	if (getcwd(placement.cwd, sizeof(placement.cwd)) == NULL)
+		snprintf(placement.cwd, sizeof(placement.cwd), "/");
+	if (strcmp(placement.cwd, "/tmp") != 0)
+		default_bind(binds, &n, placement.cwd, 0);
 	if (spank_getenv(sp, "HOME", value, sizeof(value)) == ESPANK_SUCCESS && is_dir(value))
 		default_bind(binds, &n, value, 0);
 	int argc = 0;
@@ -236,8 +243,8 @@ void placement_container_start(spank_t sp)
 
 	/* argv built before fork: slurmstepd is multithreaded (and may host the .NET runtime), so the child only
 	 * calls dup2/close/execv */
-	static char specs[MAX_BINDS][2 * PATH_MAX + 8];
-	const char *args[16 + 2 * MAX_BINDS];
+	static char uid_arg[16], gid_arg[16], groups_arg[16 * 1024], home_arg[PATH_MAX];
+	const char *args[24 + 4 * MAX_BINDS];
 	int a = 0;
 	args[a++] = holder;
 	args[a++] = "start";
@@ -246,24 +253,46 @@ void placement_container_start(spank_t sp)
 	args[a++] = "--image", args[a++] = image;
 	if (placement.args.runtime == PLACEMENT_RUNTIME_BWRAP)
 		args[a++] = "--squashfuse", args[a++] = squashfuse;
-	for (int i = 0; i < n; i++) {
-		if (snprintf(specs[i], sizeof(specs[i]), "%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "ro" : "rw") >= (int)sizeof(specs[i])) {
-			record("binds: %.1000s: path too long", binds[i].src);
-			return;
-		}
-		args[a++] = "--bind", args[a++] = specs[i];
+	/* the job's user: apptainer and enroot run as the user (holder.c), with the groups the tasks get */
+	uid_t uid;
+	gid_t gid, *gids = NULL;
+	int ngids = 0;
+	if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS) {
+		record("container: cannot read the job's uid and gid from Slurm");
+		return;
 	}
+	if (spank_get_item(sp, S_JOB_SUPPLEMENTARY_GIDS, &gids, &ngids) != ESPANK_SUCCESS)
+		ngids = 0;
+	snprintf(uid_arg, sizeof(uid_arg), "%u", (unsigned)uid);
+	snprintf(gid_arg, sizeof(gid_arg), "%u", (unsigned)gid);
+	size_t used = 0;
+	groups_arg[0] = '\0';
+	for (int i = 0; i < ngids && gids != NULL && used + 12 < sizeof(groups_arg); i++)
+		used += (size_t)snprintf(groups_arg + used, sizeof(groups_arg) - used, "%s%u", i ? "," : "", (unsigned)gids[i]);
+	args[a++] = "--uid", args[a++] = uid_arg;
+	args[a++] = "--gid", args[a++] = gid_arg;
+	args[a++] = "--groups", args[a++] = groups_arg;
+	if (spank_getenv(sp, "HOME", home_arg, sizeof(home_arg)) == ESPANK_SUCCESS && home_arg[0] == '/')
+		args[a++] = "--home", args[a++] = home_arg;
+	/* three arguments each: a working directory or home may contain ':' (run_2024-01-01T12:00) */
+	for (int i = 0; i < n; i++)
+		args[a++] = "--bind", args[a++] = binds[i].src, args[a++] = binds[i].dst, args[a++] = binds[i].ro ? "ro" : "rw";
 	args[a] = NULL;
 
-	int status_pipe[2];
+	int status_pipe[2], lifeline[2];
 	if (pipe2(status_pipe, O_CLOEXEC) != 0) {
 		record("container: pipe: %s", strerror(errno));
+		return;
+	}
+	if (pipe2(lifeline, O_CLOEXEC) != 0) {
+		record("container: pipe: %s", strerror(errno));
+		close(status_pipe[0]), close(status_pipe[1]);
 		return;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		record("container: fork: %s", strerror(errno));
-		close(status_pipe[0]), close(status_pipe[1]);
+		close(status_pipe[0]), close(status_pipe[1]), close(lifeline[0]), close(lifeline[1]);
 		return;
 	}
 	if (pid == 0) {
@@ -275,15 +304,21 @@ void placement_container_start(spank_t sp)
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0), dup2(null, 1), dup2(null, 2);
 		dup2(status_pipe[1], 3);
-		if (close_range(4, ~0U, 0) != 0) /* one system call; the loop costs ~0.7 ms under gVisor */
-			for (int fd = 4; fd < 4096; fd++)
+		dup2(lifeline[0], 4);  /* end of file when slurmstepd closes the write end (placement_container_stop) */
+		if (close_range(5, ~0U, 0) != 0) /* one system call; the loop costs ~0.7 ms under gVisor */
+			for (int fd = 5; fd < 4096; fd++)
 				close(fd);
 		execv(holder, (char *const *)args);
 		_exit(127);
 	}
 	setpgid(pid, pid); /* also in the child: whichever runs first */
 	close(status_pipe[1]);
+	close(lifeline[0]);
+	/* a pidfd now, while the holder is certainly our unreaped child: slurmstepd's own wait loop may reap it when it
+	 * exits, and its pid (and process group id) can then go to another process before slurm_spank_exit */
+	placement.holder_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);  /* O_CLOEXEC; -1 before Linux 5.3 */
 	placement.holder_pid = pid;
+	placement.lifeline_fd = lifeline[1];
 
 	char line[PLACEMENT_ERR_MAX];
 	size_t len = 0;
@@ -332,8 +367,6 @@ int placement_container_join(spank_t sp)
 
 	if (placement.container_pid <= 0 || placement.failed)
 		return 0;
-	if (getcwd(placement.cwd, sizeof(placement.cwd)) == NULL)
-		snprintf(placement.cwd, sizeof(placement.cwd), "/");
 	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)placement.container_pid);
 	int ns = open(path, O_RDONLY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/proc/%d/root", (int)placement.container_pid);
@@ -381,21 +414,50 @@ void placement_container_stop(spank_t sp)
 		return;
 	placement.holder_pid = 0;
 	placement.container_pid = 0;
-	/* SIGTERM: the holder kills squashfuse and the runtime and reaps everything below it (holder.c) */
-	kill(pid, SIGTERM);
-	/* up to 5 s: polled every millisecond for the first 50 ms (the holder usually exits within a few), then every 10 */
-	int reaped = 0;
-	for (int i = 0; i < 545; i++) {
-		pid_t r = waitpid(pid, NULL, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD)) { /* ECHILD: slurmstepd's own wait loop reaped it */
-			reaped = 1;
-			break;
+	/* end of file on its lifeline: the holder kills squashfuse and the runtime and reaps everything below it
+	 * (holder.c). Not SIGTERM: slurmstepd blocks it, and the holder inherits the mask. */
+	if (placement.lifeline_fd > 0)
+		close(placement.lifeline_fd);
+	placement.lifeline_fd = -1;
+	int pidfd = placement.holder_pidfd;
+	placement.holder_pidfd = -1;
+	int gone = 0;  /* exited (reaped by us or by slurmstepd's wait loop, or a zombie) */
+	if (pidfd >= 0) {
+		/* up to 5 s: a pidfd is readable once the process has exited, whoever reaps it */
+		for (long deadline = now_ms() + 5000; !gone;) {
+			struct pollfd p = { .fd = pidfd, .events = POLLIN };
+			long left = deadline - now_ms();
+			int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+			if (r < 0 && errno == EINTR)
+				continue;
+			gone = r > 0;
+			if (r <= 0)
+				break;
 		}
-		usleep(i < 50 ? 1000 : 10000);
+		if (!gone) {
+			/* last resort (a stuck holder): its process group, which is ours as long as its leader lives */
+			kill(-pid, SIGKILL);
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			struct pollfd p = { .fd = pidfd, .events = POLLIN };
+			poll(&p, 1, 1000);
+		}
+		/* reap this very process (waitpid on the number could take another child that got the pid); ECHILD when
+		 * slurmstepd's wait loop reaped it */
+		siginfo_t info;
+		waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED | WNOHANG);
+		close(pidfd);
+		return;
 	}
-	/* last resort (a stuck holder; anything that survived it): the holder leads its process group */
-	kill(-pid, SIGKILL);
-	if (!reaped) {
+	/* no pidfd (Linux < 5.3): up to 5 s, polled every millisecond for the first 50 ms (the holder usually exits
+	 * within a few), then every 10 */
+	for (int i = 0; i < 545 && !gone; i++) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+		gone = r == pid || (r < 0 && errno == ECHILD); /* ECHILD: reaped by slurmstepd: the pid is not ours now */
+		if (!gone)
+			usleep(i < 50 ? 1000 : 10000);
+	}
+	if (!gone) {
+		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}

@@ -6,11 +6,23 @@
  * image has no host libraries.
  *
  *   placement-holder start --runtime bwrap|apptainer|enroot --runtime-path PATH --image ARTIFACT
- *                          [--squashfuse PATH] [--bind SRC:DST:ro|rw]...
+ *                          [--squashfuse PATH] [--bind SRC DST ro|rw]...   (three arguments: paths may hold ':')
+ *                          [--uid UID --gid GID --groups GID,... --home DIR]   (the job's user: see below)
  *   placement-holder hold FD          (inside the container: "ready <pid>" to FD, then wait to be killed)
  *
- * Lifetime: slurm_spank_exit sends SIGTERM: the holder kills its children and, as a child subreaper, reaps every
- * descendant before it exits. It also dies with slurmstepd (PR_SET_PDEATHSIG), and its children die with it (PDEATHSIG
+ * Privileges: the holder itself runs as root (it unshares and mounts for bwrap). bwrap runs as root too, but nothing
+ * of the image runs under it before the job's tasks: only `hold`. apptainer and enroot execute code of the image while
+ * they set the container up (apptainer's /.singularity.d scripts through the image's /bin/sh, enroot's /etc/rc), so
+ * they run as the job's user (--uid/--gid/--groups, as the tasks do; pyxis runs enroot as the user too): the holder's
+ * child drops to those ids right before it execs the runtime. The same image code could write its own "ready <pid>"
+ * line on the inherited descriptor: the holder only accepts a pid that is its own descendant and runs this binary
+ * (/proc/<pid>/exe), and passes on a line it formats itself.
+ *
+ * Lifetime: slurmstepd holds the write end of a pipe whose read end is the holder's fd 4 (the lifeline);
+ * slurm_spank_exit closes it, and at its end of file the holder kills its children and, as a child subreaper, reaps
+ * every descendant before it exits. Not SIGTERM: slurmstepd blocks SIGTERM, SIGINT, SIGUSR1, ... in its main thread,
+ * the holder inherits that mask, and it leaves it so (squashfuse and the runtime must not die of a signal the job's
+ * tasks get, `scancel --signal=USR1`). It also dies with slurmstepd (PR_SET_PDEATHSIG), and its children die with it (PDEATHSIG
  * again, plus bwrap --die-with-parent); it leads its own process group, which slurm_spank_exit kills as a last resort. Nothing is
  * mounted in the host's mount namespace: the squashfs is mounted (squashfuse) inside a private namespace that the
  * holder unshares, so every mount disappears with the last process of the step, however the step ends. */
@@ -18,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -26,13 +39,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/openat2.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define STATUS_FD 3
+#define LIFELINE_FD 4                          /* end of file: slurmstepd ends the step */
 #define RUN_DIR "/run/placement"               /* host dir; a private tmpfs covers it in the holder's namespace */
 #define IMAGE_DIR RUN_DIR "/image"             /* the squashfs, mounted there by squashfuse */
 #define MAX_BINDS 64
@@ -52,10 +69,18 @@ static const char *args[MAX_ARGS];
 static int nargs;
 static pid_t children[4];
 static int nchildren;
+static int lifeline = -1;       /* LIFELINE_FD when slurmstepd gave one */
 static char child_err[2048];    /* the last output of a child, for the error message */
 static size_t child_err_len;
-static volatile sig_atomic_t terminate;
 static int err_pipe[2] = { -1, -1 };  /* children's stdout/stderr: read end non-blocking */
+/* the job's user, for runtimes that execute the image's code (apptainer, enroot): see the top of the file */
+#define MAX_GROUPS 1024
+static int have_user;
+static uid_t user_uid;
+static gid_t user_gid;
+static gid_t user_groups[MAX_GROUPS];
+static int nuser_groups;
+static const char *user_home;
 
 static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
@@ -127,21 +152,32 @@ static void close_others(int keep1, int keep2)
 	close_span(from, ~0U);
 }
 
-static pid_t spawn(const char *const *argv, int keep_fd, int keep_fd2)
+/* as_user: the child switches to the job's user (groups, gid, uid: real, effective and saved) before exec */
+static pid_t spawn(const char *const *argv, int keep_fd, int keep_fd2, int as_user)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
 		fail("container: fork: %s", strerror(errno));
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
 		dup2(err_pipe[1], 1);
 		dup2(err_pipe[1], 2);
 		close_others(keep_fd, keep_fd2);
+		if (as_user) {
+			if (setgroups((size_t)nuser_groups, user_groups) != 0 || setresgid(user_gid, user_gid, user_gid) != 0 ||
+			    setresuid(user_uid, user_uid, user_uid) != 0) {
+				dprintf(2, "cannot switch to uid %d gid %d: %s", (int)user_uid, (int)user_gid, strerror(errno));
+				_exit(126);
+			}
+			if (user_home != NULL)
+				setenv("HOME", user_home, 1);
+		}
+		/* after the switch: changing credentials clears the parent-death signal */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		execv(argv[0], (char *const *)argv);
 		dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
 		_exit(127);
@@ -206,10 +242,43 @@ static int leads_to_bind(const char *p)
 	return 0;
 }
 
-static void graft(const char *dir)  /* dir: "" for / */
+/* The image's directory at in-image path dir ("" for /), its symlinks resolved inside the image: an absolute target is
+ * the image's, never the host's (an image with /home -> /root must not show the host's /root). openat2's
+ * RESOLVE_IN_ROOT does it in the kernel; where there is no openat2 (Linux < 5.6, or a seccomp filter) the caller does
+ * not look into symlinked directories at all. Returns the descriptor and its path in this namespace in real. */
+static int image_root = -1;
+
+static int open_in_image(const char *dir, int via_symlink, char *real, size_t real_len)
 {
-	char *host = fmt("%s%s", IMAGE_DIR, dir);
-	DIR *d = opendir(host);
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	const char *rel = dir[0] ? dir + 1 : ".";
+	int fd = (int)syscall(SYS_openat2, image_root, rel, &how, sizeof(how));
+	/* no openat2: the directories graft reaches without a symlink are real ones (lstat'ed by the level above, on a
+	 * read-only squashfs), so a plain openat below the image root opens them; nothing through a symlink */
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM) && !via_symlink)
+		fd = openat(image_root, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, real, real_len - 1);
+	size_t root_len = strlen(IMAGE_DIR);
+	if (n <= 0 || (size_t)n >= real_len - 1 || (real[n] = '\0', strncmp(real, IMAGE_DIR, root_len) != 0) ||
+	    (real[root_len] != '\0' && real[root_len] != '/')) {
+		close(fd);
+		errno = EXDEV;
+		return -1;
+	}
+	return fd;
+}
+
+static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
+{
+	char real[PATH_MAX];
+	int fd = open_in_image(dir, via_symlink, real, sizeof(real));
+	if (fd < 0 && via_symlink)
+		return;  /* a dangling symlink, or no openat2 here: an empty directory under the binds */
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	if (d == NULL)
 		fail("container: cannot read %s in the image: %s", dir[0] ? dir : "/", strerror(errno));
 	struct dirent *e;
@@ -217,26 +286,26 @@ static void graft(const char *dir)  /* dir: "" for / */
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		char *p = fmt("%s/%s", dir, e->d_name);
-		char *src = fmt("%s%s", IMAGE_DIR, p);
 		struct stat st;
 		if (strcmp(p, "/proc") == 0 || strcmp(p, "/dev") == 0 || strcmp(p, "/sys") == 0 || strcmp(p, "/tmp") == 0 ||
-		    is_bind(p) || lstat(src, &st) != 0)
+		    is_bind(p) || fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
 		if (S_ISLNK(st.st_mode)) {
 			char target[4096];
-			ssize_t n = readlink(src, target, sizeof(target) - 1);
+			ssize_t n = readlinkat(fd, e->d_name, target, sizeof(target) - 1);
 			if (n < 0)
 				continue;
 			target[n] = '\0';
 			if (leads_to_bind(p))  /* e.g. /home -> /var/home in the image with /home/u bound: the bind wins */
-				add("--dir"), add(p), graft(p);
+				add("--dir"), add(p), graft(p, 1);
 			else
 				add("--symlink"), add(strdup(target)), add(p);
 		} else if (S_ISDIR(st.st_mode) && leads_to_bind(p)) {
 			add("--dir"), add(p);
-			graft(p);
+			graft(p, 0);
 		} else {
-			add("--ro-bind"), add(src), add(p);
+			/* real has no symlink left and e->d_name is none: bwrap binds this very entry of the image */
+			add("--ro-bind"), add(fmt("%s/%s", real, e->d_name)), add(p);
 		}
 	}
 	closedir(d);
@@ -246,7 +315,7 @@ static void bwrap_args(int self_fd, int ready_fd)
 {
 	add(runtime_path);
 	add("--die-with-parent");
-	graft("");
+	graft("", 0);
 	add("--proc"), add("/proc");
 	add("--dev-bind"), add("/dev"), add("/dev");   /* host devices: GPUs, InfiniBand, /dev/shm */
 	add("--ro-bind"), add("/sys"), add("/sys");
@@ -260,8 +329,22 @@ static void bwrap_args(int self_fd, int ready_fd)
 	add(fmt("/proc/self/fd/%d", self_fd)), add("hold"), add(fmt("%d", ready_fd));
 }
 
+/* apptainer splits --bind on ',' (several binds) and ':' (SRC:DST:OPTS), enroot's --mount on ':' and blanks (it
+ * becomes an fstab line): such paths cannot be passed, and would bind something else */
+static void refuse_in_binds(const char *chars)
+{
+	for (int i = 0; i < nbinds; i++)
+		for (int k = 0; k < 2; k++) {
+			const char *p = k == 0 ? binds[i].src : binds[i].dst;
+			if (strpbrk(p, chars) != NULL)
+				fail("binds: %s: runtime %s cannot bind a path containing any of \"%s\" (use runtime=bwrap, or another directory)",
+				     p, runtime, chars);
+		}
+}
+
 static void apptainer_args(int self_fd, int ready_fd)
 {
+	refuse_in_binds(",:");
 	add(runtime_path), add("exec"), add("--contain"), add("--pwd"), add("/");
 	for (int i = 0; i < nbinds; i++)
 		add("--bind"), add(fmt("%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "ro" : "rw"));
@@ -271,6 +354,7 @@ static void apptainer_args(int self_fd, int ready_fd)
 
 static void enroot_args(int self_fd, int ready_fd)
 {
+	refuse_in_binds(": \t\n");
 	add(runtime_path), add("start"), add("--root");
 	for (int i = 0; i < nbinds; i++)
 		add("--mount"), add(fmt("%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "x-create=dir,bind,ro" : "x-create=dir,bind,rw"));
@@ -292,7 +376,7 @@ static void mount_image(void)
 	if (mkdir(IMAGE_DIR, 0755) != 0)
 		fail("container: mkdir %s: %s", IMAGE_DIR, strerror(errno));
 	const char *argv[] = { squashfuse, "-f", "-o", "ro,allow_other", image, IMAGE_DIR, NULL };
-	pid_t pid = spawn(argv, -1, -1);
+	pid_t pid = spawn(argv, -1, -1, 0);
 	if (stat(RUN_DIR, &run) != 0)
 		fail("container: stat %s: %s", RUN_DIR, strerror(errno));
 	for (long deadline = now_ms() + READY_TIMEOUT_MS;;) {
@@ -310,12 +394,6 @@ static void mount_image(void)
 	}
 }
 
-static void on_term(int sig)
-{
-	(void)sig;
-	terminate = 1;
-}
-
 static int __attribute__((noreturn)) hold(int fd)
 {
 	dprintf(fd, "ready %d\n", (int)getpid());
@@ -324,9 +402,55 @@ static int __attribute__((noreturn)) hold(int fd)
 		pause();
 }
 
+/* The parent of pid, from /proc/<pid>/stat; -1 if unknown. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *end = strrchr(buf, ')');  /* the command name may contain anything, ')' included */
+	char state;
+	int ppid;
+	if (end == NULL || sscanf(end + 1, " %c %d", &state, &ppid) != 2)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/* "ready <pid>\n" from the descriptor the runtime (and the image's code it runs) inherited: only a pid of a process
+ * below this holder that runs this very binary (hold) is believed. Returns the pid, or 0. */
+static pid_t ready_pid(const char *line, int self_fd)
+{
+	char *end;
+	if (strncmp(line, "ready ", 6) != 0 || line[6] < '1' || line[6] > '9')
+		return 0;
+	errno = 0;
+	long pid = strtol(line + 6, &end, 10);
+	if (errno != 0 || pid <= 1 || pid > 0x7fffffffL || strcmp(end, "\n") != 0)
+		return 0;
+	pid_t up = (pid_t)pid;
+	if (up == getpid())
+		return 0;
+	for (int depth = 0; up != getpid(); depth++)
+		if (depth == 64 || (up = parent_of(up)) <= 1)
+			return 0;
+	char path[64];
+	struct stat exe, self;
+	snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+	if (stat(path, &exe) != 0 || fstat(self_fd, &self) != 0 || exe.st_dev != self.st_dev || exe.st_ino != self.st_ino)
+		return 0;
+	return (pid_t)pid;
+}
+
 static int start(void)
 {
-	int ready[2];
+	int ready[2], as_user = 0;
 
 	if (runtime == NULL || runtime_path == NULL || image == NULL)
 		fail("container: placement-holder start needs --runtime, --runtime-path and --image");
@@ -334,8 +458,9 @@ static int start(void)
 		fail("runtime %s: %s: %s", runtime, runtime_path, strerror(errno));
 	setpgid(0, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	struct sigaction term = { .sa_handler = on_term };  /* no SA_RESTART: wait() returns EINTR */
-	sigaction(SIGTERM, &term, NULL);
+	/* slurmstepd passes on the job's umask: with 077, /run/placement (shared with the node agent's socket, which
+	 * users' importers reach) and the image's mount point would be created 0700 */
+	umask(022);
 	if (mkdir(RUN_DIR, 0755) != 0 && errno != EEXIST)
 		fail("container: mkdir %s: %s", RUN_DIR, strerror(errno));
 	/* children's output: kept for the error message, read non-blocking */
@@ -349,17 +474,23 @@ static int start(void)
 		if (access(squashfuse, X_OK) != 0)
 			fail("mount: squashfuse: %s: %s (install squashfuse)", squashfuse, strerror(errno));
 		mount_image();
+		if ((image_root = open(IMAGE_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			fail("container: %s: %s", IMAGE_DIR, strerror(errno));
 		bwrap_args(self, ready[1]);
 	} else if (strcmp(runtime, "apptainer") == 0) {
+		as_user = 1;
 		apptainer_args(self, ready[1]);
 	} else if (strcmp(runtime, "enroot") == 0) {
+		as_user = 1;
 		enroot_args(self, ready[1]);
 	} else {
 		fail("container: unknown runtime '%s'", runtime);
 	}
+	if (as_user && have_user != 3)
+		fail("container: runtime %s needs the job's user (--uid and --gid)", runtime);
 	int flags = fcntl(ready[1], F_GETFD);
 	fcntl(ready[1], F_SETFD, flags & ~FD_CLOEXEC);  /* inherited by the runtime, then by hold */
-	pid_t pid = spawn(args, ready[1], self);
+	pid_t pid = spawn(args, ready[1], self, as_user);
 	close(ready[1]);
 	/* the hold process inside the container writes "ready <pid>" once the runtime has set everything up */
 	char line[64];
@@ -387,22 +518,42 @@ static int start(void)
 	if (strncmp(line, "ready ", 6) != 0 || why != NULL)
 		fail("container: %s %s%s%s", runtime, why ? why : "did not start the container",
 		     child_err[0] ? ": " : "", child_err);
-	dprintf(STATUS_FD, "%s", line);
+	pid_t container = ready_pid(line, self);
+	if (container == 0)
+		fail("container: %s: the container's ready line is not from placement-holder hold below this holder: %.40s",
+		     runtime, line);
+	dprintf(STATUS_FD, "ready %d\n", (int)container);
 	close(STATUS_FD);
 	int null = open("/dev/null", O_RDWR);
 	dup2(null, 0), dup2(null, 1), dup2(null, 2);
 
-	/* Keep the container until slurm_spank_exit sends SIGTERM (or slurmstepd dies: PDEATHSIG). If a child dies,
-	 * the container is broken: take everything down as well. */
+	/* Keep the container until slurm_spank_exit closes the lifeline (or slurmstepd dies: PDEATHSIG). If a child
+	 * dies, the container is broken: take everything down as well. SIGCHLD is blocked and read from a signalfd, now
+	 * that every child is started (they keep slurmstepd's mask). */
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	int stopped = 0;
 	for (;;) {
-		pid_t dead = wait(&status);
-		if (terminate || (dead < 0 && errno != EINTR))
-			break;
+		pid_t dead;
 		int ours = 0;  /* orphans of the runtime's own helpers also come here (subreaper): only ours count */
-		for (int i = 0; i < nchildren; i++)
-			ours |= dead == children[i];
-		if (ours)
+		while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
+			for (int i = 0; i < nchildren; i++)
+				ours |= dead == children[i];
+		if (ours || (dead < 0 && errno == ECHILD))
 			break;
+		struct pollfd p[2] = { { .fd = lifeline, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		if (poll(p, 2, sfd < 0 ? 200 : -1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents != 0) {  /* end of file (or anything written): stop */
+			stopped = 1;
+			break;
+		}
+		struct signalfd_siginfo si;
+		while (sfd >= 0 && read(sfd, &si, sizeof(si)) > 0)
+			;
 	}
 	for (int i = 0; i < nchildren; i++)
 		kill(children[i], SIGKILL);
@@ -410,19 +561,22 @@ static int start(void)
 	 * the step is left, not even a zombie, when slurmstepd sees us exit */
 	while (wait(NULL) > 0 || errno == EINTR)
 		;
-	return terminate ? 0 : 1;
+	return stopped ? 0 : 1;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "hold") == 0)
 		return hold(atoi(argv[2]));
+	struct stat st;  /* before anything is opened: fd 4 is the lifeline only if it was there at exec */
+	if (fstat(LIFELINE_FD, &st) == 0 && S_ISFIFO(st.st_mode))
+		lifeline = LIFELINE_FD;
 	/* Die with slurmstepd; if it is already gone, do not start anything. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
 		fail("container: slurmstepd is gone");
 	if (argc < 2 || strcmp(argv[1], "start") != 0)
-		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC:DST:ro|rw]... | hold FD");
+		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC DST ro|rw]... [--uid U --gid G --groups G,... --home D] | hold FD");
 	for (int i = 2; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)
@@ -435,14 +589,38 @@ int main(int argc, char **argv)
 			image = v;
 		else if (strcmp(argv[i], "--squashfuse") == 0)
 			squashfuse = v;
+		else if (strcmp(argv[i], "--uid") == 0 || strcmp(argv[i], "--gid") == 0) {
+			char *end;
+			errno = 0;
+			unsigned long id = strtoul(v, &end, 10);
+			if (errno != 0 || end == v || *end != '\0' || id >= 0xffffffffUL)
+				fail("container: bad %s '%s'", argv[i], v);
+			if (argv[i][2] == 'u')
+				user_uid = (uid_t)id, have_user |= 1;
+			else
+				user_gid = (gid_t)id, have_user |= 2;
+		} else if (strcmp(argv[i], "--groups") == 0) {
+			for (const char *c = v; *c != '\0';) {
+				char *end;
+				errno = 0;
+				unsigned long id = strtoul(c, &end, 10);
+				if (errno != 0 || end == c || (*end != ',' && *end != '\0') || id >= 0xffffffffUL || nuser_groups == MAX_GROUPS)
+					fail("container: bad --groups '%s'", v);
+				user_groups[nuser_groups++] = (gid_t)id;
+				c = *end == ',' ? end + 1 : end;
+			}
+		} else if (strcmp(argv[i], "--home") == 0)
+			user_home = v;
 		else if (strcmp(argv[i], "--bind") == 0) {
 			if (nbinds == MAX_BINDS)
 				fail("container: more than %d binds", MAX_BINDS);
-			char *spec = strdup(v), *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-			if (c1 == NULL || c2 == NULL || spec[0] != '/' || c1[1] != '/' || (strcmp(c2 + 1, "ro") != 0 && strcmp(c2 + 1, "rw") != 0))
-				fail("container: bad --bind '%s' (SRC:DST:ro|rw, absolute paths)", v);
-			*c1 = *c2 = '\0';
-			binds[nbinds++] = (struct bind){ spec, c1 + 1, strcmp(c2 + 1, "ro") == 0 };
+			if (i + 3 >= argc)
+				fail("container: --bind needs SRC DST ro|rw");
+			const char *dst = argv[i + 2], *mode = argv[i + 3];
+			if (v[0] != '/' || dst[0] != '/' || (strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0))
+				fail("container: bad --bind '%s' '%s' '%s' (SRC DST ro|rw, absolute paths)", v, dst, mode);
+			binds[nbinds++] = (struct bind){ v, dst, strcmp(mode, "ro") == 0 };
+			i += 2;
 		} else
 			fail("container: unknown argument '%s'", argv[i]);
 		i++;

@@ -24,10 +24,12 @@ struct placement_state {
 	char error[PLACEMENT_ERR_MAX];
 	/* the step's container (container.c): slurmstepd starts it, forked tasks inherit these and join it */
 	pid_t holder_pid;               /* placement-holder, leader of its process group; 0 = no container */
+	int holder_pidfd;               /* pidfd of holder_pid (signals reach the holder, never a reused pid); -1 = none */
 	pid_t container_pid;            /* a process inside the container: tasks join its mount namespace and root */
+	int lifeline_fd;                /* write end of the holder's lifeline (close: the step ends); 0 or -1 = none */
 	/* task side (each forked task has its own copy) */
 	int joined;
-	char cwd[PATH_MAX];             /* the task's working directory before it joined, entered again inside */
+	char cwd[PATH_MAX];             /* the step's working directory (slurmstepd's in user_init), entered inside */
 };
 
 extern struct placement_state placement;

@@ -12,6 +12,12 @@
 #include <slurm/spank.h>
 
 #include "agent.h"
+
+/* How long slurmstepd waits for the node agent's answer before it prepares the image itself (as when there is no
+ * agent). Generous: a miss is a download and a squashfs build; if the agent is still at it, the fallback waits for
+ * the same cache lock and finds the image built. Only an agent that hangs costs this. */
+#define AGENT_ENSURE_TIMEOUT_MS (10 * 60 * 1000)
+#define AGENT_RELEASE_TIMEOUT_MS (60 * 1000)
 #include "placement.h"
 #include "placement_core.h"
 
@@ -100,7 +106,7 @@ static int agent_ensure(const char *image, char *canonical, size_t canonical_len
 		return -1;
 	if (placement_agent_request(request, sizeof(request), pairs) != 0)
 		return -1;
-	int rc = placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len);
+	int rc = placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len, AGENT_ENSURE_TIMEOUT_MS);
 	if (rc == PLACEMENT_AGENT_UNREACHABLE) {
 		slurm_verbose("placement: prepare: %s; preparing the image in slurmstepd", err);
 		return -1;
@@ -147,7 +153,7 @@ static int agent_release(char *err, size_t err_len)
 	const char *pairs[] = { "op", "release", "holder", placement.holder, NULL };
 
 	if (!agent_socket(socket_path, sizeof(socket_path)) || placement_agent_request(request, sizeof(request), pairs) != 0 ||
-	    placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len) != 0)
+	    placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len, AGENT_RELEASE_TIMEOUT_MS) != 0)
 		return -1;
 	int n = placement_agent_parse(answer, fields, 8);
 	const char *code = n >= 0 ? placement_agent_field(fields, n, "exitCode") : NULL;
@@ -168,6 +174,11 @@ int placement_remote_post_opt(spank_t sp)
 	const char *image = placement.image;
 	const char *config = placement.args.config[0] ? placement.args.config : NULL;
 
+	/* The extern step (PrologFlags=contain, also implied by job_container/tmpfs and X11 forwarding) runs during the
+	 * prolog on every node of every job, without the job's options and never a task of the user's: with
+	 * default_image= it would pull and lease the default image for every job, even jobs that name another image. */
+	if (spank_get_item(sp, S_JOB_STEPID, &step_id) == ESPANK_SUCCESS && step_id == SLURM_EXTERN_CONT)
+		return 0;
 	if (!placement.image_given) {
 		if (step_has_gpus(sp) && placement.args.default_gpu_image[0] != '\0')
 			image = placement.args.default_gpu_image;

@@ -1,6 +1,13 @@
 /* Unit test of the agent protocol's C side (native/agent.c): `make -C native check`. */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
 
@@ -59,9 +66,29 @@ int main(void)
 	EXPECT(placement_agent_request(tiny, sizeof(tiny), pairs) != 0, "a request larger than the buffer was written");
 
 	char answer[64], err[256];
-	EXPECT(placement_agent_call("/nonexistent/agent.sock", req, answer, sizeof(answer), err, sizeof(err)) == PLACEMENT_AGENT_UNREACHABLE,
+	EXPECT(placement_agent_call("/nonexistent/agent.sock", req, answer, sizeof(answer), err, sizeof(err), 1000) == PLACEMENT_AGENT_UNREACHABLE,
 	       "a missing socket is not 'unreachable'");
 	EXPECT(strstr(err, "/nonexistent/agent.sock") != NULL, "the error does not name the socket: %s", err);
+
+	/* an agent that accepts connections (here: its backlog does) but never answers */
+	char dir[] = "/tmp/placement-test-agent-XXXXXX";
+	EXPECT(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/agent.sock", dir);
+	int listener = socket(AF_UNIX, SOCK_STREAM, 0);
+	EXPECT(listener >= 0 && bind(listener, (struct sockaddr *)&addr, sizeof(addr)) == 0 && listen(listener, 8) == 0,
+	       "cannot listen on %s: %s", addr.sun_path, strerror(errno));
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "a silent agent is not 'unreachable' (rc %d)", rc);
+	EXPECT(ms >= 250 && ms < 3000, "waited %ld ms for a silent agent, want about 300", ms);
+	EXPECT(strstr(err, "did not answer") != NULL, "the error does not say the agent did not answer: %s", err);
+	close(listener);
+	unlink(addr.sun_path);
+	rmdir(dir);
 
 	if (failures == 0)
 		printf("agent protocol: all checks passed\n");

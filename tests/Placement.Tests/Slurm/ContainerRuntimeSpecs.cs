@@ -90,6 +90,16 @@ public sealed partial class ContainerRuntimeSpecs
     }
 
     [Test]
+    public async Task A_working_directory_with_a_colon_in_its_name_is_bound_and_entered()
+    {
+        var work = Directory.CreateDirectory(Path.Combine(_dir.Path, "run_2024-01-01T12:00")).FullName;
+        var result = await Slurm("srun", ["-N1", "-w", "n2", Image, "sh", "-c", "pwd; echo inside > out.txt"], work);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo(work));
+        Assert.That(File.ReadAllText(Path.Combine(work, "out.txt")).Trim(), Is.EqualTo("inside"), "bound read-write");
+    }
+
+    [Test]
     public async Task An_sbatch_script_runs_inside_the_image()
     {
         var script = Path.Combine(_dir.Path, "inside.sh");
@@ -135,6 +145,101 @@ public sealed partial class ContainerRuntimeSpecs
 
         var states = await Slurm("sinfo", ["-h", "-N", "-o", "%N %t"]);
         Assert.That(states.StandardOutput, Does.Not.Contain("drain").And.Not.Contain("down"), states.StandardOutput);
+    }
+
+    private const string User = "placementuser";
+
+    /// <summary>srun as the unprivileged <see cref="User"/> (munge authenticates the caller's uid), from <paramref name="workingDirectory"/>.</summary>
+    private async Task<ExternalCommandResult> SrunAs(string workingDirectory, params string[] args)
+    {
+        if ((await ExternalCommands.RunAsync(new ExternalCommand("id", ["-u", User]) { AllowNonZeroExit = true })).ExitCode != 0)
+            await ExternalCommands.RunAsync(new ExternalCommand("useradd", ["-m", "-K", "UID_MIN=1000", User]));
+        return await Slurm("setpriv", ["--reuid", User, "--regid", User, "--init-groups", "srun", .. args], workingDirectory);
+    }
+
+    private static async Task<string> IdsOf(string user) =>
+        string.Join(' ', await Task.WhenAll(new[] { "-u", "-g", "-G" }.Select(async flag =>
+            (await ExternalCommands.RunAsync(new ExternalCommand("id", [flag, user]))).StandardOutput.Trim())));
+
+    /// <summary>
+    /// A stand-in for apptainer or enroot (neither installs here): records the ids it runs with, then runs what the
+    /// holder asked to run in the container (the arguments from /proc/self/fd/N on: placement-holder hold FD) on the
+    /// host. <paramref name="before"/> runs first, as an image's own scripts would.
+    /// </summary>
+    private string StubRuntime(string name, string before = "")
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_dir.Path, name + "-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+        File.SetUnixFileMode(dir, (UnixFileMode)0b1_111_111_111); // 1777: the stub runs as the job's user
+        var stub = Path.Combine(dir, name);
+        File.WriteAllText(stub, $$"""
+            #!/bin/sh
+            echo "$(id -u) $(id -g) $(id -G)" > {{dir}}/ids
+            while [ $# -gt 0 ] && [ "${1#/proc/self/fd/}" = "$1" ]; do shift; done
+            {{before}}
+            exec "$@"
+
+            """);
+        File.SetUnixFileMode(stub, (UnixFileMode)0b111_101_101);
+        return stub;
+    }
+
+    [TestCase("apptainer")]
+    [TestCase("enroot")]
+    public async Task Apptainer_and_enroot_which_run_the_images_code_run_as_the_jobs_user_not_as_root(string runtime)
+    {
+        var stub = StubRuntime(runtime);
+        using var plugin = SpankPlugin.WithPrivateCache(_dir, $"runtime={runtime} runtime_path={stub}");
+        var result = await SrunAs(_dir.Path, "-N1", "-w", "n1", Image, "id", "-u");
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        var ids = Path.Combine(Path.GetDirectoryName(stub)!, "ids");
+        Assert.That(File.Exists(ids), Is.True, "the runtime ran and could write where only its user may: " + result.StandardError);
+        Assert.That((await File.ReadAllTextAsync(ids)).Trim(), Is.EqualTo(await IdsOf(User)),
+            "uid, gid and groups of the runtime are the job's (as its tasks'), not root's");
+    }
+
+    [Test]
+    public async Task A_ready_line_written_by_the_images_code_is_not_believed()
+    {
+        // the image's scripts run before hold with the ready descriptor: they announce a process of their own
+        var stub = StubRuntime("apptainer", """sleep 30 & eval "echo ready \$! >&$3"; sleep 1""");
+        using var plugin = SpankPlugin.WithPrivateCache(_dir, $"runtime=apptainer runtime_path={stub}");
+        var result = await SrunAs(_dir.Path, "-N1", "-w", "n2", Image, "echo", "SHOULD-NOT-RUN");
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.StandardOutput, Does.Not.Contain("SHOULD-NOT-RUN"));
+        Assert.That(result.StandardError, Does.Contain("ready line is not from placement-holder hold"));
+    }
+
+    [Test]
+    public async Task An_absolute_symlink_in_the_image_is_resolved_in_the_image_not_on_the_host()
+    {
+        // a host directory no user may list, and an image whose /home points there; the job's home (/home/USER) is
+        // bound, so the holder grafts the image's /home entry by entry
+        var secret = Directory.CreateDirectory($"/var/tmp/placement-secret-{Guid.NewGuid():N}");
+        try
+        {
+            File.SetUnixFileMode(secret.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            await File.WriteAllTextAsync(Path.Combine(secret.FullName, "HOST-SECRET.txt"), "host secret\n");
+            var rootfs = Directory.CreateDirectory(Path.Combine(_dir.Path, "symlink-rootfs")).FullName;
+            Directory.CreateDirectory(Path.Combine(rootfs, "bin"));
+            File.Copy("/bin/busybox", Path.Combine(rootfs, "bin", "busybox"));
+            foreach (var tool in new[] { "sh", "ls", "cat", "echo" })
+                File.CreateSymbolicLink(Path.Combine(rootfs, "bin", tool), "busybox");
+            Directory.CreateDirectory(Path.Combine(rootfs, "etc"));
+            File.CreateSymbolicLink(Path.Combine(rootfs, "home"), secret.FullName);
+            var image = Path.Combine(_dir.Path, "symlink.sqsh");
+            await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [rootfs, image, "-noappend", "-quiet", "-all-root"]));
+            File.SetUnixFileMode(image, (UnixFileMode)0b110_100_100);
+
+            var home = (await ExternalCommands.RunAsync(new ExternalCommand("sh", ["-c", $"getent passwd {User} | cut -d: -f6"]))).StandardOutput.Trim();
+            var result = await SrunAs(home, "-N1", "-w", "n1", "--container-image=" + image, "/bin/sh", "-c", "ls -a /home; cat /home/*.txt");
+            Assert.That(result.StandardOutput, Does.Not.Contain("HOST-SECRET").And.Not.Contain("host secret"),
+                "the image's /home -> " + secret.FullName + " must not show the host's directory");
+            Assert.That(result.StandardOutput, Does.Contain(Path.GetFileName(home)), result.StandardError + "\nthe job's home is bound inside");
+        }
+        finally
+        {
+            secret.Delete(recursive: true);
+        }
     }
 
     /// <summary>Live (non-zombie) processes whose command line names this fixture's private cache.</summary>

@@ -194,3 +194,55 @@ public sealed class SpankDefaultImageSpecs
         Assert.That(result.StandardOutput.Trim(), Is.EqualTo(cluster.Tiny.Digest));
     }
 }
+
+/// <summary>
+/// The extern step (PrologFlags=contain; job_container/tmpfs and X11 imply it) runs on every node of every job, without
+/// the job's options and with no task of the user's: the plugin leaves it alone. The dev cluster runs without
+/// PrologFlags; this fixture turns Contain on (slurm.conf + scontrol reconfigure) and puts the file back afterwards.
+/// </summary>
+[NonParallelizable]
+public sealed class SpankExternStepSpecs
+{
+    [Test]
+    public async Task With_prolog_contain_the_extern_step_takes_no_lease_of_the_default_image()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        var environment = new Dictionary<string, string?> { ["SLURM_CONF"] = cluster.SlurmConf };
+        Task<ExternalCommandResult> Slurm(string program, params string[] args) =>
+            ExternalCommands.RunAsync(new ExternalCommand(program, args) { AllowNonZeroExit = true, Timeout = TimeSpan.FromMinutes(2), Environment = environment });
+        var original = await File.ReadAllTextAsync(cluster.SlurmConf);
+        try
+        {
+            await File.WriteAllTextAsync(cluster.SlurmConf, original.TrimEnd('\n') + "\nPrologFlags=Contain\n");
+            await Slurm("scontrol", "reconfigure");
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!(await Slurm("scontrol", "show", "config")).StandardOutput.Contains("Contain", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+                await Task.Delay(200);
+
+            using var plugin = SpankPlugin.WithPrivateCache(dir, $"runtime=none default_image=docker://{cluster.Tiny.Reference}");
+            var job = Slurm("srun", "-N1", "-w", "n1", "--job-name=placement-extern", "sleep", "5");
+            var holders = new HashSet<string>();
+            var steps = "";
+            deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!job.IsCompleted && DateTime.UtcNow < deadline)
+            {
+                steps += (await Slurm("squeue", "-h", "-s", "--name=placement-extern", "-o", "%i")).StandardOutput;
+                foreach (var lease in Directory.Exists(dir.Path + "/cache")
+                             ? Directory.EnumerateFiles(dir.Path + "/cache", "slurm-*", SearchOption.AllDirectories) : [])
+                    holders.Add(Path.GetRelativePath(dir.Path, lease));
+                await Task.Delay(200);
+            }
+            var result = await job;
+            Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+            Assert.That(steps, Does.Contain(".extern"), "the job had an extern step");
+            Assert.That(holders, Has.Some.Match(@"/leases/[0-9a-f]+/slurm-\d+\.0$"), "the job's step leases the default image");
+            Assert.That(holders.Where(h => !h.EndsWith(".0", StringComparison.Ordinal)), Is.Empty, "no lease for the extern step (or anything else)");
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(cluster.SlurmConf, original);
+            await Slurm("scontrol", "reconfigure");
+        }
+    }
+}
