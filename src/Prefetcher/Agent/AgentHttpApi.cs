@@ -41,7 +41,7 @@ internal sealed class AgentHttpApi : IDisposable
         _authorizer = authorizer;
         _log = log;
         _server = new HttpServer(address,
-            "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API");
+            "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API", log);
         Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
     }
 

@@ -11,11 +11,14 @@ namespace Placement.Prefetcher.Http;
 internal sealed class HttpServer : IDisposable
 {
     private readonly HttpListener _listener = new();
+    private readonly DaemonLog _log;
 
     /// <param name="howToChange">How the admin picks another address, for the error when this one cannot be bound.</param>
-    public HttpServer(ListenAddress address, string howToChange)
+    /// <param name="log">The daemon's log, for requests the listener could not hand over.</param>
+    public HttpServer(ListenAddress address, string howToChange, DaemonLog log)
     {
         Address = address;
+        _log = log;
         _listener.Prefixes.Add(address.Prefix);
         try
         {
@@ -33,6 +36,7 @@ internal sealed class HttpServer : IDisposable
     public async Task RunAsync(Func<HttpListenerContext, CancellationToken, Task> handle, CancellationToken cancellationToken)
     {
         await using var registration = cancellationToken.Register(() => _listener.Stop()).ConfigureAwait(false);
+        string? failing = null;
         while (!cancellationToken.IsCancellationRequested)
         {
             HttpListenerContext context;
@@ -40,10 +44,28 @@ internal sealed class HttpServer : IDisposable
             {
                 context = await _listener.GetContextAsync().ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException && cancellationToken.IsCancellationRequested)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
                 break;
             }
+            catch (Exception ex)
+            {
+                // Not stopping: ending the loop would leave the port bound and every later request unanswered, with
+                // nothing in the log. Log it (once while it repeats) and keep accepting.
+                if (failing != ex.Message)
+                    _log.Write("http", $"{Address.Prefix}: accepting a request failed ({ex.GetType().Name}: {ex.Message}); still serving");
+                failing = ex.Message;
+                try
+                {
+                    await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                continue;
+            }
+            failing = null;
             _ = Task.Run(() => handle(context, cancellationToken), CancellationToken.None);
         }
     }
