@@ -94,9 +94,10 @@ internal sealed class AgentHttpApi : IDisposable
                     break;
             }
         }
-        catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
+        catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException)
         {
-            // The client went away; nothing to answer.
+            // The client went away (HttpListener reports a failed write as HttpListenerException); nothing to answer.
+            // An IOException is the agent's own (a file it read) and is answered 500 below, not taken for this.
         }
         catch (Exception ex)
         {

@@ -83,8 +83,25 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         }
         try
         {
-            // Eviction renames the directory away; the open descriptor keeps reading the same bytes.
-            await using var input = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            FileStream opened;
+            try
+            {
+                // Eviction renames the directory away; once open, the descriptor keeps reading the same bytes.
+                opened = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                // Evicted since the lookup: the same answer as "not held", so the peer asks the next holder (an empty
+                // 200 would make it download nothing and report a digest mismatch).
+                await DenyAsync(response, "not_found", 404, $"node {cache.NodeName} no longer holds sha256:{hex}/{artifact}").ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                await DenyAsync(response, "failed", 500, $"node {cache.NodeName} cannot read its sha256:{hex}/{artifact}: {ex.Message}").ConfigureAwait(false);
+                return;
+            }
+            await using var input = opened;
             var offset = RangeStart(request.Headers["Range"]);
             if (offset is < 0 || (offset > 0 && offset >= input.Length))
             {
