@@ -232,6 +232,8 @@ internal sealed class AgentHttpApi : IDisposable
     {
         if (status == 401)
             response.AddHeader("WWW-Authenticate", WarmAuthentication.Scheme);
+        if (status == 503)
+            response.AddHeader("Retry-After", "1");
         return WriteJsonAsync(response, status, new ApiError(message), WarmJsonContext.Default.ApiError);
     }
 

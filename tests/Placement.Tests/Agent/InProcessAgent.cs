@@ -20,6 +20,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _serving;
     private readonly AgentHttpApi _api;
+    private readonly SemaphoreSlim _decodes;
 
     public InProcessAgent(TempDir dir, FakeMunge munge, string node = "n1", Action<PlacementOptions>? configure = null)
     {
@@ -32,8 +33,10 @@ internal sealed class InProcessAgent : IAsyncDisposable
         Cache = new ImageCache(Options, node) { PersistRequestCounts = false };
         var log = new AgentLog(LogWriter);
         Warms = new WarmQueue(Cache, log);
-        var authorizer = new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)");
-        var uploads = new ArtifactUploads(Cache, new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)"), log);
+        // As `placement agent` builds them: one gate on unmunge runs for warm requests and offers.
+        _decodes = WarmAuthorizer.NewDecodeGate();
+        var authorizer = new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)", _decodes);
+        var uploads = new ArtifactUploads(Cache, new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)", _decodes), log);
         Address = new ListenAddress(IPAddress.Loopback, FreePort.Next());
         _api = new AgentHttpApi(Address, Cache, Warms, authorizer, log, uploads);
         _serving = _api.RunAsync(_stop.Token);
@@ -105,6 +108,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
         _api.Dispose();
         Warms.Dispose();
         Cache.Dispose();
+        _decodes.Dispose();
         _stop.Dispose();
     }
 }
