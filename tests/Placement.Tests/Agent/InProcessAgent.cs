@@ -22,7 +22,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
     private readonly AgentHttpApi _api;
     private readonly SemaphoreSlim _decodes;
 
-    public InProcessAgent(TempDir dir, FakeMunge munge, string node = "n1", Action<PlacementOptions>? configure = null)
+    public InProcessAgent(TempDir dir, FakeMunge munge, string node = "n1", Action<PlacementOptions>? configure = null, ListenAddress? listen = null)
     {
         Node = node;
         Options = new PlacementOptions();
@@ -37,7 +37,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
         _decodes = WarmAuthorizer.NewDecodeGate();
         var authorizer = new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)", _decodes);
         var uploads = new ArtifactUploads(Cache, new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)", _decodes), log);
-        Address = new ListenAddress(IPAddress.Loopback, FreePort.Next());
+        Address = listen ?? new ListenAddress(IPAddress.Loopback, FreePort.Next());
         _api = new AgentHttpApi(Address, Cache, Warms, authorizer, log, uploads);
         _serving = _api.RunAsync(_stop.Token);
         Http = new HttpClient { BaseAddress = Address.LocalUrl, Timeout = TimeSpan.FromSeconds(30) };
@@ -49,6 +49,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
     public WarmQueue Warms { get; }
     public ListenAddress Address { get; }
     public HttpClient Http { get; }
+    public IReadOnlyList<string> Prefixes => _api.Prefixes;
     public StringWriter LogWriter { get; } = new();
     public string Log => LogWriter.ToString();
 
