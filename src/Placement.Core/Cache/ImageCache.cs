@@ -58,7 +58,28 @@ public sealed partial class ImageCache
         ArgumentNullException.ThrowIfNull(reference);
         RequireWritable();
         var id = Catalog.IdFor(reference);
-        return _flights.RunAsync(id, () => EnsureCoreAsync(reference, id, requester, progress, cancellationToken));
+        return EnsureSharedAsync(reference, id, requester, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs or joins the in-process pull of <paramref name="id"/>. A joined pull runs with the token of the request
+    /// that started it: when that request is cancelled (a warm-up cancelled by DELETE /v1/warm/&lt;id&gt;) and this
+    /// one is not, this one starts the pull again rather than fail with the other's cancellation (a job's or the
+    /// importer's request on the agent's socket would otherwise fail because a warm-up was cancelled).
+    /// </summary>
+    private async Task<CachedImage> EnsureSharedAsync(ImageReference reference, string id, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var flight = _flights.RunAsync(id, () => EnsureCoreAsync(reference, id, requester, progress, cancellationToken), out var shared);
+            try
+            {
+                return await flight.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (shared && !cancellationToken.IsCancellationRequested)
+            {
+            }
+        }
     }
 
     /// <summary>The cached artifact for a reference, without any network access or waiting; null if absent.</summary>
