@@ -28,6 +28,7 @@ public sealed partial class ImageCache : IDisposable
     private HttpFileSource PeerHttp => _peerHttp ??= new HttpFileSource(SourceOptionsFromConfig() with
     {
         UseProxy = false,
+        FollowRedirects = false,
         MaxAttempts = Math.Min(2, Options.Registries.MaxAttempts),
         RequestTimeout = TimeSpan.FromSeconds(Options.Peers.RequestTimeoutSeconds),
     });

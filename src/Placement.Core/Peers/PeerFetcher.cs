@@ -37,6 +37,9 @@ public sealed class PeerFetcher : IDisposable
     /// not cost the whole request timeout.</summary>
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>An offer is a few hundred bytes; a holder sending more is not an agent, and is not read further.</summary>
+    private const int MaxOfferBytes = 64 * 1024;
+
     public PeerFetcher(PlacementOptions options, string self, IPeerDirectory directory, Action<string> log, TimeProvider? time = null)
     {
         _options = options;
@@ -53,6 +56,7 @@ public sealed class PeerFetcher : IDisposable
         })
         {
             Timeout = timeout,
+            MaxResponseContentBufferSize = MaxOfferBytes,
         };
     }
 
@@ -105,7 +109,8 @@ public sealed class PeerFetcher : IDisposable
             var body = new Uri(_options.Prefetch.AgentUrlFor(holder), $"v1/artifacts/{Digests.Hex(digest)}/{Uri.EscapeDataString(artifact)}?token={Uri.EscapeDataString(offer.Token)}");
             try
             {
-                var result = await http.DownloadAsync(body, offer.ArtifactDigest, destination, progress, cancellationToken).ConfigureAwait(false);
+                // The attested size as the expected one: a holder announcing or sending more is cut off at once.
+                var result = await http.DownloadAsync(body, offer.ArtifactDigest, offer.Size, destination, progress, cancellationToken).ConfigureAwait(false);
                 if (new FileInfo(destination).Length != offer.Size)
                     throw new SourceException(SourceErrorKind.Integrity, $"{new FileInfo(destination).Length} bytes instead of the attested {offer.Size}");
                 PlacementMetrics.DownloadedBytes.WithLabels("peer").Inc(result.BytesTransferred);
@@ -124,8 +129,8 @@ public sealed class PeerFetcher : IDisposable
         return null;
     }
 
-    /// <summary>The holder's offer, or null with its HTTP status (0 when it did not answer); every failure is logged
-    /// (but 404 and 503, which are routine) and means "next holder".</summary>
+    /// <summary>The holder's offer, or null with its HTTP status (0 when it did not answer, or not as an agent would);
+    /// every failure is logged (but the agent's own 404 and 503, which are routine) and means "next holder".</summary>
     private async Task<(ArtifactOffer? Offer, HttpStatusCode Answer)> OfferAsync(string holder, string digest, CancellationToken cancellationToken)
     {
         var path = "/v1/artifacts/" + Digests.Hex(digest);
@@ -137,10 +142,21 @@ public sealed class PeerFetcher : IDisposable
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             request.Headers.TryAddWithoutValidation("Authorization", $"{WarmAuthentication.Scheme} {credential}");
             request.Headers.TryAddWithoutValidation(PeerHeaders.Receiver, _self);
+            // Buffered up to MaxOfferBytes (the client's limit): a bigger answer fails here, unread.
             using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
             var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (response.StatusCode is HttpStatusCode.ServiceUnavailable or HttpStatusCode.NotFound)
-                return (null, response.StatusCode); // busy, or no longer holds that digest (evicted, tag moved): routine
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
+                return (null, response.StatusCode); // busy: routine
+            if (response.StatusCode == HttpStatusCode.NotFound && IsAgentError(text))
+                return (null, response.StatusCode); // no longer holds that digest (evicted, tag moved): routine
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                // Not the agent's answer (that is JSON): e.g. HttpListener's own 404 for a Host header it does not
+                // serve. Not "evicted": a peer failure, logged and counted as one.
+                _log($"{url}: HTTP 404 that is not the agent's answer ({Processes.SchedulerCommands.OneLine(text)}): is {holder}'s agent listening " +
+                     $"on that address and name (Agent:Listen there, Prefetch:AgentUrl here)? trying the next holder or the registry");
+                return (null, 0);
+            }
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 _log($"{url}: HTTP {(int)response.StatusCode}: {Processes.SchedulerCommands.OneLine(text)}; trying the next holder or the registry");
@@ -151,6 +167,12 @@ public sealed class PeerFetcher : IDisposable
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             throw;
+        }
+        catch (HttpRequestException ex) when (ex.HttpRequestError == HttpRequestError.ConfigurationLimitExceeded)
+        {
+            // It answered, so it is not unreachable; it just is not an agent's offer.
+            _log($"{url}: the answer is larger than {MaxOfferBytes / 1024} KiB, not an offer; trying the next holder or the registry");
+            return (null, 0);
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
         {
@@ -164,6 +186,19 @@ public sealed class PeerFetcher : IDisposable
         {
             _log($"{url}: {ex.Message}; trying the next holder or the registry");
             return (null, 0);
+        }
+    }
+
+    /// <summary>Whether a body is the agent's error answer (<c>{"error": "…"}</c>, docs/metrics.md).</summary>
+    private static bool IsAgentError(string text)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(text, WarmJsonContext.Default.ApiError) is { Error.Length: > 0 };
+        }
+        catch (JsonException)
+        {
+            return false;
         }
     }
 

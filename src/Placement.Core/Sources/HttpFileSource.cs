@@ -30,6 +30,17 @@ public sealed class HttpFileSource : IDisposable
     /// <exception cref="SourceException">After retries are exhausted, or at once for permanent failures.</exception>
     public Task<DownloadResult> DownloadAsync(
         Uri url, string? expectedSha256, string partialPath,
+        IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        DownloadAsync(url, expectedSha256, null, partialPath, progress, cancellationToken);
+
+    /// <summary>
+    /// <see cref="DownloadAsync(Uri,string,string,IProgress{long},CancellationToken)"/> of content whose size is known
+    /// beforehand (e.g. attested by the peer that serves it): a Content-Length that differs, or a body that runs past
+    /// <paramref name="expectedSize"/>, fails at once as an Integrity error (the partial file is deleted) instead of
+    /// after the whole body was read and hashed.
+    /// </summary>
+    public Task<DownloadResult> DownloadAsync(
+        Uri url, string? expectedSha256, long? expectedSize, string partialPath,
         IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(url);
@@ -57,7 +68,7 @@ public sealed class HttpFileSource : IDisposable
                 return new SourceException(kind, $"{what} from {display}{fix}", (int)response.StatusCode)
                 { RetryAfter = ResponseErrors.RetryAfter(response) };
             })
-        { ExpectedDigest = expected };
+        { ExpectedDigest = expected, ExpectedSize = expectedSize };
         return _engine.DownloadAsync(request, partialPath, progress, cancellationToken);
     }
 

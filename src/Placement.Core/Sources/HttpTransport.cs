@@ -6,7 +6,8 @@ namespace Placement.Core.Sources;
 /// <summary>
 /// One HttpClient for a source, no automatic redirects and no automatic decompression (blobs are
 /// stored as they were sent). Follows redirects itself so the registry's Authorization header goes
-/// only to the registry's own origin, never to blob storage elsewhere; refuses HTTPS→HTTP downgrades.
+/// only to the registry's own origin, never to blob storage elsewhere; refuses HTTPS→HTTP downgrades,
+/// and every redirect when <see cref="SourceOptions.FollowRedirects"/> is false.
 /// Bounds the wait for response headers by <see cref="SourceOptions.RequestTimeout"/>.
 /// </summary>
 internal sealed class HttpTransport : IDisposable
@@ -79,9 +80,12 @@ internal sealed class HttpTransport : IDisposable
                 return response;
             response.Dispose();
 
+            var next = location.IsAbsoluteUri ? location : new Uri(current, location);
+            if (!_options.FollowRedirects)
+                throw new SourceException(SourceErrorKind.Unsupported,
+                    $"{target}: answered {(int)response.StatusCode} with a redirect to {next.GetLeftPart(UriPartial.Path)}, which is not followed for this source", (int)response.StatusCode);
             if (hop >= MaxRedirects)
                 throw new SourceException(SourceErrorKind.Network, $"{target}: more than {MaxRedirects} redirects starting at {uri}");
-            var next = location.IsAbsoluteUri ? location : new Uri(current, location);
             if (current.Scheme == Uri.UriSchemeHttps && next.Scheme != Uri.UriSchemeHttps)
                 throw new SourceException(SourceErrorKind.Unsupported,
                     $"{target}: refusing redirect from HTTPS {current.Authority} to insecure {next.GetLeftPart(UriPartial.Authority)}", (int)response.StatusCode);

@@ -29,6 +29,10 @@ public sealed record SourceOptions
     /// does; false for node-to-node transfers (peer fetch), which must not go through a site's outbound proxy.</summary>
     public bool UseProxy { get; init; } = true;
 
+    /// <summary>Follow HTTP redirects (same-origin authorization only, no HTTPS→HTTP); false for node-to-node transfers
+    /// (peer fetch): an agent serves its artifacts itself, so a redirect is answered as a failure, never followed.</summary>
+    public bool FollowRedirects { get; init; } = true;
+
     /// <summary>Platform picked from multi-arch images: <c>os/architecture[/variant]</c>.</summary>
     public string Platform { get; init; } = "linux/amd64";
 

@@ -41,11 +41,33 @@ internal sealed class AgentHttpApi : IDisposable
         _authorizer = authorizer;
         _log = log;
         _server = new HttpServer(address,
-            "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API");
+            "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API", log,
+            [cache.NodeName, .. AgentUrlHost(cache)]);
         Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
     }
 
     public ListenAddress Address { get; }
+
+    /// <summary>The listener's prefixes (the address, and the names served with a specific address).</summary>
+    public IReadOnlyList<string> Prefixes => _server.Prefixes;
+
+    /// <summary>Names the controller and peers use for this node that a specific <c>Agent:Listen</c> address cannot serve.</summary>
+    public IReadOnlyList<(string Name, IPAddress? ResolvesTo)> Unserved => _server.Unserved;
+
+    /// <summary>The host the controller and peers use for this node's agent (<c>Prefetch:AgentUrl</c>, <c>AgentUrls</c>).</summary>
+    private static IEnumerable<string> AgentUrlHost(ImageCache cache)
+    {
+        Uri url;
+        try
+        {
+            url = cache.Options.Prefetch.AgentUrlFor(cache.NodeName);
+        }
+        catch (UriFormatException)
+        {
+            yield break;
+        }
+        yield return url.Host;
+    }
 
     /// <summary>Serves until <paramref name="cancellationToken"/> is cancelled.</summary>
     public Task RunAsync(CancellationToken cancellationToken) => _server.RunAsync(HandleAsync, cancellationToken);
@@ -94,9 +116,10 @@ internal sealed class AgentHttpApi : IDisposable
                     break;
             }
         }
-        catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
+        catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException)
         {
-            // The client went away; nothing to answer.
+            // The client went away (HttpListener reports a failed write as HttpListenerException); nothing to answer.
+            // An IOException is the agent's own (a file it read) and is answered 500 below, not taken for this.
         }
         catch (Exception ex)
         {
@@ -231,6 +254,8 @@ internal sealed class AgentHttpApi : IDisposable
     {
         if (status == 401)
             response.AddHeader("WWW-Authenticate", WarmAuthentication.Scheme);
+        if (status == 503)
+            response.AddHeader("Retry-After", "1");
         return WriteJsonAsync(response, status, new ApiError(message), WarmJsonContext.Default.ApiError);
     }
 

@@ -64,7 +64,14 @@ internal sealed class AgentSocketServer : IDisposable
             catch (SocketException ex)
             {
                 _log.Write("socket", $"node {_cache.NodeName}: accept on {Path} failed: {ex.Message}");
-                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
                 continue;
             }
             lock (_gate)
@@ -83,6 +90,12 @@ internal sealed class AgentSocketServer : IDisposable
         catch (TimeoutException)
         {
             _log.Write("socket", $"node {_cache.NodeName}: {open.Count(t => !t.IsCompleted)} request(s) still running at stop");
+        }
+        catch (Exception ex)
+        {
+            // HandleAsync answers and logs every failure itself; whatever still escapes must not turn the agent's
+            // clean stop into a crash.
+            _log.Write("socket", $"node {_cache.NodeName}: a request ended with {ex.GetType().Name} at stop: {ex.Message}");
         }
     }
 
@@ -121,18 +134,35 @@ internal sealed class AgentSocketServer : IDisposable
             if (request is null)
                 return;
 
-            switch (request.Op)
+            var op = request.Op is SocketOps.Get or SocketOps.Ensure or SocketOps.Release ? request.Op : "other";
+            try
             {
-                case SocketOps.Get or SocketOps.Ensure:
-                    await GetAsync(client, peer, request, stopping).ConfigureAwait(false);
-                    break;
-                case SocketOps.Release:
-                    await ReleaseAsync(client, peer, request, stopping).ConfigureAwait(false);
-                    break;
-                default:
-                    await AnswerAsync(client, "other", "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure,
-                        $"unknown op '{request.Op}'; the socket serves \"{SocketOps.Get}\", \"{SocketOps.Ensure}\" (root) and \"{SocketOps.Release}\""), stopping).ConfigureAwait(false);
-                    break;
+                switch (request.Op)
+                {
+                    case SocketOps.Get or SocketOps.Ensure:
+                        await GetAsync(client, peer, request, stopping).ConfigureAwait(false);
+                        break;
+                    case SocketOps.Release:
+                        await ReleaseAsync(client, peer, request, stopping).ConfigureAwait(false);
+                        break;
+                    default:
+                        await AnswerAsync(client, "other", "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure,
+                            $"unknown op '{request.Op}'; the socket serves \"{SocketOps.Get}\", \"{SocketOps.Ensure}\" (root) and \"{SocketOps.Release}\""), stopping).ConfigureAwait(false);
+                        break;
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                await AnswerAsync(client, op, "failed", SocketResponse.Fail(PlacementErrorKind.Network,
+                    "the node agent is stopping; try again when it is back"), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Not a PlacementException: a failed mksquashfs, a disk or permission error, a bug. The caller still gets
+                // an answer (not "closed the connection without an answer"), the admin a log line, and the agent goes on.
+                _log.Write("socket", $"{peer}: {op} {request.Ref ?? request.Holder} failed: {ex.GetType().Name}: {ex.Message}");
+                await AnswerAsync(client, op, "failed", SocketResponse.Fail(PlacementErrorKind.Failure,
+                    $"the node agent failed: {ex.Message} (see the agent's log)"), CancellationToken.None).ConfigureAwait(false);
             }
         }
     }
@@ -167,7 +197,7 @@ internal sealed class AgentSocketServer : IDisposable
             if (op == SocketOps.Get && !image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
                 throw new PlacementException(PlacementErrorKind.Unsupported,
                     $"{reference.Canonical} is cached as {System.IO.Path.GetFileName(image.Path)}, not a squashfs; enroot (pyxis) imports squashfs images only");
-            _cache.Lease(image.Id, holder);
+            _cache.Lease(image, holder);
             response = new SocketResponse(ExitCodes.Ok, Path: image.Path, Ref: image.Ref, ImageId: image.Id, Digest: image.Digest, Hit: image.Hit, Lease: holder);
             _log.Write("socket", $"{peer}: {op} {reference.Canonical}: {image.Id} {image.Digest}{(image.Hit ? " (cached)" : " (pulled)")}, lease {holder}");
         }
@@ -177,17 +207,18 @@ internal sealed class AgentSocketServer : IDisposable
             await AnswerAsync(client, op, "failed", SocketResponse.Fail(ex.Kind, ex.Message), stopping).ConfigureAwait(false);
             return;
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-            await AnswerAsync(client, op, "failed", SocketResponse.Fail(PlacementErrorKind.Network,
-                "the node agent is stopping; try again when it is back"), CancellationToken.None).ConfigureAwait(false);
-            return;
-        }
         if (!await AnswerAsync(client, op, "ok", response, stopping).ConfigureAwait(false))
         {
             // Nobody will ever release a lease its caller never heard of.
-            _cache.Release(holder);
-            _log.Write("socket", $"{peer}: caller left before the answer; lease {holder} dropped");
+            try
+            {
+                _cache.Release(holder);
+                _log.Write("socket", $"{peer}: caller left before the answer; lease {holder} dropped");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlacementException)
+            {
+                _log.Write("socket", $"{peer}: caller left before the answer; lease {holder} not dropped ({ex.Message}), it expires after Cache:LeaseTtlSeconds");
+            }
         }
     }
 

@@ -32,19 +32,7 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
 
     public async Task OfferAsync(HttpListenerRequest request, HttpListenerResponse response, string hex, CancellationToken cancellationToken)
     {
-        var path = "/v1/artifacts/" + hex;
-        var verdict = await rootOnly.CheckAsync("GET", path, ReadOnlyMemory<byte>.Empty, request.Headers["Authorization"], cancellationToken).ConfigureAwait(false);
-        if (!verdict.Allowed)
-        {
-            await DenyAsync(response, "denied", verdict.StatusCode, verdict.Message).ConfigureAwait(false);
-            return;
-        }
-        var receiver = request.Headers[PeerHeaders.Receiver];
-        if (!NodeNames.IsValid(receiver))
-        {
-            await DenyAsync(response, "denied", 400, $"header {PeerHeaders.Receiver} must name the asking node ({NodeNames.Rule}; value: '{receiver}')").ConfigureAwait(false);
-            return;
-        }
+        // The cheap answers first, before any unmunge runs: which images a node holds is public anyway (/v1/inventory).
         if (Committed(hex) is not ({ } meta, _))
         {
             await DenyAsync(response, "not_found", 404, $"node {cache.NodeName} holds no image sha256:{hex}").ConfigureAwait(false);
@@ -53,6 +41,19 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         if (Volatile.Read(ref _uploading) >= _options.MaxUploads)
         {
             await BusyAsync(response).ConfigureAwait(false);
+            return;
+        }
+        var receiver = request.Headers[PeerHeaders.Receiver];
+        if (!NodeNames.IsValid(receiver))
+        {
+            await DenyAsync(response, "denied", 400, $"header {PeerHeaders.Receiver} must name the asking node ({NodeNames.Rule}; value: '{receiver}')").ConfigureAwait(false);
+            return;
+        }
+        var path = "/v1/artifacts/" + hex;
+        var verdict = await rootOnly.CheckAsync("GET", path, ReadOnlyMemory<byte>.Empty, request.Headers["Authorization"], cancellationToken).ConfigureAwait(false);
+        if (!verdict.Allowed)
+        {
+            await DenyAsync(response, verdict.Result == WarmAuthorization.Busy ? "busy" : "denied", verdict.StatusCode, verdict.Message).ConfigureAwait(false);
             return;
         }
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
@@ -83,8 +84,25 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         }
         try
         {
-            // Eviction renames the directory away; the open descriptor keeps reading the same bytes.
-            await using var input = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            FileStream opened;
+            try
+            {
+                // Eviction renames the directory away; once open, the descriptor keeps reading the same bytes.
+                opened = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                // Evicted since the lookup: the same answer as "not held", so the peer asks the next holder (an empty
+                // 200 would make it download nothing and report a digest mismatch).
+                await DenyAsync(response, "not_found", 404, $"node {cache.NodeName} no longer holds sha256:{hex}/{artifact}").ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                await DenyAsync(response, "failed", 500, $"node {cache.NodeName} cannot read its sha256:{hex}/{artifact}: {ex.Message}").ConfigureAwait(false);
+                return;
+            }
+            await using var input = opened;
             var offset = RangeStart(request.Headers["Range"]);
             if (offset is < 0 || (offset > 0 && offset >= input.Length))
             {
@@ -147,11 +165,8 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         _tokens[token] = (hex, now + TokenLifetime);
     }
 
-    private Task BusyAsync(HttpListenerResponse response)
-    {
-        response.AddHeader("Retry-After", "1");
-        return DenyAsync(response, "busy", 503, $"node {cache.NodeName} is already sending {_options.MaxUploads} artifacts (Peers:MaxUploads); ask another holder");
-    }
+    private Task BusyAsync(HttpListenerResponse response) =>
+        DenyAsync(response, "busy", 503, $"node {cache.NodeName} is already sending {_options.MaxUploads} artifacts (Peers:MaxUploads); ask another holder");
 
     private Task DenyAsync(HttpListenerResponse response, string result, int status, string message)
     {

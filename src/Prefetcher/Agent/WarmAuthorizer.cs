@@ -12,11 +12,28 @@ namespace Placement.Prefetcher.Agent;
 /// <c>Authorization: Munge …</c>, verified by unmunge, carrying exactly this request's payload
 /// (<see cref="WarmAuthentication.Payload(string,string,string,System.ReadOnlySpan{byte})"/>), made by root or by
 /// <see cref="AgentOptions.SlurmUser"/>.
+/// <para>At most <see cref="MaxConcurrentDecodes"/> unmunge processes run at once for all authorizers sharing a
+/// gate (<see cref="NewDecodeGate"/>): a request that cannot get a turn within <see cref="DecodeWait"/> is refused as
+/// busy (503) without running one. Every request with any <c>Authorization: Munge</c> header reaches unmunge, so a
+/// flood would otherwise fork without bound and saturate munged (two threads by default), stalling Slurm's own
+/// authentication on the node.</para>
 /// </summary>
-internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<int> allowedUids, string allowedDescription)
+internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<int> allowedUids, string allowedDescription, SemaphoreSlim? decodes = null)
 {
+    /// <summary>unmunge processes at once per gate; legitimate traffic (a controller's warm requests, peers' offer
+    /// requests) needs one for a few milliseconds.</summary>
+    public const int MaxConcurrentDecodes = 4;
+
+    /// <summary>How long a request waits for a turn before it is answered busy.</summary>
+    public static readonly TimeSpan DecodeWait = TimeSpan.FromMilliseconds(100);
+
+    private readonly SemaphoreSlim _decodes = decodes ?? NewDecodeGate();
+
+    /// <summary>A gate to share between the authorizers of one agent (they use the same munged).</summary>
+    public static SemaphoreSlim NewDecodeGate() => new(MaxConcurrentDecodes, MaxConcurrentDecodes);
+
     /// <summary>Root plus the configured Slurm user (resolved once, at start, with getent).</summary>
-    public static async Task<WarmAuthorizer> CreateAsync(AgentOptions options, string node, AgentLog log, CancellationToken cancellationToken)
+    public static async Task<WarmAuthorizer> CreateAsync(AgentOptions options, string node, AgentLog log, SemaphoreSlim decodes, CancellationToken cancellationToken)
     {
         var uids = new HashSet<int> { 0 };
         var names = new List<string> { "root (0)" };
@@ -38,7 +55,7 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
                 log.Write("start", $"node {node}: Agent:SlurmUser '{user}' is not a user on this node; only root may send warm requests");
             }
         }
-        return new WarmAuthorizer(options.UnmungePath, node, uids, string.Join(" or ", names));
+        return new WarmAuthorizer(options.UnmungePath, node, uids, string.Join(" or ", names), decodes);
     }
 
     /// <summary>Who may warm, for messages.</summary>
@@ -49,7 +66,18 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
         if (WarmAuthentication.CredentialFrom(authorization) is not { } credential)
             return WarmAuthorization.Deny(WarmAuthorization.Unauthenticated,
                 "this request needs a MUNGE credential: header 'Authorization: Munge <credential>' whose payload binds the request (placement warm does this)");
-        var decoded = await MungeCommands.DecodeAsync(credential, unmunge, cancellationToken).ConfigureAwait(false);
+        if (!await _decodes.WaitAsync(DecodeWait, cancellationToken).ConfigureAwait(false))
+            return WarmAuthorization.Deny(WarmAuthorization.Busy,
+                $"node {node} is verifying {MaxConcurrentDecodes} MUNGE credentials already; try again in a moment");
+        MungeDecodeResult decoded;
+        try
+        {
+            decoded = await MungeCommands.DecodeAsync(credential, unmunge, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _decodes.Release();
+        }
         switch (decoded.Status)
         {
             case MungeDecodeStatus.Replayed:

@@ -26,13 +26,14 @@ internal sealed class WarmQueue(ImageCache cache, AgentLog log) : IDisposable
     private readonly List<Task> _running = [];
     private readonly CancellationTokenSource _stopping = new();
 
-    /// <summary>Queues a warm-up of <paramref name="reference"/>, or returns the one in flight for the same image.</summary>
+    /// <summary>Queues a warm-up of <paramref name="reference"/>, or returns the one in flight for the same image
+    /// (unless that one is being cancelled: it would end "cancelled" for this request too).</summary>
     public (WarmStatus Status, bool Joined) Start(ImageReference reference, int uid)
     {
         var imageId = cache.Catalog.IdFor(reference);
         lock (_gate)
         {
-            var existing = _inFlight.Values.FirstOrDefault(w => w.ImageId == imageId);
+            var existing = _inFlight.Values.FirstOrDefault(w => w.ImageId == imageId && !w.Cancellation.IsCancellationRequested);
             if (existing is not null)
                 return (existing.Status(), true);
             var warm = new Warm(NewId(), reference, imageId, uid, DateTimeOffset.UtcNow, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token));

@@ -57,7 +57,7 @@ internal static class ControllerCommand
 
             using var stop = new StopSignals(ct);
             ListenAddress.TryParse(options.Prefetch.Listen, out var address, out _);
-            using var metrics = address is null ? null : new MetricsListener(address);
+            using var metrics = address is null ? null : new MetricsListener(address, log);
             log.Write("start", $"every {options.Prefetch.IntervalSeconds} s; /metrics on {(address is null ? "(none)" : address.Prefix)}");
             var serving = metrics?.RunAsync(stop.Token) ?? Task.CompletedTask;
             await controller.RunAsync(stop.Token).ConfigureAwait(false);

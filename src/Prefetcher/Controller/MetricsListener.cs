@@ -11,8 +11,8 @@ internal sealed class MetricsListener : IDisposable
 {
     private readonly HttpServer _server;
 
-    public MetricsListener(ListenAddress address) =>
-        _server = new HttpServer(address, "choose another address with Prefetch:Listen or `placement controller --listen IP:PORT`, or \"\" for no /metrics");
+    public MetricsListener(ListenAddress address, DaemonLog log) =>
+        _server = new HttpServer(address, "choose another address with Prefetch:Listen or `placement controller --listen IP:PORT`, or \"\" for no /metrics", log);
 
     public Task RunAsync(CancellationToken cancellationToken) => _server.RunAsync(ServeAsync, cancellationToken);
 

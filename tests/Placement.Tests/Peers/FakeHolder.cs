@@ -28,6 +28,10 @@ internal sealed class FakeHolder : IAsyncDisposable
     public ArtifactOffer? Offer { get; set; }
     public int OfferStatus { get; set; } = 200;
     public byte[] Body { get; set; } = [];
+    /// <summary>Sent as the offer request's body instead of <see cref="Offer"/> or the agent's JSON error.</summary>
+    public byte[]? OfferBody { get; set; }
+    /// <summary>When set, the body request is answered 307 to this URL.</summary>
+    public Uri? BodyRedirect { get; set; }
     public int OfferRequests;
     public int BodyRequests;
     public string? LastAuthorization;
@@ -47,27 +51,47 @@ internal sealed class FakeHolder : IAsyncDisposable
                 return;
             }
             var response = context.Response;
-            var path = context.Request.Url!.AbsolutePath;
-            if (path.EndsWith("/image.sqsh", StringComparison.Ordinal) || path.EndsWith("/image.sif", StringComparison.Ordinal))
+            try
             {
-                Interlocked.Increment(ref BodyRequests);
-                response.ContentLength64 = Body.Length;
-                await response.OutputStream.WriteAsync(Body);
+                await AnswerAsync(context, response);
+            }
+            catch (HttpListenerException)
+            {
+                response.Abort(); // the client stopped reading (a body it refused)
+            }
+        }
+    }
+
+    private async Task AnswerAsync(HttpListenerContext context, HttpListenerResponse response)
+    {
+        var path = context.Request.Url!.AbsolutePath;
+        if (path.EndsWith("/image.sqsh", StringComparison.Ordinal) || path.EndsWith("/image.sif", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref BodyRequests);
+            if (BodyRedirect is not null)
+            {
+                response.StatusCode = 307;
+                response.RedirectLocation = BodyRedirect.ToString();
             }
             else
             {
-                Interlocked.Increment(ref OfferRequests);
-                LastAuthorization = context.Request.Headers["Authorization"];
-                LastReceiver = context.Request.Headers[PeerHeaders.Receiver];
-                response.StatusCode = OfferStatus;
-                var json = OfferStatus == 200 && Offer is not null
-                    ? JsonSerializer.SerializeToUtf8Bytes(Offer, PeerJsonContext.Default.ArtifactOffer)
-                    : Encoding.UTF8.GetBytes("{\"error\": \"no\"}");
-                response.ContentLength64 = json.Length;
-                await response.OutputStream.WriteAsync(json);
+                response.ContentLength64 = Body.Length;
+                await response.OutputStream.WriteAsync(Body);
             }
-            response.Close();
         }
+        else
+        {
+            Interlocked.Increment(ref OfferRequests);
+            LastAuthorization = context.Request.Headers["Authorization"];
+            LastReceiver = context.Request.Headers[PeerHeaders.Receiver];
+            response.StatusCode = OfferStatus;
+            var json = OfferBody ?? (OfferStatus == 200 && Offer is not null
+                ? JsonSerializer.SerializeToUtf8Bytes(Offer, PeerJsonContext.Default.ArtifactOffer)
+                : Encoding.UTF8.GetBytes("{\"error\": \"no\"}"));
+            response.ContentLength64 = json.Length;
+            await response.OutputStream.WriteAsync(json);
+        }
+        response.Close();
     }
 
     public async ValueTask DisposeAsync()

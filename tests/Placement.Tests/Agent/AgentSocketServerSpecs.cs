@@ -1,0 +1,66 @@
+using Placement.Core;
+using Placement.Core.AgentSocket;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Metrics;
+using Placement.Prefetcher.Agent;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Agent;
+
+/// <summary>
+/// The agent's Unix socket server in this process, on a socket in a scratch directory: a request whose pull fails with
+/// something other than a <see cref="PlacementException"/> is still answered, logged and counted, and the server stops
+/// cleanly afterwards. Needs root (the cache is root's), nothing else.
+/// </summary>
+[TestFixture]
+public sealed class AgentSocketServerSpecs
+{
+    [Test]
+    public async Task A_pull_that_fails_unexpectedly_is_answered_logged_and_counted_and_the_server_still_stops_cleanly()
+    {
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        // A cache root below a regular file: creating it fails with an IOException, which nothing translates.
+        var file = Path.Combine(dir.Path, "not-a-directory");
+        await File.WriteAllTextAsync(file, "");
+        var options = new PlacementOptions();
+        options.Cache.Root = Path.Combine(file, "cache");
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+        var log = new StringWriter();
+        var socket = Path.Combine(dir.Path, "agent.sock");
+        using var server = new AgentSocketServer(socket, cache, new AgentLog(log));
+        using var stop = new CancellationTokenSource();
+        var running = server.RunAsync(stop.Token);
+        var failed = PlacementMetrics.SocketRequests.WithLabels(SocketOps.Ensure, "failed").Value;
+
+        SocketResponse? answer = null;
+        Exception? error = null;
+        try
+        {
+            answer = await SocketClient.SendAsync(socket, new SocketRequest(SocketOps.Ensure, "docker://registry.example/app:1", Holder: "slurm-42.0"));
+        }
+        catch (PlacementException ex)
+        {
+            error = ex;
+        }
+        await stop.CancelAsync();
+        Exception? stopped = null;
+        try
+        {
+            await running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        catch (Exception ex)
+        {
+            stopped = ex;
+        }
+
+        Assert.That(error, Is.Null, "the caller got an answer, not EOF");
+        Assert.That(answer!.ExitCode, Is.EqualTo(ExitCodes.Failure));
+        Assert.That(answer.Error, Does.Contain("the node agent failed").And.Contain("see the agent's log"));
+        Assert.That(log.ToString(), Does.Contain("ensure docker://registry.example/app:1 failed: "));
+        Assert.That(PlacementMetrics.SocketRequests.WithLabels(SocketOps.Ensure, "failed").Value, Is.EqualTo(failed + 1));
+        Assert.That(stopped, Is.Null, "a failed request does not turn the stop into an exception");
+    }
+}

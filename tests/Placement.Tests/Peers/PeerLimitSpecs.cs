@@ -1,0 +1,146 @@
+using System.Security.Cryptography;
+using System.Text;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Metrics;
+using Placement.Core.Peers;
+using Placement.Core.Sources;
+using Placement.Tests.Sources;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Peers;
+
+/// <summary>
+/// <see cref="PeerFetcher"/> against holders that answer more, or other, than an agent would: the offer is read up to
+/// 64 KiB, the body up to the attested size, redirects are not followed, and a 404 counts as "evicted" only when it
+/// is the agent's own answer. With <see cref="FakeMunge"/> in place of munged, so it runs anywhere.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class PeerLimitSpecs
+{
+    private const string Self = "n9";
+    private static readonly byte[] Artifact = RandomNumberGenerator.GetBytes(256 * 1024);
+    private static readonly string ArtifactDigest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Artifact));
+    private const string ImageDigest = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    private sealed class Holders(params string[] nodes) : IPeerDirectory
+    {
+        public Task<IReadOnlyList<string>> HoldersAsync(string imageId, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>(nodes);
+    }
+
+    [Test]
+    public async Task An_offer_larger_than_64_KiB_is_not_read_and_the_holder_is_not_taken_for_unreachable()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        await using var holder = new FakeHolder();
+        var offer = Offer("big", "squashfs", ImageDigest);
+        // A valid offer, padded with whitespace to 1 MiB: only its size is wrong.
+        var json = System.Text.Json.JsonSerializer.Serialize(offer, PeerJsonContext.Default.ArtifactOffer);
+        holder.OfferBody = Encoding.UTF8.GetBytes(json + new string(' ', 1 << 20));
+        holder.Body = Artifact;
+        var log = new List<string>();
+        using var fetcher = Fetcher(munge, log, ("big", holder));
+        using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
+
+        var first = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "a.sqsh"), http, null, CancellationToken.None);
+        var second = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "b.sqsh"), http, null, CancellationToken.None);
+
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That((first, second), Is.EqualTo(((PeerCopy?)null, (PeerCopy?)null)));
+        Assert.That(holder.BodyRequests, Is.Zero);
+        Assert.That(log, Has.Some.Contains("larger than 64 KiB"));
+        Assert.That(holder.OfferRequests, Is.EqualTo(2), "it answered: asked again by the next pull, not skipped as unreachable");
+    }
+
+    [Test]
+    public async Task A_body_longer_than_the_attested_size_is_refused_before_it_is_read()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        await using var holder = new FakeHolder { Offer = Offer("long", "squashfs", ImageDigest), Body = [.. Artifact, .. new byte[4 << 20]] };
+        var log = new List<string>();
+        using var fetcher = Fetcher(munge, log, ("long", holder));
+        using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
+        var destination = Path.Combine(dir.Path, "image.sqsh");
+
+        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That(copy, Is.Null);
+        Assert.That(log, Has.Some.Contains($"announces {Artifact.Length + (4 << 20)} bytes but {Artifact.Length} were expected"));
+        Assert.That(File.Exists(destination), Is.False);
+    }
+
+    [Test]
+    public async Task A_holder_redirecting_the_download_elsewhere_is_not_followed_and_the_pull_goes_to_the_source()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        await using var source = new TestFileServer(Artifact);
+        await using var elsewhere = new TestFileServer(Artifact);
+        var pinned = ArtifactDigest;
+        await using var holder = new FakeHolder { Offer = Offer("n1", "file", pinned), BodyRedirect = elsewhere.Url() };
+        var log = new List<string>();
+        var options = Options(munge, ("n1", holder));
+        options.Cache.Root = dir.CacheRoot;
+        using var fetcher = new PeerFetcher(options, Self, new Holders("n1"), log.Add);
+        using var cache = new ImageCache(options, Self) { PersistRequestCounts = false, Peers = fetcher };
+        Assert.That(cache.Catalog.TryResolve($"{source.Url()}#sha256={pinned[7..]}", out var reference, out var error), Is.True, error);
+
+        var image = await cache.EnsureAsync(reference!, ImageCache.PrefetchRequester);
+
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That(holder.OfferRequests, Is.EqualTo(1), "the holder was asked");
+        Assert.That(elsewhere.Requests, Is.Empty, "a peer transfer is never redirected");
+        Assert.That(source.Requests, Has.Count.EqualTo(1), "the pull fell back to the image's source");
+        Assert.That(image.Digest, Is.EqualTo(pinned));
+        Assert.That(log, Has.Some.Contains("redirect"));
+    }
+
+    [Test]
+    public async Task A_404_that_is_not_the_agents_answer_is_a_peer_failure_not_an_eviction()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        // What HttpListener itself answers for a Host header it does not serve.
+        await using var listener404 = new FakeHolder { OfferStatus = 404, OfferBody = "<h1>Not Found (Not Found)</h1>"u8.ToArray() };
+        await using var evicted = new FakeHolder { OfferStatus = 404 };
+        var log = new List<string>();
+        var noHolder = PlacementMetrics.PeerFetches.WithLabels("no_holder").Value;
+        var failed = PlacementMetrics.PeerFetches.WithLabels("failed").Value;
+
+        using (var fetcher = Fetcher(munge, log, ("evicted", evicted)))
+            Assert.That(await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "a.sqsh"), null!, null, CancellationToken.None), Is.Null);
+        Assert.That(PlacementMetrics.PeerFetches.WithLabels("no_holder").Value, Is.EqualTo(noHolder + 1), "the agent's JSON 404: evicted since it published the image");
+        Assert.That(log, Is.Empty, "routine, not logged");
+
+        using (var fetcher = Fetcher(munge, log, ("other", listener404)))
+            Assert.That(await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "b.sqsh"), null!, null, CancellationToken.None), Is.Null);
+
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That(PlacementMetrics.PeerFetches.WithLabels("no_holder").Value, Is.EqualTo(noHolder + 1));
+        Assert.That(PlacementMetrics.PeerFetches.WithLabels("failed").Value, Is.EqualTo(failed + 1));
+        Assert.That(log, Has.Some.Contains("HTTP 404 that is not the agent's answer"));
+    }
+
+    private static PeerFetcher Fetcher(FakeMunge munge, List<string> log, params (string Node, FakeHolder Holder)[] holders) =>
+        new(Options(munge, holders), Self, new Holders(holders.Select(h => h.Node).ToArray()), log.Add);
+
+    private static PlacementOptions Options(FakeMunge munge, params (string Node, FakeHolder Holder)[] holders)
+    {
+        var options = new PlacementOptions { Peers = new PeerOptions { MaxSources = 3, MungePath = munge.Munge } };
+        options.Agent.UnmungePath = munge.Unmunge;
+        foreach (var (node, holder) in holders)
+            options.Prefetch.AgentUrls[node] = holder.Url.ToString();
+        return options;
+    }
+
+    /// <summary>An offer of <see cref="Artifact"/> from <paramref name="holder"/> to this node, attested (fake MUNGE, root).</summary>
+    private static ArtifactOffer Offer(string holder, string format, string digest)
+    {
+        var offer = new ArtifactOffer(holder, Self, digest, format, "image.sqsh", ArtifactDigest, Artifact.Length, "", "token-" + Guid.NewGuid().ToString("N"));
+        return offer with { Attestation = FakeMunge.Credential(PeerAttestation.Payload(offer)) };
+    }
+}
