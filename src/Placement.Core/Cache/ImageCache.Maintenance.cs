@@ -59,17 +59,7 @@ public sealed partial class ImageCache
     public LeaseRecord Lease(string idOrReference, string holder, TimeSpan? ttl = null)
     {
         RequireWritable();
-        var record = Resolve(idOrReference);
-        var now = _time.GetUtcNow();
-        var lease = new LeaseRecord
-        {
-            Holder = holder,
-            Digest = record.Digest,
-            Created = now,
-            Expires = now + (ttl ?? TimeSpan.FromSeconds(Options.Cache.LeaseTtlSeconds)),
-        };
-        Store.WriteLease(lease);
-        return lease;
+        return WriteLease(Resolve(idOrReference).Digest, holder, ttl);
     }
 
     /// <summary>
@@ -81,21 +71,27 @@ public sealed partial class ImageCache
     {
         ArgumentNullException.ThrowIfNull(image);
         RequireWritable();
-        var now = _time.GetUtcNow();
-        var lease = new LeaseRecord
-        {
-            Holder = holder,
-            Digest = image.Digest,
-            Created = now,
-            Expires = now + (ttl ?? TimeSpan.FromSeconds(Options.Cache.LeaseTtlSeconds)),
-        };
-        Store.WriteLease(lease);
+        var lease = WriteLease(image.Digest, holder, ttl);
         if (!File.Exists(image.Path))
         {
             AtomicFile.TryDelete(Path.Combine(Layout.LeaseDirectory(Digests.Hex(image.Digest)), CacheStore.LeaseFileName(holder)));
             throw new PlacementException(PlacementErrorKind.Busy,
                 $"{image.Id} ({image.Ref}) was evicted or removed while it was being prepared for {holder}; run the step again");
         }
+        return lease;
+    }
+
+    private LeaseRecord WriteLease(string digest, string holder, TimeSpan? ttl)
+    {
+        var now = _time.GetUtcNow();
+        var lease = new LeaseRecord
+        {
+            Holder = holder,
+            Digest = digest,
+            Created = now,
+            Expires = now + (ttl ?? TimeSpan.FromSeconds(Options.Cache.LeaseTtlSeconds)),
+        };
+        Store.WriteLease(lease);
         return lease;
     }
 
