@@ -103,6 +103,24 @@ public sealed class CacheStore(CacheLayout layout)
         return found;
     }
 
+    /// <summary>Unexpired leases, on any image, of holders whose name starts with <paramref name="holderPrefix"/>.</summary>
+    public IReadOnlyList<LeaseRecord> ActiveLeasesOf(string holderPrefix, DateTimeOffset now)
+    {
+        if (!Directory.Exists(Layout.Leases))
+            return [];
+        var prefix = LeaseFileName(holderPrefix);
+        var found = new List<LeaseRecord>();
+        foreach (var dir in Directory.EnumerateDirectories(Layout.Leases))
+        {
+            foreach (var file in Directory.EnumerateFiles(dir, prefix + "*"))
+            {
+                if (Read(file, CacheJsonContext.Default.LeaseRecord) is { } lease && lease.Expires > now && lease.Holder.StartsWith(holderPrefix, StringComparison.Ordinal))
+                    found.Add(lease);
+            }
+        }
+        return found;
+    }
+
     /// <summary>Unexpired leases on an image; expired ones are removed on the way.</summary>
     public IReadOnlyList<LeaseRecord> ActiveLeases(string hex, DateTimeOffset now)
     {

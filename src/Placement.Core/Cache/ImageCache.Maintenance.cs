@@ -95,6 +95,28 @@ public sealed partial class ImageCache
         return lease;
     }
 
+    /// <summary>
+    /// Before <paramref name="holder"/> leases anything: drops the oldest leases of holders starting with
+    /// <paramref name="holderPrefix"/> until fewer than <paramref name="max"/> are left. Returns the holders dropped.
+    /// </summary>
+    public IReadOnlyList<string> MakeRoomForLease(string holderPrefix, string holder, int max)
+    {
+        RequireWritable();
+        var others = Store.ActiveLeasesOf(holderPrefix, _time.GetUtcNow())
+            .Where(l => l.Holder != holder)
+            .GroupBy(l => l.Holder, StringComparer.Ordinal)
+            .Select(g => (Holder: g.Key, Created: g.Min(l => l.Created)))
+            .OrderBy(h => h.Created)
+            .ToList();
+        var dropped = new List<string>();
+        for (var i = 0; others.Count - i >= max; i++)
+        {
+            Store.DeleteLeases(others[i].Holder);
+            dropped.Add(others[i].Holder);
+        }
+        return dropped;
+    }
+
     /// <summary>Drops every lease of <paramref name="holder"/>. Idempotent: releasing twice is fine.
     /// Leases change on every job step, so they are not part of inventory.json (`placement ls` counts them live).</summary>
     public bool Release(string holder)

@@ -197,7 +197,16 @@ internal sealed class AgentSocketServer : IDisposable
             if (op == SocketOps.Get && !image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
                 throw new PlacementException(PlacementErrorKind.Unsupported,
                     $"{reference.Canonical} is cached as {System.IO.Path.GetFileName(image.Path)}, not a squashfs; enroot (pyxis) imports squashfs images only");
-            _cache.Lease(image, holder);
+            if (op == SocketOps.Get)
+            {
+                foreach (var dropped in _cache.MakeRoomForLease(LeaseHolders.ImporterPrefix(peer.Uid), holder, LeaseHolders.MaxImporterLeasesPerUser))
+                    _log.Write("socket", $"{peer}: dropped lease {dropped}: at most {LeaseHolders.MaxImporterLeasesPerUser} importer leases per user, the oldest goes");
+                _cache.Lease(image, holder, LeaseHolders.ImporterTtl);
+            }
+            else
+            {
+                _cache.Lease(image, holder);
+            }
             response = new SocketResponse(ExitCodes.Ok, Path: image.Path, Ref: image.Ref, ImageId: image.Id, Digest: image.Digest, Hit: image.Hit, Lease: holder);
             _log.Write("socket", $"{peer}: {op} {reference.Canonical}: {image.Id} {image.Digest}{(image.Hit ? " (cached)" : " (pulled)")}, lease {holder}");
         }

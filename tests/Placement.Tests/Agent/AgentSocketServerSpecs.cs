@@ -63,4 +63,49 @@ public sealed class AgentSocketServerSpecs
         Assert.That(PlacementMetrics.SocketRequests.WithLabels(SocketOps.Ensure, "failed").Value, Is.EqualTo(failed + 1));
         Assert.That(stopped, Is.Null, "a failed request does not turn the stop into an exception");
     }
+
+    [Test]
+    public async Task Importer_leases_are_short_and_bounded_per_user_so_made_up_job_ids_cannot_pin_the_cache()
+    {
+        // Any user may send "get" with any job and step text: each used to be a lease for Cache:LeaseTtlSeconds (7 days),
+        // and leased images are never evicted. Now an importer lease lasts an hour (pyxis releases it once the container
+        // is created) and a user's 17th drops their oldest.
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        var image = Path.Combine(dir.Path, "app.sqsh");
+        var bytes = new byte[4096];
+        new Random(7).NextBytes(bytes);
+        await File.WriteAllBytesAsync(image, bytes);
+        File.SetUnixFileMode(image, (UnixFileMode)0b110_100_100);
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+        var log = new StringWriter();
+        var socket = Path.Combine(dir.Path, "agent.sock");
+        using var server = new AgentSocketServer(socket, cache, new AgentLog(log));
+        using var stop = new CancellationTokenSource();
+        var running = server.RunAsync(stop.Token);
+        try
+        {
+            var uid = (int)Placement.Core.Native.Libc.geteuid();
+            for (var job = 1; job <= LeaseHolders.MaxImporterLeasesPerUser + 1; job++)
+            {
+                var answer = await SocketClient.SendAsync(socket, new SocketRequest(SocketOps.Get, image, Job: job.ToString(), Step: "0"));
+                Assert.That(answer.ExitCode, Is.Zero, answer.Error);
+            }
+            var leases = cache.Store.ActiveLeasesOf(LeaseHolders.ImporterPrefix(uid), DateTimeOffset.UtcNow);
+            Assert.That(leases.Select(l => l.Holder).ToList(), Has.Count.EqualTo(LeaseHolders.MaxImporterLeasesPerUser));
+            Assert.That(leases.Select(l => l.Holder), Has.None.EqualTo(LeaseHolders.ForImporter(uid, "1", "0")), "the oldest was dropped");
+            Assert.That(leases.Select(l => l.Holder), Has.Some.EqualTo(LeaseHolders.ForImporter(uid, "17", "0")));
+            Assert.That(leases.Max(l => l.Expires - l.Created), Is.EqualTo(LeaseHolders.ImporterTtl));
+            Assert.That(log.ToString(), Does.Contain($"dropped lease {LeaseHolders.ForImporter(uid, "1", "0")}"));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
 }
