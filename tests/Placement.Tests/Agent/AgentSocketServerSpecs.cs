@@ -25,14 +25,8 @@ public sealed class AgentSocketServerSpecs
         // A cache root below a regular file: creating it fails with an IOException, which nothing translates.
         var file = Path.Combine(dir.Path, "not-a-directory");
         await File.WriteAllTextAsync(file, "");
-        var options = new PlacementOptions();
-        options.Cache.Root = Path.Combine(file, "cache");
-        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
-        var log = new StringWriter();
-        var socket = Path.Combine(dir.Path, "agent.sock");
-        using var server = new AgentSocketServer(socket, cache, new AgentLog(log));
-        using var stop = new CancellationTokenSource();
-        var running = server.RunAsync(stop.Token);
+        using var agent = new Harness(dir, Path.Combine(file, "cache"));
+        var (socket, log, stop, running) = (agent.Socket, agent.Log, agent.Stop, agent.Running);
         var failed = PlacementMetrics.SocketRequests.WithLabels(SocketOps.Ensure, "failed").Value;
 
         SocketResponse? answer = null;
@@ -79,14 +73,8 @@ public sealed class AgentSocketServerSpecs
         new Random(7).NextBytes(bytes);
         await File.WriteAllBytesAsync(image, bytes);
         File.SetUnixFileMode(image, (UnixFileMode)0b110_100_100);
-        var options = new PlacementOptions();
-        options.Cache.Root = dir.CacheRoot;
-        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
-        var log = new StringWriter();
-        var socket = Path.Combine(dir.Path, "agent.sock");
-        using var server = new AgentSocketServer(socket, cache, new AgentLog(log));
-        using var stop = new CancellationTokenSource();
-        var running = server.RunAsync(stop.Token);
+        using var agent = new Harness(dir, dir.CacheRoot);
+        var (socket, log, stop, running, cache) = (agent.Socket, agent.Log, agent.Stop, agent.Running, agent.Cache);
         try
         {
             var uid = (int)Placement.Core.Native.Libc.geteuid();
@@ -106,6 +94,34 @@ public sealed class AgentSocketServerSpecs
         {
             await stop.CancelAsync();
             await running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
+    /// <summary>A socket server on a scratch socket over a cache at <c>cacheRoot</c>, running until <see cref="Stop"/>.</summary>
+    private sealed class Harness : IDisposable
+    {
+        public Harness(TempDir dir, string cacheRoot)
+        {
+            var options = new PlacementOptions();
+            options.Cache.Root = cacheRoot;
+            Cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+            Socket = Path.Combine(dir.Path, "agent.sock");
+            _server = new AgentSocketServer(Socket, Cache, new AgentLog(Log));
+            Running = _server.RunAsync(Stop.Token);
+        }
+
+        private readonly AgentSocketServer _server;
+        public ImageCache Cache { get; }
+        public StringWriter Log { get; } = new();
+        public string Socket { get; }
+        public CancellationTokenSource Stop { get; } = new();
+        public Task Running { get; }
+
+        public void Dispose()
+        {
+            _server.Dispose();
+            Cache.Dispose();
+            Stop.Dispose();
         }
     }
 }
