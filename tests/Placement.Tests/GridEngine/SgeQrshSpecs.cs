@@ -68,13 +68,24 @@ public sealed partial class SgeQrshSpecs
         // script(1) passes end of input on as end of file on the terminal, which would hang up the session early:
         // give it an input that stays open until the session ends.
         const string wrapper = "exec 3< <(sleep 300); script -qec \"$1\" /dev/null <&3; rc=$?; kill $! 2>/dev/null; exit $rc";
-        var result = await ExternalCommands.RunAsync(new ExternalCommand("bash", ["-c", wrapper, "qrsh-on-a-terminal", qrsh])
+        Task<ExternalCommandResult> Session() => ExternalCommands.RunAsync(new ExternalCommand("bash", ["-c", wrapper, "qrsh-on-a-terminal", qrsh])
         {
             AllowNonZeroExit = true,
             Timeout = TimeSpan.FromMinutes(3),
             WorkingDirectory = _cell.Output,
         });
+        var result = await Session();
         var all = result.StandardOutput + result.StandardError;
+        if (result.ExitCode != 0 && all.Contains("request could not be scheduled, try again later", StringComparison.Ordinal))
+        {
+            // SoGE 8.1.9's qrsh polls qmaster again when a builtin pty session ends before the job's exit status reached
+            // it, and a job that has already finished is then "not scheduled" (qsh.c): a client-side race under load,
+            // seen once in several full runs after the command had run inside the image. That job must have left
+            // nothing behind either; then the session is tried once more, as the message says.
+            await AssertNothingLeftAsync(JobIdOf(all));
+            result = await Session();
+            all = result.StandardOutput + result.StandardError;
+        }
         Assert.That(result.ExitCode, Is.Zero, all);
         Assert.That(all, Does.Contain("ID=placement-tiny").And.Contain("ON_A_TERMINAL"), "inside the image, on a terminal (bwrap shows it as /dev/console)\n" + all);
         await AssertNothingLeftAsync(JobIdOf(all));
