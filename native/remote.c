@@ -12,14 +12,14 @@
 #include <slurm/spank.h>
 
 #include "agent.h"
+#include "placement.h"
+#include "placement_core.h"
 
 /* How long slurmstepd waits for the node agent's answer before it prepares the image itself (as when there is no
  * agent). Generous: a miss is a download and a squashfs build; if the agent is still at it, the fallback waits for
  * the same cache lock and finds the image built. Only an agent that hangs costs this. */
 #define AGENT_ENSURE_TIMEOUT_MS (10 * 60 * 1000)
 #define AGENT_RELEASE_TIMEOUT_MS (60 * 1000)
-#include "placement.h"
-#include "placement_core.h"
 
 static int step_has_gpus(spank_t sp)
 {

@@ -32,6 +32,29 @@ public sealed class FileLock : IDisposable
     public static async Task<FileLock> AcquireAsync(string path, string purpose, TimeSpan timeout, CancellationToken cancellationToken, Action<string>? onWait = null) =>
         (await AcquireUnlessAsync(path, purpose, timeout, null, cancellationToken, onWait).ConfigureAwait(false))!;
 
+    /// <summary>The lock if it is free right now, else null (no waiting): for work that is skipped while someone else holds it.</summary>
+    public static FileLock? TryAcquire(string path, string purpose)
+    {
+        var fd = Libc.openmode(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_000_000);
+        if (fd < 0)
+            throw new IOException($"cannot open lock file {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        int rc;
+        while ((rc = Libc.flock(fd, Libc.LOCK_EX | Libc.LOCK_NB)) != 0 && Marshal.GetLastPInvokeError() == Libc.EINTR)
+        {
+        }
+        if (rc != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            Libc.close(fd);
+            if (errno == Libc.EWOULDBLOCK)
+                return null;
+            throw new IOException($"flock({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+        var holder = new FileLock(fd, path);
+        holder.WriteHolder(purpose);
+        return holder;
+    }
+
     /// <summary>
     /// Like <see cref="AcquireAsync"/>, but while waiting asks <paramref name="satisfied"/> on every poll
     /// and returns null, without the lock, as soon as it says the work the lock guards is already done.

@@ -53,24 +53,13 @@ public sealed partial class ImageCache
                 lines.Add($"would remove dangling ref {record.Id} ({record.Ref}): its artifact is gone");
                 continue;
             }
-            // Under the ref lock, read again: a pull of this reference may be committing it right now.
-            FileLock? gate = null;
-            try
-            {
-                gate = FileLock.AcquireAsync(Layout.RefLock(record.Id), $"gc {record.Id}", TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult();
-                if (Store.ReadRef(record.Id) is not { } current || Store.ArtifactPath(Digests.Hex(current.Digest)) is not null)
-                    continue;
-                Store.DeleteRef(record.Id);
-                lines.Add($"removed dangling ref {record.Id} ({record.Ref}): its artifact is gone");
-            }
-            catch (CacheBusyException)
-            {
-                // being pulled: that pull rewrites it
-            }
-            finally
-            {
-                gate?.Dispose();
-            }
+            // Under the ref lock, read again: a pull of this reference may be committing it right now (then it is left
+            // to that pull, which rewrites it).
+            using var gate = FileLock.TryAcquire(Layout.RefLock(record.Id), $"gc {record.Id}");
+            if (gate is null || Store.ReadRef(record.Id) is not { } current || Store.ArtifactPath(Digests.Hex(current.Digest)) is not null)
+                continue;
+            Store.DeleteRef(record.Id);
+            lines.Add($"removed dangling ref {record.Id} ({record.Ref}): its artifact is gone");
         }
 
         foreach (var entry in Directory.EnumerateFileSystemEntries(Layout.Temp))

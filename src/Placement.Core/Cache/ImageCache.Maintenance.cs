@@ -197,32 +197,20 @@ public sealed partial class ImageCache
     /// </summary>
     private bool TryDeleteImageNow(string hex, Func<bool> stillEvictable, Action dropRefs)
     {
-        FileLock? gate = null;
-        try
+        using var gate = FileLock.TryAcquire(Layout.ImageLock(hex), $"evict {hex[..12]}");
+        var directory = Layout.ImageDirectory(hex);
+        if (gate is null || !Directory.Exists(directory) || !stillEvictable())
+            return false; // someone is working on it, or it is gone or in use
+        var trash = Path.Combine(Layout.Temp, "trash-" + hex + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.Move(directory, trash);
+        if (!stillEvictable())
         {
-            gate = FileLock.AcquireAsync(Layout.ImageLock(hex), $"evict {hex[..12]}", TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult();
-            var directory = Layout.ImageDirectory(hex);
-            if (!Directory.Exists(directory) || !stillEvictable())
-                return false;
-            var trash = Path.Combine(Layout.Temp, "trash-" + hex + "-" + Guid.NewGuid().ToString("N")[..8]);
-            Directory.Move(directory, trash);
-            if (!stillEvictable())
-            {
-                Directory.Move(trash, directory); // used while it was being moved: the user may hold its path already
-                return false;
-            }
-            dropRefs();
-            AtomicFile.TryDelete(trash);
-            return true;
-        }
-        catch (CacheBusyException)
-        {
+            Directory.Move(trash, directory); // used while it was being moved: the user may hold its path already
             return false;
         }
-        finally
-        {
-            gate?.Dispose();
-        }
+        dropRefs();
+        AtomicFile.TryDelete(trash);
+        return true;
     }
 
     /// <summary>Rename first (atomic: readers see the image or nothing), then delete at leisure.</summary>

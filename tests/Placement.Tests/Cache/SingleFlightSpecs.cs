@@ -121,10 +121,11 @@ public sealed class SingleFlightSpecs
         release.SetResult();
         await Task.Delay(50);
         Assert.That(flights.Count, Is.EqualTo(1), "the cancelled run, ending now, removed only its own entry");
-        Assert.That(flights.RunAsync("k", work, CancellationToken.None, out var joined), Is.Not.Null);
+        var fourth = flights.RunAsync("k", work, CancellationToken.None, out var joined);
         Assert.That(joined, Is.True, "the new run is the one callers join");
         thirdGate.SetResult();
         Assert.That(await third, Is.EqualTo(2));
+        Assert.That(await fourth, Is.EqualTo(2));
         Assert.That(runs, Is.EqualTo(2));
     }
 }
