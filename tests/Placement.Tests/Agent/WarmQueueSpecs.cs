@@ -1,18 +1,13 @@
-using System.Security.Cryptography;
 using Placement.Core.Cache;
-using Placement.Core.Configuration;
-using Placement.Core.Peers;
 using Placement.Core.Warm;
 using Placement.Prefetcher.Agent;
 using Placement.Tests.Peers;
-using Placement.Tests.Sources;
-using Placement.Tests.Support;
 
 namespace Placement.Tests.Agent;
 
 /// <summary>
-/// The agent's warm queue in this process, pulling a pinned HTTP file from a loopback server into a scratch cache; the
-/// pull is held at its peer lookup while the test cancels it. No cluster, no munged.
+/// The agent's warm queue in this process over a <see cref="HeldPull"/>: the pull is held at its peer lookup while the
+/// test cancels it. No cluster, no munged.
 /// </summary>
 [TestFixture]
 public sealed class WarmQueueSpecs
@@ -22,23 +17,15 @@ public sealed class WarmQueueSpecs
     {
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
-        using var dir = new TempDir();
-        var content = RandomNumberGenerator.GetBytes(64 * 1024);
-        var digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(content));
-        await using var source = new TestFileServer(content);
-        var options = new PlacementOptions();
-        options.Cache.Root = dir.CacheRoot;
-        var directory = new BlockingDirectory();
-        using var peers = new PeerFetcher(options, "n1", directory, _ => { });
-        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false, Peers = peers };
-        using var warms = new WarmQueue(cache, new AgentLog(new StringWriter()));
-        Assert.That(cache.Catalog.TryResolve($"{source.Url()}#sha256={digest[7..]}", out var reference, out var error), Is.True, error);
+        await using var held = HeldPull.Start();
+        var (directory, reference, digest) = (held.Directory, held.Reference, held.Digest);
+        using var warms = new WarmQueue(held.Cache, new AgentLog(new StringWriter()));
 
-        var (first, _) = warms.Start(reference!, 0);
+        var (first, _) = warms.Start(reference, 0);
         await directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
         // Cancelled, but it cannot unwind until its peer lookup returns.
         var cancelling = warms.CancelAsync(first.Id);
-        var (second, joined) = warms.Start(reference!, 0);
+        var (second, joined) = warms.Start(reference, 0);
         directory.Release();
 
         Assert.That(joined, Is.False, "a warm-up being cancelled is not joined");
