@@ -1,3 +1,5 @@
+using Placement.Core.Images;
+
 namespace Placement.Core.Cache;
 
 public sealed partial class ImageCache
@@ -6,7 +8,7 @@ public sealed partial class ImageCache
     private static readonly TimeSpan PartialMaxAge = TimeSpan.FromHours(24);
 
     /// <summary>
-    /// Expires stale leases, removes refs whose artifact is gone, leftovers in tmp/ that no process is
+    /// Expires stale leases, removes refs whose artifact is gone (unless pinned), leftovers in tmp/ that no process is
     /// working on, blobs no image needs, then evicts down to the low watermark.
     /// </summary>
     public MaintenanceReport CollectGarbage(bool dryRun)
@@ -48,6 +50,12 @@ public sealed partial class ImageCache
         {
             if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not null)
                 continue;
+            if (IsPinned(record))
+            {
+                // Its copy failed verify and could not be fetched again: the pin is the admin's, kept until unpinned.
+                lines.Add($"kept pinned ref {record.Id} ({record.Ref}) without its artifact: `placement pull {record.Ref}` fetches it, `placement unpin {record.Id}` lets gc drop it");
+                continue;
+            }
             if (dryRun)
             {
                 lines.Add($"would remove dangling ref {record.Id} ({record.Ref}): its artifact is gone");
@@ -122,6 +130,37 @@ public sealed partial class ImageCache
         return new MaintenanceReport(lines);
     }
 
+    /// <summary>quarantine/&lt;hex&gt;-&lt;time&gt;, with -2, -3, … when the same image was quarantined within the same second.</summary>
+    private string QuarantineTarget(string hex)
+    {
+        var stem = Path.Combine(Layout.Quarantine, $"{hex}-{_time.GetUtcNow():yyyyMMddTHHmmss}");
+        var target = stem;
+        for (var n = 2; Directory.Exists(target) || File.Exists(target); n++)
+            target = $"{stem}-{n}";
+        return target;
+    }
+
+    private bool IsPinned(RefRecord record) =>
+        record.Pinned || (record.Id.StartsWith("img_", StringComparison.Ordinal) && Options.Catalog.TryGetValue(record.Id[4..], out var entry) && entry.Pinned);
+
+    /// <summary>
+    /// A pinned image is meant to stay on the node: after its corrupt copy is quarantined, verify fetches it again
+    /// right away (the ref, and with it the pin, is kept). When that fails the ref stays, pinned and without an
+    /// artifact; gc keeps it and the next use fetches it.
+    /// </summary>
+    private async Task<string> FetchPinnedAgainAsync(RefRecord record, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var image = await EnsureAsync(ImageReference.Parse(record.Ref), "cli", cancellationToken: cancellationToken).ConfigureAwait(false);
+            return $"fetched pinned {record.Id} ({record.Ref}) again: {image.Digest}";
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            return $"pinned {record.Id} ({record.Ref}) could not be fetched again: {ex.Message}; it stays pinned and is fetched on next use (or now with `placement pull {record.Ref}`)";
+        }
+    }
+
     private static LeaseRecord? ReadLease(string path)
     {
         try
@@ -136,7 +175,8 @@ public sealed partial class ImageCache
 
     /// <summary>
     /// Re-hashes every artifact and blob. A corrupt artifact is moved to quarantine/ and its refs dropped,
-    /// so the next request fetches it again; a corrupt blob is deleted.
+    /// so the next request fetches it again, except pinned refs: those are kept and fetched again at once; a corrupt
+    /// blob is deleted.
     /// </summary>
     public async Task<MaintenanceReport> VerifyAsync(CancellationToken cancellationToken)
     {
@@ -144,6 +184,7 @@ public sealed partial class ImageCache
         Layout.EnsureCreated();
         var lines = new List<string>();
         var corrupt = 0;
+        var pinned = new List<RefRecord>();
         foreach (var hex in Store.ListImageHexes().ToList())
         {
             using var gate = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"verify {hex[..12]}", LockTimeout, cancellationToken).ConfigureAwait(false);
@@ -167,10 +208,15 @@ public sealed partial class ImageCache
                 problem = $"artifact hash {actual} does not match recorded {meta.ArtifactDigest}";
             }
             corrupt++;
-            var target = Path.Combine(Layout.Quarantine, $"{hex}-{_time.GetUtcNow():yyyyMMddTHHmmss}");
+            var target = QuarantineTarget(hex);
             Directory.Move(Layout.ImageDirectory(hex), target);
             foreach (var record in Store.ListRefs().Where(r => r.Digest == Digests.FromHex(hex)))
-                Store.DeleteRef(record.Id);
+            {
+                if (IsPinned(record))
+                    pinned.Add(record); // kept: the pin outlives the corrupt copy (fetched again below)
+                else
+                    Store.DeleteRef(record.Id);
+            }
             lines.Add($"CORRUPT {hex[..12]}: {problem}; moved to {target}; it will be fetched again on next use");
         }
         if (Directory.Exists(Layout.Blobs))
@@ -189,6 +235,8 @@ public sealed partial class ImageCache
             }
         }
         RebuildInventory();
+        foreach (var record in pinned)
+            lines.Add(await FetchPinnedAgainAsync(record, cancellationToken).ConfigureAwait(false));
         lines.Add(corrupt == 0 ? "verify: everything matches its digest" : $"verify: {corrupt} corrupt entr{(corrupt == 1 ? "y" : "ies")} quarantined");
         return new MaintenanceReport(lines, corrupt);
     }

@@ -15,10 +15,11 @@ internal sealed class TestFileServer : IAsyncDisposable
     private readonly Task _loop;
     private int _count;
 
-    public TestFileServer(byte[] content)
+    /// <param name="port">A fixed port (a server "coming back" where an earlier one was); default: a free one.</param>
+    public TestFileServer(byte[] content, int? port = null)
     {
         Content = content;
-        Port = FreePort.Next();
+        Port = port ?? FreePort.Next();
         _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
         _listener.Start();
         _loop = Task.Run(LoopAsync);
