@@ -33,38 +33,92 @@ static int step_has_gpus(spank_t sp)
 	return 0;
 }
 
-/* This node's Slurm name: entry S_JOB_NODEID of the step's node list (the batch step runs on node 0 of
- * the job's). SLURMD_NODENAME is not in the environment yet at this point, and the host name is not
- * the node name when several slurmd share a host. */
+/* Entry `index` of a Slurm host list into buf; 0 when there is one. */
+static int nth_host(const char *list, uint32_t index, char *buf, size_t len)
+{
+	hostlist_t hosts = slurm_hostlist_create(list);
+	char *name = NULL;
+	int rc = -1;
+
+	for (uint32_t i = 0; hosts != NULL && i <= index; i++) {
+		free(name);
+		name = slurm_hostlist_shift(hosts);
+	}
+	if (hosts != NULL)
+		slurm_hostlist_destroy(hosts);
+	if (name != NULL && strlen(name) < len) {
+		strcpy(buf, name);
+		rc = 0;
+	}
+	free(name);
+	return rc;
+}
+
+/* In a heterogeneous job every component has its own job id (S_JOB_ID), but slurmstepd gets srun's environment,
+ * whose SLURM_STEP_NODELIST spans every component of a het step while S_JOB_NODEID counts within this component:
+ * the component's own node list is SLURM_JOB_NODELIST_HET_GROUP_<k> for the k whose SLURM_JOB_ID_HET_GROUP_<k> is
+ * this job id. Returns 0 and that list only when the step spans more nodes than the component (a het step). */
+static int het_component_nodelist(spank_t sp, const char *step_list, char *list, size_t len)
+{
+	uint32_t job_id = 0;
+	char name[64], value[32];
+
+	if (spank_get_item(sp, S_JOB_ID, &job_id) != ESPANK_SUCCESS)
+		return -1;
+	for (int k = 0; k < 1024; k++) {
+		snprintf(name, sizeof(name), "SLURM_JOB_ID_HET_GROUP_%d", k);
+		if (spank_getenv(sp, name, value, sizeof(value)) != ESPANK_SUCCESS)
+			return -1;
+		if (strtoul(value, NULL, 10) != job_id)
+			continue;
+		snprintf(name, sizeof(name), "SLURM_JOB_NODELIST_HET_GROUP_%d", k);
+		if (spank_getenv(sp, name, list, len) != ESPANK_SUCCESS)
+			return -1;
+		hostlist_t step = slurm_hostlist_create(step_list), component = slurm_hostlist_create(list);
+		int wider = step != NULL && component != NULL && slurm_hostlist_count(step) > slurm_hostlist_count(component);
+		if (step != NULL)
+			slurm_hostlist_destroy(step);
+		if (component != NULL)
+			slurm_hostlist_destroy(component);
+		return wider ? 0 : -1;
+	}
+	return -1;
+}
+
+/* This node's Slurm name. SLURMD_NODENAME is not in the environment yet at this point, so: the host's short name when
+ * it is one of the step's nodes (one slurmd per host, node named after the host: right for every step, het steps
+ * included); otherwise entry S_JOB_NODEID of the step's node list (the batch step runs on node 0 of the job's), of
+ * this component's own list in a heterogeneous step. The host name is not the node name when several slurmd share a
+ * host or NodeName differs from it. Left wrong there: a het step of a non-het job, whose components share job id,
+ * step id, node index 0 and environment (docs/slurm.md). */
 static void node_name(spank_t sp, char *buf, size_t len)
 {
-	char list[8192];
+	char list[8192], component[8192], host[256];
 	uint32_t node_id = 0;
+	int have_list = spank_getenv(sp, "SLURM_STEP_NODELIST", list, sizeof(list)) == ESPANK_SUCCESS ||
+			spank_getenv(sp, "SLURM_JOB_NODELIST", list, sizeof(list)) == ESPANK_SUCCESS;
 
-	if (spank_get_item(sp, S_JOB_NODEID, &node_id) == ESPANK_SUCCESS &&
-	    (spank_getenv(sp, "SLURM_STEP_NODELIST", list, sizeof(list)) == ESPANK_SUCCESS ||
-	     spank_getenv(sp, "SLURM_JOB_NODELIST", list, sizeof(list)) == ESPANK_SUCCESS)) {
-		hostlist_t hosts = slurm_hostlist_create(list);
-		char *name = NULL;
-		for (uint32_t i = 0; hosts != NULL && i <= node_id; i++) {
-			free(name);
-			name = slurm_hostlist_shift(hosts);
-		}
+	if (gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		host[strcspn(host, ".")] = '\0';
+		hostlist_t hosts = have_list ? slurm_hostlist_create(list) : NULL;
+		int found = hosts != NULL && host[0] != '\0' && slurm_hostlist_find(hosts, host) >= 0;
 		if (hosts != NULL)
 			slurm_hostlist_destroy(hosts);
-		if (name != NULL && strlen(name) < len) {
-			strcpy(buf, name);
-			free(name);
+		if (found && strlen(host) < len) {
+			strcpy(buf, host);
 			return;
 		}
-		free(name);
+	}
+	if (have_list && spank_get_item(sp, S_JOB_NODEID, &node_id) == ESPANK_SUCCESS) {
+		const char *from = het_component_nodelist(sp, list, component, sizeof(component)) == 0 ? component : list;
+		if (nth_host(from, node_id, buf, len) == 0)
+			return;
 	}
 	if (gethostname(buf, len) != 0)
 		snprintf(buf, len, "localhost");
 	buf[len - 1] = '\0';
-	char *dot = strchr(buf, '.');
-	if (dot != NULL)
-		*dot = '\0';
+	buf[strcspn(buf, ".")] = '\0';
 }
 
 /* The agent socket path for this node (%n replaced), or 0 when the plugin is told not to use the agent. */

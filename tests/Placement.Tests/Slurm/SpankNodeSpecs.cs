@@ -176,6 +176,33 @@ public sealed class SpankNodeSpecs
         Assert.That(result.ExitCode, Is.Zero, result.StandardError);
         Assert.That(Directory.EnumerateFiles(leases), Is.Empty, "released when the step ends");
     }
+
+    [Test]
+    public async Task Each_component_of_a_heterogeneous_job_uses_its_own_node_and_leases_under_its_own_job_id()
+    {
+        var hex = _cluster.Tiny.Digest["sha256:".Length..];
+        string[] LeasesOn(string node) => Directory.Exists(Path.Combine(CacheOf(node), "leases", hex))
+            ? Directory.EnumerateFiles(Path.Combine(CacheOf(node), "leases", hex)).Select(f => Path.GetFileName(f)!).ToArray()
+            : [];
+        var job = Slurm("salloc", "-w", "n2", "-n1", ":", "-w", "n3", "-n1",
+            "srun", "--het-group=0,1", "--container-image=docker://" + _cluster.Tiny.Reference, "sh", "-c", "echo \"$SLURMD_NODENAME $PLACEMENT_IMAGE_PATH\"; sleep 3");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && (LeasesOn("n2").Length == 0 || LeasesOn("n3").Length == 0))
+            await Task.Delay(50);
+        var (n2, n3) = (LeasesOn("n2"), LeasesOn("n3"));
+        var result = await job;
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        Assert.That(n2, Has.Length.EqualTo(1).And.All.Match(@"^slurm-\d+\.0$"), string.Join(",", n2));
+        Assert.That(n3, Has.Length.EqualTo(1).And.All.Match(@"^slurm-\d+\.0$"), string.Join(",", n3));
+        Assert.That(n3[0], Is.Not.EqualTo(n2[0]), "the second component has its own job id, so its release cannot drop the first's lease");
+        // slurmstepd counts nodes within the component but gets srun's node list of the whole step: each component
+        // must still find its own node (here: its own cache, as several slurmd share this host).
+        var paths = result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', 2)).ToDictionary(p => p[0], p => p[1]);
+        Assert.That(paths.Keys, Is.EquivalentTo(new[] { "n2", "n3" }), result.StandardOutput);
+        foreach (var (node, path) in paths)
+            Assert.That(path, Does.StartWith(CacheOf(node) + "/images/"), $"the task on {node} gets the image from {node}'s cache");
+        Assert.That(LeasesOn("n2").Concat(LeasesOn("n3")), Is.Empty, "both released when the step ends");
+    }
 }
 
 /// <summary>A site default image (plugstack default_image=) containerizes jobs that name none (the task runs inside it).</summary>
