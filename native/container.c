@@ -47,6 +47,7 @@ struct bind {
 	char src[PATH_MAX];
 	char dst[PATH_MAX];
 	int ro;
+	int user;  /* the source is the job user's word (working directory, $HOME): the holder opens it as that user */
 };
 
 static void record(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -109,6 +110,7 @@ static int add_bind(struct bind *binds, int *n, const char *src, const char *dst
 	snprintf(binds[*n].src, PATH_MAX, "%s", src);
 	snprintf(binds[*n].dst, PATH_MAX, "%s", dst);
 	binds[*n].ro = ro;
+	binds[*n].user = 0;
 	(*n)++;
 	return 0;
 }
@@ -162,11 +164,12 @@ static int covered(const struct bind *binds, int n, const char *dst)
 }
 
 /* A default bind (working directory, home, batch script, artifact) unless a site bind already covers it. */
-static void default_bind(struct bind *binds, int *n, const char *path, int ro)
+static void default_bind(struct bind *binds, int *n, const char *path, int ro, int user)
 {
 	if (path[0] != '/' || strcmp(path, "/") == 0 || covered(binds, *n, path))
 		return;
-	add_bind(binds, n, path, path, ro);
+	if (add_bind(binds, n, path, path, ro) == 0)
+		binds[*n - 1].user = user;
 }
 
 static int by_depth(const void *a, const void *b)
@@ -228,17 +231,17 @@ void placement_container_start(spank_t sp)
 	if (getcwd(placement.cwd, sizeof(placement.cwd)) == NULL)
 		snprintf(placement.cwd, sizeof(placement.cwd), "/");
 	if (strcmp(placement.cwd, "/tmp") != 0)
-		default_bind(binds, &n, placement.cwd, 0);
+		default_bind(binds, &n, placement.cwd, 0, 1);
 	if (spank_getenv(sp, "HOME", value, sizeof(value)) == ESPANK_SUCCESS && is_dir(value))
-		default_bind(binds, &n, value, 0);
+		default_bind(binds, &n, value, 0, 1);
 	int argc = 0;
 	char **argv = NULL;
 	if (step_id == SLURM_BATCH_SCRIPT &&
 	    spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0 && argv[0][0] == '/') {
 		snprintf(value, sizeof(value), "%s", argv[0]);
-		default_bind(binds, &n, dirname(value), 1);
+		default_bind(binds, &n, dirname(value), 1, 0);
 	}
-	default_bind(binds, &n, image, 1);
+	default_bind(binds, &n, image, 1, 0);
 	qsort(binds, n, sizeof(binds[0]), by_depth);  /* parents before the binds nested in them */
 
 	/* argv built before fork: slurmstepd is multithreaded (and may host the .NET runtime), so the child only
@@ -276,7 +279,8 @@ void placement_container_start(spank_t sp)
 		args[a++] = "--home", args[a++] = home_arg;
 	/* three arguments each: a working directory or home may contain ':' (run_2024-01-01T12:00) */
 	for (int i = 0; i < n; i++)
-		args[a++] = "--bind", args[a++] = binds[i].src, args[a++] = binds[i].dst, args[a++] = binds[i].ro ? "ro" : "rw";
+		args[a++] = "--bind", args[a++] = binds[i].src, args[a++] = binds[i].dst,
+		args[a++] = binds[i].user ? "user" : binds[i].ro ? "ro" : "rw";
 	args[a] = NULL;
 
 	int status_pipe[2], lifeline[2];

@@ -6,7 +6,7 @@
  * image has no host libraries.
  *
  *   placement-holder start --runtime bwrap|apptainer|enroot --runtime-path PATH --image ARTIFACT
- *                          [--squashfuse PATH] [--bind SRC DST ro|rw]...   (three arguments: paths may hold ':')
+ *                          [--squashfuse PATH] [--bind SRC DST ro|rw|user]...   (three arguments: paths may hold ':')
  *                          [--uid UID --gid GID --groups GID,... --home DIR]   (the job's user: see below)
  *   placement-holder hold FD          (inside the container: "ready <pid>" to FD, then wait to be killed)
  *
@@ -17,6 +17,13 @@
  * child drops to those ids right before it execs the runtime. The same image code could write its own "ready <pid>"
  * line on the inherited descriptor: the holder only accepts a pid that is its own descendant and runs this binary
  * (/proc/<pid>/exe), and passes on a line it formats itself.
+ *
+ * Binds in mode "user" (read-write) have a source the job's user names: the step's working directory and $HOME. bwrap
+ * runs as root and would follow that path (and any symlink a user swaps into it meanwhile) with root's rights, so the
+ * holder opens it itself, as the job's user (fsuid/fsgid and groups), and bwrap binds that open directory
+ * (/proc/self/fd/N, inherited):
+ * a job never gets a directory its user cannot reach, however its paths change while the step starts. One the user
+ * cannot open is left out. apptainer and enroot run as the user already and get the path.
  *
  * Lifetime: slurmstepd holds the write end of a pipe whose read end is the holder's fd 4 (the lifeline);
  * slurm_spank_exit closes it, and at its end of file the holder kills its children and, as a child subreaper, reaps
@@ -40,6 +47,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <linux/openat2.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -60,6 +68,8 @@ struct bind {
 	const char *src;
 	const char *dst;
 	int ro;
+	int user;  /* mode "user": opened as the job's user (bwrap), see the top */
+	int fd;    /* that descriptor, inherited by bwrap; -1 until opened */
 };
 
 static struct bind binds[MAX_BINDS];
@@ -136,13 +146,26 @@ static void close_span(unsigned from, unsigned to)
 		close((int)fd);
 }
 
-/* Closes every descriptor from 3 up except keep1 and keep2 (-1 = none), with close_range around them: a loop over
+/* Closes every descriptor from 3 up except keep1, keep2 (-1 = none) and the user binds' open directories, with
+ * close_range around them: a loop over
  * 1024 descriptors costs ~0.7 ms under gVisor, on the start path of every step. */
 static void close_others(int keep1, int keep2)
 {
-	int keeps[2] = { keep1 < keep2 ? keep1 : keep2, keep1 < keep2 ? keep2 : keep1 };
+	int keeps[2 + MAX_BINDS], n = 0;
+	if (keep1 >= 0)
+		keeps[n++] = keep1;
+	if (keep2 >= 0)
+		keeps[n++] = keep2;
+	for (int i = 0; i < nbinds; i++)  /* the user binds' directories, for bwrap's --bind-fd */
+		if (binds[i].fd >= 0)
+			keeps[n++] = binds[i].fd;
+	for (int i = 1; i < n; i++)  /* insertion sort: a handful */
+		for (int k = i; k > 0 && keeps[k - 1] > keeps[k]; k--) {
+			int t = keeps[k];
+			keeps[k] = keeps[k - 1], keeps[k - 1] = t;
+		}
 	unsigned from = 3;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < n; i++) {
 		if (keeps[i] < (int)from)
 			continue;
 		if ((unsigned)keeps[i] > from)
@@ -311,6 +334,49 @@ static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
 	closedir(d);
 }
 
+/* Opens path as the job's user (fsuid, fsgid and supplementary groups: the rights its tasks have), following
+ * symlinks as that user would; -1 with errno when it cannot. The holder is single-threaded: switching its fs ids
+ * and groups for the open and back affects nothing else. */
+static int open_as_user(const char *path)
+{
+	gid_t saved[MAX_GROUPS];
+	int nsaved = getgroups(MAX_GROUPS, saved);
+	if (nsaved < 0)
+		fail("binds: getgroups: %s", strerror(errno));
+	if (setgroups((size_t)nuser_groups, user_groups) != 0)
+		fail("binds: setgroups to the job's groups: %s", strerror(errno));
+	setfsgid(user_gid);
+	setfsuid(user_uid);
+	int fd = -1, err = EPERM;
+	if ((uid_t)setfsuid((uid_t)-1) == user_uid && (gid_t)setfsgid((gid_t)-1) == user_gid) {
+		fd = open(path, O_PATH | O_DIRECTORY);  /* inherited by bwrap: no O_CLOEXEC */
+		err = errno;
+	}
+	setfsuid(0);
+	setfsgid(0);
+	if ((uid_t)setfsuid((uid_t)-1) != 0 || setgroups((size_t)nsaved, saved) != 0)
+		fail("binds: cannot switch back to root after opening %s as uid %d", path, (int)user_uid);
+	errno = err;
+	return fd;
+}
+
+/* bwrap: every "user" bind opened as the job's user; one it cannot open is left out (its user could not use it
+ * either), before graft() looks at the binds. */
+static void open_user_binds(void)
+{
+	int kept = 0;
+	for (int i = 0; i < nbinds; i++) {
+		if (binds[i].user) {
+			if (have_user != 3)
+				fail("binds: %s: a user bind needs the job's user (--uid and --gid)", binds[i].src);
+			if ((binds[i].fd = open_as_user(binds[i].src)) < 0)
+				continue;
+		}
+		binds[kept++] = binds[i];
+	}
+	nbinds = kept;
+}
+
 static void bwrap_args(int self_fd, int ready_fd)
 {
 	add(runtime_path);
@@ -322,7 +388,10 @@ static void bwrap_args(int self_fd, int ready_fd)
 	add("--tmpfs"), add("/tmp");                    /* one per step, shared by its tasks */
 	for (int i = 0; i < nbinds; i++) {
 		/* nested binds: bwrap creates the mount point in the bind above it (needs it writable) or on its tmpfs */
-		add(binds[i].ro ? "--ro-bind" : "--bind"), add(binds[i].src), add(binds[i].dst);
+		if (binds[i].fd >= 0)  /* the magic link binds the very directory opened (--bind-fd needs bwrap 0.8) */
+			add("--bind"), add(fmt("/proc/self/fd/%d", binds[i].fd)), add(binds[i].dst);
+		else
+			add(binds[i].ro ? "--ro-bind" : "--bind"), add(binds[i].src), add(binds[i].dst);
 	}
 	add("--remount-ro"), add("/");
 	add("--");
@@ -476,6 +545,7 @@ static int start(void)
 		mount_image();
 		if ((image_root = open(IMAGE_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 			fail("container: %s: %s", IMAGE_DIR, strerror(errno));
+		open_user_binds();
 		bwrap_args(self, ready[1]);
 	} else if (strcmp(runtime, "apptainer") == 0) {
 		as_user = 1;
@@ -576,7 +646,7 @@ int main(int argc, char **argv)
 	if (getppid() == 1)
 		fail("container: slurmstepd is gone");
 	if (argc < 2 || strcmp(argv[1], "start") != 0)
-		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC DST ro|rw]... [--uid U --gid G --groups G,... --home D] | hold FD");
+		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC DST ro|rw|user]... [--uid U --gid G --groups G,... --home D] | hold FD");
 	for (int i = 2; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)
@@ -617,9 +687,9 @@ int main(int argc, char **argv)
 			if (i + 3 >= argc)
 				fail("container: --bind needs SRC DST ro|rw");
 			const char *dst = argv[i + 2], *mode = argv[i + 3];
-			if (v[0] != '/' || dst[0] != '/' || (strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0))
-				fail("container: bad --bind '%s' '%s' '%s' (SRC DST ro|rw, absolute paths)", v, dst, mode);
-			binds[nbinds++] = (struct bind){ v, dst, strcmp(mode, "ro") == 0 };
+			if (v[0] != '/' || dst[0] != '/' || (strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0 && strcmp(mode, "user") != 0))
+				fail("container: bad --bind '%s' '%s' '%s' (SRC DST ro|rw|user, absolute paths)", v, dst, mode);
+			binds[nbinds++] = (struct bind){ v, dst, strcmp(mode, "ro") == 0, strcmp(mode, "user") == 0, -1 };
 			i += 2;
 		} else
 			fail("container: unknown argument '%s'", argv[i]);

@@ -61,4 +61,39 @@ public sealed class HolderSpecs
         Assert.That(await File.ReadAllTextAsync(Path.Combine(dir.Path, "status")), Does.StartWith("ready "), result.StandardError);
         Assert.That(result.StandardOutput, Does.Contain("mode=755"), result.StandardError);
     }
+    [Test]
+    public async Task Bwrap_binds_a_user_bind_only_as_far_as_the_jobs_user_can_reach_it()
+    {
+        using var dir = new TempDir();
+        var rootfs = Directory.CreateDirectory(Path.Combine(dir.Path, "rootfs", "etc")).Parent!.FullName;
+        await File.WriteAllTextAsync(Path.Combine(rootfs, "etc", "os-release"), "ID=holder-spec\n");
+        var image = Path.Combine(dir.Path, "image.sqsh");
+        await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [rootfs, image, "-quiet", "-noappend"]) { Timeout = TimeSpan.FromMinutes(1) });
+        // $HOME and the working directory are the job user's word: one below a directory only root may enter, one the
+        // user (nobody) may reach
+        var locked = Directory.CreateDirectory(Path.Combine(dir.Path, "locked"));
+        File.SetUnixFileMode(locked.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var hidden = Directory.CreateDirectory(Path.Combine(locked.FullName, "pub")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(hidden, "secret.txt"), "ROOT-ONLY");
+        var reachable = Directory.CreateDirectory(Path.Combine(dir.Path, "open")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(reachable, "mine.txt"), "MINE");
+        var status = Path.Combine(dir.Path, "status");
+        var script = $$"""
+            '{{Holder}}' start --runtime bwrap --runtime-path "$(command -v bwrap)" --squashfuse "$(command -v squashfuse)" \
+              --image '{{image}}' --uid 65534 --gid 65534 --groups '' \
+              --bind '{{hidden}}' /data user --bind '{{reachable}}' /mine user --bind '{{hidden}}' /admin ro \
+              3>'{{status}}' 4< <(sleep 3) &
+            for i in $(seq 1 200); do grep -q . '{{status}}' 2>/dev/null && break; sleep 0.05; done
+            pid=$(sed -n 's/^ready //p' '{{status}}')
+            echo "data: $(cat /proc/$pid/root/data/secret.txt 2>&1)"
+            echo "mine: $(cat /proc/$pid/root/mine/mine.txt 2>&1)"
+            echo "admin: $(cat /proc/$pid/root/admin/secret.txt 2>&1)"
+            wait
+            """;
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("bash", ["-c", script]) { AllowNonZeroExit = true, Timeout = TimeSpan.FromSeconds(60) });
+        Assert.That(await File.ReadAllTextAsync(status), Does.StartWith("ready "), result.StandardError);
+        Assert.That(result.StandardOutput, Does.Contain("mine: MINE"), "a directory the user reaches is bound: " + result.StandardOutput);
+        Assert.That(result.StandardOutput, Does.Not.Contain("data: ROOT-ONLY"), "root must not bind what the job's user cannot reach: " + result.StandardOutput);
+        Assert.That(result.StandardOutput, Does.Contain("admin: ROOT-ONLY"), "a site bind (the admin's word) is bound with root's rights: " + result.StandardOutput);
+    }
 }
