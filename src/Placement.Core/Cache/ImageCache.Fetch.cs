@@ -124,8 +124,9 @@ public sealed partial class ImageCache : IDisposable
 
             var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", image.TotalLayerBytes, progress);
             using var slots = new SemaphoreSlim(Options.Cache.ParallelDownloads);
+            using var downloads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var layerTasks = image.Layers
-                .Select(layer => DownloadLayerAsync(image, layer, slots, tracker, cancellationToken))
+                .Select(layer => DownloadLayerAsync(image, layer, slots, tracker, downloads.Token))
                 .ToList();
             var rootfs = Path.Combine(build, "rootfs");
             Directory.CreateDirectory(rootfs);
@@ -133,6 +134,13 @@ public sealed partial class ImageCache : IDisposable
             try
             {
                 await TranslateDisk(() => TranslateLayer(() => applier.ApplyPipelinedAsync(rootfs, layerTasks, cancellationToken)), reference).ConfigureAwait(false);
+            }
+            catch
+            {
+                // A refused layer (or a failed download) fails the image: stop the other layers' downloads instead of
+                // finishing gigabytes nobody will apply (what did arrive stays as a partial blob, resumed next time).
+                await downloads.CancelAsync().ConfigureAwait(false);
+                throw;
             }
             finally
             {
