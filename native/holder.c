@@ -48,6 +48,7 @@
 #include <sys/mount.h>
 #include <linux/openat2.h>
 #include <sys/fsuid.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -61,7 +62,7 @@
 #define RUN_DIR "/run/placement"               /* host dir; a private tmpfs covers it in the holder's namespace */
 #define IMAGE_DIR RUN_DIR "/image"             /* the squashfs, mounted there by squashfuse */
 #define MAX_BINDS 64
-#define MAX_ARGS 4096
+#define BWRAP_MAX_OPTIONS 8990                 /* bubblewrap refuses more than 9000 arguments (MAX_ARGS) */
 #define READY_TIMEOUT_MS 60000
 
 struct bind {
@@ -75,8 +76,9 @@ struct bind {
 static struct bind binds[MAX_BINDS];
 static int nbinds;
 static const char *runtime, *runtime_path, *image, *squashfuse = "squashfuse";
-static const char *args[MAX_ARGS];
-static int nargs;
+static const char **args;         /* the runtime's argv, grown as needed (a grafted directory adds 3 per entry) */
+static size_t nargs, args_cap;
+static int args_fd = -1;           /* bwrap: its options, NUL-separated, read with --args (inherited) */
 static pid_t children[4];
 static int nchildren;
 static int lifeline = -1;       /* LIFELINE_FD when slurmstepd gave one */
@@ -110,8 +112,13 @@ static void fail(const char *fmt, ...)
 
 static void add(const char *arg)
 {
-	if (nargs >= MAX_ARGS - 1)
-		fail("container: too many runtime arguments (more than %d)", MAX_ARGS);
+	if (nargs + 2 > args_cap) {
+		size_t cap = args_cap ? args_cap * 2 : 256;
+		const char **grown = realloc(args, cap * sizeof(*args));
+		if (grown == NULL)
+			fail("container: out of memory for %zu runtime arguments", nargs);
+		args = grown, args_cap = cap;
+	}
 	args[nargs++] = arg;
 	args[nargs] = NULL;
 }
@@ -146,19 +153,22 @@ static void close_span(unsigned from, unsigned to)
 		close((int)fd);
 }
 
-/* Closes every descriptor from 3 up except keep1, keep2 (-1 = none) and the user binds' open directories, with
+/* Closes every descriptor from 3 up except keep1, keep2 (-1 = none), the user binds' open directories and bwrap's
+ * options descriptor, with
  * close_range around them: a loop over
  * 1024 descriptors costs ~0.7 ms under gVisor, on the start path of every step. */
 static void close_others(int keep1, int keep2)
 {
-	int keeps[2 + MAX_BINDS], n = 0;
+	int keeps[3 + MAX_BINDS], n = 0;
 	if (keep1 >= 0)
 		keeps[n++] = keep1;
 	if (keep2 >= 0)
 		keeps[n++] = keep2;
-	for (int i = 0; i < nbinds; i++)  /* the user binds' directories, for bwrap's --bind-fd */
+	for (int i = 0; i < nbinds; i++)  /* the user binds' directories, bound through /proc/self/fd by bwrap */
 		if (binds[i].fd >= 0)
 			keeps[n++] = binds[i].fd;
+	if (args_fd >= 0)
+		keeps[n++] = args_fd;
 	for (int i = 1; i < n; i++)  /* insertion sort: a handful */
 		for (int k = i; k > 0 && keeps[k - 1] > keeps[k]; k--) {
 			int t = keeps[k];
@@ -295,8 +305,12 @@ static int open_in_image(const char *dir, int via_symlink, char *real, size_t re
 	return fd;
 }
 
+static const char *widest_graft = "/";  /* the grafted directory with the most entries, for the error below */
+static size_t widest_entries;
+
 static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
 {
+	size_t entries = 0;
 	char real[PATH_MAX];
 	int fd = open_in_image(dir, via_symlink, real, sizeof(real));
 	if (fd < 0 && via_symlink)
@@ -308,6 +322,8 @@ static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
+		if (++entries > widest_entries)
+			widest_entries = entries, widest_graft = dir[0] ? dir : "/";
 		char *p = fmt("%s/%s", dir, e->d_name);
 		struct stat st;
 		if (strcmp(p, "/proc") == 0 || strcmp(p, "/dev") == 0 || strcmp(p, "/sys") == 0 || strcmp(p, "/tmp") == 0 ||
@@ -396,6 +412,46 @@ static void bwrap_args(int self_fd, int ready_fd)
 	add("--remount-ro"), add("/");
 	add("--");
 	add(fmt("/proc/self/fd/%d", self_fd)), add("hold"), add(fmt("%d", ready_fd));
+}
+
+/* bwrap's options (everything between the program and "--") go through a memfd that bwrap reads with --args: a
+ * grafted image directory adds three arguments per entry (a bind into /usr/lib/x86_64-linux-gnu: a thousand or more),
+ * more than this holder's argv needs to carry. bwrap itself stops at 9000 arguments: past that, a clear error. */
+static void options_through_fd(void)
+{
+	size_t end = 1;
+	while (end < nargs && strcmp(args[end], "--") != 0)
+		end++;
+	if (end < 3)
+		return;
+	if (end - 1 > BWRAP_MAX_OPTIONS)
+		fail("binds: bwrap would need %zu arguments, it takes at most %d: the image's %s has %zu entries, each bound on its "
+		     "own around the binds inside it; bind to a directory with fewer entries (or one the image lacks)",
+		     end - 1, BWRAP_MAX_OPTIONS, widest_graft, widest_entries);
+	int fd = memfd_create("placement-bwrap-args", 0);  /* no MFD_CLOEXEC: bwrap reads it */
+	if (fd < 0)
+		fail("container: memfd_create: %s", strerror(errno));
+	for (size_t i = 1; i < end; i++) {
+		const char *p = args[i];
+		size_t left = strlen(p) + 1;  /* with its NUL */
+		while (left > 0) {
+			ssize_t w = write(fd, p, left);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				fail("container: writing bwrap's arguments: %s", strerror(errno));
+			p += w, left -= (size_t)w;
+		}
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		fail("container: lseek: %s", strerror(errno));
+	args_fd = fd;
+	size_t rest = nargs - end;  /* "--" and the command */
+	args[1] = "--args";
+	args[2] = fmt("%d", fd);
+	memmove(&args[3], &args[end], rest * sizeof(*args));
+	nargs = 3 + rest;
+	args[nargs] = NULL;
 }
 
 /* apptainer splits --bind on ',' (several binds) and ':' (SRC:DST:OPTS), enroot's --mount on ':' and blanks (it
@@ -547,6 +603,7 @@ static int start(void)
 			fail("container: %s: %s", IMAGE_DIR, strerror(errno));
 		open_user_binds();
 		bwrap_args(self, ready[1]);
+		options_through_fd();
 	} else if (strcmp(runtime, "apptainer") == 0) {
 		as_user = 1;
 		apptainer_args(self, ready[1]);

@@ -61,14 +61,51 @@ public sealed class HolderSpecs
         Assert.That(await File.ReadAllTextAsync(Path.Combine(dir.Path, "status")), Does.StartWith("ready "), result.StandardError);
         Assert.That(result.StandardOutput, Does.Contain("mode=755"), result.StandardError);
     }
+    /// <summary>
+    /// Starts the holder with bwrap (as the job user nobody) on a squashfs of <paramref name="rootfs"/> with
+    /// <paramref name="binds"/> (SRC DST MODE each), then prints "PROBE: content" for each file path inside the container
+    /// (read through /proc/PID/root), and closes its lifeline (a FIFO, as slurmstepd's pipe).
+    /// </summary>
+    private static async Task<(string Status, string Output)> InBwrapContainerAsync(TempDir dir, string rootfs, string[][] binds, params string[] probes)
+    {
+        var image = Path.Combine(dir.Path, "image.sqsh");
+        await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [rootfs, image, "-quiet", "-noappend"]) { Timeout = TimeSpan.FromMinutes(1) });
+        var status = Path.Combine(dir.Path, "status");
+        await ExternalCommands.RunAsync(new ExternalCommand("mkfifo", [Path.Combine(dir.Path, "lifeline")]));
+        var script = $$"""
+            '{{Holder}}' start --runtime bwrap --runtime-path "$(command -v bwrap)" --squashfuse "$(command -v squashfuse)" \
+              --image '{{image}}' --uid 65534 --gid 65534 --groups '' {{string.Join(' ', binds.Select(b => $"--bind '{b[0]}' '{b[1]}' {b[2]}"))}} \
+              3>'{{status}}' 4<'{{dir.Path}}/lifeline' &
+            exec 5>'{{dir.Path}}/lifeline'
+            for i in $(seq 1 600); do grep -q . '{{status}}' 2>/dev/null && break; sleep 0.05; done
+            pid=$(sed -n 's/^ready //p' '{{status}}')
+            for probe in {{string.Join(' ', probes.Select(p => $"'{p}'"))}}; do echo "$probe: $(cat /proc/$pid/root$probe 2>&1)"; done
+            exec 5>&-
+            wait
+            """;
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("bash", ["-c", script]) { AllowNonZeroExit = true, Timeout = TimeSpan.FromSeconds(60) });
+        return (File.Exists(status) ? await File.ReadAllTextAsync(status) : "", result.StandardOutput + result.StandardError);
+    }
+
+    /// <summary>What the container shows at the probes; fails unless the holder reported ready.</summary>
+    private static async Task<string> ProbeBwrapContainerAsync(TempDir dir, string rootfs, string[][] binds, params string[] probes)
+    {
+        var (status, output) = await InBwrapContainerAsync(dir, rootfs, binds, probes);
+        Assert.That(status, Does.StartWith("ready "), output);
+        return output;
+    }
+
+    private static string MinimalRootfs(TempDir dir)
+    {
+        var rootfs = Directory.CreateDirectory(Path.Combine(dir.Path, "rootfs", "etc")).Parent!.FullName;
+        File.WriteAllText(Path.Combine(rootfs, "etc", "os-release"), "ID=holder-spec\n");
+        return rootfs;
+    }
+
     [Test]
     public async Task Bwrap_binds_a_user_bind_only_as_far_as_the_jobs_user_can_reach_it()
     {
         using var dir = new TempDir();
-        var rootfs = Directory.CreateDirectory(Path.Combine(dir.Path, "rootfs", "etc")).Parent!.FullName;
-        await File.WriteAllTextAsync(Path.Combine(rootfs, "etc", "os-release"), "ID=holder-spec\n");
-        var image = Path.Combine(dir.Path, "image.sqsh");
-        await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [rootfs, image, "-quiet", "-noappend"]) { Timeout = TimeSpan.FromMinutes(1) });
         // $HOME and the working directory are the job user's word: one below a directory only root may enter, one the
         // user (nobody) may reach
         var locked = Directory.CreateDirectory(Path.Combine(dir.Path, "locked"));
@@ -77,23 +114,46 @@ public sealed class HolderSpecs
         await File.WriteAllTextAsync(Path.Combine(hidden, "secret.txt"), "ROOT-ONLY");
         var reachable = Directory.CreateDirectory(Path.Combine(dir.Path, "open")).FullName;
         await File.WriteAllTextAsync(Path.Combine(reachable, "mine.txt"), "MINE");
-        var status = Path.Combine(dir.Path, "status");
-        var script = $$"""
-            '{{Holder}}' start --runtime bwrap --runtime-path "$(command -v bwrap)" --squashfuse "$(command -v squashfuse)" \
-              --image '{{image}}' --uid 65534 --gid 65534 --groups '' \
-              --bind '{{hidden}}' /data user --bind '{{reachable}}' /mine user --bind '{{hidden}}' /admin ro \
-              3>'{{status}}' 4< <(sleep 3) &
-            for i in $(seq 1 200); do grep -q . '{{status}}' 2>/dev/null && break; sleep 0.05; done
-            pid=$(sed -n 's/^ready //p' '{{status}}')
-            echo "data: $(cat /proc/$pid/root/data/secret.txt 2>&1)"
-            echo "mine: $(cat /proc/$pid/root/mine/mine.txt 2>&1)"
-            echo "admin: $(cat /proc/$pid/root/admin/secret.txt 2>&1)"
-            wait
-            """;
-        var result = await ExternalCommands.RunAsync(new ExternalCommand("bash", ["-c", script]) { AllowNonZeroExit = true, Timeout = TimeSpan.FromSeconds(60) });
-        Assert.That(await File.ReadAllTextAsync(status), Does.StartWith("ready "), result.StandardError);
-        Assert.That(result.StandardOutput, Does.Contain("mine: MINE"), "a directory the user reaches is bound: " + result.StandardOutput);
-        Assert.That(result.StandardOutput, Does.Not.Contain("data: ROOT-ONLY"), "root must not bind what the job's user cannot reach: " + result.StandardOutput);
-        Assert.That(result.StandardOutput, Does.Contain("admin: ROOT-ONLY"), "a site bind (the admin's word) is bound with root's rights: " + result.StandardOutput);
+        var output = await ProbeBwrapContainerAsync(dir, MinimalRootfs(dir),
+            [[hidden, "/data", "user"], [reachable, "/mine", "user"], [hidden, "/admin", "ro"]],
+            "/data/secret.txt", "/mine/mine.txt", "/admin/secret.txt");
+        Assert.That(output, Does.Contain("/mine/mine.txt: MINE"), "a directory the user reaches is bound: " + output);
+        Assert.That(output, Does.Not.Contain("/data/secret.txt: ROOT-ONLY"), "root must not bind what the job's user cannot reach: " + output);
+        Assert.That(output, Does.Contain("/admin/secret.txt: ROOT-ONLY"), "a site bind (the admin's word) is bound with root's rights: " + output);
+    }
+
+    /// <summary>A rootfs whose /usr/lib/many has <paramref name="entries"/> files, and a directory to bind into it.</summary>
+    private static (string Rootfs, string Driver) WideImage(TempDir dir, int entries)
+    {
+        var rootfs = MinimalRootfs(dir);
+        var many = Directory.CreateDirectory(Path.Combine(rootfs, "usr", "lib", "many")).FullName;
+        for (var i = 0; i < entries; i++)
+            File.WriteAllText(Path.Combine(many, $"lib-{i:D5}.so"), i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var driver = Directory.CreateDirectory(Path.Combine(dir.Path, "driver")).FullName;
+        File.WriteAllText(Path.Combine(driver, "version"), "DRIVER-1");
+        return (rootfs, driver);
+    }
+
+    [Test]
+    public async Task Bwrap_grafts_an_image_directory_of_thousands_of_entries_around_a_bind()
+    {
+        // a bind into a big image directory (a driver library into /usr/lib/x86_64-linux-gnu) makes the holder bind
+        // that directory's entries one by one: 3 bwrap arguments each (the holder used to stop at 4096 arguments)
+        using var dir = new TempDir();
+        var (rootfs, driver) = WideImage(dir, 2500);
+        var output = await ProbeBwrapContainerAsync(dir, rootfs, [[driver, "/usr/lib/many/driver", "ro"]],
+            "/usr/lib/many/lib-00000.so", "/usr/lib/many/lib-02499.so", "/usr/lib/many/driver/version");
+        Assert.That(output, Does.Contain("lib-00000.so: 0").And.Contain("lib-02499.so: 2499"), "the image's entries are all there: " + output);
+        Assert.That(output, Does.Contain("/usr/lib/many/driver/version: DRIVER-1"), "and the bind among them: " + output);
+    }
+
+    [Test]
+    public async Task Past_bwraps_argument_limit_the_holder_names_the_directory_and_the_fix()
+    {
+        using var dir = new TempDir();
+        var (rootfs, driver) = WideImage(dir, 3200);
+        var (status, _) = await InBwrapContainerAsync(dir, rootfs, [[driver, "/usr/lib/many/driver", "ro"]]);
+        Assert.That(status, Does.StartWith("error binds: bwrap would need").And.Contain("the image's /usr/lib/many has 3200 entries")
+            .And.Contain("bind to a directory with fewer entries"));
     }
 }
