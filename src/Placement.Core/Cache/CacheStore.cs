@@ -84,6 +84,26 @@ public sealed class CacheStore(CacheLayout layout)
         AtomicFile.WriteAllBytes(Path.Combine(dir, LeaseFileName(lease.Holder)), JsonSerializer.SerializeToUtf8Bytes(lease, CacheJsonContext.Default.LeaseRecord), durable: false);
     }
 
+    /// <summary>leases/&lt;hex&gt;/&lt;holder&gt; of a lease.</summary>
+    public string LeasePath(LeaseRecord lease) => Path.Combine(Layout.LeaseDirectory(Digests.Hex(lease.Digest)), LeaseFileName(lease.Holder));
+
+    /// <summary>Every readable lease on every image, expired or not (temporary and damaged files left out).</summary>
+    public IReadOnlyList<LeaseRecord> AllLeases()
+    {
+        if (!Directory.Exists(Layout.Leases))
+            return [];
+        var found = new List<LeaseRecord>();
+        foreach (var dir in Directory.EnumerateDirectories(Layout.Leases))
+        {
+            foreach (var file in Directory.EnumerateFiles(dir))
+            {
+                if (!AtomicFile.IsTempName(Path.GetFileName(file)) && Read(file, CacheJsonContext.Default.LeaseRecord) is { } lease)
+                    found.Add(lease);
+            }
+        }
+        return found;
+    }
+
     /// <summary>Removes the holder's lease on every image; true if one existed. Idempotent.</summary>
     public bool DeleteLeases(string holder)
     {

@@ -117,6 +117,31 @@ public sealed partial class ImageCache
         return dropped;
     }
 
+    /// <summary>
+    /// Renews the step leases of <paramref name="jobsOnNode"/> and drops those of jobs no longer on this node
+    /// (<see cref="SlurmLeases"/>); then, if anything was dropped, evicts what those leases held above the high
+    /// watermark. Returns what was done.
+    /// </summary>
+    public SlurmLeasePlan KeepSlurmLeases(IReadOnlySet<uint> jobsOnNode)
+    {
+        RequireWritable();
+        var now = _time.GetUtcNow();
+        var ttl = TimeSpan.FromSeconds(Options.Cache.LeaseTtlSeconds);
+        var plan = SlurmLeases.Plan(Store.AllLeases(), jobsOnNode, now, ttl);
+        foreach (var lease in plan.Renew)
+        {
+            // Only while it is there: a step that released it just now keeps it released (a lease written back
+            // anyway would be dropped on the next check, its job being gone).
+            if (File.Exists(Store.LeasePath(lease)))
+                Store.WriteLease(lease with { Expires = now + ttl });
+        }
+        foreach (var lease in plan.Drop)
+            AtomicFile.TryDelete(Store.LeasePath(lease));
+        if (plan.Drop.Count > 0)
+            EvictIfNeeded();
+        return plan;
+    }
+
     /// <summary>Drops every lease of <paramref name="holder"/>. Idempotent: releasing twice is fine.
     /// Leases change on every job step, so they are not part of inventory.json (`placement ls` counts them live).</summary>
     public bool Release(string holder)

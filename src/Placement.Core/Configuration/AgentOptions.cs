@@ -11,6 +11,7 @@ public sealed class AgentOptions
         nameof(MaxFeatures), nameof(CoalesceMilliseconds), nameof(PublishMinIntervalMilliseconds), nameof(RepairIntervalSeconds),
         nameof(InventoryPollMilliseconds), nameof(RetryMaxDelaySeconds), nameof(ScontrolPath), nameof(ScontrolTimeoutSeconds),
         nameof(Listen), nameof(PublishFeatures), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms), nameof(Socket),
+        nameof(LeaseCheckIntervalSeconds),
     ];
 
     /// <summary>At most this many <c>img_</c> features per node: pinned images first, then most recently used.</summary>
@@ -66,6 +67,14 @@ public sealed class AgentOptions
     /// <summary>The unmunge program that verifies warm requests' MUNGE credentials: a name on PATH or an absolute path.</summary>
     [Required]
     public string UnmungePath { get; set; } = "unmunge";
+
+    /// <summary>
+    /// How often the agent of a Slurm node checks its step leases against the jobs with a step on the node
+    /// (<c>scontrol listpids</c>, answered by the node's slurmstepds): a running job's leases are renewed, leases of
+    /// jobs gone from the node (older than 10 minutes) are dropped. 0: never (leases then last Cache:LeaseTtlSeconds).
+    /// </summary>
+    [Range(0, 24 * 3600)]
+    public int LeaseCheckIntervalSeconds { get; set; } = 300;
 
     /// <summary>At most this many warm-ups pull at once on this node; more wait in the agent's queue.</summary>
     [Range(1, 64)]

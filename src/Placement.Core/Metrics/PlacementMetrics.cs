@@ -57,6 +57,10 @@ public static class PlacementMetrics
     public static readonly Counter AgentPublishes = Prometheus.Metrics.CreateCounter(
         "placement_agent_publishes_total", "Node feature updates sent to the scheduler by the node agent.", "reason");
 
+    /// <summary>Action: renewed (the job still has a step on the node), dropped (it has none any more).</summary>
+    public static readonly Counter AgentLeaseChecks = Prometheus.Metrics.CreateCounter(
+        "placement_agent_leases_total", "Step leases the node agent renewed or dropped after checking the node's running jobs.", "action");
+
     public static readonly Counter AgentPublishFailures = Prometheus.Metrics.CreateCounter(
         "placement_agent_publish_failures_total", "Failed attempts to read or update the node's features (e.g. slurmctld down).");
 

@@ -4,7 +4,8 @@ using Placement.Core.Processes;
 namespace Placement.Core.Slurm;
 
 /// <summary>
-/// Node features through <c>scontrol</c> (run with the process's environment, so <c>SLURM_CONF</c> applies).
+/// Node features and the node's running job steps through <c>scontrol</c> (run with the process's environment, so
+/// <c>SLURM_CONF</c> applies).
 /// Failures are <see cref="PlacementException"/>s: <see cref="PlacementErrorKind.Network"/> when slurmctld
 /// cannot be reached (retry later), <see cref="PlacementErrorKind.NotFound"/> for an unknown node,
 /// <see cref="PlacementErrorKind.Failure"/> otherwise; the message carries scontrol's own words.
@@ -39,6 +40,41 @@ public sealed partial class Scontrol(string program, TimeSpan timeout)
         await RunAsync(
             ["update", $"NodeName={node}", $"AvailableFeatures={string.Join(',', features.Available)}", $"ActiveFeatures={string.Join(',', features.Active)}"],
             node, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The jobs with a step on <paramref name="node"/>: <c>scontrol listpids '*' NODE</c>, which asks the node's
+    /// slurmstepds over their sockets in SlurmdSpoolDir (local; neither slurmctld nor slurmd is involved), so it must
+    /// run on the node itself, as root. Any error scontrol reports (an unknown node, a spool directory it cannot
+    /// read, a slurmstepd that does not answer) fails the whole call: an incomplete list must not look like an
+    /// empty node.
+    /// </summary>
+    public async Task<IReadOnlySet<uint>> JobsWithStepsAsync(string node, CancellationToken cancellationToken)
+    {
+        var run = await SchedulerCommands.RunAsync(Program, ["listpids", "*", node], Timeout, cancellationToken).ConfigureAwait(false);
+        var stderr = run.Result.StandardError.Trim();
+        if (stderr.Contains("error", StringComparison.OrdinalIgnoreCase))
+            throw new PlacementException(PlacementErrorKind.Failure, $"{run.Command.Display}: {run.Messages}; is {node} this node's Slurm name, and does this run as root on it?");
+        if (!run.Succeeded && stderr != NoSteps)
+            throw run.Failure();
+        return ParseListPids(run.Result.StandardOutput);
+    }
+
+    private const string NoSteps = "No job steps exist on this node.";
+
+    /// <summary>The JOBID column of <c>scontrol listpids</c> (header "PID JOBID STEPID LOCALID GLOBALID").</summary>
+    internal static IReadOnlySet<uint> ParseListPids(string output)
+    {
+        var jobs = new HashSet<uint>();
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (columns.Length >= 3 && uint.TryParse(columns[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var job))
+                jobs.Add(job);
+            else if (columns is not ["PID", "JOBID", ..])
+                throw new PlacementException(PlacementErrorKind.Failure, $"scontrol listpids printed a line this version does not understand: '{SchedulerCommands.OneLine(line)}'");
+        }
+        return jobs;
     }
 
     private async Task<ExternalCommandResult> RunAsync(IReadOnlyList<string> arguments, string node, CancellationToken cancellationToken)

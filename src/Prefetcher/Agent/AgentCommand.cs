@@ -80,7 +80,10 @@ internal static class AgentCommand
                 var importing = socket?.RunAsync(stop.Token) ?? Task.CompletedTask;
                 if (options.Agent.PublishFeatures)
                 {
+                    var leases = new LeaseKeeper(cache, scontrol, log).RunAsync(stop.Token);
                     await new NodeAgent(cache, scontrol, log).RunAsync(stop.Token).ConfigureAwait(false);
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    await leases.ConfigureAwait(false);
                 }
                 else
                 {
