@@ -118,20 +118,20 @@ public sealed partial class ImageCache
     }
 
     /// <summary>
-    /// Renews the step leases of <paramref name="jobsOnNode"/> and drops those of jobs no longer on this node
-    /// (<see cref="SlurmLeases"/>); then, if anything was dropped, evicts what those leases held above the high
-    /// watermark. Returns what was done.
+    /// Renews the step leases of jobs in <paramref name="running"/> and drops those of jobs no longer running here
+    /// (<see cref="StepLeases"/>; <paramref name="jobOf"/> picks the leases and names their job); then, if anything
+    /// was dropped, evicts above the high watermark what those leases held. Returns what was done.
     /// </summary>
-    public SlurmLeasePlan KeepSlurmLeases(IReadOnlySet<uint> jobsOnNode)
+    public StepLeasePlan KeepStepLeases(Func<string, string?> jobOf, IReadOnlySet<string> running)
     {
         RequireWritable();
         var now = _time.GetUtcNow();
         var ttl = TimeSpan.FromSeconds(Options.Cache.LeaseTtlSeconds);
-        var plan = SlurmLeases.Plan(Store.AllLeases(), jobsOnNode, now, ttl);
+        var plan = StepLeases.Plan(Store.AllLeases(), jobOf, running, now, ttl);
         foreach (var lease in plan.Renew)
         {
             // Only while it is there: a step that released it just now keeps it released (a lease written back
-            // anyway would be dropped on the next check, its job being gone).
+            // anyway would be dropped by a later check, its job being gone).
             if (File.Exists(Store.LeasePath(lease)))
                 Store.WriteLease(lease with { Expires = now + ttl });
         }

@@ -11,7 +11,7 @@ public sealed class AgentOptions
         nameof(MaxFeatures), nameof(CoalesceMilliseconds), nameof(PublishMinIntervalMilliseconds), nameof(RepairIntervalSeconds),
         nameof(InventoryPollMilliseconds), nameof(RetryMaxDelaySeconds), nameof(ScontrolPath), nameof(ScontrolTimeoutSeconds),
         nameof(Listen), nameof(PublishFeatures), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms), nameof(Socket),
-        nameof(LeaseCheckIntervalSeconds),
+        nameof(LeaseCheckIntervalSeconds), nameof(GridEngineExecdSpool),
     ];
 
     /// <summary>At most this many <c>img_</c> features per node: pinned images first, then most recently used.</summary>
@@ -69,12 +69,18 @@ public sealed class AgentOptions
     public string UnmungePath { get; set; } = "unmunge";
 
     /// <summary>
-    /// How often the agent of a Slurm node checks its step leases against the jobs with a step on the node
-    /// (<c>scontrol listpids</c>, answered by the node's slurmstepds): a running job's leases are renewed, leases of
-    /// jobs gone from the node (older than 10 minutes) are dropped. 0: never (leases then last Cache:LeaseTtlSeconds).
+    /// How often the agent checks the node's step leases against the jobs running on it (Slurm: <c>scontrol listpids</c>,
+    /// answered by the node's slurmstepds; Grid Engine: the execd's active_jobs spool): a running job's leases are
+    /// renewed, leases of jobs gone from the node (older than 10 minutes) are dropped. 0: never (leases then last
+    /// Cache:LeaseTtlSeconds).
     /// </summary>
     [Range(0, 24 * 3600)]
     public int LeaseCheckIntervalSeconds { get; set; } = 300;
+
+    /// <summary>On Grid Engine execution hosts (<see cref="PublishFeatures"/> false): the execd_spool_dir, whose
+    /// <c>&lt;host&gt;/active_jobs</c> lists the jobs running on the host for the lease check.</summary>
+    [Required]
+    public string GridEngineExecdSpool { get; set; } = GridEngine.ExecdActiveJobs.DefaultSpool;
 
     /// <summary>At most this many warm-ups pull at once on this node; more wait in the agent's queue.</summary>
     [Range(1, 64)]

@@ -47,6 +47,8 @@ internal static class PlacementOptionsRules
             yield return $"Agent:Socket must be an absolute file path without spaces, or empty for no socket (value: '{socket}')";
         else if (socketBytes > 107)
             yield return $"Agent:Socket is too long for a Unix socket: at most 107 bytes with %n replaced by a 64-character node name (value: '{socket}')";
+        if (!System.IO.Path.IsPathFullyQualified(options.Agent.GridEngineExecdSpool))
+            yield return $"Agent:GridEngineExecdSpool must be an absolute path, the execd_spool_dir of `qconf -sconf` (value: '{options.Agent.GridEngineExecdSpool}')";
         var slurmUser = options.Agent.SlurmUser;
         if (slurmUser.Length > 0 && (slurmUser.Length > 32 || !(slurmUser.All(char.IsAsciiDigit)
             || (char.IsAsciiLetterLower(slurmUser[0]) || slurmUser[0] == '_') && slurmUser.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '_' or '-' or '.'))))

@@ -80,7 +80,7 @@ internal static class AgentCommand
                 var importing = socket?.RunAsync(stop.Token) ?? Task.CompletedTask;
                 if (options.Agent.PublishFeatures)
                 {
-                    var leases = new LeaseKeeper(cache, scontrol, log).RunAsync(stop.Token);
+                    var leases = LeaseKeeper.ForSlurm(cache, scontrol, log).RunAsync(stop.Token);
                     await new NodeAgent(cache, scontrol, log).RunAsync(stop.Token).ConfigureAwait(false);
                     await stop.CancelAsync().ConfigureAwait(false);
                     await leases.ConfigureAwait(false);
@@ -90,6 +90,7 @@ internal static class AgentCommand
                     // Grid Engine host: the load sensor reports the images; nothing to publish.
                     cache.Layout.EnsureCreated();
                     log.Write("ready", $"node {cache.NodeName}: not publishing Slurm features (Agent:PublishFeatures is false)");
+                    await LeaseKeeper.ForGridEngine(cache, log).RunAsync(stop.Token).ConfigureAwait(false);
                     try
                     {
                         await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);

@@ -1,51 +1,78 @@
 using Placement.Core;
 using Placement.Core.Cache;
+using Placement.Core.GridEngine;
 using Placement.Core.Metrics;
 using Placement.Core.Slurm;
 
 namespace Placement.Prefetcher.Agent;
 
 /// <summary>
-/// On a Slurm node, every <c>Agent:LeaseCheckIntervalSeconds</c>: renews the step leases of jobs that still have a
-/// step on the node and drops those of jobs that have none (docs/cache.md "Leases"). While scontrol fails, nothing
-/// is renewed or dropped (logged once until it works again): an unknown list never empties the node's leases.
+/// Every <c>Agent:LeaseCheckIntervalSeconds</c>: renews the step leases of jobs still running on the node and drops
+/// those of jobs gone from it (docs/cache.md "Leases"). The node itself says what runs: on a Slurm node its
+/// slurmstepds (<c>scontrol listpids</c>), on a Grid Engine host its execd's active_jobs spool. While that cannot be
+/// read, nothing is renewed or dropped (logged once until it works again): an unknown list never empties the leases.
 /// </summary>
-internal sealed class LeaseKeeper(ImageCache cache, Scontrol scontrol, AgentLog log)
+internal sealed class LeaseKeeper
 {
+    private readonly ImageCache _cache;
+    private readonly Func<CancellationToken, Task<IReadOnlySet<string>>> _running;
+    private readonly Func<string, string?> _jobOf;
+    private readonly string _what;
+    private readonly AgentLog _log;
     private string? _failing;
 
-    /// <summary>One check; false when scontrol failed.</summary>
+    private LeaseKeeper(ImageCache cache, Func<CancellationToken, Task<IReadOnlySet<string>>> running, Func<string, string?> jobOf, string what, AgentLog log)
+    {
+        _cache = cache;
+        _running = running;
+        _jobOf = jobOf;
+        _what = what;
+        _log = log;
+    }
+
+    /// <summary>Slurm node: <c>slurm-&lt;job&gt;.&lt;step&gt;</c> leases against the jobs with a step on the node.</summary>
+    public static LeaseKeeper ForSlurm(ImageCache cache, Scontrol scontrol, AgentLog log) =>
+        new(cache, async ct => (await scontrol.JobsWithStepsAsync(cache.NodeName, ct).ConfigureAwait(false))
+                .Select(j => j.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToHashSet(StringComparer.Ordinal),
+            StepLeases.SlurmJob, "the node's job steps", log);
+
+    /// <summary>Grid Engine host: <c>sge-&lt;host&gt;-&lt;job&gt;.&lt;task&gt;</c> leases against the execd's active jobs.</summary>
+    public static LeaseKeeper ForGridEngine(ImageCache cache, AgentLog log) =>
+        new(cache, _ => Task.FromResult(ExecdActiveJobs.List(cache.Options.Agent.GridEngineExecdSpool, cache.NodeName)),
+            holder => StepLeases.GridEngineTask(holder, cache.NodeName), "the host's Grid Engine jobs", log);
+
+    /// <summary>One check; false when the running jobs could not be listed.</summary>
     public async Task<bool> CheckAsync(CancellationToken cancellationToken)
     {
-        IReadOnlySet<uint> jobs;
+        IReadOnlySet<string> running;
         try
         {
-            jobs = await scontrol.JobsWithStepsAsync(cache.NodeName, cancellationToken).ConfigureAwait(false);
+            running = await _running(cancellationToken).ConfigureAwait(false);
         }
-        catch (PlacementException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is PlacementException or IOException or UnauthorizedAccessException && !cancellationToken.IsCancellationRequested)
         {
             if (_failing != ex.Message)
-                log.Write("leases", $"node {cache.NodeName}: cannot list the node's job steps, leases are left as they are: {ex.Message}");
+                _log.Write("leases", $"node {_cache.NodeName}: cannot list {_what}, leases are left as they are: {ex.Message}");
             _failing = ex.Message;
             return false;
         }
         if (_failing is not null)
-            log.Write("leases", $"node {cache.NodeName}: the node's job steps are listed again");
+            _log.Write("leases", $"node {_cache.NodeName}: {_what} are listed again");
         _failing = null;
-        var plan = cache.KeepSlurmLeases(jobs);
+        var plan = _cache.KeepStepLeases(_jobOf, running);
         PlacementMetrics.AgentLeaseChecks.WithLabels("renewed").Inc(plan.Renew.Count);
         PlacementMetrics.AgentLeaseChecks.WithLabels("dropped").Inc(plan.Drop.Count);
         foreach (var lease in plan.Drop)
-            log.Write("leases", $"node {cache.NodeName}: dropped lease {lease.Holder} on {lease.Digest[..19]}: the job has no step on this node any more");
+            _log.Write("leases", $"node {_cache.NodeName}: dropped lease {lease.Holder} on {lease.Digest[..19]}: its job no longer runs on this node");
         if (plan.Renew.Count > 0)
-            log.Write("leases", $"node {cache.NodeName}: renewed {plan.Renew.Count} lease(s) of running jobs ({string.Join(", ", plan.Renew.Select(l => l.Holder).Distinct().Take(5))})");
+            _log.Write("leases", $"node {_cache.NodeName}: renewed {plan.Renew.Count} lease(s) of running jobs ({string.Join(", ", plan.Renew.Select(l => l.Holder).Distinct().Take(5))})");
         return true;
     }
 
     /// <summary>Checks at start and then every interval until cancelled; does nothing when the interval is 0.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var interval = cache.Options.Agent.LeaseCheckIntervalSeconds;
+        var interval = _cache.Options.Agent.LeaseCheckIntervalSeconds;
         if (interval == 0)
             return;
         try

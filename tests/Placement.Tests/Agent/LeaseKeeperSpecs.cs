@@ -65,7 +65,7 @@ public sealed class LeaseKeeperSpecs
                 cache.Store.WriteLease(lease);
 
             using var log = new StringWriter();
-            Assert.That(await new LeaseKeeper(cache, scontrol, new AgentLog(log)).CheckAsync(CancellationToken.None), Is.True, log.ToString());
+            Assert.That(await LeaseKeeper.ForSlurm(cache, scontrol, new AgentLog(log)).CheckAsync(CancellationToken.None), Is.True, log.ToString());
 
             var after = cache.Store.AllLeases().ToDictionary(l => l.Holder);
             Assert.That(after.Keys, Is.EquivalentTo(new[] { running.Holder, starting.Holder, importer.Holder }), log.ToString());
@@ -89,7 +89,7 @@ public sealed class LeaseKeeperSpecs
         var gone = Lease("slurm-4000000000.0", TimeSpan.FromHours(2), TimeSpan.FromHours(3));
         cache.Store.WriteLease(gone);
         using var log = new StringWriter();
-        var keeper = new LeaseKeeper(cache, new Scontrol("scontrol", TimeSpan.FromSeconds(10)), new AgentLog(log));
+        var keeper = LeaseKeeper.ForSlurm(cache, new Scontrol("scontrol", TimeSpan.FromSeconds(10)), new AgentLog(log));
 
         Assert.That(await keeper.CheckAsync(CancellationToken.None), Is.False);
         Assert.That(await keeper.CheckAsync(CancellationToken.None), Is.False);
