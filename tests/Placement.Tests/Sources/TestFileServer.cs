@@ -8,25 +8,18 @@ namespace Placement.Tests.Sources;
 /// A loopback HttpListener serving one file with Range support, and misbehaving on request:
 /// <see cref="Plan"/> picks the <see cref="ServeMode"/> for the n-th request (0-based).
 /// </summary>
-internal sealed class TestFileServer : IAsyncDisposable
+internal sealed class TestFileServer : LoopbackHttpServer
 {
-    private readonly HttpListener _listener = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
     private int _count;
 
     /// <param name="port">A fixed port (a server "coming back" where an earlier one was); default: a free one.</param>
-    public TestFileServer(byte[] content, int? port = null)
+    public TestFileServer(byte[] content, int? port = null) : base(port)
     {
         Content = content;
-        Port = port ?? FreePort.Next();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
-        _loop = Task.Run(LoopAsync);
+        Start();
     }
 
     public byte[] Content { get; }
-    public int Port { get; }
     public Func<int, ServeMode> Plan { get; set; } = _ => ServeMode.Normal;
     public int CutAfter { get; set; } = 1000;
     public Uri? RedirectTo { get; set; }
@@ -34,26 +27,10 @@ internal sealed class TestFileServer : IAsyncDisposable
 
     public Uri Url(string path = "/image.sqsh") => new($"http://127.0.0.1:{Port}{path}");
 
-    private async Task LoopAsync()
+    protected override Task Serve(HttpListenerContext context)
     {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                return;
-            }
-            var index = Interlocked.Increment(ref _count) - 1;
-            _ = Task.Run(() => ServeAsync(context, Plan(index)));
-        }
+        var mode = Plan(Interlocked.Increment(ref _count) - 1);
+        return Task.Run(() => ServeAsync(context, mode));
     }
 
     private async Task ServeAsync(HttpListenerContext context, ServeMode mode)
@@ -94,7 +71,7 @@ internal sealed class TestFileServer : IAsyncDisposable
                 await output.FlushAsync().ConfigureAwait(false);
                 record.BytesSent = part.Length;
                 if (mode == ServeMode.Stall)
-                    await Task.Delay(Timeout.Infinite, _stop.Token).ConfigureAwait(false);
+                    await Task.Delay(Timeout.Infinite, Stopping.Token).ConfigureAwait(false);
                 else
                     await Task.Delay(200).ConfigureAwait(false); // let the client read what was sent before the reset
                 response.Abort();
@@ -108,14 +85,5 @@ internal sealed class TestFileServer : IAsyncDisposable
         {
             try { response.Abort(); } catch (ObjectDisposedException) { }
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        _listener.Stop();
-        _listener.Close();
-        try { await _loop.ConfigureAwait(false); } catch (ObjectDisposedException) { }
-        _stop.Dispose();
     }
 }

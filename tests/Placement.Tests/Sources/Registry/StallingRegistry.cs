@@ -9,12 +9,9 @@ namespace Placement.Tests.Sources.Registry;
 /// the test, and a second layer whose download sends a few bytes and then stalls until the client goes away or the
 /// registry is disposed. <see cref="StalledDownloadAbandoned"/> completes when the client dropped that download.
 /// </summary>
-internal sealed class StallingRegistry : IAsyncDisposable
+internal sealed class StallingRegistry : LoopbackHttpServer
 {
     private const string LayerType = "application/vnd.oci.image.layer.v1.tar+gzip";
-    private readonly HttpListener _listener = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
     private readonly Dictionary<string, byte[]> _blobs = new(StringComparer.Ordinal);
     private readonly byte[] _manifest;
     private readonly string _stalledDigest;
@@ -33,13 +30,9 @@ internal sealed class StallingRegistry : IAsyncDisposable
              "layers":[{"mediaType":"{{LayerType}}","digest":"{{Digest(firstLayer)}}","size":{{firstLayer.Length}}},
                        {"mediaType":"{{LayerType}}","digest":"{{_stalledDigest}}","size":{{stalled.Length}}}]}
             """);
-        Port = FreePort.Next();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
-        _loop = Task.Run(LoopAsync);
+        Start();
     }
 
-    public int Port { get; }
     public string Host => $"127.0.0.1:{Port}";
     public string Reference => $"docker://{Host}/t/img:1";
 
@@ -48,26 +41,7 @@ internal sealed class StallingRegistry : IAsyncDisposable
 
     private static string Digest(byte[] content) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(content));
 
-    private async Task LoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                return;
-            }
-            _ = Task.Run(() => ServeAsync(context));
-        }
-    }
+    protected override Task Serve(HttpListenerContext context) => Task.Run(() => ServeAsync(context));
 
     private async Task ServeAsync(HttpListenerContext context)
     {
@@ -116,7 +90,7 @@ internal sealed class StallingRegistry : IAsyncDisposable
         try
         {
             await response.OutputStream.WriteAsync(blob.AsMemory(0, 64 * 1024)).ConfigureAwait(false);
-            for (var i = 64 * 1024; !_stop.IsCancellationRequested; i++)
+            for (var i = 64 * 1024; !Stopping.IsCancellationRequested; i++)
             {
                 await Task.Delay(100).ConfigureAwait(false);
                 await response.OutputStream.WriteAsync(blob.AsMemory(i, 1)).ConfigureAwait(false);
@@ -125,22 +99,8 @@ internal sealed class StallingRegistry : IAsyncDisposable
         }
         catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
         {
-            if (!_stop.IsCancellationRequested)
+            if (!Stopping.IsCancellationRequested)
                 _abandoned.TrySetResult();
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Close();
-        try
-        {
-            await _loop;
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        _stop.Dispose();
     }
 }
