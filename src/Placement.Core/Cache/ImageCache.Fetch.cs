@@ -131,14 +131,16 @@ public sealed partial class ImageCache : IDisposable
             var rootfs = Path.Combine(build, "rootfs");
             Directory.CreateDirectory(rootfs);
             var applier = new LayerApplier();
+            Exception? failed = null;
             try
             {
                 await TranslateDisk(() => TranslateLayer(() => applier.ApplyPipelinedAsync(rootfs, layerTasks, cancellationToken)), reference).ConfigureAwait(false);
             }
-            catch
+            catch (Exception ex)
             {
                 // A refused layer (or a failed download) fails the image: stop the other layers' downloads instead of
                 // finishing gigabytes nobody will apply (what did arrive stays as a partial blob, resumed next time).
+                failed = ex;
                 await downloads.CancelAsync().ConfigureAwait(false);
                 throw;
             }
@@ -146,6 +148,8 @@ public sealed partial class ImageCache : IDisposable
             {
                 // never leave downloads running behind a failed apply
                 await Task.WhenAll(layerTasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
+                if (failed is PlacementException { Kind: PlacementErrorKind.DiskFull } || (failed is not null && IsDiskFull(failed)))
+                    await DropPartialBlobsAsync(image).ConfigureAwait(false); // on a full disk, kept partials would only keep it full
             }
 
             tracker.Phase("building squashfs");
@@ -179,6 +183,26 @@ public sealed partial class ImageCache : IDisposable
         {
             AtomicFile.TryDelete(build);
             DropLayerBlobs(image);
+        }
+    }
+
+    /// <summary>
+    /// Deletes the image's partial layer downloads, each under its blob lock: a cancelled download lets go of it once it
+    /// has stopped (its callers stop waiting at once); one that keeps it for seconds belongs to another pull and is left.
+    /// </summary>
+    private async Task DropPartialBlobsAsync(ResolvedImage image)
+    {
+        foreach (var layer in image.Layers)
+        {
+            var hex = Digests.Hex(layer.Digest);
+            try
+            {
+                using (await FileLock.AcquireAsync(Layout.BlobLock(hex), $"drop partial {layer.Digest}", TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false))
+                    AtomicFile.TryDelete(Layout.PartialBlob(hex));
+            }
+            catch (CacheBusyException)
+            {
+            }
         }
     }
 
