@@ -140,6 +140,7 @@ public sealed partial class ImageCache
         return target;
     }
 
+    /// <summary>Pinned with `placement pin`, or a catalog image (id img_&lt;alias&gt;) marked Pinned.</summary>
     private bool IsPinned(RefRecord record) =>
         record.Pinned || (record.Id.StartsWith("img_", StringComparison.Ordinal) && Options.Catalog.TryGetValue(record.Id[4..], out var entry) && entry.Pinned);
 

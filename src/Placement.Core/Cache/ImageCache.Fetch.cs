@@ -148,8 +148,9 @@ public sealed partial class ImageCache : IDisposable
             {
                 // never leave downloads running behind a failed apply
                 await Task.WhenAll(layerTasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
-                if (failed is PlacementException { Kind: PlacementErrorKind.DiskFull } || (failed is not null && IsDiskFull(failed)))
-                    await DropPartialBlobsAsync(image).ConfigureAwait(false); // on a full disk, kept partials would only keep it full
+                // On a full disk (TranslateDisk names every ENOSPC so), kept partials would only keep it full.
+                if (failed is PlacementException { Kind: PlacementErrorKind.DiskFull })
+                    await DropPartialBlobsAsync(image).ConfigureAwait(false);
             }
 
             tracker.Phase("building squashfs");

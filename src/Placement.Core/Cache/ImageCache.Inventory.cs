@@ -9,7 +9,6 @@ public sealed partial class ImageCache
     public IReadOnlyList<CacheEntry> List(bool countLeases = true)
     {
         var now = _time.GetUtcNow();
-        var pinnedByCatalog = Options.Catalog.Where(e => e.Value.Pinned).Select(e => "img_" + e.Key).ToHashSet(StringComparer.Ordinal);
         var entries = new List<CacheEntry>();
         foreach (var record in Store.ListRefs())
         {
@@ -17,7 +16,7 @@ public sealed partial class ImageCache
             if (Store.ArtifactPath(hex) is not { } path)
                 continue;
             entries.Add(new CacheEntry(record.Id, record.Ref, record.Digest, new FileInfo(path).Length, path, record.LastUsed,
-                record.Pinned || pinnedByCatalog.Contains(record.Id), countLeases ? Store.ActiveLeases(hex, now).Count : 0));
+                IsPinned(record), countLeases ? Store.ActiveLeases(hex, now).Count : 0));
         }
         return entries
             .OrderByDescending(e => e.Pinned)

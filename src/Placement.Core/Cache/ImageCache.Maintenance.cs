@@ -158,7 +158,6 @@ public sealed partial class ImageCache
         var low = SizeLimit.Parse(Options.Cache.LowWatermark).Resolve(total);
         var now = _time.GetUtcNow();
         var refs = Store.ListRefs().ToList();
-        var pinnedIds = Options.Catalog.Where(e => e.Value.Pinned).Select(e => "img_" + e.Key).ToHashSet(StringComparer.Ordinal);
         var candidates = new List<EvictionCandidate>();
         foreach (var hex in Store.ListImageHexes())
         {
@@ -166,7 +165,7 @@ public sealed partial class ImageCache
             var pointing = refs.Where(r => r.Digest == digest).ToList();
             var meta = Store.ReadMeta(hex);
             var lastUsed = pointing.Count > 0 ? pointing.Max(r => r.LastUsed) : meta?.Created ?? DateTimeOffset.MinValue;
-            var pinned = pointing.Any(r => r.Pinned || pinnedIds.Contains(r.Id));
+            var pinned = pointing.Any(IsPinned);
             var leased = hex == exceptHex || Store.ActiveLeases(hex, now).Count > 0;
             candidates.Add(new EvictionCandidate(hex, Store.ImageBytes(hex), lastUsed, pinned, leased));
         }
@@ -182,7 +181,7 @@ public sealed partial class ImageCache
             List<RefRecord> Pointing() => Store.ListRefs().Where(r => r.Digest == digest).ToList();
             bool StillEvictable() =>
                 Store.ActiveLeases(victim.Key, now).Count == 0 &&
-                Pointing().All(r => !r.Pinned && !pinnedIds.Contains(r.Id) && r.LastUsed <= victim.LastUsed);
+                Pointing().All(r => !IsPinned(r) && r.LastUsed <= victim.LastUsed);
             var wasted = false;
             if (!TryDeleteImageNow(victim.Key, StillEvictable, () =>
                 {

@@ -41,25 +41,25 @@ internal sealed class LeaseKeeper
         new(cache, _ => Task.FromResult(ExecdActiveJobs.List(cache.Options.Agent.GridEngineExecdSpool, cache.NodeName)),
             holder => StepLeases.GridEngineTask(holder, cache.NodeName), "the host's Grid Engine jobs", log);
 
-    /// <summary>One check; false when the running jobs could not be listed.</summary>
+    /// <summary>One check; false when the running jobs could not be listed or the leases not read or written.</summary>
     public async Task<bool> CheckAsync(CancellationToken cancellationToken)
     {
-        IReadOnlySet<string> running;
+        StepLeasePlan plan;
         try
         {
-            running = await _running(cancellationToken).ConfigureAwait(false);
+            var running = await _running(cancellationToken).ConfigureAwait(false);
+            plan = _cache.KeepStepLeases(_jobOf, running);
         }
         catch (Exception ex) when (ex is PlacementException or IOException or UnauthorizedAccessException && !cancellationToken.IsCancellationRequested)
         {
             if (_failing != ex.Message)
-                _log.Write("leases", $"node {_cache.NodeName}: cannot list {_what}, leases are left as they are: {ex.Message}");
+                _log.Write("leases", $"node {_cache.NodeName}: cannot check the leases against {_what}, they are left as they are: {ex.Message}");
             _failing = ex.Message;
             return false;
         }
         if (_failing is not null)
-            _log.Write("leases", $"node {_cache.NodeName}: {_what} are listed again");
+            _log.Write("leases", $"node {_cache.NodeName}: the lease check works again");
         _failing = null;
-        var plan = _cache.KeepStepLeases(_jobOf, running);
         PlacementMetrics.AgentLeaseChecks.WithLabels("renewed").Inc(plan.Renew.Count);
         PlacementMetrics.AgentLeaseChecks.WithLabels("dropped").Inc(plan.Drop.Count);
         foreach (var lease in plan.Drop)

@@ -94,7 +94,7 @@ public sealed class LeaseKeeperSpecs
         Assert.That(await keeper.CheckAsync(CancellationToken.None), Is.False);
         Assert.That(await keeper.CheckAsync(CancellationToken.None), Is.False);
         Assert.That(cache.Store.AllLeases().Select(l => l.Holder), Is.EqualTo(new[] { gone.Holder }), "an unknown list never empties the node's leases");
-        Assert.That(log.ToString(), Does.Contain("cannot list the node's job steps").And.Contain("n9"));
-        Assert.That(log.ToString().Split("cannot list").Length - 1, Is.EqualTo(1), "logged once while it keeps failing");
+        Assert.That(log.ToString(), Does.Contain("cannot check the leases against the node's job steps").And.Contain("n9"));
+        Assert.That(log.ToString().Split("cannot check").Length - 1, Is.EqualTo(1), "logged once while it keeps failing");
     }
 }
