@@ -11,7 +11,7 @@ public sealed class AgentOptions
         nameof(MaxFeatures), nameof(CoalesceMilliseconds), nameof(PublishMinIntervalMilliseconds), nameof(RepairIntervalSeconds),
         nameof(InventoryPollMilliseconds), nameof(RetryMaxDelaySeconds), nameof(ScontrolPath), nameof(ScontrolTimeoutSeconds),
         nameof(Listen), nameof(PublishFeatures), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms), nameof(Socket),
-        nameof(LeaseCheckIntervalSeconds), nameof(GridEngineExecdSpool),
+        nameof(LeaseCheckIntervalSeconds), nameof(GridEngineExecdSpool), nameof(MaxConcurrentUnmunge), nameof(UnmungeWaitMilliseconds),
     ];
 
     /// <summary>At most this many <c>img_</c> features per node: pinned images first, then most recently used.</summary>
@@ -67,6 +67,19 @@ public sealed class AgentOptions
     /// <summary>The unmunge program that verifies warm requests' MUNGE credentials: a name on PATH or an absolute path.</summary>
     [Required]
     public string UnmungePath { get; set; } = "unmunge";
+
+    /// <summary>
+    /// At most this many unmunge processes at once for the agent's authenticated requests (warm requests and peers'
+    /// artifact requests together). Every request carrying a MUNGE header reaches unmunge, so the bound keeps a flood from
+    /// saturating munged, which Slurm's own authentication on the node needs too (munged runs 2 threads by default).
+    /// </summary>
+    [Range(1, 64)]
+    public int MaxConcurrentUnmunge { get; set; } = 4;
+
+    /// <summary>How long an authenticated request waits for an unmunge turn before it is answered busy (503; the
+    /// controller retries next round, a peer's pull goes to the next holder or the registry).</summary>
+    [Range(0, 10_000)]
+    public int UnmungeWaitMilliseconds { get; set; } = 100;
 
     /// <summary>
     /// How often the agent checks the node's step leases against the jobs running on it (Slurm: <c>scontrol listpids</c>,

@@ -12,28 +12,31 @@ namespace Placement.Prefetcher.Agent;
 /// <c>Authorization: Munge …</c>, verified by unmunge, carrying exactly this request's payload
 /// (<see cref="WarmAuthentication.Payload(string,string,string,System.ReadOnlySpan{byte})"/>), made by root or by
 /// <see cref="AgentOptions.SlurmUser"/>.
-/// <para>At most <see cref="MaxConcurrentDecodes"/> unmunge processes run at once for all authorizers sharing a
-/// gate (<see cref="NewDecodeGate"/>): a request that cannot get a turn within <see cref="DecodeWait"/> is refused as
-/// busy (503) without running one. Every request with any <c>Authorization: Munge</c> header reaches unmunge, so a
+/// <para>At most <see cref="AgentOptions.MaxConcurrentUnmunge"/> unmunge processes run at once for all authorizers
+/// sharing a gate (<see cref="DecodeGate"/>): a request that cannot get a turn within
+/// <see cref="AgentOptions.UnmungeWaitMilliseconds"/> is refused as busy (503) without running one. Every request with any <c>Authorization: Munge</c> header reaches unmunge, so a
 /// flood would otherwise fork without bound and saturate munged (two threads by default), stalling Slurm's own
 /// authentication on the node.</para>
 /// </summary>
-internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<int> allowedUids, string allowedDescription, SemaphoreSlim? decodes = null)
+internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<int> allowedUids, string allowedDescription, WarmAuthorizer.DecodeGate decodes)
 {
-    /// <summary>unmunge processes at once per gate; legitimate traffic (a controller's warm requests, peers' offer
-    /// requests) needs one for a few milliseconds.</summary>
-    public const int MaxConcurrentDecodes = 4;
+    /// <summary>
+    /// The unmunge turns shared by the authorizers of one agent (they use the same munged): at most
+    /// <paramref name="Slots"/> at once, a request waits <paramref name="Wait"/> for one. Legitimate traffic (a
+    /// controller's warm requests, peers' artifact requests) needs one for a few milliseconds.
+    /// </summary>
+    public sealed record DecodeGate(int Slots, TimeSpan Wait) : IDisposable
+    {
+        public SemaphoreSlim Turns { get; } = new(Slots, Slots);
 
-    /// <summary>How long a request waits for a turn before it is answered busy.</summary>
-    public static readonly TimeSpan DecodeWait = TimeSpan.FromMilliseconds(100);
+        public static DecodeGate For(AgentOptions options) =>
+            new(options.MaxConcurrentUnmunge, TimeSpan.FromMilliseconds(options.UnmungeWaitMilliseconds));
 
-    private readonly SemaphoreSlim _decodes = decodes ?? NewDecodeGate();
-
-    /// <summary>A gate to share between the authorizers of one agent (they use the same munged).</summary>
-    public static SemaphoreSlim NewDecodeGate() => new(MaxConcurrentDecodes, MaxConcurrentDecodes);
+        public void Dispose() => Turns.Dispose();
+    }
 
     /// <summary>Root plus the configured Slurm user (resolved once, at start, with getent).</summary>
-    public static async Task<WarmAuthorizer> CreateAsync(AgentOptions options, string node, AgentLog log, SemaphoreSlim decodes, CancellationToken cancellationToken)
+    public static async Task<WarmAuthorizer> CreateAsync(AgentOptions options, string node, AgentLog log, DecodeGate decodes, CancellationToken cancellationToken)
     {
         var uids = new HashSet<int> { 0 };
         var names = new List<string> { "root (0)" };
@@ -66,9 +69,9 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
         if (WarmAuthentication.CredentialFrom(authorization) is not { } credential)
             return WarmAuthorization.Deny(WarmAuthorization.Unauthenticated,
                 "this request needs a MUNGE credential: header 'Authorization: Munge <credential>' whose payload binds the request (placement warm does this)");
-        if (!await _decodes.WaitAsync(DecodeWait, cancellationToken).ConfigureAwait(false))
+        if (!await decodes.Turns.WaitAsync(decodes.Wait, cancellationToken).ConfigureAwait(false))
             return WarmAuthorization.Deny(WarmAuthorization.Busy,
-                $"node {node} is verifying {MaxConcurrentDecodes} MUNGE credentials already; try again in a moment");
+                $"node {node} is verifying {decodes.Slots} MUNGE credentials already (Agent:MaxConcurrentUnmunge); try again in a moment");
         MungeDecodeResult decoded;
         try
         {
@@ -76,7 +79,7 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
         }
         finally
         {
-            _decodes.Release();
+            decodes.Turns.Release();
         }
         switch (decoded.Status)
         {

@@ -20,7 +20,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _serving;
     private readonly AgentHttpApi _api;
-    private readonly SemaphoreSlim _decodes;
+    private readonly WarmAuthorizer.DecodeGate _decodes;
 
     public InProcessAgent(TempDir dir, FakeMunge munge, string node = "n1", Action<PlacementOptions>? configure = null, ListenAddress? listen = null)
     {
@@ -34,7 +34,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
         var log = new AgentLog(LogWriter);
         Warms = new WarmQueue(Cache, log);
         // As `placement agent` builds them: one gate on unmunge runs for warm requests and offers.
-        _decodes = WarmAuthorizer.NewDecodeGate();
+        _decodes = WarmAuthorizer.DecodeGate.For(Options.Agent);
         var authorizer = new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)", _decodes);
         var uploads = new ArtifactUploads(Cache, new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)", _decodes), log);
         Address = listen ?? new ListenAddress(IPAddress.Loopback, FreePort.Next());

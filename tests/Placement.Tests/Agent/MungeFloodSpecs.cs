@@ -39,6 +39,30 @@ public sealed class MungeFloodSpecs
         Assert.That(PlacementMetrics.WarmRequests.WithLabels("busy").Value, Is.EqualTo(busy + refused.Count));
     }
 
+    [TestCase(1, 100, 1, TestName = "Agent:MaxConcurrentUnmunge 1 runs one unmunge and answers the rest busy")]
+    [TestCase(1, 3000, 2, TestName = "Agent:UnmungeWaitMilliseconds longer than an unmunge run lets a waiting request have the next turn")]
+    public async Task The_unmunge_bound_and_wait_are_configuration(int slots, int waitMilliseconds, int expectedRuns)
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path, unmungeSeconds: 2);
+        await using var agent = new InProcessAgent(dir, munge, configure: o =>
+        {
+            o.Agent.MaxConcurrentUnmunge = slots;
+            o.Agent.UnmungeWaitMilliseconds = waitMilliseconds;
+        });
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(async i =>
+        {
+            using var response = await agent.SendAuthenticatedAsync(HttpMethod.Post, "/v1/warm", "{\"ref\": \"docker://registry.example/app:1\"}", credential: $"junk{i}");
+            return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+        }));
+
+        Assert.That(munge.UnmungeRuns, Is.EqualTo(expectedRuns), string.Join('\n', answers));
+        var refused = answers.Where(a => a.StatusCode == HttpStatusCode.ServiceUnavailable).ToList();
+        Assert.That(refused, Has.Count.EqualTo(6 - expectedRuns), string.Join('\n', answers));
+        Assert.That(refused.Select(a => a.Body), Has.All.Contains($"verifying {slots} MUNGE credentials already (Agent:MaxConcurrentUnmunge)"));
+    }
+
     [Test]
     public async Task An_offer_request_for_an_image_the_node_does_not_hold_is_answered_404_before_any_unmunge_runs()
     {

@@ -59,6 +59,15 @@ public sealed class ConfigurationSpecs
         Assert.That(ex.Message, Does.Contain("Cache:ParallelDownloads").And.Contain("'many'"));
     }
 
+    [TestCase("Agent:MaxConcurrentUnmunge", "0", "MaxConcurrentUnmunge")]
+    [TestCase("Agent:MaxConcurrentUnmunge", "65", "MaxConcurrentUnmunge")]
+    [TestCase("Agent:UnmungeWaitMilliseconds", "-1", "UnmungeWaitMilliseconds")]
+    public void The_agents_unmunge_limits_are_range_checked(string key, string value, string named)
+    {
+        var ex = BindFails((key, value));
+        Assert.That(ex.Message, Does.Contain(named), ex.Message);
+    }
+
     [Test]
     public void Every_error_is_reported_at_once()
     {
