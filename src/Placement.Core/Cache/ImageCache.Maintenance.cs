@@ -122,7 +122,7 @@ public sealed partial class ImageCache
     /// (<see cref="StepLeases"/>; <paramref name="jobOf"/> picks the leases and names their job); then, if anything
     /// was dropped, evicts above the high watermark what those leases held. Returns what was done.
     /// </summary>
-    public StepLeasePlan KeepStepLeases(Func<string, string?> jobOf, IReadOnlySet<string> running)
+    public StepLeasePlan KeepStepLeases(Func<string, LeaseJob?> jobOf, IReadOnlySet<string> running)
     {
         RequireWritable();
         var now = _time.GetUtcNow();

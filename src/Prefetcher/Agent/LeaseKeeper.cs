@@ -16,12 +16,12 @@ internal sealed class LeaseKeeper
 {
     private readonly ImageCache _cache;
     private readonly Func<CancellationToken, Task<IReadOnlySet<string>>> _running;
-    private readonly Func<string, string?> _jobOf;
+    private readonly Func<string, LeaseJob?> _jobOf;
     private readonly string _what;
     private readonly AgentLog _log;
     private string? _failing;
 
-    private LeaseKeeper(ImageCache cache, Func<CancellationToken, Task<IReadOnlySet<string>>> running, Func<string, string?> jobOf, string what, AgentLog log)
+    private LeaseKeeper(ImageCache cache, Func<CancellationToken, Task<IReadOnlySet<string>>> running, Func<string, LeaseJob?> jobOf, string what, AgentLog log)
     {
         _cache = cache;
         _running = running;
@@ -30,16 +30,17 @@ internal sealed class LeaseKeeper
         _log = log;
     }
 
-    /// <summary>Slurm node: <c>slurm-&lt;job&gt;.&lt;step&gt;</c> leases against the jobs with a step on the node.</summary>
+    /// <summary>Slurm node: <c>slurm-&lt;job&gt;.&lt;step&gt;</c> leases (and the pyxis importer's, drop only) against the
+    /// jobs with a step on the node.</summary>
     public static LeaseKeeper ForSlurm(ImageCache cache, Scontrol scontrol, AgentLog log) =>
         new(cache, async ct => (await scontrol.JobsWithStepsAsync(cache.NodeName, ct).ConfigureAwait(false))
                 .Select(j => j.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToHashSet(StringComparer.Ordinal),
-            StepLeases.SlurmJob, "the node's job steps", log);
+            StepLeases.OnSlurmNode, "the node's job steps", log);
 
     /// <summary>Grid Engine host: <c>sge-&lt;host&gt;-&lt;job&gt;.&lt;task&gt;</c> leases against the execd's active jobs.</summary>
     public static LeaseKeeper ForGridEngine(ImageCache cache, AgentLog log) =>
         new(cache, _ => Task.FromResult(ExecdActiveJobs.List(cache.Options.Agent.GridEngineExecdSpool, cache.NodeName)),
-            holder => StepLeases.GridEngineTask(holder, cache.NodeName), "the host's Grid Engine jobs", log);
+            holder => StepLeases.GridEngineTask(holder, cache.NodeName) is { } task ? new LeaseJob(task, Renew: true) : null, "the host's Grid Engine jobs", log);
 
     /// <summary>One check; false when the running jobs could not be listed or the leases not read or written.</summary>
     public async Task<bool> CheckAsync(CancellationToken cancellationToken)

@@ -11,7 +11,8 @@ namespace Placement.Tests.Agent;
 
 /// <summary>
 /// The agent's lease check against the dev cluster's real slurmstepds (<c>scontrol listpids</c>), on a private cache
-/// named after node n2: a running job's lease is renewed, a gone job's dropped, anything else left alone.
+/// named after node n2: a running job's lease is renewed, a gone job's dropped (the pyxis importer's too, never
+/// renewed), anything else left alone.
 /// </summary>
 [NonParallelizable]
 public sealed class LeaseKeeperSpecs
@@ -60,19 +61,21 @@ public sealed class LeaseKeeperSpecs
             var running = Lease($"slurm-{job}.4294967294", TimeSpan.FromDays(9), TimeSpan.FromMinutes(1)); // longer than the TTL, about to expire
             var gone = Lease("slurm-4000000000.0", TimeSpan.FromHours(2), TimeSpan.FromHours(3));
             var starting = Lease("slurm-4000000001.0", TimeSpan.FromMinutes(1), TimeSpan.FromHours(1)); // a step may not be listed yet
-            var importer = Lease("pyxis-u1000-4000000000.0", TimeSpan.FromHours(2), TimeSpan.FromMinutes(30));
-            foreach (var lease in new[] { running, gone, starting, importer })
+            var importer = Lease($"pyxis-u1000-{job}.0", TimeSpan.FromMinutes(50), TimeSpan.FromMinutes(10));
+            var madeUp = Lease("pyxis-u1000-4000000000.0", TimeSpan.FromMinutes(11), TimeSpan.FromMinutes(49)); // a job id the node never ran
+            var otherHost = Lease("sge-vm-7.1", TimeSpan.FromDays(2), TimeSpan.FromHours(3));
+            foreach (var lease in new[] { running, gone, starting, importer, madeUp, otherHost })
                 cache.Store.WriteLease(lease);
 
             using var log = new StringWriter();
             Assert.That(await LeaseKeeper.ForSlurm(cache, scontrol, new AgentLog(log)).CheckAsync(CancellationToken.None), Is.True, log.ToString());
 
             var after = cache.Store.AllLeases().ToDictionary(l => l.Holder);
-            Assert.That(after.Keys, Is.EquivalentTo(new[] { running.Holder, starting.Holder, importer.Holder }), log.ToString());
+            Assert.That(after.Keys, Is.EquivalentTo(new[] { running.Holder, starting.Holder, importer.Holder, otherHost.Holder }), log.ToString());
             Assert.That(after[running.Holder].Expires, Is.GreaterThan(DateTimeOffset.UtcNow.AddMinutes(55)), "renewed for another Cache:LeaseTtlSeconds");
             Assert.That(after[starting.Holder].Expires, Is.EqualTo(starting.Expires));
-            Assert.That(after[importer.Holder].Expires, Is.EqualTo(importer.Expires), "importer leases have their own bound");
-            Assert.That(log.ToString(), Does.Contain("dropped lease slurm-4000000000.0").And.Contain("renewed 1 lease(s)"));
+            Assert.That(after[importer.Holder].Expires, Is.EqualTo(importer.Expires), "importer leases keep their own bound");
+            Assert.That(log.ToString(), Does.Contain("dropped lease slurm-4000000000.0").And.Contain("dropped lease pyxis-u1000-4000000000.0").And.Contain("renewed 1 lease(s)"));
         }
         finally
         {

@@ -31,6 +31,21 @@ public sealed class StepLeasesSpecs
     public void Anything_else_is_not_a_slurm_step_lease(string holder) =>
         Assert.That(StepLeases.SlurmJob(holder), Is.Null);
 
+    [TestCase("pyxis-u1000-42.0", "42")]
+    [TestCase("pyxis-u0-4294967295.4294967294", "4294967295")]
+    [TestCase("pyxis-u1000-madeup.0", "madeup")]
+    public void An_importer_lease_names_the_job_its_caller_gave(string holder, string job) =>
+        Assert.That(StepLeases.ImporterJob(holder), Is.EqualTo(job));
+
+    [TestCase("pyxis-u-42.0")]
+    [TestCase("pyxis-ux-42.0")]
+    [TestCase("pyxis-u1000-42")]
+    [TestCase("pyxis-u1000-.0")]
+    [TestCase("pyxis-u1000-42.")]
+    [TestCase("slurm-42.0")]
+    public void Anything_else_is_not_an_importer_lease(string holder) =>
+        Assert.That(StepLeases.ImporterJob(holder), Is.Null);
+
     [TestCase("sge-vm2-42.3", "42.3")]
     [TestCase("sge-vm2-42.undefined", "42.1")]
     public void A_grid_engine_lease_of_this_host_names_its_active_jobs_entry(string holder, string task) =>
@@ -52,12 +67,26 @@ public sealed class StepLeasesSpecs
         var expired = Lease("slurm-2.0", TimeSpan.FromDays(8), -TimeSpan.FromDays(1)); // still running: renewed, not lost
         var gone = Lease("slurm-3.0", StepLeases.Grace, TimeSpan.FromDays(6));
         var starting = Lease("slurm-4.0", StepLeases.Grace - TimeSpan.FromSeconds(1), TimeSpan.FromDays(7));
-        var other = Lease("pyxis-u0-3.0", TimeSpan.FromDays(2), TimeSpan.FromHours(1));
+        var other = Lease("sge-vm-3.1", TimeSpan.FromDays(2), TimeSpan.FromHours(1));
 
-        var plan = StepLeases.Plan([fresh, halfway, expired, gone, starting, other], StepLeases.SlurmJob, new HashSet<string> { "1", "2" }, Now, Ttl);
+        var plan = StepLeases.Plan([fresh, halfway, expired, gone, starting, other], StepLeases.OnSlurmNode, new HashSet<string> { "1", "2" }, Now, Ttl);
 
         Assert.That(plan.Renew, Is.EqualTo(new[] { halfway, expired }));
         Assert.That(plan.Drop, Is.EqualTo(new[] { gone }));
+    }
+
+    [Test]
+    public void Importer_leases_are_never_renewed_and_dropped_after_the_grace_once_their_job_is_not_on_the_node()
+    {
+        var running = Lease("pyxis-u1000-1.0", TimeSpan.FromMinutes(50), TimeSpan.FromMinutes(10)); // about to expire: stays so
+        var gone = Lease("pyxis-u1000-3.0", StepLeases.Grace, TimeSpan.FromMinutes(50));
+        var madeUp = Lease("pyxis-u1000-madeup.0", StepLeases.Grace + TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(49));
+        var starting = Lease("pyxis-u1000-4.0", StepLeases.Grace - TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(51));
+
+        var plan = StepLeases.Plan([running, gone, madeUp, starting], StepLeases.OnSlurmNode, new HashSet<string> { "1" }, Now, Ttl);
+
+        Assert.That(plan.Renew, Is.Empty, "the importer's leases keep their own 1-hour bound");
+        Assert.That(plan.Drop, Is.EqualTo(new[] { gone, madeUp }));
     }
 
     [Test]
