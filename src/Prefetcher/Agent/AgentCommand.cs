@@ -52,7 +52,7 @@ internal static class AgentCommand
             {
                 // Warm requests and peers' offer requests share one limit on concurrent unmunge runs: it protects the
                 // node's munged, which Slurm's own authentication needs too.
-                using var decodes = WarmAuthorizer.DecodeGate.For(options.Agent);
+                var decodes = WarmAuthorizer.DecodeGate.For(options.Agent);
                 var authorizer = await WarmAuthorizer.CreateAsync(options.Agent, cache.NodeName, log, decodes, stop.Token).ConfigureAwait(false);
                 // Artifacts go to other nodes' agents only, which run as root.
                 var uploads = new ArtifactUploads(cache, new WarmAuthorizer(options.Agent.UnmungePath, cache.NodeName, new HashSet<int> { 0 }, "root (0)", decodes), log);

@@ -25,14 +25,14 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
     /// <paramref name="Slots"/> at once, a request waits <paramref name="Wait"/> for one. Legitimate traffic (a
     /// controller's warm requests, peers' artifact requests) needs one for a few milliseconds.
     /// </summary>
-    public sealed record DecodeGate(int Slots, TimeSpan Wait) : IDisposable
+    /// <remarks>Lives as long as the agent's HTTP API and is not disposed (a SemaphoreSlim whose wait handle is never
+    /// asked for holds no unmanaged resource): a gate disposed under a running API failed every authenticated request.</remarks>
+    public sealed record DecodeGate(int Slots, TimeSpan Wait)
     {
         public SemaphoreSlim Turns { get; } = new(Slots, Slots);
 
         public static DecodeGate For(AgentOptions options) =>
             new(options.MaxConcurrentUnmunge, TimeSpan.FromMilliseconds(options.UnmungeWaitMilliseconds));
-
-        public void Dispose() => Turns.Dispose();
     }
 
     /// <summary>Root plus the configured Slurm user (resolved once, at start, with getent).</summary>

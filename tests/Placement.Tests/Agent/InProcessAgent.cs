@@ -109,7 +109,6 @@ internal sealed class InProcessAgent : IAsyncDisposable
         _api.Dispose();
         Warms.Dispose();
         Cache.Dispose();
-        _decodes.Dispose();
         _stop.Dispose();
     }
 }
