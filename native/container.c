@@ -246,7 +246,8 @@ void placement_container_start(spank_t sp)
 
 	/* argv built before fork: slurmstepd is multithreaded (and may host the .NET runtime), so the child only
 	 * calls dup2/close/execv */
-	static char uid_arg[16], gid_arg[16], groups_arg[16 * 1024], home_arg[PATH_MAX];
+	/* groups_arg: one argument holds at most 128 KiB (MAX_ARG_STRLEN), some 11,900 group ids */
+	static char uid_arg[16], gid_arg[16], groups_arg[128 * 1024], home_arg[PATH_MAX];
 	const char *args[24 + 4 * MAX_BINDS];
 	int a = 0;
 	args[a++] = holder;
@@ -270,8 +271,17 @@ void placement_container_start(spank_t sp)
 	snprintf(gid_arg, sizeof(gid_arg), "%u", (unsigned)gid);
 	size_t used = 0;
 	groups_arg[0] = '\0';
-	for (int i = 0; i < ngids && gids != NULL && used + 12 < sizeof(groups_arg); i++)
-		used += (size_t)snprintf(groups_arg + used, sizeof(groups_arg) - used, "%s%u", i ? "," : "", (unsigned)gids[i]);
+	for (int i = 0; i < ngids && gids != NULL; i++) {
+		int w = snprintf(groups_arg + used, sizeof(groups_arg) - used, "%s%u", i ? "," : "", (unsigned)gids[i]);
+		if (w < 0 || (size_t)w >= sizeof(groups_arg) - used) {
+			/* never fewer groups than the tasks have: the runtime would act with other rights than the job's */
+			record("container: the job's user has %d supplementary groups; the container holder takes at most %zu bytes of "
+			       "group ids (about 11,900 groups); the step cannot run inside the image for this user "
+			       "(reduce the user's supplementary groups)", ngids, sizeof(groups_arg) - 1);
+			return;
+		}
+		used += (size_t)w;
+	}
 	args[a++] = "--uid", args[a++] = uid_arg;
 	args[a++] = "--gid", args[a++] = gid_arg;
 	args[a++] = "--groups", args[a++] = groups_arg;

@@ -86,7 +86,7 @@ static char child_err[2048];    /* the last output of a child, for the error mes
 static size_t child_err_len;
 static int err_pipe[2] = { -1, -1 };  /* children's stdout/stderr: read end non-blocking */
 /* the job's user, for runtimes that execute the image's code (apptainer, enroot): see the top of the file */
-#define MAX_GROUPS 1024
+#define MAX_GROUPS 65536  /* Linux's NGROUPS_MAX */
 static int have_user;
 static uid_t user_uid;
 static gid_t user_gid;
@@ -355,7 +355,7 @@ static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
  * and groups for the open and back affects nothing else. */
 static int open_as_user(const char *path)
 {
-	gid_t saved[MAX_GROUPS];
+	static gid_t saved[MAX_GROUPS];
 	int nsaved = getgroups(MAX_GROUPS, saved);
 	if (nsaved < 0)
 		fail("binds: getgroups: %s", strerror(errno));
@@ -376,15 +376,69 @@ static int open_as_user(const char *path)
 	return fd;
 }
 
+/* Whether path is canonical: absolute, not "/", no empty, "." or ".." component, no trailing '/'. */
+static int canonical(const char *path)
+{
+	if (path[0] != '/' || path[1] == '\0')
+		return 0;
+	for (const char *c = path; *c != '\0';) {
+		const char *next = strchr(c + 1, '/');
+		size_t len = next ? (size_t)(next - c - 1) : strlen(c + 1);
+		if (len == 0 || (len == 1 && c[1] == '.') || (len == 2 && c[1] == '.' && c[2] == '.'))
+			return 0;
+		c = next ? next : c + 1 + len;
+	}
+	return 1;
+}
+
+/* Whether path is dir or lies below it. */
+static int within(const char *path, const char *dir)
+{
+	size_t len = strlen(dir);
+	return strncmp(path, dir, len) == 0 && (path[len] == '\0' || path[len] == '/');
+}
+
+/* Why the destination of user bind i is not taken, or NULL. bwrap (root) creates a bind's mount point by following its
+ * destination inside the new root: it must only ever walk bwrap's own tmpfs and --dir entries (graft() replaces the
+ * image's symlinks on that way). A destination under /proc (/proc/self/cwd/... leads out to the host root), /dev or
+ * /sys (the host's), or with "." or ".." would walk elsewhere; one inside another bind, or holding one, would walk a
+ * host directory the user may change meanwhile (a symlink swapped in to a host path makes root mkdir there). A
+ * working directory inside $HOME is reached through the $HOME bind anyway. */
+static const char *user_bind_refused(int i)
+{
+	const char *dst = binds[i].dst;
+	if (!canonical(dst))
+		return "not a canonical absolute path";
+	if (within(dst, "/proc") || within(dst, "/dev") || within(dst, "/sys"))
+		return "under /proc, /dev or /sys";
+	for (int j = 0; j < nbinds; j++) {
+		if (j == i)
+			continue;
+		if (within(dst, binds[j].dst)) {
+			if (!(binds[j].user && strcmp(binds[j].dst, dst) == 0 && j > i))  /* the same twice: the first stays */
+				return "inside another bind";
+		} else if (within(binds[j].dst, dst) && !binds[j].user) {
+			return "holding another bind";  /* a user bind inside it is the one left out */
+		}
+	}
+	return NULL;
+}
+
 /* bwrap: every "user" bind opened as the job's user; one it cannot open is left out (its user could not use it
- * either), before graft() looks at the binds. */
+ * either), and so is one whose destination bwrap could not create safely (user_bind_refused: e.g. the working
+ * directory inside $HOME, which the $HOME bind shows), before graft() looks at the binds. */
 static void open_user_binds(void)
 {
 	int kept = 0;
+	int refused[MAX_BINDS];
+	for (int i = 0; i < nbinds; i++)  /* all judged before any is left out */
+		refused[i] = binds[i].user && user_bind_refused(i) != NULL;
 	for (int i = 0; i < nbinds; i++) {
 		if (binds[i].user) {
 			if (have_user != 3)
 				fail("binds: %s: a user bind needs the job's user (--uid and --gid)", binds[i].src);
+			if (refused[i])
+				continue;
 			if ((binds[i].fd = open_as_user(binds[i].src)) < 0)
 				continue;
 		}
@@ -731,8 +785,10 @@ int main(int argc, char **argv)
 				char *end;
 				errno = 0;
 				unsigned long id = strtoul(c, &end, 10);
-				if (errno != 0 || end == c || (*end != ',' && *end != '\0') || id >= 0xffffffffUL || nuser_groups == MAX_GROUPS)
-					fail("container: bad --groups '%s'", v);
+				if (errno != 0 || end == c || (*end != ',' && *end != '\0') || id >= 0xffffffffUL)
+					fail("container: bad --groups: '%.40s' is not a group id", c);
+				if (nuser_groups == MAX_GROUPS)
+					fail("container: more than %d supplementary groups", MAX_GROUPS);
 				user_groups[nuser_groups++] = (gid_t)id;
 				c = *end == ',' ? end + 1 : end;
 			}

@@ -66,15 +66,21 @@ public sealed class HolderSpecs
     /// <paramref name="binds"/> (SRC DST MODE each), then prints "PROBE: content" for each file path inside the container
     /// (read through /proc/PID/root), and closes its lifeline (a FIFO, as slurmstepd's pipe).
     /// </summary>
-    private static async Task<(string Status, string Output)> InBwrapContainerAsync(TempDir dir, string rootfs, string[][] binds, params string[] probes)
+    private static Task<(string Status, string Output)> InBwrapContainerAsync(TempDir dir, string rootfs, string[][] binds, params string[] probes) =>
+        InBwrapContainerAsync(dir, rootfs, binds, cwd: "/", groups: "", probes);
+
+    /// <param name="cwd">The holder's working directory (slurmstepd's is the job's).</param>
+    /// <param name="groups">The job user's supplementary groups (--groups).</param>
+    private static async Task<(string Status, string Output)> InBwrapContainerAsync(TempDir dir, string rootfs, string[][] binds, string cwd, string groups, params string[] probes)
     {
         var image = Path.Combine(dir.Path, "image.sqsh");
         await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [rootfs, image, "-quiet", "-noappend"]) { Timeout = TimeSpan.FromMinutes(1) });
         var status = Path.Combine(dir.Path, "status");
         await ExternalCommands.RunAsync(new ExternalCommand("mkfifo", [Path.Combine(dir.Path, "lifeline")]));
         var script = $$"""
+            cd '{{cwd}}'
             '{{Holder}}' start --runtime bwrap --runtime-path "$(command -v bwrap)" --squashfuse "$(command -v squashfuse)" \
-              --image '{{image}}' --uid 65534 --gid 65534 --groups '' {{string.Join(' ', binds.Select(b => $"--bind '{b[0]}' '{b[1]}' {b[2]}"))}} \
+              --image '{{image}}' --uid 65534 --gid 65534 --groups '{{groups}}' {{string.Join(' ', binds.Select(b => $"--bind '{b[0]}' '{b[1]}' {b[2]}"))}} \
               3>'{{status}}' 4<'{{dir.Path}}/lifeline' &
             exec 5>'{{dir.Path}}/lifeline'
             for i in $(seq 1 600); do grep -q . '{{status}}' 2>/dev/null && break; sleep 0.05; done
@@ -155,5 +161,83 @@ public sealed class HolderSpecs
         var (status, _) = await InBwrapContainerAsync(dir, rootfs, [[driver, "/usr/lib/many/driver", "ro"]]);
         Assert.That(status, Does.StartWith("error binds: bwrap would need").And.Contain("the image's /usr/lib/many has 3200 entries")
             .And.Contain("bind to a directory with fewer entries"));
+    }
+
+    /// <summary>A host directory only root may write, where an attack would make root create <c>nologin</c>.</summary>
+    private static string Victim(TempDir dir)
+    {
+        var victim = Directory.CreateDirectory(Path.Combine(dir.Path, "victim")).FullName;
+        File.SetUnixFileMode(victim, (UnixFileMode)0b111_101_101);
+        return victim;
+    }
+
+    [Test]
+    public async Task A_user_bind_destination_through_proc_self_cwd_does_not_make_root_create_a_host_directory()
+    {
+        // HOME=/proc/self/cwd/oldroot/<victim>/nologin: as the user opens it (in the job's working directory) it is a
+        // directory of the user's; bwrap (root) would resolve the destination through its own cwd to the host's root
+        using var dir = new TempDir();
+        var victim = Victim(dir);
+        var work = Path.Combine(dir.Path, "work");
+        Directory.CreateDirectory(work + "/oldroot" + victim + "/nologin");
+        foreach (var d in Directory.GetDirectories(work, "*", SearchOption.AllDirectories).Append(work))
+            File.SetUnixFileMode(d, (UnixFileMode)0b111_111_111);
+        var home = "/proc/self/cwd/oldroot" + victim + "/nologin";
+
+        var (status, output) = await InBwrapContainerAsync(dir, MinimalRootfs(dir), [[home, home, "user"]], cwd: work, groups: "", "/etc/os-release");
+
+        Assert.That(status, Does.StartWith("ready "), output);
+        Assert.That(Directory.Exists(Path.Combine(victim, "nologin")), Is.False, "root created a directory on the host: " + output);
+    }
+
+    [TestCase("home", TestName = "A user bind nested in another user bind is left out: a symlink in the outer one cannot lead root to the host")]
+    [TestCase("/dev/shm", TestName = "A user bind under /dev is left out: a symlink in the host's /dev/shm cannot lead root to the host")]
+    public async Task A_user_bind_destination_through_a_host_directory_the_user_controls_is_left_out(string outer)
+    {
+        // the inner destination is walked through a host directory the user may change: <outer>/a is (or is swapped
+        // to, after the holder opened the source) a symlink to /oldroot/<victim>
+        using var dir = new TempDir();
+        var victim = Victim(dir);
+        var source = Directory.CreateDirectory(Path.Combine(dir.Path, "src")).FullName;
+        var host = outer == "home" ? Directory.CreateDirectory(Path.Combine(dir.Path, "home")).FullName : Directory.CreateDirectory("/dev/shm/placement-spec-" + Guid.NewGuid().ToString("N")).FullName;
+        try
+        {
+            File.CreateSymbolicLink(Path.Combine(host, "a"), "/oldroot" + victim);
+            string[][] binds = outer == "home" ? [[host, host, "user"], [source, host + "/a/nologin", "user"]] : [[source, host + "/a/nologin", "user"]];
+
+            var (status, output) = await InBwrapContainerAsync(dir, MinimalRootfs(dir), binds, "/etc/os-release");
+
+            Assert.That(status, Does.StartWith("ready "), output);
+            Assert.That(Directory.Exists(Path.Combine(victim, "nologin")), Is.False, "root created a directory on the host: " + output);
+        }
+        finally
+        {
+            if (outer != "home")
+                Directory.Delete(host, recursive: true);
+        }
+    }
+
+    [Test]
+    public async Task A_working_directory_inside_home_is_reached_through_the_home_bind()
+    {
+        using var dir = new TempDir();
+        var home = Directory.CreateDirectory(Path.Combine(dir.Path, "home")).FullName;
+        var cwd = Directory.CreateDirectory(Path.Combine(home, "run", "1")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(cwd, "input.txt"), "INPUT");
+
+        var output = await ProbeBwrapContainerAsync(dir, MinimalRootfs(dir), [[home, home, "user"], [cwd, cwd, "user"]], cwd + "/input.txt");
+
+        Assert.That(output, Does.Contain(cwd + "/input.txt: INPUT"), output);
+    }
+
+    [Test]
+    public async Task A_job_user_with_thousands_of_supplementary_groups_gets_a_container()
+    {
+        // directory services can put a user in more than 1,024 groups; the holder used to refuse the --groups list
+        using var dir = new TempDir();
+        var groups = string.Join(',', Enumerable.Range(20001, 3000));
+        var (status, output) = await InBwrapContainerAsync(dir, MinimalRootfs(dir), [], cwd: "/", groups: groups, "/etc/os-release");
+        Assert.That(status, Does.StartWith("ready "), output);
+        Assert.That(output, Does.Contain("/etc/os-release: ID=holder-spec"), output);
     }
 }
