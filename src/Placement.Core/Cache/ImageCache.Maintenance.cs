@@ -164,7 +164,9 @@ public sealed partial class ImageCache
             var digest = Digests.FromHex(hex);
             var pointing = refs.Where(r => r.Digest == digest).ToList();
             var meta = Store.ReadMeta(hex);
-            var lastUsed = pointing.Count > 0 ? pointing.Max(r => r.LastUsed) : meta?.Created ?? DateTimeOffset.MinValue;
+            // The commit counts as a use: an image committed within Cache:MinAgeSeconds is protected whoever committed it,
+            // also while the pull that committed it has not yet written its ref (or a ref names it with an older use).
+            var lastUsed = pointing.Select(r => r.LastUsed).Append(meta?.Created ?? DateTimeOffset.MinValue).Max();
             var pinned = pointing.Any(IsPinned);
             var leased = hex == exceptHex || Store.ActiveLeases(hex, now).Count > 0;
             candidates.Add(new EvictionCandidate(hex, Store.ImageBytes(hex), lastUsed, pinned, leased));

@@ -175,7 +175,7 @@ public sealed partial class ImageCache
                 Ref = reference.Canonical,
                 Digest = artifact.Digest,
                 ResolvedAt = now,
-                LastUsed = now,
+                LastUsed = _time.GetUtcNow(),
                 Pinned = record?.Pinned ?? false,
                 SourceStamp = artifact.SourceStamp,
                 WarmedUnused = requester == PrefetchRequester,

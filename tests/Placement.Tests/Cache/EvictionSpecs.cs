@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.Images;
@@ -32,6 +33,65 @@ public sealed class EvictionSpecs
         foreach (var (alias, reference) in pinnedCatalog)
             options.Catalog[alias] = new CatalogEntry { Ref = reference, Pinned = true };
         return new ImageCache(options);
+    }
+
+    /// <summary>A cache (one per simulated process) on a fake clock, with the default 300 s minimum age.</summary>
+    private static ImageCache Cache(TempDir dir, string high, string low, TimeProvider time)
+    {
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.HighWatermark = high;
+        options.Cache.LowWatermark = low;
+        options.Cache.MinAgeSeconds = 300;
+        return new ImageCache(options, time: time);
+    }
+
+    /// <summary>A pull that takes <paramref name="duration"/>: the fake clock jumps on its first progress report.</summary>
+    private sealed class SlowPull(FakeTimeProvider time, TimeSpan duration) : IProgress<PullProgress>
+    {
+        private int _advanced;
+
+        public void Report(PullProgress value)
+        {
+            if (Interlocked.Exchange(ref _advanced, 1) == 0)
+                time.Advance(duration);
+        }
+    }
+
+    [Test]
+    public async Task An_image_whose_pull_outlasted_the_minimum_age_is_not_evicted_by_another_process_before_its_job_leases_it()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var slurmstepd = Cache(dir, high: "1.5MiB", low: "1MiB", time);
+        using var agent = Cache(dir, high: "1.5MiB", low: "1MiB", time);
+
+        var handed = await slurmstepd.EnsureAsync(a, "job", new SlowPull(time, TimeSpan.FromMinutes(10)));
+        await agent.EnsureAsync(b, ImageCache.PrefetchRequester); // 2 MiB > 1.5: the agent's eviction looks at a
+
+        Assert.That(File.Exists(handed.Path), Is.True, "a was committed just now: younger than Cache:MinAgeSeconds");
+        Assert.DoesNotThrow(() => slurmstepd.Lease(handed, "slurm-15.0"));
+    }
+
+    // A ref may name a digest with a use older than the digest's commit: a ref left behind by a crash (its image gone)
+    // when a pull commits that image again and has not rewritten the ref yet.
+    [Test]
+    public async Task An_image_committed_within_the_minimum_age_is_kept_even_when_its_ref_records_an_older_use()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var cache = Cache(dir, high: "1.5MiB", low: "1MiB", time);
+        var handed = await cache.EnsureAsync(a, "job");
+        cache.Store.WriteRef(cache.Store.ReadRef(handed.Id)! with { LastUsed = time.GetUtcNow() - TimeSpan.FromHours(2) });
+        time.Advance(TimeSpan.FromMinutes(1));
+
+        await cache.EnsureAsync(b, "job");
+
+        Assert.That(File.Exists(handed.Path), Is.True, "committed a minute ago, whatever its ref says");
     }
 
     [Test]
