@@ -277,6 +277,54 @@ public sealed class EvictionSpecs
     }
 
     [Test]
+    public async Task Gc_leaves_builds_moved_aside_images_and_partials_alone_while_their_locks_are_held()
+    {
+        using var dir = new TempDir();
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        cache.Layout.EnsureCreated();
+        var hex = new string('a', 64);
+        var blobHex = new string('b', 64);
+        var build = cache.Layout.BuildDirectory(hex);
+        Directory.CreateDirectory(Path.Combine(build, "rootfs"));
+        var trash = Path.Combine(cache.Layout.Temp, $"trash-{hex}-0123abcd");
+        Directory.CreateDirectory(trash);
+        await File.WriteAllTextAsync(Path.Combine(trash, "meta.json"), "{}");
+        var partial = cache.Layout.PartialBlob(blobHex);
+        await File.WriteAllBytesAsync(partial, [1, 2, 3]);
+        File.SetLastWriteTimeUtc(partial, DateTime.UtcNow.AddDays(-2));
+
+        // A pull building the image (or an eviction about to put it back), and a pull resuming the old partial download.
+        using (await FileLock.AcquireAsync(cache.Layout.ImageLock(hex), "build", TimeSpan.FromSeconds(5), CancellationToken.None))
+        using (await FileLock.AcquireAsync(cache.Layout.BlobLock(blobHex), "download", TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            var busy = cache.CollectGarbage(dryRun: false);
+            Assert.That((Directory.Exists(build), Directory.Exists(trash), File.Exists(partial)), Is.EqualTo((true, true, true)),
+                "left to the processes holding their locks: " + string.Join("\n", busy.Lines));
+        }
+        var report = cache.CollectGarbage(dryRun: false);
+        Assert.That((Directory.Exists(build), Directory.Exists(trash), File.Exists(partial)), Is.EqualTo((false, false, false)),
+            "removed once nobody works on them: " + string.Join("\n", report.Lines));
+    }
+
+    [Test]
+    public async Task A_pull_replaces_an_image_directory_left_without_its_meta_instead_of_failing_on_commit()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var content = await File.ReadAllBytesAsync(a.Path!);
+        var hex = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content));
+        var stale = cache.Layout.ImageDirectory(hex);
+        Directory.CreateDirectory(stale);
+        await File.WriteAllBytesAsync(Path.Combine(stale, "image.sqsh"), [1, 2, 3]); // no meta.json: not an image
+
+        var image = await cache.EnsureAsync(a, "job");
+
+        Assert.That(image.Digest, Is.EqualTo("sha256:" + hex));
+        Assert.That(await File.ReadAllBytesAsync(image.Path), Is.EqualTo(content));
+    }
+
+    [Test]
     public async Task Gc_removes_a_dangling_ref_but_not_while_a_pull_of_it_holds_its_lock()
     {
         using var dir = new TempDir();
