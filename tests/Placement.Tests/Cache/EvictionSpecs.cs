@@ -324,6 +324,54 @@ public sealed class EvictionSpecs
         Assert.That(await File.ReadAllBytesAsync(image.Path), Is.EqualTo(content));
     }
 
+    /// <summary>A fixed clock that runs <see cref="Next"/> (once) when it is read: "something happens right then".</summary>
+    private sealed class HookedClock(DateTimeOffset now) : TimeProvider
+    {
+        public Action? Next;
+
+        public override DateTimeOffset GetUtcNow()
+        {
+            Interlocked.Exchange(ref Next, null)?.Invoke();
+            return now;
+        }
+    }
+
+    /// <summary>Arms <paramref name="arm"/> on the first progress report (the copy of the file).</summary>
+    private sealed class OnFirstReport(Action arm) : IProgress<PullProgress>
+    {
+        private int _armed;
+
+        public void Report(PullProgress value)
+        {
+            if (Interlocked.Exchange(ref _armed, 1) == 0)
+                arm();
+        }
+    }
+
+    // b is a second path with a's bytes: its pull finds the digest committed under a's ref. Another process evicts that
+    // image right after (at the pull's next clock read, before its ref names the image): the pull must notice.
+    [Test]
+    public async Task A_pull_that_finds_its_image_committed_records_its_use_before_checking_the_image_is_still_there()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var twin = Path.Combine(dir.Path, "src", "twin.sqsh");
+        File.Copy(a.Path!, twin);
+        var b = ImageReference.Parse(twin);
+        var clock = new HookedClock(DateTimeOffset.UtcNow - TimeSpan.FromDays(1));
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        using var cache = new ImageCache(options, time: clock);
+        using var evictor = Cache(dir, high: "2KiB", low: "1KiB");
+        var first = await cache.EnsureAsync(a, "job");
+
+        var handed = await cache.EnsureAsync(b, "job", new OnFirstReport(() => clock.Next = () => evictor.EvictIfNeeded()));
+
+        Assert.That(handed.Digest, Is.EqualTo(first.Digest));
+        Assert.That(File.Exists(handed.Path), Is.True, "evicted between the pull finding it and its ref naming it: fetched again");
+        Assert.DoesNotThrow(() => cache.Lease(handed, "slurm-16.0"));
+    }
+
     [Test]
     public async Task Gc_removes_a_dangling_ref_but_not_while_a_pull_of_it_holds_its_lock()
     {
