@@ -234,7 +234,7 @@ public sealed partial class ImageCache
                 if (IsPinned(record))
                     pinned.Add(record); // kept: the pin outlives the corrupt copy (fetched again below)
                 else
-                    Store.DeleteRef(record.Id);
+                    DropRefIfStillNaming(record.Id, record.Digest);
             }
             lines.Add($"CORRUPT {hex[..12]}: {problem}; moved to {target}; it will be fetched again on next use");
         }

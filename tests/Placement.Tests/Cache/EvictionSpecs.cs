@@ -373,6 +373,31 @@ public sealed class EvictionSpecs
     }
 
     [Test]
+    public async Task Eviction_leaves_a_ref_whose_lock_a_pull_holds_to_that_pull()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        CachedImage handed;
+        using (var roomy = Cache(dir, high: "100MiB", low: "90MiB"))
+        {
+            handed = await roomy.EnsureAsync(a, "job");
+            await roomy.EnsureAsync(b, "job");
+        }
+        using var tight = Cache(dir, high: "1.5MiB", low: "1.2MiB");
+
+        // A pull of a's reference holds its ref lock: it may be pointing the ref at a moved tag's new digest right now.
+        using (await FileLock.AcquireAsync(tight.Layout.RefLock(handed.Id), "pull", TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            tight.EvictIfNeeded();
+            Assert.That(File.Exists(handed.Path), Is.False, "a was evicted (least recently used)");
+            Assert.That(File.Exists(tight.Layout.RefFile(handed.Id)), Is.True, "its ref is the pull's to rewrite");
+        }
+        var again = await tight.EnsureAsync(a, "job");
+        Assert.That(File.Exists(again.Path), Is.True, "the next use of the dangling ref fetches the image again");
+    }
+
+    [Test]
     public async Task Gc_removes_a_dangling_ref_but_not_while_a_pull_of_it_holds_its_lock()
     {
         using var dir = new TempDir();
