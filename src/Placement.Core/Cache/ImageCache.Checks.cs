@@ -70,23 +70,41 @@ public sealed partial class ImageCache
             lines.Add($"removed dangling ref {record.Id} ({record.Ref}): its artifact is gone");
         }
 
-        foreach (var entry in Directory.EnumerateFileSystemEntries(Layout.Temp))
+        foreach (var entry in Directory.EnumerateFileSystemEntries(Layout.Temp).ToList())
         {
             var name = Path.GetFileName(entry);
             var age = now - File.GetLastWriteTimeUtc(entry);
+            // Builds and moved-aside images belong to their image's lock, partial downloads to their blob's. They are
+            // deleted only while gc holds that lock: a pull taking it meanwhile would recreate the build or resume the
+            // download into files gc is unlinking, and an eviction putting an image back would find it half deleted.
+            string? guard = null;
             bool remove;
-            if (name.StartsWith("build-", StringComparison.Ordinal) && name.Length >= 70 && Digests.IsHex(name.AsSpan(6, 64)))
-                remove = !FileLock.IsHeld(Layout.ImageLock(name[6..70]));
-            else if (name.StartsWith("blob-", StringComparison.Ordinal) && name.EndsWith(".partial", StringComparison.Ordinal))
-                remove = age > PartialMaxAge && !FileLock.IsHeld(Layout.BlobLock(name[5..69]));
+            if ((name.StartsWith("build-", StringComparison.Ordinal) || name.StartsWith("trash-", StringComparison.Ordinal)) && name.Length >= 70 && Digests.IsHex(name.AsSpan(6, 64)))
+            {
+                guard = Layout.ImageLock(name[6..70]);
+                remove = true;
+            }
+            else if (name.StartsWith("blob-", StringComparison.Ordinal) && name.EndsWith(".partial", StringComparison.Ordinal) && name.Length == 77 && Digests.IsHex(name.AsSpan(5, 64)))
+            {
+                guard = Layout.BlobLock(name[5..69]);
+                remove = age > PartialMaxAge;
+            }
             else
                 remove = name.StartsWith("trash-", StringComparison.Ordinal) || (name.StartsWith('.') && age > TimeSpan.FromHours(1)) ||
                          (name.StartsWith("progress-", StringComparison.Ordinal) && age > TimeSpan.FromHours(1));
             if (!remove)
                 continue;
+            if (dryRun)
+            {
+                if (guard is null || !FileLock.IsHeld(guard))
+                    lines.Add($"{verb} leftover tmp/{name}");
+                continue;
+            }
+            using var gate = guard is null ? null : FileLock.TryAcquire(guard, $"gc tmp/{name}");
+            if (guard is not null && gate is null)
+                continue; // a pull or an eviction is working on it
             lines.Add($"{verb} leftover tmp/{name}");
-            if (!dryRun)
-                AtomicFile.TryDelete(entry);
+            AtomicFile.TryDelete(entry);
         }
 
         var needed = Store.ListImageHexes().Select(Store.ReadMeta).Where(m => m is not null).SelectMany(m => m!.Blobs).ToHashSet(StringComparer.Ordinal);
@@ -216,7 +234,7 @@ public sealed partial class ImageCache
                 if (IsPinned(record))
                     pinned.Add(record); // kept: the pin outlives the corrupt copy (fetched again below)
                 else
-                    Store.DeleteRef(record.Id);
+                    DropRefIfStillNaming(record.Id, record.Digest);
             }
             lines.Add($"CORRUPT {hex[..12]}: {problem}; moved to {target}; it will be fetched again on next use");
         }

@@ -95,6 +95,7 @@ public sealed partial class ImageCache : IDisposable
         using var imageLock = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"{requester}: build {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false);
         if (Store.ArtifactPath(hex) is { } existing)
             return new FetchedArtifact(image.Digest, existing, new FileInfo(existing).Length, Hit: true);
+        ClearBrokenImage(hex);
 
         var build = Layout.BuildDirectory(hex);
         AtomicFile.TryDelete(build); // a crashed earlier build: we hold the image lock, so nobody else uses it
@@ -350,6 +351,7 @@ public sealed partial class ImageCache : IDisposable
             AtomicFile.TryDelete(partial);
             return new FetchedArtifact(digest, existing, new FileInfo(existing).Length, Hit: true, stamp);
         }
+        ClearBrokenImage(hex);
         var build = Layout.BuildDirectory(hex);
         AtomicFile.TryDelete(build);
         var output = Path.Combine(build, "out");
@@ -520,6 +522,13 @@ public sealed partial class ImageCache : IDisposable
     internal static string Stamp(long length, DateTime lastWriteUtc) => $"{length}:{lastWriteUtc.Ticks}";
 
     // ---------------------------------------------------------------- commit
+
+    /// <summary>
+    /// Under the image lock, when no artifact is committed: an images/&lt;hex&gt; left without a readable meta.json or
+    /// artifact (a crash, a half-deleted image put back) is moved aside, or the commit's rename would fail on it.
+    /// Nobody was handed a path into it: a path is handed out only for a committed artifact.
+    /// </summary>
+    private void ClearBrokenImage(string hex) => MoveAsideAndDelete(Layout.ImageDirectory(hex));
 
     /// <summary>meta.json → fsync → rename tmp/build-&lt;hex&gt;/out to images/&lt;hex&gt; → fsync(images/).</summary>
     private FetchedArtifact Commit(string hex, string output, ImageMeta meta, ImageReference reference, string? sourceStamp, string? source = null)

@@ -164,7 +164,9 @@ public sealed partial class ImageCache
             var digest = Digests.FromHex(hex);
             var pointing = refs.Where(r => r.Digest == digest).ToList();
             var meta = Store.ReadMeta(hex);
-            var lastUsed = pointing.Count > 0 ? pointing.Max(r => r.LastUsed) : meta?.Created ?? DateTimeOffset.MinValue;
+            // The commit counts as a use: an image committed within Cache:MinAgeSeconds is protected whoever committed it,
+            // also while the pull that committed it has not yet written its ref (or a ref names it with an older use).
+            var lastUsed = pointing.Select(r => r.LastUsed).Append(meta?.Created ?? DateTimeOffset.MinValue).Max();
             var pinned = pointing.Any(IsPinned);
             var leased = hex == exceptHex || Store.ActiveLeases(hex, now).Count > 0;
             candidates.Add(new EvictionCandidate(hex, Store.ImageBytes(hex), lastUsed, pinned, leased));
@@ -188,7 +190,7 @@ public sealed partial class ImageCache
                     var pointing = Pointing();
                     wasted = pointing.Count > 0 && pointing.All(r => r.WarmedUnused);
                     foreach (var r in pointing)
-                        Store.DeleteRef(r.Id);
+                        DropRefIfStillNaming(r.Id, digest);
                 }))
                 continue; // someone is working on it or used it right now: leave it
             evicted.Add(victim);
@@ -235,6 +237,18 @@ public sealed partial class ImageCache
         dropRefs();
         AtomicFile.TryDelete(trash);
         return true;
+    }
+
+    /// <summary>
+    /// Deletes refs/&lt;id&gt;.json if, read again under its ref lock, it still names <paramref name="digest"/>. Callers hold
+    /// an image lock, so the ref lock is only tried (order ref → image): a pull holding it rewrites the ref itself (to a
+    /// moved tag's new digest, or after fetching the removed image again), and deleting it would drop that pull's ref.
+    /// </summary>
+    private void DropRefIfStillNaming(string id, string digest)
+    {
+        using var gate = FileLock.TryAcquire(Layout.RefLock(id), $"drop ref {id} of removed {digest}");
+        if (gate is not null && Store.ReadRef(id)?.Digest == digest)
+            Store.DeleteRef(id);
     }
 
     /// <summary>Rename first (atomic: readers see the image or nothing), then delete at leisure.</summary>

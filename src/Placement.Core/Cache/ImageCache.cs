@@ -149,14 +149,37 @@ public sealed partial class ImageCache
             }
 
             CountRequest(requester, hit: false);
+            // The use is written down first and the artifact checked after (the order of Touch): an eviction either
+            // sees this ref's use and keeps the image, or has removed it and the check below sees it gone.
+            RefRecord RecordUse(FetchedArtifact fetched)
+            {
+                // As of now, not as of the start of the pull: a pull that took longer than Cache:MinAgeSeconds would
+                // otherwise commit an image that other evictions already take for old.
+                var used = new RefRecord
+                {
+                    Id = id,
+                    Ref = reference.Canonical,
+                    Digest = fetched.Digest,
+                    ResolvedAt = now,
+                    LastUsed = _time.GetUtcNow(),
+                    Pinned = record?.Pinned ?? false,
+                    SourceStamp = fetched.SourceStamp,
+                    WarmedUnused = requester == PrefetchRequester,
+                };
+                Store.WriteRef(used);
+                return used;
+            }
             FetchedArtifact artifact;
+            RefRecord fresh;
             try
             {
                 artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+                fresh = RecordUse(artifact);
                 if (!File.Exists(artifact.Path))
                 {
                     // Found committed, then evicted or removed by another process before this ref pointed at it: once more.
                     artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+                    fresh = RecordUse(artifact);
                 }
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
@@ -169,18 +192,6 @@ public sealed partial class ImageCache
                 }).Inc();
                 throw;
             }
-            var fresh = new RefRecord
-            {
-                Id = id,
-                Ref = reference.Canonical,
-                Digest = artifact.Digest,
-                ResolvedAt = now,
-                LastUsed = now,
-                Pinned = record?.Pinned ?? false,
-                SourceStamp = artifact.SourceStamp,
-                WarmedUnused = requester == PrefetchRequester,
-            };
-            Store.WriteRef(fresh);
             RebuildInventory();
             AtomicFile.TryDelete(Layout.Progress(id));
             EvictIfNeeded(exceptHex: Digests.Hex(artifact.Digest));

@@ -123,6 +123,13 @@ public sealed class PeerFetcher : IDisposable
                 AtomicFile.TryDelete(destination);
                 _log($"{imageId} from {holder}: {ex.Message}; trying the next holder or the registry");
             }
+            catch (IOException ex) when (!Native.Libc.IsDiskFull(ex))
+            {
+                // A local file error (the partial file busy or unreadable, an I/O error) is this copy's failure, not the
+                // pull's: the source may still work. A full disk is the caller's to report (and fails the source too).
+                AtomicFile.TryDelete(destination);
+                _log($"{imageId} from {holder}: {ex.Message} ({destination}); trying the next holder or the registry");
+            }
         }
         // Holders that all answered 404 had evicted it since they published it (or hold another digest of the tag).
         PlacementMetrics.PeerFetches.WithLabels(gone == order.Count ? "no_holder" : busy == order.Count ? "busy" : "failed").Inc();
@@ -216,13 +223,22 @@ public sealed class PeerFetcher : IDisposable
             problem = "offer is incomplete (artifact digest, size, token or attestation missing)";
         if (problem is null)
         {
-            var decoded = await MungeCommands.DecodeAsync(offer.Attestation, _options.Agent.UnmungePath, cancellationToken).ConfigureAwait(false);
-            if (decoded.Status != MungeDecodeStatus.Valid)
-                problem = $"attestation refused by unmunge: {decoded.Detail}";
-            else if (decoded.Credential!.Uid != 0)
-                problem = $"attestation made by uid {decoded.Credential.Uid}, not root";
-            else if (decoded.Credential.Payload != PeerAttestation.Payload(offer))
-                problem = "attestation does not match the offer";
+            try
+            {
+                var decoded = await MungeCommands.DecodeAsync(offer.Attestation, _options.Agent.UnmungePath, cancellationToken).ConfigureAwait(false);
+                if (decoded.Status != MungeDecodeStatus.Valid)
+                    problem = $"attestation refused by unmunge: {decoded.Detail}";
+                else if (decoded.Credential!.Uid != 0)
+                    problem = $"attestation made by uid {decoded.Credential.Uid}, not root";
+                else if (decoded.Credential.Payload != PeerAttestation.Payload(offer))
+                    problem = "attestation does not match the offer";
+            }
+            catch (PlacementException ex)
+            {
+                // unmunge did not start or did not answer in time: an attestation nobody could check is refused like a
+                // bad one, and the pull goes on to the registry instead of failing.
+                problem = $"attestation could not be checked ({ex.Message})";
+            }
         }
         if (problem is null)
             return true;

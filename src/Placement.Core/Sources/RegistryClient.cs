@@ -108,7 +108,9 @@ public sealed partial class RegistryClient : IDisposable
     {
         (registry, repository) = Validate(registry, repository);
         if (blob.Size > MaxManifestBytes)
-            throw new ArgumentException($"blob {blob.Digest} has {blob.Size} bytes; use DownloadBlobAsync for anything over {MaxManifestBytes}", nameof(blob));
+            throw new SourceException(SourceErrorKind.Unsupported,
+                $"{registry}/{repository}: blob {blob.Digest} is described as {blob.Size} bytes, over the {MaxManifestBytes / (1024 * 1024)} MiB read into memory " +
+                "(an image config is a few KiB); such an image is not supported", 200);
         return await OnEachLocationAsync(registry, repository, (location, options) =>
             ReadBlobAtAsync(location.Registry, location.Repository, blob, options, cancellationToken)).ConfigureAwait(false);
     }
@@ -352,6 +354,10 @@ public sealed partial class RegistryClient : IDisposable
     private (BlobDescriptor Child, string Platform) PickPlatform(string registry, string repository, string reference, FetchedManifest index)
     {
         var entries = index.Json.Manifests ?? [];
+        // The JSON may hold null where a descriptor belongs: a malformed index, said so instead of a NullReferenceException.
+        if (entries.Any(e => e is null))
+            throw new SourceException(SourceErrorKind.Unsupported,
+                $"index {index.Digest} of {registry}/{Subject(repository, reference)} has a null entry in its manifests list", 200);
         var candidates = entries
             .Where(e => e.Platform is not null && _platform.Matches(e.Platform.Os, e.Platform.Architecture, e.Platform.Variant))
             .OrderBy(e => _platform.Variant is not null && string.Equals(e.Platform!.Variant, _platform.Variant, StringComparison.OrdinalIgnoreCase) ? 0 : 1)
@@ -377,6 +383,9 @@ public sealed partial class RegistryClient : IDisposable
         if (manifest.Json.Config is null || manifest.Json.Layers is null)
             throw new SourceException(SourceErrorKind.Unsupported,
                 $"manifest {manifest.Digest} of {registry}/{repository} has no config or no layers list", 200);
+        if (manifest.Json.Layers.Any(l => l is null))
+            throw new SourceException(SourceErrorKind.Unsupported,
+                $"manifest {manifest.Digest} of {registry}/{repository} has a null entry in its layers list", 200);
         var config = ToDescriptor(registry, repository, reference, manifest.Json.Config, "config");
         var layers = manifest.Json.Layers.Select(l => ToDescriptor(registry, repository, reference, l, "layer")).ToList();
         return new ResolvedImage(registry, repository, reference, manifest.Digest, manifest.MediaType, config, layers, indexDigest, platform, manifest.Bytes);

@@ -29,6 +29,7 @@ public sealed record ResolvedImage(
     /// <summary>The digest the reference points at: the index when there is one, else the manifest.</summary>
     public string ReferenceDigest => IndexDigest ?? Digest;
 
-    /// <summary>Sum of the (compressed) layer sizes.</summary>
-    public long TotalLayerBytes => Layers.Sum(l => l.Size);
+    /// <summary>Sum of the (compressed) layer sizes, at most <see cref="long.MaxValue"/>: sizes are the registry's word, and
+    /// a manifest whose sizes add up past it must fail its downloads, not overflow in the progress total.</summary>
+    public long TotalLayerBytes => Layers.Aggregate(0L, (sum, l) => l.Size > long.MaxValue - sum ? long.MaxValue : sum + l.Size);
 }

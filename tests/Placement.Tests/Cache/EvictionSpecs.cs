@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.Images;
@@ -32,6 +33,65 @@ public sealed class EvictionSpecs
         foreach (var (alias, reference) in pinnedCatalog)
             options.Catalog[alias] = new CatalogEntry { Ref = reference, Pinned = true };
         return new ImageCache(options);
+    }
+
+    /// <summary>A cache (one per simulated process) on a fake clock, with the default 300 s minimum age.</summary>
+    private static ImageCache Cache(TempDir dir, string high, string low, TimeProvider time)
+    {
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.HighWatermark = high;
+        options.Cache.LowWatermark = low;
+        options.Cache.MinAgeSeconds = 300;
+        return new ImageCache(options, time: time);
+    }
+
+    /// <summary>A pull that takes <paramref name="duration"/>: the fake clock jumps on its first progress report.</summary>
+    private sealed class SlowPull(FakeTimeProvider time, TimeSpan duration) : IProgress<PullProgress>
+    {
+        private int _advanced;
+
+        public void Report(PullProgress value)
+        {
+            if (Interlocked.Exchange(ref _advanced, 1) == 0)
+                time.Advance(duration);
+        }
+    }
+
+    [Test]
+    public async Task An_image_whose_pull_outlasted_the_minimum_age_is_not_evicted_by_another_process_before_its_job_leases_it()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var slurmstepd = Cache(dir, high: "1.5MiB", low: "1MiB", time);
+        using var agent = Cache(dir, high: "1.5MiB", low: "1MiB", time);
+
+        var handed = await slurmstepd.EnsureAsync(a, "job", new SlowPull(time, TimeSpan.FromMinutes(10)));
+        await agent.EnsureAsync(b, ImageCache.PrefetchRequester); // 2 MiB > 1.5: the agent's eviction looks at a
+
+        Assert.That(File.Exists(handed.Path), Is.True, "a was committed just now: younger than Cache:MinAgeSeconds");
+        Assert.DoesNotThrow(() => slurmstepd.Lease(handed, "slurm-15.0"));
+    }
+
+    // A ref may name a digest with a use older than the digest's commit: a ref left behind by a crash (its image gone)
+    // when a pull commits that image again and has not rewritten the ref yet.
+    [Test]
+    public async Task An_image_committed_within_the_minimum_age_is_kept_even_when_its_ref_records_an_older_use()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var cache = Cache(dir, high: "1.5MiB", low: "1MiB", time);
+        var handed = await cache.EnsureAsync(a, "job");
+        cache.Store.WriteRef(cache.Store.ReadRef(handed.Id)! with { LastUsed = time.GetUtcNow() - TimeSpan.FromHours(2) });
+        time.Advance(TimeSpan.FromMinutes(1));
+
+        await cache.EnsureAsync(b, "job");
+
+        Assert.That(File.Exists(handed.Path), Is.True, "committed a minute ago, whatever its ref says");
     }
 
     [Test]
@@ -214,6 +274,127 @@ public sealed class EvictionSpecs
         Assert.That(File.Exists(writing), Is.False, "a crashed writer's old temp file is cleaned up");
         Assert.That(File.Exists(blobTemp), Is.False);
         Assert.That(File.Exists(Path.Combine(leases, "slurm-13.0")), Is.True);
+    }
+
+    [Test]
+    public async Task Gc_leaves_builds_moved_aside_images_and_partials_alone_while_their_locks_are_held()
+    {
+        using var dir = new TempDir();
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        cache.Layout.EnsureCreated();
+        var hex = new string('a', 64);
+        var blobHex = new string('b', 64);
+        var build = cache.Layout.BuildDirectory(hex);
+        Directory.CreateDirectory(Path.Combine(build, "rootfs"));
+        var trash = Path.Combine(cache.Layout.Temp, $"trash-{hex}-0123abcd");
+        Directory.CreateDirectory(trash);
+        await File.WriteAllTextAsync(Path.Combine(trash, "meta.json"), "{}");
+        var partial = cache.Layout.PartialBlob(blobHex);
+        await File.WriteAllBytesAsync(partial, [1, 2, 3]);
+        File.SetLastWriteTimeUtc(partial, DateTime.UtcNow.AddDays(-2));
+
+        // A pull building the image (or an eviction about to put it back), and a pull resuming the old partial download.
+        using (await FileLock.AcquireAsync(cache.Layout.ImageLock(hex), "build", TimeSpan.FromSeconds(5), CancellationToken.None))
+        using (await FileLock.AcquireAsync(cache.Layout.BlobLock(blobHex), "download", TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            var busy = cache.CollectGarbage(dryRun: false);
+            Assert.That((Directory.Exists(build), Directory.Exists(trash), File.Exists(partial)), Is.EqualTo((true, true, true)),
+                "left to the processes holding their locks: " + string.Join("\n", busy.Lines));
+        }
+        var report = cache.CollectGarbage(dryRun: false);
+        Assert.That((Directory.Exists(build), Directory.Exists(trash), File.Exists(partial)), Is.EqualTo((false, false, false)),
+            "removed once nobody works on them: " + string.Join("\n", report.Lines));
+    }
+
+    [Test]
+    public async Task A_pull_replaces_an_image_directory_left_without_its_meta_instead_of_failing_on_commit()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var content = await File.ReadAllBytesAsync(a.Path!);
+        var hex = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content));
+        var stale = cache.Layout.ImageDirectory(hex);
+        Directory.CreateDirectory(stale);
+        await File.WriteAllBytesAsync(Path.Combine(stale, "image.sqsh"), [1, 2, 3]); // no meta.json: not an image
+
+        var image = await cache.EnsureAsync(a, "job");
+
+        Assert.That(image.Digest, Is.EqualTo("sha256:" + hex));
+        Assert.That(await File.ReadAllBytesAsync(image.Path), Is.EqualTo(content));
+    }
+
+    /// <summary>A fixed clock that runs <see cref="Next"/> (once) when it is read: "something happens right then".</summary>
+    private sealed class HookedClock(DateTimeOffset now) : TimeProvider
+    {
+        public Action? Next;
+
+        public override DateTimeOffset GetUtcNow()
+        {
+            Interlocked.Exchange(ref Next, null)?.Invoke();
+            return now;
+        }
+    }
+
+    /// <summary>Arms <paramref name="arm"/> on the first progress report (the copy of the file).</summary>
+    private sealed class OnFirstReport(Action arm) : IProgress<PullProgress>
+    {
+        private int _armed;
+
+        public void Report(PullProgress value)
+        {
+            if (Interlocked.Exchange(ref _armed, 1) == 0)
+                arm();
+        }
+    }
+
+    // b is a second path with a's bytes: its pull finds the digest committed under a's ref. Another process evicts that
+    // image right after (at the pull's next clock read, before its ref names the image): the pull must notice.
+    [Test]
+    public async Task A_pull_that_finds_its_image_committed_records_its_use_before_checking_the_image_is_still_there()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var twin = Path.Combine(dir.Path, "src", "twin.sqsh");
+        File.Copy(a.Path!, twin);
+        var b = ImageReference.Parse(twin);
+        var clock = new HookedClock(DateTimeOffset.UtcNow - TimeSpan.FromDays(1));
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        using var cache = new ImageCache(options, time: clock);
+        using var evictor = Cache(dir, high: "2KiB", low: "1KiB");
+        var first = await cache.EnsureAsync(a, "job");
+
+        var handed = await cache.EnsureAsync(b, "job", new OnFirstReport(() => clock.Next = () => evictor.EvictIfNeeded()));
+
+        Assert.That(handed.Digest, Is.EqualTo(first.Digest));
+        Assert.That(File.Exists(handed.Path), Is.True, "evicted between the pull finding it and its ref naming it: fetched again");
+        Assert.DoesNotThrow(() => cache.Lease(handed, "slurm-16.0"));
+    }
+
+    [Test]
+    public async Task Eviction_leaves_a_ref_whose_lock_a_pull_holds_to_that_pull()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        CachedImage handed;
+        using (var roomy = Cache(dir, high: "100MiB", low: "90MiB"))
+        {
+            handed = await roomy.EnsureAsync(a, "job");
+            await roomy.EnsureAsync(b, "job");
+        }
+        using var tight = Cache(dir, high: "1.5MiB", low: "1.2MiB");
+
+        // A pull of a's reference holds its ref lock: it may be pointing the ref at a moved tag's new digest right now.
+        using (await FileLock.AcquireAsync(tight.Layout.RefLock(handed.Id), "pull", TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            tight.EvictIfNeeded();
+            Assert.That(File.Exists(handed.Path), Is.False, "a was evicted (least recently used)");
+            Assert.That(File.Exists(tight.Layout.RefFile(handed.Id)), Is.True, "its ref is the pull's to rewrite");
+        }
+        var again = await tight.EnsureAsync(a, "job");
+        Assert.That(File.Exists(again.Path), Is.True, "the next use of the dangling ref fetches the image again");
     }
 
     [Test]

@@ -100,6 +100,52 @@ public sealed class PeerLimitSpecs
     }
 
     [Test]
+    public async Task When_unmunge_cannot_run_the_offer_is_refused_and_the_pull_goes_to_the_source()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        await using var source = new TestFileServer(Artifact);
+        await using var holder = new FakeHolder { Offer = Offer("n1", "file", ArtifactDigest), Body = Artifact };
+        var log = new List<string>();
+        var options = Options(munge, ("n1", holder));
+        options.Cache.Root = dir.CacheRoot;
+        options.Agent.UnmungePath = Path.Combine(dir.Path, "no-such-unmunge");
+        using var fetcher = new PeerFetcher(options, Self, new Holders("n1"), log.Add);
+        using var cache = new ImageCache(options, Self) { PersistRequestCounts = false, Peers = fetcher };
+        Assert.That(cache.Catalog.TryResolve($"{source.Url()}#sha256={ArtifactDigest[7..]}", out var reference, out var error), Is.True, error);
+        var refusals = PlacementMetrics.PeerRefusals.Value;
+
+        var image = await cache.EnsureAsync(reference!, ImageCache.PrefetchRequester);
+
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That(image.Digest, Is.EqualTo(ArtifactDigest));
+        Assert.That(source.Requests, Has.Count.EqualTo(1), "the pull fell back to the image's source");
+        Assert.That(holder.BodyRequests, Is.Zero, "an offer nobody could check is not downloaded");
+        Assert.That(PlacementMetrics.PeerRefusals.Value, Is.EqualTo(refusals + 1));
+        Assert.That(log, Has.Some.Contains("attestation could not be checked").And.Contains("no-such-unmunge"));
+    }
+
+    [Test]
+    public async Task A_local_file_error_during_a_peer_copy_is_that_holders_failure_not_the_pulls()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        await using var holder = new FakeHolder { Offer = Offer("n1", "squashfs", ImageDigest), Body = Artifact };
+        var log = new List<string>();
+        using var fetcher = Fetcher(munge, log, ("n1", holder));
+        using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
+        var destination = Path.Combine(dir.Path, "image.sqsh");
+        // Another process holds the partial file (.NET takes an exclusive flock on it for FileShare.None): IOException.
+        await using var busy = new FileStream(destination, FileMode.Create, FileAccess.ReadWrite, FileShare.None);
+
+        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That(copy, Is.Null, "the pull goes on to the registry instead of failing");
+        Assert.That(log, Has.Some.Contains("img_test from n1").And.Contains(destination));
+    }
+
+    [Test]
     public async Task A_404_that_is_not_the_agents_answer_is_a_peer_failure_not_an_eviction()
     {
         using var dir = new TempDir();

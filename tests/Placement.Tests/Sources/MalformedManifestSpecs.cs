@@ -1,0 +1,104 @@
+using System.Net;
+using System.Text;
+using Placement.Core.Sources;
+
+namespace Placement.Tests.Sources;
+
+/// <summary>
+/// Manifests and descriptors a registry could send that are well-formed JSON but not a usable image: each is refused as
+/// unsupported with a message naming what is wrong, never a raw .NET exception (which callers report as a crash).
+/// </summary>
+[TestFixture]
+public sealed class MalformedManifestSpecs
+{
+    private const string Config = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    private const string Layer = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    private static readonly SourceOptions Once = new() { MaxAttempts = 1 };
+
+    /// <summary>A registry on loopback that answers every manifest request with one manifest.</summary>
+    private sealed class OneManifest : LoopbackHttpServer
+    {
+        private readonly byte[] _manifest;
+        private readonly string _mediaType;
+
+        public OneManifest(string manifest, string mediaType)
+        {
+            _manifest = Encoding.UTF8.GetBytes(manifest);
+            _mediaType = mediaType;
+            Start();
+        }
+
+        public string Host => $"127.0.0.1:{Port}";
+
+        protected override async Task Serve(HttpListenerContext context)
+        {
+            var response = context.Response;
+            if (context.Request.Url!.AbsolutePath.Contains("/manifests/", StringComparison.Ordinal))
+            {
+                response.ContentType = _mediaType;
+                response.ContentLength64 = _manifest.Length;
+                await response.OutputStream.WriteAsync(_manifest);
+            }
+            else
+                response.StatusCode = 404;
+            response.Close();
+        }
+    }
+
+    [Test]
+    public async Task A_null_layer_is_refused_as_unsupported()
+    {
+        await using var registry = new OneManifest(
+            $$"""{"schemaVersion":2,"mediaType":"{{MediaTypes.OciManifest}}","config":{"mediaType":"{{MediaTypes.OciConfig}}","digest":"{{Config}}","size":2},"layers":[null]}""",
+            MediaTypes.OciManifest);
+        using var client = new RegistryClient(Once);
+
+        var ex = Assert.ThrowsAsync<SourceException>(() => client.ResolveAsync(registry.Host, "test/img", "1"))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(SourceErrorKind.Unsupported));
+        Assert.That(ex.Message, Does.Contain("null entry in its layers list"));
+    }
+
+    [Test]
+    public async Task A_null_index_entry_is_refused_as_unsupported()
+    {
+        await using var registry = new OneManifest(
+            $$"""{"schemaVersion":2,"mediaType":"{{MediaTypes.OciIndex}}","manifests":[null]}""",
+            MediaTypes.OciIndex);
+        using var client = new RegistryClient(Once);
+
+        var ex = Assert.ThrowsAsync<SourceException>(() => client.ResolveAsync(registry.Host, "test/img", "1"))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(SourceErrorKind.Unsupported));
+        Assert.That(ex.Message, Does.Contain("null entry in its manifests list"));
+    }
+
+    [Test]
+    public async Task Layer_sizes_adding_up_past_the_largest_long_do_not_overflow()
+    {
+        await using var registry = new OneManifest(
+            $$"""
+            {"schemaVersion":2,"mediaType":"{{MediaTypes.OciManifest}}","config":{"mediaType":"{{MediaTypes.OciConfig}}","digest":"{{Config}}","size":2},
+             "layers":[{"mediaType":"{{MediaTypes.OciLayerGzip}}","digest":"{{Layer}}","size":{{long.MaxValue}}},
+                       {"mediaType":"{{MediaTypes.OciLayerGzip}}","digest":"{{Layer}}","size":{{long.MaxValue}}}]}
+            """,
+            MediaTypes.OciManifest);
+        using var client = new RegistryClient(Once);
+
+        var image = await client.ResolveAsync(registry.Host, "test/img", "1");
+
+        Assert.That(image.TotalLayerBytes, Is.EqualTo(long.MaxValue));
+    }
+
+    [Test]
+    public void A_config_described_as_larger_than_4_MiB_is_refused_as_unsupported_before_any_request()
+    {
+        using var client = new RegistryClient(Once);
+        var config = new BlobDescriptor(MediaTypes.OciConfig, Config, 5L << 20);
+
+        var ex = Assert.ThrowsAsync<SourceException>(() => client.ReadBlobAsync("127.0.0.1:1", "test/img", config))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(SourceErrorKind.Unsupported));
+        Assert.That(ex.Message, Does.Contain(Config).And.Contain("5242880 bytes").And.Contain("4 MiB"));
+    }
+}
