@@ -44,26 +44,41 @@ static string ShortName(string name) => name.Split('.')[0];
 // execd exports HOST=<its host name>: report under that name (an execd in its own UTS namespace, or a host
 // whose Grid Engine name differs from gethostname()).
 var host = Environment.GetEnvironmentVariable("HOST") is { Length: > 0 } h ? ShortName(h) : ShortName(Environment.MachineName);
+if (node is not null && !NodeNames.IsValid(node))
+{
+    // %n puts the node name into the cache path: '../x' would read another directory's inventory.
+    Console.Error.WriteLine($"placement-load-sensor: --node '{node}' is not a node name ({NodeNames.Rule})\n{Usage}");
+    return ExitCodes.Usage;
+}
 node ??= Environment.GetEnvironmentVariable("PLACEMENT_NODE_NAME") is { Length: > 0 } n ? n : host;
+string? broken = NodeNames.IsValid(node) ? null : $"node name '{node}' (from $PLACEMENT_NODE_NAME or $HOST) is not a node name ({NodeNames.Rule}); give --node";
 
-string cacheRoot;
-try
+string? cacheRoot = null;
+if (broken is null)
 {
-    cacheRoot = PlacementConfiguration.Load(configPath).Cache.Root.Replace("%n", node, StringComparison.Ordinal);
+    try
+    {
+        cacheRoot = PlacementConfiguration.Load(configPath).Cache.Root.Replace("%n", node, StringComparison.Ordinal);
+    }
+    catch (ConfigurationErrorsException ex) when (inventory is null)
+    {
+        broken = ex.Message;
+    }
+    catch (ConfigurationErrorsException)
+    {
+        cacheRoot = Path.GetDirectoryName(Path.GetFullPath(inventory!))!;
+    }
 }
-catch (ConfigurationErrorsException ex) when (inventory is null)
+if (broken is not null)
 {
-    // Keep answering (an exiting sensor is restarted by execd at once, in a loop); say why once.
-    Console.Error.WriteLine("placement-load-sensor: " + ex.Message + "; reporting nothing until fixed (execd restarts the sensor when its file changes)");
-    cacheRoot = "/nonexistent-placement-cache";
-    inventory = "/nonexistent-placement-cache/inventory.json";
-}
-catch (ConfigurationErrorsException)
-{
-    cacheRoot = Path.GetDirectoryName(Path.GetFullPath(inventory!))!;
+    // Keep answering (an exiting sensor is restarted by execd at once, in a loop), with empty reports: a report of
+    // 0 bytes and no images would tell Grid Engine this host holds nothing. Say why once.
+    Console.Error.WriteLine("placement-load-sensor: " + broken + "; reporting nothing until fixed (execd restarts the sensor when its file changes)");
 }
 
-var sensor = new Sensor(host, cacheRoot, inventory ?? Path.Combine(cacheRoot, "inventory.json"), Console.Error);
+var sensor = broken is not null
+    ? new Sensor(host, null, null, Console.Error)
+    : new Sensor(host, cacheRoot!, inventory ?? Path.Combine(cacheRoot!, "inventory.json"), Console.Error);
 using var stdout = Console.OpenStandardOutput();
 if (once)
 {

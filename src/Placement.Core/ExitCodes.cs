@@ -36,6 +36,7 @@ public static class ExitCodes
         PlacementErrorKind.Busy => Busy,
         PlacementErrorKind.Permission => Failure,
         PlacementErrorKind.Usage => Usage,
+        PlacementErrorKind.Config => Config,
         _ => Failure,
     };
 }

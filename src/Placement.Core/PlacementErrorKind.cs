@@ -15,4 +15,6 @@ public enum PlacementErrorKind
     Permission,
     /// <summary>Bad input from the user: a command-line value or an input file (e.g. a simulator trace).</summary>
     Usage,
+    /// <summary>The configuration names something unusable (e.g. Cache:Root is a file); exit 78 like a config error.</summary>
+    Config,
 }

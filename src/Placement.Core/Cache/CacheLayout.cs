@@ -58,6 +58,7 @@ public sealed class CacheLayout
     /// </summary>
     public void EnsureCreated()
     {
+        RefuseFile();
         const UnixFileMode Public = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
                                     UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
         const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
@@ -70,6 +71,32 @@ public sealed class CacheLayout
         Create(Temp, Private);
         Create(Locks, Private);
         Create(Quarantine, Private);
+    }
+
+    /// <summary>
+    /// For commands that only read or tidy the cache (ls, inventory, verify, gc): the root must already be a cache, so a
+    /// typo in Cache:Root or --cache-root is reported instead of answered with an empty cache; nothing is created.
+    /// </summary>
+    public void RequireExisting()
+    {
+        RefuseFile();
+        if (Directory.Exists(Images))
+            return;
+        throw new PlacementException(PlacementErrorKind.NotFound, Directory.Exists(Root)
+            ? $"{Root} is not a Placement cache (it has no images/ directory); check Cache:Root (or --cache-root)"
+            : $"no cache at {Root}; check Cache:Root (or --cache-root); `placement pull` or the node agent creates it");
+    }
+
+    /// <summary>A root that is, or lies under, a regular file is a configuration mistake, not an I/O failure.</summary>
+    private void RefuseFile()
+    {
+        for (var path = Root; !string.IsNullOrEmpty(path) && !Directory.Exists(path); path = System.IO.Path.GetDirectoryName(path))
+        {
+            if (File.Exists(path))
+                throw new PlacementException(PlacementErrorKind.Config, path == Root
+                    ? $"Cache:Root {Root} is a file, not a directory; point Cache:Root (or --cache-root) at a directory"
+                    : $"Cache:Root {Root} lies under {path}, which is a file, not a directory; point Cache:Root (or --cache-root) at a directory");
+        }
     }
 
     private static void Create(string path, UnixFileMode mode)

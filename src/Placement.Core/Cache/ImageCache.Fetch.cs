@@ -344,6 +344,12 @@ public sealed partial class ImageCache : IDisposable
             throw new PlacementException(PlacementErrorKind.Integrity,
                 $"{reference.Canonical} is a JSON document, not a squashfs or SIF image; check that the path or URL names the image file itself");
         }
+        if (source != "peer" && NotAnImage(partial) is { } start)
+        {
+            AtomicFile.TryDelete(partial);
+            throw new PlacementException(PlacementErrorKind.Unsupported,
+                $"{reference.Canonical} is not a squashfs or SIF image ({start}); give an image made by mksquashfs or apptainer build, and check that the path or URL names the image file itself");
+        }
         var hex = Digests.Hex(digest);
         using var imageLock = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"{requester}: commit {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false);
         if (Store.ArtifactPath(hex) is { } existing)
@@ -419,6 +425,27 @@ public sealed partial class ImageCache : IDisposable
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Null when the file starts like an image runtimes can use: squashfs ("hsqs", little-endian superblock magic) or SIF
+    /// (a 32-byte launch line, then "SIF_MAGIC"); otherwise what it starts with (escaped, at most 4 bytes), for the error.
+    /// </summary>
+    private static string? NotAnImage(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
+        Span<byte> head = stackalloc byte[41];
+        var read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        if (read >= 4 && head[..4].SequenceEqual("hsqs"u8))
+            return null;
+        if (read >= 41 && head[32..41].SequenceEqual("SIF_MAGIC"u8))
+            return null;
+        if (read == 0)
+            return "it is empty";
+        var start = new StringBuilder();
+        foreach (var b in head[..Math.Min(read, 4)])
+            start.Append(b is >= 0x20 and < 0x7f and not (byte)'\\' and not (byte)'\'' ? ((char)b).ToString() : "\\x" + b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
+        return $"it starts with '{start}'";
     }
 
     private static string ArtifactExtension(ImageReference reference)

@@ -28,6 +28,7 @@ public sealed partial class ImageCache
     /// <summary>Builds inventory.json from what is on disk and writes it atomically (under the inventory lock).</summary>
     public Inventory RebuildInventory()
     {
+        RequireWritable();
         Layout.EnsureCreated();
         using var gate = FileLock.AcquireAsync(Layout.InventoryLock, "inventory", LockTimeout, CancellationToken.None).GetAwaiter().GetResult();
         var inventory = BuildInventory();

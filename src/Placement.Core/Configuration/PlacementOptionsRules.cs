@@ -10,6 +10,8 @@ internal static class PlacementOptionsRules
         var cache = options.Cache;
         if (!string.IsNullOrEmpty(cache.Root) && (!System.IO.Path.IsPathFullyQualified(cache.Root) || cache.Root.Contains('\0', StringComparison.Ordinal)))
             yield return $"Cache:Root must be an absolute path (value: '{cache.Root}')";
+        else if (cache.Root.Trim('/').Length == 0 && cache.Root.Length > 0)
+            yield return $"Cache:Root must be a directory of its own, not the filesystem root, e.g. /var/cache/placement (value: '{cache.Root}')";
 
         var highOk = SizeLimit.TryParse(cache.HighWatermark, out var high, out var highError);
         if (!highOk)
@@ -17,6 +19,12 @@ internal static class PlacementOptionsRules
         var lowOk = SizeLimit.TryParse(cache.LowWatermark, out var low, out var lowError);
         if (!lowOk)
             yield return $"Cache:LowWatermark {lowError}";
+        foreach (var (key, text, ok, limit) in new[] { ("HighWatermark", cache.HighWatermark, highOk, high), ("LowWatermark", cache.LowWatermark, lowOk, low) })
+        {
+            // A bare number is bytes: "85" would make a cache of 85 bytes that evicts everything.
+            if (ok && !limit.IsPercent && limit.Bytes < 1 << 20 && text.Trim().All(char.IsAsciiDigit))
+                yield return $"Cache:{key} '{text}' is {text.Trim()} bytes; did you mean {text.Trim()}%? Give a percentage of the filesystem or a size with a unit (e.g. 40GiB); a bare number of bytes must be at least 1048576";
+        }
         if (highOk && lowOk)
         {
             if (high.IsPercent != low.IsPercent)
@@ -61,6 +69,9 @@ internal static class PlacementOptionsRules
             yield return $"Peers:Discovery must be slurm, sge or none (value: '{options.Peers.Discovery}')";
         foreach (var error in ProgramErrors("Peers", ("MungePath", options.Peers.MungePath)))
             yield return error;
+        var credentials = options.Registries.CredentialsFile;
+        if (credentials.Length > 0 && (!System.IO.Path.IsPathFullyQualified(credentials) || credentials.Contains('\0', StringComparison.Ordinal)))
+            yield return $"Registries:CredentialsFile must be an absolute path, or empty for anonymous pulls only (value: '{credentials}')";
         foreach (var host in options.Registries.Insecure)
         {
             if (!IsRegistryHost(host))

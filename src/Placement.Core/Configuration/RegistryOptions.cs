@@ -15,8 +15,7 @@ public sealed class RegistryOptions
     /// <summary>Registries reached over plain HTTP (host or host:port). Loopback is always plain HTTP.</summary>
     public List<string> Insecure { get; set; } = [];
 
-    /// <summary>Docker-style credentials file (<c>{"auths": {"host": {"auth": "base64(user:pass)"}}}</c>); missing file means anonymous.</summary>
-    [Required]
+    /// <summary>Docker-style credentials file (<c>{"auths": {"host": {"auth": "base64(user:pass)"}}}</c>); a missing file, or "", means anonymous.</summary>
     public string CredentialsFile { get; set; } = "/etc/placement/auth.json";
 
     /// <summary>Platform picked from multi-arch indexes.</summary>

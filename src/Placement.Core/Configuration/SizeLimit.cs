@@ -60,19 +60,32 @@ public readonly record struct SizeLimit(long Bytes, double Percent)
             if (!s.EndsWith(suffix, StringComparison.OrdinalIgnoreCase))
                 continue;
             var number = s[..^suffix.Length].Trim();
-            if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && value * factor < long.MaxValue)
-            {
-                limit = new SizeLimit((long)(value * factor), 0);
-                return true;
-            }
+            if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value))
+                return Checked(s, value * factor, out limit, out error);
             break;
         }
-        if (long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var bytes) && bytes > 0)
+        var digits = s.StartsWith('-') ? s[1..] : s;
+        if (digits.Length > 0 && digits.All(char.IsAsciiDigit) && double.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var bytes))
+            return Checked(s, bytes, out limit, out error);
+        error = $"'{s}' is not a size; give bytes, with a unit ({UnitList}; e.g. 40GiB, 500M, 1073741824) or as a percentage of the filesystem (e.g. 85%)";
+        return false;
+    }
+
+    private const string UnitList = "B, K, M, G, T, KiB, MiB, GiB, TiB, KB, MB, GB, TB";
+
+    private static bool Checked(string text, double bytes, out SizeLimit limit, out string error)
+    {
+        limit = default;
+        error = "";
+        if (bytes <= 0)
+            error = $"'{text}' must be greater than 0";
+        else if (bytes >= long.MaxValue)
+            error = $"'{text}' is too large (at most 8 EiB; units up to T/TiB: {UnitList})";
+        else
         {
-            limit = new SizeLimit(bytes, 0);
+            limit = new SizeLimit((long)bytes, 0);
             return true;
         }
-        error = $"'{s}' is not a size; give bytes (e.g. 40GiB, 500M, 1073741824) or a percentage of the filesystem (e.g. 85%)";
         return false;
     }
 

@@ -32,22 +32,101 @@ public static class TraceReader
     {
         if (format is not ("swf" or "csv"))
             throw new PlacementException(PlacementErrorKind.Usage, $"unknown trace format '{format}'; use swf or csv");
+        if (Directory.Exists(path))
+            throw new PlacementException(PlacementErrorKind.Usage, $"trace '{path}' is a directory; give the trace file");
         if (!File.Exists(path))
             throw new PlacementException(PlacementErrorKind.Usage, $"trace file '{path}' does not exist");
         var name = Path.GetFileName(path);
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new PlacementException(PlacementErrorKind.NotFound, $"trace file '{path}' is not readable (permission denied); run as a user who can read it, or copy it");
+        }
+        using var owned = file;
         Span<byte> head = stackalloc byte[2];
         var gzip = file.ReadAtLeast(head, 2, throwOnEndOfStream: false) == 2 && head[0] == 0x1f && head[1] == 0x8b;
         file.Position = 0;
-        using var reader = new StreamReader(gzip ? new GZipStream(file, CompressionMode.Decompress) : file);
+        var broken = new PlacementException(PlacementErrorKind.Usage,
+            $"trace '{path}' starts as gzip but is corrupt or truncated (the compressed data ends early or does not decompress); check the download (gzip -t {name})");
+        var decompressed = gzip ? new CountingStream(new GZipStream(file, CompressionMode.Decompress)) : null;
+        using var reader = new StreamReader(decompressed ?? (Stream)file);
+        JobTrace trace;
         try
         {
-            return format == "swf" ? ReadSwf(reader, name, assignment) : ReadCsv(reader, name);
+            trace = format == "swf" ? ReadSwf(reader, name, assignment) : ReadCsv(reader, name);
         }
-        catch (InvalidDataException ex) when (gzip)
+        catch (InvalidDataException) when (gzip)
         {
-            throw new PlacementException(PlacementErrorKind.Usage,
-                $"trace '{path}' starts as gzip but does not decompress ({ex.Message}); check the download (gzip -t {Path.GetFileName(path)})");
+            throw broken;
+        }
+        catch (TraceFormatException) when (decompressed is not null && !GzipComplete(file, decompressed))
+        {
+            throw broken; // a cut download ends in half a line: say so rather than blame the line
+        }
+        if (decompressed is not null && !GzipComplete(file, decompressed))
+            throw broken;
+        if (trace.Jobs.Length == 0)
+        {
+            throw new PlacementException(PlacementErrorKind.Usage, trace.Skipped > 0
+                ? $"trace '{path}' has no job to replay: all {trace.Skipped} job lines were skipped ({trace.SkipReason}); give a trace with jobs that ran"
+                : $"trace '{path}' has no jobs (no job lines, only {(format == "swf" ? "comments (';')" : "a header or comments ('#')")} or nothing); give a trace with at least one job");
+        }
+        return trace;
+    }
+
+    /// <summary>
+    /// Whether the gzip data decompressed to the end and to the length its trailer records (ISIZE, the length mod 2^32,
+    /// in the last 4 bytes). GZipStream ends quietly at the end of a truncated file; a cut download then looks like a
+    /// short trace.
+    /// </summary>
+    private static bool GzipComplete(FileStream file, CountingStream decompressed)
+    {
+        try
+        {
+            decompressed.CopyTo(Stream.Null);
+        }
+        catch (InvalidDataException)
+        {
+            return false;
+        }
+        if (file.Length < 18)
+            return false;
+        Span<byte> trailer = stackalloc byte[4];
+        file.Position = file.Length - 4;
+        file.ReadExactly(trailer);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(trailer) == (uint)decompressed.Count;
+    }
+
+    /// <summary>Counts the bytes read through it.</summary>
+    private sealed class CountingStream(Stream inner) : Stream
+    {
+        public long Count { get; private set; }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int Read(Span<byte> buffer)
+        {
+            var read = inner.Read(buffer);
+            Count += read;
+            return read;
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+                inner.Dispose();
+            base.Dispose(disposing);
         }
     }
 
@@ -86,7 +165,7 @@ public static class TraceReader
                     break;
                 if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out fields[count]))
                 {
-                    throw new TraceFormatException(name, lineNumber, $"field {count} ({SwfNames[count]})", token.ToString(),
+                    throw new TraceFormatException(name, lineNumber, $"field {count} ({SwfNames[count]})", Shorten(token.ToString()),
                         "SWF fields are numbers (-1 for unknown)");
                 }
             }
@@ -99,6 +178,11 @@ public static class TraceReader
             if (submit < 0)
                 throw new TraceFormatException(name, lineNumber, "field 2 (submit time)", Num(submit), "the submit time is seconds since the trace start, >= 0");
             var runtime = fields[4];
+            foreach (var field in (ReadOnlySpan<int>)[5, 8])
+            {
+                if (fields[field] != -1 && (fields[field] < 0 || fields[field] != Math.Floor(fields[field])))
+                    throw new TraceFormatException(name, lineNumber, $"field {field} ({SwfNames[field]})", Num(fields[field]), "processors are a whole number >= 0, or -1 for unknown");
+            }
             var cores = fields[5] > 0 ? fields[5] : fields[8];
             // Assign the image before deciding to skip, so the Zipf stream does not depend on which jobs are skipped.
             var image = assignment.Rule switch
@@ -117,7 +201,7 @@ public static class TraceReader
             jobs.Add(new SimJob((long)fields[1], submit, runtime, (int)Math.Ceiling(cores), image));
         }
         return new JobTrace($"{name} (swf; images: {assignment})", images, jobs, skipped,
-            skipped > 0 ? "run time or processors -1 (cancelled before start)" : null);
+            skipped > 0 ? "run time -1, or no processor count (cancelled before start)" : null);
     }
 
     private static int ByField(double value, int images) => value <= 0 ? 0 : (int)(((long)value - 1) % images);
@@ -150,8 +234,10 @@ public static class TraceReader
             var submit = Number(cells[0], name, lineNumber, "submit", "seconds since the trace start, a number >= 0", 0);
             var runtime = Number(cells[1], name, lineNumber, "runtime", "seconds, a number >= 0", 0);
             var coresValue = Number(cells[2], name, lineNumber, "cores", "a whole number >= 1", 1);
-            if (coresValue != Math.Floor(coresValue) || coresValue > int.MaxValue)
+            if (coresValue != Math.Floor(coresValue))
                 throw new TraceFormatException(name, lineNumber, "cores", cells[2].Trim(), "a whole number >= 1");
+            if (coresValue > int.MaxValue)
+                throw new TraceFormatException(name, lineNumber, "cores", cells[2].Trim(), "too large: at most 2147483647");
             var image = cells[3].Trim();
             if (image.Length == 0)
                 throw new TraceFormatException(name, lineNumber, "image", "", "name the job's image (a reference such as docker://repo:tag, or any label)");

@@ -50,8 +50,7 @@ public sealed class WarmClient : IDisposable
         var response = await SendAsync(HttpMethod.Get, "/v1/warm", null, null, cancellationToken).ConfigureAwait(false);
         if (response.Status != HttpStatusCode.OK)
             throw Failure(response, "list warm-ups");
-        return JsonSerializer.Deserialize(response.Body, WarmJsonContext.Default.WarmList)
-               ?? throw new PlacementException(PlacementErrorKind.Failure, $"{NodeUrl}: empty answer to GET /v1/warm");
+        return Parse(response, WarmJsonContext.Default.WarmList, "list warm-ups");
     }
 
     /// <summary>The node's cache inventory, built from its disk at request time (<c>GET /v1/inventory</c>, no credential needed).</summary>
@@ -60,8 +59,7 @@ public sealed class WarmClient : IDisposable
         var response = await SendAsync(HttpMethod.Get, "/v1/inventory", null, null, cancellationToken).ConfigureAwait(false);
         if (response.Status != HttpStatusCode.OK)
             throw Failure(response, "read the inventory");
-        return JsonSerializer.Deserialize(response.Body, Cache.CacheJsonContext.Default.Inventory)
-               ?? throw new PlacementException(PlacementErrorKind.Failure, $"{NodeUrl}: empty answer to GET /v1/inventory");
+        return Parse(response, Cache.CacheJsonContext.Default.Inventory, "read the inventory");
     }
 
     /// <summary>The node name the agent serves; credentials are bound to it.</summary>
@@ -72,8 +70,8 @@ public sealed class WarmClient : IDisposable
         var response = await SendAsync(HttpMethod.Get, "/v1/node", null, null, cancellationToken).ConfigureAwait(false);
         if (response.Status != HttpStatusCode.OK)
             throw Failure(response, "read the node name");
-        var identity = JsonSerializer.Deserialize(response.Body, WarmJsonContext.Default.NodeIdentity);
-        return _node = identity?.Node ?? throw new PlacementException(PlacementErrorKind.Failure, $"{NodeUrl}: GET /v1/node named no node");
+        var identity = Parse(response, WarmJsonContext.Default.NodeIdentity, "read the node name");
+        return _node = identity.Node ?? throw new PlacementException(PlacementErrorKind.Failure, $"{NodeUrl}: GET /v1/node named no node");
     }
 
     /// <summary>A credential for one request (exposed so tests can replay it).</summary>
@@ -116,8 +114,32 @@ public sealed class WarmClient : IDisposable
     {
         if (response.Status != wanted)
             throw Failure(response, what);
-        return JsonSerializer.Deserialize(response.Body, WarmJsonContext.Default.WarmStatus)
-               ?? throw new PlacementException(PlacementErrorKind.Failure, $"{NodeUrl}: {what}: empty answer");
+        return Parse(response, WarmJsonContext.Default.WarmStatus, what);
+    }
+
+    /// <summary>The agent's JSON answer; an empty or non-JSON body (a proxy, another service on the port, an agent bug) is
+    /// an error that says what came back, not a parser exception.</summary>
+    private T Parse<T>(WarmResponse response, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, string what)
+    {
+        string problem;
+        if (string.IsNullOrWhiteSpace(response.Body))
+            problem = "an empty body";
+        else
+        {
+            try
+            {
+                if (JsonSerializer.Deserialize(response.Body, type) is { } value)
+                    return value;
+                problem = "JSON null";
+            }
+            catch (JsonException)
+            {
+                var text = response.Body.Length > 200 ? response.Body[..200] + "…" : response.Body;
+                problem = $"something that is not the expected JSON ('{new string(text.Select(c => char.IsControl(c) ? ' ' : c).ToArray())}')";
+            }
+        }
+        throw new PlacementException(PlacementErrorKind.Failure,
+            $"{NodeUrl}: {what}: the agent answered {(int)response.Status} with {problem}; is a Placement agent listening there? see its log");
     }
 
     private PlacementException Failure(WarmResponse response, string what)

@@ -28,6 +28,8 @@ internal static class AgentCommand
         command.SetAction(async (parse, ct) =>
         {
             var listen = parse.GetValue(Listen);
+            if (listen is not null && !ListenAddress.TryParse(listen, out _, out var listenError))
+                throw new PlacementException(PlacementErrorKind.Usage, $"--listen {listenError} (value: '{listen}')");
             var options = GlobalOptions.LoadOptions(parse, o =>
             {
                 if (listen is not null)
@@ -35,7 +37,7 @@ internal static class AgentCommand
             });
             // The agent serves its counters itself; short-lived processes leave theirs in stats/ for it.
             var log = AgentLog.StandardError;
-            var node = parse.GetValue(GlobalOptions.Node) ?? ImageCache.DefaultNodeName;
+            var node = GlobalOptions.NodeName(parse);
             // Peer fetch (docs/cache.md "Peers"): the pulls this agent runs ask the image's holders before the registry.
             using var peers = PeerFetcher.DirectoryFor(options) is { } directory
                 ? new PeerFetcher(options, node, directory, message => log.Write("peers", $"node {node}: {message}"))

@@ -15,6 +15,14 @@ internal static class CacheCommands
 
     private static ImageCache OpenCache(ParseResult parse) => GlobalOptions.OpenCache(parse);
 
+    /// <summary>The cache for commands that read or tidy it: refused, and nothing created, where there is no cache.</summary>
+    private static ImageCache OpenExistingCache(ParseResult parse)
+    {
+        var cache = OpenCache(parse);
+        cache.Layout.RequireExisting();
+        return cache;
+    }
+
     private static Command Pull()
     {
         var reference = new Argument<string>("REF") { Description = "Image reference" };
@@ -40,10 +48,11 @@ internal static class CacheCommands
         var command = new Command("ls", "List cached images: id, reference, digest, size, last used, pinned, leases") { json };
         command.SetAction(parse =>
         {
-            var entries = OpenCache(parse).List();
+            var cache = OpenExistingCache(parse);
+            var entries = cache.List();
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(OpenCache(parse).BuildInventory(), CacheJsonContext.Default.Inventory));
+                Console.WriteLine(JsonSerializer.Serialize(cache.BuildInventory(), CacheJsonContext.Default.Inventory));
                 return ExitCodes.Ok;
             }
             var rows = entries.Select(e => new[]
@@ -78,7 +87,7 @@ internal static class CacheCommands
         var command = new Command("gc", "Expire stale leases, remove leftovers and orphans, evict down to the low watermark") { dryRun };
         command.SetAction(parse =>
         {
-            var report = OpenCache(parse).CollectGarbage(parse.GetValue(dryRun));
+            var report = OpenExistingCache(parse).CollectGarbage(parse.GetValue(dryRun));
             foreach (var line in report.Lines)
                 Console.WriteLine(line);
             return ExitCodes.Ok;
@@ -91,7 +100,7 @@ internal static class CacheCommands
         var command = new Command("verify", "Re-hash every artifact and blob; quarantine corrupt entries (exit 6 if any)");
         command.SetAction(async (parse, ct) =>
         {
-            var report = await OpenCache(parse).VerifyAsync(ct).ConfigureAwait(false);
+            var report = await OpenExistingCache(parse).VerifyAsync(ct).ConfigureAwait(false);
             foreach (var line in report.Lines)
                 Console.WriteLine(line);
             return report.Corrupt == 0 ? ExitCodes.Ok : ExitCodes.Integrity;
@@ -104,7 +113,7 @@ internal static class CacheCommands
         var command = new Command("inventory", "Rewrite and print inventory.json (what the load sensor and the node agent read)");
         command.SetAction(parse =>
         {
-            var inventory = OpenCache(parse).RebuildInventory();
+            var inventory = OpenExistingCache(parse).RebuildInventory();
             Console.WriteLine(JsonSerializer.Serialize(inventory, CacheJsonContext.Default.Inventory));
             return ExitCodes.Ok;
         });

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Placement.Core;
 using Placement.Core.Configuration;
 
 namespace Placement.Prefetcher.Cli;
@@ -25,14 +26,31 @@ internal static class GlobalOptions
     };
 
     /// <summary>Opens this node's cache as configured.</summary>
-    public static Placement.Core.Cache.ImageCache OpenCache(ParseResult parse) => new(LoadOptions(parse), parse.GetValue(Node));
+    public static Placement.Core.Cache.ImageCache OpenCache(ParseResult parse) => new(LoadOptions(parse), NodeName(parse));
+
+    /// <summary>This node's name: --node (checked: it ends up in cache paths), else the environment or the host name.</summary>
+    public static string NodeName(ParseResult parse)
+    {
+        var node = parse.GetValue(Node);
+        if (node is not null && !NodeNames.IsValid(node))
+            throw new PlacementException(PlacementErrorKind.Usage, $"--node: '{node}' is not a node name ({NodeNames.Rule})");
+        return node ?? Placement.Core.Cache.ImageCache.DefaultNodeName;
+    }
 
     /// <summary>Loads and validates the configuration, applying --cache-root.</summary>
     /// <param name="overrides">Command-specific overrides (e.g. the agent's --listen), applied before validation.</param>
     public static PlacementOptions LoadOptions(ParseResult parse, Action<PlacementOptions>? overrides = null)
     {
         var cacheRoot = parse.GetValue(CacheRoot);
-        return PlacementConfiguration.Load(parse.GetValue(Config), o =>
+        var config = parse.GetValue(Config);
+        // An empty value must not fall back to the default file, or to the configured (real) cache.
+        if (config is "")
+            throw new PlacementException(PlacementErrorKind.Usage, "--config: empty path; give the configuration file, or leave the option out for the default");
+        if (cacheRoot is "")
+            throw new PlacementException(PlacementErrorKind.Usage, "--cache-root: empty path; give the cache directory, or leave the option out for Cache:Root");
+        if (cacheRoot is not null && !Path.IsPathFullyQualified(cacheRoot))
+            throw new PlacementException(PlacementErrorKind.Usage, $"--cache-root: '{cacheRoot}' is not an absolute path; give the cache directory from /");
+        return PlacementConfiguration.Load(config, o =>
         {
             if (!string.IsNullOrEmpty(cacheRoot))
                 o.Cache.Root = cacheRoot;

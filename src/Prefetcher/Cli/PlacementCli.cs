@@ -30,6 +30,15 @@ internal static class PlacementCli
         root.Subcommands.Add(SimulateCommand.Create());
 
         var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // A usage error exits 2 (docs/cli.md), with the parser's messages and where the help is, not the whole help on stdout.
+            var path = string.Join(' ', CommandPath(parse.CommandResult));
+            foreach (var error in parse.Errors)
+                await Console.Error.WriteLineAsync($"{path}: {error.Message}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"{path}: see `{path} --help`").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
         try
         {
             // Our own handlers below turn expected failures into their exit codes; System.CommandLine's default
@@ -51,11 +60,25 @@ internal static class PlacementCli
             await Console.Error.WriteLineAsync($"placement: {parse.CommandResult.Command.Name}: stopped").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The environment, not a bug (a full or read-only filesystem, a path we could not open): no stack trace.
+            await Console.Error.WriteLineAsync($"placement: {parse.CommandResult.Command.Name}: {ex.Message}").ConfigureAwait(false);
+            return ex is UnauthorizedAccessException ? ExitCodes.NotFound : ExitCodes.Failure;
+        }
         catch (Exception ex)
         {
             // Not an expected failure: a bug or an environment problem we do not classify yet. Say so, with the trace.
             await Console.Error.WriteLineAsync($"placement: {parse.CommandResult.Command.Name}: unexpected error, please report it: {ex}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+    }
+
+    private static IEnumerable<string> CommandPath(System.CommandLine.Parsing.CommandResult? result)
+    {
+        var names = new Stack<string>();
+        for (; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Push(result.Parent is null ? "placement" : result.Command.Name);
+        return names;
     }
 }

@@ -43,7 +43,14 @@ internal static class PyxisImporterCommand
                 case ["release"]:
                     return await ReleaseAsync(parse, ct).ConfigureAwait(false);
                 default:
-                    await Console.Error.WriteLineAsync(args.Length == 0 ? $"{Name}: no operation given" : $"{Name}: unknown operation '{string.Join(' ', args)}'").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync(args switch
+                    {
+                        [] => $"{Name}: no operation given",
+                        ["get"] => $"{Name}: get needs a URI",
+                        ["get", ..] => $"{Name}: get takes one URI, not {args.Length - 1}",
+                        ["release", ..] => $"{Name}: release takes no arguments",
+                        _ => $"{Name}: unknown operation '{args[0]}'",
+                    }).ConfigureAwait(false);
                     await Console.Error.WriteLineAsync(UsageText).ConfigureAwait(false);
                     return ExitCodes.Usage;
             }
@@ -71,7 +78,7 @@ internal static class PyxisImporterCommand
                 $"{stepError}: the importer runs inside a job step (pyxis passes the job's environment); the lease is named after the step").ConfigureAwait(false);
 
         var options = GlobalOptions.LoadOptions(parse);
-        var node = parse.GetValue(GlobalOptions.Node) ?? ImageCache.DefaultNodeName;
+        var node = GlobalOptions.NodeName(parse);
         if (options.Agent.SocketPath(node) is not { } socket)
             return await FailAsync(phase, ExitCodes.Failure,
                 "Agent:Socket is empty in the configuration, so the node agent serves no socket for the importer; set it (default /run/placement/agent.sock) and restart the agent").ConfigureAwait(false);

@@ -96,6 +96,12 @@ internal static class SgeCommand
     private static Command JobCommand(string name, string description)
     {
         var runDir = new Option<string>("--run-dir") { Description = $"Per-job state and mounts (default {GridEngineJob.DefaultRunDirectory}; the starter reads $PLACEMENT_SGE_RUN_DIR)", DefaultValueFactory = _ => GridEngineJob.DefaultRunDirectory };
+        // Mounts and the starter's state live there; a relative path would depend on the execd's working directory.
+        runDir.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string>() is { } dir && !Path.IsPathFullyQualified(dir))
+                result.AddError($"--run-dir: '{dir}' is not an absolute path; give the directory from / (default {GridEngineJob.DefaultRunDirectory})");
+        });
         var command = new Command(name, description) { runDir };
         command.SetAction(async (parse, ct) =>
         {

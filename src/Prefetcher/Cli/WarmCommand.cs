@@ -31,29 +31,50 @@ internal static class WarmCommand
         command.SetAction(async (parse, ct) =>
         {
             var url = parse.GetValue(nodeUrl)!;
-            if (!Uri.TryCreate(url, UriKind.Absolute, out var nodeUri))
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var nodeUri) || nodeUri.Scheme != Uri.UriSchemeHttp || !string.IsNullOrEmpty(nodeUri.Query) || !string.IsNullOrEmpty(nodeUri.UserInfo))
             {
-                Console.Error.WriteLine($"placement: warm: --node-url '{url}' is not a URL; give the agent's address, e.g. http://n1:9464");
+                var port = System.Text.RegularExpressions.Regex.Match(url, @"^[a-z]+://[^/:]+:(\d+)(/|$)");
+                Console.Error.WriteLine(port.Success && (!int.TryParse(port.Groups[1].Value, out var p) || p is < 1 or > 65535)
+                    ? $"placement: warm: --node-url '{url}': port {port.Groups[1].Value} is out of range (1-65535); give the agent's address, e.g. http://n1:9464"
+                    : nodeUri is not null && nodeUri.Scheme != Uri.UriSchemeHttp
+                        ? $"placement: warm: --node-url '{url}' must be an http:// URL (agents serve plain HTTP on Agent:Listen), e.g. http://n1:9464"
+                        : $"placement: warm: --node-url '{url}' is not a URL; give the agent's address, e.g. http://n1:9464");
+                return ExitCodes.Usage;
+            }
+            var text = parse.GetValue(reference);
+            var listing = parse.GetValue(list);
+            var cancelId = parse.GetValue(cancel);
+            var conflict = (listing, cancelId, text) switch
+            {
+                (true, not null, _) => "--list and --cancel",
+                (true, _, not null) => "--list and an image reference",
+                (_, not null, not null) => "--cancel and an image reference",
+                _ => null,
+            } ?? (parse.GetValue(wait) && (listing || cancelId is not null) ? "--wait (it waits for a warm-up it starts) and " + (listing ? "--list" : "--cancel") : null);
+            if (conflict is not null)
+            {
+                Console.Error.WriteLine($"placement: warm: {conflict} do not go together; give one of: REF [--wait], --list, --cancel ID");
                 return ExitCodes.Usage;
             }
             using var client = new WarmClient(nodeUri);
             var asJson = parse.GetValue(json);
-            if (parse.GetValue(list))
+            if (listing)
             {
                 var warms = await client.ListAsync(ct).ConfigureAwait(false);
                 if (asJson)
                     Console.WriteLine(JsonSerializer.Serialize(warms, WarmJsonContext.Default.WarmList));
+                else if (warms.Warms.Count == 0)
+                    Console.Error.WriteLine($"placement: warm: no warm-ups on {warms.Node} (none in flight or recently finished)");
                 else
                     foreach (var w in warms.Warms)
                         Print(w);
                 return ExitCodes.Ok;
             }
-            if (parse.GetValue(cancel) is { } id)
+            if (cancelId is { } id)
             {
                 Report(await client.CancelAsync(id, ct).ConfigureAwait(false), asJson);
                 return ExitCodes.Ok;
             }
-            var text = parse.GetValue(reference);
             if (text is null)
             {
                 Console.Error.WriteLine("placement: warm: give an image reference, --list or --cancel ID");

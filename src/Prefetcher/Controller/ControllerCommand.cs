@@ -34,6 +34,8 @@ internal static class ControllerCommand
         command.SetAction(async (parse, ct) =>
         {
             var listen = parse.GetValue(Listen);
+            if (listen is not null && !ListenAddress.TryParse(listen, out _, out var listenError))
+                throw new PlacementException(PlacementErrorKind.Usage, $"--listen {listenError} (value: '{listen}')");
             var dryRun = parse.GetValue(DryRun);
             var options = GlobalOptions.LoadOptions(parse, o =>
             {

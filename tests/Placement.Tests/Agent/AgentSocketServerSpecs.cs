@@ -22,10 +22,12 @@ public sealed class AgentSocketServerSpecs
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
         using var dir = new TempDir();
-        // A cache root below a regular file: creating it fails with an IOException, which nothing translates.
-        var file = Path.Combine(dir.Path, "not-a-directory");
-        await File.WriteAllTextAsync(file, "");
-        using var agent = new Harness(dir, Path.Combine(file, "cache"));
+        // A regular file where the cache's locks/ directory goes: creating it fails with an IOException, which nothing
+        // translates (a cache root that is itself a file is a configuration error now, exit 78).
+        var root = Path.Combine(dir.Path, "cache");
+        Directory.CreateDirectory(root);
+        await File.WriteAllTextAsync(Path.Combine(root, "locks"), "");
+        using var agent = new Harness(dir, root);
         var (socket, log, stop, running) = (agent.Socket, agent.Log, agent.Stop, agent.Running);
         var failed = PlacementMetrics.SocketRequests.WithLabels(SocketOps.Ensure, "failed").Value;
 
@@ -69,8 +71,7 @@ public sealed class AgentSocketServerSpecs
         using var dir = new TempDir();
         File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
         var image = Path.Combine(dir.Path, "app.sqsh");
-        var bytes = new byte[4096];
-        new Random(7).NextBytes(bytes);
+        var bytes = FakeImages.Squashfs(4096, 7);
         await File.WriteAllBytesAsync(image, bytes);
         File.SetUnixFileMode(image, (UnixFileMode)0b110_100_100);
         using var agent = new Harness(dir, dir.CacheRoot);

@@ -17,9 +17,7 @@ public sealed class EvictionSpecs
     {
         var path = Path.Combine(dir.Path, "src", name + ".sqsh");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var bytes = new byte[MiB];
-        new Random(seed).NextBytes(bytes);
-        await File.WriteAllBytesAsync(path, bytes);
+        await File.WriteAllBytesAsync(path, FakeImages.Squashfs(MiB, seed));
         return ImageReference.Parse(path);
     }
 

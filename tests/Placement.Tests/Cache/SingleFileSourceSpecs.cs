@@ -10,12 +10,7 @@ namespace Placement.Tests.Cache;
 [NonParallelizable]
 public sealed class SingleFileSourceSpecs
 {
-    private static byte[] Content(int size, int seed)
-    {
-        var bytes = new byte[size];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
+    private static byte[] Content(int size, int seed) => FakeImages.Squashfs(size, seed);
 
     [Test]
     public async Task A_pinned_http_image_is_verified_and_cached_as_a_read_only_sif()

@@ -26,12 +26,7 @@ public sealed class VerifyPinnedSpecs
         return (server.Content, reference, path);
     }
 
-    private static byte[] Content(int seed)
-    {
-        var bytes = new byte[250_000];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
+    private static byte[] Content(int seed) => FakeImages.Squashfs(250_000, seed);
 
     [Test]
     public async Task Verify_fetches_a_corrupt_pinned_image_again_at_once_and_keeps_it_pinned()

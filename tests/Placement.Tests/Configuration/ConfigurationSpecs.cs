@@ -147,13 +147,114 @@ public sealed class ConfigurationSpecs
     [TestCase("")]
     [TestCase("0%")]
     [TestCase("101%")]
-    [TestCase("-5G")]
     [TestCase("5 parsecs")]
     [TestCase("1e400")]
     public void Bad_sizes_are_refused_with_the_accepted_forms(string text)
     {
         Assert.That(SizeLimit.TryParse(text, out _, out var error), Is.False);
         Assert.That(error, Does.Contain("85%").Or.Contain("percentage"));
+    }
+
+    [TestCase("-5G", "'-5G' must be greater than 0")]
+    [TestCase("0", "'0' must be greater than 0")]
+    [TestCase("1P", "'1P' is not a size; give bytes, with a unit (B, K, M, G, T, KiB")]
+    [TestCase("9999999T", "'9999999T' is too large (at most 8 EiB")]
+    public void A_size_out_of_range_says_so(string text, string expected)
+    {
+        Assert.That(SizeLimit.TryParse(text, out _, out var error), Is.False);
+        Assert.That(error, Does.StartWith(expected));
+    }
+
+    [Test]
+    public void Type_errors_are_all_reported_in_the_admins_words_beside_the_other_errors()
+    {
+        var ex = BindFails(("Cache:TagTtlSeconds", "abc"), ("Cache:LockTimeoutSeconds", "xyz"), ("Cache:ParallelDownloads", "0"),
+            ("Agent:MaxFeatures", "many"), ("Agent:MaxConcurrentWarms", "0"), ("Catalog:ubuntu:Ref", "ubuntu:22.04"), ("Catalog:ubuntu:Pinned", "yes"),
+            ("Cache:MinAgeSeconds", "99999999999"), ("Prefetch:IdleLoadThreshold", "low"));
+        Assert.That(ex.Errors, Does.Contain("Cache:TagTtlSeconds must be a whole number (value: 'abc')"));
+        Assert.That(ex.Errors, Does.Contain("Cache:LockTimeoutSeconds must be a whole number (value: 'xyz')"));
+        Assert.That(ex.Errors, Does.Contain("Agent:MaxFeatures must be a whole number (value: 'many')"));
+        Assert.That(ex.Errors, Does.Contain("Catalog:ubuntu:Pinned must be true or false (value: 'yes')"));
+        Assert.That(ex.Errors, Does.Contain("Prefetch:IdleLoadThreshold must be a number (e.g. 0.5) (value: 'low')"));
+        Assert.That(ex.Errors.Any(e => e.StartsWith("Cache:MinAgeSeconds is out of range", StringComparison.Ordinal) && e.EndsWith("(value: '99999999999')", StringComparison.Ordinal)), ex.Message);
+        Assert.That(ex.Message, Does.Contain("Cache:ParallelDownloads").And.Contain("Agent:MaxConcurrentWarms"));
+        Assert.That(ex.Errors, Has.Count.EqualTo(8), ex.Message);
+        Assert.That(ex.Message, Does.Not.Contain("System.").And.Not.Contain("Failed to convert"));
+    }
+
+    [TestCase("Cache:Root", "Cache:Root must not be empty; give an absolute directory, e.g. /var/cache/placement")]
+    [TestCase("Agent:ScontrolPath", "Agent:ScontrolPath must not be empty; give a value, or leave the key out for the default")]
+    public void An_empty_required_value_names_its_key(string key, string expected)
+    {
+        var ex = BindFails((key, ""));
+        Assert.That(ex.Errors, Is.EqualTo(new[] { expected }));
+    }
+
+    [Test]
+    public void An_empty_credentials_file_means_anonymous_and_a_relative_one_is_refused()
+    {
+        Assert.That(Bind(("Registries:CredentialsFile", "")).Registries.CredentialsFile, Is.Empty);
+        var ex = BindFails(("Registries:CredentialsFile", "auth.json"));
+        Assert.That(ex.Errors, Is.EqualTo(new[] { "Registries:CredentialsFile must be an absolute path, or empty for anonymous pulls only (value: 'auth.json')" }));
+    }
+
+    [TestCase("85", "75")]
+    [TestCase("1000", "500")]
+    public void A_unitless_watermark_below_a_mebibyte_is_refused_as_a_likely_percentage(string high, string low)
+    {
+        var ex = BindFails(("Cache:HighWatermark", high), ("Cache:LowWatermark", low));
+        Assert.That(ex.Message, Does.Contain($"Cache:HighWatermark '{high}' is {high} bytes; did you mean {high}%?"));
+        Assert.That(ex.Message, Does.Contain($"Cache:LowWatermark '{low}' is {low} bytes; did you mean {low}%?"));
+        Assert.That(Bind(("Cache:HighWatermark", "2000000"), ("Cache:LowWatermark", "1048576")).Cache.HighWatermark, Is.EqualTo("2000000"));
+    }
+
+    [Test]
+    public void The_filesystem_root_is_not_a_cache_root()
+    {
+        Assert.That(BindFails(("Cache:Root", "/")).Message, Does.Contain("Cache:Root must be a directory of its own"));
+    }
+
+    [Test]
+    public void Values_of_the_wrong_shape_are_reported_not_dropped()
+    {
+        var ex = BindFails(("Registries:Insecure", "reg.local:5000"), ("Prefetch:QuietHours", "08:00-18:00"),
+            ("Catalog:ubuntu", "docker://ubuntu:22.04"), ("Cache:Root:x", "foo"), ("Agent", "foo"), ("Cache:MinAgeSeconds", ""),
+            ("Registries:Mirrors:Registry", "docker.io"), ("Registries:Mirrors:Locations:0", "m.example"));
+        Assert.That(ex.Errors, Does.Contain("Registries:Insecure must be a list: [\"value\", ...] (value: 'reg.local:5000')"));
+        Assert.That(ex.Errors, Does.Contain("Prefetch:QuietHours must be a list: [\"value\", ...] (value: '08:00-18:00')"));
+        Assert.That(ex.Errors, Does.Contain("Catalog:ubuntu must be an object {\"Ref\": \"...\", \"Pinned\": false} (value: 'docker://ubuntu:22.04')"));
+        Assert.That(ex.Message, Does.Contain("Cache:Root takes one value, not a list or object (found 'Cache:Root:x'"));
+        Assert.That(ex.Message, Does.Contain("Agent is a section: give its keys"));
+        Assert.That(ex.Errors, Does.Contain("Cache:MinAgeSeconds is empty; give a value, or leave the key out for the default"));
+        Assert.That(ex.Message, Does.Contain("Registries:Mirrors must be a list of objects").And.Contain("not an object (found key '"));
+        Assert.That(ex.Message, Does.Not.Contain("reference is empty").And.Not.Contain("unknown key 'Registries:Mirrors:Locations"));
+        Assert.That(ex.Errors, Has.Count.EqualTo(7), ex.Message);
+
+        var objectForList = BindFails(("Registries:Insecure:a", "b"));
+        Assert.That(objectForList.Errors, Is.EqualTo(new[] { "Registries:Insecure must be a list: [\"value\", ...], not an object (found key 'a')" }));
+    }
+
+    [TestCase("{\"Cache\": {\"Root\": \"/x\"}\n \"Agent\": {}}", "line 2, column 2")]
+    [TestCase("{\"Cache\": {\"Root\": \"/x\"}", "line 1, column 25")]
+    [TestCase("", "")]
+    [TestCase("[1]", "")]
+    [TestCase("{\"Cache\": {\"Root\": \"/a\"}, \"Cache\": {\"Root\": \"/b\"}}", "")]
+    public void A_json_syntax_error_names_the_line_and_column(string json, string location)
+    {
+        using var dir = new Support.TempDir(json);
+        var ex = Assert.Throws<ConfigurationErrorsException>(() => PlacementConfiguration.Load(dir.Config))!;
+        TestContext.Out.WriteLine(ex.Message);
+        Assert.That(ex.Errors, Has.Count.EqualTo(1));
+        Assert.That(ex.Errors[0], Does.StartWith(location.Length > 0 ? $"{dir.Config} {location}: " : ""));
+        Assert.That(ex.Errors[0], Does.Not.Contain("Failed to load configuration from file"));
+    }
+
+    [Test]
+    public void A_directory_given_as_the_config_file_is_called_a_directory()
+    {
+        using var dir = new Support.TempDir();
+        var ex = Assert.Throws<ConfigurationErrorsException>(() => PlacementConfiguration.Load(dir.Path))!;
+        Assert.That(ex.Message, Does.Contain($"configuration file '{dir.Path}' is a directory"));
     }
 
     [Test]

@@ -32,7 +32,7 @@ internal sealed class HeldPull : IAsyncDisposable
 
     public static HeldPull Start()
     {
-        var content = RandomNumberGenerator.GetBytes(64 * 1024);
+        var content = FakeImages.Stamp(RandomNumberGenerator.GetBytes(64 * 1024));
         return new HeldPull(new TestFileServer(content), content);
     }
 

@@ -20,7 +20,7 @@ public sealed class HostilePeerSpecs
 {
     private const string Self = "n9";
     private static readonly string[] AsNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "munge"];
-    private static readonly byte[] Artifact = RandomNumberGenerator.GetBytes(256 * 1024);
+    private static readonly byte[] Artifact = FakeImages.Stamp(RandomNumberGenerator.GetBytes(256 * 1024));
     private static readonly string ArtifactDigest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Artifact));
     private const string ImageDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 

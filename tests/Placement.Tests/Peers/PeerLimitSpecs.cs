@@ -20,7 +20,7 @@ namespace Placement.Tests.Peers;
 public sealed class PeerLimitSpecs
 {
     private const string Self = "n9";
-    private static readonly byte[] Artifact = RandomNumberGenerator.GetBytes(256 * 1024);
+    private static readonly byte[] Artifact = FakeImages.Stamp(RandomNumberGenerator.GetBytes(256 * 1024));
     private static readonly string ArtifactDigest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Artifact));
     private const string ImageDigest = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 

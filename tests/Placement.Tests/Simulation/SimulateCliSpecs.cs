@@ -72,6 +72,64 @@ public sealed class SimulateCliSpecs
         Assert.That(output, Is.Empty);
     }
 
+    [TestCase("--plot {trace}", 2, "placement: simulate: --plot 't.csv' is a file, not a directory")]
+    [TestCase("--plot {trace}/sub", 4, "placement: simulate: --plot 't.csv/sub': cannot create the directory")]
+    [TestCase("--plot ", 2, "placement: simulate: --plot: empty path")]
+    [TestCase("--cache-size 0", 2, "placement: simulate: --cache-size: '0' must be greater than 0")]
+    public async Task A_bad_plot_directory_is_refused_before_the_simulation_runs(string flags, int exit, string expected)
+    {
+        var (code, error, output) = await Simulate(["--trace", "{trace}", .. flags.Split(' ')]);
+        Assert.That(code, Is.EqualTo(exit), error);
+        Assert.That(error, Does.StartWith(expected));
+        Assert.That(output, Is.Empty, "nothing is simulated");
+    }
+
+    [TestCase("--out {dir}", 2, "placement: generate: --out '{dir}' is a directory; give a file name")]
+    [TestCase("--out {trace}/x", 4, "placement: generate: --out '{trace}/x': its directory does not exist (or a part of it is a file)")]
+    [TestCase("--out ", 2, "placement: generate: --out: empty path")]
+    [TestCase("--out {dir}/x.swf --format csv", 2, "placement: generate: --out '{dir}/x.swf' names a swf file but --format is csv")]
+    [TestCase("--out {dir}/x.swf.gz", 2, "placement: generate: --out '{dir}/x.swf.gz': the trace is written uncompressed")]
+    public async Task Generate_refuses_an_output_it_cannot_write_or_that_names_another_format(string flags, int exit, string expected)
+    {
+        using var dir = new TempDir();
+        var trace = Path.Combine(dir.Path, "t.csv");
+        await File.WriteAllTextAsync(trace, "x");
+        var args = flags.Split(' ').Select(a => a.Replace("{dir}", dir.Path, StringComparison.Ordinal).Replace("{trace}", trace, StringComparison.Ordinal)).ToArray();
+        var result = await Cli.RunInAsync(dir, ["simulate", "generate", "--jobs", "10", .. args]);
+        Assert.That(result.ExitCode, Is.EqualTo(exit), result.StandardError);
+        Assert.That(result.StandardError, Does.StartWith(expected.Replace("{dir}", dir.Path, StringComparison.Ordinal).Replace("{trace}", trace, StringComparison.Ordinal)));
+        Assert.That(result.StandardError, Does.Not.Contain("   at "));
+    }
+
+    [Test]
+    public async Task Generate_writes_the_format_the_out_file_names()
+    {
+        using var dir = new TempDir();
+        var swf = Path.Combine(dir.Path, "x.swf");
+        var result = await Cli.RunInAsync(dir, "simulate", "generate", "--jobs", "10", "--out", swf);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        var first = File.ReadLines(swf).First(l => !l.StartsWith(';'));
+        Assert.That(first.Split(' ', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(18), first);
+    }
+
+    [Test]
+    public async Task An_unreadable_trace_exits_4()
+    {
+        if (Environment.UserName != "root")
+            Assert.Ignore("needs root to switch to nobody");
+        using var dir = new TempDir();
+        var trace = Path.Combine(dir.Path, "priv.csv");
+        await File.WriteAllTextAsync(trace, "0,10,1,a,1GiB\n");
+        File.SetUnixFileMode(trace, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.SetUnixFileMode(dir.Config, (UnixFileMode)0b110_100_100);
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", Repo.PlacementBinary, "--config", dir.Config, "simulate", "--trace", trace])
+        {
+            AllowNonZeroExit = true,
+        });
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.NotFound), result.StandardError);
+        Assert.That(result.StandardError, Does.Contain($"trace file '{trace}' is not readable (permission denied)"));
+    }
+
     [Test]
     public async Task A_trace_compressed_by_gzip_gives_the_results_of_the_plain_one()
     {

@@ -139,11 +139,94 @@ public sealed class SimulatorTraceSpecs
             File.WriteAllBytes(path, bytes);
             var ex = Assert.Throws<PlacementException>(() => TraceReader.Read(path, "swf", ImageAssignment.Default))!;
             Assert.That(ex.Kind, Is.EqualTo(PlacementErrorKind.Usage));
-            Assert.That(ex.Message, Does.Contain($"trace '{path}' starts as gzip but does not decompress").And.Contain("gzip -t broken.swf.gz"));
+            Assert.That(ex.Message, Does.Contain($"trace '{path}' starts as gzip but is corrupt or truncated").And.Contain("gzip -t broken.swf.gz"));
+            Assert.That(ex.Message, Does.Not.Contain("compression method").And.Not.Contain("archive entry"), "no .NET wording");
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static PlacementException ReadFails(string name, byte[] content, string format = "swf")
+    {
+        var dir = Directory.CreateTempSubdirectory("placement-trace-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, name);
+            File.WriteAllBytes(path, content);
+            var ex = Assert.Catch<PlacementException>(() => TraceReader.Read(path, format, ImageAssignment.Default))!;
+            Assert.That(ex.Kind, Is.EqualTo(PlacementErrorKind.Usage), ex.Message);
+            return ex;
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestCase("t.csv", "", "csv")]
+    [TestCase("t.csv", "submit,runtime,cores,image,size\n", "csv")]
+    [TestCase("t.swf", "; comment only\n;\n", "swf")]
+    public void A_trace_without_jobs_is_refused(string name, string text, string format)
+    {
+        Assert.That(ReadFails(name, System.Text.Encoding.UTF8.GetBytes(text), format).Message, Does.Contain("has no jobs"));
+    }
+
+    [Test]
+    public void A_trace_whose_jobs_were_all_skipped_says_why()
+    {
+        var message = ReadFails("t.swf", System.Text.Encoding.UTF8.GetBytes(SwfLine.Replace(" 100 4 ", " -1 4 ", StringComparison.Ordinal) + "\n")).Message;
+        Assert.That(message, Does.Contain("no job to replay: all 1 job lines were skipped (run time -1, or no processor count"));
+    }
+
+    [Test]
+    public void A_gzip_trace_cut_short_is_called_truncated_not_blamed_on_its_last_line()
+    {
+        var whole = Gzip(string.Concat(Enumerable.Repeat(SwfLine + "\n", 200)));
+        var message = ReadFails("cut.swf.gz", whole[..20]).Message;
+        Assert.That(message, Does.Contain("starts as gzip but is corrupt or truncated"));
+        Assert.That(ReadFails("cut2.swf.gz", whole[..(whole.Length - 6)]).Message, Does.Contain("corrupt or truncated"));
+    }
+
+    [TestCase("-7")]
+    [TestCase("4.5")]
+    public void Swf_processors_must_be_whole_and_not_negative(string processors)
+    {
+        var line = SwfLine.Replace(" 100 4 ", $" 100 {processors} ", StringComparison.Ordinal);
+        var ex = Assert.Throws<TraceFormatException>(() => TraceReader.ReadSwf(new StringReader(line), "t.swf", ImageAssignment.Default))!;
+        Assert.That(ex.Message, Does.Contain($"field 5 (allocated processors): bad value '{processors}': processors are a whole number >= 0, or -1 for unknown"));
+    }
+
+    [Test]
+    public void Csv_cores_too_large_are_called_too_large()
+    {
+        var ex = Assert.Throws<TraceFormatException>(() => TraceReader.ReadCsv(new StringReader("0,10,99999999999,a,1GiB\n"), "t.csv"))!;
+        Assert.That(ex.Message, Does.EndWith("too large: at most 2147483647"));
+    }
+
+    [Test]
+    public void A_binary_file_given_as_a_trace_does_not_reach_the_terminal_raw()
+    {
+        var bytes = new byte[300];
+        new Random(3).NextBytes(bytes);
+        bytes[0] = (byte)'1';
+        var message = ReadFails("bin.swf", bytes).Message;
+        Assert.That(message.Any(c => char.IsControl(c)), Is.False, message);
+    }
+
+    [Test]
+    public void A_directory_given_as_a_trace_is_called_a_directory()
+    {
+        var dir = Directory.CreateTempSubdirectory("placement-trace-").FullName;
+        try
+        {
+            var ex = Assert.Throws<PlacementException>(() => TraceReader.Read(dir, "swf", ImageAssignment.Default))!;
+            Assert.That(ex.Message, Is.EqualTo($"trace '{dir}' is a directory; give the trace file"));
+        }
+        finally
+        {
+            Directory.Delete(dir);
         }
     }
 
