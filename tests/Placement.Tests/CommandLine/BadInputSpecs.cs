@@ -150,44 +150,8 @@ public sealed class BadInputSpecs
     [TestCase("<html>hi</html>", "with something that is not the expected JSON ('<html>hi</html>')")]
     public async Task An_agent_answer_that_is_not_json_is_reported_without_a_stack_trace(string body, string expected)
     {
-        using var listener = new HttpListener();
-        var port = 0;
-        for (var attempt = 0; attempt < 20 && port == 0; attempt++)
-        {
-            var candidate = Random.Shared.Next(20000, 60000);
-            listener.Prefixes.Clear();
-            listener.Prefixes.Add($"http://127.0.0.1:{candidate}/");
-            try
-            {
-                listener.Start();
-                port = candidate;
-            }
-            catch (HttpListenerException)
-            {
-            }
-        }
-        var serve = Task.Run(async () =>
-        {
-            while (listener.IsListening)
-            {
-                HttpListenerContext context;
-                try
-                {
-                    context = await listener.GetContextAsync();
-                }
-                catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException)
-                {
-                    return;
-                }
-                var bytes = System.Text.Encoding.UTF8.GetBytes(context.Request.Url!.AbsolutePath == "/v1/node" ? "{\"node\":\"n1\"}" : body);
-                context.Response.StatusCode = 200;
-                await context.Response.OutputStream.WriteAsync(bytes);
-                context.Response.Close();
-            }
-        });
-        var result = await Cli.RunAsync(["warm", "--node-url", $"http://127.0.0.1:{port}", "--list"]);
-        listener.Stop();
-        await serve;
+        await using var agent = new NotAnAgent(body);
+        var result = await Cli.RunAsync(["warm", "--node-url", $"http://127.0.0.1:{agent.Port}", "--list"]);
         NoTrace(result);
         Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.StandardError);
         Assert.That(result.StandardError, Does.Contain($"list warm-ups: the agent answered 200 {expected}; is a Placement agent listening there? see its log"));
@@ -237,5 +201,25 @@ public sealed class BadInputSpecs
         Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Usage), result.StandardError);
         Assert.That(result.StandardError, Does.Contain($"--node '{node}' is not a node name"));
         Assert.That(result.StandardOutput, Is.Empty);
+    }
+
+    /// <summary>Answers /v1/node as an agent would and everything else 200 with <c>body</c>.</summary>
+    private sealed class NotAnAgent : Placement.Tests.Sources.LoopbackHttpServer
+    {
+        private readonly string _body;
+
+        public NotAnAgent(string body)
+        {
+            _body = body;
+            Start();
+        }
+
+        protected override async Task Serve(HttpListenerContext context)
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(context.Request.Url!.AbsolutePath == "/v1/node" ? "{\"node\":\"n1\"}" : _body);
+            context.Response.StatusCode = 200;
+            await context.Response.OutputStream.WriteAsync(bytes);
+            context.Response.Close();
+        }
     }
 }

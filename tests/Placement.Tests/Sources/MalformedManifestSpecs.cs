@@ -45,32 +45,23 @@ public sealed class MalformedManifestSpecs
         }
     }
 
-    [Test]
-    public async Task A_null_layer_is_refused_as_unsupported()
+    private static string NullLayer => $$"""{"schemaVersion":2,"mediaType":"{{MediaTypes.OciManifest}}","config":{"mediaType":"{{MediaTypes.OciConfig}}","digest":"{{Config}}","size":2},"layers":[null]}""";
+
+    private static string NullIndexEntry => $$"""{"schemaVersion":2,"mediaType":"{{MediaTypes.OciIndex}}","manifests":[null]}""";
+
+    [TestCase(nameof(NullLayer), "null entry in its layers list", TestName = "A null layer is refused as unsupported")]
+    [TestCase(nameof(NullIndexEntry), "null entry in its manifests list", TestName = "A null index entry is refused as unsupported")]
+    public async Task A_null_entry_is_refused_as_unsupported(string manifest, string expected)
     {
-        await using var registry = new OneManifest(
-            $$"""{"schemaVersion":2,"mediaType":"{{MediaTypes.OciManifest}}","config":{"mediaType":"{{MediaTypes.OciConfig}}","digest":"{{Config}}","size":2},"layers":[null]}""",
-            MediaTypes.OciManifest);
+        await using var registry = manifest == nameof(NullLayer)
+            ? new OneManifest(NullLayer, MediaTypes.OciManifest)
+            : new OneManifest(NullIndexEntry, MediaTypes.OciIndex);
         using var client = new RegistryClient(Once);
 
         var ex = Assert.ThrowsAsync<SourceException>(() => client.ResolveAsync(registry.Host, "test/img", "1"))!;
 
         Assert.That(ex.Kind, Is.EqualTo(SourceErrorKind.Unsupported));
-        Assert.That(ex.Message, Does.Contain("null entry in its layers list"));
-    }
-
-    [Test]
-    public async Task A_null_index_entry_is_refused_as_unsupported()
-    {
-        await using var registry = new OneManifest(
-            $$"""{"schemaVersion":2,"mediaType":"{{MediaTypes.OciIndex}}","manifests":[null]}""",
-            MediaTypes.OciIndex);
-        using var client = new RegistryClient(Once);
-
-        var ex = Assert.ThrowsAsync<SourceException>(() => client.ResolveAsync(registry.Host, "test/img", "1"))!;
-
-        Assert.That(ex.Kind, Is.EqualTo(SourceErrorKind.Unsupported));
-        Assert.That(ex.Message, Does.Contain("null entry in its manifests list"));
+        Assert.That(ex.Message, Does.Contain(expected));
     }
 
     [Test]
