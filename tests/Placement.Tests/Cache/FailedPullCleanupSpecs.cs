@@ -16,58 +16,15 @@ namespace Placement.Tests.Cache;
 [NonParallelizable]
 public sealed class FailedPullCleanupSpecs
 {
-    private static string Digest(byte[] content) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(content));
-
-    /// <summary>A registry on loopback serving one image, tagged "1", whose blobs are those given; any other blob is 404.</summary>
-    private sealed class OneImage : LoopbackHttpServer
-    {
-        private readonly byte[] _manifest;
-        private readonly Dictionary<string, byte[]> _blobs;
-
-        public OneImage(byte[] config, byte[][] layers, Func<byte[], bool> served)
-        {
-            _blobs = new[] { config }.Concat(layers).Where(served).ToDictionary(Digest);
-            var layerJson = string.Join(',', layers.Select(l => $$"""{"mediaType":"{{MediaTypes.OciLayerGzip}}","digest":"{{Digest(l)}}","size":{{l.Length}}}"""));
-            _manifest = Encoding.UTF8.GetBytes($$"""
-                {"schemaVersion":2,"mediaType":"{{MediaTypes.OciManifest}}",
-                 "config":{"mediaType":"{{MediaTypes.OciConfig}}","digest":"{{Digest(config)}}","size":{{config.Length}}},"layers":[{{layerJson}}]}
-                """);
-            Start();
-        }
-
-        public string Host => $"127.0.0.1:{Port}";
-
-        protected override async Task Serve(HttpListenerContext context)
-        {
-            var response = context.Response;
-            var path = context.Request.Url!.AbsolutePath;
-            byte[]? body = null;
-            if (path.Contains("/manifests/", StringComparison.Ordinal))
-            {
-                body = _manifest;
-                response.ContentType = MediaTypes.OciManifest;
-                response.Headers["Docker-Content-Digest"] = Digest(_manifest);
-            }
-            else if (path.Contains("/blobs/", StringComparison.Ordinal))
-                _blobs.TryGetValue(path[(path.LastIndexOf('/') + 1)..], out body);
-            if (body is null)
-                response.StatusCode = 404;
-            else
-            {
-                response.ContentLength64 = body.Length;
-                await response.OutputStream.WriteAsync(body);
-            }
-            response.Close();
-        }
-    }
+    private static string Digest(byte[] content) => OneImageRegistry.Digest(content);
 
     [Test]
     public async Task A_failed_pull_keeps_the_layers_it_downloaded_for_the_next_pull()
     {
         var config = Encoding.UTF8.GetBytes("""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}""");
-        var arrives = new TestLayer().File("/etc/hello", "hello").ToTarGz();
-        var missing = new TestLayer().File("/etc/other", "other").ToTarGz();
-        await using var registry = new OneImage(config, [arrives, missing], blob => blob != missing);
+        var arrives = new TestLayer().File("etc/hello", "hello").ToTarGz();
+        var missing = new TestLayer().File("etc/other", "other").ToTarGz();
+        await using var registry = new OneImageRegistry(config, [arrives, missing], blob => blob != missing);
         using var dir = new TempDir();
         var options = new PlacementOptions();
         options.Cache.Root = dir.CacheRoot;
