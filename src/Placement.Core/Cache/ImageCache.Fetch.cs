@@ -154,6 +154,8 @@ public sealed partial class ImageCache : IDisposable
             {
                 // never leave downloads running behind a failed apply
                 await Task.WhenAll(layerTasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
+                foreach (var done in layerTasks.Where(t => t.IsCompletedSuccessfully))
+                    done.Result.Handle?.Dispose(); // layers not applied (the applier closed the others' already)
                 // On a full disk (TranslateDisk names every ENOSPC so), kept partials would only keep it full.
                 if (failed is PlacementException { Kind: PlacementErrorKind.DiskFull })
                     await DropPartialBlobsAsync(image).ConfigureAwait(false);
@@ -239,8 +241,21 @@ public sealed partial class ImageCache : IDisposable
         await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var path = await EnsureBlobAsync(image, layer, tracker, cancellationToken).ConfigureAwait(false);
-            return new LayerFile(path, layer.Digest, layer.MediaType);
+            // Opened as soon as it is handed out: the applier may reach this layer minutes later, after gc or another
+            // pull's DropLayerBlobs removed the file (they check for builds in progress once, before this pull began).
+            // Gone already (removed between the check and the open): fetch it again, once.
+            for (var attempt = 1; ; attempt++)
+            {
+                var path = await EnsureBlobAsync(image, layer, tracker, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+                    return new LayerFile(path, layer.Digest, layer.MediaType) { Handle = handle };
+                }
+                catch (FileNotFoundException) when (attempt == 1)
+                {
+                }
+            }
         }
         finally
         {
