@@ -101,6 +101,9 @@ public sealed partial class ImageCache : IDisposable
         AtomicFile.TryDelete(build); // a crashed earlier build: we hold the image lock, so nobody else uses it
         var output = Path.Combine(build, "out");
         Directory.CreateDirectory(output);
+        // The layers are dropped once the image is committed, or on a full disk (where kept ones would only keep it
+        // full); after any other failure what arrived stays in blobs/ for the next pull to use (gc removes it later).
+        var dropLayers = false;
         try
         {
             WriteBlobIfMissing(image.Digest, image.ManifestBytes.Span);
@@ -110,7 +113,7 @@ public sealed partial class ImageCache : IDisposable
             // Another node's squashfs of this digest, attested by its root and verified here, instead of the layers.
             if (await FromPeerAsync(reference, id, image.Digest, "squashfs", "image.sqsh", Path.Combine(output, "image.sqsh"), progress, cancellationToken).ConfigureAwait(false) is { } copy)
             {
-                return Commit(hex, output, new ImageMeta
+                var copied = Commit(hex, output, new ImageMeta
                 {
                     Digest = image.Digest,
                     Format = "squashfs",
@@ -121,6 +124,8 @@ public sealed partial class ImageCache : IDisposable
                     SourceRef = reference.Canonical,
                     Blobs = [image.Digest, image.Config.Digest],
                 }, reference, sourceStamp: null, source: "peer");
+                dropLayers = true;
+                return copied;
             }
 
             var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", image.TotalLayerBytes, progress);
@@ -149,6 +154,8 @@ public sealed partial class ImageCache : IDisposable
             {
                 // never leave downloads running behind a failed apply
                 await Task.WhenAll(layerTasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
+                foreach (var done in layerTasks.Where(t => t.IsCompletedSuccessfully))
+                    done.Result.Handle?.Dispose(); // layers not applied (the applier closed the others' already)
                 // On a full disk (TranslateDisk names every ENOSPC so), kept partials would only keep it full.
                 if (failed is PlacementException { Kind: PlacementErrorKind.DiskFull })
                     await DropPartialBlobsAsync(image).ConfigureAwait(false);
@@ -179,12 +186,20 @@ public sealed partial class ImageCache : IDisposable
                 SourceRef = reference.Canonical,
                 Blobs = [image.Digest, image.Config.Digest],
             };
-            return Commit(hex, output, meta, reference, sourceStamp: null);
+            var committed = Commit(hex, output, meta, reference, sourceStamp: null);
+            dropLayers = true;
+            return committed;
+        }
+        catch (PlacementException ex) when (ex.Kind == PlacementErrorKind.DiskFull)
+        {
+            dropLayers = true;
+            throw;
         }
         finally
         {
-            AtomicFile.TryDelete(build);
-            DropLayerBlobs(image);
+            AtomicFile.TryDelete(build); // first: DropLayerBlobs keeps the layers while any build directory exists
+            if (dropLayers)
+                DropLayerBlobs(image);
         }
     }
 
@@ -226,8 +241,21 @@ public sealed partial class ImageCache : IDisposable
         await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var path = await EnsureBlobAsync(image, layer, tracker, cancellationToken).ConfigureAwait(false);
-            return new LayerFile(path, layer.Digest, layer.MediaType);
+            // Opened as soon as it is handed out: the applier may reach this layer minutes later, after gc or another
+            // pull's DropLayerBlobs removed the file (they check for builds in progress once, before this pull began).
+            // Gone already (removed between the check and the open): fetch it again, once.
+            for (var attempt = 1; ; attempt++)
+            {
+                var path = await EnsureBlobAsync(image, layer, tracker, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+                    return new LayerFile(path, layer.Digest, layer.MediaType) { Handle = handle };
+                }
+                catch (FileNotFoundException) when (attempt == 1)
+                {
+                }
+            }
         }
         finally
         {
@@ -338,51 +366,60 @@ public sealed partial class ImageCache : IDisposable
             partial = mine;
         }
 
-        if (source != "peer" && IsJsonDocument(partial))
-        {
-            AtomicFile.TryDelete(partial);
-            throw new PlacementException(PlacementErrorKind.Integrity,
-                $"{reference.Canonical} is a JSON document, not a squashfs or SIF image; check that the path or URL names the image file itself");
-        }
-        if (source != "peer" && NotAnImage(partial) is { } start)
-        {
-            AtomicFile.TryDelete(partial);
-            throw new PlacementException(PlacementErrorKind.Unsupported,
-                $"{reference.Canonical} is not a squashfs or SIF image ({start}); give an image made by mksquashfs or apptainer build, and check that the path or URL names the image file itself");
-        }
-        var hex = Digests.Hex(digest);
-        using var imageLock = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"{requester}: commit {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false);
-        if (Store.ArtifactPath(hex) is { } existing)
-        {
-            AtomicFile.TryDelete(partial);
-            return new FetchedArtifact(digest, existing, new FileInfo(existing).Length, Hit: true, stamp);
-        }
-        ClearBrokenImage(hex);
-        var build = Layout.BuildDirectory(hex);
-        AtomicFile.TryDelete(build);
-        var output = Path.Combine(build, "out");
-        Directory.CreateDirectory(output);
+        // From here the renamed copy is this pull's alone: until it is moved into the build directory, any failure (the
+        // image lock's wait timing out or cancelled, the checks below) deletes it, rather than leaving a full image's
+        // worth of disk until gc's sweep of hour-old tmp/.* files.
         try
         {
-            var artifactName = "image" + extension;
-            var artifact = Path.Combine(output, artifactName);
-            File.Move(partial, artifact);
-            File.SetUnixFileMode(artifact, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-            var meta = new ImageMeta
+            if (source != "peer" && IsJsonDocument(partial))
             {
-                Digest = digest,
-                Format = "file",
-                Artifact = artifactName,
-                ArtifactDigest = digest,
-                Size = new FileInfo(artifact).Length,
-                Created = _time.GetUtcNow(),
-                SourceRef = reference.Canonical,
-            };
-            return Commit(hex, output, meta, reference, stamp, source);
-        }
-        finally
-        {
+                throw new PlacementException(PlacementErrorKind.Integrity,
+                    $"{reference.Canonical} is a JSON document, not a squashfs or SIF image; check that the path or URL names the image file itself");
+            }
+            if (source != "peer" && NotAnImage(partial) is { } start)
+            {
+                throw new PlacementException(PlacementErrorKind.Unsupported,
+                    $"{reference.Canonical} is not a squashfs or SIF image ({start}); give an image made by mksquashfs or apptainer build, and check that the path or URL names the image file itself");
+            }
+            var hex = Digests.Hex(digest);
+            using var imageLock = await FileLock.AcquireAsync(Layout.ImageLock(hex), $"{requester}: commit {reference.Canonical}", LockTimeout, cancellationToken).ConfigureAwait(false);
+            if (Store.ArtifactPath(hex) is { } existing)
+            {
+                AtomicFile.TryDelete(partial);
+                return new FetchedArtifact(digest, existing, new FileInfo(existing).Length, Hit: true, stamp);
+            }
+            ClearBrokenImage(hex);
+            var build = Layout.BuildDirectory(hex);
             AtomicFile.TryDelete(build);
+            var output = Path.Combine(build, "out");
+            Directory.CreateDirectory(output);
+            try
+            {
+                var artifactName = "image" + extension;
+                var artifact = Path.Combine(output, artifactName);
+                File.Move(partial, artifact);
+                File.SetUnixFileMode(artifact, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                var meta = new ImageMeta
+                {
+                    Digest = digest,
+                    Format = "file",
+                    Artifact = artifactName,
+                    ArtifactDigest = digest,
+                    Size = new FileInfo(artifact).Length,
+                    Created = _time.GetUtcNow(),
+                    SourceRef = reference.Canonical,
+                };
+                return Commit(hex, output, meta, reference, stamp, source);
+            }
+            finally
+            {
+                AtomicFile.TryDelete(build);
+            }
+        }
+        catch (Exception)
+        {
+            AtomicFile.TryDelete(partial);
+            throw;
         }
     }
 

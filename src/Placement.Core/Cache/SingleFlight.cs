@@ -21,7 +21,16 @@ public sealed class SingleFlight<TKey, TResult> where TKey : notnull
         public readonly CancellationTokenSource Cancellation = new();
         public readonly TaskCompletionSource<TResult> Result = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public int Waiting;
+
+        /// <summary>
+        /// Set under the gate when the last caller stops waiting, before <see cref="Cancellation"/> is cancelled
+        /// (outside the gate: cancelling runs the work's callbacks). A caller arriving in between must not join.
+        /// </summary>
+        public bool Abandoned;
     }
+
+    /// <summary>Test hook: runs after the last caller gave up a flight and before its work is cancelled.</summary>
+    internal Action? OnAbandoned;
 
     /// <summary>Number of keys with work in flight.</summary>
     public int Count
@@ -42,14 +51,14 @@ public sealed class SingleFlight<TKey, TResult> where TKey : notnull
         Flight flight;
         lock (_gate)
         {
-            if (_inFlight.TryGetValue(key, out var existing) && !existing.Cancellation.IsCancellationRequested)
+            if (_inFlight.TryGetValue(key, out var existing) && !existing.Abandoned)
             {
                 existing.Waiting++;
                 shared = true;
                 return WaitAsync(existing, cancellationToken);
             }
             flight = new Flight { Waiting = 1 };
-            _inFlight[key] = flight; // replaces work being cancelled: that one removes only its own entry
+            _inFlight[key] = flight; // replaces abandoned work: that one removes only its own entry
         }
         shared = false;
         _ = RunOwnerAsync(key, work, flight);
@@ -71,9 +80,12 @@ public sealed class SingleFlight<TKey, TResult> where TKey : notnull
         {
             bool last;
             lock (_gate)
-                last = --flight.Waiting == 0;
+                last = flight.Abandoned = --flight.Waiting == 0;
             if (last)
+            {
+                OnAbandoned?.Invoke();
                 flight.Cancellation.Cancel();
+            }
             throw;
         }
     }

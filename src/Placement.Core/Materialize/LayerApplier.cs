@@ -75,7 +75,9 @@ public sealed class LayerApplier(LayerApplyOptions? options = null)
         string? entryName = null;
         Guard(index, layer.Digest, () => entryName, () =>
         {
-            using var file = new FileStream(layer.Path, FileMode.Open, FileAccess.Read, FileShare.Read, _options.BufferSize, FileOptions.SequentialScan);
+            using var file = layer.Handle is { } handle
+                ? new FileStream(handle, FileAccess.Read, _options.BufferSize)
+                : new FileStream(layer.Path, FileMode.Open, FileAccess.Read, FileShare.Read, _options.BufferSize, FileOptions.SequentialScan);
             Span<byte> head = stackalloc byte[4];
             var headLength = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
             file.Position = 0;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 
@@ -11,6 +12,9 @@ namespace Placement.Core.Sources;
 /// speed (<see cref="SourceOptions.MinBytesPerWindow"/> per <see cref="SourceOptions.StallWindow"/>)
 /// and resumes them; verifies size and digest at the end and deletes the partial file when they do
 /// not match; fsyncs before reporting success. Committing the file is the caller's job.
+/// Without an expected digest a spliced or truncated file would go unnoticed, so such a download resumes only with
+/// If-Range and the validator of the response that started the file (kept next to it, see <see cref="ValidatorPath"/>),
+/// starts again when there is none, and refuses a body whose end cannot be told from a dropped connection.
 /// </summary>
 internal sealed class DownloadEngine(SourceOptions options)
 {
@@ -23,6 +27,7 @@ internal sealed class DownloadEngine(SourceOptions options)
         if (request.ExpectedDigest is { } d && !Digests.IsDigest(d))
             throw new ArgumentException($"expected digest '{d}' is not sha256:<64 lowercase hex>", nameof(request));
 
+        var validatorPath = request.ExpectedDigest is null ? ValidatorPath(partialPath) : null;
         var deletePartial = false;
         try
         {
@@ -35,7 +40,12 @@ internal sealed class DownloadEngine(SourceOptions options)
                 BufferSize = 0,
             });
             await using (file.ConfigureAwait(false))
-                return await RunAsync(request, file, progress, cancellationToken).ConfigureAwait(false);
+            {
+                var result = await RunAsync(request, file, validatorPath, progress, cancellationToken).ConfigureAwait(false);
+                if (validatorPath is not null)
+                    File.Delete(validatorPath); // the file is complete: the caller commits or discards it
+                return result;
+            }
         }
         catch (SourceException ex) when (ex.Kind == SourceErrorKind.Integrity)
         {
@@ -50,11 +60,23 @@ internal sealed class DownloadEngine(SourceOptions options)
         finally
         {
             if (deletePartial)
+            {
                 File.Delete(partialPath);
+                if (validatorPath is not null)
+                    File.Delete(validatorPath);
+            }
         }
     }
 
-    private async Task<DownloadResult> RunAsync(DownloadRequest request, FileStream file, IProgress<long>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// Where the validator (ETag, else Last-Modified) of the response that started an unpinned partial file is kept: a
+    /// dot file beside it, which gc's sweep of hour-old tmp/.* files removes with abandoned partials; losing it only
+    /// means the next attempt starts again from zero.
+    /// </summary>
+    internal static string ValidatorPath(string partialPath) =>
+        Path.Combine(Path.GetDirectoryName(partialPath) ?? "", "." + Path.GetFileName(partialPath) + ".validator");
+
+    private async Task<DownloadResult> RunAsync(DownloadRequest request, FileStream file, string? validatorPath, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[BufferSize];
@@ -71,6 +93,9 @@ internal sealed class DownloadEngine(SourceOptions options)
 
         if (request.ExpectedSize is { } limit && length > limit)
             Restart();
+        var validator = validatorPath is not null && length > 0 ? ReadValidator(validatorPath) : null;
+        if (validatorPath is not null && validator is null)
+            Restart(); // no digest and nothing the server could confirm: the partial file may be a changed file's head
         if (length > 0)
             await HashPrefixAsync(file, hash, length, buffer, cancellationToken).ConfigureAwait(false);
         // Content not fetched in one piece from this call's first response may be what is wrong; on a
@@ -93,8 +118,10 @@ internal sealed class DownloadEngine(SourceOptions options)
 
         async Task<long?> AttemptAsync()
         {
+            if (validatorPath is not null && validator is null)
+                Restart(); // the response that started this file named no validator: resuming could splice two versions
             var offset = length;
-            using var response = await request.Send(offset, cancellationToken).ConfigureAwait(false);
+            using var response = await request.Send(offset, offset > 0 ? validator : null, cancellationToken).ConfigureAwait(false);
             long? total;
             if (response.StatusCode == HttpStatusCode.PartialContent)
             {
@@ -105,6 +132,13 @@ internal sealed class DownloadEngine(SourceOptions options)
                     pieced = false;
                     throw new SourceException(SourceErrorKind.Network,
                         $"{request.Description}: asked for bytes {offset}- but the server sent range {range?.ToString() ?? "(none)"}; restarting from the beginning", 206);
+                }
+                if (offset > 0 && validatorPath is not null && ValidatorOf(response) is { } now && now != validator)
+                {
+                    // a server that honours Range but not If-Range sent the tail of another version
+                    Restart();
+                    throw new SourceException(SourceErrorKind.Network,
+                        $"{request.Description}: the file changed (validator {validator}, now {now}) while it was being resumed; restarting from the beginning", 206);
                 }
                 total = range.Length ?? (response.Content.Headers.ContentLength is { } cl ? offset + cl : null);
                 if (offset > 0)
@@ -131,6 +165,19 @@ internal sealed class DownloadEngine(SourceOptions options)
                 throw await request.Fail(response, cancellationToken).ConfigureAwait(false);
             }
 
+            if (validatorPath is not null && length == 0)
+            {
+                // A new start (or a changed file, sent whole because If-Range did not match): keep this response's
+                // validator before any of its bytes, for the resume of this file.
+                validator = ValidatorOf(response);
+                if (validator is null)
+                    File.Delete(validatorPath);
+                else
+                    await File.WriteAllTextAsync(validatorPath, validator, cancellationToken).ConfigureAwait(false);
+            }
+            if (validatorPath is not null && request.ExpectedSize is null && total is null && response.Headers.TransferEncodingChunked != true && response.Version.Major < 2)
+                throw new SourceException(SourceErrorKind.Unsupported,
+                    $"{request.Description}: the server sent neither a Content-Length nor chunked framing, so a connection closed early could not be told from the end of the file; pin the URL with #sha256=HEX or serve the file with a Content-Length", (int)response.StatusCode);
             if (request.ExpectedSize is { } expected && total is { } announced && announced != expected)
                 throw new SourceException(SourceErrorKind.Integrity,
                     $"{request.Description}: the server announces {announced} bytes but {expected} were expected; the partial file was deleted", (int)response.StatusCode);
@@ -247,6 +294,24 @@ internal sealed class DownloadEngine(SourceOptions options)
             remaining -= n;
         }
         file.Position = length;
+    }
+
+    /// <summary>A strong ETag, else the Last-Modified date: what If-Range can name (a weak ETag cannot).</summary>
+    private static string? ValidatorOf(HttpResponseMessage response) =>
+        response.Headers.ETag is { IsWeak: false } tag ? tag.ToString()
+        : response.Content.Headers.LastModified is { } modified ? modified.ToString("r", CultureInfo.InvariantCulture)
+        : null;
+
+    private static string? ReadValidator(string path)
+    {
+        try
+        {
+            return File.Exists(path) && File.ReadAllText(path).Trim() is { Length: > 0 } value ? value : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     private static string CurrentDigest(IncrementalHash hash) => Digests.Sha256Prefix + Convert.ToHexStringLower(hash.GetCurrentHash());

@@ -6,11 +6,13 @@ namespace Placement.Core.Sources;
 /// the result must be.
 /// </summary>
 /// <param name="Description">For messages, e.g. "blob sha256:… of test/img from 127.0.0.1:5000".</param>
-/// <param name="Send">Sends the GET; a non-zero offset means "ask for bytes offset-".</param>
+/// <param name="Send">Sends the GET; a non-zero offset means "ask for bytes offset-", and a validator given with it
+/// (an ETag or a Last-Modified date, only for downloads without an expected digest) goes in If-Range, so a changed
+/// file is sent whole (200) instead of its tail being spliced onto the old head.</param>
 /// <param name="Fail">Builds the exception for a response that is neither 200 nor 206.</param>
 internal sealed record DownloadRequest(
     string Description,
-    Func<long, CancellationToken, Task<HttpResponseMessage>> Send,
+    Func<long, string?, CancellationToken, Task<HttpResponseMessage>> Send,
     Func<HttpResponseMessage, CancellationToken, Task<SourceException>> Fail)
 {
     /// <summary>Expected size in bytes, when known (registry descriptors); otherwise Content-Length is checked.</summary>

@@ -26,6 +26,9 @@ public sealed class HttpFileSource : IDisposable
     /// there. With <paramref name="expectedSha256"/> (<c>HEX</c> or <c>sha256:HEX</c>) the content must match it,
     /// else the partial file is deleted and an Integrity error thrown; without it the computed digest is
     /// returned. The size is checked against Content-Length. The file is fsynced, not renamed.
+    /// Without a pin nothing but the server can tell a changed file from the same one: a download is resumed only with
+    /// If-Range and the validator (ETag, else Last-Modified) of the response that started it, and its body must be
+    /// delimited (Content-Length or chunked), so a connection closed early is not taken for the end of the file.
     /// </summary>
     /// <exception cref="SourceException">After retries are exhausted, or at once for permanent failures.</exception>
     public Task<DownloadResult> DownloadAsync(
@@ -50,10 +53,12 @@ public sealed class HttpFileSource : IDisposable
         var display = url.GetLeftPart(UriPartial.Path); // no query string: it may hold a signature
         var request = new DownloadRequest(
             display,
-            (offset, ct) => _transport.SendAsync(HttpMethod.Get, url, message =>
+            (offset, validator, ct) => _transport.SendAsync(HttpMethod.Get, url, message =>
             {
                 if (offset > 0)
                     message.Headers.Range = new RangeHeaderValue(offset, null);
+                if (offset > 0 && validator is not null)
+                    message.Headers.TryAddWithoutValidation("If-Range", validator);
             }, null, display, ct),
             async (response, ct) =>
             {

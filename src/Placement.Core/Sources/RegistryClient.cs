@@ -120,7 +120,7 @@ public sealed partial class RegistryClient : IDisposable
         var request = BlobRequest(registry, repository, blob);
         var bytes = await RetryPolicy.RunAsync(options, async _ =>
         {
-            using var response = await request.Send(0, cancellationToken).ConfigureAwait(false);
+            using var response = await request.Send(0, null, cancellationToken).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.OK)
                 throw await request.Fail(response, cancellationToken).ConfigureAwait(false);
             return await ReadSmallBodyAsync(response, request.Description, cancellationToken).ConfigureAwait(false);
@@ -205,7 +205,7 @@ public sealed partial class RegistryClient : IDisposable
         var subject = $"blob {blob.Digest} of {repository}";
         return new DownloadRequest(
             $"{subject} from {registry}",
-            (offset, ct) => SendAsync(registry, repository, uri, request =>
+            (offset, _, ct) => SendAsync(registry, repository, uri, request =>
             {
                 if (offset > 0)
                     request.Headers.Range = new RangeHeaderValue(offset, null);

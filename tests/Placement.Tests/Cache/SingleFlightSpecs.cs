@@ -128,4 +128,34 @@ public sealed class SingleFlightSpecs
         Assert.That(await fourth, Is.EqualTo(2));
         Assert.That(runs, Is.EqualTo(2));
     }
+
+    [Test]
+    public async Task A_caller_arriving_after_the_last_waiter_left_but_before_the_work_is_cancelled_starts_it_again()
+    {
+        // The last waiter gives up the flight under the gate but cancels its work after leaving it; a caller in
+        // between must not join work about to be cancelled (it would end cancelled though its own token never was).
+        var flights = new SingleFlight<string, int>();
+        var runs = 0;
+        Task<int>? late = null;
+        var lateShared = true;
+        flights.OnAbandoned = () => late = flights.RunAsync("k", async token =>
+        {
+            Interlocked.Increment(ref runs);
+            await Task.Yield();
+            return 7;
+        }, CancellationToken.None, out lateShared);
+        using var caller = new CancellationTokenSource();
+        var first = flights.RunAsync("k", async token =>
+        {
+            Interlocked.Increment(ref runs);
+            await Task.Delay(Timeout.Infinite, token);
+            return 1;
+        }, caller.Token);
+        await caller.CancelAsync();
+        Assert.That(async () => await first, Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(late, Is.Not.Null, "the hook ran");
+        Assert.That(lateShared, Is.False, "abandoned work is not joined");
+        Assert.That(await late!.WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo(7));
+        Assert.That(runs, Is.EqualTo(2));
+    }
 }

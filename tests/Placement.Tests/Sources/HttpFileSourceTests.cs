@@ -244,4 +244,95 @@ public sealed class HttpFileSourceTests
         Assert.That(result.Sha256, Is.EqualTo(_sha));
         Assert.That(target.Requests.Single().Path, Is.EqualTo("/blob"));
     }
+
+    private static string Sha(byte[] content) => Convert.ToHexStringLower(SHA256.HashData(content));
+
+    /// <summary>A first download of an unpinned file cut after 300 000 bytes (one attempt), then the file changes on the server.</summary>
+    private async Task<byte[]> CutThenChangeAsync(TestFileServer server)
+    {
+        using (var once = new HttpFileSource(Fast with { MaxAttempts = 1 }))
+            Assert.ThrowsAsync<SourceException>(() => once.DownloadAsync(server.Url(), null, Partial));
+        Assert.That(new FileInfo(Partial).Length, Is.GreaterThan(0), "the cut download kept its partial file");
+        var changed = new byte[_content.Length];
+        new Random(7).NextBytes(changed);
+        server.Content = changed;
+        return changed;
+    }
+
+    [Test]
+    public async Task An_unpinned_file_that_changed_is_downloaded_whole_not_spliced_onto_the_old_head()
+    {
+        await using var server = new TestFileServer(_content) { ETag = "\"v1\"", CutAfter = 300_000, Plan = i => i == 0 ? ServeMode.Cut : ServeMode.Normal };
+        var changed = await CutThenChangeAsync(server);
+        server.ETag = "\"v2\"";
+        using var source = new HttpFileSource(Fast);
+
+        var result = await source.DownloadAsync(server.Url(), null, Partial);
+
+        var resumed = server.Requests.Last();
+        Assert.That(resumed.RangeStart, Is.GreaterThan(0), "the partial file was worth resuming");
+        Assert.That(resumed.IfRange, Is.EqualTo("\"v1\""), "the resume names the version it continues");
+        Assert.That(result.Sha256, Is.EqualTo(Sha(changed)));
+        Assert.That(File.ReadAllBytes(Partial), Is.EqualTo(changed));
+    }
+
+    [Test]
+    public async Task An_unpinned_file_whose_server_names_no_validator_is_not_resumed()
+    {
+        await using var server = new TestFileServer(_content) { CutAfter = 300_000, Plan = i => i == 0 ? ServeMode.Cut : ServeMode.Normal };
+        var changed = await CutThenChangeAsync(server);
+        using var source = new HttpFileSource(Fast);
+
+        var result = await source.DownloadAsync(server.Url(), null, Partial);
+
+        Assert.That(server.Requests.Last().Range, Is.Null, "nothing could tell the server's file from the one the partial file began");
+        Assert.That(result.Sha256, Is.EqualTo(Sha(changed)));
+    }
+
+    [Test]
+    public async Task A_pinned_file_still_resumes_across_downloads_without_a_validator()
+    {
+        await using var server = new TestFileServer(_content) { CutAfter = 300_000, Plan = i => i == 0 ? ServeMode.Cut : ServeMode.Normal };
+        using (var once = new HttpFileSource(Fast with { MaxAttempts = 1 }))
+            Assert.ThrowsAsync<SourceException>(() => once.DownloadAsync(server.Url(), _sha, Partial));
+        using var source = new HttpFileSource(Fast);
+
+        var result = await source.DownloadAsync(server.Url(), _sha, Partial);
+
+        Assert.That(server.Requests.Last().RangeStart, Is.GreaterThan(0), "the digest checks the result, so the partial file is resumed");
+        Assert.That(server.Requests.Last().IfRange, Is.Null);
+        Assert.That(result.Sha256, Is.EqualTo(_sha));
+    }
+
+    [Test]
+    public async Task An_unpinned_body_ended_only_by_closing_the_connection_is_refused()
+    {
+        // No Content-Length, no chunked framing: a clean FIN after 1000 bytes looks exactly like the end of the file.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var serving = Task.Run(async () =>
+        {
+            while (true)
+            {
+                using var client = await listener.AcceptTcpClientAsync();
+                var stream = client.GetStream();
+                var request = new List<byte>();
+                var one = new byte[1];
+                while (!(request.Count >= 4 && request[^4] == '\r' && request[^3] == '\n' && request[^2] == '\r' && request[^1] == '\n')
+                       && await stream.ReadAsync(one) == 1)
+                    request.Add(one[0]);
+                await stream.WriteAsync("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"u8.ToArray());
+                await stream.WriteAsync(_content.AsMemory(0, 1000));
+                client.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            }
+        });
+        using var source = new HttpFileSource(Fast);
+
+        var ex = Assert.ThrowsAsync<SourceException>(() => source.DownloadAsync(new Uri($"http://127.0.0.1:{port}/x.sqsh"), null, Partial));
+
+        Assert.That(ex!.Kind, Is.EqualTo(SourceErrorKind.Unsupported));
+        Assert.That(ex.Message, Does.Contain("neither a Content-Length nor chunked framing").And.Contain("#sha256="));
+        listener.Stop();
+    }
 }

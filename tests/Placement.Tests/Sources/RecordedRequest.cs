@@ -5,6 +5,9 @@ internal sealed record RecordedRequest(string Path, string? Range, string? Autho
 {
     public long BytesSent { get; set; }
 
+    /// <summary>The If-Range header, if any.</summary>
+    public string? IfRange { get; init; }
+
     /// <summary>The N of "bytes=N-", or 0.</summary>
     public long RangeStart => Range is { } r && r.StartsWith("bytes=", StringComparison.Ordinal)
         ? long.Parse(r["bytes=".Length..].TrimEnd('-').Split('-')[0], System.Globalization.CultureInfo.InvariantCulture)

@@ -19,7 +19,11 @@ internal sealed class TestFileServer : LoopbackHttpServer
         Start();
     }
 
-    public byte[] Content { get; }
+    /// <summary>What is served; may be replaced between requests (a file changed on the server).</summary>
+    public byte[] Content { get; set; }
+
+    /// <summary>The ETag sent with every answer (none when null); a Range request whose If-Range differs gets the whole file.</summary>
+    public string? ETag { get; set; }
     public Func<int, ServeMode> Plan { get; set; } = _ => ServeMode.Normal;
     public int CutAfter { get; set; } = 1000;
     public Uri? RedirectTo { get; set; }
@@ -37,7 +41,8 @@ internal sealed class TestFileServer : LoopbackHttpServer
     {
         var request = context.Request;
         var response = context.Response;
-        var record = new RecordedRequest(request.Url!.AbsolutePath, request.Headers["Range"], request.Headers["Authorization"], mode);
+        var record = new RecordedRequest(request.Url!.AbsolutePath, request.Headers["Range"], request.Headers["Authorization"], mode) { IfRange = request.Headers["If-Range"] };
+        var content = Content;
         Requests.Enqueue(record);
         try
         {
@@ -54,14 +59,16 @@ internal sealed class TestFileServer : LoopbackHttpServer
                     return;
             }
 
-            var start = mode == ServeMode.IgnoreRange ? 0 : record.RangeStart;
-            var body = mode == ServeMode.WrongBytes ? Content.Select(b => (byte)~b).ToArray() : Content;
+            var start = mode == ServeMode.IgnoreRange || (record.IfRange is not null && record.IfRange != ETag) ? 0 : record.RangeStart;
+            var body = mode == ServeMode.WrongBytes ? content.Select(b => (byte)~b).ToArray() : content;
+            if (ETag is not null)
+                response.Headers["ETag"] = ETag;
             if (start > 0)
             {
                 response.StatusCode = 206;
-                response.Headers["Content-Range"] = string.Create(CultureInfo.InvariantCulture, $"bytes {start}-{Content.Length - 1}/{Content.Length}");
+                response.Headers["Content-Range"] = string.Create(CultureInfo.InvariantCulture, $"bytes {start}-{content.Length - 1}/{content.Length}");
             }
-            response.ContentLength64 = Content.Length - start;
+            response.ContentLength64 = content.Length - start;
             var output = response.OutputStream;
             var remaining = body.AsMemory((int)start);
             if (mode is ServeMode.Cut or ServeMode.Stall)
