@@ -50,12 +50,14 @@ public sealed class SingleFileSourceSpecs
     public async Task A_cut_transfer_is_resumed_within_one_pull()
     {
         var content = Content(2_000_000, 3);
-        await using var server = new TestFileServer(content) { CutAfter = 500_000, Plan = n => n == 0 ? ServeMode.Cut : ServeMode.Normal };
+        // an unpinned file resumes only with a validator (If-Range), so the server sends an ETag
+        await using var server = new TestFileServer(content) { CutAfter = 500_000, Plan = n => n == 0 ? ServeMode.Cut : ServeMode.Normal, ETag = "\"v1\"" };
         using var dir = new TempDir("""{ "Registries": { "RetryBaseDelayMilliseconds": 10 } }""");
         var result = await Cli.RunInAsync(dir, "pull", server.Url("/big.sqsh").ToString());
         Assert.That(result.ExitCode, Is.Zero, result.StandardError);
         Assert.That(await File.ReadAllBytesAsync(result.StandardOutput.Trim()), Is.EqualTo(content));
         Assert.That(server.Requests.Last().Range, Does.StartWith("bytes=500000-"), "the retry asked only for the rest");
+        Assert.That(server.Requests.Last().IfRange, Is.EqualTo("\"v1\""), "of the same file");
     }
 
     [Test]
