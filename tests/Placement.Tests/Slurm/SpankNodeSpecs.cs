@@ -169,21 +169,24 @@ public sealed class SpankNodeSpecs
         var leases = Path.Combine(CacheOf("n3"), "leases", hex);
         var job = Slurm("srun", "-N1", "-w", "n3", "--container-image=docker://" + _cluster.Tiny.Reference, "sleep", "3");
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < deadline && !(Directory.Exists(leases) && Directory.EnumerateFiles(leases).Any()))
+        while (DateTime.UtcNow < deadline && Committed(leases).Length == 0)
             await Task.Delay(50);
-        Assert.That(Directory.EnumerateFiles(leases).Select(Path.GetFileName), Has.Some.Match(@"^slurm-\d+\.\d+$"), "a lease named after the job step");
+        Assert.That(Committed(leases), Has.Some.Match(@"^slurm-\d+\.\d+$"), "a lease named after the job step");
         var result = await job;
         Assert.That(result.ExitCode, Is.Zero, result.StandardError);
         Assert.That(Directory.EnumerateFiles(leases), Is.Empty, "released when the step ends");
     }
 
+    /// <summary>The lease files in <paramref name="leases"/>, without one being written (a hidden temp file until its rename).</summary>
+    private static string[] Committed(string leases) => Directory.Exists(leases)
+        ? Directory.EnumerateFiles(leases).Select(f => Path.GetFileName(f)!).Where(n => !n.StartsWith('.')).ToArray()
+        : [];
+
     [Test]
     public async Task Each_component_of_a_heterogeneous_job_uses_its_own_node_and_leases_under_its_own_job_id()
     {
         var hex = _cluster.Tiny.Digest["sha256:".Length..];
-        string[] LeasesOn(string node) => Directory.Exists(Path.Combine(CacheOf(node), "leases", hex))
-            ? Directory.EnumerateFiles(Path.Combine(CacheOf(node), "leases", hex)).Select(f => Path.GetFileName(f)!).ToArray()
-            : [];
+        string[] LeasesOn(string node) => Committed(Path.Combine(CacheOf(node), "leases", hex));
         var job = Slurm("salloc", "-w", "n2", "-n1", ":", "-w", "n3", "-n1",
             "srun", "--het-group=0,1", "--container-image=docker://" + _cluster.Tiny.Reference, "sh", "-c", "echo \"$SLURMD_NODENAME $PLACEMENT_IMAGE_PATH\"; sleep 3");
         var deadline = DateTime.UtcNow.AddSeconds(30);
