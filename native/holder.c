@@ -398,30 +398,26 @@ static int within(const char *path, const char *dir)
 	return strncmp(path, dir, len) == 0 && (path[len] == '\0' || path[len] == '/');
 }
 
-/* Why the destination of user bind i is not taken, or NULL. bwrap (root) creates a bind's mount point by following its
- * destination inside the new root: it must only ever walk bwrap's own tmpfs and --dir entries (graft() replaces the
- * image's symlinks on that way). A destination under /proc (/proc/self/cwd/... leads out to the host root), /dev or
- * /sys (the host's), or with "." or ".." would walk elsewhere; one inside another bind, or holding one, would walk a
- * host directory the user may change meanwhile (a symlink swapped in to a host path makes root mkdir there). A
- * working directory inside $HOME is reached through the $HOME bind anyway. */
-static const char *user_bind_refused(int i)
+/* Whether bwrap must not create the destination of user bind i. bwrap (root) creates a bind's mount point by following
+ * its destination inside the new root: it must only ever walk bwrap's own tmpfs and --dir entries (graft() replaces
+ * the image's symlinks on that way). A destination under /proc (/proc/self/cwd/... leads out to the host root), /dev or
+ * /sys (the host's), or with "." or ".." would walk elsewhere; one inside another bind, or holding a non-user one,
+ * would walk a host directory the user may change meanwhile (a symlink swapped in to a host path makes root mkdir
+ * there). A working directory inside $HOME is reached through the $HOME bind anyway. */
+static int user_bind_refused(int i)
 {
 	const char *dst = binds[i].dst;
-	if (!canonical(dst))
-		return "not a canonical absolute path";
-	if (within(dst, "/proc") || within(dst, "/dev") || within(dst, "/sys"))
-		return "under /proc, /dev or /sys";
+	if (!canonical(dst) || within(dst, "/proc") || within(dst, "/dev") || within(dst, "/sys"))
+		return 1;
 	for (int j = 0; j < nbinds; j++) {
 		if (j == i)
 			continue;
-		if (within(dst, binds[j].dst)) {
-			if (!(binds[j].user && strcmp(binds[j].dst, dst) == 0 && j > i))  /* the same twice: the first stays */
-				return "inside another bind";
-		} else if (within(binds[j].dst, dst) && !binds[j].user) {
-			return "holding another bind";  /* a user bind inside it is the one left out */
-		}
+		if (within(dst, binds[j].dst) && !(binds[j].user && strcmp(binds[j].dst, dst) == 0 && j > i))
+			return 1;  /* inside another bind (the same user bind twice: the first stays) */
+		if (!within(dst, binds[j].dst) && within(binds[j].dst, dst) && !binds[j].user)
+			return 1;  /* holding a site, script or image bind (a user bind inside it is the one left out) */
 	}
-	return NULL;
+	return 0;
 }
 
 /* bwrap: every "user" bind opened as the job's user; one it cannot open is left out (its user could not use it
@@ -432,7 +428,7 @@ static void open_user_binds(void)
 	int kept = 0;
 	int refused[MAX_BINDS];
 	for (int i = 0; i < nbinds; i++)  /* all judged before any is left out */
-		refused[i] = binds[i].user && user_bind_refused(i) != NULL;
+		refused[i] = binds[i].user && user_bind_refused(i);
 	for (int i = 0; i < nbinds; i++) {
 		if (binds[i].user) {
 			if (have_user != 3)
