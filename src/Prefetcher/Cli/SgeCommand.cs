@@ -88,9 +88,10 @@ internal static class SgeCommand
     }
 
     /// <summary>
-    /// prolog/epilog. They run as root with the JOB's environment, which the job owner controls: every PLACEMENT_*
-    /// variable (config path, PLACEMENT__ overrides, node name) is dropped before the configuration is read, so a user
-    /// cannot point root at another cache root. Pass the configuration with --config in the queue's prolog line.
+    /// prolog/epilog. They run as root with the JOB's environment, which the job owner controls: once the job's id, task
+    /// and image are read, the whole environment is replaced by a fixed PATH (<see cref="JobEnvironment"/>), so a user
+    /// cannot pick the programs root runs, the certificates or proxy of its pulls, or (PLACEMENT_*) another cache root.
+    /// Pass the configuration with --config in the queue's prolog line.
     /// Always exits 0 (other codes put the queue into error state); failures reach the job through the state file.
     /// </summary>
     private static Command JobCommand(string name, string description)
@@ -117,7 +118,7 @@ internal static class SgeCommand
             }
             if (name == "prolog" && job.Image is null)
                 return ExitCodes.Ok; // not a container job: nothing to do, and no configuration needed
-            ScrubJobEnvironment();
+            JobEnvironment.Reset(); // the job owner wrote it: root reads nothing of it from here on
             try
             {
                 var mounter = new JobImageMounter(GlobalOptions.OpenCache(parse), parse.GetValue(runDir)!);
@@ -158,15 +159,6 @@ internal static class SgeCommand
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"placement: sge prolog: cannot record the failure under {runDirectory}: {ex.Message}");
-        }
-    }
-
-    private static void ScrubJobEnvironment()
-    {
-        foreach (var key in Environment.GetEnvironmentVariables().Keys.OfType<string>())
-        {
-            if (key.StartsWith("PLACEMENT_", StringComparison.Ordinal) || key == "SLURMD_NODENAME")
-                Environment.SetEnvironmentVariable(key, null);
         }
     }
 }
