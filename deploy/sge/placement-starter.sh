@@ -1,7 +1,8 @@
 #!/bin/bash
 # Placement starter_method for Grid Engine queues (queue_conf(5); docs/gridengine.md).
-# Runs as the job owner with the job's environment. Script jobs arrive as ".../job_scripts/<id> ARGS" and run through
-# $SGE_STARTER_SHELL_PATH; binary (-b y) jobs arrive as the command and are exec'd directly. qrsh jobs with a command
+# Runs as the job owner with the job's environment. Script jobs arrive as ".../job_scripts/<id> ARGS" and run as Grid
+# Engine would run them (script_job below: by their #! line under unix_behavior, else by $SGE_STARTER_SHELL_PATH, as a
+# login shell when SGE says so); binary (-b y) jobs arrive as the command and are exec'd directly. qrsh jobs with a command
 # arrive from qrsh_starter, one argument per qrsh argument, with SGE_STARTER_SHELL_PATH set to "": like qrsh without a
 # starter they run as `<login shell> -c "ARGS joined by spaces"`, or exec'd directly with `qrsh -noshell`.
 #
@@ -15,6 +16,7 @@
 # When the prolog could not provide the image, the job fails here with the prolog's message and exit code.
 # Alternative runtime: PLACEMENT_RUNTIME=apptainer runs `apptainer exec <artifact> CMD` instead (binds: see docs).
 set -u
+cmd=()
 
 in_root() { # in_root SHELL [ROOT]: SHELL if ROOT (the image; "" = the host) has it, else /bin/sh
    local shell=${1:-/bin/sh}
@@ -22,6 +24,20 @@ in_root() { # in_root SHELL [ROOT]: SHELL if ROOT (the image; "" = the host) has
    printf '%s' "$shell"
 }
 job_shell() { in_root "${SGE_STARTER_SHELL_PATH:-/bin/sh}" "${1:-}"; } # script jobs: SGE's choice of shell
+# script_job ROOT SCRIPT ARGS: the command that runs a script job, in cmd, as Grid Engine starts it without a starter
+# (queue_conf(5) shell_start_mode; the shepherd tells a starter the queue's mode in SGE_STARTER_SHELL_START_MODE):
+# unix_behavior and raw_exec run the script itself, so its #! line picks the interpreter (python, env, bash -l, ...; one
+# without #! runs by /bin/sh, as execvp does); posix_compliant and script_from_stdin run it by the job's shell, as a
+# login shell when that shell is in login_shells (SGE_STARTER_USE_LOGIN_SHELL=true: profiles, module setup).
+script_job() {
+   local root=$1; shift
+   case ${SGE_STARTER_SHELL_START_MODE:-posix_compliant} in
+      unix_behavior|raw_exec) cmd=("$@") ;;
+      *) cmd=("$(job_shell "$root")")
+         if [ "${SGE_STARTER_USE_LOGIN_SHELL:-false}" = true ]; then cmd+=(-l); fi
+         cmd+=("$@") ;;
+   esac
+}
 login_shell() { in_root "$(getent passwd "$(id -un)" | cut -d: -f7)" "${1:-}"; } # qrsh jobs: the owner's shell
 
 script=0 qrsh=0
@@ -36,7 +52,8 @@ fi
 
 image=${PLACEMENT_IMAGE:-${CONTAINER_IMAGE:-}}
 if [ -z "$image" ]; then
-   if [ $script = 1 ]; then exec "$(job_shell)" "$@"; fi
+   # env: execvp, which runs a script without #! by /bin/sh (bash's exec would run it by bash)
+   if [ $script = 1 ]; then script_job "" "$@"; exec env -- "${cmd[@]}"; fi
    if [ $qrsh = 1 ]; then exec "$(login_shell)" -c "$*"; fi
    exec "$@"
 fi
@@ -64,7 +81,7 @@ if [ "$status" != ok ]; then
 fi
 
 if [ "${PLACEMENT_RUNTIME:-bwrap}" = apptainer ]; then
-   if [ $script = 1 ]; then set -- "$(job_shell)" "$@"; fi
+   if [ $script = 1 ]; then script_job "" "$@"; set -- "${cmd[@]}"; fi
    if [ $qrsh = 1 ]; then set -- "$(login_shell)" -c "$*"; fi
    exec apptainer exec --bind "${TMPDIR:-/tmp}" "$artifact" "$@"
 fi
@@ -125,6 +142,6 @@ for b in "${binds[@]}"; do
 done
 args+=(--chdir "$PWD" --setenv PLACEMENT_IMAGE "$image" --remount-ro /)
 
-if [ $script = 1 ]; then set -- "$(job_shell "$root")" "$@"; fi
+if [ $script = 1 ]; then script_job "$root" "$@"; set -- "${cmd[@]}"; fi # bwrap execvp's the command
 if [ $qrsh = 1 ]; then set -- "$(login_shell "$root")" -c "$*"; fi
 exec bwrap "${args[@]}" -- "$@"
