@@ -33,7 +33,7 @@ jsv_on_start()
 
 jsv_on_verify()
 {
-   local img="" from_env="" id out
+   local img="" from_env="" id out errfile
    if [ "$(jsv_sub_is_param l_hard container_image)" = "true" ]; then
       img=$(jsv_sub_get_param l_hard container_image)
       jsv_sub_del_param l_hard container_image
@@ -49,12 +49,21 @@ jsv_on_verify()
       jsv_accept "no container image"
       return
    fi
-   if ! out=$("$placement" ref --id "$img" 2>&1 </dev/null); then
+   # The id alone on stdout; stderr (the parser's message, or any warning) only for a rejection: mixed into the id, a
+   # warning line would be sent to qmaster as a broken JSV protocol line.
+   errfile=$(mktemp) || { jsv_reject "placement: cannot create a temporary file to run placement ref"; return; }
+   if ! id=$("$placement" ref --id "$img" 2>"$errfile" </dev/null); then
+      out=$(cat "$errfile"); rm -f "$errfile"
+      out=${out:-placement: '$placement ref --id' failed without a message}
       # "placement: ref: <the parser's message>"
       jsv_reject "${out//$'\n'/ }"
       return
    fi
-   id=$out
+   rm -f "$errfile"
+   if ! [[ $id =~ ^img_[A-Za-z0-9_.-]+$ ]]; then
+      jsv_reject "placement: 'placement ref --id' printed '${id//$'\n'/ }', not an img_ id: is $placement the Placement CLI?"
+      return
+   fi
    if qconf -sc 2>/dev/null | awk -v n="$id" '$1 == n {found = 1} END {exit !found}'; then
       jsv_sub_add_param "l_$mode" "$id" true
    else
