@@ -45,16 +45,32 @@ local function empty(s)
 	return s == nil or s == ""
 end
 
--- "<expr>&feature": the expression is parenthesized when it has an OR, so & binds to all of it.
--- Bracketed expressions ([a|b], counts) are Slurm's own grouping and are kept as they are.
+-- "<expr>&feature", or nil when Slurm 22.05 could not parse the result. & must bind to all of expr, so an
+-- expression with an OR outside brackets and parentheses is parenthesized ((a|b)&f, (a|[b|c])&f); one without such
+-- an OR only gets &f appended ([a|b]&f, (a|b)&c&f). Slurm 22.05 refuses nested parentheses ("Invalid feature
+-- specification", the whole submission fails), so an expression with parentheses and a top-level OR, (a|b)|c,
+-- cannot be combined: nil, and the caller leaves the job as the user wrote it.
 local function and_feature(expr, feature)
 	if empty(expr) then
 		return feature
 	end
-	if string.find(expr, "|", 1, true) and not string.find(expr, "[", 1, true) then
-		return "(" .. expr .. ")&" .. feature
+	local depth, top_or = 0, false
+	for c in string.gmatch(expr, ".") do
+		if c == "(" or c == "[" then
+			depth = depth + 1
+		elseif c == ")" or c == "]" then
+			depth = depth - 1
+		elseif c == "|" and depth == 0 then
+			top_or = true
+		end
 	end
-	return expr .. "&" .. feature
+	if not top_or then
+		return expr .. "&" .. feature
+	end
+	if string.find(expr, "(", 1, true) then
+		return nil
+	end
+	return "(" .. expr .. ")&" .. feature
 end
 
 -- The partitions the job may run in: its --partition list, else the default partition.
@@ -118,7 +134,13 @@ function slurm_job_submit(job_desc, part_list, submit_uid)
 
 	if is_hard(mode, job_partitions(job_desc, part_list)) then
 		local before = job_desc.features
-		job_desc.features = and_feature(before, feature)
+		local combined = and_feature(before, feature)
+		if combined == nil then
+			slurm.log_info("placement: submit: uid %u image %s: hard: constraint %s has parentheses and an OR, "
+				.. "which Slurm cannot nest: left as it is, %s not required", submit_uid, image, before, feature)
+			return slurm.SUCCESS
+		end
+		job_desc.features = combined
 		slurm.log_info("placement: submit: uid %u image %s: hard: features %s -> %s",
 			submit_uid, image, before or "(none)", job_desc.features)
 		return slurm.SUCCESS
@@ -129,7 +151,13 @@ function slurm_job_submit(job_desc, part_list, submit_uid)
 			submit_uid, image, job_desc.prefer, feature)
 		return slurm.SUCCESS
 	end
-	job_desc.prefer = and_feature(job_desc.features, feature)
+	local prefer = and_feature(job_desc.features, feature)
+	if prefer == nil then
+		slurm.log_info("placement: submit: uid %u image %s: soft: constraint %s has parentheses and an OR, "
+			.. "which Slurm cannot nest: no preference for %s", submit_uid, image, job_desc.features, feature)
+		return slurm.SUCCESS
+	end
+	job_desc.prefer = prefer
 	slurm.log_info("placement: submit: uid %u image %s: soft: prefer %s (constraint %s)",
 		submit_uid, image, job_desc.prefer, job_desc.features or "(none)")
 	return slurm.SUCCESS

@@ -98,6 +98,23 @@ public sealed class SteeringSpecs
 
         var either = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all|site_b"));
         Assert.That(either["Prefer"], Is.EqualTo($"(site_all|site_b)&{_onN2Id}"));
+
+        var bracketed = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all|[site_b|site_all]"));
+        Assert.That(bracketed["Prefer"], Is.EqualTo($"(site_all|[site_b|site_all])&{_onN2Id}"), "the OR outside the brackets binds to & too");
+    }
+
+    [Test]
+    public async Task A_constraint_with_parentheses_is_never_nested_in_more_since_Slurm_refuses_the_job()
+    {
+        // ((site_all|site_b)&site_all)&img is "Invalid feature specification" in Slurm 22.05: the whole submission failed.
+        var grouped = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=(site_all|site_b)&site_all"));
+        Assert.That(grouped["Features"], Is.EqualTo("(site_all|site_b)&site_all"));
+        Assert.That(grouped["Prefer"], Is.EqualTo($"(site_all|site_b)&site_all&{_onN2Id}"));
+
+        // An OR beside the parentheses cannot be combined without nesting them: the job is submitted as the user wrote it.
+        var either = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=(site_all|site_b)|site_b"));
+        Assert.That(either["Features"], Is.EqualTo("(site_all|site_b)|site_b"));
+        Assert.That(either.GetValueOrDefault("Prefer", "(null)"), Is.EqualTo("(null)"));
     }
 
     [Test]
@@ -123,6 +140,11 @@ public sealed class SteeringSpecs
 
             var constrained = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all|site_b"));
             Assert.That(constrained["Features"], Is.EqualTo($"(site_all|site_b)&{_onN2Id}"));
+
+            var grouped = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=(site_all|site_b)&site_all"));
+            Assert.That(grouped["Features"], Is.EqualTo($"(site_all|site_b)&site_all&{_onN2Id}"));
+            var either = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=(site_all|site_b)|site_b"));
+            Assert.That(either["Features"], Is.EqualTo("(site_all|site_b)|site_b"), "left as the user wrote it: Slurm refuses nested parentheses");
         }
         finally
         {
