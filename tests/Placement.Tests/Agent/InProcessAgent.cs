@@ -22,7 +22,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
     private readonly AgentHttpApi _api;
     private readonly WarmAuthorizer.DecodeGate _decodes;
 
-    public InProcessAgent(TempDir dir, FakeMunge munge, string node = "n1", Action<PlacementOptions>? configure = null, ListenAddress? listen = null)
+    public InProcessAgent(TempDir dir, FakeMunge munge, string node = "n1", Action<PlacementOptions>? configure = null, ListenAddress? listen = null, TimeSpan? bodyTimeout = null)
     {
         Node = node;
         Options = new PlacementOptions();
@@ -39,6 +39,8 @@ internal sealed class InProcessAgent : IAsyncDisposable
         var uploads = new ArtifactUploads(Cache, new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)", _decodes), log);
         Address = listen ?? new ListenAddress(IPAddress.Loopback, FreePort.Next());
         _api = new AgentHttpApi(Address, Cache, Warms, authorizer, log, uploads);
+        if (bodyTimeout is { } timeout)
+            _api.BodyTimeout = timeout;
         _serving = _api.RunAsync(_stop.Token);
         Http = new HttpClient { BaseAddress = Address.LocalUrl, Timeout = TimeSpan.FromSeconds(30) };
     }
