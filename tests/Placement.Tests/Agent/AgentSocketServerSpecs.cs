@@ -99,6 +99,53 @@ public sealed class AgentSocketServerSpecs
     }
 
     /// <summary>A socket server on a scratch socket over a cache at <c>cacheRoot</c>, running until <see cref="Stop"/>.</summary>
+    [Test]
+    public async Task Connections_that_send_no_request_are_bounded_per_user_and_the_next_is_answered_busy_at_once()
+    {
+        // Each idle connection holds a descriptor and a task in the root agent for up to 10 s: a user opening them in
+        // a loop could exhaust the agent's descriptors for everyone.
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        using var agent = new Harness(dir, dir.CacheRoot);
+        var uid = (int)Placement.Core.Native.Libc.geteuid();
+        var idle = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (var i = 0; i < AgentSocketServer.MaxWaitingPerUser; i++)
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                idle.Add(socket);
+                await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(agent.Socket));
+            }
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+            while (agent.Server.WaitingFor(uid) < AgentSocketServer.MaxWaitingPerUser && DateTime.UtcNow < deadline)
+                await Task.Delay(20);
+            Assert.That(agent.Server.WaitingFor(uid), Is.EqualTo(AgentSocketServer.MaxWaitingPerUser));
+
+            var started = DateTime.UtcNow;
+            var refused = await SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Release, Job: "1", Step: "0"));
+            Assert.That(refused.ExitCode, Is.EqualTo(ExitCodes.Busy), refused.Error);
+            Assert.That(refused.Error, Does.Contain($"uid {uid} already has {AgentSocketServer.MaxWaitingPerUser} connections open"));
+            Assert.That(DateTime.UtcNow - started, Is.LessThan(TimeSpan.FromSeconds(5)), "answered at once, not after the request timeout");
+
+            idle[0].Dispose();
+            deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+            while (agent.Server.WaitingFor(uid) >= AgentSocketServer.MaxWaitingPerUser && DateTime.UtcNow < deadline)
+                await Task.Delay(20);
+            var served = await SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Release, Job: "1", Step: "0"));
+            Assert.That(served.ExitCode, Is.Zero, served.Error);
+        }
+        finally
+        {
+            foreach (var socket in idle)
+                socket.Dispose();
+            await agent.Stop.CancelAsync();
+            await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        Assert.That(agent.Server.WaitingFor(uid), Is.Zero, "every connection was counted out");
+    }
+
     private sealed class Harness : IDisposable
     {
         public Harness(TempDir dir, string cacheRoot)
@@ -112,6 +159,7 @@ public sealed class AgentSocketServerSpecs
         }
 
         private readonly AgentSocketServer _server;
+        public AgentSocketServer Server => _server;
         public ImageCache Cache { get; }
         public StringWriter Log { get; } = new();
         public string Socket { get; }
