@@ -50,4 +50,40 @@ public sealed class SlowClientSpecs
         using var node = await agent.Http.GetAsync("/v1/node");
         Assert.That(node.StatusCode, Is.EqualTo(HttpStatusCode.OK), "the agent serves others meanwhile");
     }
+
+    [Test]
+    public async Task A_peer_that_stops_reading_an_artifact_loses_its_upload_turn_after_the_stall_timeout()
+    {
+        using var dir = new TempDir();
+        await using var agent = new InProcessAgent(dir, new FakeMunge(dir.Path), configure: o => o.Peers.MaxUploads = 1,
+            uploadStallTimeout: TimeSpan.FromSeconds(1));
+        var artifact = new byte[64 << 20]; // far more than the socket buffers hold
+        Random.Shared.NextBytes(artifact);
+        var hex = agent.AddImage(artifact);
+        var path = $"/v1/artifacts/{hex}/image.sqsh?token={(await agent.OfferAsync(hex)).Token}";
+
+        // The only turn: a client that asks for the bytes and then reads none of them, keeping its connection open.
+        using var stalled = new TcpClient();
+        await stalled.ConnectAsync(agent.Address.Address, agent.Address.Port);
+        await stalled.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {agent.Address.Address}:{agent.Address.Port}\r\n\r\n"));
+        await Task.Delay(500);
+
+        HttpStatusCode status = 0;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (DateTime.UtcNow < deadline)
+        {
+            using var response = await agent.Http.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
+            status = response.StatusCode;
+            if (status == HttpStatusCode.OK)
+            {
+                var body = await response.Content.ReadAsByteArrayAsync();
+                Assert.That(body, Has.Length.EqualTo(artifact.Length));
+                break;
+            }
+            await Task.Delay(250);
+        }
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK), "the stalled peer still holds the only upload turn after 15 s");
+        Assert.That(agent.Log, Does.Contain("the peer took no bytes of sha256:" + hex));
+    }
 }
