@@ -129,7 +129,9 @@ internal sealed class AgentSocketServer : IDisposable
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
                 timeout.CancelAfter(RequestTimeout);
                 var line = await SocketLines.ReadLineAsync(client, timeout.Token).ConfigureAwait(false);
-                request = line is null ? null : JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketRequest);
+                // No line at all: a probe that only connected (another agent checking the socket), nobody to answer.
+                request = line is null ? null
+                    : JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketRequest) ?? throw new JsonException("the request is JSON null");
             }
             catch (Exception ex) when (ex is JsonException or InvalidDataException || ex is OperationCanceledException && !stopping.IsCancellationRequested)
             {

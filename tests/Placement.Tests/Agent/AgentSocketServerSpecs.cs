@@ -146,6 +146,36 @@ public sealed class AgentSocketServerSpecs
         Assert.That(agent.Server.WaitingFor(uid), Is.Zero, "every connection was counted out");
     }
 
+    [TestCase("null", "the request is JSON null", TestName = "A request line that is JSON null is answered bad request, not left without an answer")]
+    [TestCase("{}", "unknown op ''", TestName = "A request line without an op is answered unknown op")]
+    [TestCase("[1, 2]", "bad request", TestName = "A request line that is not an object is answered bad request")]
+    public async Task Malformed_request_lines_are_answered(string line, string expected)
+    {
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        using var agent = new Harness(dir, dir.CacheRoot);
+        try
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(agent.Socket));
+            await SocketLines.WriteLineAsync(socket, System.Text.Encoding.UTF8.GetBytes(line), CancellationToken.None);
+            socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            var answer = await SocketLines.ReadLineAsync(socket, timeout.Token);
+
+            Assert.That(answer, Is.Not.Null, "the agent closed the connection without an answer");
+            var response = System.Text.Json.JsonSerializer.Deserialize(answer!, SocketJsonContext.Default.SocketResponse)!;
+            Assert.That(response.ExitCode, Is.Not.Zero);
+            Assert.That(response.Error, Does.Contain(expected));
+        }
+        finally
+        {
+            await agent.Stop.CancelAsync();
+            await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
     private sealed class Harness : IDisposable
     {
         public Harness(TempDir dir, string cacheRoot)
