@@ -19,7 +19,7 @@ namespace Placement.Prefetcher.Agent;
 /// <item><c>ensure</c> and <c>release</c> with a named <c>holder</c> (e.g. <c>slurm-42.0</c>) are the SPANK plugin's,
 /// from slurmstepd: root only (requester <c>job</c>).</item>
 /// <item>Refused: callers without credentials, requests that are not one JSON line of at most 64 KiB within
-/// <see cref="RequestTimeout"/>, connections beyond <see cref="MaxWaitingPerUser"/> of one uid still waiting to send theirs, local-file images from anyone but root (the agent would copy, as root, a file the
+/// <see cref="RequestTimeout"/>, connections beyond <see cref="MaxWaitingPerUser"/> of one user still waiting to send theirs, local-file images from anyone but root (the agent would copy, as root, a file the
 /// caller may not read into the world-readable cache), and artifacts that are not squashfs.</item>
 /// </list>
 /// </summary>
@@ -28,9 +28,10 @@ internal sealed class AgentSocketServer : IDisposable
     /// <summary>A client must send its request within this time after connecting.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>Connections one uid may have open that have not sent their request yet. A client sends its line right
-    /// after connecting, so only a caller holding connections idle (up to <see cref="RequestTimeout"/> each, with a
-    /// descriptor and a task in the agent) ever reaches it; the next is answered busy at once.</summary>
+    /// <summary>Connections one uid other than root may have open that have not sent their request yet. A client sends
+    /// its line right after connecting, so only a caller holding connections idle (up to <see cref="RequestTimeout"/>
+    /// each, with a descriptor and a task in the agent) ever reaches it; the next is answered busy at once. Root
+    /// (slurmstepd, whose "busy" would fail the job's image) is not counted.</summary>
     internal const int MaxWaitingPerUser = 64;
 
     private readonly Socket _listener;
@@ -189,6 +190,8 @@ internal sealed class AgentSocketServer : IDisposable
     /// (logged when a uid first reaches it).</summary>
     private bool EnterWaiting(int uid)
     {
+        if (uid == 0)
+            return true;
         lock (_gate)
         {
             var waiting = _waiting.GetValueOrDefault(uid);
@@ -203,6 +206,8 @@ internal sealed class AgentSocketServer : IDisposable
 
     private void LeaveWaiting(int uid)
     {
+        if (uid == 0)
+            return;
         lock (_gate)
         {
             if (_waiting[uid] == 1)
