@@ -48,6 +48,9 @@ internal sealed class AgentHttpApi : IDisposable
 
     public ListenAddress Address { get; }
 
+    /// <summary>How long a request's body may take to arrive once its headers have (tests shorten it).</summary>
+    internal TimeSpan BodyTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The listener's prefixes (the address, and the names served with a specific address).</summary>
     public IReadOnlyList<string> Prefixes => _server.Prefixes;
 
@@ -170,7 +173,17 @@ internal sealed class AgentHttpApi : IDisposable
 
     private async Task WarmAsync(HttpListenerRequest request, HttpListenerResponse response, CancellationToken cancellationToken)
     {
-        var body = await ReadBodyAsync(request, cancellationToken).ConfigureAwait(false);
+        byte[]? body;
+        try
+        {
+            body = await ReadBodyAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            response.KeepAlive = false;
+            await DenyAsync(response, "bad_request", 408, ex.Message).ConfigureAwait(false);
+            return;
+        }
         if (body is null)
         {
             await DenyAsync(response, "bad_request", 413, $"the body is larger than {MaxBodyBytes} bytes").ConfigureAwait(false);
@@ -227,21 +240,36 @@ internal sealed class AgentHttpApi : IDisposable
         await WriteJsonAsync(response, 200, status, WarmJsonContext.Default.WarmStatus).ConfigureAwait(false);
     }
 
-    /// <summary>The body, or null when it exceeds <see cref="MaxBodyBytes"/>.</summary>
-    private static async Task<byte[]?> ReadBodyAsync(HttpListenerRequest request, CancellationToken cancellationToken)
+    /// <summary>The body, or null when it exceeds <see cref="MaxBodyBytes"/>; <see cref="TimeoutException"/> when it has
+    /// not all arrived within <see cref="BodyTimeout"/> (the listener times out headers only: a client that stops sending
+    /// would otherwise hold its connection and this task for ever, before any credential is checked).</summary>
+    private async Task<byte[]?> ReadBodyAsync(HttpListenerRequest request, CancellationToken cancellationToken)
     {
         if (request.ContentLength64 > MaxBodyBytes)
             return null;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(BodyTimeout);
         using var buffer = new MemoryStream();
         var chunk = new byte[8192];
-        int read;
-        while ((read = await request.InputStream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        while (true)
         {
+            int read;
+            try
+            {
+                // WaitAsync: the listener's request stream does not give up a pending read on cancellation itself.
+                read = await request.InputStream.ReadAsync(chunk, deadline.Token).AsTask().WaitAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException(
+                    $"the request body did not arrive within {BodyTimeout.TotalSeconds:0} s ({buffer.Length} of {(request.ContentLength64 >= 0 ? request.ContentLength64.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")} bytes); send the whole request at once");
+            }
+            if (read == 0)
+                return buffer.ToArray();
             if (buffer.Length + read > MaxBodyBytes)
                 return null;
             buffer.Write(chunk, 0, read);
         }
-        return buffer.ToArray();
     }
 
     private static Task DenyAsync(HttpListenerResponse response, string result, int status, string message)

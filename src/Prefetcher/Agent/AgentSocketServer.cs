@@ -19,7 +19,7 @@ namespace Placement.Prefetcher.Agent;
 /// <item><c>ensure</c> and <c>release</c> with a named <c>holder</c> (e.g. <c>slurm-42.0</c>) are the SPANK plugin's,
 /// from slurmstepd: root only (requester <c>job</c>).</item>
 /// <item>Refused: callers without credentials, requests that are not one JSON line of at most 64 KiB within
-/// <see cref="RequestTimeout"/>, local-file images from anyone but root (the agent would copy, as root, a file the
+/// <see cref="RequestTimeout"/>, connections beyond <see cref="MaxWaitingPerUser"/> of one user still waiting to send theirs, local-file images from anyone but root (the agent would copy, as root, a file the
 /// caller may not read into the world-readable cache), and artifacts that are not squashfs.</item>
 /// </list>
 /// </summary>
@@ -28,11 +28,18 @@ internal sealed class AgentSocketServer : IDisposable
     /// <summary>A client must send its request within this time after connecting.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Connections one uid other than root may have open that have not sent their request yet. A client sends
+    /// its line right after connecting, so only a caller holding connections idle (up to <see cref="RequestTimeout"/>
+    /// each, with a descriptor and a task in the agent) ever reaches it; the next is answered busy at once. Root
+    /// (slurmstepd, whose "busy" would fail the job's image) is not counted.</summary>
+    internal const int MaxWaitingPerUser = 64;
+
     private readonly Socket _listener;
     private readonly ImageCache _cache;
     private readonly AgentLog _log;
     private readonly Lock _gate = new();
     private readonly List<Task> _connections = [];
+    private readonly Dictionary<int, int> _waiting = [];
     private readonly ulong _inode;
 
     /// <summary>Binds at once, so a second agent on the same socket or a bad path stops the agent at start.</summary>
@@ -111,13 +118,21 @@ internal sealed class AgentSocketServer : IDisposable
                 return;
             }
 
+            if (!EnterWaiting(peer.Uid))
+            {
+                await AnswerAsync(client, "other", "busy", SocketResponse.Fail(PlacementErrorKind.Busy,
+                    $"uid {peer.Uid} already has {MaxWaitingPerUser} connections open on {Path} that sent no request; close them, or send the request right after connecting"), stopping).ConfigureAwait(false);
+                return;
+            }
             SocketRequest? request;
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
                 timeout.CancelAfter(RequestTimeout);
                 var line = await SocketLines.ReadLineAsync(client, timeout.Token).ConfigureAwait(false);
-                request = line is null ? null : JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketRequest);
+                // No line at all: a probe that only connected (another agent checking the socket), nobody to answer.
+                request = line is null ? null
+                    : JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketRequest) ?? throw new JsonException("the request is JSON null");
             }
             catch (Exception ex) when (ex is JsonException or InvalidDataException || ex is OperationCanceledException && !stopping.IsCancellationRequested)
             {
@@ -130,6 +145,10 @@ internal sealed class AgentSocketServer : IDisposable
             catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
             {
                 return; // the client went away, or the agent stops
+            }
+            finally
+            {
+                LeaveWaiting(peer.Uid);
             }
             if (request is null)
                 return;
@@ -165,6 +184,44 @@ internal sealed class AgentSocketServer : IDisposable
                     $"the node agent failed: {ex.Message} (see the agent's log)"), CancellationToken.None).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>Counts a connection of <paramref name="uid"/> that has not sent its request; false at <see cref="MaxWaitingPerUser"/>
+    /// (logged when a uid first reaches it).</summary>
+    private bool EnterWaiting(int uid)
+    {
+        if (uid == 0)
+            return true;
+        lock (_gate)
+        {
+            var waiting = _waiting.GetValueOrDefault(uid);
+            if (waiting >= MaxWaitingPerUser)
+                return false;
+            _waiting[uid] = waiting + 1;
+            if (waiting + 1 == MaxWaitingPerUser)
+                _log.Write("socket", $"node {_cache.NodeName}: uid {uid} holds {MaxWaitingPerUser} connections that sent no request; its next ones are answered busy");
+            return true;
+        }
+    }
+
+    private void LeaveWaiting(int uid)
+    {
+        if (uid == 0)
+            return;
+        lock (_gate)
+        {
+            if (_waiting[uid] == 1)
+                _waiting.Remove(uid);
+            else
+                _waiting[uid]--;
+        }
+    }
+
+    /// <summary>Connections of <paramref name="uid"/> that have not sent their request yet (for specs).</summary>
+    internal int WaitingFor(int uid)
+    {
+        lock (_gate)
+            return _waiting.GetValueOrDefault(uid);
     }
 
     private async Task GetAsync(Socket client, PeerCredentials peer, SocketRequest request, CancellationToken stopping)

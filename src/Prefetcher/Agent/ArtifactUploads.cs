@@ -27,6 +27,10 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
     private readonly ConcurrentDictionary<string, (string Hex, DateTimeOffset Expires)> _tokens = new(StringComparer.Ordinal);
     private int _uploading;
 
+    /// <summary>How long one write of the body may wait for the peer to take bytes: a peer that stops reading (stopped,
+    /// hung) would otherwise hold one of the <c>Peers:MaxUploads</c> turns for as long as its connection lives.</summary>
+    internal TimeSpan StallTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Whether this node serves peers at all.</summary>
     public bool Serving => _options.Enabled && _options.MaxUploads > 0;
 
@@ -124,9 +128,24 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
             response.ContentLength64 = input.Length - (offset ?? 0);
             var buffer = new byte[1 << 20];
             int read;
+            var sent = offset ?? 0;
             while ((read = await input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
             {
-                await response.OutputStream.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    // WaitAsync: the listener's response stream does not give up a pending write by itself.
+                    await response.OutputStream.WriteAsync(buffer.AsMemory(0, read), cancellationToken).AsTask()
+                        .WaitAsync(StallTimeout, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    PlacementMetrics.PeerUploads.WithLabels("failed").Inc();
+                    log.Write("peers", $"node {cache.NodeName}: the peer took no bytes of sha256:{hex}/{artifact} for {StallTimeout.TotalSeconds:0} s " +
+                                       $"after {sent} of {input.Length}; connection closed (it resumes with a Range request)");
+                    response.Abort();
+                    return;
+                }
+                sent += read;
                 PlacementMetrics.PeerUploadedBytes.Inc(read);
             }
             PlacementMetrics.PeerUploads.WithLabels("served").Inc();

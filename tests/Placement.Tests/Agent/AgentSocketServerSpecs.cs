@@ -98,6 +98,97 @@ public sealed class AgentSocketServerSpecs
         }
     }
 
+    [Test]
+    public async Task Connections_that_send_no_request_are_bounded_per_user_and_the_next_is_answered_busy_at_once()
+    {
+        // Each idle connection holds a descriptor and a task in the root agent for up to 10 s: a user opening them in
+        // a loop could exhaust the agent's descriptors for everyone. Root (slurmstepd) is not bounded: its answers
+        // must never be "busy".
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's, and the user is made with setpriv: run as root");
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        using var agent = new Harness(dir, dir.CacheRoot);
+        const int nobody = 65534;
+        var idle = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            // As nobody: the bound's worth of idle connections, then one request.
+            var script = """
+                use IO::Socket::UNIX;
+                my ($path, $count) = @ARGV;
+                my @idle;
+                for (1 .. $count) { push @idle, IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path) or die "connect: $!"; }
+                sleep 1;
+                my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path) or die "connect: $!";
+                print $s qq({"op":"release","job":"1","step":"0"}\n);
+                $s->shutdown(1);
+                my $answer = <$s>;
+                print $answer;
+                """;
+            var started = DateTime.UtcNow;
+            var run = await Placement.Core.Processes.ExternalCommands.RunAsync(new Placement.Core.Processes.ExternalCommand("setpriv",
+                ["--reuid", $"{nobody}", "--regid", $"{nobody}", "--clear-groups", "perl", "-e", script, agent.Socket, $"{AgentSocketServer.MaxWaitingPerUser}"])
+            {
+                Timeout = TimeSpan.FromSeconds(30),
+            });
+            var refused = System.Text.Json.JsonSerializer.Deserialize(run.StandardOutput.Trim(), SocketJsonContext.Default.SocketResponse)!;
+            Assert.That(refused.ExitCode, Is.EqualTo(ExitCodes.Busy), run.StandardOutput);
+            Assert.That(refused.Error, Does.Contain($"uid {nobody} already has {AgentSocketServer.MaxWaitingPerUser} connections open"));
+            Assert.That(DateTime.UtcNow - started, Is.LessThan(TimeSpan.FromSeconds(8)), "answered at once, not after the request timeout");
+            Assert.That(agent.Log.ToString(), Does.Contain($"uid {nobody} holds {AgentSocketServer.MaxWaitingPerUser} connections that sent no request"));
+
+            // Root: as many idle connections, and its request is still served.
+            for (var i = 0; i < AgentSocketServer.MaxWaitingPerUser; i++)
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                idle.Add(socket);
+                await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(agent.Socket));
+            }
+            await Task.Delay(500); // every one accepted and waiting for its line
+            var served = await SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Release, Job: "1", Step: "0"));
+            Assert.That(served.ExitCode, Is.Zero, served.Error);
+        }
+        finally
+        {
+            foreach (var socket in idle)
+                socket.Dispose();
+            await agent.Stop.CancelAsync();
+            await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        Assert.That(agent.Server.WaitingFor(nobody), Is.Zero, "every connection was counted out");
+    }
+
+    [TestCase("null", "the request is JSON null", TestName = "A request line that is JSON null is answered bad request, not left without an answer")]
+    [TestCase("{}", "unknown op ''", TestName = "A request line without an op is answered unknown op")]
+    [TestCase("[1, 2]", "bad request", TestName = "A request line that is not an object is answered bad request")]
+    public async Task Malformed_request_lines_are_answered(string line, string expected)
+    {
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        using var agent = new Harness(dir, dir.CacheRoot);
+        try
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(agent.Socket));
+            await SocketLines.WriteLineAsync(socket, System.Text.Encoding.UTF8.GetBytes(line), CancellationToken.None);
+            socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            var answer = await SocketLines.ReadLineAsync(socket, timeout.Token);
+
+            Assert.That(answer, Is.Not.Null, "the agent closed the connection without an answer");
+            var response = System.Text.Json.JsonSerializer.Deserialize(answer!, SocketJsonContext.Default.SocketResponse)!;
+            Assert.That(response.ExitCode, Is.Not.Zero);
+            Assert.That(response.Error, Does.Contain(expected));
+        }
+        finally
+        {
+            await agent.Stop.CancelAsync();
+            await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
     /// <summary>A socket server on a scratch socket over a cache at <c>cacheRoot</c>, running until <see cref="Stop"/>.</summary>
     private sealed class Harness : IDisposable
     {
@@ -112,6 +203,7 @@ public sealed class AgentSocketServerSpecs
         }
 
         private readonly AgentSocketServer _server;
+        public AgentSocketServer Server => _server;
         public ImageCache Cache { get; }
         public StringWriter Log { get; } = new();
         public string Socket { get; }

@@ -22,7 +22,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
     private readonly AgentHttpApi _api;
     private readonly WarmAuthorizer.DecodeGate _decodes;
 
-    public InProcessAgent(TempDir dir, FakeMunge munge, string node = "n1", Action<PlacementOptions>? configure = null, ListenAddress? listen = null)
+    public InProcessAgent(TempDir dir, FakeMunge munge, string node = "n1", Action<PlacementOptions>? configure = null, ListenAddress? listen = null, TimeSpan? bodyTimeout = null, TimeSpan? uploadStallTimeout = null)
     {
         Node = node;
         Options = new PlacementOptions();
@@ -37,8 +37,12 @@ internal sealed class InProcessAgent : IAsyncDisposable
         _decodes = WarmAuthorizer.DecodeGate.For(Options.Agent);
         var authorizer = new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)", _decodes);
         var uploads = new ArtifactUploads(Cache, new WarmAuthorizer(munge.Unmunge, node, new HashSet<int> { 0 }, "root (0)", _decodes), log);
+        if (uploadStallTimeout is { } stall)
+            uploads.StallTimeout = stall;
         Address = listen ?? new ListenAddress(IPAddress.Loopback, FreePort.Next());
         _api = new AgentHttpApi(Address, Cache, Warms, authorizer, log, uploads);
+        if (bodyTimeout is { } timeout)
+            _api.BodyTimeout = timeout;
         _serving = _api.RunAsync(_stop.Token);
         Http = new HttpClient { BaseAddress = Address.LocalUrl, Timeout = TimeSpan.FromSeconds(30) };
     }
