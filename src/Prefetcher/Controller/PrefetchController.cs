@@ -295,12 +295,34 @@ internal sealed class PrefetchController : IDisposable
             var client = Client(node);
             var inventory = await client.InventoryAsync(cancellationToken).ConfigureAwait(false);
             var warms = await client.ListAsync(cancellationToken).ConfigureAwait(false);
+            if (Incomplete(inventory, warms) is { } problem)
+                return new AgentView(node, null, null, $"{client.NodeUrl}: {problem}; is a Placement agent of this version listening there?");
             return new AgentView(node, inventory, warms, null);
         }
         catch (PlacementException ex)
         {
             return new AgentView(node, null, null, ex.Message);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // One node's agent (or its AgentUrls entry) must cost that node only, never the cycle of the whole cluster.
+            return new AgentView(node, null, null, $"{ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    /// <summary>What the agent's well-formed JSON lacks that the snapshot reads (null lists or entries, missing ids or
+    /// references), or null: such an answer marks the node unreachable instead of failing the cycle.</summary>
+    private static string? Incomplete(Inventory inventory, WarmList warms)
+    {
+        if (inventory.Images is null)
+            return "GET /v1/inventory answered without an images list";
+        if (inventory.Images.Any(i => i is null || i.Id is null || i.Ref is null))
+            return "GET /v1/inventory listed an image without id or ref";
+        if (warms.Warms is null)
+            return "GET /v1/warm answered without a warms list";
+        if (warms.Warms.Any(w => w is null || w.Id is null || w.Ref is null || w.ImageId is null || w.State is null))
+            return "GET /v1/warm listed a warm-up without id, ref, imageId or state";
+        return null;
     }
 
     /// <summary>Outcomes of the warm-ups this controller asked for: metrics, and backoff for failures.</summary>
@@ -346,7 +368,10 @@ internal sealed class PrefetchController : IDisposable
             var node = warm.Node!;
             try
             {
-                var status = await Client(node).WarmAsync(warm.Ref, cancellationToken).ConfigureAwait(false);
+                var client = Client(node);
+                var status = await client.WarmAsync(warm.Ref, cancellationToken).ConfigureAwait(false);
+                if (status.Id is null)
+                    throw new PlacementException(PlacementErrorKind.Failure, $"{client.NodeUrl}: warm {warm.Ref}: the agent accepted it without a warm-up id; is a Placement agent of this version listening there?");
                 _sent[status.Id] = new SentWarm(status.Id, node, warm.ImageId, warm.Policy, now);
                 PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "accepted").Inc();
                 _log.Write("warm", $"{node}: {warm.ImageId} {warm.Ref} requested ({Label(warm.Policy)}: {warm.Reason}) as {status.Id}");
@@ -357,6 +382,13 @@ internal sealed class PrefetchController : IDisposable
                 PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), result).Inc();
                 var until = Backoff(node, warm.ImageId, now);
                 _log.Write("warm", $"{node}: {warm.ImageId} request {result}: {ex.Message}; next attempt after {until:HH:mm:ss}");
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // One node's odd answer must not keep the rest of the plan from being sent.
+                PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "rejected").Inc();
+                var until = Backoff(node, warm.ImageId, now);
+                _log.Write("warm", $"{node}: {warm.ImageId} request rejected: {ex.GetType().Name}: {ex.Message}; next attempt after {until:HH:mm:ss}");
             }
         }
     }
