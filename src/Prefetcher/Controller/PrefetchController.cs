@@ -192,9 +192,9 @@ internal sealed class PrefetchController : IDisposable
                     _popularity = _popularity.Record(image.Value.Id, image.Value.Ref, job.StartTime is { } s && s <= now ? s : now);
                 continue;
             }
-            pendingWithImage += job.Count;
+            pendingWithImage = (int)Math.Min((long)pendingWithImage + job.Count, int.MaxValue);
             var current = demand.GetValueOrDefault(image.Value.Id, (Ref: image.Value.Ref, Jobs: 0));
-            demand[image.Value.Id] = (current.Ref, current.Jobs + job.Count);
+            demand[image.Value.Id] = (current.Ref, (int)Math.Min((long)current.Jobs + job.Count, int.MaxValue));
         }
         _running = running;
         _popularity = _popularity.Prune(now);
@@ -226,7 +226,7 @@ internal sealed class PrefetchController : IDisposable
         }
         var jobs = await _slurm!.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
         var nodes = await _slurm.ReadNodesAsync(cancellationToken).ConfigureAwait(false);
-        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, 1, j.ImageId, j.Ref, j.StartTime)).ToList(),
+        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, j.Count, j.ImageId, j.Ref, j.StartTime)).ToList(),
             nodes.Select(n => new HostView(n.Name, SlurmQueue.MapState(n.State), n.Load)).ToList());
     }
 
