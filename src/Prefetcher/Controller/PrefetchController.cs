@@ -19,6 +19,9 @@ namespace Placement.Prefetcher.Controller;
 /// </summary>
 internal sealed class PrefetchController : IDisposable
 {
+    /// <summary>How long a warm-up sent to a node whose agent stopped answering counts as still in flight.</summary>
+    private static readonly TimeSpan SentStillInFlight = TimeSpan.FromHours(1);
+
     private readonly PlacementOptions _options;
     private readonly PrefetchOptions _prefetch;
     private readonly ImageCatalog _catalog;
@@ -171,6 +174,14 @@ internal sealed class PrefetchController : IDisposable
             {
                 if (WarmStates.InFlight(warm.State))
                     inFlight.Add(new InFlightWarm(node.Name, IdOf(warm.Ref) ?? warm.ImageId));
+            }
+            if (inventory is null)
+            {
+                // An agent busy pulling may be too slow to answer: what this controller sent it (within the last
+                // hour) still counts against the caps, or a blip would let a second round of warm-ups start elsewhere
+                // (twice MaxConcurrentCluster on the registry) and the same image be pulled on another node.
+                foreach (var sent in _sent.Values.Where(s => s.Node == node.Name && s.Sent > now - SentStillInFlight))
+                    inFlight.Add(new InFlightWarm(node.Name, sent.ImageId));
             }
         }
         PlacementMetrics.PrefetchWarmsInFlight.Set(inFlight.Count);

@@ -64,6 +64,30 @@ public sealed class ControllerAgentSpecs
         Assert.That(next!.Decisions.Any(d => d.Node == "n1" && d.Reason.StartsWith("backing off", StringComparison.Ordinal)), next.ToTable());
     }
 
+    [Test]
+    public async Task A_warm_up_sent_to_an_agent_that_then_stops_answering_still_counts_against_the_cluster_cap()
+    {
+        using var dir = new TempDir();
+        await using var busy = new FakeAgent("n1", "{\"node\":\"n1\",\"warms\":[]}", Inventory("n1", "[]"));
+        await using var free = new FakeAgent("n2", "{\"node\":\"n2\",\"warms\":[]}", Inventory("n2", "[]"));
+        var options = Options(dir, "n1 idle 0.00 2\nn2 idle 0.00 2\n",
+            "JobId=7 JobName=a UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=" + Reference + "\n",
+            busy, free);
+        options.Prefetch.MaxConcurrentCluster = 1;
+        var log = new StringWriter();
+        using var controller = new PrefetchController(options, new ControllerLog(log), (_, _) => Task.FromResult("credential"));
+        var first = await controller.CycleAsync(dryRun: false, CancellationToken.None);
+        Assert.That(first!.Warms.Select(w => w.Node), Is.EqualTo(new[] { "n1" }), first.ToTable());
+
+        busy.Down = true;
+        var second = await controller.CycleAsync(dryRun: false, CancellationToken.None);
+
+        Assert.That(second, Is.Not.Null, log.ToString());
+        Assert.That(second!.Warms, Is.Empty, second.ToTable());
+        Assert.That(free.WarmRequests, Is.Zero, "the image is still coming on n1, and the cluster has its one warm-up in flight");
+        Assert.That(log.ToString(), Does.Contain("n1: ").And.Contain("node skipped until its agent answers"));
+    }
+
     private static string Inventory(string node, string images) =>
         $"{{\"version\":1,\"node\":\"{node}\",\"updated\":\"2026-11-23T12:00:00Z\",\"cacheBytes\":0,\"freeBytes\":1000000000,\"filesystemBytes\":1000000000,\"highWatermarkBytes\":900000000,\"images\":{images}}}";
 
@@ -112,15 +136,19 @@ public sealed class ControllerAgentSpecs
 
         public int WarmRequests => Volatile.Read(ref _warmRequests);
 
+        /// <summary>Answers every request 503 (an agent too busy to answer).</summary>
+        public bool Down { get; set; }
+
         protected override async Task Serve(HttpListenerContext context)
         {
             var path = context.Request.Url!.AbsolutePath;
-            var (status, body) = (context.Request.HttpMethod, path) switch
+            var (status, body) = (Down, context.Request.HttpMethod, path) switch
             {
-                ("GET", "/v1/node") => (200, $"{{\"node\":\"{Node}\"}}"),
-                ("GET", "/v1/inventory") => (200, _inventory),
-                ("GET", "/v1/warm") => (200, _warms),
-                ("POST", "/v1/warm") => (202, Accepted()),
+                (true, _, _) => (503, "{\"error\":\"busy\"}"),
+                (_, "GET", "/v1/node") => (200, $"{{\"node\":\"{Node}\"}}"),
+                (_, "GET", "/v1/inventory") => (200, _inventory),
+                (_, "GET", "/v1/warm") => (200, _warms),
+                (_, "POST", "/v1/warm") => (202, Accepted()),
                 _ => (404, "{\"error\":\"not found\"}"),
             };
             var bytes = Encoding.UTF8.GetBytes(body);
