@@ -372,35 +372,76 @@ internal sealed class PrefetchController : IDisposable
         }
     }
 
+    /// <summary>Sends the plan's warm requests: one at a time per node, the nodes in parallel, so an agent slow to answer
+    /// delays its own warm-ups only (by at most <c>RequestTimeoutSeconds</c> each), not the rest of the cluster's.
+    /// Outcomes are recorded in plan order.</summary>
     private async Task SendAsync(PrefetchPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        foreach (var warm in plan.Warms)
+        var warms = plan.Warms;
+        var clients = new Dictionary<string, (WarmClient? Client, Exception? Error)>(StringComparer.Ordinal);
+        foreach (var node in warms.Select(w => w.Node!).Distinct(StringComparer.Ordinal))
         {
-            var node = warm.Node!;
             try
             {
-                var client = Client(node);
-                var status = await client.WarmAsync(warm.Ref, cancellationToken).ConfigureAwait(false);
-                if (status.Id is null)
-                    throw new PlacementException(PlacementErrorKind.Failure, $"{client.NodeUrl}: warm {warm.Ref}: the agent accepted it without a warm-up id; is a Placement agent of this version listening there?");
-                _sent[status.Id] = new SentWarm(status.Id, node, warm.ImageId, warm.Policy, now);
-                PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "accepted").Inc();
-                _log.Write("warm", $"{node}: {warm.ImageId} {warm.Ref} requested ({Label(warm.Policy)}: {warm.Reason}) as {status.Id}");
+                clients[node] = (Client(node), null);
             }
-            catch (PlacementException ex)
+            catch (Exception ex) when (ex is PlacementException or UriFormatException)
             {
-                var result = ex.Kind == PlacementErrorKind.Network ? "unreachable" : "rejected";
-                PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), result).Inc();
-                var until = Backoff(node, warm.ImageId, now);
-                _log.Write("warm", $"{node}: {warm.ImageId} request {result}: {ex.Message}; next attempt after {until:HH:mm:ss}");
+                clients[node] = (null, ex);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        }
+        var outcomes = new (WarmStatus? Status, Exception? Error)[warms.Count];
+        await Task.WhenAll(Enumerable.Range(0, warms.Count).GroupBy(i => warms[i].Node!, StringComparer.Ordinal).Select(async indexes =>
+        {
+            var (client, error) = clients[indexes.Key];
+            foreach (var i in indexes)
+                outcomes[i] = client is null ? (null, error) : await RequestAsync(client, warms[i].Ref, cancellationToken).ConfigureAwait(false);
+        })).ConfigureAwait(false);
+
+        for (var i = 0; i < warms.Count; i++)
+        {
+            var warm = warms[i];
+            var node = warm.Node!;
+            switch (outcomes[i])
             {
-                // One node's odd answer must not keep the rest of the plan from being sent.
-                PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "rejected").Inc();
-                var until = Backoff(node, warm.ImageId, now);
-                _log.Write("warm", $"{node}: {warm.ImageId} request rejected: {ex.GetType().Name}: {ex.Message}; next attempt after {until:HH:mm:ss}");
+                case ({ } status, null):
+                    _sent[status.Id] = new SentWarm(status.Id, node, warm.ImageId, warm.Policy, now);
+                    PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "accepted").Inc();
+                    _log.Write("warm", $"{node}: {warm.ImageId} {warm.Ref} requested ({Label(warm.Policy)}: {warm.Reason}) as {status.Id}");
+                    break;
+                case (_, PlacementException ex):
+                {
+                    var result = ex.Kind == PlacementErrorKind.Network ? "unreachable" : "rejected";
+                    PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), result).Inc();
+                    var until = Backoff(node, warm.ImageId, now);
+                    _log.Write("warm", $"{node}: {warm.ImageId} request {result}: {ex.Message}; next attempt after {until:HH:mm:ss}");
+                    break;
+                }
+                case (_, var ex):
+                {
+                    // One node's odd answer must not keep the rest of the plan from being sent.
+                    PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "rejected").Inc();
+                    var until = Backoff(node, warm.ImageId, now);
+                    _log.Write("warm", $"{node}: {warm.ImageId} request rejected: {ex?.GetType().Name}: {ex?.Message}; next attempt after {until:HH:mm:ss}");
+                    break;
+                }
             }
+        }
+    }
+
+    /// <summary>One warm request: the accepted warm-up, or what went wrong (cancellation of the controller propagates).</summary>
+    private static async Task<(WarmStatus? Status, Exception? Error)> RequestAsync(WarmClient client, string reference, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var status = await client.WarmAsync(reference, cancellationToken).ConfigureAwait(false);
+            if (status.Id is null)
+                throw new PlacementException(PlacementErrorKind.Failure, $"{client.NodeUrl}: warm {reference}: the agent accepted it without a warm-up id; is a Placement agent of this version listening there?");
+            return (status, null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return (null, ex);
         }
     }
 

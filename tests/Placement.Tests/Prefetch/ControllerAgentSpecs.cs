@@ -88,6 +88,29 @@ public sealed class ControllerAgentSpecs
         Assert.That(log.ToString(), Does.Contain("n1: ").And.Contain("node skipped until its agent answers"));
     }
 
+    [Test]
+    public async Task An_agent_slow_to_accept_a_warm_up_does_not_hold_up_the_requests_to_the_other_nodes()
+    {
+        using var dir = new TempDir();
+        await using var slow = new FakeAgent("n1", "{\"node\":\"n1\",\"warms\":[]}", Inventory("n1", "[]"));
+        await using var other = new FakeAgent("n2", "{\"node\":\"n2\",\"warms\":[]}", Inventory("n2", "[]"));
+        slow.HoldWarmUntil = other.WarmSeen.Task;
+        var options = Options(dir, "n1 idle 0.00 2\nn2 idle 0.00 2\n",
+            "JobId=7 JobName=a UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=" + Reference + "\n",
+            slow, other);
+        options.Prefetch.DemandMinNodes = 2;
+        options.Prefetch.RequestTimeoutSeconds = 3;
+        var log = new StringWriter();
+        using var controller = new PrefetchController(options, new ControllerLog(log), (_, _) => Task.FromResult("credential"));
+
+        var plan = await controller.CycleAsync(dryRun: false, CancellationToken.None);
+
+        Assert.That(plan!.Warms.Select(w => w.Node), Is.EqualTo(new[] { "n1", "n2" }), plan.ToTable());
+        Assert.That(log.ToString(), Does.Match(@"warm: n1: img_\w+ \S+ requested").And.Match(@"warm: n2: img_\w+ \S+ requested"),
+            "n1 answers once n2 has its request: sent one after the other, n1's would time out first");
+        Assert.That(log.ToString(), Does.Not.Contain("request unreachable"));
+    }
+
     private static string Inventory(string node, string images) =>
         $"{{\"version\":1,\"node\":\"{node}\",\"updated\":\"2026-11-23T12:00:00Z\",\"cacheBytes\":0,\"freeBytes\":1000000000,\"filesystemBytes\":1000000000,\"highWatermarkBytes\":900000000,\"images\":{images}}}";
 
@@ -136,12 +159,24 @@ public sealed class ControllerAgentSpecs
 
         public int WarmRequests => Volatile.Read(ref _warmRequests);
 
+        /// <summary>Completed when a POST /v1/warm arrives.</summary>
+        public TaskCompletionSource WarmSeen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>POST /v1/warm is answered once this completes (at most after 20 s).</summary>
+        public Task? HoldWarmUntil { get; set; }
+
         /// <summary>Answers every request 503 (an agent too busy to answer).</summary>
         public bool Down { get; set; }
 
         protected override async Task Serve(HttpListenerContext context)
         {
             var path = context.Request.Url!.AbsolutePath;
+            if (context.Request.HttpMethod == "POST")
+            {
+                WarmSeen.TrySetResult();
+                if (HoldWarmUntil is { } hold)
+                    await Task.WhenAny(hold, Task.Delay(TimeSpan.FromSeconds(20)));
+            }
             var (status, body) = (Down, context.Request.HttpMethod, path) switch
             {
                 (true, _, _) => (503, "{\"error\":\"busy\"}"),
