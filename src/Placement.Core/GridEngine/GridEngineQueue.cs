@@ -182,12 +182,13 @@ public sealed class GridEngineQueue(string qstat, string qhost, TimeSpan timeout
         return null;
     }
 
-    /// <summary>Tasks in a pending range: <c>1-5:1</c> → 5, <c>2-10:2</c> → 5, <c>7</c> or none → 1; a list joined by commas adds up.</summary>
+    /// <summary>Tasks in a pending range: <c>1-5:1</c> → 5, <c>2-10:2</c> → 5, <c>7</c> or none → 1; a list joined by commas
+    /// adds up (at most <see cref="int.MaxValue"/>).</summary>
     public static int TaskCount(string? tasks)
     {
         if (string.IsNullOrEmpty(tasks))
             return 1;
-        var count = 0;
+        var count = 0L;
         foreach (var part in tasks.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var range = part.Split(':');
@@ -195,11 +196,11 @@ public sealed class GridEngineQueue(string qstat, string qhost, TimeSpan timeout
             var step = range.Length > 1 && int.TryParse(range[1], NumberStyles.None, CultureInfo.InvariantCulture, out var st) && st > 0 ? st : 1;
             if (bounds.Length == 2 && int.TryParse(bounds[0], NumberStyles.None, CultureInfo.InvariantCulture, out var from)
                 && int.TryParse(bounds[1], NumberStyles.None, CultureInfo.InvariantCulture, out var to) && to >= from)
-                count += (to - from) / step + 1;
+                count += ((long)to - from) / step + 1;
             else
                 count++;
         }
-        return Math.Max(count, 1);
+        return (int)Math.Clamp(count, 1, int.MaxValue);
     }
 
     private static string? Value(Dictionary<string, string> env, string name) =>

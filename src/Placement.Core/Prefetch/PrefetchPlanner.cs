@@ -70,7 +70,7 @@ public static class PrefetchPlanner
             {
                 if (demand.SizeBytes is > 0)
                     _sizes[demand.ImageId] = Math.Max(_sizes.GetValueOrDefault(demand.ImageId), demand.SizeBytes.Value);
-                _wantedBy[demand.ImageId] = _wantedBy.GetValueOrDefault(demand.ImageId) + demand.PendingJobs;
+                _wantedBy[demand.ImageId] = (int)Math.Min((long)_wantedBy.GetValueOrDefault(demand.ImageId) + Math.Max(demand.PendingJobs, 0), int.MaxValue);
             }
             foreach (var pinned in snapshot.Pinned)
             {
@@ -108,11 +108,11 @@ public static class PrefetchPlanner
             }
             var demands = _snapshot.Demand.Where(d => d.PendingJobs > 0)
                 .GroupBy(d => d.ImageId, StringComparer.Ordinal)
-                .Select(g => (Id: g.Key, Ref: g.OrderBy(d => d.Ref, StringComparer.Ordinal).First().Ref, Jobs: g.Sum(d => d.PendingJobs)))
+                .Select(g => (Id: g.Key, Ref: g.OrderBy(d => d.Ref, StringComparer.Ordinal).First().Ref, Jobs: (int)Math.Min(g.Sum(d => (long)d.PendingJobs), int.MaxValue)))
                 .OrderByDescending(d => d.Jobs).ThenBy(d => d.Id, StringComparer.Ordinal);
             foreach (var (id, reference, jobs) in demands)
             {
-                var perNode = (jobs + _options.DemandJobsPerNode - 1) / _options.DemandJobsPerNode;
+                var perNode = (int)(((long)jobs + _options.DemandJobsPerNode - 1) / _options.DemandJobsPerNode);
                 var target = Math.Min(Math.Max(perNode, _options.DemandMinNodes), _options.DemandMaxNodes);
                 Consider(PrefetchPolicy.Demand, id, reference, target,
                     Invariant($"{jobs} pending job{(jobs == 1 ? "" : "s")}, {_options.DemandJobsPerNode} per node (min {_options.DemandMinNodes}, max {_options.DemandMaxNodes})"), quiet);

@@ -5,7 +5,8 @@ namespace Placement.Core.Slurm;
 /// <param name="ImageId">The <c>img_…</c> feature in the job's Prefer or Features (job_submit.lua put it there), or null.</param>
 /// <param name="Ref">The reference job_submit.lua recorded in AdminComment (<c>placement_image=REF</c>), or null.</param>
 /// <param name="StartTime">When it started (running jobs), or null.</param>
-public sealed record SlurmJob(string Id, string State, string? ImageId, string? Ref, DateTimeOffset? StartTime)
+/// <param name="Count">How many jobs the line stands for: the pending tasks of a job array (its <c>ArrayTaskId</c> range), else 1.</param>
+public sealed record SlurmJob(string Id, string State, string? ImageId, string? Ref, DateTimeOffset? StartTime, int Count = 1)
 {
     public bool Pending => State == "PENDING";
 

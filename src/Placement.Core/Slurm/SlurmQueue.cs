@@ -39,9 +39,22 @@ public sealed partial class SlurmQueue(string scontrol, string sinfo, TimeSpan t
             DateTimeOffset? start = null;
             if (Field(line, "StartTime") is { } s && DateTime.TryParseExact(s, "yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out var t))
                 start = new DateTimeOffset(t);
-            jobs.Add(new SlurmJob(id, state, imageId, reference, start));
+            jobs.Add(new SlurmJob(id, state, imageId, reference, start, PendingTasks(Field(line, "ArrayTaskId"))));
         }
         return jobs;
+    }
+
+    /// <summary>
+    /// Tasks one line stands for: a job array's pending tasks are one line whose ArrayTaskId is a range list
+    /// (<c>1-100</c>, <c>1,3,5-9</c>, <c>1-99:2</c>, with <c>%N</c> for a throttle), each task a job that wants the image;
+    /// a plain job, a het job component or a started task is one.
+    /// </summary>
+    internal static int PendingTasks(string? arrayTaskId)
+    {
+        if (arrayTaskId is null)
+            return 1;
+        var percent = arrayTaskId.IndexOf('%', StringComparison.Ordinal);
+        return GridEngine.GridEngineQueue.TaskCount(percent < 0 ? arrayTaskId : arrayTaskId[..percent]);
     }
 
     /// <summary>Parses <c>sinfo -h -N -o "%N %T %O %c"</c>; a node listed in several partitions appears once.</summary>

@@ -19,6 +19,9 @@ namespace Placement.Prefetcher.Controller;
 /// </summary>
 internal sealed class PrefetchController : IDisposable
 {
+    /// <summary>How long a warm-up sent to a node whose agent stopped answering counts as still in flight.</summary>
+    private static readonly TimeSpan SentStillInFlight = TimeSpan.FromHours(1);
+
     private readonly PlacementOptions _options;
     private readonly PrefetchOptions _prefetch;
     private readonly ImageCatalog _catalog;
@@ -172,6 +175,14 @@ internal sealed class PrefetchController : IDisposable
                 if (WarmStates.InFlight(warm.State))
                     inFlight.Add(new InFlightWarm(node.Name, IdOf(warm.Ref) ?? warm.ImageId));
             }
+            if (inventory is null)
+            {
+                // An agent busy pulling may be too slow to answer: what this controller sent it (within the last
+                // hour) still counts against the caps, or a blip would let a second round of warm-ups start elsewhere
+                // (twice MaxConcurrentCluster on the registry) and the same image be pulled on another node.
+                foreach (var sent in _sent.Values.Where(s => s.Node == node.Name && s.Sent > now - SentStillInFlight))
+                    inFlight.Add(new InFlightWarm(node.Name, sent.ImageId));
+            }
         }
         PlacementMetrics.PrefetchWarmsInFlight.Set(inFlight.Count);
 
@@ -192,9 +203,9 @@ internal sealed class PrefetchController : IDisposable
                     _popularity = _popularity.Record(image.Value.Id, image.Value.Ref, job.StartTime is { } s && s <= now ? s : now);
                 continue;
             }
-            pendingWithImage += job.Count;
+            pendingWithImage = (int)Math.Min((long)pendingWithImage + job.Count, int.MaxValue);
             var current = demand.GetValueOrDefault(image.Value.Id, (Ref: image.Value.Ref, Jobs: 0));
-            demand[image.Value.Id] = (current.Ref, current.Jobs + job.Count);
+            demand[image.Value.Id] = (current.Ref, (int)Math.Min((long)current.Jobs + job.Count, int.MaxValue));
         }
         _running = running;
         _popularity = _popularity.Prune(now);
@@ -226,7 +237,7 @@ internal sealed class PrefetchController : IDisposable
         }
         var jobs = await _slurm!.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
         var nodes = await _slurm.ReadNodesAsync(cancellationToken).ConfigureAwait(false);
-        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, 1, j.ImageId, j.Ref, j.StartTime)).ToList(),
+        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, j.Count, j.ImageId, j.Ref, j.StartTime)).ToList(),
             nodes.Select(n => new HostView(n.Name, SlurmQueue.MapState(n.State), n.Load)).ToList());
     }
 
@@ -295,12 +306,34 @@ internal sealed class PrefetchController : IDisposable
             var client = Client(node);
             var inventory = await client.InventoryAsync(cancellationToken).ConfigureAwait(false);
             var warms = await client.ListAsync(cancellationToken).ConfigureAwait(false);
+            if (Incomplete(inventory, warms) is { } problem)
+                return new AgentView(node, null, null, $"{client.NodeUrl}: {problem}; is a Placement agent of this version listening there?");
             return new AgentView(node, inventory, warms, null);
         }
         catch (PlacementException ex)
         {
             return new AgentView(node, null, null, ex.Message);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // One node's agent (or its AgentUrls entry) must cost that node only, never the cycle of the whole cluster.
+            return new AgentView(node, null, null, $"{ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    /// <summary>What the agent's well-formed JSON lacks that the snapshot reads (null lists or entries, missing ids or
+    /// references), or null: such an answer marks the node unreachable instead of failing the cycle.</summary>
+    private static string? Incomplete(Inventory inventory, WarmList warms)
+    {
+        if (inventory.Images is null)
+            return "GET /v1/inventory answered without an images list";
+        if (inventory.Images.Any(i => i is null || i.Id is null || i.Ref is null))
+            return "GET /v1/inventory listed an image without id or ref";
+        if (warms.Warms is null)
+            return "GET /v1/warm answered without a warms list";
+        if (warms.Warms.Any(w => w is null || w.Id is null || w.Ref is null || w.ImageId is null || w.State is null))
+            return "GET /v1/warm listed a warm-up without id, ref, imageId or state";
+        return null;
     }
 
     /// <summary>Outcomes of the warm-ups this controller asked for: metrics, and backoff for failures.</summary>
@@ -339,25 +372,76 @@ internal sealed class PrefetchController : IDisposable
         }
     }
 
+    /// <summary>Sends the plan's warm requests: one at a time per node, the nodes in parallel, so an agent slow to answer
+    /// delays its own warm-ups only (by at most <c>RequestTimeoutSeconds</c> each), not the rest of the cluster's.
+    /// Outcomes are recorded in plan order.</summary>
     private async Task SendAsync(PrefetchPlan plan, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        foreach (var warm in plan.Warms)
+        var warms = plan.Warms;
+        var clients = new Dictionary<string, (WarmClient? Client, Exception? Error)>(StringComparer.Ordinal);
+        foreach (var node in warms.Select(w => w.Node!).Distinct(StringComparer.Ordinal))
         {
-            var node = warm.Node!;
             try
             {
-                var status = await Client(node).WarmAsync(warm.Ref, cancellationToken).ConfigureAwait(false);
-                _sent[status.Id] = new SentWarm(status.Id, node, warm.ImageId, warm.Policy, now);
-                PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "accepted").Inc();
-                _log.Write("warm", $"{node}: {warm.ImageId} {warm.Ref} requested ({Label(warm.Policy)}: {warm.Reason}) as {status.Id}");
+                clients[node] = (Client(node), null);
             }
-            catch (PlacementException ex)
+            catch (Exception ex) when (ex is PlacementException or UriFormatException)
             {
-                var result = ex.Kind == PlacementErrorKind.Network ? "unreachable" : "rejected";
-                PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), result).Inc();
-                var until = Backoff(node, warm.ImageId, now);
-                _log.Write("warm", $"{node}: {warm.ImageId} request {result}: {ex.Message}; next attempt after {until:HH:mm:ss}");
+                clients[node] = (null, ex);
             }
+        }
+        var outcomes = new (WarmStatus? Status, Exception? Error)[warms.Count];
+        await Task.WhenAll(Enumerable.Range(0, warms.Count).GroupBy(i => warms[i].Node!, StringComparer.Ordinal).Select(async indexes =>
+        {
+            var (client, error) = clients[indexes.Key];
+            foreach (var i in indexes)
+                outcomes[i] = client is null ? (null, error) : await RequestAsync(client, warms[i].Ref, cancellationToken).ConfigureAwait(false);
+        })).ConfigureAwait(false);
+
+        for (var i = 0; i < warms.Count; i++)
+        {
+            var warm = warms[i];
+            var node = warm.Node!;
+            switch (outcomes[i])
+            {
+                case ({ } status, null):
+                    _sent[status.Id] = new SentWarm(status.Id, node, warm.ImageId, warm.Policy, now);
+                    PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "accepted").Inc();
+                    _log.Write("warm", $"{node}: {warm.ImageId} {warm.Ref} requested ({Label(warm.Policy)}: {warm.Reason}) as {status.Id}");
+                    break;
+                case (_, PlacementException ex):
+                {
+                    var result = ex.Kind == PlacementErrorKind.Network ? "unreachable" : "rejected";
+                    PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), result).Inc();
+                    var until = Backoff(node, warm.ImageId, now);
+                    _log.Write("warm", $"{node}: {warm.ImageId} request {result}: {ex.Message}; next attempt after {until:HH:mm:ss}");
+                    break;
+                }
+                case (_, var ex):
+                {
+                    // One node's odd answer must not keep the rest of the plan from being sent.
+                    PlacementMetrics.PrefetchRequests.WithLabels(Label(warm.Policy), "rejected").Inc();
+                    var until = Backoff(node, warm.ImageId, now);
+                    _log.Write("warm", $"{node}: {warm.ImageId} request rejected: {ex?.GetType().Name}: {ex?.Message}; next attempt after {until:HH:mm:ss}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>One warm request: the accepted warm-up, or what went wrong (cancellation of the controller propagates).</summary>
+    private static async Task<(WarmStatus? Status, Exception? Error)> RequestAsync(WarmClient client, string reference, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var status = await client.WarmAsync(reference, cancellationToken).ConfigureAwait(false);
+            if (status.Id is null)
+                throw new PlacementException(PlacementErrorKind.Failure, $"{client.NodeUrl}: warm {reference}: the agent accepted it without a warm-up id; is a Placement agent of this version listening there?");
+            return (status, null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return (null, ex);
         }
     }
 

@@ -132,6 +132,7 @@ public sealed class GridEngineQueueSpecs
     [TestCase("1-5:1", 5)]
     [TestCase("2-10:2", 5)]
     [TestCase("1-3:1,7", 4)]
+    [TestCase("1-2147483647:1,1-2147483647:1", int.MaxValue)]
     public void Pending_task_ranges_count_their_tasks(string? tasks, int count) =>
         Assert.That(GridEngineQueue.TaskCount(tasks), Is.EqualTo(count));
 

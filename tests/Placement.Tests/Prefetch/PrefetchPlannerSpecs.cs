@@ -295,4 +295,16 @@ public sealed class PrefetchPlannerSpecs
 
             """.ReplaceLineEndings("\n")));
     }
+
+    [Test]
+    public void Demand_counts_too_large_for_an_int_saturate_instead_of_failing_the_plan()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1"), Node("n2")],
+            Demand = [new ImageDemand("img_x", "reg/x:1", int.MaxValue), new ImageDemand("img_x", "reg/x:1", int.MaxValue)],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(o => (o.DemandMaxNodes, o.MaxConcurrentCluster) = (2, 10)), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n1:img_x", "n2:img_x" }), plan.ToTable());
+    }
 }

@@ -23,6 +23,19 @@ public sealed class SlurmQueueSpecs
     }
 
     [Test]
+    public void A_pending_job_array_counts_its_pending_tasks_and_started_tasks_and_het_components_count_one_each()
+    {
+        const string output =
+            "JobId=20 ArrayJobId=20 ArrayTaskId=3-10 ArrayTaskThrottle=2 JobName=a UserId=u(1) JobState=PENDING Reason=JobArrayTaskLimit Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=docker://reg/app:1\n" +
+            "JobId=21 ArrayJobId=20 ArrayTaskId=1 JobName=a UserId=u(1) JobState=RUNNING StartTime=2026-11-23T10:00:00 Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=docker://reg/app:1\n" +
+            "JobId=30 ArrayJobId=30 ArrayTaskId=1,4,6-9:3%4 JobName=b UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab\n" +
+            "JobId=40 HetJobId=40 HetJobOffset=0 JobName=c UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab\n" +
+            "JobId=41 HetJobId=40 HetJobOffset=1 JobName=c UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab\n";
+        var jobs = SlurmQueue.ParseJobs(output);
+        Assert.That(jobs.Select(j => (j.Id, j.Count)), Is.EqualTo(new[] { ("20", 8), ("21", 1), ("30", 4), ("40", 1), ("41", 1) }));
+    }
+
+    [Test]
     public void Node_states_map_to_the_planners_view_and_load_is_per_cpu()
     {
         var nodes = SlurmQueue.ParseNodes("n1 idle 0.50 2\nn1 idle 0.50 2\nn2 mixed N/A 4\nn3 down* 0.00 2\n");
