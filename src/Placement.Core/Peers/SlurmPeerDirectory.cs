@@ -2,13 +2,13 @@ using Placement.Core.Processes;
 
 namespace Placement.Core.Peers;
 
-/// <summary>Holders from Slurm: the nodes whose features include the image's <c>img_</c> id (<c>sinfo -h -N -o "%N %f"</c>),
-/// which every node agent publishes for what its cache holds.</summary>
+/// <summary>Holders from Slurm: the nodes whose features include the image's <c>img_</c> id (<c>sinfo --all -h -N -o "%N %f"</c>),
+/// which every node agent publishes for what its cache holds; --all, so nodes only in hidden partitions count too.</summary>
 public sealed class SlurmPeerDirectory(string sinfo, TimeSpan timeout) : IPeerDirectory
 {
     public async Task<IReadOnlyList<string>> HoldersAsync(string imageId, CancellationToken cancellationToken)
     {
-        var run = await SchedulerCommands.RunAsync(sinfo, ["-h", "-N", "-o", "%N %f"], timeout, cancellationToken).ConfigureAwait(false);
+        var run = await SchedulerCommands.RunAsync(sinfo, ["--all", "-h", "-N", "-o", "%N %f"], timeout, cancellationToken).ConfigureAwait(false);
         if (!run.Succeeded)
             throw run.Failure();
         return Parse(run.Result.StandardOutput, imageId);

@@ -5,21 +5,23 @@ using Placement.Core.Processes;
 namespace Placement.Core.Slurm;
 
 /// <summary>
-/// Jobs and node states for the prefetch controller: <c>scontrol -o show job</c> (every job, one line each; the only
-/// Slurm 22.05 view that shows Prefer and AdminComment) and <c>sinfo -h -N -o "%N %T %O %c"</c>. A slurmctld that
-/// cannot be reached is a <see cref="PlacementErrorKind.Network"/> failure.
+/// Jobs and node states for the prefetch controller: <c>scontrol --all -o show job</c> (every job, one line each; the
+/// only Slurm 22.05 view that shows Prefer and AdminComment) and <c>sinfo --all -h -N -o "%N %T %O %c"</c>. --all:
+/// without it, jobs and nodes of hidden partitions are left out for any user but root and operators, so a controller
+/// running as an unprivileged user would neither see their demand nor warm their nodes. A slurmctld that cannot be
+/// reached is a <see cref="PlacementErrorKind.Network"/> failure.
 /// </summary>
 public sealed partial class SlurmQueue(string scontrol, string sinfo, TimeSpan timeout)
 {
     public async Task<IReadOnlyList<SlurmJob>> ReadJobsAsync(CancellationToken cancellationToken)
     {
-        var output = await RunAsync(scontrol, ["-o", "show", "job"], cancellationToken).ConfigureAwait(false);
+        var output = await RunAsync(scontrol, ["--all", "-o", "show", "job"], cancellationToken).ConfigureAwait(false);
         return ParseJobs(output);
     }
 
     public async Task<IReadOnlyList<SlurmNode>> ReadNodesAsync(CancellationToken cancellationToken)
     {
-        var output = await RunAsync(sinfo, ["-h", "-N", "-o", "%N %T %O %c"], cancellationToken).ConfigureAwait(false);
+        var output = await RunAsync(sinfo, ["--all", "-h", "-N", "-o", "%N %T %O %c"], cancellationToken).ConfigureAwait(false);
         return ParseNodes(output);
     }
 
