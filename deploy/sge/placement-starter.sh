@@ -90,13 +90,26 @@ fi
 binds=()
 spool=""
 if [ $script = 1 ]; then spool=$(dirname "$1"); fi
-add_bind() { [ -n "$1" ] && [ -d "$1" ] && [ "$1" != / ] && binds+=("$(cd "$1" && pwd -P)"); }
+add_bind() { # add_bind DIR: DIR's physical path; one that cannot be resolved is left out (bwrap would fail the job)
+   local real
+   [ -n "$1" ] && [ -d "$1" ] && [ "$1" != / ] || return 0
+   if real=$(CDPATH='' cd -- "$1" 2>/dev/null && pwd -P) && [ -n "$real" ]; then
+      binds+=("$real")
+   else
+      printf 'placement: job %s: not bound into the image: %s (cannot enter it as %s)\n' "${JOB_ID:-?}" "$1" "$(id -un)" >&2
+   fi
+}
 add_bind "$PWD"
 add_bind "${HOME:-}"
 add_bind "$spool"
 case "${TMPDIR:-}" in /tmp/*|'') ;; *) add_bind "$TMPDIR" ;; esac
 IFS=: read -r -a extra <<< "${PLACEMENT_BINDS:-}"
-for d in "${extra[@]}"; do add_bind "$d"; done
+for d in "${extra[@]}"; do
+   if [ -n "$d" ] && [ ! -d "$d" ]; then
+      printf 'placement: job %s: not bound into the image: %s (PLACEMENT_BINDS: no such directory)\n' "${JOB_ID:-?}" "$d" >&2
+   fi
+   add_bind "$d"
+done
 
 covered() { # is $1 equal to or inside another bind?
    local b
