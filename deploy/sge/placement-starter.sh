@@ -59,7 +59,8 @@ if [ -z "$image" ]; then
 fi
 
 host=$(uname -n); host=${host%%.*}
-jobdir=${PLACEMENT_SGE_RUN_DIR:-/run/placement/sge}/$host/${JOB_ID:-none}.${SGE_TASK_ID:-undefined}
+rundir=${PLACEMENT_SGE_RUN_DIR:-/run/placement/sge} # must be the prolog's --run-dir (docs/gridengine.md)
+jobdir=$rundir/$host/${JOB_ID:-none}.${SGE_TASK_ID:-undefined}
 [ "${SGE_TASK_ID:-undefined}" != undefined ] || jobdir=${jobdir%.*}.undefined
 
 status="" exitcode=1 message="" root="" artifact=""
@@ -73,7 +74,9 @@ if [ -r "$jobdir/state" ]; then
 fi
 if [ "$status" != ok ]; then
    if [ -z "$status" ]; then
-      message="no result from the Placement prolog in $jobdir/state: is queue ${QUEUE:-?} configured with 'prolog root@/usr/bin/placement sge prolog' (docs/gridengine.md)?"
+      if [ -n "${PLACEMENT_SGE_RUN_DIR:-}" ]; then setting="PLACEMENT_SGE_RUN_DIR=$rundir in the job environment"
+      else setting="default run directory $rundir (PLACEMENT_SGE_RUN_DIR unset)"; fi
+      message="no result from the Placement prolog in $jobdir/state: is queue ${QUEUE:-?} configured with 'prolog root@/usr/bin/placement sge prolog' (docs/gridengine.md), and is the prolog's --run-dir the starter's $setting?"
    fi
    printf 'placement: job %s: image %s: %s\n' "${JOB_ID:-?}" "$image" "$message" >&2
    case $exitcode in ''|*[!0-9]*|0) exitcode=1 ;; esac

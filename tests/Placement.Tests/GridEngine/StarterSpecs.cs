@@ -158,4 +158,25 @@ public sealed class StarterSpecs
             $"placement: job 7: not bound into the image: {missing} (PLACEMENT_BINDS: no such directory)",
         }));
     }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task Without_a_prolog_result_the_job_fails_naming_where_the_starter_looked_and_the_setting_that_must_match_the_prologs_run_dir(bool runDirSet)
+    {
+        using var job = new ImageJob(prologRan: false);
+        var result = await job.RunAsync(["/bin/true"], new Dictionary<string, string?>
+        {
+            ["JOB_ID"] = "987654321", // no such job under the default run directory either
+            ["PLACEMENT_SGE_RUN_DIR"] = runDirSet ? job.RunDir : null,
+        });
+        var state = runDirSet
+            ? Path.Combine(job.RunDir, Environment.MachineName.Split('.')[0], "987654321.undefined", "state")
+            : $"/run/placement/sge/{Environment.MachineName.Split('.')[0]}/987654321.undefined/state";
+        var setting = runDirSet
+            ? $"the starter's PLACEMENT_SGE_RUN_DIR={job.RunDir} in the job environment?"
+            : "the starter's default run directory /run/placement/sge (PLACEMENT_SGE_RUN_DIR unset)?";
+        Assert.That(result.ExitCode, Is.EqualTo(1));
+        Assert.That(result.StandardError, Does.StartWith($"placement: job 987654321: image tiny: no result from the Placement prolog in {state}: "));
+        Assert.That(result.StandardError.TrimEnd(), Does.EndWith($"and is the prolog's --run-dir {setting}"));
+    }
 }
