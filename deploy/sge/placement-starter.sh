@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/bin/bash -p
 # Placement starter_method for Grid Engine queues (queue_conf(5); docs/gridengine.md).
 # Runs as the job owner with the job's environment. Script jobs arrive as ".../job_scripts/<id> ARGS" and run as Grid
 # Engine would run them (script_job below: by their #! line under unix_behavior, else by $SGE_STARTER_SHELL_PATH, as a
@@ -15,6 +15,22 @@
 #   plus every directory in $PLACEMENT_BINDS (colon-separated host paths, bound read-write at the same path).
 # When the prolog could not provide the image, the job fails here with the prolog's message and exit code.
 # Alternative runtime: PLACEMENT_RUNTIME=apptainer runs `apptainer exec <artifact> CMD` instead (binds: see docs).
+#
+# The job's environment is the job owner's and must not steer this script, yet must reach the job unchanged. `bash -p`
+# (the #! line) reads no BASH_ENV and imports no functions (BASH_FUNC_*) and no SHELLOPTS/BASHOPTS; it still passes the
+# BASH_FUNC_* variables on, but exports its own SHELLOPTS/BASHOPTS in place of the job's. So the job's environment is
+# read from /proc as execve gave it, variables that would steer bash are dropped here, and every command is exec'd
+# with exactly that environment (run below).
+jobenv=() env_ok=0
+if [ -r "/proc/$$/environ" ]; then
+   while IFS= read -r -d '' kv; do case $kv in [!=]*=*) jobenv+=("$kv") ;; esac; done < "/proc/$$/environ" && env_ok=1
+fi
+run() { # run CMD ARGS: exec CMD with the job's own environment
+   if [ $env_ok = 1 ]; then exec env -i -- "${jobenv[@]}" "$@"; fi
+   exec env -- "$@"
+}
+unset -v CDPATH GLOBIGNORE EXECIGNORE TMOUT BASH_COMPAT POSIXLY_CORRECT
+set +o posix
 set -u
 cmd=()
 
@@ -52,10 +68,10 @@ fi
 
 image=${PLACEMENT_IMAGE:-${CONTAINER_IMAGE:-}}
 if [ -z "$image" ]; then
-   # env: execvp, which runs a script without #! by /bin/sh (bash's exec would run it by bash)
-   if [ $script = 1 ]; then script_job "" "$@"; exec env -- "${cmd[@]}"; fi
-   if [ $qrsh = 1 ]; then exec "$(login_shell)" -c "$*"; fi
-   exec "$@"
+   # run: env's execvp, which runs a script without #! by /bin/sh (bash's exec would run it by bash)
+   if [ $script = 1 ]; then script_job "" "$@"; run "${cmd[@]}"; fi
+   if [ $qrsh = 1 ]; then run "$(login_shell)" -c "$*"; fi
+   run "$@"
 fi
 
 host=$(uname -n); host=${host%%.*}
@@ -86,7 +102,7 @@ fi
 if [ "${PLACEMENT_RUNTIME:-bwrap}" = apptainer ]; then
    if [ $script = 1 ]; then script_job "" "$@"; set -- "${cmd[@]}"; fi
    if [ $qrsh = 1 ]; then set -- "$(login_shell)" -c "$*"; fi
-   exec apptainer exec --bind "${TMPDIR:-/tmp}" "$artifact" "$@"
+   run apptainer exec --bind "${TMPDIR:-/tmp}" "$artifact" "$@"
 fi
 
 # Host directories to bind at their own path. Nested ones are covered by their parent.
@@ -160,4 +176,4 @@ args+=(--chdir "$PWD" --setenv PLACEMENT_IMAGE "$image" --remount-ro /)
 
 if [ $script = 1 ]; then script_job "$root" "$@"; set -- "${cmd[@]}"; fi # bwrap execvp's the command
 if [ $qrsh = 1 ]; then set -- "$(login_shell "$root")" -c "$*"; fi
-exec bwrap "${args[@]}" -- "$@"
+run bwrap "${args[@]}" -- "$@"

@@ -179,4 +179,39 @@ public sealed class StarterSpecs
         Assert.That(result.StandardError, Does.StartWith($"placement: job 987654321: image tiny: no result from the Placement prolog in {state}: "));
         Assert.That(result.StandardError.TrimEnd(), Does.EndWith($"and is the prolog's --run-dir {setting}"));
     }
+
+    /// <summary>
+    /// The job owner's environment must neither steer the starter (bash would run BASH_ENV, import an exported cd and
+    /// SHELLOPTS=errexit) nor be changed on its way to the job: the job gets BASH_ENV, SHELLOPTS and its exported
+    /// functions as they were.
+    /// </summary>
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task The_jobs_shell_settings_do_not_change_the_starter_and_reach_the_job_unchanged(bool withImage)
+    {
+        using var job = new ImageJob();
+        var marker = Path.Combine(job.Root, "bash_env_ran");
+        var bashEnv = Path.Combine(job.Root, "bash_env.sh");
+        await File.WriteAllTextAsync(bashEnv, $"echo ran >> {marker}\n");
+        var jobEnvironment = new Dictionary<string, string?>
+        {
+            ["PLACEMENT_IMAGE"] = withImage ? "tiny" : null,
+            ["PLACEMENT_BINDS"] = job.Shared,
+            ["BASH_ENV"] = bashEnv,
+            ["SHELLOPTS"] = "errexit:nounset",
+            ["BASHOPTS"] = "extglob",
+            ["BASH_FUNC_cd%%"] = "() {  echo hijacked; return 1\n}",
+            ["BASH_FUNC_command%%"] = "() {  echo hijacked\n}",
+            ["BASH_FUNC_module%%"] = "() {  echo module \"$@\"\n}",
+        };
+        // cat prints the bound file, then its own environment (NUL-separated): the job's.
+        var result = await job.RunAsync(["/bin/cat", Path.Combine(job.Shared, "f"), "/proc/self/environ"], jobEnvironment);
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
+        Assert.That(result.StandardOutput, Does.StartWith("hello\n"));
+        Assert.That(File.Exists(marker), Is.False, "the starter ran the job's BASH_ENV");
+        var seen = result.StandardOutput["hello\n".Length..].Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var name in new[] { "BASH_ENV", "SHELLOPTS", "BASHOPTS", "BASH_FUNC_cd%%", "BASH_FUNC_command%%", "BASH_FUNC_module%%" })
+            Assert.That(seen.Where(e => e.StartsWith(name + "=", StringComparison.Ordinal)), Is.EqualTo(new[] { $"{name}={jobEnvironment[name]}" }));
+    }
 }
