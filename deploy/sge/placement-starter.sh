@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/bin/bash -p
 # Placement starter_method for Grid Engine queues (queue_conf(5); docs/gridengine.md).
 # Runs as the job owner with the job's environment. Script jobs arrive as ".../job_scripts/<id> ARGS" and run as Grid
 # Engine would run them (script_job below: by their #! line under unix_behavior, else by $SGE_STARTER_SHELL_PATH, as a
@@ -15,6 +15,22 @@
 #   plus every directory in $PLACEMENT_BINDS (colon-separated host paths, bound read-write at the same path).
 # When the prolog could not provide the image, the job fails here with the prolog's message and exit code.
 # Alternative runtime: PLACEMENT_RUNTIME=apptainer runs `apptainer exec <artifact> CMD` instead (binds: see docs).
+#
+# The job's environment is the job owner's and must not steer this script, yet must reach the job unchanged. `bash -p`
+# (the #! line) reads no BASH_ENV and imports no functions (BASH_FUNC_*) and no SHELLOPTS/BASHOPTS; it still passes the
+# BASH_FUNC_* variables on, but exports its own SHELLOPTS/BASHOPTS in place of the job's. So the job's environment is
+# read from /proc as execve gave it, variables that would steer bash are dropped here, and every command is exec'd
+# with exactly that environment (run below).
+jobenv=() env_ok=0
+if [ -r "/proc/$$/environ" ]; then
+   while IFS= read -r -d '' kv; do case $kv in [!=]*=*) jobenv+=("$kv") ;; esac; done < "/proc/$$/environ" && env_ok=1
+fi
+run() { # run CMD ARGS: exec CMD with the job's own environment
+   if [ $env_ok = 1 ]; then exec env -i -- "${jobenv[@]}" "$@"; fi
+   exec env -- "$@"
+}
+unset -v CDPATH GLOBIGNORE EXECIGNORE TMOUT BASH_COMPAT POSIXLY_CORRECT
+set +o posix
 set -u
 cmd=()
 
@@ -52,14 +68,15 @@ fi
 
 image=${PLACEMENT_IMAGE:-${CONTAINER_IMAGE:-}}
 if [ -z "$image" ]; then
-   # env: execvp, which runs a script without #! by /bin/sh (bash's exec would run it by bash)
-   if [ $script = 1 ]; then script_job "" "$@"; exec env -- "${cmd[@]}"; fi
-   if [ $qrsh = 1 ]; then exec "$(login_shell)" -c "$*"; fi
-   exec "$@"
+   # run: env's execvp, which runs a script without #! by /bin/sh (bash's exec would run it by bash)
+   if [ $script = 1 ]; then script_job "" "$@"; run "${cmd[@]}"; fi
+   if [ $qrsh = 1 ]; then run "$(login_shell)" -c "$*"; fi
+   run "$@"
 fi
 
 host=$(uname -n); host=${host%%.*}
-jobdir=${PLACEMENT_SGE_RUN_DIR:-/run/placement/sge}/$host/${JOB_ID:-none}.${SGE_TASK_ID:-undefined}
+rundir=${PLACEMENT_SGE_RUN_DIR:-/run/placement/sge} # must be the prolog's --run-dir (docs/gridengine.md)
+jobdir=$rundir/$host/${JOB_ID:-none}.${SGE_TASK_ID:-undefined}
 [ "${SGE_TASK_ID:-undefined}" != undefined ] || jobdir=${jobdir%.*}.undefined
 
 status="" exitcode=1 message="" root="" artifact=""
@@ -73,7 +90,9 @@ if [ -r "$jobdir/state" ]; then
 fi
 if [ "$status" != ok ]; then
    if [ -z "$status" ]; then
-      message="no result from the Placement prolog in $jobdir/state: is queue ${QUEUE:-?} configured with 'prolog root@/usr/bin/placement sge prolog' (docs/gridengine.md)?"
+      if [ -n "${PLACEMENT_SGE_RUN_DIR:-}" ]; then setting="PLACEMENT_SGE_RUN_DIR=$rundir in the job environment"
+      else setting="default run directory $rundir (PLACEMENT_SGE_RUN_DIR unset)"; fi
+      message="no result from the Placement prolog in $jobdir/state: is queue ${QUEUE:-?} configured with 'prolog root@/usr/bin/placement sge prolog' (docs/gridengine.md), and is the prolog's --run-dir the starter's $setting?"
    fi
    printf 'placement: job %s: image %s: %s\n' "${JOB_ID:-?}" "$image" "$message" >&2
    case $exitcode in ''|*[!0-9]*|0) exitcode=1 ;; esac
@@ -83,20 +102,33 @@ fi
 if [ "${PLACEMENT_RUNTIME:-bwrap}" = apptainer ]; then
    if [ $script = 1 ]; then script_job "" "$@"; set -- "${cmd[@]}"; fi
    if [ $qrsh = 1 ]; then set -- "$(login_shell)" -c "$*"; fi
-   exec apptainer exec --bind "${TMPDIR:-/tmp}" "$artifact" "$@"
+   run apptainer exec --bind "${TMPDIR:-/tmp}" "$artifact" "$@"
 fi
 
 # Host directories to bind at their own path. Nested ones are covered by their parent.
 binds=()
 spool=""
 if [ $script = 1 ]; then spool=$(dirname "$1"); fi
-add_bind() { [ -n "$1" ] && [ -d "$1" ] && [ "$1" != / ] && binds+=("$(cd "$1" && pwd -P)"); }
+add_bind() { # add_bind DIR: DIR's physical path; one that cannot be resolved is left out (bwrap would fail the job)
+   local real
+   [ -n "$1" ] && [ -d "$1" ] && [ "$1" != / ] || return 0
+   if real=$(CDPATH='' cd -- "$1" 2>/dev/null && pwd -P) && [ -n "$real" ]; then
+      binds+=("$real")
+   else
+      printf 'placement: job %s: not bound into the image: %s (cannot enter it as %s)\n' "${JOB_ID:-?}" "$1" "$(id -un)" >&2
+   fi
+}
 add_bind "$PWD"
 add_bind "${HOME:-}"
 add_bind "$spool"
 case "${TMPDIR:-}" in /tmp/*|'') ;; *) add_bind "$TMPDIR" ;; esac
 IFS=: read -r -a extra <<< "${PLACEMENT_BINDS:-}"
-for d in "${extra[@]}"; do add_bind "$d"; done
+for d in "${extra[@]}"; do
+   if [ -n "$d" ] && [ ! -d "$d" ]; then
+      printf 'placement: job %s: not bound into the image: %s (PLACEMENT_BINDS: no such directory)\n' "${JOB_ID:-?}" "$d" >&2
+   fi
+   add_bind "$d"
+done
 
 covered() { # is $1 equal to or inside another bind?
    local b
@@ -144,4 +176,4 @@ args+=(--chdir "$PWD" --setenv PLACEMENT_IMAGE "$image" --remount-ro /)
 
 if [ $script = 1 ]; then script_job "$root" "$@"; set -- "${cmd[@]}"; fi # bwrap execvp's the command
 if [ $qrsh = 1 ]; then set -- "$(login_shell "$root")" -c "$*"; fi
-exec bwrap "${args[@]}" -- "$@"
+run bwrap "${args[@]}" -- "$@"

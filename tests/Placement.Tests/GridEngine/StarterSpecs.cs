@@ -5,7 +5,9 @@ namespace Placement.Tests.GridEngine;
 
 /// <summary>
 /// deploy/sge/placement-starter.sh starts a script job the way Grid Engine would without a starter (queue_conf(5)
-/// shell_start_mode, login_shells), run here on this host for a job without an image (no cell, no bwrap needed).
+/// shell_start_mode, login_shells), run here on this host (no cell): jobs without an image, and jobs with one whose
+/// prolog result says ok with this host's / as the image root (real bubblewrap, no mount needed).
+/// The starter is exec'd as sge_shepherd does, so its #! line applies.
 /// </summary>
 public sealed class StarterSpecs
 {
@@ -19,7 +21,7 @@ public sealed class StarterSpecs
         var script = Path.Combine(scripts, "7");
         await File.WriteAllTextAsync(script, body);
         File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101); // as execd writes it
-        var result = await ExternalCommands.RunAsync(new ExternalCommand("/bin/bash", [Starter, script, "a", "b c"])
+        var result = await ExternalCommands.RunAsync(new ExternalCommand(Starter, [script, "a", "b c"])
         {
             WorkingDirectory = dir.Path,
             Environment = new Dictionary<string, string?>
@@ -57,5 +59,159 @@ public sealed class StarterSpecs
     {
         var output = await RunScriptJobAsync("#!/usr/bin/awk -f\nshopt -q login_shell && l=login || l=plain; echo \"$l|$1|$2\"\n", "posix_compliant", login, "/bin/bash");
         Assert.That(output, Is.EqualTo(expected));
+    }
+
+    /// <summary>
+    /// A job with image "tiny" whose prolog left status=ok and root=/ under its own run directory; working directory
+    /// <c>work</c>, HOME <c>home</c>, a <c>shared</c> directory holding <c>f</c> ("hello") outside both.
+    /// </summary>
+    private sealed class ImageJob : IDisposable
+    {
+        private readonly TempDir _dir = new();
+
+        public ImageJob(bool prologRan = true)
+        {
+            Work = Create("work");
+            Home = Create("home");
+            Shared = Create("shared");
+            RunDir = Create("run");
+            File.WriteAllText(Path.Combine(Shared, "f"), "hello\n");
+            var jobDir = Path.Combine(RunDir, Environment.MachineName.Split('.')[0], "7.undefined");
+            if (prologRan)
+            {
+                Directory.CreateDirectory(jobDir);
+                File.WriteAllText(Path.Combine(jobDir, "state"), "status=ok\nexit=0\nroot=/\n");
+            }
+        }
+
+        public string Root => _dir.Path;
+        public string Work { get; }
+        public string Home { get; }
+        public string Shared { get; }
+        public string RunDir { get; }
+
+        public string Create(string name) => Directory.CreateDirectory(Path.Combine(_dir.Path, name)).FullName;
+
+        /// <summary>Runs the starter for binary job <paramref name="command"/> (as root, or as nobody through setpriv).</summary>
+        public Task<ExternalCommandResult> RunAsync(IReadOnlyList<string> command, IDictionary<string, string?> environment, bool asNobody = false)
+        {
+            var env = new Dictionary<string, string?>
+            {
+                ["JOB_ID"] = "7",
+                ["SGE_TASK_ID"] = null,
+                ["PLACEMENT_IMAGE"] = "tiny",
+                ["CONTAINER_IMAGE"] = null,
+                ["PLACEMENT_SGE_RUN_DIR"] = RunDir,
+                ["PLACEMENT_BINDS"] = null,
+                ["PLACEMENT_RUNTIME"] = null,
+                ["HOME"] = Home,
+                ["TMPDIR"] = null,
+                ["CDPATH"] = null,
+                ["BASH_ENV"] = null,
+                ["SHELLOPTS"] = null,
+                ["BASHOPTS"] = null,
+                ["SGE_STARTER_SHELL_PATH"] = null,
+                ["SGE_STARTER_SHELL_START_MODE"] = null,
+            };
+            foreach (var (key, value) in environment)
+                env[key] = value;
+            var starter = asNobody
+                ? new ExternalCommand("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", Starter, .. command])
+                : new ExternalCommand(Starter, command);
+            return ExternalCommands.RunAsync(starter with { WorkingDirectory = Work, Environment = env, AllowNonZeroExit = true });
+        }
+
+        public void Dispose() => _dir.Dispose();
+    }
+
+    [Test]
+    public async Task A_relative_bind_resolves_in_the_working_directory_even_when_the_job_sets_CDPATH()
+    {
+        using var job = new ImageJob();
+        Directory.CreateDirectory(Path.Combine(job.Work, "data"));
+        Directory.CreateDirectory(Path.Combine(job.Create("elsewhere"), "data")); // where CDPATH would lead cd (and make it print)
+        var result = await job.RunAsync(["/bin/cat", Path.Combine(job.Shared, "f")], new Dictionary<string, string?>
+        {
+            ["PLACEMENT_BINDS"] = $"data:{job.Shared}",
+            ["CDPATH"] = Path.Combine(job.Root, "elsewhere"),
+        });
+        Assert.That((result.ExitCode, result.StandardOutput, result.StandardError), Is.EqualTo((0, "hello\n", "")));
+    }
+
+    [Test]
+    public async Task A_bind_the_job_owner_cannot_enter_or_that_does_not_exist_is_left_out_with_a_warning_and_the_job_runs()
+    {
+        if (Environment.UserName != "root")
+            Assert.Ignore("needs root to run the starter as nobody");
+        using var job = new ImageJob();
+        var locked = job.Create("locked");
+        File.SetUnixFileMode(locked, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); // root's alone
+        var missing = Path.Combine(job.Root, "missing");
+        var result = await job.RunAsync(["/bin/cat", Path.Combine(job.Shared, "f")], new Dictionary<string, string?>
+        {
+            ["PLACEMENT_BINDS"] = $"{locked}:{missing}:{job.Shared}",
+        }, asNobody: true);
+        Assert.That((result.ExitCode, result.StandardOutput), Is.EqualTo((0, "hello\n")), result.StandardError);
+        Assert.That(result.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EqualTo(new[]
+        {
+            $"placement: job 7: not bound into the image: {locked} (cannot enter it as nobody)",
+            $"placement: job 7: not bound into the image: {missing} (PLACEMENT_BINDS: no such directory)",
+        }));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task Without_a_prolog_result_the_job_fails_naming_where_the_starter_looked_and_the_setting_that_must_match_the_prologs_run_dir(bool runDirSet)
+    {
+        using var job = new ImageJob(prologRan: false);
+        var result = await job.RunAsync(["/bin/true"], new Dictionary<string, string?>
+        {
+            ["JOB_ID"] = "987654321", // no such job under the default run directory either
+            ["PLACEMENT_SGE_RUN_DIR"] = runDirSet ? job.RunDir : null,
+        });
+        var state = runDirSet
+            ? Path.Combine(job.RunDir, Environment.MachineName.Split('.')[0], "987654321.undefined", "state")
+            : $"/run/placement/sge/{Environment.MachineName.Split('.')[0]}/987654321.undefined/state";
+        var setting = runDirSet
+            ? $"the starter's PLACEMENT_SGE_RUN_DIR={job.RunDir} in the job environment?"
+            : "the starter's default run directory /run/placement/sge (PLACEMENT_SGE_RUN_DIR unset)?";
+        Assert.That(result.ExitCode, Is.EqualTo(1));
+        Assert.That(result.StandardError, Does.StartWith($"placement: job 987654321: image tiny: no result from the Placement prolog in {state}: "));
+        Assert.That(result.StandardError.TrimEnd(), Does.EndWith($"and is the prolog's --run-dir {setting}"));
+    }
+
+    /// <summary>
+    /// The job owner's environment must neither steer the starter (bash would run BASH_ENV, import an exported cd and
+    /// SHELLOPTS=errexit) nor be changed on its way to the job: the job gets BASH_ENV, SHELLOPTS and its exported
+    /// functions as they were.
+    /// </summary>
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task The_jobs_shell_settings_do_not_change_the_starter_and_reach_the_job_unchanged(bool withImage)
+    {
+        using var job = new ImageJob();
+        var marker = Path.Combine(job.Root, "bash_env_ran");
+        var bashEnv = Path.Combine(job.Root, "bash_env.sh");
+        await File.WriteAllTextAsync(bashEnv, $"echo ran >> {marker}\n");
+        var jobEnvironment = new Dictionary<string, string?>
+        {
+            ["PLACEMENT_IMAGE"] = withImage ? "tiny" : null,
+            ["PLACEMENT_BINDS"] = job.Shared,
+            ["BASH_ENV"] = bashEnv,
+            ["SHELLOPTS"] = "errexit:nounset",
+            ["BASHOPTS"] = "extglob",
+            ["BASH_FUNC_cd%%"] = "() {  echo hijacked; return 1\n}",
+            ["BASH_FUNC_command%%"] = "() {  echo hijacked\n}",
+            ["BASH_FUNC_module%%"] = "() {  echo module \"$@\"\n}",
+        };
+        // cat prints the bound file, then its own environment (NUL-separated): the job's.
+        var result = await job.RunAsync(["/bin/cat", Path.Combine(job.Shared, "f"), "/proc/self/environ"], jobEnvironment);
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
+        Assert.That(result.StandardOutput, Does.StartWith("hello\n"));
+        Assert.That(File.Exists(marker), Is.False, "the starter ran the job's BASH_ENV");
+        var seen = result.StandardOutput["hello\n".Length..].Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var name in new[] { "BASH_ENV", "SHELLOPTS", "BASHOPTS", "BASH_FUNC_cd%%", "BASH_FUNC_command%%", "BASH_FUNC_module%%" })
+            Assert.That(seen.Where(e => e.StartsWith(name + "=", StringComparison.Ordinal)), Is.EqualTo(new[] { $"{name}={jobEnvironment[name]}" }));
     }
 }
