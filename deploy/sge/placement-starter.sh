@@ -25,9 +25,9 @@ jobenv=() env_ok=0
 if [ -r "/proc/$$/environ" ]; then
    while IFS= read -r -d '' kv; do case $kv in [!=]*=*) jobenv+=("$kv") ;; esac; done < "/proc/$$/environ" && env_ok=1
 fi
-run() { # run CMD ARGS: exec CMD with the job's own environment
-   if [ $env_ok = 1 ]; then exec env -i -- "${jobenv[@]}" "$@"; fi
-   exec env -- "$@"
+run() { # run CMD ARGS: exec CMD with the job's own environment (env by its full path: the job's PATH may lack it)
+   if [ $env_ok = 1 ]; then exec /usr/bin/env -i -- "${jobenv[@]}" "$@"; fi
+   exec /usr/bin/env -- "$@"
 }
 unset -v CDPATH GLOBIGNORE EXECIGNORE TMOUT BASH_COMPAT POSIXLY_CORRECT
 set +o posix
