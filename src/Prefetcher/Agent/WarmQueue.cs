@@ -50,12 +50,18 @@ internal sealed class WarmQueue(ImageCache cache, AgentLog log) : IDisposable
     public async Task<WarmStatus?> CancelAsync(string id)
     {
         Warm? warm;
+        Task cancelling;
         lock (_gate)
         {
             if (!_inFlight.TryGetValue(id, out warm))
                 return _finished.FirstOrDefault(w => w.Id == id)?.Status();
+            // Requested under the gate: a warm-up's source is disposed (under the gate) only once it has finished and
+            // left the history, so outside it a burst of other warm-ups finishing could dispose it first, and the
+            // cancel would throw ObjectDisposedException (answered 500) instead of returning the finished state.
+            // The callbacks run on the thread pool, not under the gate.
+            cancelling = warm.Cancellation.CancelAsync();
         }
-        await warm.Cancellation.CancelAsync().ConfigureAwait(false);
+        await cancelling.ConfigureAwait(false);
         // The pull stops at its next cancellation point; wait briefly so the answer says "cancelled".
         try
         {
