@@ -18,6 +18,11 @@ internal static class AgentCommand
                       "overrides Agent:Listen (several agents on one host need one port each)",
     };
 
+    /// <summary>The longest the agent waits at stop, once its loops saw the cancellation: the socket's requests in
+    /// progress and the warm-ups, waited for at the same time. deploy/slurm/placement-agent.service's TimeoutStopSec
+    /// must exceed it comfortably.</summary>
+    internal static TimeSpan StopBudget => AgentSocketServer.StopTimeout > WarmQueue.DefaultStopTimeout ? AgentSocketServer.StopTimeout : WarmQueue.DefaultStopTimeout;
+
     public static Command Create()
     {
         var command = new Command("agent",
@@ -102,9 +107,9 @@ internal static class AgentCommand
                     }
                 }
                 await stop.CancelAsync().ConfigureAwait(false);
-                await serving.ConfigureAwait(false);
-                await importing.ConfigureAwait(false);
-                await warms.StopAsync().ConfigureAwait(false);
+                // Together, not one after the other: the stop takes at most StopBudget, well within the unit's
+                // TimeoutStopSec, so systemd never has to SIGKILL the agent before it logged its stop.
+                await Task.WhenAll(serving, importing, warms.StopAsync()).ConfigureAwait(false);
             }
             finally
             {

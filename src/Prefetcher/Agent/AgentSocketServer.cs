@@ -28,6 +28,9 @@ internal sealed class AgentSocketServer : IDisposable
     /// <summary>A client must send its request within this time after connecting.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>At stop, how long <see cref="RunAsync"/> waits for the requests in progress.</summary>
+    internal static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>Connections one uid other than root may have open that have not sent their request yet. A client sends
     /// its line right after connecting, so only a caller holding connections idle (up to <see cref="RequestTimeout"/>
     /// each, with a descriptor and a task in the agent) ever reaches it; the next is answered busy at once. Root
@@ -92,7 +95,7 @@ internal sealed class AgentSocketServer : IDisposable
             open = [.. _connections];
         try
         {
-            await Task.WhenAll(open).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(false);
+            await Task.WhenAll(open).WaitAsync(StopTimeout, CancellationToken.None).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

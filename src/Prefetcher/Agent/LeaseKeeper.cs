@@ -70,7 +70,10 @@ internal sealed class LeaseKeeper
         return true;
     }
 
-    /// <summary>Checks at start and then every interval until cancelled; does nothing when the interval is 0.</summary>
+    /// <summary>Checks at start and then every interval until cancelled; does nothing when the interval is 0. A check
+    /// that fails in a way <see cref="CheckAsync"/> does not expect (a bug, a damaged lease record) is logged with what
+    /// failed, once while it repeats, and the next check runs at the next interval: only cancellation ends the loop
+    /// (on a Grid Engine host its end would end the agent).</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var interval = _cache.Options.Agent.LeaseCheckIntervalSeconds;
@@ -80,7 +83,18 @@ internal sealed class LeaseKeeper
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                await CheckAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await CheckAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    var what = $"{ex.GetType().Name}: {ex.Message}";
+                    if (_failing != what)
+                        _log.Write("leases", $"node {_cache.NodeName}: the lease check against {_what} failed ({what}{At(ex)}); " +
+                                             $"the leases are left as they are, next check in {interval} s (logged once while it repeats)");
+                    _failing = what;
+                }
                 await Task.Delay(TimeSpan.FromSeconds(interval), cancellationToken).ConfigureAwait(false);
             }
         }
@@ -88,4 +102,8 @@ internal sealed class LeaseKeeper
         {
         }
     }
+
+    /// <summary>" at &lt;the innermost frame&gt;" of <paramref name="ex"/>'s stack trace, or "".</summary>
+    private static string At(Exception ex) =>
+        ex.StackTrace?.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() is { } frame ? " " + frame : "";
 }

@@ -50,12 +50,18 @@ internal sealed class WarmQueue(ImageCache cache, AgentLog log) : IDisposable
     public async Task<WarmStatus?> CancelAsync(string id)
     {
         Warm? warm;
+        Task cancelling;
         lock (_gate)
         {
             if (!_inFlight.TryGetValue(id, out warm))
                 return _finished.FirstOrDefault(w => w.Id == id)?.Status();
+            // Requested under the gate: a warm-up's source is disposed (under the gate) only once it has finished and
+            // left the history, so outside it a burst of other warm-ups finishing could dispose it first, and the
+            // cancel would throw ObjectDisposedException (answered 500) instead of returning the finished state.
+            // The callbacks run on the thread pool, not under the gate.
+            cancelling = warm.Cancellation.CancelAsync();
         }
-        await warm.Cancellation.CancelAsync().ConfigureAwait(false);
+        await cancelling.ConfigureAwait(false);
         // The pull stops at its next cancellation point; wait briefly so the answer says "cancelled".
         try
         {
@@ -125,14 +131,33 @@ internal sealed class WarmQueue(ImageCache cache, AgentLog log) : IDisposable
         warm.Completion.TrySetResult();
     }
 
-    /// <summary>Cancels every warm-up and waits for them to stop (agent shutdown).</summary>
+    /// <summary>How long <see cref="StopAsync"/> waits for the warm-ups to stop, unless <see cref="StopTimeout"/> is set.</summary>
+    internal static readonly TimeSpan DefaultStopTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long <see cref="StopAsync"/> waits for the warm-ups to stop.</summary>
+    public TimeSpan StopTimeout { get; set; } = DefaultStopTimeout;
+
+    /// <summary>Cancels every warm-up and waits up to <see cref="StopTimeout"/> for them to stop (agent shutdown). One
+    /// that does not stop in time (stuck in a call that ignores cancellation) is logged and left to end with the
+    /// process: the agent still stops cleanly, and an interrupted commit is safe by design (docs/cache.md).</summary>
     public async Task StopAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         Task[] running;
         lock (_gate)
             running = [.. _running];
-        await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(running).WaitAsync(StopTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            string[] stuck;
+            lock (_gate)
+                stuck = [.. _inFlight.Values.OrderBy(w => w.Created).Select(w => $"{w.Id} {w.Reference.Canonical} ({w.State})")];
+            log.Write("warm", $"node {cache.NodeName}: {stuck.Length} warm-up(s) did not stop within {StopTimeout.TotalSeconds:0.#} s of the stop, " +
+                              $"left to end with the agent: {string.Join(", ", stuck)}");
+        }
     }
 
     private static string NewId() => "w" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));

@@ -1,7 +1,11 @@
 using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+using Placement.Core.Processes;
 using Placement.Core.Warm;
 using Placement.Prefetcher.Agent;
 using Placement.Tests.Peers;
+using Placement.Tests.Support;
 
 namespace Placement.Tests.Agent;
 
@@ -35,6 +39,45 @@ public sealed class WarmQueueSpecs
         Assert.That(done.State, Is.EqualTo(WarmStates.Done), done.Error);
         Assert.That(done.Digest, Is.EqualTo(digest));
         await warms.StopAsync();
+    }
+
+    [Test]
+    public async Task A_warm_up_that_does_not_stop_in_time_is_logged_and_the_queue_still_stops()
+    {
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+        var reference = ImageReference.Parse("docker://registry.example/app:1");
+        cache.Layout.EnsureCreated();
+        // The image's ref record is a FIFO nobody writes: opening it blocks, deaf to cancellation, like a read on a
+        // hung file system. Writing to it (below) lets the read return.
+        var record = cache.Layout.RefFile(cache.Catalog.IdFor(reference));
+        Assert.That((await ExternalCommands.RunAsync(new ExternalCommand("mkfifo", [record]))).ExitCode, Is.Zero);
+        using var log = new StringWriter();
+        using var warms = new WarmQueue(cache, new AgentLog(TextWriter.Synchronized(log))) { StopTimeout = TimeSpan.FromSeconds(1) };
+
+        var (stuck, _) = warms.Start(reference, 0);
+        try
+        {
+            await ClusterNodes.WaitUntilAsync(() => Task.FromResult(warms.List().Warms.Single().State == WarmStates.Running), TimeSpan.FromSeconds(10),
+                () => Task.FromResult($"the warm-up did not start: {log}"));
+            Assert.That(async () => await warms.StopAsync().WaitAsync(TimeSpan.FromSeconds(10)), Throws.Nothing);
+            Assert.That(log.ToString(), Does.Contain($"did not stop within 1 s of the stop, left to end with the agent: {stuck.Id} {reference.Canonical} (running)"));
+        }
+        finally
+        {
+            // Opened for writing while the warm-up's read waits (so it does not block), gone before the read gets its
+            // end of file, so that no later read opens it again.
+            await Task.Run(() =>
+            {
+                using var writer = new FileStream(record, FileMode.Open, FileAccess.Write);
+                File.Delete(record);
+            }).WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        Assert.That((await FinishedAsync(warms, stuck.Id)).State, Is.EqualTo(WarmStates.Cancelled), "it ends when its blocking call returns");
     }
 
     private static async Task<WarmStatus> FinishedAsync(WarmQueue warms, string id)

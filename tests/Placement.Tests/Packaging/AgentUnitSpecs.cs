@@ -1,0 +1,26 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Placement.Prefetcher.Agent;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Packaging;
+
+/// <summary>The agent's systemd unit as shipped (deploy/slurm), against the agent's own timings. No build, no systemd.</summary>
+[TestFixture]
+public sealed partial class AgentUnitSpecs
+{
+    [GeneratedRegex(@"^TimeoutStopSec=(\d+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex TimeoutStopSec();
+
+    [Test]
+    public void Systemd_gives_the_agent_comfortably_more_time_to_stop_than_its_longest_wait_at_stop()
+    {
+        var unit = File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", "placement-agent.service"));
+        var match = TimeoutStopSec().Match(unit);
+        Assert.That(match.Success, Is.True, "the unit sets TimeoutStopSec");
+        var timeout = TimeSpan.FromSeconds(int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture));
+        // Room for the loops to notice the stop (scontrol killed), the log and metrics flush, and a slow node.
+        Assert.That(timeout, Is.GreaterThanOrEqualTo(AgentCommand.StopBudget * 2),
+            $"TimeoutStopSec={timeout.TotalSeconds} s against a stop that may wait {AgentCommand.StopBudget.TotalSeconds} s: systemd would SIGKILL the agent before it logged its stop");
+    }
+}
