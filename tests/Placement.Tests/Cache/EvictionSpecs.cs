@@ -243,6 +243,31 @@ public sealed class EvictionSpecs
     }
 
     [Test]
+    public async Task A_record_with_null_where_a_value_is_required_is_damaged_not_half_read()
+    {
+        // "holder": null parsed as a lease with a null Holder: every lease check then failed on it (NullReferenceException),
+        // so no lease on the node was renewed or dropped, and a ref with a null digest failed whoever read it.
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var handed = await cache.EnsureAsync(a, "job");
+        var hex = Placement.Core.Digests.Hex(handed.Digest);
+        cache.Lease(handed, "slurm-13.0");
+        var nullHolder = Path.Combine(cache.Layout.LeaseDirectory(hex), "slurm-14.0");
+        await File.WriteAllTextAsync(nullHolder,
+            $"{{\"holder\": null, \"digest\": \"{handed.Digest}\", \"created\": \"2026-01-01T00:00:00Z\", \"expires\": \"2999-01-01T00:00:00Z\"}}");
+
+        Assert.That(cache.Store.AllLeases().Select(l => l.Holder), Is.EqualTo(new[] { "slurm-13.0" }));
+        Assert.That(cache.Store.ActiveLeasesOf("slurm-", DateTimeOffset.UtcNow).Select(l => l.Holder), Is.EqualTo(new[] { "slurm-13.0" }));
+
+        var refFile = cache.Layout.RefFile(handed.Id);
+        var text = await File.ReadAllTextAsync(refFile);
+        await File.WriteAllTextAsync(refFile, text.Replace($"\"{handed.Digest}\"", "null", StringComparison.Ordinal));
+        Assert.That(await File.ReadAllTextAsync(refFile), Does.Contain("null"), "the spec damaged the record");
+        Assert.That(cache.Store.ReadRef(handed.Id), Is.Null, "a ref without its digest is damaged");
+    }
+
+    [Test]
     public async Task A_lease_being_written_is_not_taken_for_an_expired_one_and_gc_keeps_it()
     {
         // AtomicFile writes .<name>.<pid>.<guid>.tmp next to the lease first; counting leases used to delete it as
