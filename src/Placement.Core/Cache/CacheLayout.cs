@@ -61,16 +61,15 @@ public sealed class CacheLayout
         RefuseFile();
         const UnixFileMode Public = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
                                     UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
-        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
         Create(Root, Public);
         Create(System.IO.Path.Combine(Root, "blobs"), Public);
         Create(Blobs, Public);
         Create(Images, Public);
         Create(Refs, Public);
         Create(Leases, Public);
-        Create(Temp, Private);
-        Create(Locks, Private);
-        Create(Quarantine, Private);
+        CreatePrivate(Temp);
+        CreatePrivate(Locks);
+        CreatePrivate(Quarantine);
     }
 
     /// <summary>
@@ -97,6 +96,20 @@ public sealed class CacheLayout
                     ? $"Cache:Root {Root} is a file, not a directory; point Cache:Root (or --cache-root) at a directory"
                     : $"Cache:Root {Root} lies under {path}, which is a file, not a directory; point Cache:Root (or --cache-root) at a directory");
         }
+    }
+
+    /// <summary>
+    /// A directory only this process's user may enter, whatever its mode was: layers are applied as root under tmp/,
+    /// and a user who can reach a build's rootfs (its /tmp is world-writable in nearly every image) could swap a
+    /// directory for a symlink between two of root's path lookups, or add files to the image every user then runs.
+    /// </summary>
+    private static void CreatePrivate(string path)
+    {
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        if (!Directory.Exists(path))
+            Directory.CreateDirectory(path, Private);
+        else if (File.GetUnixFileMode(path) != Private)
+            File.SetUnixFileMode(path, Private);
     }
 
     private static void Create(string path, UnixFileMode mode)
