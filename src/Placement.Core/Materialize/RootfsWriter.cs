@@ -123,6 +123,8 @@ internal sealed class RootfsWriter
             {
                 if (existing != 0)
                     Remove(host, existing);
+                if (existing == Libc.SIfLnk)
+                    _resolver.Invalidate(); // paths resolved through the symlink now lead into this directory
                 Directory.CreateDirectory(host, RootfsResolver.DefaultDirectoryMode);
             }
             _createdThisLayer.Add(host);

@@ -111,6 +111,20 @@ public sealed class LayerApplierTests
     }
 
     [Test]
+    public async Task A_directory_replacing_a_symlink_in_the_same_layer_takes_the_later_entries()
+    {
+        // "lib/a" resolves (and remembers) lib -> usr/lib; the directory "lib" then replaces the symlink, so "lib/b"
+        // belongs in that new directory, not in usr/lib.
+        await Apply(new TestLayer()
+            .Dir("usr/lib").Symlink("lib", "usr/lib").File("lib/a", "a")
+            .Dir("lib").File("lib/b", "b"));
+
+        Assert.That(FileType(_fx.InRoot("lib")), Is.EqualTo(Libc.SIfDir));
+        Assert.That(Directory.GetFileSystemEntries(_fx.InRoot("lib")).Select(Path.GetFileName), Is.EqualTo(new[] { "b" }));
+        Assert.That(Directory.GetFileSystemEntries(_fx.InRoot("usr/lib")).Select(Path.GetFileName), Is.EqualTo(new[] { "a" }));
+    }
+
+    [Test]
     public async Task Merged_usr_symlinks_are_followed_inside_the_root()
     {
         await Apply(
