@@ -102,6 +102,35 @@ public sealed class HostileLayerTests
     }
 
     [Test]
+    public void Whiteouts_and_opaque_markers_through_planted_symlinks_stay_inside_the_root()
+    {
+        // The classic: layer 1 points "a" at the host directory, layer 2 deletes through it. Resolved inside the
+        // root, where "<root><outside>" does not exist: nothing to delete. The symlinks themselves are kept.
+        new LayerApplier().ApplyAsync(_fx.Root, [
+            _fx.Write(new TestLayer().Symlink("a", _fx.Outside).Dir("d").Symlink("d/up", "..").ToTarGz()),
+            _fx.Write(new TestLayer()
+                .Whiteout("a/.wh.sentinel").Whiteout("a/.wh..wh..opq")
+                .Whiteout("d/up/a/.wh.sentinel").Whiteout("d/up/d/up/a/.wh..wh..opq")
+                .Dir("a/newdir", mode: (UnixFileMode)0x1FF).File("d/up/a/sentinel", "overwritten?").ToTarGz()),
+        ]).GetAwaiter().GetResult();
+
+        Assert.That(new FileInfo(_fx.InRoot("a")).LinkTarget, Is.EqualTo(_fx.Outside));
+        Assert.That(File.ReadAllText(Path.Combine(_fx.Root + _fx.Outside, "sentinel")), Is.EqualTo("overwritten?"));
+    }
+
+    [Test]
+    public void A_hardlink_to_a_planted_symlink_links_the_symlink_not_the_host_file()
+    {
+        new LayerApplier().ApplyAsync(_fx.Root, [
+            _fx.Write(new TestLayer().Symlink("s", _fx.Outside + "/sentinel").HardLink("h", "s").ToTarGz()),
+            _fx.Write(new TestLayer().File("h", "replaced").ToTarGz()),
+        ]).GetAwaiter().GetResult();
+
+        Assert.That(new FileInfo(_fx.InRoot("s")).LinkTarget, Is.EqualTo(_fx.Outside + "/sentinel"));
+        Assert.That(File.ReadAllText(_fx.InRoot("h")), Is.EqualTo("replaced"));
+    }
+
+    [Test]
     public void A_hardlink_to_an_absolute_host_path_is_refused() =>
         Rejects(LayerErrorKind.Unsafe, "hardlink target \"/etc/passwd\" is an absolute path", new TestLayer().HardLink("passwd", "/etc/passwd"));
 
