@@ -73,6 +73,16 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         if (realm is null || !Uri.TryCreate(realm, UriKind.Absolute, out var realmUri) || realmUri.Scheme is not ("http" or "https"))
             throw new SourceException(SourceErrorKind.Unauthorized,
                 $"401 from {registry} for {subject}: Bearer challenge without a usable realm ({challenge})", 401);
+        // The token request carries the registry's Basic credentials, and its answer is a bearer token: over plain HTTP
+        // either can be read or swapped on the way (and on loopback any local user's process may be listening). Only
+        // where the admin accepted plain HTTP (the registry itself is, or the token server's host is listed in
+        // Registries:Insecure) is an http:// realm followed.
+        if (realmUri.Scheme == Uri.UriSchemeHttp && !RegistryHosts.UsesPlainHttp(registry, transport.Options)
+            && !RegistryHosts.IsListedInsecure(realmUri.Authority, transport.Options))
+            throw new SourceException(SourceErrorKind.Unauthorized,
+                $"401 from {registry} for {subject}: its token server {realmUri.GetLeftPart(UriPartial.Path)} is plain HTTP while {registry} " +
+                $"is spoken to over HTTPS; credentials and tokens are not sent in clear text (fix the registry's token realm, or list " +
+                $"{realmUri.Authority} in Registries:Insecure if plain HTTP to it is acceptable)", 401);
 
         var query = new List<string>();
         if (challenge["service"] is { } service)
