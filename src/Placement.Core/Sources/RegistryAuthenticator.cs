@@ -101,7 +101,7 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         if (!response.IsSuccessStatusCode)
         {
             var status = (int)response.StatusCode;
-            var what = await ResponseErrors.DescribeAsync(response, cancellationToken).ConfigureAwait(false);
+            var what = await ResponseErrors.DescribeAsync(response, transport.Options.RequestTimeout, cancellationToken).ConfigureAwait(false);
             var kind = ResponseErrors.KindOf(response.StatusCode);
             var fix = kind != SourceErrorKind.Unauthorized ? ""
                 : found is null ? $": {credentials.DescribeMissing(registry)}"
@@ -110,14 +110,22 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         }
 
         TokenResponseJson? parsed;
+        // Headers are bounded by the transport; the body too, or a token server that stops sending holds the pull forever.
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(transport.Options.RequestTimeout);
         try
         {
-            var bytes = await ResponseErrors.ReadBytesLimitedAsync(response, MaxTokenResponseBytes, truncate: false, cancellationToken).ConfigureAwait(false);
+            var bytes = await ResponseErrors.ReadBytesLimitedAsync(response, MaxTokenResponseBytes, truncate: false, bounded.Token).ConfigureAwait(false);
             parsed = JsonSerializer.Deserialize(bytes, SourcesJsonContext.Default.TokenResponseJson);
         }
         catch (Exception ex) when (ex is JsonException or InvalidDataException)
         {
             throw new SourceException(SourceErrorKind.Unauthorized, $"{target}: the token response is not valid JSON: {ex.Message}", 200, ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new SourceException(SourceErrorKind.Network,
+                $"{target}: the token response did not arrive in full within {transport.Options.RequestTimeout.TotalSeconds:0.#} s (RequestTimeout)", null, ex);
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
         {
