@@ -107,6 +107,20 @@ internal static class InventoryScanner
         return reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value) && value >= 0 ? value : null;
     }
 
+    /// <summary>The reader passes invalid UTF-8 inside a string; decoding it throws InvalidOperationException, which would
+    /// end the sensor (and execd would restart it into the same crash at every report): damage, like torn JSON.</summary>
+    private static string ReadString(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new JsonException("an image id is not valid UTF-8", ex);
+        }
+    }
+
     private static void ReadImages(ref Utf8JsonReader reader, List<string> ids)
     {
         reader.Read();
@@ -128,7 +142,7 @@ internal static class InventoryScanner
                 var isId = reader.ValueTextEquals("id"u8);
                 reader.Read();
                 if (isId && reader.TokenType == JsonTokenType.String)
-                    id = reader.GetString();
+                    id = ReadString(ref reader);
                 else if (!reader.TrySkip())
                     throw new JsonException("truncated value");
             }

@@ -62,7 +62,7 @@ public sealed class HttpFileSource : IDisposable
             }, null, display, ct),
             async (response, ct) =>
             {
-                var what = await ResponseErrors.DescribeAsync(response, ct).ConfigureAwait(false);
+                var what = await ResponseErrors.DescribeAsync(response, Options.RequestTimeout, ct).ConfigureAwait(false);
                 var kind = ResponseErrors.KindOf(response.StatusCode);
                 var fix = kind switch
                 {

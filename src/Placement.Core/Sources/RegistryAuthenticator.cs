@@ -73,6 +73,16 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         if (realm is null || !Uri.TryCreate(realm, UriKind.Absolute, out var realmUri) || realmUri.Scheme is not ("http" or "https"))
             throw new SourceException(SourceErrorKind.Unauthorized,
                 $"401 from {registry} for {subject}: Bearer challenge without a usable realm ({challenge})", 401);
+        // The token request carries the registry's Basic credentials, and its answer is a bearer token: over plain HTTP
+        // either can be read or swapped on the way (and on loopback any local user's process may be listening). Only
+        // where the admin accepted plain HTTP (the registry itself is, or the token server's host is listed in
+        // Registries:Insecure) is an http:// realm followed.
+        if (realmUri.Scheme == Uri.UriSchemeHttp && !RegistryHosts.UsesPlainHttp(registry, transport.Options)
+            && !RegistryHosts.IsListedInsecure(realmUri.Authority, transport.Options))
+            throw new SourceException(SourceErrorKind.Unauthorized,
+                $"401 from {registry} for {subject}: its token server {realmUri.GetLeftPart(UriPartial.Path)} is plain HTTP while {registry} " +
+                $"is spoken to over HTTPS; credentials and tokens are not sent in clear text (fix the registry's token realm, or list " +
+                $"{realmUri.Authority} in Registries:Insecure if plain HTTP to it is acceptable)", 401);
 
         var query = new List<string>();
         if (challenge["service"] is { } service)
@@ -91,7 +101,7 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         if (!response.IsSuccessStatusCode)
         {
             var status = (int)response.StatusCode;
-            var what = await ResponseErrors.DescribeAsync(response, cancellationToken).ConfigureAwait(false);
+            var what = await ResponseErrors.DescribeAsync(response, transport.Options.RequestTimeout, cancellationToken).ConfigureAwait(false);
             var kind = ResponseErrors.KindOf(response.StatusCode);
             var fix = kind != SourceErrorKind.Unauthorized ? ""
                 : found is null ? $": {credentials.DescribeMissing(registry)}"
@@ -100,14 +110,22 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         }
 
         TokenResponseJson? parsed;
+        // Headers are bounded by the transport; the body too, or a token server that stops sending holds the pull forever.
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(transport.Options.RequestTimeout);
         try
         {
-            var bytes = await ResponseErrors.ReadBytesLimitedAsync(response, MaxTokenResponseBytes, truncate: false, cancellationToken).ConfigureAwait(false);
+            var bytes = await ResponseErrors.ReadBytesLimitedAsync(response, MaxTokenResponseBytes, truncate: false, bounded.Token).ConfigureAwait(false);
             parsed = JsonSerializer.Deserialize(bytes, SourcesJsonContext.Default.TokenResponseJson);
         }
         catch (Exception ex) when (ex is JsonException or InvalidDataException)
         {
             throw new SourceException(SourceErrorKind.Unauthorized, $"{target}: the token response is not valid JSON: {ex.Message}", 200, ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new SourceException(SourceErrorKind.Network,
+                $"{target}: the token response did not arrive in full within {transport.Options.RequestTimeout.TotalSeconds:0.#} s (RequestTimeout)", null, ex);
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
         {

@@ -212,7 +212,7 @@ public sealed partial class RegistryClient : IDisposable
             }, subject, ct),
             async (response, ct) =>
             {
-                var what = await ResponseErrors.DescribeAsync(response, ct).ConfigureAwait(false);
+                var what = await ResponseErrors.DescribeAsync(response, Options.RequestTimeout, ct).ConfigureAwait(false);
                 var kind = ResponseErrors.KindOf(response.StatusCode);
                 var fix = kind switch
                 {
@@ -247,7 +247,7 @@ public sealed partial class RegistryClient : IDisposable
         using (response)
         {
             _auth.Forget(registry, scope);
-            var what = await ResponseErrors.DescribeAsync(response, cancellationToken).ConfigureAwait(false);
+            var what = await ResponseErrors.DescribeAsync(response, Options.RequestTimeout, cancellationToken).ConfigureAwait(false);
             var found = _auth.Credentials.Find(registry);
             var fix = found is null
                 ? _auth.Credentials.DescribeMissing(registry)
@@ -314,7 +314,7 @@ public sealed partial class RegistryClient : IDisposable
     private async Task<SourceException> ManifestFailureAsync(
         string registry, string repository, string subject, Uri uri, HttpResponseMessage response, CancellationToken cancellationToken)
     {
-        var what = await ResponseErrors.DescribeAsync(response, cancellationToken).ConfigureAwait(false);
+        var what = await ResponseErrors.DescribeAsync(response, Options.RequestTimeout, cancellationToken).ConfigureAwait(false);
         var kind = ResponseErrors.KindOf(response.StatusCode);
         var status = (int)response.StatusCode;
         var noRepository = what.Contains("NAME_UNKNOWN", StringComparison.Ordinal)

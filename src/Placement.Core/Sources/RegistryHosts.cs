@@ -52,11 +52,13 @@ internal static partial class RegistryHosts
     }
 
     /// <summary>Plain HTTP for loopback and configured insecure registries (matched with or without port).</summary>
-    public static bool UsesPlainHttp(string registry, SourceOptions options)
+    public static bool UsesPlainHttp(string registry, SourceOptions options) =>
+        IsLoopback(ApiHost(registry)) || IsListedInsecure(registry, options);
+
+    /// <summary>Listed in <see cref="SourceOptions.InsecureRegistries"/> (with or without port): plain HTTP accepted by the admin.</summary>
+    public static bool IsListedInsecure(string registry, SourceOptions options)
     {
         var api = ApiHost(registry);
-        if (IsLoopback(api))
-            return true;
         var bare = HostWithoutPort(api);
         return options.InsecureRegistries.Any(r =>
         {

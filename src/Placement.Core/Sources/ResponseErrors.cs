@@ -19,14 +19,17 @@ internal static class ResponseErrors
         _ => SourceErrorKind.Unsupported,
     };
 
-    /// <summary><c>404 MANIFEST_UNKNOWN: manifest unknown</c>, or the status and a short plain-text body.</summary>
-    public static async Task<string> DescribeAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary><c>404 MANIFEST_UNKNOWN: manifest unknown</c>, or the status and a short plain-text body. The body is
+    /// waited for at most <paramref name="timeout"/> (RequestTimeout): one that stops coming leaves just the status.</summary>
+    public static async Task<string> DescribeAsync(HttpResponseMessage response, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var status = $"{(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd();
         string body;
         try
         {
-            body = await ReadLimitedAsync(response, 64 * 1024, cancellationToken).ConfigureAwait(false);
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(timeout);
+            body = await ReadLimitedAsync(response, 64 * 1024, bounded.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {

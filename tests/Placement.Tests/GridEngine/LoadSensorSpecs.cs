@@ -81,6 +81,7 @@ public sealed class LoadSensorSpecs
     [TestCase("empty")]
     [TestCase("truncated")]
     [TestCase("corrupt")]
+    [TestCase("invalid utf-8")]
     public async Task A_missing_or_damaged_inventory_is_logged_once_and_the_sensor_keeps_reporting_what_it_can(string damage)
     {
         var good = InventoryJson(4, cacheBytes: 777);
@@ -89,6 +90,12 @@ public sealed class LoadSensorSpecs
             case "empty": await File.WriteAllTextAsync(Inventory, ""); break;
             case "truncated": await File.WriteAllTextAsync(Inventory, good[..(good.IndexOf("img_000000000002", StringComparison.Ordinal) + 30)]); break;
             case "corrupt": await File.WriteAllTextAsync(Inventory, good.Replace("\"images\": [", "\"images\": [ }{ not json", StringComparison.Ordinal)); break;
+            case "invalid utf-8":
+                // A flipped byte in the third image's id: the reader accepts the string, decoding it must not kill the sensor.
+                var bytes = Encoding.UTF8.GetBytes(good);
+                bytes[Encoding.UTF8.GetBytes(good[..good.IndexOf("img_000000000002", StringComparison.Ordinal)]).Length + 5] = 0xff;
+                await File.WriteAllBytesAsync(Inventory, bytes);
+                break;
         }
         using var sensor = new LoadSensorProcess(Inventory);
         for (var i = 0; i < 20; i++)
@@ -96,9 +103,9 @@ public sealed class LoadSensorSpecs
             sensor.Send("\n");
             var report = await sensor.ReadReportAsync();
             Assert.That(Value(report, "placement_images"), Is.Not.Null, "the list is always reported");
-            if (damage is "truncated" or "corrupt")
+            if (damage is "truncated" or "corrupt" or "invalid utf-8")
                 Assert.That(Value(report, "placement_cache_bytes"), Is.EqualTo("777"), "the cache bytes come before the damage");
-            if (damage == "truncated")
+            if (damage is "truncated" or "invalid utf-8")
                 Assert.That(Value(report, "placement_images"), Is.EqualTo("+000000000000+000000000001+"), "complete entries before the tear");
         }
         await File.WriteAllTextAsync(Inventory, good);
