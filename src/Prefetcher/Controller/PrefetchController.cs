@@ -321,18 +321,14 @@ internal sealed class PrefetchController : IDisposable
         }
     }
 
-    /// <summary>What the agent's well-formed JSON lacks that the snapshot reads (null lists or entries, missing ids or
-    /// references), or null: such an answer marks the node unreachable instead of failing the cycle.</summary>
+    /// <summary>Null entries in the agent's lists (the JSON contexts reject null properties, not null list elements), or
+    /// null: such an answer marks the node unreachable instead of failing the cycle.</summary>
     private static string? Incomplete(Inventory inventory, WarmList warms)
     {
-        if (inventory.Images is null)
-            return "GET /v1/inventory answered without an images list";
-        if (inventory.Images.Any(i => i is null || i.Id is null || i.Ref is null))
-            return "GET /v1/inventory listed an image without id or ref";
-        if (warms.Warms is null)
-            return "GET /v1/warm answered without a warms list";
-        if (warms.Warms.Any(w => w is null || w.Id is null || w.Ref is null || w.ImageId is null || w.State is null))
-            return "GET /v1/warm listed a warm-up without id, ref, imageId or state";
+        if (inventory.Images.Any(i => i is null))
+            return "GET /v1/inventory listed null for an image";
+        if (warms.Warms.Any(w => w is null))
+            return "GET /v1/warm listed null for a warm-up";
         return null;
     }
 
@@ -434,10 +430,7 @@ internal sealed class PrefetchController : IDisposable
     {
         try
         {
-            var status = await client.WarmAsync(reference, cancellationToken).ConfigureAwait(false);
-            if (status.Id is null)
-                throw new PlacementException(PlacementErrorKind.Failure, $"{client.NodeUrl}: warm {reference}: the agent accepted it without a warm-up id; is a Placement agent of this version listening there?");
-            return (status, null);
+            return (await client.WarmAsync(reference, cancellationToken).ConfigureAwait(false), null);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

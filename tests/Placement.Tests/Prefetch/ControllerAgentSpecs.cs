@@ -58,7 +58,7 @@ public sealed class ControllerAgentSpecs
         Assert.That(plan, Is.Not.Null, log.ToString());
         Assert.That(plan!.Warms.Select(w => w.Node), Is.EqualTo(new[] { "n1", "n2" }), plan.ToTable());
         Assert.That((noId.WarmRequests, good.WarmRequests), Is.EqualTo((1, 1)));
-        Assert.That(log.ToString(), Does.Contain("n1: img_").And.Contain("request rejected").And.Contain("without a warm-up id"));
+        Assert.That(log.ToString(), Does.Contain("n1: img_").And.Contain("request rejected").And.Contain("not the expected JSON"));
 
         var next = await controller.CycleAsync(dryRun: true, CancellationToken.None);
         Assert.That(next!.Decisions.Any(d => d.Node == "n1" && d.Reason.StartsWith("backing off", StringComparison.Ordinal)), next.ToTable());
