@@ -5,18 +5,36 @@ using Placement.Core.Processes;
 namespace Placement.Core.Slurm;
 
 /// <summary>
-/// Jobs and node states for the prefetch controller: <c>scontrol --all -o show job</c> (every job, one line each; the
-/// only Slurm 22.05 view that shows Prefer and AdminComment) and <c>sinfo --all -h -N -o "%N %T %O %c"</c>. --all:
-/// without it, jobs and nodes of hidden partitions are left out for any user but root and operators, so a controller
-/// running as an unprivileged user would neither see their demand nor warm their nodes. A slurmctld that cannot be
-/// reached is a <see cref="PlacementErrorKind.Network"/> failure.
+/// Jobs and node states for the prefetch controller. Jobs come from two views of the same queue, because users write
+/// parts of what Slurm prints (job name, comment, paths, an unvalidated <c>--prefer</c>) and a tab or newline in them
+/// can make text that reads like other fields or another job:
+/// <list type="bullet">
+/// <item><c>squeue --all -h -O JobID,ArrayTaskID,State,StartTime,Feature</c> (tab-separated): every job's id, pending
+/// task range, state and start from fields Slurm writes itself, and its validated <c>--constraint</c>; nothing a user
+/// writes freely, so what jobs exist and how many tasks wait is exact.</item>
+/// <item><c>scontrol --all -o show job</c> (one line each): the only Slurm 22.05 view of AdminComment (where
+/// job_submit.lua records <c>placement_image=REF</c>), and Prefer. Read only for jobs the squeue view lists, and only
+/// from a job's own line: a job id that starts more than one line (a newline in some job's name or path forged the
+/// other) gets nothing from it. Inside its own line a user can only misdescribe their own job, which they could do by
+/// asking for another image; every <c>placement_image=</c> there is a candidate the controller checks against the
+/// <c>img_</c> id the job is steered by.</item>
+/// </list>
+/// <c>sinfo --all -h -N -o "%N %T %O %c"</c> gives node states. --all: without it, jobs and nodes of hidden partitions
+/// are left out for any user but root and operators, so a controller running as an unprivileged user would neither see
+/// their demand nor warm their nodes. A slurmctld that cannot be reached is a <see cref="PlacementErrorKind.Network"/>
+/// failure.
 /// </summary>
-public sealed partial class SlurmQueue(string scontrol, string sinfo, TimeSpan timeout)
+public sealed partial class SlurmQueue(string squeue, string scontrol, string sinfo, TimeSpan timeout)
 {
-    public async Task<IReadOnlyList<SlurmJob>> ReadJobsAsync(CancellationToken cancellationToken)
+    /// <summary>squeue's fields, each ended by a tab (no field here holds one).</summary>
+    internal const string QueueFormat = "JobID:\t,ArrayTaskID:\t,State:\t,StartTime:\t,Feature:\t";
+
+    /// <summary>The jobs; <paramref name="ambiguous"/>, if given, receives the ids whose scontrol line was ambiguous.</summary>
+    public async Task<IReadOnlyList<SlurmJob>> ReadJobsAsync(CancellationToken cancellationToken, ICollection<string>? ambiguous = null)
     {
-        var output = await RunAsync(scontrol, ["--all", "-o", "show", "job"], cancellationToken).ConfigureAwait(false);
-        return ParseJobs(output);
+        var queue = await RunAsync(squeue, ["--all", "-h", "-O", QueueFormat], cancellationToken).ConfigureAwait(false);
+        var details = await RunAsync(scontrol, ["--all", "-o", "show", "job"], cancellationToken).ConfigureAwait(false);
+        return ParseJobs(queue, details, ambiguous);
     }
 
     public async Task<IReadOnlyList<SlurmNode>> ReadNodesAsync(CancellationToken cancellationToken)
@@ -25,23 +43,48 @@ public sealed partial class SlurmQueue(string scontrol, string sinfo, TimeSpan t
         return ParseNodes(output);
     }
 
-    /// <summary>Parses <c>scontrol -o show job</c> output ("No jobs in the system" gives none).</summary>
-    public static IReadOnlyList<SlurmJob> ParseJobs(string output)
+    /// <summary>
+    /// Joins <c>squeue -O</c> output in <see cref="QueueFormat"/> (the jobs) with <c>scontrol -o show job</c> output
+    /// (Prefer and AdminComment of each job whose id starts exactly one line there). <paramref name="ambiguous"/>, if
+    /// given, receives the ids whose scontrol lines were ambiguous.
+    /// </summary>
+    public static IReadOnlyList<SlurmJob> ParseJobs(string queue, string details, ICollection<string>? ambiguous = null)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        var jobs = new List<SlurmJob>();
-        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(details);
+        var lines = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var line in details.Split('\n'))
         {
-            var id = Field(line, "JobId");
-            var state = Field(line, "JobState");
-            if (id is null || state is null)
+            if (!line.StartsWith("JobId=", StringComparison.Ordinal))
                 continue;
-            var imageId = ImageFeature(Field(line, "Prefer")) ?? ImageFeature(Field(line, "Features"));
-            var reference = AdminImage(line);
-            DateTimeOffset? start = null;
-            if (Field(line, "StartTime") is { } s && DateTime.TryParseExact(s, "yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out var t))
-                start = new DateTimeOffset(t);
-            jobs.Add(new SlurmJob(id, state, imageId, reference, start, PendingTasks(Field(line, "ArrayTaskId"))));
+            var end = line.IndexOf(' ', StringComparison.Ordinal);
+            var id = end < 0 ? line["JobId=".Length..] : line["JobId=".Length..end];
+            if (!lines.TryAdd(id, line))
+                lines[id] = null;
+        }
+        var jobs = new List<SlurmJob>();
+        foreach (var line in queue.Split('\n'))
+        {
+            var fields = line.Split('\t');
+            if (fields.Length < 5 || !JobIdShape().IsMatch(fields[0]) || fields[2].Length == 0)
+                continue;
+            var id = fields[0];
+            string? prefer = null;
+            IReadOnlyList<string> refs = [];
+            if (lines.TryGetValue(id, out var detail))
+            {
+                if (detail is null)
+                    ambiguous?.Add(id);
+                else
+                {
+                    prefer = Field(detail, "Prefer");
+                    refs = AdminImages(detail);
+                }
+            }
+            DateTimeOffset? start = DateTime.TryParseExact(fields[3], "yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out var t)
+                ? new DateTimeOffset(t) : null;
+            var arrayTasks = fields[1] is "" or "N/A" ? null : fields[1];
+            jobs.Add(new SlurmJob(id, fields[2], ImageFeature(prefer) ?? ImageFeature(Value(fields[4])), refs, start, PendingTasks(arrayTasks)));
         }
         return jobs;
     }
@@ -106,17 +149,24 @@ public sealed partial class SlurmQueue(string scontrol, string sinfo, TimeSpan t
     private static string? ImageFeature(string? expression) =>
         expression is null ? null : ImageFeatureName().Match(expression) is { Success: true } m ? m.Value : null;
 
-    /// <summary><c>placement_image=REF</c> inside AdminComment only (a user's Comment or JobName could carry the same text).</summary>
-    private static string? AdminImage(string line)
+    private static string? Value(string field) => field is "" or "(null)" or "N/A" ? null : field;
+
+    /// <summary>Every <c>placement_image=REF</c> inside an AdminComment field of the line (a user's Comment or JobName can carry the same text).</summary>
+    private static IReadOnlyList<string> AdminImages(string line)
     {
-        var start = line.IndexOf(" AdminComment=", StringComparison.Ordinal);
-        if (start < 0)
-            return null;
-        var rest = line[(start + " AdminComment=".Length)..];
-        var next = NextField().Match(rest);
-        var value = next.Success ? rest[..next.Index] : rest;
-        var image = AdminImageTag().Match(value);
-        return image.Success ? image.Groups[1].Value : null;
+        var images = new List<string>();
+        for (var start = line.IndexOf(" AdminComment=", StringComparison.Ordinal); start >= 0;
+             start = line.IndexOf(" AdminComment=", start + 1, StringComparison.Ordinal))
+        {
+            var rest = line[(start + " AdminComment=".Length)..];
+            var next = NextField().Match(rest);
+            foreach (Match image in AdminImageTag().Matches(next.Success ? rest[..next.Index] : rest))
+            {
+                if (!images.Contains(image.Groups[1].Value))
+                    images.Add(image.Groups[1].Value);
+            }
+        }
+        return images;
     }
 
     private async Task<string> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
@@ -128,6 +178,9 @@ public sealed partial class SlurmQueue(string scontrol, string sinfo, TimeSpan t
             throw new PlacementException(PlacementErrorKind.Network, $"slurmctld is unreachable: {run.Command.Display}: {run.Messages}");
         throw run.Failure();
     }
+
+    [GeneratedRegex(@"^[0-9]+$")]
+    private static partial Regex JobIdShape();
 
     [GeneratedRegex("img_[a-z0-9_]+")]
     private static partial Regex ImageFeatureName();

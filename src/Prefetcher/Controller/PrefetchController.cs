@@ -34,6 +34,7 @@ internal sealed class PrefetchController : IDisposable
     private readonly Dictionary<(string Node, string Image), WarmBackoff> _backoff = [];
     private readonly Dictionary<string, string> _knownRefs = new(StringComparer.Ordinal);
     private readonly HashSet<string> _unresolved = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _noted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string?> _ids = new(StringComparer.Ordinal);
     private HashSet<string> _running = new(StringComparer.Ordinal);
     private PopularityTracker _popularity;
@@ -51,7 +52,7 @@ internal sealed class PrefetchController : IDisposable
         if (_prefetch.Scheduler == "sge")
             _sge = new GridEngineQueue(_prefetch.QstatPath, _prefetch.QhostPath, timeout);
         else
-            _slurm = new SlurmQueue(options.Agent.ScontrolPath, _prefetch.SinfoPath, timeout);
+            _slurm = new SlurmQueue(_prefetch.SqueuePath, options.Agent.ScontrolPath, _prefetch.SinfoPath, timeout);
         _popularity = new PopularityTracker(TimeSpan.FromMinutes(_prefetch.PopularityHalfLifeMinutes));
     }
 
@@ -232,26 +233,53 @@ internal sealed class PrefetchController : IDisposable
         {
             var sgeJobs = await _sge.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
             var hosts = await _sge.ReadHostsAsync(cancellationToken).ConfigureAwait(false);
-            return (sgeJobs.Select(j => new QueuedJob(j.Pending ? j.Id : j.Key, j.Pending, j.Running, j.Count, j.ImageId, j.Ref, j.StartTime)).ToList(),
+            return (sgeJobs.Select(j => new QueuedJob(j.Pending ? j.Id : j.Key, j.Pending, j.Running, j.Count, j.ImageId, j.Ref is null ? [] : [j.Ref], j.StartTime)).ToList(),
                 hosts.Select(h => new HostView(h.Name, h.State, h.Load)).ToList());
         }
-        var jobs = await _slurm!.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
+        var ambiguous = new List<string>();
+        var jobs = await _slurm!.ReadJobsAsync(cancellationToken, ambiguous).ConfigureAwait(false);
+        foreach (var id in ambiguous)
+            Note($"lines {id}", $"job {id}: scontrol prints more than one line starting with JobId={id} (a newline in some job's name, comment or path); its Prefer and AdminComment are not read");
         var nodes = await _slurm.ReadNodesAsync(cancellationToken).ConfigureAwait(false);
-        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, j.Count, j.ImageId, j.Ref, j.StartTime)).ToList(),
+        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, j.Count, j.ImageId, j.Refs, j.StartTime)).ToList(),
             nodes.Select(n => new HostView(n.Name, SlurmQueue.MapState(n.State), n.Load)).ToList());
     }
 
-    /// <summary>The image of a job: its id from what the scheduler steers by (Slurm: Prefer/Features; Grid Engine: the
-    /// JSV's resource request), its reference from what the job itself records (Slurm: the AdminComment job_submit.lua
-    /// wrote; Grid Engine: PLACEMENT_IMAGE or CONTAINER_IMAGE in the job environment, parsed as the prolog parses it), else from the catalog or any node that caches it.</summary>
+    /// <summary>
+    /// The image of a job: its id from what the scheduler steers by (Slurm: Prefer/Features; Grid Engine: the JSV's
+    /// resource request), its reference from what the job itself records (Slurm: the AdminComment job_submit.lua wrote;
+    /// Grid Engine: PLACEMENT_IMAGE or CONTAINER_IMAGE in the job environment, parsed as the prolog parses it), else from
+    /// the catalog or any node that caches it. A recorded reference counts only if it names the image the job is
+    /// steered by (its id under this catalog, or its catalog-free id when the submit host had no alias for it): text a
+    /// user wrote elsewhere in the job that reads like a reference cannot make the job stand for another image. A job
+    /// without an id counts for its reference only when it records one image.
+    /// </summary>
     private (string Id, string Ref)? Resolve(QueuedJob job)
     {
         var id = job.ImageId;
-        var reference = job.Ref;
-        if (reference is not null && ImageReference.TryParse(reference, out var parsed, out _))
+        string? reference = null;
+        var candidates = new List<ImageReference>(job.Refs.Count);
+        foreach (var text in job.Refs)
         {
-            reference = parsed!.Canonical;
-            id = IdOf(reference) ?? id;
+            if (ImageReference.TryParse(text, out var parsed, out _) && !candidates.Exists(c => c.Canonical == parsed!.Canonical))
+                candidates.Add(parsed!);
+        }
+        if (id is null && candidates.Count > 1)
+        {
+            Note($"ambiguous {job.Id}", $"job {job.Id} records {candidates.Count} images ({string.Join(", ", candidates.Select(c => c.Canonical))}) and is steered by none: it is not counted");
+            return null;
+        }
+        foreach (var candidate in candidates)
+        {
+            var candidateId = IdOf(candidate.Canonical);
+            if (id is not null && candidateId != id && candidate.SchedulerId != id)
+            {
+                Note($"mismatch {id} {candidate.Canonical}", $"job {job.Id} is steered by {id} but records {candidate.Canonical} ({candidateId}): that reference is not used for it (a catalog alias missing here, or text a user wrote in the job)");
+                continue;
+            }
+            reference = candidate.Canonical;
+            id = candidateId ?? id;
+            break;
         }
         if (id is null)
             return null;
@@ -262,12 +290,21 @@ internal sealed class PrefetchController : IDisposable
         {
             if (_unresolved.Add(id))
                 _log.Write("demand", _sge is null
-                    ? $"job {job.Id} wants {id} but its reference is unknown (no placement_image= in AdminComment: is deploy/slurm/job_submit.lua current?); it is not warmed until a node caches it"
+                    ? $"job {job.Id} wants {id} but its reference is unknown (no placement_image= for it in AdminComment: is deploy/slurm/job_submit.lua current?); it is not warmed until a node caches it"
                     : $"job {job.Id} wants {id} but its reference is unknown (no PLACEMENT_IMAGE or CONTAINER_IMAGE in its environment: is deploy/sge/placement-jsv.sh the jsv_url?); it is not warmed until a node caches it");
             return null;
         }
         _knownRefs[id] = reference;
         return (id, reference);
+    }
+
+    /// <summary>Logs a demand problem once (a bounded memory of what was said).</summary>
+    private void Note(string key, string message)
+    {
+        if (_noted.Count > 10_000)
+            _noted.Clear();
+        if (_noted.Add(key))
+            _log.Write("demand", message);
     }
 
     /// <summary>
@@ -465,7 +502,7 @@ internal sealed class PrefetchController : IDisposable
     }
 
     /// <summary>A job (Slurm) or a pending task range / running task (Grid Engine) reduced to what the snapshot needs.</summary>
-    private sealed record QueuedJob(string Id, bool Pending, bool Running, int Count, string? ImageId, string? Ref, DateTimeOffset? StartTime);
+    private sealed record QueuedJob(string Id, bool Pending, bool Running, int Count, string? ImageId, IReadOnlyList<string> Refs, DateTimeOffset? StartTime);
 
     /// <summary>A node (Slurm) or execution host (Grid Engine) with the planner's state.</summary>
     private sealed record HostView(string Name, NodeState State, double? Load);

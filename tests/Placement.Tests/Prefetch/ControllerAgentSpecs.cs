@@ -15,6 +15,10 @@ public sealed class ControllerAgentSpecs
 {
     private const string Reference = "docker.io/library/app:1";
 
+    /// <summary>scontrol's line for job 7, pending, steered by the image of <see cref="Reference"/>.</summary>
+    private static readonly string Job7 =
+        $"JobId=7 JobName=a UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer={Placement.Core.Images.ImageReference.Parse(Reference).SchedulerId} AdminComment=placement_image={Reference}\n";
+
     [Test]
     public async Task An_agent_answering_json_without_its_lists_marks_its_node_unreachable_and_the_others_are_still_warmed()
     {
@@ -24,7 +28,7 @@ public sealed class ControllerAgentSpecs
         await using var nullImages = new FakeAgent("n3", "{\"node\":\"n3\",\"warms\":[]}", Inventory("n3", "null"));
         await using var nullImage = new FakeAgent("n4", "{\"node\":\"n4\",\"warms\":[null]}", Inventory("n4", "[null]"));
         var options = Options(dir, "n1 idle 0.00 2\nn2 idle 0.00 2\nn3 idle 0.00 2\nn4 idle 0.00 2\n",
-            "JobId=7 JobName=a UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=" + Reference + "\n",
+            Job7,
             good, nullWarms, nullImages, nullImage);
         options.Prefetch.DemandMinNodes = 4;
         options.Prefetch.DemandMaxNodes = 4;
@@ -47,7 +51,7 @@ public sealed class ControllerAgentSpecs
         await using var noId = new FakeAgent("n1", "{\"node\":\"n1\",\"warms\":[]}", Inventory("n1", "[]"), acceptedId: "null");
         await using var good = new FakeAgent("n2", "{\"node\":\"n2\",\"warms\":[]}", Inventory("n2", "[]"));
         var options = Options(dir, "n1 idle 0.00 2\nn2 idle 0.00 2\n",
-            "JobId=7 JobName=a UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=" + Reference + "\n",
+            Job7,
             noId, good);
         options.Prefetch.DemandMinNodes = 2;
         var log = new StringWriter();
@@ -71,7 +75,7 @@ public sealed class ControllerAgentSpecs
         await using var busy = new FakeAgent("n1", "{\"node\":\"n1\",\"warms\":[]}", Inventory("n1", "[]"));
         await using var free = new FakeAgent("n2", "{\"node\":\"n2\",\"warms\":[]}", Inventory("n2", "[]"));
         var options = Options(dir, "n1 idle 0.00 2\nn2 idle 0.00 2\n",
-            "JobId=7 JobName=a UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=" + Reference + "\n",
+            Job7,
             busy, free);
         options.Prefetch.MaxConcurrentCluster = 1;
         var log = new StringWriter();
@@ -96,7 +100,7 @@ public sealed class ControllerAgentSpecs
         await using var other = new FakeAgent("n2", "{\"node\":\"n2\",\"warms\":[]}", Inventory("n2", "[]"));
         slow.HoldWarmUntil = other.WarmSeen.Task;
         var options = Options(dir, "n1 idle 0.00 2\nn2 idle 0.00 2\n",
-            "JobId=7 JobName=a UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=" + Reference + "\n",
+            Job7,
             slow, other);
         options.Prefetch.DemandMinNodes = 2;
         options.Prefetch.RequestTimeoutSeconds = 3;
@@ -111,6 +115,32 @@ public sealed class ControllerAgentSpecs
         Assert.That(log.ToString(), Does.Not.Contain("request unreachable"));
     }
 
+    [Test]
+    public async Task A_reference_in_a_jobs_text_counts_only_if_it_names_the_image_the_job_is_steered_by()
+    {
+        using var dir = new TempDir();
+        await using var agent = new FakeAgent("n1", "{\"node\":\"n1\",\"warms\":[]}", Inventory("n1", "[]"));
+        var app = Placement.Core.Images.ImageReference.Parse(Reference);
+        // job 7: its name holds " AdminComment=placement_image=evil" before the real AdminComment; job 8: no img_ feature
+        // (a user's own --prefer) and two references; job 9: no feature and one reference
+        var options = Options(dir, "n1 idle 0.00 2\n",
+            $"JobId=7 JobName=a AdminComment=placement_image=docker.io/library/evil:1 UserId=u(1) Prefer={app.SchedulerId} AdminComment=placement_image={Reference}\n" +
+            "JobId=8 JobName=b AdminComment=placement_image=docker.io/library/evil:2 UserId=u(1) Prefer=fast AdminComment=placement_image=docker.io/library/other:1\n" +
+            "JobId=9 JobName=c UserId=u(1) Prefer=fast AdminComment=placement_image=docker.io/library/solo:1\n",
+            agent);
+        File.WriteAllText(Path.Combine(dir.Path, "squeue.out"), "7\tN/A\tPENDING\tN/A\t(null)\t\n8\tN/A\tPENDING\tN/A\t(null)\t\n9\tN/A\tPENDING\tN/A\t(null)\t\n");
+        options.Prefetch.DemandMinNodes = 1;
+        var log = new StringWriter();
+        using var controller = new PrefetchController(options, new ControllerLog(log), (_, _) => Task.FromResult("credential"));
+
+        var plan = await controller.CycleAsync(dryRun: true, CancellationToken.None);
+
+        Assert.That(plan, Is.Not.Null, log.ToString());
+        Assert.That(plan!.Decisions.Select(d => d.Ref).Distinct().Order(), Is.EqualTo(new[] { "docker://docker.io/library/app:1", "docker://docker.io/library/solo:1" }), plan.ToTable());
+        Assert.That(log.ToString(), Does.Contain("job 7 is steered by").And.Contain("evil:1"));
+        Assert.That(log.ToString(), Does.Contain("job 8 records 2 images"));
+    }
+
     private static string Inventory(string node, string images) =>
         $"{{\"version\":1,\"node\":\"{node}\",\"updated\":\"2026-11-23T12:00:00Z\",\"cacheBytes\":0,\"freeBytes\":1000000000,\"filesystemBytes\":1000000000,\"highWatermarkBytes\":900000000,\"images\":{images}}}";
 
@@ -119,6 +149,7 @@ public sealed class ControllerAgentSpecs
         var options = new PlacementOptions();
         options.Cache.Root = dir.CacheRoot;
         options.Agent.ScontrolPath = Script(dir, "scontrol", scontrol);
+        options.Prefetch.SqueuePath = Script(dir, "squeue", "7\tN/A\tPENDING\tN/A\t(null)\t\n");
         options.Prefetch.SinfoPath = Script(dir, "sinfo", sinfo);
         options.Prefetch.PopularityTopK = 0;
         options.Prefetch.Listen = "";

@@ -20,6 +20,7 @@ public sealed class HiddenPartitionSpecs
     {
         var cluster = DevCluster.Require();
         using var dir = new TempDir();
+        var squeue = AsNobody(dir, "squeue");
         var scontrol = AsNobody(dir, "scontrol");
         var sinfo = AsNobody(dir, "sinfo");
         var partitions = (await cluster.RunSlurmAsync("scontrol", ["-o", "show", "partition"])).StandardOutput;
@@ -33,8 +34,10 @@ public sealed class HiddenPartitionSpecs
             job = (await cluster.RunSlurmAsync("sbatch", ["--hold", "--parsable", "--output=/dev/null", "--wrap", "true"])).StandardOutput.Trim();
             var nobodySees = (await cluster.RunSlurmAsync(scontrol, ["-o", "show", "job"])).StandardOutput;
             Assert.That(nobodySees, Does.Not.Contain($"JobId={job} "), "without --all nobody does not see the job (else this spec shows nothing)");
+            var nobodyQueue = (await cluster.RunSlurmAsync(squeue, ["-h", "-o", "%i"])).StandardOutput;
+            Assert.That(nobodyQueue.Split('\n', StringSplitOptions.TrimEntries), Does.Not.Contain(job), "squeue hides it too without --all");
 
-            var queue = new SlurmQueue(scontrol, sinfo, TimeSpan.FromSeconds(30));
+            var queue = new SlurmQueue(squeue, scontrol, sinfo, TimeSpan.FromSeconds(30));
             Assert.That((await queue.ReadJobsAsync(CancellationToken.None)).Select(j => j.Id), Does.Contain(job));
             Assert.That((await queue.ReadNodesAsync(CancellationToken.None)).Select(n => n.Name), Is.EquivalentTo(cluster.SlurmNodes));
             var holders = await new SlurmPeerDirectory(sinfo, TimeSpan.FromSeconds(30)).HoldersAsync("site_hidden", CancellationToken.None);
@@ -50,7 +53,7 @@ public sealed class HiddenPartitionSpecs
     }
 
     /// <summary>A wrapper that runs the Slurm client as nobody (setpriv), as an unprivileged controller would.</summary>
-    private static string AsNobody(TempDir dir, string program)
+    internal static string AsNobody(TempDir dir, string program)
     {
         var path = Path.Combine(dir.Path, program);
         File.WriteAllText(path, $"#!/bin/sh\nexec setpriv --reuid=nobody --regid=nogroup --clear-groups {program} \"$@\"\n");

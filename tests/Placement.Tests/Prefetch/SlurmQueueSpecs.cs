@@ -8,31 +8,70 @@ public sealed class SlurmQueueSpecs
     [Test]
     public void A_pending_jobs_image_comes_from_prefer_and_its_reference_from_the_admin_comment_only()
     {
-        const string output =
+        const string queue =
+            "7\tN/A\tPENDING\tN/A\t(null)\t\n" +
+            "8\tN/A\tRUNNING\t2026-11-23T10:00:00\timg_aaaaaaaaaaaa\t\n" +
+            "9\tN/A\tPENDING\tN/A\t(null)\t\n";
+        const string details =
             "JobId=7 JobName=placement_image=evil UserId=u(1) JobState=PENDING Reason=Priority StartTime=Unknown Features=(null) Prefer=big&img_0123456789ab " +
             "Comment=placement_image=docker://evil/x:1 AdminComment=site note placement_image=docker://reg/app:1 Command=/bin/true\n" +
             "JobId=8 JobState=RUNNING StartTime=2026-11-23T10:00:00 Features=img_aaaaaaaaaaaa Prefer=(null)\n" +
             "JobId=9 JobName=x JobState=PENDING Comment=placement_image=docker://evil/x:1 Features=(null)\n";
-        var jobs = SlurmQueue.ParseJobs(output);
+        var jobs = SlurmQueue.ParseJobs(queue, details);
         Assert.That(jobs, Has.Count.EqualTo(3));
-        Assert.That(jobs[0], Is.EqualTo(new SlurmJob("7", "PENDING", "img_0123456789ab", "docker://reg/app:1", null)));
+        Assert.That((jobs[0].Id, jobs[0].State, jobs[0].ImageId, jobs[0].StartTime, jobs[0].Count), Is.EqualTo(("7", "PENDING", "img_0123456789ab", (DateTimeOffset?)null, 1)));
+        Assert.That(jobs[0].Refs, Is.EqualTo(new[] { "docker://reg/app:1" }));
         Assert.That(jobs[1].ImageId, Is.EqualTo("img_aaaaaaaaaaaa"), "hard mode puts the feature in Features");
         Assert.That(jobs[1].StartTime, Is.Not.Null);
-        Assert.That(jobs[2].Ref, Is.Null, "a user's Comment is not trusted");
-        Assert.That(SlurmQueue.ParseJobs("No jobs in the system\n"), Is.Empty);
+        Assert.That(jobs[2].Refs, Is.Empty, "a user's Comment is not trusted");
+        Assert.That(SlurmQueue.ParseJobs("", "No jobs in the system\n"), Is.Empty);
     }
 
     [Test]
     public void A_pending_job_array_counts_its_pending_tasks_and_started_tasks_and_het_components_count_one_each()
     {
-        const string output =
-            "JobId=20 ArrayJobId=20 ArrayTaskId=3-10 ArrayTaskThrottle=2 JobName=a UserId=u(1) JobState=PENDING Reason=JobArrayTaskLimit Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=docker://reg/app:1\n" +
-            "JobId=21 ArrayJobId=20 ArrayTaskId=1 JobName=a UserId=u(1) JobState=RUNNING StartTime=2026-11-23T10:00:00 Features=(null) Prefer=img_0123456789ab AdminComment=placement_image=docker://reg/app:1\n" +
-            "JobId=30 ArrayJobId=30 ArrayTaskId=1,4,6-9:3%4 JobName=b UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab\n" +
-            "JobId=40 HetJobId=40 HetJobOffset=0 JobName=c UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab\n" +
-            "JobId=41 HetJobId=40 HetJobOffset=1 JobName=c UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer=img_0123456789ab\n";
-        var jobs = SlurmQueue.ParseJobs(output);
-        Assert.That(jobs.Select(j => (j.Id, j.Count)), Is.EqualTo(new[] { ("20", 8), ("21", 1), ("30", 4), ("40", 1), ("41", 1) }));
+        const string queue =
+            "20\t3-10%2\tPENDING\tN/A\t(null)\t\n" +
+            "21\t1\tRUNNING\t2026-11-23T10:00:00\t(null)\t\n" +
+            "30\t1,4,6-9:3%4\tPENDING\tN/A\t(null)\t\n" +
+            "31\t1-39:2\tPENDING\tN/A\t(null)\t\n" +
+            "40\tN/A\tPENDING\tN/A\t(null)\t\n" +
+            "41\tN/A\tPENDING\tN/A\t(null)\t\n";
+        var jobs = SlurmQueue.ParseJobs(queue, "");
+        Assert.That(jobs.Select(j => (j.Id, j.Count)), Is.EqualTo(new[] { ("20", 8), ("21", 1), ("30", 4), ("31", 20), ("40", 1), ("41", 1) }));
+    }
+
+    [Test]
+    public void Text_a_user_writes_into_a_job_cannot_add_jobs_tasks_or_states_nor_describe_another_users_job()
+    {
+        // Job 7's owner named it "x JobState=PENDING ArrayTaskId=1-100000\nJobId=9 ... AdminComment=placement_image=evil",
+        // so scontrol prints a second line that claims job 9 (another user's) and a third for job 99, which does not exist.
+        const string queue =
+            "7\tN/A\tRUNNING\t2026-11-23T10:00:00\t(null)\t\n" +
+            "9\tN/A\tPENDING\tN/A\t(null)\t\n";
+        const string details =
+            "JobId=7 JobName=x JobState=PENDING ArrayTaskId=1-100000\n" +
+            "JobId=9 JobState=PENDING Prefer=img_eeeeeeeeeeee AdminComment=placement_image=docker://evil/x:1 UserId=u(1) JobState=RUNNING Prefer=img_0123456789ab\n" +
+            "JobId=99 ArrayTaskId=1-100000 JobState=PENDING Prefer=img_eeeeeeeeeeee AdminComment=placement_image=docker://evil/x:1\n" +
+            "JobId=9 JobName=theirs UserId=v(2) JobState=PENDING Prefer=img_0123456789ab AdminComment=placement_image=docker://reg/app:1\n";
+        var ambiguous = new List<string>();
+        var jobs = SlurmQueue.ParseJobs(queue, details, ambiguous);
+        Assert.That(jobs.Select(j => (j.Id, j.State, j.Count)), Is.EqualTo(new[] { ("7", "RUNNING", 1), ("9", "PENDING", 1) }),
+            "jobs, states and task counts come from squeue's fields, which users do not write");
+        Assert.That((jobs[1].ImageId, jobs[1].Refs.Count), Is.EqualTo(((string?)null, 0)),
+            "two lines claim job 9: neither is believed (its demand is lost until the forged name is gone, nothing is misattributed)");
+        Assert.That(ambiguous, Is.EqualTo(new[] { "9" }));
+    }
+
+    [Test]
+    public void Every_placement_image_in_an_admin_comment_of_the_jobs_own_line_is_a_candidate()
+    {
+        const string details =
+            "JobId=7 JobName=a AdminComment=placement_image=docker://evil/x:1 UserId=u(1) JobState=PENDING Prefer=img_0123456789ab " +
+            "AdminComment=site note placement_image=docker://reg/app:1 Comment=AdminComment\n";
+        var jobs = SlurmQueue.ParseJobs("7\tN/A\tPENDING\tN/A\t(null)\t\n", details);
+        Assert.That(jobs.Single().Refs, Is.EqualTo(new[] { "docker://evil/x:1", "docker://reg/app:1" }),
+            "a job name can hold \" AdminComment=\": the controller keeps the candidate that names the image the job is steered by");
     }
 
     [Test]
