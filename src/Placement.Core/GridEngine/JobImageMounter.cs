@@ -53,7 +53,8 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory)
         var root = Path.Combine(dir, "root");
         await UnmountAsync(root, cancellationToken).ConfigureAwait(false); // a re-queued job's earlier mount
         Directory.CreateDirectory(root);
-        await ExternalCommands.RunAsync(new ExternalCommand("squashfuse", ["-o", "ro,allow_other", image.Path, root]) { Timeout = MountTimeout },
+        // in the host's mount namespace: setuid files and device nodes of an image must grant nothing there
+        await ExternalCommands.RunAsync(new ExternalCommand("squashfuse", ["-o", "ro,nosuid,nodev,allow_other", image.Path, root]) { Timeout = MountTimeout },
             cancellationToken).ConfigureAwait(false);
         return new JobImageState(true, 0, "mounted", reference.Canonical, image.Id, image.Digest, image.Path, root);
     }

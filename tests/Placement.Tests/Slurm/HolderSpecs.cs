@@ -128,6 +128,41 @@ public sealed class HolderSpecs
         Assert.That(output, Does.Contain("/admin/secret.txt: ROOT-ONLY"), "a site bind (the admin's word) is bound with root's rights: " + output);
     }
 
+    [Test]
+    public async Task Bwrap_the_holder_mounts_the_image_nosuid_and_nodev_so_a_setuid_root_file_in_it_grants_nothing()
+    {
+        // libfuse gives root's mounts nosuid,nodev by default; the holder asks for them, and this guards the outcome.
+        // The squashfuse mount is in the holder's private mount namespace (/proc/<holder>/mountinfo), at /run/placement/image.
+        using var dir = new TempDir();
+        var rootfs = MinimalRootfs(dir);
+        var id = Path.Combine(rootfs, "id");
+        File.Copy("/usr/bin/id", id);
+        File.SetUnixFileMode(id, UnixFileMode.SetUser | (UnixFileMode)0b111_101_101); // root's (the spec runs as root): -rwsr-xr-x
+        var image = Path.Combine(dir.Path, "image.sqsh");
+        await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [rootfs, image, "-quiet", "-noappend"]) { Timeout = TimeSpan.FromMinutes(1) });
+        var status = Path.Combine(dir.Path, "status");
+        await ExternalCommands.RunAsync(new ExternalCommand("mkfifo", [Path.Combine(dir.Path, "lifeline")]));
+        var script = $$"""
+            '{{Holder}}' start --runtime bwrap --runtime-path "$(command -v bwrap)" --squashfuse "$(command -v squashfuse)" \
+              --image '{{image}}' --uid 65534 --gid 65534 --groups '' 3>'{{status}}' 4<'{{dir.Path}}/lifeline' &
+            holder=$!
+            exec 5>'{{dir.Path}}/lifeline'
+            for i in $(seq 1 600); do grep -q . '{{status}}' 2>/dev/null && break; sleep 0.05; done
+            echo "mount: $(awk '$5 == "/run/placement/image"' /proc/$holder/mountinfo)"
+            echo "id: $(nsenter -t $holder -m setpriv --reuid 65534 --regid 65534 --clear-groups /run/placement/image/id 2>&1)"
+            exec 5>&-
+            wait
+            """;
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("bash", ["-c", script]) { AllowNonZeroExit = true, Timeout = TimeSpan.FromSeconds(60) });
+        var output = result.StandardOutput + result.StandardError;
+        Assert.That(File.Exists(status) ? await File.ReadAllTextAsync(status) : "", Does.StartWith("ready "), output);
+        // mountinfo: id parent major:minor root mount-point per-mount-options ... - fstype source super-options
+        var mount = output.Split('\n').Single(l => l.StartsWith("mount: ", StringComparison.Ordinal))["mount: ".Length..].Split(' ');
+        Assert.That(string.Join(' ', mount), Does.Contain(" - fuse.squashfuse "), output);
+        Assert.That(mount[5].Split(','), Is.SupersetOf(new[] { "ro", "nosuid", "nodev" }), output);
+        Assert.That(output, Does.Contain("id: uid=65534").And.Not.Contain("euid="), "a setuid-root file of the image runs with the user's ids: " + output);
+    }
+
     /// <summary>A rootfs whose /usr/lib/many has <paramref name="entries"/> files, and a directory to bind into it.</summary>
     private static (string Rootfs, string Driver) WideImage(TempDir dir, int entries)
     {
