@@ -7,43 +7,85 @@ namespace Placement.Core.Sources;
 /// <summary>
 /// Reads registry credentials from a docker-style <c>config.json</c>:
 /// <c>{"auths": {"host[:port]": {"auth": base64(user:password)}}}</c> or <c>username</c>/<c>password</c>
-/// fields. Keys may carry a scheme and path (<c>https://index.docker.io/v1/</c>); Docker Hub's names are
-/// aliases of each other. The file is re-read when its modification time changes.
+/// fields. Keys are matched as docker and containers/image match them (<see cref="CredentialKey"/>): scheme and path
+/// dropped, host lowercased, Docker Hub's names aliases of each other; and a port left out means the default port of
+/// the way the registry is reached (443 over HTTPS, 80 over plain HTTP), so <c>registry.example.org</c>,
+/// <c>registry.example.org:443</c> and <c>https://registry.example.org/v1/</c> are one HTTPS registry. Any other port
+/// must be the same on both sides. The file is re-read when its modification time changes.
 /// </summary>
 internal sealed class DockerCredentialStore(string? path)
 {
+    /// <summary>The key <c>docker login</c> writes for Docker Hub.</summary>
+    private const string DockerHubKey = "https://index.docker.io/v1/";
+
     private readonly Lock _lock = new();
     private DateTime _loadedMtime;
-    private Dictionary<string, RegistryCredentials> _entries = new(StringComparer.OrdinalIgnoreCase);
+    private bool _loaded;
+    private List<Entry> _entries = [];
+
+    private sealed record Entry(string Key, CredentialKey Parsed, RegistryCredentials Credentials);
 
     public string? Path => path;
 
-    /// <summary>Credentials for <paramref name="registry"/>, or null (no file configured, file absent, no entry).</summary>
-    public RegistryCredentials? Find(string registry)
+    /// <summary>
+    /// Credentials for <paramref name="registry"/> (<c>host[:port]</c>, reached over plain HTTP when
+    /// <paramref name="plainHttp"/>), or null (no file configured, file absent, no entry). Of several matching keys
+    /// the first wins of: the key written exactly as the registry name (any case); for Docker Hub,
+    /// <c>https://index.docker.io/v1/</c>; one naming the same port as the registry name (or no port on both sides);
+    /// one matching through the default port. Keys equally good are taken in ordinal order, so the pick never depends
+    /// on the order of the file.
+    /// </summary>
+    public RegistryCredentials? Find(string registry, bool plainHttp)
     {
-        if (path is null)
+        if (path is null || !CredentialKey.TryParse(registry, out var wanted, out _))
             return null;
-        var entries = Load();
-        var key = NormalizeKey(registry);
-        return entries.GetValueOrDefault(key);
+        var port = wanted.EffectivePort(plainHttp);
+        return Load()
+            .Where(e => e.Parsed.Host == wanted.Host && e.Parsed.EffectivePort(plainHttp) == port)
+            .OrderBy(e => Rank(e, registry, wanted))
+            .ThenBy(e => e.Key, StringComparer.Ordinal)
+            .Select(e => e.Credentials)
+            .FirstOrDefault();
     }
 
-    /// <summary>Why we have nothing to send, phrased as the fix.</summary>
-    public string DescribeMissing(string registry) => path switch
+    private static int Rank(Entry entry, string registry, CredentialKey wanted)
     {
-        null => $"no credentials file is configured (set CredentialsFile to a docker-style config.json with an \"auths\" entry for {registry})",
-        _ when !File.Exists(path) => $"credentials file {path} does not exist (it should be a docker-style config.json with an \"auths\" entry for {registry})",
-        _ => $"no credentials for this registry in {path} (add an \"auths\" entry for \"{registry}\")",
-    };
+        var key = entry.Key.Trim();
+        if (key.Equals(registry.Trim(), StringComparison.OrdinalIgnoreCase))
+            return 0;
+        if (wanted.Host == "docker.io" && key.Equals(DockerHubKey, StringComparison.OrdinalIgnoreCase))
+            return 1;
+        return entry.Parsed.Port == wanted.Port ? 2 : 3;
+    }
 
-    private Dictionary<string, RegistryCredentials> Load()
+    /// <summary>Why we have nothing to send, phrased as the fix; names keys for the same host that another port kept out.</summary>
+    public string DescribeMissing(string registry, bool plainHttp)
+    {
+        if (path is null)
+            return $"no credentials file is configured (set CredentialsFile to a docker-style config.json with an \"auths\" entry for {registry})";
+        if (!File.Exists(path))
+            return $"credentials file {path} does not exist (it should be a docker-style config.json with an \"auths\" entry for {registry})";
+        var missing = $"no credentials for this registry in {path} (add an \"auths\" entry for \"{registry}\")";
+        if (!CredentialKey.TryParse(registry, out var wanted, out _))
+            return missing;
+        var port = wanted.EffectivePort(plainHttp);
+        var otherPorts = Load().Where(e => e.Parsed.Host == wanted.Host).Select(e => $"\"{e.Key}\"").Order(StringComparer.Ordinal).ToList();
+        return otherPorts.Count == 0 ? missing
+            : $"{missing}; {string.Join(", ", otherPorts)} name{(otherPorts.Count == 1 ? "s" : "")} another port of that host " +
+              $"({registry} is reached on port {port} over {(plainHttp ? "plain HTTP" : "HTTPS")})";
+    }
+
+    private List<Entry> Load()
     {
         lock (_lock)
         {
             if (!File.Exists(path))
-                return _entries = new(StringComparer.OrdinalIgnoreCase);
+            {
+                _loaded = false;
+                return _entries = [];
+            }
             var mtime = File.GetLastWriteTimeUtc(path!);
-            if (mtime == _loadedMtime && _entries.Count > 0)
+            if (_loaded && mtime == _loadedMtime)
                 return _entries;
 
             DockerConfigJson? config;
@@ -60,16 +102,22 @@ internal sealed class DockerCredentialStore(string? path)
                 throw new SourceException(SourceErrorKind.Unauthorized, $"credentials file {path} cannot be read: {ex.Message}", null, ex);
             }
 
-            var entries = new Dictionary<string, RegistryCredentials>(StringComparer.OrdinalIgnoreCase);
+            var entries = new List<Entry>();
             foreach (var (key, entry) in config?.Auths ?? [])
             {
+                if (!CredentialKey.TryParse(key, out var parsed, out var problem))
+                    throw new SourceException(SourceErrorKind.Unauthorized,
+                        $"credentials file {path}: \"auths\" key \"{key}\" is not a registry: {problem} (write host[:port] as docker " +
+                        "login does, optionally with https:// and a path: \"registry.example.org\", \"registry.example.org:5000\", " +
+                        $"\"{DockerHubKey}\")");
                 if (entry is null)
                     continue;
                 var credentials = Decode(key, entry);
                 if (credentials is not null)
-                    entries[NormalizeKey(key)] = credentials;
+                    entries.Add(new Entry(key, parsed, credentials));
             }
             _loadedMtime = mtime;
+            _loaded = true;
             return _entries = entries;
         }
     }
@@ -97,7 +145,10 @@ internal sealed class DockerCredentialStore(string? path)
         return new RegistryCredentials(decoded[..colon], decoded[(colon + 1)..], path!);
     }
 
-    /// <summary><c>https://Host:5000/v1/</c> → <c>host:5000</c>; Docker Hub names → <c>docker.io</c>.</summary>
+    /// <summary>
+    /// How the authenticator keys what it caches per registry name: <c>Host:5000</c> → <c>host:5000</c>, Docker Hub's
+    /// names → <c>docker.io</c>. Not how credentials are matched (<see cref="Find"/>).
+    /// </summary>
     internal static string NormalizeKey(string key)
     {
         var s = key.Trim();

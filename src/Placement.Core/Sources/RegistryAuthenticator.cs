@@ -17,7 +17,14 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
     private readonly ConcurrentDictionary<string, CachedAuthorization> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AuthenticationHeaderValue> _basic = new(StringComparer.Ordinal);
 
-    public DockerCredentialStore Credentials => credentials;
+    /// <summary>The credentials file's entry for <paramref name="registry"/>, matched for the way it is reached (plain
+    /// HTTP or HTTPS decides the port a key without one means), or null.</summary>
+    public RegistryCredentials? CredentialsFor(string registry) =>
+        credentials.Find(registry, RegistryHosts.UsesPlainHttp(registry, transport.Options));
+
+    /// <summary>Why there are no credentials for <paramref name="registry"/>, phrased as the fix.</summary>
+    public string DescribeMissing(string registry) =>
+        credentials.DescribeMissing(registry, RegistryHosts.UsesPlainHttp(registry, transport.Options));
 
     /// <summary>An Authorization header we already know is wanted for this registry and scope, or null.</summary>
     public AuthenticationHeaderValue? Cached(string registry, string scope)
@@ -33,7 +40,7 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         string registry, string scope, HttpResponseMessage unauthorized, string subject, CancellationToken cancellationToken)
     {
         var challenges = AuthChallenge.From(unauthorized);
-        var found = credentials.Find(registry);
+        var found = CredentialsFor(registry);
         var status = (int)unauthorized.StatusCode;
 
         var bearer = challenges.FirstOrDefault(c => c.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase));
@@ -48,7 +55,7 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         {
             if (found is null)
                 throw new SourceException(SourceErrorKind.Unauthorized,
-                    $"{status} from {registry} for {subject}: {credentials.DescribeMissing(registry)}", status);
+                    $"{status} from {registry} for {subject}: {DescribeMissing(registry)}", status);
             var header = found.ToBasicHeader();
             _basic[DockerCredentialStore.NormalizeKey(registry)] = header;
             return header;
@@ -104,7 +111,7 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
             var what = await ResponseErrors.DescribeAsync(response, transport.Options.RequestTimeout, cancellationToken).ConfigureAwait(false);
             var kind = ResponseErrors.KindOf(response.StatusCode);
             var fix = kind != SourceErrorKind.Unauthorized ? ""
-                : found is null ? $": {credentials.DescribeMissing(registry)}"
+                : found is null ? $": {DescribeMissing(registry)}"
                 : $": it refused {found}; check the user name and password";
             throw new SourceException(kind, $"{what} from {target}{fix}", status) { RetryAfter = ResponseErrors.RetryAfter(response) };
         }

@@ -248,9 +248,9 @@ public sealed partial class RegistryClient : IDisposable
         {
             _auth.Forget(registry, scope);
             var what = await ResponseErrors.DescribeAsync(response, Options.RequestTimeout, cancellationToken).ConfigureAwait(false);
-            var found = _auth.Credentials.Find(registry);
+            var found = _auth.CredentialsFor(registry);
             var fix = found is null
-                ? _auth.Credentials.DescribeMissing(registry)
+                ? _auth.DescribeMissing(registry)
                 : $"the registry refused {found}; check the password and that this user may pull {repository}";
             var hub = RegistryHosts.IsDockerHub(registry) ? " (Docker Hub also answers 401 for repositories that do not exist)" : "";
             throw new SourceException(SourceErrorKind.Unauthorized,
