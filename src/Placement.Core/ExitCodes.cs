@@ -16,9 +16,9 @@ public static class ExitCodes
     public const int NotFound = 4;
     /// <summary>Network failure: connection refused, DNS, timeout, stalled transfer, 5xx.</summary>
     public const int Network = 5;
-    /// <summary>Content did not match its digest, or a layer/tar is unsafe or corrupt.</summary>
+    /// <summary>Content did not match its digest, a layer/tar is unsafe or corrupt, or an image unpacks to more than the cache's cap.</summary>
     public const int Integrity = 6;
-    /// <summary>No space left for the cache (disk full or cap too small).</summary>
+    /// <summary>No space left on the cache filesystem (an image larger than the cache's cap is <see cref="Integrity"/>: retrying does not help).</summary>
     public const int DiskFull = 7;
     /// <summary>Another process holds the lock and the wait timed out.</summary>
     public const int Busy = 8;

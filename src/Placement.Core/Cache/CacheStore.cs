@@ -184,6 +184,10 @@ public sealed class CacheStore(CacheLayout layout)
         return ((long)(s.f_blocks * s.f_frsize), (long)(s.f_bavail * s.f_frsize));
     }
 
+    /// <summary>Inodes of the cache filesystem (statvfs f_files); 0 when unknown or not fixed (btrfs reports 0).</summary>
+    public long FilesystemInodes() =>
+        Libc.statvfs(Layout.Root, out var s) == 0 && s.f_files <= long.MaxValue ? (long)s.f_files : 0;
+
     private static T? Read<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
     {
         try

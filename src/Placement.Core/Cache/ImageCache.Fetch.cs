@@ -101,8 +101,9 @@ public sealed partial class ImageCache : IDisposable
         AtomicFile.TryDelete(build); // a crashed earlier build: we hold the image lock, so nobody else uses it
         var output = Path.Combine(build, "out");
         Directory.CreateDirectory(output);
-        // The layers are dropped once the image is committed, or on a full disk (where kept ones would only keep it
-        // full); after any other failure what arrived stays in blobs/ for the next pull to use (gc removes it later).
+        // The layers are dropped once the image is committed, on a full disk (where kept ones would only keep it full)
+        // or when the image unpacks to more than the cache may hold (the next pull fails the same way); after any other
+        // failure what arrived stays in blobs/ for the next pull to use (gc removes it later).
         var dropLayers = false;
         try
         {
@@ -136,11 +137,12 @@ public sealed partial class ImageCache : IDisposable
                 .ToList();
             var rootfs = Path.Combine(build, "rootfs");
             Directory.CreateDirectory(rootfs);
-            var applier = new LayerApplier();
+            var bound = RootfsBound.For(Options.Cache.HighWatermark, Store.FilesystemSize().Total, Store.FilesystemInodes());
+            var applier = new LayerApplier(new LayerApplyOptions { MaxRootfsBytes = bound.Bytes, MaxEntries = bound.Entries });
             Exception? failed = null;
             try
             {
-                await TranslateDisk(() => TranslateLayer(() => applier.ApplyPipelinedAsync(rootfs, layerTasks, cancellationToken)), reference).ConfigureAwait(false);
+                await TranslateDisk(() => TranslateLayer(() => applier.ApplyPipelinedAsync(rootfs, layerTasks, cancellationToken), reference, bound), reference).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -156,8 +158,9 @@ public sealed partial class ImageCache : IDisposable
                 await Task.WhenAll(layerTasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
                 foreach (var done in layerTasks.Where(t => t.IsCompletedSuccessfully))
                     done.Result.Handle?.Dispose(); // layers not applied (the applier closed the others' already)
-                // On a full disk (TranslateDisk names every ENOSPC so), kept partials would only keep it full.
-                if (failed is PlacementException { Kind: PlacementErrorKind.DiskFull })
+                // On a full disk (TranslateDisk names every ENOSPC so), kept partials would only keep it full; an image
+                // too large for the cache fails the same way next time, so nothing is kept for that.
+                if (failed is PlacementException { Kind: PlacementErrorKind.DiskFull } || IsTooLarge(failed))
                     await DropPartialBlobsAsync(image).ConfigureAwait(false);
             }
 
@@ -190,7 +193,7 @@ public sealed partial class ImageCache : IDisposable
             dropLayers = true;
             return committed;
         }
-        catch (PlacementException ex) when (ex.Kind == PlacementErrorKind.DiskFull)
+        catch (PlacementException ex) when (ex.Kind == PlacementErrorKind.DiskFull || IsTooLarge(ex))
         {
             dropLayers = true;
             throw;
@@ -627,17 +630,24 @@ public sealed partial class ImageCache : IDisposable
         }
     }
 
-    private static async Task<T> TranslateLayer<T>(Func<Task<T>> action)
+    private static async Task<T> TranslateLayer<T>(Func<Task<T>> action, ImageReference reference, RootfsBound bound)
     {
         try
         {
             return await action().ConfigureAwait(false);
+        }
+        catch (LayerException ex) when (ex.Kind == LayerErrorKind.TooLarge)
+        {
+            throw new PlacementException(PlacementErrorKind.Unsupported, $"{reference.Canonical}: {ex.Message}; {bound.Advice}", ex);
         }
         catch (LayerException ex)
         {
             throw new PlacementException(ex.Kind == LayerErrorKind.Unsupported ? PlacementErrorKind.Unsupported : PlacementErrorKind.Integrity, ex.Message, ex);
         }
     }
+
+    /// <summary>The image unpacks to more than <see cref="RootfsBound"/> allows: it can never be cached with this configuration.</summary>
+    private static bool IsTooLarge(Exception? ex) => ex is PlacementException { InnerException: LayerException { Kind: LayerErrorKind.TooLarge } };
 
     private async Task<T> TranslateDisk<T>(Func<Task<T>> action, ImageReference? reference)
     {

@@ -13,7 +13,9 @@ namespace Placement.Core.Materialize;
 /// Nothing is ever written outside the rootfs: absolute names, ".." above the root, symlinks whose
 /// relative target escapes, hardlinks outside, device nodes and oversized headers are refused with a
 /// <see cref="LayerException"/>; paths through symlinks planted by earlier entries are resolved inside
-/// the root (so merged-/usr images work). Layers are streamed (gzip, zstd or plain tar).
+/// the root (so merged-/usr images work). Layers are streamed (gzip, zstd or plain tar). What all layers together
+/// write is bounded by <see cref="LayerApplyOptions.MaxRootfsBytes"/> and <see cref="LayerApplyOptions.MaxEntries"/>
+/// (<see cref="LayerErrorKind.TooLarge"/>), however small the compressed layers are.
 /// </summary>
 /// <remarks>
 /// Run as root with a fresh, empty rootfs directory that no one else writes to while this runs. After a
@@ -22,7 +24,15 @@ namespace Placement.Core.Materialize;
 /// </remarks>
 public sealed class LayerApplier(LayerApplyOptions? options = null)
 {
-    private readonly LayerApplyOptions _options = options ?? new LayerApplyOptions();
+    private readonly LayerApplyOptions _options = Validated(options ?? new LayerApplyOptions());
+
+    private static LayerApplyOptions Validated(LayerApplyOptions options)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.MaxRootfsBytes, nameof(options.MaxRootfsBytes));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.MaxEntries, nameof(options.MaxEntries));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.EntryOverheadBytes, nameof(options.EntryOverheadBytes));
+        return options;
+    }
 
     /// <summary>Applies already-downloaded layers in order (index 0 is the base layer).</summary>
     public Task<LayerApplyResult> ApplyAsync(string rootfs, IReadOnlyList<LayerFile> layers, CancellationToken cancellationToken = default)

@@ -17,4 +17,22 @@ public sealed record LayerApplyOptions
 
     /// <summary>PAX extended headers and GNU long-name/long-link records larger than this are refused as unsafe.</summary>
     public int MaxExtendedHeaderBytes { get; init; } = 1 << 20;
+
+    /// <summary>
+    /// Bound on what one apply writes, over all its layers: regular-file bytes plus <see cref="EntryOverheadBytes"/> for
+    /// every tar entry, counted as written (what a later layer deletes or replaces still counts). An entry that would go
+    /// past it is refused before anything of it is written (<see cref="LayerErrorKind.TooLarge"/>). No bound by default;
+    /// the cache passes its Cache:HighWatermark.
+    /// </summary>
+    public long MaxRootfsBytes { get; init; } = long.MaxValue;
+
+    /// <summary>What each tar entry counts against <see cref="MaxRootfsBytes"/> besides its data: about an inode and a directory entry.</summary>
+    public int EntryOverheadBytes { get; init; } = 512;
+
+    /// <summary>
+    /// Bound on the tar entries of one apply, over all its layers (whiteouts and PAX global headers included): zero-byte
+    /// files cost inodes, not bytes. No bound by default; the cache passes the share of its filesystem's inodes that
+    /// Cache:HighWatermark is of its size.
+    /// </summary>
+    public long MaxEntries { get; init; } = long.MaxValue;
 }

@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.Runtime.Versioning;
 using System.Text;
 
+using Placement.Core.Configuration;
 using Placement.Core.Native;
 
 namespace Placement.Core.Materialize;
@@ -37,6 +38,9 @@ internal sealed class RootfsWriter
     public long Whiteouts { get; private set; }
     public long IgnoredExtendedAttributes { get; private set; }
 
+    /// <summary>What the entries so far count against <see cref="LayerApplyOptions.MaxRootfsBytes"/>.</summary>
+    public long CountedBytes { get; private set; }
+
     public void BeginLayer()
     {
         _createdThisLayer.Clear();
@@ -46,6 +50,7 @@ internal sealed class RootfsWriter
     public void Apply(TarEntry entry)
     {
         Entries++;
+        CountAgainstBounds(entry);
         if (entry.EntryType is TarEntryType.GlobalExtendedAttributes)
             return;
         CountExtendedAttributes(entry);
@@ -85,6 +90,29 @@ internal sealed class RootfsWriter
             default:
                 throw new EntryRejectedException(LayerErrorKind.Unsupported, $"tar entry type {entry.EntryType} ('{(char)entry.EntryType}') is not supported");
         }
+    }
+
+    /// <summary>
+    /// Refuses the entry, before anything of it is written, when it would take the apply past
+    /// <see cref="LayerApplyOptions.MaxEntries"/> or <see cref="LayerApplyOptions.MaxRootfsBytes"/>. A regular file
+    /// counts its whole length (whiteouts too, though their data is not written: it is empty in any real layer).
+    /// </summary>
+    private void CountAgainstBounds(TarEntry entry)
+    {
+        if (Entries > _options.MaxEntries)
+            throw new EntryRejectedException(LayerErrorKind.TooLarge,
+                $"the image has more than {_options.MaxEntries} entries (files, directories, links, whiteouts) in its layers, the bound on one image");
+        var data = entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile ? entry.Length : 0;
+        var bytes = _options.EntryOverheadBytes + data;
+        var max = _options.MaxRootfsBytes;
+        if (bytes > max - CountedBytes)
+        {
+            var before = Entries - 1;
+            throw new EntryRejectedException(LayerErrorKind.TooLarge,
+                $"unpacked, the image would exceed {SizeLimit.Format(max)} ({max} bytes), the bound on one image: {before} earlier " +
+                $"{(before == 1 ? "entry takes" : "entries take")} {CountedBytes} bytes (file data plus {_options.EntryOverheadBytes} bytes per entry), this one {bytes} more");
+        }
+        CountedBytes += bytes;
     }
 
     /// <summary>Sets the recorded directory mtimes, resolving each path again (a later layer may have replaced it).</summary>

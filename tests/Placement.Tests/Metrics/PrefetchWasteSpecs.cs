@@ -1,3 +1,4 @@
+using Placement.Core.Cache;
 using Placement.Core.Warm;
 using Placement.Tests.Agent;
 using Placement.Tests.Cluster;
@@ -7,7 +8,7 @@ namespace Placement.Tests.Metrics;
 
 /// <summary>
 /// <c>placement_prefetch_wasted_bytes_total</c> from a real agent: warm-ups pulled from the dev cluster's registry
-/// into a cache so small that the second one evicts the first, which nothing used.
+/// into a cache so full that the second one evicts the first, which nothing used.
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -21,9 +22,15 @@ public sealed class PrefetchWasteSpecs
         using var dir = new TempDir();
         var config = Path.Combine(dir.Path, "agent.json");
         var root = System.Text.Json.JsonSerializer.Serialize(dir.CacheRoot);
-        // Watermarks below one image: every commit evicts all that is not just pulled (no minimum age).
+        // A blob no image uses (sparse: it costs no disk) keeps the cache above its high watermark, so every commit
+        // evicts all that is not just pulled (no minimum age). The watermark itself stays above one image's unpacked
+        // size (about 2 MB), the most one image may unpack to.
+        var filler = new CacheLayout(dir.CacheRoot).Blob(new string('f', 64));
+        Directory.CreateDirectory(Path.GetDirectoryName(filler)!);
+        using (var stream = File.Create(filler))
+            stream.SetLength(17 << 20);
         await File.WriteAllTextAsync(config,
-            "{\"Cache\": {\"Root\": " + root + ", \"HighWatermark\": \"1KiB\", \"LowWatermark\": \"512B\", \"MinAgeSeconds\": 0}, " +
+            "{\"Cache\": {\"Root\": " + root + ", \"HighWatermark\": \"16MiB\", \"LowWatermark\": \"8MiB\", \"MinAgeSeconds\": 0}, " +
             "\"Agent\": {\"Listen\": \"127.0.0.1:19479\", \"Socket\": \"\", \"PublishFeatures\": false}}");
         await using var agent = await AgentProcess.StartAsync(config, "n1");
         var url = new Uri("http://127.0.0.1:19479/");

@@ -1,0 +1,42 @@
+using System.Globalization;
+using Placement.Core.Configuration;
+
+namespace Placement.Core.Cache;
+
+/// <summary>
+/// What one image's unpacked rootfs may take while it is built in tmp/build-&lt;hex&gt;/, on the cache filesystem: at most
+/// the cache's cap, Cache:HighWatermark, in bytes (file data plus a little per entry), and at most the same share of the
+/// filesystem's inodes in entries. The build is the cache's own use of the disk, so it stays within what the admin gave
+/// the cache; without a bound a small compressed layer (a tar bomb) fills the filesystem while the cache counts itself
+/// below its cap.
+/// </summary>
+/// <param name="Bytes">Bound for <see cref="Materialize.LayerApplyOptions.MaxRootfsBytes"/>; long.MaxValue when the cap is a percentage and the filesystem's size is unknown.</param>
+/// <param name="Entries">Bound for <see cref="Materialize.LayerApplyOptions.MaxEntries"/>; long.MaxValue when the filesystem reports no inode count (btrfs).</param>
+/// <param name="HighWatermark">The setting as written, for messages.</param>
+internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermark)
+{
+    /// <param name="highWatermark">Cache:HighWatermark (validated at start).</param>
+    /// <param name="filesystemBytes">Size of the cache filesystem, 0 when unknown.</param>
+    /// <param name="filesystemInodes">Inodes of the cache filesystem (statvfs f_files), 0 when unknown or not fixed.</param>
+    public static RootfsBound For(string highWatermark, long filesystemBytes, long filesystemInodes)
+    {
+        var cap = SizeLimit.Parse(highWatermark);
+        var bytes = cap.IsPercent && filesystemBytes <= 0 ? long.MaxValue : Math.Max(1, cap.Resolve(filesystemBytes));
+        var entries = bytes == long.MaxValue || filesystemBytes <= 0 || filesystemInodes <= 0
+            ? long.MaxValue
+            : Math.Max(1, (long)(filesystemInodes * Math.Min(1.0, (double)bytes / filesystemBytes)));
+        return new RootfsBound(bytes, entries, highWatermark.Trim());
+    }
+
+    /// <summary>The end of a <see cref="Materialize.LayerErrorKind.TooLarge"/> message: which setting, what it allows here, what to do.</summary>
+    public string Advice
+    {
+        get
+        {
+            var bytes = Bytes == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $" ({SizeLimit.Format(Bytes)} on this node)");
+            var entries = Entries == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $", in as many entries as that share of the cache filesystem's inodes ({Entries})");
+            return $"one image may unpack to at most Cache:HighWatermark '{HighWatermark}'{bytes}{entries}, the most the cache may hold (the image is unpacked inside it); " +
+                   "raise Cache:HighWatermark to cache this image, or use a smaller image. Nothing was cached, the cache is unchanged";
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using System.Text;
+using Placement.Core;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+using Placement.Core.Materialize;
+using Placement.Tests.Materialize;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Cache;
+
+/// <summary>An image that unpacks to more than the cache's cap (Cache:HighWatermark) is refused while it unpacks, however small its layers.</summary>
+[NonParallelizable]
+public sealed class ImageTooLargeSpecs
+{
+    private static readonly byte[] Config = Encoding.UTF8.GetBytes("""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}""");
+
+    [Test]
+    public async Task A_layer_that_unpacks_past_the_cache_cap_fails_the_pull_and_leaves_the_cache_as_it_was()
+    {
+        var small = new TestLayer().File("etc/hello", "hello").ToTarGz();
+        var bomb = new TestLayer().File("etc/hostname", "node\n").File("data/zeros", new byte[8 << 20]).ToTarGz();
+        Assert.That(bomb.Length, Is.LessThan(128 << 10), "a small layer (the test cache holds 1 MiB): it is its unpacked size that is over the cap");
+        await using var smallRegistry = new OneImageRegistry(Config, [small], _ => true);
+        await using var bombRegistry = new OneImageRegistry(Config, [bomb], _ => true);
+        using var dir = new TempDir();
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.HighWatermark = "1MiB";
+        options.Cache.LowWatermark = "512KiB";
+        options.Registries.MaxAttempts = 1;
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+
+        var kept = await cache.EnsureAsync(ImageReference.Parse($"docker://{smallRegistry.Host}/test/small:1"), "cli");
+        var bombRef = ImageReference.Parse($"docker://{bombRegistry.Host}/test/bomb:1");
+        var ex = Assert.ThrowsAsync<PlacementException>(() => cache.EnsureAsync(bombRef, "cli"))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(PlacementErrorKind.Unsupported), ex.Message);
+        Assert.That(ExitCodes.For(ex.Kind), Is.EqualTo(ExitCodes.Integrity), "a permanent failure for this image, not a full disk to retry");
+        Assert.That(ex.InnerException, Is.TypeOf<LayerException>().With.Property(nameof(LayerException.Kind)).EqualTo(LayerErrorKind.TooLarge));
+        Assert.That(ex.Message, Does.StartWith($"{bombRef.Canonical}: layer 0 ({OneImageRegistry.Digest(bomb)}): entry \"data/zeros\": unpacked, the image would exceed 1.0 MiB (1048576 bytes)"));
+        Assert.That(ex.Message, Does.Contain("this one " + (512 + (8 << 20)) + " more"));
+        Assert.That(ex.Message, Does.Contain("one image may unpack to at most Cache:HighWatermark '1MiB' (1.0 MiB on this node)"));
+        Assert.That(ex.Message, Does.Contain("raise Cache:HighWatermark to cache this image"));
+
+        Assert.That(Directory.EnumerateFileSystemEntries(cache.Layout.Temp, "build-*"), Is.Empty, "the build directory (the partial rootfs) is removed");
+        Assert.That(Directory.EnumerateDirectories(cache.Layout.Images).Select(Path.GetFileName), Is.EqualTo(new[] { Digests.Hex(kept.Digest) }),
+            "nothing committed for the refused image");
+        Assert.That(File.Exists(kept.Path), Is.True, "the image cached before is still there");
+        Assert.That(File.Exists(cache.Layout.Blob(OneImageRegistry.Digest(bomb)[7..])), Is.False,
+            "the layer is not kept for a next pull: that pull would fail the same way");
+        Assert.That((await cache.EnsureAsync(ImageReference.Parse($"docker://{smallRegistry.Host}/test/small:1"), "cli")).Hit, Is.True);
+    }
+
+    [Test]
+    public async Task An_image_under_the_cache_cap_is_cached()
+    {
+        var layer = new TestLayer().File("data/zeros", new byte[256 << 10]).ToTarGz();
+        await using var registry = new OneImageRegistry(Config, [layer], _ => true);
+        using var dir = new TempDir();
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.HighWatermark = "1MiB";
+        options.Cache.LowWatermark = "512KiB";
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+
+        var image = await cache.EnsureAsync(ImageReference.Parse($"docker://{registry.Host}/test/fits:1"), "cli");
+
+        Assert.That(File.Exists(image.Path), Is.True);
+        Assert.That(Directory.EnumerateFileSystemEntries(cache.Layout.Temp, "build-*"), Is.Empty);
+    }
+}

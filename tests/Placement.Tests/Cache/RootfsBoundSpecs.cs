@@ -1,0 +1,44 @@
+using Placement.Core.Cache;
+
+namespace Placement.Tests.Cache;
+
+/// <summary>One image may unpack to at most the cache's cap in bytes and the same share of the filesystem's inodes.</summary>
+public sealed class RootfsBoundSpecs
+{
+    private const long Filesystem = 100L << 30;
+
+    [Test]
+    public void A_percentage_cap_bounds_an_image_to_that_share_of_the_filesystem_in_bytes_and_inodes()
+    {
+        var bound = RootfsBound.For("85%", Filesystem, 6_553_600);
+        Assert.That(bound.Bytes, Is.EqualTo((long)(Filesystem * 0.85)));
+        Assert.That(bound.Entries, Is.EqualTo(5_570_560));
+    }
+
+    [Test]
+    public void A_byte_cap_bounds_an_image_to_those_bytes_and_their_share_of_the_inodes()
+    {
+        var bound = RootfsBound.For("10GiB", Filesystem, 6_553_600);
+        Assert.That(bound.Bytes, Is.EqualTo(10L << 30));
+        Assert.That(bound.Entries, Is.EqualTo(655_360));
+        Assert.That(RootfsBound.For("1TiB", Filesystem, 6_553_600).Entries, Is.EqualTo(6_553_600), "never more than the filesystem's inodes");
+    }
+
+    [Test]
+    public void What_the_filesystem_does_not_tell_is_not_bounded()
+    {
+        Assert.That(RootfsBound.For("10GiB", Filesystem, 0).Entries, Is.EqualTo(long.MaxValue), "btrfs reports no inode count");
+        var unknown = RootfsBound.For("85%", 0, 0);
+        Assert.That((unknown.Bytes, unknown.Entries), Is.EqualTo((long.MaxValue, long.MaxValue)), "statvfs failed: no share to take");
+        Assert.That(RootfsBound.For("10GiB", 0, 0).Bytes, Is.EqualTo(10L << 30));
+    }
+
+    [Test]
+    public void The_advice_names_the_setting_its_value_here_and_what_to_do()
+    {
+        Assert.That(RootfsBound.For(" 1MiB ", Filesystem, 6_553_600).Advice, Is.EqualTo(
+            "one image may unpack to at most Cache:HighWatermark '1MiB' (1.0 MiB on this node), in as many entries as that share of the cache " +
+            "filesystem's inodes (64), the most the cache may hold (the image is unpacked inside it); raise Cache:HighWatermark to cache this image, " +
+            "or use a smaller image. Nothing was cached, the cache is unchanged"));
+    }
+}
