@@ -25,9 +25,15 @@ jobenv=() env_ok=0
 if [ -r "/proc/$$/environ" ]; then
    while IFS= read -r -d '' kv; do case $kv in [!=]*=*) jobenv+=("$kv") ;; esac; done < "/proc/$$/environ" && env_ok=1
 fi
-run() { # run CMD ARGS: exec CMD with the job's own environment (env by its full path: the job's PATH may lack it)
-   if [ $env_ok = 1 ]; then exec /usr/bin/env -i -- "${jobenv[@]}" "$@"; fi
-   exec /usr/bin/env -- "$@"
+# run CMD ARGS: exec CMD with the job's own environment (env by its full path: the job's PATH may lack it). `exec -c`:
+# env gets the environment once, in its arguments, not also as its own (a job environment near 1 MB would not fit twice
+# into ARG_MAX). A CMD with '=' in it (/scratch/lr=0.01/train) would be an assignment to env: /bin/sh execs it instead,
+# by the same PATH search, and runs a script without #! itself as execvp does.
+run() {
+   local via=()
+   case $1 in *=*) via=(/bin/sh -c 'exec "$@"' sh) ;; esac
+   if [ $env_ok = 1 ]; then exec -c /usr/bin/env -i -- "${jobenv[@]}" "${via[@]}" "$@"; fi
+   exec /usr/bin/env -- "${via[@]}" "$@"
 }
 unset -v CDPATH GLOBIGNORE EXECIGNORE TMOUT BASH_COMPAT POSIXLY_CORRECT
 set +o posix

@@ -214,4 +214,48 @@ public sealed class StarterSpecs
         foreach (var name in new[] { "BASH_ENV", "SHELLOPTS", "BASHOPTS", "BASH_FUNC_cd%%", "BASH_FUNC_command%%", "BASH_FUNC_module%%" })
             Assert.That(seen.Where(e => e.StartsWith(name + "=", StringComparison.Ordinal)), Is.EqualTo(new[] { $"{name}={jobEnvironment[name]}" }));
     }
+    /// <summary>
+    /// A job environment of 60 % of ARG_MAX: the starter hands it to env once (as arguments), not twice (arguments and
+    /// env's own environment), which would not fit and fail the job with "Argument list too long".
+    /// </summary>
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task A_job_environment_over_half_of_arg_max_reaches_the_job(bool withImage)
+    {
+        using var job = new ImageJob();
+        var argMax = long.Parse((await ExternalCommands.RunAsync(new ExternalCommand("getconf", ["ARG_MAX"]))).StandardOutput.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        const int chunk = 100_000; // below MAX_ARG_STRLEN (128 KiB), the bound on one string
+        var count = (int)(argMax * 6 / 10 / chunk);
+        var environment = new Dictionary<string, string?> { ["PLACEMENT_IMAGE"] = withImage ? "tiny" : null };
+        for (var i = 0; i < count; i++)
+            environment[$"BIG_{i}"] = new string((char)('a' + i % 26), chunk);
+
+        var result = await job.RunAsync(["/bin/sh", "-c", "printf '%s' \"$BIG_0\" | wc -c; env | grep -c '^BIG_'"], environment);
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError.Length > 2000 ? result.StandardError[..2000] : result.StandardError);
+        Assert.That(result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            Is.EqualTo(new[] { chunk.ToString(System.Globalization.CultureInfo.InvariantCulture), count.ToString(System.Globalization.CultureInfo.InvariantCulture) }));
+    }
+
+    /// <summary>A binary job whose path holds '=' (a directory named after a parameter) is run, not read by env as an assignment.</summary>
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task A_binary_job_whose_path_holds_an_equals_sign_runs(bool withImage)
+    {
+        using var job = new ImageJob();
+        var dir = job.Create("lr=0.01");
+        var program = Path.Combine(dir, "train");
+        await File.WriteAllTextAsync(program, "#!/bin/sh\necho \"trained $1 $MARK\"\n");
+        File.SetUnixFileMode(program, (UnixFileMode)0b111_101_101);
+
+        var result = await job.RunAsync([program, "x y"], new Dictionary<string, string?>
+        {
+            ["PLACEMENT_IMAGE"] = withImage ? "tiny" : null,
+            ["PLACEMENT_BINDS"] = dir,
+            ["MARK"] = "m",
+        });
+
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo("trained x y m"));
+    }
 }
