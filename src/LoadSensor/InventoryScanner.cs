@@ -64,7 +64,8 @@ internal static class InventoryScanner
         }
         catch (JsonException ex)
         {
-            scan.Problem = $"{path} is not valid JSON (line {ex.LineNumber + 1}, byte {ex.BytePositionInLine}); reporting the {scan.Ids.Count} image(s) read before that";
+            var where = ex.LineNumber is { } line ? $"line {line + 1}, byte {ex.BytePositionInLine}" : ex.Message;
+            scan.Problem = $"{path} is not valid JSON ({where}); reporting the {scan.Ids.Count} image(s) read before that";
         }
         return scan;
     }
@@ -84,11 +85,11 @@ internal static class InventoryScanner
             }
             if (reader.TokenType != JsonTokenType.PropertyName)
                 throw new JsonException("expected a property name");
-            if (reader.ValueTextEquals("cacheBytes"u8))
+            if (NameIs(ref reader, "cacheBytes"u8))
                 scan.CacheBytes = ReadLong(ref reader);
-            else if (reader.ValueTextEquals("freeBytes"u8))
+            else if (NameIs(ref reader, "freeBytes"u8))
                 scan.FreeBytes = ReadLong(ref reader);
-            else if (reader.ValueTextEquals("images"u8))
+            else if (NameIs(ref reader, "images"u8))
                 ReadImages(ref reader, scan.Ids);
             else
             {
@@ -117,7 +118,21 @@ internal static class InventoryScanner
         }
         catch (InvalidOperationException ex)
         {
-            throw new JsonException("an image id is not valid UTF-8", ex);
+            throw new JsonException($"the image id at byte {reader.TokenStartIndex} is not valid UTF-8", ex);
+        }
+    }
+
+    /// <summary>Whether the property name is <paramref name="name"/>. Comparing a name that escapes half a surrogate pair
+    /// (<c>"\ud800"</c>) throws InvalidOperationException, which would end the sensor like an undecodable id: damage.</summary>
+    private static bool NameIs(ref Utf8JsonReader reader, ReadOnlySpan<byte> name)
+    {
+        try
+        {
+            return reader.ValueTextEquals(name);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new JsonException($"the property name at byte {reader.TokenStartIndex} escapes half a UTF-16 surrogate pair", ex);
         }
     }
 
@@ -139,7 +154,7 @@ internal static class InventoryScanner
             {
                 if (reader.TokenType != JsonTokenType.PropertyName)
                     throw new JsonException("expected a property name");
-                var isId = reader.ValueTextEquals("id"u8);
+                var isId = NameIs(ref reader, "id"u8);
                 reader.Read();
                 if (isId && reader.TokenType == JsonTokenType.String)
                     id = ReadString(ref reader);

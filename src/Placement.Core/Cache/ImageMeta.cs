@@ -22,6 +22,10 @@ public sealed record ImageMeta
     /// <summary>The canonical reference that first produced this artifact (informational).</summary>
     public required string SourceRef { get; init; }
 
-    /// <summary>Blobs (manifest, config, kept layers) this image needs; `placement gc` removes the others.</summary>
-    public IReadOnlyList<string> Blobs { get; init; } = [];
+    /// <summary>Blobs (manifest, config, kept layers) this image needs; `placement gc` removes the others. Never null: a
+    /// record without "blobs" (the source-generated reader sets an absent init property to null, not to its initializer)
+    /// needs none.</summary>
+    public IReadOnlyList<string> Blobs { get => _blobs; init => _blobs = value ?? []; }
+
+    private readonly IReadOnlyList<string> _blobs = [];
 }

@@ -66,10 +66,7 @@ public sealed class GridEngineQueue(string qstat, string qhost, TimeSpan timeout
             var running = !pending && (state.Contains('r', StringComparison.Ordinal) || state.Contains('t', StringComparison.Ordinal));
             if (!pending && !running)
                 continue;
-            DateTimeOffset? start = null;
-            if (running && Text(entry, "JAT_start_time") is { } s
-                && DateTime.TryParseExact(s, "yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out var t))
-                start = new DateTimeOffset(t);
+            var start = running ? SchedulerCommands.ParseLocalTime(Text(entry, "JAT_start_time")) : null;
             jobs.Add(new SgeQueuedJob(id, tasks, state, pending ? TaskCount(tasks) : 1, pending, null, null, start));
         }
         return jobs;

@@ -52,7 +52,7 @@ public static class MungeCommands
             return new MungeDecodeResult(MungeDecodeStatus.Invalid, null, detail.Length > 0 ? detail : $"unmunge exit code {result.ExitCode}");
         return Parse(result.StandardOutput) is { } parsed
             ? new MungeDecodeResult(MungeDecodeStatus.Valid, parsed, "")
-            : new MungeDecodeResult(MungeDecodeStatus.Invalid, null, "unmunge printed no metadata");
+            : new MungeDecodeResult(MungeDecodeStatus.Invalid, null, "unmunge printed no metadata it could read (STATUS, UID, GID)");
     }
 
     /// <summary>Runs munge or unmunge; a program that cannot start (or times out) is an error that says what failed.</summary>
@@ -68,16 +68,20 @@ public static class MungeCommands
         }
     }
 
-    /// <summary>unmunge's output: <c>KEY: value</c> lines, an empty line, then the payload (exactly LENGTH bytes).</summary>
+    /// <summary>unmunge's output: <c>KEY: value</c> lines, an empty line, then the payload (exactly LENGTH bytes). Null
+    /// when it is not that (no empty line, STATUS not 0, UID or GID missing or not a number, a key given twice).</summary>
     internal static MungeCredential? Parse(string output)
     {
         var split = output.IndexOf("\n\n", StringComparison.Ordinal);
         if (split < 0)
             return null;
-        var fields = output[..split].Split('\n')
-            .Select(l => l.Split(':', 2))
-            .Where(p => p.Length == 2)
-            .ToDictionary(p => p[0].Trim(), p => p[1].Trim(), StringComparer.Ordinal);
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in output[..split].Split('\n').Select(l => l.Split(':', 2)).Where(p => p.Length == 2))
+        {
+            // A key twice is not unmunge's output: which UID would be the caller's?
+            if (!fields.TryAdd(pair[0].Trim(), pair[1].Trim()))
+                return null;
+        }
         if (!fields.TryGetValue("STATUS", out var status) || status != "0"
             || !fields.TryGetValue("UID", out var uidText) || !int.TryParse(uidText, NumberStyles.None, CultureInfo.InvariantCulture, out var uid)
             || !fields.TryGetValue("GID", out var gidText) || !int.TryParse(gidText, NumberStyles.None, CultureInfo.InvariantCulture, out var gid))

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Placement.Core.Processes;
 
 /// <summary>What a scheduler client said: the command, its result, and its messages (stderr, plus stdout when it failed), on one line of at most 500 characters.</summary>
@@ -35,6 +37,17 @@ public static class SchedulerCommands
         }
         return new SchedulerCommandResult(command, result, OneLine(result.StandardError + " " + (result.Succeeded ? "" : result.StandardOutput)));
     }
+
+    /// <summary>
+    /// A local time as squeue and qstat print it (<c>yyyy-MM-ddTHH:mm:ss</c>); null when it is not one, or falls in the
+    /// first or last year of the calendar (0001-01-01, 9999-12-31), where applying the time zone's offset leaves
+    /// DateTimeOffset's range (ArgumentOutOfRangeException east or west of UTC). No job starts then.
+    /// </summary>
+    public static DateTimeOffset? ParseLocalTime(string? text) =>
+        DateTime.TryParseExact(text, "yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out var time)
+        && time.Year is > 1 and < 9999
+            ? new DateTimeOffset(time)
+            : null;
 
     /// <summary>A client's output for an error message: one line, at most 500 characters.</summary>
     public static string OneLine(string text)

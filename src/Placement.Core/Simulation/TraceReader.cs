@@ -163,10 +163,11 @@ public static class TraceReader
                 count++;
                 if (count > SwfFields)
                     break;
-                if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out fields[count]))
+                // Finite only: "1e400" parses as infinity and "NaN" as NaN, neither a time nor a count to replay.
+                if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out fields[count]) || !double.IsFinite(fields[count]))
                 {
                     throw new TraceFormatException(name, lineNumber, $"field {count} ({SwfNames[count]})", Shorten(token.ToString()),
-                        "SWF fields are numbers (-1 for unknown)");
+                        "SWF fields are finite numbers (-1 for unknown)");
                 }
             }
             if (count != SwfFields)
@@ -204,7 +205,8 @@ public static class TraceReader
             skipped > 0 ? "run time -1, or no processor count (cancelled before start)" : null);
     }
 
-    private static int ByField(double value, int images) => value <= 0 ? 0 : (int)(((long)value - 1) % images);
+    /// <summary>Ids 1, 2, … map to images 0, 1, … modulo the count; unknown (-1), 0 and a fraction below 1 to image 0.</summary>
+    private static int ByField(double value, int images) => value < 1 ? 0 : (int)(((long)value - 1) % images);
 
     public static JobTrace ReadCsv(TextReader reader, string name)
     {

@@ -81,8 +81,7 @@ public sealed partial class SlurmQueue(string squeue, string scontrol, string si
                     refs = AdminImages(detail);
                 }
             }
-            DateTimeOffset? start = DateTime.TryParseExact(fields[3], "yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out var t)
-                ? new DateTimeOffset(t) : null;
+            var start = SchedulerCommands.ParseLocalTime(fields[3]);
             var arrayTasks = fields[1] is "" or "N/A" ? null : fields[1];
             jobs.Add(new SlurmJob(id, fields[2], ImageFeature(prefer) ?? ImageFeature(Value(fields[4])), refs, start, PendingTasks(arrayTasks)));
         }

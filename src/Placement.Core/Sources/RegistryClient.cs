@@ -77,7 +77,7 @@ public sealed partial class RegistryClient : IDisposable
         if (!MediaTypes.IsIndex(top.MediaType))
             return ToImage(registry, repository, reference, top, null, null);
 
-        var (child, platform) = PickPlatform(registry, repository, reference, top);
+        var (child, platform) = PickPlatform(_platform, registry, repository, reference, top);
         var manifest = await FetchManifestAsync(registry, repository, child.Digest, options, cancellationToken).ConfigureAwait(false);
         if (MediaTypes.IsIndex(manifest.MediaType))
             throw new SourceException(SourceErrorKind.Unsupported,
@@ -281,6 +281,14 @@ public sealed partial class RegistryClient : IDisposable
             throw new SourceException(SourceErrorKind.Integrity,
                 $"manifest {subject} from {registry} does not match its digest: expected {expected}, got {digest} ({bytes.Length} bytes)", 200);
 
+        return ParseManifest(bytes, digest, contentType, registry, repository, reference);
+    }
+
+    /// <summary>The manifest or index a registry sent for <paramref name="reference"/>; anything else (not JSON, schema 1,
+    /// not an image) is a <see cref="SourceException"/> saying so.</summary>
+    internal static FetchedManifest ParseManifest(byte[] bytes, string digest, string? contentType, string registry, string repository, string reference)
+    {
+        var subject = Subject(repository, reference);
         ManifestJson manifest;
         try
         {
@@ -351,7 +359,8 @@ public sealed partial class RegistryClient : IDisposable
         }
     }
 
-    private (BlobDescriptor Child, string Platform) PickPlatform(string registry, string repository, string reference, FetchedManifest index)
+    /// <summary>The index entry for <paramref name="wanted"/> (a variant match first).</summary>
+    internal static (BlobDescriptor Child, string Platform) PickPlatform(PlatformSpec wanted, string registry, string repository, string reference, FetchedManifest index)
     {
         var entries = index.Json.Manifests ?? [];
         // The JSON may hold null where a descriptor belongs: a malformed index, said so instead of a NullReferenceException.
@@ -359,8 +368,8 @@ public sealed partial class RegistryClient : IDisposable
             throw new SourceException(SourceErrorKind.Unsupported,
                 $"index {index.Digest} of {registry}/{Subject(repository, reference)} has a null entry in its manifests list", 200);
         var candidates = entries
-            .Where(e => e.Platform is not null && _platform.Matches(e.Platform.Os, e.Platform.Architecture, e.Platform.Variant))
-            .OrderBy(e => _platform.Variant is not null && string.Equals(e.Platform!.Variant, _platform.Variant, StringComparison.OrdinalIgnoreCase) ? 0 : 1)
+            .Where(e => e.Platform is not null && wanted.Matches(e.Platform.Os, e.Platform.Architecture, e.Platform.Variant))
+            .OrderBy(e => wanted.Variant is not null && string.Equals(e.Platform!.Variant, wanted.Variant, StringComparison.OrdinalIgnoreCase) ? 0 : 1)
             .ToList();
         if (candidates.Count == 0)
         {
@@ -370,7 +379,7 @@ public sealed partial class RegistryClient : IDisposable
                 .Distinct(StringComparer.Ordinal)
                 .ToList();
             throw new SourceException(SourceErrorKind.Unsupported,
-                $"{registry}/{Subject(repository, reference)} has no image for platform {_platform}; available: " +
+                $"{registry}/{Subject(repository, reference)} has no image for platform {wanted}; available: " +
                 (available.Count == 0 ? "none" : string.Join(", ", available)) + " (set Platform to pick another)", 200);
         }
         var chosen = candidates[0];
@@ -378,7 +387,7 @@ public sealed partial class RegistryClient : IDisposable
         return (descriptor, PlatformSpec.Format(chosen.Platform!.Os, chosen.Platform.Architecture, chosen.Platform.Variant));
     }
 
-    private static ResolvedImage ToImage(string registry, string repository, string reference, FetchedManifest manifest, string? indexDigest, string? platform)
+    internal static ResolvedImage ToImage(string registry, string repository, string reference, FetchedManifest manifest, string? indexDigest, string? platform)
     {
         if (manifest.Json.Config is null || manifest.Json.Layers is null)
             throw new SourceException(SourceErrorKind.Unsupported,

@@ -53,7 +53,8 @@ internal static class ResponseErrors
         try
         {
             var parsed = JsonSerializer.Deserialize(body, SourcesJsonContext.Default.RegistryErrorsJson);
-            if (parsed?.Errors is not { Count: > 0 } errors)
+            // The list may hold null ({"errors":[null]}): skipped, like an error body that says nothing.
+            if (parsed?.Errors?.OfType<RegistryErrorJson>().ToList() is not { Count: > 0 } errors)
                 return "";
             return string.Join("; ", errors.Select(e =>
                 string.IsNullOrWhiteSpace(e.Message) ? e.Code ?? "UNKNOWN" : $"{e.Code ?? "UNKNOWN"}: {e.Message}"));

@@ -268,6 +268,25 @@ public sealed class EvictionSpecs
     }
 
     [Test]
+    public async Task An_image_record_without_its_blobs_list_needs_no_blobs_and_gc_does_not_fail_on_it()
+    {
+        // Found by ParserFuzzSpecs: the generated reader set an absent "blobs" to null, not to its initializer, and
+        // `placement gc` failed on it (SelectMany over null) instead of removing the blobs nothing needs.
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var handed = await cache.EnsureAsync(a, "job");
+        var hex = Placement.Core.Digests.Hex(handed.Digest);
+        var meta = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(cache.Layout.ImageMeta(hex)))!.AsObject();
+        Assert.That(meta.Remove("blobs"), Is.True, "the spec removed the list");
+        await File.WriteAllTextAsync(cache.Layout.ImageMeta(hex), meta.ToJsonString());
+
+        Assert.That(cache.Store.ReadMeta(hex)!.Blobs, Is.Empty);
+        Assert.DoesNotThrow(() => cache.CollectGarbage(dryRun: false));
+        Assert.That(cache.Store.ReadMeta(hex), Is.Not.Null, "the image itself stays");
+    }
+
+    [Test]
     public async Task A_lease_being_written_is_not_taken_for_an_expired_one_and_gc_keeps_it()
     {
         // AtomicFile writes .<name>.<pid>.<guid>.tmp next to the lease first; counting leases used to delete it as

@@ -148,4 +148,14 @@ public sealed class GridEngineQueueSpecs
             """;
         Assert.That(GridEngineQueue.ParseJobList(xml).Select(j => j.Id), Is.EqualTo(new[] { "2" }));
     }
+
+    [TestCase("0001-01-01T00:00:00")]
+    [TestCase("9999-12-31T23:59:59")]
+    public void A_start_time_at_either_end_of_the_calendar_is_no_start_time(string start)
+    {
+        // Found by ParserFuzzSpecs: east (0001) or west (9999) of UTC, the local time plus the zone's offset left
+        // DateTimeOffset's range and ParseJobList threw ArgumentOutOfRangeException.
+        var xml = $"<job_info><queue_info><job_list state=\"running\"><JB_job_number>3</JB_job_number><state>r</state><JAT_start_time>{start}</JAT_start_time></job_list></queue_info></job_info>";
+        Assert.That(GridEngineQueue.ParseJobList(xml).Single().StartTime, Is.Null);
+    }
 }

@@ -118,6 +118,18 @@ public sealed class LoadSensorSpecs
         Assert.That(lines, Has.Length.EqualTo(2), "one line for the problem, one for the recovery: " + stderr);
     }
 
+    [TestCase("{\"cacheBytes\": 777, \"\\ud800\": 1}")]
+    [TestCase("{\"cacheBytes\": 777, \"images\": [{\"\\udc00x\": \"img_000000000000\"}]}")]
+    public void An_inventory_property_name_escaping_half_a_surrogate_pair_is_damage_not_a_crash(string json)
+    {
+        // Found by ParserFuzzSpecs: comparing such a name threw InvalidOperationException, which ended the sensor (and
+        // execd restarted it into the same crash).
+        File.WriteAllText(Inventory, json);
+        var scan = Placement.LoadSensor.InventoryScanner.Read(Inventory);
+        Assert.That(scan.Problem, Does.StartWith($"{Inventory} is not valid JSON (the property name at byte ").And.Contain("escapes half a UTF-16 surrogate pair"));
+        Assert.That(scan.CacheBytes, Is.EqualTo(777), "what came before the damage is kept");
+    }
+
     [Test]
     public async Task An_inventory_rewritten_while_reports_are_read_never_yields_a_malformed_report()
     {

@@ -91,4 +91,14 @@ public sealed class SlurmQueueSpecs
         Assert.That(SlurmQueue.MapState("draining"), Is.EqualTo(NodeState.Drain));
         Assert.That(SlurmQueue.MapState("something_new"), Is.EqualTo(NodeState.Unknown));
     }
+
+    [TestCase("0001-01-01T00:00:00")]
+    [TestCase("9999-12-31T23:59:59")]
+    public void A_start_time_at_either_end_of_the_calendar_is_no_start_time(string start)
+    {
+        // Found by ParserFuzzSpecs: east (0001) or west (9999) of UTC, the local time plus the zone's offset left
+        // DateTimeOffset's range and ParseJobs threw ArgumentOutOfRangeException.
+        var jobs = SlurmQueue.ParseJobs($"8\tN/A\tRUNNING\t{start}\t(null)\t\n", "");
+        Assert.That(jobs.Single().StartTime, Is.Null);
+    }
 }

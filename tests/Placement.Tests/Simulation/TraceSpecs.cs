@@ -198,6 +198,26 @@ public sealed class SimulatorTraceSpecs
         Assert.That(ex.Message, Does.Contain($"field 5 (allocated processors): bad value '{processors}': processors are a whole number >= 0, or -1 for unknown"));
     }
 
+    [TestCase("1 0 -1 1e400 4 -1 -1 4 -1 -1 1 7 -1 3 -1 -1 -1 -1", "field 4 (run time): bad value '1e400'")]
+    [TestCase("1 Infinity -1 100 4 -1 -1 4 -1 -1 1 7 -1 3 -1 -1 -1 -1", "field 2 (submit time): bad value 'Infinity'")]
+    [TestCase("1 0 -1 NaN 4 -1 -1 4 -1 -1 1 7 -1 3 -1 -1 -1 -1", "field 4 (run time): bad value 'NaN'")]
+    public void Swf_fields_that_are_not_finite_numbers_are_refused(string line, string field)
+    {
+        // Found by ParserFuzzSpecs: double.TryParse takes 1e400 for infinity, and the job ran "for ever".
+        var ex = Assert.Throws<TraceFormatException>(() => TraceReader.ReadSwf(new StringReader(line), "t.swf", ImageAssignment.Default))!;
+        Assert.That(ex.Message, Is.EqualTo($"t.swf:1: {field}: SWF fields are finite numbers (-1 for unknown)"));
+    }
+
+    [TestCase(ImageRule.User, " 7 -1 3 ", " 0.5 -1 3 ")]
+    [TestCase(ImageRule.Executable, " 7 -1 3 ", " 7 -1 0.5 ")]
+    public void A_user_or_executable_number_below_1_assigns_image_0_not_an_index_before_the_first(ImageRule rule, string from, string to)
+    {
+        // Found by ParserFuzzSpecs: (long)0.5 - 1 made image index -1, which the replay used as an array index.
+        var line = SwfLine.Replace(from, to, StringComparison.Ordinal);
+        var trace = TraceReader.ReadSwf(new StringReader(line), "t.swf", new ImageAssignment(rule, 5, 1.1, 1));
+        Assert.That(trace.Jobs.Single().Image, Is.Zero);
+    }
+
     [Test]
     public void Csv_cores_too_large_are_called_too_large()
     {

@@ -64,6 +64,14 @@ public sealed class MalformedManifestSpecs
         Assert.That(ex.Message, Does.Contain(expected));
     }
 
+    [TestCase("""{"errors":[null]}""", "")]
+    [TestCase("""{"errors":[{"code":"DENIED"},null]}""", "DENIED")]
+    public void A_null_in_a_registry_error_body_is_skipped(string body, string expected)
+    {
+        // Found by ParserFuzzSpecs: a null error entry threw NullReferenceException while describing a failed request.
+        Assert.That(ResponseErrors.DecodeRegistryErrors(body), Is.EqualTo(expected));
+    }
+
     [Test]
     public async Task Layer_sizes_adding_up_past_the_largest_long_do_not_overflow()
     {
