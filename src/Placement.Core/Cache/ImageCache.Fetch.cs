@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Placement.Core.Configuration;
 using Placement.Core.Images;
 using Placement.Core.Materialize;
 using Placement.Core.Native;
@@ -111,8 +112,9 @@ public sealed partial class ImageCache : IDisposable
             var config = await Translate(() => Registry.ReadBlobAsync(image.Registry, image.Repository, image.Config, cancellationToken)).ConfigureAwait(false);
             WriteBlobIfMissing(image.Config.Digest, config);
 
+            var bound = Bound();
             // Another node's squashfs of this digest, attested by its root and verified here, instead of the layers.
-            if (await FromPeerAsync(reference, id, image.Digest, "squashfs", "image.sqsh", Path.Combine(output, "image.sqsh"), progress, cancellationToken).ConfigureAwait(false) is { } copy)
+            if (await FromPeerAsync(reference, id, image.Digest, "squashfs", "image.sqsh", Path.Combine(output, "image.sqsh"), bound, progress, cancellationToken).ConfigureAwait(false) is { } copy)
             {
                 var copied = Commit(hex, output, new ImageMeta
                 {
@@ -137,7 +139,6 @@ public sealed partial class ImageCache : IDisposable
                 .ToList();
             var rootfs = Path.Combine(build, "rootfs");
             Directory.CreateDirectory(rootfs);
-            var bound = RootfsBound.For(Options.Cache.HighWatermark, Store.FilesystemSize().Total, Store.FilesystemInodes());
             var applier = new LayerApplier(new LayerApplyOptions { MaxRootfsBytes = bound.Bytes, MaxEntries = bound.Entries });
             Exception? failed = null;
             try
@@ -172,8 +173,10 @@ public sealed partial class ImageCache : IDisposable
                 CompressionLevel = Options.Cache.SquashfsCompressionLevel == 0 ? null : Options.Cache.SquashfsCompressionLevel,
                 Processors = Options.Cache.SquashfsProcessors == 0 ? null : Options.Cache.SquashfsProcessors,
                 Timeout = TimeSpan.FromSeconds(Options.Cache.SquashfsTimeoutSeconds),
+                // The squashfs is written into the cache too; within the rootfs's bound it is smaller, this is the backstop.
+                MaxOutputBytes = bound.Bytes == long.MaxValue ? null : bound.Bytes,
             });
-            await TranslateDisk(() => squashfs.BuildAsync(rootfs, artifact, cancellationToken), reference).ConfigureAwait(false);
+            await TranslateDisk(() => TranslateSquashfs(() => squashfs.BuildAsync(rootfs, artifact, cancellationToken), reference, bound), reference).ConfigureAwait(false);
             AtomicFile.TryDelete(rootfs);
 
             tracker.Phase("verifying");
@@ -336,6 +339,7 @@ public sealed partial class ImageCache : IDisposable
             return new FetchedArtifact(pinnedDigest, already, new FileInfo(already).Length, Hit: true);
 
         var partial = Layout.PartialBlob(downloadKey);
+        var bound = Bound();
         string digest;
         string? stamp = null;
         string? source = null;
@@ -345,7 +349,7 @@ public sealed partial class ImageCache : IDisposable
             if (pinnedDigest is not null && Store.ArtifactPath(downloadKey) is { } committed)
                 return new FetchedArtifact(pinnedDigest, committed, new FileInfo(committed).Length, Hit: true);
             var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", 0, progress);
-            if (pinnedDigest is not null && await FromPeerAsync(reference, id, pinnedDigest, "file", "image" + extension, partial, progress, cancellationToken).ConfigureAwait(false) is not null)
+            if (pinnedDigest is not null && await FromPeerAsync(reference, id, pinnedDigest, "file", "image" + extension, partial, bound, progress, cancellationToken).ConfigureAwait(false) is not null)
             {
                 digest = pinnedDigest; // verified against the pin while it streamed
                 source = "peer";
@@ -353,13 +357,15 @@ public sealed partial class ImageCache : IDisposable
             else if (reference.Kind == ImageSourceKind.Http)
             {
                 var reporter = new SyncProgress(new Progress<long>(done => tracker.Set(done)));
-                var result = await TranslateDisk(() => Translate(() => Http.DownloadAsync(reference.Url!, pinnedDigest, partial, reporter, cancellationToken)), reference).ConfigureAwait(false);
+                // Bounded like every image entering the cache: a larger Content-Length is refused before the body, a
+                // chunked body stopped at the bound; the message names the URL (without its query) already.
+                var result = await TranslateDisk(() => Translate(() => TranslateTooLarge(() => Http.DownloadAsync(reference.Url!, pinnedDigest, null, MaxBytes(bound), partial, reporter, cancellationToken), null, bound)), reference).ConfigureAwait(false);
                 Metrics.PlacementMetrics.DownloadedBytes.WithLabels("http").Inc(result.BytesTransferred);
                 digest = result.Digest;
             }
             else
             {
-                (digest, stamp) = await TranslateDisk(() => CopyLocalAsync(reference.Path!, partial, tracker, cancellationToken), reference).ConfigureAwait(false);
+                (digest, stamp) = await TranslateDisk(() => CopyLocalAsync(reference.Path!, partial, bound, tracker, cancellationToken), reference).ConfigureAwait(false);
                 Metrics.PlacementMetrics.DownloadedBytes.WithLabels("file").Inc(new FileInfo(partial).Length);
             }
             // The finished download leaves the shared partial name while the lock is still held: a pull that takes the
@@ -431,13 +437,15 @@ public sealed partial class ImageCache : IDisposable
     /// when peer fetch is off or no holder could serve it (the caller then fetches from the source).
     /// </summary>
     private async Task<PeerCopy?> FromPeerAsync(ImageReference reference, string id, string digest, string format, string artifact, string destination,
-        IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+        RootfsBound bound, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         if (Peers is not { } peers)
             return null;
         var tracker = new ProgressTracker(this, id, reference.Canonical, "copying from a peer", 0, progress);
         var reporter = new SyncProgress(new Progress<long>(done => tracker.Set(done)));
-        return await TranslateDisk(() => peers.TryFetchAsync(id, digest, format, artifact, destination, PeerHttp, reporter, cancellationToken), reference).ConfigureAwait(false);
+        // A holder's attested copy larger than the bound ends the pull before its body is requested (PeerFetcher).
+        return await TranslateDisk(() => TranslateTooLarge(() => peers.TryFetchAsync(id, digest, format, artifact, destination, bound.Bytes, PeerHttp, reporter, cancellationToken),
+            reference.Canonical, bound), reference).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -500,7 +508,7 @@ public sealed partial class ImageCache : IDisposable
     /// (<see cref="RequireReadableByEveryone"/>), the size, the change stamp and the bytes all come from that descriptor,
     /// so swapping a symlink or a directory between the checks and the copy cannot make root copy another file.
     /// </summary>
-    private static async Task<(string Digest, string Stamp)> CopyLocalAsync(string source, string partial, ProgressTracker tracker, CancellationToken cancellationToken)
+    private static async Task<(string Digest, string Stamp)> CopyLocalAsync(string source, string partial, RootfsBound bound, ProgressTracker tracker, CancellationToken cancellationToken)
     {
         if (Directory.Exists(source))
             throw new PlacementException(PlacementErrorKind.NotFound, $"{source} is a directory, not an image file; give the path of a .sqsh or .sif file");
@@ -529,6 +537,8 @@ public sealed partial class ImageCache : IDisposable
         }
         if (length <= 0)
             throw new PlacementException(PlacementErrorKind.Integrity, $"{source} is empty or not a regular file ({real}); give the path of a .sqsh or .sif image file");
+        if (length > bound.Bytes)
+            throw new ImageTooLargeException($"{source} is {length} bytes ({SizeLimit.Format(length)}), {bound.Exceeded}; nothing was copied; {bound.ArtifactAdvice}");
         var stamp = Stamp(length, File.GetLastWriteTimeUtc(handle));
         tracker.Total(length);
         AtomicFile.TryDelete(partial);
@@ -624,7 +634,7 @@ public sealed partial class ImageCache : IDisposable
                 SourceErrorKind.NotFound => PlacementErrorKind.NotFound,
                 SourceErrorKind.Unauthorized => PlacementErrorKind.Unauthorized,
                 SourceErrorKind.Integrity => PlacementErrorKind.Integrity,
-                SourceErrorKind.Unsupported => PlacementErrorKind.Unsupported,
+                SourceErrorKind.Unsupported or SourceErrorKind.TooLarge => PlacementErrorKind.Unsupported,
                 _ => PlacementErrorKind.Network,
             }, ex.Message, ex);
         }
@@ -638,7 +648,7 @@ public sealed partial class ImageCache : IDisposable
         }
         catch (LayerException ex) when (ex.Kind == LayerErrorKind.TooLarge)
         {
-            throw new PlacementException(PlacementErrorKind.Unsupported, $"{reference.Canonical}: {ex.Message}; {bound.Advice}", ex);
+            throw new ImageTooLargeException($"{reference.Canonical}: {ex.Message}; {bound.Advice}", ex);
         }
         catch (LayerException ex)
         {
@@ -646,8 +656,40 @@ public sealed partial class ImageCache : IDisposable
         }
     }
 
-    /// <summary>The image unpacks to more than <see cref="RootfsBound"/> allows: it can never be cached with this configuration.</summary>
-    private static bool IsTooLarge(Exception? ex) => ex is PlacementException { InnerException: LayerException { Kind: LayerErrorKind.TooLarge } };
+    /// <summary>A source's refusal of an image over <paramref name="bound"/> as the cache's, prefixed with <paramref name="image"/>
+    /// unless the source's message names it already.</summary>
+    private static async Task<T> TranslateTooLarge<T>(Func<Task<T>> action, string? image, RootfsBound bound)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (SourceException ex) when (ex.Kind == SourceErrorKind.TooLarge)
+        {
+            throw new ImageTooLargeException($"{(image is null ? "" : image + ": ")}{ex.Message}; {bound.ArtifactAdvice}", ex);
+        }
+    }
+
+    private static async Task<T> TranslateSquashfs<T>(Func<Task<T>> action, ImageReference reference, RootfsBound bound)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (SquashfsTooLargeException ex)
+        {
+            throw new ImageTooLargeException($"{reference.Canonical}: its squashfs grew to {ex.BytesWritten} bytes while it was built, {bound.Exceeded}; " +
+                                             $"mksquashfs was stopped; {bound.ArtifactAdvice}", ex);
+        }
+    }
+
+    /// <summary>The image is larger than <see cref="RootfsBound"/> allows: it can never be cached with this configuration.</summary>
+    private static bool IsTooLarge(Exception? ex) => ex is ImageTooLargeException;
+
+    /// <summary>What one image may take in this cache now: <see cref="RootfsBound"/> of Cache:HighWatermark on the cache filesystem.</summary>
+    private RootfsBound Bound() => RootfsBound.For(Options.Cache.HighWatermark, Store.FilesystemSize().Total, Store.FilesystemInodes());
+
+    private static long? MaxBytes(RootfsBound bound) => bound.Bytes == long.MaxValue ? null : bound.Bytes;
 
     private async Task<T> TranslateDisk<T>(Func<Task<T>> action, ImageReference? reference)
     {

@@ -33,10 +33,27 @@ internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermar
     {
         get
         {
-            var bytes = Bytes == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $" ({SizeLimit.Format(Bytes)} on this node)");
             var entries = Entries == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $", in as many entries as that share of the cache filesystem's inodes ({Entries})");
-            return $"one image may unpack to at most Cache:HighWatermark '{HighWatermark}'{bytes}{entries}, the most the cache may hold (the image is unpacked inside it); " +
-                   "raise Cache:HighWatermark to cache this image, or use a smaller image. Nothing was cached, the cache is unchanged";
+            return AdviceFor($"unpack to at most Cache:HighWatermark '{HighWatermark}'{OnThisNode}{entries}", "the image is unpacked inside it");
         }
     }
+
+    /// <summary>
+    /// The end of the message refusing an image that enters the cache as one file, the same bound in bytes: a single-file
+    /// source (HTTP, shared filesystem), another node's copy, or the squashfs built from a rootfs.
+    /// </summary>
+    public string ArtifactAdvice => AdviceFor($"take at most Cache:HighWatermark '{HighWatermark}'{OnThisNode}", "the image is stored inside it");
+
+    /// <summary>"more than 1.0 MiB (1048576 bytes), the bound on one image": what an image's size was found to exceed.</summary>
+    public string Exceeded => Describe(Bytes);
+
+    /// <summary>What an image's size exceeds when its bound is <paramref name="bytes"/>, as <see cref="Exceeded"/> says it.</summary>
+    internal static string Describe(long bytes) =>
+        string.Create(CultureInfo.InvariantCulture, $"more than {SizeLimit.Format(bytes)} ({bytes} bytes), the bound on one image");
+
+    private string OnThisNode => Bytes == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $" ({SizeLimit.Format(Bytes)} on this node)");
+
+    private static string AdviceFor(string allowed, string why) =>
+        $"one image may {allowed}, the most the cache may hold ({why}); raise Cache:HighWatermark to cache this image, or use a smaller image. " +
+        "Nothing was cached, the cache is unchanged";
 }

@@ -16,7 +16,7 @@ namespace Placement.Core.Peers;
 /// holder answers 503 and the next is asked), check the offer's attestation (a uid-0 MUNGE credential over exactly its
 /// fields, naming this node), then download the bytes through the cache's verifying download engine pinned to the
 /// attested SHA-256. Null when no peer could serve: the caller pulls from the registry. Never throws for a peer's
-/// failure, only for cancellation.
+/// failure, only for cancellation and for an image whose attested size is over the caller's bound.
 /// </summary>
 public sealed class PeerFetcher : IDisposable
 {
@@ -76,7 +76,19 @@ public sealed class PeerFetcher : IDisposable
 
     /// <summary>Tries the holders of <paramref name="imageId"/> for the artifact of <paramref name="digest"/>; writes it to
     /// <paramref name="destination"/> (fsynced, not renamed) and returns what was copied, or null (nothing left behind).</summary>
-    public async Task<PeerCopy?> TryFetchAsync(string imageId, string digest, string format, string artifact, string destination,
+    public Task<PeerCopy?> TryFetchAsync(string imageId, string digest, string format, string artifact, string destination,
+        HttpFileSource http, IProgress<long>? progress, CancellationToken cancellationToken) =>
+        TryFetchAsync(imageId, digest, format, artifact, destination, long.MaxValue, http, progress, cancellationToken);
+
+    /// <summary>
+    /// <see cref="TryFetchAsync(string,string,string,string,string,HttpFileSource,IProgress{long},CancellationToken)"/>
+    /// of an artifact that may be at most <paramref name="maxBytes"/> (what one image may take in the receiving cache).
+    /// An attested offer of more is not fetched (no body request); when no other holder serves one that fits, the image is
+    /// too large for this cache from any source (a pinned file is the same file everywhere; a squashfs is no larger than
+    /// the rootfs it is built from), so instead of null it throws <see cref="SourceException"/>
+    /// <see cref="SourceErrorKind.TooLarge"/> naming the holder and the size.
+    /// </summary>
+    public async Task<PeerCopy?> TryFetchAsync(string imageId, string digest, string format, string artifact, string destination, long maxBytes,
         HttpFileSource http, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         IReadOnlyList<string> holders;
@@ -98,6 +110,7 @@ public sealed class PeerFetcher : IDisposable
             return null;
         }
         int busy = 0, gone = 0;
+        SourceException? tooLarge = null;
         foreach (var holder in order)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -106,6 +119,16 @@ public sealed class PeerFetcher : IDisposable
             gone += answer == HttpStatusCode.NotFound ? 1 : 0;
             if (offer is null || !await AcceptableAsync(offer, holder, digest, format, artifact, cancellationToken).ConfigureAwait(false))
                 continue;
+            if (offer.Size > maxBytes)
+            {
+                // Attested (an unattested size could be any peer's lie): not fetched. Another holder's squashfs may be
+                // smaller (each node builds its own); if none serves, the image is too large here (below).
+                _log($"{imageId} ({digest}): {holder} offers {offer.Size} bytes, more than this node's cache takes for one image ({maxBytes}); not copied");
+                tooLarge ??= new SourceException(SourceErrorKind.TooLarge,
+                    $"{holder} offers its {format} copy of {digest}: {offer.Size} bytes ({Configuration.SizeLimit.Format(offer.Size)}), " +
+                    $"{RootfsBound.Describe(maxBytes)}; nothing was copied");
+                continue;
+            }
             var body = new Uri(_options.Prefetch.AgentUrlFor(holder), $"v1/artifacts/{Digests.Hex(digest)}/{Uri.EscapeDataString(artifact)}?token={Uri.EscapeDataString(offer.Token)}");
             try
             {
@@ -131,6 +154,10 @@ public sealed class PeerFetcher : IDisposable
                 _log($"{imageId} from {holder}: {ex.Message} ({destination}); trying the next holder or the registry");
             }
         }
+        // The image's artifact is larger than this cache may hold: the source would give as much (a squashfs is no
+        // larger than the rootfs it is built from), so the pull ends here rather than downloading it to fail later.
+        if (tooLarge is not null)
+            throw tooLarge;
         // Holders that all answered 404 had evicted it since they published it (or hold another digest of the tag).
         PlacementMetrics.PeerFetches.WithLabels(gone == order.Count ? "no_holder" : busy == order.Count ? "busy" : "failed").Inc();
         return null;

@@ -47,7 +47,7 @@ internal sealed class DownloadEngine(SourceOptions options)
                 return result;
             }
         }
-        catch (SourceException ex) when (ex.Kind == SourceErrorKind.Integrity)
+        catch (SourceException ex) when (ex.Kind is SourceErrorKind.Integrity or SourceErrorKind.TooLarge)
         {
             deletePartial = true;
             throw;
@@ -165,6 +165,10 @@ internal sealed class DownloadEngine(SourceOptions options)
                 throw await request.Fail(response, cancellationToken).ConfigureAwait(false);
             }
 
+            if (request.MaxSize is { } bound && total is { } size && size > bound)
+                throw new SourceException(SourceErrorKind.TooLarge,
+                    $"{request.Description}: the server announces {size} bytes ({Configuration.SizeLimit.Format(size)}), {Cache.RootfsBound.Describe(bound)}; " +
+                    "its body was not downloaded", (int)response.StatusCode);
             if (validatorPath is not null && length == 0)
             {
                 // A new start (or a changed file, sent whole because If-Range did not match): keep this response's
@@ -229,6 +233,10 @@ internal sealed class DownloadEngine(SourceOptions options)
                     if (end is { } max && length + n > max)
                         throw new SourceException(SourceErrorKind.Integrity,
                             $"{request.Description}: the server sent more than the expected {max} bytes; the partial file was deleted");
+                    if (request.MaxSize is { } cap && length + n > cap)
+                        throw new SourceException(SourceErrorKind.TooLarge,
+                            $"{request.Description}: {length + n} bytes received before the end of the file, {Cache.RootfsBound.Describe(cap)} " +
+                            "(the server announced no size); the download was stopped and the partial file deleted");
                     await file.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
                     hash.AppendData(buffer, 0, n);
                     length += n;

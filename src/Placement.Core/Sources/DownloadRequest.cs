@@ -18,6 +18,13 @@ internal sealed record DownloadRequest(
     /// <summary>Expected size in bytes, when known (registry descriptors); otherwise Content-Length is checked.</summary>
     public long? ExpectedSize { get; init; }
 
+    /// <summary>
+    /// The most the content may be, when bounded (an image entering the cache: Cache:HighWatermark): a larger size
+    /// announced by the server is refused before the body is read, and a body without one (chunked) is stopped before
+    /// a byte past the bound is written, both as <see cref="SourceErrorKind.TooLarge"/>.
+    /// </summary>
+    public long? MaxSize { get; init; }
+
     /// <summary>Expected <c>sha256:</c> digest, when known; otherwise the computed one is returned.</summary>
     public string? ExpectedDigest { get; init; }
 }

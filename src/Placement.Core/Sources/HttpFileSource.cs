@@ -44,6 +44,17 @@ public sealed class HttpFileSource : IDisposable
     /// </summary>
     public Task<DownloadResult> DownloadAsync(
         Uri url, string? expectedSha256, long? expectedSize, string partialPath,
+        IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        DownloadAsync(url, expectedSha256, expectedSize, null, partialPath, progress, cancellationToken);
+
+    /// <summary>
+    /// <see cref="DownloadAsync(Uri,string,long?,string,IProgress{long},CancellationToken)"/> of content that may be at
+    /// most <paramref name="maxSize"/> bytes (an image entering the cache): a larger Content-Length is refused before
+    /// the body is read, and a body without one is stopped before a byte past the bound is written, both as
+    /// <see cref="SourceErrorKind.TooLarge"/> with the partial file deleted.
+    /// </summary>
+    public Task<DownloadResult> DownloadAsync(
+        Uri url, string? expectedSha256, long? expectedSize, long? maxSize, string partialPath,
         IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(url);
@@ -73,7 +84,7 @@ public sealed class HttpFileSource : IDisposable
                 return new SourceException(kind, $"{what} from {display}{fix}", (int)response.StatusCode)
                 { RetryAfter = ResponseErrors.RetryAfter(response) };
             })
-        { ExpectedDigest = expected, ExpectedSize = expectedSize };
+        { ExpectedDigest = expected, ExpectedSize = expectedSize, MaxSize = maxSize };
         return _engine.DownloadAsync(request, partialPath, progress, cancellationToken);
     }
 

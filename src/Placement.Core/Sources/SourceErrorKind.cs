@@ -20,4 +20,11 @@ public enum SourceErrorKind
 
     /// <summary>The server asked us to slow down (HTTP 429) and kept doing so after every retry.</summary>
     Throttled,
+
+    /// <summary>
+    /// The content is larger than the caller's bound (<see cref="DownloadRequest.MaxSize"/>, a peer's offer over the bound):
+    /// refused when announced, before its body is read, or as soon as what arrived passes the bound. The partial file
+    /// has been deleted. Retrying fails the same way until the bound is raised.
+    /// </summary>
+    TooLarge,
 }

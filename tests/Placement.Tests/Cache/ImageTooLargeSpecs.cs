@@ -33,7 +33,7 @@ public sealed class ImageTooLargeSpecs
 
         var kept = await cache.EnsureAsync(ImageReference.Parse($"docker://{smallRegistry.Host}/test/small:1"), "cli");
         var bombRef = ImageReference.Parse($"docker://{bombRegistry.Host}/test/bomb:1");
-        var ex = Assert.ThrowsAsync<PlacementException>(() => cache.EnsureAsync(bombRef, "cli"))!;
+        var ex = Assert.ThrowsAsync<ImageTooLargeException>(() => cache.EnsureAsync(bombRef, "cli"))!;
 
         Assert.That(ex.Kind, Is.EqualTo(PlacementErrorKind.Unsupported), ex.Message);
         Assert.That(ExitCodes.For(ex.Kind), Is.EqualTo(ExitCodes.Integrity), "a permanent failure for this image, not a full disk to retry");

@@ -41,4 +41,14 @@ public sealed class RootfsBoundSpecs
             "filesystem's inodes (64), the most the cache may hold (the image is unpacked inside it); raise Cache:HighWatermark to cache this image, " +
             "or use a smaller image. Nothing was cached, the cache is unchanged"));
     }
+
+    [Test]
+    public void The_advice_for_an_image_stored_as_one_file_names_the_same_setting_and_what_it_allows_here()
+    {
+        var bound = RootfsBound.For("1MiB", Filesystem, 6_553_600);
+        Assert.That(bound.Exceeded, Is.EqualTo("more than 1.0 MiB (1048576 bytes), the bound on one image"));
+        Assert.That(bound.ArtifactAdvice, Is.EqualTo(
+            "one image may take at most Cache:HighWatermark '1MiB' (1.0 MiB on this node), the most the cache may hold (the image is stored inside it); " +
+            "raise Cache:HighWatermark to cache this image, or use a smaller image. Nothing was cached, the cache is unchanged"));
+    }
 }

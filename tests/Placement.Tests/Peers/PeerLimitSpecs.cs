@@ -171,6 +171,106 @@ public sealed class PeerLimitSpecs
         Assert.That(log, Has.Some.Contains("HTTP 404 that is not the agent's answer"));
     }
 
+    [Test]
+    public async Task An_attested_copy_over_the_cache_cap_is_refused_before_its_body_is_requested_and_the_pull_ends()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        var big = FakeImages.Stamp(RandomNumberGenerator.GetBytes(2 << 20));
+        var pinned = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(big));
+        await using var source = new TestFileServer(big);
+        await using var holder = new FakeHolder { Offer = Offer("n1", "file", pinned, big), Body = big };
+        var log = new List<string>();
+        using var fetcher = new PeerFetcher(CappedOptions(munge, dir, ("n1", holder)), Self, new Holders("n1"), log.Add);
+        using var cache = new ImageCache(CappedOptions(munge, dir, ("n1", holder)), Self) { PersistRequestCounts = false, Peers = fetcher };
+        var small = Path.Combine(dir.Path, "small.sqsh");
+        await File.WriteAllBytesAsync(small, FakeImages.Squashfs(64 << 10, 1));
+        var kept = await cache.EnsureAsync(Core.Images.ImageReference.Parse(small), ImageCache.PrefetchRequester);
+        Assert.That(cache.Catalog.TryResolve($"{source.Url()}#sha256={pinned[7..]}", out var reference, out var error), Is.True, error);
+
+        var ex = Assert.ThrowsAsync<ImageTooLargeException>(() => cache.EnsureAsync(reference!, ImageCache.PrefetchRequester))!;
+
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That(ex.Kind, Is.EqualTo(Core.PlacementErrorKind.Unsupported), ex.Message);
+        Assert.That(ex.Message, Does.StartWith(
+            $"{reference!.Canonical}: n1 offers its file copy of {pinned}: {2 << 20} bytes (2.0 MiB), more than 1.0 MiB (1048576 bytes), the bound on one image; " +
+            "nothing was copied; one image may take at most Cache:HighWatermark '1MiB' (1.0 MiB on this node)"));
+        Assert.That(holder.OfferRequests, Is.EqualTo(1), "the holder's attested offer told the size");
+        Assert.That(holder.BodyRequests, Is.Zero, "its bytes were not requested");
+        Assert.That(source.Requests, Is.Empty, "the source has the same file: not downloaded to be refused later");
+        Assert.That(Directory.EnumerateDirectories(cache.Layout.Images).Select(Path.GetFileName), Is.EqualTo(new[] { Core.Digests.Hex(kept.Digest) }));
+        Assert.That(File.Exists(kept.Path), Is.True, "the image cached before is untouched");
+        Assert.That(Directory.EnumerateFileSystemEntries(cache.Layout.Temp).Select(Path.GetFileName).Where(n => !n!.StartsWith("progress-", StringComparison.Ordinal)),
+            Is.Empty, "no partial file is left");
+    }
+
+    [Test]
+    public async Task An_attested_copy_under_the_cache_cap_is_copied_and_the_source_is_not_asked()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        await using var source = new TestFileServer(Artifact);
+        await using var holder = new FakeHolder { Offer = Offer("n1", "file", ArtifactDigest), Body = Artifact };
+        var log = new List<string>();
+        using var fetcher = new PeerFetcher(CappedOptions(munge, dir, ("n1", holder)), Self, new Holders("n1"), log.Add);
+        using var cache = new ImageCache(CappedOptions(munge, dir, ("n1", holder)), Self) { PersistRequestCounts = false, Peers = fetcher };
+        Assert.That(cache.Catalog.TryResolve($"{source.Url()}#sha256={ArtifactDigest[7..]}", out var reference, out var error), Is.True, error);
+
+        var image = await cache.EnsureAsync(reference!, ImageCache.PrefetchRequester);
+
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That(holder.BodyRequests, Is.EqualTo(1));
+        Assert.That(source.Requests, Is.Empty);
+        Assert.That(await File.ReadAllBytesAsync(image.Path), Is.EqualTo(Artifact));
+    }
+
+    [Test]
+    public async Task A_holder_whose_copy_is_over_the_bound_is_passed_over_for_one_whose_copy_fits_and_with_none_the_fetch_throws()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        // Each node builds its own squashfs: another holder's may be smaller (other compression settings).
+        var order = PeerSelection.Order(["a", "b"], Self, ImageDigest, 3);
+        var (largeName, fitsName) = (order[0], order[1]);
+        var big = FakeImages.Stamp(RandomNumberGenerator.GetBytes(2 << 20));
+        await using var large = new FakeHolder { Offer = Offer(largeName, "squashfs", ImageDigest, big), Body = big };
+        await using var fits = new FakeHolder { Offer = Offer(fitsName, "squashfs", ImageDigest), Body = Artifact };
+        var log = new List<string>();
+        using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
+        var destination = Path.Combine(dir.Path, "image.sqsh");
+
+        using (var both = Fetcher(munge, log, (largeName, large), (fitsName, fits)))
+        {
+            var copy = await both.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, 1 << 20, http, null, CancellationToken.None);
+            Assert.That(copy?.Holder, Is.EqualTo(fitsName));
+            Assert.That(await File.ReadAllBytesAsync(destination), Is.EqualTo(Artifact));
+        }
+        Assert.That(large.OfferRequests, Is.EqualTo(1), "asked first");
+        File.Delete(destination);
+
+        using (var only = Fetcher(munge, log, (largeName, large)))
+        {
+            var ex = Assert.ThrowsAsync<SourceException>(() =>
+                only.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, 1 << 20, http, null, CancellationToken.None))!;
+            Assert.That(ex.Kind, Is.EqualTo(SourceErrorKind.TooLarge), ex.Message);
+            Assert.That(ex.Message, Is.EqualTo($"{largeName} offers its squashfs copy of {ImageDigest}: {2 << 20} bytes (2.0 MiB), more than 1.0 MiB (1048576 bytes), " +
+                                               "the bound on one image; nothing was copied"));
+        }
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That(large.BodyRequests, Is.Zero, "the copy over the bound was never requested");
+        Assert.That(File.Exists(destination), Is.False);
+    }
+
+    /// <summary><see cref="Options"/> for a cache at <paramref name="dir"/> that takes at most 1 MiB for one image.</summary>
+    private static PlacementOptions CappedOptions(FakeMunge munge, TempDir dir, params (string Node, FakeHolder Holder)[] holders)
+    {
+        var options = Options(munge, holders);
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.HighWatermark = "1MiB";
+        options.Cache.LowWatermark = "512KiB";
+        return options;
+    }
+
     private static PeerFetcher Fetcher(FakeMunge munge, List<string> log, params (string Node, FakeHolder Holder)[] holders) =>
         new(Options(munge, holders), Self, new Holders(holders.Select(h => h.Node).ToArray()), log.Add);
 
@@ -183,10 +283,12 @@ public sealed class PeerLimitSpecs
         return options;
     }
 
-    /// <summary>An offer of <see cref="Artifact"/> from <paramref name="holder"/> to this node, attested (fake MUNGE, root).</summary>
-    private static ArtifactOffer Offer(string holder, string format, string digest)
+    /// <summary>An offer of <paramref name="body"/> (default <see cref="Artifact"/>) from <paramref name="holder"/> to this node, attested (fake MUNGE, root).</summary>
+    private static ArtifactOffer Offer(string holder, string format, string digest, byte[]? body = null)
     {
-        var offer = new ArtifactOffer(holder, Self, digest, format, "image.sqsh", ArtifactDigest, Artifact.Length, "", "token-" + Guid.NewGuid().ToString("N"));
+        body ??= Artifact;
+        var offer = new ArtifactOffer(holder, Self, digest, format, "image.sqsh", "sha256:" + Convert.ToHexStringLower(SHA256.HashData(body)), body.Length, "",
+            "token-" + Guid.NewGuid().ToString("N"));
         return offer with { Attestation = FakeMunge.Credential(PeerAttestation.Payload(offer)) };
     }
 }

@@ -37,6 +37,22 @@ public sealed class HttpFileSourceTests
     private string Partial => Path.Combine(_dir, "image.sqsh.partial");
 
     [Test]
+    public async Task A_Content_Length_over_the_bound_is_refused_before_the_body_is_read_and_not_retried()
+    {
+        await using var server = new TestFileServer(_content);
+        using var source = new HttpFileSource(Fast);
+        var written = new List<long>();
+
+        var ex = Assert.ThrowsAsync<SourceException>(() => source.DownloadAsync(server.Url(), _sha, null, 1 << 20, Partial, new SyncProgress(written.Add)))!;
+
+        Assert.That(ex!.Kind, Is.EqualTo(SourceErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.Message, Does.Contain($"the server announces {_content.Length} bytes (1.0 MiB), more than 1.0 MiB (1048576 bytes), the bound on one image"));
+        Assert.That(server.Requests, Has.Count.EqualTo(1), "permanent: not retried");
+        Assert.That(written, Is.Empty, "no byte of the body was written");
+        Assert.That(File.Exists(Partial), Is.False);
+    }
+
+    [Test]
     public async Task I_can_download_a_file_without_a_pin_and_get_its_size_and_sha256()
     {
         await using var server = new TestFileServer(_content);

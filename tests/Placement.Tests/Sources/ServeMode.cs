@@ -12,6 +12,9 @@ internal enum ServeMode
     /// <summary>Sends <see cref="TestFileServer.CutAfter"/> bytes and then nothing, keeping the connection open.</summary>
     Stall,
 
+    /// <summary>200 with the whole file in chunked encoding, no Content-Length, in <see cref="TestFileServer.CutAfter"/>-byte chunks.</summary>
+    Chunked,
+
     /// <summary>Right length, wrong bytes.</summary>
     WrongBytes,
 

@@ -68,6 +68,19 @@ internal sealed class TestFileServer : LoopbackHttpServer
                 response.StatusCode = 206;
                 response.Headers["Content-Range"] = string.Create(CultureInfo.InvariantCulture, $"bytes {start}-{content.Length - 1}/{content.Length}");
             }
+            if (mode == ServeMode.Chunked)
+            {
+                // Counted as it goes: a client that stops reading leaves the rest unsent (the write fails).
+                response.SendChunked = true;
+                for (var offset = 0; offset < body.Length; offset += CutAfter)
+                {
+                    var chunk = body.AsMemory(offset, Math.Min(CutAfter, body.Length - offset));
+                    await response.OutputStream.WriteAsync(chunk).ConfigureAwait(false);
+                    record.BytesSent += chunk.Length;
+                }
+                response.Close();
+                return;
+            }
             response.ContentLength64 = content.Length - start;
             var output = response.OutputStream;
             var remaining = body.AsMemory((int)start);
