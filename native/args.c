@@ -178,9 +178,10 @@ int placement_args_parse(struct placement_args *args, int ac, char **av, char *e
 				return -1;
 			}
 		} else if (klen == 5 && strncmp(arg, "binds", klen) == 0) {
-			if (valid_binds(value, err, err_len) != 0)
-				return -1;
+			/* the length first: valid_binds reads a copy cut to the buffer, whose last entry may be cut in two */
 			if (copy_value(args->binds, sizeof(args->binds), "binds", value, err, err_len))
+				return -1;
+			if (valid_binds(value, err, err_len) != 0)
 				return -1;
 		} else if (klen == 6 && strncmp(arg, "follow", klen) == 0) {
 			if (parse_follow(args, value, err, err_len) != 0)

@@ -308,13 +308,20 @@ static int open_in_image(const char *dir, int via_symlink, char *real, size_t re
 static const char *widest_graft = "/";  /* the grafted directory with the most entries, for the error below */
 static size_t widest_entries;
 
+/* Recursive, one level per directory of the image on the way to a bind: a job's working directory (a user bind) nested
+ * two thousand directories deep in an image with those directories is as deep. Its buffers are on the heap, so the
+ * depth costs a few hundred bytes of stack a level (8 KiB a level crashed the holder within slurmstepd's 8 MiB). */
 static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
 {
 	size_t entries = 0;
-	char real[PATH_MAX];
-	int fd = open_in_image(dir, via_symlink, real, sizeof(real));
-	if (fd < 0 && via_symlink)
+	char *real = malloc(PATH_MAX);
+	if (real == NULL)
+		fail("container: out of memory");
+	int fd = open_in_image(dir, via_symlink, real, PATH_MAX);
+	if (fd < 0 && via_symlink) {
+		free(real);
 		return;  /* a dangling symlink, or no openat2 here: an empty directory under the binds */
+	}
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	if (d == NULL)
 		fail("container: cannot read %s in the image: %s", dir[0] ? dir : "/", strerror(errno));
@@ -330,7 +337,7 @@ static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
 		    is_bind(p) || fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
 		if (S_ISLNK(st.st_mode)) {
-			char target[4096];
+			static char target[PATH_MAX];  /* not used past the recursion */
 			ssize_t n = readlinkat(fd, e->d_name, target, sizeof(target) - 1);
 			if (n < 0)
 				continue;
@@ -338,7 +345,7 @@ static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
 			if (leads_to_bind(p))  /* e.g. /home -> /var/home in the image with /home/u bound: the bind wins */
 				add("--dir"), add(p), graft(p, 1);
 			else
-				add("--symlink"), add(strdup(target)), add(p);
+				add("--symlink"), add(fmt("%s", target)), add(p);
 		} else if (S_ISDIR(st.st_mode) && leads_to_bind(p)) {
 			add("--dir"), add(p);
 			graft(p, 0);
@@ -348,6 +355,7 @@ static void graft(const char *dir, int via_symlink)  /* dir: "" for / */
 		}
 	}
 	closedir(d);
+	free(real);
 }
 
 /* Opens path as the job's user (fsuid, fsgid and supplementary groups: the rights its tasks have), following

@@ -71,7 +71,11 @@ public sealed class HolderSpecs
 
     /// <param name="cwd">The holder's working directory (slurmstepd's is the job's).</param>
     /// <param name="groups">The job user's supplementary groups (--groups).</param>
-    private static async Task<(string Status, string Output)> InBwrapContainerAsync(TempDir dir, string rootfs, string[][] binds, string cwd, string groups, params string[] probes)
+    private static Task<(string Status, string Output)> InBwrapContainerAsync(TempDir dir, string rootfs, string[][] binds, string cwd, string groups, params string[] probes) =>
+        InBwrapContainerAsync(dir, rootfs, binds, cwd, groups, stackKiB: 0, probes);
+
+    /// <param name="stackKiB">The holder's stack limit (ulimit -s), 0 = this process's.</param>
+    private static async Task<(string Status, string Output)> InBwrapContainerAsync(TempDir dir, string rootfs, string[][] binds, string cwd, string groups, int stackKiB, string[] probes)
     {
         var image = Path.Combine(dir.Path, "image.sqsh");
         await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [rootfs, image, "-quiet", "-noappend"]) { Timeout = TimeSpan.FromMinutes(1) });
@@ -79,6 +83,7 @@ public sealed class HolderSpecs
         await ExternalCommands.RunAsync(new ExternalCommand("mkfifo", [Path.Combine(dir.Path, "lifeline")]));
         var script = $$"""
             cd '{{cwd}}'
+            {{(stackKiB > 0 ? $"ulimit -s {stackKiB}" : "")}}
             '{{Holder}}' start --runtime bwrap --runtime-path "$(command -v bwrap)" --squashfuse "$(command -v squashfuse)" \
               --image '{{image}}' --uid 65534 --gid 65534 --groups '{{groups}}' {{string.Join(' ', binds.Select(b => $"--bind '{b[0]}' '{b[1]}' {b[2]}"))}} \
               3>'{{status}}' 4<'{{dir.Path}}/lifeline' &
@@ -263,6 +268,26 @@ public sealed class HolderSpecs
         var output = await ProbeBwrapContainerAsync(dir, MinimalRootfs(dir), [[home, home, "user"], [cwd, cwd, "user"]], cwd + "/input.txt");
 
         Assert.That(output, Does.Contain(cwd + "/input.txt: INPUT"), output);
+    }
+
+    [Test]
+    public async Task A_bind_nested_hundreds_of_directories_deep_in_the_image_does_not_exhaust_the_holders_stack()
+    {
+        // a user bind (the job's working directory) leads the holder through every directory of the image on its way,
+        // one level of recursion each: 8 KiB of stack a level used to crash it (SIGSEGV, "gave no answer") 1,000 levels
+        // deep within slurmstepd's usual 8 MiB, 120 levels deep within the 1 MiB here
+        using var dir = new TempDir();
+        var rootfs = MinimalRootfs(dir);
+        var nested = string.Concat(Enumerable.Repeat("/a", 200));
+        Directory.CreateDirectory(rootfs + nested);
+        var source = Directory.CreateDirectory(Path.Combine(dir.Path, "work")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(source, "input.txt"), "DEEP");
+
+        var (status, output) = await InBwrapContainerAsync(dir, rootfs, [[source, nested + "/work", "user"]], cwd: "/", groups: "",
+            stackKiB: 1024, [nested + "/work/input.txt"]);
+
+        Assert.That(status, Does.StartWith("ready "), output);
+        Assert.That(output, Does.Contain(nested + "/work/input.txt: DEEP"), output);
     }
 
     [Test]

@@ -1,0 +1,227 @@
+/* Unit test of what slurmstepd makes of the node agent's answers (native/remote.c: the socket path's %n, and
+ * agent_ensure/agent_release reading an answer into fixed buffers), with hostile answers from a stand-in agent:
+ * `make -C native check`. remote.c is included for its static functions; Slurm's functions are stubs here. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "remote.c"
+
+struct placement_state placement;
+
+/* --- stubs of what slurmstepd and libslurm provide --- */
+void slurm_verbose(const char *format, ...) { (void)format; }
+void slurm_error(const char *format, ...) { (void)format; }
+spank_err_t spank_get_item(spank_t spank, spank_item_t item, ...) { (void)spank, (void)item; return ESPANK_ERROR; }
+spank_err_t spank_getenv(spank_t spank, const char *var, char *buf, int len) { (void)spank, (void)var, (void)buf, (void)len; return ESPANK_ERROR; }
+spank_err_t spank_setenv(spank_t spank, const char *var, const char *val, int overwrite) { (void)spank, (void)var, (void)val, (void)overwrite; return ESPANK_ERROR; }
+spank_err_t spank_unsetenv(spank_t spank, const char *var) { (void)spank, (void)var; return ESPANK_ERROR; }
+spank_err_t spank_option_getopt(spank_t spank, struct spank_option *opt, char **optarg) { (void)spank, (void)opt, (void)optarg; return ESPANK_ERROR; }
+hostlist_t slurm_hostlist_create(const char *hostlist) { (void)hostlist; return NULL; }
+int slurm_hostlist_count(hostlist_t hl) { (void)hl; return 0; }
+void slurm_hostlist_destroy(hostlist_t hl) { (void)hl; }
+int slurm_hostlist_find(hostlist_t hl, const char *hostname) { (void)hl, (void)hostname; return -1; }
+char *slurm_hostlist_shift(hostlist_t hl) { (void)hl; return NULL; }
+int placement_ensure(const char *config_path, const char *node, const char *reference, const char *holder, char *canonical,
+		     size_t canonical_len, char *id, size_t id_len, char *digest, size_t digest_len, char *path, size_t path_len,
+		     char *err, size_t err_len)
+{
+	(void)config_path, (void)node, (void)reference, (void)holder, (void)canonical, (void)canonical_len, (void)id, (void)id_len;
+	(void)digest, (void)digest_len, (void)path, (void)path_len;
+	snprintf(err, err_len, "stub");
+	return 1;
+}
+int placement_release(const char *config_path, const char *node, const char *holder, char *err, size_t err_len)
+{
+	(void)config_path, (void)node, (void)holder;
+	snprintf(err, err_len, "stub");
+	return 1;
+}
+
+static int failures;
+
+#define EXPECT(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+
+static char dir[] = "/tmp/placement-test-remote-XXXXXX";
+static char sock[108];
+
+/* A stand-in agent: accepts one connection, reads the request to its end, writes answer (len bytes), and exits.
+ * Returns its pid. */
+static pid_t agent_answering(const char *answer, size_t len)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock);
+	unlink(sock);
+	int listener = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(listener, 1) != 0) {
+		fprintf(stderr, "cannot listen on %s: %s\n", sock, strerror(errno));
+		exit(2);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = accept(listener, NULL, NULL);
+		char buf[4096];
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		for (size_t sent = 0; sent < len;) {
+			ssize_t n = write(fd, answer + sent, len - sent);
+			if (n <= 0)
+				break;
+			sent += (size_t)n;
+		}
+		_exit(0);
+	}
+	close(listener);
+	return pid;
+}
+
+struct outputs {
+	char canonical[PLACEMENT_REF_MAX], id[PLACEMENT_ID_MAX], digest[128], path[PLACEMENT_REF_MAX], err[PLACEMENT_ERR_MAX];
+};
+
+static int ensure_with(const char *answer, size_t len, struct outputs *o)
+{
+	memset(o, 0, sizeof(*o));
+	pid_t agent = agent_answering(answer, len);
+	int rc = agent_ensure("ubuntu:22.04", o->canonical, sizeof(o->canonical), o->id, sizeof(o->id), o->digest, sizeof(o->digest),
+			      o->path, sizeof(o->path), o->err, sizeof(o->err));
+	kill(agent, SIGKILL);
+	waitpid(agent, NULL, 0);
+	return rc;
+}
+
+static int ensure_answer(const char *answer, struct outputs *o)
+{
+	return ensure_with(answer, strlen(answer), o);
+}
+
+/* {"exitCode":0,"ref":"r","imageId":ID,"digest":"sha256:d","path":PATH} with a field of n characters c */
+static char *answer_with(const char *key, char c, size_t n)
+{
+	char *value = malloc(n + 1);
+	memset(value, c, n);
+	value[n] = '\0';
+	char *s = NULL;
+	if (asprintf(&s, "{\"exitCode\":0,\"ref\":\"%s\",\"imageId\":\"%s\",\"digest\":\"%s\",\"path\":\"%s\"}\n",
+		     strcmp(key, "ref") == 0 ? value : "docker://r", strcmp(key, "imageId") == 0 ? value : "img_1",
+		     strcmp(key, "digest") == 0 ? value : "sha256:d", strcmp(key, "path") == 0 ? value : "/c/image.sqsh") < 0)
+		exit(2);
+	free(value);
+	return s;
+}
+
+static void socket_path_pattern(void)
+{
+	char *buf;
+	snprintf(placement.args.agent_socket, sizeof(placement.args.agent_socket), "/run/%%n/agent-%%n.sock%%");
+	snprintf(placement.node, sizeof(placement.node), "node7");
+	buf = malloc(256);
+	EXPECT(agent_socket(buf, 256) == 1 && strcmp(buf, "/run/node7/agent-node7.sock%") == 0, "expanded to '%s'", buf);
+	free(buf);
+	/* exactly full, and one byte short: never written past */
+	size_t want = strlen("/run/node7/agent-node7.sock%") + 1;
+	buf = malloc(want);
+	EXPECT(agent_socket(buf, want) == 1, "a buffer of exactly the path's size refused");
+	free(buf);
+	buf = malloc(want - 1);
+	EXPECT(agent_socket(buf, want - 1) == 0, "a path longer than the buffer accepted");
+	free(buf);
+	/* a node name of 255 characters, three times */
+	memset(placement.node, 'n', sizeof(placement.node) - 1);
+	placement.node[sizeof(placement.node) - 1] = '\0';
+	snprintf(placement.args.agent_socket, sizeof(placement.args.agent_socket), "/%%n/%%n/%%n");
+	buf = malloc(256);
+	EXPECT(agent_socket(buf, 256) == 0, "a socket path of 3 x 255 characters accepted");
+	free(buf);
+	snprintf(placement.args.agent_socket, sizeof(placement.args.agent_socket), "none");
+	EXPECT(agent_socket(NULL, 0) == 0, "none asks the agent");
+}
+
+static void answers(void)
+{
+	struct outputs o;
+	char *a;
+
+	snprintf(placement.args.agent_socket, sizeof(placement.args.agent_socket), "%s", sock);
+	snprintf(placement.node, sizeof(placement.node), "node1");
+	snprintf(placement.holder, sizeof(placement.holder), "slurm-1.0");
+
+	EXPECT(ensure_answer("{\"exitCode\":0,\"ref\":\"docker://r\",\"imageId\":\"img_1\",\"digest\":\"sha256:d\",\"path\":\"/c/i.sqsh\",\"hit\":true}\n", &o) == 0 &&
+	       strcmp(o.canonical, "docker://r") == 0 && strcmp(o.id, "img_1") == 0 && strcmp(o.digest, "sha256:d") == 0 &&
+	       strcmp(o.path, "/c/i.sqsh") == 0, "a good answer not taken: %s", o.err);
+
+	/* every output at its largest, and one past it: the agent's answer is not trusted with the buffers' sizes */
+	static const struct { const char *key; size_t max; } outputs[] = {
+		{ "ref", PLACEMENT_REF_MAX - 1 }, { "imageId", PLACEMENT_ID_MAX - 1 }, { "digest", 127 }, { "path", PLACEMENT_REF_MAX - 1 } };
+	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+		a = answer_with(outputs[i].key, 'v', outputs[i].max);
+		EXPECT(ensure_answer(a, &o) == 0, "%s of %zu characters refused", outputs[i].key, outputs[i].max);
+		free(a);
+		a = answer_with(outputs[i].key, 'v', outputs[i].max + 1);
+		EXPECT(ensure_answer(a, &o) == -1, "%s of %zu characters taken", outputs[i].key, outputs[i].max + 1);
+		free(a);
+	}
+	/* a field longer than the answer buffer, without a newline: prepared locally */
+	a = answer_with("path", 'p', 3 * PLACEMENT_REF_MAX);
+	EXPECT(ensure_with(a, strlen(a) - 1, &o) == -1, "an answer longer than the buffer taken");
+	free(a);
+
+	/* failures: the agent's message, cut to the error buffer */
+	EXPECT(ensure_answer("{\"exitCode\":3,\"error\":\"bad reference\"}\n", &o) == 3 && strcmp(o.err, "bad reference") == 0,
+	       "a failure not reported: '%s'", o.err);
+	EXPECT(ensure_answer("{\"exitCode\":99999999999999999999999,\"error\":\"x\"}\n", &o) > 0, "a huge exit code is not a failure");
+	EXPECT(ensure_answer("{\"exitCode\":-7,\"error\":\"x\"}\n", &o) > 0, "a negative exit code is not a failure");
+	EXPECT(ensure_answer("{\"exitCode\":\"\",\"error\":\"x\"}\n", &o) > 0, "an empty exit code is not a failure");
+	EXPECT(ensure_answer("{\"exitCode\":5}\n", &o) == 5 && o.err[0] != '\0', "a failure without a message has none");
+	a = malloc(3 * PLACEMENT_ERR_MAX);
+	int n = snprintf(a, 3 * PLACEMENT_ERR_MAX, "{\"exitCode\":3,\"error\":\"");
+	memset(a + n, 'e', 2 * PLACEMENT_ERR_MAX);
+	strcpy(a + n + 2 * PLACEMENT_ERR_MAX, "\"}\n");
+	EXPECT(ensure_answer(a, &o) == 3 && strlen(o.err) == sizeof(o.err) - 1, "a long message not cut to the buffer (%zu)", strlen(o.err));
+	free(a);
+
+	/* answers this plugin does not understand: prepared locally (-1), never half taken */
+	EXPECT(ensure_answer("{\"exitCode\":2,\"error\":\"unknown op\"}\n", &o) == -1, "usage error not a fallback");
+	EXPECT(ensure_answer("{\"ref\":\"docker://r\"}\n", &o) == -1, "no exitCode taken");
+	EXPECT(ensure_answer("{\"exitCode\":0,\"ref\":\"docker://r\"}\n", &o) == -1, "missing fields taken");
+	EXPECT(ensure_answer("", &o) == -1, "no answer taken");
+	EXPECT(ensure_answer("\n", &o) == -1, "an empty line taken");
+	EXPECT(ensure_answer("{\"exitCode\":0,\"ref\":\"unterminated\n", &o) == -1, "an unterminated string taken");
+	EXPECT(ensure_with("{\"exitCode\":0,\0\"ref\":\"x\"}\n", 26, &o) == -1, "an answer with a NUL byte taken");
+	int rc = ensure_answer("{\"exitCode\":0,\"ref\":\"docker://r\\u0000/x\",\"imageId\":\"img_1\",\"digest\":\"sha256:d\",\"path\":\"/c\"}\n", &o);
+	EXPECT(rc == -1 || (rc == 0 && strlen(o.canonical) <= strlen("docker://r")), "an escaped NUL: rc %d, '%s'", rc, o.canonical);
+	EXPECT(ensure_answer("{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1,\"i\":1,\"j\":1,\"k\":1,\"l\":1,\"m\":1,"
+			     "\"n\":1,\"o\":1,\"p\":1,\"exitCode\":0}\n", &o) == -1, "more fields than room taken");
+
+	/* release: only exitCode 0 is a release */
+	pid_t agent = agent_answering("{\"exitCode\":0}\n", 15);
+	char err[64];
+	EXPECT(agent_release(err, sizeof(err)) == 0, "a release not taken");
+	waitpid(agent, NULL, 0);
+	agent = agent_answering("{\"exitCode\":00}", 15);
+	EXPECT(agent_release(err, sizeof(err)) == -1, "a release with exitCode 00 taken");
+	waitpid(agent, NULL, 0);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdtemp(dir) == NULL)
+		return 2;
+	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+	socket_path_pattern();
+	answers();
+	unlink(sock);
+	rmdir(dir);
+	if (failures == 0)
+		printf("agent answers in slurmstepd: all checks passed\n");
+	return failures == 0 ? 0 : 1;
+}
