@@ -83,7 +83,8 @@ public sealed partial class SlurmQueue(string squeue, string scontrol, string si
             }
             var start = SchedulerCommands.ParseLocalTime(fields[3]);
             var arrayTasks = fields[1] is "" or "N/A" ? null : fields[1];
-            jobs.Add(new SlurmJob(id, fields[2], ImageFeature(prefer) ?? ImageFeature(Value(fields[4])), refs, start, PendingTasks(arrayTasks)));
+            var ids = ImageFeatures(prefer).Concat(ImageFeatures(Value(fields[4]))).Distinct(StringComparer.Ordinal).ToList();
+            jobs.Add(new SlurmJob(id, fields[2], ids.FirstOrDefault(), refs, start, PendingTasks(arrayTasks)) { ImageIds = ids });
         }
         return jobs;
     }
@@ -145,8 +146,9 @@ public sealed partial class SlurmQueue(string squeue, string scontrol, string si
         return match.Success && match.Groups[1].Value is { Length: > 0 } v && v != "(null)" ? v : null;
     }
 
-    private static string? ImageFeature(string? expression) =>
-        expression is null ? null : ImageFeatureName().Match(expression) is { Success: true } m ? m.Value : null;
+    /// <summary>The <c>img_…</c> features of a feature expression, whole names only (not the tail of <c>bigimg_ssd</c>).</summary>
+    private static IEnumerable<string> ImageFeatures(string? expression) =>
+        expression is null ? [] : ImageFeatureName().Matches(expression).Select(m => m.Value);
 
     private static string? Value(string field) => field is "" or "(null)" or "N/A" ? null : field;
 
@@ -181,7 +183,8 @@ public sealed partial class SlurmQueue(string squeue, string scontrol, string si
     [GeneratedRegex(@"^[0-9]+$")]
     private static partial Regex JobIdShape();
 
-    [GeneratedRegex("img_[a-z0-9_]+")]
+    /// <summary>An img_ feature between the start or end and Slurm's feature operators (<c>&amp;|,*[]():</c>), never inside a longer name.</summary>
+    [GeneratedRegex(@"(?<![^&|,*\[\]():\s])img_[a-z0-9_]+(?![^&|,*\[\]():\s])")]
     private static partial Regex ImageFeatureName();
 
     [GeneratedRegex(@" [A-Z][A-Za-z/:_]*=")]

@@ -233,7 +233,7 @@ internal sealed class PrefetchController : IDisposable
         {
             var sgeJobs = await _sge.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
             var hosts = await _sge.ReadHostsAsync(cancellationToken).ConfigureAwait(false);
-            return (sgeJobs.Select(j => new QueuedJob(j.Pending ? j.Id : j.Key, j.Pending, j.Running, j.Count, j.ImageId, j.Ref is null ? [] : [j.Ref], j.StartTime)).ToList(),
+            return (sgeJobs.Select(j => new QueuedJob(j.Pending ? j.Id : j.Key, j.Pending, j.Running, j.Count, j.ImageId, j.ImageId is null ? [] : [j.ImageId], j.Ref is null ? [] : [j.Ref], j.StartTime)).ToList(),
                 hosts.Select(h => new HostView(h.Name, h.State, h.Load)).ToList());
         }
         var ambiguous = new List<string>();
@@ -241,7 +241,7 @@ internal sealed class PrefetchController : IDisposable
         foreach (var id in ambiguous)
             Note($"lines {id}", $"job {id}: scontrol prints more than one line starting with JobId={id} (a newline in some job's name, comment or path); its Prefer and AdminComment are not read");
         var nodes = await _slurm.ReadNodesAsync(cancellationToken).ConfigureAwait(false);
-        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, j.Count, j.ImageId, j.Refs, j.StartTime)).ToList(),
+        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, j.Count, j.ImageId, j.ImageIds, j.Refs, j.StartTime)).ToList(),
             nodes.Select(n => new HostView(n.Name, SlurmQueue.MapState(n.State), n.Load)).ToList());
     }
 
@@ -249,8 +249,9 @@ internal sealed class PrefetchController : IDisposable
     /// The image of a job: its id from what the scheduler steers by (Slurm: Prefer/Features; Grid Engine: the JSV's
     /// resource request), its reference from what the job itself records (Slurm: the AdminComment job_submit.lua wrote;
     /// Grid Engine: PLACEMENT_IMAGE or CONTAINER_IMAGE in the job environment, parsed as the prolog parses it), else from
-    /// the catalog or any node that caches it. A recorded reference counts only if it names the image the job is
-    /// steered by (its id under this catalog, or its catalog-free id when the submit host had no alias for it): text a
+    /// the catalog or any node that caches it. A recorded reference counts only if it names an image the job is
+    /// steered by (Slurm: any img_ feature of its Prefer or Features, since the user's own constraint may name others;
+    /// its id under this catalog, or its catalog-free id when the submit host had no alias for it): text a
     /// user wrote elsewhere in the job that reads like a reference cannot make the job stand for another image. A job
     /// without an id counts for its reference only when it records one image.
     /// </summary>
@@ -272,9 +273,9 @@ internal sealed class PrefetchController : IDisposable
         foreach (var candidate in candidates)
         {
             var candidateId = IdOf(candidate.Canonical);
-            if (id is not null && candidateId != id && candidate.SchedulerId != id)
+            if (id is not null && !job.ImageIds.Contains(candidateId) && !job.ImageIds.Contains(candidate.SchedulerId))
             {
-                Note($"mismatch {id} {candidate.Canonical}", $"job {job.Id} is steered by {id} but records {candidate.Canonical} ({candidateId}): that reference is not used for it (a catalog alias missing here, or text a user wrote in the job)");
+                Note($"mismatch {id} {candidate.Canonical}", $"job {job.Id} is steered by {string.Join(" and ", job.ImageIds)} but records {candidate.Canonical} ({candidateId}): that reference is not used for it (a catalog alias missing here, or text a user wrote in the job)");
                 continue;
             }
             reference = candidate.Canonical;
@@ -502,7 +503,8 @@ internal sealed class PrefetchController : IDisposable
     }
 
     /// <summary>A job (Slurm) or a pending task range / running task (Grid Engine) reduced to what the snapshot needs.</summary>
-    private sealed record QueuedJob(string Id, bool Pending, bool Running, int Count, string? ImageId, IReadOnlyList<string> Refs, DateTimeOffset? StartTime);
+    /// <param name="ImageIds">Every id the job is steered by (Slurm: all img_ features of Prefer and Features), <paramref name="ImageId"/> first.</param>
+    private sealed record QueuedJob(string Id, bool Pending, bool Running, int Count, string? ImageId, IReadOnlyList<string> ImageIds, IReadOnlyList<string> Refs, DateTimeOffset? StartTime);
 
     /// <summary>A node (Slurm) or execution host (Grid Engine) with the planner's state.</summary>
     private sealed record HostView(string Name, NodeState State, double? Load);

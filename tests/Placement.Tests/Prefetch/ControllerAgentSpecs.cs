@@ -141,6 +141,31 @@ public sealed class ControllerAgentSpecs
         Assert.That(log.ToString(), Does.Contain("job 8 records 2 images"));
     }
 
+    [Test]
+    public async Task A_reference_counts_for_a_job_whose_constraint_names_other_img_features_before_its_own()
+    {
+        using var dir = new TempDir();
+        await using var agent = new FakeAgent("n1", "{\"node\":\"n1\",\"warms\":[]}", Inventory("n1", "[]"));
+        var app = Placement.Core.Images.ImageReference.Parse(Reference);
+        // soft mode appends the job's own id to the user's --constraint (docs/slurm.md): job 7's user constrained it to
+        // nodes holding another image and a site feature whose name holds "img_"; job 8 is hard mode with a user --prefer
+        var options = Options(dir, "n1 idle 0.00 2\n",
+            $"JobId=7 JobName=a UserId=u(1) Prefer=img_aaaaaaaaaaaa&bigimg_ssd&{app.SchedulerId} AdminComment=placement_image={Reference}\n" +
+            $"JobId=8 JobName=b UserId=u(1) Prefer=img_bbbbbbbbbbbb AdminComment=placement_image={Reference}\n",
+            agent);
+        File.WriteAllText(Path.Combine(dir.Path, "squeue.out"),
+            $"7\tN/A\tPENDING\tN/A\timg_aaaaaaaaaaaa&bigimg_ssd\t\n8\tN/A\tPENDING\tN/A\t{app.SchedulerId}\t\n");
+        options.Prefetch.DemandMinNodes = 1;
+        var log = new StringWriter();
+        using var controller = new PrefetchController(options, new ControllerLog(log), (_, _) => Task.FromResult("credential"));
+
+        var plan = await controller.CycleAsync(dryRun: true, CancellationToken.None);
+
+        Assert.That(plan, Is.Not.Null, log.ToString());
+        Assert.That(plan!.Decisions.Select(d => (d.ImageId, d.Ref)).Distinct(), Is.EqualTo(new[] { (app.SchedulerId, "docker://docker.io/library/app:1") }), plan.ToTable());
+        Assert.That(log.ToString(), Does.Not.Contain("is steered by"));
+    }
+
     private static string Inventory(string node, string images) =>
         $"{{\"version\":1,\"node\":\"{node}\",\"updated\":\"2026-11-23T12:00:00Z\",\"cacheBytes\":0,\"freeBytes\":1000000000,\"filesystemBytes\":1000000000,\"highWatermarkBytes\":900000000,\"images\":{images}}}";
 

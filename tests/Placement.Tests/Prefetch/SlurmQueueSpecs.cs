@@ -92,6 +92,21 @@ public sealed class SlurmQueueSpecs
         Assert.That(SlurmQueue.MapState("something_new"), Is.EqualTo(NodeState.Unknown));
     }
 
+    [Test]
+    public void Every_whole_img_feature_of_prefer_and_features_steers_the_job()
+    {
+        const string queue =
+            "7\tN/A\tPENDING\tN/A\timg_aaaaaaaaaaaa&bigimg_ssd\t\n" +
+            "8\tN/A\tPENDING\tN/A\tbigimg_ssd|img_x-y\t\n";
+        const string details =
+            "JobId=7 JobName=a Prefer=img_aaaaaaaaaaaa&bigimg_ssd&img_0123456789ab*2 AdminComment=placement_image=docker://reg/app:1\n";
+        var jobs = SlurmQueue.ParseJobs(queue, details);
+        Assert.That(jobs[0].ImageIds, Is.EqualTo(new[] { "img_aaaaaaaaaaaa", "img_0123456789ab" }),
+            "job_submit.lua appends the job's own id after the user's constraint; the tail of bigimg_ssd is no image");
+        Assert.That(jobs[0].ImageId, Is.EqualTo("img_aaaaaaaaaaaa"));
+        Assert.That((jobs[1].ImageId, jobs[1].ImageIds.Count), Is.EqualTo(((string?)null, 0)), "img_x-y is a feature of its own, not img_x");
+    }
+
     [TestCase("0001-01-01T00:00:00")]
     [TestCase("9999-12-31T23:59:59")]
     public void A_start_time_at_either_end_of_the_calendar_is_no_start_time(string start)
