@@ -57,15 +57,16 @@ public sealed class AgentDaemonSpecs
             await Task.Delay(20); // distinct last-used times: the order is pull order
         }
 
-        // Most recently used first: cap3, cap2 (cap1 is left out).
+        // Most recently used first: cap3, cap2 (cap1 is left out). Publication takes about a second (docs/benchmarks.md);
+        // the generous bound only keeps a loaded CI machine from failing a spec about what is published, not how fast.
         await ClusterNodes.WaitUntilAsync(async () => ImagesOf(await ClusterNodes.FeaturesOfAsync(_cluster, Node)).SetEquals([images[2].Id, images[1].Id]),
-            TimeSpan.FromSeconds(5), async () => $"{Node} has {string.Join(',', await ClusterNodes.FeaturesOfAsync(_cluster, Node))}; agent log:\n{agent.Log}");
+            TimeSpan.FromSeconds(20), async () => $"{Node} has {string.Join(',', await ClusterNodes.FeaturesOfAsync(_cluster, Node))}; agent log:\n{agent.Log}");
 
         // A pinned image goes first: cap1, cap3.
         var pin = await Cli.RunAsync(["--config", dir.Config, "--node", Node, "pin", images[0].Id]);
         Assert.That(pin.ExitCode, Is.Zero, pin.StandardError);
         await ClusterNodes.WaitUntilAsync(async () => ImagesOf(await ClusterNodes.FeaturesOfAsync(_cluster, Node)).SetEquals([images[0].Id, images[2].Id]),
-            TimeSpan.FromSeconds(5), async () => $"{Node} has {string.Join(',', await ClusterNodes.FeaturesOfAsync(_cluster, Node))}; agent log:\n{agent.Log}");
+            TimeSpan.FromSeconds(20), async () => $"{Node} has {string.Join(',', await ClusterNodes.FeaturesOfAsync(_cluster, Node))}; agent log:\n{agent.Log}");
         var stopped = await agent.StopAsync();
         Assert.That(stopped.StandardError, Does.Contain($"placement agent: cap: node {Node}: 3 cached images, publishing the first 2"));
     }
