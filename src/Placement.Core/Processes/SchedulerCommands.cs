@@ -22,9 +22,10 @@ public static class SchedulerCommands
 {
     private const int MaxMessages = 500;
 
-    public static async Task<SchedulerCommandResult> RunAsync(string program, IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<SchedulerCommandResult> RunAsync(string program, IReadOnlyList<string> arguments, TimeSpan timeout, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
-        var command = new ExternalCommand(program, arguments) { Timeout = timeout, AllowNonZeroExit = true };
+        var command = new ExternalCommand(program, arguments) { Timeout = timeout, AllowNonZeroExit = true, Environment = environment };
         ExternalCommandResult result;
         try
         {

@@ -32,8 +32,8 @@ public sealed partial class SlurmQueue(string squeue, string scontrol, string si
     /// <summary>The jobs; <paramref name="ambiguous"/>, if given, receives the ids whose scontrol line was ambiguous.</summary>
     public async Task<IReadOnlyList<SlurmJob>> ReadJobsAsync(CancellationToken cancellationToken, ICollection<string>? ambiguous = null)
     {
-        var queue = await RunAsync(squeue, ["--all", "-h", "-O", QueueFormat], cancellationToken).ConfigureAwait(false);
-        var details = await RunAsync(scontrol, ["--all", "-o", "show", "job"], cancellationToken).ConfigureAwait(false);
+        var queue = await RunAsync(squeue, ["--all", "-h", "-O", QueueFormat], cancellationToken, ClientEnvironment).ConfigureAwait(false);
+        var details = await RunAsync(scontrol, ["--all", "-o", "show", "job"], cancellationToken, ClientEnvironment).ConfigureAwait(false);
         return ParseJobs(queue, details, ambiguous);
     }
 
@@ -170,9 +170,21 @@ public sealed partial class SlurmQueue(string squeue, string scontrol, string si
         return images;
     }
 
-    private async Task<string> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    /// <summary>
+    /// What the job views are read with, whatever the controller's own environment holds: whole task lists (Slurm cuts
+    /// an array's pending task list at SLURM_BITSTR_LEN, 64 characters by default, with "..." — an irregular list of
+    /// 120 tasks would count 18), and times as <c>yyyy-MM-ddTHH:mm:ss</c> (SLURM_TIME_FORMAT=relative prints "Tomorr 12:00").
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, string?> ClientEnvironment = new Dictionary<string, string?>
     {
-        var run = await SchedulerCommands.RunAsync(program, arguments, timeout, cancellationToken).ConfigureAwait(false);
+        ["SLURM_BITSTR_LEN"] = "1048576",
+        ["SLURM_TIME_FORMAT"] = "standard",
+    };
+
+    private async Task<string> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        var run = await SchedulerCommands.RunAsync(program, arguments, timeout, cancellationToken, environment).ConfigureAwait(false);
         if (run.Succeeded)
             return run.Result.StandardOutput;
         if (Unreachable().IsMatch(run.Messages))
