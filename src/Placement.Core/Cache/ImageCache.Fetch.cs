@@ -108,14 +108,12 @@ public sealed partial class ImageCache : IDisposable
         var dropLayers = false;
         try
         {
-            WriteBlobIfMissing(image.Digest, image.ManifestBytes.Span);
-            var config = await Translate(() => Registry.ReadBlobAsync(image.Registry, image.Repository, image.Config, cancellationToken)).ConfigureAwait(false);
-            WriteBlobIfMissing(image.Config.Digest, config);
-
             var bound = Bound();
-            // Another node's squashfs of this digest, attested by its root and verified here, instead of the layers.
+            // Another node's squashfs of this digest, attested by its root and verified here, instead of the layers: it
+            // may fit where the layers do not (a node with a larger cap built it).
             if (await FromPeerAsync(reference, id, image.Digest, "squashfs", "image.sqsh", Path.Combine(output, "image.sqsh"), bound, progress, cancellationToken).ConfigureAwait(false) is { } copy)
             {
+                await WriteImageBlobsAsync(image, cancellationToken).ConfigureAwait(false);
                 var copied = Commit(hex, output, new ImageMeta
                 {
                     Digest = image.Digest,
@@ -130,6 +128,9 @@ public sealed partial class ImageCache : IDisposable
                 dropLayers = true;
                 return copied;
             }
+
+            RequireLayersWithin(reference, image, bound);
+            await WriteImageBlobsAsync(image, cancellationToken).ConfigureAwait(false);
 
             var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", image.TotalLayerBytes, progress);
             using var slots = new SemaphoreSlim(Options.Cache.ParallelDownloads);
@@ -207,6 +208,32 @@ public sealed partial class ImageCache : IDisposable
             if (dropLayers)
                 DropLayerBlobs(image);
         }
+    }
+
+    /// <summary>The manifest and the image configuration (read from the registry) into blobs/: the committed image's blobs.</summary>
+    private async Task WriteImageBlobsAsync(ResolvedImage image, CancellationToken cancellationToken)
+    {
+        WriteBlobIfMissing(image.Digest, image.ManifestBytes.Span);
+        var config = await Translate(() => Registry.ReadBlobAsync(image.Registry, image.Repository, image.Config, cancellationToken)).ConfigureAwait(false);
+        WriteBlobIfMissing(image.Config.Digest, config);
+    }
+
+    /// <summary>
+    /// Refuses, from the manifest alone and before any blob is requested from the registry, an image whose layers add up
+    /// (compressed, as the manifest gives their sizes) to more than one image may take: they are downloaded into the
+    /// cache (blobs/), so they alone would take more than the cap before their rootfs is built beside them, and the pull
+    /// could only fail after downloading them all (gigabytes of registry traffic for nothing). The peer copy is asked
+    /// first: a squashfs another node built may still fit. Nothing is refused where the cap cannot be resolved
+    /// (<see cref="RootfsBound.Bytes"/> is long.MaxValue).
+    /// </summary>
+    private static void RequireLayersWithin(ImageReference reference, ResolvedImage image, RootfsBound bound)
+    {
+        var total = image.TotalLayerBytes;
+        if (total <= bound.Bytes)
+            return;
+        throw new ImageTooLargeException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{reference.Canonical}: its layers add up to {total} bytes ({SizeLimit.Format(total)}) compressed ({image.Layers.Count} layers, " +
+            $"sizes from manifest {image.Digest}), {bound.Exceeded}; no layer was downloaded; {bound.LayersAdvice}"));
     }
 
     /// <summary>

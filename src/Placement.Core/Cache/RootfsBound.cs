@@ -44,6 +44,12 @@ internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermar
     /// </summary>
     public string ArtifactAdvice => AdviceFor($"take at most Cache:HighWatermark '{HighWatermark}'{OnThisNode}", "the image is stored inside it");
 
+    /// <summary>
+    /// The end of the message refusing an image whose layers, as its manifest gives their compressed sizes, add up to more
+    /// than the same bound in bytes: they are downloaded into the cache before they are unpacked there.
+    /// </summary>
+    public string LayersAdvice => AdviceFor($"take at most Cache:HighWatermark '{HighWatermark}'{OnThisNode}", "its layers are downloaded into it, then unpacked inside it");
+
     /// <summary>"more than 1.0 MiB (1048576 bytes), the bound on one image": what an image's size was found to exceed.</summary>
     public string Exceeded => Describe(Bytes);
 

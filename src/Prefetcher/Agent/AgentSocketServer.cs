@@ -168,8 +168,10 @@ internal sealed class AgentSocketServer : IDisposable
                         await ReleaseAsync(client, peer, request, stopping).ConfigureAwait(false);
                         break;
                     default:
+                        // "op" absent, null or "": say so, not "unknown op ''", which reads as if an empty op had been sent on purpose.
+                        var what = string.IsNullOrEmpty(request.Op) ? "missing \"op\" in the request" : $"unknown op '{request.Op}'";
                         await AnswerAsync(client, "other", "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure,
-                            $"unknown op '{request.Op}'; the socket serves \"{SocketOps.Get}\", \"{SocketOps.Ensure}\" (root) and \"{SocketOps.Release}\""), stopping).ConfigureAwait(false);
+                            $"{what}; the socket serves \"{SocketOps.Get}\", \"{SocketOps.Ensure}\" (root) and \"{SocketOps.Release}\""), stopping).ConfigureAwait(false);
                         break;
                 }
             }

@@ -160,7 +160,12 @@ public sealed class AgentSocketServerSpecs
     }
 
     [TestCase("null", "the request is JSON null", TestName = "A request line that is JSON null is answered bad request, not left without an answer")]
-    [TestCase("{}", "unknown op ''", TestName = "A request line without an op is answered unknown op")]
+    [TestCase("{}", "missing \"op\" in the request; the socket serves \"get\", \"ensure\" (root) and \"release\"",
+        TestName = "A request line without an op is answered that the op is missing, with the ops served")]
+    [TestCase("""{"op":null,"ref":"docker://ubuntu:22.04"}""", "missing \"op\" in the request; the socket serves \"get\", \"ensure\" (root) and \"release\"",
+        TestName = "A request line whose op is null is answered that the op is missing, with the ops served")]
+    [TestCase("""{"op":"pull"}""", "unknown op 'pull'; the socket serves \"get\", \"ensure\" (root) and \"release\"",
+        TestName = "A request line with an unknown op is answered unknown op, with the ops served")]
     [TestCase("[1, 2]", "bad request", TestName = "A request line that is not an object is answered bad request")]
     public async Task Malformed_request_lines_are_answered(string line, string expected)
     {

@@ -9,7 +9,10 @@ using Placement.Tests.Support;
 
 namespace Placement.Tests.Cache;
 
-/// <summary>An image that unpacks to more than the cache's cap (Cache:HighWatermark) is refused while it unpacks, however small its layers.</summary>
+/// <summary>
+/// An image that unpacks to more than the cache's cap (Cache:HighWatermark) is refused while it unpacks, however small its
+/// layers; one whose layers alone add up to more is refused from its manifest, before a blob is downloaded.
+/// </summary>
 [NonParallelizable]
 public sealed class ImageTooLargeSpecs
 {
@@ -51,6 +54,84 @@ public sealed class ImageTooLargeSpecs
             "the layer is not kept for a next pull: that pull would fail the same way");
         Assert.That((await cache.EnsureAsync(ImageReference.Parse($"docker://{smallRegistry.Host}/test/small:1"), "cli")).Hit, Is.True);
     }
+
+    [Test]
+    public async Task An_image_whose_layers_add_up_past_the_cache_cap_is_refused_from_its_manifest_before_any_blob_is_requested()
+    {
+        var layers = IncompressibleLayers();
+        var total = layers.Sum(l => (long)l.Length);
+        var cap = total - 1; // each layer fits, all of them do not
+        await using var smallRegistry = new OneImageRegistry(Config, [new TestLayer().File("etc/hello", "hello").ToTarGz()], _ => true);
+        await using var registry = new OneImageRegistry(Config, layers, _ => true);
+        using var dir = new TempDir();
+        using var cache = new ImageCache(Options(dir, cap), "n1") { PersistRequestCounts = false };
+        var kept = await cache.EnsureAsync(ImageReference.Parse($"docker://{smallRegistry.Host}/test/small:1"), "cli");
+        var before = Contents(cache.Layout);
+        var reference = ImageReference.Parse($"docker://{registry.Host}/test/large:1");
+
+        var ex = Assert.ThrowsAsync<ImageTooLargeException>(() => cache.EnsureAsync(reference, "cli"))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(PlacementErrorKind.Unsupported), ex.Message);
+        Assert.That(ExitCodes.For(ex.Kind), Is.EqualTo(ExitCodes.Integrity));
+        Assert.That(registry.Requests, Has.Some.Contains("/manifests/"), "the manifest was read");
+        Assert.That(registry.Requests.Where(path => path.Contains("/blobs/", StringComparison.Ordinal)), Is.Empty,
+            "no blob was requested: neither a layer nor the config");
+        Assert.That(ex.Message, Does.StartWith($"{reference.Canonical}: its layers add up to {total} bytes ({SizeLimit.Format(total)}) compressed " +
+                                               "(2 layers, sizes from manifest sha256:"));
+        Assert.That(ex.Message, Does.EndWith($"), more than {SizeLimit.Format(cap)} ({cap} bytes), the bound on one image; no layer was downloaded; " +
+                                             $"one image may take at most Cache:HighWatermark '{cap}' ({SizeLimit.Format(cap)} on this node), the most the cache " +
+                                             "may hold (its layers are downloaded into it, then unpacked inside it); raise Cache:HighWatermark to cache this " +
+                                             "image, or use a smaller image. Nothing was cached, the cache is unchanged"));
+        Assert.That(Contents(cache.Layout), Is.EqualTo(before), "the cache is unchanged: no blob, partial download, build directory or image");
+        Assert.That((await cache.EnsureAsync(ImageReference.Parse($"docker://{smallRegistry.Host}/test/small:1"), "cli")).Path, Is.EqualTo(kept.Path));
+    }
+
+    [Test]
+    public async Task An_image_whose_layers_add_up_to_just_under_the_cache_cap_is_pulled()
+    {
+        var layers = IncompressibleLayers();
+        var total = layers.Sum(l => (long)l.Length);
+        await using var registry = new OneImageRegistry(Config, layers, _ => true);
+        using var dir = new TempDir();
+        // Just under: room for the squashfs's own metadata (it is no smaller than incompressible files).
+        using var cache = new ImageCache(Options(dir, total + (64 << 10)), "n1") { PersistRequestCounts = false };
+
+        var image = await cache.EnsureAsync(ImageReference.Parse($"docker://{registry.Host}/test/large:1"), "cli");
+
+        Assert.That(File.Exists(image.Path), Is.True);
+        Assert.That(registry.Requests.Count(path => path.Contains("/blobs/", StringComparison.Ordinal)), Is.EqualTo(3), "the config and both layers");
+    }
+
+    /// <summary>Two layers of random bytes (so each compressed layer is as large as what it unpacks to), 1.25 MiB in all.</summary>
+    private static byte[][] IncompressibleLayers()
+    {
+        var random = new Random(6);
+        return [.. Enumerable.Range(0, 2).Select(i =>
+        {
+            var data = new byte[640 << 10];
+            random.NextBytes(data);
+            return new TestLayer().File($"data/random{i}", data).ToTarGz();
+        })];
+    }
+
+    private static PlacementOptions Options(TempDir dir, long highWatermark)
+    {
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.HighWatermark = highWatermark.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        options.Cache.LowWatermark = "512KiB";
+        options.Registries.MaxAttempts = 1;
+        return options;
+    }
+
+    /// <summary>What the cache holds: every file but the lock files, with its size.</summary>
+    private static string[] Contents(CacheLayout layout) =>
+    [
+        .. Directory.EnumerateFiles(layout.Root, "*", SearchOption.AllDirectories)
+            .Where(path => !path.StartsWith(layout.Locks + "/", StringComparison.Ordinal))
+            .Select(path => $"{Path.GetRelativePath(layout.Root, path)} {new FileInfo(path).Length}")
+            .Order(StringComparer.Ordinal),
+    ];
 
     [Test]
     public async Task An_image_under_the_cache_cap_is_cached()

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -25,7 +26,13 @@ internal sealed class OneImageRegistry : LoopbackHttpServer
 
     public string Host => $"127.0.0.1:{Port}";
 
+    /// <summary>The digest of the image's manifest, the image's digest.</summary>
+    public string ManifestDigest => Digest(_manifest);
+
     public static string Digest(byte[] content) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(content));
+
+    /// <summary>The path of every request received, in arrival order (its access log).</summary>
+    public ConcurrentQueue<string> Requests { get; } = new();
 
     /// <summary>Blob requests for this digest wait for <see cref="Release"/> before they are answered.</summary>
     public string? HeldDigest { get; set; }
@@ -39,6 +46,7 @@ internal sealed class OneImageRegistry : LoopbackHttpServer
     {
         var response = context.Response;
         var path = context.Request.Url!.AbsolutePath;
+        Requests.Enqueue(path);
         byte[]? body = null;
         if (path.Contains("/manifests/", StringComparison.Ordinal))
         {

@@ -261,6 +261,30 @@ public sealed class PeerLimitSpecs
         Assert.That(File.Exists(destination), Is.False);
     }
 
+    [Test]
+    public async Task An_image_whose_layers_add_up_past_the_cache_cap_is_still_copied_from_a_holder_whose_squashfs_fits()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        // 1.25 MiB of incompressible layers for a 1 MiB cap: this node could not download them, a larger node built a squashfs that fits.
+        byte[][] layers = [.. Enumerable.Range(0, 2).Select(i => new Materialize.TestLayer().File($"data/random{i}", RandomNumberGenerator.GetBytes(640 << 10)).ToTarGz())];
+        var config = Encoding.UTF8.GetBytes("""{"architecture":"amd64","os":"linux"}""");
+        await using var registry = new Cache.OneImageRegistry(config, layers, _ => true);
+        await using var holder = new FakeHolder { Offer = Offer("n1", "squashfs", registry.ManifestDigest), Body = Artifact };
+        var log = new List<string>();
+        using var fetcher = new PeerFetcher(CappedOptions(munge, dir, ("n1", holder)), Self, new Holders("n1"), log.Add);
+        using var cache = new ImageCache(CappedOptions(munge, dir, ("n1", holder)), Self) { PersistRequestCounts = false, Peers = fetcher };
+
+        var image = await cache.EnsureAsync(Core.Images.ImageReference.Parse($"docker://{registry.Host}/test/large:1"), ImageCache.PrefetchRequester);
+
+        TestContext.Out.WriteLine(string.Join('\n', log));
+        Assert.That(holder.BodyRequests, Is.EqualTo(1));
+        Assert.That(await File.ReadAllBytesAsync(image.Path), Is.EqualTo(Artifact));
+        Assert.That(registry.Requests.Where(path => path.Contains("/blobs/", StringComparison.Ordinal)).Select(path => path[(path.LastIndexOf('/') + 1)..]),
+            Is.EqualTo(new[] { Cache.OneImageRegistry.Digest(config) }),
+            "the config, no layer");
+    }
+
     /// <summary><see cref="Options"/> for a cache at <paramref name="dir"/> that takes at most 1 MiB for one image.</summary>
     private static PlacementOptions CappedOptions(FakeMunge munge, TempDir dir, params (string Node, FakeHolder Holder)[] holders)
     {
