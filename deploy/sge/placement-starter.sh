@@ -37,7 +37,8 @@ run() {
 }
 unset -v CDPATH GLOBIGNORE EXECIGNORE TMOUT BASH_COMPAT POSIXLY_CORRECT
 set +o posix
-set -u
+# nounset only where an empty array expands to nothing (bash >= 4.4); bash 4.2/4.3 (EL7) would abort at "${binds[@]}"
+if ((BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4))); then set -u; fi
 cmd=()
 
 in_root() { # in_root SHELL [ROOT]: SHELL if ROOT (the image; "" = the host) has it, else /bin/sh

@@ -7,7 +7,8 @@ namespace Placement.Core.Sources;
 /// <summary>
 /// An <c>auths</c> key of a docker-style <c>config.json</c>, or a registry name, taken apart the way
 /// <c>docker login</c> writes keys: <c>[http[s]://]host[:port][/path]</c>. The scheme and path are dropped (as docker's
-/// ConvertToHostname and containers/image's normalizeAuthFileKey do), the host is lowercased, and Docker Hub's names
+/// ConvertToHostname does; containers/image drops them only with a scheme, and takes a bare <c>host/path</c> key for
+/// that namespace of the registry, which is not done here), the host is lowercased, and Docker Hub's names
 /// (<c>docker.io</c>, <c>index.docker.io</c>, <c>registry-1.docker.io</c>) are one host, <c>docker.io</c>. The scheme
 /// is kept only for the port it implies when none is written.
 /// </summary>

@@ -22,6 +22,7 @@ internal sealed class DockerCredentialStore(string? path)
     private DateTime _loadedMtime;
     private bool _loaded;
     private List<Entry> _entries = [];
+    private List<string> _unusable = [];
 
     private sealed record Entry(string Key, CredentialKey Parsed, RegistryCredentials Credentials);
 
@@ -66,6 +67,12 @@ internal sealed class DockerCredentialStore(string? path)
         if (!File.Exists(path))
             return $"credentials file {path} does not exist (it should be a docker-style config.json with an \"auths\" entry for {registry})";
         var missing = $"no credentials for this registry in {path} (add an \"auths\" entry for \"{registry}\")";
+        Load();
+        lock (_lock)
+        {
+            if (_unusable.Count > 0)
+                missing += "; keys skipped: " + string.Join("; ", _unusable);
+        }
         if (!CredentialKey.TryParse(registry, out var wanted, out _))
             return missing;
         var port = wanted.EffectivePort(plainHttp);
@@ -82,6 +89,7 @@ internal sealed class DockerCredentialStore(string? path)
             if (!File.Exists(path))
             {
                 _loaded = false;
+                _unusable = [];
                 return _entries = [];
             }
             var mtime = File.GetLastWriteTimeUtc(path!);
@@ -103,13 +111,18 @@ internal sealed class DockerCredentialStore(string? path)
             }
 
             var entries = new List<Entry>();
+            var unusable = new List<string>();
             foreach (var (key, entry) in config?.Auths ?? [])
             {
                 if (!CredentialKey.TryParse(key, out var parsed, out var problem))
-                    throw new SourceException(SourceErrorKind.Unauthorized,
-                        $"credentials file {path}: \"auths\" key \"{key}\" is not a registry: {problem} (write host[:port] as docker " +
+                {
+                    // one bad key must not take every other registry's credentials down with it; it is named in the
+                    // error of any pull that then finds no credentials
+                    unusable.Add($"\"auths\" key \"{key}\" is not a registry: {problem} (write host[:port] as docker " +
                         "login does, optionally with https:// and a path: \"registry.example.org\", \"registry.example.org:5000\", " +
                         $"\"{DockerHubKey}\")");
+                    continue;
+                }
                 if (entry is null)
                     continue;
                 var credentials = Decode(key, entry);
@@ -118,6 +131,7 @@ internal sealed class DockerCredentialStore(string? path)
             }
             _loadedMtime = mtime;
             _loaded = true;
+            _unusable = unusable;
             return _entries = entries;
         }
     }

@@ -121,15 +121,15 @@ public sealed class CredentialKeySpecs
     [TestCase("registry example.org", "'registry example.org' is not a host name")]
     [TestCase("::1:5000", "more than one ':'")]
     [TestCase("[registry.example.org]:5000", "not a bracketed IPv6 address")]
-    public void A_malformed_key_is_an_error_naming_the_key_and_what_is_wrong(string key, string problem)
+    public void A_malformed_key_is_skipped_and_named_in_the_error_of_a_pull_that_finds_no_credentials(string key, string problem)
     {
-        var store = Store("registry.example.org", key);
+        Assert.That(Store("registry.example.org", key).Find("registry.example.org", plainHttp: false)?.Username, Is.EqualTo("user0"),
+            "one bad key does not take the other registries' credentials down with it");
 
-        var ex = Assert.Throws<SourceException>(() => store.Find("registry.example.org", plainHttp: false));
-
-        Assert.That(ex!.Kind, Is.EqualTo(SourceErrorKind.Unauthorized));
-        Assert.That(ex.Message, Does.Contain($"\"auths\" key \"{key}\" is not a registry").And.Contain(problem)
-            .And.Contain("\"https://index.docker.io/v1/\""));
+        var alone = Store(key);
+        Assert.That(alone.Find("registry.example.org", plainHttp: false), Is.Null);
+        Assert.That(alone.DescribeMissing("registry.example.org", plainHttp: false),
+            Does.Contain($"keys skipped: \"auths\" key \"{key}\" is not a registry").And.Contain(problem).And.Contain("\"https://index.docker.io/v1/\""));
     }
 
     [Test]
