@@ -174,10 +174,8 @@ public sealed partial class ImageCache : IDisposable
                 CompressionLevel = Options.Cache.SquashfsCompressionLevel == 0 ? null : Options.Cache.SquashfsCompressionLevel,
                 Processors = Options.Cache.SquashfsProcessors == 0 ? null : Options.Cache.SquashfsProcessors,
                 Timeout = TimeSpan.FromSeconds(Options.Cache.SquashfsTimeoutSeconds),
-                // The squashfs is written into the cache too; within the rootfs's bound it is smaller, this is the backstop.
-                MaxOutputBytes = bound.Bytes == long.MaxValue ? null : bound.Bytes,
             });
-            await TranslateDisk(() => TranslateSquashfs(() => squashfs.BuildAsync(rootfs, artifact, cancellationToken), reference, bound), reference).ConfigureAwait(false);
+            await TranslateDisk(() => squashfs.BuildAsync(rootfs, artifact, cancellationToken), reference).ConfigureAwait(false);
             AtomicFile.TryDelete(rootfs);
 
             tracker.Phase("verifying");
@@ -694,19 +692,6 @@ public sealed partial class ImageCache : IDisposable
         catch (SourceException ex) when (ex.Kind == SourceErrorKind.TooLarge)
         {
             throw new ImageTooLargeException($"{(image is null ? "" : image + ": ")}{ex.Message}; {bound.ArtifactAdvice}", ex);
-        }
-    }
-
-    private static async Task<T> TranslateSquashfs<T>(Func<Task<T>> action, ImageReference reference, RootfsBound bound)
-    {
-        try
-        {
-            return await action().ConfigureAwait(false);
-        }
-        catch (SquashfsTooLargeException ex)
-        {
-            throw new ImageTooLargeException($"{reference.Canonical}: its squashfs grew to {ex.BytesWritten} bytes while it was built, {bound.Exceeded}; " +
-                                             $"mksquashfs was stopped; {bound.ArtifactAdvice}", ex);
         }
     }
 

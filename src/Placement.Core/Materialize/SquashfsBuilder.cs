@@ -46,63 +46,12 @@ public sealed class SquashfsBuilder(SquashfsOptions? options = null)
         }
         if (!_options.IncludeExtendedAttributes)
             arguments.Add("-no-xattrs");
-        var command = new ExternalCommand(_options.MksquashfsPath, arguments) { Timeout = _options.Timeout };
-        var result = _options.MaxOutputBytes is { } max
-            ? await RunBoundedAsync(command, outputPath, max, cancellationToken).ConfigureAwait(false)
-            : await ExternalCommands.RunAsync(command, cancellationToken).ConfigureAwait(false);
+        var result = await ExternalCommands.RunAsync(
+            new ExternalCommand(_options.MksquashfsPath, arguments) { Timeout = _options.Timeout },
+            cancellationToken).ConfigureAwait(false);
 
         File.SetUnixFileMode(outputPath, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         return new SquashfsBuildResult(outputPath, new FileInfo(outputPath).Length, compression, result.Duration);
-    }
-
-    /// <summary>How often the output's size is checked against <see cref="SquashfsOptions.MaxOutputBytes"/> while mksquashfs runs.</summary>
-    public static readonly TimeSpan SizePoll = TimeSpan.FromMilliseconds(100);
-
-    /// <summary>Runs mksquashfs, stopping it (and deleting its output) once the output is past <paramref name="max"/> bytes.</summary>
-    private static async Task<ExternalCommandResult> RunBoundedAsync(ExternalCommand command, string outputPath, long max, CancellationToken cancellationToken)
-    {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        long past = 0;
-        await using (var watch = new Timer(_ =>
-        {
-            var size = SizeOf(outputPath);
-            if (size <= max || Interlocked.CompareExchange(ref past, size, 0) != 0)
-                return;
-            try { stop.Cancel(); }
-            catch (ObjectDisposedException) { }
-        }, null, SizePoll, SizePoll))
-        {
-            try
-            {
-                var result = await ExternalCommands.RunAsync(command, stop.Token).ConfigureAwait(false);
-                await watch.DisposeAsync().ConfigureAwait(false); // no check after this one
-                if (SizeOf(outputPath) is var size && size > max)
-                    Interlocked.CompareExchange(ref past, size, 0);
-                if (Interlocked.Read(ref past) == 0)
-                    return result;
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ExternalCommandException
-                                       && Interlocked.Read(ref past) != 0 && !cancellationToken.IsCancellationRequested)
-            {
-                // stopped by the size check (or failing on its own once past the bound: the bound is what to report)
-            }
-        }
-        File.Delete(outputPath);
-        var written = Interlocked.Read(ref past);
-        throw new SquashfsTooLargeException(written, max, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"squashfs: {outputPath} grew to {written} bytes, past the {max} allowed; mksquashfs was stopped and its output deleted"));
-    }
-
-    private static long SizeOf(string path)
-    {
-        try
-        {
-            return new FileInfo(path) is { Exists: true } file ? file.Length : 0;
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
     }
 
     /// <summary>zstd when the installed mksquashfs lists it, else gzip (asked once per program, then cached).</summary>

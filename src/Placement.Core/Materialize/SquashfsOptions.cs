@@ -22,13 +22,6 @@ public sealed record SquashfsOptions
     /// xattrs, so any found would come from the host filesystem (e.g. SELinux labels), not from the image.</summary>
     public bool IncludeExtendedAttributes { get; init; }
 
-    /// <summary>
-    /// The most the output may grow to; null: unbounded. Its size is checked every <see cref="SquashfsBuilder.SizePoll"/>
-    /// while mksquashfs runs and once when it has finished: past the bound, mksquashfs is stopped, the output deleted and
-    /// <see cref="SquashfsTooLargeException"/> thrown.
-    /// </summary>
-    public long? MaxOutputBytes { get; init; }
-
     /// <summary>The mksquashfs program (name on PATH or absolute path).</summary>
     public string MksquashfsPath { get; init; } = "mksquashfs";
 }

@@ -74,16 +74,11 @@ public sealed class PeerFetcher : IDisposable
         };
     }
 
-    /// <summary>Tries the holders of <paramref name="imageId"/> for the artifact of <paramref name="digest"/>; writes it to
-    /// <paramref name="destination"/> (fsynced, not renamed) and returns what was copied, or null (nothing left behind).</summary>
-    public Task<PeerCopy?> TryFetchAsync(string imageId, string digest, string format, string artifact, string destination,
-        HttpFileSource http, IProgress<long>? progress, CancellationToken cancellationToken) =>
-        TryFetchAsync(imageId, digest, format, artifact, destination, long.MaxValue, http, progress, cancellationToken);
-
     /// <summary>
-    /// <see cref="TryFetchAsync(string,string,string,string,string,HttpFileSource,IProgress{long},CancellationToken)"/>
-    /// of an artifact that may be at most <paramref name="maxBytes"/> (what one image may take in the receiving cache).
-    /// An attested offer of more is not fetched (no body request); when no other holder serves one that fits, the image is
+    /// Tries the holders of <paramref name="imageId"/> for the artifact of <paramref name="digest"/>; writes it to
+    /// <paramref name="destination"/> (fsynced, not renamed) and returns what was copied, or null (nothing left behind).
+    /// The artifact may be at most <paramref name="maxBytes"/> (what one image may take in the receiving cache): an
+    /// attested offer of more is not fetched (no body request); when no other holder serves one that fits, the image is
     /// too large for this cache from any source (a pinned file is the same file everywhere; a squashfs is no larger than
     /// the rootfs it is built from), so instead of null it throws <see cref="SourceException"/>
     /// <see cref="SourceErrorKind.TooLarge"/> naming the holder and the size.

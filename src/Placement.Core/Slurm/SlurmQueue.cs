@@ -84,7 +84,7 @@ public sealed partial class SlurmQueue(string squeue, string scontrol, string si
             var start = SchedulerCommands.ParseLocalTime(fields[3]);
             var arrayTasks = fields[1] is "" or "N/A" ? null : fields[1];
             var ids = ImageFeatures(prefer).Concat(ImageFeatures(Value(fields[4]))).Distinct(StringComparer.Ordinal).ToList();
-            jobs.Add(new SlurmJob(id, fields[2], ids.FirstOrDefault(), refs, start, PendingTasks(arrayTasks)) { ImageIds = ids });
+            jobs.Add(new SlurmJob(id, fields[2], ids, refs, start, PendingTasks(arrayTasks)));
         }
         return jobs;
     }

@@ -233,7 +233,7 @@ internal sealed class PrefetchController : IDisposable
         {
             var sgeJobs = await _sge.ReadJobsAsync(cancellationToken).ConfigureAwait(false);
             var hosts = await _sge.ReadHostsAsync(cancellationToken).ConfigureAwait(false);
-            return (sgeJobs.Select(j => new QueuedJob(j.Pending ? j.Id : j.Key, j.Pending, j.Running, j.Count, j.ImageId, j.ImageId is null ? [] : [j.ImageId], j.Ref is null ? [] : [j.Ref], j.StartTime)).ToList(),
+            return (sgeJobs.Select(j => new QueuedJob(j.Pending ? j.Id : j.Key, j.Pending, j.Running, j.Count, j.ImageId is null ? [] : [j.ImageId], j.Ref is null ? [] : [j.Ref], j.StartTime)).ToList(),
                 hosts.Select(h => new HostView(h.Name, h.State, h.Load)).ToList());
         }
         var ambiguous = new List<string>();
@@ -241,7 +241,7 @@ internal sealed class PrefetchController : IDisposable
         foreach (var id in ambiguous)
             Note($"lines {id}", $"job {id}: scontrol prints more than one line starting with JobId={id} (a newline in some job's name, comment or path); its Prefer and AdminComment are not read");
         var nodes = await _slurm.ReadNodesAsync(cancellationToken).ConfigureAwait(false);
-        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, j.Count, j.ImageId, j.ImageIds, j.Refs, j.StartTime)).ToList(),
+        return (jobs.Select(j => new QueuedJob(j.Id, j.Pending, j.Running, j.Count, j.ImageIds, j.Refs, j.StartTime)).ToList(),
             nodes.Select(n => new HostView(n.Name, SlurmQueue.MapState(n.State), n.Load)).ToList());
     }
 
@@ -503,8 +503,11 @@ internal sealed class PrefetchController : IDisposable
     }
 
     /// <summary>A job (Slurm) or a pending task range / running task (Grid Engine) reduced to what the snapshot needs.</summary>
-    /// <param name="ImageIds">Every id the job is steered by (Slurm: all img_ features of Prefer and Features), <paramref name="ImageId"/> first.</param>
-    private sealed record QueuedJob(string Id, bool Pending, bool Running, int Count, string? ImageId, IReadOnlyList<string> ImageIds, IReadOnlyList<string> Refs, DateTimeOffset? StartTime);
+    /// <param name="ImageIds">Every id the job is steered by (Slurm: all img_ features of Prefer and Features); the first is the one it counts for without a recorded reference.</param>
+    private sealed record QueuedJob(string Id, bool Pending, bool Running, int Count, IReadOnlyList<string> ImageIds, IReadOnlyList<string> Refs, DateTimeOffset? StartTime)
+    {
+        public string? ImageId => ImageIds.Count > 0 ? ImageIds[0] : null;
+    }
 
     /// <summary>A node (Slurm) or execution host (Grid Engine) with the planner's state.</summary>
     private sealed record HostView(string Name, NodeState State, double? Load);

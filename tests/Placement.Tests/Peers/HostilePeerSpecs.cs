@@ -163,11 +163,11 @@ public sealed class HostilePeerSpecs
             using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
             var destination = Path.Combine(dir.Path, "image.sqsh");
 
-            var first = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+            var first = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, long.MaxValue, http, null, CancellationToken.None);
             var logged = log.Count;
-            var second = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+            var second = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, long.MaxValue, http, null, CancellationToken.None);
             time.Advance(PeerFetcher.UnreachableBackoff + TimeSpan.FromSeconds(1));
-            var third = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+            var third = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, long.MaxValue, http, null, CancellationToken.None);
 
             Assert.That((first, second, third), Is.EqualTo(((PeerCopy?)null, (PeerCopy?)null, (PeerCopy?)null)));
             Assert.That(log.Take(logged), Has.Some.Contains("no answer within 1 s").And.Contains("not asked again for 5 minutes"));
@@ -186,7 +186,7 @@ public sealed class HostilePeerSpecs
         var log = new List<string>();
         using var fetcher = new PeerFetcher(options, Self, new Holders(holders.Select(h => h.Node).ToArray()), log.Add);
         using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
-        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, long.MaxValue, http, null, CancellationToken.None);
         TestContext.Out.WriteLine(string.Join('\n', log));
         return copy;
     }

@@ -44,8 +44,8 @@ public sealed class PeerLimitSpecs
         using var fetcher = Fetcher(munge, log, ("big", holder));
         using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
 
-        var first = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "a.sqsh"), http, null, CancellationToken.None);
-        var second = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "b.sqsh"), http, null, CancellationToken.None);
+        var first = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "a.sqsh"), long.MaxValue, http, null, CancellationToken.None);
+        var second = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "b.sqsh"), long.MaxValue, http, null, CancellationToken.None);
 
         TestContext.Out.WriteLine(string.Join('\n', log));
         Assert.That((first, second), Is.EqualTo(((PeerCopy?)null, (PeerCopy?)null)));
@@ -65,7 +65,7 @@ public sealed class PeerLimitSpecs
         using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
         var destination = Path.Combine(dir.Path, "image.sqsh");
 
-        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, long.MaxValue, http, null, CancellationToken.None);
 
         TestContext.Out.WriteLine(string.Join('\n', log));
         Assert.That(copy, Is.Null);
@@ -138,7 +138,7 @@ public sealed class PeerLimitSpecs
         // Another process holds the partial file (.NET takes an exclusive flock on it for FileShare.None): IOException.
         await using var busy = new FileStream(destination, FileMode.Create, FileAccess.ReadWrite, FileShare.None);
 
-        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, http, null, CancellationToken.None);
+        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, long.MaxValue, http, null, CancellationToken.None);
 
         TestContext.Out.WriteLine(string.Join('\n', log));
         Assert.That(copy, Is.Null, "the pull goes on to the registry instead of failing");
@@ -158,12 +158,12 @@ public sealed class PeerLimitSpecs
         var failed = PlacementMetrics.PeerFetches.WithLabels("failed").Value;
 
         using (var fetcher = Fetcher(munge, log, ("evicted", evicted)))
-            Assert.That(await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "a.sqsh"), null!, null, CancellationToken.None), Is.Null);
+            Assert.That(await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "a.sqsh"), long.MaxValue, null!, null, CancellationToken.None), Is.Null);
         Assert.That(PlacementMetrics.PeerFetches.WithLabels("no_holder").Value, Is.EqualTo(noHolder + 1), "the agent's JSON 404: evicted since it published the image");
         Assert.That(log, Is.Empty, "routine, not logged");
 
         using (var fetcher = Fetcher(munge, log, ("other", listener404)))
-            Assert.That(await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "b.sqsh"), null!, null, CancellationToken.None), Is.Null);
+            Assert.That(await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", Path.Combine(dir.Path, "b.sqsh"), long.MaxValue, null!, null, CancellationToken.None), Is.Null);
 
         TestContext.Out.WriteLine(string.Join('\n', log));
         Assert.That(PlacementMetrics.PeerFetches.WithLabels("no_holder").Value, Is.EqualTo(noHolder + 1));
