@@ -39,6 +39,7 @@
 #include <slurm/spank.h>
 
 #include "placement.h"
+#include "childfds.h"
 
 #define MAX_BINDS 64
 #define START_TIMEOUT_MS 120000
@@ -315,10 +316,12 @@ void placement_container_start(spank_t sp)
 		if (setresuid(0, 0, 0) != 0 || setresgid(0, 0, 0) != 0 || setgroups(0, NULL) != 0)
 			_exit(126);
 		setpgid(0, 0);
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0), dup2(null, 1), dup2(null, 2);
-		dup2(status_pipe[1], 3);
-		dup2(lifeline[0], 4);  /* end of file when slurmstepd closes the write end (placement_container_stop) */
+		/* /dev/null on 0-2, the status pipe on 3, the lifeline on 4 (end of file when slurmstepd closes the write end,
+		 * placement_container_stop); the pipes may themselves be on 0-4 (slurmstepd started with 0-2 closed) */
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int fds[5] = { null, null, null, status_pipe[1], lifeline[0] };
+		if (null < 0 || placement_place_fds(fds, 5) != 0)
+			_exit(126);
 		if (close_range(5, ~0U, 0) != 0) /* one system call; the loop costs ~0.7 ms under gVisor */
 			for (int fd = 5; fd < 4096; fd++)
 				close(fd);

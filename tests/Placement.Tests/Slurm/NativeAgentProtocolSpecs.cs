@@ -5,8 +5,9 @@ namespace Placement.Tests.Slurm;
 
 /// <summary>
 /// The C side's own unit tests (`make -C native check`): the agent's socket protocol (native/test_agent.c), the submit
-/// side's reference memo (test_refmemo.c), the plugstack.conf argument parser (test_args.c) and what slurmstepd makes
-/// of the agent's answers (test_remote.c), hostile inputs included, each built with AddressSanitizer and UBSan.
+/// side's reference memo (test_refmemo.c), the plugstack.conf argument parser (test_args.c), what slurmstepd makes
+/// of the agent's answers (test_remote.c) and the holder's descriptors 0-4 as container.c places them in its forked
+/// child (test_childfds.c), hostile inputs included, each built with AddressSanitizer and UBSan.
 /// </summary>
 public sealed class NativeAgentProtocolSpecs
 {
@@ -23,7 +24,8 @@ public sealed class NativeAgentProtocolSpecs
         Assert.That(result.StandardOutput, Does.Contain("agent protocol: all checks passed")
             .And.Contain("refmemo: all checks passed")
             .And.Contain("plugstack arguments: all checks passed")
-            .And.Contain("agent answers in slurmstepd: all checks passed"));
+            .And.Contain("agent answers in slurmstepd: all checks passed")
+            .And.Contain("holder descriptors: all checks passed"));
         Assert.That(File.Exists(Path.Combine(dir.Path, "obj", "san", "test_args")), Is.True, "the tests ran sanitized");
     }
 }
