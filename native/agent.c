@@ -131,6 +131,8 @@ static int take_string(char **p, char **dst)
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
 				r += 6;
 			}
+			if (cp == 0)
+				return -1; /* a C string ends at NUL: "/c/images/ab\u0000/../x" would be read as "/c/images/ab" */
 			encode_utf8(cp, &w); /* at most 4 bytes for 6 (or 12) read */
 			break;
 		}

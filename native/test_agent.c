@@ -57,6 +57,8 @@ int main(void)
 	rejects("{\"a\":\"b\"");
 	rejects("{\"a\":\"\\q\"}");
 	rejects("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5}"); /* more fields than room */
+	rejects("{\"path\":\"/c/images/ab\\u0000/../x\"}"); /* NUL would cut the value short in C */
+	rejects("{\"p\\u0000ath\":\"/x\"}");
 
 	char req[256];
 	const char *pairs[] = { "op", "ensure", "ref", "a\"b\\c\n", NULL };
