@@ -115,7 +115,10 @@ internal sealed class RootfsWriter
         CountedBytes += bytes;
     }
 
-    /// <summary>Sets the recorded directory mtimes, resolving each path again (a later layer may have replaced it).</summary>
+    /// <summary>
+    /// Sets the recorded directory mtimes, resolving each path again: a later layer may have removed or replaced it, or a
+    /// directory above it (by a file, or a symlink to one: that path leads nowhere now, it is skipped).
+    /// </summary>
     public void FinishDirectoryTimes()
     {
         _resolver.Invalidate();
@@ -125,7 +128,7 @@ internal sealed class RootfsWriter
             string host;
             if (relative.Length == 0)
                 host = _resolver.Root;
-            else if (_resolver.ResolveDirectory(parent, create: false) is { } dir)
+            else if (ResolveExisting(parent) is { } dir)
                 host = dir.HostPath + "/" + name;
             else
                 continue;
@@ -133,6 +136,19 @@ internal sealed class RootfsWriter
                 Libc.SetTimes(host, mtime);
         }
         _directoryTimes.Clear();
+    }
+
+    /// <summary>The directory <paramref name="relative"/> leads to now, or null when it leads nowhere (missing, or through a non-directory).</summary>
+    private ResolvedDirectory? ResolveExisting(string relative)
+    {
+        try
+        {
+            return _resolver.ResolveDirectory(relative, create: false);
+        }
+        catch (EntryRejectedException)
+        {
+            return null;
+        }
     }
 
     private void ApplyDirectory(TarEntry entry, string relative, string parent, string name)
