@@ -13,8 +13,9 @@ namespace Placement.Core.Materialize;
 /// Nothing is ever written outside the rootfs: absolute names, ".." above the root, symlinks whose
 /// relative target escapes, hardlinks outside, device nodes and oversized headers are refused with a
 /// <see cref="LayerException"/>; paths through symlinks planted by earlier entries are resolved inside
-/// the root (so merged-/usr images work). Layers are streamed (gzip, zstd or plain tar). What all layers together
-/// write is bounded by <see cref="LayerApplyOptions.MaxRootfsBytes"/> and <see cref="LayerApplyOptions.MaxEntries"/>
+/// the root (so merged-/usr images work). Layers are streamed (gzip, zstd or plain tar). What the rootfs holds at any
+/// time, as all layers together leave it (what a later layer deletes or replaces is freed), is bounded by
+/// <see cref="LayerApplyOptions.MaxRootfsBytes"/> and <see cref="LayerApplyOptions.MaxEntries"/>
 /// (<see cref="LayerErrorKind.TooLarge"/>), however small the compressed layers are.
 /// </summary>
 /// <remarks>

@@ -19,20 +19,23 @@ public sealed record LayerApplyOptions
     public int MaxExtendedHeaderBytes { get; init; } = 1 << 20;
 
     /// <summary>
-    /// Bound on what one apply writes, over all its layers: regular-file bytes plus <see cref="EntryOverheadBytes"/> for
-    /// every tar entry, counted as written (what a later layer deletes or replaces still counts). An entry that would go
-    /// past it is refused before anything of it is written (<see cref="LayerErrorKind.TooLarge"/>). No bound by default;
-    /// the cache passes its Cache:HighWatermark.
+    /// Bound on what the rootfs of one apply holds at any time, over all its layers: regular-file bytes plus
+    /// <see cref="EntryOverheadBytes"/> for every file, directory, link and FIFO in it (directories created for an entry's
+    /// path included). What a whiteout, an opaque directory or a replacing entry removes is taken off as it is removed:
+    /// an entry each, and the data of a regular file whose last name goes. An entry that would go past it is refused
+    /// before anything of it is written (<see cref="LayerErrorKind.TooLarge"/>). No bound by default; the cache passes its
+    /// Cache:HighWatermark.
     /// </summary>
     public long MaxRootfsBytes { get; init; } = long.MaxValue;
 
-    /// <summary>What each tar entry counts against <see cref="MaxRootfsBytes"/> besides its data: about an inode and a directory entry.</summary>
+    /// <summary>What each entry in the rootfs counts against <see cref="MaxRootfsBytes"/> besides its data: about an inode and a directory entry.</summary>
     public int EntryOverheadBytes { get; init; } = 512;
 
     /// <summary>
-    /// Bound on the tar entries of one apply, over all its layers (whiteouts and PAX global headers included): zero-byte
-    /// files cost inodes, not bytes. No bound by default; the cache passes the share of its filesystem's inodes that
-    /// Cache:HighWatermark is of its size.
+    /// Bound on the files, directories, links and FIFOs the rootfs of one apply holds at any time, counted as
+    /// <see cref="MaxRootfsBytes"/> counts them (what is removed is taken off; whiteouts and PAX global headers create
+    /// nothing and count nothing): zero-byte files cost inodes, not bytes. No bound by default; the cache passes the share
+    /// of its filesystem's inodes that Cache:HighWatermark is of its size.
     /// </summary>
     public long MaxEntries { get; init; } = long.MaxValue;
 }

@@ -25,10 +25,11 @@ internal sealed class RootfsResolver(string root)
 
     /// <summary>
     /// Resolves the directory <paramref name="relative"/> (a cleaned, "/"-separated path; "" is the root).
-    /// Missing components are created (0755, owned by the caller) when <paramref name="create"/> is set and
-    /// reported through <paramref name="created"/>; otherwise a missing component yields null.
+    /// Missing components are created (0755, owned by the caller) when <paramref name="create"/> is set, each reported
+    /// through <paramref name="creating"/> before it is created (which may refuse it by throwing); otherwise a missing
+    /// component yields null.
     /// </summary>
-    public ResolvedDirectory? ResolveDirectory(string relative, bool create, Action<string>? created = null)
+    public ResolvedDirectory? ResolveDirectory(string relative, bool create, Action<string>? creating = null)
     {
         if (relative.Length == 0)
             return new ResolvedDirectory(Root, 0);
@@ -65,8 +66,8 @@ internal sealed class RootfsResolver(string root)
                     PushComponents(pending, target);
                     break;
                 case 0 when create:
+                    creating?.Invoke(candidate);
                     Directory.CreateDirectory(candidate, DefaultDirectoryMode);
-                    created?.Invoke(candidate);
                     resolved.Add(component);
                     break;
                 case 0:

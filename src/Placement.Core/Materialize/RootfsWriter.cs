@@ -11,6 +11,10 @@ namespace Placement.Core.Materialize;
 /// Applies tar entries to one rootfs following the OCI "Applying changesets" rules. All paths go
 /// through <see cref="RootfsResolver"/>; a final component is never followed: whatever is there is
 /// removed and recreated (files with O_CREAT|O_EXCL, which fails rather than follow a symlink).
+/// What is in the rootfs is counted against <see cref="LayerApplyOptions.MaxRootfsBytes"/> and
+/// <see cref="LayerApplyOptions.MaxEntries"/> as it is now, not as it was written: whatever the writer creates (an entry's
+/// file, directory or link, and each directory created for an entry's path) is counted before it is created, and what it
+/// removes (whiteouts, opaque directories, a path an entry replaces) is taken off as it is removed.
 /// Not thread-safe: one writer per rootfs.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
@@ -23,23 +27,30 @@ internal sealed class RootfsWriter
     private readonly HashSet<string> _createdThisLayer = new(StringComparer.Ordinal);
     /// <summary>Directory mtimes (by path relative to the root), applied at the very end: writing children changes them.</summary>
     private readonly Dictionary<string, DateTimeOffset> _directoryTimes = new(StringComparer.Ordinal);
-    private readonly Action<string> _onCreated;
+    private readonly Action<string> _onCreating;
 
     public RootfsWriter(string root, LayerApplyOptions options, byte[] buffer)
     {
         _options = options;
         _resolver = new RootfsResolver(root);
         _buffer = buffer;
-        _onCreated = p => _createdThisLayer.Add(p);
+        _onCreating = CountImplicitDirectory;
     }
 
+    /// <summary>Tar entries processed, whiteouts and PAX global headers included.</summary>
     public long Entries { get; private set; }
     public long BytesWritten { get; private set; }
     public long Whiteouts { get; private set; }
     public long IgnoredExtendedAttributes { get; private set; }
 
-    /// <summary>What the entries so far count against <see cref="LayerApplyOptions.MaxRootfsBytes"/>.</summary>
+    /// <summary>
+    /// What the rootfs holds now as counted against <see cref="LayerApplyOptions.MaxRootfsBytes"/>: regular-file data plus
+    /// <see cref="LayerApplyOptions.EntryOverheadBytes"/> for each file, directory, link and FIFO in it.
+    /// </summary>
     public long CountedBytes { get; private set; }
+
+    /// <summary>Files, directories, links and FIFOs in the rootfs now (the root not included), as counted against <see cref="LayerApplyOptions.MaxEntries"/>.</summary>
+    public long LiveEntries { get; private set; }
 
     public void BeginLayer()
     {
@@ -50,7 +61,6 @@ internal sealed class RootfsWriter
     public void Apply(TarEntry entry)
     {
         Entries++;
-        CountAgainstBounds(entry);
         if (entry.EntryType is TarEntryType.GlobalExtendedAttributes)
             return;
         CountExtendedAttributes(entry);
@@ -59,6 +69,7 @@ internal sealed class RootfsWriter
 
         if (name.StartsWith(".wh.", StringComparison.Ordinal))
         {
+            // Creates nothing (any data it has is not written), so it is not counted; what it removes is taken off.
             ApplyWhiteout(parent, name);
             return;
         }
@@ -93,29 +104,48 @@ internal sealed class RootfsWriter
     }
 
     /// <summary>
-    /// Refuses the entry, before anything of it is written, when it would take the apply past
-    /// <see cref="LayerApplyOptions.MaxEntries"/> or <see cref="LayerApplyOptions.MaxRootfsBytes"/>. A regular file
-    /// counts its whole length (whiteouts too, though their data is not written: it is empty in any real layer).
+    /// Counts one new file, directory, link or FIFO with <paramref name="data"/> bytes of file data, or refuses it, before
+    /// anything of it is created, when the rootfs would then hold more than <see cref="LayerApplyOptions.MaxEntries"/>
+    /// entries or <see cref="LayerApplyOptions.MaxRootfsBytes"/> bytes. Called after whatever it replaces is removed, so
+    /// that replacing a file counts only the new one.
     /// </summary>
-    private void CountAgainstBounds(TarEntry entry)
+    /// <param name="data">The length of a regular file, else 0.</param>
+    /// <param name="directory">A directory created for the entry's path (not in the layer), null for the entry itself.</param>
+    private void Count(long data, string? directory = null)
     {
-        if (Entries > _options.MaxEntries)
+        var what = directory is null ? "this one" : $"the directory \"{LayerException.Shorten(directory)}\" this entry needs (not in the layer)";
+        if (LiveEntries >= _options.MaxEntries)
             throw new EntryRejectedException(LayerErrorKind.TooLarge,
-                $"the image has more than {_options.MaxEntries} entries (files, directories, links, whiteouts) in its layers, the bound on one image");
-        var data = entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile ? entry.Length : 0;
+                $"the image would have more than {_options.MaxEntries} entries (files, directories, links) in its rootfs, the bound on one image" +
+                (directory is null ? "" : $": {what} is one too many"));
         var bytes = _options.EntryOverheadBytes + data;
         var max = _options.MaxRootfsBytes;
         if (bytes > max - CountedBytes)
-        {
-            var before = Entries - 1;
             throw new EntryRejectedException(LayerErrorKind.TooLarge,
-                $"unpacked, the image would exceed {SizeLimit.Format(max)} ({max} bytes), the bound on one image: {before} earlier " +
-                $"{(before == 1 ? "entry takes" : "entries take")} {CountedBytes} bytes (file data plus {_options.EntryOverheadBytes} bytes per entry), this one {bytes} more");
-        }
+                $"unpacked, the image would exceed {SizeLimit.Format(max)} ({max} bytes), the bound on one image: its rootfs takes {CountedBytes} bytes so far " +
+                $"in {LiveEntries} {(LiveEntries == 1 ? "entry" : "entries")} (file data plus {_options.EntryOverheadBytes} bytes per entry, less what was removed), " +
+                $"{what} {bytes} more");
+        LiveEntries++;
         CountedBytes += bytes;
     }
 
-    /// <summary>Sets the recorded directory mtimes, resolving each path again (a later layer may have replaced it).</summary>
+    private void CountImplicitDirectory(string host)
+    {
+        Count(0, host[(_resolver.Root.Length + 1)..]);
+        _createdThisLayer.Add(host);
+    }
+
+    /// <summary>Takes one removed entry off the counts, with <paramref name="data"/> bytes of file data it freed; never below 0.</summary>
+    private void Uncount(long data)
+    {
+        LiveEntries = Math.Max(0, LiveEntries - 1);
+        CountedBytes = Math.Max(0, CountedBytes - _options.EntryOverheadBytes - data);
+    }
+
+    /// <summary>
+    /// Sets the recorded directory mtimes, resolving each path again: a later layer may have removed or replaced it, or a
+    /// directory above it (by a file, or a symlink to one: that path leads nowhere now, it is skipped).
+    /// </summary>
     public void FinishDirectoryTimes()
     {
         _resolver.Invalidate();
@@ -125,7 +155,7 @@ internal sealed class RootfsWriter
             string host;
             if (relative.Length == 0)
                 host = _resolver.Root;
-            else if (_resolver.ResolveDirectory(parent, create: false) is { } dir)
+            else if (ResolveExisting(parent) is { } dir)
                 host = dir.HostPath + "/" + name;
             else
                 continue;
@@ -133,6 +163,19 @@ internal sealed class RootfsWriter
                 Libc.SetTimes(host, mtime);
         }
         _directoryTimes.Clear();
+    }
+
+    /// <summary>The directory <paramref name="relative"/> leads to now, or null when it leads nowhere (missing, or through a non-directory).</summary>
+    private ResolvedDirectory? ResolveExisting(string relative)
+    {
+        try
+        {
+            return _resolver.ResolveDirectory(relative, create: false);
+        }
+        catch (EntryRejectedException)
+        {
+            return null;
+        }
     }
 
     private void ApplyDirectory(TarEntry entry, string relative, string parent, string name)
@@ -146,13 +189,14 @@ internal sealed class RootfsWriter
         {
             var dir = ResolveParent(parent);
             host = dir.HostPath + "/" + name;
-            var existing = Libc.FileType(host);
-            if (existing != Libc.SIfDir)
+            var existing = Libc.FileStatus(host);
+            if (existing.Type != Libc.SIfDir)
             {
-                if (existing != 0)
+                if (existing.Type != 0)
                     Remove(host, existing);
-                if (existing == Libc.SIfLnk)
+                if (existing.Type == Libc.SIfLnk)
                     _resolver.Invalidate(); // paths resolved through the symlink now lead into this directory
+                Count(0);
                 Directory.CreateDirectory(host, RootfsResolver.DefaultDirectoryMode);
             }
             _createdThisLayer.Add(host);
@@ -167,6 +211,7 @@ internal sealed class RootfsWriter
     {
         var host = ResolveParent(parent).HostPath + "/" + name;
         RemoveExisting(host);
+        Count(entry.Length);
         using (var handle = File.OpenHandle(host, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite))
         {
             long written = 0;
@@ -219,6 +264,7 @@ internal sealed class RootfsWriter
         }
         var host = dir.HostPath + "/" + name;
         RemoveExisting(host);
+        Count(0);
         File.CreateSymbolicLink(host, target);
         _resolver.Invalidate();
         Chown(host, entry);
@@ -248,6 +294,7 @@ internal sealed class RootfsWriter
         if (string.Equals(host, targetHost, StringComparison.Ordinal))
             return;
         RemoveExisting(host);
+        Count(0);
         // link(2) does not follow a symlink in its first argument: a hardlink to a symlink links the symlink.
         if (Libc.Link(targetHost!, host) != 0)
             Libc.ThrowLastError("link", host);
@@ -258,6 +305,7 @@ internal sealed class RootfsWriter
     {
         var host = ResolveParent(parent).HostPath + "/" + name;
         RemoveExisting(host);
+        Count(0);
         if (Libc.MkNod(host, (uint)Libc.SIfIfo | 0x180 /* 0600 */, 0) != 0)
             Libc.ThrowLastError("mknod", host);
         Chown(host, entry);
@@ -284,10 +332,10 @@ internal sealed class RootfsWriter
         var host = dir.Value.HostPath + "/" + hidden;
         if (_createdThisLayer.Contains(host))
             return; // whiteouts only hide lower layers
-        var type = Libc.FileType(host);
-        if (type != 0)
+        var existing = Libc.FileStatus(host);
+        if (existing.Type != 0)
         {
-            Remove(host, type);
+            Remove(host, existing);
             _resolver.Invalidate();
         }
     }
@@ -297,39 +345,56 @@ internal sealed class RootfsWriter
     {
         foreach (var child in Directory.GetFileSystemEntries(hostDirectory))
         {
-            var type = Libc.FileType(child);
+            var status = Libc.FileStatus(child);
             if (_createdThisLayer.Contains(child))
             {
-                if (type == Libc.SIfDir)
+                if (status.Type == Libc.SIfDir)
                     ClearLowerContents(child);
             }
-            else if (type != 0)
+            else if (status.Type != 0)
             {
-                Remove(child, type);
+                Remove(child, status);
             }
         }
     }
 
     private ResolvedDirectory ResolveParent(string parent) =>
-        _resolver.ResolveDirectory(parent, create: true, _onCreated)!.Value;
+        _resolver.ResolveDirectory(parent, create: true, _onCreating)!.Value;
 
     private void RemoveExisting(string host)
     {
-        var type = Libc.FileType(host);
-        if (type == 0)
+        var existing = Libc.FileStatus(host);
+        if (existing.Type == 0)
             return;
-        Remove(host, type);
-        if (type is Libc.SIfDir or Libc.SIfLnk)
+        Remove(host, existing);
+        if (existing.Type is Libc.SIfDir or Libc.SIfLnk)
             _resolver.Invalidate();
     }
 
-    /// <summary>Removes a file, symlink or whole directory tree; symlinks inside a tree are unlinked, never followed.</summary>
-    private static void Remove(string host, int type)
+    /// <summary>
+    /// Removes a file, symlink, FIFO or whole directory tree (symlinks inside a tree are unlinked, never followed) and
+    /// takes what that frees off the counts as it goes: each entry removed, and the data of a regular file whose last
+    /// name goes (a hardlinked file whose other names remain frees none). <paramref name="status"/> is what
+    /// <see cref="Libc.FileStatus"/> said of <paramref name="host"/> just before.
+    /// </summary>
+    private void Remove(string host, (int Type, uint Links, long Size) status)
     {
-        if (type == Libc.SIfDir)
-            Directory.Delete(host, recursive: true);
+        if (status.Type == Libc.SIfDir)
+        {
+            foreach (var child in Directory.GetFileSystemEntries(host))
+            {
+                // Each child is looked at just before it goes: two names of one file in the tree free its data once.
+                var childStatus = Libc.FileStatus(child);
+                if (childStatus.Type != 0)
+                    Remove(child, childStatus);
+            }
+            Directory.Delete(host);
+        }
         else
+        {
             File.Delete(host);
+        }
+        Uncount(status.Type == Libc.SIfReg && status.Links == 1 ? status.Size : 0);
     }
 
     private void Chown(string host, TarEntry entry)

@@ -8,6 +8,8 @@ internal static partial class Libc
     internal const int AtFdCwd = -100;
     internal const int AtSymlinkNoFollow = 0x100;
     internal const uint StatxType = 0x1;
+    internal const uint StatxNlink = 0x4;
+    internal const uint StatxSize = 0x200;
 
     internal const int SIfMt = 0xF000;
     internal const int SIfDir = 0x4000;
@@ -62,6 +64,24 @@ internal static partial class Libc
         // struct statx: u32 mask, u32 blksize, u64 attributes, u32 nlink, u32 uid, u32 gid, u16 mode …
         var mode = *(ushort*)(buffer + 28);
         return mode & SIfMt;
+    }
+
+    /// <summary>
+    /// What removing <paramref name="path"/> frees: its type bits (0 when it does not exist), link count and size, without
+    /// following a final symlink.
+    /// </summary>
+    internal static unsafe (int Type, uint Links, long Size) FileStatus(string path)
+    {
+        byte* buffer = stackalloc byte[256];
+        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxType | StatxNlink | StatxSize, buffer) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno is Enoent or Enotdir)
+                return (0, 0, 0);
+            throw new IOException($"statx {path}: {Marshal.GetPInvokeErrorMessage(errno)}");
+        }
+        // struct statx: … u32 nlink at 16, u16 mode at 28, u64 ino at 32, u64 size at 40.
+        return (*(ushort*)(buffer + 28) & SIfMt, *(uint*)(buffer + 16), *(long*)(buffer + 40));
     }
 
     /// <summary>lstat-like: type bits, uid, gid and inode of <paramref name="path"/> itself; throws when it does not exist.</summary>

@@ -98,6 +98,17 @@ public sealed class LayerApplierTests
     }
 
     [Test]
+    public async Task A_directory_tree_replaced_by_a_file_or_a_symlink_to_one_leaves_no_directory_time_to_set_below_it()
+    {
+        await Apply(
+            new TestLayer().Dir("a").Dir("a/sub").Dir("b").Dir("b/sub").File("f", "f"),
+            new TestLayer().File("a", "now a file").Symlink("b", "f"));
+
+        Assert.That(File.ReadAllText(_fx.InRoot("a")), Is.EqualTo("now a file"));
+        Assert.That(new FileInfo(_fx.InRoot("b")).LinkTarget, Is.EqualTo("f"));
+    }
+
+    [Test]
     public async Task A_symlink_replaces_a_file_and_a_file_replaces_a_symlink_without_writing_through_it()
     {
         await Apply(

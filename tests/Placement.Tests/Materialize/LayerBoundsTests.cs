@@ -4,8 +4,9 @@ using Placement.Core.Materialize;
 namespace Placement.Tests.Materialize;
 
 /// <summary>
-/// What all layers of one apply write is bounded in bytes (file data plus a fixed charge per entry) and in entries,
-/// however small the compressed layers: a tar bomb is refused before its oversized entry is written.
+/// What the rootfs of one apply holds, over all its layers, is bounded in bytes (file data plus a fixed charge per entry)
+/// and in entries, however small the compressed layers: a tar bomb is refused before its oversized entry is written.
+/// What a later layer deletes or replaces is freed, as it is on disk.
 /// </summary>
 [TestFixture]
 public sealed class LayerBoundsTests
@@ -39,7 +40,7 @@ public sealed class LayerBoundsTests
     [TestCase("zstd")]
     public void A_small_layer_that_unpacks_past_the_byte_bound_is_refused_before_its_big_file_is_written(string compression)
     {
-        var layer = new TestLayer().File("etc/hostname", "node\n").File("bomb", new byte[64 << 20]);
+        var layer = new TestLayer().Dir("etc").File("etc/hostname", "node\n").File("bomb", new byte[64 << 20]);
         var blob = compression == "gzip" ? layer.ToTarGz() : layer.ToTarZst();
         Assert.That(blob.Length, Is.LessThan(1 << 20), "the layer is small: it is its unpacked size that is bounded");
         var file = _fx.Write(blob, compression == "gzip" ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar+zstd");
@@ -49,7 +50,8 @@ public sealed class LayerBoundsTests
         Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
         Assert.That(ex.EntryName, Is.EqualTo("bomb"));
         Assert.That(ex.Message, Does.StartWith($"layer 0 ({file.Digest}): entry \"bomb\": unpacked, the image would exceed 1.0 MiB (1048576 bytes), the bound on one image: " +
-                                               $"1 earlier entry takes {Overhead + 5} bytes (file data plus {Overhead} bytes per entry), this one {Overhead + (64 << 20)} more"));
+                                               $"its rootfs takes {2 * Overhead + 5} bytes so far in 2 entries (file data plus {Overhead} bytes per entry, less what was removed), " +
+                                               $"this one {Overhead + (64 << 20)} more"));
         Assert.That(File.Exists(_fx.InRoot("bomb")), Is.False, "the entry over the bound is refused before its file is created");
         Assert.That(DiskUsage(_fx.Root), Is.LessThanOrEqualTo(1 << 20));
     }
@@ -69,20 +71,135 @@ public sealed class LayerBoundsTests
         var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxBytes: exact - 1).ApplyAsync(_fx.Root, [first, second]))!;
         Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge));
         Assert.That(ex.LayerIndex, Is.EqualTo(1), "each layer fits alone; together they do not");
-        Assert.That(ex.Message, Does.Contain($"1 earlier entry takes {Overhead + 300_000} bytes"));
+        Assert.That(ex.Message, Does.Contain($"its rootfs takes {Overhead + 300_000} bytes so far in 1 entry"));
         Assert.That(File.Exists(_fx.InRoot("b")), Is.False);
     }
 
+    private const int N = 600_000;
+
+    /// <summary>Between N and 2N: one N-byte file fits, two do not.</summary>
+    private const int Cap = 1_000_000;
+
     [Test]
-    public void Files_a_later_layer_deletes_still_count()
+    public async Task A_file_a_later_layer_whites_out_is_freed()
     {
-        var first = _fx.Write(new TestLayer().File("big", new byte[600_000]).ToTarGz());
-        var second = _fx.Write(new TestLayer().Whiteout(".wh.big").File("big2", new byte[600_000]).ToTarGz());
+        var first = _fx.Write(new TestLayer().File("big", new byte[N]).ToTarGz());
+        var second = _fx.Write(new TestLayer().Whiteout(".wh.big").File("big2", new byte[N]).ToTarGz());
 
-        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxBytes: 1_000_000).ApplyAsync(_fx.Root, [first, second]))!;
+        await Applier(maxBytes: Cap).ApplyAsync(_fx.Root, [first, second]);
 
-        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge));
+        Assert.That(File.Exists(_fx.InRoot("big")), Is.False);
+        Assert.That(new FileInfo(_fx.InRoot("big2")).Length, Is.EqualTo(N));
+    }
+
+    [Test]
+    public async Task What_an_opaque_directory_hides_is_freed()
+    {
+        var first = _fx.Write(new TestLayer().Dir("d").Dir("d/sub").File("d/sub/big", new byte[N]).Symlink("d/link", "sub/big").ToTarGz());
+        var second = _fx.Write(new TestLayer().Dir("d").Whiteout("d/.wh..wh..opq").File("d/big2", new byte[N]).ToTarGz());
+
+        await Applier(maxBytes: Cap).ApplyAsync(_fx.Root, [first, second]);
+
+        Assert.That(Directory.GetFileSystemEntries(_fx.InRoot("d")).Select(Path.GetFileName), Is.EqualTo(new[] { "big2" }));
+    }
+
+    [Test]
+    public async Task A_file_replaced_in_a_later_layer_counts_once()
+    {
+        var first = _fx.Write(new TestLayer().File("big", new byte[N]).ToTarGz());
+        var replacement = new byte[N];
+        replacement[0] = 1;
+        var second = _fx.Write(new TestLayer().File("big", replacement).ToTarGz());
+
+        await Applier(maxBytes: Cap).ApplyAsync(_fx.Root, [first, second]);
+
+        Assert.That(File.ReadAllBytes(_fx.InRoot("big"))[0], Is.EqualTo(1), "the later layer's file replaced the first");
+    }
+
+    [Test]
+    public async Task A_directory_tree_replaced_by_a_file_frees_every_entry_and_file_in_it()
+    {
+        var first = _fx.Write(new TestLayer().Dir("tree").File("tree/a", new byte[N / 2]).Dir("tree/sub")
+            .File("tree/sub/b", new byte[N / 2]).Symlink("tree/sub/up", "../a").ToTarGz());
+        var second = _fx.Write(new TestLayer().File("tree", "now a file").File("c", new byte[N]).File("d").File("e").File("f").ToTarGz());
+
+        // Five entries at most at any time; data at most N plus a few bytes.
+        await Applier(maxBytes: Cap, maxEntries: 5).ApplyAsync(_fx.Root, [first, second]);
+
+        Assert.That(File.ReadAllText(_fx.InRoot("tree")), Is.EqualTo("now a file"));
+        Assert.That(Directory.GetFileSystemEntries(_fx.Root), Has.Length.EqualTo(5));
+    }
+
+    [Test]
+    public async Task Removing_one_of_two_names_of_a_file_frees_no_data_and_removing_both_does()
+    {
+        var first = _fx.Write(new TestLayer().File("a", new byte[N]).HardLink("b", "a").ToTarGz());
+        var oneName = _fx.Write(new TestLayer().Whiteout(".wh.a").File("c", new byte[N]).ToTarGz());
+        // Holding 2N of data, over the cap: had "a" going freed its data, the count would be N + 2 entries, under it.
+        var cap = 2 * N;
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxBytes: cap).ApplyAsync(_fx.Root, [first, oneName]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.EntryName, Is.EqualTo("c"));
+        Assert.That(ex.Message, Does.Contain($"its rootfs takes {N + Overhead} bytes so far in 1 entry"), "\"b\" still holds the data");
+        Assert.That(new FileInfo(_fx.InRoot("b")).Length, Is.EqualTo(N));
+
+        Directory.Delete(_fx.Root, recursive: true);
+        var bothNames = _fx.Write(new TestLayer().Whiteout(".wh.a").Whiteout(".wh.b").File("c", new byte[N]).ToTarGz());
+        await Applier(maxBytes: Cap).ApplyAsync(_fx.Root, [first, bothNames]);
+        Assert.That(Directory.GetFileSystemEntries(_fx.Root).Select(Path.GetFileName), Is.EqualTo(new[] { "c" }));
+    }
+
+    [Test]
+    public void An_image_too_large_after_what_its_layers_delete_is_still_refused()
+    {
+        var first = _fx.Write(new TestLayer().File("a", new byte[N]).ToTarGz());
+        var second = _fx.Write(new TestLayer().Whiteout(".wh.a").File("b", new byte[N]).File("c", new byte[N]).ToTarGz());
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxBytes: Cap).ApplyAsync(_fx.Root, [first, second]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.LayerIndex, Is.EqualTo(1));
+        Assert.That(ex.EntryName, Is.EqualTo("c"));
+        Assert.That(ex.Message, Does.Contain($"its rootfs takes {N + Overhead} bytes so far in 1 entry (file data plus {Overhead} bytes per entry, less what was removed), this one {N + Overhead} more"));
+        Assert.That(File.Exists(_fx.InRoot("c")), Is.False);
+    }
+
+    [Test]
+    public void Directories_created_for_an_entry_count_so_that_removing_them_frees_no_more_than_was_counted()
+    {
+        // Each round creates nine directories the layer does not list, then replaces them with a file: were they not
+        // counted when created, removing them would take 9 entries more off the count than were ever put on it, every
+        // round, until "big2" fitted next to "big".
+        var layer = new TestLayer().File("big", new byte[N]);
+        for (var i = 0; i < 100; i++)
+            layer.Dir("d").File("d/1/2/3/4/5/6/7/8/9/f").File("d");
+        var file = _fx.Write(layer.File("big2", new byte[N]).ToTarGz());
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxBytes: Cap).ApplyAsync(_fx.Root, [file]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
         Assert.That(ex.EntryName, Is.EqualTo("big2"));
+        Assert.That(ex.Message, Does.Contain($"its rootfs takes {N + 2 * Overhead} bytes so far in 2 entries"));
+    }
+
+    [Test]
+    public async Task Entries_a_later_layer_removes_are_freed_for_the_entry_bound()
+    {
+        var first = new TestLayer().Dir("old");
+        var second = new TestLayer().Whiteout(".wh.old").Dir("new");
+        for (var i = 0; i < 60; i++)
+        {
+            first.File($"old/{i}");
+            second.File($"new/{i}");
+        }
+
+        var result = await Applier(maxEntries: 61).ApplyAsync(_fx.Root, [_fx.Write(first.ToTarGz()), _fx.Write(second.ToTarGz())]);
+
+        Assert.That(result.Entries, Is.EqualTo(61 + 62), "tar entries processed, the whiteout included");
+        Assert.That(Directory.Exists(_fx.InRoot("old")), Is.False);
+        Assert.That(Directory.GetFiles(_fx.InRoot("new")), Has.Length.EqualTo(60));
     }
 
     [Test]
@@ -93,25 +210,38 @@ public sealed class LayerBoundsTests
             layer.File($"f/{i}");
         var file = _fx.Write(layer.ToTarGz());
 
-        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxEntries: 99).ApplyAsync(_fx.Root, [file]))!;
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxEntries: 100).ApplyAsync(_fx.Root, [file]))!;
 
         Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
-        Assert.That(ex.EntryName, Is.EqualTo("f/99"));
-        Assert.That(ex.Message, Does.Contain("the image has more than 99 entries (files, directories, links, whiteouts) in its layers, the bound on one image"));
+        Assert.That(ex.EntryName, Is.EqualTo("f/99"), "the directory f, which the layer does not list, is the 100th entry");
+        Assert.That(ex.Message, Does.Contain("the image would have more than 100 entries (files, directories, links) in its rootfs, the bound on one image"));
         Assert.That(File.Exists(_fx.InRoot("f/99")), Is.False);
+    }
+
+    [Test]
+    public void A_directory_an_entry_needs_is_refused_past_the_entry_bound_before_it_is_created()
+    {
+        var file = _fx.Write(new TestLayer().File("a").File("x/y/z").ToTarGz());
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxEntries: 2).ApplyAsync(_fx.Root, [file]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.EntryName, Is.EqualTo("x/y/z"));
+        Assert.That(ex.Message, Does.EndWith("the bound on one image: the directory \"x/y\" this entry needs (not in the layer) is one too many"));
+        Assert.That(Directory.Exists(_fx.InRoot("x/y")), Is.False);
     }
 
     [Test]
     public async Task As_many_entries_as_the_bound_are_applied()
     {
         var layer = new TestLayer();
-        for (var i = 0; i < 100; i++)
+        for (var i = 0; i < 99; i++)
             layer.File($"f/{i}");
 
         var result = await Applier(maxEntries: 100).ApplyAsync(_fx.Root, [_fx.Write(layer.ToTarGz())]);
 
-        Assert.That(result.Entries, Is.EqualTo(100));
-        Assert.That(Directory.GetFiles(_fx.InRoot("f")), Has.Length.EqualTo(100));
+        Assert.That(result.Entries, Is.EqualTo(99), "tar entries processed");
+        Assert.That(Directory.GetFiles(_fx.InRoot("f")), Has.Length.EqualTo(99), "99 files and their directory: 100 entries");
     }
 
     [Test]
