@@ -184,9 +184,9 @@ public sealed class CacheStore(CacheLayout layout)
         return ((long)(s.f_blocks * s.f_frsize), (long)(s.f_bavail * s.f_frsize));
     }
 
-    /// <summary>Inodes of the cache filesystem (statvfs f_files); 0 when unknown or not fixed (btrfs reports 0).</summary>
-    public long FilesystemInodes() =>
-        Libc.statvfs(Layout.Root, out var s) == 0 && s.f_files <= long.MaxValue ? (long)s.f_files : 0;
+    /// <summary>Inodes of the cache filesystem (statvfs f_files) and those free for use (f_favail); 0 when unknown or not fixed (btrfs reports 0).</summary>
+    public (long Total, long Free) FilesystemInodes() =>
+        Libc.statvfs(Layout.Root, out var s) == 0 && s.f_files <= long.MaxValue ? ((long)s.f_files, (long)Math.Min(s.f_favail, s.f_files)) : (0, 0);
 
     private static T? Read<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
     {

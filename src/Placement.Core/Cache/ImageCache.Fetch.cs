@@ -699,7 +699,11 @@ public sealed partial class ImageCache : IDisposable
     private static bool IsTooLarge(Exception? ex) => ex is ImageTooLargeException;
 
     /// <summary>What one image may take in this cache now: <see cref="RootfsBound"/> of Cache:HighWatermark on the cache filesystem.</summary>
-    private RootfsBound Bound() => RootfsBound.For(Options.Cache.HighWatermark, Store.FilesystemSize().Total, Store.FilesystemInodes());
+    private RootfsBound Bound()
+    {
+        var inodes = Store.FilesystemInodes();
+        return RootfsBound.For(Options.Cache.HighWatermark, Store.FilesystemSize().Total, inodes.Total, inodes.Free);
+    }
 
     private static long? MaxBytes(RootfsBound bound) => bound.Bytes == long.MaxValue ? null : bound.Bytes;
 

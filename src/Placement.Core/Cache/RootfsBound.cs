@@ -5,8 +5,10 @@ namespace Placement.Core.Cache;
 
 /// <summary>
 /// What one image's unpacked rootfs may take while it is built in tmp/build-&lt;hex&gt;/, on the cache filesystem: at most
-/// the cache's cap, Cache:HighWatermark, in bytes (file data plus a little per entry), and at most the same share of the
-/// filesystem's inodes in entries. The build is the cache's own use of the disk, so it stays within what the admin gave
+/// the cache's cap, Cache:HighWatermark, in bytes (file data plus a little per entry), and in entries at most the larger
+/// of the same share of the filesystem's inodes and half of its free inodes. The share alone would refuse a many-file
+/// image on a filesystem made with few inodes (`mkfs.ext4 -T largefile`) although it has inodes to spare; half of the
+/// free ones still keeps zero-byte files from exhausting them. The build is the cache's own use of the disk, so it stays within what the admin gave
 /// the cache; without a bound a small compressed layer (a tar bomb) fills the filesystem while the cache counts itself
 /// below its cap.
 /// </summary>
@@ -18,13 +20,14 @@ internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermar
     /// <param name="highWatermark">Cache:HighWatermark (validated at start).</param>
     /// <param name="filesystemBytes">Size of the cache filesystem, 0 when unknown.</param>
     /// <param name="filesystemInodes">Inodes of the cache filesystem (statvfs f_files), 0 when unknown or not fixed.</param>
-    public static RootfsBound For(string highWatermark, long filesystemBytes, long filesystemInodes)
+    /// <param name="freeInodes">Inodes free for use now (statvfs f_favail).</param>
+    public static RootfsBound For(string highWatermark, long filesystemBytes, long filesystemInodes, long freeInodes)
     {
         var cap = SizeLimit.Parse(highWatermark);
         var bytes = cap.IsPercent && filesystemBytes <= 0 ? long.MaxValue : Math.Max(1, cap.Resolve(filesystemBytes));
         var entries = bytes == long.MaxValue || filesystemBytes <= 0 || filesystemInodes <= 0
             ? long.MaxValue
-            : Math.Max(1, (long)(filesystemInodes * Math.Min(1.0, (double)bytes / filesystemBytes)));
+            : Math.Max(1, Math.Max((long)(filesystemInodes * Math.Min(1.0, (double)bytes / filesystemBytes)), Math.Clamp(freeInodes, 0, filesystemInodes) / 2));
         return new RootfsBound(bytes, entries, highWatermark.Trim());
     }
 
@@ -33,14 +36,15 @@ internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermar
     {
         get
         {
-            var entries = Entries == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $", in as many entries as that share of the cache filesystem's inodes ({Entries})");
+            var entries = Entries == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture,
+                $", in at most {Entries} entries (that share of the cache filesystem's inodes, or half of its free ones if more)");
             return AdviceFor($"unpack to at most Cache:HighWatermark '{HighWatermark}'{OnThisNode}{entries}", "the image is unpacked inside it");
         }
     }
 
     /// <summary>
     /// The end of the message refusing an image that enters the cache as one file, the same bound in bytes: a single-file
-    /// source (HTTP, shared filesystem), another node's copy, or the squashfs built from a rootfs.
+    /// source (HTTP, shared filesystem) or another node's copy.
     /// </summary>
     public string ArtifactAdvice => AdviceFor($"take at most Cache:HighWatermark '{HighWatermark}'{OnThisNode}", "the image is stored inside it");
 

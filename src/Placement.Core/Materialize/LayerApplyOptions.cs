@@ -35,7 +35,7 @@ public sealed record LayerApplyOptions
     /// Bound on the files, directories, links and FIFOs the rootfs of one apply holds at any time, counted as
     /// <see cref="MaxRootfsBytes"/> counts them (what is removed is taken off; whiteouts and PAX global headers create
     /// nothing and count nothing): zero-byte files cost inodes, not bytes. No bound by default; the cache passes the share
-    /// of its filesystem's inodes that Cache:HighWatermark is of its size.
+    /// of its filesystem's inodes that Cache:HighWatermark is of its size, or half of its free inodes if more (RootfsBound).
     /// </summary>
     public long MaxEntries { get; init; } = long.MaxValue;
 }

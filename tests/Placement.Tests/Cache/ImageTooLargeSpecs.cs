@@ -150,4 +150,51 @@ public sealed class ImageTooLargeSpecs
         Assert.That(File.Exists(image.Path), Is.True);
         Assert.That(Directory.EnumerateFileSystemEntries(cache.Layout.Temp, "build-*"), Is.Empty);
     }
+
+    [Test]
+    public async Task On_a_filesystem_made_with_few_inodes_an_image_may_use_half_of_the_free_ones_but_not_exhaust_them()
+    {
+        // A 64 MiB tmpfs with 4000 inodes stands for `mkfs.ext4 -T largefile`: the cap (10 %) is a share of 400 inodes,
+        // less than a many-file image needs though the filesystem has about 4000 free.
+        using var dir = new TempDir();
+        var mountPoint = Path.Combine(dir.Path, "fs");
+        Directory.CreateDirectory(mountPoint);
+        await Run("mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=4000", "tmpfs", mountPoint);
+        try
+        {
+            var options = new PlacementOptions();
+            options.Cache.Root = Path.Combine(mountPoint, "cache");
+            options.Cache.HighWatermark = "10%";
+            options.Cache.LowWatermark = "5%";
+            options.Registries.MaxAttempts = 1;
+            using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+            await using var manyFiles = new OneImageRegistry(Config, [Files(1000)], _ => true);
+            await using var exhausting = new OneImageRegistry(Config, [Files(3000)], _ => true);
+
+            var cached = await cache.EnsureAsync(ImageReference.Parse($"docker://{manyFiles.Host}/test/many:1"), "cli");
+            Assert.That(File.Exists(cached.Path), Is.True, "1000 files: more than the 400-inode share, fewer than half of the free inodes");
+
+            var reference = ImageReference.Parse($"docker://{exhausting.Host}/test/exhausting:1");
+            var ex = Assert.ThrowsAsync<ImageTooLargeException>(() => cache.EnsureAsync(reference, "cli"))!;
+            Assert.That(ex.Message, Does.Contain("entries (files, directories, links) in its rootfs, the bound on one image"));
+            Assert.That(ex.Message, Does.Match(@"in at most \d+ entries \(that share of the cache filesystem's inodes, or half of its free ones if more\)"));
+            Assert.That(Directory.EnumerateFileSystemEntries(cache.Layout.Temp, "build-*"), Is.Empty, "the partial rootfs is removed");
+            Assert.That(File.Exists(cached.Path), Is.True, "the image cached before is untouched");
+        }
+        finally
+        {
+            await Run("umount", mountPoint);
+        }
+
+        static byte[] Files(int count)
+        {
+            var layer = new TestLayer();
+            for (var i = 0; i < count; i++)
+                layer.File($"data/f{i}", "");
+            return layer.ToTarGz();
+        }
+
+        static Task Run(params string[] argv) =>
+            Placement.Core.Processes.ExternalCommands.RunAsync(new Placement.Core.Processes.ExternalCommand(argv[0], argv[1..]) { Timeout = TimeSpan.FromSeconds(30) });
+    }
 }
