@@ -58,9 +58,23 @@ internal sealed class RootfsWriter
         _resolver.Invalidate();
     }
 
+    /// <summary>
+    /// How many tar entries one apply may process, over all its layers: <see cref="ProcessedPerLiveEntry"/> times
+    /// <see cref="LayerApplyOptions.MaxEntries"/>. What the rootfs holds is bounded by the live counts; this bounds the
+    /// work, which they do not: a small layer of millions of entries that rewrite or white out the same few paths never
+    /// grows the rootfs but would keep the pull busy for hours.
+    /// </summary>
+    private long MaxProcessed => _options.MaxEntries > long.MaxValue / ProcessedPerLiveEntry ? long.MaxValue : _options.MaxEntries * ProcessedPerLiveEntry;
+
+    /// <summary>Real images rewrite some paths in later layers (package lists, caches); four times the entry bound is far beyond that.</summary>
+    internal const long ProcessedPerLiveEntry = 4;
+
     public void Apply(TarEntry entry)
     {
-        Entries++;
+        if (++Entries > MaxProcessed)
+            throw new EntryRejectedException(LayerErrorKind.TooLarge,
+                $"the image's layers hold more than {MaxProcessed} tar entries ({ProcessedPerLiveEntry} times the bound of {_options.MaxEntries} entries " +
+                "in one image's rootfs), though its rootfs stays within that bound: they rewrite or white out the same paths over and over");
         if (entry.EntryType is TarEntryType.GlobalExtendedAttributes)
             return;
         CountExtendedAttributes(entry);

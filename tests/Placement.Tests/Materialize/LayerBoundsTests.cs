@@ -245,6 +245,33 @@ public sealed class LayerBoundsTests
     }
 
     [Test]
+    public void A_layer_that_rewrites_one_path_over_and_over_is_refused_past_four_times_the_entry_bound()
+    {
+        var layer = new TestLayer();
+        for (var i = 0; i < 41; i++)
+            layer.File("same", "x");
+        var file = _fx.Write(layer.ToTarGz());
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxEntries: 10).ApplyAsync(_fx.Root, [file]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.Message, Does.Contain("the image's layers hold more than 40 tar entries (4 times the bound of 10 entries in one image's rootfs)"));
+    }
+
+    [Test]
+    public async Task Rewriting_one_path_up_to_four_times_the_entry_bound_is_applied()
+    {
+        var layer = new TestLayer();
+        for (var i = 0; i < 40; i++)
+            layer.File("same", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        var result = await Applier(maxEntries: 10).ApplyAsync(_fx.Root, [_fx.Write(layer.ToTarGz())]);
+
+        Assert.That(result.Entries, Is.EqualTo(40));
+        Assert.That(File.ReadAllText(_fx.InRoot("same")), Is.EqualTo("39"));
+    }
+
+    [Test]
     public void A_bound_of_zero_is_a_programming_error()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => Applier(maxBytes: 0));
