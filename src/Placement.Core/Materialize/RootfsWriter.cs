@@ -35,7 +35,17 @@ internal sealed class RootfsWriter
         _resolver = new RootfsResolver(root);
         _buffer = buffer;
         _onCreating = CountImplicitDirectory;
+        _maxWritten = Times(ProcessedPerLiveEntry, options.MaxRootfsBytes);
+        var byEntries = Times(ProcessedPerLiveEntry, options.MaxEntries);
+        var byBytes = options.EntryOverheadBytes == 0 ? long.MaxValue : _maxWritten / options.EntryOverheadBytes;
+        _maxProcessed = Math.Min(byEntries, byBytes);
+        _processedBound = byEntries <= byBytes
+            ? $"the bound of {options.MaxEntries} entries in one image's rootfs"
+            : $"the {options.MaxRootfsBytes / options.EntryOverheadBytes} entries of {options.EntryOverheadBytes} bytes that the bound of " +
+              $"{SizeLimit.Format(options.MaxRootfsBytes)} on one image's rootfs holds";
     }
+
+    private static long Times(long factor, long value) => value > long.MaxValue / factor ? long.MaxValue : value * factor;
 
     /// <summary>Tar entries processed, whiteouts and PAX global headers included.</summary>
     public long Entries { get; private set; }
@@ -59,22 +69,28 @@ internal sealed class RootfsWriter
     }
 
     /// <summary>
-    /// How many tar entries one apply may process, over all its layers: <see cref="ProcessedPerLiveEntry"/> times
-    /// <see cref="LayerApplyOptions.MaxEntries"/>. What the rootfs holds is bounded by the live counts; this bounds the
-    /// work, which they do not: a small layer of millions of entries that rewrite or white out the same few paths never
-    /// grows the rootfs but would keep the pull busy for hours.
+    /// How many tar entries one apply may process over all its layers, and how many bytes of file data it may write:
+    /// <see cref="ProcessedPerLiveEntry"/> times what its rootfs may hold (<see cref="LayerApplyOptions.MaxEntries"/>, and
+    /// the entries of <see cref="LayerApplyOptions.EntryOverheadBytes"/> that fit in
+    /// <see cref="LayerApplyOptions.MaxRootfsBytes"/>, whichever is fewer; <see cref="LayerApplyOptions.MaxRootfsBytes"/>).
+    /// What the rootfs holds is bounded by the live counts; these bound the work, which they do not: a small layer of
+    /// millions of entries that rewrite or white out the same few paths, or that rewrite one large file of zeros over and
+    /// over, never grows the rootfs but would keep the pull busy for hours. The byte term bounds the entries where the
+    /// filesystem reports no inode count (btrfs: no entry bound).
     /// </summary>
-    private long MaxProcessed => _options.MaxEntries > long.MaxValue / ProcessedPerLiveEntry ? long.MaxValue : _options.MaxEntries * ProcessedPerLiveEntry;
+    private readonly long _maxProcessed;
+    private readonly long _maxWritten;
+    private readonly string _processedBound;
 
-    /// <summary>Real images rewrite some paths in later layers (package lists, caches); four times the entry bound is far beyond that.</summary>
+    /// <summary>Real images rewrite some paths in later layers (package lists, caches); four times the bound is far beyond that.</summary>
     internal const long ProcessedPerLiveEntry = 4;
 
     public void Apply(TarEntry entry)
     {
-        if (++Entries > MaxProcessed)
+        if (++Entries > _maxProcessed)
             throw new EntryRejectedException(LayerErrorKind.TooLarge,
-                $"the image's layers hold more than {MaxProcessed} tar entries ({ProcessedPerLiveEntry} times the bound of {_options.MaxEntries} entries " +
-                "in one image's rootfs), though its rootfs stays within that bound: they rewrite or white out the same paths over and over");
+                $"the image's layers hold more than {_maxProcessed} tar entries ({ProcessedPerLiveEntry} times {_processedBound}), " +
+                "though its rootfs stays within that bound: they rewrite or white out the same paths over and over");
         if (entry.EntryType is TarEntryType.GlobalExtendedAttributes)
             return;
         CountExtendedAttributes(entry);
@@ -132,15 +148,15 @@ internal sealed class RootfsWriter
             throw new EntryRejectedException(LayerErrorKind.TooLarge,
                 $"the image would have more than {_options.MaxEntries} entries (files, directories, links) in its rootfs, the bound on one image" +
                 (directory is null ? "" : $": {what} is one too many"));
-        var bytes = _options.EntryOverheadBytes + data;
         var max = _options.MaxRootfsBytes;
-        if (bytes > max - CountedBytes)
+        // CountedBytes <= max, so this cannot wrap; overhead + data could (a PAX size near long.MaxValue).
+        if (data > max - CountedBytes - _options.EntryOverheadBytes)
             throw new EntryRejectedException(LayerErrorKind.TooLarge,
                 $"unpacked, the image would exceed {SizeLimit.Format(max)} ({max} bytes), the bound on one image: its rootfs takes {CountedBytes} bytes so far " +
                 $"in {LiveEntries} {(LiveEntries == 1 ? "entry" : "entries")} (file data plus {_options.EntryOverheadBytes} bytes per entry, less what was removed), " +
-                $"{what} {bytes} more");
+                $"{what} {(Int128)_options.EntryOverheadBytes + data} more");
         LiveEntries++;
-        CountedBytes += bytes;
+        CountedBytes += _options.EntryOverheadBytes + data;
     }
 
     private void CountImplicitDirectory(string host)
@@ -226,6 +242,11 @@ internal sealed class RootfsWriter
         var host = ResolveParent(parent).HostPath + "/" + name;
         RemoveExisting(host);
         Count(entry.Length);
+        if (entry.Length > _maxWritten - BytesWritten)
+            throw new EntryRejectedException(LayerErrorKind.TooLarge,
+                $"the image's layers write more than {SizeLimit.Format(_maxWritten)} ({_maxWritten} bytes) of file data ({ProcessedPerLiveEntry} times the bound of " +
+                $"{SizeLimit.Format(_options.MaxRootfsBytes)} on one image's rootfs), though its rootfs stays within that bound: they rewrite the same files over " +
+                $"and over; {BytesWritten} bytes written so far, this one {entry.Length} more");
         using (var handle = File.OpenHandle(host, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite))
         {
             long written = 0;

@@ -272,6 +272,113 @@ public sealed class LayerBoundsTests
     }
 
     [Test]
+    public void A_file_whose_pax_size_is_near_the_largest_long_is_refused_by_the_byte_bound_not_counted_by_wrapping()
+    {
+        // overhead + size would wrap to a negative number and pass a check written as `overhead + size > room`.
+        var file = _fx.Write(Gzip(PaxSizedFile("huge", long.MaxValue)));
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxBytes: 1 << 20).ApplyAsync(_fx.Root, [file]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.Message, Does.Contain($"this one {(System.Int128)Overhead + long.MaxValue} more"));
+        Assert.That(File.Exists(_fx.InRoot("huge")), Is.False);
+    }
+
+    [Test]
+    public void A_layer_that_rewrites_one_large_file_over_and_over_is_refused_past_four_times_the_byte_bound()
+    {
+        // 65 writes of 64 KiB: the rootfs holds one file (well within 1 MiB), the layer writes 4 MiB + 64 KiB.
+        var layer = new TestLayer();
+        for (var i = 0; i < 65; i++)
+            layer.File("same", new byte[64 << 10]);
+        var file = _fx.Write(layer.ToTarZst(), "application/vnd.oci.image.layer.v1.tar+zstd");
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxBytes: 1 << 20).ApplyAsync(_fx.Root, [file]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.Message, Does.Contain("the image's layers write more than 4.0 MiB (4194304 bytes) of file data (4 times the bound of 1.0 MiB " +
+                                             "on one image's rootfs), though its rootfs stays within that bound: they rewrite the same files over and over; " +
+                                             "4194304 bytes written so far, this one 65536 more"));
+    }
+
+    [Test]
+    public async Task Rewriting_one_file_up_to_four_times_the_byte_bound_is_applied()
+    {
+        var layer = new TestLayer();
+        for (var i = 0; i < 64; i++)
+            layer.File("same", new byte[64 << 10]);
+
+        var result = await Applier(maxBytes: 1 << 20).ApplyAsync(_fx.Root, [_fx.Write(layer.ToTarGz())]);
+
+        Assert.That(result.BytesWritten, Is.EqualTo(4L << 20));
+        Assert.That(new FileInfo(_fx.InRoot("same")).Length, Is.EqualTo(64 << 10));
+    }
+
+    [Test]
+    public void Without_an_entry_bound_the_entries_processed_are_bounded_by_what_the_byte_bound_holds()
+    {
+        // No entry bound (btrfs reports no inode count): 64 KiB holds 128 entries of 512 bytes, so 512 may be processed.
+        var layer = new TestLayer();
+        for (var i = 0; i < 513; i++)
+            layer.File("same");
+        var file = _fx.Write(layer.ToTarGz());
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxBytes: 64 << 10).ApplyAsync(_fx.Root, [file]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.Message, Does.Contain("the image's layers hold more than 512 tar entries (4 times the 128 entries of 512 bytes that the bound of " +
+                                             "64.0 KiB on one image's rootfs holds)"));
+    }
+
+    /// <summary>A tar of one regular file whose PAX header gives it <paramref name="size"/> bytes, followed by no data: TarWriter cannot write it.</summary>
+    private static byte[] PaxSizedFile(string name, long size)
+    {
+        var record = Record($"size={size}\n");
+        using var tar = new MemoryStream();
+        WriteHeader(tar, "PaxHeaders/" + name, 'x', record.Length);
+        tar.Write(record);
+        tar.Write(new byte[(512 - record.Length % 512) % 512]);
+        WriteHeader(tar, name, '0', 0);
+        tar.Write(new byte[1024]);
+        return tar.ToArray();
+
+        // "<length> <key>=<value>\n" where <length> counts itself.
+        static byte[] Record(string keyValue)
+        {
+            var length = keyValue.Length + 2;
+            while ($"{length} {keyValue}".Length != length)
+                length++;
+            return System.Text.Encoding.ASCII.GetBytes($"{length} {keyValue}");
+        }
+
+        static void WriteHeader(Stream tar, string name, char type, long size)
+        {
+            var header = new byte[512];
+            void Put(int offset, string value) => System.Text.Encoding.ASCII.GetBytes(value).CopyTo(header, offset);
+            Put(0, name);
+            Put(100, "0000644\0");
+            Put(108, "0000000\0");
+            Put(116, "0000000\0");
+            Put(124, Convert.ToString(size, 8).PadLeft(11, '0') + "\0");
+            Put(136, "00000000000\0");
+            Put(148, "        ");
+            header[156] = (byte)type;
+            Put(257, "ustar\0" + "00");
+            var sum = header.Sum(b => (int)b);
+            Put(148, Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ");
+            tar.Write(header);
+        }
+    }
+
+    private static byte[] Gzip(byte[] tar)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            gzip.Write(tar);
+        return output.ToArray();
+    }
+
+    [Test]
     public void A_bound_of_zero_is_a_programming_error()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => Applier(maxBytes: 0));
