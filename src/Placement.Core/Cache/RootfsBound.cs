@@ -6,17 +6,23 @@ namespace Placement.Core.Cache;
 /// <summary>
 /// What one image's unpacked rootfs may take while it is built in tmp/build-&lt;hex&gt;/, on the cache filesystem: at most
 /// the cache's cap, Cache:HighWatermark, in bytes (file data plus a little per entry), and in entries at most the larger
-/// of the same share of the filesystem's inodes and half of its free inodes. The share alone would refuse a many-file
-/// image on a filesystem made with few inodes (`mkfs.ext4 -T largefile`) although it has inodes to spare; half of the
-/// free ones still keeps zero-byte files from exhausting them. The build is the cache's own use of the disk, so it stays within what the admin gave
-/// the cache; without a bound a small compressed layer (a tar bomb) fills the filesystem while the cache counts itself
-/// below its cap.
+/// of the same share of the filesystem's inodes and half of its free inodes, the latter never more than one entry per
+/// <see cref="BytesPerEntry"/> of the cap. The share alone would refuse a many-file image on a filesystem made with few
+/// inodes (`mkfs.ext4 -T largefile`) although it has inodes to spare; half of the free ones still keeps zero-byte files
+/// from exhausting them, and the density keeps the blocks small files take (one each, counted as 512 bytes) from adding
+/// more than a quarter of the cap on 4 KiB blocks. The build is the cache's own use of the disk, so it stays about within
+/// what the admin gave the cache; without a bound a small compressed layer (a tar bomb) fills the filesystem while the
+/// cache counts itself below its cap.
 /// </summary>
 /// <param name="Bytes">Bound for <see cref="Materialize.LayerApplyOptions.MaxRootfsBytes"/>; long.MaxValue when the cap is a percentage and the filesystem's size is unknown.</param>
 /// <param name="Entries">Bound for <see cref="Materialize.LayerApplyOptions.MaxEntries"/>; long.MaxValue when the filesystem reports no inode count (btrfs).</param>
 /// <param name="HighWatermark">The setting as written, for messages.</param>
-internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermark)
+/// <param name="EntriesFromFreeInodes">The entry bound is half of the free inodes (more than the share): it rises as inodes are freed.</param>
+internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermark, bool EntriesFromFreeInodes = false)
 {
+    /// <summary>mke2fs's default bytes per inode: the densest the free-inode term lets an image be.</summary>
+    internal const long BytesPerEntry = 16 << 10;
+
     /// <param name="highWatermark">Cache:HighWatermark (validated at start).</param>
     /// <param name="filesystemBytes">Size of the cache filesystem, 0 when unknown.</param>
     /// <param name="filesystemInodes">Inodes of the cache filesystem (statvfs f_files), 0 when unknown or not fixed.</param>
@@ -25,10 +31,13 @@ internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermar
     {
         var cap = SizeLimit.Parse(highWatermark);
         var bytes = cap.IsPercent && filesystemBytes <= 0 ? long.MaxValue : Math.Max(1, cap.Resolve(filesystemBytes));
-        var entries = bytes == long.MaxValue || filesystemBytes <= 0 || filesystemInodes <= 0
-            ? long.MaxValue
-            : Math.Max(1, Math.Max((long)(filesystemInodes * Math.Min(1.0, (double)bytes / filesystemBytes)), Math.Clamp(freeInodes, 0, filesystemInodes) / 2));
-        return new RootfsBound(bytes, entries, highWatermark.Trim());
+        if (bytes == long.MaxValue || filesystemBytes <= 0 || filesystemInodes <= 0)
+            return new RootfsBound(bytes, long.MaxValue, highWatermark.Trim());
+        var share = Math.Max(1, (long)(filesystemInodes * Math.Min(1.0, (double)bytes / filesystemBytes)));
+        var free = Math.Min(Math.Clamp(freeInodes, 0, filesystemInodes) / 2, bytes / BytesPerEntry);
+        return free > share
+            ? new RootfsBound(bytes, free, highWatermark.Trim(), EntriesFromFreeInodes: true)
+            : new RootfsBound(bytes, share, highWatermark.Trim());
     }
 
     /// <summary>The end of a <see cref="Materialize.LayerErrorKind.TooLarge"/> message: which setting, what it allows here, what to do.</summary>
@@ -36,8 +45,10 @@ internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermar
     {
         get
         {
-            var entries = Entries == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture,
-                $", in at most {Entries} entries (that share of the cache filesystem's inodes, or half of its free ones if more)");
+            var entries = Entries == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $", in at most {Entries} entries ") +
+                (Entries == long.MaxValue ? "" : EntriesFromFreeInodes
+                    ? "(half of the cache filesystem's free inodes now, more than that share of its inodes: freeing inodes there raises it)"
+                    : "(that share of the cache filesystem's inodes)");
             return AdviceFor($"unpack to at most Cache:HighWatermark '{HighWatermark}'{OnThisNode}{entries}", "the image is unpacked inside it");
         }
     }

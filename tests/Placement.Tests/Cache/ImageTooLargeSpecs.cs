@@ -154,12 +154,13 @@ public sealed class ImageTooLargeSpecs
     [Test]
     public async Task On_a_filesystem_made_with_few_inodes_an_image_may_use_half_of_the_free_ones_but_not_exhaust_them()
     {
-        // A 64 MiB tmpfs with 4000 inodes stands for `mkfs.ext4 -T largefile`: the cap (10 %) is a share of 400 inodes,
-        // less than a many-file image needs though the filesystem has about 4000 free.
+        // A 1 GiB tmpfs with 4000 inodes stands for `mkfs.ext4 -T largefile`: the cap (10 %) is a share of 400 inodes,
+        // less than a many-file image needs though the filesystem has about 4000 free (and the cap, 102 MiB, allows one
+        // entry per 16 KiB: 6553). tmpfs takes memory only for what is written.
         using var dir = new TempDir();
         var mountPoint = Path.Combine(dir.Path, "fs");
         Directory.CreateDirectory(mountPoint);
-        await Run("mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=4000", "tmpfs", mountPoint);
+        await Run("mount", "-t", "tmpfs", "-o", "size=1g,nr_inodes=4000", "tmpfs", mountPoint);
         try
         {
             var options = new PlacementOptions();
@@ -177,7 +178,7 @@ public sealed class ImageTooLargeSpecs
             var reference = ImageReference.Parse($"docker://{exhausting.Host}/test/exhausting:1");
             var ex = Assert.ThrowsAsync<ImageTooLargeException>(() => cache.EnsureAsync(reference, "cli"))!;
             Assert.That(ex.Message, Does.Contain("entries (files, directories, links) in its rootfs, the bound on one image"));
-            Assert.That(ex.Message, Does.Match(@"in at most \d+ entries \(that share of the cache filesystem's inodes, or half of its free ones if more\)"));
+            Assert.That(ex.Message, Does.Match(@"in at most \d+ entries \(half of the cache filesystem's free inodes now, more than that share of its inodes: freeing inodes there raises it\)"));
             Assert.That(Directory.EnumerateFileSystemEntries(cache.Layout.Temp, "build-*"), Is.Empty, "the partial rootfs is removed");
             Assert.That(File.Exists(cached.Path), Is.True, "the image cached before is untouched");
         }

@@ -28,9 +28,25 @@ public sealed class RootfsBoundSpecs
     public void On_a_filesystem_with_few_inodes_an_image_may_use_half_of_the_free_ones_when_that_is_more_than_its_share()
     {
         const long largefile = 1L << 40; // 1 TiB made with `mkfs.ext4 -T largefile`: one inode per MiB
-        Assert.That(RootfsBound.For("100GiB", largefile, 1_048_576, 1_000_000).Entries, Is.EqualTo(500_000), "half of the free inodes, not the 102,400 share");
+        var free = RootfsBound.For("100GiB", largefile, 1_048_576, 1_000_000);
+        Assert.That((free.Entries, free.EntriesFromFreeInodes), Is.EqualTo((500_000L, true)), "half of the free inodes, not the 102,400 share");
+        Assert.That(free.Advice, Does.Contain("in at most 500000 entries (half of the cache filesystem's free inodes now, more than that share of its " +
+                                              "inodes: freeing inodes there raises it), the most the cache may hold"));
         Assert.That(RootfsBound.For("100GiB", largefile, 1_048_576, 100_000).Entries, Is.EqualTo(102_400), "the share, when half of the free inodes is less");
         Assert.That(RootfsBound.For("100GiB", largefile, 1_048_576, long.MaxValue).Entries, Is.EqualTo(524_288), "free inodes never count above the total");
+    }
+
+    [Test]
+    public void The_free_inodes_never_let_an_image_have_more_than_one_entry_per_16_KiB_of_the_cap()
+    {
+        // A 10 MiB cap on a 100 GiB filesystem with six million free inodes: half of them would let three million
+        // zero-byte files (a 4 KiB block each wherever they hold a byte) take gigabytes for a cap of megabytes.
+        var bound = RootfsBound.For("10MiB", Filesystem, 6_553_600, 6_000_000);
+        Assert.That(bound.Entries, Is.EqualTo(640), "the share (10 MiB of 100 GiB of 6,553,600) and the density (10 MiB / 16 KiB) agree here");
+        Assert.That(bound.EntriesFromFreeInodes, Is.False);
+        const long largefile = 1L << 40;
+        var few = RootfsBound.For("1GiB", largefile, 1_048_576, 1_000_000);
+        Assert.That((few.Entries, few.EntriesFromFreeInodes), Is.EqualTo((65_536L, true)), "1 GiB / 16 KiB, less than half of the free inodes, more than the 1,024 share");
     }
 
     [Test]
@@ -47,7 +63,7 @@ public sealed class RootfsBoundSpecs
     {
         Assert.That(RootfsBound.For(" 1MiB ", Filesystem, 6_553_600, 0).Advice, Is.EqualTo(
             "one image may unpack to at most Cache:HighWatermark '1MiB' (1.0 MiB on this node), in at most 64 entries (that share of the cache " +
-            "filesystem's inodes, or half of its free ones if more), the most the cache may hold (the image is unpacked inside it); raise Cache:HighWatermark to cache this image, " +
+            "filesystem's inodes), the most the cache may hold (the image is unpacked inside it); raise Cache:HighWatermark to cache this image, " +
             "or use a smaller image. Nothing was cached, the cache is unchanged"));
     }
 
