@@ -21,6 +21,20 @@ internal sealed class RootfsResolver(string root)
 
     public string Root { get; } = root;
 
+    /// <summary>
+    /// Bound on the bytes of host paths looked up (lstat) over all resolutions, which is the work resolving does, in user
+    /// space and in the kernel: a symlink's target may hold two thousand components, 255 of them may be followed in one
+    /// resolution, and creating a symlink empties the cache, so a crafted layer could make each entry cost a million
+    /// lookups. Past it a resolution fails (<see cref="LayerErrorKind.TooLarge"/>). No bound by default.
+    /// </summary>
+    public long MaxLookupBytes { get; init; } = long.MaxValue;
+
+    /// <summary>What <see cref="MaxLookupBytes"/> is, for its message: "4096 bytes (PATH_MAX) per tar entry it may process".</summary>
+    public string LookupBound { get; init; } = "";
+
+    /// <summary>Bytes of host paths looked up so far.</summary>
+    public long LookedUpBytes { get; private set; }
+
     public void Invalidate() => _cache.Clear();
 
     /// <summary>
@@ -52,6 +66,11 @@ internal sealed class RootfsResolver(string root)
                 continue;
             }
             var candidate = Join(resolved, component);
+            if (candidate.Length > MaxLookupBytes - LookedUpBytes)
+                throw new EntryRejectedException(LayerErrorKind.TooLarge,
+                    $"resolving \"{LayerException.Shorten(relative)}\" went past {MaxLookupBytes} bytes of paths looked up in this image ({LookupBound}): " +
+                    "its paths and symlinks make resolving them slow (symlinks whose targets hold many components, followed again and again)");
+            LookedUpBytes += candidate.Length;
             switch (Libc.FileType(candidate))
             {
                 case Libc.SIfDir:

@@ -32,7 +32,6 @@ internal sealed class RootfsWriter
     public RootfsWriter(string root, LayerApplyOptions options, byte[] buffer)
     {
         _options = options;
-        _resolver = new RootfsResolver(root);
         _buffer = buffer;
         _onCreating = CountImplicitDirectory;
         _maxWritten = Times(ProcessedPerLiveEntry, options.MaxRootfsBytes);
@@ -43,7 +42,19 @@ internal sealed class RootfsWriter
             ? $"the bound of {options.MaxEntries} entries in one image's rootfs"
             : $"the {options.MaxRootfsBytes / options.EntryOverheadBytes} entries of {options.EntryOverheadBytes} bytes that the bound of " +
               $"{SizeLimit.Format(options.MaxRootfsBytes)} on one image's rootfs holds";
+        _resolver = new RootfsResolver(root)
+        {
+            MaxLookupBytes = Times(LookupBytesPerEntry, _maxProcessed),
+            LookupBound = $"{LookupBytesPerEntry} bytes, PATH_MAX, for each of the {_maxProcessed} tar entries it may process",
+        };
     }
+
+    /// <summary>
+    /// Path bytes the resolver may look up per tar entry the apply may process: one PATH_MAX. A real layer looks up a few
+    /// components of its parent directory, and only when the resolver's cache does not hold it (a new directory, or after
+    /// a symlink was created): tens to hundreds of bytes per entry.
+    /// </summary>
+    internal const long LookupBytesPerEntry = 4096;
 
     private static long Times(long factor, long value) => value > long.MaxValue / factor ? long.MaxValue : value * factor;
 

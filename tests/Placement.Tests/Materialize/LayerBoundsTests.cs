@@ -330,6 +330,44 @@ public sealed class LayerBoundsTests
                                              "64.0 KiB on one image's rootfs holds)"));
     }
 
+    [Test]
+    public void A_layer_whose_symlinks_make_every_path_slow_to_resolve_is_refused_past_a_path_max_per_entry()
+    {
+        // "s" leads to "a" through 800 "a/.." pairs: 800 lookups (about 35 KB of paths) each time it is resolved, and
+        // replacing the symlink "t" empties the resolver's cache, so "s/f" is resolved again each time. The rootfs holds
+        // five entries; 100 may be processed here (25 x 4), so 400 KiB of paths may be looked up.
+        var layer = new TestLayer().Dir("a").Symlink("s", string.Concat(Enumerable.Repeat("a/../", 800)) + "a");
+        for (var i = 0; i < 45; i++)
+            layer.Symlink("t", "a").File("s/f", "x");
+        var file = _fx.Write(layer.ToTarGz());
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxEntries: 25).ApplyAsync(_fx.Root, [file]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.Message, Does.Contain("went past 409600 bytes of paths looked up in this image (4096 bytes, PATH_MAX, for each of the 100 tar " +
+                                             "entries it may process): its paths and symlinks make resolving them slow"));
+    }
+
+    [Test]
+    public async Task Deep_paths_and_symlinks_of_an_ordinary_layer_stay_far_within_the_lookup_bound()
+    {
+        // A merged-/usr layout, 20 levels deep, with a symlink (emptying the resolver's cache) before every file.
+        var layer = new TestLayer().Dir("usr").Dir("usr/lib").Symlink("lib", "usr/lib");
+        var deep = "lib";
+        for (var d = 0; d < 20; d++)
+        {
+            deep += $"/level{d}";
+            layer.Dir(deep);
+        }
+        for (var i = 0; i < 30; i++)
+            layer.Symlink($"usr/lib/link{i}", "level0").File($"{deep}/file{i}", "x");
+
+        var result = await Applier(maxEntries: 100).ApplyAsync(_fx.Root, [_fx.Write(layer.ToTarGz())]);
+
+        Assert.That(result.Entries, Is.EqualTo(83));
+        Assert.That(File.Exists(_fx.InRoot("usr/lib" + deep[3..] + "/file29")), Is.True);
+    }
+
     /// <summary>A tar of one regular file whose PAX header gives it <paramref name="size"/> bytes, followed by no data: TarWriter cannot write it.</summary>
     private static byte[] PaxSizedFile(string name, long size)
     {
