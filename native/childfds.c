@@ -13,6 +13,11 @@ int placement_place_fds(const int *src, int n)
 		errno = EINVAL;
 		return -1;
 	}
+	/* Every source is checked before any is copied: a copy takes the lowest free number, which may be a later source
+	 * that is closed, and would make it look open. */
+	for (int i = 0; i < n; i++)
+		if (fcntl(src[i], F_GETFD) < 0)
+			return -1;
 	/* First every source to a number above the targets, so that placing one never closes another's source (dup2 onto
 	 * a target that is a later source), then onto its target: tmp[i] != i, so dup2 always makes a new, inheritable
 	 * descriptor (dup2(fd, fd) would keep a close-on-exec flag). */

@@ -154,18 +154,19 @@ internal sealed class RootfsWriter
     /// <param name="directory">A directory created for the entry's path (not in the layer), null for the entry itself.</param>
     private void Count(long data, string? directory = null)
     {
-        var what = directory is null ? "this one" : $"the directory \"{LayerException.Shorten(directory)}\" this entry needs (not in the layer)";
+        // Built only for a refusal: this runs for every entry and every directory an entry's path creates.
+        string What() => directory is null ? "this one" : $"the directory \"{LayerException.Shorten(directory)}\" this entry needs (not in the layer)";
         if (LiveEntries >= _options.MaxEntries)
             throw new EntryRejectedException(LayerErrorKind.TooLarge,
                 $"the image would have more than {_options.MaxEntries} entries (files, directories, links) in its rootfs, the bound on one image" +
-                (directory is null ? "" : $": {what} is one too many"));
+                (directory is null ? "" : $": {What()} is one too many"));
         var max = _options.MaxRootfsBytes;
         // CountedBytes <= max, so this cannot wrap; overhead + data could (a PAX size near long.MaxValue).
         if (data > max - CountedBytes - _options.EntryOverheadBytes)
             throw new EntryRejectedException(LayerErrorKind.TooLarge,
                 $"unpacked, the image would exceed {SizeLimit.Format(max)} ({max} bytes), the bound on one image: its rootfs takes {CountedBytes} bytes so far " +
                 $"in {LiveEntries} {(LiveEntries == 1 ? "entry" : "entries")} (file data plus {_options.EntryOverheadBytes} bytes per entry, less what was removed), " +
-                $"{what} {(Int128)_options.EntryOverheadBytes + data} more");
+                $"{What()} {(Int128)_options.EntryOverheadBytes + data} more");
         LiveEntries++;
         CountedBytes += _options.EntryOverheadBytes + data;
     }
@@ -389,7 +390,7 @@ internal sealed class RootfsWriter
     /// <summary>Opaque directory: remove everything that came from lower layers, keep what this layer added (recursively).</summary>
     private void ClearLowerContents(string hostDirectory)
     {
-        foreach (var child in Directory.GetFileSystemEntries(hostDirectory))
+        foreach (var child in Directory.EnumerateFileSystemEntries(hostDirectory))
         {
             var status = Libc.FileStatus(child);
             if (_createdThisLayer.Contains(child))
@@ -427,7 +428,9 @@ internal sealed class RootfsWriter
     {
         if (status.Type == Libc.SIfDir)
         {
-            foreach (var child in Directory.GetFileSystemEntries(host))
+            // Streamed rather than listed (a directory may hold millions of entries); POSIX readdir still returns every entry
+            // not removed since the directory was opened, and only the one just returned is removed.
+            foreach (var child in Directory.EnumerateFileSystemEntries(host))
             {
                 // Each child is looked at just before it goes: two names of one file in the tree free its data once.
                 var childStatus = Libc.FileStatus(child);
