@@ -214,9 +214,9 @@ internal sealed class RootfsWriter
         {
             return _resolver.ResolveDirectory(relative, create: false);
         }
-        catch (EntryRejectedException)
+        catch (EntryRejectedException ex) when (ex.Kind != LayerErrorKind.TooLarge)
         {
-            return null;
+            return null; // the lookup bound is not a path that leads nowhere: it fails the apply
         }
     }
 
