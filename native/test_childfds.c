@@ -2,6 +2,7 @@
  * pipes got in slurmstepd, which may run with some of 0-2 closed. Each case runs in a forked child, which closes and
  * arranges descriptors freely. `make -C native check`. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,11 +109,13 @@ int main(void)
 	/* bad input: more than 8, or a closed source, fails without touching the targets */
 	int src[9] = { 0 };
 	EXPECT(placement_place_fds(src, 9) == -1, "n = 9 accepted");
-	int closed = dup(0); /* a number known to be free: just closed */
-	EXPECT(closed >= 0 && close(closed) == 0, "dup/close for a closed descriptor failed");
+	int closed = open("/dev/null", O_RDONLY | O_CLOEXEC); /* a number known to be free: just closed */
+	EXPECT(closed >= 0 && close(closed) == 0, "open/close for a closed descriptor failed");
 	int closed_src[2] = { 1, closed };
 	struct id before = id_of(0);
-	EXPECT(placement_place_fds(closed_src, 2) == -1, "a closed source descriptor accepted");
+	errno = 0;
+	EXPECT(placement_place_fds(closed_src, 2) == -1 && errno == EBADF, "a closed source descriptor accepted (or errno not EBADF)");
+	EXPECT(fcntl(closed, F_GETFD) < 0, "the closed source descriptor was opened");
 	EXPECT(same(id_of(0), before), "a failed placement changed descriptor 0");
 
 	if (failures == 0)

@@ -9,17 +9,22 @@ namespace Placement.Core.Cache;
 /// of the same share of the filesystem's inodes and half of its free inodes, the latter never more than one entry per
 /// <see cref="BytesPerEntry"/> of the cap. The share alone would refuse a many-file image on a filesystem made with few
 /// inodes (`mkfs.ext4 -T largefile`) although it has inodes to spare; half of the free ones still keeps zero-byte files
-/// from exhausting them, and the density keeps the blocks small files take (one each, counted as 512 bytes) from adding
-/// more than a quarter of the cap on 4 KiB blocks. The build is the cache's own use of the disk, so it stays about within
+/// from exhausting them, and the density keeps the blocks the small files it lets in take (one each, counted as 512
+/// bytes) from adding more than a quarter of the cap on 4 KiB blocks. The share itself is as dense as the filesystem was
+/// made (XFS: one inode per 2 KiB). The build is the cache's own use of the disk, so it stays about within
 /// what the admin gave the cache; without a bound a small compressed layer (a tar bomb) fills the filesystem while the
 /// cache counts itself below its cap.
 /// </summary>
 /// <param name="Bytes">Bound for <see cref="Materialize.LayerApplyOptions.MaxRootfsBytes"/>; long.MaxValue when the cap is a percentage and the filesystem's size is unknown.</param>
 /// <param name="Entries">Bound for <see cref="Materialize.LayerApplyOptions.MaxEntries"/>; long.MaxValue when the filesystem reports no inode count (btrfs).</param>
 /// <param name="HighWatermark">The setting as written, for messages.</param>
-/// <param name="EntriesFromFreeInodes">The entry bound is half of the free inodes (more than the share): it rises as inodes are freed.</param>
-internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermark, bool EntriesFromFreeInodes = false)
+/// <param name="EntriesFrom">Which term set <paramref name="Entries"/>, for the advice.</param>
+internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermark, RootfsBound.EntryTerm EntriesFrom = RootfsBound.EntryTerm.Share)
 {
+    /// <summary>What set the entry bound: the cap's share of the inodes; half of the free inodes (rises as inodes are
+    /// freed); or, when half of the free inodes is more, one entry per <see cref="BytesPerEntry"/> of the cap (rises with the cap).</summary>
+    internal enum EntryTerm { Share, FreeInodes, Density }
+
     /// <summary>mke2fs's default bytes per inode: the densest the free-inode term lets an image be.</summary>
     internal const long BytesPerEntry = 16 << 10;
 
@@ -34,10 +39,13 @@ internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermar
         if (bytes == long.MaxValue || filesystemBytes <= 0 || filesystemInodes <= 0)
             return new RootfsBound(bytes, long.MaxValue, highWatermark.Trim());
         var share = Math.Max(1, (long)(filesystemInodes * Math.Min(1.0, (double)bytes / filesystemBytes)));
-        var free = Math.Min(Math.Clamp(freeInodes, 0, filesystemInodes) / 2, bytes / BytesPerEntry);
-        return free > share
-            ? new RootfsBound(bytes, free, highWatermark.Trim(), EntriesFromFreeInodes: true)
-            : new RootfsBound(bytes, share, highWatermark.Trim());
+        var halfFree = Math.Clamp(freeInodes, 0, filesystemInodes) / 2;
+        var density = bytes / BytesPerEntry;
+        if (Math.Min(halfFree, density) <= share)
+            return new RootfsBound(bytes, share, highWatermark.Trim());
+        return halfFree <= density
+            ? new RootfsBound(bytes, halfFree, highWatermark.Trim(), EntryTerm.FreeInodes)
+            : new RootfsBound(bytes, density, highWatermark.Trim(), EntryTerm.Density);
     }
 
     /// <summary>The end of a <see cref="Materialize.LayerErrorKind.TooLarge"/> message: which setting, what it allows here, what to do.</summary>
@@ -46,9 +54,12 @@ internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermar
         get
         {
             var entries = Entries == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $", in at most {Entries} entries ") +
-                (Entries == long.MaxValue ? "" : EntriesFromFreeInodes
-                    ? "(half of the cache filesystem's free inodes now, more than that share of its inodes: freeing inodes there raises it)"
-                    : "(that share of the cache filesystem's inodes)");
+                (Entries == long.MaxValue ? "" : EntriesFrom switch
+                {
+                    EntryTerm.FreeInodes => "(half of the cache filesystem's free inodes now, more than that share of its inodes: freeing inodes there raises it)",
+                    EntryTerm.Density => $"(one per {BytesPerEntry / 1024} KiB of the cap, more than that share of the cache filesystem's inodes and less than half of its free ones)",
+                    _ => "(that share of the cache filesystem's inodes)",
+                });
             return AdviceFor($"unpack to at most Cache:HighWatermark '{HighWatermark}'{OnThisNode}{entries}", "the image is unpacked inside it");
         }
     }

@@ -22,8 +22,9 @@ internal sealed class RootfsResolver(string root)
     public string Root { get; } = root;
 
     /// <summary>
-    /// Bound on the bytes of host paths looked up (lstat) over all resolutions, which is the work resolving does, in user
-    /// space and in the kernel: a symlink's target may hold two thousand components, 255 of them may be followed in one
+    /// Bound on the bytes of host paths looked up (lstat) over all resolutions, plus each component taken (its length and
+    /// one, "." and ".." included) and each symlink target read, which is the work resolving does, in user space and in
+    /// the kernel: a symlink's target may hold two thousand components, 255 of them may be followed in one
     /// resolution, and creating a symlink empties the cache, so a crafted layer could make each entry cost a million
     /// lookups. Past it a resolution fails (<see cref="LayerErrorKind.TooLarge"/>). No bound by default.
     /// </summary>
@@ -57,6 +58,8 @@ internal sealed class RootfsResolver(string root)
         while (pending.Count > 0)
         {
             var component = pending.Pop();
+            // Every component costs, even one that needs no lookup: a target of "./" x 2000 is work as well.
+            Charge(component.Length + 1, relative);
             if (component is "" or ".")
                 continue;
             if (component == "..")
@@ -66,11 +69,7 @@ internal sealed class RootfsResolver(string root)
                 continue;
             }
             var candidate = Join(resolved, component);
-            if (candidate.Length > MaxLookupBytes - LookedUpBytes)
-                throw new EntryRejectedException(LayerErrorKind.TooLarge,
-                    $"resolving \"{LayerException.Shorten(relative)}\" went past {MaxLookupBytes} bytes of paths looked up in this image ({LookupBound}): " +
-                    "its paths and symlinks make resolving them slow (symlinks whose targets hold many components, followed again and again)");
-            LookedUpBytes += candidate.Length;
+            Charge(candidate.Length, relative);
             switch (Libc.FileType(candidate))
             {
                 case Libc.SIfDir:
@@ -80,6 +79,7 @@ internal sealed class RootfsResolver(string root)
                     if (++links > MaxSymlinks)
                         throw new EntryRejectedException(LayerErrorKind.Unsafe, $"more than {MaxSymlinks} symlinks while resolving \"{relative}\" (symlink loop)");
                     var target = new FileInfo(candidate).LinkTarget ?? "";
+                    Charge(target.Length, relative);
                     if (target.StartsWith('/'))
                         resolved.Clear();
                     PushComponents(pending, target);
@@ -99,6 +99,16 @@ internal sealed class RootfsResolver(string root)
         var result = new ResolvedDirectory(Join(resolved, null), resolved.Count);
         _cache[relative] = result;
         return result;
+    }
+
+    /// <summary>Counts <paramref name="bytes"/> of resolving work against <see cref="MaxLookupBytes"/>, or refuses.</summary>
+    private void Charge(long bytes, string relative)
+    {
+        if (bytes > MaxLookupBytes - LookedUpBytes)
+            throw new EntryRejectedException(LayerErrorKind.TooLarge,
+                $"resolving \"{LayerException.Shorten(relative)}\" went past {MaxLookupBytes} bytes of paths looked up in this image ({LookupBound}): " +
+                "its paths and symlinks make resolving them slow (symlinks whose targets hold many components, followed again and again)");
+        LookedUpBytes += bytes;
     }
 
     internal const UnixFileMode DefaultDirectoryMode =

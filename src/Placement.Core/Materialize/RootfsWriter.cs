@@ -36,7 +36,7 @@ internal sealed class RootfsWriter
         _onCreating = CountImplicitDirectory;
         _maxWritten = Times(ProcessedPerLiveEntry, options.MaxRootfsBytes);
         var byEntries = Times(ProcessedPerLiveEntry, options.MaxEntries);
-        var byBytes = options.EntryOverheadBytes == 0 ? long.MaxValue : _maxWritten / options.EntryOverheadBytes;
+        var byBytes = options.EntryOverheadBytes == 0 ? long.MaxValue : Times(ProcessedPerLiveEntry, options.MaxRootfsBytes / options.EntryOverheadBytes);
         _maxProcessed = Math.Min(byEntries, byBytes);
         _processedBound = byEntries <= byBytes
             ? $"the bound of {options.MaxEntries} entries in one image's rootfs"
@@ -390,7 +390,7 @@ internal sealed class RootfsWriter
     /// <summary>Opaque directory: remove everything that came from lower layers, keep what this layer added (recursively).</summary>
     private void ClearLowerContents(string hostDirectory)
     {
-        foreach (var child in Directory.EnumerateFileSystemEntries(hostDirectory))
+        foreach (var child in Directory.GetFileSystemEntries(hostDirectory))
         {
             var status = Libc.FileStatus(child);
             if (_createdThisLayer.Contains(child))
@@ -428,9 +428,9 @@ internal sealed class RootfsWriter
     {
         if (status.Type == Libc.SIfDir)
         {
-            // Streamed rather than listed (a directory may hold millions of entries); POSIX readdir still returns every entry
-            // not removed since the directory was opened, and only the one just returned is removed.
-            foreach (var child in Directory.EnumerateFileSystemEntries(host))
+            // Listed before recursing, not streamed: a stream keeps a directory open per level, and a tree 2,000 deep would
+            // run out of descriptors.
+            foreach (var child in Directory.GetFileSystemEntries(host))
             {
                 // Each child is looked at just before it goes: two names of one file in the tree free its data once.
                 var childStatus = Libc.FileStatus(child);

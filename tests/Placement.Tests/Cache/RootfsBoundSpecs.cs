@@ -29,7 +29,7 @@ public sealed class RootfsBoundSpecs
     {
         const long largefile = 1L << 40; // 1 TiB made with `mkfs.ext4 -T largefile`: one inode per MiB
         var free = RootfsBound.For("100GiB", largefile, 1_048_576, 1_000_000);
-        Assert.That((free.Entries, free.EntriesFromFreeInodes), Is.EqualTo((500_000L, true)), "half of the free inodes, not the 102,400 share");
+        Assert.That((free.Entries, free.EntriesFrom), Is.EqualTo((500_000L, RootfsBound.EntryTerm.FreeInodes)), "half of the free inodes, not the 102,400 share");
         Assert.That(free.Advice, Does.Contain("in at most 500000 entries (half of the cache filesystem's free inodes now, more than that share of its " +
                                               "inodes: freeing inodes there raises it), the most the cache may hold"));
         Assert.That(RootfsBound.For("100GiB", largefile, 1_048_576, 100_000).Entries, Is.EqualTo(102_400), "the share, when half of the free inodes is less");
@@ -43,10 +43,12 @@ public sealed class RootfsBoundSpecs
         // zero-byte files (a 4 KiB block each wherever they hold a byte) take gigabytes for a cap of megabytes.
         var bound = RootfsBound.For("10MiB", Filesystem, 6_553_600, 6_000_000);
         Assert.That(bound.Entries, Is.EqualTo(640), "the share (10 MiB of 100 GiB of 6,553,600) and the density (10 MiB / 16 KiB) agree here");
-        Assert.That(bound.EntriesFromFreeInodes, Is.False);
+        Assert.That(bound.EntriesFrom, Is.EqualTo(RootfsBound.EntryTerm.Share));
         const long largefile = 1L << 40;
         var few = RootfsBound.For("1GiB", largefile, 1_048_576, 1_000_000);
-        Assert.That((few.Entries, few.EntriesFromFreeInodes), Is.EqualTo((65_536L, true)), "1 GiB / 16 KiB, less than half of the free inodes, more than the 1,024 share");
+        Assert.That((few.Entries, few.EntriesFrom), Is.EqualTo((65_536L, RootfsBound.EntryTerm.Density)), "1 GiB / 16 KiB, less than half of the free inodes, more than the 1,024 share");
+        Assert.That(few.Advice, Does.Contain("in at most 65536 entries (one per 16 KiB of the cap, more than that share of the cache filesystem's inodes " +
+                                             "and less than half of its free ones), the most the cache may hold"), "freeing inodes would not raise it: the message must not say so");
     }
 
     [Test]

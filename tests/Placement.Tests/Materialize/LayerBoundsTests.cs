@@ -335,7 +335,7 @@ public sealed class LayerBoundsTests
     {
         // "s" leads to "a" through 800 "a/.." pairs: 800 lookups (about 35 KB of paths) each time it is resolved, and
         // replacing the symlink "t" empties the resolver's cache, so "s/f" is resolved again each time. The rootfs holds
-        // five entries; 100 may be processed here (25 x 4), so 400 KiB of paths may be looked up.
+        // four entries; 100 may be processed here (25 x 4), so 400 KiB of paths may be looked up.
         var layer = new TestLayer().Dir("a").Symlink("s", string.Concat(Enumerable.Repeat("a/../", 800)) + "a");
         for (var i = 0; i < 45; i++)
             layer.Symlink("t", "a").File("s/f", "x");
@@ -346,6 +346,24 @@ public sealed class LayerBoundsTests
         Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
         Assert.That(ex.Message, Does.Contain("went past 409600 bytes of paths looked up in this image (4096 bytes, PATH_MAX, for each of the 100 tar " +
                                              "entries it may process): its paths and symlinks make resolving them slow"));
+    }
+
+    [Test]
+    public void Components_that_need_no_lookup_and_symlink_targets_count_against_the_lookup_bound_too()
+    {
+        // Twenty absolute symlinks, each "/" then 1,000 "./" then the next: resolving "c0" looks up only 21 short paths
+        // but takes 20,000 components and reads 40 KB of targets. Replacing "t" empties the cache before each "c0/f".
+        var layer = new TestLayer().Dir("a");
+        for (var k = 0; k < 20; k++)
+            layer.Symlink($"c{k}", "/" + string.Concat(Enumerable.Repeat("./", 1000)) + (k == 19 ? "a" : $"c{k + 1}"));
+        for (var i = 0; i < 10; i++)
+            layer.Symlink("t", "a").File("c0/f", "x");
+        var file = _fx.Write(layer.ToTarGz());
+
+        var ex = Assert.ThrowsAsync<LayerException>(() => Applier(maxEntries: 25).ApplyAsync(_fx.Root, [file]))!;
+
+        Assert.That(ex.Kind, Is.EqualTo(LayerErrorKind.TooLarge), ex.Message);
+        Assert.That(ex.Message, Does.Contain("went past 409600 bytes of paths looked up in this image"));
     }
 
     [Test]
