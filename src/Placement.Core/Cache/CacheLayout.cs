@@ -49,6 +49,9 @@ public sealed class CacheLayout
     public string InventoryLock => System.IO.Path.Combine(Locks, "inventory.lock");
     public string EvictionLock => System.IO.Path.Combine(Locks, "eviction.lock");
 
+    /// <summary>Slot <paramref name="index"/> of the node-wide pull cap (<c>Cache:MaxConcurrentPulls</c>, <see cref="PullSlots"/>).</summary>
+    public string PullSlot(int index) => System.IO.Path.Combine(Locks, "pull-slot-" + index.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".lock");
+
     private static string CheckId(string id) =>
         Placement.Core.Images.ImageIds.IsValid(id) ? id : throw new ArgumentException($"'{id}' is not a scheduler id (img_[a-z0-9_]+)", nameof(id));
 

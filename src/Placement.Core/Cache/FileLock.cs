@@ -110,7 +110,7 @@ public sealed class FileLock : IDisposable
     /// Completes when the current holder releases the lock: a blocking shared flock on a thread of its
     /// own (all waiters wake together, then race for the exclusive lock or find the work done).
     /// </summary>
-    private static Task WaitForReleaseAsync(string path) =>
+    internal static Task WaitForReleaseAsync(string path) =>
         Task.Factory.StartNew(() =>
         {
             var fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Placement.Core.Configuration;
 using Placement.Core.Images;
 using Placement.Core.Metrics;
@@ -9,7 +10,7 @@ namespace Placement.Core.Cache;
 /// <summary>
 /// The node-local image cache. One download per image per node however many requests arrive at once:
 /// in-process single-flight per scheduler id, then flocks across processes in a fixed order
-/// (ref → image → blob). Nothing partial is ever visible: artifacts are built under tmp/ and committed by
+/// (ref → pull slot → image → blob; the slot only with <c>Cache:MaxConcurrentPulls</c>, <see cref="PullSlots"/>). Nothing partial is ever visible: artifacts are built under tmp/ and committed by
 /// rename. Every component (CLI, SPANK plugin, node agent, importer) uses this same class and protocol.
 /// </summary>
 public sealed partial class ImageCache
@@ -173,12 +174,12 @@ public sealed partial class ImageCache
             RefRecord fresh;
             try
             {
-                artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+                artifact = await FetchInSlotAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
                 fresh = RecordUse(artifact);
                 if (!File.Exists(artifact.Path))
                 {
                     // Found committed, then evicted or removed by another process before this ref pointed at it: once more.
-                    artifact = await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+                    artifact = await FetchInSlotAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
                     fresh = RecordUse(artifact);
                 }
             }
@@ -264,6 +265,30 @@ public sealed partial class ImageCache
     {
         var info = new FileInfo(path);
         return info.Exists ? Stamp(info.Length, info.LastWriteTimeUtc) : null;
+    }
+
+    /// <summary>
+    /// <see cref="FetchAsync"/> inside one of the node's pull slots (<c>Cache:MaxConcurrentPulls</c>, <see cref="PullSlots"/>).
+    /// Prefetch warm-ups take none (the agent caps them with <c>Agent:MaxConcurrentWarms</c>), so a warm-up never holds up
+    /// a job's pull; neither does an image already committed under the resolved digest (the fetch only finds it).
+    /// </summary>
+    private async Task<FetchedArtifact> FetchInSlotAsync(ImageReference reference, string id, Resolution resolution, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        var slots = Options.Cache.MaxConcurrentPulls;
+        if (slots == 0 || requester == PrefetchRequester || (resolution.Digest is { } digest && Store.ArtifactPath(Digests.Hex(digest)) is not null))
+            return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+        var waited = Stopwatch.StartNew();
+        var waitedAtAll = false;
+        using var slot = await PullSlots.AcquireAsync(Layout, slots, $"{requester}: pull {reference.Canonical}", LockTimeout, holders =>
+        {
+            waitedAtAll = true;
+            // In the progress file too: a job of the same image waiting on this pull's ref lock shows why it waits.
+            var phase = $"waiting for a pull slot ({slots} at once on this node, Cache:MaxConcurrentPulls)";
+            new ProgressTracker(this, id, reference.Canonical, phase, 0, null).Phase(phase);
+            progress?.Report(new PullProgress($"all {slots} pull slots of this node are in use (Cache:MaxConcurrentPulls)", 0, 0, Waiting: true, holders));
+        }, cancellationToken).ConfigureAwait(false);
+        PlacementMetrics.PullSlotWaitSeconds.Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
+        return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ReportWaitingAsync(string id, string holder, IProgress<PullProgress>? progress, CancellationToken cancellationToken)

@@ -10,7 +10,7 @@ public sealed class CacheOptions
     [
         nameof(Root), nameof(HighWatermark), nameof(LowWatermark), nameof(MinAgeSeconds), nameof(TagTtlSeconds),
         nameof(LeaseTtlSeconds), nameof(LockTimeoutSeconds), nameof(ParallelDownloads), nameof(SquashfsCompression), nameof(SquashfsCompressionLevel),
-        nameof(SquashfsProcessors), nameof(SquashfsTimeoutSeconds),
+        nameof(SquashfsProcessors), nameof(SquashfsTimeoutSeconds), nameof(MaxConcurrentPulls),
     ];
 
     /// <summary>Cache root; root-owned, readable by all. Env: PLACEMENT__Cache__Root.</summary>
@@ -40,6 +40,14 @@ public sealed class CacheOptions
     /// <summary>How long a request waits for another process's download of the same image.</summary>
     [Range(1, 24 * 3600)]
     public int LockTimeoutSeconds { get; set; } = 3600;
+
+    /// <summary>
+    /// Pulls that run at once on this node, across all processes (jobs, importer, prolog, CLI); more wait for a slot (up
+    /// to <see cref="LockTimeoutSeconds"/>). Prefetch warm-ups do not count (<c>Agent:MaxConcurrentWarms</c> caps them).
+    /// 0: no cap.
+    /// </summary>
+    [Range(0, 256)]
+    public int MaxConcurrentPulls { get; set; }
 
     /// <summary>Blobs of one image downloaded in parallel.</summary>
     [Range(1, 64)]

@@ -43,6 +43,11 @@ public static class PlacementMetrics
     public static readonly Counter SingleFlightWaits = Prometheus.Metrics.CreateCounter(
         "placement_singleflight_waits_total", "Requests that waited for another process's download of the same image.");
 
+    /// <summary>Every pull that took a slot of <c>Cache:MaxConcurrentPulls</c> (0 when one was free at once).</summary>
+    public static readonly Histogram PullSlotWaitSeconds = Prometheus.Metrics.CreateHistogram(
+        "placement_pull_slot_wait_seconds", "Time a pull waited for one of the node's pull slots (Cache:MaxConcurrentPulls).",
+        new HistogramConfiguration { Buckets = [0.1, 1, 10, 60, 300, 1800] });
+
     /// <summary>Reasons: watermark, manual.</summary>
     public static readonly Counter Evictions = Prometheus.Metrics.CreateCounter(
         "placement_evictions_total", "Images evicted from the cache.", "reason");

@@ -23,6 +23,7 @@ public sealed class ConfigurationSpecs
         Assert.That(options.Cache.Root, Is.EqualTo("/var/cache/placement"));
         Assert.That(options.Cache.HighWatermark, Is.EqualTo("85%"));
         Assert.That(options.Cache.LowWatermark, Is.EqualTo("75%"));
+        Assert.That(options.Cache.MaxConcurrentPulls, Is.Zero, "no cap unless the site sets one");
         Assert.That(options.Registries.Platform, Is.EqualTo("linux/amd64"));
         Assert.That(options.Catalog, Is.Empty);
     }
@@ -59,10 +60,13 @@ public sealed class ConfigurationSpecs
         Assert.That(ex.Message, Does.Contain("Cache:ParallelDownloads").And.Contain("'many'"));
     }
 
+    [TestCase("Cache:MaxConcurrentPulls", "-1", "MaxConcurrentPulls")]
+    [TestCase("Cache:MaxConcurrentPulls", "257", "MaxConcurrentPulls")]
+    [TestCase("Cache:MaxConcurrentPulls", "four", "Cache:MaxConcurrentPulls must be a whole number (value: 'four')")]
     [TestCase("Agent:MaxConcurrentUnmunge", "0", "MaxConcurrentUnmunge")]
     [TestCase("Agent:MaxConcurrentUnmunge", "65", "MaxConcurrentUnmunge")]
     [TestCase("Agent:UnmungeWaitMilliseconds", "-1", "UnmungeWaitMilliseconds")]
-    public void The_agents_unmunge_limits_are_range_checked(string key, string value, string named)
+    public void Concurrency_limits_are_range_checked(string key, string value, string named)
     {
         var ex = BindFails((key, value));
         Assert.That(ex.Message, Does.Contain(named), ex.Message);

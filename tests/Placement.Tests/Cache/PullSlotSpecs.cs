@@ -1,0 +1,151 @@
+using System.Security.Cryptography;
+using Placement.Core;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+using Placement.Core.Peers;
+using Placement.Tests.Peers;
+using Placement.Tests.Sources;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Cache;
+
+/// <summary>
+/// <c>Cache:MaxConcurrentPulls</c>: pulls past the cap wait for a slot, across processes (the real `placement` binary
+/// against a pull held in this process), warm-ups take none, and a wait past <c>Cache:LockTimeoutSeconds</c> fails
+/// naming the cap and who holds the slots. Images are pinned HTTP files from loopback servers; the first pull is held at
+/// its peer lookup (inside its slot) by a <see cref="BlockingDirectory"/>.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class PullSlotSpecs
+{
+    private sealed class Node : IAsyncDisposable
+    {
+        private readonly PeerFetcher _peers;
+
+        public Node(int maxConcurrentPulls, int lockTimeoutSeconds = 3600)
+        {
+            Dir.WriteConfig($$$"""{"Cache": {"MaxConcurrentPulls": {{{maxConcurrentPulls}}}, "LockTimeoutSeconds": {{{lockTimeoutSeconds}}}}}""");
+            var options = new PlacementOptions();
+            options.Cache.Root = Dir.CacheRoot;
+            options.Cache.MaxConcurrentPulls = maxConcurrentPulls;
+            options.Cache.LockTimeoutSeconds = lockTimeoutSeconds;
+            _peers = new PeerFetcher(options, "n1", Directory, _ => { });
+            Cache = new ImageCache(options, "n1") { PersistRequestCounts = false, Peers = _peers };
+        }
+
+        public TempDir Dir { get; } = new();
+        public BlockingDirectory Directory { get; } = new();
+        public ImageCache Cache { get; }
+        public List<TestFileServer> Servers { get; } = [];
+
+        /// <summary>A new pinned image served over HTTP: its reference text and content.</summary>
+        public (string Text, ImageReference Reference, byte[] Content) Image()
+        {
+            var content = FakeImages.Stamp(RandomNumberGenerator.GetBytes(32 * 1024));
+            var server = new TestFileServer(content);
+            Servers.Add(server);
+            var text = $"{server.Url()}#sha256={Convert.ToHexStringLower(SHA256.HashData(content))}";
+            Assert.That(Cache.Catalog.TryResolve(text, out var reference, out var error), Is.True, error);
+            return (text, reference!, content);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Directory.Release();
+            Cache.Dispose();
+            _peers.Dispose();
+            foreach (var server in Servers)
+                await server.DisposeAsync();
+            Dir.Dispose();
+        }
+    }
+
+    private sealed class Reports : IProgress<PullProgress>
+    {
+        private readonly TaskCompletionSource<PullProgress> _waiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<PullProgress> Waiting => _waiting.Task;
+
+        public void Report(PullProgress value)
+        {
+            if (value.Waiting)
+                _waiting.TrySetResult(value);
+        }
+    }
+
+    private static void RequireRoot()
+    {
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+    }
+
+    [Test]
+    public async Task With_a_cap_of_one_a_second_image_waits_for_the_first_pull_then_pulls()
+    {
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 1);
+        var (_, first, _) = node.Image();
+        var (_, second, secondContent) = node.Image();
+
+        var held = node.Cache.EnsureAsync(first, "job");
+        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var reports = new Reports();
+        var waiting = node.Cache.EnsureAsync(second, "job", reports);
+
+        var report = await reports.Waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(report.Phase, Does.Contain("Cache:MaxConcurrentPulls"));
+        Assert.That(report.Holder, Does.Contain($"pid {Environment.ProcessId}").And.Contain("job: pull " + first.Canonical));
+        Assert.That(node.Directory.Calls, Is.EqualTo(1), "the second pull must not start fetching while the first holds the only slot");
+        Assert.That(waiting.IsCompleted, Is.False);
+
+        node.Directory.Release();
+        await held.WaitAsync(TimeSpan.FromSeconds(30));
+        var image = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(File.ReadAllBytes(image.Path), Is.EqualTo(secondContent));
+        Assert.That(node.Directory.Calls, Is.EqualTo(2));
+        Assert.That(FileLock.IsHeld(new CacheLayout(node.Dir.CacheRoot).PullSlot(0)), Is.False, "the slot is given back");
+    }
+
+    [Test]
+    public async Task A_prefetch_warm_up_takes_no_slot_and_a_committed_digest_needs_none()
+    {
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 1);
+        var (_, first, firstContent) = node.Image();
+        var (_, second, secondContent) = node.Image();
+
+        var held = node.Cache.EnsureAsync(first, "job");
+        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var warmed = await node.Cache.EnsureAsync(second, ImageCache.PrefetchRequester).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(File.ReadAllBytes(warmed.Path), Is.EqualTo(secondContent));
+        Assert.That(held.IsCompleted, Is.False, "the first pull is still held in its slot");
+
+        node.Directory.Release();
+        Assert.That(File.ReadAllBytes((await held.WaitAsync(TimeSpan.FromSeconds(30))).Path), Is.EqualTo(firstContent));
+    }
+
+    [Test]
+    public async Task Another_process_waits_for_the_slot_and_past_the_lock_timeout_fails_naming_the_cap_and_its_holder()
+    {
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 1, lockTimeoutSeconds: 2);
+        var (_, first, _) = node.Image();
+        var (secondText, _, secondContent) = node.Image();
+
+        var held = node.Cache.EnsureAsync(first, "job");
+        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var refused = await Cli.RunInAsync(node.Dir, "pull", secondText);
+        Assert.That(refused.ExitCode, Is.EqualTo(ExitCodes.Busy), refused.StandardError);
+        Assert.That(refused.StandardError, Does.Contain("waiting for a pull slot").And.Contain("Cache:MaxConcurrentPulls")
+            .And.Contain($"pid {Environment.ProcessId}").And.Contain("job: pull " + first.Canonical).And.Contain("raise Cache:MaxConcurrentPulls"));
+        Assert.That(node.Servers[1].Requests.Count, Is.Zero, "the refused pull fetched nothing");
+
+        node.Directory.Release();
+        await held.WaitAsync(TimeSpan.FromSeconds(30));
+        var pulled = await Cli.RunInAsync(node.Dir, "pull", secondText);
+        Assert.That(pulled.ExitCode, Is.Zero, pulled.StandardError);
+        Assert.That(File.ReadAllBytes(pulled.StandardOutput.Trim().Split('\n')[^1]), Is.EqualTo(secondContent));
+    }
+}
