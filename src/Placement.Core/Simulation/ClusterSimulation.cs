@@ -70,6 +70,11 @@ public sealed class ClusterSimulation
     private double _queueWait, _makespan;
     // Explain (MissBreakdown): per image, nodes pulling it now and whether a job of it has started.
     private readonly int[] _pulling;
+    // Cache:MaxConcurrentPulls (0: none; never under no-cache): per node, slots held and job pulls waiting for one (FIFO).
+    private readonly int _slots;
+    private readonly int[] _slotsHeld;
+    private readonly Queue<Transfer>[] _slotQueue;
+    private int _slotQueued;
     private readonly bool[] _used1;
     // Per image: the earliest time any node could have it committed (first submit + one pull at the fastest rate).
     private readonly double[] _earliestCommit;
@@ -110,6 +115,9 @@ public sealed class ClusterSimulation
         _runnable = trace.Jobs.Select(j => NodesFor(j.Cores) <= n).ToArray();
         _delays = new List<double>(jobs);
         _pulling = new int[trace.Images.Count];
+        _slots = policy == SimPolicy.NoCache ? 0 : options.MaxConcurrentPulls;
+        _slotsHeld = new int[_slots > 0 ? n : 0];
+        _slotQueue = Enumerable.Range(0, _slots > 0 ? n : 0).Select(_ => new Queue<Transfer>()).ToArray();
         _used1 = new bool[trace.Images.Count];
         _earliestCommit = Enumerable.Repeat(double.PositiveInfinity, trace.Images.Count).ToArray();
         _fastestPull = Math.Min(options.NodeBandwidth, options.RegistryBandwidth);
@@ -467,20 +475,46 @@ public sealed class ClusterSimulation
 
     /// <summary>Starts pulling <paramref name="image"/> onto <paramref name="node"/> from a peer if one can serve, else from
     /// the registry; <paramref name="waiter"/> is the job waiting for it (-1 for a warm-up).</summary>
+    /// <remarks>With <see cref="SimulationOptions.MaxConcurrentPulls"/>, a job pull on a node whose slots are all held
+    /// waits in the node's FIFO queue (jobs of the image still join it) and starts, choosing its source, when a slot
+    /// frees; it is counted (bytes, source) when it starts.</remarks>
     private Transfer StartPull(int node, int image, long size, bool prefetch, int waiter)
     {
-        var t = new Transfer(node, image, size, prefetch, PeerSource(node, image));
+        var t = new Transfer(node, image, size, prefetch);
         if (waiter >= 0)
         {
             t.Waiters.Add(waiter);
             _waitingPulls[waiter]++;
         }
-        if (Counting)
-            CountTransfer(t, image, size, prefetch, waiter);
         _pulling[image]++;
-        _transfers.Start(t, _now);
+        if (_slots > 0 && !prefetch && _slotsHeld[node] >= _slots)
+        {
+            _slotQueue[node].Enqueue(t);
+            _slotQueued++;
+            return t;
+        }
+        Admit(t);
         Push(_transfers.Reschedule(_now), Kind.Transfers, _transfers.Version);
         return t;
+    }
+
+    /// <summary>Starts <paramref name="t"/> now: takes a pull slot (job pulls, with a cap), chooses its source, counts it.</summary>
+    private void Admit(Transfer t)
+    {
+        if (_slots > 0 && !t.Prefetch)
+        {
+            _slotsHeld[t.Node]++;
+            t.HoldsSlot = true;
+        }
+        t.Source = PeerSource(t.Node, t.Image);
+        if (Counting)
+        {
+            // The first waiter is the job that asked for the pull (jobs that joined it later are not its cause).
+            _pulling[t.Image]--; // not counting itself as another node's pull
+            CountTransfer(t, t.Image, t.Size, t.Prefetch, t.Waiters.Count > 0 && !t.Prefetch ? t.Waiters[0] : -1);
+            _pulling[t.Image]++;
+        }
+        _transfers.Start(t, _now);
     }
 
     /// <summary>
@@ -514,6 +548,18 @@ public sealed class ClusterSimulation
             {
                 if (--_waitingPulls[j] == 0)
                     RunJob(j);
+            }
+        }
+        // Freed slots go to the pulls waiting for them after the commits, so that they see the new holders (peers).
+        foreach (var t in _done)
+        {
+            if (!t.HoldsSlot)
+                continue;
+            _slotsHeld[t.Node]--;
+            if (_slotQueue[t.Node].TryDequeue(out var queued))
+            {
+                _slotQueued--;
+                Admit(queued);
             }
         }
         var next = _transfers.Reschedule(_now);
@@ -602,8 +648,8 @@ public sealed class ClusterSimulation
     internal int FreeCores(int node) => _free[node];
     internal bool Holds(int node, int image) => _holders[image].Contains(node);
     internal bool Pulling(int node, int image) => _cache[node].TryGetValue(image, out var e) && e.InFlight is not null;
-    internal int PullsOn(int node) => _transfers.OnNode(node);
-    internal int PullsInFlight => _transfers.Active + _transfers.Queued;
+    internal int PullsOn(int node) => _transfers.OnNode(node) + (_slots > 0 ? _slotQueue[node].Count : 0);
+    internal int PullsInFlight => _transfers.Active + _transfers.Queued + _slotQueued;
     internal int HolderCount(int image) => _holders[image].Count;
     internal long CacheUsed(int node) => _used[node];
     internal long NodeVersion(int node) => _version[node];

@@ -23,6 +23,10 @@ public sealed record SimulationOptions
     public double RegistryBandwidth { get; init; } = 5e9;
     /// <summary>Pulls the registry serves at once; more wait in FIFO order.</summary>
     public int RegistryConcurrency { get; init; } = 64;
+    /// <summary><c>Cache:MaxConcurrentPulls</c>: job pulls one node runs at once under every policy with a cache (0: no
+    /// cap); more wait for a slot in FIFO order, and choose their source (peer or registry) when they get one. Warm-ups take
+    /// no slot, and the no-cache baseline (no Placement on the node) has none.</summary>
+    public int MaxConcurrentPulls { get; init; }
     /// <summary>Seconds between prefetch planning rounds (the controller's loop).</summary>
     public double PrefetchIntervalSeconds { get; init; } = 30;
     /// <summary><c>Peers:Enabled</c>: under the placement policy a pull copies the image from a node holding it

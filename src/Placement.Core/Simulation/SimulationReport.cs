@@ -20,7 +20,8 @@ public static class SimulationReport
             (first?.Unrunnable > 0 ? $", {first.Unrunnable} jobs need more cores than the cluster has (not replayed)" : "") +
             (o.WarmUpSeconds > 0 ? $"; warm-up {Units.Seconds(o.WarmUpSeconds)}: jobs submitted before it run but are not counted ({first?.Jobs ?? 0} counted), bytes count from it on" : ""));
         w.WriteLine($"cluster: {o.Nodes} nodes x {o.CoresPerNode} cores; cache {Units.Bytes(cacheBytes)}/node (high {Units.Bytes(o.HighWatermark.Resolve(cacheBytes))}, low {Units.Bytes(o.LowWatermark.Resolve(cacheBytes))}, min age {o.MinAge.TotalSeconds:0} s); " +
-            $"pulls: {Units.Bytes(o.NodeBandwidth)}/s per node, {Units.Bytes(o.RegistryBandwidth)}/s and {o.RegistryConcurrency} at once at the registry; " +
+            $"pulls: {Units.Bytes(o.NodeBandwidth)}/s per node, {Units.Bytes(o.RegistryBandwidth)}/s and {o.RegistryConcurrency} at once at the registry" +
+            (o.MaxConcurrentPulls > 0 ? $", {o.MaxConcurrentPulls} job pulls at once per node (Cache:MaxConcurrentPulls; not under no-cache)" : "") + "; " +
             (o.PeersEnabled ? $"peers (placement only): {o.PeerMaxSources} sources asked, {o.PeerMaxUploads} uploads per node" : "peers: off"));
         string[] headers = ["policy", "hit rate", "egress", "vs no-cache", "from peers", "delay p50", "p95", "p99", "evicted", "prefetched", "prefetch wasted", "queue wait", "what"];
         var table = rows.Select(r => new[]
@@ -118,6 +119,7 @@ public static class SimulationReport
             w.WriteNumber("nodeBandwidthBytesPerSecond", o.NodeBandwidth);
             w.WriteNumber("registryBandwidthBytesPerSecond", o.RegistryBandwidth);
             w.WriteNumber("registryConcurrency", o.RegistryConcurrency);
+            w.WriteNumber("maxConcurrentPulls", o.MaxConcurrentPulls);
             w.WriteNumber("prefetchIntervalSeconds", o.PrefetchIntervalSeconds);
             w.WriteStartObject("peers");
             w.WriteBoolean("enabled", o.PeersEnabled);

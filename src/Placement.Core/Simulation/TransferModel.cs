@@ -11,8 +11,11 @@ internal sealed class Transfer(int node, int image, long size, bool prefetch, in
     public long Size { get; } = size;
     /// <summary>Started by the prefetcher (no job waiting when it started).</summary>
     public bool Prefetch { get; } = prefetch;
-    /// <summary>The node that uploads the image (peer fetch), or <see cref="Registry"/>.</summary>
-    public int Source { get; } = source;
+    /// <summary>The node that uploads the image (peer fetch), or <see cref="Registry"/>; chosen when the transfer starts
+    /// (a job pull that waited for a pull slot chooses when it gets one, as the agent does).</summary>
+    public int Source { get; set; } = source;
+    /// <summary>Holds one of its node's pull slots (<see cref="SimulationOptions.MaxConcurrentPulls"/>) until it ends.</summary>
+    public bool HoldsSlot { get; set; }
     public bool FromPeer => Source != Registry;
     public double Remaining = size;
     public double Rate;

@@ -66,6 +66,7 @@ internal static class SimulateCommand
                 RegistryBandwidth = Bandwidth(parse.GetValue(registryBw), "--registry-bandwidth", "40Gbit"),
                 RegistryConcurrency = Int(parse.GetValue(registryCap), "--registry-concurrency", 64, 1, 1_000_000),
                 PrefetchIntervalSeconds = Real(parse.GetValue(interval), "--prefetch-interval", PrefetchSeam.DefaultIntervalSeconds(config), 1, 86400),
+                MaxConcurrentPulls = config.Cache.MaxConcurrentPulls,
                 PeersEnabled = config.Peers.Enabled,
                 PeerMaxUploads = config.Peers.MaxUploads,
                 PeerMaxSources = config.Peers.MaxSources,

@@ -166,4 +166,20 @@ public sealed class SimulateCliSpecs
         var (_, _, json) = await Simulate("--trace", "{trace}", "--nodes", "2", "--policies", "cache", "--warm-up", "5", "--json");
         Assert.That(json, Does.Contain("\"warmUpSeconds\": 5").And.Contain("\"jobs\": 1,"));
     }
+
+    [Test]
+    public async Task The_configured_pull_cap_is_simulated_and_named_in_the_header_and_in_the_json()
+    {
+        using var dir = new TempDir("""{"Cache": {"MaxConcurrentPulls": 1}}""");
+        var trace = Path.Combine(dir.Path, "t.csv");
+        await File.WriteAllTextAsync(trace, "0,100,1,a,1GB\n0,100,1,b,1GB\n");
+        var table = await Cli.RunInAsync(dir, "simulate", "--trace", trace, "--nodes", "1", "--node-bandwidth", "8Gbit", "--policies", "no-cache,cache");
+        Assert.That(table.ExitCode, Is.Zero, table.StandardError);
+        Assert.That(table.StandardOutput, Does.Contain("1 job pulls at once per node (Cache:MaxConcurrentPulls; not under no-cache)"));
+        // One node, two 1 GB images at 1 GB/s: no-cache pulls both at once (both start at 2 s), cache one after the other (1 s, 2 s).
+        Assert.That(table.StandardOutput, Does.Match(@"(?m)^no-cache\s+0\.0 %\s+1\.86 GiB\s+100\.0 %\s+0 B\s+2\.0 s"));
+        Assert.That(table.StandardOutput, Does.Match(@"(?m)^cache\s+0\.0 %\s+1\.86 GiB\s+100\.0 %\s+0 B\s+1\.0 s"));
+        var json = await Cli.RunInAsync(dir, "simulate", "--trace", trace, "--nodes", "1", "--policies", "cache", "--json");
+        Assert.That(json.StandardOutput, Does.Contain("\"maxConcurrentPulls\": 1"));
+    }
 }

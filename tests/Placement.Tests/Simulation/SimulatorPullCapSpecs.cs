@@ -1,0 +1,64 @@
+using Placement.Core.Simulation;
+
+namespace Placement.Tests.Simulation;
+
+/// <summary>
+/// <see cref="SimulationOptions.MaxConcurrentPulls"/> (<c>Cache:MaxConcurrentPulls</c>) on one four-core node pulling
+/// at 1 GB/s, worked out by hand: four one-core jobs at t=0, each naming its own 1 GB image.
+/// No cap: the four pulls share the link, 0.25 GB/s each, and all end at t=4. Cap 1: one after the other, ending at
+/// 1, 2, 3, 4. Cap 2: two at 0.5 GB/s end at 2, the next two at 4.
+/// </summary>
+public sealed class SimulatorPullCapSpecs
+{
+    private const long GB = 1_000_000_000;
+
+    private static readonly SimulationOptions OneNode = new()
+    {
+        Nodes = 1,
+        CoresPerNode = 4,
+        CacheBytes = 1000 * GB,
+        NodeBandwidth = GB,
+        RegistryBandwidth = 1000 * GB,
+        RegistryConcurrency = 100,
+        MinAge = TimeSpan.Zero,
+    };
+
+    private static readonly SimImage[] Four = [new("A", GB), new("B", GB), new("C", GB), new("D", GB)];
+
+    private static JobTrace Trace(params int[] images) =>
+        new("test", Four, images.Select((image, i) => new SimJob(i + 1, 0, 100, 1, image)));
+
+    private static double[] Delays(JobTrace trace, int cap, SimPolicy policy = SimPolicy.Cache) =>
+        [.. new ClusterSimulation(trace, OneNode with { MaxConcurrentPulls = cap }, policy).Run().SortedDelays.Select(d => Math.Round(d, 6))];
+
+    [TestCase(0, new[] { 4.0, 4, 4, 4 })]
+    [TestCase(1, new[] { 1.0, 2, 3, 4 })]
+    [TestCase(2, new[] { 2.0, 2, 4, 4 })]
+    [TestCase(4, new[] { 4.0, 4, 4, 4 })]
+    public void Pulls_past_the_cap_wait_for_a_slot_in_arrival_order(int cap, double[] expected)
+    {
+        Assert.That(Delays(Trace(0, 1, 2, 3), cap), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void A_job_of_an_image_waiting_for_a_slot_joins_that_pull()
+    {
+        // A pulls 0..1; B waits for the slot; the second B job joins the waiting pull (no second transfer): 1..2.
+        var result = new ClusterSimulation(Trace(0, 1, 1), OneNode with { MaxConcurrentPulls = 1 }, SimPolicy.Cache).Run();
+        Assert.That(result.SortedDelays.Select(d => Math.Round(d, 6)), Is.EqualTo(new[] { 1.0, 2, 2 }));
+        Assert.That(result.EgressBytes, Is.EqualTo(2 * GB));
+    }
+
+    [Test]
+    public void The_no_cache_baseline_has_no_cap_for_it_has_no_Placement()
+    {
+        Assert.That(Delays(Trace(0, 1, 2, 3), 1, SimPolicy.NoCache), Is.EqualTo(new[] { 4.0, 4, 4, 4 }));
+    }
+
+    [Test]
+    public void Every_policy_with_a_cache_honours_the_cap()
+    {
+        foreach (var policy in new[] { SimPolicy.Cache, SimPolicy.Prefer, SimPolicy.ImageLocality })
+            Assert.That(Delays(Trace(0, 1, 2, 3), 1, policy), Is.EqualTo(new[] { 1.0, 2, 3, 4 }), policy.ToString());
+    }
+}
