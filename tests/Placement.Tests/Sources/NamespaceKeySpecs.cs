@@ -136,6 +136,17 @@ public sealed class NamespaceKeySpecs
     }
 
     [Test]
+    public void A_mirror_is_asked_with_the_key_for_its_host_and_path()
+    {
+        string[] keys = ["harbor.site.example", "harbor.site.example/dockerhub"];
+        var store = Store(keys);
+
+        // a docker.io mirror at harbor.site.example/dockerhub serves library/ubuntu as dockerhub/library/ubuntu
+        Assert.That(KeyFound(store, keys, "harbor.site.example", "dockerhub/library/ubuntu"), Is.EqualTo("harbor.site.example/dockerhub"));
+        Assert.That(KeyFound(store, keys, "harbor.site.example", "nvcr/nvidia/cuda"), Is.EqualTo("harbor.site.example"));
+    }
+
+    [Test]
     public void A_key_with_a_scheme_is_for_the_whole_registry_and_a_namespace_key_is_more_specific()
     {
         string[] keys = ["https://quay.io/org", "quay.io/team"];
