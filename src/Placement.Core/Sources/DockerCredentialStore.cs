@@ -6,9 +6,11 @@ namespace Placement.Core.Sources;
 
 /// <summary>
 /// Reads registry credentials from a docker-style <c>config.json</c>:
-/// <c>{"auths": {"host[:port]": {"auth": base64(user:password)}}}</c> or <c>username</c>/<c>password</c>
-/// fields. Keys are matched as docker and containers/image match them (<see cref="CredentialKey"/>): scheme and path
-/// dropped, host lowercased, Docker Hub's names aliases of each other; and a port left out means the default port of
+/// <c>{"auths": {"host[:port][/namespace]": {"auth": base64(user:password)}}}</c> or <c>username</c>/<c>password</c>
+/// fields. Keys are read as containers-auth.json(5) reads them (<see cref="CredentialKey"/>): a key without a scheme and
+/// with a path is a namespace key, for the repositories equal to or under that path; any other key (no path, or a
+/// scheme as in <c>https://index.docker.io/v1/</c>, whose path is dropped) is for the whole registry. Hosts are matched
+/// without regard to case, Docker Hub's names are aliases of each other, and a port left out means the default port of
 /// the way the registry is reached (443 over HTTPS, 80 over plain HTTP), so <c>registry.example.org</c>,
 /// <c>registry.example.org:443</c> and <c>https://registry.example.org/v1/</c> are one HTTPS registry. Any other port
 /// must be the same on both sides. The file is re-read when its modification time changes.
@@ -29,58 +31,99 @@ internal sealed class DockerCredentialStore(string? path)
     public string? Path => path;
 
     /// <summary>
-    /// Credentials for <paramref name="registry"/> (<c>host[:port]</c>, reached over plain HTTP when
-    /// <paramref name="plainHttp"/>), or null (no file configured, file absent, no entry). Of several matching keys
-    /// the first wins of: the key written exactly as the registry name (any case); for Docker Hub,
-    /// <c>https://index.docker.io/v1/</c>; one naming the same port as the registry name (or no port on both sides);
-    /// one matching through the default port. Keys equally good are taken in ordinal order, so the pick never depends
-    /// on the order of the file.
+    /// Credentials for <paramref name="repository"/> on <paramref name="registry"/> (<c>host[:port]</c>, reached over
+    /// plain HTTP when <paramref name="plainHttp"/>), or null (no file configured, file absent, no entry). Docker Hub's
+    /// official images are <c>library/NAME</c> whether or not the repository says so. Of several matching keys the first
+    /// wins of: the most specific namespace (the longest path; a key for the whole registry last); then, of keys for the
+    /// same namespace, the key whose host part is written exactly as the registry name (any case); for Docker Hub,
+    /// <c>https://index.docker.io/v1/</c>; one naming the same port as the registry name (or no port on both sides); one
+    /// matching through the default port. Keys equally good are taken in ordinal order, so the pick never depends on the
+    /// order of the file.
     /// </summary>
-    public RegistryCredentials? Find(string registry, bool plainHttp)
+    public RegistryCredentials? Find(string registry, string repository, bool plainHttp)
     {
         if (path is null || !CredentialKey.TryParse(registry, out var wanted, out _))
             return null;
         var port = wanted.EffectivePort(plainHttp);
+        var name = ApiRepository(wanted, repository);
         return Load()
-            .Where(e => e.Parsed.Host == wanted.Host && e.Parsed.EffectivePort(plainHttp) == port)
-            .OrderBy(e => Rank(e, registry, wanted))
+            .Where(e => e.Parsed.Host == wanted.Host && e.Parsed.EffectivePort(plainHttp) == port && e.Parsed.Covers(name))
+            .OrderByDescending(e => e.Parsed.Path.Length)
+            .ThenBy(e => Rank(e, registry, wanted))
             .ThenBy(e => e.Key, StringComparer.Ordinal)
             .Select(e => e.Credentials)
             .FirstOrDefault();
     }
 
+    /// <summary>The repository as the registry's API names it: on Docker Hub, <c>ubuntu</c> is <c>library/ubuntu</c>.</summary>
+    private static string ApiRepository(CredentialKey registry, string repository)
+    {
+        var name = repository.Trim().Trim('/');
+        return registry.Host == "docker.io" && !name.Contains('/', StringComparison.Ordinal) ? "library/" + name : name;
+    }
+
     private static int Rank(Entry entry, string registry, CredentialKey wanted)
     {
         var key = entry.Key.Trim();
-        if (key.Equals(registry.Trim(), StringComparison.OrdinalIgnoreCase))
+        var slash = key.IndexOf('/', StringComparison.Ordinal);
+        var hostPart = entry.Parsed.Scheme is null && slash >= 0 ? key[..slash] : key;
+        if (hostPart.Equals(registry.Trim(), StringComparison.OrdinalIgnoreCase))
             return 0;
         if (wanted.Host == "docker.io" && key.Equals(DockerHubKey, StringComparison.OrdinalIgnoreCase))
             return 1;
         return entry.Parsed.Port == wanted.Port ? 2 : 3;
     }
 
-    /// <summary>Why we have nothing to send, phrased as the fix; names keys for the same host that another port kept out.</summary>
-    public string DescribeMissing(string registry, bool plainHttp)
+    /// <summary>
+    /// Why we have nothing to send for <paramref name="repository"/> on <paramref name="registry"/>, phrased as the fix;
+    /// names the namespace keys of that registry that do not hold the repository, the keys for other ports of the same
+    /// host, and the keys skipped as malformed.
+    /// </summary>
+    public string DescribeMissing(string registry, string repository, bool plainHttp)
     {
+        var parsed = CredentialKey.TryParse(registry, out var wanted, out _);
+        var name = parsed ? ApiRepository(wanted, repository) : repository.Trim();
+        var slash = name.IndexOf('/', StringComparison.Ordinal);
+        var space = slash > 0 ? name[..slash] : name;
+        var entryFor = $"an \"auths\" entry for \"{registry}\" (every repository there) or \"{registry}/{space}\" (repositories under {space}/ only)";
         if (path is null)
-            return $"no credentials file is configured (set CredentialsFile to a docker-style config.json with an \"auths\" entry for {registry})";
+            return $"no credentials file is configured (set CredentialsFile to a docker-style config.json with {entryFor})";
         if (!File.Exists(path))
-            return $"credentials file {path} does not exist (it should be a docker-style config.json with an \"auths\" entry for {registry})";
-        var missing = $"no credentials for this registry in {path} (add an \"auths\" entry for \"{registry}\")";
+            return $"credentials file {path} does not exist (it should be a docker-style config.json with {entryFor})";
+        var missing = $"no credentials for {registry}/{name} in {path} (add {entryFor})";
         Load();
         lock (_lock)
         {
             if (_unusable.Count > 0)
                 missing += "; keys skipped: " + string.Join("; ", _unusable);
         }
-        if (!CredentialKey.TryParse(registry, out var wanted, out _))
+        if (!parsed)
             return missing;
+
         var port = wanted.EffectivePort(plainHttp);
-        var otherPorts = Load().Where(e => e.Parsed.Host == wanted.Host).Select(e => $"\"{e.Key}\"").Order(StringComparer.Ordinal).ToList();
+        var sameHost = Load().Where(e => e.Parsed.Host == wanted.Host).ToList();
+        var otherNamespaces = sameHost
+            .Where(e => e.Parsed.EffectivePort(plainHttp) == port && !e.Parsed.Covers(name))
+            .OrderBy(e => e.Key, StringComparer.Ordinal)
+            .Select(e => $"\"{e.Key}\" holds only {e.Parsed.Path} and what is under {e.Parsed.Path}/" + OfficialImageHint(wanted, e.Parsed, name))
+            .ToList();
+        if (otherNamespaces.Count > 0)
+            missing += $"; namespace keys of this registry that do not hold {name}: {string.Join(", ", otherNamespaces)}";
+        var otherPorts = sameHost
+            .Where(e => e.Parsed.EffectivePort(plainHttp) != port)
+            .Select(e => $"\"{e.Key}\"")
+            .Order(StringComparer.Ordinal)
+            .ToList();
         return otherPorts.Count == 0 ? missing
             : $"{missing}; {string.Join(", ", otherPorts)} name{(otherPorts.Count == 1 ? "s" : "")} another port of that host " +
               $"({registry} is reached on port {port} over {(plainHttp ? "plain HTTP" : "HTTPS")})";
     }
+
+    /// <summary>A Docker Hub key <c>docker.io/ubuntu</c> is the user namespace <c>ubuntu/</c>, not the official image.</summary>
+    private static string OfficialImageHint(CredentialKey registry, CredentialKey key, string repository) =>
+        registry.Host == "docker.io" && repository == "library/" + key.Path
+            ? $" (the official image {key.Path} is library/{key.Path} there: write \"docker.io/library/{key.Path}\" or \"docker.io/library\")"
+            : "";
 
     private List<Entry> Load()
     {
@@ -118,9 +161,9 @@ internal sealed class DockerCredentialStore(string? path)
                 {
                     // one bad key must not take every other registry's credentials down with it; it is named in the
                     // error of any pull that then finds no credentials
-                    unusable.Add($"\"auths\" key \"{key}\" is not a registry: {problem} (write host[:port] as docker " +
-                        "login does, optionally with https:// and a path: \"registry.example.org\", \"registry.example.org:5000\", " +
-                        $"\"{DockerHubKey}\")");
+                    unusable.Add($"\"auths\" key \"{key}\" is not a registry or a namespace of one: {problem} (write host[:port] for a whole registry, " +
+                        "host[:port]/namespace for the repositories under that namespace, or a URL as docker login writes it: " +
+                        $"\"registry.example.org\", \"registry.example.org:5000\", \"registry.example.org/team\", \"{DockerHubKey}\")");
                     continue;
                 }
                 if (entry is null)
@@ -139,7 +182,7 @@ internal sealed class DockerCredentialStore(string? path)
     private RegistryCredentials? Decode(string key, DockerAuthEntryJson entry)
     {
         if (!string.IsNullOrEmpty(entry.Username) && entry.Password is not null)
-            return new RegistryCredentials(entry.Username, entry.Password, path!);
+            return new RegistryCredentials(entry.Username, entry.Password, path!, key);
         if (string.IsNullOrWhiteSpace(entry.Auth))
             return null;
         string decoded;
@@ -156,7 +199,7 @@ internal sealed class DockerCredentialStore(string? path)
         if (colon <= 0)
             throw new SourceException(SourceErrorKind.Unauthorized,
                 $"credentials file {path}: \"auth\" of \"{key}\" does not decode to user:password");
-        return new RegistryCredentials(decoded[..colon], decoded[(colon + 1)..], path!);
+        return new RegistryCredentials(decoded[..colon], decoded[(colon + 1)..], path!, key);
     }
 
     /// <summary>

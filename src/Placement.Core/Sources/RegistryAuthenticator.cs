@@ -7,9 +7,13 @@ namespace Placement.Core.Sources;
 
 /// <summary>
 /// Answers registry 401 challenges. Bearer: asks the token server named by the challenge's realm for a
-/// token for the challenge's scope (with Basic credentials when the credentials file has some for the
-/// registry, anonymously otherwise) and caches it per registry and scope until shortly before it
-/// expires. Basic: sends the credentials, and keeps sending them to that registry.
+/// token for the repository's pull scope (with Basic credentials when the credentials file has some for the
+/// repository, anonymously otherwise). Basic: sends the credentials, and keeps sending them with later requests.
+/// Credentials may differ per repository of one registry (namespace keys, <see cref="DockerCredentialStore"/>), so
+/// what is kept is keyed by the registry and the credentials entry that applies to the repository asked for
+/// (tokens also by the scope, which names the repository): a token or header obtained with one namespace's
+/// credentials is never sent for a repository another entry, or none, applies to. Tokens are kept until shortly
+/// before they expire.
 /// </summary>
 internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCredentialStore credentials)
 {
@@ -17,37 +21,52 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
     private readonly ConcurrentDictionary<string, CachedAuthorization> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AuthenticationHeaderValue> _basic = new(StringComparer.Ordinal);
 
-    /// <summary>The credentials file's entry for <paramref name="registry"/>, matched for the way it is reached (plain
-    /// HTTP or HTTPS decides the port a key without one means), or null.</summary>
-    public RegistryCredentials? CredentialsFor(string registry) =>
-        credentials.Find(registry, RegistryHosts.UsesPlainHttp(registry, transport.Options));
+    /// <summary>The credentials file's entry for <paramref name="repository"/> on <paramref name="registry"/>, matched
+    /// for the way the registry is reached (plain HTTP or HTTPS decides the port a key without one means), or null.</summary>
+    public RegistryCredentials? CredentialsFor(string registry, string repository) =>
+        credentials.Find(registry, repository, RegistryHosts.UsesPlainHttp(registry, transport.Options));
 
-    /// <summary>Why there are no credentials for <paramref name="registry"/>, phrased as the fix.</summary>
-    public string DescribeMissing(string registry) =>
-        credentials.DescribeMissing(registry, RegistryHosts.UsesPlainHttp(registry, transport.Options));
-
-    /// <summary>An Authorization header we already know is wanted for this registry and scope, or null.</summary>
-    public AuthenticationHeaderValue? Cached(string registry, string scope)
+    /// <summary>As <see cref="CredentialsFor"/>, but a credentials file that cannot be read counts as none: only a request the
+    /// registry refuses (<see cref="AuthorizeAsync"/>) fails for it, so a broken file does not stop anonymous pulls.</summary>
+    private RegistryCredentials? CredentialsOrNone(string registry, string repository)
     {
-        if (_tokens.TryGetValue(TokenKey(registry, scope), out var token) && token.Expires > DateTimeOffset.UtcNow)
-            return token.Header;
-        return _basic.GetValueOrDefault(DockerCredentialStore.NormalizeKey(registry));
+        try
+        {
+            return CredentialsFor(registry, repository);
+        }
+        catch (SourceException)
+        {
+            return null;
+        }
     }
 
-    /// <summary>Works out what to send after <paramref name="unauthorized"/>; throws Unauthorized when we cannot.
-    /// <paramref name="subject"/> is for messages: "test/img:1" or "blob sha256:… of test/img".</summary>
+    /// <summary>Why there are no credentials for <paramref name="repository"/> on <paramref name="registry"/>, phrased as the fix.</summary>
+    public string DescribeMissing(string registry, string repository) =>
+        credentials.DescribeMissing(registry, repository, RegistryHosts.UsesPlainHttp(registry, transport.Options));
+
+    /// <summary>An Authorization header we already know is wanted for this repository of this registry, or null.</summary>
+    public AuthenticationHeaderValue? Cached(string registry, string repository)
+    {
+        var found = CredentialsOrNone(registry, repository);
+        if (_tokens.TryGetValue(TokenKey(registry, repository, found), out var token) && token.Expires > DateTimeOffset.UtcNow)
+            return token.Header;
+        return found is null ? null : _basic.GetValueOrDefault(BasicKey(registry, found));
+    }
+
+    /// <summary>Works out what to send for <paramref name="repository"/> after <paramref name="unauthorized"/>; throws
+    /// Unauthorized when we cannot. <paramref name="subject"/> is for messages: "test/img:1" or "blob sha256:… of test/img".</summary>
     public async Task<AuthenticationHeaderValue> AuthorizeAsync(
-        string registry, string scope, HttpResponseMessage unauthorized, string subject, CancellationToken cancellationToken)
+        string registry, string repository, HttpResponseMessage unauthorized, string subject, CancellationToken cancellationToken)
     {
         var challenges = AuthChallenge.From(unauthorized);
-        var found = CredentialsFor(registry);
+        var found = CredentialsFor(registry, repository);
         var status = (int)unauthorized.StatusCode;
 
         var bearer = challenges.FirstOrDefault(c => c.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase));
         if (bearer is not null)
         {
-            var token = await FetchTokenAsync(registry, bearer, scope, found, subject, cancellationToken).ConfigureAwait(false);
-            _tokens[TokenKey(registry, scope)] = token;
+            var token = await FetchTokenAsync(registry, repository, bearer, found, subject, cancellationToken).ConfigureAwait(false);
+            _tokens[TokenKey(registry, repository, found)] = token;
             return token.Header;
         }
 
@@ -55,9 +74,9 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         {
             if (found is null)
                 throw new SourceException(SourceErrorKind.Unauthorized,
-                    $"{status} from {registry} for {subject}: {DescribeMissing(registry)}", status);
+                    $"{status} from {registry} for {subject}: {DescribeMissing(registry, repository)}", status);
             var header = found.ToBasicHeader();
-            _basic[DockerCredentialStore.NormalizeKey(registry)] = header;
+            _basic[BasicKey(registry, found)] = header;
             return header;
         }
 
@@ -66,15 +85,17 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
             $"{status} from {registry} for {subject} with {offered}: Placement speaks Basic and Bearer token authentication only", status);
     }
 
-    /// <summary>Forgets what we send to a registry (after it refused it).</summary>
-    public void Forget(string registry, string scope)
+    /// <summary>Forgets what we send for a repository of a registry (after the registry refused it).</summary>
+    public void Forget(string registry, string repository)
     {
-        _tokens.TryRemove(TokenKey(registry, scope), out _);
-        _basic.TryRemove(DockerCredentialStore.NormalizeKey(registry), out _);
+        var found = CredentialsOrNone(registry, repository);
+        _tokens.TryRemove(TokenKey(registry, repository, found), out _);
+        if (found is not null)
+            _basic.TryRemove(BasicKey(registry, found), out _);
     }
 
     private async Task<CachedAuthorization> FetchTokenAsync(
-        string registry, AuthChallenge challenge, string scope, RegistryCredentials? found, string subject, CancellationToken cancellationToken)
+        string registry, string repository, AuthChallenge challenge, RegistryCredentials? found, string subject, CancellationToken cancellationToken)
     {
         var realm = challenge["realm"];
         if (realm is null || !Uri.TryCreate(realm, UriKind.Absolute, out var realmUri) || realmUri.Scheme is not ("http" or "https"))
@@ -94,7 +115,7 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         var query = new List<string>();
         if (challenge["service"] is { } service)
             query.Add("service=" + Uri.EscapeDataString(service));
-        var wanted = challenge["scope"] ?? scope;
+        var wanted = challenge["scope"] ?? Scope(repository);
         foreach (var s in wanted.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             query.Add("scope=" + Uri.EscapeDataString(s));
         var builder = new UriBuilder(realmUri);
@@ -111,7 +132,7 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
             var what = await ResponseErrors.DescribeAsync(response, transport.Options.RequestTimeout, cancellationToken).ConfigureAwait(false);
             var kind = ResponseErrors.KindOf(response.StatusCode);
             var fix = kind != SourceErrorKind.Unauthorized ? ""
-                : found is null ? $": {DescribeMissing(registry)}"
+                : found is null ? $": {DescribeMissing(registry, repository)}"
                 : $": it refused {found}; check the user name and password";
             throw new SourceException(kind, $"{what} from {target}{fix}", status) { RetryAfter = ResponseErrors.RetryAfter(response) };
         }
@@ -147,5 +168,18 @@ internal sealed class RegistryAuthenticator(HttpTransport transport, DockerCrede
         return new CachedAuthorization(new AuthenticationHeaderValue("Bearer", token), DateTimeOffset.UtcNow + lifetime * 0.9);
     }
 
-    private static string TokenKey(string registry, string scope) => DockerCredentialStore.NormalizeKey(registry) + " " + scope;
+    /// <summary>The pull scope of <paramref name="repository"/>, what a Bearer token is asked for.</summary>
+    internal static string Scope(string repository) => $"repository:{repository}:pull";
+
+    /// <summary>A token is for one registry, one scope (so one repository) and the credentials it was obtained with
+    /// (none: anonymous); the entry's key, user and file tell the credentials apart without keeping the password.</summary>
+    private static string TokenKey(string registry, string repository, RegistryCredentials? found) =>
+        $"{DockerCredentialStore.NormalizeKey(registry)}\n{Scope(repository)}\n{Identity(found)}";
+
+    /// <summary>Basic credentials are the same for every repository their entry applies to.</summary>
+    private static string BasicKey(string registry, RegistryCredentials found) =>
+        $"{DockerCredentialStore.NormalizeKey(registry)}\n{Identity(found)}";
+
+    private static string Identity(RegistryCredentials? found) =>
+        found is null ? "" : $"{found.SourceFile}\n{found.Key}\n{found.Username}";
 }

@@ -230,27 +230,26 @@ public sealed partial class RegistryClient : IDisposable
     private async Task<HttpResponseMessage> SendAsync(
         string registry, string repository, Uri uri, Action<HttpRequestMessage>? configure, string subject, CancellationToken cancellationToken)
     {
-        var scope = $"repository:{repository}:pull";
         var target = $"{registry} ({subject})";
-        var response = await _transport.SendAsync(HttpMethod.Get, uri, configure, _auth.Cached(registry, scope), target, cancellationToken)
+        var response = await _transport.SendAsync(HttpMethod.Get, uri, configure, _auth.Cached(registry, repository), target, cancellationToken)
             .ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
             return response;
 
         AuthenticationHeaderValue header;
         using (response)
-            header = await _auth.AuthorizeAsync(registry, scope, response, subject, cancellationToken).ConfigureAwait(false);
+            header = await _auth.AuthorizeAsync(registry, repository, response, subject, cancellationToken).ConfigureAwait(false);
 
         response = await _transport.SendAsync(HttpMethod.Get, uri, configure, header, target, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
             return response;
         using (response)
         {
-            _auth.Forget(registry, scope);
+            _auth.Forget(registry, repository);
             var what = await ResponseErrors.DescribeAsync(response, Options.RequestTimeout, cancellationToken).ConfigureAwait(false);
-            var found = _auth.CredentialsFor(registry);
+            var found = _auth.CredentialsFor(registry, repository);
             var fix = found is null
-                ? _auth.DescribeMissing(registry)
+                ? _auth.DescribeMissing(registry, repository)
                 : $"the registry refused {found}; check the password and that this user may pull {repository}";
             var hub = RegistryHosts.IsDockerHub(registry) ? " (Docker Hub also answers 401 for repositories that do not exist)" : "";
             throw new SourceException(SourceErrorKind.Unauthorized,

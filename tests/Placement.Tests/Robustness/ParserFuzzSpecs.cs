@@ -78,7 +78,7 @@ public sealed class ParserFuzzSpecs
     public void Sizes_bandwidths_durations_and_other_configuration_values()
     {
         SweepText(2, ["40GiB", "500M", "1073741824", "85%", "1.5TB", "10Gbit/s", "90s", "1.5d", "08:00-18:00", "0.0.0.0:9464", "*:1",
-            "harbor.site.example:443/dockerhub/", "linux/arm64/v8", "https://index.docker.io/v1/", "[::1]:5000"], text =>
+            "harbor.site.example:443/dockerhub/", "linux/arm64/v8", "https://index.docker.io/v1/", "[::1]:5000", "quay.io/org/team-a/"], text =>
         {
             if (SizeLimit.TryParse(text, out var limit, out var error))
                 Require(limit.IsPercent ? limit.Percent is > 0 and <= 100 : limit.Bytes > 0, $"limit {limit}");
@@ -259,17 +259,18 @@ public sealed class ParserFuzzSpecs
         var path = Path.Combine(_dir, "auth.json");
         var auth = Convert.ToBase64String("user:password"u8);
         SweepBytes(10, [
-            Encoding.UTF8.GetBytes("""{"auths":{"https://index.docker.io/v1/":{"auth":"AUTH"},"registry.example.org:5000":{"username":"u","password":"p"},"[::1]:5000":{"auth":"AUTH"}}}""".Replace("AUTH", auth, StringComparison.Ordinal)),
+            Encoding.UTF8.GetBytes("""{"auths":{"https://index.docker.io/v1/":{"auth":"AUTH"},"registry.example.org:5000":{"username":"u","password":"p"},"[::1]:5000":{"auth":"AUTH"},"quay.io/org/team":{"auth":"AUTH"},"docker.io/library":{"auth":"AUTH"}}}""".Replace("AUTH", auth, StringComparison.Ordinal)),
         ], bytes =>
         {
             File.WriteAllBytes(path, bytes);
             File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
             var store = new DockerCredentialStore(path);
-            foreach (var registry in new[] { "docker.io", "registry.example.org:5000", "[::1]:5000" })
+            foreach (var registry in new[] { "docker.io", "registry.example.org:5000", "[::1]:5000", "quay.io" })
+            foreach (var repository in new[] { "team/app", "ubuntu", "org/team/img", "org" })
             {
-                if (store.Find(registry, plainHttp: false) is { } found)
+                if (store.Find(registry, repository, plainHttp: false) is { } found)
                     Require(found.Username is not null && found.Password is not null, "credentials with a null part");
-                Require(store.DescribeMissing(registry, plainHttp: true).Length > 0, "empty description");
+                Require(store.DescribeMissing(registry, repository, plainHttp: true).Length > 0, "empty description");
             }
         }, ex => ex is SourceException, mutations: 800);
     }

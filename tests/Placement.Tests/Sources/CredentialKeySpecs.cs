@@ -38,13 +38,13 @@ public sealed class CredentialKeySpecs
     [TestCase("registry.example.org:5000", "https://registry.example.org:5000/v1/")]
     [TestCase("[::1]:5000", "[0:0::1]:5000")]
     public void Every_spelling_docker_login_writes_finds_the_credentials_of_an_https_registry(string registry, string key) =>
-        Assert.That(Store(key).Find(registry, plainHttp: false)?.Username, Is.EqualTo("user0"));
+        Assert.That(Store(key).Find(registry, "team/app", plainHttp: false)?.Username, Is.EqualTo("user0"));
 
     [TestCase("docker.io")]
     [TestCase("index.docker.io")]
     [TestCase("registry-1.docker.io")]
     public void Docker_hub_under_any_of_its_names_finds_the_key_docker_login_writes(string registry) =>
-        Assert.That(Store("https://index.docker.io/v1/").Find(registry, plainHttp: false)?.Username, Is.EqualTo("user0"));
+        Assert.That(Store("https://index.docker.io/v1/").Find(registry, "team/app", plainHttp: false)?.Username, Is.EqualTo("user0"));
 
     [TestCase("registry.example.org", "registry.example.org:5000")]
     [TestCase("registry.example.org", "https://registry.example.org:8443/v1/")]
@@ -59,7 +59,7 @@ public sealed class CredentialKeySpecs
     [TestCase("docker.io", "docker.io:5000")]
     [TestCase("docker.io", "https://index.docker.io.evil.example/v1/")]
     public void A_key_for_another_host_or_port_gives_an_https_registry_nothing(string registry, string key) =>
-        Assert.That(Store(key).Find(registry, plainHttp: false), Is.Null);
+        Assert.That(Store(key).Find(registry, "team/app", plainHttp: false), Is.Null);
 
     [TestCase("reg.site.example:5000", "reg.site.example:5000", true)]
     [TestCase("reg.site.example:5000", "http://reg.site.example:5000/", true)]
@@ -76,7 +76,7 @@ public sealed class CredentialKeySpecs
     [TestCase("reg.site.example", "https://reg.site.example", false)]
     [TestCase("reg.site.example", "reg.site.example:443", false)]
     public void Over_plain_http_only_the_port_the_registry_is_reached_on_matches(string registry, string key, bool found) =>
-        Assert.That(Store(key).Find(registry, plainHttp: true)?.Username, found ? Is.EqualTo("user0") : Is.Null);
+        Assert.That(Store(key).Find(registry, "team/app", plainHttp: true)?.Username, found ? Is.EqualTo("user0") : Is.Null);
 
     [Test]
     public void Of_keys_for_the_same_registry_the_one_written_as_its_name_wins_then_the_same_port_then_the_default_port()
@@ -85,7 +85,7 @@ public sealed class CredentialKeySpecs
         foreach (var order in new[] { keys, keys.Reverse().ToArray() })
         {
             var store = Store(order);
-            string UserFor(string registry) => store.Find(registry, plainHttp: false)!.Username;
+            string UserFor(string registry) => store.Find(registry, "team/app", plainHttp: false)!.Username;
             string User(string key) => $"user{Array.IndexOf(order, key)}";
 
             Assert.That(UserFor("registry.example.org"), Is.EqualTo(User("registry.example.org")), "written as the name");
@@ -94,10 +94,10 @@ public sealed class CredentialKeySpecs
         }
 
         var withoutExact = Store("registry.example.org:443", "https://registry.example.org/v1/");
-        Assert.That(withoutExact.Find("registry.example.org", plainHttp: false)!.Username, Is.EqualTo("user1"),
+        Assert.That(withoutExact.Find("registry.example.org", "team/app", plainHttp: false)!.Username, Is.EqualTo("user1"),
             "no port written on either side beats the default port");
         var tie = Store("https://registry.example.org/v2/", "https://registry.example.org/v1/");
-        Assert.That(tie.Find("registry.example.org", plainHttp: false)!.Username, Is.EqualTo("user1"), "ties: ordinal order of the keys");
+        Assert.That(tie.Find("registry.example.org", "team/app", plainHttp: false)!.Username, Is.EqualTo("user1"), "ties: ordinal order of the keys");
     }
 
     [Test]
@@ -105,9 +105,9 @@ public sealed class CredentialKeySpecs
     {
         var store = Store("registry-1.docker.io:443", "https://index.docker.io/v1/", "docker.io");
 
-        Assert.That(store.Find("docker.io", plainHttp: false)!.Username, Is.EqualTo("user2"));
-        Assert.That(store.Find("index.docker.io", plainHttp: false)!.Username, Is.EqualTo("user1"));
-        Assert.That(store.Find("registry-1.docker.io", plainHttp: false)!.Username, Is.EqualTo("user1"));
+        Assert.That(store.Find("docker.io", "team/app", plainHttp: false)!.Username, Is.EqualTo("user2"));
+        Assert.That(store.Find("index.docker.io", "team/app", plainHttp: false)!.Username, Is.EqualTo("user1"));
+        Assert.That(store.Find("registry-1.docker.io", "team/app", plainHttp: false)!.Username, Is.EqualTo("user1"));
     }
 
     [TestCase("ftp://registry.example.org", "scheme 'ftp'")]
@@ -123,13 +123,13 @@ public sealed class CredentialKeySpecs
     [TestCase("[registry.example.org]:5000", "not a bracketed IPv6 address")]
     public void A_malformed_key_is_skipped_and_named_in_the_error_of_a_pull_that_finds_no_credentials(string key, string problem)
     {
-        Assert.That(Store("registry.example.org", key).Find("registry.example.org", plainHttp: false)?.Username, Is.EqualTo("user0"),
+        Assert.That(Store("registry.example.org", key).Find("registry.example.org", "team/app", plainHttp: false)?.Username, Is.EqualTo("user0"),
             "one bad key does not take the other registries' credentials down with it");
 
         var alone = Store(key);
-        Assert.That(alone.Find("registry.example.org", plainHttp: false), Is.Null);
-        Assert.That(alone.DescribeMissing("registry.example.org", plainHttp: false),
-            Does.Contain($"keys skipped: \"auths\" key \"{key}\" is not a registry").And.Contain(problem).And.Contain("\"https://index.docker.io/v1/\""));
+        Assert.That(alone.Find("registry.example.org", "team/app", plainHttp: false), Is.Null);
+        Assert.That(alone.DescribeMissing("registry.example.org", "team/app", plainHttp: false),
+            Does.Contain($"keys skipped: \"auths\" key \"{key}\" is not a registry or a namespace of one").And.Contain(problem).And.Contain("\"https://index.docker.io/v1/\""));
     }
 
     [Test]
@@ -137,7 +137,7 @@ public sealed class CredentialKeySpecs
     {
         var store = Store("registry.example.org:5000", "other.example.org");
 
-        var message = store.DescribeMissing("registry.example.org", plainHttp: false);
+        var message = store.DescribeMissing("registry.example.org", "team/app", plainHttp: false);
 
         Assert.That(message, Does.Contain("add an \"auths\" entry for \"registry.example.org\"")
             .And.Contain("\"registry.example.org:5000\" names another port of that host")
@@ -155,7 +155,7 @@ public sealed class CredentialKeySpecs
         using (var https = new HttpTransport(new SourceOptions { MaxAttempts = 1 }))
         {
             var header = await new RegistryAuthenticator(https, store)
-                .AuthorizeAsync("reg.site.example:443", "repository:a/b:pull", unauthorized, "a/b:1", CancellationToken.None);
+                .AuthorizeAsync("reg.site.example:443", "a/b", unauthorized, "a/b:1", CancellationToken.None);
             Assert.That(header.Parameter, Is.EqualTo(Convert.ToBase64String(Encoding.UTF8.GetBytes("user0:password0"))),
                 "port 443 over HTTPS is the port the key leaves out");
         }
@@ -163,8 +163,8 @@ public sealed class CredentialKeySpecs
         using (var plain = new HttpTransport(new SourceOptions { MaxAttempts = 1, InsecureRegistries = ["reg.site.example"] }))
         {
             var ex = Assert.ThrowsAsync<SourceException>(() => new RegistryAuthenticator(plain, store)
-                .AuthorizeAsync("reg.site.example:443", "repository:a/b:pull", unauthorized, "a/b:1", CancellationToken.None));
-            Assert.That(ex!.Message, Does.Contain("no credentials for this registry")
+                .AuthorizeAsync("reg.site.example:443", "a/b", unauthorized, "a/b:1", CancellationToken.None));
+            Assert.That(ex!.Message, Does.Contain("no credentials for reg.site.example:443/a/b in")
                 .And.Contain("reached on port 443 over plain HTTP"), "over plain HTTP the key means port 80, not 443");
         }
     }

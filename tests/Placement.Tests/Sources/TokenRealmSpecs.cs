@@ -60,7 +60,7 @@ public sealed class TokenRealmSpecs
         using var challenge = Challenge($"http://127.0.0.1:{tokens.Port}/token");
 
         var ex = Assert.ThrowsAsync<SourceException>(() =>
-            authenticator.AuthorizeAsync("registry.example", "repository:a/b:pull", challenge, "a/b:1", CancellationToken.None));
+            authenticator.AuthorizeAsync("registry.example", "a/b", challenge, "a/b:1", CancellationToken.None));
 
         Assert.That(tokens.Authorizations, Is.Empty, "the password must not cross the network unencrypted");
         Assert.That(ex!.Kind, Is.EqualTo(SourceErrorKind.Unauthorized));
@@ -79,14 +79,14 @@ public sealed class TokenRealmSpecs
         {
             var authenticator = new RegistryAuthenticator(transport, Credentials("reg.site.example:5000"));
             using var challenge = Challenge(realm);
-            var header = await authenticator.AuthorizeAsync("reg.site.example:5000", "repository:a/b:pull", challenge, "a/b:1", CancellationToken.None);
+            var header = await authenticator.AuthorizeAsync("reg.site.example:5000", "a/b", challenge, "a/b:1", CancellationToken.None);
             Assert.That(header.ToString(), Is.EqualTo("Bearer issued"));
         }
         using (var transport = new HttpTransport(new SourceOptions { MaxAttempts = 1, InsecureRegistries = [$"127.0.0.1:{tokens.Port}"] }))
         {
             var authenticator = new RegistryAuthenticator(transport, Credentials("registry.example"));
             using var challenge = Challenge(realm);
-            var header = await authenticator.AuthorizeAsync("registry.example", "repository:a/b:pull", challenge, "a/b:1", CancellationToken.None);
+            var header = await authenticator.AuthorizeAsync("registry.example", "a/b", challenge, "a/b:1", CancellationToken.None);
             Assert.That(header.ToString(), Is.EqualTo("Bearer issued"));
         }
         Assert.That(tokens.Authorizations, Is.EqualTo(new[] { basic, basic }));

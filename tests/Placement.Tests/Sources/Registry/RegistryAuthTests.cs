@@ -40,7 +40,7 @@ public sealed class RegistryAuthTests
 
         Assert.That(ex!.Kind, Is.EqualTo(SourceErrorKind.Unauthorized));
         Assert.That(ex.StatusCode, Is.EqualTo(401));
-        Assert.That(ex.Message, Does.StartWith($"401 from {host} for test/img:1: no credentials for this registry in {file}"));
+        Assert.That(ex.Message, Does.StartWith($"401 from {host} for test/img:1: no credentials for {host}/test/img in {file}"));
     }
 
     [Test]

@@ -80,6 +80,9 @@ public sealed class RegistryEnvironment
 
         var host = Plain.Host;
         await Push(layout + ":t", $"{host}/test/img:1");
+        // one image per project, for credentials that differ per namespace (NamespaceCredentialTests)
+        await Push(layout + ":t", $"{host}/projecta/img:1");
+        await Push(layout + ":t", $"{host}/projectb/img:1");
         await Push(layout + ":t", $"{host}/test/docker:1", "--format", "v2s2");
         await Push(layout + ":t", $"{host}/test/multi:amd64");
         await Push(layout + ":t-arm", $"{host}/test/multi:arm64");

@@ -8,9 +8,11 @@ using System.Text.Json;
 namespace Placement.Tests.Sources.Registry;
 
 /// <summary>
-/// A distribution token server on loopback: requires Basic <see cref="User"/>/<see cref="Password"/>,
-/// issues RS256 JWTs with an x5c header holding a self-signed certificate (which is also the
-/// registry's rootcertbundle) granting pull on the requested repository.
+/// A distribution token server on loopback: requires Basic <see cref="User"/>/<see cref="Password"/>
+/// (pull on every repository) or one of the project robots (<see cref="RobotA"/>, <see cref="RobotB"/>: pull on the
+/// repositories under their project only, as Harbor's robot accounts), and issues RS256 JWTs with an x5c header holding
+/// a self-signed certificate (which is also the registry's rootcertbundle) granting pull on the requested repository
+/// when the user may, nothing otherwise (the registry then answers 401 insufficient_scope).
 /// </summary>
 internal sealed class TokenServer : IDisposable
 {
@@ -18,6 +20,18 @@ internal sealed class TokenServer : IDisposable
     public const string Password = "tokenpass";
     public const string Service = "placement-test";
     public const string Issuer = "placement-test-issuer";
+    public const string RobotA = "robot-projecta";
+    public const string RobotAPassword = "secret-a";
+    public const string RobotB = "robot-projectb";
+    public const string RobotBPassword = "secret-b";
+
+    /// <summary>User → (password, the namespace whose repositories it may pull; "" = every repository).</summary>
+    private static readonly Dictionary<string, (string Password, string Namespace)> Users = new(StringComparer.Ordinal)
+    {
+        [User] = (Password, ""),
+        [RobotA] = (RobotAPassword, "projecta"),
+        [RobotB] = (RobotBPassword, "projectb"),
+    };
 
     private readonly HttpListener _listener = new();
     private readonly RSA _key = RSA.Create(2048);
@@ -41,6 +55,9 @@ internal sealed class TokenServer : IDisposable
     /// <summary>Query strings of the token requests received.</summary>
     public ConcurrentQueue<string> Requests { get; } = new();
 
+    /// <summary>Every token request: the Basic user it carried (null: none, or not a valid one) and its scope.</summary>
+    public ConcurrentQueue<(string? User, string Scope)> Asked { get; } = new();
+
     private async Task LoopAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -57,23 +74,27 @@ internal sealed class TokenServer : IDisposable
     {
         var request = context.Request;
         Requests.Enqueue(request.Url!.Query);
-        var expected = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{User}:{Password}"));
-        if (request.Headers["Authorization"] != expected)
+        var scope = request.QueryString["scope"] ?? "";
+        var user = Users.FirstOrDefault(u =>
+            request.Headers["Authorization"] == "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{u.Key}:{u.Value.Password}"))).Key;
+        Asked.Enqueue((user, scope));
+        if (user is null)
         {
             context.Response.StatusCode = 401;
             context.Response.Close();
             return;
         }
-        var scope = request.QueryString["scope"] ?? "";
         var parts = scope.Split(':');
-        var access = parts.Length == 3
+        var space = Users[user].Namespace;
+        var may = parts.Length == 3 && (space.Length == 0 || parts[1].StartsWith(space + "/", StringComparison.Ordinal));
+        var access = may
             ? new[] { new Dictionary<string, object> { ["type"] = parts[0], ["name"] = parts[1], ["actions"] = new[] { "pull" } } }
             : [];
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var header = new Dictionary<string, object> { ["alg"] = "RS256", ["typ"] = "JWT", ["x5c"] = new[] { Convert.ToBase64String(_certificate.RawData) } };
         var claims = new Dictionary<string, object>
         {
-            ["iss"] = Issuer, ["sub"] = User, ["aud"] = Service, ["exp"] = now + 300, ["nbf"] = now - 10, ["iat"] = now,
+            ["iss"] = Issuer, ["sub"] = user, ["aud"] = Service, ["exp"] = now + 300, ["nbf"] = now - 10, ["iat"] = now,
             ["jti"] = Guid.NewGuid().ToString("N"), ["access"] = access,
         };
         var signingInput = B64(JsonSerializer.SerializeToUtf8Bytes(header)) + "." + B64(JsonSerializer.SerializeToUtf8Bytes(claims));
