@@ -12,16 +12,7 @@ public sealed class SimulatorPullCapSpecs
 {
     private const long GB = 1_000_000_000;
 
-    private static readonly SimulationOptions OneNode = new()
-    {
-        Nodes = 1,
-        CoresPerNode = 4,
-        CacheBytes = 1000 * GB,
-        NodeBandwidth = GB,
-        RegistryBandwidth = 1000 * GB,
-        RegistryConcurrency = 100,
-        MinAge = TimeSpan.Zero,
-    };
+    private static readonly SimulationOptions OneNode = SimulatorBaselineSpecs.ThreeNodes with { Nodes = 1, CoresPerNode = 4 };
 
     private static readonly SimImage[] Four = [new("A", GB), new("B", GB), new("C", GB), new("D", GB)];
 

@@ -9,23 +9,15 @@ namespace Placement.Tests.Sources;
 [TestFixture]
 public sealed class CredentialKeySpecs
 {
-    private string _dir = null!;
+    private CredentialFiles _files = null!;
 
     [SetUp]
-    public void SetUp() => _dir = Directory.CreateTempSubdirectory("placement-credkeys-").FullName;
+    public void SetUp() => _files = new CredentialFiles("placement-credkeys-");
 
     [TearDown]
-    public void TearDown() => Directory.Delete(_dir, recursive: true);
+    public void TearDown() => _files.Dispose();
 
-    /// <summary>A credentials file with one entry per key, the user named after the key's position.</summary>
-    private DockerCredentialStore Store(params string[] keys)
-    {
-        var path = Path.Combine(_dir, $"auth-{Guid.NewGuid():N}.json");
-        var entries = keys.Select((key, i) =>
-            $"\"{key}\":{{\"auth\":\"{Convert.ToBase64String(Encoding.UTF8.GetBytes($"user{i}:password{i}"))}\"}}");
-        File.WriteAllText(path, "{\"auths\":{" + string.Join(",", entries) + "}}");
-        return new DockerCredentialStore(path);
-    }
+    private DockerCredentialStore Store(params string[] keys) => _files.Store(keys);
 
     [TestCase("registry.example.org", "https://registry.example.org")]
     [TestCase("registry.example.org", "https://registry.example.org/v1/")]

@@ -12,23 +12,15 @@ namespace Placement.Tests.Sources;
 [TestFixture]
 public sealed class NamespaceKeySpecs
 {
-    private string _dir = null!;
+    private CredentialFiles _files = null!;
 
     [SetUp]
-    public void SetUp() => _dir = Directory.CreateTempSubdirectory("placement-nskeys-").FullName;
+    public void SetUp() => _files = new CredentialFiles("placement-nskeys-");
 
     [TearDown]
-    public void TearDown() => Directory.Delete(_dir, recursive: true);
+    public void TearDown() => _files.Dispose();
 
-    /// <summary>A credentials file with one entry per key, the user named after the key's position.</summary>
-    private DockerCredentialStore Store(params string[] keys)
-    {
-        var path = Path.Combine(_dir, $"auth-{Guid.NewGuid():N}.json");
-        var entries = keys.Select((key, i) =>
-            $"\"{key}\":{{\"auth\":\"{Convert.ToBase64String(Encoding.UTF8.GetBytes($"user{i}:password{i}"))}\"}}");
-        File.WriteAllText(path, "{\"auths\":{" + string.Join(",", entries) + "}}");
-        return new DockerCredentialStore(path);
-    }
+    private DockerCredentialStore Store(params string[] keys) => _files.Store(keys);
 
     /// <summary>The key whose credentials <paramref name="store"/> gives, from the user's position in <paramref name="keys"/>.</summary>
     private static string? KeyFound(DockerCredentialStore store, string[] keys, string registry, string repository, bool plainHttp = false) =>
@@ -190,7 +182,7 @@ public sealed class NamespaceKeySpecs
 
         var message = store.DescribeMissing("quay.io", "projectc/img", plainHttp: false);
 
-        Assert.That(message, Does.StartWith($"no credentials for quay.io/projectc/img in {_dir}")
+        Assert.That(message, Does.StartWith($"no credentials for quay.io/projectc/img in {_files.Dir}")
             .And.Contain("add an \"auths\" entry for \"quay.io\" (every repository there) or \"quay.io/projectc\" (repositories under projectc/ only)")
             .And.Contain("namespace keys of this registry that do not hold projectc/img: \"quay.io/projecta\" holds only projecta and what is under projecta/, " +
                 "\"quay.io/projectb/sub\" holds only projectb/sub and what is under projectb/sub/")
