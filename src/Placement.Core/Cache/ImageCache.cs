@@ -275,11 +275,13 @@ public sealed partial class ImageCache
     private async Task<FetchedArtifact> FetchInSlotAsync(ImageReference reference, string id, Resolution resolution, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         var slots = Options.Cache.MaxConcurrentPulls;
-        if (slots == 0 || requester == PrefetchRequester || (resolution.Digest is { } digest && Store.ArtifactPath(Digests.Hex(digest)) is not null))
+        bool Committed() => resolution.Digest is { } digest && Store.ArtifactPath(Digests.Hex(digest)) is not null;
+        if (slots == 0 || requester == PrefetchRequester || Committed())
             return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
         var waited = Stopwatch.StartNew();
         var waitedAtAll = false;
-        using var slot = await PullSlots.AcquireAsync(Layout, slots, $"{requester}: pull {reference.Canonical}", LockTimeout, holders =>
+        // Committed while this one waited (another reference to the same digest): the fetch finds it, without a slot.
+        using var slot = await PullSlots.AcquireAsync(Layout, slots, $"{requester}: pull {reference.Canonical}", LockTimeout, Committed, holders =>
         {
             waitedAtAll = true;
             // In the progress file too: a job of the same image waiting on this pull's ref lock shows why it waits.
@@ -287,7 +289,8 @@ public sealed partial class ImageCache
             new ProgressTracker(this, id, reference.Canonical, phase, 0, null).Phase(phase);
             progress?.Report(new PullProgress($"all {slots} pull slots of this node are in use (Cache:MaxConcurrentPulls)", 0, 0, Waiting: true, holders));
         }, cancellationToken).ConfigureAwait(false);
-        PlacementMetrics.PullSlotWaitSeconds.Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
+        if (slot is not null)
+            PlacementMetrics.PullSlotWaitSeconds.Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
         return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 
 namespace Placement.Core.Cache;
@@ -13,17 +14,23 @@ namespace Placement.Core.Cache;
 /// </summary>
 internal static class PullSlots
 {
+    /// <summary>One release waiter per slot file in this process, shared by all its waiters (a thread each, blocked in
+    /// flock until that slot's holder lets go), so W waiting pulls cost N threads, not W × N.</summary>
+    private static readonly ConcurrentDictionary<string, Task> Released = new(StringComparer.Ordinal);
+
     /// <summary>
     /// A slot, waiting up to <paramref name="timeout"/> while all <paramref name="slots"/> are held; null when
-    /// <paramref name="slots"/> is 0 (no cap). <paramref name="onWait"/> is called once, with who holds them, before waiting.
+    /// <paramref name="slots"/> is 0 (no cap), or as soon as <paramref name="satisfied"/> (asked on every wake) says the
+    /// pull needs no slot any more (another pull committed its image). <paramref name="onWait"/> is called once, with
+    /// who holds the slots, before waiting.
     /// </summary>
-    public static async Task<FileLock?> AcquireAsync(CacheLayout layout, int slots, string purpose, TimeSpan timeout, Action<string>? onWait, CancellationToken cancellationToken)
+    public static async Task<FileLock?> AcquireAsync(CacheLayout layout, int slots, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken)
     {
         if (slots <= 0)
             return null;
         var clock = Stopwatch.StartNew();
         var told = false;
-        var released = new Task?[slots];
+        var released = new Task[slots];
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -32,6 +39,8 @@ internal static class PullSlots
                 if (FileLock.TryAcquire(layout.PullSlot(i), purpose) is { } slot)
                     return slot;
             }
+            if (satisfied?.Invoke() == true)
+                return null;
             if (!told)
             {
                 onWait?.Invoke(DescribeHolders(layout, slots));
@@ -45,12 +54,29 @@ internal static class PullSlots
                     $"{DescribeHolders(layout, slots)}; raise Cache:MaxConcurrentPulls or Cache:LockTimeoutSeconds, or stop those pulls");
             }
             for (var i = 0; i < slots; i++)
-            {
-                if (released[i] is null || released[i]!.IsCompleted)
-                    released[i] = FileLock.WaitForReleaseAsync(layout.PullSlot(i));
-            }
+                released[i] = ReleaseOf(layout.PullSlot(i));
             var tick = Task.Delay(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), cancellationToken);
-            await Task.WhenAny([.. released.OfType<Task>(), tick]).ConfigureAwait(false);
+            await Task.WhenAny([.. released, tick]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>This process's waiter for the current holder of <paramref name="path"/> to let go: the running one, or a new
+    /// one once the last has completed.</summary>
+    private static Task ReleaseOf(string path)
+    {
+        while (true)
+        {
+            if (Released.TryGetValue(path, out var running))
+            {
+                if (!running.IsCompleted)
+                    return running;
+                if (!Released.TryRemove(new KeyValuePair<string, Task>(path, running)))
+                    continue; // another waiter replaced it just now
+            }
+            var started = FileLock.WaitForReleaseAsync(path);
+            if (Released.TryAdd(path, started))
+                return started;
+            // Another waiter added one first: ours completes on the same release and is simply not shared.
         }
     }
 

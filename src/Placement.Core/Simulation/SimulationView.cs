@@ -23,10 +23,10 @@ public sealed class SimulationView
     /// <summary>The image is being pulled onto the node.</summary>
     public bool Pulling(int node, int image) => _sim.Pulling(node, image);
 
-    /// <summary>Pulls in flight onto the node.</summary>
+    /// <summary>Pulls in flight onto the node, those waiting for one of its pull slots included.</summary>
     public int PullsOn(int node) => _sim.PullsOn(node);
 
-    /// <summary>Pulls active or queued at the registry.</summary>
+    /// <summary>Pulls active, queued at the registry, or waiting for a node's pull slot.</summary>
     public int PullsInFlight => _sim.PullsInFlight;
 
     /// <summary>Nodes holding the image.</summary>

@@ -148,8 +148,9 @@ internal sealed class DockerCredentialStore(string? path)
             {
                 throw new SourceException(SourceErrorKind.Unauthorized, $"credentials file {path} is not valid JSON: {ex.Message}", null, ex);
             }
-            catch (UnauthorizedAccessException ex)
+            catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
             {
+                // IOException: also a file replaced (not renamed over) between the checks above and the read.
                 throw new SourceException(SourceErrorKind.Unauthorized, $"credentials file {path} cannot be read: {ex.Message}", null, ex);
             }
 

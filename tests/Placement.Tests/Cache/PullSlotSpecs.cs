@@ -51,6 +51,13 @@ public sealed class PullSlotSpecs
             return (text, reference!, content);
         }
 
+        /// <summary>Another reference (its own id) to the same bytes as <paramref name="text"/>: the same digest.</summary>
+        public ImageReference SameDigestAs(string text)
+        {
+            Assert.That(Cache.Catalog.TryResolve(text.Replace("/image.sqsh#", "/copy.sqsh#", StringComparison.Ordinal), out var reference, out var error), Is.True, error);
+            return reference!;
+        }
+
         public async ValueTask DisposeAsync()
         {
             Directory.Release();
@@ -124,6 +131,28 @@ public sealed class PullSlotSpecs
 
         node.Directory.Release();
         Assert.That(File.ReadAllBytes((await held.WaitAsync(TimeSpan.FromSeconds(30))).Path), Is.EqualTo(firstContent));
+    }
+
+    [Test]
+    public async Task A_pull_waiting_for_a_slot_goes_on_without_one_once_its_digest_is_committed_by_another_reference()
+    {
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 1);
+        var (_, unrelated, _) = node.Image();
+        var (text, wanted, content) = node.Image();
+
+        var held = node.Cache.EnsureAsync(unrelated, "job");
+        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var reports = new Reports();
+        var waiting = node.Cache.EnsureAsync(wanted, "job", reports);
+        await reports.Waiting.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // A warm-up (no slot) of another reference to the same bytes commits the digest the waiting pull resolved to.
+        var warmed = await node.Cache.EnsureAsync(node.SameDigestAs(text), ImageCache.PrefetchRequester).WaitAsync(TimeSpan.FromSeconds(30));
+        var image = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(image.Path, Is.EqualTo(warmed.Path));
+        Assert.That(File.ReadAllBytes(image.Path), Is.EqualTo(content));
+        Assert.That(held.IsCompleted, Is.False, "the unrelated pull still holds the only slot");
     }
 
     [Test]
