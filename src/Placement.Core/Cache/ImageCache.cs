@@ -84,6 +84,7 @@ public sealed partial class ImageCache
     {
         if (TryReadOnlyHit(reference, id, requester) is { } quick)
             return quick;
+        var clock = Stopwatch.StartNew(); // for placement_pull_seconds, if this request ends up pulling
         Layout.EnsureCreated();
 
         using var waitCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -193,6 +194,8 @@ public sealed partial class ImageCache
                 }).Inc();
                 throw;
             }
+            if (!artifact.Hit)
+                PlacementMetrics.PullSeconds.WithLabels(requester).Observe(clock.Elapsed.TotalSeconds);
             RebuildInventory();
             AtomicFile.TryDelete(Layout.Progress(id));
             EvictIfNeeded(exceptHex: Digests.Hex(artifact.Digest));

@@ -43,6 +43,12 @@ public static class PlacementMetrics
     public static readonly Counter SingleFlightWaits = Prometheus.Metrics.CreateCounter(
         "placement_singleflight_waits_total", "Requests that waited for another process's download of the same image.");
 
+    /// <summary>Requesters as for <see cref="Hits"/>. One observation per pull this process ran (a miss that fetched),
+    /// from the request to the commit, waits for locks and slots included; requests that joined it are not observed again.</summary>
+    public static readonly Histogram PullSeconds = Prometheus.Metrics.CreateHistogram(
+        "placement_pull_seconds", "Duration of image pulls that fetched and committed an image, from the request to the commit.",
+        new HistogramConfiguration { LabelNames = ["requester"], Buckets = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800] });
+
     /// <summary>Every pull that took a slot of <c>Cache:MaxConcurrentPulls</c> (0 when one was free at once).</summary>
     public static readonly Histogram PullSlotWaitSeconds = Prometheus.Metrics.CreateHistogram(
         "placement_pull_slot_wait_seconds", "Time a pull waited for one of the node's pull slots (Cache:MaxConcurrentPulls).",

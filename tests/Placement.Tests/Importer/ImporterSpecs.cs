@@ -313,6 +313,8 @@ public sealed partial class ImporterSpecs
         using var http = new HttpClient();
         var metrics = await http.GetStringAsync(new Uri(url, "metrics"));
         Assert.That(Counter(metrics, "placement_cache_misses_total", "importer"), Is.EqualTo(1), metrics);
+        Assert.That(Counter(metrics, "placement_pull_seconds_count", "importer"), Is.EqualTo(1), "one pull observed for ten requests: " + metrics);
+        Assert.That(Counter(metrics, "placement_pull_seconds_sum", "importer"), Is.GreaterThan(0), metrics);
         Assert.That(Counter(metrics, "placement_socket_requests_total{op=\"get\",result=\"ok\""), Is.EqualTo(10), metrics);
         var again = await ImporterAsync(dir, User, "51", "0", "get", "docker://" + cluster.Alt.Reference);
         Assert.That(again.StandardError, Does.Contain(" cached on node"));
