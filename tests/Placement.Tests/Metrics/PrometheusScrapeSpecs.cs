@@ -3,6 +3,7 @@ using Placement.Core.Cache;
 using Placement.Core.Warm;
 using Placement.Tests.Agent;
 using Placement.Tests.Cluster;
+using Placement.Tests.Support;
 
 namespace Placement.Tests.Metrics;
 
@@ -75,7 +76,8 @@ public sealed class PrometheusScrapeSpecs
         Assert.That(rules.Keys, Is.SupersetOf(new[]
         {
             "PlacementAgentDown", "PlacementCacheNearlyFull", "PlacementDownloadsFailing", "PlacementRegistryThrottled",
-            "PlacementFeaturePublishLagging", "PlacementPeerOffersRefused", "PlacementRegistryMirrorFailing", "node:placement_cache_fill:ratio",
+            "PlacementFeaturePublishLagging", "PlacementPeerOffersRefused", "PlacementRegistryMirrorFailing", "PlacementPullsWaitingForSlots",
+            "node:placement_cache_fill:ratio", "node:placement_pull_seconds:p50_rate1h", "node:placement_pull_seconds:p95_rate1h",
         }));
         using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
         // A node whose agent was restarted just before the last evaluation (30 s) is back after the next one.
@@ -86,6 +88,26 @@ public sealed class PrometheusScrapeSpecs
                 return cluster.SlurmNodes.All(nodes.Contains);
             }, TimeSpan.FromSeconds(45),
             () => Task.FromResult($"node:placement_cache_fill:ratio has nodes [{string.Join(", ", nodes)}], not all of [{string.Join(", ", cluster.SlurmNodes)}]"));
+    }
+
+    [Test]
+    public async Task Every_query_of_the_grafana_dashboard_is_accepted_by_the_real_prometheus()
+    {
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        using var document = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Repo.Root, "deploy", "prometheus", "grafana", "placement-dashboard.json")));
+        var queries = document.RootElement.GetProperty("panels").EnumerateArray()
+            .SelectMany(panel => panel.GetProperty("targets").EnumerateArray())
+            .Select(target => target.GetProperty("expr").GetString()!)
+            .ToList();
+        Assert.That(queries, Has.Count.GreaterThanOrEqualTo(15));
+        using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
+        foreach (var query in queries)
+        {
+            // Grafana substitutes the node variable ("All" is .*); a query Prometheus cannot parse fails with HTTP 400.
+            var sent = query.Replace("$node", ".*", StringComparison.Ordinal);
+            Assert.That(async () => await prometheus.QueryAsync(sent), Throws.Nothing, sent);
+        }
     }
 
     [Test]
