@@ -89,6 +89,13 @@ public sealed partial class ImageCache
                 guard = Layout.BlobLock(name[5..69]);
                 remove = age > PartialMaxAge;
             }
+            else if (name.StartsWith(".blob-", StringComparison.Ordinal) && name.EndsWith(".partial.validator", StringComparison.Ordinal) && name.Length == 88 && Digests.IsHex(name.AsSpan(6, 64)))
+            {
+                // The ETag/Last-Modified an unpinned partial resumes with (Sources.DownloadEngine): kept as long as its
+                // partial (without it the download starts over), removed with it, or an hour after the partial is gone.
+                guard = Layout.BlobLock(name[6..70]);
+                remove = !File.Exists(Layout.PartialBlob(name[6..70])) && age > TimeSpan.FromHours(1);
+            }
             else
                 remove = name.StartsWith("trash-", StringComparison.Ordinal) || (name.StartsWith('.') && age > TimeSpan.FromHours(1)) ||
                          (name.StartsWith("progress-", StringComparison.Ordinal) && age > TimeSpan.FromHours(1));
@@ -105,6 +112,8 @@ public sealed partial class ImageCache
                 continue; // a pull or an eviction is working on it
             lines.Add($"{verb} leftover tmp/{name}");
             AtomicFile.TryDelete(entry);
+            if (name.EndsWith(".partial", StringComparison.Ordinal))
+                AtomicFile.TryDelete(Sources.DownloadEngine.ValidatorPath(entry)); // under the same blob lock
         }
 
         var needed = Store.ListImageHexes().Select(Store.ReadMeta).Where(m => m is not null).SelectMany(m => m!.Blobs).ToHashSet(StringComparer.Ordinal);

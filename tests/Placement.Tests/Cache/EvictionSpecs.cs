@@ -319,6 +319,32 @@ public sealed class EvictionSpecs
     }
 
     [Test]
+    public async Task Gc_keeps_a_partial_downloads_validator_as_long_as_the_partial_and_removes_them_together()
+    {
+        // An unpinned partial resumes only with If-Range naming the validator of the response that started it; gc used
+        // to remove the validator after an hour as a leftover dot-file while keeping the partial for a day.
+        using var dir = new TempDir();
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        cache.Layout.EnsureCreated();
+        var partial = cache.Layout.PartialBlob(new string('c', 64));
+        var validator = Placement.Core.Sources.DownloadEngine.ValidatorPath(partial);
+        var orphan = Placement.Core.Sources.DownloadEngine.ValidatorPath(cache.Layout.PartialBlob(new string('d', 64)));
+        await File.WriteAllBytesAsync(partial, [1, 2, 3]);
+        await File.WriteAllTextAsync(validator, "\"etag-1\"");
+        await File.WriteAllTextAsync(orphan, "\"etag-2\"");
+        foreach (var file in new[] { partial, validator, orphan })
+            File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddHours(-3));
+
+        var report = cache.CollectGarbage(dryRun: false);
+        Assert.That((File.Exists(partial), File.Exists(validator)), Is.EqualTo((true, true)), "a 3-hour-old partial resumes: " + string.Join("\n", report.Lines));
+        Assert.That(File.Exists(orphan), Is.False, "a validator whose partial is gone is a leftover");
+
+        File.SetLastWriteTimeUtc(partial, DateTime.UtcNow.AddDays(-2));
+        cache.CollectGarbage(dryRun: false);
+        Assert.That((File.Exists(partial), File.Exists(validator)), Is.EqualTo((false, false)), "an abandoned partial goes with its validator");
+    }
+
+    [Test]
     public async Task Gc_leaves_builds_moved_aside_images_and_partials_alone_while_their_locks_are_held()
     {
         using var dir = new TempDir();
