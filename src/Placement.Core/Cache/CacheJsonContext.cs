@@ -12,4 +12,5 @@ namespace Placement.Core.Cache;
 [JsonSerializable(typeof(LeaseRecord))]
 [JsonSerializable(typeof(Inventory))]
 [JsonSerializable(typeof(ProgressRecord))]
+[JsonSerializable(typeof(PullsReport))]
 public sealed partial class CacheJsonContext : JsonSerializerContext;

@@ -15,7 +15,7 @@ namespace Placement.Core.Cache;
 /// Uses open(2)/flock(2) on a raw descriptor: .NET's FileStream emulates FileShare on Unix with its own
 /// flock on the same file and throws "being used by another process" instead of letting us wait.
 /// </remarks>
-public sealed class FileLock : IDisposable
+public sealed partial class FileLock : IDisposable
 {
     private int _fd;
 
@@ -143,6 +143,21 @@ public sealed class FileLock : IDisposable
             Libc.close(fd);
         }
     }
+
+    /// <summary>The holder's note taken apart: pid, since when, purpose; null when there is none (a free lock, or a holder
+    /// that has not written it yet) or it is not in the form <see cref="WriteHolder"/> writes.</summary>
+    public static (int Pid, DateTimeOffset Since, string Purpose)? ReadHolder(string path)
+    {
+        var text = DescribeHolder(path);
+        var match = HolderNote().Match(text);
+        if (!match.Success || !int.TryParse(match.Groups[1].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ||
+            !DateTimeOffset.TryParseExact(match.Groups[2].Value, "yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var since))
+            return null;
+        return (pid, since, match.Groups[3].Value);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^pid ([0-9]+) since (\S+) \((.*)\)$", System.Text.RegularExpressions.RegexOptions.Singleline)]
+    private static partial System.Text.RegularExpressions.Regex HolderNote();
 
     /// <summary>"pid 123 since 2026-11-23T04:00:00Z (pull docker://…)" as written by the holder.</summary>
     public static unsafe string DescribeHolder(string path)

@@ -316,6 +316,45 @@ public sealed partial class ImageCache
         }
     }
 
+    /// <summary>
+    /// The pulls in progress on this node: every image whose ref lock is held for a pull (the puller writes
+    /// "REQUESTER: pull REF" as its note), with the progress that same process last wrote, and the pull slots in use.
+    /// Read-only; a pull that took its lock a moment ago may not have written its note yet and is not listed.
+    /// </summary>
+    public PullsReport Pulls()
+    {
+        var pulls = new List<PullInProgress>();
+        if (Directory.Exists(Layout.Locks))
+        {
+            foreach (var path in Directory.EnumerateFiles(Layout.Locks, "ref-*.lock").Order(StringComparer.Ordinal))
+            {
+                if (!FileLock.IsHeld(path) || FileLock.ReadHolder(path) is not { } holder)
+                    continue;
+                var at = holder.Purpose.IndexOf(": pull ", StringComparison.Ordinal);
+                if (at <= 0)
+                    continue; // rm, pin, unpin: not a pull
+                var id = Path.GetFileName(path)["ref-".Length..^".lock".Length];
+                var progress = Images.ImageIds.IsValid(id) ? ReadProgress(id) : null;
+                if (progress is not null && (progress.Pid != holder.Pid || progress.Updated < holder.Since.AddSeconds(-1)))
+                    progress = null; // an earlier pull's
+                pulls.Add(new PullInProgress
+                {
+                    Id = id,
+                    Pid = holder.Pid,
+                    Since = holder.Since,
+                    Requester = holder.Purpose[..at],
+                    Ref = holder.Purpose[(at + ": pull ".Length)..],
+                    Phase = progress?.Phase,
+                    BytesDone = progress?.BytesDone ?? 0,
+                    BytesTotal = progress?.BytesTotal ?? 0,
+                });
+            }
+        }
+        var cap = Options.Cache.MaxConcurrentPulls;
+        var slots = Enumerable.Range(0, cap).Select(Layout.PullSlot).Where(FileLock.IsHeld).Select(FileLock.DescribeHolder).ToList();
+        return new PullsReport { Pulls = pulls, MaxConcurrentPulls = cap, SlotsInUse = slots };
+    }
+
     /// <summary>The progress the downloading process last wrote for this id, if any.</summary>
     public ProgressRecord? ReadProgress(string id)
     {

@@ -11,7 +11,7 @@ namespace Placement.Prefetcher.Cli;
 /// <summary>The cache commands: pull, ls, rm, gc, verify, inventory, pin, unpin (docs/cli.md).</summary>
 internal static class CacheCommands
 {
-    public static IEnumerable<Command> Create() => [Pull(), Ls(), Rm(), Gc(), Verify(), InventoryCommand(), Pin(true), Pin(false)];
+    public static IEnumerable<Command> Create() => [Pull(), Pulls(), Ls(), Rm(), Gc(), Verify(), InventoryCommand(), Pin(true), Pin(false)];
 
     private static ImageCache OpenCache(ParseResult parse) => GlobalOptions.OpenCache(parse);
 
@@ -37,6 +37,44 @@ internal static class CacheCommands
             reporter.Finish(image.Hit ? "cached" : "pulled");
             Console.Error.WriteLine($"{image.Id} {image.Digest} {SizeLimit.Format(image.Size)}");
             Console.WriteLine(image.Path);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command Pulls()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var command = new Command("pulls", "List the pulls in progress on this node (who asked, since when, phase, bytes) and the pull slots in use") { json };
+        command.SetAction(parse =>
+        {
+            var cache = OpenExistingCache(parse);
+            var report = cache.Pulls();
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(report, CacheJsonContext.Default.PullsReport));
+                return ExitCodes.Ok;
+            }
+            var now = DateTimeOffset.UtcNow;
+            if (report.Pulls.Count == 0)
+                Console.Error.WriteLine("placement: pulls: no pull in progress on this node");
+            else
+            {
+                var rows = report.Pulls.Select(p => new[]
+                {
+                    p.Id, p.Pid.ToString(CultureInfo.InvariantCulture),
+                    Math.Max(0, (now - p.Since).TotalSeconds).ToString("0", CultureInfo.InvariantCulture) + " s",
+                    p.Requester, p.Phase ?? "starting",
+                    p.BytesTotal > 0 ? $"{SizeLimit.Format(p.BytesDone)}/{SizeLimit.Format(p.BytesTotal)}" : p.BytesDone > 0 ? SizeLimit.Format(p.BytesDone) : "-",
+                    p.Ref,
+                }).ToList();
+                Table.Write(Console.Out, ["ID", "PID", "FOR", "REQUESTER", "PHASE", "BYTES", "REFERENCE"], rows);
+            }
+            if (report.MaxConcurrentPulls > 0)
+            {
+                Console.WriteLine($"pull slots (Cache:MaxConcurrentPulls): {report.SlotsInUse.Count} of {report.MaxConcurrentPulls} in use" +
+                    (report.SlotsInUse.Count > 0 ? ": " + string.Join("; ", report.SlotsInUse) : ""));
+            }
             return ExitCodes.Ok;
         });
         return command;

@@ -21,6 +21,27 @@ public sealed class FileLockSpecs
     }
 
     [Test]
+    public void The_holder_note_reads_back_as_pid_time_and_purpose_and_anything_else_as_none()
+    {
+        using var dir = new TempDir();
+        var path = Path.Combine(dir.Path, "k.lock");
+        var before = DateTimeOffset.UtcNow.AddSeconds(-1);
+        using (FileLock.TryAcquire(path, "job: pull docker://reg/a (b):1"))
+        {
+            var holder = FileLock.ReadHolder(path);
+            Assert.That(holder, Is.Not.Null);
+            Assert.That((holder!.Value.Pid, holder.Value.Purpose), Is.EqualTo((Environment.ProcessId, "job: pull docker://reg/a (b):1")));
+            Assert.That(holder.Value.Since, Is.InRange(before, DateTimeOffset.UtcNow.AddSeconds(1)));
+        }
+        Assert.That(FileLock.ReadHolder(path), Is.Null, "released: the note is cleared");
+        foreach (var text in new[] { "pid x since 2026-01-01T00:00:00Z (a)", "pid 1 since yesterday (a)", "hello", "pid 1 since 2026-01-01T00:00:00Z a" })
+        {
+            File.WriteAllText(path, text);
+            Assert.That(FileLock.ReadHolder(path), Is.Null, text);
+        }
+    }
+
+    [Test]
     public async Task A_waiter_gets_the_lock_when_the_other_process_exits()
     {
         using var dir = new TempDir();

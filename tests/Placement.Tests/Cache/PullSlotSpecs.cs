@@ -116,6 +116,48 @@ public sealed class PullSlotSpecs
     }
 
     [Test]
+    public async Task Placement_pulls_lists_the_pull_holding_the_slot_and_the_one_waiting_for_it()
+    {
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 1);
+        var (_, first, _) = node.Image();
+        var (_, second, _) = node.Image();
+        var (firstId, secondId) = (node.Cache.Catalog.IdFor(first), node.Cache.Catalog.IdFor(second));
+
+        node.Cache.Layout.EnsureCreated();
+        var idle = await Cli.RunInAsync(node.Dir, "pulls");
+        Assert.That((idle.ExitCode, idle.StandardError.Trim()), Is.EqualTo((0, "placement: pulls: no pull in progress on this node")));
+        Assert.That(idle.StandardOutput.Trim(), Is.EqualTo("pull slots (Cache:MaxConcurrentPulls): 0 of 1 in use"));
+
+        var held = node.Cache.EnsureAsync(first, "job");
+        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var reports = new Reports();
+        var waiting = node.Cache.EnsureAsync(second, "cli", reports);
+        await reports.Waiting.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var table = await Cli.RunInAsync(node.Dir, "pulls");
+        Assert.That(table.ExitCode, Is.Zero, table.StandardError);
+        var pid = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(table.StandardOutput, Does.Match($@"(?m)^{firstId}\s+{pid}\s+\d+ s\s+job\s+.*{System.Text.RegularExpressions.Regex.Escape(first.Canonical)}$"));
+        Assert.That(table.StandardOutput, Does.Match($@"(?m)^{secondId}\s+{pid}\s+\d+ s\s+cli\s+waiting for a pull slot \(1 at once on this node, Cache:MaxConcurrentPulls\)\s+-\s+{System.Text.RegularExpressions.Regex.Escape(second.Canonical)}$"));
+        Assert.That(table.StandardOutput, Does.Contain($"pull slots (Cache:MaxConcurrentPulls): 1 of 1 in use: pid {pid} since ").And.Contain($"(job: pull {first.Canonical})"));
+
+        var json = await Cli.RunInAsync(node.Dir, "pulls", "--json");
+        using (var document = System.Text.Json.JsonDocument.Parse(json.StandardOutput))
+        {
+            var root = document.RootElement;
+            Assert.That(root.GetProperty("pulls").EnumerateArray().Select(p => (p.GetProperty("id").GetString(), p.GetProperty("requester").GetString(), p.GetProperty("pid").GetInt32())),
+                Is.EquivalentTo(new[] { (firstId, "job", Environment.ProcessId), (secondId, "cli", Environment.ProcessId) }));
+            Assert.That((root.GetProperty("maxConcurrentPulls").GetInt32(), root.GetProperty("slotsInUse").GetArrayLength()), Is.EqualTo((1, 1)));
+        }
+
+        node.Directory.Release();
+        await Task.WhenAll(held, waiting).WaitAsync(TimeSpan.FromSeconds(30));
+        var done = await Cli.RunInAsync(node.Dir, "pulls");
+        Assert.That(done.StandardError, Does.Contain("no pull in progress"));
+    }
+
+    [Test]
     public async Task A_prefetch_warm_up_takes_no_slot_and_a_committed_digest_needs_none()
     {
         RequireRoot();

@@ -23,6 +23,7 @@ public sealed class BadInputSpecs
         });
 
     [TestCase("ls")]
+    [TestCase("pulls")]
     [TestCase("inventory")]
     [TestCase("verify")]
     [TestCase("gc")]
@@ -45,6 +46,7 @@ public sealed class BadInputSpecs
     }
 
     [TestCase("ls")]
+    [TestCase("pulls")]
     [TestCase("inventory")]
     [TestCase("verify")]
     [TestCase("gc", "--dry-run")]

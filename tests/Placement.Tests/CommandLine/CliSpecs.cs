@@ -20,7 +20,7 @@ public sealed class CliSpecs
     {
         var result = await Cli.RunAsync(["--help"]);
         Assert.That(result.ExitCode, Is.Zero);
-        foreach (var command in new[] { "ref", "config", "pull", "ls", "rm", "gc", "verify", "inventory", "pin", "unpin" })
+        foreach (var command in new[] { "ref", "config", "pull", "pulls", "ls", "rm", "gc", "verify", "inventory", "pin", "unpin" })
             Assert.That(result.StandardOutput, Does.Match($@"(?m)^\s+{command}\b"), $"--help should list '{command}'");
     }
 
