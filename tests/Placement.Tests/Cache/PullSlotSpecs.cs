@@ -51,6 +51,24 @@ public sealed class PullSlotSpecs
             return (text, reference!, content);
         }
 
+        /// <summary>Starts a job's pull of <paramref name="image"/> and returns once it holds its slot, stopped at its peer
+        /// lookup until <see cref="BlockingDirectory.Release"/>.</summary>
+        public async Task<Task<CachedImage>> HoldAsync(ImageReference image)
+        {
+            var held = Cache.EnsureAsync(image, "job");
+            await Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+            return held;
+        }
+
+        /// <summary>Starts a pull of <paramref name="image"/> for <paramref name="requester"/> and returns once it reported
+        /// that it waits for a slot: the pull and that report.</summary>
+        public async Task<(Task<CachedImage> Pull, PullProgress Report)> QueueAsync(ImageReference image, string requester)
+        {
+            var reports = new Reports();
+            var pull = Cache.EnsureAsync(image, requester, reports);
+            return (pull, await reports.Waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+
         /// <summary>Another reference (its own id) to the same bytes as <paramref name="text"/>: the same digest.</summary>
         public ImageReference SameDigestAs(string text)
         {
@@ -96,12 +114,8 @@ public sealed class PullSlotSpecs
         var (_, first, _) = node.Image();
         var (_, second, secondContent) = node.Image();
 
-        var held = node.Cache.EnsureAsync(first, "job");
-        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
-        var reports = new Reports();
-        var waiting = node.Cache.EnsureAsync(second, "job", reports);
-
-        var report = await reports.Waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        var held = await node.HoldAsync(first);
+        var (waiting, report) = await node.QueueAsync(second, "job");
         Assert.That(report.Phase, Does.Contain("Cache:MaxConcurrentPulls"));
         Assert.That(report.Holder, Does.Contain($"pid {Environment.ProcessId}").And.Contain("job: pull " + first.Canonical));
         Assert.That(node.Directory.Calls, Is.EqualTo(1), "the second pull must not start fetching while the first holds the only slot");
@@ -129,11 +143,8 @@ public sealed class PullSlotSpecs
         Assert.That((idle.ExitCode, idle.StandardError.Trim()), Is.EqualTo((0, "placement: pulls: no pull in progress on this node")));
         Assert.That(idle.StandardOutput.Trim(), Is.EqualTo("pull slots (Cache:MaxConcurrentPulls): 0 of 1 in use"));
 
-        var held = node.Cache.EnsureAsync(first, "job");
-        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
-        var reports = new Reports();
-        var waiting = node.Cache.EnsureAsync(second, "cli", reports);
-        await reports.Waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        var held = await node.HoldAsync(first);
+        var (waiting, _) = await node.QueueAsync(second, "cli");
 
         var table = await Cli.RunInAsync(node.Dir, "pulls");
         Assert.That(table.ExitCode, Is.Zero, table.StandardError);
@@ -165,8 +176,7 @@ public sealed class PullSlotSpecs
         var (_, first, firstContent) = node.Image();
         var (_, second, secondContent) = node.Image();
 
-        var held = node.Cache.EnsureAsync(first, "job");
-        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var held = await node.HoldAsync(first);
         var warmed = await node.Cache.EnsureAsync(second, ImageCache.PrefetchRequester).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(File.ReadAllBytes(warmed.Path), Is.EqualTo(secondContent));
         Assert.That(held.IsCompleted, Is.False, "the first pull is still held in its slot");
@@ -183,11 +193,8 @@ public sealed class PullSlotSpecs
         var (_, unrelated, _) = node.Image();
         var (text, wanted, content) = node.Image();
 
-        var held = node.Cache.EnsureAsync(unrelated, "job");
-        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
-        var reports = new Reports();
-        var waiting = node.Cache.EnsureAsync(wanted, "job", reports);
-        await reports.Waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        var held = await node.HoldAsync(unrelated);
+        var (waiting, _) = await node.QueueAsync(wanted, "job");
 
         // A warm-up (no slot) of another reference to the same bytes commits the digest the waiting pull resolved to.
         var warmed = await node.Cache.EnsureAsync(node.SameDigestAs(text), ImageCache.PrefetchRequester).WaitAsync(TimeSpan.FromSeconds(30));
@@ -205,8 +212,7 @@ public sealed class PullSlotSpecs
         var (_, first, _) = node.Image();
         var (secondText, _, secondContent) = node.Image();
 
-        var held = node.Cache.EnsureAsync(first, "job");
-        await node.Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var held = await node.HoldAsync(first);
         var refused = await Cli.RunInAsync(node.Dir, "pull", secondText);
         Assert.That(refused.ExitCode, Is.EqualTo(ExitCodes.Busy), refused.StandardError);
         Assert.That(refused.StandardError, Does.Contain("waiting for a pull slot").And.Contain("Cache:MaxConcurrentPulls")
