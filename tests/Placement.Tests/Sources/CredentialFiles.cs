@@ -22,3 +22,19 @@ internal sealed class CredentialFiles : IDisposable
 
     public void Dispose() => Directory.Delete(Dir, recursive: true);
 }
+
+/// <summary>A fixture with fresh <see cref="CredentialFiles"/> for every test (<see cref="Files"/>, <see cref="Store"/>).</summary>
+public abstract class CredentialFileFixture
+{
+    private CredentialFiles? _files;
+
+    private protected CredentialFiles Files => _files ?? throw new InvalidOperationException("no test is running");
+
+    [SetUp]
+    public void CreateCredentialFiles() => _files = new CredentialFiles("placement-credentials-");
+
+    [TearDown]
+    public void RemoveCredentialFiles() => _files?.Dispose();
+
+    private protected DockerCredentialStore Store(params string[] keys) => Files.Store(keys);
+}

@@ -7,18 +7,8 @@ namespace Placement.Tests.Sources;
 
 /// <summary>Which "auths" keys of the credentials file give their credentials to which registry.</summary>
 [TestFixture]
-public sealed class CredentialKeySpecs
+public sealed class CredentialKeySpecs : CredentialFileFixture
 {
-    private CredentialFiles _files = null!;
-
-    [SetUp]
-    public void SetUp() => _files = new CredentialFiles("placement-credkeys-");
-
-    [TearDown]
-    public void TearDown() => _files.Dispose();
-
-    private DockerCredentialStore Store(params string[] keys) => _files.Store(keys);
-
     [TestCase("registry.example.org", "https://registry.example.org")]
     [TestCase("registry.example.org", "https://registry.example.org/v1/")]
     [TestCase("registry.example.org", "registry.example.org:443")]

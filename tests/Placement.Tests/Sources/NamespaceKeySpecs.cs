@@ -10,18 +10,8 @@ namespace Placement.Tests.Sources;
 /// to the repositories under that path only, the most specific key wins, and a key for the whole registry is the fallback.
 /// </summary>
 [TestFixture]
-public sealed class NamespaceKeySpecs
+public sealed class NamespaceKeySpecs : CredentialFileFixture
 {
-    private CredentialFiles _files = null!;
-
-    [SetUp]
-    public void SetUp() => _files = new CredentialFiles("placement-nskeys-");
-
-    [TearDown]
-    public void TearDown() => _files.Dispose();
-
-    private DockerCredentialStore Store(params string[] keys) => _files.Store(keys);
-
     /// <summary>The key whose credentials <paramref name="store"/> gives, from the user's position in <paramref name="keys"/>.</summary>
     private static string? KeyFound(DockerCredentialStore store, string[] keys, string registry, string repository, bool plainHttp = false) =>
         store.Find(registry, repository, plainHttp) is { } found ? keys[int.Parse(found.Username["user".Length..], System.Globalization.CultureInfo.InvariantCulture)] : null;
@@ -182,7 +172,7 @@ public sealed class NamespaceKeySpecs
 
         var message = store.DescribeMissing("quay.io", "projectc/img", plainHttp: false);
 
-        Assert.That(message, Does.StartWith($"no credentials for quay.io/projectc/img in {_files.Dir}")
+        Assert.That(message, Does.StartWith($"no credentials for quay.io/projectc/img in {Files.Dir}")
             .And.Contain("add an \"auths\" entry for \"quay.io\" (every repository there) or \"quay.io/projectc\" (repositories under projectc/ only)")
             .And.Contain("namespace keys of this registry that do not hold projectc/img: \"quay.io/projecta\" holds only projecta and what is under projecta/, " +
                 "\"quay.io/projectb/sub\" holds only projectb/sub and what is under projectb/sub/")
