@@ -5,11 +5,13 @@
 # no cap the K pulls share the node's CPUs and link and all finish late; with a cap the first ones are ready early.
 # The K images are the ~300 MB test image pushed K times with different gzip levels (distinct blobs and digests,
 # the same rootfs, so each pull does the same work). Each run starts with the page cache dropped; ROUNDS runs of
-# each case, alternating, median per column.
-# Usage: bench/pull-cap.sh [K] [ROUNDS]   (default: 4 images, 3 rounds)
+# each case, alternating, median per column. The variants' manifests are deleted from the dev registry at the end;
+# their blobs stay in its storage until a registry garbage-collect.
+# Usage: bench/pull-cap.sh [K] [ROUNDS]   (K from 2 to 9; default: 4 images, 3 rounds)
 . "$(dirname "$0")/common.sh"
 K=${1:-4}
 ROUNDS=${2:-3}
+[[ $K =~ ^[2-9]$ ]] || { echo "bench: K must be 2 to 9 (one gzip level per image), not '$K'" >&2; exit 2; }
 ref=$PLACEMENT_TEST_IMAGE_BIG; repo_tag=${ref#*/}; repo=${repo_tag%:*}
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 median() { sort -n | awk '{v[NR]=$1} END{print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
@@ -20,6 +22,12 @@ tag=cap-$(date +%s)
 skopeo --insecure-policy copy -q --src-tls-verify=false --dest-decompress "docker://$ref" "dir:$WORK/plain" >/dev/null
 chmod -R a+rX "$WORK/plain"
 images=()
+cleanup() {
+  local image
+  for image in "${images[@]}"; do skopeo delete --tls-verify=false "$image" >/dev/null 2>&1 || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 for ((i = 1; i <= K; i++)); do
   image=$PLACEMENT_REGISTRY/$repo-cap$i:$tag
   mkdir -p "$WORK/home-$i"; chown 65534:65534 "$WORK/home-$i"
@@ -29,30 +37,30 @@ for ((i = 1; i <= K; i++)); do
   images+=("docker://$image")
 done
 distinct=$(for ((i = 1; i <= K; i++)); do layers "$repo-cap$i" "$tag"; done | sort -u | wc -l)
-per_image=$(layers "$repo-cap1" "$tag" | wc -l)
+per_image=$(layers "$repo-cap1" "$tag" | sort -u | wc -l)
 [ "$distinct" -eq $((K * per_image)) ] || { echo "bench: the $K variants share layers ($distinct distinct of $((K * per_image)))" >&2; exit 1; }
 
-run() { # run CAP -> "first mean last" seconds
-  local cap=$1 root=$WORK/cache-$1 t0 i pids=()
+run() { # run CAP: appends this run's first, mean and last seconds to $WORK/{first,mean,last}-CAP
+  local cap=$1 root=$WORK/cache-$1 t0 i p pids=() failed=0
   drop; t0=$(now)
   for i in "${!images[@]}"; do
     ( PLACEMENT__Cache__MaxConcurrentPulls=$cap "$PLACEMENT" --cache-root "$root" pull "${images[$i]}" >/dev/null 2>"$WORK/pull-$cap-$i.log" \
-        || { cat "$WORK/pull-$cap-$i.log" >&2; exit 1; }
-      echo "$(elapsed "$t0")" >"$WORK/done-$cap-$i" ) &
+        && echo "$(elapsed "$t0")" >"$WORK/done-$cap-$i" ) &
     pids+=($!)
   done
-  for p in "${pids[@]}"; do wait "$p" || { echo "bench: a pull failed (cap $cap)" >&2; exit 1; }; done
-  cat "$WORK"/done-"$cap"-* | sort -n | awk '{v[NR]=$1; s+=$1} END{printf "%s %.3f %s\n", v[1], s/NR, v[NR]}'
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done  # every pull ends before the cache is removed
+  if [ "$failed" -ne 0 ]; then
+    cat "$WORK"/pull-"$cap"-*.log >&2; echo "bench: a pull failed (cap $cap)" >&2; exit 1
+  fi
+  sort -n "$WORK"/done-"$cap"-* | awk -v f="$WORK/first-$cap" -v m="$WORK/mean-$cap" -v l="$WORK/last-$cap" \
+    '{v[NR]=$1; s+=$1} END{print v[1] >>f; printf "%.3f\n", s/NR >>m; print v[NR] >>l}'
   rm -rf "$root" "$WORK"/done-"$cap"-*
 }
 
 caps=(0 1 2)
 for c in "${caps[@]}"; do : >"$WORK/first-$c"; : >"$WORK/mean-$c"; : >"$WORK/last-$c"; done
 for ((r = 0; r < ROUNDS; r++)); do
-  for c in "${caps[@]}"; do
-    read -r first mean last < <(run "$c")
-    echo "$first" >>"$WORK/first-$c"; echo "$mean" >>"$WORK/mean-$c"; echo "$last" >>"$WORK/last-$c"
-  done
+  for c in "${caps[@]}"; do run "$c"; done
 done
 
 echo "images: $K x the test image ($per_image layers, distinct gzip levels); machine: $(nproc) cores; $ROUNDS rounds, median"

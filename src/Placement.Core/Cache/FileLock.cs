@@ -159,6 +159,8 @@ public sealed partial class FileLock : IDisposable
     [System.Text.RegularExpressions.GeneratedRegex(@"^pid ([0-9]+) since (\S+) \((.*)\)$", System.Text.RegularExpressions.RegexOptions.Singleline)]
     private static partial System.Text.RegularExpressions.Regex HolderNote();
 
+    private const int HolderNoteMax = 4096;
+
     /// <summary>"pid 123 since 2026-11-23T04:00:00Z (pull docker://…)" as written by the holder.</summary>
     public static unsafe string DescribeHolder(string path)
     {
@@ -167,8 +169,9 @@ public sealed partial class FileLock : IDisposable
             return "another process";
         try
         {
-            var buffer = stackalloc byte[512];
-            var count = Libc.read(fd, buffer, 512);
+            // A note holds a reference (up to 1,024 characters, a presigned URL for one) after ~60 bytes of pid and time.
+            var buffer = stackalloc byte[HolderNoteMax];
+            var count = Libc.read(fd, buffer, HolderNoteMax);
             var text = count > 0 ? Encoding.UTF8.GetString(buffer, (int)count).Trim() : "";
             return text.Length == 0 ? "another process" : text;
         }

@@ -73,6 +73,8 @@ public sealed partial class ImageCache
         foreach (var entry in Directory.EnumerateFileSystemEntries(Layout.Temp).ToList())
         {
             var name = Path.GetFileName(entry);
+            if (!File.Exists(entry) && !Directory.Exists(entry))
+                continue; // gone since the listing (a partial's validator goes with its partial)
             var age = now - File.GetLastWriteTimeUtc(entry);
             // Builds and moved-aside images belong to their image's lock, partial downloads to their blob's. They are
             // deleted only while gc holds that lock: a pull taking it meanwhile would recreate the build or resume the

@@ -292,6 +292,8 @@ public sealed partial class ImageCache
             new ProgressTracker(this, id, reference.Canonical, phase, 0, null).Phase(phase);
             progress?.Report(new PullProgress($"all {slots} pull slots of this node are in use (Cache:MaxConcurrentPulls)", 0, 0, Waiting: true, holders));
         }, cancellationToken).ConfigureAwait(false);
+        if (waitedAtAll)
+            AtomicFile.TryDelete(Layout.Progress(id)); // no longer waiting: the fetch writes its own phases
         if (slot is not null)
             PlacementMetrics.PullSlotWaitSeconds.Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
         return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
@@ -324,34 +326,45 @@ public sealed partial class ImageCache
     public PullsReport Pulls()
     {
         var pulls = new List<PullInProgress>();
-        if (Directory.Exists(Layout.Locks))
+        IEnumerable<string> refLocks;
+        try
         {
-            foreach (var path in Directory.EnumerateFiles(Layout.Locks, "ref-*.lock").Order(StringComparer.Ordinal))
+            refLocks = Directory.Exists(Layout.Locks) ? [.. Directory.EnumerateFiles(Layout.Locks, "ref-*.lock").Order(StringComparer.Ordinal)] : [];
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new PlacementException(PlacementErrorKind.Permission,
+                $"listing pulls reads the cache's private {Layout.Locks} and {Layout.Temp}: run it as root");
+        }
+        foreach (var path in refLocks)
+        {
+            // The note first: a lock released cleanly has none, and only a lock with one is probed. A probe takes a
+            // shared lock for an instant, which a pull trying the lock at that moment would take for a busy lock.
+            if (FileLock.ReadHolder(path) is not { } holder || !FileLock.IsHeld(path))
+                continue;
+            var at = holder.Purpose.IndexOf(": pull ", StringComparison.Ordinal);
+            if (at <= 0)
+                continue; // rm, pin, unpin: not a pull
+            var id = Path.GetFileName(path)["ref-".Length..^".lock".Length];
+            var progress = Images.ImageIds.IsValid(id) ? ReadProgress(id) : null;
+            if (progress is not null && (progress.Pid != holder.Pid || progress.Updated < holder.Since.AddSeconds(-1)))
+                progress = null; // an earlier pull's
+            pulls.Add(new PullInProgress
             {
-                if (!FileLock.IsHeld(path) || FileLock.ReadHolder(path) is not { } holder)
-                    continue;
-                var at = holder.Purpose.IndexOf(": pull ", StringComparison.Ordinal);
-                if (at <= 0)
-                    continue; // rm, pin, unpin: not a pull
-                var id = Path.GetFileName(path)["ref-".Length..^".lock".Length];
-                var progress = Images.ImageIds.IsValid(id) ? ReadProgress(id) : null;
-                if (progress is not null && (progress.Pid != holder.Pid || progress.Updated < holder.Since.AddSeconds(-1)))
-                    progress = null; // an earlier pull's
-                pulls.Add(new PullInProgress
-                {
-                    Id = id,
-                    Pid = holder.Pid,
-                    Since = holder.Since,
-                    Requester = holder.Purpose[..at],
-                    Ref = holder.Purpose[(at + ": pull ".Length)..],
-                    Phase = progress?.Phase,
-                    BytesDone = progress?.BytesDone ?? 0,
-                    BytesTotal = progress?.BytesTotal ?? 0,
-                });
-            }
+                Id = id,
+                Pid = holder.Pid,
+                Since = holder.Since,
+                Requester = holder.Purpose[..at],
+                Ref = holder.Purpose[(at + ": pull ".Length)..],
+                Phase = progress?.Phase,
+                BytesDone = progress?.BytesDone ?? 0,
+                BytesTotal = progress?.BytesTotal ?? 0,
+            });
         }
         var cap = Options.Cache.MaxConcurrentPulls;
-        var slots = Enumerable.Range(0, cap).Select(Layout.PullSlot).Where(FileLock.IsHeld).Select(FileLock.DescribeHolder).ToList();
+        var slots = Enumerable.Range(0, cap).Select(Layout.PullSlot)
+            .Where(slot => FileLock.ReadHolder(slot) is not null && FileLock.IsHeld(slot)) // as above: the note first
+            .Select(FileLock.DescribeHolder).ToList();
         return new PullsReport { Pulls = pulls, MaxConcurrentPulls = cap, SlotsInUse = slots };
     }
 

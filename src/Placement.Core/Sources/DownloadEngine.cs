@@ -70,8 +70,8 @@ internal sealed class DownloadEngine(SourceOptions options)
 
     /// <summary>
     /// Where the validator (ETag, else Last-Modified) of the response that started an unpinned partial file is kept: a
-    /// dot file beside it, which gc's sweep of hour-old tmp/.* files removes with abandoned partials; losing it only
-    /// means the next attempt starts again from zero.
+    /// dot file beside it, which gc keeps as long as the partial and removes with it (or an hour after the partial is
+    /// gone); losing it only means the next attempt starts again from zero.
     /// </summary>
     internal static string ValidatorPath(string partialPath) =>
         Path.Combine(Path.GetDirectoryName(partialPath) ?? "", "." + Path.GetFileName(partialPath) + ".validator");

@@ -34,6 +34,9 @@ public sealed class FileLockSpecs
             Assert.That(holder.Value.Since, Is.InRange(before, DateTimeOffset.UtcNow.AddSeconds(1)));
         }
         Assert.That(FileLock.ReadHolder(path), Is.Null, "released: the note is cleared");
+        var presigned = "cli: pull https://bucket.example/img.sqsh?X-Amz-Signature=" + new string('a', 1100) + "#sha256=" + new string('b', 64);
+        using (FileLock.TryAcquire(path, presigned))
+            Assert.That(FileLock.ReadHolder(path)?.Purpose, Is.EqualTo(presigned), "a note with a reference of over 1,024 characters reads back whole");
         foreach (var text in new[] { "pid x since 2026-01-01T00:00:00Z (a)", "pid 1 since yesterday (a)", "hello", "pid 1 since 2026-01-01T00:00:00Z a" })
         {
             File.WriteAllText(path, text);

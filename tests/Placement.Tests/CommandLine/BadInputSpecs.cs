@@ -82,6 +82,19 @@ public sealed class BadInputSpecs
         Assert.That(result.StandardError, Does.Contain("is root-owned: run this as root"));
     }
 
+    [Test]
+    public async Task Pulls_as_a_user_says_to_run_it_as_root()
+    {
+        if (Environment.UserName != "root")
+            Assert.Ignore("needs root to switch to nobody");
+        using var dir = new TempDir();
+        new Placement.Core.Cache.CacheLayout(dir.CacheRoot).EnsureCreated();
+        var result = await RunAs("65534", "--config", dir.Config, "--cache-root", dir.CacheRoot, "pulls");
+        NoTrace(result);
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Failure), result.StandardError);
+        Assert.That(result.StandardError, Does.Contain($"listing pulls reads the cache's private {Path.Combine(dir.CacheRoot, "locks")} and {Path.Combine(dir.CacheRoot, "tmp")}: run it as root"));
+    }
+
     [TestCase("hello\n", "it starts with 'hell'")]
     [TestCase("\u007fELF", "it starts with '\\x7fELF'")]
     public async Task A_file_that_is_not_squashfs_or_sif_is_not_cached(string content, string start)
