@@ -195,7 +195,11 @@ public sealed partial class ImageCache
                 throw;
             }
             if (!artifact.Hit)
+            {
                 PlacementMetrics.PullSeconds.WithLabels(requester).Observe(clock.Elapsed.TotalSeconds);
+                if (PersistRequestCounts)
+                    RequestStats.RecordPull(Layout.Stats, requester, clock.Elapsed);
+            }
             RebuildInventory();
             AtomicFile.TryDelete(Layout.Progress(id));
             EvictIfNeeded(exceptHex: Digests.Hex(artifact.Digest));

@@ -11,7 +11,7 @@ namespace Placement.Core.Metrics;
 /// </summary>
 public static class PlacementMetrics
 {
-    /// <summary>Requesters: job, prefetch, importer, cli.</summary>
+    /// <summary>Requesters: job, prefetch, importer, cli, sge-prolog.</summary>
     public static readonly Counter Hits = Prometheus.Metrics.CreateCounter(
         "placement_cache_hits_total", "Image requests answered from the node cache.", "requester");
 

@@ -302,6 +302,8 @@ internal sealed class AgentHttpApi : IDisposable
         // Hits and misses of jobs (SPANK plugin pulling in slurmstepd, Grid Engine prolog) and the CLI, left in stats/.
         foreach (var (requester, hit, count) in RequestStats.Collect(_cache.Layout.Stats))
             (hit ? PlacementMetrics.Hits : PlacementMetrics.Misses).WithLabels(requester).Inc(count);
+        foreach (var (requester, seconds) in RequestStats.CollectPulls(_cache.Layout.Stats))
+            PlacementMetrics.PullSeconds.WithLabels(requester).Observe(seconds);
         try
         {
             var inventory = _cache.BuildInventory();

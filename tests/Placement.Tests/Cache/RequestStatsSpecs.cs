@@ -14,13 +14,31 @@ public sealed class RequestStatsSpecs
             RequestStats.Record(stats, "job", hit: true);
         RequestStats.Record(stats, "job", hit: false);
         RequestStats.Record(stats, "cli", hit: true);
+        RequestStats.Record(stats, "sge-prolog", hit: false);
         RequestStats.Record(stats, "prefetch", hit: true);
         File.WriteAllText(Path.Combine(stats, "README"), "not a count");
 
-        Assert.That(RequestStats.Collect(stats), Is.EqualTo(new[] { ("cli", true, 1L), ("job", false, 1L), ("job", true, 3L) }),
-            "prefetch is the agent's own and counted in its memory");
+        Assert.That(RequestStats.Collect(stats), Is.EqualTo(new[] { ("cli", true, 1L), ("job", false, 1L), ("job", true, 3L), ("sge-prolog", false, 1L) }),
+            "prefetch is the agent's own and counted in its memory; the Grid Engine prolog's are kept like the others");
         Assert.That(RequestStats.Collect(stats), Is.Empty, "collected files are removed");
         Assert.That(File.Exists(Path.Combine(stats, "README")), Is.True, "foreign files are left alone");
+    }
+
+    [Test]
+    public void Pull_durations_are_kept_beside_the_counts_and_collected_apart_from_them()
+    {
+        using var dir = new TempDir();
+        var stats = Path.Combine(dir.CacheRoot, "stats");
+        RequestStats.RecordPull(stats, "sge-prolog", TimeSpan.FromSeconds(42.5));
+        RequestStats.RecordPull(stats, "job", TimeSpan.FromMilliseconds(1500));
+        RequestStats.RecordPull(stats, "prefetch", TimeSpan.FromSeconds(1));
+        RequestStats.Record(stats, "job", hit: false);
+        File.WriteAllText(Path.Combine(stats, "job.pull-x.1.2"), "not a duration");
+
+        Assert.That(RequestStats.Collect(stats), Is.EqualTo(new[] { ("job", false, 1L) }), "durations are not counts");
+        Assert.That(RequestStats.CollectPulls(stats).OrderBy(p => p.Requester, StringComparer.Ordinal), Is.EqualTo(new[] { ("job", 1.5), ("sge-prolog", 42.5) }));
+        Assert.That(RequestStats.CollectPulls(stats), Is.Empty, "collected files are removed");
+        Assert.That(Directory.EnumerateFiles(stats).Select(Path.GetFileName), Is.EqualTo(new[] { "job.pull-x.1.2" }), "a malformed name is left alone");
     }
 
     [Test]
@@ -65,5 +83,8 @@ public sealed class RequestStatsSpecs
         Assert.That((await Cli.RunInAsync(dir, "pull", image)).ExitCode, Is.Zero);
         Assert.That((await Cli.RunInAsync(dir, "pull", image)).ExitCode, Is.Zero);
         Assert.That(RequestStats.Collect(Path.Combine(dir.CacheRoot, "stats")), Is.EqualTo(new[] { ("cli", false, 1L), ("cli", true, 1L) }));
+        var pulls = RequestStats.CollectPulls(Path.Combine(dir.CacheRoot, "stats"));
+        Assert.That(pulls.Select(p => p.Requester), Is.EqualTo(new[] { "cli" }), "one pull (the miss); the hit pulled nothing");
+        Assert.That(pulls[0].Seconds, Is.GreaterThanOrEqualTo(0));
     }
 }

@@ -34,6 +34,10 @@ internal sealed partial class SgeCell
     /// <summary>The prolog's per-job state and image mounts (&lt;dir&gt;/&lt;host&gt;/&lt;job&gt;.&lt;task&gt;).</summary>
     public string RunDirectory => _values["PLACEMENT_SGE_RUN_DIR"];
 
+    /// <summary>The HTTP address of <paramref name="host"/>'s node agent (Agent:PublishFeatures false; its /metrics).</summary>
+    public Uri AgentUrl(string host) =>
+        new(_values["PLACEMENT_SGE_AGENT_URLS"].Split(',').Select(p => p.Split('=', 2)).Single(p => p[0] == host)[1]);
+
     /// <summary>World-writable directory for job output files.</summary>
     public string Output => _values["PLACEMENT_SGE_OUTPUT"];
 

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Placement.Tests.Metrics;
 
 namespace Placement.Tests.GridEngine;
 
@@ -88,6 +89,30 @@ public sealed class SgeSteeringSpecs
         Assert.That(job.ExitCode, Is.Zero, job.StandardOutput + job.StandardError);
         var text = await File.ReadAllTextAsync(output);
         Assert.That(text, Does.Contain("ARGS=one two").And.Contain("PWD=" + _cell.Output).And.Contain("HOME_OK").And.Contain("ID=placement-alt"));
+    }
+
+    [Test]
+    public async Task The_prologs_pull_reaches_the_hosts_agent_metrics_as_an_sge_prolog_miss_with_its_duration()
+    {
+        // The prolog is a short-lived process: it leaves its miss and the pull's duration in the cache's stats/, and the
+        // host's agent adds them at the next scrape.
+        await _cell.RemoveEverywhereAsync(Alt);
+        var before = new Dictionary<string, (double Misses, double Pulls)>();
+        foreach (var host in _cell.Hosts)
+            before[host] = (await AgentScrape.ValueAsync(_cell.AgentUrl(host), "placement_cache_misses_total{requester=\"sge-prolog\"}"),
+                await AgentScrape.ValueAsync(_cell.AgentUrl(host), "placement_pull_seconds_count{requester=\"sge-prolog\"}"));
+
+        var output = _cell.OutputFile("prolog-metrics");
+        var job = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", output, "-j", "y", "-l", "container_image=" + Alt,
+            "-b", "y", "/bin/sh", "-c", "echo HOST=$(hostname)");
+        Assert.That(job.ExitCode, Is.Zero, job.StandardOutput + job.StandardError);
+        var ran = Regex.Match(await File.ReadAllTextAsync(output), @"HOST=(\S+)").Groups[1].Value;
+        Assert.That(_cell.Hosts, Does.Contain(ran));
+
+        var agent = _cell.AgentUrl(ran);
+        Assert.That(await AgentScrape.ValueAsync(agent, "placement_cache_misses_total{requester=\"sge-prolog\"}"), Is.EqualTo(before[ran].Misses + 1));
+        Assert.That(await AgentScrape.ValueAsync(agent, "placement_pull_seconds_count{requester=\"sge-prolog\"}"), Is.EqualTo(before[ran].Pulls + 1));
+        Assert.That(await AgentScrape.ValueAsync(agent, "placement_pull_seconds_sum{requester=\"sge-prolog\"}"), Is.GreaterThan(0));
     }
 
     [Test]
