@@ -53,7 +53,7 @@ public sealed partial class ImageCache
     /// Makes sure the image is in the cache and returns its artifact. Waits for (and then shares) a
     /// download of the same image by this or another process.
     /// </summary>
-    /// <param name="requester">Who asks (job, prefetch, importer, cli), for metrics and lock holder notes.</param>
+    /// <param name="requester">Who asks (job, prefetch, importer, cli, sge-prolog), for metrics and lock holder notes.</param>
     public Task<CachedImage> EnsureAsync(ImageReference reference, string requester, IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(reference);

@@ -31,36 +31,38 @@ public static class RequestStats
     {
         ArgumentNullException.ThrowIfNull(directory);
         var pulls = new List<(string, double)>();
-        foreach (var (file, parts) in Listed(directory))
+        foreach (var (file, parts) in Listed(directory, data => Milliseconds(data) is not null))
         {
-            if (!parts[1].StartsWith(PullPrefix, StringComparison.Ordinal) ||
-                !long.TryParse(parts[1].AsSpan(PullPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds))
-                continue;
             if (Native.Libc.TryUnlink(file)) // as in Collect: only the collector whose unlink removed it
-                pulls.Add((parts[0], milliseconds / 1000.0));
+                pulls.Add((parts[0], Milliseconds(parts[1])!.Value / 1000.0));
         }
         return pulls;
     }
 
-    /// <summary>The files of known requesters (name split at its dots: requester, data, pid, random); none if unreadable.</summary>
-    private static IEnumerable<(string File, string[] Parts)> Listed(string directory)
+    /// <summary>The files of known requesters whose data part <paramref name="kind"/> accepts (name split at its dots:
+    /// requester, data, pid, random), <see cref="MaxPerCollect"/> at most, counted after filtering so that other files
+    /// cannot fill the window; none if the directory is unreadable.</summary>
+    private static List<(string File, string[] Parts)> Listed(string directory, Func<string, bool> kind)
     {
-        List<string> files;
         try
         {
-            files = Directory.EnumerateFiles(directory).Take(MaxPerCollect).ToList();
+            return Directory.EnumerateFiles(directory)
+                .Select(file => (File: file, Parts: Path.GetFileName(file).Split('.')))
+                .Where(f => f.Parts.Length == 4 && Requesters.Contains(f.Parts[0], StringComparer.Ordinal) && kind(f.Parts[1]))
+                .Take(MaxPerCollect)
+                .ToList();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            yield break;
-        }
-        foreach (var file in files)
-        {
-            var parts = Path.GetFileName(file).Split('.');
-            if (parts.Length == 4 && Requesters.Contains(parts[0], StringComparer.Ordinal))
-                yield return (file, parts);
+            return [];
         }
     }
+
+    /// <summary>The milliseconds of a pull file's data part (<c>pull-1500</c>), or null.</summary>
+    private static long? Milliseconds(string data) =>
+        data.StartsWith(PullPrefix, StringComparison.Ordinal) &&
+        long.TryParse(data.AsSpan(PullPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds)
+            ? milliseconds : null;
 
     private static void Create(string directory, string name)
     {
@@ -92,10 +94,8 @@ public static class RequestStats
     {
         ArgumentNullException.ThrowIfNull(directory);
         var counts = new Dictionary<(string, bool), long>();
-        foreach (var (file, parts) in Listed(directory))
+        foreach (var (file, parts) in Listed(directory, data => data is "hit" or "miss"))
         {
-            if (parts[1] is not ("hit" or "miss"))
-                continue;
             // Only the collector whose unlink removed the file counts it: two scrapes at once (a Prometheus HA pair, or
             // Prometheus and a person with curl) each see every file, and would otherwise both count it.
             if (!Native.Libc.TryUnlink(file))

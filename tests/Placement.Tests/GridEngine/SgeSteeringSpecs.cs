@@ -97,10 +97,11 @@ public sealed class SgeSteeringSpecs
         // The prolog is a short-lived process: it leaves its miss and the pull's duration in the cache's stats/, and the
         // host's agent adds them at the next scrape.
         await _cell.RemoveEverywhereAsync(Alt);
-        var before = new Dictionary<string, (double Misses, double Pulls)>();
+        var before = new Dictionary<string, (double Misses, double Pulls, double Seconds)>();
         foreach (var host in _cell.Hosts)
             before[host] = (await AgentScrape.ValueAsync(_cell.AgentUrl(host), "placement_cache_misses_total{requester=\"sge-prolog\"}"),
-                await AgentScrape.ValueAsync(_cell.AgentUrl(host), "placement_pull_seconds_count{requester=\"sge-prolog\"}"));
+                await AgentScrape.ValueAsync(_cell.AgentUrl(host), "placement_pull_seconds_count{requester=\"sge-prolog\"}"),
+                await AgentScrape.ValueAsync(_cell.AgentUrl(host), "placement_pull_seconds_sum{requester=\"sge-prolog\"}"));
 
         var output = _cell.OutputFile("prolog-metrics");
         var job = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", output, "-j", "y", "-l", "container_image=" + Alt,
@@ -112,7 +113,7 @@ public sealed class SgeSteeringSpecs
         var agent = _cell.AgentUrl(ran);
         Assert.That(await AgentScrape.ValueAsync(agent, "placement_cache_misses_total{requester=\"sge-prolog\"}"), Is.EqualTo(before[ran].Misses + 1));
         Assert.That(await AgentScrape.ValueAsync(agent, "placement_pull_seconds_count{requester=\"sge-prolog\"}"), Is.EqualTo(before[ran].Pulls + 1));
-        Assert.That(await AgentScrape.ValueAsync(agent, "placement_pull_seconds_sum{requester=\"sge-prolog\"}"), Is.GreaterThan(0));
+        Assert.That(await AgentScrape.ValueAsync(agent, "placement_pull_seconds_sum{requester=\"sge-prolog\"}"), Is.GreaterThan(before[ran].Seconds));
     }
 
     [Test]
