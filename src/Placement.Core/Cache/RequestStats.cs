@@ -25,30 +25,17 @@ public static class RequestStats
             Create(directory, string.Create(CultureInfo.InvariantCulture, $"{requester}.{PullPrefix}{Math.Max(0, (long)duration.TotalMilliseconds)}.{Environment.ProcessId}.{Guid.NewGuid():N}"));
     }
 
-    /// <summary>The recorded pull durations (seconds), removing their files; <see cref="MaxPerCollect"/> at most per call.
-    /// Hit and miss files are left to <see cref="Collect"/>.</summary>
-    public static IReadOnlyList<(string Requester, double Seconds)> CollectPulls(string directory)
-    {
-        ArgumentNullException.ThrowIfNull(directory);
-        var pulls = new List<(string, double)>();
-        foreach (var (file, parts) in Listed(directory, data => Milliseconds(data) is not null))
-        {
-            if (Native.Libc.TryUnlink(file)) // as in Collect: only the collector whose unlink removed it
-                pulls.Add((parts[0], Milliseconds(parts[1])!.Value / 1000.0));
-        }
-        return pulls;
-    }
-
-    /// <summary>The files of known requesters whose data part <paramref name="kind"/> accepts (name split at its dots:
-    /// requester, data, pid, random), <see cref="MaxPerCollect"/> at most, counted after filtering so that other files
-    /// cannot fill the window; none if the directory is unreadable.</summary>
-    private static List<(string File, string[] Parts)> Listed(string directory, Func<string, bool> kind)
+    /// <summary>The files of known requesters with a hit, miss or pull data part (name split at its dots: requester, data,
+    /// pid, random), <see cref="MaxPerCollect"/> at most, counted after filtering so that other files cannot fill the
+    /// window; none if the directory is unreadable.</summary>
+    private static List<(string File, string[] Parts)> Listed(string directory)
     {
         try
         {
             return Directory.EnumerateFiles(directory)
                 .Select(file => (File: file, Parts: Path.GetFileName(file).Split('.')))
-                .Where(f => f.Parts.Length == 4 && Requesters.Contains(f.Parts[0], StringComparer.Ordinal) && kind(f.Parts[1]))
+                .Where(f => f.Parts.Length == 4 && Requesters.Contains(f.Parts[0], StringComparer.Ordinal)
+                    && (f.Parts[1] is "hit" or "miss" || Milliseconds(f.Parts[1]) is not null))
                 .Take(MaxPerCollect)
                 .ToList();
         }
@@ -89,21 +76,32 @@ public static class RequestStats
             Create(directory, string.Create(CultureInfo.InvariantCulture, $"{requester}.{(hit ? "hit" : "miss")}.{Environment.ProcessId}.{Guid.NewGuid():N}"));
     }
 
-    /// <summary>Counts the recorded requests and removes their files (<see cref="MaxPerCollect"/> at most per call).</summary>
-    public static IReadOnlyList<(string Requester, bool Hit, long Count)> Collect(string directory)
+    /// <summary>What short-lived processes recorded: hit and miss counts per requester, and pull durations (seconds),
+    /// removing their files in one listing (<see cref="MaxPerCollect"/> files at most per call).</summary>
+    public sealed record Collected(IReadOnlyList<(string Requester, bool Hit, long Count)> Counts, IReadOnlyList<(string Requester, double Seconds)> Pulls);
+
+    /// <summary>Collects the recorded requests and pulls and removes their files (<see cref="MaxPerCollect"/> at most per call).</summary>
+    public static Collected Collect(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
         var counts = new Dictionary<(string, bool), long>();
-        foreach (var (file, parts) in Listed(directory, data => data is "hit" or "miss"))
+        var pulls = new List<(string, double)>();
+        foreach (var (file, parts) in Listed(directory))
         {
             // Only the collector whose unlink removed the file counts it: two scrapes at once (a Prometheus HA pair, or
             // Prometheus and a person with curl) each see every file, and would otherwise both count it.
             if (!Native.Libc.TryUnlink(file))
                 continue;
+            if (Milliseconds(parts[1]) is { } milliseconds)
+            {
+                pulls.Add((parts[0], milliseconds / 1000.0));
+                continue;
+            }
             var key = (parts[0], parts[1] == "hit");
             counts[key] = counts.GetValueOrDefault(key) + 1;
         }
-        return counts.OrderBy(c => c.Key.Item1, StringComparer.Ordinal).ThenBy(c => c.Key.Item2)
-            .Select(c => (c.Key.Item1, c.Key.Item2, c.Value)).ToList();
+        return new Collected(
+            [.. counts.OrderBy(c => c.Key.Item1, StringComparer.Ordinal).ThenBy(c => c.Key.Item2).Select(c => (c.Key.Item1, c.Key.Item2, c.Value))],
+            pulls);
     }
 }

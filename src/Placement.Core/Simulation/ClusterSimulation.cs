@@ -446,8 +446,11 @@ public sealed class ClusterSimulation
     // ---- pulls, cache and eviction -------------------------------------------------------------------------
 
     /// <summary>The accounting of a transfer started from the warm-up on: source, bytes, and why it went to the registry.</summary>
-    private void CountTransfer(Transfer t, int image, long size, bool prefetch, int waiter)
+    private void CountTransfer(Transfer t)
     {
+        var (image, size, prefetch) = (t.Image, t.Size, t.Prefetch);
+        // The first waiter is the job that asked for the pull (jobs that joined it later are not its cause).
+        var waiter = !prefetch && t.Waiters.Count > 0 ? t.Waiters[0] : -1;
         if (t.FromPeer)
         {
             _peerCopies++;
@@ -466,7 +469,7 @@ public sealed class ClusterSimulation
                 _jobPullBytes += size;
             if (waiter >= 0 && _alloc[waiter].Length > 1)
                 _multiNodeBytes += size;
-            if (_pulling[image] > 0)
+            if (_pulling[image] > 1) // other nodes' pulls besides this one
                 _duplicateBytes += size;
             if (_holders[image].Count > 0)
                 _heldElsewhereBytes += size;
@@ -508,12 +511,7 @@ public sealed class ClusterSimulation
         }
         t.Source = PeerSource(t.Node, t.Image);
         if (Counting)
-        {
-            // The first waiter is the job that asked for the pull (jobs that joined it later are not its cause).
-            _pulling[t.Image]--; // not counting itself as another node's pull
-            CountTransfer(t, t.Image, t.Size, t.Prefetch, t.Waiters.Count > 0 && !t.Prefetch ? t.Waiters[0] : -1);
-            _pulling[t.Image]++;
-        }
+            CountTransfer(t);
         _transfers.Start(t, _now);
     }
 

@@ -300,9 +300,10 @@ internal sealed class AgentHttpApi : IDisposable
     private void RefreshCacheGauges()
     {
         // Hits and misses of jobs (SPANK plugin pulling in slurmstepd, Grid Engine prolog) and the CLI, left in stats/.
-        foreach (var (requester, hit, count) in RequestStats.Collect(_cache.Layout.Stats))
+        var collected = RequestStats.Collect(_cache.Layout.Stats);
+        foreach (var (requester, hit, count) in collected.Counts)
             (hit ? PlacementMetrics.Hits : PlacementMetrics.Misses).WithLabels(requester).Inc(count);
-        foreach (var (requester, seconds) in RequestStats.CollectPulls(_cache.Layout.Stats))
+        foreach (var (requester, seconds) in collected.Pulls)
             PlacementMetrics.PullSeconds.WithLabels(requester).Observe(seconds);
         try
         {

@@ -18,9 +18,9 @@ public sealed class RequestStatsSpecs
         RequestStats.Record(stats, "prefetch", hit: true);
         File.WriteAllText(Path.Combine(stats, "README"), "not a count");
 
-        Assert.That(RequestStats.Collect(stats), Is.EqualTo(new[] { ("cli", true, 1L), ("job", false, 1L), ("job", true, 3L), ("sge-prolog", false, 1L) }),
+        Assert.That(RequestStats.Collect(stats).Counts, Is.EqualTo(new[] { ("cli", true, 1L), ("job", false, 1L), ("job", true, 3L), ("sge-prolog", false, 1L) }),
             "prefetch is the agent's own and counted in its memory; the Grid Engine prolog's are kept like the others");
-        Assert.That(RequestStats.Collect(stats), Is.Empty, "collected files are removed");
+        Assert.That(RequestStats.Collect(stats).Counts, Is.Empty, "collected files are removed");
         Assert.That(File.Exists(Path.Combine(stats, "README")), Is.True, "foreign files are left alone");
     }
 
@@ -35,9 +35,10 @@ public sealed class RequestStatsSpecs
         RequestStats.Record(stats, "job", hit: false);
         File.WriteAllText(Path.Combine(stats, "job.pull-x.1.2"), "not a duration");
 
-        Assert.That(RequestStats.Collect(stats), Is.EqualTo(new[] { ("job", false, 1L) }), "durations are not counts");
-        Assert.That(RequestStats.CollectPulls(stats).OrderBy(p => p.Requester, StringComparer.Ordinal), Is.EqualTo(new[] { ("job", 1.5), ("sge-prolog", 42.5) }));
-        Assert.That(RequestStats.CollectPulls(stats), Is.Empty, "collected files are removed");
+        var collected = RequestStats.Collect(stats);
+        Assert.That(collected.Counts, Is.EqualTo(new[] { ("job", false, 1L) }), "durations are not counts");
+        Assert.That(collected.Pulls.OrderBy(p => p.Requester, StringComparer.Ordinal), Is.EqualTo(new[] { ("job", 1.5), ("sge-prolog", 42.5) }));
+        Assert.That(RequestStats.Collect(stats).Pulls, Is.Empty, "collected files are removed");
         Assert.That(Directory.EnumerateFiles(stats).Select(Path.GetFileName), Is.EqualTo(new[] { "job.pull-x.1.2" }), "a malformed name is left alone");
     }
 
@@ -56,7 +57,7 @@ public sealed class RequestStatsSpecs
         var threads = Enumerable.Range(0, results.Length).Select(i => new Thread(() =>
         {
             start.Wait();
-            results[i] = RequestStats.Collect(stats);
+            results[i] = RequestStats.Collect(stats).Counts;
         })).ToList();
         threads.ForEach(t => t.Start());
         start.Set();
@@ -72,7 +73,7 @@ public sealed class RequestStatsSpecs
     public void Recording_never_fails_a_request()
     {
         Assert.DoesNotThrow(() => RequestStats.Record("/proc/placement-cannot-create-this", "job", hit: true));
-        Assert.That(RequestStats.Collect("/nonexistent/placement/stats"), Is.Empty);
+        Assert.That(RequestStats.Collect("/nonexistent/placement/stats").Counts, Is.Empty);
     }
 
     [Test]
@@ -82,8 +83,9 @@ public sealed class RequestStatsSpecs
         var image = await Agent.ClusterNodes.MakeImageAsync(dir.Path, "stats");
         Assert.That((await Cli.RunInAsync(dir, "pull", image)).ExitCode, Is.Zero);
         Assert.That((await Cli.RunInAsync(dir, "pull", image)).ExitCode, Is.Zero);
-        Assert.That(RequestStats.Collect(Path.Combine(dir.CacheRoot, "stats")), Is.EqualTo(new[] { ("cli", false, 1L), ("cli", true, 1L) }));
-        var pulls = RequestStats.CollectPulls(Path.Combine(dir.CacheRoot, "stats"));
+        var collected = RequestStats.Collect(Path.Combine(dir.CacheRoot, "stats"));
+        Assert.That(collected.Counts, Is.EqualTo(new[] { ("cli", false, 1L), ("cli", true, 1L) }));
+        var pulls = collected.Pulls;
         Assert.That(pulls.Select(p => p.Requester), Is.EqualTo(new[] { "cli" }), "one pull (the miss); the hit pulled nothing");
         Assert.That(pulls[0].Seconds, Is.GreaterThanOrEqualTo(0));
     }
