@@ -12,6 +12,7 @@ public sealed class AgentOptions
         nameof(InventoryPollMilliseconds), nameof(RetryMaxDelaySeconds), nameof(ScontrolPath), nameof(ScontrolTimeoutSeconds),
         nameof(Listen), nameof(PublishFeatures), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms), nameof(Socket),
         nameof(LeaseCheckIntervalSeconds), nameof(GridEngineExecdSpool), nameof(MaxConcurrentUnmunge), nameof(UnmungeWaitMilliseconds),
+        nameof(MaxHttpConnections), nameof(MaxHttpConnectionsPerClient), nameof(HttpHeadersTimeoutSeconds),
     ];
 
     /// <summary>At most this many <c>img_</c> features per node: pinned images first, then most recently used.</summary>
@@ -53,6 +54,23 @@ public sealed class AgentOptions
     /// name when listening on every interface). Warm requests are MUNGE-authenticated; /metrics and /v1/inventory are not.
     /// </summary>
     public string Listen { get; set; } = "0.0.0.0:9464";
+
+    /// <summary>
+    /// At most this many connections to the HTTP API at once (every client together); one more is answered 503 and
+    /// closed at once. The API is reachable by every cluster user, so the agent bounds what they can hold open.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int MaxHttpConnections { get; set; } = 256;
+
+    /// <summary>At most this many connections to the HTTP API at once from one IP address (one host: the controller,
+    /// Prometheus, a peer's agent, and any user on that host); one more is answered 503 and closed at once.</summary>
+    [Range(1, 100_000)]
+    public int MaxHttpConnectionsPerClient { get; set; } = 32;
+
+    /// <summary>A request's line and headers must arrive within this many seconds, or the connection is answered 408 and
+    /// closed: a client that sends a request a byte at a time (slowloris) cannot hold a connection for longer.</summary>
+    [Range(1, 300)]
+    public int HttpHeadersTimeoutSeconds { get; set; } = 10;
 
     /// <summary>
     /// Publish the cached images as Slurm node features (scontrol). False on Grid Engine execution hosts, where the

@@ -10,7 +10,7 @@ public sealed record ListenAddress(IPAddress Address, int Port)
     /// <summary>True when the agent listens on every interface (<c>0.0.0.0</c> or <c>*</c>).</summary>
     public bool AnyInterface => Address.Equals(IPAddress.Any);
 
-    /// <summary>The HttpListener prefix: a wildcard host for every interface, else the address itself.</summary>
+    /// <summary>The address as a URL for the daemons' start-up lines: a wildcard host for every interface, else the address itself.</summary>
     public string Prefix => AnyInterface ? $"http://*:{Port}/" : $"http://{Address}:{Port}/";
 
     /// <summary>A URL clients on this host can use.</summary>

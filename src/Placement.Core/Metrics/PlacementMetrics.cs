@@ -34,6 +34,11 @@ public static class PlacementMetrics
     public static readonly Counter PeerUploads = Prometheus.Metrics.CreateCounter(
         "placement_peer_uploads_total", "Requests of other nodes for this node's artifacts, by outcome.", "result");
 
+    public static readonly Counter HttpConnectionsRefused = Prometheus.Metrics.CreateCounter(
+        "placement_http_connections_refused_total",
+        "Connections to the HTTP API answered 503 and closed at once: node_limit (Agent:MaxHttpConnections open) or client_limit (Agent:MaxHttpConnectionsPerClient open from that address).",
+        "reason");
+
     public static readonly Counter PeerUploadedBytes = Prometheus.Metrics.CreateCounter(
         "placement_peer_uploaded_bytes_total", "Artifact bytes sent to other nodes.");
 

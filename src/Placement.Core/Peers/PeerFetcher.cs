@@ -180,8 +180,8 @@ public sealed class PeerFetcher : IDisposable
                 return (null, response.StatusCode); // no longer holds that digest (evicted, tag moved): routine
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
-                // Not the agent's answer (that is JSON): e.g. HttpListener's own 404 for a Host header it does not
-                // serve. Not "evicted": a peer failure, logged and counted as one.
+                // Not the agent's answer (that is JSON): e.g. another program on that port, or a proxy. Not
+                // "evicted": a peer failure, logged and counted as one.
                 _log($"{url}: HTTP 404 that is not the agent's answer ({Processes.SchedulerCommands.OneLine(text)}): is {holder}'s agent listening " +
                      $"on that address and name (Agent:Listen there, Prefetch:AgentUrl here)? trying the next holder or the registry");
                 return (null, 0);

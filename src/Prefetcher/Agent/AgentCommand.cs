@@ -64,13 +64,8 @@ internal static class AgentCommand
                 // Artifacts go to other nodes' agents only, which run as root.
                 var uploads = new ArtifactUploads(cache, new WarmAuthorizer(options.Agent.UnmungePath, cache.NodeName, new HashSet<int> { 0 }, "root (0)", decodes), log);
                 api = new AgentHttpApi(address, cache, warms, authorizer, log, uploads);
-                log.Write("http", $"node {cache.NodeName}: serving {string.Join(", ", api.Prefixes)} (/metrics, /v1/inventory, /v1/node, /v1/warm, /v1/artifacts); warm requests from {authorizer.Allowed}");
-                foreach (var (name, resolvesTo) in api.Unserved)
-                    log.Write("http", $"node {cache.NodeName}: requests for http://{name}:{address.Port}/ (how the controller and peers address this agent, " +
-                                      $"Prefetch:AgentUrl) are answered 404: Agent:Listen is {address.Address}, and {name} " +
-                                      (resolvesTo is null
-                                          ? $"does not resolve on this node; make it resolve to {address.Address} (/etc/hosts), or listen on 0.0.0.0:{address.Port}"
-                                          : $"resolves to {resolvesTo} on this node; listen on {resolvesTo}:{address.Port} or 0.0.0.0:{address.Port} if other hosts should reach this agent"));
+                log.Write("http", $"node {cache.NodeName}: serving {api.Url} (/metrics, /v1/inventory, /v1/node, /v1/warm, /v1/artifacts); warm requests from {authorizer.Allowed}; " +
+                                  $"at most {api.Limits.MaxConnections} connections, {api.Limits.MaxConnectionsPerClient} per client address, headers within {api.Limits.HeadersTimeout.TotalSeconds:0} s");
                 log.Write("peers", $"node {cache.NodeName}: " + (uploads.Serving ? $"serving artifacts to peers (at most {options.Peers.MaxUploads} at once)" : "serving no artifacts to peers") +
                                    (peers is null ? "; pulls go to the image's source only" : $"; pulls ask up to {options.Peers.MaxSources} holders first ({options.Peers.Discovery} discovery)"));
             }

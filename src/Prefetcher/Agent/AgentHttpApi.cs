@@ -1,6 +1,6 @@
-using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Microsoft.AspNetCore.Http;
 using Placement.Core;
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
@@ -16,8 +16,8 @@ namespace Placement.Prefetcher.Agent;
 /// <summary>
 /// The node agent's HTTP API on <see cref="AgentOptions.Listen"/> (docs/metrics.md):
 /// <c>GET /metrics</c>, <c>GET /v1/inventory</c>, <c>GET /v1/node</c>, <c>GET /v1/warm</c>, and the MUNGE-authenticated
-/// <c>POST /v1/warm</c> and <c>DELETE /v1/warm/&lt;id&gt;</c>. One <see cref="HttpListener"/> (managed, NativeAOT-safe),
-/// each request handled on its own task.
+/// <c>POST /v1/warm</c> and <c>DELETE /v1/warm/&lt;id&gt;</c>, and peers' <c>GET /v1/artifacts/…</c>, on one
+/// <see cref="HttpServer"/> (Kestrel, with limits on what clients can hold open).
 /// </summary>
 internal sealed class AgentHttpApi : IDisposable
 {
@@ -42,7 +42,7 @@ internal sealed class AgentHttpApi : IDisposable
         _log = log;
         _server = new HttpServer(address,
             "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API", log,
-            [cache.NodeName, .. AgentUrlHost(cache)]);
+            HttpLimits.For(cache.Options.Agent), "Agent:MaxHttpConnections, Agent:MaxHttpConnectionsPerClient");
         Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
     }
 
@@ -51,38 +51,26 @@ internal sealed class AgentHttpApi : IDisposable
     /// <summary>How long a request's body may take to arrive once its headers have (tests shorten it).</summary>
     internal TimeSpan BodyTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>The listener's prefixes (the address, and the names served with a specific address).</summary>
-    public IReadOnlyList<string> Prefixes => _server.Prefixes;
+    /// <summary>What the server listens on, for the agent's start-up line.</summary>
+    public string Url => _server.Url;
 
-    /// <summary>Names the controller and peers use for this node that a specific <c>Agent:Listen</c> address cannot serve.</summary>
-    public IReadOnlyList<(string Name, IPAddress? ResolvesTo)> Unserved => _server.Unserved;
+    /// <summary>Connections to the API open now.</summary>
+    internal int OpenConnections => _server.OpenConnections;
 
-    /// <summary>The host the controller and peers use for this node's agent (<c>Prefetch:AgentUrl</c>, <c>AgentUrls</c>).</summary>
-    private static IEnumerable<string> AgentUrlHost(ImageCache cache)
-    {
-        Uri url;
-        try
-        {
-            url = cache.Options.Prefetch.AgentUrlFor(cache.NodeName);
-        }
-        catch (UriFormatException)
-        {
-            yield break;
-        }
-        yield return url.Host;
-    }
+    /// <summary>The limits on connections the server applies.</summary>
+    public HttpLimits Limits => _server.Limits;
 
     /// <summary>Serves until <paramref name="cancellationToken"/> is cancelled.</summary>
     public Task RunAsync(CancellationToken cancellationToken) => _server.RunAsync(HandleAsync, cancellationToken);
 
-    private async Task HandleAsync(HttpListenerContext context, CancellationToken cancellationToken)
+    private async Task HandleAsync(HttpContext context, CancellationToken cancellationToken)
     {
         var request = context.Request;
         var response = context.Response;
+        var path = request.Path.Value is { Length: > 0 } p ? p : "/";
+        var method = request.Method;
         try
         {
-            var path = request.Url?.AbsolutePath ?? "/";
-            var method = request.HttpMethod;
             switch (path)
             {
                 case "/metrics" when method == "GET":
@@ -104,7 +92,7 @@ internal sealed class AgentHttpApi : IDisposable
                     await CancelAsync(request, response, path, cancellationToken).ConfigureAwait(false);
                     break;
                 case not null when path.StartsWith(ArtifactsPrefix, StringComparison.Ordinal) && method == "GET":
-                    await ArtifactAsync(request, response, path[ArtifactsPrefix.Length..], cancellationToken).ConfigureAwait(false);
+                    await ArtifactAsync(context, path[ArtifactsPrefix.Length..], cancellationToken).ConfigureAwait(false);
                     break;
                 case not null when path.StartsWith(ArtifactsPrefix, StringComparison.Ordinal):
                     await WriteErrorAsync(response, 405, $"method {method} is not allowed on {path}").ConfigureAwait(false);
@@ -119,39 +107,47 @@ internal sealed class AgentHttpApi : IDisposable
                     break;
             }
         }
-        catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException)
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
-            // The client went away (HttpListener reports a failed write as HttpListenerException); nothing to answer.
-            // An IOException is the agent's own (a file it read) and is answered 500 below, not taken for this.
+            // The client went away, or the agent is stopping: nothing to answer. Any other IOException is the agent's
+            // own (a file it read) and is answered 500 below.
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // Kestrel's verdict on the request itself (a body over its limit, one arriving too slowly).
+            await TryAnswerAsync(context, ex.StatusCode, $"bad request: {ex.Message}").ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            _log.Write("http", $"node {_cache.NodeName}: {request.HttpMethod} {request.Url?.AbsolutePath}: {ex.Message}");
-            try
-            {
-                await WriteErrorAsync(response, 500, $"{ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
-            }
-            catch (Exception inner) when (inner is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
-            {
-            }
+            _log.Write("http", $"node {_cache.NodeName}: {method} {path}: {ex.Message}");
+            await TryAnswerAsync(context, 500, $"{ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
         }
-        finally
+    }
+
+    /// <summary>An error answer when nothing was sent yet; otherwise the connection is aborted, so the client sees a
+    /// broken response rather than a short one that looks complete.</summary>
+    private static async Task TryAnswerAsync(HttpContext context, int status, string message)
+    {
+        if (context.Response.HasStarted)
         {
-            try
-            {
-                response.Close();
-            }
-            catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
-            {
-            }
+            context.Abort();
+            return;
+        }
+        try
+        {
+            await WriteErrorAsync(context.Response, status, message).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
         }
     }
 
     private const string ArtifactsPrefix = "/v1/artifacts/";
 
     /// <summary><c>/v1/artifacts/&lt;hex&gt;</c> (offer) or <c>/v1/artifacts/&lt;hex&gt;/&lt;artifact&gt;</c> (bytes); the hex is checked before any path is built.</summary>
-    private async Task ArtifactAsync(HttpListenerRequest request, HttpListenerResponse response, string rest, CancellationToken cancellationToken)
+    private async Task ArtifactAsync(HttpContext context, string rest, CancellationToken cancellationToken)
     {
+        var response = context.Response;
         if (_uploads is null)
         {
             PlacementMetrics.PeerUploads.WithLabels("denied").Inc();
@@ -166,12 +162,12 @@ internal sealed class AgentHttpApi : IDisposable
             return;
         }
         if (parts.Length == 1)
-            await _uploads.OfferAsync(request, response, parts[0], cancellationToken).ConfigureAwait(false);
+            await _uploads.OfferAsync(context.Request, response, parts[0], cancellationToken).ConfigureAwait(false);
         else
-            await _uploads.SendAsync(request, response, parts[0], parts[1], cancellationToken).ConfigureAwait(false);
+            await _uploads.SendAsync(context, parts[0], parts[1], cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task WarmAsync(HttpListenerRequest request, HttpListenerResponse response, CancellationToken cancellationToken)
+    private async Task WarmAsync(HttpRequest request, HttpResponse response, CancellationToken cancellationToken)
     {
         byte[]? body;
         try
@@ -180,7 +176,7 @@ internal sealed class AgentHttpApi : IDisposable
         }
         catch (TimeoutException ex)
         {
-            response.KeepAlive = false;
+            response.Headers.Connection = "close";
             await DenyAsync(response, "bad_request", 408, ex.Message).ConfigureAwait(false);
             return;
         }
@@ -189,7 +185,7 @@ internal sealed class AgentHttpApi : IDisposable
             await DenyAsync(response, "bad_request", 413, $"the body is larger than {MaxBodyBytes} bytes").ConfigureAwait(false);
             return;
         }
-        var verdict = await _authorizer.CheckAsync("POST", "/v1/warm", body, request.Headers["Authorization"], cancellationToken).ConfigureAwait(false);
+        var verdict = await _authorizer.CheckAsync("POST", "/v1/warm", body, request.Headers.Authorization, cancellationToken).ConfigureAwait(false);
         if (!verdict.Allowed)
         {
             await DenyAsync(response, verdict.Result, verdict.StatusCode, verdict.Message).ConfigureAwait(false);
@@ -218,19 +214,19 @@ internal sealed class AgentHttpApi : IDisposable
         }
         var (status, _) = _warms.Start(reference, verdict.Uid);
         PlacementMetrics.WarmRequests.WithLabels("accepted").Inc();
-        response.AddHeader("Location", "/v1/warm/" + status.Id);
+        response.Headers.Location = "/v1/warm/" + status.Id;
         await WriteJsonAsync(response, 202, status, WarmJsonContext.Default.WarmStatus).ConfigureAwait(false);
     }
 
-    private async Task CancelAsync(HttpListenerRequest request, HttpListenerResponse response, string path, CancellationToken cancellationToken)
+    private async Task CancelAsync(HttpRequest request, HttpResponse response, string path, CancellationToken cancellationToken)
     {
-        var verdict = await _authorizer.CheckAsync("DELETE", path, ReadOnlyMemory<byte>.Empty, request.Headers["Authorization"], cancellationToken).ConfigureAwait(false);
+        var verdict = await _authorizer.CheckAsync("DELETE", path, ReadOnlyMemory<byte>.Empty, request.Headers.Authorization, cancellationToken).ConfigureAwait(false);
         if (!verdict.Allowed)
         {
             await DenyAsync(response, verdict.Result, verdict.StatusCode, verdict.Message).ConfigureAwait(false);
             return;
         }
-        var id = Uri.UnescapeDataString(path["/v1/warm/".Length..]);
+        var id = path["/v1/warm/".Length..]; // Kestrel has already decoded the path
         if (await _warms.CancelAsync(id).ConfigureAwait(false) is not { } status)
         {
             await DenyAsync(response, "not_found", 404, $"no warm-up {id} on node {_cache.NodeName}; GET /v1/warm lists them").ConfigureAwait(false);
@@ -241,11 +237,11 @@ internal sealed class AgentHttpApi : IDisposable
     }
 
     /// <summary>The body, or null when it exceeds <see cref="MaxBodyBytes"/>; <see cref="TimeoutException"/> when it has
-    /// not all arrived within <see cref="BodyTimeout"/> (the listener times out headers only: a client that stops sending
-    /// would otherwise hold its connection and this task for ever, before any credential is checked).</summary>
-    private async Task<byte[]?> ReadBodyAsync(HttpListenerRequest request, CancellationToken cancellationToken)
+    /// not all arrived within <see cref="BodyTimeout"/> (Kestrel's minimum data rate alone would let a client that sends
+    /// a byte now and then hold its connection and this task for long, before any credential is checked).</summary>
+    private async Task<byte[]?> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
-        if (request.ContentLength64 > MaxBodyBytes)
+        if (request.ContentLength > MaxBodyBytes)
             return null;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(BodyTimeout);
@@ -256,13 +252,12 @@ internal sealed class AgentHttpApi : IDisposable
             int read;
             try
             {
-                // WaitAsync: the listener's request stream does not give up a pending read on cancellation itself.
-                read = await request.InputStream.ReadAsync(chunk, deadline.Token).AsTask().WaitAsync(deadline.Token).ConfigureAwait(false);
+                read = await request.Body.ReadAsync(chunk, deadline.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 throw new TimeoutException(
-                    $"the request body did not arrive within {BodyTimeout.TotalSeconds:0} s ({buffer.Length} of {(request.ContentLength64 >= 0 ? request.ContentLength64.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")} bytes); send the whole request at once");
+                    $"the request body did not arrive within {BodyTimeout.TotalSeconds:0} s ({buffer.Length} of {(request.ContentLength is { } length ? length.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")} bytes); send the whole request at once");
             }
             if (read == 0)
                 return buffer.ToArray();
@@ -272,28 +267,28 @@ internal sealed class AgentHttpApi : IDisposable
         }
     }
 
-    private static Task DenyAsync(HttpListenerResponse response, string result, int status, string message)
+    private static Task DenyAsync(HttpResponse response, string result, int status, string message)
     {
         PlacementMetrics.WarmRequests.WithLabels(result).Inc();
         return WriteErrorAsync(response, status, message);
     }
 
-    internal static Task WriteErrorAsync(HttpListenerResponse response, int status, string message)
+    internal static Task WriteErrorAsync(HttpResponse response, int status, string message)
     {
         if (status == 401)
-            response.AddHeader("WWW-Authenticate", WarmAuthentication.Scheme);
+            response.Headers.WWWAuthenticate = WarmAuthentication.Scheme;
         if (status == 503)
-            response.AddHeader("Retry-After", "1");
+            response.Headers.RetryAfter = "1";
         return WriteJsonAsync(response, status, new ApiError(message), WarmJsonContext.Default.ApiError);
     }
 
-    internal static async Task WriteJsonAsync<T>(HttpListenerResponse response, int status, T value, JsonTypeInfo<T> type)
+    internal static async Task WriteJsonAsync<T>(HttpResponse response, int status, T value, JsonTypeInfo<T> type)
     {
         var bytes = JsonSerializer.SerializeToUtf8Bytes(value, type);
         response.StatusCode = status;
         response.ContentType = "application/json; charset=utf-8";
-        response.ContentLength64 = bytes.Length;
-        await response.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
+        response.ContentLength = bytes.Length;
+        await response.Body.WriteAsync(bytes).ConfigureAwait(false);
     }
 
     /// <summary>Cache gauges from what is on disk now (one directory walk per scrape).</summary>

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net;
 using System.Security.Cryptography;
+using Microsoft.AspNetCore.Http;
 using Placement.Core;
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
@@ -34,7 +34,7 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
     /// <summary>Whether this node serves peers at all.</summary>
     public bool Serving => _options.Enabled && _options.MaxUploads > 0;
 
-    public async Task OfferAsync(HttpListenerRequest request, HttpListenerResponse response, string hex, CancellationToken cancellationToken)
+    public async Task OfferAsync(HttpRequest request, HttpResponse response, string hex, CancellationToken cancellationToken)
     {
         // The cheap answers first, before any unmunge runs: which images a node holds is public anyway (/v1/inventory).
         if (Committed(hex) is not ({ } meta, _))
@@ -47,14 +47,14 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
             await BusyAsync(response).ConfigureAwait(false);
             return;
         }
-        var receiver = request.Headers[PeerHeaders.Receiver];
+        string? receiver = request.Headers[PeerHeaders.Receiver];
         if (!NodeNames.IsValid(receiver))
         {
             await DenyAsync(response, "denied", 400, $"header {PeerHeaders.Receiver} must name the asking node ({NodeNames.Rule}; value: '{receiver}')").ConfigureAwait(false);
             return;
         }
         var path = "/v1/artifacts/" + hex;
-        var verdict = await rootOnly.CheckAsync("GET", path, ReadOnlyMemory<byte>.Empty, request.Headers["Authorization"], cancellationToken).ConfigureAwait(false);
+        var verdict = await rootOnly.CheckAsync("GET", path, ReadOnlyMemory<byte>.Empty, request.Headers.Authorization, cancellationToken).ConfigureAwait(false);
         if (!verdict.Allowed)
         {
             await DenyAsync(response, verdict.Result == WarmAuthorization.Busy ? "busy" : "denied", verdict.StatusCode, verdict.Message).ConfigureAwait(false);
@@ -67,9 +67,11 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         await AgentHttpApi.WriteJsonAsync(response, 200, offer, PeerJsonContext.Default.ArtifactOffer).ConfigureAwait(false);
     }
 
-    public async Task SendAsync(HttpListenerRequest request, HttpListenerResponse response, string hex, string artifact, CancellationToken cancellationToken)
+    public async Task SendAsync(HttpContext context, string hex, string artifact, CancellationToken cancellationToken)
     {
-        var token = request.QueryString["token"];
+        var request = context.Request;
+        var response = context.Response;
+        string? token = request.Query["token"];
         if (token is null || !_tokens.TryGetValue(token, out var grant) || grant.Hex != hex || grant.Expires < DateTimeOffset.UtcNow)
         {
             await DenyAsync(response, "denied", 403, $"no valid token for sha256:{hex}: ask GET /v1/artifacts/{hex} (MUNGE-authenticated, root) for an offer first").ConfigureAwait(false);
@@ -107,25 +109,26 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
                 return;
             }
             await using var input = opened;
-            var offset = RangeStart(request.Headers["Range"]);
+            string? range = request.Headers.Range;
+            var offset = RangeStart(range);
             if (offset is < 0 || (offset > 0 && offset >= input.Length))
             {
-                response.AddHeader("Content-Range", $"bytes */{input.Length}");
-                await DenyAsync(response, "denied", 416, $"unsupported Range '{request.Headers["Range"]}': only 'bytes=N-' with N below {input.Length}").ConfigureAwait(false);
+                response.Headers.ContentRange = $"bytes */{input.Length}";
+                await DenyAsync(response, "denied", 416, $"unsupported Range '{range}': only 'bytes=N-' with N below {input.Length}").ConfigureAwait(false);
                 return;
             }
             response.ContentType = "application/octet-stream";
             if (offset > 0)
             {
                 response.StatusCode = 206;
-                response.AddHeader("Content-Range", $"bytes {offset}-{input.Length - 1}/{input.Length}");
+                response.Headers.ContentRange = $"bytes {offset}-{input.Length - 1}/{input.Length}";
                 input.Seek(offset.Value, SeekOrigin.Begin);
             }
             else
             {
                 response.StatusCode = 200;
             }
-            response.ContentLength64 = input.Length - (offset ?? 0);
+            response.ContentLength = input.Length - (offset ?? 0);
             var buffer = new byte[1 << 20];
             int read;
             var sent = offset ?? 0;
@@ -133,8 +136,7 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
             {
                 try
                 {
-                    // WaitAsync: the listener's response stream does not give up a pending write by itself.
-                    await response.OutputStream.WriteAsync(buffer.AsMemory(0, read), cancellationToken).AsTask()
+                    await response.Body.WriteAsync(buffer.AsMemory(0, read), cancellationToken).AsTask()
                         .WaitAsync(StallTimeout, cancellationToken).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
@@ -142,7 +144,14 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
                     PlacementMetrics.PeerUploads.WithLabels("failed").Inc();
                     log.Write("peers", $"node {cache.NodeName}: the peer took no bytes of sha256:{hex}/{artifact} for {StallTimeout.TotalSeconds:0} s " +
                                        $"after {sent} of {input.Length}; connection closed (it resumes with a Range request)");
-                    response.Abort();
+                    context.Abort();
+                    return;
+                }
+                catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+                {
+                    // The peer went away, or read slower than Kestrel's minimum response rate (240 bytes/s) and was cut off.
+                    PlacementMetrics.PeerUploads.WithLabels("failed").Inc();
+                    log.Write("peers", $"node {cache.NodeName}: the peer's connection ended after {sent} of {input.Length} bytes of sha256:{hex}/{artifact} (it resumes with a Range request)");
                     return;
                 }
                 sent += read;
@@ -184,10 +193,10 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         _tokens[token] = (hex, now + TokenLifetime);
     }
 
-    private Task BusyAsync(HttpListenerResponse response) =>
+    private Task BusyAsync(HttpResponse response) =>
         DenyAsync(response, "busy", 503, $"node {cache.NodeName} is already sending {_options.MaxUploads} artifacts (Peers:MaxUploads); ask another holder");
 
-    private Task DenyAsync(HttpListenerResponse response, string result, int status, string message)
+    private Task DenyAsync(HttpResponse response, string result, int status, string message)
     {
         PlacementMetrics.PeerUploads.WithLabels(result).Inc();
         if (result != "not_found" && result != "busy")

@@ -53,7 +53,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
     public WarmQueue Warms { get; }
     public ListenAddress Address { get; }
     public HttpClient Http { get; }
-    public IReadOnlyList<string> Prefixes => _api.Prefixes;
+    public int OpenConnections => _api.OpenConnections;
     public StringWriter LogWriter { get; } = new();
     public string Log => LogWriter.ToString();
 

@@ -66,6 +66,10 @@ public sealed class ConfigurationSpecs
     [TestCase("Agent:MaxConcurrentUnmunge", "0", "MaxConcurrentUnmunge")]
     [TestCase("Agent:MaxConcurrentUnmunge", "65", "MaxConcurrentUnmunge")]
     [TestCase("Agent:UnmungeWaitMilliseconds", "-1", "UnmungeWaitMilliseconds")]
+    [TestCase("Agent:MaxHttpConnections", "0", "MaxHttpConnections")]
+    [TestCase("Agent:MaxHttpConnectionsPerClient", "0", "MaxHttpConnectionsPerClient")]
+    [TestCase("Agent:HttpHeadersTimeoutSeconds", "0", "HttpHeadersTimeoutSeconds")]
+    [TestCase("Agent:HttpHeadersTimeoutSeconds", "301", "HttpHeadersTimeoutSeconds")]
     public void Concurrency_limits_are_range_checked(string key, string value, string named)
     {
         var ex = BindFails((key, value));
