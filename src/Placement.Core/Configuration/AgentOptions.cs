@@ -57,18 +57,21 @@ public sealed class AgentOptions
 
     /// <summary>
     /// At most this many connections to the HTTP API at once (every client together); one more is answered 503 and
-    /// closed at once. The API is reachable by every cluster user, so the agent bounds what they can hold open.
+    /// closed at once. The API is reachable by every cluster user, so the agent bounds the sockets and memory they can
+    /// hold. High, so that filling it takes connections from this many / <see cref="MaxHttpConnectionsPerClient"/> hosts:
+    /// while it is full, the controller, Prometheus and peers are refused too.
     /// </summary>
     [Range(1, 100_000)]
-    public int MaxHttpConnections { get; set; } = 256;
+    public int MaxHttpConnections { get; set; } = 4096;
 
     /// <summary>At most this many connections to the HTTP API at once from one IP address (one host: the controller,
     /// Prometheus, a peer's agent, and any user on that host); one more is answered 503 and closed at once.</summary>
     [Range(1, 100_000)]
     public int MaxHttpConnectionsPerClient { get; set; } = 32;
 
-    /// <summary>A request's line and headers must arrive within this many seconds, or the connection is answered 408 and
-    /// closed: a client that sends a request a byte at a time (slowloris) cannot hold a connection for longer.</summary>
+    /// <summary>Once a request's first byte has arrived, its line and headers must arrive within this many seconds, or the
+    /// connection is answered 408 and closed: a client that sends a request a byte at a time (slowloris) cannot hold a
+    /// connection for longer. Before that, an idle connection (new or kept alive) is closed after 20 s.</summary>
     [Range(1, 300)]
     public int HttpHeadersTimeoutSeconds { get; set; } = 10;
 

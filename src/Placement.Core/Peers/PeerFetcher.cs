@@ -183,7 +183,7 @@ public sealed class PeerFetcher : IDisposable
                 // Not the agent's answer (that is JSON): e.g. another program on that port, or a proxy. Not
                 // "evicted": a peer failure, logged and counted as one.
                 _log($"{url}: HTTP 404 that is not the agent's answer ({Processes.SchedulerCommands.OneLine(text)}): is {holder}'s agent listening " +
-                     $"on that address and name (Agent:Listen there, Prefetch:AgentUrl here)? trying the next holder or the registry");
+                     $"on that address and port (Agent:Listen there, Prefetch:AgentUrl here)? trying the next holder or the registry");
                 return (null, 0);
             }
             if (response.StatusCode != HttpStatusCode.OK)

@@ -66,6 +66,8 @@ internal static class AgentCommand
                 api = new AgentHttpApi(address, cache, warms, authorizer, log, uploads);
                 log.Write("http", $"node {cache.NodeName}: serving {api.Url} (/metrics, /v1/inventory, /v1/node, /v1/warm, /v1/artifacts); warm requests from {authorizer.Allowed}; " +
                                   $"at most {api.Limits.MaxConnections} connections, {api.Limits.MaxConnectionsPerClient} per client address, headers within {api.Limits.HeadersTimeout.TotalSeconds:0} s");
+                if (api.AgentUrlMismatch() is { } mismatch)
+                    log.Write("http", $"node {cache.NodeName}: {mismatch}");
                 log.Write("peers", $"node {cache.NodeName}: " + (uploads.Serving ? $"serving artifacts to peers (at most {options.Peers.MaxUploads} at once)" : "serving no artifacts to peers") +
                                    (peers is null ? "; pulls go to the image's source only" : $"; pulls ask up to {options.Peers.MaxSources} holders first ({options.Peers.Discovery} discovery)"));
             }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
@@ -42,7 +43,7 @@ internal sealed class AgentHttpApi : IDisposable
         _log = log;
         _server = new HttpServer(address,
             "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API", log,
-            HttpLimits.For(cache.Options.Agent), "Agent:MaxHttpConnections, Agent:MaxHttpConnectionsPerClient");
+            HttpLimits.For(cache.Options.Agent), "Agent:MaxHttpConnections, Agent:MaxHttpConnectionsPerClient", "the agent");
         Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
     }
 
@@ -53,6 +54,56 @@ internal sealed class AgentHttpApi : IDisposable
 
     /// <summary>What the server listens on, for the agent's start-up line.</summary>
     public string Url => _server.Url;
+
+    /// <summary>Why the controller and peers cannot reach this agent at its <c>Prefetch:AgentUrl</c> (or
+    /// <c>AgentUrls</c> entry), as far as this node can tell; null when they can.</summary>
+    public string? AgentUrlMismatch() => AgentUrlMismatch(Address, AgentUrl(_cache), Resolve);
+
+    /// <summary>The URL's port is not the listen port, or (with a specific listen address) none of its host's addresses
+    /// on this node is the listen address.</summary>
+    internal static string? AgentUrlMismatch(ListenAddress address, Uri? url, Func<string, IPAddress[]> resolve)
+    {
+        if (url is null)
+            return null;
+        var fix = $"set Agent:Listen to match, or Prefetch:AgentUrl / AgentUrls to the address this agent listens on ({address.Address}:{address.Port})";
+        if (url.Port != address.Port)
+            return $"the controller and peers address this agent as {url} (Prefetch:AgentUrl, AgentUrls), on port {url.Port}, and Agent:Listen is port {address.Port}: they cannot reach it; {fix}";
+        if (address.AnyInterface)
+            return null;
+        var addresses = IPAddress.TryParse(url.Host, out var literal) ? [literal] : resolve(url.Host);
+        if (addresses.Contains(address.Address))
+            return null;
+        return $"the controller and peers address this agent as {url} (Prefetch:AgentUrl, AgentUrls), and {url.Host} " +
+               (addresses.Length == 0 ? "does not resolve on this node" : $"resolves to {addresses[0]} here") +
+               $", not to Agent:Listen's {address.Address}: hosts that resolve it so cannot reach this agent; listen on 0.0.0.0:{address.Port}, or {fix}";
+    }
+
+    /// <summary>The URL the controller and peers use for this node's agent (<c>Prefetch:AgentUrl</c>, <c>AgentUrls</c>).</summary>
+    private static Uri? AgentUrl(ImageCache cache)
+    {
+        try
+        {
+            return cache.Options.Prefetch.AgentUrlFor(cache.NodeName);
+        }
+        catch (UriFormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A name's addresses, or none when it does not resolve within 2 s.</summary>
+    private static IPAddress[] Resolve(string name)
+    {
+        try
+        {
+            var lookup = Dns.GetHostAddressesAsync(name);
+            return lookup.Wait(TimeSpan.FromSeconds(2)) ? lookup.Result : [];
+        }
+        catch (Exception ex) when (ex is AggregateException or System.Net.Sockets.SocketException or ArgumentException)
+        {
+            return [];
+        }
+    }
 
     /// <summary>Connections to the API open now.</summary>
     internal int OpenConnections => _server.OpenConnections;
@@ -89,7 +140,7 @@ internal sealed class AgentHttpApi : IDisposable
                     await WarmAsync(request, response, cancellationToken).ConfigureAwait(false);
                     break;
                 case not null when path.StartsWith("/v1/warm/", StringComparison.Ordinal) && method == "DELETE":
-                    await CancelAsync(request, response, path, cancellationToken).ConfigureAwait(false);
+                    await CancelAsync(request, response, RawPath(context), cancellationToken).ConfigureAwait(false);
                     break;
                 case not null when path.StartsWith(ArtifactsPrefix, StringComparison.Ordinal) && method == "GET":
                     await ArtifactAsync(context, path[ArtifactsPrefix.Length..], cancellationToken).ConfigureAwait(false);
@@ -109,8 +160,10 @@ internal sealed class AgentHttpApi : IDisposable
         }
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
-            // The client went away, or the agent is stopping: nothing to answer. Any other IOException is the agent's
+            // The client went away (nothing to answer), or the agent is stopping. Any other IOException is the agent's
             // own (a file it read) and is answered 500 below.
+            await HttpServer.AnswerCancelledAsync(context,
+                r => WriteErrorAsync(r, 503, $"node {_cache.NodeName}: the agent is stopping; try again when it is back")).ConfigureAwait(false);
         }
         catch (BadHttpRequestException ex)
         {
@@ -218,6 +271,14 @@ internal sealed class AgentHttpApi : IDisposable
         await WriteJsonAsync(response, 202, status, WarmJsonContext.Default.WarmStatus).ConfigureAwait(false);
     }
 
+    /// <summary>The request's path as sent, percent-escapes and all (Kestrel's <see cref="HttpRequest.Path"/> is decoded): the
+    /// MUNGE credential binds the path the client sent (<c>WarmClient</c> escapes the id).</summary>
+    private static string RawPath(HttpContext context)
+    {
+        var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
+        return target.IndexOf('?', StringComparison.Ordinal) is >= 0 and var query ? target[..query] : target;
+    }
+
     private async Task CancelAsync(HttpRequest request, HttpResponse response, string path, CancellationToken cancellationToken)
     {
         var verdict = await _authorizer.CheckAsync("DELETE", path, ReadOnlyMemory<byte>.Empty, request.Headers.Authorization, cancellationToken).ConfigureAwait(false);
@@ -226,7 +287,7 @@ internal sealed class AgentHttpApi : IDisposable
             await DenyAsync(response, verdict.Result, verdict.StatusCode, verdict.Message).ConfigureAwait(false);
             return;
         }
-        var id = path["/v1/warm/".Length..]; // Kestrel has already decoded the path
+        var id = Uri.UnescapeDataString(path["/v1/warm/".Length..]);
         if (await _warms.CancelAsync(id).ConfigureAwait(false) is not { } status)
         {
             await DenyAsync(response, "not_found", 404, $"no warm-up {id} on node {_cache.NodeName}; GET /v1/warm lists them").ConfigureAwait(false);

@@ -132,30 +132,33 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
             var buffer = new byte[1 << 20];
             int read;
             var sent = offset ?? 0;
-            while ((read = await input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            try
             {
-                try
+                while ((read = await input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
                 {
                     await response.Body.WriteAsync(buffer.AsMemory(0, read), cancellationToken).AsTask()
                         .WaitAsync(StallTimeout, cancellationToken).ConfigureAwait(false);
+                    sent += read;
+                    PlacementMetrics.PeerUploadedBytes.Inc(read);
                 }
-                catch (TimeoutException)
-                {
-                    PlacementMetrics.PeerUploads.WithLabels("failed").Inc();
-                    log.Write("peers", $"node {cache.NodeName}: the peer took no bytes of sha256:{hex}/{artifact} for {StallTimeout.TotalSeconds:0} s " +
-                                       $"after {sent} of {input.Length}; connection closed (it resumes with a Range request)");
-                    context.Abort();
-                    return;
-                }
-                catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-                {
-                    // The peer went away, or read slower than Kestrel's minimum response rate (240 bytes/s) and was cut off.
-                    PlacementMetrics.PeerUploads.WithLabels("failed").Inc();
-                    log.Write("peers", $"node {cache.NodeName}: the peer's connection ended after {sent} of {input.Length} bytes of sha256:{hex}/{artifact} (it resumes with a Range request)");
-                    return;
-                }
-                sent += read;
-                PlacementMetrics.PeerUploadedBytes.Inc(read);
+            }
+            catch (TimeoutException)
+            {
+                PlacementMetrics.PeerUploads.WithLabels("failed").Inc();
+                log.Write("peers", $"node {cache.NodeName}: the peer took no bytes of sha256:{hex}/{artifact} for {StallTimeout.TotalSeconds:0} s " +
+                                   $"after {sent} of {input.Length}; connection closed (it resumes with a Range request)");
+                context.Abort();
+                return;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The peer went away, read slower than Kestrel's minimum response rate (240 bytes/s) and was cut off, or
+                // the agent is stopping.
+                PlacementMetrics.PeerUploads.WithLabels("failed").Inc();
+                log.Write("peers", $"node {cache.NodeName}: " + (context.RequestAborted.IsCancellationRequested ? "the peer's connection ended" : "stopping: cut off the upload") +
+                                   $" after {sent} of {input.Length} bytes of sha256:{hex}/{artifact} (the peer resumes with a Range request)");
+                context.Abort();
+                return;
             }
             PlacementMetrics.PeerUploads.WithLabels("served").Inc();
         }

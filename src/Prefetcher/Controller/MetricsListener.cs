@@ -13,7 +13,7 @@ internal sealed class MetricsListener : IDisposable
 
     public MetricsListener(ListenAddress address, DaemonLog log) =>
         _server = new HttpServer(address, "choose another address with Prefetch:Listen or `placement controller --listen IP:PORT`, or \"\" for no /metrics", log,
-            HttpLimits.For(new AgentOptions()), "the controller's defaults");
+            HttpLimits.For(new AgentOptions()), "the Agent section's defaults", "the controller");
 
     public Task RunAsync(CancellationToken cancellationToken) => _server.RunAsync(ServeAsync, cancellationToken);
 
@@ -29,9 +29,17 @@ internal sealed class MetricsListener : IDisposable
         {
             await HttpServer.WriteMetricsAsync(response, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
-            // The scraper went away, or the controller is stopping.
+            // The scraper went away, or the controller is stopping: not an empty 200 that looks like a scrape.
+            await HttpServer.AnswerCancelledAsync(context, r =>
+            {
+                r.StatusCode = 503;
+                return Task.CompletedTask;
+            }).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
         }
     }
 

@@ -19,13 +19,15 @@ namespace Placement.Prefetcher.Http;
 /// <summary>Limits on the connections of one <see cref="HttpServer"/> (docs/configuration.md, <c>Agent</c> section).</summary>
 /// <param name="MaxConnections">Connections open at once; one more is answered 503 and closed.</param>
 /// <param name="MaxConnectionsPerClient">Connections open at once from one IP address; one more is answered 503 and closed.</param>
-/// <param name="HeadersTimeout">A request's line and headers must arrive within this time of the connection's first
-/// byte, or the connection is answered 408 and closed (Kestrel's <c>RequestHeadersTimeout</c>).</param>
-/// <param name="KeepAliveTimeout">An idle kept-alive connection is closed after this long.</param>
+/// <param name="HeadersTimeout">A request's line and headers must arrive within this time of the request's first byte,
+/// or the connection is answered 408 and closed (Kestrel's <c>RequestHeadersTimeout</c>).</param>
+/// <param name="KeepAliveTimeout">An idle connection, new or kept alive between requests, is closed after this long
+/// (Kestrel's <c>KeepAliveTimeout</c>). Not 15 or 30 s: Prometheus's default scrape interval and the controller's round
+/// would reuse a pooled connection just as it closes.</param>
 internal sealed record HttpLimits(int MaxConnections, int MaxConnectionsPerClient, TimeSpan HeadersTimeout, TimeSpan KeepAliveTimeout)
 {
     public static HttpLimits For(AgentOptions agent) => new(agent.MaxHttpConnections, agent.MaxHttpConnectionsPerClient,
-        TimeSpan.FromSeconds(agent.HttpHeadersTimeoutSeconds), TimeSpan.FromSeconds(30));
+        TimeSpan.FromSeconds(agent.HttpHeadersTimeoutSeconds), TimeSpan.FromSeconds(20));
 }
 
 /// <summary>
@@ -40,16 +42,18 @@ internal sealed record HttpLimits(int MaxConnections, int MaxConnectionsPerClien
 /// </summary>
 internal sealed class HttpServer : IDisposable
 {
-    /// <summary>On stop, requests still running get this long to finish before their connections are aborted.</summary>
+    /// <summary>On stop, requests still running get this long to finish; then their tokens are cancelled, and their
+    /// connections are aborted a second later.</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
 
-    /// <summary>A refused connection's request is read (and dropped) for at most this long before the close, so the close
-    /// is a FIN after the 503 rather than a reset that could discard the answer on the client's side.</summary>
-    private static readonly TimeSpan RefusalDrain = TimeSpan.FromMilliseconds(200);
+    /// <summary>A refused connection's request headers are read (and dropped) for at most this long before the 503: a
+    /// close with unread bytes is a reset, which can discard the answer on the client's side before it reads it.</summary>
+    private static readonly TimeSpan RefusalRead = TimeSpan.FromMilliseconds(200);
 
     private readonly KestrelServer _server;
     private readonly DaemonLog _log;
     private readonly string _limitsHint;
+    private readonly string _serverName;
     private readonly ConnectionCounts _connections;
     private readonly TaskCompletionSource<Func<HttpContext, CancellationToken, Task>> _handler = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
@@ -57,8 +61,10 @@ internal sealed class HttpServer : IDisposable
     /// <param name="howToChange">How the admin picks another address, for the error when this one cannot be bound.</param>
     /// <param name="log">The daemon's log.</param>
     /// <param name="limitsHint">Where the admin changes <paramref name="limits"/>, for the 503 answers.</param>
-    public HttpServer(ListenAddress address, string howToChange, DaemonLog log, HttpLimits limits, string limitsHint)
+    /// <param name="serverName">What the server is, for the 503 answers ("the agent").</param>
+    public HttpServer(ListenAddress address, string howToChange, DaemonLog log, HttpLimits limits, string limitsHint, string serverName)
     {
+        _serverName = serverName;
         Address = address;
         Limits = limits;
         _log = log;
@@ -100,9 +106,10 @@ internal sealed class HttpServer : IDisposable
     public string Url => Address.Prefix;
 
     /// <summary>
-    /// Hands every request to <paramref name="handle"/> with a token that is cancelled when the client goes away or
-    /// <paramref name="cancellationToken"/> is cancelled; returns once the server has stopped. Requests that arrived
-    /// before this call wait for it.
+    /// Hands every request to <paramref name="handle"/> with a token that is cancelled when the client goes away, or
+    /// <see cref="StopGrace"/> after <paramref name="cancellationToken"/> is cancelled (requests running then get that
+    /// long to finish; new connections are no longer accepted); returns once the server has stopped. Requests that
+    /// arrived before this call wait for it.
     /// </summary>
     public async Task RunAsync(Func<HttpContext, CancellationToken, Task> handle, CancellationToken cancellationToken)
     {
@@ -114,11 +121,13 @@ internal sealed class HttpServer : IDisposable
         catch (OperationCanceledException)
         {
         }
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        using var grace = new CancellationTokenSource(StopGrace);
+        // Handlers still running after the grace get their tokens cancelled, and a moment to answer 503 before
+        // Kestrel aborts their connections.
+        _stopping.CancelAfter(StopGrace);
+        using var abort = new CancellationTokenSource(StopGrace + TimeSpan.FromSeconds(1));
         try
         {
-            await _server.StopAsync(grace.Token).ConfigureAwait(false);
+            await _server.StopAsync(abort.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
         {
@@ -145,35 +154,71 @@ internal sealed class HttpServer : IDisposable
             return;
         }
         var (reason, message) = refused == ConnectionCounts.Refusal.Node
-            ? ("node_limit", $"the agent already has {Limits.MaxConnections} connections open ({_limitsHint}); try again shortly")
-            : ("client_limit", $"{client} already has {Limits.MaxConnectionsPerClient} connections open to this agent ({_limitsHint}); close idle ones or try again shortly");
+            ? ("node_limit", $"{_serverName} already has {Limits.MaxConnections} connections open ({_limitsHint}); try again shortly")
+            : ("client_limit", $"{client} already has {Limits.MaxConnectionsPerClient} connections open to {_serverName} ({_limitsHint}); close idle ones or try again shortly");
         PlacementMetrics.HttpConnectionsRefused.WithLabels(reason).Inc();
         if (_connections.ShouldLog(reason))
             _log.Write("http", $"{Address.Address}:{Address.Port}: refused a connection from {client}: {message} (logged once a minute)");
         await RefuseAsync(connection, message).ConfigureAwait(false);
     }
 
+    /// <summary>Reads the request's headers (for at most <see cref="RefusalRead"/>), then answers 503 and closes.</summary>
     private static async Task RefuseAsync(ConnectionContext connection, string message)
     {
         var body = Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new Placement.Core.Warm.ApiError(message),
             Placement.Core.Warm.WarmJsonContext.Default.ApiError));
         var head = Encoding.ASCII.GetBytes("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n" +
                                            $"Content-Length: {body.Length}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n");
-        using var drain = new CancellationTokenSource(RefusalDrain);
-        try
+        var input = connection.Transport.Input;
+        using (var reading = new CancellationTokenSource(RefusalRead))
         {
-            await connection.Transport.Output.WriteAsync(head, drain.Token).ConfigureAwait(false);
-            await connection.Transport.Output.WriteAsync(body, drain.Token).ConfigureAwait(false);
-            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
-            while (true)
+            try
             {
-                var read = await connection.Transport.Input.ReadAsync(drain.Token).ConfigureAwait(false);
-                connection.Transport.Input.AdvanceTo(read.Buffer.End);
-                if (read.IsCompleted)
-                    break;
+                while (true)
+                {
+                    // Examined, not consumed: the next read waits for more bytes. A connection that sends nothing, or
+                    // more than 16 KiB of headers, is answered when the time is up or at that size.
+                    var read = await input.ReadAsync(reading.Token).ConfigureAwait(false);
+                    var buffer = read.Buffer;
+                    var done = read.IsCompleted || buffer.Length > 16 * 1024
+                               || Encoding.ASCII.GetString(buffer).Contains("\r\n\r\n", StringComparison.Ordinal);
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    if (done)
+                        break;
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+            {
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException or ConnectionResetException)
+        try
+        {
+            using var writing = new CancellationTokenSource(RefusalRead);
+            await connection.Transport.Output.WriteAsync(head, writing.Token).ConfigureAwait(false);
+            await connection.Transport.Output.WriteAsync(body, writing.Token).ConfigureAwait(false);
+            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+        {
+        }
+    }
+
+    /// <summary>For a handler whose token was cancelled: 503 when the server is stopping and nothing was sent yet (a
+    /// client must not take an empty response for an answer), else the connection is aborted.</summary>
+    public static async Task AnswerCancelledAsync(HttpContext context, Func<HttpResponse, Task> answerStopping)
+    {
+        if (context.RequestAborted.IsCancellationRequested)
+            return;
+        if (context.Response.HasStarted)
+        {
+            context.Abort();
+            return;
+        }
+        try
+        {
+            await answerStopping(context.Response).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
         {
         }
     }

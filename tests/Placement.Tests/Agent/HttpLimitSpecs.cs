@@ -123,6 +123,30 @@ public sealed class HttpLimitSpecs
         Assert.That(PlacementMetrics.HttpConnectionsRefused.WithLabels("node_limit").Value, Is.EqualTo(refusedBefore + 1));
     }
 
+    [Test]
+    public async Task A_request_still_running_when_the_agent_stops_is_answered_503_not_an_empty_success()
+    {
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path, unmungeSeconds: 30);
+        var agent = new InProcessAgent(dir, munge);
+        using var client = new HttpClient { BaseAddress = agent.Address.LocalUrl, Timeout = TimeSpan.FromSeconds(30) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/warm") { Content = new StringContent("{\"ref\": \"docker://registry.example/app:1\"}") };
+        request.Headers.TryAddWithoutValidation("Authorization", "Munge junk");
+
+        // The request waits on unmunge (30 s) when the agent is told to stop.
+        var sending = client.SendAsync(request);
+        await Task.Delay(500);
+        var stopped = DateTime.UtcNow;
+        await agent.DisposeAsync();
+        using var response = await sending;
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable), body);
+        Assert.That(body, Does.Contain("the agent is stopping"));
+        Assert.That(response.Headers.RetryAfter?.Delta, Is.EqualTo(TimeSpan.FromSeconds(1)));
+        Assert.That(DateTime.UtcNow - stopped, Is.LessThan(TimeSpan.FromSeconds(10)), "the stop waited for unmunge");
+    }
+
     /// <summary>Until the server counts <paramref name="open"/> connections (accepting is asynchronous).</summary>
     private static async Task WaitForOpenAsync(InProcessAgent agent, int open)
     {

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Placement.Core.Configuration;
 using Placement.Core.Warm;
+using Placement.Prefetcher.Agent;
 using Placement.Tests.Sources;
 using Placement.Tests.Support;
 
@@ -40,5 +41,26 @@ public sealed class ListenAddressSpecs
         using var other = new TcpClient();
         Assert.That(async () => await other.ConnectAsync(first.Equals(IPAddress.Loopback) ? IPAddress.Parse("127.0.0.2") : IPAddress.Loopback, listen.Port),
             Throws.InstanceOf<SocketException>(), "still listening on that one address only");
+    }
+
+    [Test]
+    public void An_agent_url_that_does_not_lead_to_the_listen_address_is_reported_with_what_it_resolves_to()
+    {
+        var addresses = new Dictionary<string, IPAddress[]>
+        {
+            ["n1"] = [IPAddress.Parse("127.0.1.1"), IPAddress.Parse("10.0.0.5")],
+            ["n2"] = [IPAddress.Parse("127.0.1.1")],
+        };
+        IPAddress[] Resolve(string name) => addresses.GetValueOrDefault(name, []);
+        var listen = new ListenAddress(IPAddress.Parse("10.0.0.5"), 9464);
+
+        Assert.That(AgentHttpApi.AgentUrlMismatch(listen, new Uri("http://n1:9464/"), Resolve), Is.Null, "one of n1's addresses is the listen address");
+        Assert.That(AgentHttpApi.AgentUrlMismatch(listen, new Uri("http://10.0.0.5:9464/"), Resolve), Is.Null);
+        Assert.That(AgentHttpApi.AgentUrlMismatch(listen, new Uri("http://n2:9464/"), Resolve), Does.Contain("n2 resolves to 127.0.1.1 here, not to Agent:Listen's 10.0.0.5"));
+        Assert.That(AgentHttpApi.AgentUrlMismatch(listen, new Uri("http://gone:9464/"), Resolve), Does.Contain("gone does not resolve on this node"));
+        Assert.That(AgentHttpApi.AgentUrlMismatch(listen, new Uri("http://n1:9500/"), Resolve), Does.Contain("on port 9500, and Agent:Listen is port 9464"));
+        var any = new ListenAddress(IPAddress.Any, 9464);
+        Assert.That(AgentHttpApi.AgentUrlMismatch(any, new Uri("http://n2:9464/"), _ => throw new AssertionException("nothing is resolved")), Is.Null);
+        Assert.That(AgentHttpApi.AgentUrlMismatch(any, new Uri("http://n2:9465/"), Resolve), Does.Contain("on port 9465"));
     }
 }

@@ -77,6 +77,7 @@ public sealed class PrometheusScrapeSpecs
         {
             "PlacementAgentDown", "PlacementCacheNearlyFull", "PlacementDownloadsFailing", "PlacementRegistryThrottled",
             "PlacementFeaturePublishLagging", "PlacementPeerOffersRefused", "PlacementRegistryMirrorFailing", "PlacementPullsWaitingForSlots",
+            "PlacementAgentConnectionsRefused",
             "node:placement_cache_fill:ratio", "node:placement_pull_seconds:p50_rate1h", "node:placement_pull_seconds:p95_rate1h",
         }));
         using var prometheus = new PrometheusApi(cluster.PrometheusUrl);
