@@ -11,7 +11,7 @@
 #include "placement_core.h"
 
 typedef int (*ref_normalize_fn)(const char *, const char *, char *, size_t, char *, size_t, char *, size_t);
-typedef int (*ensure_fn)(const char *, const char *, const char *, const char *, char *, size_t, char *, size_t,
+typedef int (*ensure_fn)(const char *, const char *, const char *, const char *, int, char *, size_t, char *, size_t,
 			 char *, size_t, char *, size_t, char *, size_t);
 typedef int (*release_fn)(const char *, const char *, const char *, char *, size_t);
 
@@ -66,12 +66,12 @@ int placement_ref_normalize(const char *config_path, const char *reference, char
 	return fn == NULL ? 1 : fn(config_path, reference, canonical, canonical_len, id, id_len, err, err_len);
 }
 
-int placement_ensure(const char *config_path, const char *node, const char *reference, const char *holder,
+int placement_ensure(const char *config_path, const char *node, const char *reference, const char *holder, int uid,
 		     char *canonical, size_t canonical_len, char *id, size_t id_len, char *digest, size_t digest_len,
 		     char *path, size_t path_len, char *err, size_t err_len)
 {
 	ensure_fn fn = (ensure_fn)symbol("placement_core_ensure", err, err_len);
-	return fn == NULL ? 1 : fn(config_path, node, reference, holder, canonical, canonical_len, id, id_len,
+	return fn == NULL ? 1 : fn(config_path, node, reference, holder, uid, canonical, canonical_len, id, id_len,
 				   digest, digest_len, path, path_len, err, err_len);
 }
 

@@ -20,6 +20,7 @@ struct placement_state {
 	/* node side (slurmstepd) */
 	char node[256];                 /* this node's name (SLURMD_NODENAME) */
 	char holder[64];                /* lease holder "slurm-<job>.<step>", "" when no lease was taken */
+	int uid;                        /* the job owner's uid (Cache:MaxConcurrentPullsPerUser), -1 when unknown */
 	int failed;                     /* the image could not be prepared: tasks report error and fail */
 	char error[PLACEMENT_ERR_MAX];
 	/* the step's container (container.c): slurmstepd starts it, forked tasks inherit these and join it */

@@ -14,8 +14,9 @@ int placement_ref_normalize(const char *config_path, const char *reference,
                             char *err, size_t err_len);
 
 /* slurmstepd (remote context, root): ensure the image is in this node's cache and lease it for
- * holder ("slurm-<job>.<step>"). May take minutes on a miss (download + squashfs). */
-int placement_ensure(const char *config_path, const char *node, const char *reference, const char *holder,
+ * holder ("slurm-<job>.<step>"), pulling it under the job owner uid's share (Cache:MaxConcurrentPullsPerUser; -1:
+ * unknown). May take minutes on a miss (download + squashfs). */
+int placement_ensure(const char *config_path, const char *node, const char *reference, const char *holder, int uid,
                      char *canonical, size_t canonical_len, char *id, size_t id_len,
                      char *digest, size_t digest_len, char *path, size_t path_len,
                      char *err, size_t err_len);

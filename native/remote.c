@@ -152,9 +152,11 @@ static int agent_socket(char *buf, size_t len)
 static int agent_ensure(const char *image, char *canonical, size_t canonical_len, char *id, size_t id_len,
 			char *digest, size_t digest_len, char *path, size_t path_len, char *err, size_t err_len)
 {
-	char socket_path[256], request[PLACEMENT_REF_MAX + 512], answer[PLACEMENT_REF_MAX * 3];
+	char socket_path[256], request[PLACEMENT_REF_MAX + 512], answer[PLACEMENT_REF_MAX * 3], uid[16];
 	struct placement_agent_field fields[16];
-	const char *pairs[] = { "op", "ensure", "ref", image, "holder", placement.holder, NULL };
+	snprintf(uid, sizeof(uid), "%d", placement.uid);
+	/* "uid" last, so an agent of a version before it still takes the request (it ignores unknown fields) */
+	const char *pairs[] = { "op", "ensure", "ref", image, "holder", placement.holder, placement.uid >= 0 ? "uid" : NULL, uid, NULL };
 
 	if (!agent_socket(socket_path, sizeof(socket_path)))
 		return -1;
@@ -248,11 +250,13 @@ int placement_remote_post_opt(spank_t sp)
 		return 0;
 	}
 	snprintf(placement.holder, sizeof(placement.holder), "slurm-%u.%u", job_id, step_id);
+	uid_t job_uid;
+	placement.uid = spank_get_item(sp, S_JOB_UID, &job_uid) == ESPANK_SUCCESS ? (int)job_uid : -1;
 
 	err[0] = '\0';
 	int rc = agent_ensure(image, canonical, sizeof(canonical), id, sizeof(id), digest, sizeof(digest), path, sizeof(path), err, sizeof(err));
 	if (rc == -1)
-		rc = placement_ensure(config, placement.node, image, placement.holder,
+		rc = placement_ensure(config, placement.node, image, placement.holder, placement.uid,
 				      canonical, sizeof(canonical), id, sizeof(id), digest, sizeof(digest),
 				      path, sizeof(path), err, sizeof(err));
 	if (rc != 0) {

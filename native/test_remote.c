@@ -30,11 +30,11 @@ int slurm_hostlist_count(hostlist_t hl) { (void)hl; return 0; }
 void slurm_hostlist_destroy(hostlist_t hl) { (void)hl; }
 int slurm_hostlist_find(hostlist_t hl, const char *hostname) { (void)hl, (void)hostname; return -1; }
 char *slurm_hostlist_shift(hostlist_t hl) { (void)hl; return NULL; }
-int placement_ensure(const char *config_path, const char *node, const char *reference, const char *holder, char *canonical,
+int placement_ensure(const char *config_path, const char *node, const char *reference, const char *holder, int uid, char *canonical,
 		     size_t canonical_len, char *id, size_t id_len, char *digest, size_t digest_len, char *path, size_t path_len,
 		     char *err, size_t err_len)
 {
-	(void)config_path, (void)node, (void)reference, (void)holder, (void)canonical, (void)canonical_len, (void)id, (void)id_len;
+	(void)config_path, (void)node, (void)reference, (void)holder, (void)uid, (void)canonical, (void)canonical_len, (void)id, (void)id_len;
 	(void)digest, (void)digest_len, (void)path, (void)path_len;
 	snprintf(err, err_len, "stub");
 	return 1;

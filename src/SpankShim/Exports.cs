@@ -45,10 +45,11 @@ internal static unsafe class Exports
     /// <summary>
     /// Node side (slurmstepd, root, never a forked task): makes sure the image is in this node's cache
     /// (single-flight with every other job and the agent) and leases it for <paramref name="holder"/>
-    /// (e.g. "slurm-42.0") until <see cref="Release"/> or the lease TTL.
+    /// (e.g. "slurm-42.0") until <see cref="Release"/> or the lease TTL, pulling under the job owner <paramref name="uid"/>'s
+    /// share of the node's pulls (<c>Cache:MaxConcurrentPullsPerUser</c>; -1: unknown).
     /// </summary>
     [UnmanagedCallersOnly(EntryPoint = "placement_core_ensure")]
-    public static int Ensure(byte* configPath, byte* node, byte* reference, byte* holder,
+    public static int Ensure(byte* configPath, byte* node, byte* reference, byte* holder, int uid,
         byte* canonical, nuint canonicalLength, byte* id, nuint idLength, byte* digest, nuint digestLength,
         byte* path, nuint pathLength, byte* error, nuint errorLength)
     {
@@ -62,7 +63,7 @@ internal static unsafe class Exports
                 NativeStrings.Write(message, error, errorLength);
                 return ExitCodes.BadReference;
             }
-            var image = cache.EnsureAsync(parsed, "job").GetAwaiter().GetResult();
+            var image = cache.EnsureAsync(parsed, "job", uid: uid >= 0 ? uid : null).GetAwaiter().GetResult();
             var leaseHolder = NativeStrings.Read(holder);
             if (!string.IsNullOrEmpty(leaseHolder))
                 cache.Lease(image, leaseHolder);

@@ -9,4 +9,6 @@ namespace Placement.Core.AgentSocket;
 /// <param name="Job">get/release by the importer: the job the lease belongs to (<c>SLURM_JOB_ID</c>).</param>
 /// <param name="Step">get/release by the importer: the step the lease belongs to (<c>SLURM_STEP_ID</c>).</param>
 /// <param name="Holder">ensure/release by root only (the SPANK plugin in slurmstepd): the lease holder itself, e.g. <c>slurm-42.0</c>.</param>
-public sealed record SocketRequest(string Op, string? Ref = null, string? Job = null, string? Step = null, string? Holder = null);
+/// <param name="Uid">ensure by root only: the job owner's uid (decimal), whose share of the node's pulls the pull takes
+/// (<c>Cache:MaxConcurrentPullsPerUser</c>); absent: none. For other callers the agent uses the caller's own uid.</param>
+public sealed record SocketRequest(string Op, string? Ref = null, string? Job = null, string? Step = null, string? Holder = null, string? Uid = null);

@@ -52,6 +52,10 @@ public sealed class CacheLayout
     /// <summary>Slot <paramref name="index"/> of the node-wide pull cap (<c>Cache:MaxConcurrentPulls</c>, <see cref="PullSlots"/>).</summary>
     public string PullSlot(int index) => System.IO.Path.Combine(Locks, "pull-slot-" + index.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".lock");
 
+    /// <summary>Slot <paramref name="index"/> of user <paramref name="uid"/>'s pull cap (<c>Cache:MaxConcurrentPullsPerUser</c>, <see cref="PullSlots"/>).</summary>
+    public string UserPullSlot(int uid, int index) => System.IO.Path.Combine(Locks,
+        "pull-slot-uid" + uid.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-" + index.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".lock");
+
     private static string CheckId(string id) =>
         Placement.Core.Images.ImageIds.IsValid(id) ? id : throw new ArgumentException($"'{id}' is not a scheduler id (img_[a-z0-9_]+)", nameof(id));
 

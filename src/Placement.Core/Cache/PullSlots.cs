@@ -9,8 +9,11 @@ namespace Placement.Core.Cache;
 /// <c>locks/pull-slot-N.lock</c>, taken before the image's build or download lock and held until the fetch returns. A
 /// crash drops its slot with the process, like every other lock here. Waiters sleep in the kernel on the slots' locks
 /// (no polling) and re-check at least once a second for their timeout; they are served in no strict order.
-/// <para>Lock order: a ref lock, then a slot, then image and blob locks. No holder of an image or blob lock ever waits
-/// for a slot, so a slot holder waiting for one of those always waits for a pull that can finish.</para>
+/// <para>The per-user cap (<c>Cache:MaxConcurrentPullsPerUser</c>) works the same way with its own files,
+/// <c>locks/pull-slot-uid&lt;uid&gt;-N.lock</c>, taken before a node slot.</para>
+/// <para>Lock order: a ref lock, then a user slot, then a node slot, then image and blob locks. No holder of an image or
+/// blob lock ever waits for a slot, and no holder of a node slot for a user slot, so a slot holder waiting for a later
+/// lock always waits for a pull that can finish.</para>
 /// </summary>
 internal static class PullSlots
 {
@@ -18,43 +21,56 @@ internal static class PullSlots
     /// flock until that slot's holder lets go), so W waiting pulls cost N threads, not W × N.</summary>
     private static readonly ConcurrentDictionary<string, Task> Released = new(StringComparer.Ordinal);
 
+    /// <summary>One of the node's <paramref name="slots"/> (<c>Cache:MaxConcurrentPulls</c>); see <see cref="AcquireAsync(IReadOnlyList{string}, string, string, TimeSpan, Func{bool}?, Action{string}?, CancellationToken)"/>.</summary>
+    public static Task<FileLock?> AcquireAsync(CacheLayout layout, int slots, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken) =>
+        AcquireAsync(NodeSlots(layout, slots), "Cache:MaxConcurrentPulls", purpose, timeout, satisfied, onWait, cancellationToken);
+
+    /// <summary>One of user <paramref name="uid"/>'s <paramref name="slots"/> (<c>Cache:MaxConcurrentPullsPerUser</c>).</summary>
+    public static Task<FileLock?> AcquireForUserAsync(CacheLayout layout, int uid, int slots, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken) =>
+        AcquireAsync(UserSlots(layout, uid, slots), $"Cache:MaxConcurrentPullsPerUser, uid {uid.ToString(System.Globalization.CultureInfo.InvariantCulture)}", purpose, timeout, satisfied, onWait, cancellationToken);
+
+    public static IReadOnlyList<string> NodeSlots(CacheLayout layout, int slots) => [.. Enumerable.Range(0, Math.Max(slots, 0)).Select(layout.PullSlot)];
+
+    public static IReadOnlyList<string> UserSlots(CacheLayout layout, int uid, int slots) => [.. Enumerable.Range(0, Math.Max(slots, 0)).Select(i => layout.UserPullSlot(uid, i))];
+
     /// <summary>
-    /// A slot, waiting up to <paramref name="timeout"/> while all <paramref name="slots"/> are held; null when
-    /// <paramref name="slots"/> is 0 (no cap), or as soon as <paramref name="satisfied"/> (asked on every wake) says the
-    /// pull needs no slot any more (another pull committed its image). <paramref name="onWait"/> is called once, with
-    /// who holds the slots, before waiting.
+    /// One of the slot files <paramref name="slots"/>, waiting up to <paramref name="timeout"/> while all are held; null
+    /// when there are none (no cap), or as soon as <paramref name="satisfied"/> (asked on every wake) says the pull needs
+    /// no slot any more (another pull committed its image). <paramref name="onWait"/> is called once, with who holds the
+    /// slots, before waiting. <paramref name="cap"/> names the setting, for the timeout's error.
     /// </summary>
-    public static async Task<FileLock?> AcquireAsync(CacheLayout layout, int slots, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken)
+    private static async Task<FileLock?> AcquireAsync(IReadOnlyList<string> slots, string cap, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken)
     {
-        if (slots <= 0)
+        if (slots.Count == 0)
             return null;
+        var setting = cap.Split(',')[0];
         var clock = Stopwatch.StartNew();
         var told = false;
-        var released = new Task[slots];
+        var released = new Task[slots.Count];
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            for (var i = 0; i < slots; i++)
+            foreach (var path in slots)
             {
-                if (FileLock.TryAcquire(layout.PullSlot(i), purpose) is { } slot)
+                if (FileLock.TryAcquire(path, purpose) is { } slot)
                     return slot;
             }
             if (satisfied?.Invoke() == true)
                 return null;
             if (!told)
             {
-                onWait?.Invoke(DescribeHolders(layout, slots));
+                onWait?.Invoke(DescribeHolders(slots));
                 told = true;
             }
             var remaining = timeout - clock.Elapsed;
             if (remaining <= TimeSpan.Zero)
             {
                 throw new CacheBusyException(
-                    $"timed out after {timeout.TotalSeconds:0.#} s waiting for a pull slot for {purpose}: all {slots} (Cache:MaxConcurrentPulls) are held by " +
-                    $"{DescribeHolders(layout, slots)}; raise Cache:MaxConcurrentPulls or Cache:LockTimeoutSeconds, or stop those pulls");
+                    $"timed out after {timeout.TotalSeconds:0.#} s waiting for a pull slot for {purpose}: all {slots.Count} ({cap}) are held by " +
+                    $"{DescribeHolders(slots)}; raise {setting} or Cache:LockTimeoutSeconds, or stop those pulls");
             }
-            for (var i = 0; i < slots; i++)
-                released[i] = ReleaseOf(layout.PullSlot(i));
+            for (var i = 0; i < slots.Count; i++)
+                released[i] = ReleaseOf(slots[i]);
             var tick = Task.Delay(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), cancellationToken);
             await Task.WhenAny([.. released, tick]).ConfigureAwait(false);
         }
@@ -81,6 +97,7 @@ internal static class PullSlots
     }
 
     /// <summary>"pid 12 since … (job: pull …); pid 34 since … (cli: pull …)": the holders of the slots, as they wrote them.</summary>
-    public static string DescribeHolders(CacheLayout layout, int slots) =>
-        string.Join("; ", Enumerable.Range(0, slots).Select(i => FileLock.DescribeHolder(layout.PullSlot(i))));
+    public static string DescribeHolders(CacheLayout layout, int slots) => DescribeHolders(NodeSlots(layout, slots));
+
+    public static string DescribeHolders(IReadOnlyList<string> slots) => string.Join("; ", slots.Select(FileLock.DescribeHolder));
 }

@@ -13,6 +13,12 @@ public sealed record PullsReport
 
     /// <summary>The holders of the slots in use, as they wrote themselves ("pid 12 since … (job: pull …)").</summary>
     public required IReadOnlyList<string> SlotsInUse { get; init; }
+
+    /// <summary><c>Cache:MaxConcurrentPullsPerUser</c> (0: no per-user cap).</summary>
+    public int MaxConcurrentPullsPerUser { get; init; }
+
+    /// <summary>The holders of users' pull slots in use ("pid 12 since … (job: pull … for uid 1000)").</summary>
+    public IReadOnlyList<string> UserSlotsInUse { get; init; } = [];
 }
 
 /// <summary>One pull in progress: the scheduler id, the pulling process and since when, who asked (job, importer,

@@ -10,7 +10,7 @@ public sealed class CacheOptions
     [
         nameof(Root), nameof(HighWatermark), nameof(LowWatermark), nameof(MinAgeSeconds), nameof(TagTtlSeconds),
         nameof(LeaseTtlSeconds), nameof(LockTimeoutSeconds), nameof(ParallelDownloads), nameof(SquashfsCompression), nameof(SquashfsCompressionLevel),
-        nameof(SquashfsProcessors), nameof(SquashfsTimeoutSeconds), nameof(MaxConcurrentPulls),
+        nameof(SquashfsProcessors), nameof(SquashfsTimeoutSeconds), nameof(MaxConcurrentPulls), nameof(MaxConcurrentPullsPerUser),
     ];
 
     /// <summary>Cache root; root-owned, readable by all. Env: PLACEMENT__Cache__Root.</summary>
@@ -48,6 +48,15 @@ public sealed class CacheOptions
     /// </summary>
     [Range(0, 256)]
     public int MaxConcurrentPulls { get; set; }
+
+    /// <summary>
+    /// Pulls that run at once on this node for one user (the job's owner; the pyxis importer's caller; the CLI's
+    /// caller), across all processes; more of that user's wait (up to <see cref="LockTimeoutSeconds"/>) while other users'
+    /// pulls go ahead. Taken before a <see cref="MaxConcurrentPulls"/> slot, so one user's job array of many images
+    /// cannot hold every node slot. Root's pulls and prefetch warm-ups take none. 0: no per-user cap.
+    /// </summary>
+    [Range(0, 256)]
+    public int MaxConcurrentPullsPerUser { get; set; }
 
     /// <summary>Blobs of one image downloaded in parallel.</summary>
     [Range(1, 64)]

@@ -32,6 +32,8 @@ internal static class PlacementOptionsRules
             else if ((high.IsPercent ? low.Percent >= high.Percent : low.Bytes >= high.Bytes))
                 yield return $"Cache:LowWatermark ('{cache.LowWatermark}') must be below Cache:HighWatermark ('{cache.HighWatermark}')";
         }
+        if (cache.MaxConcurrentPullsPerUser > 0 && cache.MaxConcurrentPulls > 0 && cache.MaxConcurrentPullsPerUser >= cache.MaxConcurrentPulls)
+            yield return $"Cache:MaxConcurrentPullsPerUser ({cache.MaxConcurrentPullsPerUser}) must be below Cache:MaxConcurrentPulls ({cache.MaxConcurrentPulls}), or one user could still hold every pull slot of the node; or set it to 0 for no per-user cap";
         if (!Compressors.Contains(cache.SquashfsCompression, StringComparer.Ordinal))
             yield return $"Cache:SquashfsCompression must be one of {string.Join(", ", Compressors)} (value: '{cache.SquashfsCompression}')";
         else if (cache.SquashfsCompressionLevel != 0 && cache.SquashfsCompression is not ("zstd" or "gzip"))

@@ -42,10 +42,22 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory)
         return state;
     }
 
+    /// <summary>The job owner's uid, for <c>Cache:MaxConcurrentPullsPerUser</c> (looked up only when that is set): from
+    /// execd's record of the job (<see cref="ExecdActiveJobs.Owner"/>), null when unknown (the pull then takes no
+    /// per-user slot).</summary>
+    private async Task<int?> OwnerUidAsync(GridEngineJob job, CancellationToken cancellationToken)
+    {
+        if (cache.Options.Cache.MaxConcurrentPullsPerUser == 0)
+            return null;
+        return ExecdActiveJobs.Owner(cache.Options.Agent.GridEngineExecdSpool, job.Host, job.JobId, job.TaskId) is { } owner
+            ? await UserLookup.UidOfAsync(owner, cancellationToken).ConfigureAwait(false)
+            : null;
+    }
+
     private async Task<JobImageState> MountAsync(GridEngineJob job, string dir, CancellationToken cancellationToken)
     {
         var reference = cache.Catalog.Resolve(job.Image!);
-        var image = await cache.EnsureAsync(reference, "sge-prolog", null, cancellationToken).ConfigureAwait(false);
+        var image = await cache.EnsureAsync(reference, "sge-prolog", null, cancellationToken, await OwnerUidAsync(job, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
         cache.Lease(image, job.LeaseHolder);
         if (!image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
             throw new PlacementException(PlacementErrorKind.Unsupported,

@@ -242,6 +242,19 @@ internal sealed class AgentSocketServer : IDisposable
             await AnswerAsync(client, op, "bad_request", SocketResponse.Fail(PlacementErrorKind.BadReference, referenceError), stopping).ConfigureAwait(false);
             return;
         }
+        // Whose share of the node's pulls (Cache:MaxConcurrentPullsPerUser): the job owner root names for a job's
+        // ensure, else the caller itself.
+        int? owner = peer.Uid;
+        if (peer.Uid == 0 && request.Uid is { } named)
+        {
+            if (!int.TryParse(named, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsedUid))
+            {
+                await AnswerAsync(client, op, "bad_request", SocketResponse.Fail(PlacementErrorKind.Failure,
+                    $"\"uid\" must be a decimal uid (value: '{named}')"), stopping).ConfigureAwait(false);
+                return;
+            }
+            owner = parsedUid;
+        }
         if (reference.Kind == ImageSourceKind.File && peer.Uid != 0)
         {
             _log.Write("socket", $"{peer}: refused local file {reference.Canonical}");
@@ -255,7 +268,7 @@ internal sealed class AgentSocketServer : IDisposable
         {
             // Not cancelled when this client goes away: other callers may share the download (single-flight),
             // and a finished download is useful to the next job anyway.
-            var image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", null, stopping).ConfigureAwait(false);
+            var image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", null, stopping, owner).ConfigureAwait(false);
             if (op == SocketOps.Get && !image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
                 throw new PlacementException(PlacementErrorKind.Unsupported,
                     $"{reference.Canonical} is cached as {System.IO.Path.GetFileName(image.Path)}, not a squashfs; enroot (pyxis) imports squashfs images only");

@@ -48,7 +48,7 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
                 uids.Add(numeric);
                 names.Add($"uid {numeric}");
             }
-            else if (await LookUpUidAsync(user, cancellationToken).ConfigureAwait(false) is { } uid)
+            else if (await UserLookup.UidOfAsync(user, cancellationToken).ConfigureAwait(false) is { } uid)
             {
                 uids.Add(uid);
                 names.Add($"{user} ({uid})");
@@ -97,16 +97,5 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
             return WarmAuthorization.Deny(WarmAuthorization.Forbidden,
                 $"uid {proof.Uid} may not warm images on this node; allowed: {allowedDescription} (Agent:SlurmUser)");
         return WarmAuthorization.Allow(proof.Uid);
-    }
-
-    private static async Task<int?> LookUpUidAsync(string user, CancellationToken cancellationToken)
-    {
-        var result = await ExternalCommands.RunAsync(new ExternalCommand("getent", ["passwd", user])
-        {
-            AllowNonZeroExit = true,
-            Timeout = TimeSpan.FromSeconds(10),
-        }, cancellationToken).ConfigureAwait(false);
-        var fields = result.StandardOutput.Trim().Split(':');
-        return result.Succeeded && fields.Length > 2 && int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var uid) ? uid : null;
     }
 }

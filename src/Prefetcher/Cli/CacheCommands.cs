@@ -75,6 +75,11 @@ internal static class CacheCommands
                 Console.WriteLine($"pull slots (Cache:MaxConcurrentPulls): {report.SlotsInUse.Count} of {report.MaxConcurrentPulls} in use" +
                     (report.SlotsInUse.Count > 0 ? ": " + string.Join("; ", report.SlotsInUse) : ""));
             }
+            if (report.MaxConcurrentPullsPerUser > 0)
+            {
+                Console.WriteLine($"users' pull slots (Cache:MaxConcurrentPullsPerUser {report.MaxConcurrentPullsPerUser}): {report.UserSlotsInUse.Count} in use" +
+                    (report.UserSlotsInUse.Count > 0 ? ": " + string.Join("; ", report.UserSlotsInUse) : ""));
+            }
             return ExitCodes.Ok;
         });
         return command;

@@ -159,6 +159,46 @@ public sealed class AgentSocketServerSpecs
         Assert.That(agent.Server.WaitingFor(nobody), Is.Zero, "every connection was counted out");
     }
 
+    [Test]
+    public async Task A_jobs_ensure_pulls_under_the_uid_root_names_and_waits_for_that_users_slots_only()
+    {
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        var image = Path.Combine(dir.Path, "app.sqsh");
+        await File.WriteAllBytesAsync(image, FakeImages.Squashfs(4096, 11));
+        using var agent = new Harness(dir, dir.CacheRoot, o =>
+        {
+            o.Cache.MaxConcurrentPullsPerUser = 1;
+            o.Cache.LockTimeoutSeconds = 2;
+        });
+        try
+        {
+            // uid 4321's only slot is held, as by another process pulling for that user.
+            agent.Cache.Layout.EnsureCreated();
+            using (var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321"))
+            {
+                Assert.That(held, Is.Not.Null);
+                var busy = await SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Ensure, image, Holder: "slurm-42.0", Uid: "4321"));
+                Assert.That(busy.ExitCode, Is.EqualTo(ExitCodes.Busy), busy.Error);
+                Assert.That(busy.Error, Does.Contain("Cache:MaxConcurrentPullsPerUser, uid 4321").And.Contain("for uid 4321").And.Contain("raise Cache:MaxConcurrentPullsPerUser"));
+
+                var other = await SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Ensure, image, Holder: "slurm-43.0", Uid: "4322"));
+                Assert.That(other.ExitCode, Is.Zero, other.Error);
+            }
+
+            var bad = await SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Ensure, image, Holder: "slurm-44.0", Uid: "-1"));
+            Assert.That(bad.ExitCode, Is.Not.Zero);
+            Assert.That(bad.Error, Does.Contain("\"uid\" must be a decimal uid (value: '-1')"));
+        }
+        finally
+        {
+            await agent.Stop.CancelAsync();
+            await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
     [TestCase("null", "the request is JSON null", TestName = "A request line that is JSON null is answered bad request, not left without an answer")]
     [TestCase("{}", "missing \"op\" in the request; the socket serves \"get\", \"ensure\" (root) and \"release\"",
         TestName = "A request line without an op is answered that the op is missing, with the ops served")]
@@ -197,10 +237,11 @@ public sealed class AgentSocketServerSpecs
     /// <summary>A socket server on a scratch socket over a cache at <c>cacheRoot</c>, running until <see cref="Stop"/>.</summary>
     private sealed class Harness : IDisposable
     {
-        public Harness(TempDir dir, string cacheRoot)
+        public Harness(TempDir dir, string cacheRoot, Action<PlacementOptions>? configure = null)
         {
             var options = new PlacementOptions();
             options.Cache.Root = cacheRoot;
+            configure?.Invoke(options);
             Cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
             Socket = Path.Combine(dir.Path, "agent.sock");
             _server = new AgentSocketServer(Socket, Cache, new AgentLog(Log));

@@ -24,12 +24,13 @@ public sealed class PullSlotSpecs
     {
         private readonly PeerFetcher _peers;
 
-        public Node(int maxConcurrentPulls, int lockTimeoutSeconds = 3600)
+        public Node(int maxConcurrentPulls, int lockTimeoutSeconds = 3600, int perUser = 0)
         {
-            Dir.WriteConfig($$$"""{"Cache": {"MaxConcurrentPulls": {{{maxConcurrentPulls}}}, "LockTimeoutSeconds": {{{lockTimeoutSeconds}}}}}""");
+            Dir.WriteConfig($$$"""{"Cache": {"MaxConcurrentPulls": {{{maxConcurrentPulls}}}, "MaxConcurrentPullsPerUser": {{{perUser}}}, "LockTimeoutSeconds": {{{lockTimeoutSeconds}}}}}""");
             var options = new PlacementOptions();
             options.Cache.Root = Dir.CacheRoot;
             options.Cache.MaxConcurrentPulls = maxConcurrentPulls;
+            options.Cache.MaxConcurrentPullsPerUser = perUser;
             options.Cache.LockTimeoutSeconds = lockTimeoutSeconds;
             _peers = new PeerFetcher(options, "n1", Directory, _ => { });
             Cache = new ImageCache(options, "n1") { PersistRequestCounts = false, Peers = _peers };
@@ -53,19 +54,19 @@ public sealed class PullSlotSpecs
 
         /// <summary>Starts a job's pull of <paramref name="image"/> and returns once it holds its slot, stopped at its peer
         /// lookup until <see cref="BlockingDirectory.Release"/>.</summary>
-        public async Task<Task<CachedImage>> HoldAsync(ImageReference image)
+        public async Task<Task<CachedImage>> HoldAsync(ImageReference image, int? uid = null)
         {
-            var held = Cache.EnsureAsync(image, "job");
+            var held = Cache.EnsureAsync(image, "job", uid: uid);
             await Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
             return held;
         }
 
         /// <summary>Starts a pull of <paramref name="image"/> for <paramref name="requester"/> and returns once it reported
         /// that it waits for a slot: the pull and that report.</summary>
-        public async Task<(Task<CachedImage> Pull, PullProgress Report)> QueueAsync(ImageReference image, string requester)
+        public async Task<(Task<CachedImage> Pull, PullProgress Report)> QueueAsync(ImageReference image, string requester, int? uid = null)
         {
             var reports = new Reports();
-            var pull = Cache.EnsureAsync(image, requester, reports);
+            var pull = Cache.EnsureAsync(image, requester, reports, uid: uid);
             return (pull, await reports.Waiting.WaitAsync(TimeSpan.FromSeconds(10)));
         }
 
@@ -225,4 +226,60 @@ public sealed class PullSlotSpecs
         Assert.That(pulled.ExitCode, Is.Zero, pulled.StandardError);
         Assert.That(File.ReadAllBytes(pulled.StandardOutput.Trim().Split('\n')[^1]), Is.EqualTo(secondContent));
     }
+
+    [Test]
+    public async Task With_a_per_user_cap_of_one_a_users_second_image_waits_while_another_users_pulls_at_once()
+    {
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 0, perUser: 1);
+        var (_, first, _) = node.Image();
+        var (_, second, secondContent) = node.Image();
+        var (_, others, othersContent) = node.Image();
+
+        var held = await node.HoldAsync(first, uid: 1000);
+        var (waiting, report) = await node.QueueAsync(second, "job", uid: 1000);
+        Assert.That(report.Phase, Does.Contain("pull slots of uid 1000").And.Contain("Cache:MaxConcurrentPullsPerUser"));
+        Assert.That(report.Holder, Does.Contain($"job: pull {first.Canonical} for uid 1000"));
+        var table = await Cli.RunInAsync(node.Dir, "pulls");
+        Assert.That(table.StandardOutput, Does.Contain("users' pull slots (Cache:MaxConcurrentPullsPerUser 1): 1 in use")
+            .And.Contain($"(job: pull {first.Canonical} for uid 1000)"));
+
+        // Another user's image is pulled while uid 1000's first still holds uid 1000's only slot.
+        var other = await node.Cache.EnsureAsync(others, "job", uid: 2000).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(File.ReadAllBytes(other.Path), Is.EqualTo(othersContent));
+        Assert.That((held.IsCompleted, waiting.IsCompleted), Is.EqualTo((false, false)), "uid 1000's pulls still wait");
+
+        node.Directory.Release();
+        await held.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(File.ReadAllBytes((await waiting.WaitAsync(TimeSpan.FromSeconds(30))).Path), Is.EqualTo(secondContent));
+        Assert.That(FileLock.IsHeld(new CacheLayout(node.Dir.CacheRoot).UserPullSlot(1000, 0)), Is.False, "the slot is given back");
+    }
+
+    [Test]
+    public async Task Root_and_unknown_users_take_no_per_user_slot_but_still_wait_for_the_nodes()
+    {
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 2, perUser: 1);
+        var (_, first, _) = node.Image();
+        var (_, byRoot, _) = node.Image();
+        var (_, byNobody, _) = node.Image();
+        var (_, later, _) = node.Image();
+
+        var held = await node.HoldAsync(first, uid: 1000);
+        // uid 1000's one slot is taken: root's pull and one for an unknown user go ahead (one node slot is left).
+        await node.Cache.EnsureAsync(byRoot, "cli", uid: 0).WaitAsync(TimeSpan.FromSeconds(30));
+        await node.Cache.EnsureAsync(byNobody, "job", uid: null).WaitAsync(TimeSpan.FromSeconds(30));
+
+        // With the other node slot held too (as another process's pull would), root waits for the node's cap.
+        var layout = new CacheLayout(node.Dir.CacheRoot);
+        var external = FileLock.TryAcquire(layout.PullSlot(1), "test: pull elsewhere") ?? throw new AssertionException("node slot 1 is busy");
+        var (rootWaits, report) = await node.QueueAsync(later, "cli", uid: 0);
+        Assert.That(report.Phase, Does.Contain("Cache:MaxConcurrentPulls").And.Not.Contain("uid"));
+        external.Dispose();
+        await rootWaits.WaitAsync(TimeSpan.FromSeconds(30));
+
+        node.Directory.Release();
+        await held.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
 }

@@ -66,6 +66,8 @@ public sealed class ConfigurationSpecs
     [TestCase("Agent:MaxConcurrentUnmunge", "0", "MaxConcurrentUnmunge")]
     [TestCase("Agent:MaxConcurrentUnmunge", "65", "MaxConcurrentUnmunge")]
     [TestCase("Agent:UnmungeWaitMilliseconds", "-1", "UnmungeWaitMilliseconds")]
+    [TestCase("Cache:MaxConcurrentPullsPerUser", "-1", "MaxConcurrentPullsPerUser")]
+    [TestCase("Cache:MaxConcurrentPullsPerUser", "257", "MaxConcurrentPullsPerUser")]
     [TestCase("Agent:MaxHttpConnections", "0", "MaxHttpConnections")]
     [TestCase("Agent:MaxHttpConnectionsPerClient", "0", "MaxHttpConnectionsPerClient")]
     [TestCase("Agent:HttpHeadersTimeoutSeconds", "0", "HttpHeadersTimeoutSeconds")]
@@ -74,6 +76,16 @@ public sealed class ConfigurationSpecs
     {
         var ex = BindFails((key, value));
         Assert.That(ex.Message, Does.Contain(named), ex.Message);
+    }
+
+    [Test]
+    public void A_per_user_pull_cap_must_leave_node_slots_for_other_users()
+    {
+        var ex = BindFails(("Cache:MaxConcurrentPulls", "2"), ("Cache:MaxConcurrentPullsPerUser", "2"));
+        Assert.That(ex.Message, Does.Contain("Cache:MaxConcurrentPullsPerUser (2) must be below Cache:MaxConcurrentPulls (2)"));
+        Assert.That(Bind(("Cache:MaxConcurrentPulls", "0"), ("Cache:MaxConcurrentPullsPerUser", "2")).Cache.MaxConcurrentPullsPerUser, Is.EqualTo(2),
+            "a per-user cap alone is fine");
+        Assert.That(Bind(("Cache:MaxConcurrentPulls", "4"), ("Cache:MaxConcurrentPullsPerUser", "2")).Cache.MaxConcurrentPullsPerUser, Is.EqualTo(2));
     }
 
     [Test]
