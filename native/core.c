@@ -70,7 +70,7 @@ int placement_ensure(const char *config_path, const char *node, const char *refe
 		     char *canonical, size_t canonical_len, char *id, size_t id_len, char *digest, size_t digest_len,
 		     char *path, size_t path_len, char *err, size_t err_len)
 {
-	ensure_fn fn = (ensure_fn)symbol("placement_core_ensure", err, err_len);
+	ensure_fn fn = (ensure_fn)symbol("placement_core_ensure_as", err, err_len);
 	return fn == NULL ? 1 : fn(config_path, node, reference, holder, uid, canonical, canonical_len, id, id_len,
 				   digest, digest_len, path, path_len, err, err_len);
 }

@@ -48,7 +48,9 @@ internal static unsafe class Exports
     /// (e.g. "slurm-42.0") until <see cref="Release"/> or the lease TTL, pulling under the job owner <paramref name="uid"/>'s
     /// share of the node's pulls (<c>Cache:MaxConcurrentPullsPerUser</c>; -1: unknown).
     /// </summary>
-    [UnmanagedCallersOnly(EntryPoint = "placement_core_ensure")]
+    /// <remarks>Named <c>_as</c> since it takes the uid: a spank_placement.so of another build, calling it by the old name
+    /// with the old arguments, finds no such symbol and says so instead of passing mismatched arguments.</remarks>
+    [UnmanagedCallersOnly(EntryPoint = "placement_core_ensure_as")]
     public static int Ensure(byte* configPath, byte* node, byte* reference, byte* holder, int uid,
         byte* canonical, nuint canonicalLength, byte* id, nuint idLength, byte* digest, nuint digestLength,
         byte* path, nuint pathLength, byte* error, nuint errorLength)

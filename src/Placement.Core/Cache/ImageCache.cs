@@ -10,7 +10,7 @@ namespace Placement.Core.Cache;
 /// <summary>
 /// The node-local image cache. One download per image per node however many requests arrive at once:
 /// in-process single-flight per scheduler id, then flocks across processes in a fixed order
-/// (ref → user pull slot → node pull slot → image → blob; the slots only with <c>Cache:MaxConcurrentPullsPerUser</c> and
+/// (user pull slot → ref → node pull slot → image → blob; the slots only with <c>Cache:MaxConcurrentPullsPerUser</c> and
 /// <c>Cache:MaxConcurrentPulls</c>, <see cref="PullSlots"/>). Nothing partial is ever visible: artifacts are built under tmp/ and committed by
 /// rename. Every component (CLI, SPANK plugin, node agent, importer) uses this same class and protocol.
 /// </summary>
@@ -55,16 +55,49 @@ public sealed partial class ImageCache
     /// download of the same image by this or another process.
     /// </summary>
     /// <param name="requester">Who asks (job, prefetch, importer, cli, sge-prolog), for metrics and lock holder notes.</param>
-    /// <param name="uid">The user the pull is for (the job's owner, the importer's or the CLI's caller), for
-    /// <c>Cache:MaxConcurrentPullsPerUser</c>; null when unknown (no per-user slot is taken). Requests of other users
-    /// that join this one's download (same image, same process) wait on it under this user's slot.</param>
-    public Task<CachedImage> EnsureAsync(ImageReference reference, string requester, IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default, int? uid = null)
+    /// <param name="uid">The user the pull is for (the job's owner, the importer's caller), for
+    /// <c>Cache:MaxConcurrentPullsPerUser</c>; null when unknown (no per-user slot is taken).</param>
+    public async Task<CachedImage> EnsureAsync(ImageReference reference, string requester, IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default, int? uid = null)
     {
         ArgumentNullException.ThrowIfNull(reference);
         RequireWritable();
         var id = Catalog.IdFor(reference);
-        return _flights.RunAsync(id, shared => EnsureCoreAsync(reference, id, requester, uid, progress, shared), cancellationToken);
+        // Before the shared download and the ref lock: a user waiting behind their own pulls holds nothing that another
+        // user's request of the same image waits on. (A request cancelled while the download it started goes on for
+        // others gives its slot back early.)
+        using var userSlot = await UserSlotAsync(reference, id, requester, uid, progress, cancellationToken).ConfigureAwait(false);
+        return await _flights.RunAsync(id, shared => EnsureCoreAsync(reference, id, requester, progress, shared), cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// One of <paramref name="uid"/>'s pull slots (<c>Cache:MaxConcurrentPullsPerUser</c>, <see cref="PullSlots"/>),
+    /// waiting while the user's pulls hold them all; null when none is needed: no per-user cap, root or an unknown user,
+    /// a warm-up, or an image that is cached and fresh (a hit), also once it becomes so while this waits.
+    /// </summary>
+    private async Task<FileLock?> UserSlotAsync(ImageReference reference, string id, string requester, int? uid, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        var slots = Options.Cache.MaxConcurrentPullsPerUser;
+        if (slots == 0 || uid is not > 0 || requester == PrefetchRequester || CachedAndFresh(reference, id))
+            return null;
+        Layout.EnsureCreated();
+        var owner = uid.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var waited = Stopwatch.StartNew();
+        var waitedAtAll = false;
+        var slot = await PullSlots.AcquireForUserAsync(Layout, uid.Value, slots, $"{requester}: pull {reference.Canonical} for uid {owner}", LockTimeout,
+            () => CachedAndFresh(reference, id), holders =>
+            {
+                waitedAtAll = true;
+                progress?.Report(new PullProgress($"waiting for a pull slot of uid {owner}: all {slots} on this node are in use (Cache:MaxConcurrentPullsPerUser)", 0, 0, Waiting: true, holders));
+            }, cancellationToken).ConfigureAwait(false);
+        if (slot is not null)
+            PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
+        return slot;
+    }
+
+    /// <summary>Whether a request for <paramref name="reference"/> would find it cached and fresh now (read-only).</summary>
+    private bool CachedAndFresh(ImageReference reference, string id) =>
+        Store.ReadRef(id) is { } record && record.Ref == reference.Canonical && IsFresh(reference, record, _time.GetUtcNow())
+        && Store.ArtifactPath(Digests.Hex(record.Digest)) is not null;
 
     /// <summary>The cached artifact for a reference, without any network access or waiting; null if absent.</summary>
     public CachedImage? Find(ImageReference reference)
@@ -84,7 +117,7 @@ public sealed partial class ImageCache
     /// <summary>Within this, a hit does not rewrite refs/&lt;id&gt;.json just to move LastUsed (a herd of hits stays read-only).</summary>
     private static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
 
-    private async Task<CachedImage> EnsureCoreAsync(ImageReference reference, string id, string requester, int? uid, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    private async Task<CachedImage> EnsureCoreAsync(ImageReference reference, string id, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         if (TryReadOnlyHit(reference, id, requester) is { } quick)
             return quick;
@@ -179,12 +212,12 @@ public sealed partial class ImageCache
             RefRecord fresh;
             try
             {
-                artifact = await FetchInSlotAsync(reference, id, resolution, requester, uid, progress, cancellationToken).ConfigureAwait(false);
+                artifact = await FetchInSlotAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
                 fresh = RecordUse(artifact);
                 if (!File.Exists(artifact.Path))
                 {
                     // Found committed, then evicted or removed by another process before this ref pointed at it: once more.
-                    artifact = await FetchInSlotAsync(reference, id, resolution, requester, uid, progress, cancellationToken).ConfigureAwait(false);
+                    artifact = await FetchInSlotAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
                     fresh = RecordUse(artifact);
                 }
             }
@@ -279,46 +312,31 @@ public sealed partial class ImageCache
     }
 
     /// <summary>
-    /// <see cref="FetchAsync"/> inside one of the user's pull slots (<c>Cache:MaxConcurrentPullsPerUser</c>, when the user
-    /// is known and not root) and then one of the node's (<c>Cache:MaxConcurrentPulls</c>), <see cref="PullSlots"/>.
+    /// <see cref="FetchAsync"/> inside one of the node's pull slots (<c>Cache:MaxConcurrentPulls</c>, <see cref="PullSlots"/>).
     /// Prefetch warm-ups take none (the agent caps them with <c>Agent:MaxConcurrentWarms</c>), so a warm-up never holds up
     /// a job's pull; neither does an image already committed under the resolved digest (the fetch only finds it).
     /// </summary>
-    private async Task<FetchedArtifact> FetchInSlotAsync(ImageReference reference, string id, Resolution resolution, string requester, int? uid, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    private async Task<FetchedArtifact> FetchInSlotAsync(ImageReference reference, string id, Resolution resolution, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         var slots = Options.Cache.MaxConcurrentPulls;
-        var userSlots = uid is > 0 ? Options.Cache.MaxConcurrentPullsPerUser : 0;
         bool Committed() => resolution.Digest is { } digest && Store.ArtifactPath(Digests.Hex(digest)) is not null;
-        if ((slots == 0 && userSlots == 0) || requester == PrefetchRequester || Committed())
+        if (slots == 0 || requester == PrefetchRequester || Committed())
             return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
-        var purpose = $"{requester}: pull {reference.Canonical}" + (uid is { } owner ? $" for uid {owner.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "");
+        var waited = Stopwatch.StartNew();
         var waitedAtAll = false;
-        void Waiting(string phase, string detail, string holders)
+        // Committed while this one waited (another reference to the same digest): the fetch finds it, without a slot.
+        using var slot = await PullSlots.AcquireAsync(Layout, slots, $"{requester}: pull {reference.Canonical}", LockTimeout, Committed, holders =>
         {
             waitedAtAll = true;
             // In the progress file too: a job of the same image waiting on this pull's ref lock shows why it waits.
+            var phase = $"waiting for a pull slot ({slots} at once on this node, Cache:MaxConcurrentPulls)";
             new ProgressTracker(this, id, reference.Canonical, phase, 0, null).Phase(phase);
-            progress?.Report(new PullProgress(detail, 0, 0, Waiting: true, holders));
-        }
-        var waited = Stopwatch.StartNew();
-        // Committed while this one waited (another reference to the same digest): the fetch finds it, without a slot.
-        using var userSlot = userSlots == 0 ? null : await PullSlots.AcquireForUserAsync(Layout, uid!.Value, userSlots, purpose, LockTimeout, Committed, holders => Waiting(
-            $"waiting for a pull slot of uid {uid} ({userSlots} at once per user on this node, Cache:MaxConcurrentPullsPerUser)",
-            $"all {userSlots} pull slots of uid {uid} on this node are in use (Cache:MaxConcurrentPullsPerUser)", holders), cancellationToken).ConfigureAwait(false);
-        if (userSlot is not null)
-            PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
-        if (userSlots > 0 && userSlot is null)
-            return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false); // committed meanwhile
-        var waitedForUser = waitedAtAll;
-        waitedAtAll = false;
-        waited.Restart();
-        using var slot = await PullSlots.AcquireAsync(Layout, slots, purpose, LockTimeout, Committed, holders => Waiting(
-            $"waiting for a pull slot ({slots} at once on this node, Cache:MaxConcurrentPulls)",
-            $"all {slots} pull slots of this node are in use (Cache:MaxConcurrentPulls)", holders), cancellationToken).ConfigureAwait(false);
+            progress?.Report(new PullProgress($"all {slots} pull slots of this node are in use (Cache:MaxConcurrentPulls)", 0, 0, Waiting: true, holders));
+        }, cancellationToken).ConfigureAwait(false);
+        if (waitedAtAll)
+            AtomicFile.TryDelete(Layout.Progress(id)); // no longer waiting: the fetch writes its own phases
         if (slot is not null)
             PlacementMetrics.PullSlotWaitSeconds.WithLabels("node").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
-        if (waitedAtAll || waitedForUser)
-            AtomicFile.TryDelete(Layout.Progress(id)); // no longer waiting: the fetch writes its own phases
         return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
     }
 

@@ -10,10 +10,10 @@ namespace Placement.Core.Cache;
 /// crash drops its slot with the process, like every other lock here. Waiters sleep in the kernel on the slots' locks
 /// (no polling) and re-check at least once a second for their timeout; they are served in no strict order.
 /// <para>The per-user cap (<c>Cache:MaxConcurrentPullsPerUser</c>) works the same way with its own files,
-/// <c>locks/pull-slot-uid&lt;uid&gt;-N.lock</c>, taken before a node slot.</para>
-/// <para>Lock order: a ref lock, then a user slot, then a node slot, then image and blob locks. No holder of an image or
-/// blob lock ever waits for a slot, and no holder of a node slot for a user slot, so a slot holder waiting for a later
-/// lock always waits for a pull that can finish.</para>
+/// <c>locks/pull-slot-uid&lt;uid&gt;-N.lock</c>, taken before the ref lock (so a user waiting behind their own pulls
+/// holds nothing another user's request of the same image waits on).</para>
+/// <para>Lock order: a user slot, then a ref lock, then a node slot, then image and blob locks. No holder of a later
+/// lock ever waits for an earlier one, so a holder waiting for a later lock always waits for a pull that can finish.</para>
 /// </summary>
 internal static class PullSlots
 {

@@ -50,10 +50,10 @@ public sealed class CacheOptions
     public int MaxConcurrentPulls { get; set; }
 
     /// <summary>
-    /// Pulls that run at once on this node for one user (the job's owner; the pyxis importer's caller; the CLI's
-    /// caller), across all processes; more of that user's wait (up to <see cref="LockTimeoutSeconds"/>) while other users'
-    /// pulls go ahead. Taken before a <see cref="MaxConcurrentPulls"/> slot, so one user's job array of many images
-    /// cannot hold every node slot. Root's pulls and prefetch warm-ups take none. 0: no per-user cap.
+    /// Pulls that run at once on this node for one user (the job's owner; the pyxis importer's caller), across all
+    /// processes; more of that user's wait (up to <see cref="LockTimeoutSeconds"/>) while other users' pulls go ahead.
+    /// Taken before the image's lock and a <see cref="MaxConcurrentPulls"/> slot, so one user's job array of many images
+    /// cannot hold every node slot. Root's pulls (the CLI, root's jobs) and prefetch warm-ups take none. 0: no per-user cap.
     /// </summary>
     [Range(0, 256)]
     public int MaxConcurrentPullsPerUser { get; set; }

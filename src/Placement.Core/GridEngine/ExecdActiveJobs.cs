@@ -26,23 +26,26 @@ public static class ExecdActiveJobs
     /// <summary>
     /// The owner of a running job as execd recorded it for sge_shepherd (<c>job_owner=</c> in
     /// <c>&lt;spool&gt;/&lt;host&gt;/active_jobs/&lt;job&gt;.&lt;task&gt;/config</c>, root's file, not the job's environment, which
-    /// the user sets); null when the file or the line is missing.
+    /// the user sets); null when the file or the line is missing. The last <c>job_owner=</c> line counts, as for
+    /// sge_shepherd, which reads later lines over earlier ones (execd writes paths the user chose before it).
     /// </summary>
     public static string? Owner(string spoolDirectory, string host, string jobId, string taskId)
     {
         var task = taskId.All(char.IsAsciiDigit) && taskId.Length > 0 ? taskId : "1"; // "undefined": not an array job
         var config = Path.Combine(spoolDirectory, host, "active_jobs", $"{jobId}.{task}", "config");
+        string? owner = null;
         try
         {
             foreach (var line in File.ReadLines(config))
             {
                 if (line.StartsWith("job_owner=", StringComparison.Ordinal))
-                    return line["job_owner=".Length..].Trim() is { Length: > 0 } owner ? owner : null;
+                    owner = line["job_owner=".Length..].Trim();
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            return null;
         }
-        return null;
+        return owner is { Length: > 0 } ? owner : null;
     }
 }

@@ -57,7 +57,9 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory)
     private async Task<JobImageState> MountAsync(GridEngineJob job, string dir, CancellationToken cancellationToken)
     {
         var reference = cache.Catalog.Resolve(job.Image!);
-        var image = await cache.EnsureAsync(reference, "sge-prolog", null, cancellationToken, await OwnerUidAsync(job, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        // The owner only matters for a pull: a hit does not wait for getent.
+        var uid = cache.Find(reference) is null ? await OwnerUidAsync(job, cancellationToken).ConfigureAwait(false) : null;
+        var image = await cache.EnsureAsync(reference, "sge-prolog", null, cancellationToken, uid).ConfigureAwait(false);
         cache.Lease(image, job.LeaseHolder);
         if (!image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
             throw new PlacementException(PlacementErrorKind.Unsupported,

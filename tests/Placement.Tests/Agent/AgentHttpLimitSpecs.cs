@@ -59,31 +59,16 @@ public sealed class AgentHttpLimitSpecs
         await one.ConnectAsync(address, port);
         await two.ConnectAsync(address, port);
         await Task.Delay(300);
-        var refused = await RawGetAsync(port, "/v1/node");
+        var (_, refused) = await RawHttp.GetAsync(IPAddress.Loopback, port, "/v1/node");
         one.Dispose();
         two.Dispose();
         await Task.Delay(300);
-        var metrics = await RawGetAsync(port, "/metrics");
+        var (_, metrics) = await RawHttp.GetAsync(IPAddress.Loopback, port, "/metrics");
         var stopped = await agent.StopAsync();
 
         Assert.That(refused, Does.StartWith("HTTP/1.1 503").And.Contain("127.0.0.1 already has 2 connections open").And.Contain("Agent:MaxHttpConnectionsPerClient"), refused);
         Assert.That(metrics, Does.StartWith("HTTP/1.1 200").And.Contain("placement_http_connections_refused_total{reason=\"client_limit\"} 1"), metrics);
         Assert.That(stopped.StandardError, Does.Contain($"serving http://127.0.0.1:{port}/").And.Contain("2 per client address, headers within 1 s"));
         Assert.That(stopped.StandardError, Does.Contain("refused a connection from 127.0.0.1"));
-    }
-
-    private static async Task<string> RawGetAsync(int port, string path)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, port);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n\r\n"));
-        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var answer = new MemoryStream();
-        var buffer = new byte[8192];
-        int read;
-        while ((read = await stream.ReadAsync(buffer, reading.Token)) > 0)
-            answer.Write(buffer, 0, read);
-        return Encoding.UTF8.GetString(answer.ToArray());
     }
 }

@@ -84,11 +84,11 @@ public sealed class HttpLimitSpecs
             held.Add(idle);
         }
         await WaitForOpenAsync(agent, 3);
-        var (status, body) = await RawGetAsync(agent, "/v1/node");
+        var (status, body) = await RawHttp.GetAsync(agent.Address.Address, agent.Address.Port, "/v1/node");
         var refusedAfter = PlacementMetrics.HttpConnectionsRefused.WithLabels("client_limit").Value;
         held[0].Dispose();
         await WaitForOpenAsync(agent, 2);
-        var (statusAfterClose, bodyAfterClose) = await RawGetAsync(agent, "/v1/node");
+        var (statusAfterClose, bodyAfterClose) = await RawHttp.GetAsync(agent.Address.Address, agent.Address.Port, "/v1/node");
         foreach (var client in held)
             client.Dispose();
 
@@ -116,7 +116,7 @@ public sealed class HttpLimitSpecs
         await two.ConnectAsync(agent.Address.Address, agent.Address.Port);
         await WaitForOpenAsync(agent, 2);
 
-        var (status, body) = await RawGetAsync(agent, "/v1/inventory");
+        var (status, body) = await RawHttp.GetAsync(agent.Address.Address, agent.Address.Port, "/v1/inventory");
 
         Assert.That(status, Is.EqualTo(503), body);
         Assert.That(body, Does.Contain("already has 2 connections open").And.Contain("Agent:MaxHttpConnections"));
@@ -157,23 +157,5 @@ public sealed class HttpLimitSpecs
                 Assert.Fail($"the agent counts {agent.OpenConnections} open connections, not {open}");
             await Task.Delay(20);
         }
-    }
-
-    /// <summary>One GET on a fresh connection (HttpClient would reuse a pooled one), read to its end.</summary>
-    private static async Task<(int Status, string Text)> RawGetAsync(InProcessAgent agent, string path)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync(agent.Address.Address, agent.Address.Port);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n\r\n"));
-        using var reading = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var answer = new MemoryStream();
-        var buffer = new byte[4096];
-        int read;
-        while ((read = await stream.ReadAsync(buffer, reading.Token)) > 0)
-            answer.Write(buffer, 0, read);
-        var text = Encoding.UTF8.GetString(answer.ToArray());
-        var status = text.Length > 12 && text.StartsWith("HTTP/1.1 ", StringComparison.Ordinal) ? int.Parse(text[9..12], System.Globalization.CultureInfo.InvariantCulture) : 0;
-        return (status, text);
     }
 }

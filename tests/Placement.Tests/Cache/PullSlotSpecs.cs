@@ -238,7 +238,7 @@ public sealed class PullSlotSpecs
 
         var held = await node.HoldAsync(first, uid: 1000);
         var (waiting, report) = await node.QueueAsync(second, "job", uid: 1000);
-        Assert.That(report.Phase, Does.Contain("pull slots of uid 1000").And.Contain("Cache:MaxConcurrentPullsPerUser"));
+        Assert.That(report.Phase, Does.Contain("waiting for a pull slot of uid 1000").And.Contain("Cache:MaxConcurrentPullsPerUser"));
         Assert.That(report.Holder, Does.Contain($"job: pull {first.Canonical} for uid 1000"));
         var table = await Cli.RunInAsync(node.Dir, "pulls");
         Assert.That(table.StandardOutput, Does.Contain("users' pull slots (Cache:MaxConcurrentPullsPerUser 1): 1 in use")
@@ -282,4 +282,26 @@ public sealed class PullSlotSpecs
         await held.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
+    [Test]
+    public async Task A_users_request_waiting_for_its_own_slot_holds_up_no_other_users_request_of_the_same_image()
+    {
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 0, perUser: 1);
+        var (_, first, _) = node.Image();
+        var (_, shared, sharedContent) = node.Image();
+
+        var held = await node.HoldAsync(first, uid: 1000);
+        var (waiting, _) = await node.QueueAsync(shared, "job", uid: 1000);
+
+        // uid 2000 asks for the image uid 1000 waits to pull: it is pulled now, not behind uid 1000's queue...
+        var other = await node.Cache.EnsureAsync(shared, "job", uid: 2000).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(File.ReadAllBytes(other.Path), Is.EqualTo(sharedContent));
+        // ...and uid 1000's waiting request then finds it cached, without waiting for its slot any longer.
+        var found = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(found.Path, Is.EqualTo(other.Path));
+        Assert.That(held.IsCompleted, Is.False, "uid 1000's first pull still holds uid 1000's only slot");
+
+        node.Directory.Release();
+        await held.WaitAsync(TimeSpan.FromSeconds(30));
+    }
 }
