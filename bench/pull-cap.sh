@@ -7,11 +7,15 @@
 # the same rootfs, so each pull does the same work). Each run starts with the page cache dropped; ROUNDS runs of
 # each case, alternating, median per column. The variants' manifests are deleted from the dev registry at the end;
 # their blobs stay in its storage until a registry garbage-collect.
-# Usage: bench/pull-cap.sh [K] [ROUNDS]   (K from 2 to 9; default: 4 images, 3 rounds)
+# Then Cache:MaxConcurrentPullsPerUser: through a node agent, as the SPANK plugin asks it (ensure with the job owner's
+# uid), one user asks for K-1 of the images at once and another user for the last one half a second later, with a node
+# cap of 2; no per-user cap (the baseline, same run) against a per-user cap of 1. Prints when the second user's image
+# and the first user's images were ready.
+# Usage: bench/pull-cap.sh [K] [ROUNDS]   (K from 3 to 9; default: 4 images, 3 rounds)
 . "$(dirname "$0")/common.sh"
 K=${1:-4}
 ROUNDS=${2:-3}
-[[ $K =~ ^[2-9]$ ]] || { echo "bench: K must be 2 to 9 (one gzip level per image), not '$K'" >&2; exit 2; }
+[[ $K =~ ^[3-9]$ ]] || { echo "bench: K must be 3 to 9 (one gzip level per image, two users), not '$K'" >&2; exit 2; }
 ref=$PLACEMENT_TEST_IMAGE_BIG; repo_tag=${ref#*/}; repo=${repo_tag%:*}
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 median() { sort -n | awk '{v[NR]=$1} END{print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
@@ -71,4 +75,62 @@ for c in "${caps[@]}"; do
   name="MaxConcurrentPulls $c"; [ "$c" -eq 0 ] && name="no cap (0) [baseline]"
   printf '%-28s %9s %9s %9s %12s %11s %11s\n' "$name" "$(fmt "$f")" "$(fmt "$m")" "$(fmt "$l")" \
     "$(ratio "$f" "$b_first")" "$(ratio "$m" "$b_mean")" "$(ratio "$l" "$b_last")"
+done
+
+# --- Cache:MaxConcurrentPullsPerUser ---------------------------------------------------------------------------------
+ensure() { # ensure SOCKET REF UID HOLDER: the SPANK plugin's request to the agent; fails unless the image is ready
+  python3 - "$@" <<'PY'
+import json, socket, sys
+path, ref, uid, holder = sys.argv[1:5]
+s = socket.socket(socket.AF_UNIX)
+s.connect(path)
+s.sendall((json.dumps({"op": "ensure", "ref": ref, "holder": holder, "uid": uid}) + "\n").encode())
+answer = json.loads(s.makefile().readline())
+if answer.get("exitCode") != 0:
+    sys.exit(f"bench: ensure {ref} for uid {uid}: {answer}")
+PY
+}
+
+user_run() { # user_run PER_USER: appends when user B's image, and user A's (mean, last), were ready
+  local per=$1 root=$WORK/ucache-$1 sock=$WORK/agent-$1.sock config=$WORK/agent-$1.json t0 i p agent pids=() failed=0
+  cat >"$config" <<JSON
+{ "Cache": { "Root": "$root", "MaxConcurrentPulls": 2, "MaxConcurrentPullsPerUser": $per },
+  "Agent": { "Listen": "", "Socket": "$sock", "PublishFeatures": false, "LeaseCheckIntervalSeconds": 0 },
+  "Peers": { "Enabled": false } }
+JSON
+  "$PLACEMENT" agent --config "$config" --node bench 2>"$WORK/agent-$per.log" &
+  agent=$!
+  for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
+  [ -S "$sock" ] || { cat "$WORK/agent-$per.log" >&2; echo "bench: the agent did not start" >&2; exit 1; }
+  drop; t0=$(now)
+  for ((i = 0; i < K - 1; i++)); do
+    ( ensure "$sock" "${images[$i]}" 60001 "slurm-$((100 + i)).0" && echo "$(elapsed "$t0")" >"$WORK/udone-$per-a$i" ) &
+    pids+=($!)
+  done
+  sleep 0.5
+  ( ensure "$sock" "${images[$((K - 1))]}" 60002 slurm-200.0 && echo "$(elapsed "$t0")" >"$WORK/udone-$per-b" ) &
+  pids+=($!)
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  kill "$agent"; wait "$agent" 2>/dev/null || true
+  [ "$failed" -eq 0 ] || { cat "$WORK/agent-$per.log" >&2; echo "bench: a request failed (per-user cap $per)" >&2; exit 1; }
+  cat "$WORK/udone-$per-b" >>"$WORK/ub-$per"
+  sort -n "$WORK"/udone-"$per"-a* | awk -v m="$WORK/uamean-$per" -v l="$WORK/ualast-$per" \
+    '{v[NR]=$1; s+=$1} END{printf "%.3f\n", s/NR >>m; print v[NR] >>l}'
+  rm -rf "$root" "$WORK"/udone-"$per"-*
+}
+
+pers=(0 1)
+for u in "${pers[@]}"; do : >"$WORK/ub-$u"; : >"$WORK/uamean-$u"; : >"$WORK/ualast-$u"; done
+for ((r = 0; r < ROUNDS; r++)); do
+  for u in "${pers[@]}"; do user_run "$u"; done
+done
+echo
+echo "two users through the agent, MaxConcurrentPulls 2: user A asks for $((K - 1)) images at once, user B for 1 image 0.5 s later; $ROUNDS rounds, median"
+printf '%-36s %9s %12s %12s %9s %13s %13s\n' case B_s A_mean_s A_last_s B_ratio A_mean_ratio A_last_ratio
+b_b=$(median <"$WORK/ub-0"); b_am=$(median <"$WORK/uamean-0"); b_al=$(median <"$WORK/ualast-0")
+for u in "${pers[@]}"; do
+  b=$(median <"$WORK/ub-$u"); am=$(median <"$WORK/uamean-$u"); al=$(median <"$WORK/ualast-$u")
+  name="MaxConcurrentPullsPerUser $u"; [ "$u" -eq 0 ] && name="no per-user cap (0) [baseline]"
+  printf '%-36s %9s %12s %12s %9s %13s %13s\n' "$name" "$(fmt "$b")" "$(fmt "$am")" "$(fmt "$al")" \
+    "$(ratio "$b" "$b_b")" "$(ratio "$am" "$b_am")" "$(ratio "$al" "$b_al")"
 done
