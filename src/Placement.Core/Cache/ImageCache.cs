@@ -72,32 +72,37 @@ public sealed partial class ImageCache
     /// <summary>
     /// One of <paramref name="uid"/>'s pull slots (<c>Cache:MaxConcurrentPullsPerUser</c>, <see cref="PullSlots"/>),
     /// waiting while the user's pulls hold them all; null when none is needed: no per-user cap, root or an unknown user,
-    /// a warm-up, or an image that is cached and fresh (a hit), also once it becomes so while this waits.
+    /// a warm-up, a reference already cached (a hit, or the re-check of a tag past <c>Cache:TagTtlSeconds</c>, which must
+    /// not wait behind the user's other pulls; a re-pull after the tag moved then runs under the node cap only), or an
+    /// image this process is already pulling (the request joins that download, which holds its own slots); also once
+    /// either becomes so while this waits. So a job array of one image, all asking at once, shares one pull and one slot.
     /// </summary>
     private async Task<FileLock?> UserSlotAsync(ImageReference reference, string id, string requester, int? uid, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         var slots = Options.Cache.MaxConcurrentPullsPerUser;
-        if (slots == 0 || uid is not > 0 || requester == PrefetchRequester || CachedAndFresh(reference, id))
+        bool Needless() => _flights.IsRunning(id) || Find(reference) is not null;
+        if (slots == 0 || uid is not > 0 || requester == PrefetchRequester || Needless())
             return null;
         Layout.EnsureCreated();
         var owner = uid.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var waited = Stopwatch.StartNew();
         var waitedAtAll = false;
         var slot = await PullSlots.AcquireForUserAsync(Layout, uid.Value, slots, $"{requester}: pull {reference.Canonical} for uid {owner}", LockTimeout,
-            () => CachedAndFresh(reference, id), holders =>
+            Needless, holders =>
             {
                 waitedAtAll = true;
                 progress?.Report(new PullProgress($"waiting for a pull slot of uid {owner}: all {slots} on this node are in use (Cache:MaxConcurrentPullsPerUser)", 0, 0, Waiting: true, holders));
             }, cancellationToken).ConfigureAwait(false);
+        if (slot is not null && _flights.IsRunning(id))
+        {
+            // Another request of this image started its download between the check and the slot: join it instead.
+            slot.Dispose();
+            return null;
+        }
         if (slot is not null)
             PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
         return slot;
     }
-
-    /// <summary>Whether a request for <paramref name="reference"/> would find it cached and fresh now (read-only).</summary>
-    private bool CachedAndFresh(ImageReference reference, string id) =>
-        Store.ReadRef(id) is { } record && record.Ref == reference.Canonical && IsFresh(reference, record, _time.GetUtcNow())
-        && Store.ArtifactPath(Digests.Hex(record.Digest)) is not null;
 
     /// <summary>The cached artifact for a reference, without any network access or waiting; null if absent.</summary>
     public CachedImage? Find(ImageReference reference)

@@ -50,6 +50,10 @@ internal static class PullSlots
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            // After a wake, first whether a slot is still needed: a waiter whose image got committed must not take the
+            // slot just released from a waiter that needs it.
+            if (told && satisfied?.Invoke() == true)
+                return null;
             foreach (var path in slots)
             {
                 if (FileLock.TryAcquire(path, purpose) is { } slot)

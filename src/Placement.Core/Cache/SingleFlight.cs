@@ -42,6 +42,13 @@ public sealed class SingleFlight<TKey, TResult> where TKey : notnull
         }
     }
 
+    /// <summary>Whether work for <paramref name="key"/> is in flight now (a caller would join it).</summary>
+    public bool IsRunning(TKey key)
+    {
+        lock (_gate)
+            return _inFlight.TryGetValue(key, out var flight) && !flight.Abandoned;
+    }
+
     /// <param name="work">The work, given the token that is cancelled once no caller waits for it any more.</param>
     /// <param name="cancellationToken">Stops this caller's wait; the work is cancelled when it was the last one waiting.</param>
     /// <param name="shared">True when this caller joined work another caller started.</param>

@@ -57,7 +57,8 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory)
     private async Task<JobImageState> MountAsync(GridEngineJob job, string dir, CancellationToken cancellationToken)
     {
         var reference = cache.Catalog.Resolve(job.Image!);
-        // The owner only matters for a pull: a hit does not wait for getent.
+        // The owner only matters when the request takes a user slot: a cached reference takes none (ImageCache.EnsureAsync),
+        // and does not wait for getent.
         var uid = cache.Find(reference) is null ? await OwnerUidAsync(job, cancellationToken).ConfigureAwait(false) : null;
         var image = await cache.EnsureAsync(reference, "sge-prolog", null, cancellationToken, uid).ConfigureAwait(false);
         cache.Lease(image, job.LeaseHolder);

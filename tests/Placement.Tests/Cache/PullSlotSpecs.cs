@@ -304,4 +304,26 @@ public sealed class PullSlotSpecs
         node.Directory.Release();
         await held.WaitAsync(TimeSpan.FromSeconds(30));
     }
+
+    [Test]
+    public async Task A_users_requests_of_an_image_this_process_is_pulling_join_that_pull_without_a_slot()
+    {
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 0, perUser: 1);
+        var (_, image, content) = node.Image();
+
+        // A job array of one image: the first task's pull holds uid 1000's only slot; the others join it at once.
+        var first = await node.HoldAsync(image, uid: 1000);
+        var reports = new Reports();
+        var others = Enumerable.Range(0, 5).Select(_ => node.Cache.EnsureAsync(image, "job", reports, uid: 1000)).ToList();
+        await Task.Delay(300);
+        Assert.That(reports.Waiting.IsCompleted, Is.False, "the others wait for the pull itself, not for a slot: " +
+            (reports.Waiting.IsCompleted ? reports.Waiting.Result.Phase : ""));
+
+        node.Directory.Release();
+        var all = await Task.WhenAll([first, .. others]).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(all.Select(i => i.Path).Distinct().Count(), Is.EqualTo(1));
+        Assert.That(File.ReadAllBytes(all[0].Path), Is.EqualTo(content));
+        Assert.That(node.Servers[0].Requests.Count, Is.EqualTo(1), "one download");
+    }
 }
