@@ -91,7 +91,7 @@ public sealed partial class ImageCache
             Needless, holders =>
             {
                 waitedAtAll = true;
-                progress?.Report(new PullProgress($"waiting for a pull slot of uid {owner}: all {slots} on this node are in use (Cache:MaxConcurrentPullsPerUser)", 0, 0, Waiting: true, holders));
+                progress?.Report(new PullProgress($"waiting for a pull slot of uid {owner} ({slots} at once per user on this node, Cache:MaxConcurrentPullsPerUser)", 0, 0, Waiting: true, holders));
             }, cancellationToken).ConfigureAwait(false);
         if (slot is not null && _flights.IsRunning(id))
         {

@@ -268,7 +268,9 @@ internal sealed class AgentSocketServer : IDisposable
         {
             // Not cancelled when this client goes away: other callers may share the download (single-flight),
             // and a finished download is useful to the next job anyway.
-            var image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", null, stopping, owner).ConfigureAwait(false);
+            // A wait for a pull slot (the user's or the node's) or for another process's pull is logged once: it may last.
+            var waits = new FirstWaitLog(what => _log.Write("socket", $"{peer}: {op} {reference.Canonical}: {what}"));
+            var image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", waits, stopping, owner).ConfigureAwait(false);
             if (op == SocketOps.Get && !image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
                 throw new PlacementException(PlacementErrorKind.Unsupported,
                     $"{reference.Canonical} is cached as {System.IO.Path.GetFileName(image.Path)}, not a squashfs; enroot (pyxis) imports squashfs images only");
@@ -375,5 +377,17 @@ internal sealed class AgentSocketServer : IDisposable
     {
         _listener.Dispose();
         SocketListener.Remove(Path, _inode);
+    }
+
+    /// <summary>Reports the first wait of a request (its phase and who holds what it waits for); ignores the rest.</summary>
+    private sealed class FirstWaitLog(Action<string> write) : IProgress<PullProgress>
+    {
+        private int _told;
+
+        public void Report(PullProgress value)
+        {
+            if (value.Waiting && Interlocked.Exchange(ref _told, 1) == 0)
+                write($"waiting: {value.Phase}" + (value.Holder is { Length: > 0 } holder ? $"; held by {holder}" : ""));
+        }
     }
 }

@@ -182,6 +182,8 @@ public sealed class AgentSocketServerSpecs
                 Assert.That(held, Is.Not.Null);
                 var busy = await SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Ensure, image, Holder: "slurm-42.0", Uid: "4321"));
                 Assert.That(busy.ExitCode, Is.EqualTo(ExitCodes.Busy), busy.Error);
+                Assert.That(agent.Log.ToString(), Does.Contain("ensure file://" + image).And.Contain("waiting: waiting for a pull slot of uid 4321 (1 at once per user")
+                    .And.Contain("held by pid " + Environment.ProcessId), "the wait is in the agent's log");
                 Assert.That(busy.Error, Does.Contain("Cache:MaxConcurrentPullsPerUser, uid 4321").And.Contain("for uid 4321").And.Contain("raise Cache:MaxConcurrentPullsPerUser"));
 
                 var other = await SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Ensure, image, Holder: "slurm-43.0", Uid: "4322"));
