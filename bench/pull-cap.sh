@@ -67,15 +67,26 @@ for ((r = 0; r < ROUNDS; r++)); do
   for c in "${caps[@]}"; do run "$c"; done
 done
 
+# rows FORMAT NAMER FILE1 FILE2 FILE3 KEY...: per KEY, the medians of $WORK/FILEn-KEY and their ratios to the first
+# KEY's (the baseline); NAMER KEY prints the row's name.
+rows() {
+  local format=$1 namer=$2 f1=$3 f2=$4 f3=$5 key b1 b2 b3 v1 v2 v3
+  shift 5
+  b1=$(median <"$WORK/$f1-$1"); b2=$(median <"$WORK/$f2-$1"); b3=$(median <"$WORK/$f3-$1")
+  for key in "$@"; do
+    v1=$(median <"$WORK/$f1-$key"); v2=$(median <"$WORK/$f2-$key"); v3=$(median <"$WORK/$f3-$key")
+    # shellcheck disable=SC2059
+    printf "$format" "$("$namer" "$key")" "$(fmt "$v1")" "$(fmt "$v2")" "$(fmt "$v3")" \
+      "$(ratio "$v1" "$b1")" "$(ratio "$v2" "$b2")" "$(ratio "$v3" "$b3")"
+  done
+}
+cap_name() { if [ "$1" -eq 0 ]; then echo "no cap (0) [baseline]"; else echo "MaxConcurrentPulls $1"; fi; }
+
 echo "images: $K x the test image ($per_image layers, distinct gzip levels); machine: $(nproc) cores; $ROUNDS rounds, median"
-printf '%-28s %9s %9s %9s %12s %11s %11s\n' case first_s mean_s last_s first_ratio mean_ratio last_ratio
-b_first=$(median <"$WORK/first-0"); b_mean=$(median <"$WORK/mean-0"); b_last=$(median <"$WORK/last-0")
-for c in "${caps[@]}"; do
-  f=$(median <"$WORK/first-$c"); m=$(median <"$WORK/mean-$c"); l=$(median <"$WORK/last-$c")
-  name="MaxConcurrentPulls $c"; [ "$c" -eq 0 ] && name="no cap (0) [baseline]"
-  printf '%-28s %9s %9s %9s %12s %11s %11s\n' "$name" "$(fmt "$f")" "$(fmt "$m")" "$(fmt "$l")" \
-    "$(ratio "$f" "$b_first")" "$(ratio "$m" "$b_mean")" "$(ratio "$l" "$b_last")"
-done
+format='%-28s %9s %9s %9s %12s %11s %11s\n'
+# shellcheck disable=SC2059
+printf "$format" case first_s mean_s last_s first_ratio mean_ratio last_ratio
+rows "$format" cap_name first mean last "${caps[@]}"
 
 # --- Cache:MaxConcurrentPullsPerUser ---------------------------------------------------------------------------------
 ensure() { # ensure SOCKET REF UID HOLDER: the SPANK plugin's request to the agent; fails unless the image is ready
@@ -126,11 +137,8 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 echo
 echo "two users through the agent, MaxConcurrentPulls 2: user A asks for $((K - 1)) images at once, user B for 1 image 0.5 s later; $ROUNDS rounds, median"
-printf '%-36s %9s %12s %12s %9s %13s %13s\n' case B_s A_mean_s A_last_s B_ratio A_mean_ratio A_last_ratio
-b_b=$(median <"$WORK/ub-0"); b_am=$(median <"$WORK/uamean-0"); b_al=$(median <"$WORK/ualast-0")
-for u in "${pers[@]}"; do
-  b=$(median <"$WORK/ub-$u"); am=$(median <"$WORK/uamean-$u"); al=$(median <"$WORK/ualast-$u")
-  name="MaxConcurrentPullsPerUser $u"; [ "$u" -eq 0 ] && name="no per-user cap (0) [baseline]"
-  printf '%-36s %9s %12s %12s %9s %13s %13s\n' "$name" "$(fmt "$b")" "$(fmt "$am")" "$(fmt "$al")" \
-    "$(ratio "$b" "$b_b")" "$(ratio "$am" "$b_am")" "$(ratio "$al" "$b_al")"
-done
+per_user_name() { if [ "$1" -eq 0 ]; then echo "no per-user cap (0) [baseline]"; else echo "MaxConcurrentPullsPerUser $1"; fi; }
+format='%-36s %9s %12s %12s %9s %13s %13s\n'
+# shellcheck disable=SC2059
+printf "$format" case B_s A_mean_s A_last_s B_ratio A_mean_ratio A_last_ratio
+rows "$format" per_user_name ub uamean ualast "${pers[@]}"
