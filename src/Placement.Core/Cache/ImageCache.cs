@@ -408,14 +408,14 @@ public sealed partial class ImageCache
             });
         }
         var cap = Options.Cache.MaxConcurrentPulls;
-        var slots = Enumerable.Range(0, cap).Select(Layout.PullSlot)
-            .Where(slot => FileLock.ReadHolder(slot) is not null && FileLock.IsHeld(slot)) // as above: the note first
-            .Select(FileLock.DescribeHolder).ToList();
         var perUser = Options.Cache.MaxConcurrentPullsPerUser;
-        var userSlots = perUser == 0 || !Directory.Exists(Layout.Locks) ? [] : Directory.EnumerateFiles(Layout.Locks, "pull-slot-uid*-*.lock").Order(StringComparer.Ordinal)
-            .Where(slot => FileLock.ReadHolder(slot) is not null && FileLock.IsHeld(slot))
-            .Select(FileLock.DescribeHolder).ToList();
-        return new PullsReport { Pulls = pulls, MaxConcurrentPulls = cap, SlotsInUse = slots, MaxConcurrentPullsPerUser = perUser, UserSlotsInUse = userSlots };
+        var userSlots = perUser == 0 || !Directory.Exists(Layout.Locks) ? []
+            : PullSlots.Held(Directory.EnumerateFiles(Layout.Locks, "pull-slot-uid*-*.lock").Order(StringComparer.Ordinal));
+        return new PullsReport
+        {
+            Pulls = pulls, MaxConcurrentPulls = cap, SlotsInUse = PullSlots.Held(PullSlots.NodeSlots(Layout, cap)),
+            MaxConcurrentPullsPerUser = perUser, UserSlotsInUse = userSlots,
+        };
     }
 
     /// <summary>The progress the downloading process last wrote for this id, if any.</summary>

@@ -21,13 +21,14 @@ internal static class PullSlots
     /// flock until that slot's holder lets go), so W waiting pulls cost N threads, not W × N.</summary>
     private static readonly ConcurrentDictionary<string, Task> Released = new(StringComparer.Ordinal);
 
-    /// <summary>One of the node's <paramref name="slots"/> (<c>Cache:MaxConcurrentPulls</c>); see <see cref="AcquireAsync(IReadOnlyList{string}, string, string, TimeSpan, Func{bool}?, Action{string}?, CancellationToken)"/>.</summary>
+    /// <summary>One of the node's <paramref name="slots"/> (<c>Cache:MaxConcurrentPulls</c>); see <see cref="AcquireAsync(IReadOnlyList{string}, string, string, string, TimeSpan, Func{bool}?, Action{string}?, CancellationToken)"/>.</summary>
     public static Task<FileLock?> AcquireAsync(CacheLayout layout, int slots, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken) =>
-        AcquireAsync(NodeSlots(layout, slots), "Cache:MaxConcurrentPulls", purpose, timeout, satisfied, onWait, cancellationToken);
+        AcquireAsync(NodeSlots(layout, slots), "Cache:MaxConcurrentPulls", "Cache:MaxConcurrentPulls", purpose, timeout, satisfied, onWait, cancellationToken);
 
     /// <summary>One of user <paramref name="uid"/>'s <paramref name="slots"/> (<c>Cache:MaxConcurrentPullsPerUser</c>).</summary>
     public static Task<FileLock?> AcquireForUserAsync(CacheLayout layout, int uid, int slots, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken) =>
-        AcquireAsync(UserSlots(layout, uid, slots), $"Cache:MaxConcurrentPullsPerUser, uid {uid.ToString(System.Globalization.CultureInfo.InvariantCulture)}", purpose, timeout, satisfied, onWait, cancellationToken);
+        AcquireAsync(UserSlots(layout, uid, slots), "Cache:MaxConcurrentPullsPerUser", $"Cache:MaxConcurrentPullsPerUser, uid {uid.ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+            purpose, timeout, satisfied, onWait, cancellationToken);
 
     public static IReadOnlyList<string> NodeSlots(CacheLayout layout, int slots) => [.. Enumerable.Range(0, Math.Max(slots, 0)).Select(layout.PullSlot)];
 
@@ -37,13 +38,13 @@ internal static class PullSlots
     /// One of the slot files <paramref name="slots"/>, waiting up to <paramref name="timeout"/> while all are held; null
     /// when there are none (no cap), or as soon as <paramref name="satisfied"/> (asked on every wake) says the pull needs
     /// no slot any more (another pull committed its image). <paramref name="onWait"/> is called once, with who holds the
-    /// slots, before waiting. <paramref name="cap"/> names the setting, for the timeout's error.
+    /// slots, before waiting. <paramref name="setting"/> is the key to raise and <paramref name="cap"/> what the slots are
+    /// (the key, and whose), for the timeout's error.
     /// </summary>
-    private static async Task<FileLock?> AcquireAsync(IReadOnlyList<string> slots, string cap, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken)
+    private static async Task<FileLock?> AcquireAsync(IReadOnlyList<string> slots, string setting, string cap, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken)
     {
         if (slots.Count == 0)
             return null;
-        var setting = cap.Split(',')[0];
         var clock = Stopwatch.StartNew();
         var told = false;
         var released = new Task[slots.Count];
@@ -101,7 +102,11 @@ internal static class PullSlots
     }
 
     /// <summary>"pid 12 since … (job: pull …); pid 34 since … (cli: pull …)": the holders of the slots, as they wrote them.</summary>
-    public static string DescribeHolders(CacheLayout layout, int slots) => DescribeHolders(NodeSlots(layout, slots));
+    private static string DescribeHolders(IReadOnlyList<string> slots) => string.Join("; ", slots.Select(FileLock.DescribeHolder));
 
-    public static string DescribeHolders(IReadOnlyList<string> slots) => string.Join("; ", slots.Select(FileLock.DescribeHolder));
+    /// <summary>The notes of the slots among <paramref name="slots"/> that are held now. The note is read first: a slot
+    /// released cleanly has none, and only one with a note is probed (a probe takes a shared lock for an instant, which a
+    /// pull trying the slot at that moment would take for a busy one).</summary>
+    public static IReadOnlyList<string> Held(IEnumerable<string> slots) =>
+        [.. slots.Where(slot => FileLock.ReadHolder(slot) is not null && FileLock.IsHeld(slot)).Select(FileLock.DescribeHolder)];
 }

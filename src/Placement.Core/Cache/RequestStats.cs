@@ -17,6 +17,17 @@ public static class RequestStats
 
     private const string PullPrefix = "pull-";
 
+    /// <summary>At most this many files are counted per <see cref="Collect"/> (the rest at the next one).</summary>
+    public const int MaxPerCollect = 100_000;
+
+    /// <summary>Records one request. Never throws: counting must not fail a job.</summary>
+    public static void Record(string directory, string requester, bool hit)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (Requesters.Contains(requester, StringComparer.Ordinal))
+            Create(directory, string.Create(CultureInfo.InvariantCulture, $"{requester}.{(hit ? "hit" : "miss")}.{Environment.ProcessId}.{Guid.NewGuid():N}"));
+    }
+
     /// <summary>Records the duration of one pull that fetched an image (<c>placement_pull_seconds</c>). Never throws.</summary>
     public static void RecordPull(string directory, string requester, TimeSpan duration)
     {
@@ -63,17 +74,6 @@ public static class RequestStats
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
         }
-    }
-
-    /// <summary>At most this many files are counted per <see cref="Collect"/> (the rest at the next one).</summary>
-    public const int MaxPerCollect = 100_000;
-
-    /// <summary>Records one request. Never throws: counting must not fail a job.</summary>
-    public static void Record(string directory, string requester, bool hit)
-    {
-        ArgumentNullException.ThrowIfNull(directory);
-        if (Requesters.Contains(requester, StringComparer.Ordinal))
-            Create(directory, string.Create(CultureInfo.InvariantCulture, $"{requester}.{(hit ? "hit" : "miss")}.{Environment.ProcessId}.{Guid.NewGuid():N}"));
     }
 
     /// <summary>What short-lived processes recorded: hit and miss counts per requester, and pull durations (seconds),

@@ -25,6 +25,9 @@ internal sealed class DockerCredentialStore(string? path)
     private bool _loaded;
     private List<Entry> _entries = [];
     private List<string> _unusable = [];
+    // Find's answers for the entries loaded now (every registry request asks): dropped when the file is loaded again.
+    private readonly Dictionary<(string Registry, string Repository, bool PlainHttp), RegistryCredentials?> _found = [];
+    private List<Entry>? _foundFor;
 
     private sealed record Entry(string Key, CredentialKey Parsed, RegistryCredentials Credentials);
 
@@ -44,15 +47,33 @@ internal sealed class DockerCredentialStore(string? path)
     {
         if (path is null || !CredentialKey.TryParse(registry, out var wanted, out _))
             return null;
+        var entries = Load();
+        var query = (registry, repository, plainHttp);
+        lock (_lock)
+        {
+            if (!ReferenceEquals(_foundFor, entries))
+            {
+                _found.Clear();
+                _foundFor = entries;
+            }
+            else if (_found.TryGetValue(query, out var known))
+                return known;
+        }
         var port = wanted.EffectivePort(plainHttp);
         var name = ApiRepository(wanted, repository);
-        return Load()
+        var found = entries
             .Where(e => e.Parsed.Host == wanted.Host && e.Parsed.EffectivePort(plainHttp) == port && e.Parsed.Covers(name))
             .OrderByDescending(e => e.Parsed.Path.Length)
             .ThenBy(e => Rank(e, registry, wanted))
             .ThenBy(e => e.Key, StringComparer.Ordinal)
             .Select(e => e.Credentials)
             .FirstOrDefault();
+        lock (_lock)
+        {
+            if (ReferenceEquals(_foundFor, entries) && _found.Count < 4096)
+                _found[query] = found;
+        }
+        return found;
     }
 
     /// <summary>The repository as the registry's API names it: on Docker Hub, <c>ubuntu</c> is <c>library/ubuntu</c>.</summary>

@@ -135,7 +135,8 @@ public sealed class HttpLimitSpecs
 
         // The request waits on unmunge (30 s) when the agent is told to stop.
         var sending = client.SendAsync(request);
-        await Task.Delay(500);
+        await ClusterNodes.WaitUntilAsync(() => Task.FromResult(munge.UnmungeRuns == 1), TimeSpan.FromSeconds(15),
+            () => Task.FromResult("the warm request never reached unmunge"));
         var stopped = DateTime.UtcNow;
         await agent.DisposeAsync();
         using var response = await sending;

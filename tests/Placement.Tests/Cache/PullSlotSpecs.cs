@@ -277,6 +277,9 @@ public sealed class PullSlotSpecs
         Assert.That(report.Phase, Does.Contain("Cache:MaxConcurrentPulls").And.Not.Contain("uid"));
         external.Dispose();
         await rootWaits.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(File.Exists(layout.UserPullSlot(0, 0)), Is.False, "root took a per-user slot");
+        Assert.That(Directory.EnumerateFiles(layout.Locks, "pull-slot-uid*").Select(Path.GetFileName), Is.EqualTo(new[] { "pull-slot-uid1000-0.lock" }),
+            "only uid 1000 took one");
 
         node.Directory.Release();
         await held.WaitAsync(TimeSpan.FromSeconds(30));
@@ -316,12 +319,12 @@ public sealed class PullSlotSpecs
         var first = await node.HoldAsync(image, uid: 1000);
         var reports = new Reports();
         var others = Enumerable.Range(0, 5).Select(_ => node.Cache.EnsureAsync(image, "job", reports, uid: 1000)).ToList();
-        await Task.Delay(300);
-        Assert.That(reports.Waiting.IsCompleted, Is.False, "the others wait for the pull itself, not for a slot: " +
-            (reports.Waiting.IsCompleted ? reports.Waiting.Result.Phase : ""));
-
+        // Each request checked for a slot before EnsureAsync returned: one that found none has reported its wait.
         node.Directory.Release();
         var all = await Task.WhenAll([first, .. others]).WaitAsync(TimeSpan.FromSeconds(30));
+        // A request that had waited for the slot would have reported it (the only report a joined request never makes).
+        Assert.That(reports.Waiting.IsCompleted, Is.False, "the others waited for a slot: " +
+            (reports.Waiting.IsCompleted ? reports.Waiting.Result.Phase : ""));
         Assert.That(all.Select(i => i.Path).Distinct().Count(), Is.EqualTo(1));
         Assert.That(File.ReadAllBytes(all[0].Path), Is.EqualTo(content));
         Assert.That(node.Servers[0].Requests.Count, Is.EqualTo(1), "one download");

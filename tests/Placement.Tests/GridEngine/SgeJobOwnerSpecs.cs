@@ -24,12 +24,9 @@ public sealed class SgeJobOwnerSpecs
         var job = submitted.StandardOutput.Trim();
         try
         {
-            var active = Path.Combine(spool, host, "active_jobs", job + ".1");
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (!File.Exists(Path.Combine(active, "config")) && DateTime.UtcNow < deadline)
-                await Task.Delay(250);
-
-            var owner = ExecdActiveJobs.Owner(spool, host, job, "undefined"); // SGE_TASK_ID of a job that is no array
+            string? owner = null; // read as soon as execd has written the job's config (SGE_TASK_ID "undefined": no array job)
+            await Agent.ClusterNodes.WaitUntilAsync(() => Task.FromResult((owner = ExecdActiveJobs.Owner(spool, host, job, "undefined")) is not null),
+                TimeSpan.FromSeconds(60), () => Task.FromResult($"job {job} never showed a job_owner in {Path.Combine(spool, host, "active_jobs", job + ".1", "config")}"));
             var expected = (await ExternalCommands.RunAsync(new ExternalCommand("id", ["-u", cell.User]))).StandardOutput.Trim();
 
             Assert.That(owner, Is.EqualTo(cell.User));

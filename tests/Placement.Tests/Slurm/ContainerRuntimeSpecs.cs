@@ -147,14 +147,13 @@ public sealed partial class ContainerRuntimeSpecs
         Assert.That(states.StandardOutput, Does.Not.Contain("drain").And.Not.Contain("down"), states.StandardOutput);
     }
 
-    private const string User = "placementuser";
+    private const string User = TestUser.Name;
 
     /// <summary>srun as the unprivileged <see cref="User"/> (munge authenticates the caller's uid), from <paramref name="workingDirectory"/>.</summary>
     private async Task<ExternalCommandResult> SrunAs(string workingDirectory, params string[] args)
     {
-        if ((await ExternalCommands.RunAsync(new ExternalCommand("id", ["-u", User]) { AllowNonZeroExit = true })).ExitCode != 0)
-            await ExternalCommands.RunAsync(new ExternalCommand("useradd", ["-m", "-K", "UID_MIN=1000", User]));
-        return await Slurm("setpriv", ["--reuid", User, "--regid", User, "--init-groups", "srun", .. args], workingDirectory);
+        await TestUser.EnsureAsync();
+        return await Slurm("setpriv", TestUser.Run(["srun", .. args]), workingDirectory);
     }
 
     private static async Task<string> IdsOf(string user) =>

@@ -11,13 +11,18 @@ internal sealed class CredentialFiles : IDisposable
 
     public string Dir { get; }
 
-    public DockerCredentialStore Store(params string[] keys)
+    /// <summary>A store over a new file with one entry per key, user <c>userN</c> and password <c>passwordN</c> for the Nth.</summary>
+    public DockerCredentialStore Store(params string[] keys) =>
+        new(Write([.. keys.Select((key, i) => (key, $"user{i}", $"password{i}"))]));
+
+    /// <summary>A new credentials file with one <c>auth</c> entry per (key, user, password); its path.</summary>
+    public string Write(params (string Key, string User, string Password)[] entries)
     {
         var path = Path.Combine(Dir, $"auth-{Guid.NewGuid():N}.json");
-        var entries = keys.Select((key, i) =>
-            $"\"{key}\":{{\"auth\":\"{Convert.ToBase64String(Encoding.UTF8.GetBytes($"user{i}:password{i}"))}\"}}");
-        File.WriteAllText(path, "{\"auths\":{" + string.Join(",", entries) + "}}");
-        return new DockerCredentialStore(path);
+        var auths = entries.Select(e =>
+            $"\"{e.Key}\":{{\"auth\":\"{Convert.ToBase64String(Encoding.UTF8.GetBytes($"{e.User}:{e.Password}"))}\"}}");
+        File.WriteAllText(path, "{\"auths\":{" + string.Join(",", auths) + "}}");
+        return path;
     }
 
     public void Dispose() => Directory.Delete(Dir, recursive: true);

@@ -1,4 +1,3 @@
-using System.Text;
 using NUnit.Framework;
 using Placement.Core.Sources;
 
@@ -10,25 +9,10 @@ namespace Placement.Tests.Sources.Registry;
 /// what one project's credentials obtained (a token, a Basic header) is never sent for another's.
 /// </summary>
 [TestFixture]
-public sealed class NamespaceCredentialTests
+public sealed class NamespaceCredentialTests : CredentialFileFixture
 {
-    private string _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = Directory.CreateTempSubdirectory("placement-nsauth-").FullName;
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(_dir, recursive: true);
-
     /// <summary>A credentials file with one <c>auth</c> entry per (key, user, password).</summary>
-    private string WriteConfig(params (string Key, string User, string Password)[] entries)
-    {
-        var path = Path.Combine(_dir, "auth.json");
-        var auths = entries.Select(e =>
-            $"\"{e.Key}\":{{\"auth\":\"{Convert.ToBase64String(Encoding.UTF8.GetBytes($"{e.User}:{e.Password}"))}\"}}");
-        File.WriteAllText(path, "{\"auths\":{" + string.Join(",", auths) + "}}");
-        return path;
-    }
+    private string WriteConfig(params (string Key, string User, string Password)[] entries) => Files.Write(entries);
 
     private static RegistryClient Client(string credentials) => new(new SourceOptions { MaxAttempts = 1, CredentialsFile = credentials });
 
@@ -48,8 +32,8 @@ public sealed class NamespaceCredentialTests
 
         var a = await client.ResolveAsync(host, "projecta/img", "1");
         var b = await client.ResolveAsync(host, "projectb/img", "1");
-        var layerA = await client.DownloadBlobAsync(host, "projecta/img", a.Layers[0], Path.Combine(_dir, "layer-a"));
-        var layerB = await client.DownloadBlobAsync(host, "projectb/img", b.Layers[0], Path.Combine(_dir, "layer-b"));
+        var layerA = await client.DownloadBlobAsync(host, "projecta/img", a.Layers[0], Path.Combine(Files.Dir, "layer-a"));
+        var layerB = await client.DownloadBlobAsync(host, "projectb/img", b.Layers[0], Path.Combine(Files.Dir, "layer-b"));
 
         Assert.That((layerA.Digest, layerB.Digest), Is.EqualTo((a.Layers[0].Digest, b.Layers[0].Digest)));
         Assert.That(TokenRequestsSince(before), Is.EquivalentTo(new (string?, string)[]
@@ -88,7 +72,7 @@ public sealed class NamespaceCredentialTests
             ($"{host}/projectb", RegistryEnvironment.BasicUser, "not-the-password")));
 
         var a = await client.ResolveAsync(host, "projecta/img", "1");
-        await client.DownloadBlobAsync(host, "projecta/img", a.Layers[0], Path.Combine(_dir, "layer-a"));
+        await client.DownloadBlobAsync(host, "projecta/img", a.Layers[0], Path.Combine(Files.Dir, "layer-a"));
         var ex = Assert.ThrowsAsync<SourceException>(() => client.ResolveAsync(host, "projectb/img", "1"));
 
         Assert.That(ex!.Kind, Is.EqualTo(SourceErrorKind.Unauthorized));
