@@ -219,9 +219,10 @@ static long now_ms(void)
 }
 
 int placement_agent_call(const char *socket_path, const char *request, char *answer, size_t answer_len,
-			 char *err, size_t err_len, int timeout_ms)
+			 char *err, size_t err_len, int timeout_ms, int idle_ms)
 {
 	long deadline = now_ms() + timeout_ms;
+	int alive = 0; /* the agent sent a keep-alive: from then on, it must only keep sending within idle_ms */
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	size_t got = 0, want = strlen(request);
 
@@ -257,7 +258,9 @@ int placement_agent_call(const char *socket_path, const char *request, char *ans
 	shutdown(fd, SHUT_WR);
 	/* A miss can take minutes (download + squashfs): wait for the agent up to the deadline, which the caller makes
 	 * generous. An agent that accepted and hangs must not block every step for ever: past the deadline the caller
-	 * does the work itself, as when there is no agent. */
+	 * does the work itself, as when there is no agent. An agent that sends keep-alives (spaces before its answer line,
+	 * when the request asked for them) is waited for as long as they keep coming within idle_ms: it is alive, and
+	 * its own waits are bounded (Cache:LockTimeoutSeconds each); doing the work here would wait in the same queue. */
 	while (got + 1 < answer_len) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		long left = deadline - now_ms();
@@ -267,11 +270,28 @@ int placement_agent_call(const char *socket_path, const char *request, char *ans
 		if (ready == 0 && now_ms() < deadline)
 			continue;
 		if (ready == 0) {
-			snprintf(err, err_len, "the node agent on %s did not answer within %d s", socket_path, timeout_ms / 1000);
+			if (alive)
+				snprintf(err, err_len, "the node agent on %s sent no keep-alive for %d s", socket_path, idle_ms / 1000);
+			else
+				snprintf(err, err_len, "the node agent on %s did not answer within %d s", socket_path, timeout_ms / 1000);
 			close(fd);
 			return PLACEMENT_AGENT_UNREACHABLE;
 		}
 		ssize_t n = recv(fd, answer + got, answer_len - 1 - got, 0);
+		if (n > 0 && got == 0 && idle_ms > 0) {
+			/* keep-alives come before the answer: drop them, and wait idle_ms more */
+			ssize_t skip = 0;
+			while (skip < n && answer[skip] == ' ')
+				skip++;
+			if (skip > 0) {
+				alive = 1;
+				deadline = now_ms() + idle_ms;
+				memmove(answer, answer + skip, (size_t)(n - skip));
+				n -= skip;
+				if (n == 0)
+					continue;
+			}
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

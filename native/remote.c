@@ -16,9 +16,12 @@
 #include "placement_core.h"
 
 /* How long slurmstepd waits for the node agent's answer before it prepares the image itself (as when there is no
- * agent). Generous: a miss is a download and a squashfs build; if the agent is still at it, the fallback waits for
- * the same cache lock and finds the image built. Only an agent that hangs costs this. */
+ * agent), when the agent sends no keep-alives (a version before them). Generous: a miss is a download and a squashfs
+ * build; if the agent is still at it, the fallback waits for the same cache lock and finds the image built. */
 #define AGENT_ENSURE_TIMEOUT_MS (10 * 60 * 1000)
+/* An agent that keeps the connection alive (a space every 15 s while it works, docs/architecture.md "Agent socket")
+ * is waited for however long the pull or its wait for a pull slot takes: only one silent this long is taken for hung. */
+#define AGENT_ENSURE_IDLE_MS (60 * 1000)
 #define AGENT_RELEASE_TIMEOUT_MS (60 * 1000)
 
 static int step_has_gpus(spank_t sp)
@@ -155,14 +158,16 @@ static int agent_ensure(const char *image, char *canonical, size_t canonical_len
 	char socket_path[256], request[PLACEMENT_REF_MAX + 512], answer[PLACEMENT_REF_MAX * 3], uid[16];
 	struct placement_agent_field fields[16];
 	snprintf(uid, sizeof(uid), "%d", placement.uid);
-	/* "uid" last, so an agent of a version before it still takes the request (it ignores unknown fields) */
-	const char *pairs[] = { "op", "ensure", "ref", image, "holder", placement.holder, placement.uid >= 0 ? "uid" : NULL, uid, NULL };
+	/* "uid" last (it may be left out); an agent of a version before "keepAlive" or "uid" ignores them */
+	const char *pairs[] = { "op", "ensure", "ref", image, "holder", placement.holder, "keepAlive", "1",
+				placement.uid >= 0 ? "uid" : NULL, uid, NULL };
 
 	if (!agent_socket(socket_path, sizeof(socket_path)))
 		return -1;
 	if (placement_agent_request(request, sizeof(request), pairs) != 0)
 		return -1;
-	int rc = placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len, AGENT_ENSURE_TIMEOUT_MS);
+	int rc = placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len, AGENT_ENSURE_TIMEOUT_MS,
+				      AGENT_ENSURE_IDLE_MS);
 	if (rc == PLACEMENT_AGENT_UNREACHABLE) {
 		slurm_verbose("placement: prepare: %s; preparing the image in slurmstepd", err);
 		return -1;
@@ -209,7 +214,7 @@ static int agent_release(char *err, size_t err_len)
 	const char *pairs[] = { "op", "release", "holder", placement.holder, NULL };
 
 	if (!agent_socket(socket_path, sizeof(socket_path)) || placement_agent_request(request, sizeof(request), pairs) != 0 ||
-	    placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len, AGENT_RELEASE_TIMEOUT_MS) != 0)
+	    placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len, AGENT_RELEASE_TIMEOUT_MS, 0) != 0)
 		return -1;
 	int n = placement_agent_parse(answer, fields, 8);
 	const char *code = n >= 0 ? placement_agent_field(fields, n, "exitCode") : NULL;

@@ -1,11 +1,13 @@
 /* Unit test of the agent protocol's C side (native/agent.c): `make -C native check`. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,40 @@ static void rejects(const char *json)
 	struct placement_agent_field f[4];
 	snprintf(buf, sizeof(buf), "%s", json);
 	EXPECT(placement_agent_parse(buf, f, 4) < 0, "%s: accepted", json);
+}
+
+/* A fake agent in a child: accepts one connection, reads the request, sends `beats` spaces `every_ms` apart, then
+ * `answer` (if any) and closes. */
+static pid_t keepalive_agent(int *listener, const struct sockaddr_un *addr, int beats, int every_ms, const char *answer)
+{
+	/* a new listener each time: an earlier call's connection left in the backlog is not this call's */
+	close(*listener);
+	unlink(addr->sun_path);
+	*listener = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (*listener < 0 || bind(*listener, (const struct sockaddr *)addr, sizeof(*addr)) != 0 || listen(*listener, 8) != 0) {
+		failures++;
+		fprintf(stderr, "FAIL: cannot listen on %s: %s\n", addr->sun_path, strerror(errno));
+	}
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	int fd = accept(*listener, NULL, NULL);
+	char buf[512];
+	while (fd >= 0 && recv(fd, buf, sizeof(buf), 0) > 0) {
+	}
+	for (int i = 0; fd >= 0 && i < beats; i++) {
+		if (i > 0)
+			usleep((useconds_t)every_ms * 1000);
+		if (send(fd, " ", 1, MSG_NOSIGNAL) != 1)
+			_exit(1);
+	}
+	if (fd >= 0 && answer != NULL) {
+		usleep((useconds_t)every_ms * 1000);
+		send(fd, answer, strlen(answer), MSG_NOSIGNAL);
+	}
+	if (fd >= 0 && answer == NULL)
+		usleep((useconds_t)every_ms * 1000);
+	_exit(0);
 }
 
 int main(void)
@@ -68,7 +104,7 @@ int main(void)
 	EXPECT(placement_agent_request(tiny, sizeof(tiny), pairs) != 0, "a request larger than the buffer was written");
 
 	char answer[64], err[256];
-	EXPECT(placement_agent_call("/nonexistent/agent.sock", req, answer, sizeof(answer), err, sizeof(err), 1000) == PLACEMENT_AGENT_UNREACHABLE,
+	EXPECT(placement_agent_call("/nonexistent/agent.sock", req, answer, sizeof(answer), err, sizeof(err), 1000, 0) == PLACEMENT_AGENT_UNREACHABLE,
 	       "a missing socket is not 'unreachable'");
 	EXPECT(strstr(err, "/nonexistent/agent.sock") != NULL, "the error does not name the socket: %s", err);
 
@@ -82,12 +118,44 @@ int main(void)
 	       "cannot listen on %s: %s", addr.sun_path, strerror(errno));
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300);
+	int rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "a silent agent is not 'unreachable' (rc %d)", rc);
 	EXPECT(ms >= 250 && ms < 3000, "waited %ld ms for a silent agent, want about 300", ms);
 	EXPECT(strstr(err, "did not answer") != NULL, "the error does not say the agent did not answer: %s", err);
+
+	/* an agent that sends keep-alives (spaces, every 100 ms) for longer than timeout_ms, then answers: waited for,
+	 * and the spaces are not part of the answer */
+	pid_t child = keepalive_agent(&listener, &addr, 8, 100, "{\"exitCode\":0}\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 400);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	EXPECT(rc == 0, "an agent sending keep-alives was given up after %ld ms (rc %d): %s", ms, rc, err);
+	EXPECT(rc != 0 || strcmp(answer, "{\"exitCode\":0}\n") == 0, "answer after keep-alives is '%s'", answer);
+	EXPECT(rc != 0 || ms >= 700, "answered after %ld ms, before the agent sent its answer", ms);
+	waitpid(child, NULL, 0);
+
+	/* the same agent without idle_ms (a release): the usual total timeout */
+	child = keepalive_agent(&listener, &addr, 8, 100, "{\"exitCode\":0}\n");
+	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 0);
+	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "without idle_ms, keep-alives extended the wait (rc %d)", rc);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+
+	/* an agent that sent one keep-alive and then went silent: given up idle_ms after it, with a clear error */
+	child = keepalive_agent(&listener, &addr, 1, 5000, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 10000, 300);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "an agent silent after its keep-alive is not 'unreachable' (rc %d)", rc);
+	EXPECT(ms >= 250 && ms < 3000, "waited %ld ms for an agent silent after a keep-alive, want about 300", ms);
+	EXPECT(strstr(err, "no keep-alive") != NULL, "the error does not say the keep-alives stopped: %s", err);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+
 	close(listener);
 	unlink(addr.sun_path);
 	rmdir(dir);

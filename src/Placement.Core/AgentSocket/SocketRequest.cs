@@ -11,4 +11,8 @@ namespace Placement.Core.AgentSocket;
 /// <param name="Holder">ensure/release by root only (the SPANK plugin in slurmstepd): the lease holder itself, e.g. <c>slurm-42.0</c>.</param>
 /// <param name="Uid">ensure by root only: the job owner's uid (decimal), whose share of the node's pulls the pull takes
 /// (<c>Cache:MaxConcurrentPullsPerUser</c>); absent: none. For other callers the agent uses the caller's own uid.</param>
-public sealed record SocketRequest(string Op, string? Ref = null, string? Job = null, string? Step = null, string? Holder = null, string? Uid = null);
+/// <param name="KeepAlive">get, ensure: <c>"1"</c> asks the agent to send keep-alives while it works, a space at once and
+/// then one every 15 s, before the answer line, so the caller can tell a long pull or wait from a hung agent (the SPANK
+/// plugin, which otherwise gives up after 10 minutes and prepares the image itself).</param>
+public sealed record SocketRequest(string Op, string? Ref = null, string? Job = null, string? Step = null, string? Holder = null, string? Uid = null,
+    string? KeepAlive = null);

@@ -45,12 +45,19 @@ internal sealed class AgentSocketServer : IDisposable
     private readonly Dictionary<int, int> _waiting = [];
     private readonly ulong _inode;
 
+    /// <summary>How often a request that asked for keep-alives (<see cref="SocketRequest.KeepAlive"/>) gets one while the
+    /// agent works on it. The SPANK plugin takes an agent silent for 60 s for hung.</summary>
+    internal static readonly TimeSpan DefaultKeepAliveInterval = TimeSpan.FromSeconds(15);
+
+    private readonly TimeSpan _keepAliveInterval;
+
     /// <summary>Binds at once, so a second agent on the same socket or a bad path stops the agent at start.</summary>
-    public AgentSocketServer(string path, ImageCache cache, AgentLog log)
+    public AgentSocketServer(string path, ImageCache cache, AgentLog log, TimeSpan? keepAliveInterval = null)
     {
         Path = path;
         _cache = cache;
         _log = log;
+        _keepAliveInterval = keepAliveInterval ?? DefaultKeepAliveInterval;
         _listener = SocketListener.Bind(path);
         _inode = SocketListener.Inode(path);
     }
@@ -266,11 +273,16 @@ internal sealed class AgentSocketServer : IDisposable
         SocketResponse response;
         try
         {
-            // Not cancelled when this client goes away: other callers may share the download (single-flight),
-            // and a finished download is useful to the next job anyway.
-            // A wait for a pull slot (the user's or the node's) or for another process's pull is logged once: it may last.
-            var waits = new FirstWaitLog(what => _log.Write("socket", $"{peer}: {op} {reference.Canonical}: {what}"));
-            var image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", waits, stopping, owner).ConfigureAwait(false);
+            CachedImage image;
+            // Keep-alives stop before any answer is written (the catch blocks below, and HandleAsync's, answer after this).
+            await using (request.KeepAlive == "1" ? new KeepAlive(client, _keepAliveInterval) : null)
+            {
+                // Not cancelled when this client goes away: other callers may share the download (single-flight),
+                // and a finished download is useful to the next job anyway.
+                // A wait for a pull slot (the user's or the node's) or for another process's pull is logged once: it may last.
+                var waits = new FirstWaitLog(what => _log.Write("socket", $"{peer}: {op} {reference.Canonical}: {what}"));
+                image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", waits, stopping, owner).ConfigureAwait(false);
+            }
             if (op == SocketOps.Get && !image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
                 throw new PlacementException(PlacementErrorKind.Unsupported,
                     $"{reference.Canonical} is cached as {System.IO.Path.GetFileName(image.Path)}, not a squashfs; enroot (pyxis) imports squashfs images only");
@@ -377,6 +389,44 @@ internal sealed class AgentSocketServer : IDisposable
     {
         _listener.Dispose();
         SocketListener.Remove(Path, _inode);
+    }
+
+    /// <summary>
+    /// Keep-alives for a request that asked for them: a space at once (which tells the caller this agent sends them) and
+    /// then one every interval until disposed, before the answer line. JSON readers skip leading spaces; the SPANK plugin
+    /// drops them and waits while they keep coming. A caller gone away only ends the keep-alives, not the pull.
+    /// </summary>
+    private sealed class KeepAlive : IAsyncDisposable
+    {
+        private static readonly byte[] Space = [(byte)' '];
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _running;
+
+        public KeepAlive(Socket client, TimeSpan interval) => _running = SendAsync(client, interval, _stop.Token);
+
+        private static async Task SendAsync(Socket client, TimeSpan interval, CancellationToken stop)
+        {
+            try
+            {
+                while (true)
+                {
+                    // Not cancelled mid-send: one byte, to a caller that reads until the answer.
+                    await client.SendAsync(Space, SocketFlags.None, CancellationToken.None).ConfigureAwait(false);
+                    await Task.Delay(interval, stop).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // stopped for the answer, or the caller went away
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            await _running.ConfigureAwait(false);
+            _stop.Dispose();
+        }
     }
 
     /// <summary>Reports the first wait of a request (its phase and who holds what it waits for); ignores the rest.</summary>

@@ -201,6 +201,78 @@ public sealed class AgentSocketServerSpecs
         }
     }
 
+    [Test]
+    public async Task A_request_asking_for_keep_alives_gets_a_space_at_once_and_then_regularly_while_it_waits_and_then_its_answer()
+    {
+        // The SPANK plugin asks for them: without, a step whose pull waited 10 minutes for a slot gave up on the agent
+        // and prepared the image in slurmstepd, waiting in the same queue.
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        var image = Path.Combine(dir.Path, "app.sqsh");
+        await File.WriteAllBytesAsync(image, FakeImages.Squashfs(4096, 12));
+        using var agent = new Harness(dir, dir.CacheRoot, o =>
+        {
+            o.Cache.MaxConcurrentPullsPerUser = 1;
+            o.Cache.LockTimeoutSeconds = 60;
+        }, keepAliveInterval: TimeSpan.FromMilliseconds(200));
+        try
+        {
+            agent.Cache.Layout.EnsureCreated();
+            var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321");
+            Assert.That(held, Is.Not.Null);
+            using var socket = await RawRequestAsync(agent.Socket,
+                $$"""{"op":"ensure","ref":"{{image}}","holder":"slurm-45.0","keepAlive":"1","uid":"4321"}""");
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var first = await ReadSomeAsync(socket, TimeSpan.FromSeconds(5));
+            Assert.That(first, Does.StartWith(" "), "a keep-alive at once");
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(3)), "the first keep-alive does not wait for the interval's end");
+            var waiting = new System.Text.StringBuilder(first);
+            while (waiting.Length < 4)
+                waiting.Append(await ReadSomeAsync(socket, TimeSpan.FromSeconds(5)));
+            Assert.That(waiting.ToString(), Is.EqualTo(new string(' ', waiting.Length)), "only keep-alives while the pull waits for the user's slot");
+            Assert.That(agent.Log.ToString(), Does.Contain("waiting for a pull slot of uid 4321"));
+
+            held!.Dispose();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            var rest = await SocketLines.ReadLineAsync(socket, timeout.Token);
+            var line = System.Text.Encoding.UTF8.GetString(rest!).TrimStart(' ');
+            Assert.That(line, Does.StartWith("{"), "the answer follows the keep-alives, whole");
+            var response = System.Text.Json.JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketResponse)!;
+            Assert.That(response.ExitCode, Is.Zero, response.Error);
+            Assert.That(response.Lease, Is.EqualTo("slurm-45.0"));
+
+            // Without "keepAlive" the answer is the first byte, as before (the importer, older plugins).
+            using var plain = await RawRequestAsync(agent.Socket, $$"""{"op":"ensure","ref":"{{image}}","holder":"slurm-46.0"}""");
+            Assert.That(await ReadSomeAsync(plain, TimeSpan.FromSeconds(15)), Does.StartWith("{\"exitCode\":0"));
+        }
+        finally
+        {
+            await agent.Stop.CancelAsync();
+            await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
+    private static async Task<System.Net.Sockets.Socket> RawRequestAsync(string path, string line)
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        await SocketLines.WriteLineAsync(socket, System.Text.Encoding.UTF8.GetBytes(line), CancellationToken.None);
+        socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        return socket;
+    }
+
+    /// <summary>What one receive returns within <paramref name="timeout"/> ("" at the end of the stream).</summary>
+    private static async Task<string> ReadSomeAsync(System.Net.Sockets.Socket socket, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var buffer = new byte[4096];
+        var read = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, cts.Token);
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, read);
+    }
+
     [TestCase("null", "the request is JSON null", TestName = "A request line that is JSON null is answered bad request, not left without an answer")]
     [TestCase("{}", "missing \"op\" in the request; the socket serves \"get\", \"ensure\" (root) and \"release\"",
         TestName = "A request line without an op is answered that the op is missing, with the ops served")]
@@ -239,14 +311,14 @@ public sealed class AgentSocketServerSpecs
     /// <summary>A socket server on a scratch socket over a cache at <c>cacheRoot</c>, running until <see cref="Stop"/>.</summary>
     private sealed class Harness : IDisposable
     {
-        public Harness(TempDir dir, string cacheRoot, Action<PlacementOptions>? configure = null)
+        public Harness(TempDir dir, string cacheRoot, Action<PlacementOptions>? configure = null, TimeSpan? keepAliveInterval = null)
         {
             var options = new PlacementOptions();
             options.Cache.Root = cacheRoot;
             configure?.Invoke(options);
             Cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
             Socket = Path.Combine(dir.Path, "agent.sock");
-            _server = new AgentSocketServer(Socket, Cache, new AgentLog(Log));
+            _server = new AgentSocketServer(Socket, Cache, new AgentLog(Log), keepAliveInterval);
             Running = _server.RunAsync(Stop.Token);
         }
 
