@@ -74,13 +74,15 @@ public sealed partial class ImageCache
     /// waiting while the user's pulls hold them all; null when none is needed: no per-user cap, root or an unknown user,
     /// a warm-up, a reference already cached (a hit, or the re-check of a tag past <c>Cache:TagTtlSeconds</c>, which must
     /// not wait behind the user's other pulls; a re-pull after the tag moved then runs under the node cap only), or an
-    /// image this process is already pulling (the request joins that download, which holds its own slots); also once
-    /// either becomes so while this waits. So a job array of one image, all asking at once, shares one pull and one slot.
+    /// image being pulled already, by this process (the request joins that download, which holds its own slots) or by
+    /// another (the request waits for its ref lock and finds the image committed; should that pull fail, the request
+    /// pulls under the node cap only); also once any of these becomes so while this waits. So a job array of one image,
+    /// all asking at once, shares one pull and one slot, in the agent or each task in a process of its own.
     /// </summary>
     private async Task<FileLock?> UserSlotAsync(ImageReference reference, string id, string requester, int? uid, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         var slots = Options.Cache.MaxConcurrentPullsPerUser;
-        bool Needless() => _flights.IsRunning(id) || Find(reference) is not null;
+        bool Needless() => _flights.IsRunning(id) || Find(reference) is not null || PulledElsewhere(id);
         if (slots == 0 || uid is not > 0 || requester == PrefetchRequester || Needless())
             return null;
         Layout.EnsureCreated();
@@ -99,9 +101,19 @@ public sealed partial class ImageCache
             slot.Dispose();
             return null;
         }
-        if (slot is not null)
+        // Also a wait that ended because the image got cached or another pull of it began: it was the cap's.
+        if (slot is not null || waitedAtAll)
             PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
         return slot;
+    }
+
+    /// <summary>Whether another process pulls image <paramref name="id"/> right now (in this one the flight would run): its ref lock is held, and the holder's
+    /// note says a pull (not an <c>rm</c>, <c>pin</c> or gc, which hold it for an instant). The note is read first, so a
+    /// free lock is not probed.</summary>
+    private bool PulledElsewhere(string id)
+    {
+        var path = Layout.RefLock(id);
+        return FileLock.ReadHolder(path) is { } holder && holder.Purpose.Contains(": pull ", StringComparison.Ordinal) && FileLock.IsHeld(path);
     }
 
     /// <summary>The cached artifact for a reference, without any network access or waiting; null if absent.</summary>
@@ -340,7 +352,7 @@ public sealed partial class ImageCache
         }, cancellationToken).ConfigureAwait(false);
         if (waitedAtAll)
             AtomicFile.TryDelete(Layout.Progress(id)); // no longer waiting: the fetch writes its own phases
-        if (slot is not null)
+        if (slot is not null || waitedAtAll)
             PlacementMetrics.PullSlotWaitSeconds.WithLabels("node").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
         return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
     }

@@ -3,7 +3,6 @@ using Placement.Core;
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.Images;
-using Placement.Core.Peers;
 using Placement.Tests.Peers;
 using Placement.Tests.Sources;
 using Placement.Tests.Support;
@@ -22,7 +21,7 @@ public sealed class PullSlotSpecs
 {
     private sealed class Node : IAsyncDisposable
     {
-        private readonly PeerFetcher _peers;
+        private readonly HeldCache _held;
 
         public Node(int maxConcurrentPulls, int lockTimeoutSeconds = 3600, int perUser = 0)
         {
@@ -32,14 +31,16 @@ public sealed class PullSlotSpecs
             options.Cache.MaxConcurrentPulls = maxConcurrentPulls;
             options.Cache.MaxConcurrentPullsPerUser = perUser;
             options.Cache.LockTimeoutSeconds = lockTimeoutSeconds;
-            _peers = new PeerFetcher(options, "n1", Directory, _ => { });
-            Cache = new ImageCache(options, "n1") { PersistRequestCounts = false, Peers = _peers };
+            _held = new HeldCache(options);
         }
 
         public TempDir Dir { get; } = new();
-        public BlockingDirectory Directory { get; } = new();
-        public ImageCache Cache { get; }
+        public BlockingDirectory Directory => _held.Directory;
+        public ImageCache Cache => _held.Cache;
         public List<TestFileServer> Servers { get; } = [];
+
+        /// <summary>Another process pulling into this node's cache (<see cref="HeldCache"/>), with the same settings.</summary>
+        public HeldCache OtherProcess() => new(Cache.Options);
 
         /// <summary>A new pinned image served over HTTP: its reference text and content.</summary>
         public (string Text, ImageReference Reference, byte[] Content) Image()
@@ -54,12 +55,7 @@ public sealed class PullSlotSpecs
 
         /// <summary>Starts a job's pull of <paramref name="image"/> and returns once it holds its slot, stopped at its peer
         /// lookup until <see cref="BlockingDirectory.Release"/>.</summary>
-        public async Task<Task<CachedImage>> HoldAsync(ImageReference image, int? uid = null)
-        {
-            var held = Cache.EnsureAsync(image, "job", uid: uid);
-            await Directory.Entered.WaitAsync(TimeSpan.FromSeconds(10));
-            return held;
-        }
+        public Task<Task<CachedImage>> HoldAsync(ImageReference image, int? uid = null) => _held.HoldAsync(image, uid: uid);
 
         /// <summary>Starts a pull of <paramref name="image"/> for <paramref name="requester"/> and returns once it reported
         /// that it waits for a slot: the pull and that report.</summary>
@@ -79,9 +75,7 @@ public sealed class PullSlotSpecs
 
         public async ValueTask DisposeAsync()
         {
-            Directory.Release();
-            Cache.Dispose();
-            _peers.Dispose();
+            _held.Dispose();
             foreach (var server in Servers)
                 await server.DisposeAsync();
             Dir.Dispose();
@@ -306,6 +300,69 @@ public sealed class PullSlotSpecs
 
         node.Directory.Release();
         await held.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Test]
+    public async Task A_users_request_of_an_image_another_process_is_pulling_waits_for_that_pull_without_taking_or_waiting_for_a_slot()
+    {
+        // Grid Engine prologs (and slurmstepd's own pulls) are a process each: the tasks of a job array of one image used
+        // to take one user slot each while they waited for the first task's download, holding up the user's other images.
+        RequireRoot();
+        await using var node = new Node(maxConcurrentPulls: 0, perUser: 2);
+        var (_, first, _) = node.Image();
+        var (_, shared, sharedContent) = node.Image();
+        var (_, later, laterContent) = node.Image();
+
+        var held = await node.HoldAsync(first, uid: 1000); // uid 1000's first slot
+        // Another process pulls `shared` for uid 1000 in the second slot, held at its peer lookup with the image's ref lock.
+        using var elsewhere = node.OtherProcess();
+        var pulling = await elsewhere.HoldAsync(shared, uid: 1000);
+
+        var (joined, report) = await node.QueueAsync(shared, "sge-prolog", uid: 1000);
+        Assert.That(report.Phase, Does.Not.Contain("pull slot"), "it waits for the other process's pull, not for a slot of uid 1000");
+        Assert.That(report.Holder, Does.Contain($"(job: pull {shared.Canonical})"), "the other process's pull holds the image's lock");
+        elsewhere.Directory.Release();
+        var image = await joined.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That((await pulling.WaitAsync(TimeSpan.FromSeconds(30))).Path, Is.EqualTo(image.Path));
+        Assert.That(image.Hit, Is.True, "it found the other process's commit");
+        Assert.That(File.ReadAllBytes(image.Path), Is.EqualTo(sharedContent));
+        Assert.That(node.Servers[1].Requests.Count, Is.EqualTo(1), "one download");
+
+        // Both of uid 1000's slots busy again: a request for `later` waits for one, and stops waiting as soon as another
+        // process begins pulling `later` (here for another user), then takes that process's commit.
+        using var third = node.OtherProcess();
+        var busy = await third.HoldAsync(node.Image().Reference, uid: 1000);
+        var reports = new AllReports();
+        var waiting = node.Cache.EnsureAsync(later, "sge-prolog", reports, uid: 1000);
+        await Agent.ClusterNodes.WaitUntilAsync(() => Task.FromResult(reports.Any(r => r.Phase.Contains("waiting for a pull slot of uid 1000", StringComparison.Ordinal))),
+            TimeSpan.FromSeconds(10), () => Task.FromResult("no wait for a slot of uid 1000 reported: " + reports));
+        using var fourth = node.OtherProcess();
+        var laterPull = await fourth.HoldAsync(later, uid: 2000);
+        // Now it waits for the image's lock, held by that pull (re-checked on every slot release and once a second).
+        await Agent.ClusterNodes.WaitUntilAsync(() => Task.FromResult(reports.Any(r => r.Holder?.Contains($"(job: pull {later.Canonical})", StringComparison.Ordinal) == true)),
+            TimeSpan.FromSeconds(10), () => Task.FromResult("it never moved on to wait for the other process's pull: " + reports));
+        Assert.That(waiting.IsCompleted, Is.False, "nothing is committed yet");
+        fourth.Directory.Release();
+        var found = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(found.Path, Is.EqualTo((await laterPull.WaitAsync(TimeSpan.FromSeconds(30))).Path));
+        Assert.That(File.ReadAllBytes(found.Path), Is.EqualTo(laterContent));
+        Assert.That((held.IsCompleted, busy.IsCompleted), Is.EqualTo((false, false)), "uid 1000's two slots were held throughout");
+
+        third.Directory.Release();
+        node.Directory.Release();
+        await Task.WhenAll(held, busy).WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Every report of a request, in order.</summary>
+    private sealed class AllReports : IProgress<PullProgress>
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<PullProgress> _all = new();
+
+        public bool Any(Func<PullProgress, bool> match) => _all.Any(r => r.Waiting && match(r));
+
+        public void Report(PullProgress value) => _all.Enqueue(value);
+
+        public override string ToString() => string.Join("; ", _all.Select(r => $"{r.Phase} [{r.Holder}]"));
     }
 
     [Test]

@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.Images;
-using Placement.Core.Peers;
 using Placement.Tests.Sources;
 using Placement.Tests.Support;
 
@@ -15,7 +14,7 @@ namespace Placement.Tests.Peers;
 internal sealed class HeldPull : IAsyncDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly PeerFetcher _peers;
+    private readonly HeldCache _held;
 
     private HeldPull(TestFileServer source, byte[] content)
     {
@@ -24,8 +23,7 @@ internal sealed class HeldPull : IAsyncDisposable
         Content = content;
         var options = new PlacementOptions();
         options.Cache.Root = _dir.CacheRoot;
-        _peers = new PeerFetcher(options, "n1", Directory, _ => { });
-        Cache = new ImageCache(options, "n1") { PersistRequestCounts = false, Peers = _peers };
+        _held = new HeldCache(options);
         Assert.That(Cache.Catalog.TryResolve($"{source.Url()}#sha256={Digest[7..]}", out var reference, out var error), Is.True, error);
         Reference = reference!;
     }
@@ -39,14 +37,13 @@ internal sealed class HeldPull : IAsyncDisposable
     public TestFileServer Source { get; }
     public byte[] Content { get; }
     public string Digest { get; }
-    public BlockingDirectory Directory { get; } = new();
-    public ImageCache Cache { get; }
+    public BlockingDirectory Directory => _held.Directory;
+    public ImageCache Cache => _held.Cache;
     public ImageReference Reference { get; }
 
     public async ValueTask DisposeAsync()
     {
-        Cache.Dispose();
-        _peers.Dispose();
+        _held.Dispose();
         await Source.DisposeAsync();
         _dir.Dispose();
     }
