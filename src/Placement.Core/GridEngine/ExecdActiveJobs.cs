@@ -31,8 +31,7 @@ public static class ExecdActiveJobs
     /// </summary>
     public static string? Owner(string spoolDirectory, string host, string jobId, string taskId)
     {
-        var task = taskId.All(char.IsAsciiDigit) && taskId.Length > 0 ? taskId : "1"; // "undefined": not an array job
-        var config = Path.Combine(spoolDirectory, host, "active_jobs", $"{jobId}.{task}", "config");
+        var config = JobConfig(spoolDirectory, host, jobId, taskId);
         string? owner = null;
         try
         {
@@ -47,5 +46,12 @@ public static class ExecdActiveJobs
             return null;
         }
         return owner is { Length: > 0 } ? owner : null;
+    }
+
+    /// <summary>execd's <c>config</c> file of a running job (task 1 for a job that is not an array).</summary>
+    public static string JobConfig(string spoolDirectory, string host, string jobId, string taskId)
+    {
+        var task = taskId.All(char.IsAsciiDigit) && taskId.Length > 0 ? taskId : "1"; // "undefined": not an array job
+        return Path.Combine(spoolDirectory, host, "active_jobs", $"{jobId}.{task}", "config");
     }
 }

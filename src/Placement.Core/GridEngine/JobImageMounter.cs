@@ -11,7 +11,9 @@ namespace Placement.Core.GridEngine;
 /// Neither ever fails the queue: a prolog exit other than 0/99/100 puts the queue into error state, so every failure is
 /// recorded in the state file and the starter fails the job with it.
 /// </summary>
-public sealed class JobImageMounter(ImageCache cache, string runDirectory)
+/// <param name="warn">Where what the job is not failed for goes (the prolog's stderr, which sge_shepherd writes to the
+/// job's error file and the admin finds there): an owner that could not be resolved for the per-user cap.</param>
+public sealed class JobImageMounter(ImageCache cache, string runDirectory, Action<string>? warn = null)
 {
     private static readonly TimeSpan MountTimeout = TimeSpan.FromSeconds(60);
 
@@ -43,15 +45,29 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory)
     }
 
     /// <summary>The job owner's uid, for <c>Cache:MaxConcurrentPullsPerUser</c> (looked up only when that is set): from
-    /// execd's record of the job (<see cref="ExecdActiveJobs.Owner"/>), null when unknown (the pull then takes no
-    /// per-user slot).</summary>
+    /// execd's record of the job (<see cref="ExecdActiveJobs.Owner"/>), null when unknown. The pull then takes no
+    /// per-user slot, and the job is not failed for it (the cap protects other users' pulls, not this job's), but the
+    /// warning says why and what to fix.</summary>
     private async Task<int?> OwnerUidAsync(GridEngineJob job, CancellationToken cancellationToken)
     {
         if (cache.Options.Cache.MaxConcurrentPullsPerUser == 0)
             return null;
-        return ExecdActiveJobs.Owner(cache.Options.Agent.GridEngineExecdSpool, job.Host, job.JobId, job.TaskId) is { } owner
-            ? await UserLookup.UidOfAsync(owner, cancellationToken).ConfigureAwait(false)
-            : null;
+        var spool = cache.Options.Agent.GridEngineExecdSpool;
+        const string Without = "the image is pulled without a per-user slot (Cache:MaxConcurrentPullsPerUser)";
+        if (ExecdActiveJobs.Owner(spool, job.Host, job.JobId, job.TaskId) is not { } owner)
+        {
+            warn?.Invoke($"{Without}: execd's record of the job, {ExecdActiveJobs.JobConfig(spool, job.Host, job.JobId, job.TaskId)}, " +
+                $"has no job_owner line or cannot be read; set Agent:GridEngineExecdSpool ({spool}) to this host's execd_spool_dir " +
+                $"(`qconf -sconf {job.Host}`, else `qconf -sconf`, shows it)");
+            return null;
+        }
+        if (await UserLookup.UidOfAsync(owner, cancellationToken).ConfigureAwait(false) is not { } uid)
+        {
+            warn?.Invoke($"{Without}: the job owner '{owner}' did not resolve to a uid (`getent passwd {owner}` failed or took over 10 s); " +
+                "check the node's user directory (NSS, SSSD, LDAP)");
+            return null;
+        }
+        return uid;
     }
 
     private async Task<JobImageState> MountAsync(GridEngineJob job, string dir, CancellationToken cancellationToken)

@@ -121,7 +121,8 @@ internal static class SgeCommand
             JobEnvironment.Reset(); // the job owner wrote it: root reads nothing of it from here on
             try
             {
-                var mounter = new JobImageMounter(GlobalOptions.OpenCache(parse), parse.GetValue(runDir)!);
+                var mounter = new JobImageMounter(GlobalOptions.OpenCache(parse), parse.GetValue(runDir)!,
+                    warning => Console.Error.WriteLine($"placement: sge {name}: job {job.JobId}.{job.TaskId}: warning: {warning}"));
                 if (name == "prolog")
                     await mounter.PrologAsync(job, ct).ConfigureAwait(false);
                 else

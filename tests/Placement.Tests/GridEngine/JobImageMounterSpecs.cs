@@ -56,4 +56,65 @@ public sealed class JobImageMounterSpecs
         }
         Assert.That(File.ReadAllText("/proc/self/mountinfo"), Does.Not.Contain(dir.Path), "the epilog unmounted it");
     }
+
+    [Test]
+    public async Task An_owner_that_cannot_be_resolved_for_the_per_user_cap_is_warned_about_with_the_fix_and_the_job_still_gets_its_image()
+    {
+        // It used to pull without a user slot and say nothing: a wrong Agent:GridEngineExecdSpool went unnoticed.
+        if (Environment.UserName != "root")
+            Assert.Ignore("needs root, as the prolog: the cache is root's and squashfuse mounts with allow_other");
+        using var dir = new TempDir();
+        var image = await SquashfsAsync(dir, "image", "one");
+        var spool = Directory.CreateDirectory(Path.Combine(dir.Path, "spool")).FullName;
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.MaxConcurrentPullsPerUser = 1;
+        options.Agent.GridEngineExecdSpool = spool;
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+        var warnings = new List<string>();
+        var mounter = new JobImageMounter(cache, Path.Combine(dir.Path, "run"), warnings.Add);
+
+        // No record of job 8 in this spool (as with a spool setting that is not execd's).
+        var job = new GridEngineJob("8", "undefined", "n1", image);
+        try
+        {
+            var state = await mounter.PrologAsync(job);
+            Assert.That(state!.Ok, Is.True, state.Render());
+        }
+        finally
+        {
+            await mounter.EpilogAsync(job);
+        }
+        Assert.That(warnings, Has.Count.EqualTo(1));
+        Assert.That(warnings[0], Does.Contain("without a per-user slot (Cache:MaxConcurrentPullsPerUser)")
+            .And.Contain(Path.Combine(spool, "n1", "active_jobs", "8.1", "config")).And.Contain("set Agent:GridEngineExecdSpool (" + spool + ")"));
+
+        // A record naming a user this node does not know; a second image, since a cached one needs no owner.
+        var other = await SquashfsAsync(dir, "other", "two");
+        Directory.CreateDirectory(Path.Combine(spool, "n1", "active_jobs", "9.3"));
+        await File.WriteAllTextAsync(Path.Combine(spool, "n1", "active_jobs", "9.3", "config"), "job_owner=root\njob_owner=no-such-user-here\n");
+        var array = new GridEngineJob("9", "3", "n1", other);
+        try
+        {
+            var state = await mounter.PrologAsync(array);
+            Assert.That(state!.Ok, Is.True, state.Render());
+        }
+        finally
+        {
+            await mounter.EpilogAsync(array);
+        }
+        Assert.That(warnings, Has.Count.EqualTo(2));
+        Assert.That(warnings[1], Does.Contain("the job owner 'no-such-user-here' did not resolve to a uid").And.Contain("getent passwd no-such-user-here"));
+        Assert.That(cache.Pulls().UserSlotsInUse, Is.Empty);
+    }
+
+    /// <summary>A real squashfs <c>&lt;name&gt;.sqsh</c> holding one file with <paramref name="text"/> (squashfuse mounts it).</summary>
+    private static async Task<string> SquashfsAsync(TempDir dir, string name, string text)
+    {
+        var rootfs = Directory.CreateDirectory(Path.Combine(dir.Path, name + "-rootfs")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(rootfs, "content"), text);
+        var image = Path.Combine(dir.Path, name + ".sqsh");
+        await ExternalCommands.RunAsync(new ExternalCommand("mksquashfs", [rootfs, image, "-quiet", "-noappend"]) { Timeout = TimeSpan.FromMinutes(1) });
+        return image;
+    }
 }
