@@ -59,50 +59,77 @@ public sealed partial class FileLock : IDisposable
     /// Like <see cref="AcquireAsync"/>, but while waiting asks <paramref name="satisfied"/> on every poll
     /// and returns null, without the lock, as soon as it says the work the lock guards is already done.
     /// </summary>
-    public static async Task<FileLock?> AcquireUnlessAsync(string path, string purpose, TimeSpan timeout, Func<bool>? satisfied, CancellationToken cancellationToken, Action<string>? onWait = null)
+    public static Task<FileLock?> AcquireUnlessAsync(string path, string purpose, TimeSpan timeout, Func<bool>? satisfied, CancellationToken cancellationToken, Action<string>? onWait = null) =>
+        AcquireAnyAsync([path], purpose, timeout, satisfied, onWait,
+            holders => $"timed out after {timeout.TotalSeconds:0.#} s waiting for {purpose}: lock {path} is held by {holders}; raise Cache:LockTimeoutSeconds or stop that process",
+            cancellationToken);
+
+    /// <summary>One release waiter per lock file in this process, shared by all its waiters (a thread each, blocked in
+    /// flock until that lock's holder lets go), so W waiters of N locks cost N threads, not W × N.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> Released = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// One of the locks <paramref name="paths"/> (the first free one), waiting up to <paramref name="timeout"/> while all
+    /// are held; null as soon as <paramref name="satisfied"/> says none is needed any more (asked before each try once it
+    /// has waited, so a waiter whose work got done does not take a lock just released from one that needs it, and after
+    /// each failed try). <paramref name="onWait"/> is called once, with who holds them ("pid 12 since … (…); …"), before
+    /// waiting; past the timeout, <see cref="CacheBusyException"/> with <paramref name="busy"/>(the holders). Waiters sleep
+    /// in the kernel until a holder lets go (no polling) and re-check at least once a second for their timeout; they are
+    /// served in no strict order.
+    /// </summary>
+    internal static async Task<FileLock?> AcquireAnyAsync(IReadOnlyList<string> paths, string purpose, TimeSpan timeout, Func<bool>? satisfied,
+        Action<string>? onWait, Func<string, string> busy, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var told = false;
-        Task? released = null;
-        var fd = Libc.openmode(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0b110_000_000);
-        if (fd < 0)
-            throw new IOException($"cannot open lock file {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
-        try
+        var released = new Task[paths.Count];
+        while (true)
         {
-            while (true)
+            cancellationToken.ThrowIfCancellationRequested();
+            if (told && satisfied?.Invoke() == true)
+                return null;
+            foreach (var path in paths)
             {
-                if (Libc.flock(fd, Libc.LOCK_EX | Libc.LOCK_NB) == 0)
-                {
-                    var holder = new FileLock(fd, path);
-                    holder.WriteHolder(purpose);
-                    fd = -1;
-                    return holder;
-                }
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno != Libc.EWOULDBLOCK && errno != Libc.EINTR)
-                    throw new IOException($"flock({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)}");
-                if (satisfied?.Invoke() == true)
-                    return null;
-                if (!told)
-                {
-                    onWait?.Invoke(DescribeHolder(path));
-                    told = true;
-                }
-                var remaining = timeout - clock.Elapsed;
-                if (remaining <= TimeSpan.Zero)
-                    throw new CacheBusyException($"timed out after {timeout.TotalSeconds:0.#} s waiting for {purpose}: lock {path} is held by {DescribeHolder(path)}; raise Cache:LockTimeoutSeconds or stop that process");
-                // Sleep in the kernel until the holder lets go, instead of polling: a herd of waiters then
-                // costs no CPU while the holder downloads. Re-check at least every second for the timeout.
-                if (released is null || released.IsCompleted)
-                    released = WaitForReleaseAsync(path);
-                await Task.WhenAny(released, Task.Delay(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), cancellationToken)).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
+                if (TryAcquire(path, purpose) is { } held)
+                    return held;
             }
+            if (satisfied?.Invoke() == true)
+                return null;
+            if (!told)
+            {
+                onWait?.Invoke(DescribeHolders(paths));
+                told = true;
+            }
+            var remaining = timeout - clock.Elapsed;
+            if (remaining <= TimeSpan.Zero)
+                throw new CacheBusyException(busy(DescribeHolders(paths)));
+            for (var i = 0; i < paths.Count; i++)
+                released[i] = ReleaseOf(paths[i]);
+            var tick = Task.Delay(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), cancellationToken);
+            await Task.WhenAny([.. released, tick]).ConfigureAwait(false);
         }
-        finally
+    }
+
+    /// <summary>"pid 12 since … (job: pull …); pid 34 since … (cli: pull …)": the holders of <paramref name="paths"/>, as they wrote them.</summary>
+    private static string DescribeHolders(IReadOnlyList<string> paths) => string.Join("; ", paths.Select(DescribeHolder));
+
+    /// <summary>This process's waiter for the current holder of <paramref name="path"/> to let go: the running one, or a new
+    /// one once the last has completed.</summary>
+    private static Task ReleaseOf(string path)
+    {
+        while (true)
         {
-            if (fd >= 0)
-                Libc.close(fd);
+            if (Released.TryGetValue(path, out var running))
+            {
+                if (!running.IsCompleted)
+                    return running;
+                if (!Released.TryRemove(new KeyValuePair<string, Task>(path, running)))
+                    continue; // another waiter replaced it just now
+            }
+            var started = WaitForReleaseAsync(path);
+            if (Released.TryAdd(path, started))
+                return started;
+            // Another waiter added one first: ours completes on the same release and is simply not shared.
         }
     }
 
@@ -110,7 +137,7 @@ public sealed partial class FileLock : IDisposable
     /// Completes when the current holder releases the lock: a blocking shared flock on a thread of its
     /// own (all waiters wake together, then race for the exclusive lock or find the work done).
     /// </summary>
-    internal static Task WaitForReleaseAsync(string path) =>
+    private static Task WaitForReleaseAsync(string path) =>
         Task.Factory.StartNew(() =>
         {
             var fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);

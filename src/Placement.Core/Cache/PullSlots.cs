@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-
 namespace Placement.Core.Cache;
 
 /// <summary>
@@ -17,10 +14,6 @@ namespace Placement.Core.Cache;
 /// </summary>
 internal static class PullSlots
 {
-    /// <summary>One release waiter per slot file in this process, shared by all its waiters (a thread each, blocked in
-    /// flock until that slot's holder lets go), so W waiting pulls cost N threads, not W × N.</summary>
-    private static readonly ConcurrentDictionary<string, Task> Released = new(StringComparer.Ordinal);
-
     /// <summary>One of the node's <paramref name="slots"/> (<c>Cache:MaxConcurrentPulls</c>); see <see cref="AcquireAsync(IReadOnlyList{string}, string, string, string, TimeSpan, Func{bool}?, Action{string}?, CancellationToken)"/>.</summary>
     public static Task<FileLock?> AcquireAsync(CacheLayout layout, int slots, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken) =>
         AcquireAsync(NodeSlots(layout, slots), "Cache:MaxConcurrentPulls", "Cache:MaxConcurrentPulls", purpose, timeout, satisfied, onWait, cancellationToken);
@@ -35,74 +28,19 @@ internal static class PullSlots
     public static IReadOnlyList<string> UserSlots(CacheLayout layout, int uid, int slots) => [.. Enumerable.Range(0, Math.Max(slots, 0)).Select(i => layout.UserPullSlot(uid, i))];
 
     /// <summary>
-    /// One of the slot files <paramref name="slots"/>, waiting up to <paramref name="timeout"/> while all are held; null
-    /// when there are none (no cap), or as soon as <paramref name="satisfied"/> (asked on every wake) says the pull needs
-    /// no slot any more (another pull committed its image). <paramref name="onWait"/> is called once, with who holds the
-    /// slots, before waiting. <paramref name="setting"/> is the key to raise and <paramref name="cap"/> what the slots are
-    /// (the key, and whose), for the timeout's error.
+    /// One of the slot files <paramref name="slots"/> (<see cref="FileLock.AcquireAnyAsync"/>); null when there are none
+    /// (no cap), or as soon as <paramref name="satisfied"/> says the pull needs no slot any more. <paramref name="setting"/>
+    /// is the key to raise and <paramref name="cap"/> what the slots are (the key, and whose), for the timeout's error.
     /// </summary>
     private static async Task<FileLock?> AcquireAsync(IReadOnlyList<string> slots, string setting, string cap, string purpose, TimeSpan timeout, Func<bool>? satisfied, Action<string>? onWait, CancellationToken cancellationToken)
     {
         if (slots.Count == 0)
             return null;
-        var clock = Stopwatch.StartNew();
-        var told = false;
-        var released = new Task[slots.Count];
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            // After a wake, first whether a slot is still needed: a waiter whose image got committed must not take the
-            // slot just released from a waiter that needs it.
-            if (told && satisfied?.Invoke() == true)
-                return null;
-            foreach (var path in slots)
-            {
-                if (FileLock.TryAcquire(path, purpose) is { } slot)
-                    return slot;
-            }
-            if (satisfied?.Invoke() == true)
-                return null;
-            if (!told)
-            {
-                onWait?.Invoke(DescribeHolders(slots));
-                told = true;
-            }
-            var remaining = timeout - clock.Elapsed;
-            if (remaining <= TimeSpan.Zero)
-            {
-                throw new CacheBusyException(
-                    $"timed out after {timeout.TotalSeconds:0.#} s waiting for a pull slot for {purpose}: all {slots.Count} ({cap}) are held by " +
-                    $"{DescribeHolders(slots)}; raise {setting} or Cache:LockTimeoutSeconds, or stop those pulls");
-            }
-            for (var i = 0; i < slots.Count; i++)
-                released[i] = ReleaseOf(slots[i]);
-            var tick = Task.Delay(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), cancellationToken);
-            await Task.WhenAny([.. released, tick]).ConfigureAwait(false);
-        }
+        return await FileLock.AcquireAnyAsync(slots, purpose, timeout, satisfied, onWait,
+            holders => $"timed out after {timeout.TotalSeconds:0.#} s waiting for a pull slot for {purpose}: all {slots.Count} ({cap}) are held by " +
+                       $"{holders}; raise {setting} or Cache:LockTimeoutSeconds, or stop those pulls",
+            cancellationToken).ConfigureAwait(false);
     }
-
-    /// <summary>This process's waiter for the current holder of <paramref name="path"/> to let go: the running one, or a new
-    /// one once the last has completed.</summary>
-    private static Task ReleaseOf(string path)
-    {
-        while (true)
-        {
-            if (Released.TryGetValue(path, out var running))
-            {
-                if (!running.IsCompleted)
-                    return running;
-                if (!Released.TryRemove(new KeyValuePair<string, Task>(path, running)))
-                    continue; // another waiter replaced it just now
-            }
-            var started = FileLock.WaitForReleaseAsync(path);
-            if (Released.TryAdd(path, started))
-                return started;
-            // Another waiter added one first: ours completes on the same release and is simply not shared.
-        }
-    }
-
-    /// <summary>"pid 12 since … (job: pull …); pid 34 since … (cli: pull …)": the holders of the slots, as they wrote them.</summary>
-    private static string DescribeHolders(IReadOnlyList<string> slots) => string.Join("; ", slots.Select(FileLock.DescribeHolder));
 
     /// <summary>The notes of the slots among <paramref name="slots"/> that are held now. The note is read first: a slot
     /// released cleanly has none, and only one with a note is probed (a probe takes a shared lock for an instant, which a
