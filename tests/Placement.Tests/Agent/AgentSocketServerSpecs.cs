@@ -165,9 +165,7 @@ public sealed class AgentSocketServerSpecs
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
         using var dir = new TempDir();
-        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
-        var image = Path.Combine(dir.Path, "app.sqsh");
-        await File.WriteAllBytesAsync(image, FakeImages.Squashfs(4096, 11));
+        var image = await ImageFileAsync(dir, 11);
         using var agent = new Harness(dir, dir.CacheRoot, o =>
         {
             o.Cache.MaxConcurrentPullsPerUser = 1;
@@ -209,9 +207,7 @@ public sealed class AgentSocketServerSpecs
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
         using var dir = new TempDir();
-        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
-        var image = Path.Combine(dir.Path, "app.sqsh");
-        await File.WriteAllBytesAsync(image, FakeImages.Squashfs(4096, 12));
+        var image = await ImageFileAsync(dir, 12);
         using var agent = new Harness(dir, dir.CacheRoot, o =>
         {
             o.Cache.MaxConcurrentPullsPerUser = 1;
@@ -255,6 +251,17 @@ public sealed class AgentSocketServerSpecs
         }
     }
 
+    /// <summary>A squashfs-looking file image <c>app.sqsh</c> in <paramref name="dir"/>, which is made world-readable (the
+    /// agent refuses files the caller could not read).</summary>
+    private static async Task<string> ImageFileAsync(TempDir dir, int seed)
+    {
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        var image = Path.Combine(dir.Path, "app.sqsh");
+        await File.WriteAllBytesAsync(image, FakeImages.Squashfs(4096, seed));
+        return image;
+    }
+
+    /// <summary>Connects to the agent's socket and sends <paramref name="line"/> as it is; the caller reads the answer.</summary>
     private static async Task<System.Net.Sockets.Socket> RawRequestAsync(string path, string line)
     {
         var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
@@ -289,10 +296,7 @@ public sealed class AgentSocketServerSpecs
         using var agent = new Harness(dir, dir.CacheRoot);
         try
         {
-            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-            await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(agent.Socket));
-            await SocketLines.WriteLineAsync(socket, System.Text.Encoding.UTF8.GetBytes(line), CancellationToken.None);
-            socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            using var socket = await RawRequestAsync(agent.Socket, line);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
             var answer = await SocketLines.ReadLineAsync(socket, timeout.Token);
 

@@ -74,17 +74,21 @@ public sealed class JobImageMounterSpecs
         var warnings = new List<string>();
         var mounter = new JobImageMounter(cache, Path.Combine(dir.Path, "run"), warnings.Add);
 
+        async Task PrologAndEpilogAsync(GridEngineJob job)
+        {
+            try
+            {
+                var state = await mounter.PrologAsync(job);
+                Assert.That(state!.Ok, Is.True, "the job gets its image: " + state.Render());
+            }
+            finally
+            {
+                await mounter.EpilogAsync(job);
+            }
+        }
+
         // No record of job 8 in this spool (as with a spool setting that is not execd's).
-        var job = new GridEngineJob("8", "undefined", "n1", image);
-        try
-        {
-            var state = await mounter.PrologAsync(job);
-            Assert.That(state!.Ok, Is.True, state.Render());
-        }
-        finally
-        {
-            await mounter.EpilogAsync(job);
-        }
+        await PrologAndEpilogAsync(new GridEngineJob("8", "undefined", "n1", image));
         Assert.That(warnings, Has.Count.EqualTo(1));
         Assert.That(warnings[0], Does.Contain("without a per-user slot (Cache:MaxConcurrentPullsPerUser)")
             .And.Contain(Path.Combine(spool, "n1", "active_jobs", "8.1", "config")).And.Contain("set Agent:GridEngineExecdSpool (" + spool + ")"));
@@ -93,16 +97,7 @@ public sealed class JobImageMounterSpecs
         var other = await SquashfsAsync(dir, "other", "two");
         Directory.CreateDirectory(Path.Combine(spool, "n1", "active_jobs", "9.3"));
         await File.WriteAllTextAsync(Path.Combine(spool, "n1", "active_jobs", "9.3", "config"), "job_owner=root\njob_owner=no-such-user-here\n");
-        var array = new GridEngineJob("9", "3", "n1", other);
-        try
-        {
-            var state = await mounter.PrologAsync(array);
-            Assert.That(state!.Ok, Is.True, state.Render());
-        }
-        finally
-        {
-            await mounter.EpilogAsync(array);
-        }
+        await PrologAndEpilogAsync(new GridEngineJob("9", "3", "n1", other));
         Assert.That(warnings, Has.Count.EqualTo(2));
         Assert.That(warnings[1], Does.Contain("the job owner 'no-such-user-here' did not resolve to a uid").And.Contain("getent passwd no-such-user-here"));
         Assert.That(cache.Pulls().UserSlotsInUse, Is.Empty);
