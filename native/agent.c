@@ -219,9 +219,9 @@ static long now_ms(void)
 }
 
 int placement_agent_call(const char *socket_path, const char *request, char *answer, size_t answer_len,
-			 char *err, size_t err_len, int timeout_ms, int idle_ms)
+			 char *err, size_t err_len, int timeout_ms, int idle_ms, int max_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long start = now_ms(), deadline = start + timeout_ms;
 	int alive = 0; /* the agent sent a keep-alive: from then on, it must only keep sending within idle_ms */
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	size_t got = 0, want = strlen(request);
@@ -259,8 +259,9 @@ int placement_agent_call(const char *socket_path, const char *request, char *ans
 	/* A miss can take minutes (download + squashfs): wait for the agent up to the deadline, which the caller makes
 	 * generous. An agent that accepted and hangs must not block every step for ever: past the deadline the caller
 	 * does the work itself, as when there is no agent. An agent that sends keep-alives (spaces before its answer line,
-	 * when the request asked for them) is waited for as long as they keep coming within idle_ms: it is alive, and
-	 * its own waits are bounded (Cache:LockTimeoutSeconds each); doing the work here would wait in the same queue. */
+	 * when the request asked for them) is waited for as long as they keep coming within idle_ms, up to max_ms in all:
+	 * it is alive, and its own waits are bounded (Cache:LockTimeoutSeconds each); doing the work here would wait in
+	 * the same queue. max_ms only bounds a request stuck inside an agent whose keep-alive timer still runs. */
 	while (got + 1 < answer_len) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		long left = deadline - now_ms();
@@ -270,7 +271,10 @@ int placement_agent_call(const char *socket_path, const char *request, char *ans
 		if (ready == 0 && now_ms() < deadline)
 			continue;
 		if (ready == 0) {
-			if (alive)
+			if (alive && now_ms() - start >= max_ms)
+				snprintf(err, err_len, "the node agent on %s kept the request alive but gave no answer within %d min",
+					 socket_path, max_ms / 60000);
+			else if (alive)
 				snprintf(err, err_len, "the node agent on %s sent no keep-alive for %d s", socket_path, idle_ms / 1000);
 			else
 				snprintf(err, err_len, "the node agent on %s did not answer within %d s", socket_path, timeout_ms / 1000);
@@ -286,6 +290,8 @@ int placement_agent_call(const char *socket_path, const char *request, char *ans
 			if (skip > 0) {
 				alive = 1;
 				deadline = now_ms() + idle_ms;
+				if (deadline > start + max_ms)
+					deadline = start + max_ms;
 				memmove(answer, answer + skip, (size_t)(n - skip));
 				n -= skip;
 				if (n == 0)

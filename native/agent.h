@@ -16,11 +16,11 @@ int placement_agent_request(char *out, size_t len, const char *const *pairs);
 
 /* Sends request and reads one answer line into answer, for at most timeout_ms in all (connect, send and answer).
  * idle_ms > 0 (a request with "keepAlive"): once the agent sends keep-alives (spaces before its answer line, dropped
- * here), it is waited for as long as the next one comes within idle_ms, past timeout_ms; an agent that sends none (a
- * version before them) gets timeout_ms. 0, or PLACEMENT_AGENT_* with err set: an agent that does not answer in time is
- * PLACEMENT_AGENT_UNREACHABLE. */
+ * here), it is waited for as long as the next one comes within idle_ms, past timeout_ms, up to max_ms in all; an agent
+ * that sends none (a version before them, or one hung before its first) gets timeout_ms. 0, or PLACEMENT_AGENT_* with
+ * err set: an agent that does not answer in time is PLACEMENT_AGENT_UNREACHABLE. */
 int placement_agent_call(const char *socket_path, const char *request, char *answer, size_t answer_len,
-			 char *err, size_t err_len, int timeout_ms, int idle_ms);
+			 char *err, size_t err_len, int timeout_ms, int idle_ms, int max_ms);
 
 /* Parses a flat JSON object in place; returns the number of fields, or -1 when it is not one. */
 int placement_agent_parse(char *line, struct placement_agent_field *fields, int max_fields);

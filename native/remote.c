@@ -20,8 +20,11 @@
  * build; if the agent is still at it, the fallback waits for the same cache lock and finds the image built. */
 #define AGENT_ENSURE_TIMEOUT_MS (10 * 60 * 1000)
 /* An agent that keeps the connection alive (a space every 15 s while it works, docs/architecture.md "Agent socket")
- * is waited for however long the pull or its wait for a pull slot takes: only one silent this long is taken for hung. */
+ * is waited for however long the pull or its wait for a pull slot takes: one silent this long is taken for hung... */
 #define AGENT_ENSURE_IDLE_MS (60 * 1000)
+/* ...and one still without an answer after this long as well (a request stuck in the agent while its keep-alive timer
+ * runs; the agent's own waits are bounded by Cache:LockTimeoutSeconds, one hour by default, each). */
+#define AGENT_ENSURE_MAX_MS (6 * 3600 * 1000)
 #define AGENT_RELEASE_TIMEOUT_MS (60 * 1000)
 
 static int step_has_gpus(spank_t sp)
@@ -167,7 +170,7 @@ static int agent_ensure(const char *image, char *canonical, size_t canonical_len
 	if (placement_agent_request(request, sizeof(request), pairs) != 0)
 		return -1;
 	int rc = placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len, AGENT_ENSURE_TIMEOUT_MS,
-				      AGENT_ENSURE_IDLE_MS);
+				      AGENT_ENSURE_IDLE_MS, AGENT_ENSURE_MAX_MS);
 	if (rc == PLACEMENT_AGENT_UNREACHABLE) {
 		slurm_verbose("placement: prepare: %s; preparing the image in slurmstepd", err);
 		return -1;
@@ -214,7 +217,7 @@ static int agent_release(char *err, size_t err_len)
 	const char *pairs[] = { "op", "release", "holder", placement.holder, NULL };
 
 	if (!agent_socket(socket_path, sizeof(socket_path)) || placement_agent_request(request, sizeof(request), pairs) != 0 ||
-	    placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len, AGENT_RELEASE_TIMEOUT_MS, 0) != 0)
+	    placement_agent_call(socket_path, request, answer, sizeof(answer), err, err_len, AGENT_RELEASE_TIMEOUT_MS, 0, 0) != 0)
 		return -1;
 	int n = placement_agent_parse(answer, fields, 8);
 	const char *code = n >= 0 ? placement_agent_field(fields, n, "exitCode") : NULL;

@@ -104,7 +104,7 @@ int main(void)
 	EXPECT(placement_agent_request(tiny, sizeof(tiny), pairs) != 0, "a request larger than the buffer was written");
 
 	char answer[64], err[256];
-	EXPECT(placement_agent_call("/nonexistent/agent.sock", req, answer, sizeof(answer), err, sizeof(err), 1000, 0) == PLACEMENT_AGENT_UNREACHABLE,
+	EXPECT(placement_agent_call("/nonexistent/agent.sock", req, answer, sizeof(answer), err, sizeof(err), 1000, 0, 0) == PLACEMENT_AGENT_UNREACHABLE,
 	       "a missing socket is not 'unreachable'");
 	EXPECT(strstr(err, "/nonexistent/agent.sock") != NULL, "the error does not name the socket: %s", err);
 
@@ -118,7 +118,7 @@ int main(void)
 	       "cannot listen on %s: %s", addr.sun_path, strerror(errno));
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 0);
+	int rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 0, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "a silent agent is not 'unreachable' (rc %d)", rc);
@@ -126,20 +126,20 @@ int main(void)
 	EXPECT(strstr(err, "did not answer") != NULL, "the error does not say the agent did not answer: %s", err);
 
 	/* an agent that sends keep-alives (spaces, every 100 ms) for longer than timeout_ms, then answers: waited for,
-	 * and the spaces are not part of the answer */
-	pid_t child = keepalive_agent(&listener, &addr, 8, 100, "{\"exitCode\":0}\n");
+	 * and the spaces are not part of the answer (margins for a loaded machine: 1 s to the first, 2 s between) */
+	pid_t child = keepalive_agent(&listener, &addr, 20, 100, "{\"exitCode\":0}\n");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 400);
+	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 1000, 2000, 60000);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	EXPECT(rc == 0, "an agent sending keep-alives was given up after %ld ms (rc %d): %s", ms, rc, err);
 	EXPECT(rc != 0 || strcmp(answer, "{\"exitCode\":0}\n") == 0, "answer after keep-alives is '%s'", answer);
-	EXPECT(rc != 0 || ms >= 700, "answered after %ld ms, before the agent sent its answer", ms);
+	EXPECT(rc != 0 || ms >= 1900, "answered after %ld ms, before the agent sent its answer", ms);
 	waitpid(child, NULL, 0);
 
 	/* the same agent without idle_ms (a release): the usual total timeout */
-	child = keepalive_agent(&listener, &addr, 8, 100, "{\"exitCode\":0}\n");
-	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 0);
+	child = keepalive_agent(&listener, &addr, 20, 100, "{\"exitCode\":0}\n");
+	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 0, 0);
 	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "without idle_ms, keep-alives extended the wait (rc %d)", rc);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
@@ -147,12 +147,24 @@ int main(void)
 	/* an agent that sent one keep-alive and then went silent: given up idle_ms after it, with a clear error */
 	child = keepalive_agent(&listener, &addr, 1, 5000, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 10000, 300);
+	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 10000, 300, 60000);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "an agent silent after its keep-alive is not 'unreachable' (rc %d)", rc);
 	EXPECT(ms >= 250 && ms < 3000, "waited %ld ms for an agent silent after a keep-alive, want about 300", ms);
 	EXPECT(strstr(err, "no keep-alive") != NULL, "the error does not say the keep-alives stopped: %s", err);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+
+	/* an agent that keeps sending keep-alives but never answers: given up after max_ms in all */
+	child = keepalive_agent(&listener, &addr, 100, 100, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 2000, 1500);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "an agent that only keeps alive was waited for (rc %d)", rc);
+	EXPECT(ms >= 1400 && ms < 5000, "waited %ld ms for an agent that only keeps alive, want about 1500", ms);
+	EXPECT(strstr(err, "gave no answer within") != NULL, "the error does not say there was no answer: %s", err);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 

@@ -68,9 +68,21 @@ static pid_t agent_answering(const char *answer, size_t len)
 	pid_t pid = fork();
 	if (pid == 0) {
 		int fd = accept(listener, NULL, NULL);
-		char buf[4096];
-		while (read(fd, buf, sizeof(buf)) > 0)
-			;
+		char buf[4096], rest[512], path[160];
+		size_t got = 0;
+		ssize_t r;
+		/* the first 4 KiB kept, the rest read to the end and dropped */
+		while ((r = got < sizeof(buf) ? read(fd, buf + got, sizeof(buf) - got) : read(fd, rest, sizeof(rest))) > 0) {
+			if (got < sizeof(buf))
+				got += (size_t)r;
+		}
+		/* the request, for the parent to check */
+		snprintf(path, sizeof(path), "%s/request", dir);
+		FILE *f = fopen(path, "w");
+		if (f != NULL) {
+			fwrite(buf, 1, got, f);
+			fclose(f);
+		}
 		for (size_t sent = 0; sent < len;) {
 			ssize_t n = write(fd, answer + sent, len - sent);
 			if (n <= 0)
@@ -158,6 +170,20 @@ static void answers(void)
 	       strcmp(o.canonical, "docker://r") == 0 && strcmp(o.id, "img_1") == 0 && strcmp(o.digest, "sha256:d") == 0 &&
 	       strcmp(o.path, "/c/i.sqsh") == 0, "a good answer not taken: %s", o.err);
 
+	/* the request asks for keep-alives (so a long pull is waited out), and keep-alives before the answer are dropped */
+	EXPECT(ensure_answer("   {\"exitCode\":0,\"ref\":\"docker://r\",\"imageId\":\"img_1\",\"digest\":\"sha256:d\",\"path\":\"/c/i.sqsh\"}\n", &o) == 0 &&
+	       strcmp(o.path, "/c/i.sqsh") == 0, "an answer after keep-alives not taken: %s", o.err);
+	char request[4096] = "", request_path[160];
+	snprintf(request_path, sizeof(request_path), "%s/request", dir);
+	FILE *f = fopen(request_path, "r");
+	if (f != NULL) {
+		request[fread(request, 1, sizeof(request) - 1, f)] = '\0';
+		fclose(f);
+		unlink(request_path);
+	}
+	EXPECT(strstr(request, "\"op\":\"ensure\"") != NULL && strstr(request, "\"keepAlive\":\"1\"") != NULL,
+	       "the ensure request does not ask for keep-alives: %s", request);
+
 	/* every output at its largest, and one past it: the agent's answer is not trusted with the buffers' sizes */
 	static const struct { const char *key; size_t max; } outputs[] = {
 		{ "ref", PLACEMENT_REF_MAX - 1 }, { "imageId", PLACEMENT_ID_MAX - 1 }, { "digest", 127 }, { "path", PLACEMENT_REF_MAX - 1 } };
@@ -219,6 +245,8 @@ int main(void)
 	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
 	socket_path_pattern();
 	answers();
+	unlink(sock);
+	snprintf(sock, sizeof(sock), "%s/request", dir);
 	unlink(sock);
 	rmdir(dir);
 	if (failures == 0)

@@ -85,7 +85,6 @@ public sealed partial class FileLock : IDisposable
         var released = new Task[paths.Count];
         while (true)
         {
-            cancellationToken.ThrowIfCancellationRequested();
             if (told && satisfied?.Invoke() == true)
                 return null;
             foreach (var path in paths)
@@ -107,6 +106,9 @@ public sealed partial class FileLock : IDisposable
                 released[i] = ReleaseOf(paths[i]);
             var tick = Task.Delay(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), cancellationToken);
             await Task.WhenAny([.. released, tick]).ConfigureAwait(false);
+            // Only a wait is cancelled: a lock free at once is taken even when the caller is being stopped (work that
+            // is done, e.g. a finished download, still gets committed).
+            cancellationToken.ThrowIfCancellationRequested();
         }
     }
 
@@ -128,7 +130,12 @@ public sealed partial class FileLock : IDisposable
             }
             var started = WaitForReleaseAsync(path);
             if (Released.TryAdd(path, started))
+            {
+                // Gone once done: every ref, image and blob lock ever waited on would otherwise stay in the agent's map.
+                started.ContinueWith(done => Released.TryRemove(new KeyValuePair<string, Task>(path, done)), CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 return started;
+            }
             // Another waiter added one first: ours completes on the same release and is simply not shared.
         }
     }

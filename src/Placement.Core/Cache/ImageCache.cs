@@ -89,21 +89,29 @@ public sealed partial class ImageCache
         var owner = uid.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var waited = Stopwatch.StartNew();
         var waitedAtAll = false;
-        var slot = await PullSlots.AcquireForUserAsync(Layout, uid.Value, slots, $"{requester}: pull {reference.Canonical} for uid {owner}", LockTimeout,
-            Needless, holders =>
-            {
-                waitedAtAll = true;
-                progress?.Report(new PullProgress($"waiting for a pull slot of uid {owner} ({slots} at once per user on this node, Cache:MaxConcurrentPullsPerUser)", 0, 0, Waiting: true, holders));
-            }, cancellationToken).ConfigureAwait(false);
+        FileLock? slot = null;
+        try
+        {
+            slot = await PullSlots.AcquireForUserAsync(Layout, uid.Value, slots, $"{requester}: pull {reference.Canonical} for uid {owner}", LockTimeout,
+                Needless, holders =>
+                {
+                    waitedAtAll = true;
+                    progress?.Report(new PullProgress($"waiting for a pull slot of uid {owner} ({slots} at once per user on this node, Cache:MaxConcurrentPullsPerUser)", 0, 0, Waiting: true, holders));
+                }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Every wait, also one that ended without a slot (the image got cached, another pull of it began, the
+            // timeout, a cancel); and every slot taken at once.
+            if (slot is not null || waitedAtAll)
+                PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
+        }
         if (slot is not null && _flights.IsRunning(id))
         {
             // Another request of this image started its download between the check and the slot: join it instead.
             slot.Dispose();
             return null;
         }
-        // Also a wait that ended because the image got cached or another pull of it began: it was the cap's.
-        if (slot is not null || waitedAtAll)
-            PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
         return slot;
     }
 
@@ -341,20 +349,29 @@ public sealed partial class ImageCache
             return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
         var waited = Stopwatch.StartNew();
         var waitedAtAll = false;
-        // Committed while this one waited (another reference to the same digest): the fetch finds it, without a slot.
-        using var slot = await PullSlots.AcquireAsync(Layout, slots, $"{requester}: pull {reference.Canonical}", LockTimeout, Committed, holders =>
+        FileLock? slot = null;
+        try
         {
-            waitedAtAll = true;
-            // In the progress file too: a job of the same image waiting on this pull's ref lock shows why it waits.
-            var phase = $"waiting for a pull slot ({slots} at once on this node, Cache:MaxConcurrentPulls)";
-            new ProgressTracker(this, id, reference.Canonical, phase, 0, null).Phase(phase);
-            progress?.Report(new PullProgress($"all {slots} pull slots of this node are in use (Cache:MaxConcurrentPulls)", 0, 0, Waiting: true, holders));
-        }, cancellationToken).ConfigureAwait(false);
-        if (waitedAtAll)
-            AtomicFile.TryDelete(Layout.Progress(id)); // no longer waiting: the fetch writes its own phases
-        if (slot is not null || waitedAtAll)
-            PlacementMetrics.PullSlotWaitSeconds.WithLabels("node").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
-        return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
+            // Committed while this one waited (another reference to the same digest): the fetch finds it, without a slot.
+            slot = await PullSlots.AcquireAsync(Layout, slots, $"{requester}: pull {reference.Canonical}", LockTimeout, Committed, holders =>
+            {
+                waitedAtAll = true;
+                // In the progress file too: a job of the same image waiting on this pull's ref lock shows why it waits.
+                var phase = $"waiting for a pull slot ({slots} at once on this node, Cache:MaxConcurrentPulls)";
+                new ProgressTracker(this, id, reference.Canonical, phase, 0, null).Phase(phase);
+                progress?.Report(new PullProgress($"all {slots} pull slots of this node are in use (Cache:MaxConcurrentPulls)", 0, 0, Waiting: true, holders));
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (waitedAtAll)
+                AtomicFile.TryDelete(Layout.Progress(id)); // no longer waiting: the fetch writes its own phases
+            // Every wait (also one that ended in a commit elsewhere, the timeout or a cancel) and every slot taken at once.
+            if (slot is not null || waitedAtAll)
+                PlacementMetrics.PullSlotWaitSeconds.WithLabels("node").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
+        }
+        using (slot)
+            return await FetchAsync(reference, id, resolution, requester, progress, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ReportWaitingAsync(string id, string holder, IProgress<PullProgress>? progress, CancellationToken cancellationToken)

@@ -54,9 +54,9 @@ public static class PlacementMetrics
         "placement_pull_seconds", "Duration of image pulls that fetched and committed an image, from the request to the commit.",
         new HistogramConfiguration { LabelNames = ["requester"], Buckets = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800] });
 
-    /// <summary>Every pull that took a slot (0 when one was free at once) or waited for one and then needed none (its image
-    /// got cached, or another process began pulling it), by cap: node (<c>Cache:MaxConcurrentPulls</c>), user
-    /// (<c>Cache:MaxConcurrentPullsPerUser</c>).</summary>
+    /// <summary>Every pull that took a slot (0 when one was free at once) or waited for one and got none (its image got
+    /// cached, another process began pulling it, the wait timed out or was cancelled), by cap: node
+    /// (<c>Cache:MaxConcurrentPulls</c>), user (<c>Cache:MaxConcurrentPullsPerUser</c>).</summary>
     public static readonly Histogram PullSlotWaitSeconds = Prometheus.Metrics.CreateHistogram(
         "placement_pull_slot_wait_seconds", "Time a pull waited for one of the node's pull slots (cap=node: Cache:MaxConcurrentPulls) or of its user's (cap=user: Cache:MaxConcurrentPullsPerUser).",
         new HistogramConfiguration { LabelNames = ["cap"], Buckets = [0.1, 1, 10, 60, 300, 1800] });

@@ -216,7 +216,7 @@ public sealed class AgentSocketServerSpecs
         try
         {
             agent.Cache.Layout.EnsureCreated();
-            var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321");
+            using var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321");
             Assert.That(held, Is.Not.Null);
             using var socket = await RawRequestAsync(agent.Socket,
                 $$"""{"op":"ensure","ref":"{{image}}","holder":"slurm-45.0","keepAlive":"1","uid":"4321"}""");
@@ -227,15 +227,22 @@ public sealed class AgentSocketServerSpecs
             Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(3)), "the first keep-alive does not wait for the interval's end");
             var waiting = new System.Text.StringBuilder(first);
             while (waiting.Length < 4)
-                waiting.Append(await ReadSomeAsync(socket, TimeSpan.FromSeconds(5)));
+            {
+                var more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(5));
+                Assert.That(more, Is.Not.Empty, $"the agent closed the connection while the pull waited (after '{waiting}')");
+                waiting.Append(more);
+            }
             Assert.That(waiting.ToString(), Is.EqualTo(new string(' ', waiting.Length)), "only keep-alives while the pull waits for the user's slot");
             Assert.That(agent.Log.ToString(), Does.Contain("waiting for a pull slot of uid 4321"));
 
             held!.Dispose();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            var rest = await SocketLines.ReadLineAsync(socket, timeout.Token);
-            var line = System.Text.Encoding.UTF8.GetString(rest!).TrimStart(' ');
-            Assert.That(line, Does.StartWith("{"), "the answer follows the keep-alives, whole");
+            // Everything up to the end of the stream: keep-alives, then the answer line, and nothing after it.
+            var rest = new System.Text.StringBuilder();
+            for (var more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)); more.Length > 0; more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)))
+                rest.Append(more);
+            var line = rest.ToString().TrimStart(' ');
+            Assert.That(line, Does.StartWith("{").And.EndWith("}\n"), "only keep-alives before the answer line and nothing after it: " + rest);
+            Assert.That(line.Count(c => c == '\n'), Is.EqualTo(1));
             var response = System.Text.Json.JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketResponse)!;
             Assert.That(response.ExitCode, Is.Zero, response.Error);
             Assert.That(response.Lease, Is.EqualTo("slurm-45.0"));

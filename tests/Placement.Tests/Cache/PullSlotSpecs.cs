@@ -332,6 +332,7 @@ public sealed class PullSlotSpecs
         // process begins pulling `later` (here for another user), then takes that process's commit.
         using var third = node.OtherProcess();
         var busy = await third.HoldAsync(node.Image().Reference, uid: 1000);
+        var waitedBefore = Placement.Core.Metrics.PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Sum;
         var reports = new AllReports();
         var waiting = node.Cache.EnsureAsync(later, "sge-prolog", reports, uid: 1000);
         await Agent.ClusterNodes.WaitUntilAsync(() => Task.FromResult(reports.Any(r => r.Phase.Contains("waiting for a pull slot of uid 1000", StringComparison.Ordinal))),
@@ -346,6 +347,8 @@ public sealed class PullSlotSpecs
         var found = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(found.Path, Is.EqualTo((await laterPull.WaitAsync(TimeSpan.FromSeconds(30))).Path));
         Assert.That(File.ReadAllBytes(found.Path), Is.EqualTo(laterContent));
+        // Its wait is counted though it ended without a slot (every other pull here took one at once: 0 s).
+        Assert.That(Placement.Core.Metrics.PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Sum, Is.GreaterThan(waitedBefore));
         Assert.That((held.IsCompleted, busy.IsCompleted), Is.EqualTo((false, false)), "uid 1000's two slots were held throughout");
 
         third.Directory.Release();
