@@ -12,8 +12,11 @@ public static class SocketClient
     /// <summary>How a reader learns to start the agent, for every "agent down" message.</summary>
     public const string StartHint = "start the node agent (`systemctl start placement-agent`, or `placement agent` as root)";
 
+    /// <summary>A request that asks for keep-alives (<see cref="SocketRequest.KeepAlive"/> "1") gets its answer without
+    /// them, and fails as unreachable once the agent falls silent (<paramref name="wait"/>, default
+    /// <see cref="KeepAliveWait.Default"/>); any other waits for the answer as long as the connection stays open.</summary>
     /// <exception cref="PlacementException">The agent is not reachable (<see cref="PlacementErrorKind.Network"/>) or broke the protocol.</exception>
-    public static async Task<SocketResponse> SendAsync(string socketPath, SocketRequest request, CancellationToken cancellationToken = default)
+    public static async Task<SocketResponse> SendAsync(string socketPath, SocketRequest request, CancellationToken cancellationToken = default, KeepAliveWait? wait = null)
     {
         ArgumentNullException.ThrowIfNull(socketPath);
         ArgumentNullException.ThrowIfNull(request);
@@ -37,11 +40,18 @@ public static class SocketClient
         {
             await SocketLines.WriteLineAsync(socket, JsonSerializer.SerializeToUtf8Bytes(request, SocketJsonContext.Default.SocketRequest), cancellationToken).ConfigureAwait(false);
             socket.Shutdown(SocketShutdown.Send);
-            var line = await SocketLines.ReadLineAsync(socket, cancellationToken).ConfigureAwait(false)
+            var line = (request.KeepAlive == "1"
+                    ? await SocketLines.ReadAnswerAsync(socket, wait ?? KeepAliveWait.Default, cancellationToken).ConfigureAwait(false)
+                    : await SocketLines.ReadLineAsync(socket, cancellationToken).ConfigureAwait(false))
                 ?? throw new PlacementException(PlacementErrorKind.Network,
                     $"the node agent on {socketPath} closed the connection without an answer (did it stop or crash? see its log; {StartHint})");
             return JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketResponse)
                 ?? throw new PlacementException(PlacementErrorKind.Failure, $"the node agent on {socketPath} answered 'null'");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new PlacementException(PlacementErrorKind.Network,
+                $"the node agent on {socketPath} {ex.Message}: is it hung? see its log, or restart it (`systemctl restart placement-agent`)", ex);
         }
         catch (Exception ex) when (ex is SocketException or IOException)
         {

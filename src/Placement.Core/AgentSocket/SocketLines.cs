@@ -31,6 +31,60 @@ public static class SocketLines
         }
     }
 
+    /// <summary>
+    /// The answer to a request that asked for keep-alives (<see cref="SocketRequest.KeepAlive"/>): up to the first newline,
+    /// without the spaces the agent sends before it. Waits up to <see cref="KeepAliveWait.FirstByte"/> for anything; once
+    /// a keep-alive came, while the next byte comes within <see cref="KeepAliveWait.Idle"/>, up to
+    /// <see cref="KeepAliveWait.Max"/> in all. Null when the peer closed without an answer; <see cref="TimeoutException"/>
+    /// (saying which bound) when the agent fell silent.
+    /// </summary>
+    public static async Task<byte[]?> ReadAnswerAsync(Socket socket, KeepAliveWait wait, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        ArgumentNullException.ThrowIfNull(wait);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[4096];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var alive = false;
+        while (true)
+        {
+            var bound = alive ? Min(wait.Idle, wait.Max - clock.Elapsed) : wait.FirstByte;
+            using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timer.CancelAfter(bound > TimeSpan.Zero ? bound : TimeSpan.Zero);
+            int read;
+            try
+            {
+                read = await socket.ReceiveAsync(chunk, SocketFlags.None, timer.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException(
+                    !alive ? $"did not answer within {Seconds(wait.FirstByte)}"
+                    : clock.Elapsed >= wait.Max ? $"kept the request alive but gave no answer within {Seconds(wait.Max)}"
+                    : $"sent no keep-alive for {Seconds(wait.Idle)}");
+            }
+            if (read == 0)
+                return buffer.Length == 0 ? null : buffer.ToArray();
+            var start = 0;
+            if (buffer.Length == 0)
+            {
+                while (start < read && chunk[start] == (byte)' ')
+                    start++;
+                alive |= start > 0;
+            }
+            var newline = Array.IndexOf(chunk, (byte)'\n', start, read - start);
+            var end = newline >= 0 ? newline : read;
+            if (buffer.Length + end - start > MaxBytes)
+                throw new InvalidDataException($"message longer than {MaxBytes} bytes");
+            buffer.Write(chunk, start, end - start);
+            if (newline >= 0)
+                return buffer.ToArray();
+        }
+
+        static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+        static string Seconds(TimeSpan t) => t.TotalSeconds >= 120 ? $"{t.TotalMinutes:0.#} min" : $"{t.TotalSeconds:0.#} s";
+    }
+
     public static async Task WriteLineAsync(Socket socket, byte[] json, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(socket);
@@ -44,4 +98,14 @@ public static class SocketLines
     }
 
     internal static string Text(byte[] line) => Encoding.UTF8.GetString(line);
+}
+
+/// <summary>How long a client waits for an agent that sends keep-alives (<see cref="SocketLines.ReadAnswerAsync"/>).</summary>
+/// <param name="FirstByte">For anything at all (an agent of a version before keep-alives sends only its answer).</param>
+/// <param name="Idle">Between keep-alives (the agent sends one every 15 s).</param>
+/// <param name="Max">In all, once keep-alives come.</param>
+public sealed record KeepAliveWait(TimeSpan FirstByte, TimeSpan Idle, TimeSpan Max)
+{
+    /// <summary>The SPANK plugin's bounds (native/remote.c): 10 minutes, 60 s, 6 hours.</summary>
+    public static KeepAliveWait Default { get; } = new(TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(60), TimeSpan.FromHours(6));
 }

@@ -86,7 +86,9 @@ internal static class PyxisImporterCommand
         SocketResponse response;
         try
         {
-            response = await SocketClient.SendAsync(socket, new SocketRequest(op, uri, job!, step!), cancellationToken).ConfigureAwait(false);
+            // With keep-alives: a pull that takes long is waited out, an agent that falls silent fails the step with a
+            // reason instead of holding it until its time limit.
+            response = await SocketClient.SendAsync(socket, new SocketRequest(op, uri, job!, step!, KeepAlive: "1"), cancellationToken).ConfigureAwait(false);
         }
         catch (PlacementException ex)
         {
