@@ -159,11 +159,11 @@ int main(void)
 	/* an agent that keeps sending keep-alives but never answers: given up after max_ms in all */
 	child = keepalive_agent(&listener, &addr, 100, 100, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 2000, 1500);
+	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 1000, 2000, 2500);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "an agent that only keeps alive was waited for (rc %d)", rc);
-	EXPECT(ms >= 1400 && ms < 5000, "waited %ld ms for an agent that only keeps alive, want about 1500", ms);
+	EXPECT(ms >= 2400 && ms < 6000, "waited %ld ms for an agent that only keeps alive, want about 2500", ms);
 	EXPECT(strstr(err, "gave no answer within") != NULL, "the error does not say there was no answer: %s", err);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);

@@ -12,9 +12,9 @@ public static class SocketClient
     /// <summary>How a reader learns to start the agent, for every "agent down" message.</summary>
     public const string StartHint = "start the node agent (`systemctl start placement-agent`, or `placement agent` as root)";
 
-    /// <summary>A request that asks for keep-alives (<see cref="SocketRequest.KeepAlive"/> "1") gets its answer without
-    /// them, and fails as unreachable once the agent falls silent (<paramref name="wait"/>, default
-    /// <see cref="KeepAliveWait.Default"/>); any other waits for the answer as long as the connection stays open.</summary>
+    /// <summary>With <paramref name="wait"/>, the answer (without the keep-alives a request with
+    /// <see cref="SocketRequest.KeepAlive"/> gets) is waited for within its bounds, and an agent that falls silent fails
+    /// as unreachable; without, as long as the connection stays open.</summary>
     /// <exception cref="PlacementException">The agent is not reachable (<see cref="PlacementErrorKind.Network"/>) or broke the protocol.</exception>
     public static async Task<SocketResponse> SendAsync(string socketPath, SocketRequest request, CancellationToken cancellationToken = default, KeepAliveWait? wait = null)
     {
@@ -40,8 +40,8 @@ public static class SocketClient
         {
             await SocketLines.WriteLineAsync(socket, JsonSerializer.SerializeToUtf8Bytes(request, SocketJsonContext.Default.SocketRequest), cancellationToken).ConfigureAwait(false);
             socket.Shutdown(SocketShutdown.Send);
-            var line = (request.KeepAlive == "1"
-                    ? await SocketLines.ReadAnswerAsync(socket, wait ?? KeepAliveWait.Default, cancellationToken).ConfigureAwait(false)
+            var line = (wait is not null
+                    ? await SocketLines.ReadAnswerAsync(socket, wait, cancellationToken).ConfigureAwait(false)
                     : await SocketLines.ReadLineAsync(socket, cancellationToken).ConfigureAwait(false))
                 ?? throw new PlacementException(PlacementErrorKind.Network,
                     $"the node agent on {socketPath} closed the connection without an answer (did it stop or crash? see its log; {StartHint})");

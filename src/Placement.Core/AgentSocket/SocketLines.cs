@@ -32,8 +32,8 @@ public static class SocketLines
     }
 
     /// <summary>
-    /// The answer to a request that asked for keep-alives (<see cref="SocketRequest.KeepAlive"/>): up to the first newline,
-    /// without the spaces the agent sends before it. Waits up to <see cref="KeepAliveWait.FirstByte"/> for anything; once
+    /// The answer, waited for within bounds: up to the first newline, without the keep-alives (spaces) the agent sends
+    /// before it when the request asked for them (<see cref="SocketRequest.KeepAlive"/>). Waits up to <see cref="KeepAliveWait.FirstByte"/> for anything; once
     /// a keep-alive came, while the next byte comes within <see cref="KeepAliveWait.Idle"/>, up to
     /// <see cref="KeepAliveWait.Max"/> in all. Null when the peer closed without an answer; <see cref="TimeoutException"/>
     /// (saying which bound) when the agent fell silent.
@@ -48,7 +48,9 @@ public static class SocketLines
         var alive = false;
         while (true)
         {
-            var bound = alive ? Min(wait.Idle, wait.Max - clock.Elapsed) : wait.FirstByte;
+            var left = wait.Max - clock.Elapsed;
+            var lastBound = alive && left <= wait.Idle; // which bound a timeout now is: the one in all, or the idle one
+            var bound = !alive ? wait.FirstByte : lastBound ? left : wait.Idle;
             using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timer.CancelAfter(bound > TimeSpan.Zero ? bound : TimeSpan.Zero);
             int read;
@@ -60,7 +62,7 @@ public static class SocketLines
             {
                 throw new TimeoutException(
                     !alive ? $"did not answer within {Seconds(wait.FirstByte)}"
-                    : clock.Elapsed >= wait.Max ? $"kept the request alive but gave no answer within {Seconds(wait.Max)}"
+                    : lastBound ? $"kept the request alive but gave no answer within {Seconds(wait.Max)}"
                     : $"sent no keep-alive for {Seconds(wait.Idle)}");
             }
             if (read == 0)
@@ -81,7 +83,6 @@ public static class SocketLines
                 return buffer.ToArray();
         }
 
-        static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
         static string Seconds(TimeSpan t) => t.TotalSeconds >= 120 ? $"{t.TotalMinutes:0.#} min" : $"{t.TotalSeconds:0.#} s";
     }
 
@@ -106,6 +107,9 @@ public static class SocketLines
 /// <param name="Max">In all, once keep-alives come.</param>
 public sealed record KeepAliveWait(TimeSpan FirstByte, TimeSpan Idle, TimeSpan Max)
 {
-    /// <summary>The SPANK plugin's bounds (native/remote.c): 10 minutes, 60 s, 6 hours.</summary>
+    /// <summary>The SPANK plugin's bounds for a pull (native/remote.c): 10 minutes, 60 s, 6 hours.</summary>
     public static KeepAliveWait Default { get; } = new(TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(60), TimeSpan.FromHours(6));
+
+    /// <summary>For a release, which the agent answers at once (no keep-alives): 60 s, as the SPANK plugin's.</summary>
+    public static KeepAliveWait Release { get; } = new(TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60));
 }

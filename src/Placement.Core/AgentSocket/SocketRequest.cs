@@ -13,6 +13,7 @@ namespace Placement.Core.AgentSocket;
 /// (<c>Cache:MaxConcurrentPullsPerUser</c>); absent: none. For other callers the agent uses the caller's own uid.</param>
 /// <param name="KeepAlive">get, ensure: <c>"1"</c> asks the agent to send keep-alives while it works, a space at once and
 /// then one every 15 s, before the answer line, so the caller can tell a long pull or wait from a hung agent (the SPANK
-/// plugin, which otherwise gives up after 10 minutes and prepares the image itself).</param>
+/// plugin's ensure, which otherwise gives up after 10 minutes and prepares the image itself; the importer's get, which
+/// otherwise could not tell a hung agent from a long pull).</param>
 public sealed record SocketRequest(string Op, string? Ref = null, string? Job = null, string? Step = null, string? Holder = null, string? Uid = null,
     string? KeepAlive = null);

@@ -86,9 +86,11 @@ internal static class PyxisImporterCommand
         SocketResponse response;
         try
         {
-            // With keep-alives: a pull that takes long is waited out, an agent that falls silent fails the step with a
-            // reason instead of holding it until its time limit.
-            response = await SocketClient.SendAsync(socket, new SocketRequest(op, uri, job!, step!, KeepAlive: "1"), cancellationToken).ConfigureAwait(false);
+            // Bounded: a get with keep-alives waits out a long pull, and an agent that falls silent fails the step with a
+            // reason instead of holding it until its time limit; a release is answered at once.
+            var get = op == SocketOps.Get;
+            response = await SocketClient.SendAsync(socket, new SocketRequest(op, uri, job!, step!, KeepAlive: get ? "1" : null), cancellationToken,
+                get ? KeepAliveWait.Default : KeepAliveWait.Release).ConfigureAwait(false);
         }
         catch (PlacementException ex)
         {

@@ -178,8 +178,11 @@ public sealed class AgentSocketServerSpecs
             using (var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321"))
             {
                 Assert.That(held, Is.Not.Null);
+                var waitedBefore = PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Sum;
                 var busy = await SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Ensure, image, Holder: "slurm-42.0", Uid: "4321"));
                 Assert.That(busy.ExitCode, Is.EqualTo(ExitCodes.Busy), busy.Error);
+                Assert.That(PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Sum - waitedBefore, Is.GreaterThanOrEqualTo(1.9),
+                    "the wait that timed out (Cache:LockTimeoutSeconds 2) is counted");
                 Assert.That(agent.Log.ToString(), Does.Contain("ensure file://" + image).And.Contain("waiting: waiting for a pull slot of uid 4321 (1 at once per user")
                     .And.Contain("held by pid " + Environment.ProcessId), "the wait is in the agent's log");
                 Assert.That(busy.Error, Does.Contain("Cache:MaxConcurrentPullsPerUser, uid 4321").And.Contain("for uid 4321").And.Contain("raise Cache:MaxConcurrentPullsPerUser"));
@@ -247,7 +250,7 @@ public sealed class AgentSocketServerSpecs
             Assert.That(response.ExitCode, Is.Zero, response.Error);
             Assert.That(response.Lease, Is.EqualTo("slurm-45.0"));
 
-            // Without "keepAlive" the answer is the first byte, as before (the importer, older plugins).
+            // Without "keepAlive" the answer is the first byte, as before (releases, older plugins and importers).
             using var plain = await RawRequestAsync(agent.Socket, $$"""{"op":"ensure","ref":"{{image}}","holder":"slurm-46.0"}""");
             Assert.That(await ReadSomeAsync(plain, TimeSpan.FromSeconds(15)), Does.StartWith("{\"exitCode\":0"));
         }

@@ -16,21 +16,43 @@ public sealed class SocketClientKeepAliveSpecs
 {
     private static readonly SocketRequest Request = new(SocketOps.Get, "docker://registry.example/app:1", "42", "0", KeepAlive: "1");
 
+    private static readonly byte[] Answer = [.. """{"exitCode":0,"path":"/c/image.sqsh"}"""u8, (byte)'\n'];
+
     [Test]
-    public async Task An_agent_that_keeps_the_request_alive_past_the_first_byte_bound_is_waited_for_and_its_answer_read_without_the_spaces()
+    public async Task Once_an_agent_sent_a_keep_alive_the_next_may_come_later_than_the_first_byte_bound_and_the_answer_comes_without_the_spaces()
     {
         using var dir = new TempDir();
-        await using var agent = StandIn.Start(dir, async (client, request) =>
+        await using var agent = StandInAgent.Start(Path.Combine(dir.Path, "agent.sock"), async (client, _) =>
         {
-            for (var i = 0; i < 10; i++)
+            // One at once, then two after gaps longer than the first-byte bound (2 s) but within the idle one (5 s).
+            for (var i = 0; i < 3; i++)
             {
+                if (i > 0)
+                    await Task.Delay(2500);
                 await client.SendAsync(" "u8.ToArray());
-                await Task.Delay(100);
             }
-            await client.SendAsync("""{"exitCode":0,"path":"/c/image.sqsh"}"""u8.ToArray().Append((byte)'\n').ToArray());
+            await Task.Delay(500);
+            await client.SendAsync(Answer);
+        });
+        using var socket = await StandInAgent.ConnectAsync(agent.Path, Request);
+
+        var line = await SocketLines.ReadAnswerAsync(socket, new KeepAliveWait(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(60)), CancellationToken.None);
+
+        Assert.That(Encoding.UTF8.GetString(line!), Is.EqualTo("""{"exitCode":0,"path":"/c/image.sqsh"}"""), "the answer, without the keep-alives before it");
+    }
+
+    [Test]
+    public async Task The_client_sends_the_request_and_parses_the_answer_after_keep_alives()
+    {
+        using var dir = new TempDir();
+        await using var agent = StandInAgent.Start(Path.Combine(dir.Path, "agent.sock"), async (client, _) =>
+        {
+            await client.SendAsync("   "u8.ToArray());
+            await Task.Delay(200);
+            await client.SendAsync(Answer);
         });
 
-        var answer = await SocketClient.SendAsync(agent.Path, Request, wait: new KeepAliveWait(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30)));
+        var answer = await SocketClient.SendAsync(agent.Path, Request, wait: KeepAliveWait.Default);
 
         Assert.That((answer.ExitCode, answer.Path), Is.EqualTo((0, "/c/image.sqsh")));
         Assert.That(await agent.RequestLine, Does.Contain("\"keepAlive\":\"1\""));
@@ -40,7 +62,7 @@ public sealed class SocketClientKeepAliveSpecs
     public async Task An_agent_that_stops_sending_keep_alives_is_given_up_after_the_idle_bound_with_a_reason()
     {
         using var dir = new TempDir();
-        await using var agent = StandIn.Start(dir, async (client, _) =>
+        await using var agent = StandInAgent.Start(Path.Combine(dir.Path, "agent.sock"), async (client, _) =>
         {
             await client.SendAsync(" "u8.ToArray());
             await Task.Delay(TimeSpan.FromSeconds(30));
@@ -59,7 +81,7 @@ public sealed class SocketClientKeepAliveSpecs
     public async Task An_agent_that_sends_nothing_is_given_up_after_the_first_byte_bound()
     {
         using var dir = new TempDir();
-        await using var agent = StandIn.Start(dir, (_, _) => Task.Delay(TimeSpan.FromSeconds(30)));
+        await using var agent = StandInAgent.Start(Path.Combine(dir.Path, "agent.sock"), (_, _) => Task.Delay(TimeSpan.FromSeconds(30)));
 
         var error = Assert.ThrowsAsync<PlacementException>(() =>
             SocketClient.SendAsync(agent.Path, Request, wait: new KeepAliveWait(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(20))));
@@ -72,7 +94,7 @@ public sealed class SocketClientKeepAliveSpecs
     public async Task An_agent_that_only_ever_keeps_alive_is_given_up_after_the_bound_in_all()
     {
         using var dir = new TempDir();
-        await using var agent = StandIn.Start(dir, async (client, _) =>
+        await using var agent = StandInAgent.Start(Path.Combine(dir.Path, "agent.sock"), async (client, _) =>
         {
             for (var i = 0; i < 300; i++)
             {
@@ -87,52 +109,5 @@ public sealed class SocketClientKeepAliveSpecs
 
         Assert.That(error!.Message, Does.Contain("kept the request alive but gave no answer within 1.5 s"));
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)));
-    }
-
-    /// <summary>A stand-in agent: accepts one connection, reads its request line, then runs <c>behave</c>.</summary>
-    private sealed class StandIn : IAsyncDisposable
-    {
-        private readonly Socket _listener;
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _serving;
-        private readonly TaskCompletionSource<string> _request = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        private StandIn(string path, Func<Socket, string, Task> behave)
-        {
-            Path = path;
-            _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            _listener.Bind(new UnixDomainSocketEndPoint(path));
-            _listener.Listen(1);
-            _serving = ServeAsync(behave);
-        }
-
-        public static StandIn Start(TempDir dir, Func<Socket, string, Task> behave) => new(System.IO.Path.Combine(dir.Path, "agent.sock"), behave);
-
-        public string Path { get; }
-
-        public Task<string> RequestLine => _request.Task;
-
-        private async Task ServeAsync(Func<Socket, string, Task> behave)
-        {
-            try
-            {
-                using var client = await _listener.AcceptAsync(_stop.Token);
-                var line = Encoding.UTF8.GetString(await SocketLines.ReadLineAsync(client, _stop.Token) ?? []);
-                _request.TrySetResult(line);
-                await behave(client, line).WaitAsync(_stop.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException)
-            {
-                // stopped, or the client went away
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            await _serving;
-            _listener.Dispose();
-            _stop.Dispose();
-        }
     }
 }

@@ -275,6 +275,38 @@ public sealed partial class ImporterSpecs
     }
 
     [Test]
+    public async Task The_importer_asks_for_keep_alives_on_get_and_takes_the_answer_after_them_but_not_on_release()
+    {
+        // Against a stand-in agent, to see the importer's request and send keep-alives at will.
+        using var dir = new TempDir();
+        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.CacheRoot}}" }, "Agent": { "Socket": "{{SocketPath(dir)}}" } }""");
+        string request;
+        await using (var agent = StandInAgent.Start(SocketPath(dir), async (client, _) =>
+        {
+            await client.SendAsync(" "u8.ToArray());
+            await Task.Delay(300);
+            await client.SendAsync("  "u8.ToArray());
+            await client.SendAsync(Encoding.UTF8.GetBytes("""{"exitCode":0,"path":"/c/images/ab/image.sqsh","imageId":"img_1","digest":"sha256:ab","hit":true,"lease":"pyxis-u0-50.0"}""" + "\n"));
+        }))
+        {
+            var get = await ImporterAsync(dir, null, "50", "0", "get", "docker://registry.example/app:1");
+            Assert.That(get.ExitCode, Is.Zero, get.StandardError);
+            Assert.That(get.StandardOutput, Is.EqualTo("/c/images/ab/image.sqsh\n"), "the path alone on stdout");
+            request = await agent.RequestLine;
+        }
+        Assert.That(request, Does.Contain("\"op\":\"get\"").And.Contain("\"keepAlive\":\"1\""));
+
+        await using (var agent = StandInAgent.Start(SocketPath(dir), (client, _) =>
+            client.SendAsync(Encoding.UTF8.GetBytes("""{"exitCode":0,"lease":"pyxis-u0-50.0","released":true}""" + "\n"))))
+        {
+            var release = await ImporterAsync(dir, null, "50", "0", "release");
+            Assert.That(release.ExitCode, Is.Zero, release.StandardError);
+            request = await agent.RequestLine;
+        }
+        Assert.That(request, Does.Contain("\"op\":\"release\"").And.Not.Contain("keepAlive"));
+    }
+
+    [Test]
     public async Task A_second_agent_on_the_same_socket_refuses_to_start_and_says_why()
     {
         using var dir = new TempDir();
