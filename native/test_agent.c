@@ -72,6 +72,25 @@ static pid_t keepalive_agent(int *listener, const struct sockaddr_un *addr, int 
 	_exit(0);
 }
 
+/* placement_agent_call, timed: *ms is how long it took. */
+static int timed_call(const char *path, const char *req, char *answer, size_t len, char *err, size_t err_len, int timeout_ms,
+		      int idle_ms, int max_ms, long *ms)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = placement_agent_call(path, req, answer, len, err, err_len, timeout_ms, idle_ms, max_ms);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	return rc;
+}
+
+/* Ends the fake agent in the child. */
+static void reap(pid_t child)
+{
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+}
+
 int main(void)
 {
 	parses("{\"exitCode\":0,\"path\":\"/c/images/ab/image.sqsh\",\"hit\":true}\n", "path", "/c/images/ab/image.sqsh");
@@ -116,11 +135,8 @@ int main(void)
 	int listener = socket(AF_UNIX, SOCK_STREAM, 0);
 	EXPECT(listener >= 0 && bind(listener, (struct sockaddr *)&addr, sizeof(addr)) == 0 && listen(listener, 8) == 0,
 	       "cannot listen on %s: %s", addr.sun_path, strerror(errno));
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 0, 0);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	long ms;
+	int rc = timed_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 0, 0, &ms);
 	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "a silent agent is not 'unreachable' (rc %d)", rc);
 	EXPECT(ms >= 250 && ms < 3000, "waited %ld ms for a silent agent, want about 300", ms);
 	EXPECT(strstr(err, "did not answer") != NULL, "the error does not say the agent did not answer: %s", err);
@@ -128,10 +144,7 @@ int main(void)
 	/* an agent that sends keep-alives (spaces, every 100 ms) for longer than timeout_ms, then answers: waited for,
 	 * and the spaces are not part of the answer (margins for a loaded machine: 1 s to the first, 2 s between) */
 	pid_t child = keepalive_agent(&listener, &addr, 20, 100, "{\"exitCode\":0}\n");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 1000, 2000, 60000);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	rc = timed_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 1000, 2000, 60000, &ms);
 	EXPECT(rc == 0, "an agent sending keep-alives was given up after %ld ms (rc %d): %s", ms, rc, err);
 	EXPECT(rc != 0 || strcmp(answer, "{\"exitCode\":0}\n") == 0, "answer after keep-alives is '%s'", answer);
 	EXPECT(rc != 0 || ms >= 1900, "answered after %ld ms, before the agent sent its answer", ms);
@@ -141,32 +154,23 @@ int main(void)
 	child = keepalive_agent(&listener, &addr, 20, 100, "{\"exitCode\":0}\n");
 	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 300, 0, 0);
 	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "without idle_ms, keep-alives extended the wait (rc %d)", rc);
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
+	reap(child);
 
 	/* an agent that sent one keep-alive and then went silent: given up idle_ms after it, with a clear error */
 	child = keepalive_agent(&listener, &addr, 1, 5000, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 10000, 300, 60000);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	rc = timed_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 10000, 300, 60000, &ms);
 	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "an agent silent after its keep-alive is not 'unreachable' (rc %d)", rc);
 	EXPECT(ms >= 250 && ms < 3000, "waited %ld ms for an agent silent after a keep-alive, want about 300", ms);
 	EXPECT(strstr(err, "no keep-alive") != NULL, "the error does not say the keep-alives stopped: %s", err);
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
+	reap(child);
 
 	/* an agent that keeps sending keep-alives but never answers: given up after max_ms in all */
 	child = keepalive_agent(&listener, &addr, 100, 100, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 1000, 2000, 2500);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	rc = timed_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 1000, 2000, 2500, &ms);
 	EXPECT(rc == PLACEMENT_AGENT_UNREACHABLE, "an agent that only keeps alive was waited for (rc %d)", rc);
 	EXPECT(ms >= 2400 && ms < 6000, "waited %ld ms for an agent that only keeps alive, want about 2500", ms);
 	EXPECT(strstr(err, "gave no answer within") != NULL, "the error does not say there was no answer: %s", err);
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
+	reap(child);
 
 	close(listener);
 	unlink(addr.sun_path);
