@@ -70,10 +70,12 @@ public sealed class ClusterSimulation
     private double _queueWait, _makespan;
     // Explain (MissBreakdown): per image, nodes pulling it now and whether a job of it has started.
     private readonly int[] _pulling;
-    // Cache:MaxConcurrentPulls (0: none; never under no-cache): per node, slots held and job pulls waiting for one (FIFO).
-    private readonly int _slots;
+    // Cache:MaxConcurrentPulls and Cache:MaxConcurrentPullsPerUser (0: none; never under no-cache): per node, slots held
+    // (in all, and per user) and job pulls waiting for one (FIFO, past those whose user's slots are all held).
+    private readonly int _slots, _userSlots;
     private readonly int[] _slotsHeld;
-    private readonly Queue<Transfer>[] _slotQueue;
+    private readonly Dictionary<int, int>[] _userSlotsHeld;
+    private readonly List<Transfer>[] _slotQueue;
     private int _slotQueued;
     private readonly bool[] _used1;
     // Per image: the earliest time any node could have it committed (first submit + one pull at the fastest rate).
@@ -116,8 +118,11 @@ public sealed class ClusterSimulation
         _delays = new List<double>(jobs);
         _pulling = new int[trace.Images.Count];
         _slots = policy == SimPolicy.NoCache ? 0 : options.MaxConcurrentPulls;
-        _slotsHeld = new int[_slots > 0 ? n : 0];
-        _slotQueue = Enumerable.Range(0, _slots > 0 ? n : 0).Select(_ => new Queue<Transfer>()).ToArray();
+        _userSlots = policy == SimPolicy.NoCache ? 0 : options.MaxConcurrentPullsPerUser;
+        var capped = _slots > 0 || _userSlots > 0;
+        _slotsHeld = new int[capped ? n : 0];
+        _userSlotsHeld = Enumerable.Range(0, _userSlots > 0 ? n : 0).Select(_ => new Dictionary<int, int>()).ToArray();
+        _slotQueue = Enumerable.Range(0, capped ? n : 0).Select(_ => new List<Transfer>()).ToArray();
         _used1 = new bool[trace.Images.Count];
         _earliestCommit = Enumerable.Repeat(double.PositiveInfinity, trace.Images.Count).ToArray();
         _fastestPull = Math.Min(options.NodeBandwidth, options.RegistryBandwidth);
@@ -483,16 +488,16 @@ public sealed class ClusterSimulation
     /// frees; it is counted (bytes, source) when it starts.</remarks>
     private Transfer StartPull(int node, int image, long size, bool prefetch, int waiter)
     {
-        var t = new Transfer(node, image, size, prefetch);
+        var t = new Transfer(node, image, size, prefetch) { User = waiter >= 0 && !prefetch ? JobTrace.Jobs[waiter].User : -1 };
         if (waiter >= 0)
         {
             t.Waiters.Add(waiter);
             _waitingPulls[waiter]++;
         }
         _pulling[image]++;
-        if (_slots > 0 && !prefetch && _slotsHeld[node] >= _slots)
+        if (!prefetch && !HasSlots(t))
         {
-            _slotQueue[node].Enqueue(t);
+            _slotQueue[node].Add(t);
             _slotQueued++;
             return t;
         }
@@ -501,13 +506,25 @@ public sealed class ClusterSimulation
         return t;
     }
 
-    /// <summary>Starts <paramref name="t"/> now: takes a pull slot (job pulls, with a cap), chooses its source, counts it.</summary>
+    /// <summary>Whether job pull <paramref name="t"/> may start now: a node slot free (with a node cap), and one of its
+    /// user's (with a per-user cap and a user). A pull waiting for its user's slot holds no node slot, as in the cache.</summary>
+    private bool HasSlots(Transfer t) =>
+        (_slots == 0 || _slotsHeld[t.Node] < _slots) &&
+        (_userSlots == 0 || t.User < 0 || _userSlotsHeld[t.Node].GetValueOrDefault(t.User) < _userSlots);
+
+    /// <summary>Starts <paramref name="t"/> now: takes its pull slots (job pulls, with caps), chooses its source, counts it.</summary>
     private void Admit(Transfer t)
     {
         if (_slots > 0 && !t.Prefetch)
         {
             _slotsHeld[t.Node]++;
             t.HoldsSlot = true;
+        }
+        if (_userSlots > 0 && !t.Prefetch && t.User >= 0)
+        {
+            var held = _userSlotsHeld[t.Node];
+            held[t.User] = held.GetValueOrDefault(t.User) + 1;
+            t.HoldsUserSlot = true;
         }
         t.Source = PeerSource(t.Node, t.Image);
         if (Counting)
@@ -551,18 +568,36 @@ public sealed class ClusterSimulation
         // Freed slots go to the pulls waiting for them after the commits, so that they see the new holders (peers).
         foreach (var t in _done)
         {
-            if (!t.HoldsSlot)
+            if (!t.HoldsSlot && !t.HoldsUserSlot)
                 continue;
-            _slotsHeld[t.Node]--;
-            if (_slotQueue[t.Node].TryDequeue(out var queued))
-            {
-                _slotQueued--;
-                Admit(queued);
-            }
+            if (t.HoldsSlot)
+                _slotsHeld[t.Node]--;
+            if (t.HoldsUserSlot && --_userSlotsHeld[t.Node][t.User] == 0)
+                _userSlotsHeld[t.Node].Remove(t.User);
+            AdmitQueued(t.Node);
         }
         var next = _transfers.Reschedule(_now);
         if (!double.IsPositiveInfinity(next))
             Push(next, Kind.Transfers, _transfers.Version);
+    }
+
+    /// <summary>Starts the pulls waiting on <paramref name="node"/> that now have their slots, in arrival order; one whose
+    /// user's slots are all held stays queued without holding up other users' pulls behind it.</summary>
+    private void AdmitQueued(int node)
+    {
+        var queue = _slotQueue[node];
+        for (var i = 0; i < queue.Count && (_slots == 0 || _slotsHeld[node] < _slots);)
+        {
+            var queued = queue[i];
+            if (!HasSlots(queued))
+            {
+                i++;
+                continue;
+            }
+            queue.RemoveAt(i);
+            _slotQueued--;
+            Admit(queued);
+        }
     }
 
     private void Commit(Transfer t)
@@ -646,7 +681,7 @@ public sealed class ClusterSimulation
     internal int FreeCores(int node) => _free[node];
     internal bool Holds(int node, int image) => _holders[image].Contains(node);
     internal bool Pulling(int node, int image) => _cache[node].TryGetValue(image, out var e) && e.InFlight is not null;
-    internal int PullsOn(int node) => _transfers.OnNode(node) + (_slots > 0 ? _slotQueue[node].Count : 0);
+    internal int PullsOn(int node) => _transfers.OnNode(node) + (_slotQueue.Length > 0 ? _slotQueue[node].Count : 0);
     internal int PullsInFlight => _transfers.Active + _transfers.Queued + _slotQueued;
     internal int HolderCount(int image) => _holders[image].Count;
     internal long CacheUsed(int node) => _used[node];

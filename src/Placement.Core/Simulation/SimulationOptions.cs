@@ -27,6 +27,11 @@ public sealed record SimulationOptions
     /// cap); more wait for a slot in FIFO order, and choose their source (peer or registry) when they get one. Warm-ups take
     /// no slot, and the no-cache baseline (no Placement on the node) has none.</summary>
     public int MaxConcurrentPulls { get; init; }
+
+    /// <summary><c>Cache:MaxConcurrentPullsPerUser</c>: job pulls one user runs at once on one node, under every policy
+    /// with a cache (0: no cap). Needs a trace that names users (SWF field 12, the CSV's optional sixth column); pulls of
+    /// jobs without one take no user slot.</summary>
+    public int MaxConcurrentPullsPerUser { get; init; }
     /// <summary>Seconds between prefetch planning rounds (the controller's loop).</summary>
     public double PrefetchIntervalSeconds { get; init; } = 30;
     /// <summary><c>Peers:Enabled</c>: under the placement policy a pull copies the image from a node holding it

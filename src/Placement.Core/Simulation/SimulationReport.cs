@@ -21,7 +21,11 @@ public static class SimulationReport
             (o.WarmUpSeconds > 0 ? $"; warm-up {Units.Seconds(o.WarmUpSeconds)}: jobs submitted before it run but are not counted ({first?.Jobs ?? 0} counted), bytes count from it on" : ""));
         w.WriteLine($"cluster: {o.Nodes} nodes x {o.CoresPerNode} cores; cache {Units.Bytes(cacheBytes)}/node (high {Units.Bytes(o.HighWatermark.Resolve(cacheBytes))}, low {Units.Bytes(o.LowWatermark.Resolve(cacheBytes))}, min age {o.MinAge.TotalSeconds:0} s); " +
             $"pulls: {Units.Bytes(o.NodeBandwidth)}/s per node, {Units.Bytes(o.RegistryBandwidth)}/s and {o.RegistryConcurrency} at once at the registry" +
-            (o.MaxConcurrentPulls > 0 ? $", {o.MaxConcurrentPulls} job pulls at once per node (Cache:MaxConcurrentPulls; not under no-cache)" : "") + "; " +
+            (o.MaxConcurrentPulls > 0 ? $", {o.MaxConcurrentPulls} job pulls at once per node (Cache:MaxConcurrentPulls; not under no-cache)" : "") +
+            (o.MaxConcurrentPullsPerUser > 0
+                ? $", {o.MaxConcurrentPullsPerUser} per user (Cache:MaxConcurrentPullsPerUser; not under no-cache" +
+                  (trace.Jobs.Any(j => j.User >= 0) ? ")" : "; this trace names no users, so it changes nothing)")
+                : "") + "; " +
             (o.PeersEnabled ? $"peers (placement only): {o.PeerMaxSources} sources asked, {o.PeerMaxUploads} uploads per node" : "peers: off"));
         string[] headers = ["policy", "hit rate", "egress", "vs no-cache", "from peers", "delay p50", "p95", "p99", "evicted", "prefetched", "prefetch wasted", "queue wait", "what"];
         var table = rows.Select(r => new[]
@@ -120,6 +124,7 @@ public static class SimulationReport
             w.WriteNumber("registryBandwidthBytesPerSecond", o.RegistryBandwidth);
             w.WriteNumber("registryConcurrency", o.RegistryConcurrency);
             w.WriteNumber("maxConcurrentPulls", o.MaxConcurrentPulls);
+            w.WriteNumber("maxConcurrentPullsPerUser", o.MaxConcurrentPullsPerUser);
             w.WriteNumber("prefetchIntervalSeconds", o.PrefetchIntervalSeconds);
             w.WriteStartObject("peers");
             w.WriteBoolean("enabled", o.PeersEnabled);

@@ -7,7 +7,7 @@ namespace Placement.Core.Simulation;
 /// <summary>
 /// Reads job traces: the Standard Workload Format of the Parallel Workloads Archive (18 whitespace-separated fields,
 /// <c>;</c> comment lines; images assigned by an <see cref="ImageAssignment"/>) and a simple CSV
-/// (<c>submit,runtime,cores,image,size</c>). A bad line fails with its file, line number, field, value and a fix.
+/// (<c>submit,runtime,cores,image,size[,user]</c>). A bad line fails with its file, line number, field, value and a fix.
 /// </summary>
 public static class TraceReader
 {
@@ -199,7 +199,8 @@ public static class TraceReader
             }
             if (cores > int.MaxValue)
                 throw new TraceFormatException(name, lineNumber, "field 5 (allocated processors)", Num(cores), "too large");
-            jobs.Add(new SimJob((long)fields[1], submit, runtime, (int)Math.Ceiling(cores), image));
+            var user = fields[12] >= 1 && fields[12] <= int.MaxValue ? (int)fields[12] : -1; // -1: unknown
+            jobs.Add(new SimJob((long)fields[1], submit, runtime, (int)Math.Ceiling(cores), image, user));
         }
         return new JobTrace($"{name} (swf; images: {assignment})", images, jobs, skipped,
             skipped > 0 ? "run time -1, or no processor count (cancelled before start)" : null);
@@ -213,6 +214,7 @@ public static class TraceReader
         var images = new List<SimImage>();
         var byName = new Dictionary<string, (int Index, int Line)>(StringComparer.Ordinal);
         var jobs = new List<SimJob>();
+        var users = new Dictionary<string, int>(StringComparer.Ordinal);
         var lineNumber = 0;
         var sawData = false;
         while (reader.ReadLine() is { } line)
@@ -228,10 +230,10 @@ public static class TraceReader
                 continue;
             }
             sawData = true;
-            if (cells.Length != 5)
+            if (cells.Length is not (5 or 6))
             {
                 throw new TraceFormatException(name, lineNumber, "line", Shorten(line),
-                    $"a CSV job line has 5 comma-separated fields (submit,runtime,cores,image,size), this one has {cells.Length}");
+                    $"a CSV job line has 5 or 6 comma-separated fields (submit,runtime,cores,image,size[,user]), this one has {cells.Length}");
             }
             var submit = Number(cells[0], name, lineNumber, "submit", "seconds since the trace start, a number >= 0", 0);
             var runtime = Number(cells[1], name, lineNumber, "runtime", "seconds, a number >= 0", 0);
@@ -260,7 +262,10 @@ public static class TraceReader
                 byName[image] = known;
                 images.Add(new SimImage(image, size.Bytes));
             }
-            jobs.Add(new SimJob(jobs.Count + 1, submit, runtime, (int)coresValue, known.Index));
+            // The user: any label (a name or uid), for Cache:MaxConcurrentPullsPerUser; empty or absent: none.
+            var userName = cells.Length == 6 ? cells[5].Trim() : "";
+            var user = userName.Length == 0 ? -1 : users.TryGetValue(userName, out var u) ? u : users[userName] = users.Count;
+            jobs.Add(new SimJob(jobs.Count + 1, submit, runtime, (int)coresValue, known.Index, user));
         }
         return new JobTrace($"{name} (csv)", images, jobs);
     }

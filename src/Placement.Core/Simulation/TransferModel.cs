@@ -16,6 +16,11 @@ internal sealed class Transfer(int node, int image, long size, bool prefetch, in
     public int Source { get; set; } = source;
     /// <summary>Holds one of its node's pull slots (<see cref="SimulationOptions.MaxConcurrentPulls"/>) until it ends.</summary>
     public bool HoldsSlot { get; set; }
+    /// <summary>The user of the job that started it (-1: none, or a warm-up): whose share of the node's pulls it takes
+    /// (<see cref="SimulationOptions.MaxConcurrentPullsPerUser"/>). Jobs that join it take none, as in the cache.</summary>
+    public int User { get; init; } = -1;
+    /// <summary>Holds one of <see cref="User"/>'s pull slots on its node until it ends.</summary>
+    public bool HoldsUserSlot { get; set; }
     public bool FromPeer => Source != Registry;
     public double Remaining = size;
     public double Rate;

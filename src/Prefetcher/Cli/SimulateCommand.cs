@@ -67,6 +67,7 @@ internal static class SimulateCommand
                 RegistryConcurrency = Int(parse.GetValue(registryCap), "--registry-concurrency", 64, 1, 1_000_000),
                 PrefetchIntervalSeconds = Real(parse.GetValue(interval), "--prefetch-interval", PrefetchSeam.DefaultIntervalSeconds(config), 1, 86400),
                 MaxConcurrentPulls = config.Cache.MaxConcurrentPulls,
+                MaxConcurrentPullsPerUser = config.Cache.MaxConcurrentPullsPerUser,
                 PeersEnabled = config.Peers.Enabled,
                 PeerMaxUploads = config.Peers.MaxUploads,
                 PeerMaxSources = config.Peers.MaxSources,

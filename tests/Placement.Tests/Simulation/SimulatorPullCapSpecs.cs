@@ -40,6 +40,40 @@ public sealed class SimulatorPullCapSpecs
         Assert.That(result.EgressBytes, Is.EqualTo(2 * GB));
     }
 
+    private static JobTrace ByUser(params (int Image, int User)[] jobs) =>
+        new("test", Four, jobs.Select((job, i) => new SimJob(i + 1, 0, 100, 1, job.Image, job.User)));
+
+    private static double[] Delays(JobTrace trace, int cap, int perUser, SimPolicy policy = SimPolicy.Cache) =>
+        [.. new ClusterSimulation(trace, OneNode with { MaxConcurrentPulls = cap, MaxConcurrentPullsPerUser = perUser }, policy).Run()
+            .SortedDelays.Select(d => Math.Round(d, 6))];
+
+    [Test]
+    public void With_a_per_user_cap_another_users_pull_goes_ahead_of_a_users_second_and_third()
+    {
+        // User 0 asks for A, B, C, then user 1 for D, node cap 2. Without a per-user cap A and B start (0.5 GB/s each, end
+        // at 2), then C and D (end at 4). With one pull per user A and D start (end at 2), B waits for user 0's slot and
+        // not for D; then B alone (ends at 3), then C (ends at 4): user 1's job starts at 2 instead of 4.
+        var trace = ByUser((0, 0), (1, 0), (2, 0), (3, 1));
+        Assert.That(Delays(trace, cap: 2, perUser: 0), Is.EqualTo(new[] { 2.0, 2, 4, 4 }));
+        var result = new ClusterSimulation(trace, OneNode with { MaxConcurrentPulls = 2, MaxConcurrentPullsPerUser = 1 }, SimPolicy.Cache).Run();
+        Assert.That(result.SortedDelays.Select(d => Math.Round(d, 6)), Is.EqualTo(new[] { 2.0, 2, 3, 4 }));
+    }
+
+    [Test]
+    public void A_per_user_cap_alone_serializes_each_users_pulls_and_not_other_users()
+    {
+        // No node cap: A (user 0) and C (user 1) share the link and end at 2; user 0's B then runs alone, ending at 3.
+        Assert.That(Delays(ByUser((0, 0), (1, 0), (2, 1)), cap: 0, perUser: 1), Is.EqualTo(new[] { 2.0, 2, 3 }));
+        Assert.That(Delays(ByUser((0, 0), (1, 0), (2, 1)), cap: 0, perUser: 0), Is.EqualTo(new[] { 3.0, 3, 3 }));
+    }
+
+    [Test]
+    public void Jobs_without_a_user_take_no_user_slot_and_no_cache_has_no_cap()
+    {
+        Assert.That(Delays(ByUser((0, -1), (1, -1), (2, -1)), cap: 0, perUser: 1), Is.EqualTo(new[] { 3.0, 3, 3 }));
+        Assert.That(Delays(ByUser((0, 0), (1, 0), (2, 1)), cap: 0, perUser: 1, SimPolicy.NoCache), Is.EqualTo(new[] { 3.0, 3, 3 }));
+    }
+
     [Test]
     public void The_no_cache_baseline_has_no_cap_for_it_has_no_Placement()
     {

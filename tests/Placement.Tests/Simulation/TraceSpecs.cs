@@ -20,7 +20,8 @@ public sealed class SimulatorTraceSpecs
     [TestCase("0,60,x,a,1GiB", "t.csv:3: cores: bad value 'x'", "whole number")]
     [TestCase("0,-1,1,a,1GiB", "t.csv:3: runtime: bad value '-1'", ">= 0")]
     [TestCase("0,60,1,a,85%", "t.csv:3: size: bad value '85%'", "1GiB")]
-    [TestCase("0,60,1,a", "t.csv:3: line", "5 comma-separated fields")]
+    [TestCase("0,60,1,a", "t.csv:3: line", "5 or 6 comma-separated fields (submit,runtime,cores,image,size[,user]), this one has 4")]
+    [TestCase("0,60,1,a,1GiB,alice,x", "t.csv:3: line", "this one has 7")]
     [TestCase("0,60,1,,1GiB", "t.csv:3: image", "name the job's image")]
     [TestCase("0,60,1,a,2GiB", "t.csv:3: size: bad value '2GiB'", "size 1073741824 at line 2")]
     public void A_malformed_CSV_line_is_reported_with_its_line_number_field_and_a_fix(string bad, string where, string fix)
@@ -29,6 +30,16 @@ public sealed class SimulatorTraceSpecs
         var ex = Assert.Throws<TraceFormatException>(() => TraceReader.ReadCsv(new StringReader(text), "t.csv"))!;
         Assert.That(ex.Message, Does.StartWith(where).And.Contain(fix));
         Assert.That(ex.Line, Is.EqualTo(3));
+    }
+
+    [Test]
+    public void A_CSV_trace_may_name_each_jobs_user_in_a_sixth_column_and_an_SWF_trace_in_field_12()
+    {
+        var csv = TraceReader.ReadCsv(new StringReader("submit,runtime,cores,image,size,user\n0,60,1,a,1GiB,alice\n0,60,1,b,1GiB,bob\n1,60,1,a,1GiB,alice\n2,60,1,a,1GiB,\n3,60,1,a,1GiB\n"), "t.csv");
+        Assert.That(csv.Jobs.Select(j => j.User), Is.EqualTo(new[] { 0, 1, 0, -1, -1 }), "one number per user name; none when empty or absent");
+
+        var swf = TraceReader.ReadSwf(new StringReader(SwfLine + "\n" + "2 0 -1 10 4 -1 -1 4 -1 -1 1 -1 -1 3 -1 -1 -1 -1\n"), "t.swf", ImageAssignment.Default);
+        Assert.That(swf.Jobs.Select(j => j.User), Is.EqualTo(new[] { 7, -1 }), "field 12, -1 when unknown");
     }
 
     [Test]
