@@ -70,12 +70,16 @@ public sealed class ClusterSimulation
     private double _queueWait, _makespan;
     // Explain (MissBreakdown): per image, nodes pulling it now and whether a job of it has started.
     private readonly int[] _pulling;
-    // Cache:MaxConcurrentPulls and Cache:MaxConcurrentPullsPerUser (0: none; never under no-cache): per node, slots held
-    // (in all, and per user) and job pulls waiting for one (FIFO, past those whose user's slots are all held).
+    // Cache:MaxConcurrentPulls and Cache:MaxConcurrentPullsPerUser (0: none; never under no-cache), in the cache's order:
+    // a job pull first takes one of its user's slots on the node (waiting in that user's FIFO), then a node slot
+    // (waiting in the node's FIFO, its user slot held). Per node: slots held, in all and per user; the queues; how many
+    // pulls wait there in all.
     private readonly int _slots, _userSlots;
     private readonly int[] _slotsHeld;
     private readonly Dictionary<int, int>[] _userSlotsHeld;
-    private readonly List<Transfer>[] _slotQueue;
+    private readonly Queue<Transfer>[] _slotQueue;
+    private readonly Dictionary<int, Queue<Transfer>>[] _userQueue;
+    private readonly int[] _queuedOn;
     private int _slotQueued;
     private readonly bool[] _used1;
     // Per image: the earliest time any node could have it committed (first submit + one pull at the fastest rate).
@@ -122,7 +126,9 @@ public sealed class ClusterSimulation
         var capped = _slots > 0 || _userSlots > 0;
         _slotsHeld = new int[capped ? n : 0];
         _userSlotsHeld = Enumerable.Range(0, _userSlots > 0 ? n : 0).Select(_ => new Dictionary<int, int>()).ToArray();
-        _slotQueue = Enumerable.Range(0, capped ? n : 0).Select(_ => new List<Transfer>()).ToArray();
+        _slotQueue = Enumerable.Range(0, _slots > 0 ? n : 0).Select(_ => new Queue<Transfer>()).ToArray();
+        _userQueue = Enumerable.Range(0, _userSlots > 0 ? n : 0).Select(_ => new Dictionary<int, Queue<Transfer>>()).ToArray();
+        _queuedOn = new int[capped ? n : 0];
         _used1 = new bool[trace.Images.Count];
         _earliestCommit = Enumerable.Repeat(double.PositiveInfinity, trace.Images.Count).ToArray();
         _fastestPull = Math.Min(options.NodeBandwidth, options.RegistryBandwidth);
@@ -483,9 +489,11 @@ public sealed class ClusterSimulation
 
     /// <summary>Starts pulling <paramref name="image"/> onto <paramref name="node"/> from a peer if one can serve, else from
     /// the registry; <paramref name="waiter"/> is the job waiting for it (-1 for a warm-up).</summary>
-    /// <remarks>With <see cref="SimulationOptions.MaxConcurrentPulls"/>, a job pull on a node whose slots are all held
-    /// waits in the node's FIFO queue (jobs of the image still join it) and starts, choosing its source, when a slot
-    /// frees; it is counted (bytes, source) when it starts.</remarks>
+    /// <remarks>With <see cref="SimulationOptions.MaxConcurrentPullsPerUser"/>, a job pull whose user holds all their slots
+    /// on the node waits in that user's FIFO queue, holding nothing; with <see cref="SimulationOptions.MaxConcurrentPulls"/>,
+    /// one on a node whose slots are all held waits in the node's FIFO queue, holding its user slot (<see cref="ReleaseSlots"/>).
+    /// Jobs of the image still join a waiting pull; it starts, choosing its source, when it has its slots, and is counted
+    /// (bytes, source) then.</remarks>
     private Transfer StartPull(int node, int image, long size, bool prefetch, int waiter)
     {
         var t = new Transfer(node, image, size, prefetch) { User = waiter >= 0 && !prefetch ? JobTrace.Jobs[waiter].User : -1 };
@@ -495,10 +503,18 @@ public sealed class ClusterSimulation
             _waitingPulls[waiter]++;
         }
         _pulling[image]++;
-        if (!prefetch && !HasSlots(t))
+        if (!prefetch && _userSlots > 0 && t.User >= 0 && !TakeUserSlot(t))
         {
-            _slotQueue[node].Add(t);
-            _slotQueued++;
+            if (!_userQueue[node].TryGetValue(t.User, out var waiting))
+                _userQueue[node][t.User] = waiting = new Queue<Transfer>();
+            waiting.Enqueue(t);
+            Queued(node, +1);
+            return t;
+        }
+        if (!prefetch && _slots > 0 && _slotsHeld[node] >= _slots)
+        {
+            _slotQueue[node].Enqueue(t); // holding its user slot, as a request waiting for a node slot in the cache does
+            Queued(node, +1);
             return t;
         }
         Admit(t);
@@ -506,25 +522,32 @@ public sealed class ClusterSimulation
         return t;
     }
 
-    /// <summary>Whether job pull <paramref name="t"/> may start now: a node slot free (with a node cap), and one of its
-    /// user's (with a per-user cap and a user). A pull waiting for its user's slot holds no node slot, as in the cache.</summary>
-    private bool HasSlots(Transfer t) =>
-        (_slots == 0 || _slotsHeld[t.Node] < _slots) &&
-        (_userSlots == 0 || t.User < 0 || _userSlotsHeld[t.Node].GetValueOrDefault(t.User) < _userSlots);
+    /// <summary>One of <paramref name="t"/>'s user's slots on its node, if one is free.</summary>
+    private bool TakeUserSlot(Transfer t)
+    {
+        var held = _userSlotsHeld[t.Node];
+        var count = held.GetValueOrDefault(t.User);
+        if (count >= _userSlots)
+            return false;
+        held[t.User] = count + 1;
+        t.HoldsUserSlot = true;
+        return true;
+    }
 
-    /// <summary>Starts <paramref name="t"/> now: takes its pull slots (job pulls, with caps), chooses its source, counts it.</summary>
+    private void Queued(int node, int change)
+    {
+        _queuedOn[node] += change;
+        _slotQueued += change;
+    }
+
+    /// <summary>Starts <paramref name="t"/> now: takes a node slot (job pulls, with a cap; its user slot is taken before),
+    /// chooses its source, counts it.</summary>
     private void Admit(Transfer t)
     {
         if (_slots > 0 && !t.Prefetch)
         {
             _slotsHeld[t.Node]++;
             t.HoldsSlot = true;
-        }
-        if (_userSlots > 0 && !t.Prefetch && t.User >= 0)
-        {
-            var held = _userSlotsHeld[t.Node];
-            held[t.User] = held.GetValueOrDefault(t.User) + 1;
-            t.HoldsUserSlot = true;
         }
         t.Source = PeerSource(t.Node, t.Image);
         if (Counting)
@@ -567,37 +590,46 @@ public sealed class ClusterSimulation
         }
         // Freed slots go to the pulls waiting for them after the commits, so that they see the new holders (peers).
         foreach (var t in _done)
-        {
-            if (!t.HoldsSlot && !t.HoldsUserSlot)
-                continue;
-            if (t.HoldsSlot)
-                _slotsHeld[t.Node]--;
-            if (t.HoldsUserSlot && --_userSlotsHeld[t.Node][t.User] == 0)
-                _userSlotsHeld[t.Node].Remove(t.User);
-            AdmitQueued(t.Node);
-        }
+            ReleaseSlots(t);
         var next = _transfers.Reschedule(_now);
         if (!double.IsPositiveInfinity(next))
             Push(next, Kind.Transfers, _transfers.Version);
     }
 
-    /// <summary>Starts the pulls waiting on <paramref name="node"/> that now have their slots, in arrival order; one whose
-    /// user's slots are all held stays queued without holding up other users' pulls behind it.</summary>
-    private void AdmitQueued(int node)
+    /// <summary>
+    /// Gives <paramref name="t"/>'s slots to the pulls waiting for them: its node slot to the first pull waiting for one
+    /// (which holds its user slot already), then its user slot to that user's first pull waiting for one, which starts
+    /// at once if a node slot is free and else joins the node's queue, as in the cache.
+    /// </summary>
+    private void ReleaseSlots(Transfer t)
     {
-        var queue = _slotQueue[node];
-        for (var i = 0; i < queue.Count && (_slots == 0 || _slotsHeld[node] < _slots);)
+        var node = t.Node;
+        if (t.HoldsSlot)
         {
-            var queued = queue[i];
-            if (!HasSlots(queued))
+            _slotsHeld[node]--;
+            if (_slotQueue[node].TryDequeue(out var next))
             {
-                i++;
-                continue;
+                Queued(node, -1);
+                Admit(next);
             }
-            queue.RemoveAt(i);
-            _slotQueued--;
-            Admit(queued);
         }
+        if (!t.HoldsUserSlot)
+            return;
+        var held = _userSlotsHeld[node];
+        if (--held[t.User] == 0)
+            held.Remove(t.User);
+        if (!_userQueue[node].TryGetValue(t.User, out var waiting) || !waiting.TryDequeue(out var queued))
+            return;
+        if (waiting.Count == 0)
+            _userQueue[node].Remove(t.User);
+        TakeUserSlot(queued);
+        if (_slots > 0 && _slotsHeld[node] >= _slots)
+        {
+            _slotQueue[node].Enqueue(queued); // still waiting, now for a node slot
+            return;
+        }
+        Queued(node, -1);
+        Admit(queued);
     }
 
     private void Commit(Transfer t)
@@ -681,7 +713,7 @@ public sealed class ClusterSimulation
     internal int FreeCores(int node) => _free[node];
     internal bool Holds(int node, int image) => _holders[image].Contains(node);
     internal bool Pulling(int node, int image) => _cache[node].TryGetValue(image, out var e) && e.InFlight is not null;
-    internal int PullsOn(int node) => _transfers.OnNode(node) + (_slotQueue.Length > 0 ? _slotQueue[node].Count : 0);
+    internal int PullsOn(int node) => _transfers.OnNode(node) + (_queuedOn.Length > 0 ? _queuedOn[node] : 0);
     internal int PullsInFlight => _transfers.Active + _transfers.Queued + _slotQueued;
     internal int HolderCount(int image) => _holders[image].Count;
     internal long CacheUsed(int node) => _used[node];

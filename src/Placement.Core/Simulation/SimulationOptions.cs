@@ -24,13 +24,15 @@ public sealed record SimulationOptions
     /// <summary>Pulls the registry serves at once; more wait in FIFO order.</summary>
     public int RegistryConcurrency { get; init; } = 64;
     /// <summary><c>Cache:MaxConcurrentPulls</c>: job pulls one node runs at once under every policy with a cache (0: no
-    /// cap); more wait for a slot in FIFO order, and choose their source (peer or registry) when they get one. Warm-ups take
-    /// no slot, and the no-cache baseline (no Placement on the node) has none.</summary>
+    /// cap); more wait for a slot in FIFO order (after their user's slot, with <see cref="MaxConcurrentPullsPerUser"/>), and
+    /// choose their source (peer or registry) when they get one. Warm-ups take no slot, and the no-cache baseline (no
+    /// Placement on the node) has none.</summary>
     public int MaxConcurrentPulls { get; init; }
 
     /// <summary><c>Cache:MaxConcurrentPullsPerUser</c>: job pulls one user runs at once on one node, under every policy
-    /// with a cache (0: no cap). Needs a trace that names users (SWF field 12, the CSV's optional sixth column); pulls of
-    /// jobs without one take no user slot.</summary>
+    /// with a cache (0: no cap). A pull takes its user's slot first (waiting in that user's FIFO order, holding nothing),
+    /// then a node slot, as the cache does. Needs a trace that names users (SWF field 12, the CSV's optional sixth
+    /// column); pulls of jobs without one, or of root's, take no user slot.</summary>
     public int MaxConcurrentPullsPerUser { get; init; }
     /// <summary>Seconds between prefetch planning rounds (the controller's loop).</summary>
     public double PrefetchIntervalSeconds { get; init; } = 30;

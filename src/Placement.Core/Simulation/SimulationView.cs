@@ -26,7 +26,7 @@ public sealed class SimulationView
     /// <summary>Pulls in flight onto the node, those waiting for one of its pull slots included.</summary>
     public int PullsOn(int node) => _sim.PullsOn(node);
 
-    /// <summary>Pulls active, queued at the registry, or waiting for a node's pull slot.</summary>
+    /// <summary>Pulls active, queued at the registry, or waiting for a pull slot (a node's, or a user's on a node).</summary>
     public int PullsInFlight => _sim.PullsInFlight;
 
     /// <summary>Nodes holding the image.</summary>

@@ -199,7 +199,8 @@ public static class TraceReader
             }
             if (cores > int.MaxValue)
                 throw new TraceFormatException(name, lineNumber, "field 5 (allocated processors)", Num(cores), "too large");
-            var user = fields[12] >= 1 && fields[12] <= int.MaxValue ? (int)fields[12] : -1; // -1: unknown
+            // -1: unknown, or 0 (root, who takes no user slot in the cache); a fraction is cut to its whole part
+            var user = fields[12] >= 1 && fields[12] <= int.MaxValue ? (int)fields[12] : -1;
             jobs.Add(new SimJob((long)fields[1], submit, runtime, (int)Math.Ceiling(cores), image, user));
         }
         return new JobTrace($"{name} (swf; images: {assignment})", images, jobs, skipped,
@@ -262,9 +263,10 @@ public static class TraceReader
                 byName[image] = known;
                 images.Add(new SimImage(image, size.Bytes));
             }
-            // The user: any label (a name or uid), for Cache:MaxConcurrentPullsPerUser; empty or absent: none.
+            // The user: any label (a name or uid), for Cache:MaxConcurrentPullsPerUser; empty or absent: none; root (or 0)
+            // takes no user slot, as in the cache.
             var userName = cells.Length == 6 ? cells[5].Trim() : "";
-            var user = userName.Length == 0 ? -1 : users.TryGetValue(userName, out var u) ? u : users[userName] = users.Count;
+            var user = userName is "" or "root" or "0" ? -1 : users.TryGetValue(userName, out var u) ? u : users[userName] = users.Count;
             jobs.Add(new SimJob(jobs.Count + 1, submit, runtime, (int)coresValue, known.Index, user));
         }
         return new JobTrace($"{name} (csv)", images, jobs);

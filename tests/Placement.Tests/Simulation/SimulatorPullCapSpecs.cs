@@ -60,6 +60,25 @@ public sealed class SimulatorPullCapSpecs
     }
 
     [Test]
+    public void A_freed_node_slot_goes_to_a_pull_already_waiting_for_one_before_the_same_users_next()
+    {
+        // Node cap 2, one per user. A (user 0, 1 GB) and B (user 1, 2 GB) start at 0.5 GB/s each; C (user 0) waits for
+        // user 0's slot, D (user 2, 0.5 GB) for a node slot. A ends at 2: its node slot goes to D, already waiting for one,
+        // and its user slot to C, which now waits for a node slot. D ends at 3 (0.5 GB at 0.5 GB/s); then B (1 GB left at
+        // 2, 0.5 at 3) ends at 4, and C (0.5 GB by 4) alone at 4.5. As the cache orders them: user slot, then node slot.
+        var images = new SimImage[] { new("A", GB), new("B", 2 * GB), new("C", GB), new("D", GB / 2) };
+        var trace = new JobTrace("test", images, [new SimJob(1, 0, 100, 1, 0, 0), new SimJob(2, 0, 100, 1, 1, 1), new SimJob(3, 0, 100, 1, 2, 0), new SimJob(4, 0, 100, 1, 3, 2)]);
+        Assert.That(Delays(trace, cap: 2, perUser: 1), Is.EqualTo(new[] { 2.0, 3, 4, 4.5 }));
+    }
+
+    [Test]
+    public void Root_takes_no_user_slot()
+    {
+        var trace = TraceReader.ReadCsv(new StringReader("0,100,1,A,1GB,root\n0,100,1,B,1GB,root\n0,100,1,C,1GB,0\n"), "t.csv");
+        Assert.That(trace.Jobs.Select(j => j.User), Is.All.EqualTo(-1));
+    }
+
+    [Test]
     public void A_per_user_cap_alone_serializes_each_users_pulls_and_not_other_users()
     {
         // No node cap: A (user 0) and C (user 1) share the link and end at 2; user 0's B then runs alone, ending at 3.
