@@ -171,37 +171,40 @@ public sealed class SimulateCliSpecs
     public async Task The_configured_pull_cap_is_simulated_and_named_in_the_header_and_in_the_json()
     {
         using var dir = new TempDir("""{"Cache": {"MaxConcurrentPulls": 1}}""");
-        var trace = Path.Combine(dir.Path, "t.csv");
-        await File.WriteAllTextAsync(trace, "0,100,1,a,1GB\n0,100,1,b,1GB\n");
-        var table = await Cli.RunInAsync(dir, "simulate", "--trace", trace, "--nodes", "1", "--node-bandwidth", "8Gbit", "--policies", "no-cache,cache");
-        Assert.That(table.ExitCode, Is.Zero, table.StandardError);
-        Assert.That(table.StandardOutput, Does.Contain("1 job pulls at once per node (Cache:MaxConcurrentPulls; not under no-cache)"));
+        var (table, json) = await OnOneNodeAsync(dir, "0,100,1,a,1GB\n0,100,1,b,1GB\n");
+        Assert.That(table, Does.Contain("1 job pulls at once per node (Cache:MaxConcurrentPulls; not under no-cache)"));
         // One node, two 1 GB images at 1 GB/s: no-cache pulls both at once (both start at 2 s), cache one after the other (1 s, 2 s).
-        Assert.That(table.StandardOutput, Does.Match(@"(?m)^no-cache\s+0\.0 %\s+1\.86 GiB\s+100\.0 %\s+0 B\s+2\.0 s"));
-        Assert.That(table.StandardOutput, Does.Match(@"(?m)^cache\s+0\.0 %\s+1\.86 GiB\s+100\.0 %\s+0 B\s+1\.0 s"));
-        var json = await Cli.RunInAsync(dir, "simulate", "--trace", trace, "--nodes", "1", "--policies", "cache", "--json");
-        Assert.That(json.StandardOutput, Does.Contain("\"maxConcurrentPulls\": 1"));
+        Assert.That(table, Does.Match(@"(?m)^no-cache\s+0\.0 %\s+1\.86 GiB\s+100\.0 %\s+0 B\s+2\.0 s"));
+        Assert.That(table, Does.Match(@"(?m)^cache\s+0\.0 %\s+1\.86 GiB\s+100\.0 %\s+0 B\s+1\.0 s"));
+        Assert.That(json, Does.Contain("\"maxConcurrentPulls\": 1"));
+    }
+
+    /// <summary>The table (no-cache and cache) and the JSON (cache) of <paramref name="trace"/> replayed on one node at 1 GB/s
+    /// with the configuration in <paramref name="dir"/>, by the real binary.</summary>
+    private static async Task<(string Table, string Json)> OnOneNodeAsync(TempDir dir, string trace, string name = "t.csv")
+    {
+        var path = Path.Combine(dir.Path, name);
+        await File.WriteAllTextAsync(path, trace);
+        var table = await Cli.RunInAsync(dir, "simulate", "--trace", path, "--nodes", "1", "--node-bandwidth", "8Gbit", "--policies", "no-cache,cache");
+        Assert.That(table.ExitCode, Is.Zero, table.StandardError);
+        var json = await Cli.RunInAsync(dir, "simulate", "--trace", path, "--nodes", "1", "--node-bandwidth", "8Gbit", "--policies", "cache", "--json");
+        Assert.That(json.ExitCode, Is.Zero, json.StandardError);
+        return (table.StandardOutput, json.StandardOutput);
     }
 
     [Test]
     public async Task The_configured_per_user_pull_cap_is_simulated_for_a_trace_naming_users_and_said_to_change_nothing_for_one_without()
     {
         using var dir = new TempDir("""{"Cache": {"MaxConcurrentPullsPerUser": 1}}""");
-        var trace = Path.Combine(dir.Path, "t.csv");
         // alice asks for a and b, bob for c, at once, on one node at 1 GB/s: alice's a and bob's c share the link (both
         // ready at 2 s), alice's b waits for her slot and then runs alone (3 s). Median 2 s, against 3 s without the cap.
-        await File.WriteAllTextAsync(trace, "submit,runtime,cores,image,size,user\n0,100,1,a,1GB,alice\n0,100,1,b,1GB,alice\n0,100,1,c,1GB,bob\n");
-        var table = await Cli.RunInAsync(dir, "simulate", "--trace", trace, "--nodes", "1", "--node-bandwidth", "8Gbit", "--policies", "no-cache,cache");
-        Assert.That(table.ExitCode, Is.Zero, table.StandardError);
-        Assert.That(table.StandardOutput, Does.Contain("1 per user (Cache:MaxConcurrentPullsPerUser; not under no-cache)"));
-        Assert.That(table.StandardOutput, Does.Match(@"(?m)^no-cache\s+0\.0 %\s+2\.79 GiB\s+100\.0 %\s+0 B\s+3\.0 s"));
-        Assert.That(table.StandardOutput, Does.Match(@"(?m)^cache\s+0\.0 %\s+2\.79 GiB\s+100\.0 %\s+0 B\s+2\.0 s\s+3\.0 s"));
-        var json = await Cli.RunInAsync(dir, "simulate", "--trace", trace, "--nodes", "1", "--policies", "cache", "--json");
-        Assert.That(json.StandardOutput, Does.Contain("\"maxConcurrentPullsPerUser\": 1"));
+        var (table, json) = await OnOneNodeAsync(dir, "submit,runtime,cores,image,size,user\n0,100,1,a,1GB,alice\n0,100,1,b,1GB,alice\n0,100,1,c,1GB,bob\n");
+        Assert.That(table, Does.Contain("1 per user (Cache:MaxConcurrentPullsPerUser; not under no-cache)"));
+        Assert.That(table, Does.Match(@"(?m)^no-cache\s+0\.0 %\s+2\.79 GiB\s+100\.0 %\s+0 B\s+3\.0 s"));
+        Assert.That(table, Does.Match(@"(?m)^cache\s+0\.0 %\s+2\.79 GiB\s+100\.0 %\s+0 B\s+2\.0 s\s+3\.0 s"));
+        Assert.That(json, Does.Contain("\"maxConcurrentPullsPerUser\": 1"));
 
-        var anonymous = Path.Combine(dir.Path, "anonymous.csv");
-        await File.WriteAllTextAsync(anonymous, "0,100,1,a,1GB\n");
-        var plain = await Cli.RunInAsync(dir, "simulate", "--trace", anonymous, "--nodes", "1", "--policies", "cache");
-        Assert.That(plain.StandardOutput, Does.Contain("this trace names no users, so it changes nothing"));
+        var (plain, _) = await OnOneNodeAsync(dir, "0,100,1,a,1GB\n", "anonymous.csv");
+        Assert.That(plain, Does.Contain("this trace names no users, so it changes nothing"));
     }
 }
