@@ -16,6 +16,9 @@ public sealed record TraceGeneratorOptions
     public double MeanArraySize { get; init; } = 4;
     public double MedianRuntimeSeconds { get; init; } = 900;
     public ulong Seed { get; init; } = 1;
+    /// <summary>Users submitting the arrays (0: the trace names none). Each array's user is drawn from Zipf(1) over them
+    /// (a few users submit most arrays) from a stream of its own, so the jobs are those of the same trace without users.</summary>
+    public int Users { get; init; }
 }
 
 /// <summary>
@@ -32,6 +35,8 @@ public static class TraceGenerator
     ];
     private const double RuntimeSigma = 1.0;
     private const double MinRuntime = 10, MaxRuntime = 48 * 3600;
+    // Seeds the users' stream apart from the jobs' (any constant: only the separation matters).
+    private const ulong UserStream = 0x5553_4552_5345_4544;
 
     public static JobTrace Generate(TraceGeneratorOptions o)
     {
@@ -46,11 +51,14 @@ public static class TraceGenerator
         var jobsPerSecond = o.Load * o.Nodes * o.CoresPerNode / (meanCores * meanRuntime);
         var arraysPerSecond = jobsPerSecond / o.MeanArraySize;
         var jobs = new List<SimJob>(o.Jobs);
+        var users = o.Users > 0 ? new ZipfSampler(o.Users, 1.0) : null;
+        var userRng = new SplitMix64(o.Seed ^ UserStream);
         var t = 0.0;
         while (jobs.Count < o.Jobs)
         {
             t += rng.NextExponential(1 / arraysPerSecond);
             var image = zipf.Sample(ref rng);
+            var user = users?.Sample(ref userRng) ?? -1;
             var pick = rng.NextDouble() * totalWeight;
             var cores = coreChoices[^1].Cores;
             foreach (var (c, w) in coreChoices)
@@ -63,30 +71,36 @@ public static class TraceGenerator
             for (var k = 0; k < size && jobs.Count < o.Jobs; k++)
             {
                 var runtime = Math.Clamp(o.MedianRuntimeSeconds * Math.Exp(RuntimeSigma * rng.NextGaussian()), MinRuntime, MaxRuntime);
-                jobs.Add(new SimJob(jobs.Count + 1, Math.Round(t), Math.Round(runtime), cores, image));
+                jobs.Add(new SimJob(jobs.Count + 1, Math.Round(t), Math.Round(runtime), cores, image, user));
             }
         }
         return new JobTrace("generated", images, jobs);
     }
 
-    /// <summary>Writes the CSV format (header, then submit,runtime,cores,image,size) with a comment saying how it was made.</summary>
+    /// <summary>Writes the CSV format (header, then submit,runtime,cores,image,size, and user <c>u&lt;n&gt;</c> when the trace
+    /// names users) with a comment saying how it was made.</summary>
     public static void WriteCsv(JobTrace trace, TextWriter w, string comment)
     {
         foreach (var line in comment.Split('\n'))
             w.WriteLine("# " + line);
-        w.WriteLine("submit,runtime,cores,image,size");
+        var withUsers = trace.Jobs.Any(j => j.User >= 0);
+        w.WriteLine(withUsers ? "submit,runtime,cores,image,size,user" : "submit,runtime,cores,image,size");
         foreach (var j in trace.Jobs)
         {
             var image = trace.Images[j.Image];
             w.Write(F(j.Submit)); w.Write(','); w.Write(F(j.Runtime)); w.Write(',');
             w.Write(j.Cores.ToString(CultureInfo.InvariantCulture)); w.Write(','); w.Write(image.Name); w.Write(',');
-            w.WriteLine(image.Size.ToString(CultureInfo.InvariantCulture));
+            w.Write(image.Size.ToString(CultureInfo.InvariantCulture));
+            if (withUsers)
+                w.Write(j.User >= 0 ? ",u" + (j.User + 1).ToString(CultureInfo.InvariantCulture) : ",");
+            w.WriteLine();
         }
     }
 
     /// <summary>
     /// Writes SWF: 18 fields, -1 where unknown; the image index + 1 goes into field 14 (executable number), so
-    /// <c>--image-rule executable --images K --seed S</c> gives back the same images (and sizes) as the CSV.
+    /// <c>--image-rule executable --images K --seed S</c> gives back the same images (and sizes) as the CSV; the user
+    /// index + 1, if any, into field 12 (user id).
     /// </summary>
     public static void WriteSwf(JobTrace trace, TextWriter w, string comment, int nodes, int coresPerNode)
     {
@@ -101,7 +115,8 @@ public static class TraceGenerator
             // job submit wait run alloc avgcpu mem reqprocs reqtime reqmem status user group exe queue partition preceding think
             w.WriteLine(string.Join(' ',
                 j.Id.ToString(CultureInfo.InvariantCulture), F(j.Submit), "-1", F(j.Runtime), j.Cores.ToString(CultureInfo.InvariantCulture),
-                "-1", "-1", j.Cores.ToString(CultureInfo.InvariantCulture), "-1", "-1", "1", "-1", "-1",
+                "-1", "-1", j.Cores.ToString(CultureInfo.InvariantCulture), "-1", "-1", "1",
+                j.User >= 0 ? (j.User + 1).ToString(CultureInfo.InvariantCulture) : "-1", "-1",
                 (j.Image + 1).ToString(CultureInfo.InvariantCulture), "-1", "-1", "-1", "-1"));
         }
     }

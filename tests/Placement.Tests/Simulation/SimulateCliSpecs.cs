@@ -64,6 +64,7 @@ public sealed class SimulateCliSpecs
     [TestCase("--load 0", "placement: generate: --load: '0' is not a number from 0.001 to 100")]
     [TestCase("--jobs many", "placement: generate: --jobs: 'many' is not a whole number from 1 to 100000000")]
     [TestCase("--format json", "placement: generate: --format: 'json' is not a trace format; use csv or swf")]
+    [TestCase("--users -1", "placement: generate: --users: '-1' is not a whole number from 0 to 1000000")]
     public async Task Generate_rejects_bad_values_with_exit_2(string flags, string expected)
     {
         var (code, error, output) = await Simulate(["generate", .. flags.Split(' ')]);

@@ -105,6 +105,36 @@ public sealed class SimulatorTraceSpecs
     }
 
     [Test]
+    public void Generated_users_leave_the_jobs_as_they_are_and_read_back_from_CSV_and_SWF()
+    {
+        var options = new TraceGeneratorOptions { Jobs = 800, Nodes = 8, Images = 30, Seed = 5 };
+        var plain = TraceGenerator.Generate(options);
+        var withUsers = TraceGenerator.Generate(options with { Users = 12 });
+        Assert.That(withUsers.Jobs.Select(j => j with { User = -1 }), Is.EqualTo(plain.Jobs), "the users come from a stream of their own");
+        Assert.That(plain.Jobs.All(j => j.User == -1), Is.True);
+        var byUser = withUsers.Jobs.GroupBy(j => j.User).ToDictionary(g => g.Key, g => g.Count());
+        Assert.That(byUser.Keys, Is.SubsetOf(Enumerable.Range(0, 12)));
+        Assert.That(byUser.Count, Is.GreaterThan(6), "most users submit something");
+        Assert.That(byUser[0], Is.GreaterThan(byUser.Values.Sum() / 12), "Zipf: the first user submits more than an even share");
+
+        var csv = new StringWriter();
+        TraceGenerator.WriteCsv(withUsers, csv, "test");
+        Assert.That(csv.ToString(), Does.Contain("submit,runtime,cores,image,size,user\n").And.Contain(",u1\n"));
+        var swf = new StringWriter();
+        TraceGenerator.WriteSwf(withUsers, swf, "test", 8, 32);
+        var fromCsv = TraceReader.ReadCsv(new StringReader(csv.ToString()), "t.csv");
+        var fromSwf = TraceReader.ReadSwf(new StringReader(swf.ToString()), "t.swf", new ImageAssignment(ImageRule.Executable, 30, 1.1, 5));
+        // CSV users are numbered by first appearance, SWF ones are the ids written: the same partition of the jobs.
+        Assert.That(fromSwf.Jobs.Select(j => j.User - 1), Is.EqualTo(withUsers.Jobs.Select(j => j.User)));
+        var renumber = new Dictionary<int, int>();
+        Assert.That(fromCsv.Jobs.Select(j => j.User), Is.EqualTo(withUsers.Jobs.Select(j => renumber.TryGetValue(j.User, out var n) ? n : renumber[j.User] = renumber.Count)));
+
+        var noUsers = new StringWriter();
+        TraceGenerator.WriteCsv(plain, noUsers, "test");
+        Assert.That(noUsers.ToString(), Does.Contain("submit,runtime,cores,image,size\n"), "no user column without users");
+    }
+
+    [Test]
     public void A_gzip_compressed_trace_reads_as_the_plain_one_whatever_its_name()
     {
         var trace = TraceGenerator.Generate(new TraceGeneratorOptions { Jobs = 300, Nodes = 8, Images = 20, Seed = 9 });
