@@ -11,64 +11,59 @@ public static class SocketLines
 
     /// <summary>Reads up to the first newline (or the end of the stream). Null when the peer sent nothing;
     /// <see cref="InvalidDataException"/> when the line is longer than <see cref="MaxBytes"/>.</summary>
-    public static async Task<byte[]?> ReadLineAsync(Socket socket, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(socket);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[4096];
-        while (true)
-        {
-            var read = await socket.ReceiveAsync(chunk, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            if (read == 0)
-                return buffer.Length == 0 ? null : buffer.ToArray();
-            var newline = Array.IndexOf(chunk, (byte)'\n', 0, read);
-            var take = newline >= 0 ? newline : read;
-            if (buffer.Length + take > MaxBytes)
-                throw new InvalidDataException($"message longer than {MaxBytes} bytes");
-            buffer.Write(chunk, 0, take);
-            if (newline >= 0)
-                return buffer.ToArray();
-        }
-    }
+    public static Task<byte[]?> ReadLineAsync(Socket socket, CancellationToken cancellationToken) => ReadAsync(socket, null, cancellationToken);
 
     /// <summary>
     /// The answer, waited for within bounds: up to the first newline, without the keep-alives (spaces) the agent sends
-    /// before it when the request asked for them (<see cref="SocketRequest.KeepAlive"/>). Waits up to <see cref="KeepAliveWait.FirstByte"/> for anything; once
-    /// a keep-alive came, while the next byte comes within <see cref="KeepAliveWait.Idle"/>, up to
-    /// <see cref="KeepAliveWait.Max"/> in all. Null when the peer closed without an answer; <see cref="TimeoutException"/>
-    /// (saying which bound) when the agent fell silent.
+    /// before it when the request asked for them (<see cref="SocketRequest.KeepAlive"/>). Waits up to
+    /// <see cref="KeepAliveWait.FirstByte"/> for anything; once a keep-alive came, while the next byte comes within
+    /// <see cref="KeepAliveWait.Idle"/>, up to <see cref="KeepAliveWait.Max"/> in all. Null when the peer closed without
+    /// an answer; <see cref="TimeoutException"/> (saying which bound) when the agent fell silent.
     /// </summary>
-    public static async Task<byte[]?> ReadAnswerAsync(Socket socket, KeepAliveWait wait, CancellationToken cancellationToken)
+    public static Task<byte[]?> ReadAnswerAsync(Socket socket, KeepAliveWait wait, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(wait);
+        return ReadAsync(socket, wait, cancellationToken);
+    }
+
+    /// <summary>One line; with <paramref name="wait"/>, within its bounds and without leading keep-alives.</summary>
+    private static async Task<byte[]?> ReadAsync(Socket socket, KeepAliveWait? wait, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        ArgumentNullException.ThrowIfNull(wait);
         using var buffer = new MemoryStream();
         var chunk = new byte[4096];
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var alive = false;
         while (true)
         {
-            var left = wait.Max - clock.Elapsed;
-            var lastBound = alive && left <= wait.Idle; // which bound a timeout now is: the one in all, or the idle one
-            var bound = !alive ? wait.FirstByte : lastBound ? left : wait.Idle;
-            using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timer.CancelAfter(bound > TimeSpan.Zero ? bound : TimeSpan.Zero);
-            int read;
-            try
+            var read = 0;
+            if (wait is null)
             {
-                read = await socket.ReceiveAsync(chunk, SocketFlags.None, timer.Token).ConfigureAwait(false);
+                read = await socket.ReceiveAsync(chunk, SocketFlags.None, cancellationToken).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            else
             {
-                throw new TimeoutException(
-                    !alive ? $"did not answer within {Seconds(wait.FirstByte)}"
-                    : lastBound ? $"kept the request alive but gave no answer within {Seconds(wait.Max)}"
-                    : $"sent no keep-alive for {Seconds(wait.Idle)}");
+                var left = wait.Max - clock.Elapsed;
+                var lastBound = alive && left <= wait.Idle; // which bound a timeout now is: the one in all, or the idle one
+                var bound = !alive ? wait.FirstByte : lastBound ? left : wait.Idle;
+                using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timer.CancelAfter(bound > TimeSpan.Zero ? bound : TimeSpan.Zero);
+                try
+                {
+                    read = await socket.ReceiveAsync(chunk, SocketFlags.None, timer.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new TimeoutException(
+                        !alive ? $"did not answer within {Seconds(wait.FirstByte)}"
+                        : lastBound ? $"kept the request alive but gave no answer within {Seconds(wait.Max)}"
+                        : $"sent no keep-alive for {Seconds(wait.Idle)}");
+                }
             }
             if (read == 0)
                 return buffer.Length == 0 ? null : buffer.ToArray();
             var start = 0;
-            if (buffer.Length == 0)
+            if (wait is not null && buffer.Length == 0)
             {
                 while (start < read && chunk[start] == (byte)' ')
                     start++;

@@ -115,13 +115,26 @@ public sealed partial class ImageCache
         return slot;
     }
 
-    /// <summary>Whether another process pulls image <paramref name="id"/> right now (in this one the flight would run): its ref lock is held, and the holder's
-    /// note says a pull (not an <c>rm</c>, <c>pin</c> or gc, which hold it for an instant). The note is read first, so a
-    /// free lock is not probed.</summary>
-    private bool PulledElsewhere(string id)
+    /// <summary>Whether another process pulls image <paramref name="id"/> right now (in this one the flight would run).</summary>
+    private bool PulledElsewhere(string id) => PullHolding(Layout.RefLock(id)) is not null;
+
+    /// <summary>The note a pull writes on the image's ref lock: "REQUESTER: pull REF" (<see cref="PullHolding"/> reads it).</summary>
+    private static string PullNote(string requester, ImageReference reference) => $"{requester}{PullNoteSeparator}{reference.Canonical}";
+
+    private const string PullNoteSeparator = ": pull ";
+
+    /// <summary>The pull holding the ref lock <paramref name="path"/> now: null when it is free or held by something else
+    /// (an <c>rm</c>, <c>pin</c> or gc, for an instant). The note is read first: a lock released cleanly has none, and only
+    /// a lock with one is probed (a probe takes a shared lock for an instant, which a pull trying the lock at that moment
+    /// would take for a busy lock).</summary>
+    private static (int Pid, DateTimeOffset Since, string Requester, string Ref)? PullHolding(string path)
     {
-        var path = Layout.RefLock(id);
-        return FileLock.ReadHolder(path) is { } holder && holder.Purpose.Contains(": pull ", StringComparison.Ordinal) && FileLock.IsHeld(path);
+        if (FileLock.ReadHolder(path) is not { } holder)
+            return null;
+        var at = holder.Purpose.IndexOf(PullNoteSeparator, StringComparison.Ordinal);
+        if (at <= 0 || !FileLock.IsHeld(path))
+            return null;
+        return (holder.Pid, holder.Since, holder.Purpose[..at], holder.Purpose[(at + PullNoteSeparator.Length)..]);
     }
 
     /// <summary>The cached artifact for a reference, without any network access or waiting; null if absent.</summary>
@@ -155,7 +168,7 @@ public sealed partial class ImageCache
         FileLock? refLock;
         try
         {
-            refLock = await FileLock.AcquireUnlessAsync(Layout.RefLock(id), $"{requester}: pull {reference.Canonical}", LockTimeout,
+            refLock = await FileLock.AcquireUnlessAsync(Layout.RefLock(id), PullNote(requester, reference), LockTimeout,
                 () => (doneWhileWaiting = TryReadOnlyHit(reference, id, requester)) is not null,
                 cancellationToken,
                 holder =>
@@ -413,13 +426,8 @@ public sealed partial class ImageCache
         }
         foreach (var path in refLocks)
         {
-            // The note first: a lock released cleanly has none, and only a lock with one is probed. A probe takes a
-            // shared lock for an instant, which a pull trying the lock at that moment would take for a busy lock.
-            if (FileLock.ReadHolder(path) is not { } holder || !FileLock.IsHeld(path))
-                continue;
-            var at = holder.Purpose.IndexOf(": pull ", StringComparison.Ordinal);
-            if (at <= 0)
-                continue; // rm, pin, unpin: not a pull
+            if (PullHolding(path) is not { } holder)
+                continue; // free, or rm, pin, unpin: not a pull
             var id = Path.GetFileName(path)["ref-".Length..^".lock".Length];
             var progress = Images.ImageIds.IsValid(id) ? ReadProgress(id) : null;
             if (progress is not null && (progress.Pid != holder.Pid || progress.Updated < holder.Since.AddSeconds(-1)))
@@ -429,8 +437,8 @@ public sealed partial class ImageCache
                 Id = id,
                 Pid = holder.Pid,
                 Since = holder.Since,
-                Requester = holder.Purpose[..at],
-                Ref = holder.Purpose[(at + ": pull ".Length)..],
+                Requester = holder.Requester,
+                Ref = holder.Ref,
                 Phase = progress?.Phase,
                 BytesDone = progress?.BytesDone ?? 0,
                 BytesTotal = progress?.BytesTotal ?? 0,

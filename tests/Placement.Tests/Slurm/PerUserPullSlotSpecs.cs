@@ -27,14 +27,13 @@ public sealed class PerUserPullSlotSpecs
         layout.EnsureCreated();
         var image = "--container-image=docker://" + cluster.Tiny.Reference;
 
-        ExternalCommandResult refused;
-        using (var held = FileLock.TryAcquire(layout.UserPullSlot(uid, 0), $"job: pull docker://elsewhere/app:1 for uid {uid}"))
+        var refused = await WhileUidsSlotIsHeldAsync(layout, uid, async () =>
         {
-            Assert.That(held, Is.Not.Null);
-            refused = await SrunAsync(cluster, dir.Path, asUser: true, "-N1", "-w", "n1", image, "true");
+            var byUser = await SrunAsync(cluster, dir.Path, asUser: true, "-N1", "-w", "n1", image, "true");
             var root = await SrunAsync(cluster, dir.Path, asUser: false, "-N1", "-w", "n1", image, "true");
             Assert.That(root.ExitCode, Is.Zero, "root takes no per-user slot: " + root.StandardError);
-        }
+            return byUser;
+        });
         Assert.That(refused.ExitCode, Is.Not.Zero);
         Assert.That(refused.StandardError, Does.Contain($"Cache:MaxConcurrentPullsPerUser, uid {uid}").And.Contain($"for uid {uid}"));
         Assert.That(File.Exists(layout.UserPullSlot(0, 0)), Is.False, "root's job took a per-user slot");
@@ -66,12 +65,7 @@ public sealed class PerUserPullSlotSpecs
             () => Task.FromResult("the agent never created its socket"));
         var image = "--container-image=docker://" + cluster.Tiny.Reference;
 
-        ExternalCommandResult refused;
-        using (var held = FileLock.TryAcquire(layout.UserPullSlot(uid, 0), $"job: pull docker://elsewhere/app:1 for uid {uid}"))
-        {
-            Assert.That(held, Is.Not.Null);
-            refused = await SrunAsync(cluster, dir.Path, asUser: true, "-N1", "-w", "n1", image, "true");
-        }
+        var refused = await WhileUidsSlotIsHeldAsync(layout, uid, () => SrunAsync(cluster, dir.Path, asUser: true, "-N1", "-w", "n1", image, "true"));
         var pulled = await SrunAsync(cluster, dir.Path, asUser: true, "-N1", "-w", "n1", image, "true");
         var log = (await agent.StopAsync()).StandardError;
 
@@ -80,6 +74,14 @@ public sealed class PerUserPullSlotSpecs
         Assert.That(log, Does.Contain($"ensure docker://{cluster.Tiny.Reference}: waiting: waiting for a pull slot of uid {uid}"), "the agent pulled for the job's owner");
         Assert.That(pulled.ExitCode, Is.Zero, pulled.StandardError);
         Assert.That(File.Exists(layout.UserPullSlot(uid, 0)) && !FileLock.IsHeld(layout.UserPullSlot(uid, 0)), Is.True, "the pull took the slot and gave it back");
+    }
+
+    /// <summary>Runs <paramref name="run"/> while uid's only pull slot on the node is held, as by another pull of that user.</summary>
+    private static async Task<ExternalCommandResult> WhileUidsSlotIsHeldAsync(CacheLayout layout, int uid, Func<Task<ExternalCommandResult>> run)
+    {
+        using var held = FileLock.TryAcquire(layout.UserPullSlot(uid, 0), $"job: pull docker://elsewhere/app:1 for uid {uid}");
+        Assert.That(held, Is.Not.Null);
+        return await run();
     }
 
     private static Task<ExternalCommandResult> SrunAsync(DevCluster cluster, string workingDirectory, bool asUser, params string[] args) =>
