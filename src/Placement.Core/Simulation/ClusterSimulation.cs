@@ -67,6 +67,10 @@ public sealed class ClusterSimulation
     private int _hits, _jobs;
     private long _egress, _evicted, _prefetchBytes, _wasted;
     private readonly List<double> _delays;
+    // Per job, for the per-user report (PolicyResult.ByUser): its delay once it runs (NaN until then, or not counted), and
+    // whether it was a hit. Only when the trace names users.
+    private readonly double[] _jobDelay;
+    private readonly bool[] _jobHit;
     private double _queueWait, _makespan;
     // Explain (MissBreakdown): per image, nodes pulling it now and whether a job of it has started.
     private readonly int[] _pulling;
@@ -120,6 +124,9 @@ public sealed class ClusterSimulation
         _waitingPulls = new int[jobs];
         _runnable = trace.Jobs.Select(j => NodesFor(j.Cores) <= n).ToArray();
         _delays = new List<double>(jobs);
+        var byUser = trace.NamesUsers;
+        _jobDelay = byUser ? Enumerable.Repeat(double.NaN, jobs).ToArray() : [];
+        _jobHit = new bool[byUser ? jobs : 0];
         _pulling = new int[trace.Images.Count];
         _slots = policy == SimPolicy.NoCache ? 0 : options.MaxConcurrentPulls;
         _userSlots = policy == SimPolicy.NoCache ? 0 : options.MaxConcurrentPullsPerUser;
@@ -185,6 +192,7 @@ public sealed class ClusterSimulation
             PrefetchWastedBytes = _wasted,
             PrefetchUnusedAtEndBytes = unusedAtEnd,
             SortedDelays = [.. _delays],
+            ByUser = ByUser(),
             MeanQueueWaitSeconds = _jobs == 0 ? 0 : _queueWait / _jobs,
             MakespanSeconds = _makespan,
             Unrunnable = _runnable.Count(r => !r),
@@ -209,6 +217,21 @@ public sealed class ClusterSimulation
                 PeerPrefetchBytes = _peerPrefetchBytes,
             },
         };
+    }
+
+    /// <summary>The counted jobs that ran, grouped by user (<see cref="PolicyResult.ByUser"/>).</summary>
+    private UserResult[] ByUser()
+    {
+        if (_jobDelay.Length == 0)
+            return [];
+        var jobs = JobTrace.Jobs;
+        return [.. Enumerable.Range(0, jobs.Length)
+            .Where(j => !double.IsNaN(_jobDelay[j]))
+            .GroupBy(j => jobs[j].User)
+            .Select(g => new UserResult(g.Key, g.Count(), g.Count(j => _jobHit[j]), [.. g.Select(j => _jobDelay[j]).Order()]))
+            .OrderBy(u => u.User < 0)
+            .ThenByDescending(u => u.Jobs)
+            .ThenBy(u => u.User)];
     }
 
     private int NodesFor(int cores) => cores <= _cpn ? 1 : (cores + _cpn - 1) / _cpn;
@@ -377,7 +400,11 @@ public sealed class ClusterSimulation
             }
         }
         if (counted && hit)
+        {
             _hits++;
+            if (_jobHit.Length > 0)
+                _jobHit[j] = true;
+        }
         else if (counted)
             CountMiss(why);
         _prefetch?.JobStarted(job.Image, _now);
@@ -427,7 +454,11 @@ public sealed class ClusterSimulation
     private void RunJob(int j)
     {
         if (JobTrace.Jobs[j].Submit >= _countFrom)
+        {
             _delays.Add(_now - _allocTime[j]);
+            if (_jobDelay.Length > 0)
+                _jobDelay[j] = _now - _allocTime[j];
+        }
         Push(_now + JobTrace.Jobs[j].Runtime, Kind.JobEnd, j);
     }
 

@@ -1,10 +1,14 @@
+using System.Globalization;
+
 namespace Placement.Core.Simulation;
 
 /// <summary>A job trace ready to replay: jobs sorted by submit time (stable), the images they name, and what was skipped while reading.</summary>
 public sealed class JobTrace
 {
-    public JobTrace(string source, IReadOnlyList<SimImage> images, IEnumerable<SimJob> jobs, int skipped = 0, string? skipReason = null)
+    public JobTrace(string source, IReadOnlyList<SimImage> images, IEnumerable<SimJob> jobs, int skipped = 0, string? skipReason = null,
+        Func<int, string>? userName = null)
     {
+        _userName = userName ?? (u => "user " + u.ToString(CultureInfo.InvariantCulture));
         Source = source;
         Images = images;
         // Stable: jobs submitted at the same second keep their trace order (the queue is FIFO).
@@ -24,4 +28,12 @@ public sealed class JobTrace
     public int Skipped { get; }
 
     public string? SkipReason { get; }
+
+    /// <summary>Whether any job names a user (<see cref="SimJob.User"/>), for <c>Cache:MaxConcurrentPullsPerUser</c> and the per-user report.</summary>
+    public bool NamesUsers => Jobs.Any(j => j.User >= 0);
+
+    /// <summary>How the trace names <paramref name="user"/>: the CSV's label, SWF's user id; -1: jobs that name none (or root).</summary>
+    public string UserName(int user) => user < 0 ? "no user or root" : _userName(user);
+
+    private readonly Func<int, string> _userName;
 }

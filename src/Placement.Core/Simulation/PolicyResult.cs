@@ -27,6 +27,8 @@ public sealed record PolicyResult
     public required double WallSeconds { get; init; }
     /// <summary>What the misses and the egress are made of.</summary>
     public MissBreakdown Breakdown { get; init; } = new();
+    /// <summary>Per user, when the trace names users (else empty): most jobs first, then by user; the jobs naming none last.</summary>
+    public IReadOnlyList<UserResult> ByUser { get; init; } = [];
 
     public string Name => SimPolicies.Name(Policy);
     public double HitRate => Jobs == 0 ? 0 : (double)Hits / Jobs;

@@ -24,7 +24,7 @@ public static class SimulationReport
             (o.MaxConcurrentPulls > 0 ? $", {o.MaxConcurrentPulls} job pulls at once per node (Cache:MaxConcurrentPulls; not under no-cache)" : "") +
             (o.MaxConcurrentPullsPerUser > 0
                 ? $", {o.MaxConcurrentPullsPerUser} per user (Cache:MaxConcurrentPullsPerUser; not under no-cache" +
-                  (trace.Jobs.Any(j => j.User >= 0) ? ")" : "; this trace names no users, so it changes nothing)")
+                  (trace.NamesUsers ? ")" : "; this trace names no users, so it changes nothing)")
                 : "") + "; " +
             (o.PeersEnabled ? $"peers (placement only): {o.PeerMaxSources} sources asked, {o.PeerMaxUploads} uploads per node" : "peers: off"));
         string[] headers = ["policy", "hit rate", "egress", "vs no-cache", "from peers", "delay p50", "p95", "p99", "evicted", "prefetched", "prefetch wasted", "queue wait", "what"];
@@ -90,6 +90,37 @@ public static class SimulationReport
                     Units.Bytes(b.ConcurrentDuplicateBytes), Units.Bytes(b.HeldElsewhereBytes), Units.Bytes(r.PeerBytes), Units.Bytes(b.PeerJobBytes),
                     Units.Bytes(b.PeerPrefetchBytes), b.RegistryPulls.ToString(CultureInfo.InvariantCulture), b.PeerCopies.ToString(CultureInfo.InvariantCulture),
                 };
+            }).ToList());
+    }
+
+    /// <summary>
+    /// <c>--explain</c> on a trace naming users: who waits for pulls, per user, under one policy at
+    /// <paramref name="cacheBytes"/> (ours if it ran, else the last one with a cache): the <paramref name="top"/> users
+    /// with the most jobs, the others in one row, and the jobs naming no user (docs/simulator.md, "Per user"). This is
+    /// where <c>Cache:MaxConcurrentPullsPerUser</c> shows, moving delay from the users with many pulls to the others.
+    /// </summary>
+    public static void WriteByUser(TextWriter w, JobTrace trace, IReadOnlyList<PolicyResult> results, long cacheBytes, int top = 10)
+    {
+        var cached = results.Where(r => r.Policy != SimPolicy.NoCache && r.CacheBytes == cacheBytes).ToList();
+        var r = cached.FirstOrDefault(x => x.Policy == SimPolicy.PreferPrefetch) ?? cached.LastOrDefault();
+        if (r is null || r.ByUser.Count == 0)
+            return;
+        var named = r.ByUser.Where(u => u.User >= 0).ToList();
+        var rows = named.Take(top).Select(u => (trace.UserName(u.User), u)).ToList();
+        if (named.Count > top)
+        {
+            var rest = named.Skip(top).ToList();
+            rows.Add(($"{rest.Count} other users", new UserResult(-2, rest.Sum(u => u.Jobs), rest.Sum(u => u.Hits),
+                [.. rest.SelectMany(u => u.SortedDelays).Order()])));
+        }
+        rows.AddRange(r.ByUser.Where(u => u.User < 0).Select(u => (trace.UserName(u.User), u)));
+        w.WriteLine($"start delay by user, {r.Name} (the {Math.Min(top, named.Count)} users with the most jobs of {named.Count}):");
+        WriteAligned(w, ["user", "jobs", "hit rate", "delay mean", "p50", "p95", "p99", "max", "delay in all"],
+            rows.Select(row => new[]
+            {
+                row.Item1, row.Item2.Jobs.ToString(CultureInfo.InvariantCulture), Pct(row.Item2.HitRate), Units.Seconds(row.Item2.MeanDelay),
+                Units.Seconds(row.Item2.DelayPercentile(50)), Units.Seconds(row.Item2.DelayPercentile(95)), Units.Seconds(row.Item2.DelayPercentile(99)),
+                Units.Seconds(row.Item2.DelayPercentile(100)), Units.Seconds(row.Item2.TotalDelay),
             }).ToList());
     }
 
@@ -181,6 +212,30 @@ public static class SimulationReport
                 w.WriteNumber("peerPrefetchBytes", m.PeerPrefetchBytes);
                 w.WriteNumber("peerCopies", m.PeerCopies);
                 w.WriteEndObject();
+                if (r.ByUser.Count > 0)
+                {
+                    w.WriteStartArray("byUser");
+                    foreach (var u in r.ByUser)
+                    {
+                        w.WriteStartObject();
+                        if (u.User >= 0)
+                            w.WriteString("user", trace.UserName(u.User));
+                        else
+                            w.WriteNull("user");
+                        w.WriteNumber("jobs", u.Jobs);
+                        w.WriteNumber("hits", u.Hits);
+                        w.WriteStartObject("startDelaySeconds");
+                        w.WriteNumber("mean", Math.Round(u.MeanDelay, 3));
+                        w.WriteNumber("p50", Math.Round(u.DelayPercentile(50), 3));
+                        w.WriteNumber("p95", Math.Round(u.DelayPercentile(95), 3));
+                        w.WriteNumber("p99", Math.Round(u.DelayPercentile(99), 3));
+                        w.WriteNumber("max", Math.Round(u.DelayPercentile(100), 3));
+                        w.WriteNumber("total", Math.Round(u.TotalDelay, 3));
+                        w.WriteEndObject();
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                }
                 w.WriteEndObject();
             }
             w.WriteEndArray();

@@ -74,7 +74,7 @@ public static class TraceGenerator
                 jobs.Add(new SimJob(jobs.Count + 1, Math.Round(t), Math.Round(runtime), cores, image, user));
             }
         }
-        return new JobTrace("generated", images, jobs);
+        return new JobTrace("generated", images, jobs, userName: UserLabel);
     }
 
     /// <summary>Writes the CSV format (header, then submit,runtime,cores,image,size, and user <c>u&lt;n&gt;</c> when the trace
@@ -83,7 +83,7 @@ public static class TraceGenerator
     {
         foreach (var line in comment.Split('\n'))
             w.WriteLine("# " + line);
-        var withUsers = trace.Jobs.Any(j => j.User >= 0);
+        var withUsers = trace.NamesUsers;
         w.WriteLine(withUsers ? "submit,runtime,cores,image,size,user" : "submit,runtime,cores,image,size");
         foreach (var j in trace.Jobs)
         {
@@ -92,7 +92,7 @@ public static class TraceGenerator
             w.Write(j.Cores.ToString(CultureInfo.InvariantCulture)); w.Write(','); w.Write(image.Name); w.Write(',');
             w.Write(image.Size.ToString(CultureInfo.InvariantCulture));
             if (withUsers)
-                w.Write(j.User >= 0 ? ",u" + (j.User + 1).ToString(CultureInfo.InvariantCulture) : ",");
+                w.Write(j.User >= 0 ? "," + UserLabel(j.User) : ",");
             w.WriteLine();
         }
     }
@@ -120,6 +120,9 @@ public static class TraceGenerator
                 (j.Image + 1).ToString(CultureInfo.InvariantCulture), "-1", "-1", "-1", "-1"));
         }
     }
+
+    /// <summary>The CSV's label of generated user <paramref name="user"/> (0-based): u1, u2, ….</summary>
+    private static string UserLabel(int user) => "u" + (user + 1).ToString(CultureInfo.InvariantCulture);
 
     private static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
 }

@@ -204,7 +204,8 @@ public static class TraceReader
             jobs.Add(new SimJob((long)fields[1], submit, runtime, (int)Math.Ceiling(cores), image, user));
         }
         return new JobTrace($"{name} (swf; images: {assignment})", images, jobs, skipped,
-            skipped > 0 ? "run time -1, or no processor count (cancelled before start)" : null);
+            skipped > 0 ? "run time -1, or no processor count (cancelled before start)" : null,
+            u => "uid " + u.ToString(CultureInfo.InvariantCulture));
     }
 
     /// <summary>Ids 1, 2, … map to images 0, 1, … modulo the count; unknown (-1), 0 and a fraction below 1 to image 0.</summary>
@@ -269,7 +270,8 @@ public static class TraceReader
             var user = userName is "" or "root" or "0" ? -1 : users.TryGetValue(userName, out var u) ? u : users[userName] = users.Count;
             jobs.Add(new SimJob(jobs.Count + 1, submit, runtime, (int)coresValue, known.Index, user));
         }
-        return new JobTrace($"{name} (csv)", images, jobs);
+        var names = users.OrderBy(p => p.Value).Select(p => p.Key).ToArray();
+        return new JobTrace($"{name} (csv)", images, jobs, userName: u => names[u]);
     }
 
     private static double Number(string cell, string file, int line, string field, string expected, double min)

@@ -34,7 +34,7 @@ internal static class SimulateCommand
         var seed = new Option<string>("--seed") { Description = "SWF only: seed of the catalogue and the Zipf draws (default 1)" };
         var sweep = new Option<string>("--sweep") { Description = "Also run these cache sizes (comma-separated, e.g. 25GiB,50GiB,200GiB); default with --plot: 1/4, 1/2, 2x and 4x --cache-size" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of the table" };
-        var explain = new Option<bool>("--explain") { Description = "Also print the misses by cause and the egress by source per policy (docs/simulator.md)" };
+        var explain = new Option<bool>("--explain") { Description = "Also print the misses by cause and the egress by source per policy, and, for a trace naming users, the start delay per user (docs/simulator.md)" };
         var warmUp = new Option<string>("--warm-up") { Description = "Replay but do not count the first DURATION of the trace (e.g. 8h): results for a cluster that has been running, not one starting cold" };
         var plot = new Option<string?>("--plot") { Description = "Write SVG plots into this directory (hit rate and egress vs cache size, start-delay CDF)" };
         var command = new Command("simulate",
@@ -101,7 +101,10 @@ internal static class SimulateCommand
             {
                 SimulationReport.WriteTable(Console.Out, t, options, results, options.CacheBytes);
                 if (parse.GetValue(explain))
+                {
                     SimulationReport.WriteExplain(Console.Out, results, options.CacheBytes);
+                    SimulationReport.WriteByUser(Console.Out, t, results, options.CacheBytes);
+                }
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"read {readSeconds:0.00} s, simulated {results.Count} runs in {simSeconds:0.00} s (longest run {results.Max(r => r.WallSeconds):0.00} s)"));
             }

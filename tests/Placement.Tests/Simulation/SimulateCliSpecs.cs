@@ -180,13 +180,13 @@ public sealed class SimulateCliSpecs
         Assert.That(json, Does.Contain("\"maxConcurrentPulls\": 1"));
     }
 
-    /// <summary>The table (no-cache and cache) and the JSON (cache) of <paramref name="trace"/> replayed on one node at 1 GB/s
+    /// <summary>The table with <c>--explain</c> (no-cache and cache) and the JSON (cache) of <paramref name="trace"/> replayed on one node at 1 GB/s
     /// with the configuration in <paramref name="dir"/>, by the real binary.</summary>
     private static async Task<(string Table, string Json)> OnOneNodeAsync(TempDir dir, string trace, string name = "t.csv")
     {
         var path = Path.Combine(dir.Path, name);
         await File.WriteAllTextAsync(path, trace);
-        var table = await Cli.RunInAsync(dir, "simulate", "--trace", path, "--nodes", "1", "--node-bandwidth", "8Gbit", "--policies", "no-cache,cache");
+        var table = await Cli.RunInAsync(dir, "simulate", "--trace", path, "--nodes", "1", "--node-bandwidth", "8Gbit", "--policies", "no-cache,cache", "--explain");
         Assert.That(table.ExitCode, Is.Zero, table.StandardError);
         var json = await Cli.RunInAsync(dir, "simulate", "--trace", path, "--nodes", "1", "--node-bandwidth", "8Gbit", "--policies", "cache", "--json");
         Assert.That(json.ExitCode, Is.Zero, json.StandardError);
@@ -204,8 +204,14 @@ public sealed class SimulateCliSpecs
         Assert.That(table, Does.Match(@"(?m)^no-cache\s+0\.0 %\s+2\.79 GiB\s+100\.0 %\s+0 B\s+3\.0 s"));
         Assert.That(table, Does.Match(@"(?m)^cache\s+0\.0 %\s+2\.79 GiB\s+100\.0 %\s+0 B\s+2\.0 s\s+3\.0 s"));
         Assert.That(json, Does.Contain("\"maxConcurrentPullsPerUser\": 1"));
+        // --explain: who waited. alice 2 and 3 s (mean 2.5 s, 5.0 s in all), bob 2 s; most jobs first.
+        Assert.That(table, Does.Contain("start delay by user, cache (the 2 users with the most jobs of 2):"));
+        Assert.That(table, Does.Match(@"(?m)^alice\s+2\s+0\.0 %\s+2\.5 s\s+2\.0 s\s+3\.0 s\s+3\.0 s\s+3\.0 s\s+5\.0 s\n^bob\s+1\s+0\.0 %\s+2\.0 s"));
+        Assert.That(json, Does.Match(@"""byUser"": \[\s+\{\s+""user"": ""alice"",\s+""jobs"": 2,\s+""hits"": 0,[^]]*""total"": 5\s+\}\s+\},\s+\{\s+""user"": ""bob"""));
 
-        var (plain, _) = await OnOneNodeAsync(dir, "0,100,1,a,1GB\n", "anonymous.csv");
+        var (plain, plainJson) = await OnOneNodeAsync(dir, "0,100,1,a,1GB\n", "anonymous.csv");
         Assert.That(plain, Does.Contain("this trace names no users, so it changes nothing"));
+        Assert.That(plain, Does.Contain("misses by cause").And.Not.Contain("start delay by user"));
+        Assert.That(plainJson, Does.Not.Contain("byUser"));
     }
 }

@@ -60,6 +60,47 @@ public sealed class SimulatorPullCapSpecs
     }
 
     [Test]
+    public void The_per_user_report_shows_whose_delay_the_cap_moves()
+    {
+        // As above: user 1's one job waits 4 s without a per-user cap and 2 s with it; user 0's three wait 2, 2, 4 s
+        // without and 2, 3, 4 s with. Users with the most jobs first.
+        var trace = ByUser((0, 0), (1, 0), (2, 0), (3, 1));
+        string Rows(int perUser) => string.Join("; ",
+            new ClusterSimulation(trace, OneNode with { MaxConcurrentPulls = 2, MaxConcurrentPullsPerUser = perUser }, SimPolicy.Cache).Run()
+                .ByUser.Select(u => $"{u.User}: {u.Jobs} jobs, {u.Hits} hits, {string.Join(" ", u.SortedDelays.Select(d => Math.Round(d, 6)))}"));
+        Assert.That(Rows(0), Is.EqualTo("0: 3 jobs, 0 hits, 2 2 4; 1: 1 jobs, 0 hits, 4"));
+        Assert.That(Rows(1), Is.EqualTo("0: 3 jobs, 0 hits, 2 3 4; 1: 1 jobs, 0 hits, 2"));
+    }
+
+    [Test]
+    public void The_per_user_report_counts_hits_puts_jobs_without_a_user_last_and_sums_the_users_past_the_top()
+    {
+        // One node of four cores, cache: a (alice, 2 s jobs) pulls 0..1; alice's second a at 5 s is a hit; b (bob) and c (carol) at 10 s share
+        // the link (2 s each); d names no user (10 s, 1 GB: all three end at 13 s).
+        var trace = TraceReader.ReadCsv(new StringReader(
+            "0,2,1,a,1GB,alice\n5,2,1,a,1GB,alice\n10,100,1,b,1GB,bob\n10,100,1,c,1GB,carol\n10,100,1,d,1GB,root\n"), "t.csv");
+        var result = new ClusterSimulation(trace, OneNode, SimPolicy.Cache).Run();
+        Assert.That(result.ByUser.Select(u => (trace.UserName(u.User), u.Jobs, u.Hits)),
+            Is.EqualTo(new[] { ("alice", 2, 1), ("bob", 1, 0), ("carol", 1, 0), ("no user or root", 1, 0) }));
+        var text = new StringWriter();
+        SimulationReport.WriteByUser(text, trace, [result], OneNode.CacheBytes, top: 1);
+        Assert.That(text.ToString(), Does.Contain("start delay by user, cache (the 1 users with the most jobs of 3):"));
+        Assert.That(text.ToString(), Does.Match(@"(?m)^alice\s+2\s+50\.0 %\s+0\.5 s\s+0\.0 s\s+1\.0 s"));
+        Assert.That(text.ToString(), Does.Match(@"(?m)^2 other users\s+2\s+0\.0 %\s+3\.0 s\s+3\.0 s"));
+        Assert.That(text.ToString(), Does.Match(@"(?m)^no user or root\s+1\s+0\.0 %\s+3\.0 s"));
+    }
+
+    [Test]
+    public void A_trace_naming_no_users_has_no_per_user_report()
+    {
+        var result = new ClusterSimulation(Trace(0, 1), OneNode, SimPolicy.Cache).Run();
+        Assert.That(result.ByUser, Is.Empty);
+        var text = new StringWriter();
+        SimulationReport.WriteByUser(text, Trace(0, 1), [result], OneNode.CacheBytes);
+        Assert.That(text.ToString(), Is.Empty);
+    }
+
+    [Test]
     public void A_freed_node_slot_goes_to_a_pull_already_waiting_for_one_before_the_same_users_next()
     {
         // Node cap 2, one per user. A (user 0, 1 GB) and B (user 1, 2 GB) start at 0.5 GB/s each; C (user 0) waits for
