@@ -27,7 +27,8 @@ public static class PlacementComplexes
         list.Add(new ComplexDefinition(ContainerImage, "cimg", "RESTRING", "==", "YES", "NO", "NONE", "0"));
         list.Add(new ComplexDefinition(ImagesList, "pl_images", "RESTRING", "==", "YES", "NO", "NONE", "0"));
         list.Add(new ComplexDefinition(CacheBytes, "pl_cache", "MEMORY", "<=", "YES", "NO", "0", "0"));
-        list.Add(new ComplexDefinition(CacheFreeBytes, "pl_cache_free", "MEMORY", ">=", "YES", "NO", "0", "0"));
+        // SGE compares "requested relop offered": <= matches hosts with at least the requested free space, as mem_free does.
+        list.Add(new ComplexDefinition(CacheFreeBytes, "pl_cache_free", "MEMORY", "<=", "YES", "NO", "0", "0"));
         return list;
     }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text;
 using Placement.Core;
 using Placement.Core.Configuration;
 using Placement.Core.GridEngine;
@@ -22,6 +23,76 @@ internal static class SgeCommand
         command.Subcommands.Add(Complexes());
         command.Subcommands.Add(JobCommand("prolog", "Queue prolog (root@…): cache, lease and mount the job's image ($CONTAINER_IMAGE); never fails the queue"));
         command.Subcommands.Add(JobCommand("epilog", "Queue epilog (root@…): unmount the job's image and drop its lease"));
+        command.Subcommands.Add(Jsv());
+        return command;
+    }
+
+    /// <summary>How long the JSV trusts one <c>qconf -sc</c> for which img_ complexes exist.</summary>
+    private static readonly TimeSpan ComplexesFor = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// `placement sge jsv`: the job submission verifier (<see cref="JsvSession"/>), on stdin/stdout, for
+    /// deploy/sge/placement-jsv.sh (server side: jsv_url; client side: qsub -jsv). Bytes pass through unchanged (Latin-1).
+    /// </summary>
+    private static Command Jsv()
+    {
+        var mode = new Option<string>("--mode") { Description = "soft (default: jobs prefer hosts holding their image) or hard (they wait for one)", DefaultValueFactory = _ => "soft" };
+        var command = new Command("jsv", "Job submission verifier (jsv_url or qsub -jsv, through deploy/sge/placement-jsv.sh): steers jobs naming an image to hosts holding it") { mode };
+        command.SetAction(async (parse, ct) =>
+        {
+            string? warning = null;
+            var modeText = parse.GetValue(mode) ?? "soft";
+            if (modeText is not ("soft" or "hard"))
+            {
+                warning = $"placement: jsv: mode '{modeText}' is not soft or hard (PLACEMENT_JSV_MODE in the JSV's environment); using soft";
+                modeText = "soft";
+            }
+            Func<string, JsvImage> resolve;
+            try
+            {
+                var catalog = ImageCatalogs.From(GlobalOptions.LoadOptions(parse));
+                resolve = text => catalog.TryResolve(text, out var reference, out var error)
+                    ? JsvImage.Of(catalog.IdFor(reference))
+                    : JsvImage.Refused("placement: ref: " + error);
+            }
+            catch (Exception ex) when (ex is ConfigurationErrorsException or PlacementException)
+            {
+                // Jobs naming an image cannot be steered until the configuration is fixed; the others pass.
+                var message = $"placement: jsv: the configuration is not usable, so images cannot be resolved: {ex.Message}";
+                Console.Error.WriteLine(message);
+                resolve = _ => JsvImage.Refused(message);
+            }
+            var complexes = new HashSet<string>(StringComparer.Ordinal);
+            var complexesAt = DateTime.MinValue;
+            bool ComplexExists(string id)
+            {
+                if (DateTime.UtcNow - complexesAt > ComplexesFor)
+                {
+                    complexes.Clear();
+                    complexesAt = DateTime.UtcNow;
+                    try
+                    {
+                        var table = ExternalCommands.RunAsync(new ExternalCommand("qconf", ["-sc"]) { Timeout = QconfTimeout }, ct).GetAwaiter().GetResult();
+                        complexes.UnionWith(new ComplexTable(table.StandardOutput).Definitions.Keys);
+                    }
+                    catch (ExternalCommandException ex)
+                    {
+                        // Not an admin host, or qmaster busy: steer by the load sensor's list, which needs no complex.
+                        Console.Error.WriteLine($"placement: jsv: {ex.Message}; requesting placement_images instead of img_ complexes for {ComplexesFor.TotalSeconds:0} s");
+                    }
+                }
+                return complexes.Contains(id);
+            }
+            var session = new JsvSession(resolve, ComplexExists, modeText == "hard", warning);
+            using var input = new StreamReader(Console.OpenStandardInput(), Encoding.Latin1);
+            using var output = new StreamWriter(Console.OpenStandardOutput(), Encoding.Latin1) { AutoFlush = true, NewLine = "\n" };
+            while (!session.Done && await input.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+            {
+                foreach (var answer in session.Handle(line))
+                    await output.WriteLineAsync(answer).ConfigureAwait(false);
+            }
+            return ExitCodes.Ok;
+        });
         return command;
     }
 
@@ -57,15 +128,20 @@ internal static class SgeCommand
                 Console.WriteLine($"complexes: all {wanted.Count} present and unchanged");
                 return ExitCodes.Ok;
             }
-            var file = Path.Combine(Path.GetTempPath(), $"placement-complexes-{Environment.ProcessId}");
-            await File.WriteAllTextAsync(file, table.ToString(), ct).ConfigureAwait(false);
+            // A directory of our own (0700, a fresh name): a guessable file in /tmp could be a user's symlink or a file
+            // they rewrite before qconf reads it, as manager.
+            var dir = Directory.CreateTempSubdirectory("placement-complexes-");
             try
             {
+                var file = Path.Combine(dir.FullName, "complexes");
+                await using (var stream = new FileStream(file, FileMode.CreateNew, FileAccess.Write))
+                await using (var writer = new StreamWriter(stream))
+                    await writer.WriteAsync(table.ToString().AsMemory(), ct).ConfigureAwait(false);
                 await Qconf(["-Mc", file], null, ct).ConfigureAwait(false);
             }
             finally
             {
-                File.Delete(file);
+                dir.Delete(recursive: true);
             }
             foreach (var change in changes)
                 Console.WriteLine("complexes: " + change);

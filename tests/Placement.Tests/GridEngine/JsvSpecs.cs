@@ -1,76 +1,232 @@
+using Placement.Core.GridEngine;
 using Placement.Core.Processes;
 using Placement.Tests.Support;
 
 namespace Placement.Tests.GridEngine;
 
 /// <summary>
-/// deploy/sge/placement-jsv.sh against a stand-in of Grid Engine's jsv_include.sh that prints what the JSV would send
-/// to qmaster, one call per line, and a stand-in placement CLI.
+/// The JSV protocol (<see cref="JsvSession"/>) line by line, and deploy/sge/placement-jsv.sh with the real placement
+/// binary, fed what qmaster sends. The specs against the real cell (SgeSteeringSpecs) run it as the cell's jsv_url.
 /// </summary>
 public sealed class JsvSpecs
 {
-    private const string Include = """
-        jsv_send_env() { :; }
-        jsv_sub_is_param() { [ "$1 $2" = "l_hard container_image" ] && echo true || echo false; }
-        jsv_sub_get_param() { echo "$JSV_TEST_IMAGE"; }
-        jsv_sub_del_param() { echo "DEL $*"; }
-        jsv_is_env() { echo false; }
-        jsv_get_env() { :; }
-        jsv_sub_add_param() { echo "ADD $*"; }
-        jsv_add_env() { echo "ENV $*"; }
-        jsv_accept() { echo "ACCEPT $*"; }
-        jsv_correct() { echo "CORRECT $*"; }
-        jsv_reject() { echo "REJECT $*"; }
-        jsv_main() { jsv_on_start; jsv_on_verify; }
-        """;
+    private const string Id = "img_0123456789ab";
 
-    private static async Task<string[]> VerifyAsync(string placementScript)
+    /// <summary>One job through a session whose resolver maps every reference to <see cref="Id"/> (or refuses "bad…").</summary>
+    private static IReadOnlyList<string> Job(IEnumerable<string> lines, bool hard = false, bool complex = false, JsvSession? session = null)
     {
-        using var dir = new TempDir();
-        var include = Directory.CreateDirectory(Path.Combine(dir.Path, "util", "resources", "jsv")).FullName;
-        await File.WriteAllTextAsync(Path.Combine(include, "jsv_include.sh"), Include);
-        var placement = Path.Combine(dir.Path, "placement");
-        await File.WriteAllTextAsync(placement, "#!/bin/sh\n" + placementScript);
-        File.SetUnixFileMode(placement, (UnixFileMode)0b111_101_101);
-        var result = await ExternalCommands.RunAsync(new ExternalCommand("/bin/bash", [Path.Combine(Repo.Root, "deploy", "sge", "placement-jsv.sh")])
-        {
-            Environment = new Dictionary<string, string?>
-            {
-                ["SGE_ROOT"] = dir.Path,
-                ["PLACEMENT_BIN"] = placement,
-                ["PATH"] = "/usr/bin:/bin", // no qconf: the placement_images request
-                ["JSV_TEST_IMAGE"] = "alpine:3.20",
-            },
-        });
-        return result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        session ??= Session(hard, complex);
+        return [.. new[] { "START" }.Concat(lines).Append("BEGIN").SelectMany(session.Handle)];
+    }
+
+    private static JsvSession Session(bool hard = false, bool complex = false, string? warning = null) =>
+        new(text => text.StartsWith("bad", StringComparison.Ordinal) ? JsvImage.Refused($"placement: ref: invalid image reference '{text}'\nAccepted forms: …") : JsvImage.Of(Id),
+            name => complex && name == Id, hard, warning);
+
+    [Test]
+    public void A_job_without_an_image_is_accepted_untouched()
+    {
+        Assert.That(Job(["PARAM l_hard h_vmem=1G", "ENV ADD HOME /home/u"]),
+            Is.EqualTo(new[] { "SEND ENV", "STARTED", "RESULT STATE ACCEPT no container image" }));
     }
 
     [Test]
-    public async Task A_warning_of_placement_on_stderr_does_not_become_part_of_the_id_sent_to_qmaster()
+    public void A_hard_container_image_request_becomes_a_soft_placement_images_request_and_the_job_environment_names_the_image()
     {
-        var sent = await VerifyAsync("echo 'warning: something the site should know' >&2\necho img_0123456789ab\n");
-        Assert.That(sent, Is.EqualTo(new[]
+        Assert.That(Job(["PARAM l_hard h_vmem=1G,container_image=alpine:3.20,arch=lx-amd64", "PARAM l_soft s_rt=10"]).Skip(2), Is.EqualTo(new[]
         {
-            "DEL l_hard container_image",
-            "ADD l_soft placement_images *+0123456789ab+*",
-            "ENV CONTAINER_IMAGE alpine:3.20",
-            "ENV PLACEMENT_IMAGE_ID img_0123456789ab",
-            "CORRECT placement: image alpine:3.20 (img_0123456789ab) requested (soft)",
+            "PARAM l_hard h_vmem=1G,arch=lx-amd64",
+            "PARAM l_soft s_rt=10,placement_images=*+0123456789ab+*",
+            "ENV ADD CONTAINER_IMAGE alpine:3.20",
+            "ENV ADD PLACEMENT_IMAGE_ID img_0123456789ab",
+            "RESULT STATE CORRECT placement: image alpine:3.20 (img_0123456789ab) requested (soft)",
         }));
     }
 
     [Test]
-    public async Task A_refused_reference_rejects_the_job_with_the_parsers_message_on_one_line()
+    public void A_defined_img_complex_is_requested_and_hard_mode_makes_the_request_hard()
     {
-        var sent = await VerifyAsync("printf 'placement: ref: bad reference\\nAccepted forms: ...\\n' >&2\nexit 3\n");
-        Assert.That(sent.Last(), Is.EqualTo("REJECT placement: ref: bad reference Accepted forms: ..."));
+        Assert.That(Job(["PARAM l_soft container_image=tiny"], hard: true, complex: true).Skip(2), Is.EqualTo(new[]
+        {
+            "PARAM l_hard img_0123456789ab=true",
+            "PARAM l_soft ", // the list lost its only entry: sent empty, as jsv_include.sh does
+            "ENV ADD CONTAINER_IMAGE tiny",
+            "ENV ADD PLACEMENT_IMAGE_ID img_0123456789ab",
+            "RESULT STATE CORRECT placement: image tiny (img_0123456789ab) requested (hard)",
+        }));
     }
 
     [Test]
-    public async Task Output_that_is_not_an_id_rejects_the_job_instead_of_sending_it_to_qmaster()
+    public void The_environment_names_the_image_when_no_request_does_and_CONTAINER_IMAGE_wins_over_PLACEMENT_IMAGE()
     {
-        var sent = await VerifyAsync("echo 'img_0123\nsurprise'\n");
-        Assert.That(sent.Last(), Does.StartWith("REJECT placement: 'placement ref --id' printed 'img_0123 surprise', not an img_ id"));
-        Assert.That(sent, Has.None.StartsWith("ADD").And.None.StartsWith("ENV"));
+        var sent = Job(["ENV ADD PLACEMENT_IMAGE docker://b:1", "ENV ADD CONTAINER_IMAGE docker://a:1"]);
+        Assert.That(sent, Does.Contain("ENV MOD PLACEMENT_IMAGE docker://a:1"), "the prolog reads PLACEMENT_IMAGE first: it must name the image the job was steered for");
+        Assert.That(sent, Has.None.StartsWith("ENV ADD CONTAINER_IMAGE"));
+        Assert.That(sent.Last(), Is.EqualTo("RESULT STATE CORRECT placement: image docker://a:1 (img_0123456789ab) requested (soft)"));
+
+        var fromPlacementImage = Job(["ENV ADD PLACEMENT_IMAGE docker://b:1"]);
+        Assert.That(fromPlacementImage, Does.Contain("ENV ADD CONTAINER_IMAGE docker://b:1").And.None.StartsWith("ENV MOD"));
+    }
+
+    [Test]
+    public void An_explicit_request_wins_over_an_inherited_environment_and_the_environment_is_made_to_agree()
+    {
+        // qsub -V from inside an image job carries PLACEMENT_IMAGE=A; the new job asks for B.
+        var sent = Job(["PARAM l_hard container_image=docker://b:1", "ENV ADD PLACEMENT_IMAGE docker://a:1", "ENV ADD CONTAINER_IMAGE docker://a:1"]);
+        Assert.That(sent, Does.Contain("ENV ADD CONTAINER_IMAGE docker://b:1").And.Contain("ENV MOD PLACEMENT_IMAGE docker://b:1"));
+    }
+
+    [TestCase("https://h/x.sif#sha256=0a0a", Description = "a pinned URL")]
+    [TestCase("https://h/a.sif?X-Amz-Signature=ab==&b=c", Description = "a presigned URL")]
+    public void A_reference_containing_equals_signs_is_taken_whole(string reference)
+    {
+        var seen = new List<string>();
+        var session = new JsvSession(text => { seen.Add(text); return JsvImage.Of(Id); }, _ => false, hard: false);
+        var sent = Job([$"PARAM l_hard container_image={reference}"], session: session);
+        Assert.That(seen, Is.EqualTo(new[] { reference }));
+        Assert.That(sent, Does.Contain("ENV ADD CONTAINER_IMAGE " + reference));
+    }
+
+    [Test]
+    public void A_refused_reference_rejects_the_job_with_the_parsers_message_on_one_line()
+    {
+        Assert.That(Job(["PARAM l_hard container_image=bad::ref"]).Last(),
+            Is.EqualTo("RESULT STATE REJECT placement: ref: invalid image reference 'bad::ref' Accepted forms: …"));
+    }
+
+    [Test]
+    public void An_empty_image_request_is_rejected_with_how_to_fix_it_and_an_empty_variable_names_no_image()
+    {
+        Assert.That(Job(["PARAM l_hard container_image="]).Last(), Does.StartWith("RESULT STATE REJECT placement: -l container_image= names no image; give a reference"));
+        Assert.That(Job(["ENV ADD CONTAINER_IMAGE "]).Last(), Is.EqualTo("RESULT STATE ACCEPT no container image"));
+    }
+
+    [Test]
+    public void Each_job_starts_clean_in_a_long_running_server_jsv()
+    {
+        var session = Session();
+        Assert.That(Job(["ENV ADD CONTAINER_IMAGE alpine:3.20"], session: session).Last(), Does.StartWith("RESULT STATE CORRECT"));
+        Assert.That(Job(["PARAM l_hard h_vmem=1G"], session: session).Last(), Is.EqualTo("RESULT STATE ACCEPT no container image"));
+    }
+
+    [Test]
+    public void A_configuration_warning_reaches_qmasters_log_with_each_image_job()
+    {
+        var sent = Job(["ENV ADD CONTAINER_IMAGE alpine:3.20"], session: Session(warning: "mode 'x' is not soft or hard"));
+        Assert.That(sent, Does.Contain("LOG WARNING mode 'x' is not soft or hard"));
+        Assert.That(sent.Last(), Does.StartWith("RESULT STATE CORRECT"));
+    }
+
+    [Test]
+    public void Out_of_order_and_unknown_commands_get_an_error_line_and_QUIT_ends_the_session()
+    {
+        var session = Session();
+        Assert.That(session.Handle("BEGIN"), Is.EqualTo(new[] { "ERROR JSV script got BEGIN command but is in state initialized" }));
+        Assert.That(session.Handle("FROB x"), Is.EqualTo(new[] { "ERROR JSV script got unknown command \"FROB\"" }));
+        Assert.That(session.Done, Is.False);
+        session.Handle("QUIT");
+        Assert.That(session.Done, Is.True);
+    }
+
+    /// <summary>deploy/sge/placement-jsv.sh running the real binary, fed <paramref name="lines"/> as qmaster would.</summary>
+    /// <remarks>PATH holds only dirname and cat and, with <paramref name="complexes"/>, a qconf printing them as <c>qconf -sc</c> would.</remarks>
+    private static async Task<string[]> ScriptAsync(TempDir dir, string[] lines, string? complexes = null)
+    {
+        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+        foreach (var tool in new[] { "dirname", "cat" })
+        {
+            if (!File.Exists(Path.Combine(bin, tool)))
+                File.CreateSymbolicLink(Path.Combine(bin, tool), "/usr/bin/" + tool);
+        }
+        var qconf = Path.Combine(bin, "qconf");
+        File.Delete(qconf);
+        if (complexes is not null)
+        {
+            await File.WriteAllTextAsync(qconf, $"#!/bin/sh\n[ \"$1\" = -sc ] || exit 1\ncat <<'EOF'\n{complexes}\nEOF\n");
+            File.SetUnixFileMode(qconf, (UnixFileMode)0b111_101_101);
+        }
+        var result = await ExternalCommands.RunAsync(new ExternalCommand("/bin/sh", [Path.Combine(Repo.Root, "deploy", "sge", "placement-jsv.sh")])
+        {
+            Environment = new Dictionary<string, string?>
+            {
+                ["PLACEMENT_BIN"] = Repo.PlacementBinary,
+                ["PLACEMENT_CONFIG"] = Path.Combine(dir.Path, "placement.json"),
+                ["PATH"] = bin,
+            },
+            StandardInput = string.Join('\n', lines) + "\n",
+            WorkingDirectory = dir.Path,
+        });
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        return result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    [Test]
+    public async Task A_users_request_or_variable_is_never_run_as_a_command_by_the_jsv()
+    {
+        // Grid Engine's jsv_include.sh evals values: `&/…/x.sh` in an image URL's query ran x.sh as the admin user.
+        using var dir = new TempDir();
+        var marker = Path.Combine(dir.Path, "ran");
+        var script = Path.Combine(dir.Path, "x.sh");
+        await File.WriteAllTextAsync(script, $"#!/bin/sh\ntouch {marker}\n");
+        File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
+        string[] hostile = [$"https://h/a.sif?q&{script}", $"https://h/a.sif?q;{script}", $"https://h/a.sif?q`{script}`", $"docker://x$({script})", $"* {script}"];
+        foreach (var value in hostile)
+        {
+            var sent = await ScriptAsync(dir, ["START", $"PARAM l_hard container_image={value}", "BEGIN", "START", $"ENV ADD PLACEMENT_IMAGE {value}", "BEGIN", "QUIT"]);
+            Assert.That(File.Exists(marker), Is.False, $"{value} ran {script}");
+            Assert.That(sent.Where(l => l.StartsWith("RESULT STATE ", StringComparison.Ordinal)).ToList(), Has.Count.EqualTo(2), string.Join('\n', sent));
+            // What is accepted goes back verbatim; what is refused is refused with the parser's reason.
+            Assert.That(sent.Where(l => l.StartsWith("RESULT STATE CORRECT", StringComparison.Ordinal)), Has.All.Contain(value));
+        }
+    }
+
+    [Test]
+    public async Task The_script_speaks_the_protocol_with_the_real_binary_and_the_configurations_catalog()
+    {
+        using var dir = new TempDir();
+        dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
+        var sent = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "START", "PARAM l_hard container_image=bad::ref", "BEGIN",
+            "START", "PARAM l_hard h_rt=60", "BEGIN", "QUIT"]);
+        Assert.That(sent, Is.EqualTo(new[]
+        {
+            "SEND ENV", "STARTED",
+            "PARAM l_hard ",
+            "PARAM l_soft placement_images=*+tiny+*",
+            "ENV ADD CONTAINER_IMAGE tiny",
+            "ENV ADD PLACEMENT_IMAGE_ID img_tiny",
+            "RESULT STATE CORRECT placement: image tiny (img_tiny) requested (soft)",
+            "SEND ENV", "STARTED",
+            sent[9], // the parser's message, checked below
+            "SEND ENV", "STARTED",
+            "RESULT STATE ACCEPT no container image",
+        }));
+        Assert.That(sent[9], Does.StartWith("RESULT STATE REJECT placement: ref: invalid image reference 'bad::ref'"));
+
+        // With the cell's complex for the alias (qconf -sc), the request is for it.
+        var withComplex = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "QUIT"],
+            "#name shortcut type relop requestable consumable default urgency\nimg_tiny img_tiny BOOL == YES NO 0 0");
+        Assert.That(withComplex, Does.Contain("PARAM l_soft img_tiny=true"));
+    }
+
+    [Test]
+    public async Task A_bad_mode_is_reported_to_qmaster_and_soft_is_used()
+    {
+        using var dir = new TempDir();
+        var result = await ExternalCommands.RunAsync(new ExternalCommand(Repo.PlacementBinary, ["sge", "jsv", "--mode", "strict"])
+        {
+            Environment = new Dictionary<string, string?> { ["PLACEMENT_CONFIG"] = dir.Config },
+            StandardInput = "START\nPARAM l_hard container_image=alpine:3.20\nBEGIN\nQUIT\n",
+        });
+        Assert.That(result.StandardOutput, Does.Contain("LOG WARNING placement: jsv: mode 'strict' is not soft or hard (PLACEMENT_JSV_MODE in the JSV's environment); using soft"));
+        Assert.That(result.StandardOutput, Does.Contain("requested (soft)"));
+    }
+
+    [Test]
+    public async Task A_broken_configuration_rejects_image_jobs_with_its_errors_and_lets_the_others_through()
+    {
+        using var dir = new TempDir("""{"Catalog": {"tiny": {"Reff": "docker://x:1"}}}""");
+        var sent = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "START", "PARAM l_hard h_rt=60", "BEGIN", "QUIT"]);
+        Assert.That(sent[2], Does.StartWith("RESULT STATE REJECT placement: jsv: the configuration is not usable, so images cannot be resolved:").And.Contain("Reff"));
+        Assert.That(sent.Last(), Is.EqualTo("RESULT STATE ACCEPT no container image"));
     }
 }

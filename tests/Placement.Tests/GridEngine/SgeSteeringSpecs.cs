@@ -122,16 +122,24 @@ public sealed class SgeSteeringSpecs
         const string pattern = "placement_images=*+nobodyhas1234+*";
         var hard = await _cell.AsUserAsync("qsub", "-terse", "-o", "/dev/null", "-j", "y", "-hard", "-l", pattern, "-b", "y", "/bin/true");
         Assert.That(hard.ExitCode, Is.Zero, hard.StandardError);
-        var jobId = hard.StandardOutput.Trim();
+        await AssertPendingForAsync(hard.StandardOutput.Trim(), "placement_images");
+
+        var soft = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", "/dev/null", "-j", "y", "-soft", "-l", pattern, "-b", "y", "/bin/true");
+        Assert.That(soft.ExitCode, Is.Zero, soft.StandardOutput + soft.StandardError);
+    }
+
+    /// <summary>Job <paramref name="jobId"/> stays pending and qstat -j names <paramref name="request"/> as the unmet request; then it is deleted.</summary>
+    private static async Task AssertPendingForAsync(string jobId, string request)
+    {
         try
         {
             string reason = "";
-            for (var i = 0; i < 40 && !reason.Contains("placement_images", StringComparison.Ordinal); i++)
+            for (var i = 0; i < 40 && !reason.Contains(request, StringComparison.Ordinal); i++)
             {
                 await Task.Delay(250);
                 reason = (await SgeCell.RunAsync("qstat", "-j", jobId)).StandardOutput;
             }
-            Assert.That(reason, Does.Contain("placement_images"), "scheduling info names the unmet request");
+            Assert.That(reason, Does.Contain(request), "scheduling info names the unmet request");
             var state = (await SgeCell.RunAsync("qstat", "-u", "*")).StandardOutput;
             Assert.That(Regex.IsMatch(state, $@"^\s*{jobId}\s.*\bqw\b", RegexOptions.Multiline), Is.True, state);
         }
@@ -139,9 +147,17 @@ public sealed class SgeSteeringSpecs
         {
             await SgeCell.RunAsync("qdel", "-f", jobId);
         }
+    }
 
-        var soft = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", "/dev/null", "-j", "y", "-soft", "-l", pattern, "-b", "y", "/bin/true");
-        Assert.That(soft.ExitCode, Is.Zero, soft.StandardOutput + soft.StandardError);
+    [Test]
+    public async Task A_cache_free_space_request_matches_hosts_with_at_least_that_much_free()
+    {
+        // pl_cache_free is MEMORY with relop <=: qmaster checks "requested <= offered", as for mem_free.
+        var fits = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", "/dev/null", "-j", "y", "-hard", "-l", "pl_cache_free=1K", "-b", "y", "/bin/true");
+        Assert.That(fits.ExitCode, Is.Zero, fits.StandardOutput + fits.StandardError);
+        var tooMuch = await _cell.AsUserAsync("qsub", "-terse", "-o", "/dev/null", "-j", "y", "-hard", "-l", "pl_cache_free=1000000T", "-b", "y", "/bin/true");
+        Assert.That(tooMuch.ExitCode, Is.Zero, tooMuch.StandardError);
+        await AssertPendingForAsync(tooMuch.StandardOutput.Trim(), "placement_cache_free_bytes");
     }
 
     [Test]
