@@ -9,7 +9,7 @@ namespace Placement.Core.Cache;
 
 /// <summary>
 /// The node-local image cache. One download per image per node however many requests arrive at once:
-/// in-process single-flight per scheduler id, then flocks across processes in a fixed order
+/// in-process single-flight per reference (canonical form), then flocks across processes in a fixed order
 /// (user pull slot → ref → node pull slot → image → blob; the slots only with <c>Cache:MaxConcurrentPullsPerUser</c> and
 /// <c>Cache:MaxConcurrentPulls</c>, <see cref="PullSlots"/>). Nothing partial is ever visible: artifacts are built under tmp/ and committed by
 /// rename. Every component (CLI, SPANK plugin, node agent, importer) uses this same class and protocol.
@@ -66,7 +66,10 @@ public sealed partial class ImageCache
         // user's request of the same image waits on. (A request cancelled while the download it started goes on for
         // others gives its slot back early.)
         using var userSlot = await UserSlotAsync(reference, id, requester, uid, progress, cancellationToken).ConfigureAwait(false);
-        return await _flights.RunAsync(id, shared => EnsureCoreAsync(reference, id, requester, progress, shared), cancellationToken).ConfigureAwait(false);
+        // Keyed by the reference, not its id: an id is 48 bits of the reference's hash, so two references may share one
+        // (a user can grind tags of their own registry to collide with a popular image's), and a request joining a
+        // download takes its result as its own. References sharing an id still take turns on its ref lock.
+        return await _flights.RunAsync(reference.Canonical, shared => EnsureCoreAsync(reference, id, requester, progress, shared), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -82,7 +85,7 @@ public sealed partial class ImageCache
     private async Task<FileLock?> UserSlotAsync(ImageReference reference, string id, string requester, int? uid, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         var slots = Options.Cache.MaxConcurrentPullsPerUser;
-        bool Needless() => _flights.IsRunning(id) || Find(reference) is not null || PulledElsewhere(id);
+        bool Needless() => _flights.IsRunning(reference.Canonical) || Find(reference) is not null || PulledElsewhere(id);
         if (slots == 0 || uid is not > 0 || requester == PrefetchRequester || Needless())
             return null;
         Layout.EnsureCreated();
@@ -106,7 +109,7 @@ public sealed partial class ImageCache
             if (slot is not null || waitedAtAll)
                 PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
         }
-        if (slot is not null && _flights.IsRunning(id))
+        if (slot is not null && _flights.IsRunning(reference.Canonical))
         {
             // Another request of this image started its download between the check and the slot: join it instead.
             slot.Dispose();
@@ -239,7 +242,9 @@ public sealed partial class ImageCache
                     Digest = fetched.Digest,
                     ResolvedAt = now,
                     LastUsed = _time.GetUtcNow(),
-                    Pinned = record?.Pinned ?? false,
+                    // Another reference's pin is not this one's: a hashed id may be shared by two references (an
+                    // alias id is the admin's name, kept when the catalog points it at another image).
+                    Pinned = record is not null && record.Pinned && (record.Ref == reference.Canonical || id != reference.SchedulerId),
                     SourceStamp = fetched.SourceStamp,
                     WarmedUnused = requester == PrefetchRequester,
                 };
