@@ -483,4 +483,60 @@ public sealed class EvictionSpecs
         Assert.That(report.Lines, Has.Some.Contains($"removed dangling ref {handed.Id}"));
         Assert.That(File.Exists(cache.Layout.RefFile(handed.Id)), Is.False);
     }
+
+    /// <summary>A layer blob no committed image names (left by a failed pull), of <paramref name="size"/> bytes.</summary>
+    private static string LeftoverBlob(ImageCache cache, int size, int seed)
+    {
+        var content = FakeImages.Squashfs(size, seed);
+        var path = cache.Layout.Blob(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content)));
+        Directory.CreateDirectory(cache.Layout.Blobs);
+        File.WriteAllBytes(path, content);
+        return path;
+    }
+
+    // a and b take 2 MiB, leftover layers of failed pulls 2 MiB more; c's commit takes the cache to 5 MiB > 3.5. Evicting
+    // images can free at most a and b (and would not reach 2.5 MiB): the leftover layers are what goes.
+    [Test]
+    public async Task Leftover_layer_blobs_are_dropped_before_committed_images_are_evicted()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var c = await ImageFile(dir, "c", 3);
+        using var cache = Cache(dir, high: "3.5MiB", low: "2.5MiB");
+        await cache.EnsureAsync(a, "job");
+        await cache.EnsureAsync(b, "job");
+        var leftover = LeftoverBlob(cache, 2 * MiB, 9);
+
+        await cache.EnsureAsync(c, "job");
+
+        Assert.That(File.Exists(leftover), Is.False, "the leftover layers are dropped");
+        Assert.That(cache.Find(a), Is.Not.Null, "a kept: 3 MiB of images is below the high watermark");
+        Assert.That(cache.Find(b), Is.Not.Null);
+        Assert.That(cache.UsedBytes(), Is.LessThanOrEqualTo((long)(3.5 * MiB)));
+    }
+
+    // The same, while another image is being built (its build directory and image lock): the layers in blobs/ may be that
+    // build's, so they stay, and eviction, which cannot free them, leaves them out of what it counts.
+    [Test]
+    public async Task Layer_blobs_of_a_build_in_progress_stay_and_do_not_make_eviction_take_committed_images()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var c = await ImageFile(dir, "c", 3);
+        using var cache = Cache(dir, high: "3.5MiB", low: "2.5MiB");
+        await cache.EnsureAsync(a, "job");
+        await cache.EnsureAsync(b, "job");
+        var downloaded = LeftoverBlob(cache, 2 * MiB, 9);
+        var building = new string('7', 64);
+        Directory.CreateDirectory(Path.Combine(cache.Layout.BuildDirectory(building), "rootfs"));
+        using var buildLock = await FileLock.AcquireAsync(cache.Layout.ImageLock(building), "test: build", TimeSpan.FromSeconds(5), CancellationToken.None);
+
+        await cache.EnsureAsync(c, "job");
+
+        Assert.That(File.Exists(downloaded), Is.True, "the build in progress may need it");
+        Assert.That(cache.Find(a), Is.Not.Null, "evicting a would not free the build's layers");
+        Assert.That(cache.Find(b), Is.Not.Null);
+    }
 }
