@@ -177,8 +177,14 @@ public sealed class CacheStore(CacheLayout layout)
 
     // ---- filesystem ----
 
+    /// <summary>Test hook: answers for statvfs of the cache root (e.g. (0, 0), as when statvfs fails).</summary>
+    internal Func<(long Total, long Free)>? OnFilesystemSize;
+
+    /// <summary>Size and free bytes of the cache filesystem; (0, 0) when statvfs fails (unknown).</summary>
     public (long Total, long Free) FilesystemSize()
     {
+        if (OnFilesystemSize is { } answer)
+            return answer();
         if (Libc.statvfs(Layout.Root, out var s) != 0)
             return (0, 0);
         return ((long)(s.f_blocks * s.f_frsize), (long)(s.f_bavail * s.f_frsize));

@@ -149,7 +149,9 @@ public sealed partial class ImageCache
         var plan = EvictIfNeeded(dryRun: dryRun);
         foreach (var victim in plan.Evict)
             lines.Add($"{(dryRun ? "would evict" : "evicted")} image {victim.Key[..12]} ({victim.Size} bytes, last used {victim.LastUsed:u})");
-        if (!plan.Reached)
+        if (plan.Skipped is { } why)
+            lines.Add(why);
+        else if (!plan.Reached)
             lines.Add($"cache still above the low watermark ({plan.UsedAfter} bytes): the rest is pinned, leased or younger than Cache:MinAgeSeconds");
         if (!dryRun)
             RebuildInventory();

@@ -154,8 +154,19 @@ public sealed partial class ImageCache
     public EvictionPlan EvictIfNeeded(string? exceptHex = null, bool dryRun = false)
     {
         var (total, _) = Store.FilesystemSize();
-        var high = SizeLimit.Parse(Options.Cache.HighWatermark).Resolve(total);
-        var low = SizeLimit.Parse(Options.Cache.LowWatermark).Resolve(total);
+        var highLimit = SizeLimit.Parse(Options.Cache.HighWatermark);
+        var lowLimit = SizeLimit.Parse(Options.Cache.LowWatermark);
+        if (total <= 0 && (highLimit.IsPercent || lowLimit.IsPercent))
+        {
+            // statvfs failed: a percentage of an unknown size is no bound, and resolved against 0 bytes it would take
+            // every evictable image. Nothing is evicted; the next commit or gc tries again.
+            var usedNow = UsedBytes();
+            return new EvictionPlan([], usedNow, usedNow, Reached: false,
+                Skipped: $"eviction skipped: the size of the cache filesystem ({Layout.Root}) is unknown (statvfs failed), so " +
+                         $"Cache:HighWatermark '{Options.Cache.HighWatermark}' and Cache:LowWatermark '{Options.Cache.LowWatermark}' cannot be resolved; nothing was evicted");
+        }
+        var high = highLimit.Resolve(total);
+        var low = lowLimit.Resolve(total);
         var now = _time.GetUtcNow();
         // Layer blobs no committed image names: left by failed pulls, or downloaded by a build in progress. Evicting
         // images cannot free them: above the high watermark they are dropped first, with gc's checks (not while a build

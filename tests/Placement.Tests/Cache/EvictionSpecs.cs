@@ -539,4 +539,23 @@ public sealed class EvictionSpecs
         Assert.That(cache.Find(a), Is.Not.Null, "evicting a would not free the build's layers");
         Assert.That(cache.Find(b), Is.Not.Null);
     }
+
+    // statvfs failed: a percentage watermark cannot be resolved, and resolving it against 0 bytes would evict everything.
+    [Test]
+    public async Task Eviction_is_skipped_with_a_reason_when_the_filesystem_size_is_unknown_and_a_watermark_is_a_percentage()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        using var cache = Cache(dir, high: "90%", low: "80%");
+        await cache.EnsureAsync(a, "job");
+        await cache.EnsureAsync(b, "job");
+        cache.Store.OnFilesystemSize = () => (0, 0);
+
+        var report = cache.CollectGarbage(dryRun: false);
+
+        Assert.That(cache.Find(a), Is.Not.Null);
+        Assert.That(cache.Find(b), Is.Not.Null);
+        Assert.That(report.Lines, Has.Some.Contains("eviction skipped").And.Some.Contains("90%"));
+    }
 }
