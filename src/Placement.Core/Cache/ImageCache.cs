@@ -149,7 +149,8 @@ public sealed partial class ImageCache
             return null;
         var hex = Digests.Hex(record.Digest);
         var path = Store.ArtifactPath(hex);
-        return path is null ? null : new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
+        // Evicted between the check and the size: not cached.
+        return path is not null && CacheStore.FileBytes(path) is { } size ? new CachedImage(id, record.Ref, record.Digest, path, size, Hit: true) : null;
     }
 
     /// <summary>The requester name of prefetch warm-ups: what they pull is marked <see cref="RefRecord.WarmedUnused"/> until something else asks for it.</summary>
@@ -280,9 +281,18 @@ public sealed partial class ImageCache
                 if (PersistRequestCounts)
                     RequestStats.RecordPull(Layout.Stats, requester, clock.Elapsed);
             }
-            RebuildInventory();
-            AtomicFile.TryDelete(Layout.Progress(id));
-            EvictIfNeeded(exceptHex: Digests.Hex(artifact.Digest));
+            try
+            {
+                RebuildInventory();
+                AtomicFile.TryDelete(Layout.Progress(id));
+                EvictIfNeeded(exceptHex: Digests.Hex(artifact.Digest));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlacementException)
+            {
+                // The image is committed and its ref written: the pull succeeded. The inventory is rebuilt and the cache
+                // evicted by the next commit, hit after a while, lease check or gc.
+                progress?.Report(new PullProgress($"committed; updating inventory.json or evicting failed: {ex.Message}", 0, 0, Waiting: false));
+            }
             return new CachedImage(id, fresh.Ref, fresh.Digest, artifact.Path, artifact.Size, artifact.Hit);
         }
     }
@@ -316,10 +326,10 @@ public sealed partial class ImageCache
             return null;
         if (record.WarmedUnused && requester != PrefetchRequester)
             return null; // the first use after a warm-up is written down (prefetch waste is counted at eviction)
-        if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not { } path)
-            return null;
+        if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not { } path || CacheStore.FileBytes(path) is not { } size)
+            return null; // not cached, or evicted just now: the ref lock's path finds out
         CountRequest(requester, hit: true);
-        return new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
+        return new CachedImage(id, record.Ref, record.Digest, path, size, Hit: true);
     }
 
     /// <summary>

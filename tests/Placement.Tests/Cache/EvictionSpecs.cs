@@ -558,4 +558,64 @@ public sealed class EvictionSpecs
         Assert.That(cache.Find(b), Is.Not.Null);
         Assert.That(report.Lines, Has.Some.Contains("eviction skipped").And.Some.Contains("90%"));
     }
+
+    // An eviction renames an image directory away at any moment (and back, when the image was used meanwhile): a read
+    // of sizes between a check and the read sees the image or nothing, never a FileNotFound/DirectoryNotFound.
+    [Test]
+    public async Task Size_reads_racing_with_an_eviction_see_the_image_or_nothing()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var image = await cache.EnsureAsync(a, "job");
+        var directory = Path.GetDirectoryName(image.Path)!;
+        var trash = Path.Combine(cache.Layout.Temp, "trash-race");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var mover = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                Directory.Move(directory, trash);
+                Directory.Move(trash, directory);
+            }
+        });
+
+        var reads = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            Assert.That(cache.Find(a)?.Size, Is.Null.Or.EqualTo(MiB));
+            Assert.That(cache.List(countLeases: false).Select(e => e.Size), Is.Empty.Or.EqualTo(new long[] { MiB }));
+            Assert.That(cache.UsedBytes(), Is.InRange(0, 2 * MiB));
+            reads++;
+        }
+        await mover;
+        Assert.That(reads, Is.GreaterThan(10));
+    }
+
+    // Another process holds the inventory lock past Cache:LockTimeoutSeconds: the image is committed and its ref
+    // written, so the pull has succeeded; only the bookkeeping after it waits for the next commit or gc.
+    [Test]
+    public async Task A_committed_pull_is_not_reported_failed_when_the_bookkeeping_after_it_fails()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.LockTimeoutSeconds = 1;
+        using var cache = new ImageCache(options);
+        cache.Layout.EnsureCreated();
+        var phases = new List<string>();
+        using var inventory = await FileLock.AcquireAsync(cache.Layout.InventoryLock, "test: inventory", TimeSpan.FromSeconds(5), CancellationToken.None);
+
+        var image = await cache.EnsureAsync(a, "job", new Progress(p => phases.Add(p.Phase)));
+
+        Assert.That(File.Exists(image.Path), Is.True);
+        Assert.That(cache.Find(a)?.Digest, Is.EqualTo(image.Digest));
+        Assert.That(phases, Has.Some.StartsWith("committed; updating inventory.json or evicting failed"));
+    }
+
+    private sealed class Progress(Action<PullProgress> report) : IProgress<PullProgress>
+    {
+        public void Report(PullProgress value) => report(value);
+    }
 }
