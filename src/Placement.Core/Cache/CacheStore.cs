@@ -64,15 +64,25 @@ public sealed class CacheStore(CacheLayout layout)
 
     public long BlobBytes() => DirectoryBytes(Layout.Blobs);
 
+    /// <summary>Bytes of the files under <paramref name="directory"/>; 0 when it is gone, also when it goes while it is read
+    /// (an eviction renames an image directory to tmp/trash-… at any moment); a file gone meanwhile counts 0.</summary>
     public static long DirectoryBytes(string directory)
     {
-        if (!Directory.Exists(directory))
-            return 0;
         long total = 0;
-        foreach (var file in new DirectoryInfo(directory).EnumerateFiles("*", SearchOption.AllDirectories))
-            total += file.Length;
+        try
+        {
+            foreach (var file in new DirectoryInfo(directory).EnumerateFiles("*", SearchOption.AllDirectories))
+                total += file.Exists ? file.Length : 0;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return 0;
+        }
         return total;
     }
+
+    /// <summary>The file's size, or null when it is not there (any more): an eviction may remove it after any check.</summary>
+    public static long? FileBytes(string path) => new FileInfo(path) is { Exists: true } info ? info.Length : null;
 
     // ---- leases ----
 
@@ -177,8 +187,14 @@ public sealed class CacheStore(CacheLayout layout)
 
     // ---- filesystem ----
 
+    /// <summary>Test hook: answers for statvfs of the cache root (e.g. (0, 0), as when statvfs fails).</summary>
+    internal Func<(long Total, long Free)>? OnFilesystemSize;
+
+    /// <summary>Size and free bytes of the cache filesystem; (0, 0) when statvfs fails (unknown).</summary>
     public (long Total, long Free) FilesystemSize()
     {
+        if (OnFilesystemSize is { } answer)
+            return answer();
         if (Libc.statvfs(Layout.Root, out var s) != 0)
             return (0, 0);
         return ((long)(s.f_blocks * s.f_frsize), (long)(s.f_bavail * s.f_frsize));

@@ -27,5 +27,6 @@ public static class EvictionPolicy
     }
 }
 
-/// <summary>The images to evict, usage before and after, and whether the low watermark is reached.</summary>
-public sealed record EvictionPlan(IReadOnlyList<EvictionCandidate> Evict, long UsedBefore, long UsedAfter, bool Reached);
+/// <summary>The images to evict, usage before and after, and whether the low watermark is reached; <paramref name="Skipped"/>
+/// says why nothing was even considered (the watermarks could not be resolved), null when eviction ran.</summary>
+public sealed record EvictionPlan(IReadOnlyList<EvictionCandidate> Evict, long UsedBefore, long UsedAfter, bool Reached, string? Skipped = null);

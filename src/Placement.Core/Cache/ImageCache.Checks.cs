@@ -120,9 +120,7 @@ public sealed partial class ImageCache
 
         var needed = Store.ListImageHexes().Select(Store.ReadMeta).Where(m => m is not null).SelectMany(m => m!.Blobs).ToHashSet(StringComparer.Ordinal);
         // A pull in progress has layers downloaded (their blob locks released) that no committed image names yet.
-        var building = Directory.EnumerateDirectories(Layout.Temp, "build-*")
-            .Select(Path.GetFileName)
-            .Any(name => name!.Length >= 70 && Digests.IsHex(name.AsSpan(6, 64)) && FileLock.IsHeld(Layout.ImageLock(name[6..70])));
+        var building = BuildInProgress();
         if (building)
             lines.Add("kept blobs no image names yet: a pull is in progress (run gc again later)");
         if (Directory.Exists(Layout.Blobs) && !building)
@@ -151,13 +149,24 @@ public sealed partial class ImageCache
         var plan = EvictIfNeeded(dryRun: dryRun);
         foreach (var victim in plan.Evict)
             lines.Add($"{(dryRun ? "would evict" : "evicted")} image {victim.Key[..12]} ({victim.Size} bytes, last used {victim.LastUsed:u})");
-        if (!plan.Reached)
+        if (plan.Skipped is { } why)
+            lines.Add(why);
+        else if (!plan.Reached)
             lines.Add($"cache still above the low watermark ({plan.UsedAfter} bytes): the rest is pinned, leased or younger than Cache:MinAgeSeconds");
         if (!dryRun)
             RebuildInventory();
         lines.Add($"cache uses {UsedBytes()} bytes");
         return new MaintenanceReport(lines);
     }
+
+    /// <summary>
+    /// Whether an image is being built: a tmp/build-&lt;hex&gt; directory whose image lock is held. One left by a killed
+    /// process (its lock went with it) is not: it would keep every later pull's layers until gc removed it.
+    /// </summary>
+    private bool BuildInProgress() =>
+        Directory.EnumerateDirectories(Layout.Temp, "build-*")
+            .Select(Path.GetFileName)
+            .Any(name => name!.Length >= 70 && Digests.IsHex(name.AsSpan(6, 64)) && FileLock.IsHeld(Layout.ImageLock(name[6..70])));
 
     /// <summary>quarantine/&lt;hex&gt;-&lt;time&gt;, with -2, -3, … when the same image was quarantined within the same second.</summary>
     private string QuarantineTarget(string hex)

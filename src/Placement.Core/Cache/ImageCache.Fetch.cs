@@ -202,7 +202,7 @@ public sealed partial class ImageCache : IDisposable
         }
         finally
         {
-            AtomicFile.TryDelete(build); // first: DropLayerBlobs keeps the layers while any build directory exists
+            AtomicFile.TryDelete(build); // first: DropLayerBlobs keeps the layers while any build is in progress
             if (dropLayers)
                 DropLayerBlobs(image);
         }
@@ -257,7 +257,7 @@ public sealed partial class ImageCache : IDisposable
     /// <summary>Layers are only needed until the squashfs exists; keep them while another build might share them.</summary>
     private void DropLayerBlobs(ResolvedImage image)
     {
-        if (Directory.EnumerateDirectories(Layout.Temp, "build-*").Any())
+        if (BuildInProgress())
             return; // another build in progress may use the same layers; `placement gc` removes them later
         foreach (var layer in image.Layers)
         {

@@ -13,9 +13,9 @@ public sealed partial class ImageCache
         foreach (var record in Store.ListRefs())
         {
             var hex = Digests.Hex(record.Digest);
-            if (Store.ArtifactPath(hex) is not { } path)
-                continue;
-            entries.Add(new CacheEntry(record.Id, record.Ref, record.Digest, new FileInfo(path).Length, path, record.LastUsed,
+            if (Store.ArtifactPath(hex) is not { } path || CacheStore.FileBytes(path) is not { } size)
+                continue; // not cached, or evicted since the check
+            entries.Add(new CacheEntry(record.Id, record.Ref, record.Digest, size, path, record.LastUsed,
                 IsPinned(record), countLeases ? Store.ActiveLeases(hex, now).Count : 0));
         }
         return entries

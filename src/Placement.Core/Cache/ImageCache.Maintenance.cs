@@ -154,9 +154,36 @@ public sealed partial class ImageCache
     public EvictionPlan EvictIfNeeded(string? exceptHex = null, bool dryRun = false)
     {
         var (total, _) = Store.FilesystemSize();
-        var high = SizeLimit.Parse(Options.Cache.HighWatermark).Resolve(total);
-        var low = SizeLimit.Parse(Options.Cache.LowWatermark).Resolve(total);
+        var highLimit = SizeLimit.Parse(Options.Cache.HighWatermark);
+        var lowLimit = SizeLimit.Parse(Options.Cache.LowWatermark);
+        if (total <= 0 && (highLimit.IsPercent || lowLimit.IsPercent))
+        {
+            // statvfs failed: a percentage of an unknown size is no bound, and resolved against 0 bytes it would take
+            // every evictable image. Nothing is evicted; the next commit or gc tries again.
+            var usedNow = UsedBytes();
+            return new EvictionPlan([], usedNow, usedNow, Reached: false,
+                Skipped: $"eviction skipped: the size of the cache filesystem ({Layout.Root}) is unknown (statvfs failed), so " +
+                         $"Cache:HighWatermark '{Options.Cache.HighWatermark}' and Cache:LowWatermark '{Options.Cache.LowWatermark}' cannot be resolved; nothing was evicted");
+        }
+        var high = highLimit.Resolve(total);
+        var low = lowLimit.Resolve(total);
         var now = _time.GetUtcNow();
+        // Layer blobs no committed image names: left by failed pulls, or downloaded by a build in progress. Evicting
+        // images cannot free them: above the high watermark they are dropped first, with gc's checks (not while a build
+        // may use them, nor one whose blob lock is held); what stays is left out of what eviction counts.
+        var used = UsedBytes();
+        var orphans = OrphanLayerBlobs();
+        if (used > high && orphans.Count > 0 && !dryRun && !BuildInProgress())
+        {
+            foreach (var (path, _) in orphans)
+            {
+                if (!FileLock.IsHeld(Layout.BlobLock(Path.GetFileName(path))))
+                    AtomicFile.TryDelete(path);
+            }
+            used = UsedBytes();
+            orphans = OrphanLayerBlobs();
+        }
+        used -= orphans.Sum(o => o.Size);
         var refs = Store.ListRefs().ToList();
         var candidates = new List<EvictionCandidate>();
         foreach (var hex in Store.ListImageHexes())
@@ -171,7 +198,7 @@ public sealed partial class ImageCache
             var leased = hex == exceptHex || Store.ActiveLeases(hex, now).Count > 0;
             candidates.Add(new EvictionCandidate(hex, Store.ImageBytes(hex), lastUsed, pinned, leased));
         }
-        var plan = EvictionPolicy.Plan(candidates, UsedBytes(), high, low, TimeSpan.FromSeconds(Options.Cache.MinAgeSeconds), now);
+        var plan = EvictionPolicy.Plan(candidates, used, high, low, TimeSpan.FromSeconds(Options.Cache.MinAgeSeconds), now);
         if (dryRun || plan.Evict.Count == 0)
             return plan;
         var evicted = new List<EvictionCandidate>();
@@ -201,6 +228,32 @@ public sealed partial class ImageCache
         }
         RebuildInventory();
         return plan with { Evict = evicted, UsedAfter = UsedBytes() };
+    }
+
+    /// <summary>
+    /// Blobs no committed image names in its meta.json (layers: of failed pulls, or of a build in progress), with their
+    /// sizes; those being downloaded (blob lock held) are left out. Manifests and configs of committed images are named.
+    /// </summary>
+    private List<(string Path, long Size)> OrphanLayerBlobs()
+    {
+        var orphans = new List<(string Path, long Size)>();
+        if (!Directory.Exists(Layout.Blobs))
+            return orphans;
+        var needed = Store.ListImageHexes().Select(Store.ReadMeta).Where(m => m is not null).SelectMany(m => m!.Blobs).ToHashSet(StringComparer.Ordinal);
+        foreach (var blob in new DirectoryInfo(Layout.Blobs).EnumerateFiles())
+        {
+            if (!Digests.IsHex(blob.Name) || needed.Contains(Digests.Sha256Prefix + blob.Name) || FileLock.IsHeld(Layout.BlobLock(blob.Name)))
+                continue;
+            try
+            {
+                orphans.Add((blob.FullName, blob.Length));
+            }
+            catch (FileNotFoundException)
+            {
+                // removed since the listing (gc, another pull's drop of its layers)
+            }
+        }
+        return orphans;
     }
 
     /// <summary>

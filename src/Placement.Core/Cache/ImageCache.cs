@@ -9,7 +9,7 @@ namespace Placement.Core.Cache;
 
 /// <summary>
 /// The node-local image cache. One download per image per node however many requests arrive at once:
-/// in-process single-flight per scheduler id, then flocks across processes in a fixed order
+/// in-process single-flight per reference (canonical form), then flocks across processes in a fixed order
 /// (user pull slot → ref → node pull slot → image → blob; the slots only with <c>Cache:MaxConcurrentPullsPerUser</c> and
 /// <c>Cache:MaxConcurrentPulls</c>, <see cref="PullSlots"/>). Nothing partial is ever visible: artifacts are built under tmp/ and committed by
 /// rename. Every component (CLI, SPANK plugin, node agent, importer) uses this same class and protocol.
@@ -66,7 +66,10 @@ public sealed partial class ImageCache
         // user's request of the same image waits on. (A request cancelled while the download it started goes on for
         // others gives its slot back early.)
         using var userSlot = await UserSlotAsync(reference, id, requester, uid, progress, cancellationToken).ConfigureAwait(false);
-        return await _flights.RunAsync(id, shared => EnsureCoreAsync(reference, id, requester, progress, shared), cancellationToken).ConfigureAwait(false);
+        // Keyed by the reference, not its id: an id is 48 bits of the reference's hash, so two references may share one
+        // (a user can grind tags of their own registry to collide with a popular image's), and a request joining a
+        // download takes its result as its own. References sharing an id still take turns on its ref lock.
+        return await _flights.RunAsync(reference.Canonical, shared => EnsureCoreAsync(reference, id, requester, progress, shared), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -82,7 +85,7 @@ public sealed partial class ImageCache
     private async Task<FileLock?> UserSlotAsync(ImageReference reference, string id, string requester, int? uid, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
     {
         var slots = Options.Cache.MaxConcurrentPullsPerUser;
-        bool Needless() => _flights.IsRunning(id) || Find(reference) is not null || PulledElsewhere(id);
+        bool Needless() => _flights.IsRunning(reference.Canonical) || Find(reference) is not null || PulledElsewhere(id);
         if (slots == 0 || uid is not > 0 || requester == PrefetchRequester || Needless())
             return null;
         Layout.EnsureCreated();
@@ -106,7 +109,7 @@ public sealed partial class ImageCache
             if (slot is not null || waitedAtAll)
                 PlacementMetrics.PullSlotWaitSeconds.WithLabels("user").Observe(waitedAtAll ? waited.Elapsed.TotalSeconds : 0);
         }
-        if (slot is not null && _flights.IsRunning(id))
+        if (slot is not null && _flights.IsRunning(reference.Canonical))
         {
             // Another request of this image started its download between the check and the slot: join it instead.
             slot.Dispose();
@@ -146,7 +149,8 @@ public sealed partial class ImageCache
             return null;
         var hex = Digests.Hex(record.Digest);
         var path = Store.ArtifactPath(hex);
-        return path is null ? null : new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
+        // Evicted between the check and the size: not cached.
+        return path is not null && CacheStore.FileBytes(path) is { } size ? new CachedImage(id, record.Ref, record.Digest, path, size, Hit: true) : null;
     }
 
     /// <summary>The requester name of prefetch warm-ups: what they pull is marked <see cref="RefRecord.WarmedUnused"/> until something else asks for it.</summary>
@@ -239,7 +243,9 @@ public sealed partial class ImageCache
                     Digest = fetched.Digest,
                     ResolvedAt = now,
                     LastUsed = _time.GetUtcNow(),
-                    Pinned = record?.Pinned ?? false,
+                    // Another reference's pin is not this one's: a hashed id may be shared by two references (an
+                    // alias id is the admin's name, kept when the catalog points it at another image).
+                    Pinned = record is not null && record.Pinned && (record.Ref == reference.Canonical || id != reference.SchedulerId),
                     SourceStamp = fetched.SourceStamp,
                     WarmedUnused = requester == PrefetchRequester,
                 };
@@ -275,9 +281,18 @@ public sealed partial class ImageCache
                 if (PersistRequestCounts)
                     RequestStats.RecordPull(Layout.Stats, requester, clock.Elapsed);
             }
-            RebuildInventory();
-            AtomicFile.TryDelete(Layout.Progress(id));
-            EvictIfNeeded(exceptHex: Digests.Hex(artifact.Digest));
+            try
+            {
+                RebuildInventory();
+                AtomicFile.TryDelete(Layout.Progress(id));
+                EvictIfNeeded(exceptHex: Digests.Hex(artifact.Digest));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlacementException)
+            {
+                // The image is committed and its ref written: the pull succeeded. The inventory is rebuilt and the cache
+                // evicted by the next commit, hit after a while, lease check or gc.
+                progress?.Report(new PullProgress($"committed; updating inventory.json or evicting failed: {ex.Message}", 0, 0, Waiting: false));
+            }
             return new CachedImage(id, fresh.Ref, fresh.Digest, artifact.Path, artifact.Size, artifact.Hit);
         }
     }
@@ -311,10 +326,10 @@ public sealed partial class ImageCache
             return null;
         if (record.WarmedUnused && requester != PrefetchRequester)
             return null; // the first use after a warm-up is written down (prefetch waste is counted at eviction)
-        if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not { } path)
-            return null;
+        if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not { } path || CacheStore.FileBytes(path) is not { } size)
+            return null; // not cached, or evicted just now: the ref lock's path finds out
         CountRequest(requester, hit: true);
-        return new CachedImage(id, record.Ref, record.Digest, path, new FileInfo(path).Length, Hit: true);
+        return new CachedImage(id, record.Ref, record.Digest, path, size, Hit: true);
     }
 
     /// <summary>

@@ -82,15 +82,18 @@ internal static partial class Libc
         private unsafe fixed int f_spare[6];
     }
 
-    /// <summary>fsync a directory so a rename inside it is durable.</summary>
+    /// <summary>fsync a directory so a rename inside it is durable; <see cref="IOException"/> naming the directory when
+    /// the fsync fails (the rename may not survive a crash: the commit must not be reported durable).</summary>
     public static void FsyncDirectory(string directory)
     {
-        var fd = open(directory, O_RDONLY | O_DIRECTORY);
+        // O_CLOEXEC: the SPANK library runs in slurmstepd, which forks and execs while other threads commit.
+        var fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
             return; // best effort: some filesystems refuse to open directories this way
         try
         {
-            fsync(fd);
+            if (fsync(fd) != 0)
+                throw new IOException($"fsync of directory {directory} failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
         }
         finally
         {

@@ -483,4 +483,139 @@ public sealed class EvictionSpecs
         Assert.That(report.Lines, Has.Some.Contains($"removed dangling ref {handed.Id}"));
         Assert.That(File.Exists(cache.Layout.RefFile(handed.Id)), Is.False);
     }
+
+    /// <summary>A layer blob no committed image names (left by a failed pull), of <paramref name="size"/> bytes.</summary>
+    private static string LeftoverBlob(ImageCache cache, int size, int seed)
+    {
+        var content = FakeImages.Squashfs(size, seed);
+        var path = cache.Layout.Blob(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content)));
+        Directory.CreateDirectory(cache.Layout.Blobs);
+        File.WriteAllBytes(path, content);
+        return path;
+    }
+
+    // a and b take 2 MiB, leftover layers of failed pulls 2 MiB more; c's commit takes the cache to 5 MiB > 3.5. Evicting
+    // images can free at most a and b (and would not reach 2.5 MiB): the leftover layers are what goes.
+    [Test]
+    public async Task Leftover_layer_blobs_are_dropped_before_committed_images_are_evicted()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var c = await ImageFile(dir, "c", 3);
+        using var cache = Cache(dir, high: "3.5MiB", low: "2.5MiB");
+        await cache.EnsureAsync(a, "job");
+        await cache.EnsureAsync(b, "job");
+        var leftover = LeftoverBlob(cache, 2 * MiB, 9);
+
+        await cache.EnsureAsync(c, "job");
+
+        Assert.That(File.Exists(leftover), Is.False, "the leftover layers are dropped");
+        Assert.That(cache.Find(a), Is.Not.Null, "a kept: 3 MiB of images is below the high watermark");
+        Assert.That(cache.Find(b), Is.Not.Null);
+        Assert.That(cache.UsedBytes(), Is.LessThanOrEqualTo((long)(3.5 * MiB)));
+    }
+
+    // The same, while another image is being built (its build directory and image lock): the layers in blobs/ may be that
+    // build's, so they stay, and eviction, which cannot free them, leaves them out of what it counts.
+    [Test]
+    public async Task Layer_blobs_of_a_build_in_progress_stay_and_do_not_make_eviction_take_committed_images()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var c = await ImageFile(dir, "c", 3);
+        using var cache = Cache(dir, high: "3.5MiB", low: "2.5MiB");
+        await cache.EnsureAsync(a, "job");
+        await cache.EnsureAsync(b, "job");
+        var downloaded = LeftoverBlob(cache, 2 * MiB, 9);
+        var building = new string('7', 64);
+        Directory.CreateDirectory(Path.Combine(cache.Layout.BuildDirectory(building), "rootfs"));
+        using var buildLock = await FileLock.AcquireAsync(cache.Layout.ImageLock(building), "test: build", TimeSpan.FromSeconds(5), CancellationToken.None);
+
+        await cache.EnsureAsync(c, "job");
+
+        Assert.That(File.Exists(downloaded), Is.True, "the build in progress may need it");
+        Assert.That(cache.Find(a), Is.Not.Null, "evicting a would not free the build's layers");
+        Assert.That(cache.Find(b), Is.Not.Null);
+    }
+
+    // statvfs failed: a percentage watermark cannot be resolved, and resolving it against 0 bytes would evict everything.
+    [Test]
+    public async Task Eviction_is_skipped_with_a_reason_when_the_filesystem_size_is_unknown_and_a_watermark_is_a_percentage()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        using var cache = Cache(dir, high: "90%", low: "80%");
+        await cache.EnsureAsync(a, "job");
+        await cache.EnsureAsync(b, "job");
+        cache.Store.OnFilesystemSize = () => (0, 0);
+
+        var report = cache.CollectGarbage(dryRun: false);
+
+        Assert.That(cache.Find(a), Is.Not.Null);
+        Assert.That(cache.Find(b), Is.Not.Null);
+        Assert.That(report.Lines, Has.Some.Contains("eviction skipped").And.Some.Contains("90%"));
+    }
+
+    // An eviction renames an image directory away at any moment (and back, when the image was used meanwhile): a read
+    // of sizes between a check and the read sees the image or nothing, never a FileNotFound/DirectoryNotFound.
+    [Test]
+    public async Task Size_reads_racing_with_an_eviction_see_the_image_or_nothing()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        using var cache = Cache(dir, high: "100MiB", low: "50MiB");
+        var image = await cache.EnsureAsync(a, "job");
+        var directory = Path.GetDirectoryName(image.Path)!;
+        var trash = Path.Combine(cache.Layout.Temp, "trash-race");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var mover = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                Directory.Move(directory, trash);
+                Directory.Move(trash, directory);
+            }
+        });
+
+        var reads = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            Assert.That(cache.Find(a)?.Size, Is.Null.Or.EqualTo(MiB));
+            Assert.That(cache.List(countLeases: false).Select(e => e.Size), Is.Empty.Or.EqualTo(new long[] { MiB }));
+            Assert.That(cache.UsedBytes(), Is.InRange(0, 2 * MiB));
+            reads++;
+        }
+        await mover;
+        Assert.That(reads, Is.GreaterThan(10));
+    }
+
+    // Another process holds the inventory lock past Cache:LockTimeoutSeconds: the image is committed and its ref
+    // written, so the pull has succeeded; only the bookkeeping after it waits for the next commit or gc.
+    [Test]
+    public async Task A_committed_pull_is_not_reported_failed_when_the_bookkeeping_after_it_fails()
+    {
+        using var dir = new TempDir();
+        var a = await ImageFile(dir, "a", 1);
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Cache.LockTimeoutSeconds = 1;
+        using var cache = new ImageCache(options);
+        cache.Layout.EnsureCreated();
+        var phases = new List<string>();
+        using var inventory = await FileLock.AcquireAsync(cache.Layout.InventoryLock, "test: inventory", TimeSpan.FromSeconds(5), CancellationToken.None);
+
+        var image = await cache.EnsureAsync(a, "job", new Progress(p => phases.Add(p.Phase)));
+
+        Assert.That(File.Exists(image.Path), Is.True);
+        Assert.That(cache.Find(a)?.Digest, Is.EqualTo(image.Digest));
+        Assert.That(phases, Has.Some.StartsWith("committed; updating inventory.json or evicting failed"));
+    }
+
+    private sealed class Progress(Action<PullProgress> report) : IProgress<PullProgress>
+    {
+        public void Report(PullProgress value) => report(value);
+    }
 }
