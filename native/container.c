@@ -192,7 +192,7 @@ void placement_container_start(spank_t sp)
 	const char *name = placement_runtime_name(placement.args.runtime);
 	int n = 0;
 
-	if (placement.args.runtime == PLACEMENT_RUNTIME_NONE || placement.failed || placement.holder[0] == '\0')
+	if (placement.args.runtime == PLACEMENT_RUNTIME_NONE || placement.failed || placement.followed || placement.holder[0] == '\0')
 		return;
 	uint32_t step_id = 0;
 	if (spank_get_item(sp, S_JOB_STEPID, &step_id) == ESPANK_SUCCESS && step_id == SLURM_EXTERN_CONT)

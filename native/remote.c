@@ -298,7 +298,11 @@ int placement_remote_exit(spank_t sp)
 
 /* follow=PLUGIN[:OPTION], in user_init (spank_option_getopt works from there on, not in init_post_opt): a step that
  * gave the followed plugin's option runs in that plugin's image, so the default image prepared in init_post_opt
- * is not this step's: drop its lease, its PLACEMENT_IMAGE* variables and any failure preparing it. */
+ * is not this step's: drop its PLACEMENT_IMAGE* variables and any failure preparing it, and mark the step followed.
+ * Its lease is left to slurm_spank_exit: user_init runs with slurmstepd's effective uid the job user's (Slurm drops it
+ * before spank_user), and the agent takes a named lease holder from root only (SO_PEERCRED is the effective uid), so
+ * a release here would be refused and fall back to the .NET core in slurmstepd, which cannot remove root's lease
+ * files either. slurm_spank_exit runs as root and releases it through the agent. */
 int placement_remote_followed(spank_t sp)
 {
 	struct spank_option followed = { .name = placement.args.follow_option, .arginfo = "REF", .usage = "", .has_arg = 1 };
@@ -314,7 +318,7 @@ int placement_remote_followed(spank_t sp)
 		return 0;
 	if (placement.holder[0] != '\0' || placement.failed)
 		slurm_verbose("placement: prepare: the step gives --%s (%s): the default image is not used", placement.args.follow_option, placement.args.follow_plugin);
-	placement_remote_exit(sp);
+	placement.followed = 1;
 	for (int i = 0; vars[i] != NULL; i++)
 		spank_unsetenv(sp, vars[i]);
 	placement.failed = 0;
