@@ -175,6 +175,10 @@ static int agent_ensure(const char *image, char *canonical, size_t canonical_len
 		slurm_verbose("placement: prepare: %s; preparing the image in slurmstepd", err);
 		return -1;
 	}
+	if (rc == PLACEMENT_AGENT_NOT_ROOT) {
+		slurm_error("placement: prepare: %s; preparing the image in slurmstepd", err);
+		return -1;
+	}
 	int n = rc == 0 ? placement_agent_parse(answer, fields, 16) : -1;
 	const char *code = n >= 0 ? placement_agent_field(fields, n, "exitCode") : NULL;
 	if (code == NULL) {

@@ -299,6 +299,7 @@ static void followed_step(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+	placement_agent_uid = (unsigned int)getuid();  /* the stand-in agents run as this test's user */
 	if (mkdtemp(dir) == NULL)
 		return 2;
 	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
