@@ -17,8 +17,6 @@
 
 #include "agent.h"
 
-#define ANSWER_MAX (64 * 1024)
-
 unsigned int placement_agent_uid = 0;
 
 /* Appends s as a JSON string (quotes included); returns 0, or -1 when out does not have room. */

@@ -3,6 +3,10 @@
 #define PLACEMENT_AGENT_H
 #include <stddef.h>
 
+/* The longest line either side accepts, its newline not counted (SocketLines.MaxBytes in src/Placement.Core/AgentSocket):
+ * an answer buffer needs two bytes more, for the newline and the NUL. */
+#define PLACEMENT_AGENT_LINE_MAX (64 * 1024)
+
 #define PLACEMENT_AGENT_UNREACHABLE 1 /* no agent, or the connection broke: do the work locally */
 #define PLACEMENT_AGENT_BAD_ANSWER 2
 #define PLACEMENT_AGENT_NOT_ROOT 3    /* the socket's listener does not run as placement_agent_uid: not asked */

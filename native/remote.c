@@ -158,7 +158,10 @@ static int agent_socket(char *buf, size_t len)
 static int agent_ensure(const char *image, char *canonical, size_t canonical_len, char *id, size_t id_len,
 			char *digest, size_t digest_len, char *path, size_t path_len, char *err, size_t err_len)
 {
-	char socket_path[256], request[PLACEMENT_REF_MAX + 512], answer[PLACEMENT_REF_MAX * 3], uid[16];
+	char socket_path[256], request[PLACEMENT_REF_MAX + 512], uid[16];
+	/* as long as the protocol allows: a long error answered by the agent is its answer, not one this plugin fails to
+	 * understand (which would pull again in slurmstepd, as root). Static: 64 KiB off slurmstepd's stack. */
+	static char answer[PLACEMENT_AGENT_LINE_MAX + 2];
 	struct placement_agent_field fields[16];
 	snprintf(uid, sizeof(uid), "%d", placement.uid);
 	/* "uid" last (it may be left out); an agent of a version before "keepAlive" or "uid" ignores them */
@@ -216,7 +219,8 @@ static int agent_ensure(const char *image, char *canonical, size_t canonical_len
 /* Drops the step's lease through the agent; -1 when there is no agent to ask. */
 static int agent_release(char *err, size_t err_len)
 {
-	char socket_path[256], request[512], answer[4096];
+	char socket_path[256], request[512];
+	static char answer[PLACEMENT_AGENT_LINE_MAX + 2];
 	struct placement_agent_field fields[8];
 	const char *pairs[] = { "op", "release", "holder", placement.holder, NULL };
 

@@ -225,6 +225,22 @@ static void answers(void)
 	EXPECT(ensure_answer(a, &o) == 3 && strlen(o.err) == sizeof(o.err) - 1, "a long message not cut to the buffer (%zu)", strlen(o.err));
 	free(a);
 
+	/* a failure answer as long as the protocol allows (64 KiB, SocketLines.MaxBytes) is the agent's answer, not one
+	 * this plugin fails to read (which would repeat the pull in slurmstepd); one byte more is not understood */
+	for (int extra = 0; extra < 2; extra++) {
+		size_t line = PLACEMENT_AGENT_LINE_MAX + (size_t)extra;
+		a = malloc(line + 2);
+		n = snprintf(a, line + 2, "{\"exitCode\":6,\"error\":\"");
+		memset(a + n, 'e', line - (size_t)n - 2);
+		memcpy(a + line - 2, "\"}\n", 4);
+		int long_rc = ensure_with(a, line + 1, &o);
+		if (extra == 0)
+			EXPECT(long_rc == 6 && strlen(o.err) == sizeof(o.err) - 1, "a %zu-byte failure answer not taken (rc %d)", line, long_rc);
+		else
+			EXPECT(long_rc == -1, "a %zu-byte answer, past the protocol's limit, taken (rc %d)", line, long_rc);
+		free(a);
+	}
+
 	/* answers this plugin does not understand: prepared locally (-1), never half taken */
 	EXPECT(ensure_answer("{\"exitCode\":2,\"error\":\"unknown op\"}\n", &o) == -1, "usage error not a fallback");
 	EXPECT(ensure_answer("{\"ref\":\"docker://r\"}\n", &o) == -1, "no exitCode taken");
