@@ -42,7 +42,11 @@
 #include "childfds.h"
 
 #define MAX_BINDS 64
-#define START_TIMEOUT_MS 120000
+/* How long slurmstepd waits for the holder's "ready"/"error" line: more than the holder's own bounds (holder.c
+ * READY_TIMEOUT_MS, 60 s for squashfuse to mount and 60 s more for the runtime's ready line) plus the binds it opens and
+ * the image directories it grafts in between, so a slow start ends with the holder's own message naming the cause, not
+ * with slurmstepd giving up first and killing it ("gave no answer"). */
+#define START_TIMEOUT_MS 180000
 
 struct bind {
 	char src[PATH_MAX];

@@ -63,7 +63,8 @@
 #define IMAGE_DIR RUN_DIR "/image"             /* the squashfs, mounted there by squashfuse */
 #define MAX_BINDS 64
 #define BWRAP_MAX_OPTIONS 8990                 /* bubblewrap refuses more than 9000 arguments (MAX_ARGS) */
-#define READY_TIMEOUT_MS 60000
+#define READY_TIMEOUT_MS 60000                 /* each: squashfuse's mount, the runtime's ready line (container.c's
+                                                * START_TIMEOUT_MS, slurmstepd's wait for this holder, exceeds both) */
 
 struct bind {
 	const char *src;
