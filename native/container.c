@@ -354,6 +354,8 @@ void placement_container_start(spank_t sp)
 		if (r <= 0)
 			break;
 		ssize_t got = read(status_pipe[0], line + len, sizeof(line) - 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;  /* a signal is not the holder's answer: do not kill a healthy holder for it */
 		if (got <= 0)
 			break;
 		len += got;
