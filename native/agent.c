@@ -2,6 +2,7 @@
  * cache) to ensure and lease the image, so a cache hit costs one local round trip instead of starting
  * the .NET runtime inside slurmstepd. The protocol (src/Placement.Core/AgentSocket, docs/slurm.md) is
  * one JSON object per line each way; answers are flat objects of strings, numbers and booleans. */
+#define _GNU_SOURCE /* struct ucred */
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -16,7 +17,7 @@
 
 #include "agent.h"
 
-#define ANSWER_MAX (64 * 1024)
+unsigned int placement_agent_uid = 0;
 
 /* Appends s as a JSON string (quotes included); returns 0, or -1 when out does not have room. */
 static int put_string(char *out, size_t len, size_t *used, const char *s)
@@ -243,6 +244,22 @@ int placement_agent_call(const char *socket_path, const char *request, char *ans
 		snprintf(err, err_len, "cannot connect to the node agent on %s: %s", socket_path, strerror(errno));
 		close(fd);
 		return PLACEMENT_AGENT_UNREACHABLE;
+	}
+	/* the listener's credentials (taken by the kernel when it called listen()): only root's process is the agent */
+	struct ucred peer;
+	socklen_t peer_len = sizeof(peer);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0 || peer_len != sizeof(peer)) {
+		snprintf(err, err_len, "cannot tell who listens on the node agent's socket %s (SO_PEERCRED: %s); not asking it",
+			 socket_path, strerror(errno));
+		close(fd);
+		return PLACEMENT_AGENT_NOT_ROOT;
+	}
+	if ((unsigned int)peer.uid != placement_agent_uid) {
+		snprintf(err, err_len, "the process listening on %s (pid %d) runs as uid %u, not as %s: it is not the node agent, "
+			 "not asking it (is the socket's directory writable by users? agent_socket= in plugstack.conf, Agent:Socket)",
+			 socket_path, (int)peer.pid, (unsigned int)peer.uid, placement_agent_uid == 0 ? "root" : "the agent's uid");
+		close(fd);
+		return PLACEMENT_AGENT_NOT_ROOT;
 	}
 	for (size_t sent = 0; sent < want;) {
 		ssize_t n = send(fd, request + sent, want - sent, MSG_NOSIGNAL);

@@ -42,7 +42,11 @@
 #include "childfds.h"
 
 #define MAX_BINDS 64
-#define START_TIMEOUT_MS 120000
+/* How long slurmstepd waits for the holder's "ready"/"error" line: more than the holder's own bounds (holder.c
+ * READY_TIMEOUT_MS, 60 s for squashfuse to mount and 60 s more for the runtime's ready line) plus the binds it opens and
+ * the image directories it grafts in between, so a slow start ends with the holder's own message naming the cause, not
+ * with slurmstepd giving up first and killing it ("gave no answer"). */
+#define START_TIMEOUT_MS 180000
 
 struct bind {
 	char src[PATH_MAX];
@@ -192,7 +196,7 @@ void placement_container_start(spank_t sp)
 	const char *name = placement_runtime_name(placement.args.runtime);
 	int n = 0;
 
-	if (placement.args.runtime == PLACEMENT_RUNTIME_NONE || placement.failed || placement.holder[0] == '\0')
+	if (placement.args.runtime == PLACEMENT_RUNTIME_NONE || placement.failed || placement.followed || placement.holder[0] == '\0')
 		return;
 	uint32_t step_id = 0;
 	if (spank_get_item(sp, S_JOB_STEPID, &step_id) == ESPANK_SUCCESS && step_id == SLURM_EXTERN_CONT)
@@ -350,6 +354,8 @@ void placement_container_start(spank_t sp)
 		if (r <= 0)
 			break;
 		ssize_t got = read(status_pipe[0], line + len, sizeof(line) - 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;  /* a signal is not the holder's answer: do not kill a healthy holder for it */
 		if (got <= 0)
 			break;
 		len += got;

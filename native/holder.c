@@ -63,7 +63,8 @@
 #define IMAGE_DIR RUN_DIR "/image"             /* the squashfs, mounted there by squashfuse */
 #define MAX_BINDS 64
 #define BWRAP_MAX_OPTIONS 8990                 /* bubblewrap refuses more than 9000 arguments (MAX_ARGS) */
-#define READY_TIMEOUT_MS 60000
+#define READY_TIMEOUT_MS 60000                 /* each: squashfuse's mount, the runtime's ready line (container.c's
+                                                * START_TIMEOUT_MS, slurmstepd's wait for this holder, exceeds both) */
 
 struct bind {
 	const char *src;
@@ -535,12 +536,15 @@ static void apptainer_args(int self_fd, int ready_fd)
 	add(fmt("/proc/self/fd/%d", self_fd)), add("hold"), add(fmt("%d", ready_fd));
 }
 
+/* x-create=auto: enroot-mount creates the mount point as what the source is (a directory, or an empty file for a
+ * file: the image artifact, a site bind of /etc/krb5.conf); x-create=dir would make a directory there, and binding a
+ * file onto it fails (ENOTDIR). pyxis mounts with x-create=auto too. */
 static void enroot_args(int self_fd, int ready_fd)
 {
 	refuse_in_binds(": \t\n");
 	add(runtime_path), add("start"), add("--root");
 	for (int i = 0; i < nbinds; i++)
-		add("--mount"), add(fmt("%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "x-create=dir,bind,ro" : "x-create=dir,bind,rw"));
+		add("--mount"), add(fmt("%s:%s:%s", binds[i].src, binds[i].dst, binds[i].ro ? "x-create=auto,bind,ro" : "x-create=auto,bind,rw"));
 	add(image);
 	add(fmt("/proc/self/fd/%d", self_fd)), add("hold"), add(fmt("%d", ready_fd));
 }

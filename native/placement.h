@@ -22,6 +22,8 @@ struct placement_state {
 	char holder[64];                /* lease holder "slurm-<job>.<step>", "" when no lease was taken */
 	int uid;                        /* the job owner's uid (Cache:MaxConcurrentPullsPerUser), -1 when unknown */
 	int failed;                     /* the image could not be prepared: tasks report error and fail */
+	int followed;                   /* the step gives the followed plugin's image (follow=): no container; the default
+	                                 * image's lease is dropped in slurm_spank_exit, as root */
 	char error[PLACEMENT_ERR_MAX];
 	/* the step's container (container.c): slurmstepd starts it, forked tasks inherit these and join it */
 	pid_t holder_pid;               /* placement-holder, leader of its process group; 0 = no container */

@@ -158,7 +158,10 @@ static int agent_socket(char *buf, size_t len)
 static int agent_ensure(const char *image, char *canonical, size_t canonical_len, char *id, size_t id_len,
 			char *digest, size_t digest_len, char *path, size_t path_len, char *err, size_t err_len)
 {
-	char socket_path[256], request[PLACEMENT_REF_MAX + 512], answer[PLACEMENT_REF_MAX * 3], uid[16];
+	char socket_path[256], request[PLACEMENT_REF_MAX + 512], uid[16];
+	/* as long as the protocol allows: a long error answered by the agent is its answer, not one this plugin fails to
+	 * understand (which would pull again in slurmstepd, as root). Static: 64 KiB off slurmstepd's stack. */
+	static char answer[PLACEMENT_AGENT_LINE_MAX + 2];
 	struct placement_agent_field fields[16];
 	snprintf(uid, sizeof(uid), "%d", placement.uid);
 	/* "uid" last (it may be left out); an agent of a version before "keepAlive" or "uid" ignores them */
@@ -173,6 +176,10 @@ static int agent_ensure(const char *image, char *canonical, size_t canonical_len
 				      AGENT_ENSURE_IDLE_MS, AGENT_ENSURE_MAX_MS);
 	if (rc == PLACEMENT_AGENT_UNREACHABLE) {
 		slurm_verbose("placement: prepare: %s; preparing the image in slurmstepd", err);
+		return -1;
+	}
+	if (rc == PLACEMENT_AGENT_NOT_ROOT) {
+		slurm_error("placement: prepare: %s; preparing the image in slurmstepd", err);
 		return -1;
 	}
 	int n = rc == 0 ? placement_agent_parse(answer, fields, 16) : -1;
@@ -212,7 +219,8 @@ static int agent_ensure(const char *image, char *canonical, size_t canonical_len
 /* Drops the step's lease through the agent; -1 when there is no agent to ask. */
 static int agent_release(char *err, size_t err_len)
 {
-	char socket_path[256], request[512], answer[4096];
+	char socket_path[256], request[512];
+	static char answer[PLACEMENT_AGENT_LINE_MAX + 2];
 	struct placement_agent_field fields[8];
 	const char *pairs[] = { "op", "release", "holder", placement.holder, NULL };
 
@@ -298,7 +306,11 @@ int placement_remote_exit(spank_t sp)
 
 /* follow=PLUGIN[:OPTION], in user_init (spank_option_getopt works from there on, not in init_post_opt): a step that
  * gave the followed plugin's option runs in that plugin's image, so the default image prepared in init_post_opt
- * is not this step's: drop its lease, its PLACEMENT_IMAGE* variables and any failure preparing it. */
+ * is not this step's: drop its PLACEMENT_IMAGE* variables and any failure preparing it, and mark the step followed.
+ * Its lease is left to slurm_spank_exit: user_init runs with slurmstepd's effective uid the job user's (Slurm drops it
+ * before spank_user), and the agent takes a named lease holder from root only (SO_PEERCRED is the effective uid), so
+ * a release here would be refused and fall back to the .NET core in slurmstepd, which cannot remove root's lease
+ * files either. slurm_spank_exit runs as root and releases it through the agent. */
 int placement_remote_followed(spank_t sp)
 {
 	struct spank_option followed = { .name = placement.args.follow_option, .arginfo = "REF", .usage = "", .has_arg = 1 };
@@ -314,7 +326,7 @@ int placement_remote_followed(spank_t sp)
 		return 0;
 	if (placement.holder[0] != '\0' || placement.failed)
 		slurm_verbose("placement: prepare: the step gives --%s (%s): the default image is not used", placement.args.follow_option, placement.args.follow_plugin);
-	placement_remote_exit(sp);
+	placement.followed = 1;
 	for (int i = 0; vars[i] != NULL; i++)
 		spank_unsetenv(sp, vars[i]);
 	placement.failed = 0;

@@ -1,6 +1,7 @@
 /* Unit test of the agent protocol's C side (native/agent.c): `make -C native check`. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,40 @@ static pid_t keepalive_agent(int *listener, const struct sockaddr_un *addr, int 
 	_exit(0);
 }
 
+/* A stand-in "agent" of another user: binds as root, switches to uid/gid 65534 (nobody) and then listens, so
+ * SO_PEERCRED shows nobody (the kernel takes the listener's credentials at listen()). It answers like an agent; it
+ * exits 3 if it was sent any request, 0 if not. Tells the parent through a pipe once it listens. */
+static pid_t nobody_agent(int *listener, const struct sockaddr_un *addr)
+{
+	int ready[2];
+	close(*listener);
+	unlink(addr->sun_path);
+	if (pipe(ready) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid != 0) {
+		char c = 0;
+		close(ready[1]);
+		*listener = -1;
+		if (read(ready[0], &c, 1) != 1 || c != 'y')
+			pid = -1;
+		close(ready[0]);
+		return pid;
+	}
+	close(ready[0]);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 || setgroups(0, NULL) != 0 ||
+	    setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0 || listen(fd, 8) != 0)
+		_exit(2);
+	if (write(ready[1], "y", 1) != 1)
+		_exit(2);
+	int conn = accept(fd, NULL, NULL);
+	char buf[512];
+	ssize_t got = conn >= 0 ? recv(conn, buf, sizeof(buf), 0) : -1;
+	send(conn, "{\"exitCode\":0,\"path\":\"/tmp/mine.sqsh\"}\n", 39, MSG_NOSIGNAL);
+	_exit(got > 0 ? 3 : 0);
+}
+
 /* placement_agent_call, timed: *ms is how long it took. */
 static int timed_call(const char *path, const char *req, char *answer, size_t len, char *err, size_t err_len, int timeout_ms,
 		      int idle_ms, int max_ms, long *ms)
@@ -93,6 +128,7 @@ static void reap(pid_t child)
 
 int main(void)
 {
+	placement_agent_uid = (unsigned int)getuid();  /* the stand-in agents run as this test's user (root, normally) */
 	parses("{\"exitCode\":0,\"path\":\"/c/images/ab/image.sqsh\",\"hit\":true}\n", "path", "/c/images/ab/image.sqsh");
 	parses("{\"exitCode\":0,\"path\":\"/x\",\"hit\":true}", "exitCode", "0");
 	parses("{\"exitCode\":0,\"path\":\"/x\",\"hit\":true}", "hit", "true");
@@ -172,7 +208,33 @@ int main(void)
 	EXPECT(strstr(err, "gave no answer within") != NULL, "the error does not say there was no answer: %s", err);
 	reap(child);
 
-	close(listener);
+	/* a listener of another uid than the agent's is not the agent: it gets no request and its answer is not read */
+	if (getuid() == 0) {
+		child = nobody_agent(&listener, &addr);
+		EXPECT(child > 0, "the stand-in agent of uid 65534 did not start");
+		if (child > 0) {
+			placement_agent_uid = 0;
+			rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 2000, 0, 0);
+			EXPECT(rc == PLACEMENT_AGENT_NOT_ROOT, "an agent of uid 65534 was asked (rc %d): %s", rc, err);
+			EXPECT(strstr(err, "uid 65534") != NULL && strstr(err, "not as root") != NULL && strstr(err, addr.sun_path) != NULL,
+			       "the error does not name the socket and the uid: %s", err);
+			int status = 0;
+			waitpid(child, &status, 0);
+			EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the stand-in of uid 65534 was sent a request (status %#x)", status);
+		}
+	} else {
+		printf("agent protocol: not root: the check against an agent of another uid runs with the uid parameter only\n");
+	}
+	/* the same through the parameter: a listener of this test's uid when the agent's is another */
+	placement_agent_uid = (unsigned int)getuid() + 1;
+	child = keepalive_agent(&listener, &addr, 0, 10, "{\"exitCode\":0}\n");
+	rc = placement_agent_call(addr.sun_path, req, answer, sizeof(answer), err, sizeof(err), 2000, 0, 0);
+	EXPECT(rc == PLACEMENT_AGENT_NOT_ROOT, "a listener of another uid than the agent's was asked (rc %d): %s", rc, err);
+	reap(child);
+	placement_agent_uid = (unsigned int)getuid();
+
+	if (listener >= 0)
+		close(listener);
 	unlink(addr.sun_path);
 	rmdir(dir);
 

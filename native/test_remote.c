@@ -23,8 +23,17 @@ void slurm_error(const char *format, ...) { (void)format; }
 spank_err_t spank_get_item(spank_t spank, spank_item_t item, ...) { (void)spank, (void)item; return ESPANK_ERROR; }
 spank_err_t spank_getenv(spank_t spank, const char *var, char *buf, int len) { (void)spank, (void)var, (void)buf, (void)len; return ESPANK_ERROR; }
 spank_err_t spank_setenv(spank_t spank, const char *var, const char *val, int overwrite) { (void)spank, (void)var, (void)val, (void)overwrite; return ESPANK_ERROR; }
-spank_err_t spank_unsetenv(spank_t spank, const char *var) { (void)spank, (void)var; return ESPANK_ERROR; }
-spank_err_t spank_option_getopt(spank_t spank, struct spank_option *opt, char **optarg) { (void)spank, (void)opt, (void)optarg; return ESPANK_ERROR; }
+static int unsets;          /* spank_unsetenv calls */
+static char *followed_value; /* what spank_option_getopt gives (the followed plugin's option), NULL: not given */
+spank_err_t spank_unsetenv(spank_t spank, const char *var) { (void)spank, (void)var; unsets++; return ESPANK_SUCCESS; }
+spank_err_t spank_option_getopt(spank_t spank, struct spank_option *opt, char **optarg)
+{
+	(void)spank, (void)opt;
+	if (followed_value == NULL)
+		return ESPANK_ERROR;
+	*optarg = followed_value;
+	return ESPANK_SUCCESS;
+}
 hostlist_t slurm_hostlist_create(const char *hostlist) { (void)hostlist; return NULL; }
 int slurm_hostlist_count(hostlist_t hl) { (void)hl; return 0; }
 void slurm_hostlist_destroy(hostlist_t hl) { (void)hl; }
@@ -39,9 +48,11 @@ int placement_ensure(const char *config_path, const char *node, const char *refe
 	snprintf(err, err_len, "stub");
 	return 1;
 }
+static int core_releases;  /* placement_release calls: the .NET core loaded into slurmstepd */
 int placement_release(const char *config_path, const char *node, const char *holder, char *err, size_t err_len)
 {
 	(void)config_path, (void)node, (void)holder;
+	core_releases++;
 	snprintf(err, err_len, "stub");
 	return 1;
 }
@@ -214,6 +225,22 @@ static void answers(void)
 	EXPECT(ensure_answer(a, &o) == 3 && strlen(o.err) == sizeof(o.err) - 1, "a long message not cut to the buffer (%zu)", strlen(o.err));
 	free(a);
 
+	/* a failure answer as long as the protocol allows (64 KiB, SocketLines.MaxBytes) is the agent's answer, not one
+	 * this plugin fails to read (which would repeat the pull in slurmstepd); one byte more is not understood */
+	for (int extra = 0; extra < 2; extra++) {
+		size_t line = PLACEMENT_AGENT_LINE_MAX + (size_t)extra;
+		a = malloc(line + 2);
+		n = snprintf(a, line + 2, "{\"exitCode\":6,\"error\":\"");
+		memset(a + n, 'e', line - (size_t)n - 2);
+		memcpy(a + line - 2, "\"}\n", 4);
+		int long_rc = ensure_with(a, line + 1, &o);
+		if (extra == 0)
+			EXPECT(long_rc == 6 && strlen(o.err) == sizeof(o.err) - 1, "a %zu-byte failure answer not taken (rc %d)", line, long_rc);
+		else
+			EXPECT(long_rc == -1, "a %zu-byte answer, past the protocol's limit, taken (rc %d)", line, long_rc);
+		free(a);
+	}
+
 	/* answers this plugin does not understand: prepared locally (-1), never half taken */
 	EXPECT(ensure_answer("{\"exitCode\":2,\"error\":\"unknown op\"}\n", &o) == -1, "usage error not a fallback");
 	EXPECT(ensure_answer("{\"ref\":\"docker://r\"}\n", &o) == -1, "no exitCode taken");
@@ -237,14 +264,64 @@ static void answers(void)
 	waitpid(agent, NULL, 0);
 }
 
+/* follow=pyxis: a step that gives pyxis's option drops the default image in user_init, where slurmstepd's effective
+ * uid is the job user's and the agent would refuse the release (root only): nothing is released there, neither
+ * through the agent nor by loading the core; slurm_spank_exit (root) releases the lease through the agent. */
+static void followed_step(void)
+{
+	char request[4096] = "", request_path[160];
+
+	snprintf(placement.args.agent_socket, sizeof(placement.args.agent_socket), "%s", sock);
+	snprintf(placement.args.follow_plugin, sizeof(placement.args.follow_plugin), "pyxis");
+	snprintf(placement.args.follow_option, sizeof(placement.args.follow_option), "container-image");
+	snprintf(placement.holder, sizeof(placement.holder), "slurm-7.0");
+	snprintf(request_path, sizeof(request_path), "%s/request", dir);
+	unlink(request_path);
+	placement.image_given = 0, placement.failed = 1, placement.followed = 0, unsets = 0, core_releases = 0;
+	snprintf(placement.error, sizeof(placement.error), "default image failed");
+	followed_value = "ubuntu:24.04";
+	unlink(sock);  /* no agent listening: a release attempt would fall back to the core */
+
+	EXPECT(placement_remote_followed(NULL) == 1, "a step giving pyxis's option not seen as followed");
+	EXPECT(placement.followed == 1, "the followed step not marked");
+	EXPECT(strcmp(placement.holder, "slurm-7.0") == 0, "the lease holder dropped in user_init: '%s'", placement.holder);
+	EXPECT(core_releases == 0, "user_init loaded the core to release the lease (%d calls)", core_releases);
+	EXPECT(unsets == 4, "PLACEMENT_IMAGE* not unset (%d)", unsets);
+	EXPECT(placement.failed == 0 && placement.error[0] == '\0', "the default image's failure kept for a followed step");
+
+	/* slurm_spank_exit: the release goes to the agent, once */
+	pid_t agent = agent_answering("{\"exitCode\":0}\n", 15);
+	placement_remote_exit(NULL);
+	kill(agent, SIGKILL);  /* done, if it was asked: it answered before placement_remote_exit returned */
+	waitpid(agent, NULL, 0);
+	FILE *f = fopen(request_path, "r");
+	if (f != NULL) {
+		request[fread(request, 1, sizeof(request) - 1, f)] = '\0';
+		fclose(f);
+		unlink(request_path);
+	}
+	EXPECT(strstr(request, "\"op\":\"release\"") != NULL && strstr(request, "\"holder\":\"slurm-7.0\"") != NULL,
+	       "slurm_spank_exit did not release the lease through the agent: %s", request);
+	EXPECT(core_releases == 0 && placement.holder[0] == '\0', "release at exit: core calls %d, holder '%s'", core_releases, placement.holder);
+
+	/* a step not giving the option keeps the default image */
+	snprintf(placement.holder, sizeof(placement.holder), "slurm-8.0");
+	placement.followed = 0, followed_value = NULL;
+	EXPECT(placement_remote_followed(NULL) == 0 && placement.followed == 0 && strcmp(placement.holder, "slurm-8.0") == 0,
+	       "a step without the followed option treated as followed");
+	placement.holder[0] = '\0', placement.args.follow_plugin[0] = '\0';
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+	placement_agent_uid = (unsigned int)getuid();  /* the stand-in agents run as this test's user */
 	if (mkdtemp(dir) == NULL)
 		return 2;
 	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
 	socket_path_pattern();
 	answers();
+	followed_step();
 	unlink(sock);
 	snprintf(sock, sizeof(sock), "%s/request", dir);
 	unlink(sock);
