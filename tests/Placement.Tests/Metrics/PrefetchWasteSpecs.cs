@@ -22,16 +22,30 @@ public sealed class PrefetchWasteSpecs
         using var dir = new TempDir();
         var config = Path.Combine(dir.Path, "agent.json");
         var root = System.Text.Json.JsonSerializer.Serialize(dir.CacheRoot);
-        // A blob no image uses (sparse: it costs no disk) keeps the cache above its high watermark, so every commit
-        // evicts all that is not just pulled (no minimum age). The watermark itself stays above one image's unpacked
-        // size (about 2 MB), the most one image may unpack to.
-        var filler = new CacheLayout(dir.CacheRoot).Blob(new string('f', 64));
-        Directory.CreateDirectory(Path.GetDirectoryName(filler)!);
-        using (var stream = File.Create(filler))
-            stream.SetLength(17 << 20);
+        // Two pinned images (never evicted; 9 MiB each, each within the watermark, the most one image may take) keep the
+        // cache above its high watermark, so every commit evicts all that is not just pulled (no minimum age). Blobs no
+        // image uses would not: eviction drops them first and does not count them.
+        var catalog = new List<string>();
+        foreach (var name in new[] { "filler1", "filler2" })
+        {
+            var file = Path.Combine(dir.Path, name + ".sqsh");
+            using (var stream = File.Create(file))
+            {
+                stream.Write("hsqs"u8);
+                stream.Write(System.Text.Encoding.ASCII.GetBytes(name)); // distinct digests
+                stream.SetLength(9 << 20);
+            }
+            catalog.Add($"\"{name}\": {{\"Ref\": \"file://{file}\", \"Pinned\": true}}");
+        }
         await File.WriteAllTextAsync(config,
             "{\"Cache\": {\"Root\": " + root + ", \"HighWatermark\": \"16MiB\", \"LowWatermark\": \"8MiB\", \"MinAgeSeconds\": 0}, " +
+            "\"Catalog\": {" + string.Join(", ", catalog) + "}, " +
             "\"Agent\": {\"Listen\": \"127.0.0.1:19479\", \"Socket\": \"\", \"PublishFeatures\": false}}");
+        foreach (var name in new[] { "filler1", "filler2" })
+        {
+            var pulled = await Cli.RunAsync(["--config", config, "--node", "n1", "pull", name]);
+            Assert.That(pulled.ExitCode, Is.Zero, pulled.StandardError);
+        }
         await using var agent = await AgentProcess.StartAsync(config, "n1");
         var url = new Uri("http://127.0.0.1:19479/");
         using var client = new WarmClient(url);
