@@ -63,14 +63,17 @@ internal sealed class NodeAgent(ImageCache cache, Scontrol scontrol, AgentLog lo
                         ready = true;
                     }
                 }
-                catch (PlacementException ex) when (!cancellationToken.IsCancellationRequested)
+                catch (Exception ex) when (ex is not OperationCanceledException && !cancellationToken.IsCancellationRequested)
                 {
+                    // Any failure, not only the expected ones (slurmctld away, a full disk rebuilding inventory.json, a
+                    // bug): escaping here would end the agent without draining its socket and HTTP requests.
                     PlacementMetrics.AgentPublishFailures.Inc();
-                    var kind = ex.Kind.ToString();
+                    var kind = ex is PlacementException p ? p.Kind.ToString() : ex.GetType().Name;
                     if (failing != kind)
                     {
-                        log.Write(ex.Kind == PlacementErrorKind.Network ? "slurmctld" : "error",
-                            $"node {Node}: {ex.Message}; retrying with backoff up to {_options.RetryMaxDelaySeconds} s (logged once until it recovers)");
+                        var message = ex is PlacementException or IOException or UnauthorizedAccessException ? ex.Message : ex.ToString();
+                        log.Write(ex is PlacementException { Kind: PlacementErrorKind.Network } ? "slurmctld" : "error",
+                            $"node {Node}: {message}; retrying with backoff up to {_options.RetryMaxDelaySeconds} s (logged once until it recovers)");
                         if (failing is null)
                             failingSince = Stopwatch.GetTimestamp();
                         failing = kind;
