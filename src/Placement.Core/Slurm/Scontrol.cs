@@ -62,6 +62,43 @@ public sealed partial class Scontrol(string program, TimeSpan timeout)
 
     private const string NoSteps = "No job steps exist on this node.";
 
+    /// <summary>
+    /// The job's state as slurmctld has it, <c>scontrol -o show job JOB</c>'s <c>JobState</c> (RUNNING, COMPLETING,
+    /// CANCELLED, …); null when slurmctld no longer knows the job (ended and purged after MinJobAge).
+    /// </summary>
+    public async Task<string?> JobStateAsync(string job, CancellationToken cancellationToken)
+    {
+        var run = await SchedulerCommands.RunAsync(Program, ["-o", "show", "job", job], Timeout, cancellationToken).ConfigureAwait(false);
+        if (!run.Succeeded)
+        {
+            if (run.Messages.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase))
+                return null;
+            if (Unreachable().IsMatch(run.Messages))
+                throw new PlacementException(PlacementErrorKind.Network, $"slurmctld is unreachable: {run.Command.Display}: {run.Messages}");
+            throw run.Failure();
+        }
+        return ParseJobState(run.Result.StandardOutput, job);
+    }
+
+    /// <summary>
+    /// <c>JobState</c> of the line describing <paramref name="job"/> (<c>JobId=JOB</c>; a het job's leader lists every
+    /// component, an array task's line has its own JobId), else of the first line.
+    /// </summary>
+    internal static string ParseJobState(string output, string job)
+    {
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var line = lines.FirstOrDefault(l => l.StartsWith($"JobId={job} ", StringComparison.Ordinal)) ?? lines.FirstOrDefault();
+        var state = line is null ? null : JobState().Match(line);
+        if (state is not { Success: true })
+            throw new PlacementException(PlacementErrorKind.Failure,
+                $"scontrol show job {job} printed no JobState (output: '{SchedulerCommands.OneLine(output)}'); is this Slurm 22.05 or later?");
+        return state.Groups[1].Value;
+    }
+
+    /// <summary>Job states in which the job has ended, or is ending (COMPLETING: its steps are being killed).</summary>
+    public static bool HasEnded(string state) => state is "COMPLETING" or "COMPLETED" or "CANCELLED" or "TIMEOUT" or "FAILED" or "NODE_FAIL"
+        or "PREEMPTED" or "BOOT_FAIL" or "DEADLINE" or "OUT_OF_MEMORY" or "REVOKED" or "SPECIAL_EXIT";
+
     /// <summary>The JOBID column of <c>scontrol listpids</c> (header "PID JOBID STEPID LOCALID GLOBALID").</summary>
     internal static IReadOnlySet<uint> ParseListPids(string output)
     {
@@ -90,6 +127,9 @@ public sealed partial class Scontrol(string program, TimeSpan timeout)
                 $"Slurm does not know node '{node}': {run.Command.Display}: {stderr}; pass the node's Slurm name with --node (see `sinfo -N`)");
         throw run.Failure();
     }
+
+    [GeneratedRegex(@"(?:^| )JobState=(\S+)")]
+    private static partial Regex JobState();
 
     [GeneratedRegex(@"(?:^| )AvailableFeatures=(\S*)")]
     private static partial Regex AvailableFeatures();

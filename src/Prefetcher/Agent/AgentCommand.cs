@@ -75,7 +75,11 @@ internal static class AgentCommand
             {
                 log.Write("http", $"node {cache.NodeName}: no HTTP API (Agent:Listen is empty)");
             }
-            using var socket = options.Agent.SocketPath(cache.NodeName) is { } socketPath ? new AgentSocketServer(socketPath, cache, log) : null;
+            using var socket = options.Agent.SocketPath(cache.NodeName) is { } socketPath ? new AgentSocketServer(socketPath, cache, log)
+            {
+                // Slurm nodes: a step cancelled while slurmstepd waits here for its image must not drain the node.
+                Jobs = options.Agent.PublishFeatures ? JobEndWatch.ForSlurm(scontrol, log) : null,
+            } : null;
             log.Write("socket", socket is null ? $"node {cache.NodeName}: no Unix socket (Agent:Socket is empty)"
                 : $"node {cache.NodeName}: serving {socket.Path} (pyxis importer: get, release)");
             try

@@ -64,6 +64,9 @@ internal sealed class AgentSocketServer : IDisposable
 
     public string Path { get; }
 
+    /// <summary>Slurm nodes: gives up a step's waiting <c>ensure</c> once its job has ended (null: never).</summary>
+    public JobEndWatch? Jobs { get; init; }
+
     /// <summary>Accepts connections until <paramref name="cancellationToken"/> is cancelled, then waits for the ones in progress.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -281,7 +284,7 @@ internal sealed class AgentSocketServer : IDisposable
                 // and a finished download is useful to the next job anyway.
                 // A wait for a pull slot (the user's or the node's) or for another process's pull is logged once: it may last.
                 var waits = new FirstWaitLog(what => _log.Write("socket", $"{peer}: {op} {reference.Canonical}: {what}"));
-                image = await _cache.EnsureAsync(reference, op == SocketOps.Ensure ? "job" : "importer", waits, stopping, owner).ConfigureAwait(false);
+                image = await EnsureAsync(reference, op, waits, stopping, owner, op == SocketOps.Ensure ? StepLeases.SlurmJob(holder) : null).ConfigureAwait(false);
             }
             if (op == SocketOps.Get && !image.Path.EndsWith(".sqsh", StringComparison.Ordinal))
                 throw new PlacementException(PlacementErrorKind.Unsupported,
@@ -317,6 +320,35 @@ internal sealed class AgentSocketServer : IDisposable
             {
                 _log.Write("socket", $"{peer}: caller left before the answer; lease {holder} not dropped ({ex.Message}), it expires after Cache:LeaseTtlSeconds");
             }
+        }
+    }
+
+    /// <summary>
+    /// The cache's ensure; for a Slurm step's (<paramref name="job"/>, with <see cref="Jobs"/>) given up with a failure
+    /// once the job has ended meanwhile (<see cref="JobEndWatch"/>: a cancelled step waiting here would drain the node).
+    /// </summary>
+    private async Task<CachedImage> EnsureAsync(ImageReference reference, string op, IProgress<PullProgress> waits, CancellationToken stopping, int? owner, string? job)
+    {
+        var requester = op == SocketOps.Ensure ? "job" : "importer";
+        if (job is null || Jobs is null)
+            return await _cache.EnsureAsync(reference, requester, waits, stopping, owner).ConfigureAwait(false);
+        using var answered = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var ensure = _cache.EnsureAsync(reference, requester, waits, answered.Token, owner);
+        var ended = Jobs.UntilEndedAsync(job, answered.Token);
+        if (await Task.WhenAny(ensure, ended).ConfigureAwait(false) == ensure || !ended.IsCompletedSuccessfully)
+        {
+            await answered.CancelAsync().ConfigureAwait(false);
+            return await ensure.ConfigureAwait(false);
+        }
+        await answered.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            return await ensure.ConfigureAwait(false); // it may have finished meanwhile
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            throw new PlacementException(PlacementErrorKind.Failure,
+                $"job {job} ended ({ended.Result}) while its image {reference.Canonical} was being prepared; stopped waiting for it (a pull other jobs share goes on)");
         }
     }
 

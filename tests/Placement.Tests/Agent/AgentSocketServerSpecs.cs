@@ -261,6 +261,62 @@ public sealed class AgentSocketServerSpecs
         }
     }
 
+    [Test]
+    public async Task A_steps_ensure_is_answered_failed_once_its_job_has_ended_and_the_pull_goes_on_for_the_other_jobs()
+    {
+        // slurmstepd waits for this answer before the step's tasks exist: a cancelled job's step left waiting there
+        // would drain the node (Slurm's step terminate monitor, UnkillableStepTimeout).
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        var image = await ImageFileAsync(dir, 13);
+        var states = new System.Collections.Concurrent.ConcurrentDictionary<string, string?>(StringComparer.Ordinal) { ["47"] = "RUNNING", ["48"] = "RUNNING" };
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var agent = new Harness(dir, dir.CacheRoot, o =>
+        {
+            o.Cache.MaxConcurrentPullsPerUser = 1;
+            o.Cache.LockTimeoutSeconds = 60;
+        }, jobs: log => new JobEndWatch((job, _) =>
+        {
+            asked.Enqueue(job);
+            return job == "49" ? throw new PlacementException(PlacementErrorKind.Network, "slurmctld is unreachable") : Task.FromResult(states[job]);
+        }, log, TimeSpan.FromMilliseconds(200)));
+        try
+        {
+            agent.Cache.Layout.EnsureCreated();
+            using var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321");
+            Assert.That(held, Is.Not.Null);
+            var cancelled = SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Ensure, image, Holder: "slurm-47.0", Uid: "4321"));
+            var running = SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Ensure, image, Holder: "slurm-48.0", Uid: "4321"));
+            var unknown = SocketClient.SendAsync(agent.Socket, new SocketRequest(SocketOps.Ensure, image, Holder: "slurm-49.0", Uid: "4321"));
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            Assert.That(cancelled.IsCompleted || running.IsCompleted || unknown.IsCompleted, Is.False, "all three wait for the user's pull slot");
+
+            states["47"] = "CANCELLED";
+            var answer = await cancelled.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.That(answer.ExitCode, Is.EqualTo(ExitCodes.Failure));
+            Assert.That(answer.Error, Is.EqualTo($"job 47 ended (state CANCELLED) while its image file://{image} was being prepared; stopped waiting for it (a pull other jobs share goes on)"));
+            Assert.That(agent.Cache.Store.AllLeases().Select(l => l.Holder), Does.Not.Contain("slurm-47.0"), "no lease for the ended job");
+
+            states["48"] = null; // purged: slurmctld no longer knows it
+            Assert.That((await running.WaitAsync(TimeSpan.FromSeconds(10))).Error, Does.Contain("job 48 ended (it is no longer known to slurmctld)"));
+            Assert.That(unknown.IsCompleted, Is.False, "a job whose state cannot be read waits on");
+            Assert.That(agent.Log.ToString(), Does.Contain("job 49: cannot tell whether it still runs (slurmctld is unreachable); its image request waits on"));
+            Assert.That(System.Text.RegularExpressions.Regex.Matches(agent.Log.ToString(), "job 49: cannot tell").Count, Is.EqualTo(1), "said once per request");
+
+            held!.Dispose();
+            var pulled = await unknown.WaitAsync(TimeSpan.FromSeconds(15));
+            Assert.That(pulled.ExitCode, Is.Zero, pulled.Error);
+            Assert.That(pulled.Lease, Is.EqualTo("slurm-49.0"));
+            Assert.That(asked.Count(j => j == "47"), Is.LessThan(20), "one look per interval, not a busy loop");
+        }
+        finally
+        {
+            await agent.Stop.CancelAsync();
+            await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
     /// <summary>A squashfs-looking file image <c>app.sqsh</c> in <paramref name="dir"/>, which is made world-readable (the
     /// agent refuses files the caller could not read).</summary>
     private static async Task<string> ImageFileAsync(TempDir dir, int seed)
@@ -325,14 +381,16 @@ public sealed class AgentSocketServerSpecs
     /// <summary>A socket server on a scratch socket over a cache at <c>cacheRoot</c>, running until <see cref="Stop"/>.</summary>
     private sealed class Harness : IDisposable
     {
-        public Harness(TempDir dir, string cacheRoot, Action<PlacementOptions>? configure = null, TimeSpan? keepAliveInterval = null)
+        public Harness(TempDir dir, string cacheRoot, Action<PlacementOptions>? configure = null, TimeSpan? keepAliveInterval = null,
+            Func<AgentLog, JobEndWatch>? jobs = null)
         {
             var options = new PlacementOptions();
             options.Cache.Root = cacheRoot;
             configure?.Invoke(options);
             Cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
             Socket = Path.Combine(dir.Path, "agent.sock");
-            _server = new AgentSocketServer(Socket, Cache, new AgentLog(Log), keepAliveInterval);
+            var log = new AgentLog(Log);
+            _server = new AgentSocketServer(Socket, Cache, log, keepAliveInterval) { Jobs = jobs?.Invoke(log) };
             Running = _server.RunAsync(Stop.Token);
         }
 
