@@ -2,7 +2,9 @@
 # Placement starter_method for Grid Engine queues (queue_conf(5); docs/gridengine.md).
 # Runs as the job owner with the job's environment. Script jobs arrive as ".../job_scripts/<id> ARGS" and run as Grid
 # Engine would run them (script_job below: by their #! line under unix_behavior, else by $SGE_STARTER_SHELL_PATH, as a
-# login shell when SGE says so); binary (-b y) jobs arrive as the command and are exec'd directly. qrsh jobs with a command
+# login shell when SGE says so); binary (-b y) jobs arrive as the command and its arguments and run as
+# `<job shell> -c "CMD ARGS "`, as without a starter (exec'd directly with -shell n); script_from_stdin jobs arrive as
+# "-s ARGS" and run by the job shell reading the script from stdin. qrsh jobs with a command
 # arrive from qrsh_starter, one argument per qrsh argument, with SGE_STARTER_SHELL_PATH set to "": like qrsh without a
 # starter they run as `<login shell> -c "ARGS joined by spaces"`, or exec'd directly with `qrsh -noshell`.
 #
@@ -73,10 +75,36 @@ if [ $script = 0 ] && [ -n "${SGE_STARTER_SHELL_PATH+set}" ] && [ -z "$SGE_START
    if tr '\0' '\n' < "/proc/$PPID/cmdline" 2>/dev/null | grep -qx noshell; then qrsh=noshell; fi
 fi
 
+# Binary jobs (qsub -b y) run by the job's shell as `<shell> -c "CMD ARGS "`, as the shepherd runs them without a
+# starter (SoGE 8.1.9 builtin_starter.c, start_command "Case 1": handle_as_binary and not -shell n), so $JOB_ID in their
+# arguments expands and globs match; a starter is given CMD and ARGS as separate arguments instead. The job's config
+# in $SGE_JOB_SPOOL_DIR (the shepherd's, readable by the job owner) says which. -shell n jobs, and jobs whose config
+# cannot be read, are exec'd as given.
+binary=0
+if [ $script = 0 ] && [ $qrsh = 0 ] && [ -n "${SGE_JOB_SPOOL_DIR:-}" ] && [ -r "$SGE_JOB_SPOOL_DIR/config" ]; then
+   as_binary="" no_shell=""
+   while IFS='=' read -r key value; do
+      case $key in handle_as_binary) as_binary=$value ;; no_shell) no_shell=$value ;; esac
+   done < "$SGE_JOB_SPOOL_DIR/config"
+   if [ "$as_binary" = 1 ] && [ "$no_shell" != 1 ]; then binary=1; fi
+fi
+# script_from_stdin queues: the shepherd gives a starter "-s ARGS" with the script on stdin ("Case 2").
+stdin=0
+if [ $script = 0 ] && [ "${SGE_STARTER_SHELL_START_MODE:-}" = script_from_stdin ] && [ "${1:-}" = -s ]; then stdin=1; binary=0; fi
+# shell_job ROOT ARGS: in cmd, the job's shell (a login shell when SGE says so, as its "-sh" argv0 does) running a
+# binary job's "CMD ARGS ", or reading the script from stdin with ARGS.
+shell_job() {
+   local root=$1; shift
+   cmd=("$(job_shell "$root")")
+   if [ "${SGE_STARTER_USE_LOGIN_SHELL:-false}" = true ]; then cmd+=(-l); fi
+   if [ $binary = 1 ]; then cmd+=(-c "$* "); else cmd+=("$@"); fi
+}
+
 image=${PLACEMENT_IMAGE:-${CONTAINER_IMAGE:-}}
 if [ -z "$image" ]; then
    # run: env's execvp, which runs a script without #! by /bin/sh (bash's exec would run it by bash)
    if [ $script = 1 ]; then script_job "" "$@"; run "${cmd[@]}"; fi
+   if [ $binary = 1 ] || [ $stdin = 1 ]; then shell_job "" "$@"; run "${cmd[@]}"; fi
    if [ $qrsh = 1 ]; then run "$(login_shell)" -c "$*"; fi
    run "$@"
 fi
@@ -108,6 +136,7 @@ fi
 
 if [ "${PLACEMENT_RUNTIME:-bwrap}" = apptainer ]; then
    if [ $script = 1 ]; then script_job "" "$@"; set -- "${cmd[@]}"; fi
+   if [ $binary = 1 ] || [ $stdin = 1 ]; then shell_job "" "$@"; set -- "${cmd[@]}"; fi
    if [ $qrsh = 1 ]; then set -- "$(login_shell)" -c "$*"; fi
    run apptainer exec --bind "${TMPDIR:-/tmp}" "$artifact" "$@"
 fi
@@ -182,5 +211,6 @@ done
 args+=(--chdir "$PWD" --setenv PLACEMENT_IMAGE "$image" --remount-ro /)
 
 if [ $script = 1 ]; then script_job "$root" "$@"; set -- "${cmd[@]}"; fi # bwrap execvp's the command
+if [ $binary = 1 ] || [ $stdin = 1 ]; then shell_job "$root" "$@"; set -- "${cmd[@]}"; fi
 if [ $qrsh = 1 ]; then set -- "$(login_shell "$root")" -c "$*"; fi
 run bwrap "${args[@]}" -- "$@"

@@ -91,6 +91,24 @@ public sealed class SgeSteeringSpecs
         Assert.That(text, Does.Contain("ARGS=one two").And.Contain("PWD=" + _cell.Output).And.Contain("HOME_OK").And.Contain("ID=placement-alt"));
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task A_binary_jobs_arguments_are_expanded_by_the_job_shell_as_without_the_starter(bool inImage)
+    {
+        // Without a starter the shepherd runs `qsub -b y CMD ARGS` as `<shell> -c "CMD ARGS "`; the starter must too.
+        var output = _cell.OutputFile("binary");
+        string[] image = inImage ? ["-l", "container_image=" + Alt] : [];
+        var job = await _cell.AsUserAsync("qsub", ["-sync", "y", "-o", output, "-j", "y", .. image, "-b", "y", "echo", "job=$JOB_ID"]);
+        Assert.That(job.ExitCode, Is.Zero, job.StandardOutput + job.StandardError);
+        var id = Regex.Match(job.StandardOutput, @"Job (\d+) exited").Groups[1].Value;
+        Assert.That((await File.ReadAllTextAsync(output)).Trim(), Is.EqualTo("job=" + id));
+
+        var literal = _cell.OutputFile("noshell");
+        var noShell = await _cell.AsUserAsync("qsub", ["-sync", "y", "-o", literal, "-j", "y", .. image, "-b", "y", "-shell", "n", "/bin/echo", "job=$JOB_ID"]);
+        Assert.That(noShell.ExitCode, Is.Zero, noShell.StandardOutput + noShell.StandardError);
+        Assert.That((await File.ReadAllTextAsync(literal)).Trim(), Is.EqualTo("job=$JOB_ID"), "-shell n: exec'd as given");
+    }
+
     [Test]
     public async Task The_prologs_pull_reaches_the_hosts_agent_metrics_as_an_sge_prolog_miss_with_its_duration()
     {

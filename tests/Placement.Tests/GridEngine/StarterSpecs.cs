@@ -93,7 +93,8 @@ public sealed class StarterSpecs
         public string Create(string name) => Directory.CreateDirectory(Path.Combine(_dir.Path, name)).FullName;
 
         /// <summary>Runs the starter for binary job <paramref name="command"/> (as root, or as nobody through setpriv).</summary>
-        public Task<ExternalCommandResult> RunAsync(IReadOnlyList<string> command, IDictionary<string, string?> environment, bool asNobody = false)
+        public Task<ExternalCommandResult> RunAsync(IReadOnlyList<string> command, IDictionary<string, string?> environment, bool asNobody = false,
+            string? standardInput = null)
         {
             var env = new Dictionary<string, string?>
             {
@@ -112,13 +113,14 @@ public sealed class StarterSpecs
                 ["BASHOPTS"] = null,
                 ["SGE_STARTER_SHELL_PATH"] = null,
                 ["SGE_STARTER_SHELL_START_MODE"] = null,
+                ["SGE_JOB_SPOOL_DIR"] = null,
             };
             foreach (var (key, value) in environment)
                 env[key] = value;
             var starter = asNobody
                 ? new ExternalCommand("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", Starter, .. command])
                 : new ExternalCommand(Starter, command);
-            return ExternalCommands.RunAsync(starter with { WorkingDirectory = Work, Environment = env, AllowNonZeroExit = true });
+            return ExternalCommands.RunAsync(starter with { WorkingDirectory = Work, Environment = env, AllowNonZeroExit = true, StandardInput = standardInput });
         }
 
         public void Dispose() => _dir.Dispose();
@@ -257,5 +259,46 @@ public sealed class StarterSpecs
 
         Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
         Assert.That(result.StandardOutput.Trim(), Is.EqualTo("trained x y m"));
+    }
+
+    /// <summary>
+    /// A binary job (qsub -b y) runs by the job shell, `sh -c "CMD ARGS "`, as Grid Engine runs it without a starter, so
+    /// its arguments are expanded there; with -shell n (no_shell=1), or no readable job config, it is exec'd as given.
+    /// </summary>
+    [TestCase(true, "0", "7 *.none x")]
+    [TestCase(false, "0", "7 *.none x")]
+    [TestCase(true, "1", "$JOB_ID *.none x")]
+    [TestCase(false, "1", "$JOB_ID *.none x")]
+    [TestCase(false, null, "$JOB_ID *.none x")]
+    public async Task A_binary_job_runs_by_the_job_shell_as_without_a_starter_unless_it_asked_for_none(bool withImage, string? noShell, string expected)
+    {
+        using var job = new ImageJob();
+        var spool = job.Create("spool");
+        if (noShell is not null)
+            await File.WriteAllTextAsync(Path.Combine(spool, "config"), $"job_id=7\nhandle_as_binary=1\nno_shell={noShell}\nshell_path=/bin/sh\n");
+        var result = await job.RunAsync(["echo", "$JOB_ID", "*.none", "x"], new Dictionary<string, string?>
+        {
+            ["PLACEMENT_IMAGE"] = withImage ? "tiny" : null,
+            ["SGE_JOB_SPOOL_DIR"] = spool,
+            ["SGE_STARTER_SHELL_PATH"] = "/bin/sh",
+            ["SGE_STARTER_SHELL_START_MODE"] = "posix_compliant",
+        });
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo(expected));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task A_script_from_stdin_job_runs_by_the_job_shell_reading_the_script(bool withImage)
+    {
+        using var job = new ImageJob();
+        var result = await job.RunAsync(["-s", "a", "b c"], new Dictionary<string, string?>
+        {
+            ["PLACEMENT_IMAGE"] = withImage ? "tiny" : null,
+            ["SGE_STARTER_SHELL_PATH"] = "/bin/sh",
+            ["SGE_STARTER_SHELL_START_MODE"] = "script_from_stdin",
+        }, standardInput: "echo \"$1|$2|$JOB_ID\"\n");
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo("a|b c|7"));
     }
 }
