@@ -37,12 +37,20 @@ internal sealed class AgentSocketServer : IDisposable
     /// (slurmstepd, whose "busy" would fail the job's image) is not counted.</summary>
     internal const int MaxWaitingPerUser = 64;
 
+    /// <summary>Distinct images one uid other than root may have the agent working on at once (<c>get</c>): each is a
+    /// download and a squashfs build by root, so without a bound a user could start any number with made-up references
+    /// (<c>Cache:MaxConcurrentPullsPerUser</c> is off by default). Requests for an image already in progress for the
+    /// user join it and are not counted again (a job array of one image is one). The next distinct one is answered busy
+    /// at once. As many as the importer leases a user may hold.</summary>
+    internal const int MaxImagesPerUser = LeaseHolders.MaxImporterLeasesPerUser;
+
     private readonly Socket _listener;
     private readonly ImageCache _cache;
     private readonly AgentLog _log;
     private readonly Lock _gate = new();
     private readonly List<Task> _connections = [];
     private readonly Dictionary<int, int> _waiting = [];
+    private readonly Dictionary<int, Dictionary<string, int>> _images = [];
     private readonly ulong _inode;
 
     /// <summary>How often a request that asked for keep-alives (<see cref="SocketRequest.KeepAlive"/>) gets one while the
@@ -232,6 +240,49 @@ internal sealed class AgentSocketServer : IDisposable
         }
     }
 
+    /// <summary>Counts a request of <paramref name="uid"/> for <paramref name="reference"/>; false when the uid (not root)
+    /// already has <see cref="MaxImagesPerUser"/> other images in progress (logged when a uid first reaches it).</summary>
+    private bool EnterImage(int uid, string reference)
+    {
+        if (uid == 0)
+            return true;
+        lock (_gate)
+        {
+            if (!_images.TryGetValue(uid, out var images))
+                _images[uid] = images = new Dictionary<string, int>(StringComparer.Ordinal);
+            var count = images.GetValueOrDefault(reference);
+            if (count == 0 && images.Count >= MaxImagesPerUser)
+                return false;
+            images[reference] = count + 1;
+            if (count == 0 && images.Count == MaxImagesPerUser)
+                _log.Write("socket", $"node {_cache.NodeName}: uid {uid} has {MaxImagesPerUser} images in progress; its requests for others are answered busy");
+            return true;
+        }
+    }
+
+    private void LeaveImage(int uid, string reference)
+    {
+        if (uid == 0)
+            return;
+        lock (_gate)
+        {
+            var images = _images[uid];
+            if (images[reference] == 1)
+                images.Remove(reference);
+            else
+                images[reference]--;
+            if (images.Count == 0)
+                _images.Remove(uid);
+        }
+    }
+
+    /// <summary>Distinct images of <paramref name="uid"/> in progress (for specs).</summary>
+    internal int ImagesFor(int uid)
+    {
+        lock (_gate)
+            return _images.TryGetValue(uid, out var images) ? images.Count : 0;
+    }
+
     /// <summary>Connections of <paramref name="uid"/> that have not sent their request yet (for specs).</summary>
     internal int WaitingFor(int uid)
     {
@@ -273,6 +324,26 @@ internal sealed class AgentSocketServer : IDisposable
             return;
         }
 
+        if (!EnterImage(peer.Uid, reference.Canonical))
+        {
+            await AnswerAsync(client, op, "busy", SocketResponse.Fail(PlacementErrorKind.Busy,
+                $"uid {peer.Uid} already has the node agent working on {MaxImagesPerUser} other images (at most {MaxImagesPerUser} at once per user); " +
+                $"wait for them, then ask for {reference.Canonical} again"), stopping).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await GetCoreAsync(client, peer, request, holder, reference, owner, stopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            LeaveImage(peer.Uid, reference.Canonical);
+        }
+    }
+
+    private async Task GetCoreAsync(Socket client, PeerCredentials peer, SocketRequest request, string holder, ImageReference reference, int? owner, CancellationToken stopping)
+    {
+        var op = request.Op;
         SocketResponse response;
         try
         {

@@ -160,6 +160,65 @@ public sealed class AgentSocketServerSpecs
     }
 
     [Test]
+    public async Task A_user_has_at_most_so_many_distinct_images_in_progress_and_requests_for_one_already_in_progress_join_it()
+    {
+        // Each distinct image is a download and a squashfs build by root: a user's made-up references must not start
+        // any number of them. A job array of one image is one.
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's, and the user is made with setpriv: run as root");
+        using var dir = new TempDir();
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        using var agent = new Harness(dir, dir.CacheRoot, o => o.Cache.LockTimeoutSeconds = 60);
+        const int nobody = 65534;
+        const int max = AgentSocketServer.MaxImagesPerUser;
+        string Ref(int i) => $"docker://registry.invalid/held-{i}:1";
+        // Every one of these pulls waits on its ref lock, held here as by another process's pull.
+        agent.Cache.Layout.EnsureCreated();
+        var locks = Enumerable.Range(0, max + 1)
+            .Select(i => FileLock.TryAcquire(agent.Cache.Layout.RefLock(Placement.Core.Images.ImageReference.Parse(Ref(i)).SchedulerId), "test: held")!)
+            .ToList();
+        try
+        {
+            // As nobody: one request per image 0..max-1 left waiting, one more for image 0 (joins it: still waiting
+            // after 2 s), one for image max (answered busy at once).
+            var script = """
+                use IO::Socket::UNIX; use IO::Select;
+                my ($path, $max) = @ARGV;
+                sub ask { my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path) or die "connect: $!";
+                          print $s qq({"op":"get","ref":"docker://registry.invalid/held-$_[0]:1","job":"1","step":"$_[0]"}\n); return $s; }
+                my @held = map { ask($_) } 0 .. $max - 1;
+                sleep 1;
+                my $same = ask(0);
+                my $other = ask($max);
+                my $answer = <$other>;
+                print "other: $answer";
+                print "same: ", (IO::Select->new($same)->can_read(2) ? "answered" : "waiting"), "\n";
+                """;
+            var run = await Placement.Core.Processes.ExternalCommands.RunAsync(new Placement.Core.Processes.ExternalCommand("setpriv",
+                ["--reuid", $"{nobody}", "--regid", $"{nobody}", "--clear-groups", "perl", "-e", script, agent.Socket, $"{max}"])
+            {
+                Timeout = TimeSpan.FromSeconds(30),
+            });
+            var lines = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.That(lines, Has.Length.EqualTo(2), run.StandardOutput + run.StandardError);
+            var refused = System.Text.Json.JsonSerializer.Deserialize(lines[0]["other: ".Length..], SocketJsonContext.Default.SocketResponse)!;
+            Assert.That(refused.ExitCode, Is.EqualTo(ExitCodes.Busy), lines[0]);
+            Assert.That(refused.Error, Is.EqualTo($"uid {nobody} already has the node agent working on {max} other images (at most {max} at once per user); " +
+                $"wait for them, then ask for {Ref(max)} again"));
+            Assert.That(lines[1], Is.EqualTo("same: waiting"), "a request for an image already in progress is not refused");
+            Assert.That(agent.Log.ToString(), Does.Contain($"uid {nobody} has {max} images in progress; its requests for others are answered busy"));
+        }
+        finally
+        {
+            foreach (var held in locks)
+                held.Dispose();
+            await agent.Stop.CancelAsync();
+            await agent.Running.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        Assert.That(agent.Server.ImagesFor(nobody), Is.Zero, "every request was counted out");
+    }
+
+    [Test]
     public async Task A_jobs_ensure_pulls_under_the_uid_root_names_and_waits_for_that_users_slots_only()
     {
         if (!Environment.IsPrivilegedProcess)
