@@ -18,8 +18,48 @@ namespace Placement.Prefetcher.Agent;
 /// flood would otherwise fork without bound and saturate munged (two threads by default), stalling Slurm's own
 /// authentication on the node.</para>
 /// </summary>
-internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<int> allowedUids, string allowedDescription, WarmAuthorizer.DecodeGate decodes)
+internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<int> allowedUids, string allowedDescription, WarmAuthorizer.DecodeGate decodes,
+    WarmAuthorizer.LateUser? late = null)
 {
+    /// <summary>
+    /// <c>Agent:SlurmUser</c> by name when getent could not resolve it at start (SSSD or LDAP not up yet at boot): looked up
+    /// again, at most every <see cref="DefaultInterval"/>, when a credential of a uid not allowed otherwise arrives, so the
+    /// controller's warm requests are not refused until the agent restarts.
+    /// </summary>
+    public sealed class LateUser(string name, Func<CancellationToken, Task<int?>> lookup, AgentLog log, string node, TimeSpan? interval = null)
+    {
+        public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(30);
+        private readonly TimeSpan _interval = interval ?? DefaultInterval;
+        private readonly SemaphoreSlim _once = new(1, 1);
+        private int? _uid;
+        private DateTime _tried = DateTime.MinValue;
+
+        public string Name => name;
+
+        /// <summary>The user's uid once resolved; null while it is not (and within the interval of the last try).</summary>
+        public async Task<int?> UidAsync(CancellationToken cancellationToken)
+        {
+            if (_uid is { } known)
+                return known;
+            await _once.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (_uid is null && DateTime.UtcNow - _tried >= _interval)
+                {
+                    _tried = DateTime.UtcNow;
+                    _uid = await lookup(cancellationToken).ConfigureAwait(false);
+                    if (_uid is { } uid)
+                        log.Write("warm", $"node {node}: Agent:SlurmUser '{name}' now resolves to uid {uid}; it may send warm requests");
+                }
+                return _uid;
+            }
+            finally
+            {
+                _once.Release();
+            }
+        }
+    }
+
     /// <summary>
     /// The unmunge turns shared by the authorizers of one agent (they use the same munged): at most
     /// <paramref name="Slots"/> at once, a request waits <paramref name="Wait"/> for one. Legitimate traffic (a
@@ -55,7 +95,11 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
             }
             else
             {
-                log.Write("start", $"node {node}: Agent:SlurmUser '{user}' is not a user on this node; only root may send warm requests");
+                log.Write("start", $"node {node}: Agent:SlurmUser '{user}' is not a user on this node (yet?); only root may send warm requests " +
+                                   $"until it resolves (tried again at most every {LateUser.DefaultInterval.TotalSeconds:0} s, when a request of another uid arrives)");
+                names.Add($"{user} (not resolved)");
+                return new WarmAuthorizer(options.UnmungePath, node, uids, string.Join(" or ", names), decodes,
+                    new LateUser(user, ct => UserLookup.UidOfAsync(user, ct), log, node));
             }
         }
         return new WarmAuthorizer(options.UnmungePath, node, uids, string.Join(" or ", names), decodes);
@@ -93,7 +137,7 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
         if (!string.Equals(proof.Payload, expected, StringComparison.Ordinal))
             return WarmAuthorization.Deny(WarmAuthorization.Unauthenticated,
                 $"the MUNGE credential was made for another request or node (its payload must be '{WarmAuthentication.Version}', method, path, node '{node}' and the body's sha256, one per line)");
-        if (!allowedUids.Contains(proof.Uid))
+        if (!allowedUids.Contains(proof.Uid) && (late is null || await late.UidAsync(cancellationToken).ConfigureAwait(false) != proof.Uid))
             return WarmAuthorization.Deny(WarmAuthorization.Forbidden,
                 $"uid {proof.Uid} may not warm images on this node; allowed: {allowedDescription} (Agent:SlurmUser)");
         return WarmAuthorization.Allow(proof.Uid);

@@ -4,13 +4,13 @@ namespace Placement.Tests.Support;
 
 /// <summary>
 /// Stand-ins for <c>munge</c> and <c>unmunge</c> (shell scripts in a scratch directory), for specs that run without
-/// munged: a credential is <c>MUNGE:</c> + its payload in base64, and unmunge takes any such credential for root's
+/// munged: a credential is <c>MUNGE:</c> + its payload in base64, and unmunge takes any such credential for root's (or the uid given)
 /// (anything else is invalid, exit status 2). Each unmunge run appends a line to <see cref="Calls"/> first, and can
 /// be made slow, like a munged that is saturated.
 /// </summary>
 internal sealed class FakeMunge
 {
-    public FakeMunge(string directory, double unmungeSeconds = 0)
+    public FakeMunge(string directory, double unmungeSeconds = 0, int uid = 0)
     {
         Munge = Path.Combine(directory, "fake-munge");
         Unmunge = Path.Combine(directory, "fake-unmunge");
@@ -25,7 +25,7 @@ internal sealed class FakeMunge
               MUNGE:*) ;;
               *) echo 'unmunge: Error: Invalid credential format' >&2; exit 2 ;;
             esac
-            printf 'STATUS: 0\nUID: 0\nGID: 0\n\n'
+            printf 'STATUS: 0\nUID: {{uid}}\nGID: 0\n\n'
             printf '%s' "${credential#MUNGE:}" | base64 -d
 
             """);
