@@ -16,7 +16,10 @@ public static class SocketClient
     /// <see cref="SocketRequest.KeepAlive"/> gets) is waited for within its bounds, and an agent that falls silent fails
     /// as unreachable; without, as long as the connection stays open.</summary>
     /// <exception cref="PlacementException">The agent is not reachable (<see cref="PlacementErrorKind.Network"/>) or broke the protocol.</exception>
-    public static async Task<SocketResponse> SendAsync(string socketPath, SocketRequest request, CancellationToken cancellationToken = default, KeepAliveWait? wait = null)
+    /// <param name="agentUid">The uid the listener must run as (the node agent runs as root): a socket path in a directory a
+    /// user can write could be answered by that user's own process, naming its own image for another user's job.</param>
+    public static async Task<SocketResponse> SendAsync(string socketPath, SocketRequest request, CancellationToken cancellationToken = default, KeepAliveWait? wait = null,
+        int agentUid = 0)
     {
         ArgumentNullException.ThrowIfNull(socketPath);
         ArgumentNullException.ThrowIfNull(request);
@@ -36,6 +39,15 @@ public static class SocketClient
                 $"cannot reach the node agent on its socket {socketPath}: {why}; is the agent running? {StartHint} (the socket path is Agent:Socket in the configuration)", ex);
         }
 
+        var listener = PeerCredentials.Of(socket);
+        if (listener is null || listener.Uid != agentUid)
+        {
+            throw new PlacementException(PlacementErrorKind.Network,
+                listener is null
+                    ? $"cannot tell who listens on {socketPath} (SO_PEERCRED failed), so it is not trusted as the node agent"
+                    : $"the process listening on {socketPath} (pid {listener.Pid}) runs as uid {listener.Uid}, not as {(agentUid == 0 ? "root" : $"uid {agentUid}")}: " +
+                      "it is not the node agent, and nothing was sent to it; check who can write the socket's directory (Agent:Socket)");
+        }
         try
         {
             await SocketLines.WriteLineAsync(socket, JsonSerializer.SerializeToUtf8Bytes(request, SocketJsonContext.Default.SocketRequest), cancellationToken).ConfigureAwait(false);

@@ -59,6 +59,44 @@ public sealed class SocketClientKeepAliveSpecs
     }
 
     [Test]
+    public async Task A_listener_that_does_not_run_as_root_is_not_the_agent_and_gets_no_request()
+    {
+        // A socket path in a directory users can write could be answered by a user's own process, naming its own
+        // squashfs for another user's job.
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the listener is made with setpriv: run as root");
+        using var dir = new TempDir();
+        var open = Directory.CreateDirectory(Path.Combine(dir.Path, "open")).FullName;
+        File.SetUnixFileMode(open, (UnixFileMode)0b111_111_111);
+        var socket = Path.Combine(open, "agent.sock");
+        var got = Path.Combine(open, "got");
+        var script = """
+            use IO::Socket::UNIX;
+            my ($path, $got) = @ARGV;
+            my $l = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $path, Listen => 5) or die "listen: $!";
+            print "ready\n"; STDOUT->flush;
+            my $c = $l->accept; my $line = <$c>;
+            if (defined $line) { open(my $f, '>', $got); print $f $line; close $f; }
+            print $c qq({"exitCode":0,"path":"/tmp/evil.sqsh"}\n); close $c;
+            """;
+        var listener = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("setpriv",
+            ["--reuid", "65534", "--regid", "65534", "--clear-groups", "perl", "-e", script, socket, got]) { RedirectStandardOutput = true })!;
+        try
+        {
+            Assert.That(await listener.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo("ready"));
+            var ex = Assert.ThrowsAsync<PlacementException>(() => SocketClient.SendAsync(socket, Request, wait: KeepAliveWait.Default))!;
+            Assert.That(ex.Message, Does.Contain($"the process listening on {socket} (pid {listener.Id}) runs as uid 65534, not as root: it is not the node agent, and nothing was sent to it"));
+            Assert.That(await listener.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => File.Exists(got)), Is.False, "no request reached it");
+        }
+        finally
+        {
+            if (!listener.HasExited)
+                listener.Kill();
+            listener.Dispose();
+        }
+    }
+
+    [Test]
     public async Task An_agent_that_stops_sending_keep_alives_is_given_up_after_the_idle_bound_with_a_reason()
     {
         using var dir = new TempDir();
