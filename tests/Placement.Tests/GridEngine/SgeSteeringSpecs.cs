@@ -70,7 +70,7 @@ public sealed class SgeSteeringSpecs
             var output = _cell.OutputFile("steer-" + image);
             string[] request = how == "-l" ? ["-l", "container_image=" + reference] : ["-v", "CONTAINER_IMAGE=" + reference];
             var job = await _cell.AsUserAsync("qsub", ["-sync", "y", "-o", output, "-j", "y", .. request,
-                "-b", "y", "/bin/sh", "-c", "echo HOST=$(hostname); cat /etc/os-release"]);
+                "-b", "y", "-shell", "n", "/bin/sh", "-c", "echo HOST=$(hostname); cat /etc/os-release"]);
             Assert.That(job.ExitCode, Is.Zero, job.StandardOutput + job.StandardError);
             var text = await File.ReadAllTextAsync(output);
             Assert.That(text, Does.Contain("HOST=" + holder), "the job ran on the host holding the image");
@@ -123,7 +123,7 @@ public sealed class SgeSteeringSpecs
 
         var output = _cell.OutputFile("prolog-metrics");
         var job = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", output, "-j", "y", "-l", "container_image=" + Alt,
-            "-b", "y", "/bin/sh", "-c", "echo HOST=$(hostname)");
+            "-b", "y", "-shell", "n", "/bin/sh", "-c", "echo HOST=$(hostname)");
         Assert.That(job.ExitCode, Is.Zero, job.StandardOutput + job.StandardError);
         var ran = Regex.Match(await File.ReadAllTextAsync(output), @"HOST=(\S+)").Groups[1].Value;
         Assert.That(_cell.Hosts, Does.Contain(ran));
@@ -190,7 +190,7 @@ public sealed class SgeSteeringSpecs
     public async Task A_job_without_an_image_is_untouched_by_the_jsv_and_runs_on_the_host()
     {
         var output = _cell.OutputFile("plain");
-        var job = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", output, "-j", "y", "-b", "y", "/bin/sh", "-c", "test -e /etc/debian_version && echo HOST_ROOT; echo IMG=${CONTAINER_IMAGE:-none}");
+        var job = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", output, "-j", "y", "-b", "y", "-shell", "n", "/bin/sh", "-c", "test -e /etc/debian_version && echo HOST_ROOT; echo IMG=${CONTAINER_IMAGE:-none}");
         Assert.That(job.ExitCode, Is.Zero, job.StandardError);
         Assert.That(await File.ReadAllTextAsync(output), Does.Contain("HOST_ROOT").And.Contain("IMG=none"));
     }
