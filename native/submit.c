@@ -115,6 +115,15 @@ int placement_submit_post_opt(spank_t sp)
 	} else if (!placement.image_given) {
 		if (placement.args.default_image[0] == '\0')
 			return 0;
+		if (placement.args.default_gpu_image[0] != '\0' &&
+		    strcmp(placement.args.default_gpu_image, placement.args.default_image) != 0) {
+			/* Which default a job gets is decided on the node, by whether its step has GPUs; here the job's GPU
+			 * request cannot be read. Steering by default_image would send GPU jobs to nodes holding the wrong image
+			 * (or, in hard mode, to none), so jobs that name no image are not steered. */
+			slurm_verbose("placement: submit: no image named; with default_gpu_image= the node picks the default by the "
+				      "step's GPUs, so the job is not steered");
+			return 0;
+		}
 		image = placement.args.default_image;
 		value = NULL;
 	}

@@ -160,6 +160,20 @@ public sealed class FollowSpecs
     }
 
     [Test]
+    public async Task With_another_default_for_GPU_steps_jobs_that_name_no_image_are_not_steered()
+    {
+        // The node picks the default by the step's GPUs, which the submit side cannot read: steering a GPU job by
+        // default_image would send it to nodes holding the wrong image (in hard mode, to none).
+        await InstallAsync($"default_image=docker://{_cluster.Tiny.Reference} default_gpu_image=docker://{_cluster.Alt.Reference}");
+        var job = await ShowJobAsync(await SbatchHeldAsync());
+        Assert.That(job.GetValueOrDefault("Prefer", "(null)"), Is.EqualTo("(null)"));
+        Assert.That(job.GetValueOrDefault("AdminComment", ""), Does.Not.Contain("placement_image="));
+
+        await InstallAsync($"default_image=docker://{_cluster.Tiny.Reference} default_gpu_image=docker://{_cluster.Tiny.Reference}");
+        Assert.That((await ShowJobAsync(await SbatchHeldAsync()))["Prefer"], Is.EqualTo(_defaultId), "one image for both: steered as before");
+    }
+
+    [Test]
     public async Task The_plugins_own_option_wins_over_the_followed_one()
     {
         await InstallAsync();
