@@ -104,6 +104,30 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory, Actio
         return $"unmounted {root}, released lease {job.LeaseHolder}";
     }
 
+    /// <summary>
+    /// <paramref name="path"/> with every symbolic link among its components resolved (realpath(3)); a component that
+    /// cannot be read (a dead FUSE mount answers ENOTCONN) or does not exist is kept as it is.
+    /// </summary>
+    internal static string RealPath(string path, int depth = 0)
+    {
+        var current = "/";
+        foreach (var part in Path.GetFullPath(path).Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var next = Path.Combine(current, part);
+            FileSystemInfo? target = null;
+            try
+            {
+                target = new FileInfo(next).ResolveLinkTarget(returnFinalTarget: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+            }
+            // The target may itself lie under links (a link to /var/run/x): resolved again, within the kernel's depth.
+            current = target is null ? next : depth < 40 ? RealPath(target.FullName, depth + 1) : target.FullName;
+        }
+        return current;
+    }
+
     /// <summary>Unmounts <paramref name="path"/> if something is mounted there (lazily when busy).</summary>
     public static async Task UnmountAsync(string path, CancellationToken cancellationToken = default)
     {
@@ -117,7 +141,9 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory, Actio
 
     private static bool IsMountPoint(string path)
     {
-        var full = Path.GetFullPath(path);
+        // The kernel lists the resolved path: a --run-dir through a symlink (/var/run -> /run on Debian) must be
+        // resolved too, or no mount would ever be found there (left behind by every job, with its squashfuse).
+        var full = RealPath(path);
         try
         {
             // /proc/self/mounts escapes spaces as \040; our paths have none.

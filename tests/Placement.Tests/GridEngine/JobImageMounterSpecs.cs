@@ -103,6 +103,38 @@ public sealed class JobImageMounterSpecs
         Assert.That(cache.Pulls().UserSlotsInUse, Is.Empty);
     }
 
+    [Test]
+    public async Task A_run_directory_given_through_a_symlink_is_unmounted_by_the_epilog()
+    {
+        // /var/run is a link to /run on Debian: the kernel lists the resolved path, which the epilog must compare with.
+        if (Environment.UserName != "root")
+            Assert.Ignore("needs root, as the prolog: squashfuse -o allow_other");
+        using var dir = new TempDir();
+        var image = await SquashfsAsync(dir, "linked", "hello");
+        var real = Directory.CreateDirectory(Path.Combine(dir.Path, "real")).FullName;
+        var link = Path.Combine(dir.Path, "link");
+        Directory.CreateSymbolicLink(link, real);
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+        var mounter = new JobImageMounter(cache, Path.Combine(link, "run"));
+        var job = new GridEngineJob("8", "undefined", "n1", image);
+        try
+        {
+            var state = await mounter.PrologAsync(job);
+            Assert.That(state!.Ok, Is.True, state.Render());
+            Assert.That(await File.ReadAllTextAsync(Path.Combine(state.Root!, "content")), Is.EqualTo("hello"));
+            Assert.That(File.ReadAllText("/proc/self/mounts"), Does.Contain(Path.Combine(real, "run")), "mounted, under the resolved path");
+        }
+        finally
+        {
+            await mounter.EpilogAsync(job);
+        }
+        Assert.That(File.ReadAllText("/proc/self/mounts"), Does.Not.Contain(dir.Path), "the epilog unmounted it");
+        Assert.That(Directory.Exists(job.Directory(Path.Combine(link, "run"))), Is.False, "and removed the job's directory");
+        Assert.That(JobImageMounter.RealPath(Path.Combine(link, "run", "x")), Is.EqualTo(Path.Combine(real, "run", "x")));
+    }
+
     /// <summary>A real squashfs <c>&lt;name&gt;.sqsh</c> holding one file with <paramref name="text"/> (squashfuse mounts it).</summary>
     private static async Task<string> SquashfsAsync(TempDir dir, string name, string text)
     {
