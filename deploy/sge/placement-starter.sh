@@ -128,6 +128,13 @@ if [ "$status" != ok ]; then
       if [ -n "${PLACEMENT_SGE_RUN_DIR:-}" ]; then setting="PLACEMENT_SGE_RUN_DIR=$rundir in the job environment"
       else setting="default run directory $rundir (PLACEMENT_SGE_RUN_DIR unset)"; fi
       message="no result from the Placement prolog in $jobdir/state: is queue ${QUEUE:-?} configured with 'prolog root@/usr/bin/placement sge prolog' (docs/gridengine.md), and is the prolog's --run-dir the starter's $setting?"
+      # A parallel job's task on another host than its master (qrsh -inherit): Grid Engine runs the queue prolog on
+      # the master host only, so no host but that one has the image mounted.
+      master=""
+      if [ -n "${PE:-}" ] && [ -r "${PE_HOSTFILE:-}" ]; then read -r master _ < "$PE_HOSTFILE"; master=${master%%.*}; fi
+      if [ -n "$master" ] && [ "$master" != "$host" ]; then
+         message="this is a task of parallel job ${JOB_ID:-?} (PE $PE) on $host, not on its master host $master: Grid Engine runs the queue prolog on the master host only, so only there is the image mounted; jobs inside an image must keep to one host (a PE with allocation_rule \$pe_slots, docs/gridengine.md)"
+      fi
    fi
    printf 'placement: job %s: image %s: %s\n' "${JOB_ID:-?}" "$image" "$message" >&2
    case $exitcode in ''|*[!0-9]*|0) exitcode=1 ;; esac

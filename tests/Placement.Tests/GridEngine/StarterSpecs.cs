@@ -182,6 +182,31 @@ public sealed class StarterSpecs
         Assert.That(result.StandardError.TrimEnd(), Does.EndWith($"and is the prolog's --run-dir {setting}"));
     }
 
+    [TestCase("othermaster.example.org", true)]
+    [TestCase("THIS", false)]
+    public async Task A_parallel_jobs_task_on_another_host_than_its_master_fails_saying_why(string master, bool elsewhere)
+    {
+        // Grid Engine runs the queue prolog on a parallel job's master host only: a task started on another host
+        // (qrsh -inherit) finds no mount there, which is not a misconfiguration to hunt for.
+        using var job = new ImageJob(prologRan: false);
+        var host = Environment.MachineName.Split('.')[0];
+        var hostfile = Path.Combine(job.Root, "pe_hostfile");
+        await File.WriteAllTextAsync(hostfile, $"{(master == "THIS" ? host : master)} 2 all.q@x UNDEFINED\n{host} 2 all.q@{host} UNDEFINED\n");
+        var result = await job.RunAsync(["/bin/true"], new Dictionary<string, string?>
+        {
+            ["JOB_ID"] = "987654322",
+            ["PE"] = "mpi",
+            ["PE_HOSTFILE"] = hostfile,
+        });
+        Assert.That(result.ExitCode, Is.EqualTo(1));
+        if (elsewhere)
+            Assert.That(result.StandardError.TrimEnd(), Is.EqualTo($"placement: job 987654322: image tiny: this is a task of parallel job 987654322 (PE mpi) on {host}, " +
+                "not on its master host othermaster: Grid Engine runs the queue prolog on the master host only, so only there is the image mounted; " +
+                "jobs inside an image must keep to one host (a PE with allocation_rule $pe_slots, docs/gridengine.md)"));
+        else
+            Assert.That(result.StandardError, Does.Contain("no result from the Placement prolog"), "on the master host the prolog should have run");
+    }
+
     /// <summary>
     /// The job owner's environment must neither steer the starter (bash would run BASH_ENV, import an exported cd and
     /// SHELLOPTS=errexit) nor be changed on its way to the job: the job gets BASH_ENV, SHELLOPTS and its exported
