@@ -82,12 +82,25 @@ public sealed class WarmClient : IDisposable
         return await _credentials(WarmAuthentication.Payload(method.Method, path, node, body ?? ""), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>One request with a fresh credential.</summary>
+    /// <summary>One request with a fresh credential. Refused as unauthenticated with a node name learnt earlier, the name
+    /// is read again, and the request sent once more if it changed (the agent restarted with another --node).</summary>
     public async Task<WarmResponse> SendAuthenticatedAsync(HttpMethod method, string path, string? body, CancellationToken cancellationToken = default)
     {
+        var known = _node;
         var credential = await CredentialForAsync(method, path, body, cancellationToken).ConfigureAwait(false);
+        var response = await SendAsync(method, path, body, credential, cancellationToken).ConfigureAwait(false);
+        if (response.Status != HttpStatusCode.Unauthorized || known is null)
+            return response;
+        _node = null;
+        if (await NodeAsync(cancellationToken).ConfigureAwait(false) == known)
+            return response;
+        credential = await CredentialForAsync(method, path, body, cancellationToken).ConfigureAwait(false);
         return await SendAsync(method, path, body, credential, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The most of an answer read: an agent's inventory of thousands of images is well within it; whatever else
+    /// listens on the port (it is unprivileged) cannot make the controller buffer gigabytes.</summary>
+    public const int MaxResponseBytes = 16 << 20;
 
     /// <summary>One request as given: <paramref name="credential"/> null sends none.</summary>
     public async Task<WarmResponse> SendAsync(HttpMethod method, string path, string? body, string? credential, CancellationToken cancellationToken = default)
@@ -99,8 +112,8 @@ public sealed class WarmClient : IDisposable
             request.Headers.TryAddWithoutValidation("Authorization", $"{WarmAuthentication.Scheme} {credential}");
         try
         {
-            using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            var text = await ReadBoundedAsync(response.Content, $"{method} {path}", cancellationToken).ConfigureAwait(false);
             return new WarmResponse(response.StatusCode, text);
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
@@ -109,6 +122,26 @@ public sealed class WarmClient : IDisposable
                 $"node agent {NodeUrl} does not answer {method} {path} ({ex.Message}); is `placement agent` running there with Agent:Listen on that address?", ex);
         }
     }
+
+    private async Task<string> ReadBoundedAsync(HttpContent content, string what, CancellationToken cancellationToken)
+    {
+        if (content.Headers.ContentLength is > MaxResponseBytes)
+            throw TooLarge(what);
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > MaxResponseBytes)
+                throw TooLarge(what);
+            buffer.Write(chunk, 0, read);
+        }
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    private PlacementException TooLarge(string what) => new(PlacementErrorKind.Failure,
+        $"{NodeUrl}: {what}: the answer is larger than {MaxResponseBytes >> 20} MiB, more than any Placement agent sends; is a Placement agent listening there?");
 
     private WarmStatus Expect(WarmResponse response, HttpStatusCode wanted, string what)
     {
