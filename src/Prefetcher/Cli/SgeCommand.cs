@@ -30,6 +30,9 @@ internal static class SgeCommand
     /// <summary>How long the JSV trusts one <c>qconf -sc</c> for which img_ complexes exist.</summary>
     private static readonly TimeSpan ComplexesFor = TimeSpan.FromSeconds(30);
 
+    /// <summary>qconf -sc inside the JSV: well within qmaster's jsv_timeout (10 s by default), after which it gives up on the JSV.</summary>
+    private static readonly TimeSpan JsvQconfTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// `placement sge jsv`: the job submission verifier (<see cref="JsvSession"/>), on stdin/stdout, for
     /// deploy/sge/placement-jsv.sh (server side: jsv_url; client side: qsub -jsv). Bytes pass through unchanged (Latin-1).
@@ -40,6 +43,9 @@ internal static class SgeCommand
         var command = new Command("jsv", "Job submission verifier (jsv_url or qsub -jsv, through deploy/sge/placement-jsv.sh): steers jobs naming an image to hosts holding it") { mode };
         command.SetAction(async (parse, ct) =>
         {
+            // Nothing goes to stderr: qmaster takes any line there for a failed JSV (8.1.9 jsv_do_communication: the job
+            // is rejected and the JSV restarted). What the admin should know goes to qmaster's messages as LOG lines.
+            var logs = new List<string>();
             string? warning = null;
             var modeText = parse.GetValue(mode) ?? "soft";
             if (modeText is not ("soft" or "hard"))
@@ -59,7 +65,6 @@ internal static class SgeCommand
             {
                 // Jobs naming an image cannot be steered until the configuration is fixed; the others pass.
                 var message = $"placement: jsv: the configuration is not usable, so images cannot be resolved: {ex.Message}";
-                Console.Error.WriteLine(message);
                 resolve = _ => JsvImage.Refused(message);
             }
             var complexes = new HashSet<string>(StringComparer.Ordinal);
@@ -72,13 +77,13 @@ internal static class SgeCommand
                     complexesAt = DateTime.UtcNow;
                     try
                     {
-                        var table = ExternalCommands.RunAsync(new ExternalCommand("qconf", ["-sc"]) { Timeout = QconfTimeout }, ct).GetAwaiter().GetResult();
+                        var table = ExternalCommands.RunAsync(new ExternalCommand("qconf", ["-sc"]) { Timeout = JsvQconfTimeout }, ct).GetAwaiter().GetResult();
                         complexes.UnionWith(new ComplexTable(table.StandardOutput).Definitions.Keys);
                     }
                     catch (ExternalCommandException ex)
                     {
                         // Not an admin host, or qmaster busy: steer by the load sensor's list, which needs no complex.
-                        Console.Error.WriteLine($"placement: jsv: {ex.Message}; requesting placement_images instead of img_ complexes for {ComplexesFor.TotalSeconds:0} s");
+                        logs.Add($"LOG WARNING placement: jsv: {SchedulerCommands.OneLine(ex.Message)}; requesting placement_images instead of img_ complexes for {ComplexesFor.TotalSeconds:0} s");
                     }
                 }
                 return complexes.Contains(id);
@@ -88,8 +93,20 @@ internal static class SgeCommand
             using var output = new StreamWriter(Console.OpenStandardOutput(), Encoding.Latin1) { AutoFlush = true, NewLine = "\n" };
             while (!session.Done && await input.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
             {
-                foreach (var answer in session.Handle(line))
+                IReadOnlyList<string> answers;
+                try
+                {
+                    answers = session.Handle(line);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A bug must not take qmaster's submissions down with the JSV: this job is refused with the reason.
+                    answers = [$"LOG ERROR placement: jsv: {SchedulerCommands.OneLine(ex.ToString())}",
+                        $"RESULT STATE REJECT placement: jsv: failed on this job ({SchedulerCommands.OneLine(ex.Message)}); see qmaster's messages"];
+                }
+                foreach (var answer in logs.Concat(answers))
                     await output.WriteLineAsync(answer).ConfigureAwait(false);
+                logs.Clear();
             }
             return ExitCodes.Ok;
         });

@@ -129,8 +129,9 @@ public sealed class JsvSpecs
     }
 
     /// <summary>deploy/sge/placement-jsv.sh running the real binary, fed <paramref name="lines"/> as qmaster would.</summary>
-    /// <remarks>PATH holds only dirname and cat and, with <paramref name="complexes"/>, a qconf printing them as <c>qconf -sc</c> would.</remarks>
-    private static async Task<string[]> ScriptAsync(TempDir dir, string[] lines, string? complexes = null)
+    /// <remarks>PATH holds only dirname and cat and, with <paramref name="complexes"/>, a qconf printing them as <c>qconf -sc</c> would
+    /// (or running <paramref name="qconfBody"/>).</remarks>
+    private static async Task<string[]> ScriptAsync(TempDir dir, string[] lines, string? complexes = null, string? qconfBody = null)
     {
         var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
         foreach (var tool in new[] { "dirname", "cat" })
@@ -140,9 +141,10 @@ public sealed class JsvSpecs
         }
         var qconf = Path.Combine(bin, "qconf");
         File.Delete(qconf);
-        if (complexes is not null)
+        qconfBody ??= complexes is null ? null : $"[ \"$1\" = -sc ] || exit 1\ncat <<'EOF'\n{complexes}\nEOF\n";
+        if (qconfBody is not null)
         {
-            await File.WriteAllTextAsync(qconf, $"#!/bin/sh\n[ \"$1\" = -sc ] || exit 1\ncat <<'EOF'\n{complexes}\nEOF\n");
+            await File.WriteAllTextAsync(qconf, "#!/bin/sh\n" + qconfBody);
             File.SetUnixFileMode(qconf, (UnixFileMode)0b111_101_101);
         }
         var result = await ExternalCommands.RunAsync(new ExternalCommand("/bin/sh", [Path.Combine(Repo.Root, "deploy", "sge", "placement-jsv.sh")])
@@ -157,6 +159,8 @@ public sealed class JsvSpecs
             WorkingDirectory = dir.Path,
         });
         Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        // qmaster takes any stderr line for a failed JSV: it rejects the job and restarts the JSV.
+        Assert.That(result.StandardError, Is.Empty, "nothing on stderr");
         return result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
@@ -185,8 +189,11 @@ public sealed class JsvSpecs
     {
         using var dir = new TempDir();
         dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
-        var sent = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "START", "PARAM l_hard container_image=bad::ref", "BEGIN",
+        var all = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "START", "PARAM l_hard container_image=bad::ref", "BEGIN",
             "START", "PARAM l_hard h_rt=60", "BEGIN", "QUIT"]);
+        // No qconf on PATH here: said once to qmaster's log, and the load sensor's list is requested.
+        Assert.That(all.Where(l => l.StartsWith("LOG ", StringComparison.Ordinal)), Has.Exactly(1).StartsWith("LOG WARNING placement: jsv: command qconf -sc could not be started"));
+        var sent = all.Where(l => !l.StartsWith("LOG ", StringComparison.Ordinal)).ToArray();
         Assert.That(sent, Is.EqualTo(new[]
         {
             "SEND ENV", "STARTED",
@@ -219,6 +226,20 @@ public sealed class JsvSpecs
         });
         Assert.That(result.StandardOutput, Does.Contain("LOG WARNING placement: jsv: mode 'strict' is not soft or hard (PLACEMENT_JSV_MODE in the JSV's environment); using soft"));
         Assert.That(result.StandardOutput, Does.Contain("requested (soft)"));
+        Assert.That(result.StandardError, Is.Empty, "nothing on stderr");
+    }
+
+    [Test]
+    public async Task A_failing_qconf_is_reported_to_qmasters_log_and_the_job_is_steered_by_the_load_sensors_list()
+    {
+        using var dir = new TempDir();
+        dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
+        // complexes: qconf exists but fails (not an admin host)
+        var sent = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "QUIT"],
+            qconfBody: "echo 'denied: host \"x\" is neither submit nor admin host' >&2\nexit 1\n");
+        Assert.That(sent, Has.Some.StartsWith("LOG WARNING placement: jsv: ").And.Some.Contains("requesting placement_images instead of img_ complexes for 30 s"));
+        Assert.That(sent, Does.Contain("PARAM l_soft placement_images=*+tiny+*"));
+        Assert.That(sent.Last(), Does.StartWith("RESULT STATE CORRECT"));
     }
 
     [Test]
