@@ -49,17 +49,24 @@ in_root() { # in_root SHELL [ROOT]: SHELL if ROOT (the image; "" = the host) has
    printf '%s' "$shell"
 }
 job_shell() { in_root "${SGE_STARTER_SHELL_PATH:-/bin/sh}" "${1:-}"; } # script jobs: SGE's choice of shell
+# login_flag SHELL: -l when Grid Engine asks for a login shell (SGE_STARTER_USE_LOGIN_SHELL=true; it would start the
+# shell as "-sh"), for the shells that take -l with more arguments; csh and tcsh take -l only alone, so they start as
+# plain shells (they read .cshrc, not .login).
+login_flag() {
+   [ "${SGE_STARTER_USE_LOGIN_SHELL:-false}" = true ] || return 0
+   case ${1##*/} in csh|tcsh) ;; *) printf '%s' -l ;; esac
+}
 # script_job ROOT SCRIPT ARGS: the command that runs a script job, in cmd, as Grid Engine starts it without a starter
 # (queue_conf(5) shell_start_mode; the shepherd tells a starter the queue's mode in SGE_STARTER_SHELL_START_MODE):
 # unix_behavior and raw_exec run the script itself, so its #! line picks the interpreter (python, env, bash -l, ...; one
 # without #! runs by /bin/sh, as execvp does); posix_compliant and script_from_stdin run it by the job's shell, as a
 # login shell when that shell is in login_shells (SGE_STARTER_USE_LOGIN_SHELL=true: profiles, module setup).
 script_job() {
-   local root=$1; shift
+   local root=$1 flag; shift
    case ${SGE_STARTER_SHELL_START_MODE:-posix_compliant} in
       unix_behavior|raw_exec) cmd=("$@") ;;
       *) cmd=("$(job_shell "$root")")
-         if [ "${SGE_STARTER_USE_LOGIN_SHELL:-false}" = true ]; then cmd+=(-l); fi
+         flag=$(login_flag "${cmd[0]}"); if [ -n "$flag" ]; then cmd+=("$flag"); fi
          cmd+=("$@") ;;
    esac
 }
@@ -94,9 +101,14 @@ if [ $script = 0 ] && [ "${SGE_STARTER_SHELL_START_MODE:-}" = script_from_stdin 
 # shell_job ROOT ARGS: in cmd, the job's shell (a login shell when SGE says so, as its "-sh" argv0 does) running a
 # binary job's "CMD ARGS ", or reading the script from stdin with ARGS.
 shell_job() {
-   local root=$1; shift
+   local root=$1 flag; shift
    cmd=("$(job_shell "$root")")
-   if [ "${SGE_STARTER_USE_LOGIN_SHELL:-false}" = true ]; then cmd+=(-l); fi
+   if [ $binary = 1 ] && [ -n "$root" ] && [ ! -x "$root${cmd[0]}" ] && [ ! -L "$root${cmd[0]}" ]; then
+      # An image without any shell (distroless): the command as given, unexpanded, rather than no job at all.
+      printf 'placement: job %s: the image has no shell (%s): the binary job runs as given, its arguments not expanded\n' "${JOB_ID:-?}" "${cmd[0]}" >&2
+      cmd=("$@"); return
+   fi
+   flag=$(login_flag "${cmd[0]}"); if [ -n "$flag" ]; then cmd+=("$flag"); fi
    if [ $binary = 1 ]; then cmd+=(-c "$* "); else cmd+=("$@"); fi
 }
 

@@ -326,4 +326,61 @@ public sealed class StarterSpecs
         Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
         Assert.That(result.StandardOutput.Trim(), Is.EqualTo("a|b c|7"));
     }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public async Task A_login_csh_or_tcsh_runs_binary_and_script_jobs_without_the_l_flag_it_takes_only_alone(bool withImage)
+    {
+        // login_shells lists csh and tcsh by default, and tcsh refuses "-l -c CMD" ("Unknown option: '-l'").
+        if (!File.Exists("/usr/bin/tcsh"))
+            Assert.Ignore("tcsh is not installed (deploy/dev/cluster installs it)");
+        using var job = new ImageJob();
+        var spool = job.Create("spool");
+        await File.WriteAllTextAsync(Path.Combine(spool, "config"), "handle_as_binary=1\nno_shell=0\n");
+        var environment = new Dictionary<string, string?>
+        {
+            ["PLACEMENT_IMAGE"] = withImage ? "tiny" : null,
+            ["SGE_JOB_SPOOL_DIR"] = spool,
+            ["SGE_STARTER_SHELL_PATH"] = "/usr/bin/tcsh",
+            ["SGE_STARTER_SHELL_START_MODE"] = "posix_compliant",
+            ["SGE_STARTER_USE_LOGIN_SHELL"] = "true",
+        };
+        var binary = await job.RunAsync(["echo", "$JOB_ID", "x"], environment);
+        Assert.That(binary.ExitCode, Is.EqualTo(0), binary.StandardError);
+        Assert.That(binary.StandardOutput.Trim(), Is.EqualTo("7 x"));
+
+        var scripts = job.Create("job_scripts");
+        var script = Path.Combine(scripts, "7");
+        await File.WriteAllTextAsync(script, "echo csh:$1\n");
+        File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
+        environment["SGE_JOB_SPOOL_DIR"] = null;
+        var scripted = await job.RunAsync([script, "a"], environment);
+        Assert.That(scripted.ExitCode, Is.EqualTo(0), scripted.StandardError);
+        Assert.That(scripted.StandardOutput.Trim(), Is.EqualTo("csh:a"));
+    }
+
+    [Test]
+    public async Task A_binary_job_in_an_image_without_a_shell_runs_as_given_with_a_warning()
+    {
+        // A distroless image has no /bin/sh: the job's command still runs, unexpanded, rather than not at all.
+        if (!File.Exists("/bin/busybox"))
+            Assert.Ignore("busybox-static is not installed (deploy/dev/cluster installs it)");
+        using var job = new ImageJob();
+        var image = job.Create("distroless");
+        Directory.CreateDirectory(Path.Combine(image, "app"));
+        File.Copy("/bin/busybox", Path.Combine(image, "app", "busybox"));
+        var jobDir = Path.Combine(job.RunDir, Environment.MachineName.Split('.')[0], "7.undefined");
+        await File.WriteAllTextAsync(Path.Combine(jobDir, "state"), $"status=ok\nexit=0\nroot={image}\n");
+        var spool = job.Create("spool");
+        await File.WriteAllTextAsync(Path.Combine(spool, "config"), "handle_as_binary=1\nno_shell=0\n");
+        var result = await job.RunAsync(["/app/busybox", "echo", "$JOB_ID"], new Dictionary<string, string?>
+        {
+            ["SGE_JOB_SPOOL_DIR"] = spool,
+            ["SGE_STARTER_SHELL_PATH"] = "/bin/sh",
+            ["SGE_STARTER_SHELL_START_MODE"] = "posix_compliant",
+        });
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo("$JOB_ID"));
+        Assert.That(result.StandardError, Does.Contain("placement: job 7: the image has no shell (/bin/sh): the binary job runs as given, its arguments not expanded"));
+    }
 }
