@@ -92,14 +92,18 @@ internal static partial class Libc
             return; // best effort: some filesystems refuse to open directories this way
         try
         {
-            if (fsync(fd) != 0)
-                throw new IOException($"fsync of directory {directory} failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+            // EINVAL, ENOTSUP, EROFS: the filesystem does not sync directories (some FUSE and network filesystems), as
+            // best effort as an open it refuses. Anything else (EIO) means the rename may not be durable.
+            if (fsync(fd) != 0 && Marshal.GetLastPInvokeError() is var errno && errno is not (EINVAL or ENOTSUP or EROFS))
+                throw new IOException($"fsync of directory {directory} failed: {Marshal.GetPInvokeErrorMessage(errno)}");
         }
         finally
         {
             close(fd);
         }
     }
+
+    private const int EROFS = 30, EINVAL = 22, ENOTSUP = 95;
 
     /// <summary>fsync a file written by another program (mksquashfs) before it is committed by rename.</summary>
     public static void FsyncFile(string path)

@@ -45,7 +45,9 @@ internal sealed class JobEndWatch
         var failures = 0;
         while (true)
         {
-            await Task.Delay(Interval, cancellationToken).ConfigureAwait(false);
+            // Jittered (0.75-1.25 intervals): the nodes of a large job that started on cold caches do not ask slurmctld
+            // all in the same instant, every interval.
+            await Task.Delay(Interval * (0.75 + Random.Shared.NextDouble() / 2), cancellationToken).ConfigureAwait(false);
             string? state;
             try
             {

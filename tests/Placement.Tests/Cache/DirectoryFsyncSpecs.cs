@@ -3,7 +3,8 @@ using Placement.Tests.Support;
 
 namespace Placement.Tests.Cache;
 
-/// <summary>Commits fsync the directory a rename happened in (<see cref="Libc.FsyncDirectory"/>): a failure is an error.</summary>
+/// <summary>Commits fsync the directory a rename happened in (<see cref="Libc.FsyncDirectory"/>): a failure is an error, a
+/// filesystem that does not sync directories is not.</summary>
 public sealed class DirectoryFsyncSpecs
 {
     [Test]
@@ -13,12 +14,12 @@ public sealed class DirectoryFsyncSpecs
         Assert.DoesNotThrow(() => Libc.FsyncDirectory(dir.Path));
     }
 
-    // procfs has no fsync: the kernel answers EINVAL, as any filesystem that cannot make the directory durable would.
+    // procfs has no directory fsync: the kernel answers EINVAL, as some FUSE and network filesystems do. That is no
+    // failed write, and commits there go on (an EIO would throw; no filesystem here can be made to answer it).
     [Test]
-    public void A_failed_directory_fsync_throws_naming_the_directory_and_the_error()
+    public void A_filesystem_that_does_not_sync_directories_is_left_alone()
     {
-        var ex = Assert.Throws<IOException>(() => Libc.FsyncDirectory("/proc"));
-        Assert.That(ex!.Message, Does.Contain("/proc").And.Contain("Invalid argument"));
+        Assert.DoesNotThrow(() => Libc.FsyncDirectory("/proc"));
     }
 
     [Test]
