@@ -180,13 +180,7 @@ public static class SimulationReport
                 w.WriteNumber("prefetchBytes", r.PrefetchBytes);
                 w.WriteNumber("prefetchWastedBytes", r.PrefetchWastedBytes);
                 w.WriteNumber("prefetchUnusedAtEndBytes", r.PrefetchUnusedAtEndBytes);
-                w.WriteStartObject("startDelaySeconds");
-                w.WriteNumber("mean", Math.Round(r.MeanDelay, 3));
-                w.WriteNumber("p50", Math.Round(r.DelayPercentile(50), 3));
-                w.WriteNumber("p95", Math.Round(r.DelayPercentile(95), 3));
-                w.WriteNumber("p99", Math.Round(r.DelayPercentile(99), 3));
-                w.WriteNumber("max", Math.Round(r.DelayPercentile(100), 3));
-                w.WriteEndObject();
+                WriteDelays(w, r.SortedDelays, total: false);
                 w.WriteNumber("meanQueueWaitSeconds", Math.Round(r.MeanQueueWaitSeconds, 3));
                 w.WriteNumber("makespanSeconds", Math.Round(r.MakespanSeconds, 3));
                 w.WriteNumber("unrunnableJobs", r.Unrunnable);
@@ -224,14 +218,7 @@ public static class SimulationReport
                             w.WriteNull("user");
                         w.WriteNumber("jobs", u.Jobs);
                         w.WriteNumber("hits", u.Hits);
-                        w.WriteStartObject("startDelaySeconds");
-                        w.WriteNumber("mean", Math.Round(u.MeanDelay, 3));
-                        w.WriteNumber("p50", Math.Round(u.DelayPercentile(50), 3));
-                        w.WriteNumber("p95", Math.Round(u.DelayPercentile(95), 3));
-                        w.WriteNumber("p99", Math.Round(u.DelayPercentile(99), 3));
-                        w.WriteNumber("max", Math.Round(u.DelayPercentile(100), 3));
-                        w.WriteNumber("total", Math.Round(u.TotalDelay, 3));
-                        w.WriteEndObject();
+                        WriteDelays(w, u.SortedDelays, total: true);
                         w.WriteEndObject();
                     }
                     w.WriteEndArray();
@@ -251,6 +238,19 @@ public static class SimulationReport
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary><c>startDelaySeconds</c> of ascending <paramref name="sorted"/> delays: mean, p50, p95, p99, max (and the sum).</summary>
+    private static void WriteDelays(Utf8JsonWriter w, double[] sorted, bool total)
+    {
+        w.WriteStartObject("startDelaySeconds");
+        w.WriteNumber("mean", Math.Round(sorted.Length == 0 ? 0 : sorted.Average(), 3));
+        foreach (var p in new[] { 50, 95, 99 })
+            w.WriteNumber("p" + p.ToString(CultureInfo.InvariantCulture), Math.Round(PolicyResult.Percentile(sorted, p), 3));
+        w.WriteNumber("max", Math.Round(PolicyResult.Percentile(sorted, 100), 3));
+        if (total)
+            w.WriteNumber("total", Math.Round(sorted.Sum(), 3));
+        w.WriteEndObject();
     }
 
     /// <summary>Writes hit-rate-vs-cache-size.svg, egress-vs-cache-size.svg and start-delay-cdf.svg; returns their paths.</summary>
