@@ -26,6 +26,7 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
     private readonly PeerOptions _options = cache.Options.Peers;
     private readonly ConcurrentDictionary<string, (string Hex, DateTimeOffset Expires)> _tokens = new(StringComparer.Ordinal);
     private int _uploading;
+    private readonly LogLimiter _denials = LogLimiter.OncePerMinute();
 
     /// <summary>How long one write of the body may wait for the peer to take bytes: a peer that stops reading (stopped,
     /// hung) would otherwise hold one of the <c>Peers:MaxUploads</c> turns for as long as its connection lives.</summary>
@@ -202,8 +203,9 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
     private Task DenyAsync(HttpResponse response, string result, int status, string message)
     {
         PlacementMetrics.PeerUploads.WithLabels(result).Inc();
-        if (result != "not_found" && result != "busy")
-            log.Write("peers", $"node {cache.NodeName}: refused a peer request: {message}");
+        // Any user can send a bad token or credential: one line per kind of refusal a minute (the metric counts them all).
+        if (result != "not_found" && result != "busy" && _denials.ShouldLog(result))
+            log.Write("peers", $"node {cache.NodeName}: refused a peer request: {message} (logged once a minute per kind)");
         return AgentHttpApi.WriteErrorAsync(response, status, message);
     }
 }

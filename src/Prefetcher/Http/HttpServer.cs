@@ -275,7 +275,7 @@ internal sealed class HttpServer : IDisposable
 
         private readonly Lock _lock = new();
         private readonly Dictionary<IPAddress, int> _perClient = [];
-        private readonly ConcurrentDictionary<string, long> _lastLogged = new(StringComparer.Ordinal);
+        private readonly LogLimiter _logs = LogLimiter.OncePerMinute();
         private int _open;
 
         public int Open
@@ -315,11 +315,6 @@ internal sealed class HttpServer : IDisposable
         }
 
         /// <summary>True at most once a minute per reason: a flood must not flood the log too.</summary>
-        public bool ShouldLog(string reason)
-        {
-            var now = Environment.TickCount64;
-            var last = _lastLogged.GetOrAdd(reason, long.MinValue);
-            return (last == long.MinValue || now - last >= 60_000) && _lastLogged.TryUpdate(reason, now, last);
-        }
+        public bool ShouldLog(string reason) => _logs.ShouldLog(reason);
     }
 }

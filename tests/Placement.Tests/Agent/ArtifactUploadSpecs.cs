@@ -27,4 +27,22 @@ public sealed class ArtifactUploadSpecs
         Assert.That(body, Does.Contain("no longer holds sha256:" + hex));
         Assert.That(PlacementMetrics.PeerUploads.WithLabels("not_found").Value, Is.EqualTo(notFound + 1));
     }
+
+    [Test]
+    public async Task A_flood_of_bad_tokens_is_answered_and_counted_every_time_and_logged_once()
+    {
+        // Any user can send these: the agent's log must not grow with each one.
+        using var dir = new TempDir();
+        await using var agent = new InProcessAgent(dir, new FakeMunge(dir.Path));
+        var hex = agent.AddImage([1, 2, 3]);
+        var denied = PlacementMetrics.PeerUploads.WithLabels("denied").Value;
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await agent.Http.GetAsync($"/v1/artifacts/{hex}/image.sqsh?token=made-up-{i}");
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+        }
+        Assert.That(PlacementMetrics.PeerUploads.WithLabels("denied").Value, Is.EqualTo(denied + 5));
+        Assert.That(System.Text.RegularExpressions.Regex.Matches(agent.Log, "refused a peer request").Count, Is.EqualTo(1), agent.Log);
+        Assert.That(agent.Log, Does.Contain("(logged once a minute per kind)"));
+    }
 }
