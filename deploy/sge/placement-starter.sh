@@ -72,8 +72,17 @@ script_job() {
 }
 login_shell() { in_root "$(getent passwd "$(id -un)" | cut -d: -f7)" "${1:-}"; } # qrsh jobs: the owner's shell
 
+# The job's config in $SGE_JOB_SPOOL_DIR (the shepherd's, readable by the job owner): whether it is a binary job
+# (qsub -b y), with -shell n, and its command.
+as_binary="" no_shell="" script_file=""
+if [ -n "${SGE_JOB_SPOOL_DIR:-}" ] && [ -r "$SGE_JOB_SPOOL_DIR/config" ]; then
+   while IFS='=' read -r key value; do
+      case $key in handle_as_binary) as_binary=$value ;; no_shell) no_shell=$value ;; script_file) script_file=$value ;; esac
+   done < "$SGE_JOB_SPOOL_DIR/config"
+fi
 script=0 qrsh=0
-case "${1:-}" in */job_scripts/*) script=1 ;; esac
+# (a binary job's command may lie under a directory named job_scripts too)
+case "${1:-}" in */job_scripts/*) [ "$as_binary" = 1 ] || script=1 ;; esac
 # qrsh_starter (qrsh <command>, builtin rsh_daemon) exports SGE_STARTER_SHELL_PATH="" and unix_behavior; batch jobs get
 # the queue's shell. `qrsh -noshell` shows only as an argument of qrsh_starter, our parent.
 if [ $script = 0 ] && [ -n "${SGE_STARTER_SHELL_PATH+set}" ] && [ -z "$SGE_STARTER_SHELL_PATH" ] &&
@@ -84,20 +93,16 @@ fi
 
 # Binary jobs (qsub -b y) run by the job's shell as `<shell> -c "CMD ARGS "`, as the shepherd runs them without a
 # starter (SoGE 8.1.9 builtin_starter.c, start_command "Case 1": handle_as_binary and not -shell n), so $JOB_ID in their
-# arguments expands and globs match; a starter is given CMD and ARGS as separate arguments instead. The job's config
-# in $SGE_JOB_SPOOL_DIR (the shepherd's, readable by the job owner) says which. -shell n jobs, and jobs whose config
-# cannot be read, are exec'd as given.
+# arguments expand and globs match; a starter is given CMD and ARGS as separate arguments instead. -shell n jobs, and
+# jobs whose config cannot be read, are exec'd as given.
 binary=0
-if [ $script = 0 ] && [ $qrsh = 0 ] && [ -n "${SGE_JOB_SPOOL_DIR:-}" ] && [ -r "$SGE_JOB_SPOOL_DIR/config" ]; then
-   as_binary="" no_shell=""
-   while IFS='=' read -r key value; do
-      case $key in handle_as_binary) as_binary=$value ;; no_shell) no_shell=$value ;; esac
-   done < "$SGE_JOB_SPOOL_DIR/config"
-   if [ "$as_binary" = 1 ] && [ "$no_shell" != 1 ]; then binary=1; fi
-fi
-# script_from_stdin queues: the shepherd gives a starter "-s ARGS" with the script on stdin ("Case 2").
+if [ $script = 0 ] && [ $qrsh = 0 ] && [ "$as_binary" = 1 ] && [ "$no_shell" != 1 ]; then binary=1; fi
+# script_from_stdin queues: the shepherd gives a starter "-s ARGS" with the script on stdin ("Case 2"); for a binary
+# job too, whose command is then only in the config (without a starter it would run by "Case 1").
 stdin=0
-if [ $script = 0 ] && [ "${SGE_STARTER_SHELL_START_MODE:-}" = script_from_stdin ] && [ "${1:-}" = -s ]; then stdin=1; binary=0; fi
+if [ $script = 0 ] && [ "${SGE_STARTER_SHELL_START_MODE:-}" = script_from_stdin ] && [ "${1:-}" = -s ]; then
+   if [ $binary = 1 ] && [ -n "$script_file" ]; then shift; set -- "$script_file" "$@"; else stdin=1; binary=0; fi
+fi
 # shell_job ROOT ARGS: in cmd, the job's shell (a login shell when SGE says so, as its "-sh" argv0 does) running a
 # binary job's "CMD ARGS ", or reading the script from stdin with ARGS.
 shell_job() {

@@ -110,16 +110,21 @@ public sealed class WarmClient : IDisposable
             request.Content = new StringContent(body, Encoding.UTF8, "application/json");
         if (credential is not null)
             request.Headers.TryAddWithoutValidation("Authorization", $"{WarmAuthentication.Scheme} {credential}");
+        // HttpClient.Timeout covers the headers only when the body is read as a stream: one deadline for both, so an
+        // answer that stalls mid-body (a dead node, whatever listens on the port) cannot hold the controller's cycle.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_http.Timeout);
         try
         {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-            var text = await ReadBoundedAsync(response.Content, $"{method} {path}", cancellationToken).ConfigureAwait(false);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
+            var text = await ReadBoundedAsync(response.Content, $"{method} {path}", deadline.Token).ConfigureAwait(false);
             return new WarmResponse(response.StatusCode, text);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
+            var why = deadline.IsCancellationRequested ? $"no complete answer within {_http.Timeout.TotalSeconds:0} s" : ex.Message;
             throw new PlacementException(PlacementErrorKind.Network,
-                $"node agent {NodeUrl} does not answer {method} {path} ({ex.Message}); is `placement agent` running there with Agent:Listen on that address?", ex);
+                $"node agent {NodeUrl} does not answer {method} {path} ({why}); is `placement agent` running there with Agent:Listen on that address?", ex);
         }
     }
 

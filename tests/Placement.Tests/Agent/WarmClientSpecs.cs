@@ -39,6 +39,42 @@ public sealed class WarmClientSpecs
         Assert.That(server.Sent, Is.LessThan(64L << 20), "the client stopped reading");
     }
 
+    [Test]
+    public async Task An_answer_that_stalls_after_its_headers_fails_within_the_clients_timeout()
+    {
+        // A node that dies mid-answer, or whatever listens on the port: the controller's cycle must not hang on it.
+        await using var server = new Stall();
+        using var client = new WarmClient(new Uri($"http://127.0.0.1:{server.Port}/"), timeout: TimeSpan.FromSeconds(1));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var ex = Assert.ThrowsAsync<PlacementException>(() => client.InventoryAsync())!;
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
+        Assert.That(ex.Message, Does.Contain("does not answer GET /v1/inventory (no complete answer within 1 s)"));
+    }
+
+    /// <summary>Sends the headers and a few bytes of the body, then nothing until disposed.</summary>
+    private sealed class Stall : LoopbackHttpServer
+    {
+        public Stall() => Start();
+
+        protected override async Task Serve(HttpListenerContext context)
+        {
+            context.Response.SendChunked = true;
+            try
+            {
+                await context.Response.OutputStream.WriteAsync("{\"vers"u8.ToArray());
+                await context.Response.OutputStream.FlushAsync();
+                await Task.Delay(Timeout.Infinite, Stopping.Token);
+            }
+            catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or OperationCanceledException)
+            {
+            }
+            finally
+            {
+                context.Response.Abort();
+            }
+        }
+    }
+
     /// <summary>Answers every request with an endless chunked body, counting what it sent.</summary>
     private sealed class Flood : LoopbackHttpServer
     {

@@ -383,4 +383,44 @@ public sealed class StarterSpecs
         Assert.That(result.StandardOutput.Trim(), Is.EqualTo("$JOB_ID"));
         Assert.That(result.StandardError, Does.Contain("placement: job 7: the image has no shell (/bin/sh): the binary job runs as given, its arguments not expanded"));
     }
+
+    [Test]
+    public async Task A_binary_job_whose_command_lies_under_a_job_scripts_directory_is_still_a_binary_job()
+    {
+        // Taken for a script job, it ran by the job shell (posix_compliant), which cannot read an awk program.
+        using var job = new ImageJob();
+        var scripts = job.Create("job_scripts");
+        var program = Path.Combine(scripts, "run");
+        await File.WriteAllTextAsync(program, "#!/usr/bin/awk -f\nBEGIN { print \"awk:\" ARGV[1] }\n");
+        File.SetUnixFileMode(program, (UnixFileMode)0b111_101_101);
+        var spool = job.Create("spool");
+        await File.WriteAllTextAsync(Path.Combine(spool, "config"), $"handle_as_binary=1\nno_shell=0\nscript_file={program}\n");
+        var result = await job.RunAsync([program, "x"], new Dictionary<string, string?>
+        {
+            ["PLACEMENT_IMAGE"] = null,
+            ["SGE_JOB_SPOOL_DIR"] = spool,
+            ["SGE_STARTER_SHELL_PATH"] = "/bin/sh",
+            ["SGE_STARTER_SHELL_START_MODE"] = "posix_compliant",
+        });
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo("awk:x"));
+    }
+
+    [Test]
+    public async Task A_binary_job_in_a_script_from_stdin_queue_runs_its_command_from_the_config()
+    {
+        // The shepherd gives a starter "-s ARGS" there, the command only in the config.
+        using var job = new ImageJob();
+        var spool = job.Create("spool");
+        await File.WriteAllTextAsync(Path.Combine(spool, "config"), "handle_as_binary=1\nno_shell=0\nscript_file=/bin/echo\n");
+        var result = await job.RunAsync(["-s", "$JOB_ID", "x"], new Dictionary<string, string?>
+        {
+            ["PLACEMENT_IMAGE"] = null,
+            ["SGE_JOB_SPOOL_DIR"] = spool,
+            ["SGE_STARTER_SHELL_PATH"] = "/bin/sh",
+            ["SGE_STARTER_SHELL_START_MODE"] = "script_from_stdin",
+        });
+        Assert.That(result.ExitCode, Is.EqualTo(0), result.StandardError);
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo("7 x"));
+    }
 }
