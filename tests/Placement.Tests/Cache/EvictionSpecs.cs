@@ -484,6 +484,17 @@ public sealed class EvictionSpecs
         Assert.That(File.Exists(cache.Layout.RefFile(handed.Id)), Is.False);
     }
 
+    /// <summary>A cache with the given watermarks holding images a and b (1 MiB each), pulled in that order by jobs.</summary>
+    private static async Task<(ImageCache Cache, ImageReference A, ImageReference B)> WithTwoAsync(TempDir dir, string high, string low)
+    {
+        var a = await ImageFile(dir, "a", 1);
+        var b = await ImageFile(dir, "b", 2);
+        var cache = Cache(dir, high, low);
+        await cache.EnsureAsync(a, "job");
+        await cache.EnsureAsync(b, "job");
+        return (cache, a, b);
+    }
+
     /// <summary>A layer blob no committed image names (left by a failed pull), of <paramref name="size"/> bytes.</summary>
     private static string LeftoverBlob(ImageCache cache, int size, int seed)
     {
@@ -500,12 +511,9 @@ public sealed class EvictionSpecs
     public async Task Leftover_layer_blobs_are_dropped_before_committed_images_are_evicted()
     {
         using var dir = new TempDir();
-        var a = await ImageFile(dir, "a", 1);
-        var b = await ImageFile(dir, "b", 2);
         var c = await ImageFile(dir, "c", 3);
-        using var cache = Cache(dir, high: "3.5MiB", low: "2.5MiB");
-        await cache.EnsureAsync(a, "job");
-        await cache.EnsureAsync(b, "job");
+        var (cache, a, b) = await WithTwoAsync(dir, high: "3.5MiB", low: "2.5MiB");
+        using var _ = cache;
         var leftover = LeftoverBlob(cache, 2 * MiB, 9);
 
         await cache.EnsureAsync(c, "job");
@@ -522,12 +530,9 @@ public sealed class EvictionSpecs
     public async Task Layer_blobs_of_a_build_in_progress_stay_and_do_not_make_eviction_take_committed_images()
     {
         using var dir = new TempDir();
-        var a = await ImageFile(dir, "a", 1);
-        var b = await ImageFile(dir, "b", 2);
         var c = await ImageFile(dir, "c", 3);
-        using var cache = Cache(dir, high: "3.5MiB", low: "2.5MiB");
-        await cache.EnsureAsync(a, "job");
-        await cache.EnsureAsync(b, "job");
+        var (cache, a, b) = await WithTwoAsync(dir, high: "3.5MiB", low: "2.5MiB");
+        using var _ = cache;
         var downloaded = LeftoverBlob(cache, 2 * MiB, 9);
         var building = new string('7', 64);
         Directory.CreateDirectory(Path.Combine(cache.Layout.BuildDirectory(building), "rootfs"));
@@ -545,11 +550,8 @@ public sealed class EvictionSpecs
     public async Task Eviction_is_skipped_with_a_reason_when_the_filesystem_size_is_unknown_and_a_watermark_is_a_percentage()
     {
         using var dir = new TempDir();
-        var a = await ImageFile(dir, "a", 1);
-        var b = await ImageFile(dir, "b", 2);
-        using var cache = Cache(dir, high: "90%", low: "80%");
-        await cache.EnsureAsync(a, "job");
-        await cache.EnsureAsync(b, "job");
+        var (cache, a, b) = await WithTwoAsync(dir, high: "90%", low: "80%");
+        using var _ = cache;
         cache.Store.OnFilesystemSize = () => (0, 0);
 
         var report = cache.CollectGarbage(dryRun: false);
