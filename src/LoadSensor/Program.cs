@@ -6,16 +6,18 @@ using Placement.Core.Configuration;
 using Placement.LoadSensor;
 
 const string Usage = """
-    usage: placement-load-sensor [--config FILE] [--node NAME] [--inventory FILE] [--once]
+    usage: placement-load-sensor [--config FILE] [--node NAME] [--inventory FILE] [--syslog SOCKET] [--once]
       Grid Engine load sensor: reads a line from stdin per report, answers begin / HOST:complex:value / end;
       'quit' or end of input stops it.
       --config FILE     configuration (default: $PLACEMENT_CONFIG, else /etc/placement/placement.json)
       --node NAME       node name for %n in Cache:Root (default: $PLACEMENT_NODE_NAME, else $HOST, else the short host name)
       --inventory FILE  read this inventory.json instead of <Cache:Root>/inventory.json
+      --syslog SOCKET   also send its messages to this syslog socket (default /dev/log; "" for none): execd
+                        discards a load sensor's stderr
       --once            print one report and exit
     """;
 
-string? configPath = null, node = null, inventory = null;
+string? configPath = null, node = null, inventory = null, syslog = SyslogTee.DefaultSocket;
 var once = false;
 for (var i = 0; i < args.Length; i++)
 {
@@ -27,6 +29,7 @@ for (var i = 0; i < args.Length; i++)
             case "--config": configPath = Value(); break;
             case "--node": node = Value(); break;
             case "--inventory": inventory = Value(); break;
+            case "--syslog": syslog = Value(); break;
             case "--once": once = true; break;
             case "-h" or "--help": Console.Out.Write(Usage); return ExitCodes.Ok;
             default: throw new ArgumentException($"unknown argument '{args[i]}'");
@@ -41,13 +44,16 @@ for (var i = 0; i < args.Length; i++)
 
 static string ShortName(string name) => name.Split('.')[0];
 
+using var log = new SyslogTee(Console.Error, syslog);
+
 // execd exports HOST=<its host name>: report under that name (an execd in its own UTS namespace, or a host
 // whose Grid Engine name differs from gethostname()).
 var host = Environment.GetEnvironmentVariable("HOST") is { Length: > 0 } h ? ShortName(h) : ShortName(Environment.MachineName);
 if (node is not null && !NodeNames.IsValid(node))
 {
     // %n puts the node name into the cache path: '../x' would read another directory's inventory.
-    Console.Error.WriteLine($"placement-load-sensor: --node '{node}' is not a node name ({NodeNames.Rule})\n{Usage}");
+    log.WriteLine($"placement-load-sensor: --node '{node}' is not a node name ({NodeNames.Rule})");
+    Console.Error.Write(Usage);
     return ExitCodes.Usage;
 }
 node ??= Environment.GetEnvironmentVariable("PLACEMENT_NODE_NAME") is { Length: > 0 } n ? n : host;
@@ -73,12 +79,12 @@ if (broken is not null)
 {
     // Keep answering (an exiting sensor is restarted by execd at once, in a loop), with empty reports: a report of
     // 0 bytes and no images would tell Grid Engine this host holds nothing. Say why once.
-    Console.Error.WriteLine("placement-load-sensor: " + broken + "; reporting nothing until fixed (execd restarts the sensor when its file changes)");
+    log.WriteLine("placement-load-sensor: " + broken + "; reporting nothing until fixed (execd restarts the sensor when its file changes)");
 }
 
 var sensor = broken is not null
-    ? new Sensor(host, null, null, Console.Error)
-    : new Sensor(host, cacheRoot!, inventory ?? Path.Combine(cacheRoot!, "inventory.json"), Console.Error);
+    ? new Sensor(host, null, null, log)
+    : new Sensor(host, cacheRoot!, inventory ?? Path.Combine(cacheRoot!, "inventory.json"), log);
 using var stdout = Console.OpenStandardOutput();
 if (once)
 {

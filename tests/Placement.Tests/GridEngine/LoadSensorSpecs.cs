@@ -118,6 +118,26 @@ public sealed class LoadSensorSpecs
         Assert.That(lines, Has.Length.EqualTo(2), "one line for the problem, one for the recovery: " + stderr);
     }
 
+    [Test]
+    public async Task What_the_sensor_has_to_say_also_goes_to_syslog_for_execd_discards_its_stderr()
+    {
+        // A broken configuration leaves the host reporting no images: without syslog nobody would learn why.
+        using var dir = new TempDir("""{"Cache": {"HighWatermark": "lots"}}""");
+        var socketPath = Path.Combine(dir.Path, "log");
+        using var syslog = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        syslog.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        var run = await Placement.Core.Processes.ExternalCommands.RunAsync(new Placement.Core.Processes.ExternalCommand(Repo.LoadSensorBinary, ["--once", "--syslog", socketPath])
+        {
+            Environment = new Dictionary<string, string?> { ["PLACEMENT_CONFIG"] = dir.Config, ["HOST"] = "testhost" },
+        });
+        Assert.That(run.ExitCode, Is.Zero, run.StandardError);
+        var buffer = new byte[8192];
+        var received = await syslog.ReceiveAsync(buffer).WaitAsync(TimeSpan.FromSeconds(5));
+        var message = Encoding.UTF8.GetString(buffer, 0, received);
+        Assert.That(message, Does.StartWith("<28>placement-load-sensor[").And.Contain("]: placement-load-sensor: ").And.Contain("HighWatermark").And.Contain("reporting nothing until fixed"));
+        Assert.That(run.StandardError, Does.Contain("reporting nothing until fixed"), "and on stderr, as before");
+    }
+
     [TestCase("{\"cacheBytes\": 777, \"\\ud800\": 1}")]
     [TestCase("{\"cacheBytes\": 777, \"images\": [{\"\\udc00x\": \"img_000000000000\"}]}")]
     public void An_inventory_property_name_escaping_half_a_surrogate_pair_is_damage_not_a_crash(string json)
