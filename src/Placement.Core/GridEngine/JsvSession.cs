@@ -1,5 +1,6 @@
 using System.Text;
 using Placement.Core.Images;
+using Placement.Core.Processes;
 
 namespace Placement.Core.GridEngine;
 
@@ -133,7 +134,7 @@ public sealed class JsvSession
 
         var resolved = _resolve(image);
         if (resolved.Id is not { } id)
-            return [Result("REJECT", OneLine(resolved.Error ?? $"placement: image reference '{image}' refused"))];
+            return [Result("REJECT", SchedulerCommands.OneLine(resolved.Error ?? $"placement: image reference '{image}' refused"))];
 
         var target = _hard ? hardList : softList;
         if (_complexExists(id))
@@ -144,7 +145,7 @@ public sealed class JsvSession
 
         var output = new List<string>();
         if (_warning is not null)
-            output.Add("LOG WARNING " + OneLine(_warning));
+            output.Add("LOG WARNING " + SchedulerCommands.OneLine(_warning));
         // A list that lost its last entry is sent empty, as jsv_include.sh does.
         foreach (var name in new[] { "l_hard", "l_soft" }.Where(changed.Contains))
             output.Add($"PARAM {name} {(name == "l_hard" ? hardList : softList)}");
@@ -158,8 +159,6 @@ public sealed class JsvSession
     }
 
     private static string Result(string state, string message) => $"RESULT STATE {state} {message}";
-
-    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
 
     /// <summary>The first space-separated word of <paramref name="line"/>; <paramref name="rest"/> is everything after the one space that ends it, verbatim.</summary>
     private static string Word(string line, int start, out string rest)

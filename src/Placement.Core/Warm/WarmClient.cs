@@ -23,7 +23,8 @@ public sealed class WarmClient : IDisposable
         if (nodeUrl.Scheme != Uri.UriSchemeHttp || !string.IsNullOrEmpty(nodeUrl.Query) || !string.IsNullOrEmpty(nodeUrl.UserInfo))
             throw new PlacementException(PlacementErrorKind.Failure, $"node URL '{nodeUrl}' must be http://HOST:PORT/ (the agent's Agent:Listen address)");
         NodeUrl = nodeUrl;
-        _http = new HttpClient { BaseAddress = nodeUrl, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+        // Answers are buffered whole, within Timeout, up to MaxResponseBytes (as PeerFetcher bounds offers).
+        _http = new HttpClient { BaseAddress = nodeUrl, Timeout = timeout ?? TimeSpan.FromSeconds(30), MaxResponseContentBufferSize = MaxResponseBytes };
         _credentials = credentials ?? ((payload, ct) => MungeCommands.EncodeAsync(payload, cancellationToken: ct));
     }
 
@@ -110,43 +111,18 @@ public sealed class WarmClient : IDisposable
             request.Content = new StringContent(body, Encoding.UTF8, "application/json");
         if (credential is not null)
             request.Headers.TryAddWithoutValidation("Authorization", $"{WarmAuthentication.Scheme} {credential}");
-        // HttpClient.Timeout covers the headers only when the body is read as a stream: one deadline for both, so an
-        // answer that stalls mid-body (a dead node, whatever listens on the port) cannot hold the controller's cycle.
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_http.Timeout);
         try
         {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
-            var text = await ReadBoundedAsync(response.Content, $"{method} {path}", deadline.Token).ConfigureAwait(false);
+            using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             return new WarmResponse(response.StatusCode, text);
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            var why = deadline.IsCancellationRequested ? $"no complete answer within {_http.Timeout.TotalSeconds:0} s" : ex.Message;
             throw new PlacementException(PlacementErrorKind.Network,
-                $"node agent {NodeUrl} does not answer {method} {path} ({why}); is `placement agent` running there with Agent:Listen on that address?", ex);
+                $"node agent {NodeUrl} does not answer {method} {path} ({ex.Message}); is `placement agent` running there with Agent:Listen on that address?", ex);
         }
     }
-
-    private async Task<string> ReadBoundedAsync(HttpContent content, string what, CancellationToken cancellationToken)
-    {
-        if (content.Headers.ContentLength is > MaxResponseBytes)
-            throw TooLarge(what);
-        await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            if (buffer.Length + read > MaxResponseBytes)
-                throw TooLarge(what);
-            buffer.Write(chunk, 0, read);
-        }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
-    }
-
-    private PlacementException TooLarge(string what) => new(PlacementErrorKind.Failure,
-        $"{NodeUrl}: {what}: the answer is larger than {MaxResponseBytes >> 20} MiB, more than any Placement agent sends; is a Placement agent listening there?");
 
     private WarmStatus Expect(WarmResponse response, HttpStatusCode wanted, string what)
     {

@@ -35,7 +35,7 @@ public sealed class WarmClientSpecs
         await using var server = new Flood();
         using var client = new WarmClient(new Uri($"http://127.0.0.1:{server.Port}/"));
         var ex = Assert.ThrowsAsync<PlacementException>(() => client.InventoryAsync())!;
-        Assert.That(ex.Message, Does.Contain("GET /v1/inventory: the answer is larger than 16 MiB, more than any Placement agent sends"));
+        Assert.That(ex.Message, Does.Contain("does not answer GET /v1/inventory").And.Contain(WarmClient.MaxResponseBytes.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         Assert.That(server.Sent, Is.LessThan(64L << 20), "the client stopped reading");
     }
 
@@ -48,7 +48,7 @@ public sealed class WarmClientSpecs
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var ex = Assert.ThrowsAsync<PlacementException>(() => client.InventoryAsync())!;
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
-        Assert.That(ex.Message, Does.Contain("does not answer GET /v1/inventory (no complete answer within 1 s)"));
+        Assert.That(ex.Message, Does.Contain("does not answer GET /v1/inventory").And.Contain("Timeout of 1 seconds"));
     }
 
     /// <summary>Sends the headers and a few bytes of the body, then nothing until disposed.</summary>
