@@ -94,8 +94,12 @@ internal static partial class ClusterNodes
     public static async Task RemoveEverywhereAsync(DevCluster cluster, string id)
     {
         foreach (var node in cluster.SlurmNodes)
-            await Cli.RunAsync(["--config", cluster.PlacementConfigFile, "--node", node, "rm", "--force", id]).ConfigureAwait(false);
+            await RemoveFromAsync(cluster, node, id).ConfigureAwait(false);
     }
+
+    /// <summary>Removes the image from one node's cache (ignored when the node does not hold it).</summary>
+    public static Task RemoveFromAsync(DevCluster cluster, string node, string id) =>
+        Cli.RunAsync(["--config", cluster.PlacementConfigFile, "--node", node, "rm", "--force", id]);
 
     /// <summary>Waits (up to a minute) until the node runs no job, so a placement-sensitive check is not fooled by foreign jobs.</summary>
     public static Task WaitUntilIdleAsync(DevCluster cluster, string node) =>

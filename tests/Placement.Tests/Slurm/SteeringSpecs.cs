@@ -99,6 +99,9 @@ public sealed class SteeringSpecs
         var either = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all|site_b"));
         Assert.That(either["Prefer"], Is.EqualTo($"(site_all|site_b)&{_onN2Id}"));
 
+        var pinned = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", $"--constraint=site_all&{_onN2Id}"));
+        Assert.That(pinned["Prefer"], Is.EqualTo($"site_all&{_onN2Id}"), "a constraint that already requires the image is preferred as it is");
+
         var bracketed = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all|[site_b|site_all]"));
         Assert.That(bracketed["Prefer"], Is.EqualTo($"(site_all|[site_b|site_all])&{_onN2Id}"), "the OR outside the brackets binds to & too");
     }
@@ -126,6 +129,73 @@ public sealed class SteeringSpecs
     }
 
     [Test]
+    public async Task Updating_a_pending_jobs_constraint_rebuilds_the_image_preference_around_the_new_one()
+    {
+        var job = await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all");
+        Assert.That(await ShowJobLineAsync(job), Does.Contain(" placement_steer=soft"));
+
+        await UpdateJobAsync(job, "Features=site_b");
+        var updated = await ShowJobAsync(job);
+        Assert.That(updated["Features"], Is.EqualTo("site_b"));
+        Assert.That(updated["Prefer"], Is.EqualTo($"site_b&{_onN2Id}"), "Slurm left Prefer=site_all&img, which it tries instead of site_b");
+
+        await UpdateJobAsync(job, "Features=");
+        Assert.That((await ShowJobAsync(job))["Prefer"], Is.EqualTo(_onN2Id));
+
+        await UpdateJobAsync(job, "Features=site_all|site_b");
+        Assert.That((await ShowJobAsync(job))["Prefer"], Is.EqualTo($"(site_all|site_b)&{_onN2Id}"));
+
+        await UpdateJobAsync(job, $"Features=site_all&{_onN2Id}");
+        Assert.That((await ShowJobAsync(job))["Prefer"], Is.EqualTo($"site_all&{_onN2Id}"), "already in the constraint: not added twice");
+
+        // Not nestable: the preference becomes the constraint itself (the lua cannot clear Prefer).
+        await UpdateJobAsync(job, "Features=(site_all|site_b)|site_b");
+        Assert.That((await ShowJobAsync(job))["Prefer"], Is.EqualTo("(site_all|site_b)|site_b"));
+
+        // An update that sets its own preference keeps it.
+        await UpdateJobAsync(job, "Features=site_all", "Prefer=site_b");
+        Assert.That((await ShowJobAsync(job))["Prefer"], Is.EqualTo("site_b"));
+    }
+
+    [Test]
+    public async Task A_users_own_prefer_is_not_rebuilt_when_the_constraint_is_updated()
+    {
+        var job = await SbatchHeldAsync($"--container-image={_onN2}", "--prefer=site_all", "--constraint=site_all");
+        Assert.That(await ShowJobLineAsync(job), Does.Not.Contain("placement_steer"));
+        await UpdateJobAsync(job, "Features=site_b");
+        Assert.That((await ShowJobAsync(job))["Prefer"], Is.EqualTo("site_all"));
+    }
+
+    [Test]
+    public async Task A_job_whose_constraint_was_updated_runs_where_the_new_constraint_allows_not_on_the_image_node()
+    {
+        // Preferred: n2 (holds the image). New constraint: site_b, on n1 only. With the preference left as submitted
+        // (img alone), Slurm tried it instead of site_b and started the job on n2, which lacks site_b.
+        await ClusterNodes.WaitUntilIdleAsync(_cluster, "n2");
+        var job = await SbatchHeldAsync($"--container-image={_onN2}");
+        await UpdateJobAsync(job, "Features=site_b");
+        Assert.That((await ShowJobAsync(job))["Prefer"], Is.EqualTo($"site_b&{_onN2Id}"));
+        var release = await _cluster.RunSlurmAsync("scontrol", ["release", job]);
+        Assert.That(release.ExitCode, Is.Zero, release.StandardError);
+        var fields = new Dictionary<string, string>();
+        try
+        {
+            await ClusterNodes.WaitUntilAsync(async () =>
+            {
+                fields = await ShowJobAsync(job);
+                return fields["JobState"] is not ("PENDING" or "CONFIGURING" or "RUNNING" or "COMPLETING");
+            }, TimeSpan.FromSeconds(60), () => Task.FromResult($"job {job} still {fields.GetValueOrDefault("JobState")}"));
+            Assert.That(fields["NodeList"], Is.EqualTo("n1"), "site_b is on n1 only");
+        }
+        finally
+        {
+            // The job pulled the image on n1: n2 must stay its only holder for the other specs.
+            await ClusterNodes.RemoveFromAsync(_cluster, "n1", _onN2Id);
+            await ClusterNodes.WaitForFeatureAsync(_cluster, "n1", _onN2Id, present: false, TimeSpan.FromSeconds(5));
+        }
+    }
+
+    [Test]
     public async Task Hard_mode_puts_the_image_feature_into_the_constraint()
     {
         var original = await File.ReadAllTextAsync(Plugstack);
@@ -145,6 +215,16 @@ public sealed class SteeringSpecs
             Assert.That(grouped["Features"], Is.EqualTo($"(site_all|site_b)&site_all&{_onN2Id}"));
             var either = await ShowJobAsync(await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=(site_all|site_b)|site_b"));
             Assert.That(either["Features"], Is.EqualTo("(site_all|site_b)|site_b"), "left as the user wrote it: Slurm refuses nested parentheses");
+
+            // An updated constraint gets the image again, once.
+            var updated = await SbatchHeldAsync($"--container-image={_onN2}", "--constraint=site_all");
+            Assert.That(await ShowJobLineAsync(updated), Does.Contain(" placement_steer=hard"));
+            await UpdateJobAsync(updated, "Features=site_all|site_b");
+            Assert.That((await ShowJobAsync(updated))["Features"], Is.EqualTo($"(site_all|site_b)&{_onN2Id}"));
+            await UpdateJobAsync(updated, $"Features=site_b&{_onN2Id}");
+            Assert.That((await ShowJobAsync(updated))["Features"], Is.EqualTo($"site_b&{_onN2Id}"), "already required: not added twice");
+            await UpdateJobAsync(updated, $"Features={_onN2Id}|site_b");
+            Assert.That((await ShowJobAsync(updated))["Features"], Is.EqualTo($"({_onN2Id}|site_b)&{_onN2Id}"), "only an option, so still added");
         }
         finally
         {
@@ -220,4 +300,14 @@ public sealed class SteeringSpecs
     }
 
     private Task<Dictionary<string, string>> ShowJobAsync(string job) => ClusterNodes.ShowJobAsync(_cluster, job);
+
+    /// <summary>The job's whole <c>scontrol -o show job</c> line (AdminComment holds several space-separated words).</summary>
+    private async Task<string> ShowJobLineAsync(string job) =>
+        (await _cluster.RunSlurmAsync("scontrol", ["-o", "show", "job", job])).StandardOutput;
+
+    private async Task UpdateJobAsync(string job, params string[] settings)
+    {
+        var result = await _cluster.RunSlurmAsync("scontrol", ["update", $"JobId={job}", .. settings]);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+    }
 }
