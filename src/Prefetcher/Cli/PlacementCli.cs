@@ -10,6 +10,14 @@ namespace Placement.Prefetcher.Cli;
 /// </summary>
 internal static class PlacementCli
 {
+    /// <summary>
+    /// How long a SIGTERM/SIGINT waits for the command to finish after its token is cancelled before System.CommandLine
+    /// ends the process anyway (exit 143/130). Its default, 2 s, would cut the agent's drain (up to
+    /// <see cref="Agent.AgentCommand.StopBudget"/>) short; the margin is for the final log and metrics. The agent's unit
+    /// gives systemd's TimeoutStopSec more than this.
+    /// </summary>
+    internal static TimeSpan TerminationTimeout => Agent.AgentCommand.StopBudget + TimeSpan.FromSeconds(5);
+
     public static async Task<int> RunAsync(string[] args)
     {
         var root = new RootCommand(
@@ -43,7 +51,11 @@ internal static class PlacementCli
         {
             // Our own handlers below turn expected failures into their exit codes; System.CommandLine's default
             // handler would print a stack trace and exit 1.
-            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+            return await parse.InvokeAsync(new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                ProcessTerminationTimeout = TerminationTimeout,
+            }).ConfigureAwait(false);
         }
         catch (ConfigurationErrorsException ex)
         {

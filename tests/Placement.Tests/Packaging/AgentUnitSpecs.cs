@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Placement.Prefetcher.Agent;
+using Placement.Prefetcher.Cli;
 using Placement.Tests.Support;
 
 namespace Placement.Tests.Packaging;
@@ -22,5 +23,14 @@ public sealed partial class AgentUnitSpecs
         // Room for the loops to notice the stop (scontrol killed), the log and metrics flush, and a slow node.
         Assert.That(timeout, Is.GreaterThanOrEqualTo(AgentCommand.StopBudget * 2),
             $"TimeoutStopSec={timeout.TotalSeconds} s against a stop that may wait {AgentCommand.StopBudget.TotalSeconds} s: systemd would SIGKILL the agent before it logged its stop");
+        Assert.That(timeout, Is.GreaterThan(PlacementCli.TerminationTimeout), "systemd must not SIGKILL the agent before the CLI's own forced exit");
+    }
+
+    [Test]
+    public void The_command_line_waits_for_the_agents_drain_before_ending_the_process_on_SIGTERM()
+    {
+        // System.CommandLine ends the process ProcessTerminationTimeout after SIGTERM whatever the handler is doing
+        // (default 2 s), which cut the agent's drain of socket requests and warm-ups short.
+        Assert.That(PlacementCli.TerminationTimeout, Is.GreaterThan(AgentCommand.StopBudget));
     }
 }
