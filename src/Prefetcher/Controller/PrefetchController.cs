@@ -141,6 +141,9 @@ internal sealed class PrefetchController : IDisposable
         _unreachable = unreachable;
         PlacementMetrics.PrefetchAgentsUnreachable.Set(unreachable.Count);
 
+        // A memory of ids to references, refilled from every cycle's inventories: cleared when large, as _ids is.
+        if (_knownRefs.Count > 10_000)
+            _knownRefs.Clear();
         foreach (var (_, inventory, _, _) in agents)
         {
             foreach (var image in inventory?.Images ?? [])
@@ -289,6 +292,8 @@ internal sealed class PrefetchController : IDisposable
         reference ??= _knownRefs.GetValueOrDefault(id);
         if (reference is null)
         {
+            if (_unresolved.Count > 10_000)
+                _unresolved.Clear(); // a bounded memory of what was said, as Note's
             if (_unresolved.Add(id))
                 _log.Write("demand", _sge is null
                     ? $"job {job.Id} wants {id} but its reference is unknown (no placement_image= for it in AdminComment: is deploy/slurm/job_submit.lua current?); it is not warmed until a node caches it"
@@ -376,9 +381,11 @@ internal sealed class PrefetchController : IDisposable
         foreach (var sent in _sent.Values.ToList())
         {
             var agent = agents.FirstOrDefault(a => a.Node == sent.Node);
-            if (agent?.Warms is null)
+            if (agent is { Warms: null })
                 continue; // unreachable now: decide when it answers again
-            var status = agent.Warms.Warms.FirstOrDefault(w => w.Id == sent.Id && w.Created >= sent.Sent.AddMinutes(-5));
+            // No agent at all: the scheduler no longer lists the node (removed from the cluster); kept, its entry would
+            // stay for the controller's lifetime.
+            var status = agent?.Warms!.Warms.FirstOrDefault(w => w.Id == sent.Id && w.Created >= sent.Sent.AddMinutes(-5));
             string outcome;
             if (status is null)
                 outcome = "lost";

@@ -93,6 +93,27 @@ public sealed class ControllerAgentSpecs
     }
 
     [Test]
+    public async Task A_warm_up_sent_to_a_node_the_scheduler_no_longer_lists_is_counted_lost_and_forgotten()
+    {
+        using var dir = new TempDir();
+        await using var leaving = new FakeAgent("n1", "{\"node\":\"n1\",\"warms\":[]}", Inventory("n1", "[]"));
+        var options = Options(dir, "n1 idle 0.00 2\n", Job7, leaving);
+        var log = new StringWriter();
+        using var controller = new PrefetchController(options, new ControllerLog(log), (_, _) => Task.FromResult("credential"));
+        var first = await controller.CycleAsync(dryRun: false, CancellationToken.None);
+        Assert.That(first!.Warms.Select(w => w.Node), Is.EqualTo(new[] { "n1" }), first.ToTable());
+        var lost = Placement.Core.Metrics.PlacementMetrics.PrefetchWarms.WithLabels("demand", "lost");
+        var before = lost.Value;
+
+        // n1 leaves the cluster: sinfo lists no node, so the controller never hears of that warm-up again.
+        File.WriteAllText(Path.Combine(dir.Path, "sinfo.out"), "");
+        await controller.CycleAsync(dryRun: false, CancellationToken.None);
+        await controller.CycleAsync(dryRun: false, CancellationToken.None);
+
+        Assert.That(lost.Value - before, Is.EqualTo(1), "counted once, then forgotten");
+    }
+
+    [Test]
     public async Task An_agent_slow_to_accept_a_warm_up_does_not_hold_up_the_requests_to_the_other_nodes()
     {
         using var dir = new TempDir();
