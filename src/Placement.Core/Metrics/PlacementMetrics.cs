@@ -7,10 +7,42 @@ namespace Placement.Core.Metrics;
 /// <c>_total</c>, durations in <c>_seconds</c>, sizes in <c>_bytes</c>. Label values come from small fixed
 /// sets (requester, source kind, reason), never from image references.
 /// Short-lived processes (CLI, SPANK library, load sensor) update them but do not serve them; the node
-/// agent serves /metrics.
+/// agent serves /metrics (<see cref="AgentRegistry"/>), the prefetch controller its own (<see cref="ControllerRegistry"/>):
+/// each process exports its own families only, so a scrape of the controller shows no node-cache gauges at 0 (which
+/// the shipped cache-full alert would take for a full cache) and an agent's no controller counters at 0.
 /// </summary>
 public static class PlacementMetrics
 {
+    /// <summary>What the node agent's /metrics exports: every metric here but the controller's, and process_*/dotnet_*.
+    /// The default registry, set up first, before any metric touches it: prometheus-net's process_* and dotnet_* besides
+    /// ours, not the .NET meters (Kestrel's, HttpClient's labelled by server address and port: one series per registry
+    /// and peer node), event counters, or prometheus-net's own debug metrics.</summary>
+    public static readonly CollectorRegistry AgentRegistry = AgentDefaults();
+
+    /// <summary>What the controller's /metrics exports: the <c>placement_prefetch_</c> metrics below that the controller
+    /// updates (not <see cref="PrefetchWastedBytes"/>, an eviction counter of the node cache), and process_*/dotnet_*.</summary>
+    public static readonly CollectorRegistry ControllerRegistry = NewControllerRegistry();
+
+    private static readonly MetricFactory Controller = Prometheus.Metrics.WithCustomRegistry(ControllerRegistry);
+
+    private static CollectorRegistry AgentDefaults()
+    {
+        Prometheus.Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions
+        {
+            SuppressDebugMetrics = true,
+            SuppressEventCounters = true,
+            SuppressMeters = true,
+        });
+        return Prometheus.Metrics.DefaultRegistry;
+    }
+
+    private static CollectorRegistry NewControllerRegistry()
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        DotNetStats.Register(registry);
+        return registry;
+    }
+
     /// <summary>Requesters: job, prefetch, importer, cli, sge-prolog.</summary>
     public static readonly Counter Hits = Prometheus.Metrics.CreateCounter(
         "placement_cache_hits_total", "Image requests answered from the node cache.", "requester");
@@ -61,7 +93,7 @@ public static class PlacementMetrics
         "placement_pull_slot_wait_seconds", "Time a pull waited for one of the node's pull slots (cap=node: Cache:MaxConcurrentPulls) or of its user's (cap=user: Cache:MaxConcurrentPullsPerUser).",
         new HistogramConfiguration { LabelNames = ["cap"], Buckets = [0.1, 1, 10, 60, 300, 1800] });
 
-    /// <summary>Reasons: watermark, manual.</summary>
+    /// <summary>Reasons: watermark (the only one: `placement rm` removes, it does not evict).</summary>
     public static readonly Counter Evictions = Prometheus.Metrics.CreateCounter(
         "placement_evictions_total", "Images evicted from the cache.", "reason");
 
@@ -141,31 +173,31 @@ public static class PlacementMetrics
     // ---- prefetch controller (placement controller; docs/prefetch.md) ----
 
     /// <summary>Policies: pinned, demand, popularity. Actions: warm, need, satisfied, skip, defer.</summary>
-    public static readonly Counter PrefetchDecisions = Prometheus.Metrics.CreateCounter(
+    public static readonly Counter PrefetchDecisions = Controller.CreateCounter(
         "placement_prefetch_decisions_total", "Planner decisions (one per image and node considered), by policy and action.", "policy", "action");
 
     /// <summary>Results: accepted, rejected (the agent answered an error), unreachable.</summary>
-    public static readonly Counter PrefetchRequests = Prometheus.Metrics.CreateCounter(
+    public static readonly Counter PrefetchRequests = Controller.CreateCounter(
         "placement_prefetch_requests_total", "Warm requests the controller sent to node agents, by policy and result.", "policy", "result");
 
-    /// <summary>Outcomes: pulled, hit, failed, cancelled, lost (the agent forgot it: restarted).</summary>
-    public static readonly Counter PrefetchWarms = Prometheus.Metrics.CreateCounter(
+    /// <summary>Outcomes: pulled, hit, failed, cancelled, lost (the agent forgot it: restarted; or its node left the cluster).</summary>
+    public static readonly Counter PrefetchWarms = Controller.CreateCounter(
         "placement_prefetch_warms_total", "Warm-ups the controller requested that finished, by policy and outcome.", "policy", "outcome");
 
     /// <summary>Results: ok, dry_run, scheduler_unreachable, failed.</summary>
-    public static readonly Counter PrefetchCycles = Prometheus.Metrics.CreateCounter(
+    public static readonly Counter PrefetchCycles = Controller.CreateCounter(
         "placement_prefetch_cycles_total", "Planning cycles of the prefetch controller, by result.", "result");
 
-    public static readonly Histogram PrefetchCycleSeconds = Prometheus.Metrics.CreateHistogram(
+    public static readonly Histogram PrefetchCycleSeconds = Controller.CreateHistogram(
         "placement_prefetch_cycle_seconds", "Duration of one planning cycle (scheduler, agents, plan, requests).",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.05, 2, 10) });
 
-    public static readonly Gauge PrefetchPendingJobs = Prometheus.Metrics.CreateGauge(
+    public static readonly Gauge PrefetchPendingJobs = Controller.CreateGauge(
         "placement_prefetch_pending_jobs", "Pending jobs with a container image, at the last cycle.");
 
-    public static readonly Gauge PrefetchWarmsInFlight = Prometheus.Metrics.CreateGauge(
+    public static readonly Gauge PrefetchWarmsInFlight = Controller.CreateGauge(
         "placement_prefetch_warms_in_flight", "Warm-ups queued or running on all nodes (any requester), at the last cycle.");
 
-    public static readonly Gauge PrefetchAgentsUnreachable = Prometheus.Metrics.CreateGauge(
+    public static readonly Gauge PrefetchAgentsUnreachable = Controller.CreateGauge(
         "placement_prefetch_agents_unreachable", "Node agents that did not answer at the last cycle.");
 }

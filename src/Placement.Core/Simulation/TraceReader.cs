@@ -35,7 +35,7 @@ public static class TraceReader
         if (Directory.Exists(path))
             throw new PlacementException(PlacementErrorKind.Usage, $"trace '{path}' is a directory; give the trace file");
         if (!File.Exists(path))
-            throw new PlacementException(PlacementErrorKind.Usage, $"trace file '{path}' does not exist");
+            throw new PlacementException(PlacementErrorKind.NotFound, $"trace file '{path}' does not exist; check the path (generate one with `placement simulate generate --out FILE`)");
         var name = Path.GetFileName(path);
         FileStream file;
         try

@@ -44,7 +44,7 @@ internal sealed class AgentHttpApi : IDisposable
         _server = new HttpServer(address,
             "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API", log,
             HttpLimits.For(cache.Options.Agent), "Agent:MaxHttpConnections, Agent:MaxHttpConnectionsPerClient", "the agent");
-        Metrics.DefaultRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
+        PlacementMetrics.AgentRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
     }
 
     public ListenAddress Address { get; }
@@ -125,7 +125,7 @@ internal sealed class AgentHttpApi : IDisposable
             switch (path)
             {
                 case "/metrics" when method == "GET":
-                    await HttpServer.WriteMetricsAsync(response, cancellationToken).ConfigureAwait(false);
+                    await HttpServer.WriteMetricsAsync(response, PlacementMetrics.AgentRegistry, cancellationToken).ConfigureAwait(false);
                     break;
                 case "/v1/inventory" when method == "GET":
                     await WriteJsonAsync(response, 200, _cache.BuildInventory(withLeases: true), CacheJsonContext.Default.Inventory).ConfigureAwait(false);

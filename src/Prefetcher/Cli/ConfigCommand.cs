@@ -14,7 +14,8 @@ internal static class ConfigCommand
         check.SetAction(parse =>
         {
             GlobalOptions.LoadOptions(parse);
-            Console.WriteLine($"configuration OK ({PlacementConfiguration.ResolvePath(parse.GetValue(GlobalOptions.Config)).Path})");
+            var path = PlacementConfiguration.ResolvePath(parse.GetValue(GlobalOptions.Config)).Path;
+            Console.WriteLine(File.Exists(path) ? $"configuration OK ({path})" : $"configuration OK (defaults and environment: no file at {path})");
             return ExitCodes.Ok;
         });
 

@@ -54,7 +54,8 @@ internal static class ControllerCommand
             if (parse.GetValue(Once))
             {
                 var plan = await controller.CycleAsync(dryRun: false, ct).ConfigureAwait(false);
-                return plan is null ? ExitCodes.Failure : ExitCodes.Ok;
+                // As --dry-run: a scheduler that does not answer is a network failure (5), any other failed cycle 1.
+                return plan is not null ? ExitCodes.Ok : controller.SchedulerDown ? ExitCodes.Network : ExitCodes.Failure;
             }
 
             using var stop = new StopSignals(ct);

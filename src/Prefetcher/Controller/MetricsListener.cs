@@ -27,7 +27,7 @@ internal sealed class MetricsListener : IDisposable
         }
         try
         {
-            await HttpServer.WriteMetricsAsync(response, cancellationToken).ConfigureAwait(false);
+            await HttpServer.WriteMetricsAsync(response, Placement.Core.Metrics.PlacementMetrics.ControllerRegistry, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {

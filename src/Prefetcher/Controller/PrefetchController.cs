@@ -73,7 +73,10 @@ internal sealed class PrefetchController : IDisposable
         }
     }
 
-    /// <summary>One cycle; returns the plan (null when the scheduler could not be read).</summary>
+    /// <summary>The last cycle could not read the scheduler.</summary>
+    public bool SchedulerDown => _schedulerDown;
+
+    /// <summary>One cycle; returns the plan (null when the scheduler could not be read, or the cycle failed).</summary>
     public async Task<PrefetchPlan?> CycleAsync(bool dryRun, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();

@@ -223,11 +223,11 @@ internal sealed class HttpServer : IDisposable
         }
     }
 
-    /// <summary>Answers with every registered metric in Prometheus's text format (the response is buffered to give its length).</summary>
-    public static async Task WriteMetricsAsync(HttpResponse response, CancellationToken cancellationToken)
+    /// <summary>Answers with the metrics of <paramref name="registry"/> in Prometheus's text format (the response is buffered to give its length).</summary>
+    public static async Task WriteMetricsAsync(HttpResponse response, Prometheus.CollectorRegistry registry, CancellationToken cancellationToken)
     {
         using var buffer = new MemoryStream();
-        await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(buffer, cancellationToken).ConfigureAwait(false);
+        await registry.CollectAndExportAsTextAsync(buffer, cancellationToken).ConfigureAwait(false);
         response.StatusCode = 200;
         response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         response.ContentLength = buffer.Length;

@@ -1,3 +1,4 @@
+using Placement.Core;
 using Placement.Core.Images;
 using Placement.Tests.Agent;
 using Placement.Tests.Cluster;
@@ -197,6 +198,50 @@ public sealed class PrefetchControllerSpecs
     }
 
     [Test]
+    public async Task The_controller_and_the_agents_each_export_their_own_metrics_only()
+    {
+        var port = Placement.Tests.Sources.FreePort.Next();
+        var config = _harness.WriteConfig(prefetch: new() { ["Listen"] = $"127.0.0.1:{port}" });
+        var controller = _harness.Start(config);
+        string text = "";
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            await ClusterNodes.WaitUntilAsync(async () =>
+            {
+                try
+                {
+                    text = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+                    return text.Contains("placement_prefetch_cycles_total{", StringComparison.Ordinal);
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(20), () => Task.FromResult("the controller's /metrics shows no finished cycle"));
+        }
+        finally
+        {
+            await ControllerHarness.StopAsync(controller, config);
+        }
+        var families = Families(text);
+        Assert.That(families, Does.Contain("placement_prefetch_warms_in_flight").And.Contain("process_cpu_seconds_total"));
+        Assert.That(families.Where(f => f.StartsWith("placement_", StringComparison.Ordinal)), Is.All.StartsWith("placement_prefetch_"),
+            "no node-cache metrics: at 0 on the controller, placement_cache_free_bytes tripped the cache-full alert");
+        Assert.That(families, Does.Not.Contain("placement_prefetch_wasted_bytes_total"), "an agent's eviction counter");
+
+        var agent = Families(await http.GetStringAsync(new Uri(_cluster.AgentUrl("n1"), "metrics")));
+        Assert.That(agent, Does.Contain("placement_cache_free_bytes").And.Contain("placement_prefetch_wasted_bytes_total").And.Contain("process_cpu_seconds_total"));
+        Assert.That(agent.Where(f => f.StartsWith("placement_prefetch_", StringComparison.Ordinal)), Is.EqualTo(new[] { "placement_prefetch_wasted_bytes_total" }));
+        Assert.That(agent.Where(f => !f.StartsWith("placement_", StringComparison.Ordinal) && !f.StartsWith("process_", StringComparison.Ordinal) && !f.StartsWith("dotnet_", StringComparison.Ordinal)),
+            Is.Empty, "no .NET meters (HttpClient's are labelled by server address and port), event counters or prometheus-net debug metrics");
+    }
+
+    /// <summary>The metric families named by the # TYPE lines of a Prometheus text exposition.</summary>
+    private static List<string> Families(string text) =>
+        text.Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]).ToList();
+
+    [Test]
     public async Task The_controller_survives_the_scheduler_being_down_and_warms_once_it_answers_again()
     {
         var image = await ClusterNodes.MakeImageAsync(_dir.Path, "outage");
@@ -210,7 +255,7 @@ public sealed class PrefetchControllerSpecs
             catalog: new() { ["prefetch_outage"] = new Dictionary<string, object> { ["Ref"] = image, ["Pinned"] = true } });
 
         var once = await _harness.RunAsync(config, "--once");
-        Assert.That(once.ExitCode, Is.EqualTo(1), "one cycle without the scheduler plans nothing");
+        Assert.That(once.ExitCode, Is.EqualTo(ExitCodes.Network), "one cycle without the scheduler plans nothing: a network failure, as for --dry-run");
         Assert.That(once.StandardError, Does.Contain("cannot read jobs and nodes"));
 
         var controller = _harness.Start(config);

@@ -54,6 +54,15 @@ public sealed class SimulateCliSpecs
     }
 
     [Test]
+    public async Task A_trace_file_that_does_not_exist_exits_4_as_every_file_not_found()
+    {
+        var (code, error, output) = await Simulate("--trace", "{bad}-missing.csv", "--nodes", "4");
+        Assert.That(code, Is.EqualTo(ExitCodes.NotFound), error);
+        Assert.That(error, Does.StartWith("placement: simulate: trace file '").And.Contain("bad.csv-missing.csv' does not exist; check the path"));
+        Assert.That(output, Is.Empty);
+    }
+
+    [Test]
     public async Task A_bad_trace_line_exits_2_naming_the_file_line_field_and_value()
     {
         var (code, error, _) = await Simulate("--trace", "{bad}", "--nodes", "4");
