@@ -28,11 +28,13 @@ internal sealed class Transfer(int node, int image, long size, bool prefetch, in
 }
 
 /// <summary>
-/// Fluid model of pulls. Registry pulls: at most <c>concurrency</c> are served at once (others wait FIFO); each active one
-/// gets min(node bandwidth / pulls on its node, registry bandwidth / active registry pulls). Peer copies start at once,
-/// outside the registry's cap and bandwidth, at min(node bandwidth / pulls on the receiving node, node bandwidth /
-/// uploads on the sending node) (full-duplex NICs: a node's uploads and downloads do not share). Rates are recomputed
-/// whenever a transfer starts or ends, so the next completion time is exact for this model.
+/// Fluid model of pulls. Registry pulls: at most <c>concurrency</c> are served at once (others wait FIFO). Bandwidth is
+/// shared max-min fairly (progressive filling, as TCP flows roughly share links) among three kinds of links: each node's
+/// download (node bandwidth), each node's upload (node bandwidth; full-duplex NICs: a node's uploads and downloads do not
+/// share) and the registry (registry bandwidth). A registry pull crosses its node's download and the registry; a peer
+/// copy its node's download and the sender's upload, outside the registry's cap and bandwidth. Every transfer grows at
+/// the same pace until one of its links is full; what a transfer held back by its node cannot use goes to the others.
+/// Rates are recomputed whenever a transfer starts or ends, so the next completion time is exact for this model.
 /// </summary>
 internal sealed class TransferModel(int nodes, double nodeBandwidth, double registryBandwidth, int concurrency)
 {
@@ -40,6 +42,12 @@ internal sealed class TransferModel(int nodes, double nodeBandwidth, double regi
     private readonly Queue<Transfer> _waiting = new();
     private readonly int[] _perNode = new int[nodes];
     private readonly int[] _uploads = new int[nodes];
+    // Progressive filling's per-link state (reset for the links in use at every Reschedule).
+    private readonly double[] _downLeft = new double[nodes];
+    private readonly double[] _upLeft = new double[nodes];
+    private readonly int[] _downOpen = new int[nodes];
+    private readonly int[] _upOpen = new int[nodes];
+    private readonly List<Transfer> _open = [];
     private int _registryActive;
     private double _last;
 
@@ -72,7 +80,9 @@ internal sealed class TransferModel(int nodes, double nodeBandwidth, double regi
         for (var i = _active.Count - 1; i >= 0; i--)
         {
             var t = _active[i];
-            if (t.Remaining <= 1 + t.Size * 1e-9)
+            // Done, or so nearly that its end rounds to now: far into a long trace (submit times of ~3e7 s) the clock's
+            // resolution leaves bytes whose remaining time adds nothing to now, and the same event would fire forever.
+            if (t.Remaining <= 1 + t.Size * 1e-9 || now + t.Remaining / t.Rate <= now)
             {
                 _active.RemoveAt(i);
                 _perNode[t.Node]--;
@@ -88,22 +98,83 @@ internal sealed class TransferModel(int nodes, double nodeBandwidth, double regi
             Activate(_waiting.Dequeue());
     }
 
-    /// <summary>Recomputes rates; returns the time of the next completion (or +∞) and bumps <see cref="Version"/>.</summary>
+    /// <summary>Recomputes rates; returns the time of the next completion (or +∞), always later than
+    /// <paramref name="now"/>, and bumps <see cref="Version"/>.</summary>
     public double Reschedule(double now)
     {
         Version++;
-        var next = double.PositiveInfinity;
         if (_active.Count == 0)
-            return next;
-        var registryShare = _registryActive == 0 ? 0 : registryBandwidth / _registryActive;
+            return double.PositiveInfinity;
+        ShareFairly();
+        var next = double.PositiveInfinity;
+        foreach (var t in _active)
+            next = Math.Min(next, now + t.Remaining / t.Rate);
+        return Math.Max(next, Math.BitIncrement(now));
+    }
+
+    /// <summary>Max-min fair rates by progressive filling: all open transfers grow by the largest step no link in use
+    /// can refuse; the transfers crossing a link that is then full keep their rate; repeat until none is open. Each round
+    /// fills at least one link, so there are at most as many rounds as links in use.</summary>
+    private void ShareFairly()
+    {
+        var registryLeft = registryBandwidth;
+        var registryOpen = 0;
         foreach (var t in _active)
         {
-            var down = nodeBandwidth / _perNode[t.Node];
-            t.Rate = t.FromPeer ? Math.Min(down, nodeBandwidth / _uploads[t.Source]) : Math.Min(down, registryShare);
-            next = Math.Min(next, now + t.Remaining / t.Rate);
+            t.Rate = 0;
+            _downLeft[t.Node] = nodeBandwidth;
+            _downOpen[t.Node] = 0;
+            if (t.FromPeer)
+            {
+                _upLeft[t.Source] = nodeBandwidth;
+                _upOpen[t.Source] = 0;
+            }
         }
-        return next;
+        _open.Clear();
+        foreach (var t in _active)
+        {
+            _open.Add(t);
+            _downOpen[t.Node]++;
+            if (t.FromPeer)
+                _upOpen[t.Source]++;
+            else
+                registryOpen++;
+        }
+        while (_open.Count > 0)
+        {
+            var step = double.PositiveInfinity;
+            foreach (var t in _open)
+            {
+                step = Math.Min(step, _downLeft[t.Node] / _downOpen[t.Node]);
+                step = Math.Min(step, t.FromPeer ? _upLeft[t.Source] / _upOpen[t.Source] : registryLeft / registryOpen);
+            }
+            foreach (var t in _open)
+            {
+                t.Rate += step;
+                _downLeft[t.Node] -= step;
+                if (t.FromPeer)
+                    _upLeft[t.Source] -= step;
+                else
+                    registryLeft -= step;
+            }
+            var registryFull = Full(registryLeft, registryBandwidth);
+            for (var i = _open.Count - 1; i >= 0; i--)
+            {
+                var t = _open[i];
+                if (!Full(_downLeft[t.Node], nodeBandwidth) && !(t.FromPeer ? Full(_upLeft[t.Source], nodeBandwidth) : registryFull))
+                    continue;
+                _open.RemoveAt(i);
+                _downOpen[t.Node]--;
+                if (t.FromPeer)
+                    _upOpen[t.Source]--;
+                else
+                    registryOpen--;
+            }
+        }
     }
+
+    /// <summary>A link with (next to) nothing left of its capacity.</summary>
+    private static bool Full(double left, double capacity) => left <= capacity * 1e-12;
 
     private void Activate(Transfer t)
     {
