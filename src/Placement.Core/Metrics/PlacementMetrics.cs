@@ -198,6 +198,12 @@ public static class PlacementMetrics
     public static readonly Gauge PrefetchWarmsInFlight = Controller.CreateGauge(
         "placement_prefetch_warms_in_flight", "Warm-ups queued or running on all nodes (any requester), at the last cycle.");
 
+    /// <summary>The controller's own <see cref="HttpConnectionsRefused"/> (its /metrics server has the same limits).</summary>
+    public static readonly Counter ControllerHttpConnectionsRefused = Controller.CreateCounter(
+        "placement_http_connections_refused_total",
+        "Connections to the HTTP API answered 503 and closed at once: node_limit (Agent:MaxHttpConnections open) or client_limit (Agent:MaxHttpConnectionsPerClient open from that address).",
+        "reason");
+
     public static readonly Gauge PrefetchAgentsUnreachable = Controller.CreateGauge(
         "placement_prefetch_agents_unreachable", "Node agents that did not answer at the last cycle.");
 }

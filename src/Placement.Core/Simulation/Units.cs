@@ -38,8 +38,14 @@ public static class Units
                 factor = char.ToUpperInvariant(number[^1]) switch { 'K' => 1e3, 'M' => 1e6, 'G' => 1e9, 'T' => 1e12, _ => 0 };
                 number = number[..^1];
             }
-            if (factor > 0 && double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var bits) && bits > 0 && double.IsFinite(bits))
+            if (factor > 0 && double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var bits) && bits > 0)
             {
+                if (!double.IsFinite(bits * factor))
+                {
+                    // 1e300Tbit: infinite, which the transfer model would take for a full link at once.
+                    error = $"'{text}' is too large a bandwidth; give at most about 1e300 bits per second (e.g. 400Gbit)";
+                    return false;
+                }
                 bytesPerSecond = bits * factor / 8;
                 return true;
             }

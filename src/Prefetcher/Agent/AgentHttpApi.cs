@@ -43,7 +43,7 @@ internal sealed class AgentHttpApi : IDisposable
         _log = log;
         _server = new HttpServer(address,
             "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API", log,
-            HttpLimits.For(cache.Options.Agent), "Agent:MaxHttpConnections, Agent:MaxHttpConnectionsPerClient", "the agent");
+            HttpLimits.For(cache.Options.Agent), "Agent:MaxHttpConnections, Agent:MaxHttpConnectionsPerClient", "the agent", PlacementMetrics.HttpConnectionsRefused);
         PlacementMetrics.AgentRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
     }
 

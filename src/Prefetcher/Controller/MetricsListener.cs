@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Placement.Core;
 using Placement.Core.Configuration;
+using Placement.Core.Metrics;
 using Placement.Prefetcher.Http;
 
 namespace Placement.Prefetcher.Controller;
@@ -13,7 +14,7 @@ internal sealed class MetricsListener : IDisposable
 
     public MetricsListener(ListenAddress address, DaemonLog log) =>
         _server = new HttpServer(address, "choose another address with Prefetch:Listen or `placement controller --listen IP:PORT`, or \"\" for no /metrics", log,
-            HttpLimits.For(new AgentOptions()), "the Agent section's defaults", "the controller");
+            HttpLimits.For(new AgentOptions()), "the Agent section's defaults", "the controller", PlacementMetrics.ControllerHttpConnectionsRefused);
 
     public Task RunAsync(CancellationToken cancellationToken) => _server.RunAsync(ServeAsync, cancellationToken);
 

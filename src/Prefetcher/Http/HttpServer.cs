@@ -54,6 +54,7 @@ internal sealed class HttpServer : IDisposable
     private readonly DaemonLog _log;
     private readonly string _limitsHint;
     private readonly string _serverName;
+    private readonly Prometheus.Counter _refusals;
     private readonly ConnectionCounts _connections;
     private readonly TaskCompletionSource<Func<HttpContext, CancellationToken, Task>> _handler = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
@@ -62,9 +63,12 @@ internal sealed class HttpServer : IDisposable
     /// <param name="log">The daemon's log.</param>
     /// <param name="limitsHint">Where the admin changes <paramref name="limits"/>, for the 503 answers.</param>
     /// <param name="serverName">What the server is, for the 503 answers ("the agent").</param>
-    public HttpServer(ListenAddress address, string howToChange, DaemonLog log, HttpLimits limits, string limitsHint, string serverName)
+    /// <param name="refusals">Counts refused connections by reason: the process's own
+    /// <c>placement_http_connections_refused_total</c> (each daemon exports its own registry).</param>
+    public HttpServer(ListenAddress address, string howToChange, DaemonLog log, HttpLimits limits, string limitsHint, string serverName, Prometheus.Counter refusals)
     {
         _serverName = serverName;
+        _refusals = refusals;
         Address = address;
         Limits = limits;
         _log = log;
@@ -156,7 +160,7 @@ internal sealed class HttpServer : IDisposable
         var (reason, message) = refused == ConnectionCounts.Refusal.Node
             ? ("node_limit", $"{_serverName} already has {Limits.MaxConnections} connections open ({_limitsHint}); try again shortly")
             : ("client_limit", $"{client} already has {Limits.MaxConnectionsPerClient} connections open to {_serverName} ({_limitsHint}); close idle ones or try again shortly");
-        PlacementMetrics.HttpConnectionsRefused.WithLabels(reason).Inc();
+        _refusals.WithLabels(reason).Inc();
         if (_connections.ShouldLog(reason))
             _log.Write("http", $"{Address.Address}:{Address.Port}: refused a connection from {client}: {message} (logged once a minute)");
         await RefuseAsync(connection, message).ConfigureAwait(false);

@@ -27,6 +27,16 @@ public sealed partial class AgentUnitSpecs
     }
 
     [Test]
+    public void Systemd_lets_the_controller_end_on_its_own_before_it_would_kill_it()
+    {
+        var unit = File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", "placement-controller.service"));
+        var match = TimeoutStopSec().Match(unit);
+        Assert.That(match.Success, Is.True, "the unit sets TimeoutStopSec");
+        var timeout = TimeSpan.FromSeconds(int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture));
+        Assert.That(timeout, Is.GreaterThan(PlacementCli.TerminationTimeout), "systemd would SIGKILL the controller before the CLI's own forced exit");
+    }
+
+    [Test]
     public void The_command_line_waits_for_the_agents_drain_before_ending_the_process_on_SIGTERM()
     {
         // System.CommandLine ends the process ProcessTerminationTimeout after SIGTERM whatever the handler is doing

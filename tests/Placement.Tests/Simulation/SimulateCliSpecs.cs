@@ -27,6 +27,7 @@ public sealed class SimulateCliSpecs
     [TestCase("--node-bandwidth fast", "placement: simulate: --node-bandwidth: 'fast' is not a bandwidth above 0; give bits per second")]
     [TestCase("--registry-bandwidth 0", "placement: simulate: --registry-bandwidth: '0' is not a bandwidth above 0")]
     [TestCase("--node-bandwidth 0Gbit", "placement: simulate: --node-bandwidth: '0Gbit' is not a bandwidth above 0")]
+    [TestCase("--registry-bandwidth 1e300Tbit", "placement: simulate: --registry-bandwidth: '1e300Tbit' is too large a bandwidth")]
     [TestCase("--registry-concurrency 1.5", "placement: simulate: --registry-concurrency: '1.5' is not a whole number from 1 to 1000000")]
     [TestCase("--prefetch-interval 0", "placement: simulate: --prefetch-interval: '0' is not a number from 1 to 86400")]
     [TestCase("--policies cache,lru", "placement: simulate: --policies: unknown policy 'lru'; known: no-cache, cache, k8s-imagelocality, prefer, placement")]
