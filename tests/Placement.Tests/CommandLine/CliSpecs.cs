@@ -93,6 +93,22 @@ public sealed class CliSpecs
     }
 
     [Test]
+    public async Task Config_check_names_the_file_it_read_and_says_when_it_read_none()
+    {
+        using var dir = new TempDir("""{ "Cache": { "Root": "/from/file" } }""");
+        var read = await Cli.RunAsync(["--config", dir.Config, "config", "check"]);
+        Assert.That(read.ExitCode, Is.Zero, read.StandardError);
+        Assert.That(read.StandardOutput.Trim(), Is.EqualTo($"configuration OK ({dir.Config})"));
+
+        // No --config, no $PLACEMENT_CONFIG: the default file, which may be absent (all defaults).
+        var byDefault = await Cli.RunAsync(["config", "check"], new Dictionary<string, string?> { ["PLACEMENT_CONFIG"] = null });
+        Assert.That(byDefault.ExitCode, Is.Zero, byDefault.StandardError);
+        Assert.That(byDefault.StandardOutput.Trim(), Is.EqualTo(File.Exists("/etc/placement/placement.json")
+            ? "configuration OK (/etc/placement/placement.json)"
+            : "configuration OK (defaults and environment: no file at /etc/placement/placement.json)"));
+    }
+
+    [Test]
     public async Task Environment_overrides_the_file_and_PLACEMENT_CONFIG_names_it()
     {
         using var dir = new TempDir("""{ "Cache": { "Root": "/from/file", "ParallelDownloads": 2 } }""");
