@@ -166,7 +166,7 @@ public sealed class PeerFetcher : IDisposable
         var url = new Uri(_options.Prefetch.AgentUrlFor(holder), path);
         try
         {
-            var credential = await MungeCommands.EncodeAsync(WarmAuthentication.Payload("GET", path, holder, ReadOnlySpan<byte>.Empty),
+            var credential = await MungeCommands.EncodeAsync(WarmAuthentication.Payload("GET", PeerHeaders.SignedOfferPath(path, _self), holder, ReadOnlySpan<byte>.Empty),
                 _options.Peers.MungePath, cancellationToken: cancellationToken).ConfigureAwait(false);
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             request.Headers.TryAddWithoutValidation("Authorization", $"{WarmAuthentication.Scheme} {credential}");

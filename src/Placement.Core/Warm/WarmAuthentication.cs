@@ -31,6 +31,22 @@ public static class WarmAuthentication
         if (space <= 0 || !authorization.AsSpan(0, space).Equals(Scheme, StringComparison.OrdinalIgnoreCase))
             return null;
         var credential = authorization[(space + 1)..].Trim();
-        return credential.Length is > 0 and <= 8192 ? credential : null;
+        return credential.Length is > 0 and <= 8192 && LooksLikeMunge(credential) ? credential : null;
+    }
+
+    /// <summary>"MUNGE:" + base64 + ":", as munge(1) writes a credential: anything else is refused before an unmunge
+    /// process is started for it, so garbage cannot take the node's few unmunge turns (Agent:MaxConcurrentUnmunge)
+    /// from genuine warm and peer requests.</summary>
+    private static bool LooksLikeMunge(string credential)
+    {
+        const string prefix = "MUNGE:";
+        if (credential.Length < prefix.Length + 2 || !credential.StartsWith(prefix, StringComparison.Ordinal) || credential[^1] != ':')
+            return false;
+        foreach (var c in credential.AsSpan(prefix.Length, credential.Length - prefix.Length - 1))
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '+' or '/' or '='))
+                return false;
+        }
+        return true;
     }
 }

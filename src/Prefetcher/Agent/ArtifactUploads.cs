@@ -55,7 +55,7 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
             return;
         }
         var path = "/v1/artifacts/" + hex;
-        var verdict = await rootOnly.CheckAsync("GET", path, ReadOnlyMemory<byte>.Empty, request.Headers.Authorization, cancellationToken).ConfigureAwait(false);
+        var verdict = await rootOnly.CheckAsync("GET", PeerHeaders.SignedOfferPath(path, receiver), ReadOnlyMemory<byte>.Empty, request.Headers.Authorization, cancellationToken).ConfigureAwait(false);
         if (!verdict.Allowed)
         {
             await DenyAsync(response, verdict.Result == WarmAuthorization.Busy ? "busy" : "denied", verdict.StatusCode, verdict.Message).ConfigureAwait(false);

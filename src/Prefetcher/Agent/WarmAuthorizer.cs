@@ -112,7 +112,7 @@ internal sealed class WarmAuthorizer(string unmunge, string node, IReadOnlySet<i
     {
         if (WarmAuthentication.CredentialFrom(authorization) is not { } credential)
             return WarmAuthorization.Deny(WarmAuthorization.Unauthenticated,
-                "this request needs a MUNGE credential: header 'Authorization: Munge <credential>' whose payload binds the request (placement warm does this)");
+                "this request needs a MUNGE credential: header 'Authorization: Munge <credential>', the credential as munge(1) writes it (MUNGE:…:), whose payload binds the request (placement warm does this)");
         if (!await decodes.Turns.WaitAsync(decodes.Wait, cancellationToken).ConfigureAwait(false))
             return WarmAuthorization.Deny(WarmAuthorization.Busy,
                 $"node {node} is verifying {decodes.Slots} MUNGE credentials already (Agent:MaxConcurrentUnmunge); try again in a moment");

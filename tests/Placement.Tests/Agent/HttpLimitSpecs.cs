@@ -131,7 +131,7 @@ public sealed class HttpLimitSpecs
         var agent = new InProcessAgent(dir, munge);
         using var client = new HttpClient { BaseAddress = agent.Address.LocalUrl, Timeout = TimeSpan.FromSeconds(30) };
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/warm") { Content = new StringContent("{\"ref\": \"docker://registry.example/app:1\"}") };
-        request.Headers.TryAddWithoutValidation("Authorization", "Munge junk");
+        request.Headers.TryAddWithoutValidation("Authorization", "Munge MUNGE:junk:");
 
         // The request waits on unmunge (30 s) when the agent is told to stop.
         var sending = client.SendAsync(request);

@@ -98,7 +98,9 @@ internal sealed class InProcessAgent : IAsyncDisposable
     /// <summary>An offer for <paramref name="hex"/> to node n9.</summary>
     public async Task<ArtifactOffer> OfferAsync(string hex)
     {
-        using var response = await SendAuthenticatedAsync(HttpMethod.Get, "/v1/artifacts/" + hex);
+        var path = "/v1/artifacts/" + hex;
+        using var response = await SendAuthenticatedAsync(HttpMethod.Get, path,
+            credential: FakeMunge.Credential(WarmAuthentication.Payload("GET", PeerHeaders.SignedOfferPath(path, "n9"), Node, ReadOnlySpan<byte>.Empty)));
         var text = await response.Content.ReadAsStringAsync();
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
         return JsonSerializer.Deserialize(text, PeerJsonContext.Default.ArtifactOffer)!;

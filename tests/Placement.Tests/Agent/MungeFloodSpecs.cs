@@ -26,7 +26,7 @@ public sealed class MungeFloodSpecs
 
         var answers = await Task.WhenAll(Enumerable.Range(0, Flood).Select(async i =>
         {
-            using var response = await agent.SendAuthenticatedAsync(HttpMethod.Post, "/v1/warm", "{\"ref\": \"docker://registry.example/app:1\"}", credential: $"junk{i}");
+            using var response = await agent.SendAuthenticatedAsync(HttpMethod.Post, "/v1/warm", "{\"ref\": \"docker://registry.example/app:1\"}", credential: $"MUNGE:junk{i}:");
             return (response.StatusCode, RetryAfter: response.Headers.RetryAfter?.Delta, Body: await response.Content.ReadAsStringAsync());
         }));
 
@@ -53,7 +53,7 @@ public sealed class MungeFloodSpecs
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(async i =>
         {
-            using var response = await agent.SendAuthenticatedAsync(HttpMethod.Post, "/v1/warm", "{\"ref\": \"docker://registry.example/app:1\"}", credential: $"junk{i}");
+            using var response = await agent.SendAuthenticatedAsync(HttpMethod.Post, "/v1/warm", "{\"ref\": \"docker://registry.example/app:1\"}", credential: $"MUNGE:junk{i}:");
             return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
         }));
 
@@ -61,6 +61,24 @@ public sealed class MungeFloodSpecs
         var refused = answers.Where(a => a.StatusCode == HttpStatusCode.ServiceUnavailable).ToList();
         Assert.That(refused, Has.Count.EqualTo(6 - expectedRuns), string.Join('\n', answers));
         Assert.That(refused.Select(a => a.Body), Has.All.Contains($"verifying {slots} MUNGE credentials already (Agent:MaxConcurrentUnmunge)"));
+    }
+
+    [TestCase("junk")]
+    [TestCase("MUNGE:no-colon-at-the-end")]
+    [TestCase("MUNGE:not base64!:")]
+    [TestCase("munge:AAAA:")]
+    public async Task A_credential_not_shaped_as_munge_writes_them_is_refused_without_running_unmunge(string credential)
+    {
+        // Garbage cannot take the node's few unmunge turns from genuine warm and peer requests.
+        using var dir = new TempDir();
+        var munge = new FakeMunge(dir.Path);
+        await using var agent = new InProcessAgent(dir, munge);
+
+        using var response = await agent.SendAuthenticatedAsync(HttpMethod.Post, "/v1/warm", "{\"ref\": \"docker://registry.example/app:1\"}", credential: credential);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(await response.Content.ReadAsStringAsync(), Does.Contain("needs a MUNGE credential"));
+        Assert.That(munge.UnmungeRuns, Is.Zero);
     }
 
     [Test]
@@ -71,7 +89,7 @@ public sealed class MungeFloodSpecs
         await using var agent = new InProcessAgent(dir, munge);
         var path = "/v1/artifacts/" + new string('0', 64);
 
-        using var response = await agent.SendAuthenticatedAsync(HttpMethod.Get, path, credential: "junk");
+        using var response = await agent.SendAuthenticatedAsync(HttpMethod.Get, path, credential: "MUNGE:junk:");
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), await response.Content.ReadAsStringAsync());
         Assert.That(munge.UnmungeRuns, Is.Zero);

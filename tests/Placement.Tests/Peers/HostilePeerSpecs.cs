@@ -53,8 +53,8 @@ public sealed class HostilePeerSpecs
         Assert.That(await File.ReadAllBytesAsync(destination), Is.EqualTo(Artifact));
         Assert.That(holder.LastReceiver, Is.EqualTo(Self), "the request names the asking node");
         var request = await MungeCommands.DecodeAsync(holder.LastAuthorization!.Split(' ', 2)[1]);
-        Assert.That(request.Credential!.Payload, Is.EqualTo(Core.Warm.WarmAuthentication.Payload("GET", "/v1/artifacts/" + ImageDigest[7..], "evil", ReadOnlySpan<byte>.Empty)),
-            "the request's credential is bound to this request to this holder");
+        Assert.That(request.Credential!.Payload, Is.EqualTo(Core.Warm.WarmAuthentication.Payload("GET", "/v1/artifacts/" + ImageDigest[7..] + "?receiver=" + Self, "evil", ReadOnlySpan<byte>.Empty)),
+            "the request's credential is bound to this request to this holder from this receiver");
     }
 
     [Test]

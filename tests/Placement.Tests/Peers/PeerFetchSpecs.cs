@@ -161,6 +161,7 @@ public sealed class PeerFetchSpecs
         var anonymous = await SendAsync(http, offerPath, authorization: null);
         var asNobody = await SendAsync(http, offerPath, await CredentialAsync(offerPath, "n1", "setpriv", AsNobody));
         var otherNode = await SendAsync(http, offerPath, await CredentialAsync(offerPath, "n2"));
+        var otherReceiver = await SendAsync(http, offerPath, await CredentialAsync(offerPath, "n1", receiver: "n3"));
         // Paths that reach the agent as sent (HttpClient would normalise "../" away before sending).
         var notHex = await SendAsync(http, "/v1/artifacts/ETC-PASSWD", await CredentialAsync("/v1/artifacts/ETC-PASSWD", "n1"));
         var otherFile = await http.GetAsync($"/v1/artifacts/{hex}/meta.json");
@@ -172,6 +173,7 @@ public sealed class PeerFetchSpecs
         Assert.That(asNobody.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden), "artifacts go to root (other agents) only");
         Assert.That(await asNobody.Content.ReadAsStringAsync(), Does.Contain("uid 65534"));
         Assert.That(otherNode.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), "a credential made for another node's agent");
+        Assert.That(otherReceiver.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), "a credential n3 made, sent naming n9: no offer, no token for n9");
         Assert.That(notHex.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
         Assert.That(await notHex.Content.ReadAsStringAsync(), Does.Contain("64 lower-case hex"));
         Assert.That(otherFile.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), "only the artifact itself is served, never meta.json or anything else");
@@ -218,8 +220,10 @@ public sealed class PeerFetchSpecs
         new CacheStore(new CacheLayout(cluster.CacheRoot(node))).ArtifactPath(Digests.Hex(image.Digest))
         ?? throw new AssertionException($"{node} holds no {image.Digest}");
 
-    private static Task<string> CredentialAsync(string path, string node, string munge = "munge", IReadOnlyList<string>? arguments = null) =>
-        MungeCommands.EncodeAsync(WarmAuthentication.Payload("GET", path, node, ReadOnlySpan<byte>.Empty), munge, arguments);
+    /// <summary>A credential for an offer request to <paramref name="node"/> from <paramref name="receiver"/> (what
+    /// <see cref="SendAsync"/> names in its header).</summary>
+    private static Task<string> CredentialAsync(string path, string node, string munge = "munge", IReadOnlyList<string>? arguments = null, string receiver = "n9") =>
+        MungeCommands.EncodeAsync(WarmAuthentication.Payload("GET", PeerHeaders.SignedOfferPath(path, receiver), node, ReadOnlySpan<byte>.Empty), munge, arguments);
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient http, string path, string? authorization)
     {

@@ -4,7 +4,7 @@ namespace Placement.Tests.Support;
 
 /// <summary>
 /// Stand-ins for <c>munge</c> and <c>unmunge</c> (shell scripts in a scratch directory), for specs that run without
-/// munged: a credential is <c>MUNGE:</c> + its payload in base64, and unmunge takes any such credential for root's (or the uid given)
+/// munged: a credential is <c>MUNGE:</c> + its payload in base64 + <c>:</c> (the shape of munge's), and unmunge takes any such credential for root's (or the uid given)
 /// (anything else is invalid, exit status 2). Each unmunge run appends a line to <see cref="Calls"/> first, and can
 /// be made slow, like a munged that is saturated.
 /// </summary>
@@ -15,7 +15,7 @@ internal sealed class FakeMunge
         Munge = Path.Combine(directory, "fake-munge");
         Unmunge = Path.Combine(directory, "fake-unmunge");
         Calls = Path.Combine(directory, "unmunge-calls");
-        Write(Munge, "#!/bin/sh\nprintf 'MUNGE:'\nbase64 -w0\n");
+        Write(Munge, "#!/bin/sh\nprintf 'MUNGE:'\nbase64 -w0\nprintf ':'\n");
         Write(Unmunge, $$"""
             #!/bin/sh
             echo run >> '{{Calls}}'
@@ -26,7 +26,8 @@ internal sealed class FakeMunge
               *) echo 'unmunge: Error: Invalid credential format' >&2; exit 2 ;;
             esac
             printf 'STATUS: 0\nUID: {{uid}}\nGID: 0\n\n'
-            printf '%s' "${credential#MUNGE:}" | base64 -d
+            credential=${credential#MUNGE:}
+            printf '%s' "${credential%:}" | base64 -d
 
             """);
     }
@@ -40,7 +41,7 @@ internal sealed class FakeMunge
     public int UnmungeRuns => File.Exists(Calls) ? File.ReadAllLines(Calls).Length : 0;
 
     /// <summary>The credential <see cref="Munge"/> makes for <paramref name="payload"/>.</summary>
-    public static string Credential(string payload) => "MUNGE:" + Convert.ToBase64String(Encoding.UTF8.GetBytes(payload));
+    public static string Credential(string payload) => "MUNGE:" + Convert.ToBase64String(Encoding.UTF8.GetBytes(payload)) + ":";
 
     private static void Write(string path, string script)
     {
