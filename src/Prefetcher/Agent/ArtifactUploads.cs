@@ -24,7 +24,7 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
     private const int MaxTokens = 1024;
 
     private readonly PeerOptions _options = cache.Options.Peers;
-    private readonly ConcurrentDictionary<string, (string Hex, DateTimeOffset Expires)> _tokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (string Hex, DateTimeOffset Expires, System.Net.IPAddress? Client)> _tokens = new(StringComparer.Ordinal);
     private int _uploading;
     private readonly LogLimiter _denials = LogLimiter.OncePerMinute();
 
@@ -64,7 +64,7 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var offer = new ArtifactOffer(cache.NodeName, receiver, meta.Digest, meta.Format, meta.Artifact, meta.ArtifactDigest, meta.Size, "", token);
         offer = offer with { Attestation = await MungeCommands.EncodeAsync(PeerAttestation.Payload(offer), _options.MungePath, cancellationToken: cancellationToken).ConfigureAwait(false) };
-        Remember(token, hex);
+        Remember(token, hex, ClientOf(request.HttpContext));
         await AgentHttpApi.WriteJsonAsync(response, 200, offer, PeerJsonContext.Default.ArtifactOffer).ConfigureAwait(false);
     }
 
@@ -73,9 +73,12 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         var request = context.Request;
         var response = context.Response;
         string? token = request.Query["token"];
-        if (token is null || !_tokens.TryGetValue(token, out var grant) || grant.Hex != hex || grant.Expires < DateTimeOffset.UtcNow)
+        if (token is null || !_tokens.TryGetValue(token, out var grant) || grant.Hex != hex || grant.Expires < DateTimeOffset.UtcNow
+            || !Equals(grant.Client, ClientOf(context)))
         {
-            await DenyAsync(response, "denied", 403, $"no valid token for sha256:{hex}: ask GET /v1/artifacts/{hex} (MUNGE-authenticated, root) for an offer first").ConfigureAwait(false);
+            // A token only works from the address its offer went to (the receiver fetches both from the same host):
+            // one seen on the wire is no use from elsewhere.
+            await DenyAsync(response, "denied", 403, $"no valid token for sha256:{hex} from this address: ask GET /v1/artifacts/{hex} (MUNGE-authenticated, root) for an offer first, from the host that downloads").ConfigureAwait(false);
             return;
         }
         if (Committed(hex) is not ({ } meta, { } file) || meta.Artifact != artifact)
@@ -183,7 +186,11 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
         return long.TryParse(range.AsSpan(6, range.Length - 7), NumberStyles.None, CultureInfo.InvariantCulture, out var start) ? start : -1;
     }
 
-    private void Remember(string token, string hex)
+    /// <summary>The peer's address, IPv4 whether it came as such or mapped into IPv6.</summary>
+    private static System.Net.IPAddress? ClientOf(HttpContext context) =>
+        context.Connection.RemoteIpAddress is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : context.Connection.RemoteIpAddress;
+
+    private void Remember(string token, string hex, System.Net.IPAddress? client)
     {
         var now = DateTimeOffset.UtcNow;
         if (_tokens.Count >= MaxTokens)
@@ -194,7 +201,7 @@ internal sealed class ArtifactUploads(ImageCache cache, WarmAuthorizer rootOnly,
                     _tokens.TryRemove(old, out _);
             }
         }
-        _tokens[token] = (hex, now + TokenLifetime);
+        _tokens[token] = (hex, now + TokenLifetime, client);
     }
 
     private Task BusyAsync(HttpResponse response) =>

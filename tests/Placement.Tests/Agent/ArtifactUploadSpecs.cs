@@ -29,6 +29,36 @@ public sealed class ArtifactUploadSpecs
     }
 
     [Test]
+    public async Task A_token_works_only_from_the_address_its_offer_went_to()
+    {
+        // The offer (and its token) travel as plain HTTP: whoever sees them on the wire must not fetch the image from
+        // another host. Here the offer goes to 127.0.0.1 and the same token is tried from 127.0.0.2.
+        using var dir = new TempDir();
+        await using var agent = new InProcessAgent(dir, new FakeMunge(dir.Path));
+        var hex = agent.AddImage([1, 2, 3]);
+        var offer = await agent.OfferAsync(hex);
+        var path = $"/v1/artifacts/{hex}/image.sqsh?token={offer.Token}";
+        using var elsewhere = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("127.0.0.2"), 0));
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        }) { BaseAddress = agent.Http.BaseAddress };
+
+        using var stolen = await elsewhere.GetAsync(path);
+        using var own = await agent.Http.GetAsync(path);
+
+        Assert.That(stolen.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden), await stolen.Content.ReadAsStringAsync());
+        Assert.That(await stolen.Content.ReadAsStringAsync(), Does.Contain("from this address"));
+        Assert.That(own.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await own.Content.ReadAsByteArrayAsync(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+    }
+
+    [Test]
     public async Task A_flood_of_bad_tokens_is_answered_and_counted_every_time_and_logged_once()
     {
         // Any user can send these: the agent's log must not grow with each one.
