@@ -27,6 +27,18 @@ public sealed partial class AgentUnitSpecs
     }
 
     [Test]
+    public void Stopping_the_agent_keeps_the_runtime_directory_where_the_grid_engine_prolog_keeps_job_state()
+    {
+        // RuntimeDirectory=placement is /run/placement; the prolog's default run directory lies inside it, and systemd
+        // deletes a runtime directory at every stop of its unit unless told to preserve it.
+        var unit = File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", "placement-agent.service"));
+        Assert.That(unit, Does.Match(@"(?m)^RuntimeDirectory=placement\s*$"));
+        Assert.That(Placement.Core.GridEngine.GridEngineJob.DefaultRunDirectory, Does.StartWith("/run/placement/"));
+        Assert.That(unit, Does.Match(@"(?m)^RuntimeDirectoryPreserve=yes\s*$"),
+            "without it an agent restart (upgrade, crash) deletes running Grid Engine jobs' state");
+    }
+
+    [Test]
     public void Systemd_lets_the_controller_end_on_its_own_before_it_would_kill_it()
     {
         var unit = File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", "placement-controller.service"));
