@@ -43,7 +43,7 @@ public static partial class PlacementConfiguration
         else if (isExplicit)
         {
             throw new ConfigurationErrorsException(source,
-                [$"configuration file '{path}' does not exist (given by --config or ${PathVariable}); create it from deploy/placement.example.json or unset the option"]);
+                [$"configuration file '{path}' does not exist (given by --config or ${PathVariable}); create it from /usr/share/doc/placement/examples/placement.json (deploy/placement.example.json in the source tree) or unset the option"]);
         }
         builder.AddEnvironmentVariables(EnvironmentPrefix);
         IConfigurationRoot configuration;
