@@ -16,10 +16,7 @@ public sealed partial class AgentUnitSpecs
     [Test]
     public void Systemd_gives_the_agent_comfortably_more_time_to_stop_than_its_longest_wait_at_stop()
     {
-        var unit = File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", "placement-agent.service"));
-        var match = TimeoutStopSec().Match(unit);
-        Assert.That(match.Success, Is.True, "the unit sets TimeoutStopSec");
-        var timeout = TimeSpan.FromSeconds(int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture));
+        var timeout = TimeoutStopSecOf("placement-agent.service");
         // Room for the loops to notice the stop (scontrol killed), the log and metrics flush, and a slow node.
         Assert.That(timeout, Is.GreaterThanOrEqualTo(AgentCommand.StopBudget * 2),
             $"TimeoutStopSec={timeout.TotalSeconds} s against a stop that may wait {AgentCommand.StopBudget.TotalSeconds} s: systemd would SIGKILL the agent before it logged its stop");
@@ -31,7 +28,7 @@ public sealed partial class AgentUnitSpecs
     {
         // RuntimeDirectory=placement is /run/placement; the prolog's default run directory lies inside it, and systemd
         // deletes a runtime directory at every stop of its unit unless told to preserve it.
-        var unit = File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", "placement-agent.service"));
+        var unit = Unit("placement-agent.service");
         Assert.That(unit, Does.Match(@"(?m)^RuntimeDirectory=placement\s*$"));
         Assert.That(Placement.Core.GridEngine.GridEngineJob.DefaultRunDirectory, Does.StartWith("/run/placement/"));
         Assert.That(unit, Does.Match(@"(?m)^RuntimeDirectoryPreserve=yes\s*$"),
@@ -41,11 +38,16 @@ public sealed partial class AgentUnitSpecs
     [Test]
     public void Systemd_lets_the_controller_end_on_its_own_before_it_would_kill_it()
     {
-        var unit = File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", "placement-controller.service"));
-        var match = TimeoutStopSec().Match(unit);
-        Assert.That(match.Success, Is.True, "the unit sets TimeoutStopSec");
-        var timeout = TimeSpan.FromSeconds(int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture));
-        Assert.That(timeout, Is.GreaterThan(PlacementCli.TerminationTimeout), "systemd would SIGKILL the controller before the CLI's own forced exit");
+        Assert.That(TimeoutStopSecOf("placement-controller.service"), Is.GreaterThan(PlacementCli.TerminationTimeout), "systemd would SIGKILL the controller before the CLI's own forced exit");
+    }
+
+    private static string Unit(string name) => File.ReadAllText(Path.Combine(Repo.Root, "deploy", "slurm", name));
+
+    private static TimeSpan TimeoutStopSecOf(string name)
+    {
+        var match = TimeoutStopSec().Match(Unit(name));
+        Assert.That(match.Success, Is.True, $"{name} sets TimeoutStopSec");
+        return TimeSpan.FromSeconds(int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture));
     }
 
     [Test]
