@@ -195,6 +195,14 @@ internal sealed class AgentSocketServer : IDisposable
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
+                if (request.Op == SocketOps.Ensure)
+                {
+                    // A job step (the SPANK plugin, in slurmstepd): no answer at all, so it prepares the image itself on
+                    // the same cache locks, as when the agent is gone. Any answer would fail the step: a restart or an
+                    // upgrade of the agent failed every step on the node waiting for its image.
+                    _log.Write("socket", $"{peer}: ensure {request.Ref} for {request.Holder}: agent stopping; the step prepares the image itself");
+                    return;
+                }
                 await AnswerAsync(client, op, "failed", SocketResponse.Fail(PlacementErrorKind.Network,
                     "the node agent is stopping; try again when it is back"), CancellationToken.None).ConfigureAwait(false);
             }

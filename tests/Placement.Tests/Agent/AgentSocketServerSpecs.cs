@@ -321,6 +321,37 @@ public sealed class AgentSocketServerSpecs
     }
 
     [Test]
+    public async Task A_steps_ensure_waiting_when_the_agent_stops_gets_no_answer_so_the_step_prepares_the_image_itself()
+    {
+        // The SPANK plugin falls back to preparing the image in slurmstepd when the agent closes the connection without
+        // an answer (as when it crashed); the answer "stopping" failed the step on every restart and upgrade.
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        var image = await ImageFileAsync(dir, 14);
+        using var agent = new Harness(dir, dir.CacheRoot, o =>
+        {
+            o.Cache.MaxConcurrentPullsPerUser = 1;
+            o.Cache.LockTimeoutSeconds = 60;
+        }, keepAliveInterval: TimeSpan.FromMilliseconds(200));
+        agent.Cache.Layout.EnsureCreated();
+        using var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321");
+        Assert.That(held, Is.Not.Null);
+        using var socket = await RawRequestAsync(agent.Socket,
+            $$"""{"op":"ensure","ref":"{{image}}","holder":"slurm-50.0","keepAlive":"1","uid":"4321"}""");
+        Assert.That(await ReadSomeAsync(socket, TimeSpan.FromSeconds(5)), Does.StartWith(" "), "waiting, with keep-alives");
+
+        await agent.Stop.CancelAsync();
+        var rest = new System.Text.StringBuilder();
+        for (var more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)); more.Length > 0; more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)))
+            rest.Append(more);
+        await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
+
+        Assert.That(rest.ToString().Trim(' '), Is.Empty, "keep-alives, then the end of the stream: no answer line");
+        Assert.That(agent.Log.ToString(), Does.Contain($"ensure {image} for slurm-50.0: agent stopping; the step prepares the image itself"));
+    }
+
+    [Test]
     public async Task A_steps_ensure_is_answered_failed_once_its_job_has_ended_and_the_pull_goes_on_for_the_other_jobs()
     {
         // slurmstepd waits for this answer before the step's tasks exist: a cancelled job's step left waiting there
