@@ -82,6 +82,10 @@ internal static class AgentCommand
             } : null;
             log.Write("socket", socket is null ? $"node {cache.NodeName}: no Unix socket (Agent:Socket is empty)"
                 : $"node {cache.NodeName}: serving {socket.Path} (pyxis importer: get, release)");
+            // What pulls ended by a crash or SIGKILL left in tmp/ (a build directory, a partial download), expired leases,
+            // orphans: `placement gc`, once at start and in the background. gc takes each image's or blob's lock before
+            // it removes anything, so a pull starting meanwhile is not disturbed; nothing else would remove them.
+            _ = Task.Run(() => CollectGarbageAtStart(cache, log), CancellationToken.None);
             try
             {
                 var serving = api?.RunAsync(stop.Token) ?? Task.CompletedTask;
@@ -119,5 +123,19 @@ internal static class AgentCommand
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    private static void CollectGarbageAtStart(ImageCache cache, AgentLog log)
+    {
+        try
+        {
+            var lines = cache.CollectGarbage(dryRun: false).Lines;
+            log.Write("gc", lines.Count == 0 ? $"node {cache.NodeName}: nothing left over in the cache"
+                : $"node {cache.NodeName}: {string.Join("; ", lines.Take(5))}{(lines.Count > 5 ? $" (and {lines.Count - 5} more)" : "")}");
+        }
+        catch (Exception ex)
+        {
+            log.Write("gc", $"node {cache.NodeName}: the cleanup at start failed: {ex.GetType().Name}: {ex.Message} (run `placement gc`)");
+        }
     }
 }

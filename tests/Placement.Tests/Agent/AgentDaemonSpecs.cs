@@ -83,6 +83,29 @@ public sealed class AgentDaemonSpecs
         Assert.That(result.StandardError, Does.Contain($"placement agent: stop: node {Node}: stopping on request"));
     }
 
+    [Test]
+    public async Task At_start_the_agent_removes_what_pulls_killed_with_it_left_in_tmp()
+    {
+        // A SIGKILLed or crashed agent leaves its pulls' build directories and private download copies behind; nothing
+        // but `placement gc` removed them, and eviction does not count them.
+        using var dir = new TempDir();
+        dir.WriteConfig($$$"""{"Cache": {"Root": "{{{dir.CacheRoot}}}"}}""");
+        var tmp = Path.Combine(dir.CacheRoot, "tmp");
+        var build = Path.Combine(tmp, "build-" + new string('a', 64));
+        Directory.CreateDirectory(Path.Combine(build, "rootfs"));
+        await File.WriteAllBytesAsync(Path.Combine(build, "image.sqsh"), new byte[4096]);
+        var copy = Path.Combine(tmp, $".blob-{new string('b', 64)}.partial.4242.{Guid.NewGuid():N}.tmp");
+        await File.WriteAllBytesAsync(copy, new byte[4096]);
+        File.SetLastWriteTimeUtc(copy, DateTime.UtcNow.AddHours(-2));
+
+        await using var agent = await AgentProcess.StartAsync(dir.Config, Node);
+        await ClusterNodes.WaitUntilAsync(() => Task.FromResult(!Directory.Exists(build) && !File.Exists(copy)), TimeSpan.FromSeconds(10),
+            () => Task.FromResult($"still in tmp/: {string.Join(", ", Directory.EnumerateFileSystemEntries(tmp).Select(Path.GetFileName))}"));
+        var result = await agent.StopAsync();
+
+        Assert.That(result.StandardError, Does.Contain($"placement agent: gc: node {Node}: removed leftover tmp/build-{new string('a', 64)}"));
+    }
+
     private static HashSet<string> ImagesOf(IEnumerable<string> features) =>
         features.Where(f => f.StartsWith("img_", StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
 
