@@ -4,6 +4,7 @@ using Placement.Core;
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.Images;
+using Placement.Core.Slurm;
 
 namespace Placement.SpankShim;
 
@@ -42,6 +43,9 @@ internal static unsafe class Exports
         }
     }
 
+    /// <summary>How often the fallback asks slurmctld whether the step's job still runs (as the agent does).</summary>
+    private static readonly TimeSpan JobEndInterval = TimeSpan.FromSeconds(15);
+
     /// <summary>
     /// Node side (slurmstepd, root, never a forked task): makes sure the image is in this node's cache
     /// (single-flight with every other job and the agent) and leases it for <paramref name="holder"/>
@@ -65,8 +69,22 @@ internal static unsafe class Exports
                 NativeStrings.Write(message, error, errorLength);
                 return ExitCodes.BadReference;
             }
-            var image = cache.EnsureAsync(parsed, "job", uid: uid >= 0 ? uid : null).GetAwaiter().GetResult();
             var leaseHolder = NativeStrings.Read(holder);
+            // Here only when the node agent is gone: watch the step's job as the agent would, so a job cancelled while
+            // this waits (for a pull slot, another process's pull) ends instead of leaving its step unkillable.
+            var job = string.IsNullOrEmpty(leaseHolder) ? null : StepLeases.SlurmJob(leaseHolder);
+            using var watch = job is null ? null : new JobEndSignal(
+                new Scontrol(options.Agent.ScontrolPath, TimeSpan.FromSeconds(options.Agent.ScontrolTimeoutSeconds)), job, JobEndInterval);
+            CachedImage image;
+            try
+            {
+                image = cache.EnsureAsync(parsed, "job", cancellationToken: watch?.Ended ?? CancellationToken.None, uid: uid >= 0 ? uid : null).GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (watch is { Ended.IsCancellationRequested: true })
+            {
+                NativeStrings.Write($"image {text}: job {job} ended ({watch.Why}) while its image was being prepared; stopped waiting for it", error, errorLength);
+                return ExitCodes.Failure;
+            }
             if (!string.IsNullOrEmpty(leaseHolder))
                 cache.Lease(image, leaseHolder);
             NativeStrings.Write(image.Ref, canonical, canonicalLength);

@@ -2,6 +2,7 @@ using System.Globalization;
 using Placement.Core.Cache;
 using Placement.Core.Images;
 using Placement.Tests.Cluster;
+using Placement.Tests.Support;
 
 namespace Placement.Tests.Slurm;
 
@@ -61,6 +62,58 @@ public sealed class CancelWhileWaitingSpecs
             }
             if ((await NodeStateAsync(cluster)).Contains("drain", StringComparison.Ordinal))
                 await cluster.RunSlurmAsync("scontrol", ["update", $"NodeName={Node}", "State=RESUME"]);
+        }
+    }
+
+    [Test]
+    public async Task Without_the_agent_a_job_cancelled_while_slurmstepd_prepares_its_image_itself_ends_too()
+    {
+        // The node agent is stopped (a crash, an upgrade): slurmstepd prepares the image itself, waiting on the same held
+        // ref lock. It watches the job as the agent does; without that the job stayed COMPLETING as long as the lock was
+        // held (observed: 35 s and more), and past UnkillableStepTimeout the node is drained.
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        var pidFile = Path.Combine(cluster.StateDirectory, "run", $"agent-{Node}.pid");
+        var agentPid = (await File.ReadAllTextAsync(pidFile)).Trim();
+        await cluster.RunSlurmAsync("kill", ["-TERM", agentPid]);
+        var reference = ImageReference.Parse($"docker://{cluster.Registry}/placement/never-{Guid.NewGuid():N}:1");
+        var layout = new CacheLayout(cluster.CacheRoot(Node));
+        layout.EnsureCreated();
+        string? job = null;
+        try
+        {
+            Assert.That(await WaitAsync(() => !Directory.Exists($"/proc/{agentPid}"), TimeSpan.FromSeconds(15)), Is.True, $"the agent of {Node} (pid {agentPid}) did not stop");
+            using var held = FileLock.TryAcquire(layout.RefLock(reference.SchedulerId), "test: pull held while its job is cancelled");
+            Assert.That(held, Is.Not.Null);
+            var submitted = await cluster.RunSlurmAsync("sbatch", ["--parsable", "-w", Node, "-o", "/dev/null", "--container-image=" + reference.Canonical, "--wrap", "true"]);
+            Assert.That(submitted.ExitCode, Is.Zero, submitted.StandardError);
+            job = submitted.StandardOutput.Trim().Split(';')[0];
+            Assert.That(await WaitAsync(async () => await RunsOnNodeAsync(cluster, job), TimeSpan.FromSeconds(30)), Is.True, $"job {job} did not start");
+            await Task.Delay(TimeSpan.FromSeconds(3)); // the batch step finds no agent and waits on the lock itself
+            var cancelled = await cluster.RunSlurmAsync("scancel", [job]);
+            Assert.That(cancelled.ExitCode, Is.Zero, cancelled.StandardError);
+
+            Assert.That(await WaitAsync(async () => !await RunsOnNodeAsync(cluster, job), TimeSpan.FromSeconds(45)), Is.True,
+                $"job {job} ended within 45 s of scancel while the lock was still held");
+            Assert.That(await NodeStateAsync(cluster), Does.Not.Contain("drain"), "the node stays in service");
+        }
+        finally
+        {
+            if (job is not null)
+            {
+                try
+                {
+                    await cluster.RunSlurmAsync("scancel", [job]);
+                }
+                catch (Placement.Core.Processes.ExternalCommandException)
+                {
+                }
+            }
+            if ((await NodeStateAsync(cluster)).Contains("drain", StringComparison.Ordinal))
+                await cluster.RunSlurmAsync("scontrol", ["update", $"NodeName={Node}", "State=RESUME"]);
+            var up = await Placement.Core.Processes.ExternalCommands.RunAsync(new Placement.Core.Processes.ExternalCommand(
+                Path.Combine(Repo.Root, "deploy", "dev", "cluster"), ["up"]) { Timeout = TimeSpan.FromMinutes(3), AllowNonZeroExit = true });
+            Assert.That(up.ExitCode, Is.Zero, "the agent is back: " + up.StandardError);
         }
     }
 
