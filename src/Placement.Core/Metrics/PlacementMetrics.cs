@@ -25,6 +25,11 @@ public static class PlacementMetrics
 
     private static readonly MetricFactory Controller = Prometheus.Metrics.WithCustomRegistry(ControllerRegistry);
 
+    private const string HttpRefusedName = "placement_http_connections_refused_total";
+
+    private const string HttpRefusedHelp =
+        "Connections to the HTTP API answered 503 and closed at once: node_limit (Agent:MaxHttpConnections open) or client_limit (Agent:MaxHttpConnectionsPerClient open from that address).";
+
     private static CollectorRegistry AgentDefaults()
     {
         Prometheus.Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions
@@ -67,8 +72,7 @@ public static class PlacementMetrics
         "placement_peer_uploads_total", "Requests of other nodes for this node's artifacts, by outcome.", "result");
 
     public static readonly Counter HttpConnectionsRefused = Prometheus.Metrics.CreateCounter(
-        "placement_http_connections_refused_total",
-        "Connections to the HTTP API answered 503 and closed at once: node_limit (Agent:MaxHttpConnections open) or client_limit (Agent:MaxHttpConnectionsPerClient open from that address).",
+        HttpRefusedName, HttpRefusedHelp,
         "reason");
 
     public static readonly Counter PeerUploadedBytes = Prometheus.Metrics.CreateCounter(
@@ -200,8 +204,7 @@ public static class PlacementMetrics
 
     /// <summary>The controller's own <see cref="HttpConnectionsRefused"/> (its /metrics server has the same limits).</summary>
     public static readonly Counter ControllerHttpConnectionsRefused = Controller.CreateCounter(
-        "placement_http_connections_refused_total",
-        "Connections to the HTTP API answered 503 and closed at once: node_limit (Agent:MaxHttpConnections open) or client_limit (Agent:MaxHttpConnectionsPerClient open from that address).",
+        HttpRefusedName, HttpRefusedHelp,
         "reason");
 
     public static readonly Gauge PrefetchAgentsUnreachable = Controller.CreateGauge(

@@ -4,8 +4,8 @@ namespace Placement.Core.Slurm;
 /// Cancels a token once a Slurm job has ended, asking slurmctld (<see cref="Scontrol.JobStateAsync"/>) about every
 /// <c>interval</c> (jittered). For slurmstepd preparing a step's image itself (the node agent is gone): a job cancelled
 /// meanwhile must not leave its step waiting there, unkillable, until the pull ends (Slurm drains the node after
-/// UnkillableStepTimeout). The node agent does the same for the steps it serves (JobEndWatch). A slurmctld that cannot
-/// be asked changes nothing: the wait goes on.
+/// UnkillableStepTimeout). The node agent runs the same loop, <see cref="UntilEndedAsync"/>, for the steps it serves
+/// (JobEndWatch). A slurmctld that cannot be asked changes nothing: the wait goes on.
 /// </summary>
 public sealed class JobEndSignal : IDisposable
 {
@@ -24,29 +24,41 @@ public sealed class JobEndSignal : IDisposable
     /// <summary>Why the job is over (its state, or that slurmctld no longer knows it); null while it runs.</summary>
     public string? Why { get; private set; }
 
+    /// <summary>
+    /// Completes with why the job is over once <paramref name="state"/> (null: slurmctld no longer knows the job) says it
+    /// has ended; never while it runs, nor while the state cannot be read (each failure goes to
+    /// <paramref name="cannotAsk"/>, and the wait goes on). Asks about every <paramref name="interval"/>, jittered
+    /// (0.75-1.25): the nodes of a large job that started on cold caches do not all ask slurmctld in the same instant.
+    /// </summary>
+    public static async Task<string> UntilEndedAsync(Func<CancellationToken, Task<string?>> state, TimeSpan interval,
+        Action<Exception>? cannotAsk, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await Task.Delay(interval * (0.75 + Random.Shared.NextDouble() / 2), cancellationToken).ConfigureAwait(false);
+            string? now;
+            try
+            {
+                now = await state(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                cannotAsk?.Invoke(ex);
+                continue;
+            }
+            if (now is null)
+                return "it is no longer known to slurmctld";
+            if (Scontrol.HasEnded(now))
+                return "state " + now;
+        }
+    }
+
     private async Task WatchAsync(Scontrol scontrol, string job, TimeSpan interval)
     {
         try
         {
-            while (true)
-            {
-                await Task.Delay(interval * (0.75 + Random.Shared.NextDouble() / 2), _stop.Token).ConfigureAwait(false);
-                string? state;
-                try
-                {
-                    state = await scontrol.JobStateAsync(job, _stop.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    continue; // slurmctld unreachable, or an answer we cannot read: keep waiting, as without the watch
-                }
-                if (state is null || Scontrol.HasEnded(state))
-                {
-                    Why = state is null ? "it is no longer known to slurmctld" : $"state {state}";
-                    await _ended.CancelAsync().ConfigureAwait(false);
-                    return;
-                }
-            }
+            Why = await UntilEndedAsync(ct => scontrol.JobStateAsync(job, ct), interval, null, _stop.Token).ConfigureAwait(false);
+            await _ended.CancelAsync().ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

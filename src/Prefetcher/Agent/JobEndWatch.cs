@@ -40,30 +40,14 @@ internal sealed class JobEndWatch
     /// while it runs, or while slurmctld cannot be asked (then the request waits on, as it did before). Cancel it when
     /// the request is answered otherwise.
     /// </summary>
-    public async Task<string> UntilEndedAsync(string job, CancellationToken cancellationToken)
+    public Task<string> UntilEndedAsync(string job, CancellationToken cancellationToken)
     {
         var failures = 0;
-        while (true)
+        return JobEndSignal.UntilEndedAsync(ct => StateAsync(job).WaitAsync(ct), Interval, ex =>
         {
-            // Jittered (0.75-1.25 intervals): the nodes of a large job that started on cold caches do not ask slurmctld
-            // all in the same instant, every interval.
-            await Task.Delay(Interval * (0.75 + Random.Shared.NextDouble() / 2), cancellationToken).ConfigureAwait(false);
-            string? state;
-            try
-            {
-                state = await StateAsync(job).WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                if (failures++ == 0)
-                    _log.Write("socket", $"job {job}: cannot tell whether it still runs ({ex.Message}); its image request waits on");
-                continue;
-            }
-            if (state is null)
-                return "it is no longer known to slurmctld";
-            if (Scontrol.HasEnded(state))
-                return "state " + state;
-        }
+            if (failures++ == 0)
+                _log.Write("socket", $"job {job}: cannot tell whether it still runs ({ex.Message}); its image request waits on");
+        }, cancellationToken);
     }
 
     /// <summary>One call per job and half interval, shared by the requests of that job's steps.</summary>
