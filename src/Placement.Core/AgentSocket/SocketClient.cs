@@ -35,8 +35,12 @@ public static class SocketClient
                 : !File.Exists(socketPath) ? "it does not exist"
                 : ex.SocketErrorCode == SocketError.ConnectionRefused ? "nothing listens on it (connection refused)"
                 : ex.Message;
-            throw new PlacementException(PlacementErrorKind.Network,
-                $"cannot reach the node agent on its socket {socketPath}: {why}; is the agent running? {StartHint} (the socket path is Agent:Socket in the configuration)", ex);
+            var message = $"cannot reach the node agent on its socket {socketPath}: {why}; is the agent running? {StartHint} (the socket path is Agent:Socket in the configuration)";
+            // No socket, or nobody listening on it: the agent is not running, which during a restart lasts seconds.
+            // A socket the caller may not use stays a plain failure: waiting does not change permissions.
+            throw ex.SocketErrorCode != SocketError.AccessDenied && (ex.SocketErrorCode == SocketError.ConnectionRefused || !File.Exists(socketPath))
+                ? new AgentUnavailableException(message, ex)
+                : new PlacementException(PlacementErrorKind.Network, message, ex);
         }
 
         var listener = PeerCredentials.Of(socket);
@@ -55,7 +59,7 @@ public static class SocketClient
             var line = (wait is not null
                     ? await SocketLines.ReadAnswerAsync(socket, wait, cancellationToken).ConfigureAwait(false)
                     : await SocketLines.ReadLineAsync(socket, cancellationToken).ConfigureAwait(false))
-                ?? throw new PlacementException(PlacementErrorKind.Network,
+                ?? throw new AgentUnavailableException(
                     $"the node agent on {socketPath} closed the connection without an answer (did it stop or crash? see its log; {StartHint})");
             return JsonSerializer.Deserialize(line, SocketJsonContext.Default.SocketResponse)
                 ?? throw new PlacementException(PlacementErrorKind.Failure, $"the node agent on {socketPath} answered 'null'");
@@ -67,7 +71,7 @@ public static class SocketClient
         }
         catch (Exception ex) when (ex is SocketException or IOException)
         {
-            throw new PlacementException(PlacementErrorKind.Network,
+            throw new AgentUnavailableException(
                 $"lost the connection to the node agent on {socketPath} ({ex.Message}); see its log, or {StartHint}", ex);
         }
         catch (Exception ex) when (ex is JsonException or InvalidDataException)
@@ -77,3 +81,9 @@ public static class SocketClient
         }
     }
 }
+
+/// <summary>The node agent is not there: no socket, nothing listening on it, or the connection ended without an answer
+/// (the agent stopped or crashed). Unlike the other failures, one that a restarted agent ends: the same request may be
+/// sent again.</summary>
+public sealed class AgentUnavailableException(string message, Exception? inner = null)
+    : PlacementException(PlacementErrorKind.Network, message, inner);

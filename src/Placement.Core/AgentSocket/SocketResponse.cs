@@ -10,6 +10,8 @@ namespace Placement.Core.AgentSocket;
 /// <param name="Hit">get: true when it was already cached.</param>
 /// <param name="Lease">The lease holder the agent used (<c>pyxis-u&lt;uid&gt;-&lt;job&gt;.&lt;step&gt;</c>).</param>
 /// <param name="Released">release: whether a lease existed (false on the second release).</param>
+/// <param name="Retry">true when the request failed only because the agent is stopping: the same request is served by
+/// the agent once it is back (the importer asks again, Agent:ImporterReconnectSeconds).</param>
 public sealed record SocketResponse(
     int ExitCode,
     string? Error = null,
@@ -19,7 +21,8 @@ public sealed record SocketResponse(
     string? Digest = null,
     bool? Hit = null,
     string? Lease = null,
-    bool? Released = null)
+    bool? Released = null,
+    bool? Retry = null)
 {
     public static SocketResponse Fail(PlacementErrorKind kind, string error) => new(ExitCodes.For(kind), error);
 }

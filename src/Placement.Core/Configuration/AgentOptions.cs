@@ -10,7 +10,7 @@ public sealed class AgentOptions
     [
         nameof(MaxFeatures), nameof(CoalesceMilliseconds), nameof(PublishMinIntervalMilliseconds), nameof(RepairIntervalSeconds),
         nameof(InventoryPollMilliseconds), nameof(RetryMaxDelaySeconds), nameof(ScontrolPath), nameof(ScontrolTimeoutSeconds),
-        nameof(Listen), nameof(PublishFeatures), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms), nameof(Socket),
+        nameof(Listen), nameof(PublishFeatures), nameof(SlurmUser), nameof(UnmungePath), nameof(MaxConcurrentWarms), nameof(Socket), nameof(ImporterReconnectSeconds),
         nameof(LeaseCheckIntervalSeconds), nameof(GridEngineExecdSpool), nameof(MaxConcurrentUnmunge), nameof(UnmungeWaitMilliseconds),
         nameof(MaxHttpConnections), nameof(MaxHttpConnectionsPerClient), nameof(HttpHeadersTimeoutSeconds),
     ];
@@ -126,6 +126,15 @@ public sealed class AgentOptions
     /// mode 0666 and identifies every caller by SO_PEERCRED.
     /// </summary>
     public string Socket { get; set; } = DefaultSocket;
+
+    /// <summary>
+    /// How long the pyxis importer keeps trying to reach an agent that is not there or is stopping (its socket missing or
+    /// refusing, the connection closed without an answer, or the answer "stopping"), once a second, before it fails the
+    /// import: pyxis has no fallback, so without it every container step starting during an agent restart or package
+    /// upgrade failed. 0: fail at once.
+    /// </summary>
+    [Range(0, 3600)]
+    public int ImporterReconnectSeconds { get; set; } = 60;
 
     /// <summary>Default of <see cref="Socket"/>.</summary>
     public const string DefaultSocket = "/run/placement/agent.sock";

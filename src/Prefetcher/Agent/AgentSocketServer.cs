@@ -203,8 +203,9 @@ internal sealed class AgentSocketServer : IDisposable
                     _log.Write("socket", $"{peer}: ensure {request.Ref} for {request.Holder}: agent stopping; the step prepares the image itself");
                     return;
                 }
+                // The importer (pyxis has no fallback) asks again until the agent is back (Agent:ImporterReconnectSeconds).
                 await AnswerAsync(client, op, "failed", SocketResponse.Fail(PlacementErrorKind.Network,
-                    "the node agent is stopping; try again when it is back"), CancellationToken.None).ConfigureAwait(false);
+                    "the node agent is stopping; try again when it is back") with { Retry = true }, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception ex)
             {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using Placement.Core;
 using Placement.Core.AgentSocket;
 using Placement.Core.Cache;
@@ -16,6 +17,7 @@ namespace Placement.Prefetcher.Cli;
 internal static class PyxisImporterCommand
 {
     private const string Name = "placement-pyxis-importer";
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(1);
     private const string UsageText = "usage: " + Name + " get URI | " + Name + " release   (pyxis importer; docs/slurm.md)";
 
     public static Command Create()
@@ -83,20 +85,23 @@ internal static class PyxisImporterCommand
             return await FailAsync(phase, ExitCodes.Failure,
                 "Agent:Socket is empty in the configuration, so the node agent serves no socket for the importer; set it (default /run/placement/agent.sock) and restart the agent").ConfigureAwait(false);
 
+        var what = uri is null ? phase : $"{phase} {uri}";
         SocketResponse response;
+        TimeSpan? waited;
         try
         {
             // Bounded: a get with keep-alives waits out a long pull, and an agent that falls silent fails the step with a
             // reason instead of holding it until its time limit; a release is answered at once.
             var get = op == SocketOps.Get;
-            response = await SocketClient.SendAsync(socket, new SocketRequest(op, uri, job!, step!, KeepAlive: get ? "1" : null), cancellationToken,
-                get ? KeepAliveWait.Default : KeepAliveWait.Release).ConfigureAwait(false);
+            (response, waited) = await SendAsync(socket, new SocketRequest(op, uri, job!, step!, KeepAlive: get ? "1" : null),
+                get ? KeepAliveWait.Default : KeepAliveWait.Release, TimeSpan.FromSeconds(options.Agent.ImporterReconnectSeconds), what,
+                cancellationToken).ConfigureAwait(false);
         }
         catch (PlacementException ex)
         {
-            return await FailAsync(phase, ex.ExitCode, ex.Message).ConfigureAwait(false);
+            return await FailAsync(what, ex.ExitCode, ex.Message).ConfigureAwait(false);
         }
-        var what = uri is null ? phase : $"{phase} {uri}";
+        var after = waited is { } w ? $" (after waiting {w.TotalSeconds:0} s for the node agent)" : "";
         if (response.ExitCode != ExitCodes.Ok)
             return await FailAsync(what, response.ExitCode, response.Error ?? "the node agent refused without a reason").ConfigureAwait(false);
 
@@ -104,16 +109,59 @@ internal static class PyxisImporterCommand
         {
             if (string.IsNullOrEmpty(response.Path))
                 return await FailAsync(what, ExitCodes.Failure, "the node agent answered no path").ConfigureAwait(false);
-            await Console.Error.WriteLineAsync($"{Name}: {what}: {response.ImageId} {response.Digest} {(response.Hit == true ? "cached" : "pulled")} on node {node}, lease {response.Lease}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"{Name}: {what}: {response.ImageId} {response.Digest} {(response.Hit == true ? "cached" : "pulled")} on node {node}, lease {response.Lease}{after}").ConfigureAwait(false);
             await Console.Out.WriteLineAsync(response.Path).ConfigureAwait(false);
         }
         else
         {
             await Console.Error.WriteLineAsync(response.Released == true
-                ? $"{Name}: {what}: lease {response.Lease} dropped"
-                : $"{Name}: {what}: no lease {response.Lease} (already released)").ConfigureAwait(false);
+                ? $"{Name}: {what}: lease {response.Lease} dropped{after}"
+                : $"{Name}: {what}: no lease {response.Lease} (already released){after}").ConfigureAwait(false);
         }
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="request"/>, and again every second while the agent is not there (no socket, nobody listening,
+    /// the connection ended without an answer) or answers that it is stopping, for up to <paramref name="reconnect"/>
+    /// (Agent:ImporterReconnectSeconds) from the first such failure: a get may have waited long for its pull before the
+    /// agent stopped. An agent restart (systemctl restart, a package upgrade) takes seconds and pyxis has no fallback:
+    /// without this every container step starting meanwhile failed. Sending again is safe: the new agent joins any pull
+    /// the old one left (cache locks), a lease is taken or dropped once per holder. Waited: how long the agent was away,
+    /// null when it never was.
+    /// </summary>
+    private static async Task<(SocketResponse Response, TimeSpan? Waited)> SendAsync(string socket, SocketRequest request, KeepAliveWait wait,
+        TimeSpan reconnect, string what, CancellationToken cancellationToken)
+    {
+        Stopwatch? away = null;
+        string GaveUp(string? message) => $"{message} (the same after trying for {reconnect.TotalSeconds:0} s; Agent:ImporterReconnectSeconds)";
+        while (true)
+        {
+            var tried = away is not null;
+            string why;
+            try
+            {
+                var response = await SocketClient.SendAsync(socket, request, cancellationToken, wait).ConfigureAwait(false);
+                if (response.Retry != true)
+                    return (response, away?.Elapsed);
+                away ??= Stopwatch.StartNew();
+                if (away.Elapsed >= reconnect)
+                    return (tried ? response with { Error = GaveUp(response.Error) } : response, away.Elapsed);
+                why = response.Error ?? "the node agent is stopping";
+            }
+            catch (AgentUnavailableException ex)
+            {
+                away ??= Stopwatch.StartNew();
+                if (away.Elapsed >= reconnect)
+                    throw tried ? new AgentUnavailableException(GaveUp(ex.Message), ex) : ex;
+                why = ex.Message;
+            }
+            if (!tried)
+                await Console.Error.WriteLineAsync($"{Name}: {what}: {why}; trying again every second for up to {reconnect.TotalSeconds:0} s " +
+                                                   "(an agent restart takes a few seconds; Agent:ImporterReconnectSeconds)").ConfigureAwait(false);
+            var left = reconnect - away.Elapsed;
+            await Task.Delay(left < RetryInterval ? TimeSpan.FromTicks(Math.Max(0, left.Ticks)) : RetryInterval, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static async Task<int> FailAsync(string phase, int exitCode, string message)

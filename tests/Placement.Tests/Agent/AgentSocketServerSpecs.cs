@@ -352,6 +352,38 @@ public sealed class AgentSocketServerSpecs
     }
 
     [Test]
+    public async Task An_importers_get_waiting_when_the_agent_stops_is_answered_stopping_and_told_to_ask_again()
+    {
+        // pyxis has no fallback: the importer sends the same get again until the agent is back (Agent:ImporterReconnectSeconds).
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        var image = await ImageFileAsync(dir, 15);
+        using var agent = new Harness(dir, dir.CacheRoot, o =>
+        {
+            o.Cache.MaxConcurrentPullsPerUser = 1;
+            o.Cache.LockTimeoutSeconds = 60;
+        }, keepAliveInterval: TimeSpan.FromMilliseconds(200));
+        agent.Cache.Layout.EnsureCreated();
+        using var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321");
+        Assert.That(held, Is.Not.Null);
+        using var socket = await RawRequestAsync(agent.Socket,
+            $$"""{"op":"get","ref":"{{image}}","job":"51","step":"0","keepAlive":"1","uid":"4321"}""");
+        Assert.That(await ReadSomeAsync(socket, TimeSpan.FromSeconds(5)), Does.StartWith(" "), "waiting, with keep-alives");
+
+        await agent.Stop.CancelAsync();
+        var rest = new System.Text.StringBuilder();
+        for (var more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)); more.Length > 0; more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)))
+            rest.Append(more);
+        await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
+
+        var response = System.Text.Json.JsonSerializer.Deserialize(rest.ToString().Trim(' '), SocketJsonContext.Default.SocketResponse)!;
+        Assert.That(response.ExitCode, Is.EqualTo(ExitCodes.Network), response.Error);
+        Assert.That(response.Error, Is.EqualTo("the node agent is stopping; try again when it is back"));
+        Assert.That(response.Retry, Is.True);
+    }
+
+    [Test]
     public async Task A_steps_ensure_is_answered_failed_once_its_job_has_ended_and_the_pull_goes_on_for_the_other_jobs()
     {
         // slurmstepd waits for this answer before the step's tasks exist: a cancelled job's step left waiting there

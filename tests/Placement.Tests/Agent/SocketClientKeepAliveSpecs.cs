@@ -2,13 +2,15 @@ using System.Net.Sockets;
 using System.Text;
 using Placement.Core;
 using Placement.Core.AgentSocket;
+using Placement.Core.Processes;
 using Placement.Tests.Support;
 
 namespace Placement.Tests.Agent;
 
 /// <summary>
-/// The socket client's side of keep-alives (the pyxis importer asks for them): against a stand-in agent on a Unix socket
-/// in a scratch directory that sends spaces, an answer or nothing, with bounds of a fraction of a second. The agent's
+/// The socket client's side of keep-alives (the pyxis importer asks for them), and which failures mean the agent is away
+/// (the importer asks again): against a stand-in agent on a Unix socket in a scratch directory that sends spaces, an
+/// answer or nothing, with bounds of a fraction of a second. The agent's
 /// side is in <see cref="AgentSocketServerSpecs"/>; the importer against the real agent in the importer specs.
 /// </summary>
 [TestFixture]
@@ -86,6 +88,7 @@ public sealed class SocketClientKeepAliveSpecs
             Assert.That(await listener.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo("ready"));
             var ex = Assert.ThrowsAsync<PlacementException>(() => SocketClient.SendAsync(socket, Request, wait: KeepAliveWait.Default))!;
             Assert.That(ex.Message, Does.Contain($"the process listening on {socket} (pid {listener.Id}) runs as uid 65534, not as root: it is not the node agent, and nothing was sent to it"));
+            Assert.That(ex, Is.Not.InstanceOf<AgentUnavailableException>(), "not an agent restart: the importer does not wait it out");
             Assert.That(await listener.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => File.Exists(got)), Is.False, "no request reached it");
         }
         finally
@@ -94,6 +97,55 @@ public sealed class SocketClientKeepAliveSpecs
                 listener.Kill();
             listener.Dispose();
         }
+    }
+
+    [Test]
+    public async Task No_socket_nobody_listening_and_a_connection_closed_without_an_answer_are_the_agent_being_away()
+    {
+        // What the pyxis importer sends again while the agent restarts (Agent:ImporterReconnectSeconds).
+        using var dir = new TempDir();
+        var missing = Path.Combine(dir.Path, "none.sock");
+        var away = Assert.ThrowsAsync<AgentUnavailableException>(() => SocketClient.SendAsync(missing, Request))!;
+        Assert.That(away.Message, Does.Contain("it does not exist"));
+        Assert.That(away.Kind, Is.EqualTo(PlacementErrorKind.Network));
+
+        var stale = Path.Combine(dir.Path, "stale.sock");
+        // Bound, never listening, closed without removing the file: a killed agent's socket (.NET would remove it).
+        await ExternalCommands.RunAsync(new ExternalCommand("python3", ["-c", "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", stale]));
+        Assert.That(File.Exists(stale), Is.True);
+        away = Assert.ThrowsAsync<AgentUnavailableException>(() => SocketClient.SendAsync(stale, Request))!;
+        Assert.That(away.Message, Does.Contain("nothing listens on it (connection refused)"));
+
+        await using (var agent = StandInAgent.Start(Path.Combine(dir.Path, "agent.sock"), (client, _) => client.SendAsync(" "u8.ToArray())))
+        {
+            away = Assert.ThrowsAsync<AgentUnavailableException>(() => SocketClient.SendAsync(agent.Path, Request, wait: KeepAliveWait.Default))!;
+            Assert.That(away.Message, Does.Contain("closed the connection without an answer"));
+        }
+
+        // A socket the caller may not reach stays a plain failure: waiting does not change permissions.
+        var closed = Path.Combine(dir.Path, "closed");
+        Directory.CreateDirectory(closed, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        await using (var agent = StandInAgent.Start(Path.Combine(closed, "agent.sock"), (client, _) => Task.CompletedTask))
+        {
+            var run = await ExternalCommands.RunAsync(new ExternalCommand("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups",
+                Repo.PlacementBinary, "pyxis-importer", "get", "docker://registry.example/app:1"])
+            {
+                AllowNonZeroExit = true,
+                Environment = new Dictionary<string, string?> { ["PLACEMENT_CONFIG"] = WriteSocketConfig(dir, agent.Path), ["SLURM_JOB_ID"] = "1", ["SLURM_STEP_ID"] = "0" },
+                Timeout = TimeSpan.FromSeconds(30),
+            });
+            Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Network), run.StandardError);
+            Assert.That(run.StandardError, Does.Contain("permission denied").And.Not.Contain("trying again"));
+        }
+    }
+
+    private static string WriteSocketConfig(TempDir dir, string socket)
+    {
+        var config = Path.Combine(dir.Path, "socket.json");
+        File.WriteAllText(config, $$"""{ "Agent": { "Socket": "{{socket}}", "ImporterReconnectSeconds": 60 } }""");
+        File.SetUnixFileMode(config, (UnixFileMode)0b110_100_100);
+        File.SetUnixFileMode(dir.Path, (UnixFileMode)0b111_101_101);
+        return config;
     }
 
     [Test]
@@ -112,6 +164,7 @@ public sealed class SocketClientKeepAliveSpecs
 
         Assert.That(error!.Kind, Is.EqualTo(PlacementErrorKind.Network));
         Assert.That(error.Message, Does.Contain($"the node agent on {agent.Path} sent no keep-alive for 0.5 s").And.Contain("is it hung?"));
+        Assert.That(error, Is.Not.InstanceOf<AgentUnavailableException>(), "a hung agent is not one that a restart brings back: the importer does not wait it out");
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), "given up at the idle bound, not the first-byte one");
     }
 

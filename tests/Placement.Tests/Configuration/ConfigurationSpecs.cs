@@ -72,6 +72,8 @@ public sealed class ConfigurationSpecs
     [TestCase("Agent:MaxHttpConnectionsPerClient", "0", "MaxHttpConnectionsPerClient")]
     [TestCase("Agent:HttpHeadersTimeoutSeconds", "0", "HttpHeadersTimeoutSeconds")]
     [TestCase("Agent:HttpHeadersTimeoutSeconds", "301", "HttpHeadersTimeoutSeconds")]
+    [TestCase("Agent:ImporterReconnectSeconds", "-1", "ImporterReconnectSeconds")]
+    [TestCase("Agent:ImporterReconnectSeconds", "3601", "ImporterReconnectSeconds")]
     public void Concurrency_limits_are_range_checked(string key, string value, string named)
     {
         var ex = BindFails((key, value));

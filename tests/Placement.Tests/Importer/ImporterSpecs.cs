@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Placement.Core;
 using Placement.Core.AgentSocket;
+using Placement.Core.Cache;
 using Placement.Core.Processes;
 using Placement.Tests.Agent;
 using Placement.Tests.Cluster;
@@ -30,16 +31,29 @@ public sealed partial class ImporterSpecs
     private static string Hex(string digest) => digest["sha256:".Length..];
 
     /// <summary>A private agent: cache and socket in <paramref name="dir"/>, HTTP API on a free loopback port.</summary>
-    private static async Task<(AgentProcess Agent, Uri Url)> StartAgentAsync(TempDir dir)
+    private static async Task<(AgentProcess Agent, Uri Url)> StartAgentAsync(TempDir dir, string agentKeys = "", string cacheKeys = "")
+    {
+        var url = WriteAgentConfig(dir, agentKeys, cacheKeys);
+        return (await StartWrittenAgentAsync(dir), url);
+    }
+
+    /// <summary>The configuration of a private agent (<paramref name="agentKeys"/>, <paramref name="cacheKeys"/>: more keys of
+    /// its Agent and Cache sections, each followed by a comma); the URL of its HTTP API.</summary>
+    private static Uri WriteAgentConfig(TempDir dir, string agentKeys = "", string cacheKeys = "")
     {
         var port = FreePort.Next();
         dir.WriteConfig($$"""
-            { "Cache": { "Root": "{{dir.CacheRoot}}" },
-              "Agent": { "Listen": "127.0.0.1:{{port}}", "Socket": "{{SocketPath(dir)}}", "ScontrolPath": "/bin/false" } }
+            { "Cache": { {{cacheKeys}} "Root": "{{dir.CacheRoot}}" },
+              "Agent": { {{agentKeys}} "Listen": "127.0.0.1:{{port}}", "Socket": "{{SocketPath(dir)}}", "ScontrolPath": "/bin/false" } }
             """);
+        return new Uri($"http://127.0.0.1:{port}/");
+    }
+
+    private static async Task<AgentProcess> StartWrittenAgentAsync(TempDir dir)
+    {
         var agent = await AgentProcess.StartAsync(dir.Config, "imp");
         Assert.That(File.Exists(SocketPath(dir)), Is.True, "the agent creates its socket at start");
-        return (agent, new Uri($"http://127.0.0.1:{port}/"));
+        return agent;
     }
 
     /// <summary>Runs the importer as pyxis does: as <paramref name="user"/> (null: root) with the job step's environment.</summary>
@@ -135,7 +149,7 @@ public sealed partial class ImporterSpecs
     public async Task With_the_agent_down_get_and_release_fail_naming_the_socket_and_how_to_start_the_agent()
     {
         using var dir = new TempDir();
-        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.CacheRoot}}" }, "Agent": { "Socket": "{{SocketPath(dir)}}" } }""");
+        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.CacheRoot}}" }, "Agent": { "Socket": "{{SocketPath(dir)}}", "ImporterReconnectSeconds": 2 } }""");
 
         var get = await ImporterAsync(dir, User, "44", "0", "get", "docker://127.0.0.1:5000/placement/tiny:1");
         var release = await ImporterAsync(dir, User, "44", "0", "release");
@@ -144,15 +158,76 @@ public sealed partial class ImporterSpecs
         Assert.That(get.StandardOutput, Is.Empty);
         Assert.That(get.StandardError, Does.Contain($"cannot reach the node agent on its socket {SocketPath(dir)}: it does not exist")
             .And.Contain("systemctl start placement-agent").And.Contain("Agent:Socket"));
+        // It kept trying for Agent:ImporterReconnectSeconds (an agent restart), said so once, and then gave up saying so.
+        Assert.That(get.StandardError, Does.Contain("trying again every second for up to 2 s (an agent restart takes a few seconds; Agent:ImporterReconnectSeconds)")
+            .And.Contain("(the same after trying for 2 s; Agent:ImporterReconnectSeconds)"));
+        Assert.That(Regex.Count(get.StandardError, "trying again every second"), Is.EqualTo(1), get.StandardError);
         Assert.That(release.ExitCode, Is.EqualTo(ExitCodes.Network), release.StandardError);
-        Assert.That(release.StandardError, Does.Contain(SocketPath(dir)));
+        Assert.That(release.StandardError, Does.Contain(SocketPath(dir)).And.Contain("the same after trying for 2 s"));
+    }
+
+    [Test]
+    public async Task An_import_started_while_the_agent_is_down_is_served_once_the_agent_starts()
+    {
+        // pyxis has no fallback: a step starting while the agent restarts (systemctl restart, a package upgrade) failed.
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        WriteAgentConfig(dir, "\"ImporterReconnectSeconds\": 60,");
+        var get = ImporterAsync(dir, User, "52", "0", "get", "docker://" + cluster.Tiny.Reference);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.That(get.IsCompleted, Is.False, "the importer waits for the agent");
+
+        await using var agent = await StartWrittenAgentAsync(dir);
+        var result = await get;
+
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        Assert.That(result.StandardOutput, Is.EqualTo(Path.Combine(dir.CacheRoot, "images", Hex(cluster.Tiny.Digest), "image.sqsh") + "\n"));
+        Assert.That(result.StandardError, Does.Contain("it does not exist").And.Contain("trying again every second for up to 60 s")
+            .And.Match(@"pulled on node \S+, lease pyxis-u\d+-52\.0 \(after waiting \d+ s for the node agent\)"));
+    }
+
+    [Test]
+    public async Task An_import_waiting_when_the_agent_restarts_is_sent_again_to_the_new_agent_and_served()
+    {
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        var uid = await UidOfAsync(User);
+        // The user's one pull slot held: the agent's get waits for it (with keep-alives) until the test lets go.
+        var (agent, _) = await StartAgentAsync(dir, "\"ImporterReconnectSeconds\": 60,", "\"MaxConcurrentPullsPerUser\": 1,");
+        var held = FileLock.TryAcquire(new CacheLayout(dir.CacheRoot).UserPullSlot(uid, 0), "test: another pull of the user");
+        Assert.That(held, Is.Not.Null);
+        try
+        {
+            var get = ImporterAsync(dir, User, "53", "0", "get", "docker://" + cluster.Tiny.Reference);
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.That(get.IsCompleted, Is.False, "the get waits for the user's pull slot");
+
+            var stopped = await agent.StopAsync();
+            Assert.That(stopped.ExitCode, Is.Zero, stopped.StandardError);
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.That(get.IsCompleted, Is.False, "the importer waits for the agent to come back: " + (get.IsCompleted ? (await get).StandardError : ""));
+            agent = await StartWrittenAgentAsync(dir);
+            held!.Dispose();
+            var result = await get;
+
+            Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+            Assert.That(result.StandardOutput, Is.EqualTo(Path.Combine(dir.CacheRoot, "images", Hex(cluster.Tiny.Digest), "image.sqsh") + "\n"));
+            Assert.That(result.StandardError, Does.Contain("the node agent is stopping; try again when it is back; trying again every second for up to 60 s")
+                .And.Contain("(after waiting"));
+            Assert.That(File.Exists(LeaseFile(dir, cluster.Tiny.Digest, $"pyxis-u{uid}-53.0")), Is.True, "the new agent leased it");
+        }
+        finally
+        {
+            held?.Dispose();
+            await agent.DisposeAsync();
+        }
     }
 
     [Test]
     public async Task A_socket_left_by_a_dead_agent_is_reported_as_nothing_listening()
     {
         using var dir = new TempDir();
-        var (agent, _) = await StartAgentAsync(dir);
+        var (agent, _) = await StartAgentAsync(dir, "\"ImporterReconnectSeconds\": 0,");
         // SIGKILL: the agent cannot remove its socket file.
         var pid = await PidOfAgentAsync(dir);
         await ExternalCommands.RunAsync(new ExternalCommand("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)]));
@@ -162,7 +237,8 @@ public sealed partial class ImporterSpecs
         var get = await ImporterAsync(dir, User, "45", "0", "get", "docker://127.0.0.1:5000/placement/tiny:1");
 
         Assert.That(get.ExitCode, Is.EqualTo(ExitCodes.Network), get.StandardError);
-        Assert.That(get.StandardError, Does.Contain("nothing listens on it (connection refused)").And.Contain("placement agent"));
+        Assert.That(get.StandardError, Does.Contain("nothing listens on it (connection refused)").And.Contain("placement agent")
+            .And.Not.Contain("trying again"), "Agent:ImporterReconnectSeconds 0: no second try");
         // A new agent replaces the stale socket file and serves again.
         var (again, _) = await StartAgentAsync(dir);
         await using var __ = again;
@@ -304,6 +380,48 @@ public sealed partial class ImporterSpecs
             request = await agent.RequestLine;
         }
         Assert.That(request, Does.Contain("\"op\":\"release\"").And.Not.Contain("keepAlive"));
+    }
+
+    [Test]
+    public async Task A_get_that_waited_longer_than_the_reconnect_time_before_the_agent_stopped_is_still_sent_again()
+    {
+        // The reconnect time counts from the agent going away, not from the request: a get waits for its pull (minutes,
+        // with keep-alives) and the agent may be restarted meanwhile.
+        using var dir = new TempDir();
+        dir.WriteConfig($$"""{ "Cache": { "Root": "{{dir.CacheRoot}}" }, "Agent": { "Socket": "{{SocketPath(dir)}}", "ImporterReconnectSeconds": 2 } }""");
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stopping = StandInAgent.Start(SocketPath(dir), async (client, _) =>
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                await client.SendAsync(" "u8.ToArray());
+                await Task.Delay(1000);
+            }
+            await client.SendAsync(Encoding.UTF8.GetBytes("""{"exitCode":5,"error":"the node agent is stopping; try again when it is back","retry":true}""" + "\n"));
+            answered.SetResult();
+        });
+        var get = ImporterAsync(dir, null, "54", "0", "get", "docker://registry.example/app:1");
+        await answered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await stopping.DisposeAsync();
+
+        await using (var back = StandInAgent.Start(SocketPath(dir), (client, _) =>
+            client.SendAsync(Encoding.UTF8.GetBytes("""{"exitCode":0,"path":"/c/images/ab/image.sqsh","imageId":"img_1","digest":"sha256:ab","hit":true,"lease":"pyxis-u0-54.0"}""" + "\n"))))
+        {
+            var result = await get;
+            Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+            Assert.That(result.StandardOutput, Is.EqualTo("/c/images/ab/image.sqsh\n"));
+            Assert.That(result.StandardError, Does.Contain("the node agent is stopping; try again when it is back; trying again every second for up to 2 s"));
+            Assert.That(await back.RequestLine, Does.Contain("\"op\":\"get\"").And.Contain("\"job\":\"54\""), "the same request, sent again");
+        }
+
+        // An agent answering "stopping" without "retry" (an older one): the importer fails at once, as it did then.
+        await using (var older = StandInAgent.Start(SocketPath(dir), (client, _) =>
+            client.SendAsync(Encoding.UTF8.GetBytes("""{"exitCode":5,"error":"the node agent is stopping; try again when it is back"}""" + "\n"))))
+        {
+            var result = await ImporterAsync(dir, null, "55", "0", "get", "docker://registry.example/app:1");
+            Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Network), result.StandardError);
+            Assert.That(result.StandardError, Does.Not.Contain("trying again"));
+        }
     }
 
     [Test]
