@@ -9,6 +9,7 @@
  *                          [--squashfuse PATH] [--bind SRC DST ro|rw|user]...   (three arguments: paths may hold ':')
  *                          [--uid UID --gid GID --groups GID,... --home DIR]   (the job's user: see below)
  *   placement-holder hold FD          (inside the container: "ready <pid>" to FD, then wait to be killed)
+ *   placement-holder exec NAME FILE [ARG]...   (FILE run as NAME, argv[0]: the Grid Engine starter's login shells)
  *
  * Privileges: the holder itself runs as root (it unshares and mounts for bwrap). bwrap runs as root too, but nothing
  * of the image runs under it before the job's tasks: only `hold`. apptainer and enroot execute code of the image while
@@ -590,6 +591,26 @@ static int __attribute__((noreturn)) hold(int fd)
 		pause();
 }
 
+/* exec NAME FILE [ARG]...: FILE (looked up on PATH without a '/') runs under the name NAME as its argv[0], with the
+ * environment and everything else unchanged. For the Grid Engine starter (deploy/sge/placement-starter.sh), which starts
+ * a login shell as Grid Engine does, as "-csh", "-bash": csh and tcsh take -l only without a script, bash's own
+ * `exec -a` would pass bash's environment on instead of the job's, and bubblewrap 0.8 has no --argv0. Runs as the job's
+ * user, in a job's image too (static); there the starter runs it as /proc/self/fd/N, a descriptor bwrap passes on,
+ * which the job does not inherit. */
+static void __attribute__((noreturn)) exec_as(char **argv)
+{
+	int fd;
+	char rest;
+	if (sscanf(argv[0], "/proc/self/fd/%d%c", &fd, &rest) == 1 && fd > 2)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	const char *file = argv[3];
+	argv[3] = argv[2];  /* argv + 3: NAME ARG... NULL */
+	execvp(file, argv + 3);
+	int err = errno;
+	fprintf(stderr, "placement-holder: cannot run %s: %s\n", file, strerror(err));
+	_exit(err == ENOENT ? 127 : 126);
+}
+
 /* The parent of pid, from /proc/<pid>/stat; -1 if unknown. */
 static pid_t parent_of(pid_t pid)
 {
@@ -758,6 +779,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "hold") == 0)
 		return hold(atoi(argv[2]));
+	if (argc >= 4 && strcmp(argv[1], "exec") == 0)
+		exec_as(argv);
 	struct stat st;  /* before anything is opened: fd 4 is the lifeline only if it was there at exec */
 	if (fstat(LIFELINE_FD, &st) == 0 && S_ISFIFO(st.st_mode))
 		lifeline = LIFELINE_FD;
@@ -766,7 +789,7 @@ int main(int argc, char **argv)
 	if (getppid() == 1)
 		fail("container: slurmstepd is gone");
 	if (argc < 2 || strcmp(argv[1], "start") != 0)
-		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC DST ro|rw|user]... [--uid U --gid G --groups G,... --home D] | hold FD");
+		fail("usage: placement-holder start --runtime R --runtime-path P --image F [--squashfuse P] [--bind SRC DST ro|rw|user]... [--uid U --gid G --groups G,... --home D] | hold FD | exec NAME FILE [ARG]...");
 	for (int i = 2; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL)

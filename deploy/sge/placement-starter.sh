@@ -49,12 +49,20 @@ in_root() { # in_root SHELL [ROOT]: SHELL if ROOT (the image; "" = the host) has
    printf '%s' "$shell"
 }
 job_shell() { in_root "${SGE_STARTER_SHELL_PATH:-/bin/sh}" "${1:-}"; } # script jobs: SGE's choice of shell
-# login_flag SHELL: -l when Grid Engine asks for a login shell (SGE_STARTER_USE_LOGIN_SHELL=true; it would start the
-# shell as "-sh"), for the shells that take -l with more arguments; csh and tcsh take -l only alone, so they start as
-# plain shells (they read .cshrc, not .login).
-login_flag() {
-   [ "${SGE_STARTER_USE_LOGIN_SHELL:-false}" = true ] || return 0
-   case ${1##*/} in csh|tcsh) ;; *) printf '%s' -l ;; esac
+# shell_cmd SHELL: in cmd, SHELL started as Grid Engine starts the job shell. When Grid Engine asks for a login shell
+# (SGE_STARTER_USE_LOGIN_SHELL=true: the shell is in login_shells) it starts it under the name "-<shell>" ("-csh"):
+# the same here through placement-holder's exec mode (`as`, set below: bash's own `exec -a` would pass bash's
+# environment on instead of the job's, and bubblewrap 0.8 has no --argv0). Without placement-holder, -l for the shells
+# that take it with more arguments; csh and tcsh take -l only alone, so they then start as plain shells (no .login).
+as=()
+holder=${PLACEMENT_HOLDER:-/usr/lib/placement/placement-holder}
+login=0
+if [ "${SGE_STARTER_USE_LOGIN_SHELL:-false}" = true ]; then login=1; fi
+shell_cmd() {
+   cmd=("$1")
+   [ $login = 1 ] || return 0
+   if [ ${#as[@]} -gt 0 ]; then cmd=("${as[@]}" "-${1##*/}" "$1"); return; fi
+   case ${1##*/} in csh|tcsh) ;; *) cmd+=(-l) ;; esac
 }
 # script_job ROOT SCRIPT ARGS: the command that runs a script job, in cmd, as Grid Engine starts it without a starter
 # (queue_conf(5) shell_start_mode; the shepherd tells a starter the queue's mode in SGE_STARTER_SHELL_START_MODE):
@@ -62,12 +70,10 @@ login_flag() {
 # without #! runs by /bin/sh, as execvp does); posix_compliant and script_from_stdin run it by the job's shell, as a
 # login shell when that shell is in login_shells (SGE_STARTER_USE_LOGIN_SHELL=true: profiles, module setup).
 script_job() {
-   local root=$1 flag; shift
+   local root=$1; shift
    case ${SGE_STARTER_SHELL_START_MODE:-posix_compliant} in
       unix_behavior|raw_exec) cmd=("$@") ;;
-      *) cmd=("$(job_shell "$root")")
-         flag=$(login_flag "${cmd[0]}"); if [ -n "$flag" ]; then cmd+=("$flag"); fi
-         cmd+=("$@") ;;
+      *) shell_cmd "$(job_shell "$root")"; cmd+=("$@") ;;
    esac
 }
 login_shell() { in_root "$(getent passwd "$(id -un)" | cut -d: -f7)" "${1:-}"; } # qrsh jobs: the owner's shell
@@ -106,19 +112,20 @@ fi
 # shell_job ROOT ARGS: in cmd, the job's shell (a login shell when SGE says so, as its "-sh" argv0 does) running a
 # binary job's "CMD ARGS ", or reading the script from stdin with ARGS.
 shell_job() {
-   local root=$1 flag; shift
-   cmd=("$(job_shell "$root")")
-   if [ $binary = 1 ] && [ -n "$root" ] && [ ! -x "$root${cmd[0]}" ] && [ ! -L "$root${cmd[0]}" ]; then
+   local root=$1 shell; shift
+   shell=$(job_shell "$root")
+   if [ $binary = 1 ] && [ -n "$root" ] && [ ! -x "$root$shell" ] && [ ! -L "$root$shell" ]; then
       # An image without any shell (distroless): the command as given, unexpanded, rather than no job at all.
-      printf 'placement: job %s: the image has no shell (%s): the binary job runs as given, its arguments not expanded\n' "${JOB_ID:-?}" "${cmd[0]}" >&2
+      printf 'placement: job %s: the image has no shell (%s): the binary job runs as given, its arguments not expanded\n' "${JOB_ID:-?}" "$shell" >&2
       cmd=("$@"); return
    fi
-   flag=$(login_flag "${cmd[0]}"); if [ -n "$flag" ]; then cmd+=("$flag"); fi
+   shell_cmd "$shell"
    if [ $binary = 1 ]; then cmd+=(-c "$* "); else cmd+=("$@"); fi
 }
 
 image=${PLACEMENT_IMAGE:-${CONTAINER_IMAGE:-}}
 if [ -z "$image" ]; then
+   if [ $login = 1 ] && [ -x "$holder" ]; then as=("$holder" exec); fi
    # run: env's execvp, which runs a script without #! by /bin/sh (bash's exec would run it by bash)
    if [ $script = 1 ]; then script_job "" "$@"; run "${cmd[@]}"; fi
    if [ $binary = 1 ] || [ $stdin = 1 ]; then shell_job "" "$@"; run "${cmd[@]}"; fi
@@ -234,6 +241,9 @@ for b in "${binds[@]}"; do
 done
 args+=(--chdir "$PWD" --setenv PLACEMENT_IMAGE "$image" --remount-ro /)
 
+# A login shell's name through placement-holder, which bwrap runs from a descriptor it passes on (the image has no
+# placement-holder; the holder closes it before the shell starts).
+if [ $login = 1 ] && [ -x "$holder" ] && exec {holder_fd}<"$holder"; then as=("/proc/self/fd/$holder_fd" exec); fi
 if [ $script = 1 ]; then script_job "$root" "$@"; set -- "${cmd[@]}"; fi # bwrap execvp's the command
 if [ $binary = 1 ] || [ $stdin = 1 ]; then shell_job "$root" "$@"; set -- "${cmd[@]}"; fi
 if [ $qrsh = 1 ]; then set -- "$(login_shell "$root")" -c "$*"; fi

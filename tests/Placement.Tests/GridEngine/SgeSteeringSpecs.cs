@@ -1,5 +1,7 @@
 using System.Text.RegularExpressions;
+using Placement.Core.Processes;
 using Placement.Tests.Metrics;
+using Placement.Tests.Support;
 
 namespace Placement.Tests.GridEngine;
 
@@ -89,6 +91,34 @@ public sealed class SgeSteeringSpecs
         Assert.That(job.ExitCode, Is.Zero, job.StandardOutput + job.StandardError);
         var text = await File.ReadAllTextAsync(output);
         Assert.That(text, Does.Contain("ARGS=one two").And.Contain("PWD=" + _cell.Output).And.Contain("HOME_OK").And.Contain("ID=placement-alt"));
+    }
+
+    [Test]
+    public async Task A_tcsh_job_starts_as_the_login_shell_Grid_Engine_makes_of_it_and_reads_dot_login()
+    {
+        // login_shells lists tcsh: without a starter Grid Engine runs the script by "-tcsh", which reads .login (a
+        // site's module setup); the starter, through placement-holder, does the same (it read no .login before).
+        if (!File.Exists("/usr/bin/tcsh"))
+            Assert.Ignore("tcsh is not installed (deploy/dev/cluster installs it)");
+        var home = (await ExternalCommands.ReadAsync("getent", ["passwd", _cell.User])).Split(':')[5];
+        var login = Path.Combine(home, ".login");
+        Assume.That(File.Exists(login), Is.False, $"{login} exists already: not overwritten");
+        await File.WriteAllTextAsync(login, "echo DOT_LOGIN_READ\n");
+        try
+        {
+            var script = Path.Combine(_cell.Output, $"job-{Guid.NewGuid():N}.csh");
+            await File.WriteAllTextAsync(script, "echo ARGS=$argv\n");
+            var output = _cell.OutputFile("tcsh");
+            var job = await _cell.AsUserAsync("qsub", "-sync", "y", "-o", output, "-j", "y", "-S", "/usr/bin/tcsh",
+                "-v", "PLACEMENT_HOLDER=" + Repo.HolderBinary, script, "one");
+            Assert.That(job.ExitCode, Is.Zero, job.StandardOutput + job.StandardError);
+            var text = await File.ReadAllTextAsync(output);
+            Assert.That(text, Does.Contain("DOT_LOGIN_READ").And.Contain("ARGS=one"), text);
+        }
+        finally
+        {
+            File.Delete(login);
+        }
     }
 
     [TestCase(false)]

@@ -13,8 +13,9 @@ public sealed class StarterSpecs
 {
     private static string Starter => Path.Combine(Repo.Root, "deploy", "sge", "placement-starter.sh");
 
-    /// <summary>Runs the starter for job script <paramref name="body"/> with arguments "a" and "b c".</summary>
-    private static async Task<string> RunScriptJobAsync(string body, string mode, bool loginShell, string shell = "/bin/sh")
+    /// <summary>Runs the starter for job script <paramref name="body"/> with arguments "a" and "b c" (with placement-holder
+    /// at <paramref name="holder"/>; null: the packaged path, which a test machine does not have).</summary>
+    private static async Task<string> RunScriptJobAsync(string body, string mode, bool loginShell, string shell = "/bin/sh", string? holder = null)
     {
         using var dir = new TempDir();
         var scripts = Directory.CreateDirectory(Path.Combine(dir.Path, "job_scripts")).FullName;
@@ -32,6 +33,7 @@ public sealed class StarterSpecs
                 ["SGE_STARTER_SHELL_PATH"] = shell,
                 ["SGE_STARTER_SHELL_START_MODE"] = mode,
                 ["SGE_STARTER_USE_LOGIN_SHELL"] = loginShell ? "true" : null,
+                ["PLACEMENT_HOLDER"] = holder,
             },
         });
         return result.StandardOutput.Trim();
@@ -53,11 +55,13 @@ public sealed class StarterSpecs
         Assert.That(output, Is.EqualTo($"{sh}|a|b c"), "bash's own exec would have run it by bash");
     }
 
-    [TestCase(true, "login|a|b c")]
-    [TestCase(false, "plain|a|b c")]
-    public async Task Under_posix_compliant_the_job_shell_runs_the_script_as_a_login_shell_when_Grid_Engine_says_so(bool login, string expected)
+    [TestCase(true, true, "login|-bash|a|b c", TestName = "Under posix_compliant a login job shell starts as -bash, as Grid Engine starts it")]
+    [TestCase(true, false, "login|/bin/bash|a|b c", TestName = "Under posix_compliant a login job shell gets -l where placement-holder is missing")]
+    [TestCase(false, true, "plain|/bin/bash|a|b c", TestName = "Under posix_compliant a job shell not in login_shells starts as a plain shell")]
+    public async Task Under_posix_compliant_the_job_shell_runs_the_script_as_a_login_shell_when_Grid_Engine_says_so(bool login, bool holder, string expected)
     {
-        var output = await RunScriptJobAsync("#!/usr/bin/awk -f\nshopt -q login_shell && l=login || l=plain; echo \"$l|$1|$2\"\n", "posix_compliant", login, "/bin/bash");
+        var output = await RunScriptJobAsync("#!/usr/bin/awk -f\nshopt -q login_shell && l=login || l=plain; echo \"$l|$(tr '\\0' ' ' < /proc/$$/cmdline | cut -d' ' -f1)|$1|$2\"\n",
+            "posix_compliant", login, "/bin/bash", holder ? Repo.HolderBinary : null);
         Assert.That(output, Is.EqualTo(expected));
     }
 
@@ -114,6 +118,7 @@ public sealed class StarterSpecs
                 ["SGE_STARTER_SHELL_PATH"] = null,
                 ["SGE_STARTER_SHELL_START_MODE"] = null,
                 ["SGE_JOB_SPOOL_DIR"] = null,
+                ["PLACEMENT_HOLDER"] = Repo.HolderBinary,
             };
             foreach (var (key, value) in environment)
                 env[key] = value;
@@ -329,12 +334,14 @@ public sealed class StarterSpecs
 
     [TestCase(true)]
     [TestCase(false)]
-    public async Task A_login_csh_or_tcsh_runs_binary_and_script_jobs_without_the_l_flag_it_takes_only_alone(bool withImage)
+    public async Task A_login_csh_or_tcsh_runs_binary_and_script_jobs_as_Grid_Engine_starts_it_as_minus_tcsh_reading_dot_login(bool withImage)
     {
-        // login_shells lists csh and tcsh by default, and tcsh refuses "-l -c CMD" ("Unknown option: '-l'").
+        // login_shells lists csh and tcsh by default, and tcsh refuses "-l -c CMD" ("Unknown option: '-l'"): Grid Engine
+        // starts it as "-tcsh", so it reads .login (module setup, PATH) before the job; the starter does the same.
         if (!File.Exists("/usr/bin/tcsh"))
             Assert.Ignore("tcsh is not installed (deploy/dev/cluster installs it)");
         using var job = new ImageJob();
+        await File.WriteAllTextAsync(Path.Combine(job.Home, ".login"), "echo dot-login\n");
         var spool = job.Create("spool");
         await File.WriteAllTextAsync(Path.Combine(spool, "config"), "handle_as_binary=1\nno_shell=0\n");
         var environment = new Dictionary<string, string?>
@@ -347,16 +354,25 @@ public sealed class StarterSpecs
         };
         var binary = await job.RunAsync(["echo", "$JOB_ID", "x"], environment);
         Assert.That(binary.ExitCode, Is.EqualTo(0), binary.StandardError);
-        Assert.That(binary.StandardOutput.Trim(), Is.EqualTo("7 x"));
+        Assert.That(binary.StandardOutput.Trim(), Is.EqualTo("dot-login\n7 x"));
 
         var scripts = job.Create("job_scripts");
         var script = Path.Combine(scripts, "7");
-        await File.WriteAllTextAsync(script, "echo csh:$1\n");
+        // The shell's name, and the descriptors it holds: none of them placement-holder's (bwrap ran it from one).
+        await File.WriteAllTextAsync(script, "echo csh:$1\nset n=`tr '\\0' ' ' < /proc/$$/cmdline`\necho name:$n[1]\n" +
+            "ls -l /proc/$$/fd | grep -c placement-holder\n");
         File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
         environment["SGE_JOB_SPOOL_DIR"] = null;
         var scripted = await job.RunAsync([script, "a"], environment);
-        Assert.That(scripted.ExitCode, Is.EqualTo(0), scripted.StandardError);
-        Assert.That(scripted.StandardOutput.Trim(), Is.EqualTo("csh:a"));
+        Assert.That(scripted.ExitCode, Is.EqualTo(1), "grep -c found nothing: " + scripted.StandardError);
+        // A login tcsh running a script looks for a terminal and says so on stdout first, as in Grid Engine jobs' output.
+        Assert.That(scripted.StandardOutput, Does.StartWith("Warning: no access to tty"));
+        Assert.That(string.Join('\n', scripted.StandardOutput.Trim().Split('\n').Skip(2)), Is.EqualTo("dot-login\ncsh:a\nname:-tcsh\n0"));
+
+        // Without placement-holder (not installed where the starter looks): a plain tcsh, no .login, as before.
+        environment["PLACEMENT_HOLDER"] = "/nonexistent/placement-holder";
+        var plain = await job.RunAsync([script, "a"], environment);
+        Assert.That(plain.StandardOutput.Trim(), Is.EqualTo("csh:a\nname:/usr/bin/tcsh\n0"), plain.StandardError);
     }
 
     [Test]

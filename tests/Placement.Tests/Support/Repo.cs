@@ -12,6 +12,10 @@ internal static class Repo
 
     public static string SpankPlugin => Artifact(Path.Combine("lib", "spank_placement.so"));
 
+    /// <summary>out/lib/placement-holder (static C): the Slurm step container's holder, and the Grid Engine starter's
+    /// way to start a login shell under its "-csh" name.</summary>
+    public static string HolderBinary => Artifact(Path.Combine("lib", "placement-holder"));
+
     private static string Artifact(string relative)
     {
         var path = Path.Combine(Root, "out", relative);
