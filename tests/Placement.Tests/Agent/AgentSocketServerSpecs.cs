@@ -325,40 +325,35 @@ public sealed class AgentSocketServerSpecs
     {
         // The SPANK plugin falls back to preparing the image in slurmstepd when the agent closes the connection without
         // an answer (as when it crashed); the answer "stopping" failed the step on every restart and upgrade.
-        if (!Environment.IsPrivilegedProcess)
-            Assert.Ignore("the cache is root's: run as root");
-        using var dir = new TempDir();
-        var image = await ImageFileAsync(dir, 14);
-        using var agent = new Harness(dir, dir.CacheRoot, o =>
-        {
-            o.Cache.MaxConcurrentPullsPerUser = 1;
-            o.Cache.LockTimeoutSeconds = 60;
-        }, keepAliveInterval: TimeSpan.FromMilliseconds(200));
-        agent.Cache.Layout.EnsureCreated();
-        using var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321");
-        Assert.That(held, Is.Not.Null);
-        using var socket = await RawRequestAsync(agent.Socket,
-            $$"""{"op":"ensure","ref":"{{image}}","holder":"slurm-50.0","keepAlive":"1","uid":"4321"}""");
-        Assert.That(await ReadSomeAsync(socket, TimeSpan.FromSeconds(5)), Does.StartWith(" "), "waiting, with keep-alives");
+        var (rest, log, image) = await StopWhileWaitingAsync(14, "\"op\":\"ensure\",\"holder\":\"slurm-50.0\"");
 
-        await agent.Stop.CancelAsync();
-        var rest = new System.Text.StringBuilder();
-        for (var more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)); more.Length > 0; more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)))
-            rest.Append(more);
-        await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
-
-        Assert.That(rest.ToString().Trim(' '), Is.Empty, "keep-alives, then the end of the stream: no answer line");
-        Assert.That(agent.Log.ToString(), Does.Contain($"ensure {image} for slurm-50.0: agent stopping; the step prepares the image itself"));
+        Assert.That(rest, Is.Empty, "keep-alives, then the end of the stream: no answer line");
+        Assert.That(log, Does.Contain($"ensure {image} for slurm-50.0: agent stopping; the step prepares the image itself"));
     }
 
     [Test]
     public async Task An_importers_get_waiting_when_the_agent_stops_is_answered_stopping_and_told_to_ask_again()
     {
         // pyxis has no fallback: the importer sends the same get again until the agent is back (Agent:ImporterReconnectSeconds).
+        var (rest, _, _) = await StopWhileWaitingAsync(15, "\"op\":\"get\",\"job\":\"51\",\"step\":\"0\"");
+
+        var response = System.Text.Json.JsonSerializer.Deserialize(rest, SocketJsonContext.Default.SocketResponse)!;
+        Assert.That(response.ExitCode, Is.EqualTo(ExitCodes.Network), response.Error);
+        Assert.That(response.Error, Is.EqualTo("the node agent is stopping; try again when it is back"));
+        Assert.That(response.Retry, Is.True);
+    }
+
+    /// <summary>
+    /// Sends a request (<paramref name="fields"/> plus a file image, keep-alives, uid 4321) that waits for uid 4321's one
+    /// pull slot, held here; stops the agent once the request waits. Returns what came after the first keep-alive, without
+    /// the keep-alives, the agent's log and the image.
+    /// </summary>
+    private static async Task<(string After, string Log, string Image)> StopWhileWaitingAsync(int seed, string fields)
+    {
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
         using var dir = new TempDir();
-        var image = await ImageFileAsync(dir, 15);
+        var image = await ImageFileAsync(dir, seed);
         using var agent = new Harness(dir, dir.CacheRoot, o =>
         {
             o.Cache.MaxConcurrentPullsPerUser = 1;
@@ -367,8 +362,7 @@ public sealed class AgentSocketServerSpecs
         agent.Cache.Layout.EnsureCreated();
         using var held = FileLock.TryAcquire(agent.Cache.Layout.UserPullSlot(4321, 0), "job: pull docker://registry.example/other:1 for uid 4321");
         Assert.That(held, Is.Not.Null);
-        using var socket = await RawRequestAsync(agent.Socket,
-            $$"""{"op":"get","ref":"{{image}}","job":"51","step":"0","keepAlive":"1","uid":"4321"}""");
+        using var socket = await RawRequestAsync(agent.Socket, $$"""{{{fields}},"ref":"{{image}}","keepAlive":"1","uid":"4321"}""");
         Assert.That(await ReadSomeAsync(socket, TimeSpan.FromSeconds(5)), Does.StartWith(" "), "waiting, with keep-alives");
 
         await agent.Stop.CancelAsync();
@@ -376,11 +370,7 @@ public sealed class AgentSocketServerSpecs
         for (var more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)); more.Length > 0; more = await ReadSomeAsync(socket, TimeSpan.FromSeconds(15)))
             rest.Append(more);
         await agent.Running.WaitAsync(TimeSpan.FromSeconds(15));
-
-        var response = System.Text.Json.JsonSerializer.Deserialize(rest.ToString().Trim(' '), SocketJsonContext.Default.SocketResponse)!;
-        Assert.That(response.ExitCode, Is.EqualTo(ExitCodes.Network), response.Error);
-        Assert.That(response.Error, Is.EqualTo("the node agent is stopping; try again when it is back"));
-        Assert.That(response.Retry, Is.True);
+        return (rest.ToString().Trim(' '), agent.Log.ToString(), image);
     }
 
     [Test]
