@@ -14,7 +14,7 @@ public sealed class StarterSpecs
     private static string Starter => Path.Combine(Repo.Root, "deploy", "sge", "placement-starter.sh");
 
     /// <summary>Runs the starter for job script <paramref name="body"/> with arguments "a" and "b c" (with placement-holder
-    /// at <paramref name="holder"/>; null: the packaged path, which a test machine does not have).</summary>
+    /// at <paramref name="holder"/>; null: none, even where the package is installed).</summary>
     private static async Task<string> RunScriptJobAsync(string body, string mode, bool loginShell, string shell = "/bin/sh", string? holder = null)
     {
         using var dir = new TempDir();
@@ -33,7 +33,7 @@ public sealed class StarterSpecs
                 ["SGE_STARTER_SHELL_PATH"] = shell,
                 ["SGE_STARTER_SHELL_START_MODE"] = mode,
                 ["SGE_STARTER_USE_LOGIN_SHELL"] = loginShell ? "true" : null,
-                ["PLACEMENT_HOLDER"] = holder,
+                ["PLACEMENT_HOLDER"] = holder ?? "/nonexistent/placement-holder",
             },
         });
         return result.StandardOutput.Trim();
