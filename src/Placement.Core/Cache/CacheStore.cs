@@ -16,7 +16,12 @@ public sealed class CacheStore(CacheLayout layout)
     public void WriteMeta(string directory, ImageMeta meta) =>
         AtomicFile.WriteAllBytes(Path.Combine(directory, "meta.json"), JsonSerializer.SerializeToUtf8Bytes(meta, CacheJsonContext.Default.ImageMeta));
 
-    public RefRecord? ReadRef(string id) => Read(Layout.RefFile(id), CacheJsonContext.Default.RefRecord);
+    /// <summary>The ref of <paramref name="id"/>; null when there is none or its file is not a valid ref of that id (damaged:
+    /// the next pull writes it anew, gc removes it), as <see cref="ListRefs"/> skips it.</summary>
+    public RefRecord? ReadRef(string id) =>
+        Read(Layout.RefFile(id), CacheJsonContext.Default.RefRecord) is { } record && IsValid(record, id) ? record : null;
+
+    private static bool IsValid(RefRecord record, string id) => record.Id == id && Digests.IsDigest(record.Digest);
 
     public void WriteRef(RefRecord record) =>
         AtomicFile.WriteAllBytes(Layout.RefFile(record.Id), JsonSerializer.SerializeToUtf8Bytes(record, CacheJsonContext.Default.RefRecord));
@@ -32,7 +37,7 @@ public sealed class CacheStore(CacheLayout layout)
             var id = Path.GetFileNameWithoutExtension(file);
             if (!Placement.Core.Images.ImageIds.IsValid(id))
                 continue;
-            if (Read(file, CacheJsonContext.Default.RefRecord) is { } record && record.Id == id && Digests.IsDigest(record.Digest))
+            if (Read(file, CacheJsonContext.Default.RefRecord) is { } record && IsValid(record, id))
                 yield return record;
         }
     }
@@ -50,14 +55,17 @@ public sealed class CacheStore(CacheLayout layout)
         }
     }
 
-    /// <summary>The committed artifact's path, or null when the image is not (completely) cached.</summary>
+    /// <summary>The committed artifact's path, or null when the image is not (completely) cached: no meta.json, no
+    /// artifact, or one whose size is not the one committed (truncated or damaged on disk: never handed out; the next pull
+    /// builds it anew, `placement verify` re-hashes those of the right size).</summary>
     public string? ArtifactPath(string hex)
     {
         var meta = ReadMeta(hex);
         if (meta is null)
             return null;
         var path = Path.Combine(Layout.ImageDirectory(hex), meta.Artifact);
-        return File.Exists(path) ? path : null;
+        var file = new FileInfo(path);
+        return file.Exists && file.Length == meta.Size ? path : null;
     }
 
     public long ImageBytes(string hex) => DirectoryBytes(Layout.ImageDirectory(hex));

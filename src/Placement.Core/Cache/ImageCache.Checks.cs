@@ -46,6 +46,8 @@ public sealed partial class ImageCache
             }
         }
 
+        SweepRefFiles(lines, verb, now, dryRun);
+
         foreach (var record in Store.ListRefs())
         {
             if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not null)
@@ -100,7 +102,8 @@ public sealed partial class ImageCache
             }
             else
                 remove = name.StartsWith("trash-", StringComparison.Ordinal) || (name.StartsWith('.') && age > TimeSpan.FromHours(1)) ||
-                         (name.StartsWith("progress-", StringComparison.Ordinal) && age > TimeSpan.FromHours(1));
+                         (name.StartsWith("progress-", StringComparison.Ordinal) && age > TimeSpan.FromHours(1)) ||
+                         age > PartialMaxAge; // no name Placement writes (left by hand, or by an older version): after a day
             if (!remove)
                 continue;
             if (dryRun)
@@ -167,6 +170,44 @@ public sealed partial class ImageCache
         Directory.EnumerateDirectories(Layout.Temp, "build-*")
             .Select(Path.GetFileName)
             .Any(name => name!.Length >= 70 && Digests.IsHex(name.AsSpan(6, 64)) && FileLock.IsHeld(Layout.ImageLock(name[6..70])));
+
+    /// <summary>
+    /// refs/ and the cache root: temp files of a writer that crashed between writing and renaming (a ref, inventory.json),
+    /// once older than <see cref="AtomicFile.LeftoverAge"/>, and ref files that are not a valid ref of their id (damaged;
+    /// pulls and every command treat them as absent, and the next pull of the image writes it anew), under the ref's lock.
+    /// </summary>
+    private void SweepRefFiles(List<string> lines, string verb, DateTimeOffset now, bool dryRun)
+    {
+        foreach (var (directory, shown) in new[] { (Layout.Refs, "refs/"), (Layout.Root, "") })
+        {
+            if (!Directory.Exists(directory))
+                continue;
+            foreach (var file in Directory.EnumerateFiles(directory, ".*.tmp"))
+            {
+                if (now - File.GetLastWriteTimeUtc(file) <= AtomicFile.LeftoverAge)
+                    continue;
+                lines.Add($"{verb} leftover {shown}{Path.GetFileName(file)}");
+                if (!dryRun)
+                    AtomicFile.TryDelete(file);
+            }
+        }
+        if (!Directory.Exists(Layout.Refs))
+            return;
+        foreach (var file in Directory.EnumerateFiles(Layout.Refs, "img_*.json"))
+        {
+            var id = Path.GetFileNameWithoutExtension(file);
+            if (!ImageIds.IsValid(id) || Store.ReadRef(id) is not null)
+                continue;
+            if (!dryRun)
+            {
+                using var gate = FileLock.TryAcquire(Layout.RefLock(id), $"gc {id}");
+                if (gate is null || Store.ReadRef(id) is not null || !File.Exists(file))
+                    continue; // a pull of it is writing it
+                AtomicFile.TryDelete(file);
+            }
+            lines.Add($"{verb} damaged ref refs/{Path.GetFileName(file)} (not a valid ref of {id}; the next pull of its image writes it again)");
+        }
+    }
 
     /// <summary>quarantine/&lt;hex&gt;-&lt;time&gt;, with -2, -3, … when the same image was quarantined within the same second.</summary>
     private string QuarantineTarget(string hex)

@@ -212,6 +212,11 @@ public sealed partial class ImageCache : IDisposable
     private async Task WriteImageBlobsAsync(ResolvedImage image, CancellationToken cancellationToken)
     {
         WriteBlobIfMissing(image.Digest, image.ManifestBytes.Span);
+        // Asked from the registry only when blobs/ lacks it (a second tag of the same image, a rebuild).
+        var path = Layout.Blob(Digests.Hex(image.Config.Digest));
+        if (File.Exists(path) && await BlobMatchesAsync(path, image.Config, cancellationToken).ConfigureAwait(false))
+            return;
+        AtomicFile.TryDelete(path);
         var config = await Translate(() => Registry.ReadBlobAsync(image.Registry, image.Repository, image.Config, cancellationToken)).ConfigureAwait(false);
         WriteBlobIfMissing(image.Config.Digest, config);
     }
@@ -301,8 +306,11 @@ public sealed partial class ImageCache : IDisposable
         var caller = cancellationToken;
         return _blobFlights.RunAsync(hex, async cancellationToken =>
         {
+            // A blob already in blobs/ (another pull's, a failed build's) is checked before it is used: it was verified when
+            // it arrived, but a squashfs built from a damaged one would be committed under the image's digest and then
+            // pass `placement verify`, which re-hashes the artifact against what this build recorded.
             var final = Layout.Blob(hex);
-            if (File.Exists(final))
+            if (File.Exists(final) && await BlobMatchesAsync(final, blob, cancellationToken).ConfigureAwait(false))
             {
                 tracker.Add(blob.Size);
                 return final;
@@ -310,8 +318,12 @@ public sealed partial class ImageCache : IDisposable
             using var blobLock = await FileLock.AcquireAsync(Layout.BlobLock(hex), $"download {blob.Digest}", LockTimeout, cancellationToken).ConfigureAwait(false);
             if (File.Exists(final))
             {
-                tracker.Add(blob.Size);
-                return final;
+                if (await BlobMatchesAsync(final, blob, cancellationToken).ConfigureAwait(false))
+                {
+                    tracker.Add(blob.Size);
+                    return final;
+                }
+                AtomicFile.TryDelete(final); // damaged on disk: fetched again below
             }
             var partial = Layout.PartialBlob(hex);
             var resumedFrom = File.Exists(partial) ? new FileInfo(partial).Length : 0;
@@ -328,6 +340,19 @@ public sealed partial class ImageCache : IDisposable
             CommitBlob(partial, final);
             return final;
         }, caller);
+    }
+
+    /// <summary>Whether the blob file at <paramref name="path"/> has <paramref name="blob"/>'s size and digest (gone: false).</summary>
+    private static async Task<bool> BlobMatchesAsync(string path, BlobDescriptor blob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new FileInfo(path).Length == blob.Size && await Digests.OfFileAsync(path, cancellationToken).ConfigureAwait(false) == blob.Digest;
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
     }
 
     private void CommitBlob(string partial, string final)

@@ -76,7 +76,8 @@ internal sealed class InProcessAgent : IAsyncDisposable
             Format = "squashfs",
             Artifact = "image.sqsh",
             ArtifactDigest = Digests.Of(artifact ?? []),
-            Size = artifact?.Length ?? 1,
+            // The dangling link's own size: the lookup (size as committed) finds it, the open does not.
+            Size = artifact?.Length ?? new FileInfo(file).Length,
             Created = DateTimeOffset.UtcNow,
             SourceRef = "docker://registry.example/app@" + Digests.FromHex(hex),
         });
