@@ -116,7 +116,10 @@ public sealed partial class ImageCache
             if (guard is not null && gate is null)
                 continue; // a pull or an eviction is working on it
             lines.Add($"{verb} leftover tmp/{name}");
-            AtomicFile.TryDelete(entry);
+            if (name.StartsWith("build-", StringComparison.Ordinal))
+                RemoveLeftoverBuild(entry); // under its image lock: a process still in it is a killed pull's
+            else
+                AtomicFile.TryDelete(entry);
             if (name.EndsWith(".partial", StringComparison.Ordinal))
                 AtomicFile.TryDelete(Sources.DownloadEngine.ValidatorPath(entry)); // under the same blob lock
         }

@@ -99,7 +99,7 @@ public sealed partial class ImageCache : IDisposable
         ClearBrokenImage(hex);
 
         var build = Layout.BuildDirectory(hex);
-        AtomicFile.TryDelete(build); // a crashed earlier build: we hold the image lock, so nobody else uses it
+        RemoveLeftoverBuild(build); // a crashed earlier build: we hold the image lock, so nobody else uses it
         var output = Path.Combine(build, "out");
         Directory.CreateDirectory(output);
         // The layers are dropped once the image is committed, on a full disk (where kept ones would only keep it full)
@@ -342,6 +342,47 @@ public sealed partial class ImageCache : IDisposable
         }, caller);
     }
 
+    /// <summary>
+    /// Removes a build directory no pull owns (the caller holds its image's lock), after killing the processes a killed
+    /// pull left working in it: mksquashfs outlives a SIGKILL of its parent (a crashed agent, a killed `placement pull`)
+    /// and would go on spending CPU and disk on a build nobody will commit, beside the one that replaces it. Such a process
+    /// names the directory in its arguments (its input and output); nothing else does.
+    /// </summary>
+    internal static void RemoveLeftoverBuild(string build)
+    {
+        if (Directory.Exists(build))
+            KillProcessesNaming(build);
+        AtomicFile.TryDelete(build);
+    }
+
+    private static void KillProcessesNaming(string directory)
+    {
+        var prefix = directory + "/";
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) ||
+                pid == Environment.ProcessId)
+                continue;
+            string cmdline;
+            try
+            {
+                cmdline = File.ReadAllText(Path.Combine(entry, "cmdline"));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                continue; // gone meanwhile, or not ours to read
+            }
+            foreach (var arg in cmdline.Split('\0'))
+            {
+                if (arg == directory || arg.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    Native.Libc.kill(pid, Native.Libc.SIGKILL);
+                    break;
+                }
+            }
+        }
+    }
+
     /// <summary>Whether the blob file at <paramref name="path"/> has <paramref name="blob"/>'s size and digest (gone: false).</summary>
     private static async Task<bool> BlobMatchesAsync(string path, BlobDescriptor blob, CancellationToken cancellationToken)
     {
@@ -449,7 +490,7 @@ public sealed partial class ImageCache : IDisposable
             }
             ClearBrokenImage(hex);
             var build = Layout.BuildDirectory(hex);
-            AtomicFile.TryDelete(build);
+            RemoveLeftoverBuild(build);
             var output = Path.Combine(build, "out");
             Directory.CreateDirectory(output);
             try

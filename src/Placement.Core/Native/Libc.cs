@@ -31,6 +31,11 @@ internal static partial class Libc
     public static partial int close(int fd);
 
     [LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int signal);
+
+    public const int SIGKILL = 9;
+
+    [LibraryImport("libc", SetLastError = true)]
     public static partial uint geteuid();
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

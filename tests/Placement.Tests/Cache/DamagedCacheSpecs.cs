@@ -130,4 +130,37 @@ public sealed class DamagedCacheSpecs
         Assert.That(File.Exists(refTemp) || File.Exists(inventoryTemp) || Directory.Exists(junk), Is.False);
         Assert.That(File.Exists(young) && File.Exists(freshJunk), Is.True, "younger ones may still be written or in use");
     }
+
+    [Test]
+    public async Task A_killed_pulls_mksquashfs_still_running_in_its_build_directory_is_killed_by_the_next_build_and_by_gc()
+    {
+        // mksquashfs outlives a SIGKILL of its parent (a crashed agent, a killed `placement pull`). Stand-ins: processes
+        // whose arguments name a file in the build directory, as mksquashfs's input and output do.
+        await using var registry = new OneImageRegistry(Config, [Layer], _ => true);
+        using var dir = new TempDir();
+        using var cache = NewCache(dir);
+        cache.Layout.EnsureCreated();
+        System.Diagnostics.Process Orphan(string build)
+        {
+            Directory.CreateDirectory(Path.Combine(build, "out"));
+            var file = Path.Combine(build, "out", "image.sqsh");
+            File.WriteAllText(file, "");
+            return System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("tail", ["-f", file]) { RedirectStandardOutput = true })!;
+        }
+
+        using var building = Orphan(cache.Layout.BuildDirectory(Digests.Hex(registry.ManifestDigest)));
+        using var bystander = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", ["60"]))!;
+        var image = await cache.EnsureAsync(Reference(registry), "cli");
+        Assert.That(await ListingAsync(image.Path), Does.Contain("/etc/hello"));
+        Assert.That(building.WaitForExit(TimeSpan.FromSeconds(5)), Is.True, "the next build of the image killed it");
+        Assert.That(bystander.HasExited, Is.False, "a process not naming the build directory is left alone");
+        bystander.Kill();
+
+        var otherHex = new string('a', 64);
+        using var left = Orphan(cache.Layout.BuildDirectory(otherHex));
+        var gc = cache.CollectGarbage(dryRun: false);
+        Assert.That(gc.Lines, Has.Some.Contains($"removed leftover tmp/build-{otherHex}"), string.Join('\n', gc.Lines));
+        Assert.That(left.WaitForExit(TimeSpan.FromSeconds(5)), Is.True, "gc killed it before removing its directory");
+        Assert.That(Directory.Exists(cache.Layout.BuildDirectory(otherHex)), Is.False);
+    }
 }
