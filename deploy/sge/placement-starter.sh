@@ -242,8 +242,12 @@ done
 args+=(--chdir "$PWD" --setenv PLACEMENT_IMAGE "$image" --remount-ro /)
 
 # A login shell's name through placement-holder, which bwrap runs from a descriptor it passes on (the image has no
-# placement-holder; the holder closes it before the shell starts).
-if [ $login = 1 ] && [ -x "$holder" ] && exec {holder_fd}<"$holder"; then as=("/proc/self/fd/$holder_fd" exec); fi
+# placement-holder; the holder closes it before the shell starts). Opened only for a job the job shell runs: a script
+# under unix_behavior or raw_exec, or a qrsh command, would inherit it.
+shell_runs=0
+if [ $binary = 1 ] || [ $stdin = 1 ]; then shell_runs=1; fi
+if [ $script = 1 ]; then case ${SGE_STARTER_SHELL_START_MODE:-posix_compliant} in unix_behavior|raw_exec) ;; *) shell_runs=1 ;; esac; fi
+if [ $login = 1 ] && [ $shell_runs = 1 ] && [ -x "$holder" ] && exec {holder_fd}<"$holder"; then as=("/proc/self/fd/$holder_fd" exec); fi
 if [ $script = 1 ]; then script_job "$root" "$@"; set -- "${cmd[@]}"; fi # bwrap execvp's the command
 if [ $binary = 1 ] || [ $stdin = 1 ]; then shell_job "$root" "$@"; set -- "${cmd[@]}"; fi
 if [ $qrsh = 1 ]; then set -- "$(login_shell "$root")" -c "$*"; fi

@@ -376,6 +376,24 @@ public sealed class StarterSpecs
     }
 
     [Test]
+    public async Task A_script_job_run_by_its_own_interpreter_in_an_image_inherits_no_descriptor_of_placement_holder()
+    {
+        // Under unix_behavior the script's #! line picks its interpreter: no job shell, so nothing is started through the
+        // holder, and its descriptor is not opened for bwrap to pass on.
+        using var job = new ImageJob();
+        var script = Path.Combine(job.Create("job_scripts"), "7");
+        await File.WriteAllTextAsync(script, "#!/bin/sh\nls -l /proc/$$/fd | grep -c placement-holder\n");
+        File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
+        var result = await job.RunAsync([script], new Dictionary<string, string?>
+        {
+            ["SGE_STARTER_SHELL_PATH"] = "/bin/sh",
+            ["SGE_STARTER_SHELL_START_MODE"] = "unix_behavior",
+            ["SGE_STARTER_USE_LOGIN_SHELL"] = "true",
+        });
+        Assert.That(result.StandardOutput.Trim(), Is.EqualTo("0"), result.StandardError);
+    }
+
+    [Test]
     public async Task A_binary_job_in_an_image_without_a_shell_runs_as_given_with_a_warning()
     {
         // A distroless image has no /bin/sh: the job's command still runs, unexpanded, rather than not at all.
