@@ -326,6 +326,8 @@ public sealed partial class ImageCache : IDisposable
                 AtomicFile.TryDelete(final); // damaged on disk: fetched again below
             }
             var partial = Layout.PartialBlob(hex);
+            if (Directory.Exists(partial))
+                AtomicFile.TryDelete(partial); // not a download (made by hand): in the way of one, under its blob lock
             var resumedFrom = File.Exists(partial) ? new FileInfo(partial).Length : 0;
             tracker.Add(resumedFrom);
             var last = resumedFrom;
@@ -439,6 +441,8 @@ public sealed partial class ImageCache : IDisposable
             // Another reference with the same pin may have committed it while this one waited for the download lock.
             if (pinnedDigest is not null && Store.ArtifactPath(downloadKey) is { } committed)
                 return new FetchedArtifact(pinnedDigest, committed, new FileInfo(committed).Length, Hit: true);
+            if (Directory.Exists(partial))
+                AtomicFile.TryDelete(partial); // not a download (made by hand): in the way of one, under its blob lock
             var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", 0, progress);
             if (pinnedDigest is not null && await FromPeerAsync(reference, id, pinnedDigest, "file", "image" + extension, partial, bound, progress, cancellationToken).ConfigureAwait(false) is not null)
             {

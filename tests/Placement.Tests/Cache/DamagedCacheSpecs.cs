@@ -57,6 +57,22 @@ public sealed class DamagedCacheSpecs
     }
 
     [Test]
+    public async Task A_directory_where_a_layers_partial_download_goes_is_removed_and_the_layer_downloaded()
+    {
+        // It failed the pull with exit 4, "access to the path is denied", which reads as a registry's 401/403.
+        await using var registry = new OneImageRegistry(Config, [Layer], _ => true);
+        using var dir = new TempDir();
+        using var cache = NewCache(dir);
+        cache.Layout.EnsureCreated();
+        Directory.CreateDirectory(Path.Combine(cache.Layout.PartialBlob(Digests.Hex(OneImageRegistry.Digest(Layer))), "inner"));
+
+        var image = await cache.EnsureAsync(Reference(registry), "cli");
+
+        Assert.That(await ListingAsync(image.Path), Does.Contain("/etc/hello"));
+        Assert.That(Directory.Exists(cache.Layout.PartialBlob(Digests.Hex(OneImageRegistry.Digest(Layer)))), Is.False);
+    }
+
+    [Test]
     public async Task A_truncated_artifact_is_not_handed_out_and_the_next_pull_builds_it_again_without_fetching_the_config_twice()
     {
         await using var registry = new OneImageRegistry(Config, [Layer], _ => true);
