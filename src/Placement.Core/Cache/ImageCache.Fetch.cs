@@ -310,21 +310,21 @@ public sealed partial class ImageCache : IDisposable
             // it arrived, but a squashfs built from a damaged one would be committed under the image's digest and then
             // pass `placement verify`, which re-hashes the artifact against what this build recorded.
             var final = Layout.Blob(hex);
-            if (File.Exists(final) && await BlobMatchesAsync(final, blob, cancellationToken).ConfigureAwait(false))
+            var found = File.Exists(final);
+            if (found && await BlobMatchesAsync(final, blob, cancellationToken).ConfigureAwait(false))
             {
                 tracker.Add(blob.Size);
                 return final;
             }
             using var blobLock = await FileLock.AcquireAsync(Layout.BlobLock(hex), $"download {blob.Digest}", LockTimeout, cancellationToken).ConfigureAwait(false);
-            if (File.Exists(final))
+            // One that arrived while this pull waited for the lock was verified by the pull that downloaded it: not hashed
+            // again (each waiter on a shared download would re-read every layer).
+            if (File.Exists(final) && (!found || await BlobMatchesAsync(final, blob, cancellationToken).ConfigureAwait(false)))
             {
-                if (await BlobMatchesAsync(final, blob, cancellationToken).ConfigureAwait(false))
-                {
-                    tracker.Add(blob.Size);
-                    return final;
-                }
-                AtomicFile.TryDelete(final); // damaged on disk: fetched again below
+                tracker.Add(blob.Size);
+                return final;
             }
+            AtomicFile.TryDelete(final); // damaged on disk (or absent): fetched below
             var partial = Layout.PartialBlob(hex);
             if (Directory.Exists(partial))
                 AtomicFile.TryDelete(partial); // not a download (made by hand): in the way of one, under its blob lock

@@ -159,8 +159,7 @@ internal static class PyxisImporterCommand
             if (!tried)
                 await Console.Error.WriteLineAsync($"{Name}: {what}: {why}; trying again every second for up to {reconnect.TotalSeconds:0} s " +
                                                    "(an agent restart takes a few seconds; Agent:ImporterReconnectSeconds)").ConfigureAwait(false);
-            var left = reconnect - away.Elapsed;
-            await Task.Delay(left < RetryInterval ? TimeSpan.FromTicks(Math.Max(0, left.Ticks)) : RetryInterval, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromTicks(Math.Clamp((reconnect - away.Elapsed).Ticks, 0, RetryInterval.Ticks)), cancellationToken).ConfigureAwait(false);
         }
     }
 
