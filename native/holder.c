@@ -453,6 +453,33 @@ static void open_user_binds(void)
 	nbinds = kept;
 }
 
+/* Whether path is a bind's destination or lies inside one (a host directory in the container). */
+static int inside_bind(const char *path)
+{
+	for (int i = 0; i < nbinds; i++)
+		if (within(path, binds[i].dst))
+			return 1;
+	return 0;
+}
+
+/* The parents of a bind's destination that the image does not have (a working directory /srv/x/work in an image with
+ * only /srv, the slurmd spool, the cache's image path) as directories the job's user may enter: bwrap, run as root,
+ * creates a mount point's missing parents 0700, so a job of any other user could not reach its script, its working
+ * directory or its image path. --dir on a directory that exists (the image's, grafted) changes nothing. Not under
+ * /proc, /dev or /sys (the host's), nor inside another bind (a host directory: bwrap creates that mount point there). */
+static void bind_parents(const char *dst)
+{
+	if (!canonical(dst))
+		return;  /* bwrap resolves it as it always did */
+	for (const char *s = strchr(dst + 1, '/'); s != NULL; s = strchr(s + 1, '/')) {
+		char *parent = fmt("%.*s", (int)(s - dst), dst);
+		if (within(parent, "/proc") || within(parent, "/dev") || within(parent, "/sys") || inside_bind(parent))
+			free(parent);
+		else
+			add("--perms"), add("0755"), add("--dir"), add(parent);
+	}
+}
+
 static void bwrap_args(int self_fd, int ready_fd)
 {
 	add(runtime_path);
@@ -461,9 +488,11 @@ static void bwrap_args(int self_fd, int ready_fd)
 	add("--proc"), add("/proc");
 	add("--dev-bind"), add("/dev"), add("/dev");   /* host devices: GPUs, InfiniBand, /dev/shm */
 	add("--ro-bind"), add("/sys"), add("/sys");
-	add("--tmpfs"), add("/tmp");                    /* one per step, shared by its tasks */
+	/* one per step, shared by its tasks; bwrap (root) would make it 0755 root, which no other user may write to */
+	add("--perms"), add("1777"), add("--tmpfs"), add("/tmp");
 	for (int i = 0; i < nbinds; i++) {
 		/* nested binds: bwrap creates the mount point in the bind above it (needs it writable) or on its tmpfs */
+		bind_parents(binds[i].dst);
 		if (binds[i].fd >= 0)  /* the magic link binds the very directory opened (--bind-fd needs bwrap 0.8) */
 			add("--bind"), add(fmt("/proc/self/fd/%d", binds[i].fd)), add(binds[i].dst);
 		else

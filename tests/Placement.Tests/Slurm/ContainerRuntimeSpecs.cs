@@ -113,6 +113,25 @@ public sealed partial class ContainerRuntimeSpecs
     }
 
     [Test]
+    public async Task A_users_sbatch_script_reaches_its_script_working_directory_image_path_and_tmp_inside_the_image()
+    {
+        // The image has none of slurmd's spool directory, this working directory's parents or the cache's image path:
+        // bwrap (root) created them 0700 and every job of a user other than root failed ("slurm_script: Permission denied").
+        var uid = await TestUser.EnsureAsync();
+        var work = Directory.CreateDirectory(Path.Combine(_dir.Path, "users", "deep", "work")).FullName;
+        File.SetUnixFileMode(work, (UnixFileMode)0b1_111_111_111);
+        var script = Path.Combine(work, "as-user.sh");
+        await File.WriteAllTextAsync(script, $"#!/bin/sh\n#SBATCH {Image}\necho UID=$(id -u)\npwd\necho from-job > out.txt && echo CWD=ok\n" +
+            "test -r \"$PLACEMENT_IMAGE_PATH\" && echo ARTIFACT=ok\necho scratch > /tmp/s && echo TMP=ok\n");
+        var output = Path.Combine(work, "as-user.out");
+        var result = await Slurm("setpriv", TestUser.Run(["sbatch", "--wait", "-w", "n1", "-o", output, script]), work);
+        var text = File.Exists(output) ? await File.ReadAllTextAsync(output) : "(no output file)";
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError + text);
+        Assert.That(text, Does.Contain($"UID={uid}\n").And.Contain(work).And.Contain("CWD=ok").And.Contain("ARTIFACT=ok").And.Contain("TMP=ok"), text);
+        Assert.That(File.ReadAllText(Path.Combine(work, "out.txt")).Trim(), Is.EqualTo("from-job"));
+    }
+
+    [Test]
     public async Task Cancelling_a_running_step_leaves_no_mounts_and_no_holder_processes()
     {
         // every process of this fixture's containers names an artifact in the private cache under _dir

@@ -63,7 +63,7 @@ public sealed class HolderSpecs
     }
     /// <summary>
     /// Starts the holder with bwrap (as the job user nobody) on a squashfs of <paramref name="rootfs"/> with
-    /// <paramref name="binds"/> (SRC DST MODE each), then prints "PROBE: content" for each file path inside the container
+    /// <paramref name="binds"/> (SRC DST MODE each), then prints "PROBE: content" for each file path inside the container ("PROBE: mode 755 root" for a directory)
     /// (read through /proc/PID/root), and closes its lifeline (a FIFO, as slurmstepd's pipe).
     /// </summary>
     private static Task<(string Status, string Output)> InBwrapContainerAsync(TempDir dir, string rootfs, string[][] binds, params string[] probes) =>
@@ -90,7 +90,9 @@ public sealed class HolderSpecs
             exec 5>'{{dir.Path}}/lifeline'
             for i in $(seq 1 600); do grep -q . '{{status}}' 2>/dev/null && break; sleep 0.05; done
             pid=$(sed -n 's/^ready //p' '{{status}}')
-            for probe in {{string.Join(' ', probes.Select(p => $"'{p}'"))}}; do echo "$probe: $(cat /proc/$pid/root$probe 2>&1)"; done
+            for probe in {{string.Join(' ', probes.Select(p => $"'{p}'"))}}; do
+              if [ -d "/proc/$pid/root$probe" ]; then echo "$probe: mode $(stat -c '%a %U' "/proc/$pid/root$probe")"; else echo "$probe: $(cat /proc/$pid/root$probe 2>&1)"; fi
+            done
             exec 5>&-
             wait
             """;
@@ -255,6 +257,27 @@ public sealed class HolderSpecs
             if (outer != "home")
                 Directory.Delete(host, recursive: true);
         }
+    }
+
+    [Test]
+    public async Task Directories_bwrap_creates_on_the_way_to_a_bind_and_tmp_are_open_to_the_jobs_user()
+    {
+        // bwrap, run as root, creates a mount point's missing parents 0700: a job of any user but root could not reach
+        // its working directory /srv/x/work (the image has no /srv/x), the slurmd spool's script or the image path
+        using var dir = new TempDir();
+        var work = Directory.CreateDirectory(Path.Combine(dir.Path, "work")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(work, "input.txt"), "INPUT");
+        var rootfs = MinimalRootfs(dir);
+        Directory.CreateDirectory(Path.Combine(rootfs, "srv"));
+
+        var output = await ProbeBwrapContainerAsync(dir, rootfs,
+            [[work, "/srv/x/work", "user"], [work, "/var/spool/slurmd/job1", "ro"], [work, "/tmp/site/data", "rw"]],
+            "/srv", "/srv/x", "/var", "/var/spool", "/var/spool/slurmd", "/tmp/site", "/tmp", "/srv/x/work/input.txt");
+
+        foreach (var parent in new[] { "/srv", "/srv/x", "/var", "/var/spool", "/var/spool/slurmd", "/tmp/site" })
+            Assert.That(output, Does.Contain($"{parent}: mode 755 root"), output);
+        Assert.That(output, Does.Contain("/tmp: mode 1777 root"), "the step's /tmp is everyone's, as the host's: " + output);
+        Assert.That(output, Does.Contain("/srv/x/work/input.txt: INPUT"), output);
     }
 
     [Test]
