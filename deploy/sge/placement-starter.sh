@@ -174,13 +174,14 @@ fi
 
 # Host directories to bind at their own path. Nested ones are covered by their parent.
 binds=()
+is_bind() { local b; for b in "${binds[@]}"; do [ "$b" = "$1" ] && return 0; done; return 1; }
 spool=""
 if [ $script = 1 ]; then spool=$(dirname "$1"); fi
 add_bind() { # add_bind DIR: DIR's physical path; one that cannot be resolved is left out (bwrap would fail the job)
    local real
    [ -n "$1" ] && [ -d "$1" ] && [ "$1" != / ] || return 0
    if real=$(CDPATH='' cd -- "$1" 2>/dev/null && pwd -P) && [ -n "$real" ]; then
-      binds+=("$real")
+      is_bind "$real" || binds+=("$real") # the working directory is often $HOME: one bind
    else
       printf 'placement: job %s: not bound into the image: %s (cannot enter it as %s)\n' "${JOB_ID:-?}" "$1" "$(id -un)" >&2
    fi
@@ -209,7 +210,6 @@ keep=()
 for b in "${binds[@]}"; do covered "$b" || keep+=("$b"); done
 binds=("${keep[@]}")
 
-is_bind() { local b; for b in "${binds[@]}"; do [ "$b" = "$1" ] && return 0; done; return 1; }
 on_path() { local b; for b in "${binds[@]}"; do case "$b/" in "$1"/*) return 0 ;; esac; done; return 1; }
 
 # The image is read-only, so bwrap cannot create mount points in it. Build / on bwrap's own tmpfs instead: bind

@@ -146,6 +146,18 @@ public sealed class StarterSpecs
     }
 
     [Test]
+    public async Task A_working_directory_that_is_home_is_bound_once()
+    {
+        using var job = new ImageJob();
+        var result = await job.RunAsync(["/bin/sh", "-c", $"grep -c ' {job.Work} ' /proc/self/mountinfo"], new Dictionary<string, string?>
+        {
+            ["HOME"] = job.Work,
+            ["PLACEMENT_BINDS"] = job.Work,
+        });
+        Assert.That((result.ExitCode, result.StandardOutput.Trim()), Is.EqualTo((0, "1")), result.StandardError);
+    }
+
+    [Test]
     public async Task A_bind_the_job_owner_cannot_enter_or_that_does_not_exist_is_left_out_with_a_warning_and_the_job_runs()
     {
         if (Environment.UserName != "root")
