@@ -105,12 +105,17 @@ prometheus_down() {
     stop_pidfile prometheus "$PROM_PIDFILE" prometheus
 }
 
+prom_value() { # prom_value QUERY: the first result's value, 0 when there is none, ? when Prometheus does not answer
+    curl -fsS "$PROM_URL/api/v1/query" --data-urlencode "query=$1" 2>/dev/null | jq -r '.data.result[0].value[1] // "0"' 2>/dev/null || echo "?"
+}
+
 prometheus_status() {
-    local pid up
+    local pid up scraped
     if pid=$(prometheus_pid) && prometheus_ready; then
-        up=$(curl -fsS "$PROM_URL/api/v1/query" --data-urlencode 'query=sum(up{job="placement-agent",node=~"n[0-9]+"})' 2>/dev/null |
-            jq -r '.data.result[0].value[1] // "0"' 2>/dev/null || echo "?")
-        echo "prometheus up    pid $pid, $PROM_URL, $up of ${#NODES[@]} agents up, config $PROM_CONFIG, log $PROM_LOG"
+        # every agent target (Slurm nodes and Grid Engine hosts): "3 of 5" then says two are down, not "3 of 3"
+        up=$(prom_value 'sum(up{job="placement-agent"})')
+        scraped=$(prom_value 'count(up{job="placement-agent"})')
+        echo "prometheus up    pid $pid, $PROM_URL, $up of $scraped agents up (Slurm nodes and Grid Engine hosts), config $PROM_CONFIG, log $PROM_LOG"
     else
         echo "prometheus DOWN  log $PROM_LOG"
         return 1
