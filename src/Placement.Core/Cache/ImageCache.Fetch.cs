@@ -130,6 +130,7 @@ public sealed partial class ImageCache : IDisposable
             }
 
             RequireLayersWithin(reference, image, bound);
+            MakeRoomFor(reference, hex, image.TotalLayerBytes, progress);
             await WriteImageBlobsAsync(image, cancellationToken).ConfigureAwait(false);
 
             var tracker = new ProgressTracker(this, id, reference.Canonical, "downloading", image.TotalLayerBytes, progress);
@@ -237,6 +238,29 @@ public sealed partial class ImageCache : IDisposable
         throw new ImageTooLargeException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"{reference.Canonical}: its layers add up to {total} bytes ({SizeLimit.Format(total)}) compressed ({image.Layers.Count} layers, " +
             $"sizes from manifest {image.Digest}), {bound.Exceeded}; no layer was downloaded; {bound.LayersAdvice}"));
+    }
+
+    /// <summary>
+    /// Before the layers are downloaded: evicts as the commit's eviction would, counting <paramref name="incomingBytes"/>
+    /// (the layers' compressed sizes from the manifest, about what the squashfs takes) as held already, so the cache does
+    /// not first grow past its high watermark by the whole image. Called with the image lock held and the build directory
+    /// made: eviction only tries other images' locks and their refs' (order ref → image kept), and keeps layer blobs
+    /// while a build is in progress, so this pull's layers already in blobs/ stay. Best effort: a failure is reported and
+    /// the pull goes on (the commit evicts again).
+    /// </summary>
+    private void MakeRoomFor(ImageReference reference, string hex, long incomingBytes, IProgress<PullProgress>? progress)
+    {
+        try
+        {
+            var plan = EvictIfNeeded(exceptHex: hex, incomingBytes: incomingBytes);
+            if (plan.Evict.Count > 0)
+                progress?.Report(new PullProgress(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"evicted {plan.Evict.Count} image(s), {plan.Evict.Sum(e => e.Size)} bytes, to make room for {reference.Canonical} ({incomingBytes} bytes of layers)"), 0, 0, Waiting: false));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlacementException)
+        {
+            progress?.Report(new PullProgress($"evicting before the download failed, the commit evicts again: {ex.Message}", 0, 0, Waiting: false));
+        }
     }
 
     /// <summary>

@@ -119,8 +119,9 @@ public sealed partial class ImageCache
 
     /// <summary>
     /// Renews the step leases of jobs in <paramref name="running"/> and drops those of jobs no longer running here
-    /// (<see cref="StepLeases"/>; <paramref name="jobOf"/> picks the leases and names their job); then, if anything
-    /// was dropped, evicts above the high watermark what those leases held. Returns what was done.
+    /// (<see cref="StepLeases"/>; <paramref name="jobOf"/> picks the leases and names their job); then evicts above the
+    /// high watermark, whether or not a lease was dropped: an eviction after a commit that everything blocked (images
+    /// younger than Cache:MinAgeSeconds, leased) is done here once they no longer are. Returns what was done.
     /// </summary>
     public StepLeasePlan KeepStepLeases(Func<string, LeaseJob?> jobOf, IReadOnlySet<string> running)
     {
@@ -137,21 +138,55 @@ public sealed partial class ImageCache
         }
         foreach (var lease in plan.Drop)
             AtomicFile.TryDelete(Store.LeasePath(lease));
-        if (plan.Drop.Count > 0)
-            EvictIfNeeded();
-        return plan;
+        return plan with { Evicted = EvictIfNeeded().Evict };
     }
 
     /// <summary>Drops every lease of <paramref name="holder"/>. Idempotent: releasing twice is fine.
-    /// Leases change on every job step, so they are not part of inventory.json (`placement ls` counts them live).</summary>
+    /// Leases change on every job step, so they are not part of inventory.json (`placement ls` counts them live).
+    /// When a lease was dropped and the cache is above its high watermark (<see cref="EvictIfAboveHighWatermark"/>),
+    /// evicts: the image may have been all that kept a commit's eviction from reaching the low watermark.</summary>
     public bool Release(string holder)
     {
         RequireWritable();
-        return Store.DeleteLeases(holder);
+        if (!Store.DeleteLeases(holder))
+            return false;
+        EvictIfAboveHighWatermark();
+        return true;
+    }
+
+    /// <summary>
+    /// Evicts (<see cref="EvictIfNeeded"/>) when inventory.json says the cache is above its high watermark, resolved here;
+    /// null when it does not (or when a percentage cannot be resolved) and nothing was listed. For the job path (a
+    /// step's release): below the cap it costs one read of inventory.json and a statvfs, not a listing of the cache.
+    /// inventory.json is rewritten after every commit, eviction and removal, so it does not miss a cache left above
+    /// the cap by a commit; a missing or damaged one evicts (the listing finds out). Never fails: the lease is released
+    /// whatever happens here, and the next release, commit, lease check or gc tries again.
+    /// </summary>
+    public EvictionPlan? EvictIfAboveHighWatermark()
+    {
+        try
+        {
+            var inventory = ReadInventory(Layout.Inventory);
+            if (inventory is not null)
+            {
+                var highLimit = SizeLimit.Parse(Options.Cache.HighWatermark);
+                var total = highLimit.IsPercent ? Store.FilesystemSize().Total : 0;
+                if ((highLimit.IsPercent && total <= 0) || inventory.CacheBytes <= highLimit.Resolve(total))
+                    return null;
+            }
+            return EvictIfNeeded();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlacementException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Evicts least recently used images while the cache is above its high watermark.</summary>
-    public EvictionPlan EvictIfNeeded(string? exceptHex = null, bool dryRun = false)
+    /// <param name="incomingBytes">Bytes a pull is about to bring in (its layers, as its manifest gives their sizes),
+    /// counted as if already held: evicting before the download keeps the committed result within the cap, where evicting
+    /// after the commit alone let the cache overshoot by the whole image first.</param>
+    public EvictionPlan EvictIfNeeded(string? exceptHex = null, bool dryRun = false, long incomingBytes = 0)
     {
         var (total, _) = Store.FilesystemSize();
         var highLimit = SizeLimit.Parse(Options.Cache.HighWatermark);
@@ -173,7 +208,7 @@ public sealed partial class ImageCache
         // may use them, nor one whose blob lock is held); what stays is left out of what eviction counts.
         var used = UsedBytes();
         var orphans = OrphanLayerBlobs();
-        if (used > high && orphans.Count > 0 && !dryRun && !BuildInProgress())
+        if (used + incomingBytes > high && orphans.Count > 0 && !dryRun && !BuildInProgress())
         {
             foreach (var (path, _) in orphans)
             {
@@ -183,7 +218,7 @@ public sealed partial class ImageCache
             used = UsedBytes();
             orphans = OrphanLayerBlobs();
         }
-        used -= orphans.Sum(o => o.Size);
+        used += incomingBytes - orphans.Sum(o => o.Size);
         var refs = Store.ListRefs().ToList();
         var candidates = new List<EvictionCandidate>();
         foreach (var hex in Store.ListImageHexes())

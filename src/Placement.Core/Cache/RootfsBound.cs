@@ -86,6 +86,6 @@ internal sealed record RootfsBound(long Bytes, long Entries, string HighWatermar
     private string OnThisNode => Bytes == long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $" ({SizeLimit.Format(Bytes)} on this node)");
 
     private static string AdviceFor(string allowed, string why) =>
-        $"one image may {allowed}, the most the cache may hold ({why}); raise Cache:HighWatermark to cache this image, or use a smaller image. " +
+        $"one image may {allowed}, the most the cache keeps ({why}); raise Cache:HighWatermark to cache this image, or use a smaller image. " +
         "Nothing was cached, the cache is unchanged";
 }

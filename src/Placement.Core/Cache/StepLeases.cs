@@ -5,7 +5,11 @@ namespace Placement.Core.Cache;
 /// <summary>What to do with a node's step leases: renew and drop.</summary>
 /// <param name="Renew">Leases of jobs still running on the node whose expiry is less than half the lease TTL away.</param>
 /// <param name="Drop">Leases of jobs no longer running on the node, older than <see cref="StepLeases.Grace"/>.</param>
-public sealed record StepLeasePlan(IReadOnlyList<LeaseRecord> Renew, IReadOnlyList<LeaseRecord> Drop);
+public sealed record StepLeasePlan(IReadOnlyList<LeaseRecord> Renew, IReadOnlyList<LeaseRecord> Drop)
+{
+    /// <summary>The images the check then evicted, the cache being above its high watermark (none when it only planned).</summary>
+    public IReadOnlyList<EvictionCandidate> Evicted { get; init; } = [];
+}
 
 /// <summary>The job a lease belongs to, as the node lists its running jobs, and whether the lease is renewed while
 /// that job runs (step leases) or only dropped once it is gone (the pyxis importer's, which keep their own 1-hour bound).</summary>

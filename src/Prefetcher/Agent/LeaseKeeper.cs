@@ -8,7 +8,8 @@ namespace Placement.Prefetcher.Agent;
 
 /// <summary>
 /// Every <c>Agent:LeaseCheckIntervalSeconds</c>: renews the step leases of jobs still running on the node and drops
-/// those of jobs gone from it (docs/cache.md "Leases"). The node itself says what runs: on a Slurm node its
+/// those of jobs gone from it (docs/cache.md "Leases"), then evicts if the cache is above its high watermark (a commit's
+/// eviction blocked by young or leased images is finished here once they are old or released). The node itself says what runs: on a Slurm node its
 /// slurmstepds (<c>scontrol listpids</c>), on a Grid Engine host its execd's active_jobs spool. While that cannot be
 /// read, nothing is renewed or dropped (logged once until it works again): an unknown list never empties the leases.
 /// </summary>
@@ -67,6 +68,9 @@ internal sealed class LeaseKeeper
             _log.Write("leases", $"node {_cache.NodeName}: dropped lease {lease.Holder} on {lease.Digest[..19]}: its job no longer runs on this node");
         if (plan.Renew.Count > 0)
             _log.Write("leases", $"node {_cache.NodeName}: renewed {plan.Renew.Count} lease(s) of running jobs ({string.Join(", ", plan.Renew.Select(l => l.Holder).Distinct().Take(5))})");
+        if (plan.Evicted.Count > 0)
+            _log.Write("leases", $"node {_cache.NodeName}: the cache was above Cache:HighWatermark; evicted {plan.Evicted.Count} image(s), " +
+                                 $"{plan.Evicted.Sum(e => e.Size)} bytes ({string.Join(", ", plan.Evicted.Select(e => e.Key[..12]).Take(5))})");
         return true;
     }
 

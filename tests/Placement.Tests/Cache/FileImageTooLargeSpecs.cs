@@ -80,7 +80,7 @@ public sealed class FileImageTooLargeSpecs
         Assert.That(ExitCodes.For(ex.Kind), Is.EqualTo(ExitCodes.Integrity), "permanent for this image, not a full disk to retry");
         Assert.That(ex.Message, Is.EqualTo(
             $"{url}: the server announces {8 << 20} bytes (8.0 MiB), more than 1.0 MiB (1048576 bytes), the bound on one image; its body was not downloaded; " +
-            "one image may take at most Cache:HighWatermark '1MiB' (1.0 MiB on this node), the most the cache may hold (the image is stored inside it); " +
+            "one image may take at most Cache:HighWatermark '1MiB' (1.0 MiB on this node), the most the cache keeps (the image is stored inside it); " +
             "raise Cache:HighWatermark to cache this image, or use a smaller image. Nothing was cached, the cache is unchanged"));
         Assert.That(await progress.MaxDownloadedAsync(), Is.Zero, "not one byte of the body was written to the partial file");
         Assert.That(server.Requests, Has.Count.EqualTo(1), "refused at once, not retried");

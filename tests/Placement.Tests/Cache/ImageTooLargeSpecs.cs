@@ -80,7 +80,7 @@ public sealed class ImageTooLargeSpecs
                                                "(2 layers, sizes from manifest sha256:"));
         Assert.That(ex.Message, Does.EndWith($"), more than {SizeLimit.Format(cap)} ({cap} bytes), the bound on one image; no layer was downloaded; " +
                                              $"one image may take at most Cache:HighWatermark '{cap}' ({SizeLimit.Format(cap)} on this node), the most the cache " +
-                                             "may hold (its layers are downloaded into it, then unpacked inside it); raise Cache:HighWatermark to cache this " +
+                                             "keeps (its layers are downloaded into it, then unpacked inside it); raise Cache:HighWatermark to cache this " +
                                              "image, or use a smaller image. Nothing was cached, the cache is unchanged"));
         Assert.That(Contents(cache.Layout), Is.EqualTo(before), "the cache is unchanged: no blob, partial download, build directory or image");
         Assert.That((await cache.EnsureAsync(ImageReference.Parse($"docker://{smallRegistry.Host}/test/small:1"), "cli")).Path, Is.EqualTo(kept.Path));

@@ -31,7 +31,7 @@ public sealed class RootfsBoundSpecs
         var free = RootfsBound.For("100GiB", largefile, 1_048_576, 1_000_000);
         Assert.That((free.Entries, free.EntriesFrom), Is.EqualTo((500_000L, RootfsBound.EntryTerm.FreeInodes)), "half of the free inodes, not the 102,400 share");
         Assert.That(free.Advice, Does.Contain("in at most 500000 entries (half of the cache filesystem's free inodes now, more than that share of its " +
-                                              "inodes: freeing inodes there raises it), the most the cache may hold"));
+                                              "inodes: freeing inodes there raises it), the most the cache keeps"));
         Assert.That(RootfsBound.For("100GiB", largefile, 1_048_576, 100_000).Entries, Is.EqualTo(102_400), "the share, when half of the free inodes is less");
         Assert.That(RootfsBound.For("100GiB", largefile, 1_048_576, long.MaxValue).Entries, Is.EqualTo(524_288), "free inodes never count above the total");
     }
@@ -48,7 +48,7 @@ public sealed class RootfsBoundSpecs
         var few = RootfsBound.For("1GiB", largefile, 1_048_576, 1_000_000);
         Assert.That((few.Entries, few.EntriesFrom), Is.EqualTo((65_536L, RootfsBound.EntryTerm.Density)), "1 GiB / 16 KiB, less than half of the free inodes, more than the 1,024 share");
         Assert.That(few.Advice, Does.Contain("in at most 65536 entries (one per 16 KiB of the cap, more than that share of the cache filesystem's inodes " +
-                                             "and less than half of its free ones), the most the cache may hold"), "freeing inodes would not raise it: the message must not say so");
+                                             "and less than half of its free ones), the most the cache keeps"), "freeing inodes would not raise it: the message must not say so");
     }
 
     [Test]
@@ -65,7 +65,7 @@ public sealed class RootfsBoundSpecs
     {
         Assert.That(RootfsBound.For(" 1MiB ", Filesystem, 6_553_600, 0).Advice, Is.EqualTo(
             "one image may unpack to at most Cache:HighWatermark '1MiB' (1.0 MiB on this node), in at most 64 entries (that share of the cache " +
-            "filesystem's inodes), the most the cache may hold (the image is unpacked inside it); raise Cache:HighWatermark to cache this image, " +
+            "filesystem's inodes), the most the cache keeps (the image is unpacked inside it); raise Cache:HighWatermark to cache this image, " +
             "or use a smaller image. Nothing was cached, the cache is unchanged"));
     }
 
@@ -75,7 +75,7 @@ public sealed class RootfsBoundSpecs
         var bound = RootfsBound.For("1MiB", Filesystem, 6_553_600, 0);
         Assert.That(bound.Exceeded, Is.EqualTo("more than 1.0 MiB (1048576 bytes), the bound on one image"));
         Assert.That(bound.ArtifactAdvice, Is.EqualTo(
-            "one image may take at most Cache:HighWatermark '1MiB' (1.0 MiB on this node), the most the cache may hold (the image is stored inside it); " +
+            "one image may take at most Cache:HighWatermark '1MiB' (1.0 MiB on this node), the most the cache keeps (the image is stored inside it); " +
             "raise Cache:HighWatermark to cache this image, or use a smaller image. Nothing was cached, the cache is unchanged"));
     }
 }
