@@ -37,7 +37,8 @@ public sealed partial class ImageCache
     }
 
     /// <summary>The inventory as it stands, without writing it. <paramref name="withLeases"/> also reports per image
-    /// whether a job leases it (the agent's <c>GET /v1/inventory</c>; inventory.json leaves it out).</summary>
+    /// whether jobs lease it and how many leases they hold (the agent's <c>GET /v1/inventory</c>, <c>placement ls --json</c>;
+    /// inventory.json leaves them out).</summary>
     public Inventory BuildInventory(bool withLeases = false)
     {
         var (total, free) = Store.FilesystemSize();
@@ -51,6 +52,7 @@ public sealed partial class ImageCache
             LastUsed = e.LastUsed,
             Pinned = e.Pinned,
             Leased = withLeases ? e.Leases > 0 : null,
+            Leases = withLeases ? e.Leases : null,
         }).ToList();
         return new Inventory
         {

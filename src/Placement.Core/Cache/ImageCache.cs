@@ -215,10 +215,19 @@ public sealed partial class ImageCache
                 // The registry is unreachable but we hold the image: a running cluster must not stop
                 // because of a registry outage. Use what we have; try again after the next TTL.
                 if (Touch(record with { ResolvedAt = now }, cached, now, requester) is not { } kept)
+                {
+                    if (!cancellationToken.IsCancellationRequested)
+                        CountFailedResolution(requester, ex); // evicted meanwhile: nothing to serve
                     throw;
+                }
                 progress?.Report(new PullProgress($"registry unreachable, using cached {record.Digest}: {ex.Message}", 0, 0, false));
                 CountRequest(requester, hit: true);
                 return kept;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                CountFailedResolution(requester, ex);
+                throw;
             }
 
             if (record is not null && cached is not null && resolution.Digest == record.Digest &&
@@ -267,12 +276,7 @@ public sealed partial class ImageCache
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                PlacementMetrics.PullFailures.WithLabels(ex switch
-                {
-                    PlacementException p => p.Kind.ToString().ToLowerInvariant(),
-                    Sources.SourceException s => s.Kind.ToString().ToLowerInvariant(),
-                    _ => "other",
-                }).Inc();
+                CountPullFailure(ex);
                 throw;
             }
             if (!artifact.Hit)
@@ -313,6 +317,27 @@ public sealed partial class ImageCache
         if (PersistRequestCounts)
             RequestStats.Record(Layout.Stats, requester, hit);
     }
+
+    /// <summary>
+    /// A request the cache could not serve because its reference could not be resolved (a mistyped repository or tag,
+    /// credentials the registry refuses, a registry down while the image is not held): a miss whose fetch failed before
+    /// it began, counted as a failed pull so the failures alert sees typos, auth failures and outages too. Not for a
+    /// cancelled request.
+    /// </summary>
+    private void CountFailedResolution(string requester, Exception ex)
+    {
+        CountRequest(requester, hit: false);
+        CountPullFailure(ex);
+    }
+
+    /// <summary><c>placement_cache_pull_failures_total</c> by kind: the lower-case error kind, or <c>other</c>.</summary>
+    private static void CountPullFailure(Exception ex) =>
+        PlacementMetrics.PullFailures.WithLabels(ex switch
+        {
+            PlacementException p => p.Kind.ToString().ToLowerInvariant(),
+            Sources.SourceException s => s.Kind.ToString().ToLowerInvariant(),
+            _ => "other",
+        }).Inc();
 
     private CachedImage? TryReadOnlyHit(ImageReference reference, string id, string requester)
     {

@@ -34,4 +34,12 @@ public sealed record InventoryImage
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public bool? Leased { get; init; }
+
+    /// <summary>
+    /// How many unexpired leases jobs hold on the image (<c>placement ls --json</c>'s LEASES column). Filled wherever
+    /// <see cref="Leased"/> is, and by <c>placement ls --json</c>; null, and left out, in inventory.json. An added field:
+    /// readers of the inventory that do not know it skip it.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? Leases { get; init; }
 }

@@ -14,7 +14,7 @@ namespace Placement.Core.Prefetch;
 /// tried idle first, then by lower load, more room below the high watermark, and name.</para>
 /// <para>A node is skipped when its agent is unreachable, it is down or drained, it is busy (demand and popularity with
 /// <c>IdleOnly</c>), its last warm-ups of the image failed (backoff), a popularity warm-up would fill it above its low
-/// watermark, or the warm-up would push its cache above the high watermark with only pinned, leased or young images left to evict (checked with <see cref="EvictionPolicy.Plan"/>) or
+/// watermark (a popularity image of unknown size is not warmed at all until a node or a job reports its size), or the warm-up would push its cache above the high watermark with only pinned, leased or young images left to evict (checked with <see cref="EvictionPolicy.Plan"/>) or
 /// would evict an image that pending jobs or the pinned list want. A warm-up is deferred when
 /// <c>MaxConcurrentPerNode</c>, <c>MaxConcurrentCluster</c> or the bandwidth budget (<c>MaxBandwidth</c> ×
 /// <c>IntervalSeconds</c> of new warm-ups per cycle; one warm-up alone may exceed it when nothing is in flight) is
@@ -164,6 +164,15 @@ public static class PrefetchPlanner
                 return;
             }
             var size = _sizes.GetValueOrDefault(imageId);
+            if (policy == PrefetchPolicy.Popularity && size <= 0)
+            {
+                // A guess may only fill room below the low watermark, which cannot be checked against an unknown size:
+                // at 0 bytes it would pass on a node just under the mark and push it over (an eviction for a guess).
+                // Pinned and demand warm-ups go on (jobs will pull the image anyway; the high-watermark checks remain).
+                Add(policy, imageId, reference, null, PrefetchAction.Skip,
+                    "size unknown (no node reports it, no pending job or pinned entry gives it): popularity warms only what fits below the low watermark");
+                return;
+            }
             foreach (var node in missing.OrderBy(Preference).ThenBy(n => Headroom(n) < 0 ? 1 : 0)
                          .ThenByDescending(Headroom).ThenBy(n => n.Name, StringComparer.Ordinal))
             {

@@ -87,18 +87,18 @@ internal static class CacheCommands
 
     private static Command Ls()
     {
-        var json = new Option<bool>("--json") { Description = "Print JSON (the inventory's image list)" };
+        var json = new Option<bool>("--json") { Description = "Print JSON (the inventory, with each image's leases and leased)" };
         var command = new Command("ls", "List cached images: id, reference, digest, size, last used, pinned, leases") { json };
         command.SetAction(parse =>
         {
             var cache = OpenExistingCache(parse);
-            var entries = cache.List();
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(cache.BuildInventory(), CacheJsonContext.Default.Inventory));
+                // The inventory.json contract plus the lease fields of the agent's /v1/inventory: added fields only.
+                Console.WriteLine(JsonSerializer.Serialize(cache.BuildInventory(withLeases: true), CacheJsonContext.Default.Inventory));
                 return ExitCodes.Ok;
             }
-            var rows = entries.Select(e => new[]
+            var rows = cache.List().Select(e => new[]
             {
                 e.Id, e.Ref, e.Digest[..19], SizeLimit.Format(e.Size),
                 e.LastUsed.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),

@@ -156,6 +156,36 @@ public sealed class PrefetchPlannerSpecs
         Assert.That(Warms(PrefetchPlanner.Plan(lowUnknown, options, Now)), Is.EqualTo(new[] { "n3:img_hot", "n2:img_hot" }));
     }
 
+    // Below the low watermark (800 MiB) by 10 MiB, n1 must not take a guess it cannot size: at 0 bytes it would pass the
+    // check and then push the cache past the mark (a 300 MiB image: 1090 MiB, above the high watermark too, evicting).
+    // Skipped until a node holds it (its inventory gives the size); demand and pinned warm-ups of unknown size go on.
+    [Test]
+    public void A_popularity_image_of_unknown_size_is_not_warmed_until_its_size_is_known()
+    {
+        var tracker = new PopularityTracker(TimeSpan.FromHours(1)).Record("img_new", "reg/new:1", Now).Record("img_new", "reg/new:1", Now);
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1", used: 790 * MiB, images: Cached("img_old", 790 * MiB, minutesAgo: 600)), Node("n2", NodeState.Allocated)],
+            Popularity = tracker.Scores(Now),
+        };
+        var options = Options(o => { o.PopularityTopK = 1; o.PopularityIdleNodes = 1; o.MaxConcurrentCluster = 100; });
+
+        var plan = PrefetchPlanner.Plan(snapshot, options, Now);
+
+        Assert.That(plan.Warms, Is.Empty, plan.ToTable());
+        Assert.That(plan.Decisions.Single(d => d.Action == PrefetchAction.Skip).Reason, Is.EqualTo(
+            "size unknown (no node reports it, no pending job or pinned entry gives it): popularity warms only what fits below the low watermark"));
+
+        var held = snapshot with { Nodes = [snapshot.Nodes[0], Node("n2", NodeState.Allocated, used: 300 * MiB, images: Cached("img_new", 300 * MiB))] };
+        Assert.That(PrefetchPlanner.Plan(held, options, Now).Decisions.Single(d => d.Node == "n1").Reason, Does.StartWith(
+            "popularity warms only into room below the low watermark (1.1 GiB > 800.0 MiB)"), "once the size is known the low watermark is checked");
+        var small = snapshot with { Nodes = [snapshot.Nodes[0], Node("n2", NodeState.Allocated, used: 5 * MiB, images: Cached("img_new", 5 * MiB))] };
+        Assert.That(Warms(PrefetchPlanner.Plan(small, options, Now)), Is.EqualTo(new[] { "n1:img_new" }), "and what fits is warmed");
+
+        var demanded = snapshot with { Popularity = [], Demand = [new ImageDemand("img_new", "reg/new:1", 1, null)] };
+        Assert.That(Warms(PrefetchPlanner.Plan(demanded, options, Now)), Is.EqualTo(new[] { "n1:img_new" }), "a pending job's image is warmed whatever its size");
+    }
+
     [Test]
     public void Popularity_keeps_the_top_k_images_above_the_minimum_score()
     {
@@ -165,7 +195,13 @@ public sealed class PrefetchPlannerSpecs
         for (var i = 0; i < 3; i++)
             tracker = tracker.Record("img_warm", "reg/warm:1", Now.AddMinutes(-i));
         tracker = tracker.Record("img_cold", "reg/cold:1", Now);
-        var snapshot = new ClusterSnapshot { Nodes = [Node("n1"), Node("n2")], Popularity = tracker.Scores(Now) };
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1"), Node("n2")],
+            Popularity = tracker.Scores(Now),
+            // sizes known (a popularity image of unknown size is not warmed)
+            Demand = [new ImageDemand("img_hot", "reg/hot:1", 0, 10 * MiB), new ImageDemand("img_warm", "reg/warm:1", 0, 10 * MiB), new ImageDemand("img_cold", "reg/cold:1", 0, 10 * MiB)],
+        };
         var plan = PrefetchPlanner.Plan(snapshot, Options(o => { o.PopularityTopK = 1; o.PopularityMinScore = 2; }), Now);
         Assert.That(Warms(plan), Is.EqualTo(new[] { "n1:img_hot" }));
         var two = PrefetchPlanner.Plan(snapshot, Options(o => { o.PopularityTopK = 5; o.PopularityMinScore = 2; }), Now);

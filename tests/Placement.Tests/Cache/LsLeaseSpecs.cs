@@ -1,0 +1,57 @@
+using System.Text.Json;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Cache;
+
+/// <summary><c>placement ls --json</c> counts each image's leases like the table's LEASES column; inventory.json does not.</summary>
+[NonParallelizable]
+public sealed class LsLeaseSpecs
+{
+    [Test]
+    public async Task Ls_json_gives_each_image_its_lease_count_and_inventory_json_stays_without_leases()
+    {
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        var leasedSource = Path.Combine(dir.Path, "leased.sqsh");
+        var idleSource = Path.Combine(dir.Path, "idle.sqsh");
+        await File.WriteAllBytesAsync(leasedSource, FakeImages.Squashfs(100_000, 21));
+        await File.WriteAllBytesAsync(idleSource, FakeImages.Squashfs(100_000, 22));
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+        var leased = await cache.EnsureAsync(ImageReference.Parse(leasedSource), "cli");
+        var idle = await cache.EnsureAsync(ImageReference.Parse(idleSource), "cli");
+        cache.Lease(leased, "spec-job-1.0", TimeSpan.FromMinutes(5));
+        cache.Lease(leased, "spec-job-2.0", TimeSpan.FromMinutes(5));
+
+        var ls = await Cli.RunInAsync(dir, "ls", "--json");
+
+        Assert.That(ls.ExitCode, Is.Zero, ls.StandardError);
+        var images = Images(ls.StandardOutput);
+        Assert.That(images[leased.Id].GetProperty("leases").GetInt32(), Is.EqualTo(2), ls.StandardOutput);
+        Assert.That(images[leased.Id].GetProperty("leased").GetBoolean(), Is.True);
+        Assert.That(images[idle.Id].GetProperty("leases").GetInt32(), Is.Zero);
+        Assert.That(images[idle.Id].GetProperty("leased").GetBoolean(), Is.False);
+        Assert.That(images[leased.Id].GetProperty("ref").GetString(), Is.EqualTo(leased.Ref), "the inventory's fields are all still there");
+
+        var table = await Cli.RunInAsync(dir, "ls");
+        Assert.That(table.StandardOutput.Split('\n').Single(l => l.StartsWith(leased.Id, StringComparison.Ordinal)).TrimEnd(), Does.EndWith(" 2"),
+            "the same count as the table's LEASES column");
+
+        var inventory = await Cli.RunInAsync(dir, "inventory");
+        Assert.That(inventory.ExitCode, Is.Zero, inventory.StandardError);
+        foreach (var image in Images(await File.ReadAllTextAsync(Path.Combine(dir.CacheRoot, "inventory.json"))).Values)
+        {
+            Assert.That(image.TryGetProperty("leases", out _), Is.False, "inventory.json changes with images, not with every job step");
+            Assert.That(image.TryGetProperty("leased", out _), Is.False);
+        }
+    }
+
+    private static Dictionary<string, JsonElement> Images(string json) =>
+        JsonDocument.Parse(json).RootElement.GetProperty("images").EnumerateArray()
+            .ToDictionary(i => i.GetProperty("id").GetString()!, i => i.Clone());
+}

@@ -1,0 +1,134 @@
+using System.Net;
+using System.Text;
+using Placement.Core;
+using Placement.Core.Cache;
+using Placement.Core.Configuration;
+using Placement.Core.Images;
+using Placement.Core.Metrics;
+using Placement.Tests.Cache;
+using Placement.Tests.Materialize;
+using Placement.Tests.Sources;
+using Placement.Tests.Support;
+
+namespace Placement.Tests.Metrics;
+
+/// <summary>
+/// A request that fails while its reference is resolved (a mistyped repository or tag, refused credentials, a registry
+/// that does not answer) is a miss whose pull failed: <c>placement_cache_pull_failures_total</c> counts it, so the
+/// PlacementDownloadsFailing alert fires for typos, auth failures and outages too. A cancelled request is no failure.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class ResolveFailureSpecs
+{
+    /// <summary>Nothing listens here: connecting is refused at once.</summary>
+    private const string Closed = "127.0.0.1:9";
+
+    [TestCase(404, "notfound", TestName = "A_reference_the_registry_does_not_know_counts_as_a_failed_pull_of_kind_notfound")]
+    [TestCase(403, "unauthorized", TestName = "A_reference_the_registry_refuses_counts_as_a_failed_pull_of_kind_unauthorized")]
+    [TestCase(0, "network", TestName = "A_reference_whose_registry_does_not_answer_counts_as_a_failed_pull_of_kind_network")]
+    public async Task A_failed_resolution_is_a_miss_and_a_pull_failure(int status, string kind)
+    {
+        await using var registry = status == 0 ? null : new StatusRegistry(status);
+        using var dir = new TempDir();
+        using var cache = NewCache(dir);
+        var failures = PlacementMetrics.PullFailures.WithLabels(kind);
+        var misses = PlacementMetrics.Misses.WithLabels("cli");
+        var (failed, missed) = (failures.Value, misses.Value);
+
+        var ex = Assert.ThrowsAsync<PlacementException>(() =>
+            cache.EnsureAsync(ImageReference.Parse($"docker://{registry?.Host ?? Closed}/placement/nope2:1"), "cli"));
+
+        Assert.That(ex!.Kind.ToString().ToLowerInvariant(), Is.EqualTo(kind), ex.Message);
+        Assert.That(failures.Value, Is.EqualTo(failed + 1), "counted once, by the kind of the error the request got");
+        Assert.That(misses.Value, Is.EqualTo(missed + 1), "a request nothing in the cache answered is a miss");
+    }
+
+    [Test]
+    public async Task A_request_cancelled_while_its_reference_is_resolved_is_no_failure()
+    {
+        await using var registry = new StatusRegistry(404) { Hold = true };
+        using var dir = new TempDir();
+        using var cache = NewCache(dir);
+        var before = TotalFailures();
+        using var cancel = new CancellationTokenSource();
+
+        var pull = cache.EnsureAsync(ImageReference.Parse($"docker://{registry.Host}/placement/slow:1"), "cli", cancellationToken: cancel.Token);
+        await registry.Requested.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await cancel.CancelAsync();
+
+        Assert.CatchAsync<OperationCanceledException>(() => pull);
+        Assert.That(TotalFailures(), Is.EqualTo(before));
+    }
+
+    [Test]
+    public async Task A_held_image_served_during_a_registry_outage_is_a_hit_and_no_failure()
+    {
+        var config = Encoding.UTF8.GetBytes("""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}""");
+        var layer = new TestLayer().File("etc/hello", "hello").ToTarGz();
+        var registry = new OneImageRegistry(config, [layer], _ => true);
+        using var dir = new TempDir();
+        using var cache = NewCache(dir, tagTtlSeconds: 0); // every request re-resolves the tag
+        var reference = ImageReference.Parse($"docker://{registry.Host}/test/img:1");
+        await cache.EnsureAsync(reference, "cli");
+        await registry.DisposeAsync(); // the registry goes down
+        var hits = PlacementMetrics.Hits.WithLabels("cli");
+        var (hit, failed) = (hits.Value, TotalFailures());
+
+        var image = await cache.EnsureAsync(reference, "cli");
+
+        Assert.That(image.Hit, Is.True);
+        Assert.That(hits.Value, Is.EqualTo(hit + 1));
+        Assert.That(TotalFailures(), Is.EqualTo(failed), "the request was served");
+    }
+
+    private static ImageCache NewCache(TempDir dir, int? tagTtlSeconds = null)
+    {
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Registries.MaxAttempts = 1;
+        if (tagTtlSeconds is { } ttl)
+            options.Cache.TagTtlSeconds = ttl;
+        return new ImageCache(options, "n1") { PersistRequestCounts = false };
+    }
+
+    private static double TotalFailures() =>
+        PlacementMetrics.PullFailures.GetAllLabelValues().Sum(labels => PlacementMetrics.PullFailures.WithLabels(labels).Value);
+
+    /// <summary>A registry on loopback answering every request with one status (after <see cref="Hold"/>: never).</summary>
+    private sealed class StatusRegistry : LoopbackHttpServer
+    {
+        private readonly int _status;
+
+        public StatusRegistry(int status)
+        {
+            _status = status;
+            Start();
+        }
+
+        public string Host => $"127.0.0.1:{Port}";
+
+        /// <summary>Requests are not answered until the server stops.</summary>
+        public bool Hold { get; init; }
+
+        public TaskCompletionSource Requested { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override async Task Serve(HttpListenerContext context)
+        {
+            Requested.TrySetResult();
+            if (Hold)
+            {
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, Stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+            context.Response.StatusCode = _status;
+            context.Response.Close();
+        }
+    }
+}
