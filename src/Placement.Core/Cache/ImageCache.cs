@@ -181,6 +181,13 @@ public sealed partial class ImageCache
                     waitReporter = ReportWaitingAsync(id, holder, progress, waitCancel.Token);
                 }).ConfigureAwait(false);
         }
+        catch (CacheBusyException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Waited Cache:LockTimeoutSeconds for another process's pull (or a stuck rm, pin, gc) and gave up: a request
+            // the cache did not serve, so a miss whose pull failed (kind busy), as the failures alert should see it.
+            CountFailedResolution(requester, ex);
+            throw;
+        }
         finally
         {
             await waitCancel.CancelAsync().ConfigureAwait(false);
@@ -276,7 +283,7 @@ public sealed partial class ImageCache
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                CountPullFailure(ex);
+                CountPullFailure(requester, ex);
                 throw;
             }
             if (!artifact.Hit)
@@ -320,24 +327,30 @@ public sealed partial class ImageCache
 
     /// <summary>
     /// A request the cache could not serve because its reference could not be resolved (a mistyped repository or tag,
-    /// credentials the registry refuses, a registry down while the image is not held): a miss whose fetch failed before
-    /// it began, counted as a failed pull so the failures alert sees typos, auth failures and outages too. Not for a
-    /// cancelled request.
+    /// credentials the registry refuses, a registry down while the image is not held) or because its wait for another
+    /// process's lock on the image timed out: a miss whose fetch failed before it began, counted as a failed pull so the
+    /// failures alert sees typos, auth failures, outages and stuck pulls too. Not for a cancelled request.
     /// </summary>
     private void CountFailedResolution(string requester, Exception ex)
     {
         CountRequest(requester, hit: false);
-        CountPullFailure(ex);
+        CountPullFailure(requester, ex);
     }
 
-    /// <summary><c>placement_cache_pull_failures_total</c> by kind: the lower-case error kind, or <c>other</c>.</summary>
-    private static void CountPullFailure(Exception ex) =>
-        PlacementMetrics.PullFailures.WithLabels(ex switch
+    /// <summary><c>placement_cache_pull_failures_total</c> by kind: the lower-case error kind, or <c>other</c>; also
+    /// left in <c>stats/</c> by a short-lived process (<see cref="PersistRequestCounts"/>) for the agent to export.</summary>
+    private void CountPullFailure(string requester, Exception ex)
+    {
+        var kind = ex switch
         {
             PlacementException p => p.Kind.ToString().ToLowerInvariant(),
             Sources.SourceException s => s.Kind.ToString().ToLowerInvariant(),
             _ => "other",
-        }).Inc();
+        };
+        PlacementMetrics.PullFailures.WithLabels(kind).Inc();
+        if (PersistRequestCounts)
+            RequestStats.RecordFailure(Layout.Stats, requester, kind);
+    }
 
     private CachedImage? TryReadOnlyHit(ImageReference reference, string id, string requester)
     {

@@ -6,9 +6,10 @@ namespace Placement.Core.Cache;
 /// Hit and miss counts and pull durations of processes that serve no /metrics (the SPANK plugin in slurmstepd when it
 /// pulls itself, the Grid Engine prolog, the CLI), persisted in the cache (docs/metrics.md, "Whose hits?"): each
 /// request creates one empty file <c>stats/&lt;requester&gt;.&lt;hit|miss&gt;.&lt;pid&gt;.&lt;random&gt;</c>, each pull
-/// that fetched one <c>stats/&lt;requester&gt;.pull-&lt;milliseconds&gt;.&lt;pid&gt;.&lt;random&gt;</c> (one create, no
-/// lock, nothing to lose when the process dies right after), and the node agent adds them to its metrics and removes
-/// them at scrape time. The name carries the data, so a half-written file cannot exist.
+/// that fetched one <c>stats/&lt;requester&gt;.pull-&lt;milliseconds&gt;.&lt;pid&gt;.&lt;random&gt;</c>, each request whose
+/// pull failed one <c>stats/&lt;requester&gt;.fail-&lt;kind&gt;.&lt;pid&gt;.&lt;random&gt;</c> (one create, no lock, nothing to
+/// lose when the process dies right after), and the node agent adds them to its metrics and removes them at scrape
+/// time. The name carries the data, so a half-written file cannot exist.
 /// </summary>
 public static class RequestStats
 {
@@ -16,6 +17,16 @@ public static class RequestStats
     public static readonly IReadOnlyList<string> Requesters = ["job", "importer", "cli", "sge-prolog"];
 
     private const string PullPrefix = "pull-";
+    private const string FailurePrefix = "fail-";
+
+    /// <summary>The <c>kind</c> label values of <c>placement_cache_pull_failures_total</c>: the lower-case
+    /// <see cref="PlacementErrorKind"/> and source error kinds, and <c>other</c>. A failure file of any other kind is
+    /// left alone, so that a stray file cannot add a label value.</summary>
+    public static readonly IReadOnlySet<string> FailureKinds = Enum.GetNames<PlacementErrorKind>()
+        .Concat(Enum.GetNames<Sources.SourceErrorKind>())
+        .Select(k => k.ToLowerInvariant())
+        .Append("other")
+        .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>At most this many files are counted per <see cref="Collect"/> (the rest at the next one).</summary>
     public const int MaxPerCollect = 100_000;
@@ -36,7 +47,16 @@ public static class RequestStats
             Create(directory, string.Create(CultureInfo.InvariantCulture, $"{requester}.{PullPrefix}{Math.Max(0, (long)duration.TotalMilliseconds)}.{Environment.ProcessId}.{Guid.NewGuid():N}"));
     }
 
-    /// <summary>The files of known requesters with a hit, miss or pull data part (name split at its dots: requester, data,
+    /// <summary>Records one request whose pull failed (<c>placement_cache_pull_failures_total</c>, by
+    /// <paramref name="kind"/>, one of <see cref="FailureKinds"/>). Never throws.</summary>
+    public static void RecordFailure(string directory, string requester, string kind)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (Requesters.Contains(requester, StringComparer.Ordinal) && FailureKinds.Contains(kind))
+            Create(directory, string.Create(CultureInfo.InvariantCulture, $"{requester}.{FailurePrefix}{kind}.{Environment.ProcessId}.{Guid.NewGuid():N}"));
+    }
+
+    /// <summary>The files of known requesters with a hit, miss, pull or failure data part (name split at its dots: requester, data,
     /// pid, random), <see cref="MaxPerCollect"/> at most, counted after filtering so that other files cannot fill the
     /// window; none if the directory is unreadable.</summary>
     private static List<(string File, string[] Parts)> Listed(string directory)
@@ -46,7 +66,7 @@ public static class RequestStats
             return Directory.EnumerateFiles(directory)
                 .Select(file => (File: file, Parts: Path.GetFileName(file).Split('.')))
                 .Where(f => f.Parts.Length == 4 && Requesters.Contains(f.Parts[0], StringComparer.Ordinal)
-                    && (f.Parts[1] is "hit" or "miss" || Milliseconds(f.Parts[1]) is not null))
+                    && (f.Parts[1] is "hit" or "miss" || Milliseconds(f.Parts[1]) is not null || FailureKind(f.Parts[1]) is not null))
                 .Take(MaxPerCollect)
                 .ToList();
         }
@@ -62,6 +82,11 @@ public static class RequestStats
         long.TryParse(data.AsSpan(PullPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds)
             ? milliseconds : null;
 
+    /// <summary>The kind of a failure file's data part (<c>fail-network</c>), or null if it is not one of <see cref="FailureKinds"/>.</summary>
+    private static string? FailureKind(string data) =>
+        data.StartsWith(FailurePrefix, StringComparison.Ordinal) && FailureKinds.Contains(data[FailurePrefix.Length..])
+            ? data[FailurePrefix.Length..] : null;
+
     private static void Create(string directory, string name)
     {
         try
@@ -76,9 +101,12 @@ public static class RequestStats
         }
     }
 
-    /// <summary>What short-lived processes recorded: hit and miss counts per requester, and pull durations (seconds),
-    /// removing their files in one listing (<see cref="MaxPerCollect"/> files at most per call).</summary>
-    public sealed record Collected(IReadOnlyList<(string Requester, bool Hit, long Count)> Counts, IReadOnlyList<(string Requester, double Seconds)> Pulls);
+    /// <summary>What short-lived processes recorded: hit and miss counts per requester, pull durations (seconds) and
+    /// failed pulls per kind, removing their files in one listing (<see cref="MaxPerCollect"/> files at most per call).</summary>
+    public sealed record Collected(
+        IReadOnlyList<(string Requester, bool Hit, long Count)> Counts,
+        IReadOnlyList<(string Requester, double Seconds)> Pulls,
+        IReadOnlyList<(string Kind, long Count)> Failures);
 
     /// <summary>Collects the recorded requests and pulls and removes their files (<see cref="MaxPerCollect"/> at most per call).</summary>
     public static Collected Collect(string directory)
@@ -86,6 +114,7 @@ public static class RequestStats
         ArgumentNullException.ThrowIfNull(directory);
         var counts = new Dictionary<(string, bool), long>();
         var pulls = new List<(string, double)>();
+        var failures = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var (file, parts) in Listed(directory))
         {
             // Only the collector whose unlink removed the file counts it: two scrapes at once (a Prometheus HA pair, or
@@ -97,11 +126,17 @@ public static class RequestStats
                 pulls.Add((parts[0], milliseconds / 1000.0));
                 continue;
             }
+            if (FailureKind(parts[1]) is { } kind)
+            {
+                failures[kind] = failures.GetValueOrDefault(kind) + 1;
+                continue;
+            }
             var key = (parts[0], parts[1] == "hit");
             counts[key] = counts.GetValueOrDefault(key) + 1;
         }
         return new Collected(
             [.. counts.OrderBy(c => c.Key.Item1, StringComparer.Ordinal).ThenBy(c => c.Key.Item2).Select(c => (c.Key.Item1, c.Key.Item2, c.Value))],
-            pulls);
+            pulls,
+            [.. failures.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => (f.Key, f.Value))]);
     }
 }

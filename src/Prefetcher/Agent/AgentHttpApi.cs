@@ -355,12 +355,14 @@ internal sealed class AgentHttpApi : IDisposable
     /// <summary>Cache gauges from what is on disk now (one directory walk per scrape).</summary>
     private void RefreshCacheGauges()
     {
-        // Hits and misses of jobs (SPANK plugin pulling in slurmstepd, Grid Engine prolog) and the CLI, left in stats/.
+        // Hits, misses, pulls and failed pulls of jobs (SPANK plugin pulling in slurmstepd, Grid Engine prolog) and the CLI, left in stats/.
         var collected = RequestStats.Collect(_cache.Layout.Stats);
         foreach (var (requester, hit, count) in collected.Counts)
             (hit ? PlacementMetrics.Hits : PlacementMetrics.Misses).WithLabels(requester).Inc(count);
         foreach (var (requester, seconds) in collected.Pulls)
             PlacementMetrics.PullSeconds.WithLabels(requester).Observe(seconds);
+        foreach (var (kind, count) in collected.Failures)
+            PlacementMetrics.PullFailures.WithLabels(kind).Inc(count);
         try
         {
             var inventory = _cache.BuildInventory();

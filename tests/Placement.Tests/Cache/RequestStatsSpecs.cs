@@ -43,6 +43,27 @@ public sealed class RequestStatsSpecs
     }
 
     [Test]
+    public void Failed_pulls_are_kept_by_kind_and_a_file_of_an_unknown_kind_is_left_alone()
+    {
+        using var dir = new TempDir();
+        var stats = Path.Combine(dir.CacheRoot, "stats");
+        RequestStats.RecordFailure(stats, "cli", "notfound");
+        RequestStats.RecordFailure(stats, "sge-prolog", "notfound");
+        RequestStats.RecordFailure(stats, "job", "busy");
+        RequestStats.RecordFailure(stats, "prefetch", "network"); // the agent's own: counted in its memory
+        RequestStats.RecordFailure(stats, "cli", "made-up");      // not a label value: never written
+        File.WriteAllText(Path.Combine(stats, "cli.fail-everything.1.2"), "");
+
+        var collected = RequestStats.Collect(stats);
+
+        Assert.That(collected.Failures, Is.EqualTo(new[] { ("busy", 1L), ("notfound", 2L) }), "by kind, whoever failed");
+        Assert.That(collected.Counts, Is.Empty, "a failure is not a hit or a miss (the miss is its own file)");
+        Assert.That(RequestStats.Collect(stats).Failures, Is.Empty, "collected files are removed");
+        Assert.That(Directory.EnumerateFiles(stats).Select(Path.GetFileName), Is.EqualTo(new[] { "cli.fail-everything.1.2" }),
+            "a kind that is no label value of placement_cache_pull_failures_total is left alone, so a stray file cannot add one");
+    }
+
+    [Test]
     public void Collectors_running_at_once_count_every_request_exactly_once()
     {
         using var dir = new TempDir();

@@ -82,14 +82,56 @@ public sealed class ResolveFailureSpecs
         Assert.That(TotalFailures(), Is.EqualTo(failed), "the request was served");
     }
 
-    private static ImageCache NewCache(TempDir dir, int? tagTtlSeconds = null)
+    [Test]
+    public async Task A_short_lived_process_leaves_its_failed_pull_for_the_agent_beside_its_miss()
+    {
+        await using var registry = new StatusRegistry(404);
+        using var dir = new TempDir();
+        using var cache = NewCache(dir, persist: true); // as the CLI, the Grid Engine prolog, the plugin without an agent
+
+        Assert.ThrowsAsync<PlacementException>(() => cache.EnsureAsync(ImageReference.Parse($"docker://{registry.Host}/placement/typo:1"), "sge-prolog"));
+
+        var collected = RequestStats.Collect(cache.Layout.Stats);
+        Assert.That(collected.Failures, Is.EqualTo(new[] { ("notfound", 1L) }));
+        Assert.That(collected.Counts, Is.EqualTo(new[] { ("sge-prolog", false, 1L) }));
+        Assert.That(collected.Pulls, Is.Empty, "nothing was fetched");
+    }
+
+    [Test]
+    public async Task A_wait_for_another_processs_pull_that_times_out_is_a_miss_and_a_failed_pull_of_kind_busy()
+    {
+        using var dir = new TempDir();
+        using var cache = NewCache(dir, persist: true, lockTimeoutSeconds: 1);
+        var reference = ImageReference.Parse("docker://127.0.0.1:9/placement/stuck:1");
+        cache.Layout.EnsureCreated();
+        // Another pull of the same image that never ends (a lock of its own open file: flock is per open file, so this
+        // process's request waits for it as another process's would).
+        using var stuck = await FileLock.AcquireAsync(cache.Layout.RefLock(cache.Catalog.IdFor(reference)), "test: pull " + reference.Canonical,
+            TimeSpan.FromSeconds(5), CancellationToken.None);
+        var busy = PlacementMetrics.PullFailures.WithLabels("busy");
+        var misses = PlacementMetrics.Misses.WithLabels("job");
+        var (failed, missed) = (busy.Value, misses.Value);
+
+        var ex = Assert.ThrowsAsync<CacheBusyException>(() => cache.EnsureAsync(reference, "job"));
+
+        Assert.That(ex!.Message, Does.Contain("timed out after 1 s").And.Contain("Cache:LockTimeoutSeconds"));
+        Assert.That(busy.Value, Is.EqualTo(failed + 1));
+        Assert.That(misses.Value, Is.EqualTo(missed + 1), "the cache did not serve the request");
+        var collected = RequestStats.Collect(cache.Layout.Stats);
+        Assert.That(collected.Failures, Is.EqualTo(new[] { ("busy", 1L) }), "left for the agent too");
+        Assert.That(collected.Counts, Is.EqualTo(new[] { ("job", false, 1L) }));
+    }
+
+    private static ImageCache NewCache(TempDir dir, int? tagTtlSeconds = null, bool persist = false, int? lockTimeoutSeconds = null)
     {
         var options = new PlacementOptions();
         options.Cache.Root = dir.CacheRoot;
         options.Registries.MaxAttempts = 1;
         if (tagTtlSeconds is { } ttl)
             options.Cache.TagTtlSeconds = ttl;
-        return new ImageCache(options, "n1") { PersistRequestCounts = false };
+        if (lockTimeoutSeconds is { } timeout)
+            options.Cache.LockTimeoutSeconds = timeout;
+        return new ImageCache(options, "n1") { PersistRequestCounts = persist };
     }
 
     private static double TotalFailures() =>
