@@ -97,6 +97,26 @@ internal static partial class ClusterNodes
             await RemoveFromAsync(cluster, node, id).ConfigureAwait(false);
     }
 
+    /// <summary>Removes from every node's cache the images a test made under <paramref name="directory"/> (file:// references
+    /// there), whatever put them there (a warm-up, a job), so that they do not stay behind as features of the dev cluster.</summary>
+    public static async Task RemoveImagesUnderAsync(DevCluster cluster, string directory)
+    {
+        var prefix = "file://" + Path.TrimEndingDirectorySeparator(directory) + "/";
+        foreach (var node in cluster.SlurmNodes)
+        {
+            var ls = await Cli.RunAsync(["--config", cluster.PlacementConfigFile, "--node", node, "ls", "--json"]).ConfigureAwait(false);
+            if (ls.ExitCode != 0)
+                continue;
+            using var inventory = System.Text.Json.JsonDocument.Parse(ls.StandardOutput);
+            var refs = inventory.RootElement.GetProperty("images").EnumerateArray()
+                .Select(image => image.GetProperty("ref").GetString() ?? "")
+                .Where(reference => reference.StartsWith(prefix, StringComparison.Ordinal))
+                .ToList();
+            foreach (var reference in refs)
+                await Cli.RunAsync(["--config", cluster.PlacementConfigFile, "--node", node, "rm", "--force", reference]).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Removes the image from one node's cache (ignored when the node does not hold it).</summary>
     public static Task RemoveFromAsync(DevCluster cluster, string node, string id) =>
         Cli.RunAsync(["--config", cluster.PlacementConfigFile, "--node", node, "rm", "--force", id]);

@@ -32,6 +32,7 @@ public sealed class PrefetchControllerSpecs
     public async Task TearDown()
     {
         await _harness.CancelJobsAsync();
+        await ClusterNodes.RemoveImagesUnderAsync(_cluster, _dir.Path); // warmed by the test: not the demo's features
         _dir.Dispose();
     }
 
