@@ -241,21 +241,23 @@ public sealed partial class ImageCache : IDisposable
     }
 
     /// <summary>
-    /// Before the layers are downloaded: evicts as the commit's eviction would, counting <paramref name="incomingBytes"/>
-    /// (the layers' compressed sizes from the manifest, about what the squashfs takes) as held already, so the cache does
-    /// not first grow past its high watermark by the whole image. Called with the image lock held and the build directory
-    /// made: eviction only tries other images' locks and their refs' (order ref → image kept), and keeps layer blobs
-    /// while a build is in progress, so this pull's layers already in blobs/ stay. Best effort: a failure is reported and
-    /// the pull goes on (the commit evicts again).
+    /// Before an image's bytes arrive: evicts as the commit's eviction would, counting <paramref name="incomingBytes"/>
+    /// as held already, so the cache does not first grow past its high watermark by the whole image. The bytes are the
+    /// layers' compressed sizes from the manifest (about what the squashfs takes), a peer's attested size, a server's
+    /// Content-Length or a shared-filesystem file's size. Called with the ref lock held and, for a registry image, its
+    /// image lock and build directory (<paramref name="exceptHex"/> is then not evicted; a file's digest is not known yet):
+    /// eviction only tries other images' locks and their refs' (order ref → image kept), keeps layer blobs while a build
+    /// is in progress and blobs whose lock is held (downloads), and does not count tmp/, where the bytes arrive. Best
+    /// effort: a failure is reported and the pull goes on (the commit evicts again).
     /// </summary>
-    private void MakeRoomFor(ImageReference reference, string hex, long incomingBytes, IProgress<PullProgress>? progress)
+    private void MakeRoomFor(ImageReference reference, string? exceptHex, long incomingBytes, IProgress<PullProgress>? progress)
     {
         try
         {
-            var plan = EvictIfNeeded(exceptHex: hex, incomingBytes: incomingBytes);
+            var plan = EvictIfNeeded(exceptHex: exceptHex, incomingBytes: incomingBytes);
             if (plan.Evict.Count > 0)
                 progress?.Report(new PullProgress(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                    $"evicted {plan.Evict.Count} image(s), {plan.Evict.Sum(e => e.Size)} bytes, to make room for {reference.Canonical} ({incomingBytes} bytes of layers)"), 0, 0, Waiting: false));
+                    $"evicted {plan.Evict.Count} image(s), {plan.Evict.Sum(e => e.Size)} bytes, to make room for {reference.Canonical} ({incomingBytes} bytes coming)"), 0, 0, Waiting: false));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlacementException)
         {
@@ -478,13 +480,15 @@ public sealed partial class ImageCache : IDisposable
                 var reporter = new SyncProgress(new Progress<long>(done => tracker.Set(done)));
                 // Bounded like every image entering the cache: a larger Content-Length is refused before the body, a
                 // chunked body stopped at the bound; the message names the URL (without its query) already.
-                var result = await TranslateDisk(() => Translate(() => TranslateTooLarge(() => Http.DownloadAsync(reference.Url!, pinnedDigest, null, MaxBytes(bound), partial, reporter, cancellationToken), null, bound)), reference).ConfigureAwait(false);
+                var result = await TranslateDisk(() => Translate(() => TranslateTooLarge(() => Http.DownloadAsync(reference.Url!, pinnedDigest, null, MaxBytes(bound), partial,
+                    beforeBody: size => MakeRoomFor(reference, pinnedDigest is null ? null : downloadKey, size, progress), reporter, cancellationToken), null, bound)), reference).ConfigureAwait(false);
                 Metrics.PlacementMetrics.DownloadedBytes.WithLabels("http").Inc(result.BytesTransferred);
                 digest = result.Digest;
             }
             else
             {
-                (digest, stamp) = await TranslateDisk(() => CopyLocalAsync(reference.Path!, partial, bound, tracker, cancellationToken), reference).ConfigureAwait(false);
+                (digest, stamp) = await TranslateDisk(() => CopyLocalAsync(reference.Path!, partial, bound, tracker,
+                    size => MakeRoomFor(reference, exceptHex: null, size, progress), cancellationToken), reference).ConfigureAwait(false);
                 Metrics.PlacementMetrics.DownloadedBytes.WithLabels("file").Inc(new FileInfo(partial).Length);
             }
             // The finished download leaves the shared partial name while the lock is still held: a pull that takes the
@@ -562,8 +566,10 @@ public sealed partial class ImageCache : IDisposable
             return null;
         var tracker = new ProgressTracker(this, id, reference.Canonical, "copying from a peer", 0, progress);
         var reporter = new SyncProgress(new Progress<long>(done => tracker.Set(done)));
-        // A holder's attested copy larger than the bound ends the pull before its body is requested (PeerFetcher).
-        return await TranslateDisk(() => TranslateTooLarge(() => peers.TryFetchAsync(id, digest, format, artifact, destination, bound.Bytes, PeerHttp, reporter, cancellationToken),
+        // A holder's attested copy larger than the bound ends the pull before its body is requested (PeerFetcher); one
+        // that fits gets room made for it first.
+        return await TranslateDisk(() => TranslateTooLarge(() => peers.TryFetchAsync(id, digest, format, artifact, destination, bound.Bytes, PeerHttp, reporter, cancellationToken,
+            beforeBody: size => MakeRoomFor(reference, Digests.Hex(digest), size, progress)),
             reference.Canonical, bound), reference).ConfigureAwait(false);
     }
 
@@ -627,7 +633,8 @@ public sealed partial class ImageCache : IDisposable
     /// (<see cref="RequireReadableByEveryone"/>), the size, the change stamp and the bytes all come from that descriptor,
     /// so swapping a symlink or a directory between the checks and the copy cannot make root copy another file.
     /// </summary>
-    private static async Task<(string Digest, string Stamp)> CopyLocalAsync(string source, string partial, RootfsBound bound, ProgressTracker tracker, CancellationToken cancellationToken)
+    private static async Task<(string Digest, string Stamp)> CopyLocalAsync(string source, string partial, RootfsBound bound, ProgressTracker tracker,
+        Action<long> beforeCopy, CancellationToken cancellationToken)
     {
         if (Directory.Exists(source))
             throw new PlacementException(PlacementErrorKind.NotFound, $"{source} is a directory, not an image file; give the path of a .sqsh or .sif file");
@@ -659,6 +666,7 @@ public sealed partial class ImageCache : IDisposable
         if (length > bound.Bytes)
             throw new ImageTooLargeException($"{source} is {length} bytes ({SizeLimit.Format(length)}), {bound.Exceeded}; nothing was copied; {bound.ArtifactAdvice}");
         var stamp = Stamp(length, File.GetLastWriteTimeUtc(handle));
+        beforeCopy(length);
         tracker.Total(length);
         AtomicFile.TryDelete(partial);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

@@ -83,8 +83,10 @@ public sealed class PeerFetcher : IDisposable
     /// the rootfs it is built from), so instead of null it throws <see cref="SourceException"/>
     /// <see cref="SourceErrorKind.TooLarge"/> naming the holder and the size.
     /// </summary>
+    /// <param name="beforeBody">Called with a holder's attested size before its copy is requested (once per holder
+    /// tried): the cache makes room for it.</param>
     public async Task<PeerCopy?> TryFetchAsync(string imageId, string digest, string format, string artifact, string destination, long maxBytes,
-        HttpFileSource http, IProgress<long>? progress, CancellationToken cancellationToken)
+        HttpFileSource http, IProgress<long>? progress, CancellationToken cancellationToken, Action<long>? beforeBody = null)
     {
         IReadOnlyList<string> holders;
         try
@@ -128,6 +130,7 @@ public sealed class PeerFetcher : IDisposable
             try
             {
                 // The attested size as the expected one: a holder announcing or sending more is cut off at once.
+                beforeBody?.Invoke(offer.Size);
                 var result = await http.DownloadAsync(body, offer.ArtifactDigest, offer.Size, destination, progress, cancellationToken).ConfigureAwait(false);
                 if (new FileInfo(destination).Length != offer.Size)
                     throw new SourceException(SourceErrorKind.Integrity, $"{new FileInfo(destination).Length} bytes instead of the attested {offer.Size}");

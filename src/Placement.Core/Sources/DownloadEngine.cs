@@ -102,6 +102,7 @@ internal sealed class DownloadEngine(SourceOptions options)
         // digest mismatch such a download is restarted from zero once before it is called corrupt.
         var pieced = length > 0;
         var restartedAfterMismatch = false;
+        var sizeTold = false; // request.BeforeBody called (once, whatever the retries)
 
         if (length > 0 && request.ExpectedSize == length)
         {
@@ -186,6 +187,11 @@ internal sealed class DownloadEngine(SourceOptions options)
                 throw new SourceException(SourceErrorKind.Integrity,
                     $"{request.Description}: the server announces {announced} bytes but {expected} were expected; the partial file was deleted", (int)response.StatusCode);
             var end = request.ExpectedSize ?? total;
+            if (!sizeTold && end is { } coming && request.BeforeBody is { } beforeBody)
+            {
+                sizeTold = true;
+                beforeBody(coming);
+            }
 
             var counter = new long[1];
             using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -255,6 +261,11 @@ internal sealed class DownloadEngine(SourceOptions options)
             {
                 var total = await AttemptAsync().ConfigureAwait(false);
                 var end = request.ExpectedSize ?? total;
+            if (!sizeTold && end is { } coming && request.BeforeBody is { } beforeBody)
+            {
+                sizeTold = true;
+                beforeBody(coming);
+            }
                 if (end is { } size && length < size)
                     throw new SourceException(SourceErrorKind.Network,
                         $"{request.Description}: the server closed the transfer at byte {length} of {size}");

@@ -25,6 +25,13 @@ internal sealed record DownloadRequest(
     /// </summary>
     public long? MaxSize { get; init; }
 
+    /// <summary>
+    /// Called once, before the first byte of the body is written, with the size the content will have when the server
+    /// announces it (or <see cref="ExpectedSize"/>): the cache makes room for it before it arrives. Not called for a
+    /// body of unknown size.
+    /// </summary>
+    public Action<long>? BeforeBody { get; init; }
+
     /// <summary>Expected <c>sha256:</c> digest, when known; otherwise the computed one is returned.</summary>
     public string? ExpectedDigest { get; init; }
 }

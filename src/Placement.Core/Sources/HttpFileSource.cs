@@ -55,6 +55,16 @@ public sealed class HttpFileSource : IDisposable
     /// </summary>
     public Task<DownloadResult> DownloadAsync(
         Uri url, string? expectedSha256, long? expectedSize, long? maxSize, string partialPath,
+        IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        DownloadAsync(url, expectedSha256, expectedSize, maxSize, partialPath, beforeBody: null, progress, cancellationToken);
+
+    /// <summary>
+    /// <see cref="DownloadAsync(Uri,string,long?,long?,string,IProgress{long},CancellationToken)"/> that first calls
+    /// <paramref name="beforeBody"/> (once) with the size the content will have, when it is known before the body
+    /// (<paramref name="expectedSize"/> or a Content-Length within <paramref name="maxSize"/>): the cache makes room for it.
+    /// </summary>
+    public Task<DownloadResult> DownloadAsync(
+        Uri url, string? expectedSha256, long? expectedSize, long? maxSize, string partialPath, Action<long>? beforeBody,
         IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(url);
@@ -84,7 +94,7 @@ public sealed class HttpFileSource : IDisposable
                 return new SourceException(kind, $"{what} from {display}{fix}", (int)response.StatusCode)
                 { RetryAfter = ResponseErrors.RetryAfter(response) };
             })
-        { ExpectedDigest = expected, ExpectedSize = expectedSize, MaxSize = maxSize };
+        { ExpectedDigest = expected, ExpectedSize = expectedSize, MaxSize = maxSize, BeforeBody = beforeBody };
         return _engine.DownloadAsync(request, partialPath, progress, cancellationToken);
     }
 

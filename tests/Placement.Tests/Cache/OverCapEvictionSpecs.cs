@@ -12,8 +12,8 @@ namespace Placement.Tests.Cache;
 /// <summary>
 /// A cache left above Cache:HighWatermark by a commit whose eviction was blocked (images younger than
 /// Cache:MinAgeSeconds, leased) returns under its watermarks without waiting for another pull: the agent's lease check
-/// and a step's release evict. A pull makes room before its layers are downloaded, not only after its commit.
-/// Real cache, 1 MiB images from files, a loopback registry.
+/// and a step's release evict. A pull makes room before its bytes arrive (layers, an http body, a file's copy), not
+/// only after its commit. Real cache, 1 MiB images from files, a loopback registry and http server.
 /// </summary>
 [NonParallelizable]
 public sealed class OverCapEvictionSpecs
@@ -132,6 +132,85 @@ public sealed class OverCapEvictionSpecs
         Assert.That(usedAtDownload + layer.Length, Is.LessThanOrEqualTo((long)(2.5 * MiB)), "what the cache holds plus the layers fits the cap");
         Assert.That(File.Exists(b.Path) && File.Exists(pulled.Path), Is.True);
         Assert.That(cache.UsedBytes(), Is.LessThanOrEqualTo((long)(2.5 * MiB)));
+    }
+
+    [Test]
+    public async Task A_shared_filesystem_image_makes_room_for_its_size_before_it_is_copied()
+    {
+        using var dir = new TempDir();
+        using var cache = new ImageCache(Options(dir, minAgeSeconds: 0, low: "2.2MiB"), "n1") { PersistRequestCounts = false }; // 1 MiB coming: one image goes
+        var a = await cache.EnsureAsync(await ImageFile(dir, "a", 1), "cli");
+        var b = await cache.EnsureAsync(await ImageFile(dir, "b", 2), "cli");
+        bool? aWhileCopying = null;
+        var messages = new List<string>();
+
+        var c = await cache.EnsureAsync(await ImageFile(dir, "c", 3), "cli", new Progress(p =>
+        {
+            messages.Add(p.Phase);
+            if (p.Phase == "downloading" && p.BytesDone > 0)
+                aWhileCopying ??= File.Exists(a.Path);
+        }));
+
+        Assert.That(aWhileCopying, Is.False, "2 MiB held + 1 MiB coming is over the 2.5 MiB cap: the least recently used image went before the copy");
+        Assert.That(messages, Has.Some.Match(@"^evicted 1 image\(s\), \d+ bytes, to make room for file://.*/c\.sqsh \(1048576 bytes coming\)$"));
+        Assert.That(File.Exists(b.Path) && File.Exists(c.Path), Is.True, "only as much as the low watermark asks");
+        Assert.That(cache.UsedBytes(), Is.LessThanOrEqualTo((long)(2.5 * MiB)));
+    }
+
+    [Test]
+    public async Task An_http_image_makes_room_for_its_content_length_before_its_body_arrives()
+    {
+        await using var server = new HeldBodyServer(FakeImages.Squashfs(MiB, seed: 3));
+        using var dir = new TempDir();
+        using var cache = new ImageCache(Options(dir, minAgeSeconds: 0, low: "2.2MiB"), "n1") { PersistRequestCounts = false }; // 1 MiB coming: one image goes
+        var a = await cache.EnsureAsync(await ImageFile(dir, "a", 1), "cli");
+        var b = await cache.EnsureAsync(await ImageFile(dir, "b", 2), "cli");
+
+        var pull = cache.EnsureAsync(ImageReference.Parse($"http://127.0.0.1:{server.Port}/c.sqsh"), "cli");
+        await server.HeadersSent.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // The body is held: only the Content-Length can have told the cache how much is coming.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (File.Exists(a.Path) && DateTime.UtcNow < deadline)
+            await Task.Delay(50);
+        var aWhileHeld = File.Exists(a.Path);
+        server.Release.SetResult();
+        var c = await pull.WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.That(aWhileHeld, Is.False, "2 MiB held + 1 MiB announced is over the 2.5 MiB cap: room was made before the body");
+        Assert.That(File.Exists(b.Path) && File.Exists(c.Path), Is.True);
+        Assert.That(cache.UsedBytes(), Is.LessThanOrEqualTo((long)(2.5 * MiB)));
+    }
+
+    /// <summary>Serves one file with its Content-Length, then holds the body until <see cref="Release"/>.</summary>
+    private sealed class HeldBodyServer : Placement.Tests.Sources.LoopbackHttpServer
+    {
+        private readonly byte[] _content;
+
+        public HeldBodyServer(byte[] content)
+        {
+            _content = content;
+            Start();
+        }
+
+        public TaskCompletionSource HeadersSent { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override async Task Serve(System.Net.HttpListenerContext context)
+        {
+            var response = context.Response;
+            response.ContentLength64 = _content.Length;
+            await response.OutputStream.WriteAsync(_content.AsMemory(0, 16)); // sends the headers with the first bytes
+            await response.OutputStream.FlushAsync();
+            HeadersSent.TrySetResult();
+            await Release.Task.WaitAsync(Stopping.Token);
+            await response.OutputStream.WriteAsync(_content.AsMemory(16));
+            response.Close();
+        }
+    }
+
+    private sealed class Progress(Action<PullProgress> report) : IProgress<PullProgress>
+    {
+        public void Report(PullProgress value) => report(value);
     }
 
     private static byte[] RandomBytes(int size, int seed)

@@ -58,6 +58,28 @@ public sealed class HostilePeerSpecs
     }
 
     [Test]
+    public async Task An_accepted_offers_attested_size_is_announced_before_its_body_is_requested_and_a_refused_ones_never()
+    {
+        await using var honest = new FakeHolder();
+        honest.Offer = await OfferAsync("honest", Self);
+        honest.Body = Artifact;
+        await using var user = new FakeHolder();
+        user.Offer = await OfferAsync("user", Self, "setpriv", AsNobody);
+        user.Body = Artifact;
+        using var dir = new TempDir();
+        var announced = new List<(string Holder, long Size, int BodiesSoFar)>();
+
+        var refused = await FetchAsync(Path.Combine(dir.Path, "refused.sqsh"), size => announced.Add(("user", size, user.BodyRequests)), ("user", user));
+        var copy = await FetchAsync(Path.Combine(dir.Path, "image.sqsh"), size => announced.Add(("honest", size, honest.BodyRequests)), ("honest", honest));
+
+        Assert.That(refused, Is.Null);
+        Assert.That(user.OfferRequests, Is.GreaterThan(0), "its offer was read, and refused");
+        Assert.That(copy?.Holder, Is.EqualTo("honest"));
+        Assert.That(announced, Is.EqualTo(new[] { ("honest", (long)Artifact.Length, 0) }),
+            "once, for the offer that was fetched, before its body was asked for: the cache makes room for it then");
+    }
+
+    [Test]
     public async Task An_attestation_made_by_a_user_instead_of_root_is_refused_before_any_byte_is_fetched()
     {
         await using var holder = new FakeHolder();
@@ -180,13 +202,16 @@ public sealed class HostilePeerSpecs
         }
     }
 
-    private static async Task<PeerCopy?> FetchAsync(string destination, params (string Node, FakeHolder Holder)[] holders)
+    private static Task<PeerCopy?> FetchAsync(string destination, params (string Node, FakeHolder Holder)[] holders) =>
+        FetchAsync(destination, null, holders);
+
+    private static async Task<PeerCopy?> FetchAsync(string destination, Action<long>? beforeBody, params (string Node, FakeHolder Holder)[] holders)
     {
         var options = Options(holders.Select(h => (h.Node, h.Holder.Url)).ToArray());
         var log = new List<string>();
         using var fetcher = new PeerFetcher(options, Self, new Holders(holders.Select(h => h.Node).ToArray()), log.Add);
         using var http = new HttpFileSource(new SourceOptions { MaxAttempts = 1 });
-        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, long.MaxValue, http, null, CancellationToken.None);
+        var copy = await fetcher.TryFetchAsync("img_test", ImageDigest, "squashfs", "image.sqsh", destination, long.MaxValue, http, null, CancellationToken.None, beforeBody);
         TestContext.Out.WriteLine(string.Join('\n', log));
         return copy;
     }
