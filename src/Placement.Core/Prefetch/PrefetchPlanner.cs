@@ -26,19 +26,39 @@ public static class PrefetchPlanner
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(options);
-        return new Run(snapshot, options, now).Plan();
+        return new Run(snapshot, options, now, explain: true).Plan();
     }
 
+    /// <summary>
+    /// The warm decisions of <see cref="Plan"/> for the same arguments, in the same order, without reasons (each
+    /// <see cref="PrefetchDecision.Reason"/> is empty). For the policy simulator, which plans every 30 simulated seconds:
+    /// on 1,000 nodes the reasons (one per node skipped, mostly busy ones) cost most of a simulation's time.
+    /// </summary>
+    public static IReadOnlyList<PrefetchDecision> Warms(ClusterSnapshot snapshot, PrefetchOptions options, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(options);
+        return new Run(snapshot, options, now, explain: false).Plan().Decisions;
+    }
+
+    /// <summary>One planning round. Nodes are handled by their index in name order (<see cref="_nodes"/>); per-image node
+    /// sets are arrays over those indices, so a round costs a few passes over the nodes per image, not hash look-ups by name.</summary>
     private sealed class Run
     {
+        // The reason of a skip when the plan is not explained (Warms): any non-null text means "skipped".
+        private const string Unexplained = "";
+
         private readonly ClusterSnapshot _snapshot;
         private readonly PrefetchOptions _options;
         private readonly DateTimeOffset _now;
+        private readonly bool _explain;
         private readonly List<NodeSnapshot> _nodes;
-        private readonly Dictionary<string, HashSet<string>> _holders = new(StringComparer.Ordinal);
-        private readonly Dictionary<string, HashSet<string>> _warming = new(StringComparer.Ordinal);
-        private readonly Dictionary<string, int> _inFlightPerNode = new(StringComparer.Ordinal);
-        private readonly Dictionary<string, long> _incomingBytes = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, bool[]> _holders = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, bool[]> _warming = new(StringComparer.Ordinal);
+        private readonly int[] _inFlightPerNode;
+        private readonly long[] _incomingBytes;
+        private readonly bool[] _idleEnough;
+        private readonly int[] _preference;
         private readonly Dictionary<string, long> _sizes = new(StringComparer.Ordinal);
         private readonly Dictionary<(string Node, string Image), WarmBackoff> _backoff = [];
         private readonly Dictionary<string, int> _wantedBy = new(StringComparer.Ordinal);
@@ -46,23 +66,35 @@ public static class PrefetchPlanner
         private readonly List<PrefetchDecision> _decisions = [];
         private readonly long _budget;
         private readonly bool _nothingInFlight;
+        // Node indices in the order candidates are tried (Before); built at the first Consider that tries nodes. A warm-up
+        // lowers its node's headroom, so that node moves (Reposition) before the next image's nodes are tried.
+        private int[]? _order;
+        private readonly List<int> _moved = [];
         private int _clusterInFlight;
         private long _plannedBytes;
         private bool _plannedAny;
 
-        public Run(ClusterSnapshot snapshot, PrefetchOptions options, DateTimeOffset now)
+        public Run(ClusterSnapshot snapshot, PrefetchOptions options, DateTimeOffset now, bool explain)
         {
             _snapshot = snapshot;
             _options = options;
             _now = now;
-            _nodes = snapshot.Nodes.GroupBy(n => n.Name, StringComparer.Ordinal).Select(g => g.First())
-                .OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
-            var known = _nodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
-            foreach (var node in _nodes)
+            _explain = explain;
+            _nodes = DistinctByName(snapshot.Nodes);
+            var index = new Dictionary<string, int>(_nodes.Count, StringComparer.Ordinal);
+            _inFlightPerNode = new int[_nodes.Count];
+            _incomingBytes = new long[_nodes.Count];
+            _idleEnough = new bool[_nodes.Count];
+            _preference = new int[_nodes.Count];
+            for (var i = 0; i < _nodes.Count; i++)
             {
+                var node = _nodes[i];
+                index[node.Name] = i;
+                _idleEnough[i] = IdleEnough(node);
+                _preference[i] = Preference(node);
                 foreach (var image in node.Images)
                 {
-                    Set(_holders, image.Id).Add(node.Name);
+                    Set(_holders, image.Id)[i] = true;
                     _sizes[image.Id] = Math.Max(_sizes.GetValueOrDefault(image.Id), image.Size);
                 }
             }
@@ -80,11 +112,11 @@ public static class PrefetchPlanner
             }
             foreach (var warm in snapshot.InFlight.Distinct())
             {
-                if (!known.Contains(warm.Node))
+                if (!index.TryGetValue(warm.Node, out var i))
                     continue;
-                Set(_warming, warm.ImageId).Add(warm.Node);
-                _inFlightPerNode[warm.Node] = _inFlightPerNode.GetValueOrDefault(warm.Node) + 1;
-                _incomingBytes[warm.Node] = _incomingBytes.GetValueOrDefault(warm.Node) + _sizes.GetValueOrDefault(warm.ImageId);
+                Set(_warming, warm.ImageId)[i] = true;
+                _inFlightPerNode[i]++;
+                _incomingBytes[i] += _sizes.GetValueOrDefault(warm.ImageId);
                 _clusterInFlight++;
             }
             _nothingInFlight = _clusterInFlight == 0;
@@ -96,6 +128,18 @@ public static class PrefetchPlanner
             _budget = SizeLimit.TryParse(options.MaxBandwidth, out var rate, out _) && !rate.IsPercent
                 ? SaturatingMultiply(rate.Bytes, options.IntervalSeconds)
                 : long.MaxValue;
+        }
+
+        /// <summary>The nodes in name order, the first of each name kept. A list already in that order (the simulator's)
+        /// is taken as it is, without sorting.</summary>
+        private static List<NodeSnapshot> DistinctByName(IReadOnlyList<NodeSnapshot> nodes)
+        {
+            var sorted = true;
+            for (var i = 1; i < nodes.Count && sorted; i++)
+                sorted = string.CompareOrdinal(nodes[i - 1].Name, nodes[i].Name) < 0;
+            return sorted
+                ? [.. nodes]
+                : nodes.GroupBy(n => n.Name, StringComparer.Ordinal).Select(g => g.First()).OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
         }
 
         public PrefetchPlan Plan()
@@ -114,8 +158,10 @@ public static class PrefetchPlanner
             {
                 var perNode = (int)(((long)jobs + _options.DemandJobsPerNode - 1) / _options.DemandJobsPerNode);
                 var target = Math.Min(Math.Max(perNode, _options.DemandMinNodes), _options.DemandMaxNodes);
-                Consider(PrefetchPolicy.Demand, id, reference, target,
-                    Invariant($"{jobs} pending job{(jobs == 1 ? "" : "s")}, {_options.DemandJobsPerNode} per node (min {_options.DemandMinNodes}, max {_options.DemandMaxNodes})"), quiet);
+                var why = _explain
+                    ? Invariant($"{jobs} pending job{(jobs == 1 ? "" : "s")}, {_options.DemandJobsPerNode} per node (min {_options.DemandMinNodes}, max {_options.DemandMaxNodes})")
+                    : Unexplained;
+                Consider(PrefetchPolicy.Demand, id, reference, target, why, quiet);
             }
             if (_options.PopularityTopK > 0)
             {
@@ -128,7 +174,7 @@ public static class PrefetchPlanner
                 foreach (var p in popular)
                 {
                     rank++;
-                    var why = Invariant($"popularity #{rank}, score {p.Score:0.00} (min {_options.PopularityMinScore:0.##})");
+                    var why = _explain ? Invariant($"popularity #{rank}, score {p.Score:0.00} (min {_options.PopularityMinScore:0.##})") : Unexplained;
                     Consider(PrefetchPolicy.Popularity, p.ImageId, p.Ref, _options.PopularityNodes, why, quiet, _options.PopularityIdleNodes);
                 }
             }
@@ -138,26 +184,41 @@ public static class PrefetchPlanner
         /// <param name="idleTarget">Also wanted on this many idle nodes (holding or warming it); busy holders do not count.</param>
         private void Consider(PrefetchPolicy policy, string imageId, string reference, int target, string why, string? quiet, int idleTarget = 0)
         {
-            var holders = _holders.GetValueOrDefault(imageId) ?? [];
-            var warming = _warming.GetValueOrDefault(imageId) ?? [];
-            var have = _nodes.Count(n => holders.Contains(n.Name));
-            var coming = _nodes.Count(n => warming.Contains(n.Name) && !holders.Contains(n.Name));
-            var missing = _nodes.Where(n => !holders.Contains(n.Name) && !warming.Contains(n.Name)).ToList();
-            var need = policy == PrefetchPolicy.Pinned ? missing.Count : Math.Max(0, target - have - coming);
-            var targetText = policy == PrefetchPolicy.Pinned ? Invariant($"all {_nodes.Count} nodes") : Invariant($"{target} node{(target == 1 ? "" : "s")}");
-            var summary = Invariant($"{why}; target {targetText}: {have} hold it, {coming} warming");
+            var holders = _holders.GetValueOrDefault(imageId);
+            var warming = Set(_warming, imageId);
+            int have = 0, coming = 0, missing = 0, idle = 0;
+            for (var i = 0; i < _nodes.Count; i++)
+            {
+                var holds = holders is not null && holders[i];
+                if (holds)
+                    have++;
+                else if (warming[i])
+                    coming++;
+                else
+                    missing++;
+                if ((holds || warming[i]) && _idleEnough[i])
+                    idle++;
+            }
+            var need = policy == PrefetchPolicy.Pinned ? missing : Math.Max(0, target - have - coming);
+            var summary = "";
+            if (_explain)
+            {
+                var targetText = policy == PrefetchPolicy.Pinned ? Invariant($"all {_nodes.Count} nodes") : Invariant($"{target} node{(target == 1 ? "" : "s")}");
+                summary = Invariant($"{why}; target {targetText}: {have} hold it, {coming} warming");
+            }
             if (idleTarget > 0)
             {
-                var idle = _nodes.Count(n => IdleEnough(n) && (holders.Contains(n.Name) || warming.Contains(n.Name)));
                 need = Math.Max(need, idleTarget - idle);
-                summary += Invariant($"; and {idleTarget} idle node{(idleTarget == 1 ? "" : "s")}: {idle} idle hold or warm it");
+                if (_explain)
+                    summary += Invariant($"; and {idleTarget} idle node{(idleTarget == 1 ? "" : "s")}: {idle} idle hold or warm it");
             }
             if (need == 0)
             {
                 Add(policy, imageId, reference, null, PrefetchAction.Satisfied, summary);
                 return;
             }
-            Add(policy, imageId, reference, null, PrefetchAction.Need, Invariant($"{summary}, {need} more wanted; ref {reference}"));
+            if (_explain)
+                Add(policy, imageId, reference, null, PrefetchAction.Need, Invariant($"{summary}, {need} more wanted; ref {reference}"));
             if (quiet is not null)
             {
                 Add(policy, imageId, reference, null, PrefetchAction.Skip, $"quiet hours {quiet}: nothing is warmed");
@@ -173,42 +234,54 @@ public static class PrefetchPlanner
                     "size unknown (no node reports it, no pending job or pinned entry gives it): popularity warms only what fits below the low watermark");
                 return;
             }
-            foreach (var node in missing.OrderBy(Preference).ThenBy(n => Headroom(n) < 0 ? 1 : 0)
-                         .ThenByDescending(Headroom).ThenBy(n => n.Name, StringComparer.Ordinal))
+            // The nodes missing the image, in preference order. Those warmed below were tried already, so the order may
+            // only change (Reposition) before the next image's turn.
+            foreach (var i in Order())
             {
                 if (need == 0)
                     break;
-                if (Ineligible(policy, node, imageId, size) is { } skip)
+                if ((holders is not null && holders[i]) || warming[i])
+                    continue;
+                var node = _nodes[i];
+                if (Ineligible(policy, i, imageId, size) is { } skip)
                 {
                     Add(policy, imageId, reference, node.Name, PrefetchAction.Skip, skip);
                     continue;
                 }
                 if (_clusterInFlight >= _options.MaxConcurrentCluster)
                 {
-                    Add(policy, imageId, reference, null, PrefetchAction.Defer,
-                        Invariant($"{_clusterInFlight} warm-ups in flight in the cluster (MaxConcurrentCluster {_options.MaxConcurrentCluster})"));
+                    if (_explain)
+                    {
+                        Add(policy, imageId, reference, null, PrefetchAction.Defer,
+                            Invariant($"{_clusterInFlight} warm-ups in flight in the cluster (MaxConcurrentCluster {_options.MaxConcurrentCluster})"));
+                    }
                     return;
                 }
                 if ((_plannedAny || !_nothingInFlight) && _plannedBytes + size > _budget)
                 {
-                    Add(policy, imageId, reference, null, PrefetchAction.Defer,
-                        Invariant($"bandwidth budget of this cycle used: {Bytes(_plannedBytes)} planned, {Bytes(size)} more would exceed {Bytes(_budget)} (MaxBandwidth {_options.MaxBandwidth} × {_options.IntervalSeconds} s)"));
+                    if (_explain)
+                    {
+                        Add(policy, imageId, reference, null, PrefetchAction.Defer,
+                            Invariant($"bandwidth budget of this cycle used: {Bytes(_plannedBytes)} planned, {Bytes(size)} more would exceed {Bytes(_budget)} (MaxBandwidth {_options.MaxBandwidth} × {_options.IntervalSeconds} s)"));
+                    }
                     return;
                 }
-                var onNode = _inFlightPerNode.GetValueOrDefault(node.Name);
+                var onNode = _inFlightPerNode[i];
                 if (onNode >= _options.MaxConcurrentPerNode)
                 {
-                    Add(policy, imageId, reference, node.Name, PrefetchAction.Defer,
-                        Invariant($"{onNode} warm-up{(onNode == 1 ? "" : "s")} in flight on the node (MaxConcurrentPerNode {_options.MaxConcurrentPerNode})"));
+                    if (_explain)
+                    {
+                        Add(policy, imageId, reference, node.Name, PrefetchAction.Defer,
+                            Invariant($"{onNode} warm-up{(onNode == 1 ? "" : "s")} in flight on the node (MaxConcurrentPerNode {_options.MaxConcurrentPerNode})"));
+                    }
                     continue;
                 }
-                _decisions.Add(new PrefetchDecision(policy, imageId, reference, node.Name, PrefetchAction.Warm, Invariant($"{Describe(node)}; {Room(node, size)}"))
-                {
-                    SizeBytes = size,
-                });
-                Set(_warming, imageId).Add(node.Name);
-                _inFlightPerNode[node.Name] = onNode + 1;
-                _incomingBytes[node.Name] = _incomingBytes.GetValueOrDefault(node.Name) + size;
+                var reason = _explain ? Invariant($"{Describe(node)}; {Room(i, size)}") : Unexplained;
+                _decisions.Add(new PrefetchDecision(policy, imageId, reference, node.Name, PrefetchAction.Warm, reason) { SizeBytes = size });
+                warming[i] = true;
+                _inFlightPerNode[i] = onNode + 1;
+                _incomingBytes[i] += size;
+                _moved.Add(i);
                 _clusterInFlight++;
                 _plannedBytes += size;
                 _plannedAny = true;
@@ -216,8 +289,50 @@ public static class PrefetchPlanner
             }
         }
 
-        private string? Ineligible(PrefetchPolicy policy, NodeSnapshot node, string imageId, long size)
+        /// <summary>Node indices in the order nodes are tried: idle first, then by lower load (<see cref="Preference"/>),
+        /// room below the high watermark before none, more room, and name.</summary>
+        private int[] Order()
         {
+            if (_order is null)
+            {
+                _order = [.. Enumerable.Range(0, _nodes.Count)];
+                Array.Sort(_order, Compare);
+                _moved.Clear();
+            }
+            foreach (var i in _moved)
+                Reposition(i);
+            _moved.Clear();
+            return _order;
+        }
+
+        /// <summary>Moves node <paramref name="i"/>, whose headroom changed, to its place in <see cref="_order"/>.</summary>
+        private void Reposition(int i)
+        {
+            var order = _order!;
+            var from = Array.IndexOf(order, i);
+            Array.Copy(order, from + 1, order, from, order.Length - from - 1);
+            var to = ~Array.BinarySearch(order, 0, order.Length - 1, i, Comparer<int>.Create(Compare));
+            Array.Copy(order, to, order, to + 1, order.Length - to - 1);
+            order[to] = i;
+        }
+
+        private int Compare(int a, int b)
+        {
+            var c = _preference[a].CompareTo(_preference[b]);
+            if (c != 0)
+                return c;
+            long ha = Headroom(a), hb = Headroom(b);
+            c = (ha < 0 ? 1 : 0).CompareTo(hb < 0 ? 1 : 0);
+            if (c != 0)
+                return c;
+            c = hb.CompareTo(ha);
+            // Nodes are indexed in name order.
+            return c != 0 ? c : a.CompareTo(b);
+        }
+
+        private string? Ineligible(PrefetchPolicy policy, int i, string imageId, long size)
+        {
+            var node = _nodes[i];
             if (!node.AgentReachable)
                 return "node agent unreachable";
             switch (node.State)
@@ -226,40 +341,55 @@ public static class PrefetchPlanner
                 case NodeState.Drain: return "node draining or drained";
                 case NodeState.Unknown: return "node state unknown";
             }
-            if (policy != PrefetchPolicy.Pinned && _options.IdleOnly && !IdleEnough(node))
+            if (policy != PrefetchPolicy.Pinned && _options.IdleOnly && !_idleEnough[i])
             {
+                if (!_explain)
+                    return Unexplained;
                 return _options.IdleLoadThreshold > 0
                     ? Invariant($"node {Describe(node)}, not idle (IdleOnly; IdleLoadThreshold {_options.IdleLoadThreshold:0.##})")
                     : Invariant($"node {Describe(node)}, not idle (IdleOnly)");
             }
-            if (_backoff.TryGetValue((node.Name, imageId), out var backoff))
-                return Invariant($"backing off after {backoff.Failures} failed warm-up{(backoff.Failures == 1 ? "" : "s")} until {backoff.Until:yyyy-MM-dd HH:mm:ss}");
+            if (_backoff.Count > 0 && _backoff.TryGetValue((node.Name, imageId), out var backoff))
+            {
+                return _explain
+                    ? Invariant($"backing off after {backoff.Failures} failed warm-up{(backoff.Failures == 1 ? "" : "s")} until {backoff.Until:yyyy-MM-dd HH:mm:ss}")
+                    : Unexplained;
+            }
             if (policy == PrefetchPolicy.Popularity && node.HighWatermarkBytes > 0
-                && node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size > GuessRoom(node))
+                && node.CacheBytes + _incomingBytes[i] + size > GuessRoom(node))
             {
                 // A guess must not displace what the node already caches, nor use the room between the watermarks that
                 // the node's own jobs pull into: filled by guesses, every job pull would evict (often the job's own
                 // earlier images), and on a small cluster warm-ups would then cost more registry egress than they save.
-                return Invariant($"popularity warms only into room below the low watermark ({Bytes(node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size)} > {Bytes(GuessRoom(node))}): no eviction for a guess");
+                return _explain
+                    ? Invariant($"popularity warms only into room below the low watermark ({Bytes(node.CacheBytes + _incomingBytes[i] + size)} > {Bytes(GuessRoom(node))}): no eviction for a guess")
+                    : Unexplained;
             }
-            return EvictionProblem(node, size);
+            return EvictionProblem(i, size);
         }
 
         /// <summary>Would the warm-up push the cache over its high watermark with nothing evictable, or evict a wanted image?</summary>
-        private string? EvictionProblem(NodeSnapshot node, long size)
+        private string? EvictionProblem(int i, long size)
         {
+            var node = _nodes[i];
             if (node.HighWatermarkBytes <= 0)
                 return null;
-            var projected = node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size;
+            var projected = node.CacheBytes + _incomingBytes[i] + size;
             if (projected <= node.HighWatermarkBytes)
                 return null;
-            var candidates = node.Images.Select(i => new EvictionCandidate(i.Id, i.Size, i.LastUsed, i.Pinned, i.Leased));
+            var candidates = node.Images.Select(image => new EvictionCandidate(image.Id, image.Size, image.LastUsed, image.Pinned, image.Leased));
             var plan = EvictionPolicy.Plan(candidates, projected, node.HighWatermarkBytes, node.LowWatermarkBytes, node.EvictionMinAge, _now);
             if (plan.UsedAfter > node.HighWatermarkBytes)
-                return Invariant($"cache would stay above its high watermark ({Bytes(plan.UsedAfter)} > {Bytes(node.HighWatermarkBytes)}): the rest is pinned, leased or used within the last {node.EvictionMinAge.TotalSeconds:0} s");
+            {
+                return _explain
+                    ? Invariant($"cache would stay above its high watermark ({Bytes(plan.UsedAfter)} > {Bytes(node.HighWatermarkBytes)}): the rest is pinned, leased or used within the last {node.EvictionMinAge.TotalSeconds:0} s")
+                    : Unexplained;
+            }
             var wanted = plan.Evict.FirstOrDefault(e => _wantedBy.ContainsKey(e.Key) || _pinnedIds.Contains(e.Key));
             if (wanted.Key is not null)
             {
+                if (!_explain)
+                    return Unexplained;
                 return _wantedBy.TryGetValue(wanted.Key, out var jobs)
                     ? Invariant($"would evict {wanted.Key}, wanted by {jobs} pending job{(jobs == 1 ? "" : "s")}")
                     : Invariant($"would evict {wanted.Key}, a pinned image");
@@ -275,7 +405,7 @@ public static class PrefetchPlanner
             node.State == NodeState.Idle
             || (_options.IdleLoadThreshold > 0 && node.State is NodeState.Mixed or NodeState.Allocated && node.Load is { } load && load < _options.IdleLoadThreshold);
 
-        private int Preference(NodeSnapshot node) => node.State switch
+        private static int Preference(NodeSnapshot node) => node.State switch
         {
             NodeState.Idle => 0,
             NodeState.Mixed => 1,
@@ -283,19 +413,23 @@ public static class PrefetchPlanner
             _ => 3,
         } * 1000 + (int)Math.Clamp(Math.Round((node.Load ?? 0) * 100), 0, 999);
 
-        private long Headroom(NodeSnapshot node) =>
-            node.HighWatermarkBytes <= 0 ? long.MaxValue : node.HighWatermarkBytes - node.CacheBytes - _incomingBytes.GetValueOrDefault(node.Name);
-
-        private string Room(NodeSnapshot node, long size)
+        private long Headroom(int i)
         {
+            var node = _nodes[i];
+            return node.HighWatermarkBytes <= 0 ? long.MaxValue : node.HighWatermarkBytes - node.CacheBytes - _incomingBytes[i];
+        }
+
+        private string Room(int i, long size)
+        {
+            var node = _nodes[i];
             if (size <= 0)
                 return "size unknown";
             if (node.HighWatermarkBytes <= 0)
                 return Invariant($"{Bytes(size)}");
-            var projected = node.CacheBytes + _incomingBytes.GetValueOrDefault(node.Name) + size;
+            var projected = node.CacheBytes + _incomingBytes[i] + size;
             if (projected <= node.HighWatermarkBytes)
                 return Invariant($"{Bytes(size)} fits below the high watermark ({Bytes(projected)} of {Bytes(node.HighWatermarkBytes)})");
-            var candidates = node.Images.Select(i => new EvictionCandidate(i.Id, i.Size, i.LastUsed, i.Pinned, i.Leased));
+            var candidates = node.Images.Select(image => new EvictionCandidate(image.Id, image.Size, image.LastUsed, image.Pinned, image.Leased));
             var plan = EvictionPolicy.Plan(candidates, projected, node.HighWatermarkBytes, node.LowWatermarkBytes, node.EvictionMinAge, _now);
             return Invariant($"{Bytes(size)}; the agent will evict {string.Join(",", plan.Evict.Select(e => e.Key))} (least recently used)");
         }
@@ -306,13 +440,18 @@ public static class PrefetchPlanner
             return node.Load is { } load ? Invariant($"{state}, load {load:0.00}") : state;
         }
 
-        private void Add(PrefetchPolicy policy, string imageId, string reference, string? node, PrefetchAction action, string reason) =>
-            _decisions.Add(new PrefetchDecision(policy, imageId, reference, node, action, reason));
+        /// <summary>Records a decision other than a warm-up; only explained plans keep them.</summary>
+        private void Add(PrefetchPolicy policy, string imageId, string reference, string? node, PrefetchAction action, string reason)
+        {
+            if (_explain)
+                _decisions.Add(new PrefetchDecision(policy, imageId, reference, node, action, reason));
+        }
 
-        private static HashSet<string> Set(Dictionary<string, HashSet<string>> map, string key)
+        /// <summary>The image's node set (indices into <see cref="_nodes"/>), created empty.</summary>
+        private bool[] Set(Dictionary<string, bool[]> map, string key)
         {
             if (!map.TryGetValue(key, out var set))
-                map[key] = set = new HashSet<string>(StringComparer.Ordinal);
+                map[key] = set = new bool[_nodes.Count];
             return set;
         }
 

@@ -18,6 +18,8 @@ public sealed class PlannerPrefetch(PrefetchOptions options) : IPrefetchSeam
     private InFlightWarm[][]? _nodeWarms;
     private long[] _versions = [];
     private string[] _names = [];
+    // Node indices in name order ("n0", "n1", "n10", …): the planner takes a node list already in that order as it is.
+    private int[] _byName = [];
 
     private (NodeSnapshot Node, InFlightWarm[] Warms) Snapshot(SimulationView view, int n)
     {
@@ -73,6 +75,7 @@ public sealed class PlannerPrefetch(PrefetchOptions options) : IPrefetchSeam
             _names = new string[view.Nodes];
             for (var n = 0; n < view.Nodes; n++)
                 _names[n] = "n" + n.ToString(CultureInfo.InvariantCulture);
+            _byName = [.. Enumerable.Range(0, view.Nodes).OrderBy(n => _names[n], StringComparer.Ordinal)];
         }
         var inFlight = new List<InFlightWarm>();
         for (var n = 0; n < view.Nodes; n++)
@@ -88,7 +91,9 @@ public sealed class PlannerPrefetch(PrefetchOptions options) : IPrefetchSeam
             }
             inFlight.AddRange(_nodeWarms![n]);
         }
-        var nodes = _nodes;
+        var nodes = new NodeSnapshot[view.Nodes];
+        for (var k = 0; k < nodes.Length; k++)
+            nodes[k] = _nodes[_byName[k]];
         var demand = new List<ImageDemand>();
         var pending = view.PendingJobsPerImage;
         for (var i = 0; i < pending.Count; i++)
@@ -105,8 +110,7 @@ public sealed class PlannerPrefetch(PrefetchOptions options) : IPrefetchSeam
             Popularity = _popularity.Scores(at),
         };
         _popularity = _popularity.Prune(at);
-        var plan = PrefetchPlanner.Plan(snapshot, options, at);
-        foreach (var d in plan.Warms)
+        foreach (var d in PrefetchPlanner.Warms(snapshot, options, at))
         {
             if (d.Node is null || !_imageIndex.TryGetValue(d.ImageId, out var image))
                 continue;

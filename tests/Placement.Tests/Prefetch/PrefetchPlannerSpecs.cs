@@ -208,6 +208,49 @@ public sealed class PrefetchPlannerSpecs
         Assert.That(Warms(two), Is.EqualTo(new[] { "n1:img_hot", "n2:img_warm" }), "img_cold scores 1 < 2; per-node cap 1 spreads them");
     }
 
+    // a has more room than b until img_x's 200 MiB warm-up lands there; img_y then goes to b, which has more room left.
+    [Test]
+    public void A_warm_up_planned_on_a_node_counts_against_its_room_for_the_next_image()
+    {
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("b", used: 600 * MiB), Node("a", used: 500 * MiB)],
+            Demand = [new ImageDemand("img_x", "reg/x:1", 2, 200 * MiB), new ImageDemand("img_y", "reg/y:1", 1, 10 * MiB)],
+        };
+        var plan = PrefetchPlanner.Plan(snapshot, Options(o => o.MaxConcurrentCluster = 10), Now);
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "a:img_x", "b:img_y" }));
+    }
+
+    // The simulator asks for the warm-ups only; they must be the plan's, whatever the snapshot.
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(3)]
+    public void Warms_without_reasons_are_the_plans_warm_ups(int seed)
+    {
+        var random = new Random(seed);
+        string Image() => $"img_{random.Next(12)}";
+        var states = new[] { NodeState.Idle, NodeState.Idle, NodeState.Mixed, NodeState.Allocated, NodeState.Down };
+        var nodes = Enumerable.Range(0, 60).Select(i => Node($"n{random.Next(50)}", states[random.Next(states.Length)], load: random.NextDouble(),
+            used: random.Next(900) * MiB, images: [.. Enumerable.Range(0, random.Next(4)).Select(_ => Cached(Image(), random.Next(1, 200) * MiB, random.Next(20)))])).ToArray();
+        var tracker = new PopularityTracker(TimeSpan.FromHours(1));
+        for (var i = 0; i < 40; i++)
+            tracker = tracker.Record(Image(), "reg/x:1", Now.AddMinutes(-random.Next(120)));
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = nodes,
+            Demand = [.. Enumerable.Range(0, 6).Select(_ => new ImageDemand(Image(), "reg/x:1", random.Next(1, 20), random.Next(1, 300) * MiB))],
+            Pinned = [new PinnedImage(Image(), "reg/p:1", 50 * MiB)],
+            InFlight = [new InFlightWarm("n3", Image()), new InFlightWarm("n7", Image())],
+            Popularity = tracker.Scores(Now),
+        };
+        var options = Options(o => { o.PopularityTopK = 8; o.PopularityIdleNodes = 2; o.MaxConcurrentCluster = 40; o.MaxConcurrentPerNode = 2; o.IdleLoadThreshold = 0.3; });
+        var plan = PrefetchPlanner.Plan(snapshot, options, Now).Warms;
+        var warms = PrefetchPlanner.Warms(snapshot, options, Now);
+        Assert.That(plan, Is.Not.Empty);
+        Assert.That(warms.Select(w => (w.Policy, w.ImageId, w.Node, w.SizeBytes, w.Action)),
+            Is.EqualTo(plan.Select(w => (w.Policy, w.ImageId, w.Node, w.SizeBytes, w.Action))));
+    }
+
     [Test]
     public void Per_node_and_cluster_concurrency_caps_defer_warm_ups()
     {
