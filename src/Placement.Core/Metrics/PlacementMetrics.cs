@@ -48,6 +48,32 @@ public static class PlacementMetrics
         return registry;
     }
 
+    /// <summary>
+    /// Publishes at 0, before anything happened, every series of the agent's labelled counters and histograms that the
+    /// shipped alerts and recording rules take <c>increase()</c> or <c>rate()</c> of: a series that first appears at its
+    /// first value N has no earlier sample, so those functions count nothing of it until it moves again (three failed
+    /// pulls in a row on a quiet node showed as one, and PlacementDownloadsFailing did not fire). Label values: the
+    /// requesters, the pull-failure kinds (<see cref="Cache.RequestStats.FailureKinds"/>), the retried kinds, the
+    /// refusal reasons and the pull-slot caps.
+    /// </summary>
+    public static void PublishAgentSeries()
+    {
+        foreach (var requester in Cache.RequestStats.Requesters.Append(Cache.ImageCache.PrefetchRequester))
+        {
+            Hits.WithLabels(requester);
+            Misses.WithLabels(requester);
+            PullSeconds.WithLabels(requester);
+        }
+        foreach (var kind in Cache.RequestStats.FailureKinds)
+            PullFailures.WithLabels(kind);
+        foreach (var kind in new[] { "network", "throttled" })
+            SourceRetries.WithLabels(kind);
+        foreach (var reason in new[] { "node_limit", "client_limit" })
+            HttpConnectionsRefused.WithLabels(reason);
+        foreach (var cap in new[] { "node", "user" })
+            PullSlotWaitSeconds.WithLabels(cap);
+    }
+
     /// <summary>Requesters: job, prefetch, importer, cli, sge-prolog.</summary>
     public static readonly Counter Hits = Prometheus.Metrics.CreateCounter(
         "placement_cache_hits_total", "Image requests answered from the node cache.", "requester");

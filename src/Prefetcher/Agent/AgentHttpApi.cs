@@ -44,8 +44,12 @@ internal sealed class AgentHttpApi : IDisposable
         _server = new HttpServer(address,
             "choose another address with Agent:Listen or `placement agent --listen IP:PORT` (one port per agent on a host), or set it to \"\" to serve no HTTP API", log,
             HttpLimits.For(cache.Options.Agent), "Agent:MaxHttpConnections, Agent:MaxHttpConnectionsPerClient", "the agent", PlacementMetrics.HttpConnectionsRefused);
+        PlacementMetrics.PublishAgentSeries();
         PlacementMetrics.AgentRegistry.AddBeforeCollectCallback(RefreshCacheGauges);
     }
+
+    /// <summary>Set by the first scrape, which does not yet add what short-lived processes left in stats/.</summary>
+    private bool _scraped;
 
     public ListenAddress Address { get; }
 
@@ -355,8 +359,13 @@ internal sealed class AgentHttpApi : IDisposable
     /// <summary>Cache gauges from what is on disk now (one directory walk per scrape).</summary>
     private void RefreshCacheGauges()
     {
-        // Hits, misses, pulls and failed pulls of jobs (SPANK plugin pulling in slurmstepd, Grid Engine prolog) and the CLI, left in stats/.
-        var collected = RequestStats.Collect(_cache.Layout.Stats);
+        // Hits, misses, pulls and failed pulls of jobs (SPANK plugin pulling in slurmstepd, Grid Engine prolog) and the CLI, left in
+        // stats/. Not at the first scrape after the agent started: that one shows the counters at 0 (a restart's reset), so
+        // what waited in stats/ while the agent was down shows as an increase at the next, instead of inside the reset
+        // where increase() cannot see it (a counter back from 0 to 5 after a restart passes for one that went from 1 to 5).
+        var first = !_scraped;
+        _scraped = true;
+        var collected = first ? new RequestStats.Collected([], [], []) : RequestStats.Collect(_cache.Layout.Stats);
         foreach (var (requester, hit, count) in collected.Counts)
             (hit ? PlacementMetrics.Hits : PlacementMetrics.Misses).WithLabels(requester).Inc(count);
         foreach (var (requester, seconds) in collected.Pulls)

@@ -57,6 +57,43 @@ public sealed class ShortLivedFailureSpecs
         Assert.That(RequestStats.Collect(layout.Stats) is { Failures.Count: 0, Counts.Count: 0 }, Is.True, "the scrape took them");
     }
 
+    [Test]
+    public async Task An_agent_starts_every_failure_and_request_series_at_0_and_adds_what_waited_in_stats_at_its_second_scrape()
+    {
+        // A series born at its first value N has no earlier sample: increase() counts nothing of it, and three failed pulls
+        // in a row on a quiet node never reached the PlacementDownloadsFailing threshold of 3.
+        var cluster = DevCluster.Require();
+        cluster.RequirePlacement();
+        using var dir = new TempDir();
+        var port = FreePort.Next();
+        var config = Path.Combine(dir.Path, "agent.json");
+        await File.WriteAllTextAsync(config,
+            "{\"Cache\": {\"Root\": " + System.Text.Json.JsonSerializer.Serialize(dir.CacheRoot) + "}, \"Registries\": {\"MaxAttempts\": 1}, " +
+            $"\"Agent\": {{\"Listen\": \"127.0.0.1:{port}\", \"Socket\": \"\", \"PublishFeatures\": false}}}}");
+        // Failed while the agent was down: left in stats/.
+        for (var i = 0; i < 3; i++)
+        {
+            var typo = await Cli.RunAsync(["--config", config, "--node", "n1", "pull", $"docker://{cluster.Registry}/placement/no-such-image-{Guid.NewGuid():N}:1"]);
+            Assert.That(typo.ExitCode, Is.Not.Zero);
+        }
+        await using var agent = await AgentProcess.StartAsync(config, "n1");
+        var url = new Uri($"http://127.0.0.1:{port}/");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+
+        var first = await http.GetStringAsync(new Uri(url, "metrics"));
+
+        foreach (var series in new[]
+                 {
+                     "placement_cache_pull_failures_total{kind=\"notfound\"}", "placement_cache_pull_failures_total{kind=\"busy\"}",
+                     "placement_cache_pull_failures_total{kind=\"network\"}", "placement_cache_misses_total{requester=\"sge-prolog\"}",
+                     "placement_cache_hits_total{requester=\"job\"}", "placement_pull_seconds_count{requester=\"cli\"}",
+                     "placement_source_retries_total{kind=\"throttled\"}",
+                 })
+            Assert.That(first.Split('\n'), Does.Contain(series + " 0"), $"{series} is published at 0 by the first scrape");
+        Assert.That(await ValueAsync(url, "notfound"), Is.EqualTo(3), "the second scrape adds the failures that waited in stats/");
+        Assert.That(await AgentScrape.ValueAsync(url, "placement_cache_misses_total{requester=\"cli\"}"), Is.EqualTo(3), agent.Log);
+    }
+
     private static Task<double> ValueAsync(Uri agent, string kind) =>
         AgentScrape.ValueAsync(agent, $"placement_cache_pull_failures_total{{kind=\"{kind}\"}}");
 }
