@@ -105,6 +105,24 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory, Actio
     }
 
     /// <summary>
+    /// The epilog's work that needs no cache: unmounts the job's image and removes its job dir under
+    /// <paramref name="runDirectory"/>. For an epilog that cannot open the cache (the configuration was broken while the
+    /// job ran): its squashfuse, mount and job dir must not outlive the job for that. The lease stays until the node
+    /// agent's lease check finds the job gone. Idempotent; returns what it did, for the log.
+    /// </summary>
+    public static async Task<string> UnmountJobAsync(GridEngineJob job, string runDirectory, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var dir = job.Directory(runDirectory);
+        if (!Directory.Exists(dir))
+            return "nothing to unmount";
+        var root = Path.Combine(dir, "root");
+        await UnmountAsync(root, cancellationToken).ConfigureAwait(false);
+        Directory.Delete(dir, recursive: true);
+        return $"unmounted {root} and removed {dir}";
+    }
+
+    /// <summary>
     /// <paramref name="path"/> with every symbolic link among its components resolved (realpath(3)); a component that
     /// cannot be read (a dead FUSE mount answers ENOTCONN) or does not exist is kept as it is.
     /// </summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using Placement.Core;
+using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.GridEngine;
 using Placement.Core.Images;
@@ -214,7 +215,21 @@ internal static class SgeCommand
             JobEnvironment.Reset(); // the job owner wrote it: root reads nothing of it from here on
             try
             {
-                var mounter = new JobImageMounter(GlobalOptions.OpenCache(parse), parse.GetValue(runDir)!,
+                ImageCache cache;
+                try
+                {
+                    cache = GlobalOptions.OpenCache(parse);
+                }
+                catch (Exception ex) when (name == "epilog" && ex is PlacementException or ConfigurationErrorsException)
+                {
+                    // The configuration broke while the job ran: the unmount needs none, and a mount, its squashfuse and
+                    // the job dir left behind would outlive the job (nothing else sweeps the run dir).
+                    var done = await JobImageMounter.UnmountJobAsync(job, parse.GetValue(runDir)!, ct).ConfigureAwait(false);
+                    Console.Error.WriteLine($"placement: sge epilog: job {job.JobId}.{job.TaskId}: {ex.Message}; {done}; " +
+                        $"the lease {job.LeaseHolder} stays until the node agent's lease check (Agent:LeaseCheckIntervalSeconds) finds the job gone; fix the configuration");
+                    return ExitCodes.Ok;
+                }
+                var mounter = new JobImageMounter(cache, parse.GetValue(runDir)!,
                     warning => Console.Error.WriteLine($"placement: sge {name}: job {job.JobId}.{job.TaskId}: warning: {warning}"));
                 if (name == "prolog")
                     await mounter.PrologAsync(job, ct).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using Placement.Core.Cache;
 using Placement.Core.Configuration;
 using Placement.Core.GridEngine;
+using Placement.Core.Images;
 using Placement.Core.Processes;
 using Placement.Tests.Support;
 
@@ -133,6 +134,43 @@ public sealed class JobImageMounterSpecs
         Assert.That(File.ReadAllText("/proc/self/mounts"), Does.Not.Contain(dir.Path), "the epilog unmounted it");
         Assert.That(Directory.Exists(job.Directory(Path.Combine(link, "run"))), Is.False, "and removed the job's directory");
         Assert.That(JobImageMounter.RealPath(Path.Combine(link, "run", "x")), Is.EqualTo(Path.Combine(real, "run", "x")));
+    }
+
+    [Test]
+    public async Task An_epilog_whose_configuration_broke_while_the_job_ran_still_unmounts_and_removes_the_job_directory()
+    {
+        // It failed at loading the configuration before anything else: the squashfuse mount, its process and the job dir
+        // outlived the job, and nothing else sweeps the run dir.
+        if (Environment.UserName != "root")
+            Assert.Ignore("needs root, as the prolog: squashfuse -o allow_other");
+        using var dir = new TempDir();
+        var image = await SquashfsAsync(dir, "broken", "hello");
+        var run = Path.Combine(dir.Path, "run");
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+        var job = new GridEngineJob("4242", "undefined", Environment.MachineName.Split('.')[0], image);
+        var state = await new JobImageMounter(cache, run).PrologAsync(job);
+        try
+        {
+            Assert.That(state!.Ok, Is.True, state.Render());
+            var config = Path.Combine(dir.Path, "broken.json");
+            await File.WriteAllTextAsync(config, "{\"Cache\": {\"Root\": \"" + dir.CacheRoot + "\", \"LockTimeoutSecs\": 600}}");
+
+            var epilog = await Cli.RunAsync(["--config", config, "sge", "epilog", "--run-dir", run],
+                new Dictionary<string, string?> { ["JOB_ID"] = "4242", ["SGE_TASK_ID"] = "undefined", ["PLACEMENT_IMAGE"] = image });
+
+            Assert.That(epilog.ExitCode, Is.Zero, "an epilog never fails the queue");
+            Assert.That(epilog.StandardError, Does.Contain("LockTimeoutSecs").And.Contain("unmounted " + state.Root)
+                .And.Contain($"the lease {job.LeaseHolder} stays until the node agent's lease check"), epilog.StandardError);
+            Assert.That(File.ReadAllText("/proc/self/mounts"), Does.Not.Contain(dir.Path), "unmounted without a usable configuration");
+            Assert.That(Directory.Exists(job.Directory(run)), Is.False, "the job directory is gone");
+            Assert.That(cache.Find(ImageReference.Parse(image)), Is.Not.Null, "the cached image is untouched");
+        }
+        finally
+        {
+            await JobImageMounter.UnmountAsync(state!.Root ?? Path.Combine(job.Directory(run), "root"));
+        }
     }
 
     /// <summary>A real squashfs <c>&lt;name&gt;.sqsh</c> holding one file with <paramref name="text"/> (squashfuse mounts it).</summary>
