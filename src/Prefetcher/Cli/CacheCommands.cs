@@ -25,7 +25,7 @@ internal static class CacheCommands
 
     private static Command Pull()
     {
-        var reference = new Argument<string>("REF") { Description = "Image reference" };
+        var reference = new Argument<string>("REF") { Description = "Image reference" }.NotAnOption();
         var command = new Command("pull", "Make sure an image is in this node's cache (one download however many ask at once); prints the artifact path last") { reference };
         command.SetAction(async (parse, ct) =>
         {
@@ -112,7 +112,7 @@ internal static class CacheCommands
 
     private static Command Rm()
     {
-        var target = new Argument<string>("ID|REF") { Description = "Scheduler id (img_…), catalog alias or image reference" };
+        var target = new Argument<string>("ID|REF") { Description = "Scheduler id (img_…), catalog alias or image reference" }.NotAnOption();
         var force = new Option<bool>("--force") { Description = "Remove even while jobs hold leases on it" };
         var command = new Command("rm", "Remove an image from the cache") { target, force };
         command.SetAction(async (parse, ct) =>
@@ -165,7 +165,7 @@ internal static class CacheCommands
 
     private static Command Pin(bool pin)
     {
-        var target = new Argument<string>("ID|REF") { Description = "Scheduler id (img_…), catalog alias or image reference" };
+        var target = new Argument<string>("ID|REF") { Description = "Scheduler id (img_…), catalog alias or image reference" }.NotAnOption();
         var command = new Command(pin ? "pin" : "unpin", pin ? "Never evict this cached image" : "Make a pinned image evictable again") { target };
         command.SetAction(async (parse, ct) =>
         {

@@ -25,6 +25,22 @@ internal static class GlobalOptions
         Recursive = true,
     };
 
+    /// <summary>
+    /// <paramref name="argument"/> (an image reference, id or alias), refusing a value that starts with '-' as the
+    /// mistyped option it is: `rm --forse ID` took '--forse' for the image and blamed the next word, and `pull --bogus`
+    /// called it an invalid reference (exit 3, not the usage error 2). No reference, id or alias starts with '-'.
+    /// </summary>
+    public static Argument<string> NotAnOption(this Argument<string> argument)
+    {
+        ArgumentNullException.ThrowIfNull(argument);
+        argument.Validators.Add(result =>
+        {
+            if (result.Tokens is [{ Value: ['-', ..] value }, ..])
+                result.AddError($"unknown option '{value}' (an image reference, id or alias never starts with '-')");
+        });
+        return argument;
+    }
+
     /// <summary>Opens this node's cache as configured.</summary>
     public static Placement.Core.Cache.ImageCache OpenCache(ParseResult parse) => new(LoadOptions(parse), NodeName(parse));
 

@@ -12,7 +12,7 @@ internal static class RefCommand
 {
     public static Command Create()
     {
-        var reference = new Argument<string>("REF") { Description = "Image reference (docker://…, repo:tag, host#repo:tag, https://…/x.sif, /path/x.sqsh)" };
+        var reference = new Argument<string>("REF") { Description = "Image reference (docker://…, repo:tag, host#repo:tag, https://…/x.sif, /path/x.sqsh)" }.NotAnOption();
         var json = new Option<bool>("--json") { Description = "Print a JSON object instead of text" };
         var idOnly = new Option<bool>("--id") { Description = "Print only the scheduler id (for scripts)" };
         var command = new Command("ref", "Validate an image reference; print its canonical form and scheduler id (img_…)") { reference, json, idOnly };

@@ -142,6 +142,27 @@ public sealed class BadInputSpecs
         Assert.That(result.StandardError, Does.StartWith("placement").And.Contain("--help"));
     }
 
+    [TestCase("rm --forse tiny", "--forse")]
+    [TestCase("pull --bogus", "--bogus")]
+    [TestCase("pin --x", "--x")]
+    [TestCase("unpin -f", "-f")]
+    [TestCase("ref --jsn", "--jsn")]
+    public async Task A_mistyped_option_where_an_image_goes_is_named_as_an_unknown_option_and_nothing_is_done(string args, string option)
+    {
+        // It was taken for the image: `rm --forse tiny` blamed 'tiny', `pull --bogus` called it an invalid reference (exit 3).
+        using var dir = new TempDir();
+        var image = await Agent.ClusterNodes.MakeImageAsync(dir.Path, "kept");
+        Assert.That((await Cli.RunInAsync(dir, "pull", image)).ExitCode, Is.Zero);
+
+        var result = await Cli.RunAsync(["--config", dir.Config, .. args.Split(' ')]);
+
+        NoTrace(result);
+        Assert.That(result.ExitCode, Is.EqualTo(ExitCodes.Usage), result.StandardError);
+        Assert.That(result.StandardError, Does.Contain($"unknown option '{option}'").And.Contain("--help"));
+        var ls = await Cli.RunInAsync(dir, "ls", "--json");
+        Assert.That(ls.StandardOutput, Does.Contain("kept.sqsh"), "the cache is as it was");
+    }
+
     [TestCase("ftp://127.0.0.1:1", "must be an http:// URL")]
     [TestCase("http://127.0.0.1:99999", "port 99999 is out of range (1-65535)")]
     public async Task A_bad_node_url_is_a_usage_error(string url, string expected)
