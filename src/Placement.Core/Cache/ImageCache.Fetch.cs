@@ -18,10 +18,24 @@ public sealed partial class ImageCache : IDisposable
 {
     private readonly SingleFlight<string, string> _blobFlights = new();
     private RegistryClient? _registry;
+    private RegistryClient? _heldRegistry;
     private HttpFileSource? _http;
     private HttpFileSource? _peerHttp;
 
     private RegistryClient Registry => _registry ??= new RegistryClient(SourceOptionsFromConfig());
+
+    /// <summary>How long the re-resolve of a tag whose image is held may take per request (at most
+    /// <c>Registries:RequestTimeoutSeconds</c>): one attempt, then the held image is used.</summary>
+    internal const int HeldResolveTimeoutSeconds = 10;
+
+    /// <summary>Re-resolves tags whose image the cache holds: one attempt of at most <see cref="HeldResolveTimeoutSeconds"/>
+    /// per request, not the full retry budget. With the registry down or hanging, a job whose image is cached otherwise
+    /// waited Registries:MaxAttempts × RequestTimeoutSeconds (5 min by default) before it was given the image it had.</summary>
+    private RegistryClient HeldRegistry => _heldRegistry ??= new RegistryClient(SourceOptionsFromConfig() with
+    {
+        MaxAttempts = 1,
+        RequestTimeout = TimeSpan.FromSeconds(Math.Min(Options.Registries.RequestTimeoutSeconds, HeldResolveTimeoutSeconds)),
+    });
     private HttpFileSource Http => _http ??= new HttpFileSource(SourceOptionsFromConfig());
 
     /// <summary>Downloads from other nodes' agents: never through the environment's proxy, and a holder that stopped
@@ -37,6 +51,7 @@ public sealed partial class ImageCache : IDisposable
     public void Dispose()
     {
         _registry?.Dispose();
+        _heldRegistry?.Dispose();
         _http?.Dispose();
         _peerHttp?.Dispose();
     }
@@ -65,12 +80,14 @@ public sealed partial class ImageCache : IDisposable
     /// <summary>A reference resolved against its source: the image digest when it can be known up front.</summary>
     private sealed record Resolution(string? Digest, ResolvedImage? Image);
 
-    private async Task<Resolution> ResolveAsync(ImageReference reference, CancellationToken cancellationToken)
+    /// <param name="held">The cache holds an image of this reference (only its tag's TTL ran out): resolved with
+    /// <see cref="HeldRegistry"/>, so an unreachable registry costs one short attempt before the held image is used.</param>
+    private async Task<Resolution> ResolveAsync(ImageReference reference, bool held, CancellationToken cancellationToken)
     {
         switch (reference.Kind)
         {
             case ImageSourceKind.Registry:
-                var image = await Translate(() => Registry.ResolveAsync(reference.Registry!, reference.Repository!, reference.Digest ?? reference.Tag!, cancellationToken)).ConfigureAwait(false);
+                var image = await Translate(() => (held ? HeldRegistry : Registry).ResolveAsync(reference.Registry!, reference.Repository!, reference.Digest ?? reference.Tag!, cancellationToken)).ConfigureAwait(false);
                 return new Resolution(image.Digest, image);
             case ImageSourceKind.Http when reference.PinnedSha256 is not null:
                 return new Resolution(Digests.FromHex(reference.PinnedSha256), null);

@@ -215,7 +215,7 @@ public sealed partial class ImageCache
             Resolution resolution;
             try
             {
-                resolution = await ResolveAsync(reference, cancellationToken).ConfigureAwait(false);
+                resolution = await ResolveAsync(reference, held: record is not null && cached is not null, cancellationToken).ConfigureAwait(false);
             }
             catch (PlacementException ex) when (ex.Kind == PlacementErrorKind.Network && record is not null && cached is not null)
             {

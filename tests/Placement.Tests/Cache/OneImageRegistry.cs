@@ -42,6 +42,9 @@ internal sealed class OneImageRegistry : LoopbackHttpServer
 
     public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>While set, manifest requests are never answered (a registry that hangs) until the server stops.</summary>
+    public bool HangManifests { get; set; }
+
     protected override async Task Serve(HttpListenerContext context)
     {
         var response = context.Response;
@@ -50,6 +53,17 @@ internal sealed class OneImageRegistry : LoopbackHttpServer
         byte[]? body = null;
         if (path.Contains("/manifests/", StringComparison.Ordinal))
         {
+            if (HangManifests)
+            {
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, Stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
             body = _manifest;
             response.ContentType = MediaTypes.OciManifest;
             response.Headers["Docker-Content-Digest"] = Digest(_manifest);

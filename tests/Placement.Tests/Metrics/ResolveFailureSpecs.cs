@@ -83,6 +83,28 @@ public sealed class ResolveFailureSpecs
     }
 
     [Test]
+    public async Task A_held_image_is_served_after_one_short_attempt_while_the_registry_hangs()
+    {
+        // With the pull's retry budget (here 5 attempts of 60 s) the job waited 5 minutes for the image it had.
+        var config = Encoding.UTF8.GetBytes("""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}""");
+        var layer = new TestLayer().File("etc/hello", "hello").ToTarGz();
+        await using var registry = new OneImageRegistry(config, [layer], _ => true);
+        using var dir = new TempDir();
+        using var cache = NewCache(dir, tagTtlSeconds: 0, maxAttempts: 5); // Registries:RequestTimeoutSeconds: the default 60
+        var reference = ImageReference.Parse($"docker://{registry.Host}/test/img:1");
+        var pulled = await cache.EnsureAsync(reference, "cli");
+        registry.HangManifests = true;
+        var phases = new List<string>();
+
+        var image = await cache.EnsureAsync(reference, "cli", new SyncProgress(p => phases.Add(p.Phase)))
+            .WaitAsync(TimeSpan.FromSeconds(45)); // one attempt of at most 10 s per request (a token and a manifest)
+
+        Assert.That(image.Hit, Is.True);
+        Assert.That(image.Digest, Is.EqualTo(pulled.Digest));
+        Assert.That(phases, Has.Some.StartsWith("registry unreachable, using cached " + pulled.Digest));
+    }
+
+    [Test]
     public async Task A_short_lived_process_leaves_its_failed_pull_for_the_agent_beside_its_miss()
     {
         await using var registry = new StatusRegistry(404);
@@ -122,16 +144,21 @@ public sealed class ResolveFailureSpecs
         Assert.That(collected.Counts, Is.EqualTo(new[] { ("job", false, 1L) }));
     }
 
-    private static ImageCache NewCache(TempDir dir, int? tagTtlSeconds = null, bool persist = false, int? lockTimeoutSeconds = null)
+    private static ImageCache NewCache(TempDir dir, int? tagTtlSeconds = null, bool persist = false, int? lockTimeoutSeconds = null, int maxAttempts = 1)
     {
         var options = new PlacementOptions();
         options.Cache.Root = dir.CacheRoot;
-        options.Registries.MaxAttempts = 1;
+        options.Registries.MaxAttempts = maxAttempts;
         if (tagTtlSeconds is { } ttl)
             options.Cache.TagTtlSeconds = ttl;
         if (lockTimeoutSeconds is { } timeout)
             options.Cache.LockTimeoutSeconds = timeout;
         return new ImageCache(options, "n1") { PersistRequestCounts = persist };
+    }
+
+    private sealed class SyncProgress(Action<PullProgress> report) : IProgress<PullProgress>
+    {
+        public void Report(PullProgress value) => report(value);
     }
 
     private static double TotalFailures() =>
