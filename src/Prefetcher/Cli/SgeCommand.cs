@@ -64,8 +64,15 @@ internal static class SgeCommand
             }
             catch (Exception ex) when (ex is ConfigurationErrorsException or PlacementException)
             {
-                // Jobs naming an image cannot be steered until the configuration is fixed; the others pass.
-                var message = $"placement: jsv: the configuration is not usable, so images cannot be resolved: {ex.Message}";
+                // Jobs naming an image cannot be steered until the configuration is fixed; the others pass. The errors go
+                // to qmaster's messages in full, one LOG line each (at the first job this JSV sees); the refusal, which
+                // qsub cuts short, names the first and says where the others are.
+                IReadOnlyList<string> errors = ex is ConfigurationErrorsException c ? c.Errors : [ex.Message];
+                var source = ex is ConfigurationErrorsException s ? s.Source : "the configuration";
+                logs.Add($"LOG ERROR placement: jsv: invalid configuration ({SchedulerCommands.OneLine(source)}), {errors.Count} error(s); jobs naming an image are refused until it is fixed:");
+                logs.AddRange(errors.Select(e => $"LOG ERROR placement: jsv:   - {LogLine(e)}"));
+                var message = $"placement: jsv: the site's Placement configuration is invalid, so images cannot be resolved ({errors.Count} error(s); " +
+                              $"the first: {errors[0]}); ask the admin, who finds them all in qmaster's messages file";
                 resolve = _ => JsvImage.Refused(message);
             }
             var complexes = new HashSet<string>(StringComparer.Ordinal);
@@ -112,6 +119,14 @@ internal static class SgeCommand
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>One line for qmaster's messages file: an error whole (an unknown key's error lists the known ones, past
+    /// the 500 characters a client's message is cut to), up to 4,000 characters.</summary>
+    private static string LogLine(string text)
+    {
+        var line = text.Trim().ReplaceLineEndings(" ");
+        return line.Length <= 4000 ? line : line[..4000] + "…";
     }
 
     private static Command Complexes()

@@ -243,11 +243,21 @@ public sealed class JsvSpecs
     }
 
     [Test]
-    public async Task A_broken_configuration_rejects_image_jobs_with_its_errors_and_lets_the_others_through()
+    public async Task A_broken_configuration_rejects_image_jobs_with_its_first_error_and_logs_them_all_for_the_admin()
     {
-        using var dir = new TempDir("""{"Catalog": {"tiny": {"Reff": "docker://x:1"}}}""");
+        // The rejection held the whole list, which qsub cut inside the first error's list of known keys, and qmaster's
+        // messages had nothing: the second error reached nobody.
+        using var dir = new TempDir("""{"Catalog": {"tiny": {"Reff": "docker://x:1"}}, "Cache": {"LockTimeoutSecs": 600}}""");
         var sent = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "START", "PARAM l_hard h_rt=60", "BEGIN", "QUIT"]);
-        Assert.That(sent[2], Does.StartWith("RESULT STATE REJECT placement: jsv: the configuration is not usable, so images cannot be resolved:").And.Contain("Reff"));
+        var logs = sent.Where(l => l.StartsWith("LOG ERROR placement: jsv:", StringComparison.Ordinal)).ToList();
+        Assert.That(logs, Has.Count.GreaterThanOrEqualTo(3), string.Join('\n', sent));
+        Assert.That(logs[0], Does.Contain("invalid configuration").And.Contain($"{logs.Count - 1} error(s)"), "a header, then one line per error");
+        Assert.That(logs.Skip(1), Has.One.Contain("Reff").And.One.Contain("'Cache:LockTimeoutSecs'"));
+        Assert.That(logs.Single(l => l.Contains("LockTimeoutSecs", StringComparison.Ordinal)), Does.Contain("MaxConcurrentPullsPerUser"),
+            "the error whole, its list of known keys too");
+        var reject = sent.Single(l => l.StartsWith("RESULT STATE REJECT", StringComparison.Ordinal));
+        Assert.That(reject, Does.StartWith("RESULT STATE REJECT placement: jsv: the site's Placement configuration is invalid, so images cannot be resolved (")
+            .And.EndWith("ask the admin, who finds them all in qmaster's messages file"));
         Assert.That(sent.Last(), Is.EqualTo("RESULT STATE ACCEPT no container image"));
     }
 }
