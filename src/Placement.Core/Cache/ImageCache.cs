@@ -341,12 +341,7 @@ public sealed partial class ImageCache
     /// left in <c>stats/</c> by a short-lived process (<see cref="PersistRequestCounts"/>) for the agent to export.</summary>
     private void CountPullFailure(string requester, Exception ex)
     {
-        var kind = ex switch
-        {
-            PlacementException p => p.Kind.ToString().ToLowerInvariant(),
-            Sources.SourceException s => s.Kind.ToString().ToLowerInvariant(),
-            _ => "other",
-        };
+        var kind = PullFailure.Kind(ex);
         PlacementMetrics.PullFailures.WithLabels(kind).Inc();
         if (PersistRequestCounts)
             RequestStats.RecordFailure(Layout.Stats, requester, kind);

@@ -30,4 +30,12 @@ public sealed record WarmStatus
 
     /// <summary>When failed: the cache's message.</summary>
     public string? Error { get; init; }
+
+    /// <summary>When failed: the error's kind, lower case (notfound, unauthorized, network, diskfull, …, or other: the
+    /// values of <c>placement_cache_pull_failures_total</c>'s <c>kind</c>). Absent from agents older than the field.</summary>
+    public string? ErrorKind { get; init; }
+
+    /// <summary>When failed: <see cref="WarmErrorOrigins.Source"/> when the image's source (registry, mirror, HTTP server)
+    /// answered with the error, <see cref="WarmErrorOrigins.Node"/> when it arose on the node. Absent from older agents.</summary>
+    public string? ErrorOrigin { get; init; }
 }

@@ -105,6 +105,8 @@ internal sealed class WarmQueue(ImageCache cache, AgentLog log) : IDisposable
         {
             // A background pull must never take the agent down; the failure is reported by GET /v1/warm and the log.
             warm.Error = ex.Message;
+            warm.ErrorKind = PullFailure.Kind(ex);
+            warm.ErrorOrigin = PullFailure.FromSource(ex) ? WarmErrorOrigins.Source : WarmErrorOrigins.Node;
             Finish(warm, WarmStates.Failed, "failed");
             log.Write("warm", $"node {cache.NodeName}: {warm.Id} failed {warm.Reference.Canonical}: {ex.Message}");
         }
@@ -182,6 +184,8 @@ internal sealed class WarmQueue(ImageCache cache, AgentLog log) : IDisposable
         public bool? Hit { get; set; }
         public string? Digest { get; set; }
         public string? Error { get; set; }
+        public string? ErrorKind { get; set; }
+        public string? ErrorOrigin { get; set; }
 
         public WarmStatus Status() => new()
         {
@@ -195,6 +199,8 @@ internal sealed class WarmQueue(ImageCache cache, AgentLog log) : IDisposable
             Hit = Hit,
             Digest = Digest,
             Error = Error,
+            ErrorKind = ErrorKind,
+            ErrorOrigin = ErrorOrigin,
         };
     }
 }
