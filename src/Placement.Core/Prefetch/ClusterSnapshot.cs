@@ -22,4 +22,7 @@ public sealed record ClusterSnapshot
 
     /// <summary>Node/image pairs whose warm-ups failed recently.</summary>
     public IReadOnlyList<WarmBackoff> Backoff { get; init; } = [];
+
+    /// <summary>Images whose warm-ups failed recently for a reason that does not depend on the node: no node is asked.</summary>
+    public IReadOnlyList<ImageBackoff> ImageBackoff { get; init; } = [];
 }

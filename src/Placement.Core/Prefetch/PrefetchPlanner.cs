@@ -18,7 +18,8 @@ namespace Placement.Core.Prefetch;
 /// would evict an image that pending jobs or the pinned list want. A warm-up is deferred when
 /// <c>MaxConcurrentPerNode</c>, <c>MaxConcurrentCluster</c> or the bandwidth budget (<c>MaxBandwidth</c> ×
 /// <c>IntervalSeconds</c> of new warm-ups per cycle; one warm-up alone may exceed it when nothing is in flight) is
-/// reached. During <c>QuietHours</c> nothing is warmed.</para>
+/// reached. During <c>QuietHours</c> nothing is warmed, nor is an image in <see cref="ClusterSnapshot.ImageBackoff"/>
+/// (its last warm-up failed in a way every node would repeat) on any node.</para>
 /// </summary>
 public static class PrefetchPlanner
 {
@@ -61,6 +62,7 @@ public static class PrefetchPlanner
         private readonly int[] _preference;
         private readonly Dictionary<string, long> _sizes = new(StringComparer.Ordinal);
         private readonly Dictionary<(string Node, string Image), WarmBackoff> _backoff = [];
+        private readonly Dictionary<string, ImageBackoff> _imageBackoff = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> _wantedBy = new(StringComparer.Ordinal);
         private readonly HashSet<string> _pinnedIds = new(StringComparer.Ordinal);
         private readonly List<PrefetchDecision> _decisions = [];
@@ -124,6 +126,11 @@ public static class PrefetchPlanner
             {
                 if (b.Until > now && (!_backoff.TryGetValue((b.Node, b.ImageId), out var known2) || known2.Until < b.Until))
                     _backoff[(b.Node, b.ImageId)] = b;
+            }
+            foreach (var b in snapshot.ImageBackoff)
+            {
+                if (b.Until > now && (!_imageBackoff.TryGetValue(b.ImageId, out var known) || known.Until < b.Until))
+                    _imageBackoff[b.ImageId] = b;
             }
             _budget = SizeLimit.TryParse(options.MaxBandwidth, out var rate, out _) && !rate.IsPercent
                 ? SaturatingMultiply(rate.Bytes, options.IntervalSeconds)
@@ -222,6 +229,17 @@ public static class PrefetchPlanner
             if (quiet is not null)
             {
                 Add(policy, imageId, reference, null, PrefetchAction.Skip, $"quiet hours {quiet}: nothing is warmed");
+                return;
+            }
+            if (_imageBackoff.Count > 0 && _imageBackoff.TryGetValue(imageId, out var failed))
+            {
+                // The registry's answer (no such image, credentials refused) or the reference is the same for every
+                // node: asking the next one would only repeat the failure.
+                if (_explain)
+                {
+                    Add(policy, imageId, reference, null, PrefetchAction.Skip,
+                        Invariant($"image failed on {failed.Node} with {failed.Kind}: {failed.Error}; next attempt after {failed.Until:yyyy-MM-dd HH:mm:ss} (all nodes; {failed.Failures} failed warm-up{(failed.Failures == 1 ? "" : "s")})"));
+                }
                 return;
             }
             var size = _sizes.GetValueOrDefault(imageId);

@@ -242,6 +242,8 @@ public sealed class PrefetchPlannerSpecs
             Pinned = [new PinnedImage(Image(), "reg/p:1", 50 * MiB)],
             InFlight = [new InFlightWarm("n3", Image()), new InFlightWarm("n7", Image())],
             Popularity = tracker.Scores(Now),
+            Backoff = [new WarmBackoff($"n{random.Next(50)}", Image(), 1, Now.AddMinutes(1))],
+            ImageBackoff = [new ImageBackoff(Image(), 2, Now.AddMinutes(1), "n1", "notfound", "not found"), new ImageBackoff(Image(), 1, Now.AddMinutes(-1), "n2", "unauthorized", "expired")],
         };
         var options = Options(o => { o.PopularityTopK = 8; o.PopularityIdleNodes = 2; o.MaxConcurrentCluster = 40; o.MaxConcurrentPerNode = 2; o.IdleLoadThreshold = 0.3; });
         var plan = PrefetchPlanner.Plan(snapshot, options, Now).Warms;
@@ -351,6 +353,49 @@ public sealed class PrefetchPlannerSpecs
         Assert.That(Warms(plan), Is.EqualTo(new[] { "n3:img_x" }), "n3's backoff has expired");
         Assert.That(plan.Decisions.Single(d => d.Node == "n1").Reason, Is.EqualTo("node agent unreachable"));
         Assert.That(plan.Decisions.Single(d => d.Node == "n2").Reason, Is.EqualTo("backing off after 2 failed warm-ups until 2026-11-23 12:01:00"));
+    }
+
+    [Test]
+    public void An_image_backing_off_after_a_failure_every_node_would_repeat_is_asked_of_no_node_until_it_expires()
+    {
+        var failed = new ImageBackoff("img_x", 1, Now.AddSeconds(30), "n2", "notfound", "repository placement/doesnotexist not found on 127.0.0.1:5000");
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1"), Node("n2"), Node("n3")],
+            Demand = [new ImageDemand("img_x", "reg/x:1", 3), new ImageDemand("img_y", "reg/y:1", 1)],
+            ImageBackoff = [failed],
+        };
+        var options = Options(o => o.DemandJobsPerNode = 1);
+
+        var plan = PrefetchPlanner.Plan(snapshot, options, Now);
+
+        Assert.That(Warms(plan), Is.EqualTo(new[] { "n1:img_y" }), plan.ToTable());
+        Assert.That(plan.Decisions.Where(d => d.ImageId == "img_x" && d.Node is not null), Is.Empty, "not one node is tried");
+        Assert.That(plan.Decisions.Single(d => d.ImageId == "img_x" && d.Action == PrefetchAction.Skip).Reason, Is.EqualTo(
+            "image failed on n2 with notfound: repository placement/doesnotexist not found on 127.0.0.1:5000; next attempt after 2026-11-23 12:00:30 (all nodes; 1 failed warm-up)"));
+        Assert.That(PrefetchPlanner.Warms(snapshot, options, Now).Select(w => $"{w.Node}:{w.ImageId}"), Is.EqualTo(Warms(plan)));
+        var expired = PrefetchPlanner.Plan(snapshot, options, Now.AddSeconds(30));
+        Assert.That(Warms(expired), Is.EqualTo(new[] { "n1:img_x", "n2:img_x", "n3:img_x" }), expired.ToTable());
+    }
+
+    [Test]
+    public void An_image_backoff_holds_back_pinned_and_popular_warm_ups_too_and_the_pairs_backoff_still_applies_alone()
+    {
+        var tracker = new PopularityTracker(TimeSpan.FromHours(1)).Record("img_hot", "reg/hot:1", Now).Record("img_hot", "reg/hot:1", Now);
+        var snapshot = new ClusterSnapshot
+        {
+            Nodes = [Node("n1"), Node("n2", images: [Cached("img_hot", 10 * MiB)])],
+            Pinned = [new PinnedImage("img_p", "reg/p:1", 10 * MiB)],
+            Popularity = tracker.Scores(Now),
+            ImageBackoff = [new ImageBackoff("img_p", 3, Now.AddMinutes(4), "n1", "unauthorized", "denied"), new ImageBackoff("img_hot", 1, Now.AddMinutes(1), "n2", "notfound", "gone")],
+        };
+        var options = Options(o => { o.PopularityTopK = 5; o.PopularityNodes = 2; o.PopularityMinScore = 1; });
+
+        var plan = PrefetchPlanner.Plan(snapshot, options, Now);
+
+        Assert.That(plan.Warms, Is.Empty, plan.ToTable());
+        Assert.That(plan.Decisions.Count(d => d.Action == PrefetchAction.Skip && d.Node is null && d.Reason.Contains("(all nodes;", StringComparison.Ordinal)), Is.EqualTo(2), plan.ToTable());
+        Assert.That(PrefetchPlanner.Warms(snapshot, options, Now), Is.Empty);
     }
 
     [Test]
