@@ -100,7 +100,8 @@ public sealed class PrefetchOptions
     /// <summary>Windows "HH:MM-HH:MM" (controller's local time, may wrap midnight) in which nothing is warmed.</summary>
     public List<string> QuietHours { get; set; } = [];
 
-    /// <summary>After a failed warm-up, the node/image pair waits this long, doubling per failure.</summary>
+    /// <summary>After a failed warm-up, the node/image pair waits this long, doubling per failure; after one every node would
+    /// repeat (the registry has no such image or refuses the credentials), the image waits on all nodes.</summary>
     [Range(1, 86_400)]
     public int RetryBaseSeconds { get; set; } = 30;
 

@@ -15,7 +15,9 @@ namespace Placement.Prefetcher.Controller;
 /// The prefetch controller (docs/prefetch.md): every cycle reads pending and running jobs and node states from the
 /// scheduler, every node agent's inventory and warm-ups, builds a <see cref="ClusterSnapshot"/>, asks
 /// <see cref="PrefetchPlanner"/> and sends the warm requests. A scheduler that does not answer skips the cycle; an
-/// agent that does not answer marks its node unreachable for the cycle; failed warm-ups back off per node and image.
+/// agent that does not answer marks its node unreachable for the cycle; failed warm-ups back off per node and image,
+/// and failures every node would repeat (the registry has no such image or refuses the credentials; an invalid
+/// reference) back off per image on all nodes.
 /// </summary>
 internal sealed class PrefetchController : IDisposable
 {
@@ -29,9 +31,11 @@ internal sealed class PrefetchController : IDisposable
     private readonly GridEngineQueue? _sge;
     private readonly ControllerLog _log;
     private readonly Func<string, CancellationToken, Task<string>>? _credentials;
+    private readonly TimeProvider _time;
     private readonly Dictionary<string, WarmClient> _clients = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SentWarm> _sent = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Node, string Image), WarmBackoff> _backoff = [];
+    private readonly Dictionary<string, (ImageBackoff Backoff, DateTimeOffset Recorded)> _imageBackoff = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _knownRefs = new(StringComparer.Ordinal);
     private readonly HashSet<string> _unresolved = new(StringComparer.Ordinal);
     private readonly HashSet<string> _noted = new(StringComparer.Ordinal);
@@ -41,8 +45,10 @@ internal sealed class PrefetchController : IDisposable
     private bool _schedulerDown;
     private HashSet<string> _unreachable = new(StringComparer.Ordinal);
 
-    public PrefetchController(PlacementOptions options, ControllerLog log, Func<string, CancellationToken, Task<string>>? credentials = null)
+    public PrefetchController(PlacementOptions options, ControllerLog log, Func<string, CancellationToken, Task<string>>? credentials = null,
+        TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _options = options;
         _prefetch = options.Prefetch;
         _catalog = ImageCatalogs.From(options);
@@ -82,7 +88,7 @@ internal sealed class PrefetchController : IDisposable
         var clock = Stopwatch.StartNew();
         try
         {
-            var now = DateTimeOffset.Now;
+            var now = _time.GetLocalNow();
             var snapshot = await SnapshotAsync(now, cancellationToken).ConfigureAwait(false);
             if (snapshot is null)
             {
@@ -220,6 +226,8 @@ internal sealed class PrefetchController : IDisposable
 
         foreach (var key in _backoff.Where(b => b.Value.Until <= now.AddSeconds(-_prefetch.RetryMaxSeconds)).Select(b => b.Key).ToList())
             _backoff.Remove(key);
+        foreach (var key in _imageBackoff.Where(b => b.Value.Backoff.Until <= now.AddSeconds(-_prefetch.RetryMaxSeconds)).Select(b => b.Key).ToList())
+            _imageBackoff.Remove(key);
 
         return new ClusterSnapshot
         {
@@ -229,6 +237,7 @@ internal sealed class PrefetchController : IDisposable
             InFlight = inFlight,
             Popularity = _popularity.Scores(now),
             Backoff = _backoff.Values.ToList(),
+            ImageBackoff = _imageBackoff.Values.Select(b => b.Backoff).ToList(),
         };
     }
 
@@ -406,11 +415,18 @@ internal sealed class PrefetchController : IDisposable
             if (outcome == "failed")
             {
                 var until = Backoff(sent.Node, sent.ImageId, now);
-                _log.Write("warm", $"{sent.Node}: {sent.ImageId} failed: {status?.Error}; next attempt after {until:HH:mm:ss}");
+                if (NodeIndependent(status!))
+                {
+                    until = ImageBackoffUntil(sent, status!, now);
+                    _log.Write("warm", $"{sent.Node}: {sent.ImageId} failed ({status!.ErrorKind} from {status.ErrorOrigin}): {status.Error}; next attempt on any node after {until:HH:mm:ss}");
+                }
+                else
+                    _log.Write("warm", $"{sent.Node}: {sent.ImageId} failed: {status?.Error}; next attempt after {until:HH:mm:ss}");
             }
             else if (outcome is "pulled" or "hit")
             {
                 _backoff.Remove((sent.Node, sent.ImageId));
+                _imageBackoff.Remove(sent.ImageId);
                 _log.Write("warm", $"{sent.Node}: {sent.ImageId} {outcome} ({sent.Policy.ToString().ToLowerInvariant()})");
             }
         }
@@ -486,13 +502,48 @@ internal sealed class PrefetchController : IDisposable
         }
     }
 
+    /// <summary>The backoff after <paramref name="failures"/> failures in a row: <c>RetryBaseSeconds</c>, doubling per
+    /// failure, at most <c>RetryMaxSeconds</c>.</summary>
+    private double Delay(int failures) =>
+        Math.Min(_prefetch.RetryMaxSeconds, _prefetch.RetryBaseSeconds * Math.Pow(2, Math.Min(failures - 1, 30)));
+
     private DateTimeOffset Backoff(string node, string imageId, DateTimeOffset now)
     {
         var failures = _backoff.TryGetValue((node, imageId), out var previous) ? previous.Failures + 1 : 1;
-        var delay = Math.Min(_prefetch.RetryMaxSeconds, _prefetch.RetryBaseSeconds * Math.Pow(2, Math.Min(failures - 1, 30)));
-        var until = now.AddSeconds(delay);
+        var until = now.AddSeconds(Delay(failures));
         _backoff[(node, imageId)] = new WarmBackoff(node, imageId, failures, until);
         return until;
+    }
+
+    /// <summary>
+    /// A failure every node would repeat: the image's source answered that the repository or tag does not exist, or
+    /// refused the credentials (agents share the configuration and credentials), or the reference is invalid. A failure
+    /// on the node (its network, disk, locks; a missing file:// path, which may be mounted elsewhere), and one from an
+    /// agent that does not report the kind, backs off for that node only.
+    /// </summary>
+    private static bool NodeIndependent(WarmStatus status) =>
+        status.ErrorKind == "badreference"
+        || (status.ErrorKind is "notfound" or "unauthorized" && status.ErrorOrigin == WarmErrorOrigins.Source);
+
+    /// <summary>Backs the image off on every node, on the same schedule as a node/image pair. Warm-ups that were already
+    /// asked for when the previous failure was recorded (several nodes in one round) end the same way and do not count
+    /// as further failures: the next round, asked for after the backoff, does.</summary>
+    private DateTimeOffset ImageBackoffUntil(SentWarm sent, WarmStatus status, DateTimeOffset now)
+    {
+        var known = _imageBackoff.TryGetValue(sent.ImageId, out var previous);
+        if (known && sent.Sent < previous.Recorded)
+            return previous.Backoff.Until;
+        var failures = known ? previous.Backoff.Failures + 1 : 1;
+        var until = now.AddSeconds(Delay(failures));
+        _imageBackoff[sent.ImageId] = (new ImageBackoff(sent.ImageId, failures, until, sent.Node, status.ErrorKind ?? "other", OneLine(status.Error)), now);
+        return until;
+    }
+
+    /// <summary>An agent's error message as one table cell: control characters as spaces, at most 300 characters.</summary>
+    private static string OneLine(string? text)
+    {
+        var line = string.Concat((text ?? "").Select(c => char.IsControl(c) ? ' ' : c)).Trim();
+        return line.Length <= 300 ? line : line[..299] + "…";
     }
 
     private WarmClient Client(string node)

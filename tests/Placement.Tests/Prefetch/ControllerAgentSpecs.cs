@@ -13,10 +13,10 @@ namespace Placement.Tests.Prefetch;
 /// </summary>
 public sealed class ControllerAgentSpecs
 {
-    private const string Reference = "docker.io/library/app:1";
+    internal const string Reference = "docker.io/library/app:1";
 
     /// <summary>scontrol's line for job 7, pending, steered by the image of <see cref="Reference"/>.</summary>
-    private static readonly string Job7 =
+    internal static readonly string Job7 =
         $"JobId=7 JobName=a UserId=u(1) JobState=PENDING Reason=Priority Features=(null) Prefer={Placement.Core.Images.ImageReference.Parse(Reference).SchedulerId} AdminComment=placement_image={Reference}\n";
 
     [Test]
@@ -187,10 +187,10 @@ public sealed class ControllerAgentSpecs
         Assert.That(log.ToString(), Does.Not.Contain("is steered by"));
     }
 
-    private static string Inventory(string node, string images) =>
+    internal static string Inventory(string node, string images) =>
         $"{{\"version\":1,\"node\":\"{node}\",\"updated\":\"2026-11-23T12:00:00Z\",\"cacheBytes\":0,\"freeBytes\":1000000000,\"filesystemBytes\":1000000000,\"highWatermarkBytes\":900000000,\"images\":{images}}}";
 
-    private static PlacementOptions Options(TempDir dir, string sinfo, string scontrol, params FakeAgent[] agents)
+    internal static PlacementOptions Options(TempDir dir, string sinfo, string scontrol, params FakeAgent[] agents)
     {
         var options = new PlacementOptions();
         options.Cache.Root = dir.CacheRoot;
@@ -215,9 +215,8 @@ public sealed class ControllerAgentSpecs
     }
 
     /// <summary>Answers GET /v1/node, /v1/inventory, /v1/warm with fixed bodies and accepts POST /v1/warm.</summary>
-    private sealed class FakeAgent : LoopbackHttpServer
+    internal sealed class FakeAgent : LoopbackHttpServer
     {
-        private readonly string _warms;
         private readonly string _inventory;
         private readonly string? _acceptedId;
         private int _warmRequests;
@@ -227,7 +226,7 @@ public sealed class ControllerAgentSpecs
         {
             Node = node;
             _acceptedId = acceptedId;
-            _warms = warms;
+            Warms = warms;
             _inventory = inventory;
             Start();
         }
@@ -235,6 +234,9 @@ public sealed class ControllerAgentSpecs
         public string Node { get; }
 
         public int WarmRequests => Volatile.Read(ref _warmRequests);
+
+        /// <summary>The body of GET /v1/warm.</summary>
+        public string Warms { get; set; }
 
         /// <summary>Completed when a POST /v1/warm arrives.</summary>
         public TaskCompletionSource WarmSeen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -259,7 +261,7 @@ public sealed class ControllerAgentSpecs
                 (true, _, _) => (503, "{\"error\":\"busy\"}"),
                 (_, "GET", "/v1/node") => (200, $"{{\"node\":\"{Node}\"}}"),
                 (_, "GET", "/v1/inventory") => (200, _inventory),
-                (_, "GET", "/v1/warm") => (200, _warms),
+                (_, "GET", "/v1/warm") => (200, Warms),
                 (_, "POST", "/v1/warm") => (202, Accepted()),
                 _ => (404, "{\"error\":\"not found\"}"),
             };
