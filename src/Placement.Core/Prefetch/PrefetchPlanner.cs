@@ -294,7 +294,7 @@ public static class PrefetchPlanner
                     }
                     continue;
                 }
-                var reason = _explain ? Invariant($"{Describe(node)}; {Room(i, size)}") : Unexplained;
+                var reason = _explain ? Invariant($"{Describe(node)}; {Room(policy, i, size)}") : Unexplained;
                 _decisions.Add(new PrefetchDecision(policy, imageId, reference, node.Name, PrefetchAction.Warm, reason) { SizeBytes = size });
                 warming[i] = true;
                 _inFlightPerNode[i] = onNode + 1;
@@ -437,7 +437,7 @@ public static class PrefetchPlanner
             return node.HighWatermarkBytes <= 0 ? long.MaxValue : node.HighWatermarkBytes - node.CacheBytes - _incomingBytes[i];
         }
 
-        private string Room(int i, long size)
+        private string Room(PrefetchPolicy policy, int i, long size)
         {
             var node = _nodes[i];
             if (size <= 0)
@@ -445,6 +445,9 @@ public static class PrefetchPlanner
             if (node.HighWatermarkBytes <= 0)
                 return Invariant($"{Bytes(size)}");
             var projected = node.CacheBytes + _incomingBytes[i] + size;
+            // Popularity warms only into room below the low watermark (Ineligible): the reason names the limit it met.
+            if (policy == PrefetchPolicy.Popularity && GuessRoom(node) < node.HighWatermarkBytes)
+                return Invariant($"{Bytes(size)} fits below the low watermark, popularity's limit ({Bytes(projected)} of {Bytes(GuessRoom(node))})");
             if (projected <= node.HighWatermarkBytes)
                 return Invariant($"{Bytes(size)} fits below the high watermark ({Bytes(projected)} of {Bytes(node.HighWatermarkBytes)})");
             var candidates = node.Images.Select(image => new EvictionCandidate(image.Id, image.Size, image.LastUsed, image.Pinned, image.Leased));

@@ -151,6 +151,8 @@ public sealed class PrefetchPlannerSpecs
             "popularity warms only into room below the low watermark (1.0 GiB > 800.0 MiB): no eviction for a guess"));
         Assert.That(plan.Decisions.Single(d => d.Node == "n2").Reason, Is.EqualTo(
             "popularity warms only into room below the low watermark (850.0 MiB > 800.0 MiB): no eviction for a guess"));
+        Assert.That(plan.Decisions.Single(d => d.Node == "n3").Reason, Does.EndWith(
+            "100.0 MiB fits below the low watermark, popularity's limit (100.0 MiB of 800.0 MiB)"), "the limit it was held to, not the high watermark");
 
         var lowUnknown = snapshot with { Nodes = [.. snapshot.Nodes.Select(n => n with { LowWatermarkBytes = 0 })] };
         Assert.That(Warms(PrefetchPlanner.Plan(lowUnknown, options, Now)), Is.EqualTo(new[] { "n3:img_hot", "n2:img_hot" }));
