@@ -173,11 +173,13 @@ public sealed partial class ImageCache
         try
         {
             refLock = await FileLock.AcquireUnlessAsync(Layout.RefLock(id), PullNote(requester, reference), LockTimeout,
-                () => (doneWhileWaiting = TryReadOnlyHit(reference, id, requester)) is not null,
+                () => (doneWhileWaiting = TryReadOnlyHit(reference, id, requester, count: false)) is not null,
                 cancellationToken,
                 holder =>
                 {
                     PlacementMetrics.SingleFlightWaits.Inc();
+                    if (PersistRequestCounts)
+                        RequestStats.RecordWait(Layout.Stats, requester);
                     waitReporter = ReportWaitingAsync(id, holder, progress, waitCancel.Token);
                 }).ConfigureAwait(false);
         }
@@ -195,7 +197,13 @@ public sealed partial class ImageCache
                 await waitReporter.ConfigureAwait(false);
         }
         if (refLock is null)
+        {
+            // Found without waiting (the lock was busy for an instant, e.g. another hit's write): a hit. After a wait
+            // for another process's pull: neither hit nor miss, as a request that joined a pull in this process.
+            if (waitReporter is null)
+                CountRequest(requester, hit: true);
             return doneWhileWaiting!; // the process we waited for committed the image
+        }
 
         using (refLock)
         {
@@ -347,7 +355,9 @@ public sealed partial class ImageCache
             RequestStats.RecordFailure(Layout.Stats, requester, kind);
     }
 
-    private CachedImage? TryReadOnlyHit(ImageReference reference, string id, string requester)
+    /// <param name="count">Count the hit (<see cref="CountRequest"/>); false while waiting for the ref lock, whose
+    /// caller knows whether it waited for another process's pull.</param>
+    private CachedImage? TryReadOnlyHit(ImageReference reference, string id, string requester, bool count = true)
     {
         var record = Store.ReadRef(id);
         if (record is null || record.Ref != reference.Canonical)
@@ -361,7 +371,8 @@ public sealed partial class ImageCache
             return null; // the first use after a warm-up is written down (prefetch waste is counted at eviction)
         if (Store.ArtifactPath(Digests.Hex(record.Digest)) is not { } path || CacheStore.FileBytes(path) is not { } size)
             return null; // not cached, or evicted just now: the ref lock's path finds out
-        CountRequest(requester, hit: true);
+        if (count)
+            CountRequest(requester, hit: true);
         return new CachedImage(id, record.Ref, record.Digest, path, size, Hit: true);
     }
 

@@ -47,6 +47,17 @@ public static class RequestStats
             Create(directory, string.Create(CultureInfo.InvariantCulture, $"{requester}.{PullPrefix}{Math.Max(0, (long)duration.TotalMilliseconds)}.{Environment.ProcessId}.{Guid.NewGuid():N}"));
     }
 
+    /// <summary>Records one request that waited for another process's pull of its image
+    /// (<c>placement_singleflight_waits_total</c>). Never throws.</summary>
+    public static void RecordWait(string directory, string requester)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (Requesters.Contains(requester, StringComparer.Ordinal))
+            Create(directory, string.Create(CultureInfo.InvariantCulture, $"{requester}.{WaitData}.{Environment.ProcessId}.{Guid.NewGuid():N}"));
+    }
+
+    private const string WaitData = "wait";
+
     /// <summary>Records one request whose pull failed (<c>placement_cache_pull_failures_total</c>, by
     /// <paramref name="kind"/>, one of <see cref="FailureKinds"/>). Never throws.</summary>
     public static void RecordFailure(string directory, string requester, string kind)
@@ -66,7 +77,7 @@ public static class RequestStats
             return Directory.EnumerateFiles(directory)
                 .Select(file => (File: file, Parts: Path.GetFileName(file).Split('.')))
                 .Where(f => f.Parts.Length == 4 && Requesters.Contains(f.Parts[0], StringComparer.Ordinal)
-                    && (f.Parts[1] is "hit" or "miss" || Milliseconds(f.Parts[1]) is not null || FailureKind(f.Parts[1]) is not null))
+                    && (f.Parts[1] is "hit" or "miss" or WaitData || Milliseconds(f.Parts[1]) is not null || FailureKind(f.Parts[1]) is not null))
                 .Take(MaxPerCollect)
                 .ToList();
         }
@@ -106,7 +117,8 @@ public static class RequestStats
     public sealed record Collected(
         IReadOnlyList<(string Requester, bool Hit, long Count)> Counts,
         IReadOnlyList<(string Requester, double Seconds)> Pulls,
-        IReadOnlyList<(string Kind, long Count)> Failures);
+        IReadOnlyList<(string Kind, long Count)> Failures,
+        long Waits = 0);
 
     /// <summary>Collects the recorded requests and pulls and removes their files (<see cref="MaxPerCollect"/> at most per call).</summary>
     public static Collected Collect(string directory)
@@ -115,6 +127,7 @@ public static class RequestStats
         var counts = new Dictionary<(string, bool), long>();
         var pulls = new List<(string, double)>();
         var failures = new Dictionary<string, long>(StringComparer.Ordinal);
+        long waits = 0;
         foreach (var (file, parts) in Listed(directory))
         {
             // Only the collector whose unlink removed the file counts it: two scrapes at once (a Prometheus HA pair, or
@@ -131,12 +144,18 @@ public static class RequestStats
                 failures[kind] = failures.GetValueOrDefault(kind) + 1;
                 continue;
             }
+            if (parts[1] == WaitData)
+            {
+                waits++;
+                continue;
+            }
             var key = (parts[0], parts[1] == "hit");
             counts[key] = counts.GetValueOrDefault(key) + 1;
         }
         return new Collected(
             [.. counts.OrderBy(c => c.Key.Item1, StringComparer.Ordinal).ThenBy(c => c.Key.Item2).Select(c => (c.Key.Item1, c.Key.Item2, c.Value))],
             pulls,
-            [.. failures.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => (f.Key, f.Value))]);
+            [.. failures.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => (f.Key, f.Value))],
+            waits);
     }
 }

@@ -372,6 +372,7 @@ internal sealed class AgentHttpApi : IDisposable
             PlacementMetrics.PullSeconds.WithLabels(requester).Observe(seconds);
         foreach (var (kind, count) in collected.Failures)
             PlacementMetrics.PullFailures.WithLabels(kind).Inc(count);
+        PlacementMetrics.SingleFlightWaits.Inc(collected.Waits);
         try
         {
             var inventory = _cache.BuildInventory();

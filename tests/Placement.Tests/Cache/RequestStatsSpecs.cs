@@ -64,6 +64,23 @@ public sealed class RequestStatsSpecs
     }
 
     [Test]
+    public void Waits_for_another_processs_pull_are_counted_apart_from_hits_and_misses()
+    {
+        using var dir = new TempDir();
+        var stats = Path.Combine(dir.CacheRoot, "stats");
+        RequestStats.RecordWait(stats, "sge-prolog");
+        RequestStats.RecordWait(stats, "job");
+        RequestStats.RecordWait(stats, "prefetch"); // the agent's own: counted in its memory
+        RequestStats.Record(stats, "job", hit: true);
+
+        var collected = RequestStats.Collect(stats);
+
+        Assert.That(collected.Waits, Is.EqualTo(2));
+        Assert.That(collected.Counts, Is.EqualTo(new[] { ("job", true, 1L) }));
+        Assert.That(RequestStats.Collect(stats).Waits, Is.Zero, "collected files are removed");
+    }
+
+    [Test]
     public void Collectors_running_at_once_count_every_request_exactly_once()
     {
         using var dir = new TempDir();
