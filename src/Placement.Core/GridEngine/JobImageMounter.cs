@@ -94,14 +94,11 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory, Actio
     public async Task<string> EpilogAsync(GridEngineJob job, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var dir = job.Directory(runDirectory);
-        if (!Directory.Exists(dir))
+        if (!Directory.Exists(job.Directory(runDirectory)))
             return "nothing to clean up";
-        var root = Path.Combine(dir, "root");
-        await UnmountAsync(root, cancellationToken).ConfigureAwait(false);
+        var done = await UnmountJobAsync(job, runDirectory, cancellationToken).ConfigureAwait(false);
         cache.Release(job.LeaseHolder);
-        Directory.Delete(dir, recursive: true);
-        return $"unmounted {root}, released lease {job.LeaseHolder}";
+        return $"{done}, released lease {job.LeaseHolder}";
     }
 
     /// <summary>

@@ -23,14 +23,8 @@ public sealed class ShortLivedFailureSpecs
         var cluster = DevCluster.Require();
         cluster.RequirePlacement();
         using var dir = new TempDir();
-        var port = FreePort.Next();
-        var config = Path.Combine(dir.Path, "agent.json");
-        await File.WriteAllTextAsync(config,
-            "{\"Cache\": {\"Root\": " + System.Text.Json.JsonSerializer.Serialize(dir.CacheRoot) + ", \"LockTimeoutSeconds\": 1}, " +
-            "\"Registries\": {\"MaxAttempts\": 1}, " +
-            $"\"Agent\": {{\"Listen\": \"127.0.0.1:{port}\", \"Socket\": \"\", \"PublishFeatures\": false}}}}");
+        var (config, url) = await AgentConfigAsync(dir);
         await using var agent = await AgentProcess.StartAsync(config, "n1");
-        var url = new Uri($"http://127.0.0.1:{port}/");
         var (notFound, busy, misses) = (await ValueAsync(url, "notfound"), await ValueAsync(url, "busy"),
             await AgentScrape.ValueAsync(url, "placement_cache_misses_total{requester=\"cli\"}"));
 
@@ -65,11 +59,7 @@ public sealed class ShortLivedFailureSpecs
         var cluster = DevCluster.Require();
         cluster.RequirePlacement();
         using var dir = new TempDir();
-        var port = FreePort.Next();
-        var config = Path.Combine(dir.Path, "agent.json");
-        await File.WriteAllTextAsync(config,
-            "{\"Cache\": {\"Root\": " + System.Text.Json.JsonSerializer.Serialize(dir.CacheRoot) + "}, \"Registries\": {\"MaxAttempts\": 1}, " +
-            $"\"Agent\": {{\"Listen\": \"127.0.0.1:{port}\", \"Socket\": \"\", \"PublishFeatures\": false}}}}");
+        var (config, url) = await AgentConfigAsync(dir);
         // Failed while the agent was down: left in stats/.
         for (var i = 0; i < 3; i++)
         {
@@ -77,7 +67,6 @@ public sealed class ShortLivedFailureSpecs
             Assert.That(typo.ExitCode, Is.Not.Zero);
         }
         await using var agent = await AgentProcess.StartAsync(config, "n1");
-        var url = new Uri($"http://127.0.0.1:{port}/");
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
 
         var first = await http.GetStringAsync(new Uri(url, "metrics"));
@@ -92,6 +81,19 @@ public sealed class ShortLivedFailureSpecs
             Assert.That(first.Split('\n'), Does.Contain(series + " 0"), $"{series} is published at 0 by the first scrape");
         Assert.That(await ValueAsync(url, "notfound"), Is.EqualTo(3), "the second scrape adds the failures that waited in stats/");
         Assert.That(await AgentScrape.ValueAsync(url, "placement_cache_misses_total{requester=\"cli\"}"), Is.EqualTo(3), agent.Log);
+    }
+
+    /// <summary>An agent's configuration on <paramref name="dir"/>'s cache (a 1 s lock timeout, one attempt per registry
+    /// request, no socket, no features), listening on a free port on loopback: the file and the agent's URL.</summary>
+    private static async Task<(string Config, Uri Url)> AgentConfigAsync(TempDir dir)
+    {
+        var port = FreePort.Next();
+        var config = Path.Combine(dir.Path, "agent.json");
+        await File.WriteAllTextAsync(config,
+            "{\"Cache\": {\"Root\": " + System.Text.Json.JsonSerializer.Serialize(dir.CacheRoot) + ", \"LockTimeoutSeconds\": 1}, " +
+            "\"Registries\": {\"MaxAttempts\": 1}, " +
+            $"\"Agent\": {{\"Listen\": \"127.0.0.1:{port}\", \"Socket\": \"\", \"PublishFeatures\": false}}}}");
+        return (config, new Uri($"http://127.0.0.1:{port}/"));
     }
 
     private static Task<double> ValueAsync(Uri agent, string kind) =>
