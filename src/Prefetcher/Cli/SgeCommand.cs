@@ -253,8 +253,8 @@ internal static class SgeCommand
             }
             catch (OperationCanceledException)
             {
-                // sge_shepherd sends SIGTERM when the job is deleted while the image is prepared; dying of it
-                // (or exiting non-zero) would put the queue in error state. The job is going away anyway.
+                // A SIGTERM (the shepherd stopping, an admin) cancels the pull; dying of it (or exiting non-zero) would put
+                // the queue in error state. SoGE 8.1.9 sends none on qdel while the prolog runs (docs/gridengine.md).
                 Console.Error.WriteLine($"placement: sge {name}: job {job.JobId}.{job.TaskId}: stopped (job deleted or shepherd terminated)");
                 if (name == "prolog")
                     RecordFailure(job, parse.GetValue(runDir)!, ExitCodes.Failure, "the job was stopped while its image was being prepared");
