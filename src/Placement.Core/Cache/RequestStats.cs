@@ -7,7 +7,8 @@ namespace Placement.Core.Cache;
 /// pulls itself, the Grid Engine prolog, the CLI), persisted in the cache (docs/metrics.md, "Whose hits?"): each
 /// request creates one empty file <c>stats/&lt;requester&gt;.&lt;hit|miss&gt;.&lt;pid&gt;.&lt;random&gt;</c>, each pull
 /// that fetched one <c>stats/&lt;requester&gt;.pull-&lt;milliseconds&gt;.&lt;pid&gt;.&lt;random&gt;</c>, each request whose
-/// pull failed one <c>stats/&lt;requester&gt;.fail-&lt;kind&gt;.&lt;pid&gt;.&lt;random&gt;</c> (one create, no lock, nothing to
+/// pull failed one <c>stats/&lt;requester&gt;.fail-&lt;kind&gt;.&lt;pid&gt;.&lt;random&gt;</c>, each wait for another process's
+/// pull one <c>stats/&lt;requester&gt;.wait.&lt;pid&gt;.&lt;random&gt;</c> (one create, no lock, nothing to
 /// lose when the process dies right after), and the node agent adds them to its metrics and removes them at scrape
 /// time. The name carries the data, so a half-written file cannot exist.
 /// </summary>

@@ -50,10 +50,10 @@ public static class SchedulerCommands
             ? new DateTimeOffset(time)
             : null;
 
-    /// <summary>A client's output for an error message: one line, at most 500 characters.</summary>
-    public static string OneLine(string text)
+    /// <summary>A client's output for an error message: one line, at most <paramref name="max"/> characters (500).</summary>
+    public static string OneLine(string text, int max = MaxMessages)
     {
         var line = text.Trim().ReplaceLineEndings(" ");
-        return line.Length <= MaxMessages ? line : line[..MaxMessages] + "…";
+        return line.Length <= max ? line : line[..max] + "…";
     }
 }

@@ -70,7 +70,7 @@ internal static class SgeCommand
                 IReadOnlyList<string> errors = ex is ConfigurationErrorsException c ? c.Errors : [ex.Message];
                 var source = ex is ConfigurationErrorsException s ? s.Source : "the configuration";
                 logs.Add($"LOG ERROR placement: jsv: invalid configuration ({SchedulerCommands.OneLine(source)}), {errors.Count} error(s); jobs naming an image are refused until it is fixed:");
-                logs.AddRange(errors.Select(e => $"LOG ERROR placement: jsv:   - {LogLine(e)}"));
+                logs.AddRange(errors.Select(e => $"LOG ERROR placement: jsv:   - {SchedulerCommands.OneLine(e, MaxLogLine)}"));
                 var message = $"placement: jsv: the site's Placement configuration is invalid, so images cannot be resolved ({errors.Count} error(s); " +
                               $"the first: {errors[0]}); ask the admin, who finds them all in qmaster's messages file";
                 resolve = _ => JsvImage.Refused(message);
@@ -121,13 +121,9 @@ internal static class SgeCommand
         return command;
     }
 
-    /// <summary>One line for qmaster's messages file: an error whole (an unknown key's error lists the known ones, past
-    /// the 500 characters a client's message is cut to), up to 4,000 characters.</summary>
-    private static string LogLine(string text)
-    {
-        var line = text.Trim().ReplaceLineEndings(" ");
-        return line.Length <= 4000 ? line : line[..4000] + "…";
-    }
+    /// <summary>A LOG line of an error whole: an unknown key's error lists the known ones, past the 500 characters a
+    /// client's message is cut to.</summary>
+    private const int MaxLogLine = 4000;
 
     private static Command Complexes()
     {
