@@ -6,6 +6,7 @@ using Placement.Core.GridEngine;
 using Placement.Core.Images;
 using Placement.Core.Metrics;
 using Placement.Core.Prefetch;
+using Placement.Core.Processes;
 using Placement.Core.Slurm;
 using Placement.Core.Warm;
 
@@ -535,16 +536,10 @@ internal sealed class PrefetchController : IDisposable
             return previous.Backoff.Until;
         var failures = known ? previous.Backoff.Failures + 1 : 1;
         var until = now.AddSeconds(Delay(failures));
-        _imageBackoff[sent.ImageId] = (new ImageBackoff(sent.ImageId, failures, until, sent.Node, status.ErrorKind ?? "other", OneLine(status.Error)), now);
+        _imageBackoff[sent.ImageId] = (new ImageBackoff(sent.ImageId, failures, until, sent.Node, status.ErrorKind ?? "other", SchedulerCommands.OneLine(status.Error ?? "", 300)), now);
         return until;
     }
 
-    /// <summary>An agent's error message as one table cell: control characters as spaces, at most 300 characters.</summary>
-    private static string OneLine(string? text)
-    {
-        var line = string.Concat((text ?? "").Select(c => char.IsControl(c) ? ' ' : c)).Trim();
-        return line.Length <= 300 ? line : line[..299] + "…";
-    }
 
     private WarmClient Client(string node)
     {
