@@ -93,11 +93,24 @@ internal sealed partial class SgeCell
         return value;
     }
 
-    /// <summary>Removes the image from every host's cache, so a test decides who holds it.</summary>
+    /// <summary>Removes the image from every host's cache, so a test decides who holds it: its reference and every other
+    /// reference to the same digest (another tag of the same image keeps the artifact, and a pull of the reference would
+    /// then find it without fetching anything).</summary>
     public async Task RemoveEverywhereAsync(string reference)
     {
         foreach (var host in Hosts)
-            await PlacementAsync(host, "rm", "--force", reference);
+        {
+            var id = (await PlacementAsync(host, "ref", "--id", reference)).StandardOutput.Trim();
+            var ls = await PlacementAsync(host, "ls", "--json");
+            Assert.That(ls.ExitCode, Is.Zero, ls.StandardError);
+            using var inventory = System.Text.Json.JsonDocument.Parse(ls.StandardOutput);
+            var images = inventory.RootElement.GetProperty("images").EnumerateArray()
+                .Select(image => (Id: image.GetProperty("id").GetString()!, Digest: image.GetProperty("digest").GetString()!))
+                .ToList();
+            var digests = images.Where(image => image.Id == id).Select(image => image.Digest).ToHashSet(StringComparer.Ordinal);
+            foreach (var image in images.Where(image => digests.Contains(image.Digest)))
+                await PlacementAsync(host, "rm", "--force", image.Id);
+        }
         foreach (var host in Hosts)
         {
             var id = (await PlacementAsync(host, "ref", "--id", reference)).StandardOutput.Trim();
