@@ -194,13 +194,9 @@ public sealed partial class ImageCache
                     AtomicFile.TryDelete(file);
             }
         }
-        if (!Directory.Exists(Layout.Refs))
-            return;
-        foreach (var file in Directory.EnumerateFiles(Layout.Refs, "img_*.json"))
+        foreach (var id in DamagedRefs())
         {
-            var id = Path.GetFileNameWithoutExtension(file);
-            if (!ImageIds.IsValid(id) || Store.ReadRef(id) is not null)
-                continue;
+            var file = Layout.RefFile(id);
             if (!dryRun)
             {
                 using var gate = FileLock.TryAcquire(Layout.RefLock(id), $"gc {id}");
@@ -211,6 +207,18 @@ public sealed partial class ImageCache
             lines.Add($"{verb} damaged ref refs/{Path.GetFileName(file)} (not a valid ref of {id}; the next pull of its image writes it again)");
         }
     }
+
+    /// <summary>The ids whose ref file is not a valid ref of that id (damaged: not JSON, another id, a bad digest). Every
+    /// command treats them as absent; <c>placement gc</c> removes them, the next pull of the image writes them anew.</summary>
+    public IReadOnlyList<string> DamagedRefs() =>
+        Directory.Exists(Layout.Refs)
+            ? Directory.EnumerateFiles(Layout.Refs, "img_*.json")
+                .Select(Path.GetFileNameWithoutExtension)
+                .Where(id => ImageIds.IsValid(id!) && Store.ReadRef(id!) is null && File.Exists(Layout.RefFile(id!)))
+                .Select(id => id!)
+                .Order(StringComparer.Ordinal)
+                .ToList()
+            : [];
 
     /// <summary>quarantine/&lt;hex&gt;-&lt;time&gt;, with -2, -3, … when the same image was quarantined within the same second.</summary>
     private string QuarantineTarget(string hex)

@@ -29,6 +29,7 @@ internal sealed class DownloadEngine(SourceOptions options)
 
         var validatorPath = request.ExpectedDigest is null ? ValidatorPath(partialPath) : null;
         var deletePartial = false;
+        var done = false;
         try
         {
             var file = new FileStream(partialPath, new FileStreamOptions
@@ -44,6 +45,7 @@ internal sealed class DownloadEngine(SourceOptions options)
                 var result = await RunAsync(request, file, validatorPath, progress, cancellationToken).ConfigureAwait(false);
                 if (validatorPath is not null)
                     File.Delete(validatorPath); // the file is complete: the caller commits or discards it
+                done = true;
                 return result;
             }
         }
@@ -59,7 +61,8 @@ internal sealed class DownloadEngine(SourceOptions options)
         }
         finally
         {
-            if (deletePartial)
+            // A failure before the first byte (refused connection, TLS error, 404) leaves an empty file: nothing to resume.
+            if (deletePartial || (!done && new FileInfo(partialPath) is { Exists: true, Length: 0 }))
             {
                 File.Delete(partialPath);
                 if (validatorPath is not null)

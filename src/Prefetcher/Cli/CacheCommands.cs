@@ -92,6 +92,13 @@ internal static class CacheCommands
         command.SetAction(parse =>
         {
             var cache = OpenExistingCache(parse);
+            // A damaged ref hides its image from the listing (every command treats it as absent): say so, on stderr so
+            // that the table and the JSON stay what scripts parse.
+            foreach (var id in cache.DamagedRefs())
+            {
+                Console.Error.WriteLine($"placement: ls: refs/{id}.json is damaged (not a valid ref of {id}), so its image is not listed; " +
+                    "the next pull of the image writes it again, and `placement gc` removes it");
+            }
             if (parse.GetValue(json))
             {
                 // The inventory.json contract plus the lease fields of the agent's /v1/inventory: added fields only.

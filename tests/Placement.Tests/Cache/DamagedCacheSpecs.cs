@@ -113,11 +113,13 @@ public sealed class DamagedCacheSpecs
         Assert.That(cache.Store.ReadRef(image.Id)!.Digest, Is.EqualTo(image.Digest));
 
         await File.WriteAllTextAsync(file, Damaged());
+        Assert.That(cache.DamagedRefs(), Is.EqualTo(new[] { image.Id }), "what `placement ls` names on stderr");
         var rm = Assert.ThrowsAsync<PlacementException>(() => cache.RemoveAsync(image.Id, force: true, CancellationToken.None))!;
         Assert.That(rm.Kind, Is.EqualTo(PlacementErrorKind.NotFound), "not a crash: " + rm.Message);
         var gc = cache.CollectGarbage(dryRun: false);
         Assert.That(gc.Lines, Has.Some.Contains($"removed damaged ref refs/{image.Id}.json"), string.Join('\n', gc.Lines));
         Assert.That(File.Exists(file), Is.False);
+        Assert.That(cache.DamagedRefs(), Is.Empty);
     }
 
     [Test]

@@ -51,6 +51,35 @@ public sealed class LsLeaseSpecs
         }
     }
 
+    [Test]
+    public async Task Ls_names_a_damaged_ref_file_on_stderr_and_still_lists_the_other_images()
+    {
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        using var dir = new TempDir();
+        var damagedSource = Path.Combine(dir.Path, "damaged.sqsh");
+        var fineSource = Path.Combine(dir.Path, "fine.sqsh");
+        await File.WriteAllBytesAsync(damagedSource, FakeImages.Squashfs(100_000, 23));
+        await File.WriteAllBytesAsync(fineSource, FakeImages.Squashfs(100_000, 24));
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+        var damaged = await cache.EnsureAsync(ImageReference.Parse(damagedSource), "cli");
+        var fine = await cache.EnsureAsync(ImageReference.Parse(fineSource), "cli");
+        await File.WriteAllTextAsync(cache.Layout.RefFile(damaged.Id), "{");
+
+        foreach (var args in new[] { new[] { "ls" }, ["ls", "--json"] })
+        {
+            var ls = await Cli.RunInAsync(dir, args);
+            Assert.That(ls.ExitCode, Is.Zero, ls.StandardError);
+            Assert.That(ls.StandardError, Does.Contain($"refs/{damaged.Id}.json is damaged").And.Contain("placement gc"), string.Join(' ', args));
+            Assert.That(ls.StandardError, Does.Not.Contain(fine.Id));
+            Assert.That(ls.StandardOutput, Does.Contain(fine.Id).And.Not.Contain(damaged.Id), "stdout stays the listing");
+        }
+        Assert.That((await Cli.RunInAsync(dir, "gc")).ExitCode, Is.Zero);
+        Assert.That((await Cli.RunInAsync(dir, "ls")).StandardError, Does.Not.Contain("damaged"), "gc removed it");
+    }
+
     private static Dictionary<string, JsonElement> Images(string json) =>
         JsonDocument.Parse(json).RootElement.GetProperty("images").EnumerateArray()
             .ToDictionary(i => i.GetProperty("id").GetString()!, i => i.Clone());

@@ -234,6 +234,7 @@ public sealed class HttpFileSourceTests
         Assert.That(ex.StatusCode, Is.EqualTo(404));
         Assert.That(ex.Message, Does.Contain("404").And.Contain("/nope.sif"));
         Assert.That(server.Requests, Has.Count.EqualTo(1), "404 is not retried");
+        Assert.That(File.Exists(Partial), Is.False, "no byte arrived: no empty partial file is left behind");
     }
 
     [Test]
@@ -246,6 +247,7 @@ public sealed class HttpFileSourceTests
 
         Assert.That(ex!.Kind, Is.EqualTo(SourceErrorKind.Network));
         Assert.That(ex.Message, Does.Contain("127.0.0.1").And.Contain("gave up after 3 attempts"));
+        Assert.That(File.Exists(Partial), Is.False, "no byte arrived: no empty partial file is left behind");
     }
 
     [Test]
