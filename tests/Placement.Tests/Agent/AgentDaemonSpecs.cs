@@ -104,7 +104,7 @@ public sealed class AgentDaemonSpecs
         var result = await agent.StopAsync();
 
         // One gc line, its removals in the order the directory lists them.
-        var gc = result.StandardError.Split('\n').SingleOrDefault(l => l.StartsWith($"placement agent: gc: node {Node}: ", StringComparison.Ordinal));
+        var gc = result.StandardError.Split('\n').SingleOrDefault(l => l.Contains($"placement agent: gc: node {Node}: ", StringComparison.Ordinal));
         Assert.That(gc, Does.Contain($"removed leftover tmp/build-{new string('a', 64)}").And.Contain("removed leftover tmp/.blob-"), result.StandardError);
     }
 
