@@ -5,7 +5,7 @@
 # network namespace (veth 10.9.0.1 <-> 10.9.0.2) and its own UTS namespace, so jobs have a choice of hosts. The host
 # names live in /etc/hosts (10.9.0.1 this host, 10.9.0.2 vm2): Grid Engine needs every host name to resolve to the
 # address its connections come from. These in-sandbox addresses are the only non-loopback ones used.
-# Order matters (DESIGN §5): /etc/hosts, qmaster, complexes + global conf + scheduler + hosts + all.q, THEN execd.
+# Order matters (DESIGN §5): /etc/hosts, qmaster, complexes + global conf + scheduler + hosts + all.q, the hosts' local configurations (gid_range), THEN execd.
 # The registry (127.0.0.1:5000) is made reachable from vm2 under the same address by two socat forwarders.
 
 readonly SGE_ROOT_DIR=/var/lib/gridengine
@@ -242,6 +242,39 @@ sge_configure() {
     fi
 }
 
+# Additional group ids: every job's processes carry one from gid_range (add_grp_id in the shepherd's config), and when
+# a job ends its shepherd SIGKILLs every process on the machine with that supplementary group (SoGE 8.1.9 turns
+# ENABLE_ADDGRP_KILL on by default). Each execd hands ids out of the range alone, knowing only its own jobs, and both
+# execds share this machine's kernel: with one range, a job on one host got the id of a job running on the other and
+# the end of either killed the other (failed 100 "assumedly after job", exit 137, often 0 s after its start). So each
+# host gets its own part of the global range (65400-65500) in its local configuration (docs/gridengine.md).
+sge_gid_range() { if [[ $1 == "$SGE_HOST" ]]; then echo 65400-65449; else echo 65450-65499; fi; }
+
+# Sets gid_range in each host's local configuration (qconf -Aconf/-Mconf; the file name must be the host name) and
+# stops a running execd whose range changed: an execd reads gid_range only when it starts (sge_start_execd restarts
+# it; its jobs go on running).
+sge_local_configs() {
+    local w=$SGE_STATE/conf/local h want option
+    mkdir -p "$w"
+    for h in "$SGE_HOST" "$SGE_HOST2"; do
+        want="gid_range $(sge_gid_range "$h")"
+        option=-Aconf
+        if qconf -sconf "$h" 2>/dev/null | sge_unwrap >"$w/$h.cur"; then
+            option=-Mconf
+            [[ $(grep -E '^gid_range[[:space:]]' "$w/$h.cur" | tr -s ' \t' ' ') != "$want" ]] || continue
+        else
+            : >"$w/$h.cur"
+        fi
+        { grep -vE '^(#|gid_range[[:space:]]|[[:space:]]*$)' "$w/$h.cur" || true; echo "$want"; } >"$w/$h"
+        qconf "$option" "$w/$h" >>"$STATE/log/sge-config.log" 2>&1 ||
+            { tail_of "$STATE/log/sge-config.log" >&2; die "sge: qconf $option $h (gid_range) failed"; }
+        log "sge: configured $h: $want"
+        if sge_execd_pid "$h" >/dev/null; then
+            stop_pidfile "sge_execd $h (restarted for its gid_range)" "$(sge_execd_pidfile "$h")" sge_execd
+        fi
+    done
+}
+
 # The daemons run as root (bootstrap admin_user). With another admin user SoGE 8.1.9 kills the prolog and epilog of
 # every job that may use a pty (qrsh <command> without -pty no, qrsh -pty yes, qlogin, qsub -pty yes) before they
 # start: the shepherd opens their output as the job owner and cannot switch back to the admin user ("Cannot reset
@@ -300,6 +333,7 @@ sge_up() {
         log "sge: sge_qmaster up (pid $(sge_qmaster_pid)) after $(since "$t0")"
     fi
     sge_configure
+    sge_local_configs
     sge_start_execd "$SGE_HOST"
     sge_start_execd "$SGE_HOST2"
     wait_for "sge execution hosts $SGE_HOST and $SGE_HOST2 reporting load" 60 "$SGE_SPOOL/qmaster/messages" sge_hosts_ready
