@@ -25,4 +25,13 @@ public sealed class DaemonLogSpecs
             Environment.SetEnvironmentVariable("JOURNAL_STREAM", saved);
         }
     }
+
+    [Test]
+    public void A_message_with_line_breaks_stays_one_line()
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        new AgentLog(output).Write("warm", "squeue failed: error one\nerror two\r\n");
+        Assert.That(output.ToString(), Does.EndWith("placement agent: warm: squeue failed: error one | error two\n"));
+        Assert.That(output.ToString().Count(c => c == '\n'), Is.EqualTo(1));
+    }
 }
