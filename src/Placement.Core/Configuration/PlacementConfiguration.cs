@@ -212,7 +212,7 @@ public static partial class PlacementConfiguration
             if (!PlacementOptions.Sections.Contains(section.Key, StringComparer.OrdinalIgnoreCase))
                 continue;
             if (!string.IsNullOrEmpty(section.Value))
-                errors.Add($"{section.Key} is a section: give its keys (\"{section.Key}\": {{ ... }}, or {EnvironmentPrefix}{section.Key}__KEY=value), not one value (value: '{section.Value}')");
+                errors.Add($"{section.Key} is a section: give its keys (\"{section.Key}\": {{ ... }}, or {EnvironmentPrefix}{section.Key}__KEY=value), not one value (value: '{Shown(section.Value ?? "")}')");
             foreach (var key in section.GetChildren())
             {
                 var children = key.GetChildren().ToList();
@@ -290,7 +290,7 @@ public static partial class PlacementConfiguration
             return failure;
         var key = match.Groups[1].Value.Replace('.', ':');
         var value = configuration[key];
-        return $"{key} {match.Groups[2].Value}" + (value is null ? " (not set)" : $" (value: '{value}')");
+        return $"{key} {match.Groups[2].Value}" + (value is null ? " (not set)" : $" (value: '{Shown(value)}')");
     }
 
     [GeneratedRegex(@"The PlacementOptions\.([A-Za-z.]+) field is required")]
@@ -311,7 +311,7 @@ public static partial class PlacementConfiguration
             var message = ex.Message;
             var key = KeyInMessage().Match(message);
             if (key.Success && configuration[key.Groups[1].Value] is { } value)
-                message += $" (value: '{value}')";
+                message += $" (value: '{Shown(value)}')";
             return message;
         }
         var (text, path, type) = (match.Groups[1].Value, match.Groups[2].Value, match.Groups[3].Value);
@@ -326,8 +326,11 @@ public static partial class PlacementConfiguration
             "System.Double" => "must be a number (e.g. 0.5)",
             _ => "has a value of the wrong type",
         };
-        return $"{path} {takes} (value: '{text}')";
+        return $"{path} {takes} (value: '{Shown(text)}')";
     }
+
+    /// <summary>A value as the admin wrote it: the JSON provider turns <c>true</c> and <c>false</c> into "True" and "False".</summary>
+    private static string Shown(string value) => value switch { "True" => "true", "False" => "false", _ => value };
 
     [GeneratedRegex(@"^Failed to convert configuration value '(.*)' at '([^']+)' to type '([^']+)'", RegexOptions.Singleline)]
     private static partial Regex ConversionFailure();

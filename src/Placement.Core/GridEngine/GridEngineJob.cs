@@ -28,6 +28,10 @@ public sealed record GridEngineJob(string JobId, string TaskId, string Host, str
     /// <summary>The job's run directory under <paramref name="runDirectory"/>.</summary>
     public string Directory(string runDirectory) => Path.Combine(runDirectory, Host, $"{JobId}.{TaskId}");
 
+    /// <summary>The job as qstat and qacct name it in messages: <c>42</c>, or <c>42.3</c> for task 3 of an array job
+    /// (the run directory and lease holder keep Grid Engine's <c>undefined</c> task of a job that is not an array).</summary>
+    public string Name => TaskId == "undefined" ? JobId : $"{JobId}.{TaskId}";
+
     /// <summary>Lease holder name in the cache (leases/&lt;hex&gt;/&lt;holder&gt;).</summary>
     public string LeaseHolder => $"sge-{Host}-{JobId}.{TaskId}";
 }

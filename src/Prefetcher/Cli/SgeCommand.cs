@@ -236,12 +236,12 @@ internal static class SgeCommand
                     // The configuration broke while the job ran: the unmount needs none, and a mount, its squashfuse and
                     // the job dir left behind would outlive the job (nothing else sweeps the run dir).
                     var done = await JobImageMounter.UnmountJobAsync(job, parse.GetValue(runDir)!, ct).ConfigureAwait(false);
-                    Console.Error.WriteLine($"placement: sge epilog: job {job.JobId}.{job.TaskId}: {ex.Message}; {done}; " +
+                    Console.Error.WriteLine($"placement: sge epilog: job {job.Name}: {ex.Message}; {done}; " +
                         $"the lease {job.LeaseHolder} stays until the node agent's lease check (Agent:LeaseCheckIntervalSeconds) finds the job gone; fix the configuration");
                     return ExitCodes.Ok;
                 }
                 var mounter = new JobImageMounter(cache, parse.GetValue(runDir)!,
-                    warning => Console.Error.WriteLine($"placement: sge {name}: job {job.JobId}.{job.TaskId}: warning: {warning}"));
+                    warning => Console.Error.WriteLine($"placement: sge {name}: job {job.Name}: warning: {warning}"));
                 if (name == "prolog")
                     await mounter.PrologAsync(job, ct).ConfigureAwait(false);
                 else
@@ -251,7 +251,7 @@ internal static class SgeCommand
             {
                 // A SIGTERM (the shepherd stopping, an admin) cancels the pull; dying of it (or exiting non-zero) would put
                 // the queue in error state. SoGE 8.1.9 sends none on qdel while the prolog runs (docs/gridengine.md).
-                Console.Error.WriteLine($"placement: sge {name}: job {job.JobId}.{job.TaskId}: stopped (job deleted or shepherd terminated)");
+                Console.Error.WriteLine($"placement: sge {name}: job {job.Name}: stopped (job deleted or shepherd terminated)");
                 if (name == "prolog")
                     RecordFailure(job, parse.GetValue(runDir)!, ExitCodes.Failure, "the job was stopped while its image was being prepared");
             }
@@ -259,7 +259,7 @@ internal static class SgeCommand
             {
                 // Configuration errors and bugs too: record them for the starter, keep the queue healthy.
                 var message = ex is PlacementException or ConfigurationErrorsException ? ex.Message : ex.ToString();
-                Console.Error.WriteLine($"placement: sge {name}: job {job.JobId}.{job.TaskId}: {message}");
+                Console.Error.WriteLine($"placement: sge {name}: job {job.Name}: {message}");
                 if (name == "prolog")
                     RecordFailure(job, parse.GetValue(runDir)!, ex is PlacementException p ? p.ExitCode : ex is ConfigurationErrorsException ? ExitCodes.Config : ExitCodes.Failure, message);
             }

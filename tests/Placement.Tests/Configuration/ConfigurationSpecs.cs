@@ -256,6 +256,15 @@ public sealed class ConfigurationSpecs
         Assert.That(objectForList.Errors, Is.EqualTo(new[] { "Registries:Insecure must be a list: [\"value\", ...], not an object (found key 'a')" }));
     }
 
+    [Test]
+    public void A_json_boolean_in_the_wrong_place_is_shown_as_written_in_the_file()
+    {
+        using var dir = new Support.TempDir("""{ "Cache": { "MaxConcurrentPulls": true, "TagTtlSeconds": false } }""");
+        var ex = Assert.Throws<ConfigurationErrorsException>(() => PlacementConfiguration.Load(dir.Config))!;
+        Assert.That(ex.Errors, Does.Contain("Cache:MaxConcurrentPulls must be a whole number (value: 'true')"), ex.Message);
+        Assert.That(ex.Errors, Does.Contain("Cache:TagTtlSeconds must be a whole number (value: 'false')"), ex.Message);
+    }
+
     [TestCase("{\"Cache\": {\"Root\": \"/x\"}\n \"Agent\": {}}", "line 2, column 2")]
     [TestCase("{\"Cache\": {\"Root\": \"/x\"}", "line 1, column 25")]
     [TestCase("", "")]
