@@ -16,15 +16,9 @@ public sealed class LsLeaseSpecs
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
         using var dir = new TempDir();
-        var leasedSource = Path.Combine(dir.Path, "leased.sqsh");
-        var idleSource = Path.Combine(dir.Path, "idle.sqsh");
-        await File.WriteAllBytesAsync(leasedSource, FakeImages.Squashfs(100_000, 21));
-        await File.WriteAllBytesAsync(idleSource, FakeImages.Squashfs(100_000, 22));
-        var options = new PlacementOptions();
-        options.Cache.Root = dir.CacheRoot;
-        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
-        var leased = await cache.EnsureAsync(ImageReference.Parse(leasedSource), "cli");
-        var idle = await cache.EnsureAsync(ImageReference.Parse(idleSource), "cli");
+        using var cache = Cache(dir);
+        var leased = await ImageAsync(cache, dir, "leased", 21);
+        var idle = await ImageAsync(cache, dir, "idle", 22);
         cache.Lease(leased, "spec-job-1.0", TimeSpan.FromMinutes(5));
         cache.Lease(leased, "spec-job-2.0", TimeSpan.FromMinutes(5));
 
@@ -57,15 +51,9 @@ public sealed class LsLeaseSpecs
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
         using var dir = new TempDir();
-        var damagedSource = Path.Combine(dir.Path, "damaged.sqsh");
-        var fineSource = Path.Combine(dir.Path, "fine.sqsh");
-        await File.WriteAllBytesAsync(damagedSource, FakeImages.Squashfs(100_000, 23));
-        await File.WriteAllBytesAsync(fineSource, FakeImages.Squashfs(100_000, 24));
-        var options = new PlacementOptions();
-        options.Cache.Root = dir.CacheRoot;
-        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
-        var damaged = await cache.EnsureAsync(ImageReference.Parse(damagedSource), "cli");
-        var fine = await cache.EnsureAsync(ImageReference.Parse(fineSource), "cli");
+        using var cache = Cache(dir);
+        var damaged = await ImageAsync(cache, dir, "damaged", 23);
+        var fine = await ImageAsync(cache, dir, "fine", 24);
         await File.WriteAllTextAsync(cache.Layout.RefFile(damaged.Id), "{");
 
         foreach (var args in new[] { new[] { "ls" }, ["ls", "--json"] })
@@ -78,6 +66,21 @@ public sealed class LsLeaseSpecs
         }
         Assert.That((await Cli.RunInAsync(dir, "gc")).ExitCode, Is.Zero);
         Assert.That((await Cli.RunInAsync(dir, "ls")).StandardError, Does.Not.Contain("damaged"), "gc removed it");
+    }
+
+    private static ImageCache Cache(TempDir dir)
+    {
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        return new ImageCache(options, "n1") { PersistRequestCounts = false };
+    }
+
+    /// <summary>Caches a small squashfs file image, distinct per <paramref name="seed"/>.</summary>
+    private static async Task<CachedImage> ImageAsync(ImageCache cache, TempDir dir, string name, int seed)
+    {
+        var source = Path.Combine(dir.Path, name + ".sqsh");
+        await File.WriteAllBytesAsync(source, FakeImages.Squashfs(100_000, seed));
+        return await cache.EnsureAsync(ImageReference.Parse(source), "cli");
     }
 
     private static Dictionary<string, JsonElement> Images(string json) =>
