@@ -49,9 +49,13 @@ public static class ExecdActiveJobs
     }
 
     /// <summary>execd's <c>config</c> file of a running job (task 1 for a job that is not an array).</summary>
-    public static string JobConfig(string spoolDirectory, string host, string jobId, string taskId)
+    public static string JobConfig(string spoolDirectory, string host, string jobId, string taskId) =>
+        Path.Combine(JobDirectory(spoolDirectory, host, jobId, taskId), "config");
+
+    /// <summary>execd's directory of a running job, sge_shepherd's working directory (task 1 for a job that is not an array).</summary>
+    public static string JobDirectory(string spoolDirectory, string host, string jobId, string taskId)
     {
         var task = taskId.All(char.IsAsciiDigit) && taskId.Length > 0 ? taskId : "1"; // "undefined": not an array job
-        return Path.Combine(spoolDirectory, host, "active_jobs", $"{jobId}.{task}", "config");
+        return Path.Combine(spoolDirectory, host, "active_jobs", $"{jobId}.{task}");
     }
 }

@@ -44,6 +44,31 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory, Actio
         return state;
     }
 
+    /// <summary>
+    /// <see cref="PrologAsync"/> that stops within about a second when the job is deleted meanwhile
+    /// (<see cref="JobDeletionWatch"/>: SoGE 8.1.9 sends a running prolog no signal on qdel): a wait for another
+    /// process's pull of the image stops (that pull goes on), a pull of its own is cancelled (what it downloaded stays
+    /// for the next pull to resume; nothing unfinished is committed), and <see cref="JobDeletedException"/> is thrown.
+    /// The prolog then exits 0: the shepherd, holding the kill, starts no job and runs the epilog.
+    /// </summary>
+    public async Task<JobImageState?> PrologUnlessDeletedAsync(GridEngineJob job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (job.Image is null)
+            return null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var deletion = JobDeletionWatch.Start(job, cache.Options.Agent.GridEngineExecdSpool, warn, cancellationToken);
+        try
+        {
+            return await PrologAsync(job, deletion.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (deletion.Deleted && !cancellationToken.IsCancellationRequested)
+        {
+            throw new JobDeletedException($"the job was deleted while its image was being prepared (sge_shepherd queued a kill in {deletion.TraceFile}); " +
+                $"stopped after {clock.Elapsed.TotalSeconds:0.#} s", ex, deletion.Token);
+        }
+    }
+
     /// <summary>The job owner's uid, for <c>Cache:MaxConcurrentPullsPerUser</c> (looked up only when that is set): from
     /// execd's record of the job (<see cref="ExecdActiveJobs.Owner"/>), null when unknown. The pull then takes no
     /// per-user slot, and the job is not failed for it (the cap protects other users' pulls, not this job's), but the
@@ -170,3 +195,6 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory, Actio
         }
     }
 }
+
+/// <summary>The prolog stopped because its job was deleted (<see cref="JobImageMounter.PrologUnlessDeletedAsync"/>).</summary>
+public sealed class JobDeletedException(string message, Exception? inner, CancellationToken token) : OperationCanceledException(message, inner, token);

@@ -243,15 +243,16 @@ internal static class SgeCommand
                 var mounter = new JobImageMounter(cache, parse.GetValue(runDir)!,
                     warning => Console.Error.WriteLine($"placement: sge {name}: job {job.Name}: warning: {warning}"));
                 if (name == "prolog")
-                    await mounter.PrologAsync(job, ct).ConfigureAwait(false);
+                    await mounter.PrologUnlessDeletedAsync(job, ct).ConfigureAwait(false);
                 else
                     await mounter.EpilogAsync(job, ct).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException ex)
             {
-                // A SIGTERM (the shepherd stopping, an admin) cancels the pull; dying of it (or exiting non-zero) would put
-                // the queue in error state. SoGE 8.1.9 sends none on qdel while the prolog runs (docs/gridengine.md).
-                Console.Error.WriteLine($"placement: sge {name}: job {job.Name}: stopped (job deleted or shepherd terminated)");
+                // A qdel (JobDeletionWatch: SoGE 8.1.9 sends a running prolog no signal for it) or a SIGTERM (an admin)
+                // cancels the pull or the wait for one; dying of it (or exiting non-zero: 99 re-queues, others put the queue
+                // in error state) would be wrong. Exit 0: the shepherd, holding the kill, starts no job (docs/gridengine.md).
+                Console.Error.WriteLine($"placement: sge {name}: job {job.Name}: " + (ex is JobDeletedException ? ex.Message : "stopped (shepherd or admin terminated the prolog)"));
                 if (name == "prolog")
                     RecordFailure(job, parse.GetValue(runDir)!, ExitCodes.Failure, "the job was stopped while its image was being prepared");
             }
