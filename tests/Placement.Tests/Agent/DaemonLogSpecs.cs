@@ -31,7 +31,7 @@ public sealed class DaemonLogSpecs
     {
         var output = new StringWriter { NewLine = "\n" };
         new AgentLog(output).Write("warm", "squeue failed: error one\nerror two\r\n");
-        Assert.That(output.ToString(), Does.EndWith("placement agent: warm: squeue failed: error one | error two\n"));
+        Assert.That(output.ToString(), Does.EndWith("placement agent: warm: squeue failed: error one error two\n"));
         Assert.That(output.ToString().Count(c => c == '\n'), Is.EqualTo(1));
     }
 }
