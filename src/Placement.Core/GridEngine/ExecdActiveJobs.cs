@@ -29,23 +29,28 @@ public static class ExecdActiveJobs
     /// the user sets); null when the file or the line is missing. The last <c>job_owner=</c> line counts, as for
     /// sge_shepherd, which reads later lines over earlier ones (execd writes paths the user chose before it).
     /// </summary>
-    public static string? Owner(string spoolDirectory, string host, string jobId, string taskId)
+    public static string? Owner(string spoolDirectory, string host, string jobId, string taskId) =>
+        ConfigValue(spoolDirectory, host, jobId, taskId, "job_owner");
+
+    /// <summary>The last <c>&lt;key&gt;=</c> line's value in a running job's execd <c>config</c> (sge_shepherd reads later
+    /// lines over earlier ones); null when the file or the line is missing or the value is empty.</summary>
+    public static string? ConfigValue(string spoolDirectory, string host, string jobId, string taskId, string key)
     {
-        var config = JobConfig(spoolDirectory, host, jobId, taskId);
-        string? owner = null;
+        var prefix = key + "=";
+        string? value = null;
         try
         {
-            foreach (var line in File.ReadLines(config))
+            foreach (var line in File.ReadLines(JobConfig(spoolDirectory, host, jobId, taskId)))
             {
-                if (line.StartsWith("job_owner=", StringComparison.Ordinal))
-                    owner = line["job_owner=".Length..].Trim();
+                if (line.StartsWith(prefix, StringComparison.Ordinal))
+                    value = line[prefix.Length..].Trim();
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return null;
         }
-        return owner is { Length: > 0 } ? owner : null;
+        return value is { Length: > 0 } ? value : null;
     }
 
     /// <summary>execd's <c>config</c> file of a running job (task 1 for a job that is not an array).</summary>

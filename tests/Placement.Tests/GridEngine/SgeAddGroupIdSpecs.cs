@@ -49,10 +49,9 @@ public sealed class SgeAddGroupIdSpecs
             }
             foreach (var (host, job) in jobs)
             {
-                var config = Path.Combine(ExecdActiveJobs.DefaultSpool, host, "active_jobs", job + ".1", "config");
                 long? id = null;
-                await Agent.ClusterNodes.WaitUntilAsync(() => Task.FromResult((id = AddGroupId(config)) is not null),
-                    TimeSpan.FromSeconds(60), () => Task.FromResult($"job {job} never showed an add_grp_id in {config}"));
+                await Agent.ClusterNodes.WaitUntilAsync(() => Task.FromResult((id = AddGroupId(host, job)) is not null),
+                    TimeSpan.FromSeconds(60), () => Task.FromResult($"job {job} never showed an add_grp_id in {ExecdActiveJobs.JobConfig(ExecdActiveJobs.DefaultSpool, host, job, "1")}"));
                 Assert.That(ranges[host].Any(r => r.First <= id && id <= r.Last), Is.True,
                     $"job {job} on {host} got add_grp_id {id}, outside its host's gid_range {Show(ranges[host])}: was its execd started before the range was set?");
             }
@@ -79,16 +78,7 @@ public sealed class SgeAddGroupIdSpecs
 
     private static string Show(List<(long First, long Last)> range) => string.Join(',', range.Select(r => $"{r.First}-{r.Last}"));
 
-    private static long? AddGroupId(string config)
-    {
-        try
-        {
-            var line = File.ReadLines(config).LastOrDefault(l => l.StartsWith("add_grp_id=", StringComparison.Ordinal));
-            return line is null ? null : long.Parse(line["add_grp_id=".Length..].Trim(), CultureInfo.InvariantCulture);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    private static long? AddGroupId(string host, string job) =>
+        ExecdActiveJobs.ConfigValue(ExecdActiveJobs.DefaultSpool, host, job, "1", "add_grp_id") is { } value
+            && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
 }
