@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Placement.Core.GridEngine;
@@ -19,7 +18,7 @@ namespace Placement.Core.GridEngine;
 /// stops only their own job's prolog, as <c>qdel</c> would. What is read per check is bounded.
 /// </para>
 /// </summary>
-public sealed partial class JobDeletionWatch : IDisposable
+public sealed class JobDeletionWatch : IDisposable
 {
     /// <summary>The shepherd's trace line for a kill it holds back until the prolog ends.</summary>
     public const string QueuedKill = ": queued signal KILL";
@@ -152,7 +151,7 @@ public sealed partial class JobDeletionWatch : IDisposable
     /// active_jobs directory and forks the prolog itself); null otherwise.</summary>
     private static string? ShepherdDirectory()
     {
-        var parent = getppid();
+        var parent = Native.Libc.getppid();
         try
         {
             if (File.ReadAllText($"/proc/{parent}/comm").Trim() != "sge_shepherd")
@@ -167,7 +166,4 @@ public sealed partial class JobDeletionWatch : IDisposable
 
     /// <summary>Stops watching (the watch ends at its next check, within the interval, and releases what it holds).</summary>
     public void Dispose() => _stop.Cancel();
-
-    [LibraryImport("libc")]
-    private static partial int getppid();
 }

@@ -38,6 +38,9 @@ internal static partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     public static partial uint geteuid();
 
+    [LibraryImport("libc")]
+    public static partial int getppid();
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int unlink(string path);
 
