@@ -446,8 +446,8 @@ public static class PrefetchPlanner
                 return Invariant($"{Bytes(size)}");
             var projected = node.CacheBytes + _incomingBytes[i] + size;
             // Popularity warms only into room below the low watermark (Ineligible): the reason names the limit it met.
-            if (policy == PrefetchPolicy.Popularity && GuessRoom(node) < node.HighWatermarkBytes)
-                return Invariant($"{Bytes(size)} fits below the low watermark, popularity's limit ({Bytes(projected)} of {Bytes(GuessRoom(node))})");
+            if (policy == PrefetchPolicy.Popularity && GuessRoom(node) is var low && low < node.HighWatermarkBytes)
+                return Invariant($"{Bytes(size)} fits below the low watermark, popularity's limit ({Bytes(projected)} of {Bytes(low)})");
             if (projected <= node.HighWatermarkBytes)
                 return Invariant($"{Bytes(size)} fits below the high watermark ({Bytes(projected)} of {Bytes(node.HighWatermarkBytes)})");
             var candidates = node.Images.Select(image => new EvictionCandidate(image.Id, image.Size, image.LastUsed, image.Pinned, image.Leased));

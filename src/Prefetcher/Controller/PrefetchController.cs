@@ -415,14 +415,15 @@ internal sealed class PrefetchController : IDisposable
             PlacementMetrics.PrefetchWarms.WithLabels(Label(sent.Policy), outcome).Inc();
             if (outcome == "failed")
             {
+                var failed = status!; // "failed" is a state the agent reported
                 var until = Backoff(sent.Node, sent.ImageId, now);
-                if (NodeIndependent(status!))
+                if (NodeIndependent(failed))
                 {
-                    until = ImageBackoffUntil(sent, status!, now);
-                    _log.Write("warm", $"{sent.Node}: {sent.ImageId} failed ({status!.ErrorKind} from {status.ErrorOrigin}): {status.Error}; next attempt on any node after {until:HH:mm:ss}");
+                    until = ImageBackoffUntil(sent, failed, now);
+                    _log.Write("warm", $"{sent.Node}: {sent.ImageId} failed ({failed.ErrorKind} from {failed.ErrorOrigin}): {failed.Error}; next attempt on any node after {until:HH:mm:ss}");
                 }
                 else
-                    _log.Write("warm", $"{sent.Node}: {sent.ImageId} failed: {status?.Error}; next attempt after {until:HH:mm:ss}");
+                    _log.Write("warm", $"{sent.Node}: {sent.ImageId} failed: {failed.Error}; next attempt after {until:HH:mm:ss}");
             }
             else if (outcome is "pulled" or "hit")
             {
@@ -539,7 +540,6 @@ internal sealed class PrefetchController : IDisposable
         _imageBackoff[sent.ImageId] = (new ImageBackoff(sent.ImageId, failures, until, sent.Node, status.ErrorKind ?? "other", SchedulerCommands.OneLine(status.Error ?? "", 300)), now);
         return until;
     }
-
 
     private WarmClient Client(string node)
     {
