@@ -5,6 +5,7 @@ using Placement.Core.Processes;
 using Placement.Core.Warm;
 using Placement.Prefetcher.Agent;
 using Placement.Tests.Peers;
+using Placement.Tests.Sources;
 using Placement.Tests.Support;
 
 namespace Placement.Tests.Agent;
@@ -78,6 +79,31 @@ public sealed class WarmQueueSpecs
             }).WaitAsync(TimeSpan.FromSeconds(10));
         }
         Assert.That((await FinishedAsync(warms, stuck.Id)).State, Is.EqualTo(WarmStates.Cancelled), "it ends when its blocking call returns");
+    }
+
+    [Test]
+    public async Task A_failed_warm_up_reports_its_kind_and_whether_the_registry_answered_it()
+    {
+        // What the controller's image-wide backoff reads (ImageBackoffSpecs): the real dev registry's 404 for a repository
+        // it does not have is from the source; a registry nobody listens on is the node's network.
+        if (!Environment.IsPrivilegedProcess)
+            Assert.Ignore("the cache is root's: run as root");
+        var cluster = Cluster.DevCluster.Require();
+        using var dir = new TempDir();
+        var options = new PlacementOptions();
+        options.Cache.Root = dir.CacheRoot;
+        options.Registries.MaxAttempts = 1;
+        using var cache = new ImageCache(options, "n1") { PersistRequestCounts = false };
+        using var warms = new WarmQueue(cache, new AgentLog(new StringWriter()));
+
+        var (missing, _) = warms.Start(ImageReference.Parse($"docker://{cluster.Registry}/placement/nosuch-{Guid.NewGuid():N}:1"), 0);
+        var (unreachable, _) = warms.Start(ImageReference.Parse($"docker://127.0.0.1:{FreePort.Next()}/placement/app:1"), 0);
+
+        var notFound = await FinishedAsync(warms, missing.Id);
+        Assert.That((notFound.State, notFound.ErrorKind, notFound.ErrorOrigin), Is.EqualTo((WarmStates.Failed, "notfound", WarmErrorOrigins.Source)), notFound.Error);
+        var network = await FinishedAsync(warms, unreachable.Id);
+        Assert.That((network.State, network.ErrorKind, network.ErrorOrigin), Is.EqualTo((WarmStates.Failed, "network", WarmErrorOrigins.Node)), network.Error);
+        await warms.StopAsync();
     }
 
     private static async Task<WarmStatus> FinishedAsync(WarmQueue warms, string id)
