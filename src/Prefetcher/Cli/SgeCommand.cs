@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.CommandLine;
+using System.Globalization;
 using System.Text;
 using Placement.Core;
 using Placement.Core.Cache;
@@ -28,8 +30,8 @@ internal static class SgeCommand
         return command;
     }
 
-    /// <summary>How long the JSV trusts one <c>qconf -sc</c> for which img_ complexes exist.</summary>
-    private static readonly TimeSpan ComplexesFor = TimeSpan.FromSeconds(30);
+    /// <summary>How often the JSV asks <c>qconf -sc</c> again while jobs come in, unless --complex-refresh says otherwise.</summary>
+    private const int ComplexRefreshSeconds = 30;
 
     /// <summary>qconf -sc inside the JSV: well within qmaster's jsv_timeout (10 s by default), after which it gives up on the JSV.</summary>
     private static readonly TimeSpan JsvQconfTimeout = TimeSpan.FromSeconds(5);
@@ -41,18 +43,30 @@ internal static class SgeCommand
     private static Command Jsv()
     {
         var mode = new Option<string>("--mode") { Description = "soft (default: jobs prefer hosts holding their image) or hard (they wait for one)", DefaultValueFactory = _ => "soft" };
-        var command = new Command("jsv", "Job submission verifier (jsv_url or qsub -jsv, through deploy/sge/placement-jsv.sh): steers jobs naming an image to hosts holding it") { mode };
+        var refresh = new Option<string>("--complex-refresh")
+        {
+            Description = $"Seconds between asks of `qconf -sc` for the img_ complexes while jobs come in (default {ComplexRefreshSeconds}; 1-3600)",
+            DefaultValueFactory = _ => ComplexRefreshSeconds.ToString(CultureInfo.InvariantCulture),
+        };
+        var command = new Command("jsv", "Job submission verifier (jsv_url or qsub -jsv, through deploy/sge/placement-jsv.sh): steers jobs naming an image to hosts holding it") { mode, refresh };
         command.SetAction(async (parse, ct) =>
         {
             // Nothing goes to stderr: qmaster takes any line there for a failed JSV (8.1.9 jsv_do_communication: the job
             // is rejected and the JSV restarted). What the admin should know goes to qmaster's messages as LOG lines.
-            var logs = new List<string>();
+            var logs = new ConcurrentQueue<string>();
             string? warning = null;
             var modeText = parse.GetValue(mode) ?? "soft";
             if (modeText is not ("soft" or "hard"))
             {
                 warning = $"placement: jsv: mode '{modeText}' is not soft or hard (PLACEMENT_JSV_MODE in the JSV's environment); using soft";
                 modeText = "soft";
+            }
+            var refreshText = parse.GetValue(refresh) ?? "";
+            if (!int.TryParse(refreshText, NumberStyles.None, CultureInfo.InvariantCulture, out var refreshSeconds) || refreshSeconds is < 1 or > 3600)
+            {
+                logs.Enqueue($"LOG WARNING placement: jsv: complex refresh '{SchedulerCommands.OneLine(refreshText)}' is not a whole number of seconds from 1 to 3600 " +
+                             $"(PLACEMENT_JSV_COMPLEX_REFRESH in the JSV's environment); using {ComplexRefreshSeconds}");
+                refreshSeconds = ComplexRefreshSeconds;
             }
             Func<string, JsvImage> resolve;
             try
@@ -69,34 +83,23 @@ internal static class SgeCommand
                 // qsub cuts short, names the first and says where the others are.
                 IReadOnlyList<string> errors = ex is ConfigurationErrorsException c ? c.Errors : [ex.Message];
                 var source = ex is ConfigurationErrorsException s ? s.Source : "the configuration";
-                logs.Add($"LOG ERROR placement: jsv: invalid configuration ({SchedulerCommands.OneLine(source)}), {errors.Count} error(s); jobs naming an image are refused until it is fixed:");
-                logs.AddRange(errors.Select(e => $"LOG ERROR placement: jsv:   - {SchedulerCommands.OneLine(e, MaxLogLine)}"));
+                logs.Enqueue($"LOG ERROR placement: jsv: invalid configuration ({SchedulerCommands.OneLine(source)}), {errors.Count} error(s); jobs naming an image are refused until it is fixed:");
+                foreach (var error in errors)
+                    logs.Enqueue($"LOG ERROR placement: jsv:   - {SchedulerCommands.OneLine(error, MaxLogLine)}");
                 var message = $"placement: jsv: the site's Placement configuration is invalid, so images cannot be resolved ({errors.Count} error(s); " +
                               $"the first: {errors[0]}); ask the admin, who finds them all in qmaster's messages file";
                 resolve = _ => JsvImage.Refused(message);
             }
-            var complexes = new HashSet<string>(StringComparer.Ordinal);
-            var complexesAt = DateTime.MinValue;
-            bool ComplexExists(string id)
-            {
-                if (DateTime.UtcNow - complexesAt > ComplexesFor)
+            var complexes = new JsvComplexes(async token =>
                 {
-                    complexes.Clear();
-                    complexesAt = DateTime.UtcNow;
-                    try
-                    {
-                        var table = ExternalCommands.RunAsync(new ExternalCommand("qconf", ["-sc"]) { Timeout = JsvQconfTimeout }, ct).GetAwaiter().GetResult();
-                        complexes.UnionWith(new ComplexTable(table.StandardOutput).Definitions.Keys);
-                    }
-                    catch (ExternalCommandException ex)
-                    {
-                        // Not an admin host, or qmaster busy: steer by the load sensor's list, which needs no complex.
-                        logs.Add($"LOG WARNING placement: jsv: {SchedulerCommands.OneLine(ex.Message)}; requesting placement_images instead of img_ complexes for {ComplexesFor.TotalSeconds:0} s");
-                    }
-                }
-                return complexes.Contains(id);
-            }
-            var session = new JsvSession(resolve, ComplexExists, modeText == "hard", warning);
+                    var table = await ExternalCommands.RunAsync(new ExternalCommand("qconf", ["-sc"]) { Timeout = JsvQconfTimeout }, token).ConfigureAwait(false);
+                    return [.. new ComplexTable(table.StandardOutput).Definitions.Keys];
+                },
+                TimeSpan.FromSeconds(refreshSeconds),
+                // Not an admin host, or qmaster busy: steer by the last list, else by the load sensor's, which needs no complex.
+                message => logs.Enqueue($"LOG WARNING placement: jsv: {SchedulerCommands.OneLine(message)}"),
+                stopping: ct);
+            var session = new JsvSession(resolve, complexes.Contains, modeText == "hard", warning);
             using var input = new StreamReader(Console.OpenStandardInput(), Encoding.Latin1);
             using var output = new StreamWriter(Console.OpenStandardOutput(), Encoding.Latin1) { AutoFlush = true, NewLine = "\n" };
             while (!session.Done && await input.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
@@ -112,9 +115,11 @@ internal static class SgeCommand
                     answers = [$"LOG ERROR placement: jsv: {SchedulerCommands.OneLine(ex.ToString())}",
                         $"RESULT STATE REJECT placement: jsv: failed on this job ({SchedulerCommands.OneLine(ex.Message)}); see qmaster's messages"];
                 }
-                foreach (var answer in logs.Concat(answers))
+                // Logs go out with an answer (to START or BEGIN), where qmaster reads, never on their own.
+                while (answers.Count > 0 && logs.TryDequeue(out var log))
+                    await output.WriteLineAsync(log).ConfigureAwait(false);
+                foreach (var answer in answers)
                     await output.WriteLineAsync(answer).ConfigureAwait(false);
-                logs.Clear();
             }
             return ExitCodes.Ok;
         });

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Placement.Core.GridEngine;
 using Placement.Core.Processes;
 using Placement.Tests.Support;
@@ -216,6 +217,133 @@ public sealed class JsvSpecs
     }
 
     [Test]
+    public async Task A_slow_qconf_holds_up_no_job_once_the_jsv_has_a_list_and_a_complex_added_meanwhile_is_requested_after_the_next_ask()
+    {
+        // Under a submission burst qmaster answered qconf -sc slowly and every 30 s a job waited for it (up to 5 s).
+        using var dir = new TempDir();
+        dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
+        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+        foreach (var tool in new[] { "dirname", "cat", "sleep" })
+            File.CreateSymbolicLink(Path.Combine(bin, tool), "/usr/bin/" + tool);
+        var table = Path.Combine(dir.Path, "complexes");
+        var slow = Path.Combine(dir.Path, "slow");
+        const string header = "#name shortcut type relop requestable consumable default urgency\n";
+        await File.WriteAllTextAsync(table, header + "placement_images pl_images RESTRING == YES NO NONE 0\n");
+        // qconf -sc as the cell would print it; 4 s late once the spec makes qmaster "busy".
+        await File.WriteAllTextAsync(Path.Combine(bin, "qconf"), $"#!/bin/sh\n[ \"$1\" = -sc ] || exit 1\n[ -e {slow} ] && sleep 4\ncat {table}\n");
+        File.SetUnixFileMode(Path.Combine(bin, "qconf"), (UnixFileMode)0b111_101_101);
+
+        using var jsv = JsvProcess.Start(dir, bin, ("PLACEMENT_JSV_COMPLEX_REFRESH", "1"));
+        var (first, _) = await jsv.ImageJobAsync("tiny");
+        Assert.That(first, Does.Contain("PARAM l_soft placement_images=*+tiny+*"), "no img_tiny complex yet");
+
+        // The admin adds the complex; qmaster is slow from now on.
+        await File.WriteAllTextAsync(table, header + "img_tiny img_tiny BOOL == YES NO 0 0\n");
+        await File.WriteAllTextAsync(slow, "");
+        await Task.Delay(TimeSpan.FromSeconds(1.2)); // past the refresh period
+        var answers = new List<(IReadOnlyList<string> Lines, TimeSpan Took)>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline && (answers.Count == 0 || !answers[^1].Lines.Contains("PARAM l_soft img_tiny=true")))
+        {
+            answers.Add(await jsv.ImageJobAsync("tiny"));
+            await Task.Delay(TimeSpan.FromSeconds(0.5));
+        }
+        var report = string.Join("\n", answers.Select(a => $"{a.Took.TotalSeconds:0.00} s: {string.Join(" | ", a.Lines)}"));
+        Assert.That(answers[0].Lines, Does.Contain("PARAM l_soft placement_images=*+tiny+*"), "the job that started the slow ask is answered from the last list\n" + report);
+        Assert.That(answers[^1].Lines, Does.Contain("PARAM l_soft img_tiny=true"), "the new complex is requested once qconf answered\n" + report);
+        Assert.That(answers.Select(a => a.Took), Has.All.LessThan(TimeSpan.FromSeconds(2)), "no job waits for the 4 s qconf\n" + report);
+        Assert.That(answers, Has.Count.GreaterThan(2), "jobs were answered while qconf was still busy\n" + report);
+        Assert.That(await jsv.QuitAsync(), Is.Empty, "nothing on stderr");
+    }
+
+    [TestCase("0")]
+    [TestCase("-5")]
+    [TestCase("30s")]
+    [TestCase("3601")]
+    public async Task A_bad_complex_refresh_is_reported_to_qmaster_once_and_the_default_is_used(string value)
+    {
+        using var dir = new TempDir();
+        dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
+        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+        File.CreateSymbolicLink(Path.Combine(bin, "dirname"), "/usr/bin/dirname");
+        using var jsv = JsvProcess.Start(dir, bin, ("PLACEMENT_JSV_COMPLEX_REFRESH", value));
+        var (lines, _) = await jsv.ImageJobAsync("tiny");
+        var (again, _) = await jsv.ImageJobAsync("tiny");
+        Assert.That(lines.Concat(again).Where(l => l.StartsWith("LOG WARNING placement: jsv: complex refresh", StringComparison.Ordinal)).ToList(), Is.EqualTo(new[]
+        {
+            $"LOG WARNING placement: jsv: complex refresh '{value}' is not a whole number of seconds from 1 to 3600 (PLACEMENT_JSV_COMPLEX_REFRESH in the JSV's environment); using 30",
+        }));
+        Assert.That(again.Last(), Does.StartWith("RESULT STATE CORRECT"));
+        Assert.That(await jsv.QuitAsync(), Is.Empty, "nothing on stderr: qmaster would reject the job and restart the JSV");
+    }
+
+    /// <summary>deploy/sge/placement-jsv.sh with the real binary, fed one job at a time as qmaster feeds a server JSV.</summary>
+    private sealed class JsvProcess : IDisposable
+    {
+        private readonly Process _process;
+        private readonly Task<string> _stderr;
+
+        private JsvProcess(Process process)
+        {
+            _process = process;
+            _stderr = process.StandardError.ReadToEndAsync();
+        }
+
+        public static JsvProcess Start(TempDir dir, string path, params (string Name, string Value)[] environment)
+        {
+            var info = new ProcessStartInfo("/bin/sh", [Path.Combine(Repo.Root, "deploy", "sge", "placement-jsv.sh")])
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+                WorkingDirectory = dir.Path,
+            };
+            info.Environment["PLACEMENT_BIN"] = Repo.PlacementBinary;
+            info.Environment["PLACEMENT_CONFIG"] = dir.Config;
+            info.Environment["PATH"] = path;
+            foreach (var (name, value) in environment)
+                info.Environment[name] = value;
+            return new JsvProcess(Process.Start(info)!);
+        }
+
+        /// <summary>One job naming <paramref name="image"/>: the lines sent back up to its RESULT, and how long that took.</summary>
+        public async Task<(IReadOnlyList<string> Lines, TimeSpan Took)> ImageJobAsync(string image)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var started = Stopwatch.StartNew();
+            await _process.StandardInput.WriteAsync($"START\nPARAM l_hard container_image={image}\nBEGIN\n");
+            await _process.StandardInput.FlushAsync(timeout.Token);
+            var lines = new List<string>();
+            while (await _process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            {
+                lines.Add(line);
+                if (line.StartsWith("RESULT ", StringComparison.Ordinal))
+                    break;
+            }
+            return (lines, started.Elapsed);
+        }
+
+        /// <summary>Sends QUIT and returns what the JSV wrote to stderr.</summary>
+        public async Task<string> QuitAsync()
+        {
+            await _process.StandardInput.WriteAsync("QUIT\n");
+            _process.StandardInput.Close();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _process.WaitForExitAsync(timeout.Token);
+            Assert.That(_process.ExitCode, Is.Zero);
+            return await _stderr;
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+                _process.Kill(entireProcessTree: true);
+            _process.Dispose();
+        }
+    }
+
+    [Test]
     public async Task A_bad_mode_is_reported_to_qmaster_and_soft_is_used()
     {
         using var dir = new TempDir();
@@ -237,7 +365,7 @@ public sealed class JsvSpecs
         // complexes: qconf exists but fails (not an admin host)
         var sent = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "QUIT"],
             qconfBody: "echo 'denied: host \"x\" is neither submit nor admin host' >&2\nexit 1\n");
-        Assert.That(sent, Has.Some.StartsWith("LOG WARNING placement: jsv: ").And.Some.Contains("requesting placement_images instead of img_ complexes for 30 s"));
+        Assert.That(sent, Has.Some.StartsWith("LOG WARNING placement: jsv: ").And.Some.Contains("requesting placement_images instead of img_ complexes, asking again in 30 s"));
         Assert.That(sent, Does.Contain("PARAM l_soft placement_images=*+tiny+*"));
         Assert.That(sent.Last(), Does.StartWith("RESULT STATE CORRECT"));
     }
