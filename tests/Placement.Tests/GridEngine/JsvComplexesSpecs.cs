@@ -60,6 +60,16 @@ public sealed class JsvComplexesSpecs
 
     private JsvComplexes Complexes() => new(_asks.Ask, Every, message => { lock (_logs) _logs.Add(message); }, _time);
 
+    /// <summary>Complexes whose first ask (made by a first job) answered <paramref name="names"/>.</summary>
+    private async Task<JsvComplexes> WithFirstListAsync(params string[] names)
+    {
+        var complexes = Complexes();
+        var first = LookUp(complexes, names[0]);
+        _asks.Answer(0, names);
+        Assert.That(await first, Is.True);
+        return complexes;
+    }
+
     /// <summary>Contains on another thread, so the spec can see whether it waits.</summary>
     private static Task<bool> LookUp(JsvComplexes complexes, string name) => Task.Run(() => complexes.Contains(name));
 
@@ -90,10 +100,7 @@ public sealed class JsvComplexesSpecs
     [Test]
     public async Task After_the_refresh_period_a_job_starts_an_ask_and_is_answered_from_the_last_list_without_waiting_for_it()
     {
-        var complexes = Complexes();
-        var first = LookUp(complexes, "img_a");
-        _asks.Answer(0, "img_a");
-        await first;
+        var complexes = await WithFirstListAsync("img_a");
 
         _time.Advance(Every);
         // The second ask hangs (qmaster busy): jobs are answered from the first list meanwhile, and no second ask starts.
@@ -113,10 +120,7 @@ public sealed class JsvComplexesSpecs
     [Test]
     public async Task A_failed_ask_keeps_the_last_list_while_it_is_young_and_says_so_in_qmasters_log()
     {
-        var complexes = Complexes();
-        var first = LookUp(complexes, "img_a");
-        _asks.Answer(0, "img_a");
-        await first;
+        var complexes = await WithFirstListAsync("img_a");
 
         _time.Advance(Every);
         Assert.That(complexes.Contains("img_a"), Is.True);
@@ -130,10 +134,7 @@ public sealed class JsvComplexesSpecs
     [Test]
     public async Task A_list_older_than_ten_periods_is_not_used_a_job_waits_for_the_ask_and_without_an_answer_no_complex_is_assumed()
     {
-        var complexes = Complexes();
-        var first = LookUp(complexes, "img_a");
-        _asks.Answer(0, "img_a");
-        await first;
+        var complexes = await WithFirstListAsync("img_a");
 
         // A quiet spell longer than KeepFor: the next job waits for a fresh list.
         _time.Advance(complexes.KeepFor);
