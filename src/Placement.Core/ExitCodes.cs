@@ -25,6 +25,13 @@ public static class ExitCodes
     /// <summary>Configuration file or environment is invalid (EX_CONFIG).</summary>
     public const int Config = 78;
 
+    /// <summary>Whether an I/O error is a full filesystem or quota (ENOSPC, EDQUOT): exit <see cref="DiskFull"/>, not a bug.</summary>
+    public static bool IsDiskFull(IOException exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return Native.Libc.IsDiskFull(exception);
+    }
+
     /// <summary>The exit code for an expected failure class.</summary>
     public static int For(PlacementErrorKind kind) => kind switch
     {

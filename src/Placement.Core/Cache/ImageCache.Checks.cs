@@ -159,8 +159,8 @@ public sealed partial class ImageCache
             lines.Add(why);
         else if (!plan.Reached)
             lines.Add($"cache still above the low watermark ({plan.UsedAfter} bytes): the rest is pinned, leased or younger than Cache:MinAgeSeconds");
-        if (!dryRun)
-            RebuildInventory();
+        if (!dryRun && RebuildInventoryUnlessDiskFull() is { } notRewritten)
+            lines.Add(notRewritten);
         lines.Add($"cache uses {UsedBytes()} bytes");
         return new MaintenanceReport(lines);
     }
@@ -325,7 +325,8 @@ public sealed partial class ImageCache
                 lines.Add($"CORRUPT blob {name[..12]}: content hashes to {actual}; deleted, it will be fetched again");
             }
         }
-        RebuildInventory();
+        if (RebuildInventoryUnlessDiskFull() is { } notRewritten)
+            lines.Add(notRewritten);
         foreach (var record in pinned)
             lines.Add(await FetchPinnedAgainAsync(record, cancellationToken).ConfigureAwait(false));
         lines.Add(corrupt == 0 ? "verify: everything matches its digest" : $"verify: {corrupt} corrupt entr{(corrupt == 1 ? "y" : "ies")} quarantined");

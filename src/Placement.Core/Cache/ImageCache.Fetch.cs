@@ -96,14 +96,17 @@ public sealed partial class ImageCache : IDisposable
         }
     }
 
+    // Every write of a fetch on a full disk is the documented "disk full" (exit 7, with what to do), not only those of
+    // the downloads and the build: also the manifest and config written into blobs/ before any layer (the first write
+    // of a pull on a disk that is full already) and the commit's meta.json and fsyncs.
     private Task<FetchedArtifact> FetchAsync(ImageReference reference, string id, Resolution resolution, string requester, IProgress<PullProgress>? progress, CancellationToken cancellationToken) =>
-        reference.Kind switch
+        TranslateDisk(() => reference.Kind switch
         {
             ImageSourceKind.Registry => FetchOciAsync(reference, id, resolution.Image!, requester, progress, cancellationToken),
             ImageSourceKind.Http => FetchFileAsync(reference, id, resolution.Digest, requester, progress, cancellationToken),
             ImageSourceKind.File => FetchFileAsync(reference, id, null, requester, progress, cancellationToken),
             _ => throw new PlacementException(PlacementErrorKind.Unsupported, $"{reference.Canonical}: unsupported source kind {reference.Kind}"),
-        };
+        }, reference);
 
     // ---------------------------------------------------------------- OCI images → squashfs
 
@@ -213,9 +216,9 @@ public sealed partial class ImageCache : IDisposable
             dropLayers = true;
             return committed;
         }
-        catch (PlacementException ex) when (ex.Kind == PlacementErrorKind.DiskFull || IsTooLarge(ex))
+        catch (Exception ex) when (ex is PlacementException { Kind: PlacementErrorKind.DiskFull } || IsDiskFull(ex) || IsTooLarge(ex))
         {
-            dropLayers = true;
+            dropLayers = true; // also a full disk met outside the downloads and the build (the commit): FetchAsync names it
             throw;
         }
         finally
@@ -379,7 +382,8 @@ public sealed partial class ImageCache : IDisposable
                 var delta = done - Interlocked.Exchange(ref last, done);
                 tracker.Add(delta);
             });
-            var result = await TranslateDisk(() => Translate(() => Registry.DownloadBlobAsync(image.Registry, image.Repository, blob, partial, new SyncProgress(reporter), cancellationToken)), null).ConfigureAwait(false);
+            var result = await TranslateDisk(() => Translate(() => Registry.DownloadBlobAsync(image.Registry, image.Repository, blob, partial, new SyncProgress(reporter), cancellationToken)),
+                $"layer {blob.Digest} of {image.Registry}/{image.Repository}").ConfigureAwait(false);
             tracker.Add(blob.Size - Interlocked.Exchange(ref last, blob.Size));
             Metrics.PlacementMetrics.DownloadedBytes.WithLabels("registry").Inc(result.BytesTransferred);
             CommitBlob(partial, final);
@@ -826,17 +830,22 @@ public sealed partial class ImageCache : IDisposable
 
     private static long? MaxBytes(RootfsBound bound) => bound.Bytes == long.MaxValue ? null : bound.Bytes;
 
-    private async Task<T> TranslateDisk<T>(Func<Task<T>> action, ImageReference? reference)
+    private Task<T> TranslateDisk<T>(Func<Task<T>> action, ImageReference? reference) => TranslateDisk(action, reference?.Canonical ?? "a blob");
+
+    /// <summary>A full disk (ENOSPC, EDQUOT) met in <paramref name="action"/> as <see cref="PlacementErrorKind.DiskFull"/>, naming
+    /// <paramref name="what"/> was being fetched and the free space measured then; one translated already (by a nested call,
+    /// which knows better what it fetched) passes unchanged.</summary>
+    private async Task<T> TranslateDisk<T>(Func<Task<T>> action, string what)
     {
         try
         {
             return await action().ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsDiskFull(ex))
+        catch (Exception ex) when (ex is not PlacementException { Kind: PlacementErrorKind.DiskFull } && IsDiskFull(ex))
         {
             var (total, free) = Store.FilesystemSize();
             throw new PlacementException(PlacementErrorKind.DiskFull,
-                $"no space left on the cache filesystem ({Layout.Root}: {free} of {total} bytes free) while fetching {reference?.Canonical ?? "a blob"}; " +
+                $"no space left on the cache filesystem ({Layout.Root}: {free} of {total} bytes free) while fetching {what}; " +
                 "the cache is unchanged; free space, lower Cache:HighWatermark so eviction keeps room, or run `placement gc`", ex);
         }
     }

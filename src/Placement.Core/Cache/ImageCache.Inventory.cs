@@ -36,6 +36,26 @@ public sealed partial class ImageCache
         return inventory;
     }
 
+    /// <summary>
+    /// <see cref="RebuildInventory"/> for gc and verify, whose work is done by then: on a full cache filesystem (where gc is
+    /// what one runs) the rewrite fails, and that must not lose their report or their exit status. Returns the line that
+    /// says so, or null when inventory.json was rewritten.
+    /// </summary>
+    private string? RebuildInventoryUnlessDiskFull()
+    {
+        try
+        {
+            RebuildInventory();
+            return null;
+        }
+        catch (IOException ex) when (Native.Libc.IsDiskFull(ex))
+        {
+            var (total, free) = Store.FilesystemSize();
+            return $"inventory.json not rewritten: no space left on the cache filesystem ({Layout.Root}: {free} of {total} bytes free); " +
+                "the next commit, gc or `placement inventory` rewrites it once there is room";
+        }
+    }
+
     /// <summary>The inventory as it stands, without writing it. <paramref name="withLeases"/> also reports per image
     /// whether jobs lease it and how many leases they hold (the agent's <c>GET /v1/inventory</c>, <c>placement ls --json</c>;
     /// inventory.json leaves them out).</summary>

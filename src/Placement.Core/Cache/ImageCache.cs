@@ -273,7 +273,19 @@ public sealed partial class ImageCache
                     SourceStamp = fetched.SourceStamp,
                     WarmedUnused = requester == PrefetchRequester,
                 };
-                Store.WriteRef(used);
+                try
+                {
+                    Store.WriteRef(used);
+                }
+                catch (IOException ex) when (Libc.IsDiskFull(ex))
+                {
+                    // Disk full (exit 7) like every other write of a pull, not an unexplained I/O error (exit 1).
+                    var (total, free) = Store.FilesystemSize();
+                    throw new PlacementException(PlacementErrorKind.DiskFull,
+                        $"no space left on the cache filesystem ({Layout.Root}: {free} of {total} bytes free) while recording {reference.Canonical} " +
+                        $"({fetched.Digest}) in refs/{id}.json; the image is cached and the next pull records it without fetching it again; " +
+                        "free space, lower Cache:HighWatermark so eviction keeps room, or run `placement gc`", ex);
+                }
                 return used;
             }
             FetchedArtifact artifact;

@@ -103,7 +103,7 @@ internal static partial class Libc
             // EINVAL, ENOTSUP, EROFS: the filesystem does not sync directories (some FUSE and network filesystems), as
             // best effort as an open it refuses. Anything else (EIO) means the rename may not be durable.
             if (fsync(fd) != 0 && Marshal.GetLastPInvokeError() is var errno && errno is not (EINVAL or ENOTSUP or EROFS))
-                throw new IOException($"fsync of directory {directory} failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+                throw new IOException($"fsync of directory {directory} failed: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
         }
         finally
         {
@@ -121,8 +121,9 @@ internal static partial class Libc
             throw new IOException($"cannot open {path} to fsync it");
         try
         {
-            if (fsync(fd) != 0)
-                throw new IOException($"fsync {path} failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+            // The errno as HResult: IsDiskFull tells ENOSPC and EDQUOT (a fsync may be where a full disk or quota shows).
+            if (fsync(fd) != 0 && Marshal.GetLastPInvokeError() is var errno)
+                throw new IOException($"fsync {path} failed: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
         }
         finally
         {

@@ -72,6 +72,13 @@ internal static class PlacementCli
             await Console.Error.WriteLineAsync($"placement: {parse.CommandResult.Command.Name}: stopped").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+        catch (IOException ex) when (ExitCodes.IsDiskFull(ex))
+        {
+            // A write to the cache (a ref for pin, inventory.json, a lease) on a full filesystem: the documented disk full.
+            await Console.Error.WriteLineAsync($"placement: {parse.CommandResult.Command.Name}: no space left on the filesystem ({ex.Message}); " +
+                "free space there (`placement gc` removes what the cache no longer needs), then run the command again").ConfigureAwait(false);
+            return ExitCodes.DiskFull;
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // The environment, not a bug (a full or read-only filesystem, a path we could not open): no stack trace.

@@ -319,6 +319,69 @@ public sealed class PullSpecs
     }
 
     [Test]
+    public async Task A_pull_on_a_disk_that_is_full_already_fails_as_disk_full_and_leaves_the_cache_intact()
+    {
+        // The first write of a pull there is the manifest into blobs/, before any layer: it used to fail as an
+        // unexplained I/O error (exit 1, .NET's "No space left on device : '…/blobs/sha256/.….tmp'").
+        var cluster = DevCluster.Require();
+        using var dir = new TempDir();
+        var mount = Path.Combine(dir.Path, "fs");
+        var root = Path.Combine(mount, "cache");
+        Directory.CreateDirectory(mount);
+        await ExternalCommands.RunAsync(new ExternalCommand("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mount]));
+        try
+        {
+            Task<ExternalCommandResult> Run(params string[] args) => Cli.RunAsync(["--config", dir.Config, "--cache-root", root, .. args]);
+            var tiny = await Run("pull", Docker(cluster.Tiny));
+            Assert.That(tiny.ExitCode, Is.Zero, "the tiny image fits: " + tiny.StandardError);
+            await using (var filler = new FileStream(Path.Combine(mount, "filler"), FileMode.CreateNew))
+            {
+                var chunk = new byte[64 * 1024];
+                try
+                {
+                    while (true)
+                        filler.Write(chunk);
+                }
+                catch (IOException)
+                {
+                    // the filesystem is full
+                }
+            }
+
+            var alt = await Run("pull", Docker(cluster.Alt));
+
+            Assert.That(alt.ExitCode, Is.EqualTo(ExitCodes.DiskFull), alt.StandardError);
+            Assert.That(alt.StandardError, Does.Contain($"no space left on the cache filesystem ({root}: ")
+                .And.Contain($"while fetching docker://{cluster.Alt.Reference}").And.Contain("free space"));
+            Assert.That(Directory.Exists(Path.Combine(root, "images", Hex(cluster.Alt.Digest))), Is.False);
+            Assert.That(Directory.EnumerateFileSystemEntries(Path.Combine(root, "tmp")).Where(e => !Path.GetFileName(e).StartsWith("progress-", StringComparison.Ordinal)),
+                Is.Empty, "nothing left in tmp/");
+            Assert.That((await Run("ls")).StandardOutput, Does.Contain(cluster.Tiny.Reference).And.Not.Contain(cluster.Alt.Reference));
+
+            // gc and verify do their work on the full disk and say that inventory.json could not be rewritten; they used
+            // to lose their report to that last write and exit 1 (gc being what the disk-full message tells one to run).
+            var gc = await Run("gc");
+            Assert.That(gc.ExitCode, Is.Zero, gc.StandardOutput + gc.StandardError);
+            Assert.That(gc.StandardOutput, Does.Contain("inventory.json not rewritten: no space left on the cache filesystem").And.Contain("cache uses "));
+            var verify = await Run("verify");
+            Assert.That(verify.ExitCode, Is.Zero, "the earlier image is intact: " + verify.StandardOutput + verify.StandardError);
+            Assert.That(verify.StandardOutput, Does.Contain($"ok      {Hex(cluster.Tiny.Digest)[..12]}").And.Contain("inventory.json not rewritten"));
+            var pin = await Run("pin", Docker(cluster.Tiny));
+            Assert.That(pin.ExitCode, Is.EqualTo(ExitCodes.DiskFull), pin.StandardError);
+            Assert.That(pin.StandardError, Does.Contain("placement: pin: no space left on the filesystem").And.Contain("free space there"));
+
+            File.Delete(Path.Combine(mount, "filler"));
+            Assert.That((await Run("verify")).StandardOutput, Does.Not.Contain("inventory.json not rewritten"));
+            var again = await Run("pull", Docker(cluster.Alt));
+            Assert.That(again.ExitCode, Is.Zero, "with room again the pull succeeds: " + again.StandardError);
+        }
+        finally
+        {
+            await ExternalCommands.RunAsync(new ExternalCommand("umount", [mount]) { AllowNonZeroExit = true });
+        }
+    }
+
+    [Test]
     public async Task Users_can_read_but_not_change_the_cache_and_cannot_pull()
     {
         var cluster = DevCluster.Require();
