@@ -46,6 +46,9 @@ internal static unsafe class Exports
     /// <summary>How often the fallback asks slurmctld whether the step's job still runs (as the agent does).</summary>
     private static readonly TimeSpan JobEndInterval = TimeSpan.FromSeconds(15);
 
+    /// <summary>How long a step whose job ended waits for its given-up pull to unwind (<see cref="ImageCache.SettleAsync"/>).</summary>
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Node side (slurmstepd, root, never a forked task): makes sure the image is in this node's cache
     /// (single-flight with every other job and the agent) and leases it for <paramref name="holder"/>
@@ -82,6 +85,8 @@ internal static unsafe class Exports
             }
             catch (OperationCanceledException) when (watch is { Ended.IsCancellationRequested: true })
             {
+                // slurmstepd ends with the step: let the pull given up unwind first (its build directory removed).
+                cache.SettleAsync(SettleTimeout).GetAwaiter().GetResult();
                 NativeStrings.Write($"image {text}: job {job} ended ({watch.Why}) while its image was being prepared; stopped waiting for it", error, errorLength);
                 return ExitCodes.Failure;
             }

@@ -73,6 +73,20 @@ public sealed partial class ImageCache
     }
 
     /// <summary>
+    /// Waits, at most <paramref name="timeout"/>, for this process's pulls to end, also those every caller stopped waiting
+    /// for: a caller's cancelled <see cref="EnsureAsync"/> returns at once while its pull, cancelled with it when no other
+    /// caller waits, still unwinds (kills its mksquashfs, removes its build directory of up to twice the image's size
+    /// from <c>tmp/</c>). Short-lived processes (<c>placement pull</c> stopped by SIGTERM or Ctrl-C, slurmstepd's own pull
+    /// once its job ended) call this before they exit, which would otherwise leave that directory until the next pull of
+    /// the image or gc. False when pulls were still running at the timeout (a call that ignores cancellation).
+    /// </summary>
+    public async Task<bool> SettleAsync(TimeSpan timeout)
+    {
+        var ended = _flights.WhenRunningEndedAsync();
+        return await Task.WhenAny(ended, Task.Delay(timeout)).ConfigureAwait(false) == ended;
+    }
+
+    /// <summary>
     /// One of <paramref name="uid"/>'s pull slots (<c>Cache:MaxConcurrentPullsPerUser</c>, <see cref="PullSlots"/>),
     /// waiting while the user's pulls hold them all; null when none is needed: no per-user cap, root or an unknown user,
     /// a warm-up, a reference already cached (a hit, or the re-check of a tag past <c>Cache:TagTtlSeconds</c>, which must

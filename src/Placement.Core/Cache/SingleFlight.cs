@@ -14,6 +14,10 @@ namespace Placement.Core.Cache;
 public sealed class SingleFlight<TKey, TResult> where TKey : notnull
 {
     private readonly Dictionary<TKey, Flight> _inFlight = [];
+
+    /// <summary>Every flight whose work has not ended, also one every caller gave up (no longer in <see cref="_inFlight"/>
+    /// once replaced): what <see cref="WhenRunningEndedAsync"/> waits for.</summary>
+    private readonly HashSet<Flight> _running = [];
     private readonly Lock _gate = new();
 
     private sealed class Flight
@@ -66,6 +70,7 @@ public sealed class SingleFlight<TKey, TResult> where TKey : notnull
             }
             flight = new Flight { Waiting = 1 };
             _inFlight[key] = flight; // replaces abandoned work: that one removes only its own entry
+            _running.Add(flight);
         }
         shared = false;
         _ = RunOwnerAsync(key, work, flight);
@@ -124,6 +129,22 @@ public sealed class SingleFlight<TKey, TResult> where TKey : notnull
         {
             if (_inFlight.TryGetValue(key, out var current) && ReferenceEquals(current, flight))
                 _inFlight.Remove(key);
+            _running.Remove(flight);
         }
+    }
+
+    /// <summary>
+    /// Completes once all work running now has ended, however it ends, including work that every caller gave up: its
+    /// callers' tasks end at once when they stop waiting, while the work goes on until its cancellation has unwound it
+    /// (a cancelled pull kills its mksquashfs and removes its build directory as it unwinds). A short-lived process
+    /// awaits this before it exits, or the exit would cut that cleanup short.
+    /// </summary>
+    public Task WhenRunningEndedAsync()
+    {
+        Task[] running;
+        lock (_gate)
+            running = [.. _running.Select(f => (Task)f.Result.Task)];
+        return Task.WhenAll(running.Select(t => t.ContinueWith(static _ => { }, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)));
     }
 }

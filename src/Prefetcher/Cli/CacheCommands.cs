@@ -23,6 +23,10 @@ internal static class CacheCommands
         return cache;
     }
 
+    /// <summary>How long a stopped `placement pull` waits for its pull to unwind; well within
+    /// <see cref="PlacementCli.TerminationTimeout"/>, after which System.CommandLine ends the process anyway.</summary>
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(10);
+
     private static Command Pull()
     {
         var reference = new Argument<string>("REF") { Description = "Image reference" }.NotAnOption();
@@ -33,7 +37,18 @@ internal static class CacheCommands
             var cache = OpenCache(parse);
             var parsed = cache.Catalog.Resolve(text);
             using var reporter = new ProgressReporter(parsed.Canonical);
-            var image = await cache.EnsureAsync(parsed, "cli", reporter, ct).ConfigureAwait(false);
+            CachedImage image;
+            try
+            {
+                image = await cache.EnsureAsync(parsed, "cli", reporter, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // SIGTERM or Ctrl-C: the pull unwinds after this wait ended; exiting at once would leave its build
+                // directory (rootfs and squashfs, up to twice the image) in tmp/ until the image's next pull or gc.
+                await cache.SettleAsync(SettleTimeout).ConfigureAwait(false);
+                throw;
+            }
             reporter.Finish(image.Hit ? "cached" : "pulled");
             Console.Error.WriteLine($"{image.Id} {image.Digest} {SizeLimit.Format(image.Size)}");
             Console.WriteLine(image.Path);
