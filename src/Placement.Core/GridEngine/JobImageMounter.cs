@@ -17,6 +17,10 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory, Actio
 {
     private static readonly TimeSpan MountTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>How long a stopped prolog waits for its given-up pull to unwind (<see cref="ImageCache.SettleAsync"/>)
+    /// before it exits; the job leaves only then.</summary>
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>Prolog: returns the state written (null when the job has no image).</summary>
     public async Task<JobImageState?> PrologAsync(GridEngineJob job, CancellationToken cancellationToken = default)
     {
@@ -48,7 +52,8 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory, Actio
     /// <see cref="PrologAsync"/> that stops within about a second when the job is deleted meanwhile
     /// (<see cref="JobDeletionWatch"/>: SoGE 8.1.9 sends a running prolog no signal on qdel): a wait for another
     /// process's pull of the image stops (that pull goes on), a pull of its own is cancelled (what it downloaded stays
-    /// for the next pull to resume; nothing unfinished is committed), and <see cref="JobDeletedException"/> is thrown.
+    /// for the next pull to resume; nothing unfinished is committed; its build directory is removed before this returns,
+    /// within <see cref="SettleTimeout"/>), and <see cref="JobDeletedException"/> is thrown.
     /// The prolog then exits 0: the shepherd, holding the kill, starts no job and runs the epilog.
     /// </summary>
     public async Task<JobImageState?> PrologUnlessDeletedAsync(GridEngineJob job, CancellationToken cancellationToken = default)
@@ -62,8 +67,14 @@ public sealed class JobImageMounter(ImageCache cache, string runDirectory, Actio
         {
             return await PrologAsync(job, deletion.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException ex) when (deletion.Deleted && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException ex)
         {
+            // The wait for the pull ends at once; the pull itself, cancelled with it, still unwinds on its own: it removes
+            // its build directory (the rootfs unpacked so far) and its empty partial downloads. The prolog exits right
+            // after this, which would cut that short and leave them in tmp/ until the image's next pull or gc.
+            await cache.SettleAsync(SettleTimeout).ConfigureAwait(false);
+            if (!deletion.Deleted || cancellationToken.IsCancellationRequested)
+                throw;
             throw new JobDeletedException($"the job was deleted while its image was being prepared (sge_shepherd queued a kill in {deletion.TraceFile}); " +
                 $"stopped after {clock.Elapsed.TotalSeconds:0.#} s", ex, deletion.Token);
         }

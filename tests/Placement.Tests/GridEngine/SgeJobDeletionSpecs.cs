@@ -5,6 +5,8 @@ using System.Net;
 using Placement.Core;
 using Placement.Core.Cache;
 using Placement.Core.GridEngine;
+using Placement.Tests.Cache;
+using Placement.Tests.Materialize;
 using Placement.Tests.Sources;
 using Placement.Tests.Support;
 
@@ -152,6 +154,60 @@ public sealed class SgeJobDeletionSpecs
             if (job is not null)
                 await SgeCell.RunAsync("qdel", "-f", job);
             await cell.PlacementAsync(host, "rm", "--force", id);
+            File.Delete(output);
+        }
+    }
+
+    [Test]
+    public async Task A_job_deleted_while_its_prolog_builds_a_registry_image_itself_leaves_no_build_directory_behind()
+    {
+        var cell = SgeCell.Require();
+        // vm's execd runs in this machine's network namespace (vm2 has a loopback of its own): its prolog reaches 127.0.0.1.
+        var host = cell.Hosts[0];
+        var config = System.Text.Encoding.UTF8.GetBytes("""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}""");
+        var first = new TestLayer().File("etc/first", "applied while the second layer downloads\n").ToTarGz();
+        var second = new TestLayer().File("etc/second", "held by the server\n").ToTarGz();
+        // Layers are applied as they arrive, into tmp/build-<digest>/rootfs: the first is there while the second is held.
+        await using var registry = new OneImageRegistry(config, [first, second], _ => true) { HeldDigest = OneImageRegistry.Digest(second) };
+        var reference = $"{registry.Host}/spec/deleted-{Guid.NewGuid():N}:1";
+        var id = (await cell.PlacementAsync(host, "ref", "--id", reference)).StandardOutput.Trim();
+        var layout = new CacheLayout(cell.CacheRoot.Replace("%n", host, StringComparison.Ordinal));
+        var build = layout.BuildDirectory(Digests.Hex(registry.ManifestDigest));
+        var output = cell.OutputFile("deleted-during-own-build");
+        string? job = null;
+        try
+        {
+            var submitted = await cell.AsUserAsync("qsub", "-terse", "-o", output, "-j", "y", "-l", $"h={host}", "-v", $"CONTAINER_IMAGE={reference}", "-b", "y", "true");
+            Assert.That(submitted.ExitCode, Is.Zero, submitted.StandardError);
+            job = submitted.StandardOutput.Trim();
+            await registry.HeldRequested.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            var applied = Path.Combine(build, "rootfs", "etc", "first");
+            await Agent.ClusterNodes.WaitUntilAsync(() => Task.FromResult(File.Exists(applied)), TimeSpan.FromSeconds(30),
+                () => Task.FromResult($"job {job}'s prolog never applied the first layer to {applied}"));
+            Assert.That(FileLock.ReadHolder(layout.RefLock(id))?.Purpose, Does.StartWith("sge-prolog: pull"), "the prolog pulls the image itself");
+
+            var deleted = await SgeCell.RunAsync("qdel", job);
+            Assert.That(deleted.ExitCode, Is.Zero, deleted.StandardError);
+            var clock = Stopwatch.StartNew();
+            while (await InQueueAsync(job) && clock.Elapsed < Within)
+                await Task.Delay(250);
+            Assert.That(await InQueueAsync(job), Is.False, $"job {job} still in qstat {Within.TotalSeconds:0} s after qdel: its prolog kept pulling");
+            TestContext.Out.WriteLine($"job {job} left the queue {clock.Elapsed.TotalSeconds:0.0} s after qdel");
+            job = null;
+
+            Assert.That(await File.ReadAllTextAsync(output), Does.Contain("the job was deleted while its image was being prepared"));
+            Assert.That(Directory.Exists(build), Is.False,
+                $"the cancelled pull removed its build directory {build} (the rootfs unpacked so far) before the prolog exited");
+            var ls = await cell.PlacementAsync(host, "ls");
+            Assert.That(ls.StandardOutput, Does.Not.Contain(id), "nothing of the cancelled pull was committed");
+            Assert.That(FileLock.IsHeld(layout.RefLock(id)), Is.False, "the prolog's ref lock is free");
+            Assert.That(FileLock.IsHeld(layout.ImageLock(Digests.Hex(registry.ManifestDigest))), Is.False, "the prolog's image lock is free");
+        }
+        finally
+        {
+            registry.Release.TrySetResult();
+            if (job is not null)
+                await SgeCell.RunAsync("qdel", "-f", job);
             File.Delete(output);
         }
     }
