@@ -12,8 +12,8 @@
 # (a user's -l or -v value would run as the admin user). Catalog aliases come from the configuration
 # ($PLACEMENT_CONFIG, else /etc/placement/placement.json). placement is $PLACEMENT_BIN, else ../../out/bin/placement
 # next to this script (a source tree), else /usr/bin/placement, else the one on PATH. $PLACEMENT_JSV_MODE=hard makes
-# the request hard (jobs wait for a holder). Which img_ complexes exist is asked (qconf -sc) in the background every
-# $PLACEMENT_JSV_COMPLEX_REFRESH seconds (default 30) while jobs come in.
+# the request hard (jobs wait for a holder). Which img_ complexes exist is asked (qconf -sc) in the background at start
+# and every $PLACEMENT_JSV_COMPLEX_REFRESH seconds (default 30); a server JSV never waits for it.
 
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -n "${PLACEMENT_BIN:-}" ]; then

@@ -35,7 +35,7 @@ public readonly record struct JsvImage(string? Id, string? Error)
 public sealed class JsvSession
 {
     private readonly Func<string, JsvImage> _resolve;
-    private readonly Func<string, bool> _complexExists;
+    private readonly Func<string, bool, bool> _complexExists;
     private readonly bool _hard;
     private readonly string? _warning;
     private readonly Dictionary<string, string> _params = new(StringComparer.Ordinal);
@@ -43,10 +43,11 @@ public sealed class JsvSession
     private bool _started;
 
     /// <param name="resolve">The id of a reference (catalog aliases resolve), or the parser's message.</param>
-    /// <param name="complexExists">Whether the cell defines a complex of that name (<c>qconf -sc</c>).</param>
+    /// <param name="complexExists">Whether the cell defines a complex of that name (<c>qconf -sc</c>); the second argument
+    /// says the JSV runs in qsub (<c>PARAM CONTEXT client</c>), where it may wait for qmaster, not inside qmaster.</param>
     /// <param name="hard">Hard requests (jobs wait for a host holding the image) instead of soft ones.</param>
     /// <param name="warning">Logged to qmaster (<c>LOG WARNING</c>) for every image job, e.g. a configuration problem.</param>
-    public JsvSession(Func<string, JsvImage> resolve, Func<string, bool> complexExists, bool hard, string? warning = null)
+    public JsvSession(Func<string, JsvImage> resolve, Func<string, bool, bool> complexExists, bool hard, string? warning = null)
     {
         _resolve = resolve ?? throw new ArgumentNullException(nameof(resolve));
         _complexExists = complexExists ?? throw new ArgumentNullException(nameof(complexExists));
@@ -137,7 +138,7 @@ public sealed class JsvSession
             return [Result("REJECT", SchedulerCommands.OneLine(resolved.Error ?? $"placement: image reference '{image}' refused"))];
 
         var target = _hard ? hardList : softList;
-        if (_complexExists(id))
+        if (_complexExists(id, _params.GetValueOrDefault("CONTEXT") == "client"))
             target.Add(id, "true");
         else
             target.Add("placement_images", "*+" + id[ImageIds.Prefix.Length..] + "+*");

@@ -30,10 +30,11 @@ internal static class SgeCommand
         return command;
     }
 
-    /// <summary>How often the JSV asks <c>qconf -sc</c> again while jobs come in, unless --complex-refresh says otherwise.</summary>
+    /// <summary>How often the JSV asks <c>qconf -sc</c> again, unless --complex-refresh says otherwise.</summary>
     private const int ComplexRefreshSeconds = 30;
 
-    /// <summary>qconf -sc inside the JSV: well within qmaster's jsv_timeout (10 s by default), after which it gives up on the JSV.</summary>
+    /// <summary>qconf -sc inside the JSV, in the background; a client JSV's first job waits for it: well within
+    /// jsv_timeout (10 s by default), after which qsub gives up on the JSV.</summary>
     private static readonly TimeSpan JsvQconfTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -45,7 +46,7 @@ internal static class SgeCommand
         var mode = new Option<string>("--mode") { Description = "soft (default: jobs prefer hosts holding their image) or hard (they wait for one)", DefaultValueFactory = _ => "soft" };
         var refresh = new Option<string>("--complex-refresh")
         {
-            Description = $"Seconds between asks of `qconf -sc` for the img_ complexes while jobs come in (default {ComplexRefreshSeconds}; 1-3600)",
+            Description = $"Seconds between asks of `qconf -sc` for the img_ complexes, in the background (default {ComplexRefreshSeconds}; 1-3600)",
             DefaultValueFactory = _ => ComplexRefreshSeconds.ToString(CultureInfo.InvariantCulture),
         };
         var command = new Command("jsv", "Job submission verifier (jsv_url or qsub -jsv, through deploy/sge/placement-jsv.sh): steers jobs naming an image to hosts holding it") { mode, refresh };
@@ -90,15 +91,18 @@ internal static class SgeCommand
                               $"the first: {errors[0]}); ask the admin, who finds them all in qmaster's messages file";
                 resolve = _ => JsvImage.Refused(message);
             }
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            // Which img_ complexes exist, asked in the background (a server JSV must not wait for qmaster: JsvComplexes). Not
+            // an admin host, or qmaster busy: the last list, else the load sensor's list, which needs no complex.
             var complexes = new JsvComplexes(async token =>
                 {
                     var table = await ExternalCommands.RunAsync(new ExternalCommand("qconf", ["-sc"]) { Timeout = JsvQconfTimeout }, token).ConfigureAwait(false);
                     return [.. new ComplexTable(table.StandardOutput).Definitions.Keys];
                 },
                 TimeSpan.FromSeconds(refreshSeconds),
-                // Not an admin host, or qmaster busy: steer by the last list, else by the load sensor's, which needs no complex.
-                message => logs.Enqueue($"LOG WARNING placement: jsv: {SchedulerCommands.OneLine(message)}"),
-                stopping: ct);
+                (level, message) => logs.Enqueue($"LOG {level} placement: jsv: {SchedulerCommands.OneLine(message)}"),
+                stopping: stop.Token);
+            var asking = complexes.StartAsync();
             var session = new JsvSession(resolve, complexes.Contains, modeText == "hard", warning);
             using var input = new StreamReader(Console.OpenStandardInput(), Encoding.Latin1);
             using var output = new StreamWriter(Console.OpenStandardOutput(), Encoding.Latin1) { AutoFlush = true, NewLine = "\n" };
@@ -121,6 +125,9 @@ internal static class SgeCommand
                 foreach (var answer in answers)
                     await output.WriteLineAsync(answer).ConfigureAwait(false);
             }
+            // QUIT or end of input: a qconf still running is stopped, not left behind.
+            await stop.CancelAsync().ConfigureAwait(false);
+            await asking.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             return ExitCodes.Ok;
         });
         return command;

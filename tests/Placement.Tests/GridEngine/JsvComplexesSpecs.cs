@@ -5,9 +5,10 @@ using Placement.Core.Processes;
 namespace Placement.Tests.GridEngine;
 
 /// <summary>
-/// The JSV's list of the cell's complexes (<see cref="JsvComplexes"/>): asked in the background while jobs come in, so
-/// a job waits for <c>qconf -sc</c> only when there is no list young enough. Each ask here is a task the spec completes
-/// when it wants; the clock is a fake one. The real binary with a slow qconf: JsvSpecs.
+/// The JSV's list of the cell's complexes (<see cref="JsvComplexes"/>): asked in the background from the start and every
+/// period, so a server JSV's job never waits for <c>qconf -sc</c> (it would wait for the qmaster worker it runs in) and a
+/// client JSV's waits only for the first ask. Each ask here is a task the spec completes when it wants; the clock is a
+/// fake one. The real binary with a slow qconf: JsvSpecs; inside the real qmaster: SgeSteeringSpecs.
 /// </summary>
 public sealed class JsvComplexesSpecs
 {
@@ -47,117 +48,174 @@ public sealed class JsvComplexesSpecs
     }
 
     private FakeTimeProvider _time = null!;
+    private CountingTime _clock = null!;
+
+    /// <summary>The fake clock, counting the timers made on it: the loop's wait for the next period is one, made on the
+    /// thread pool, and the spec moves time only once it exists (else the wait would start after the move).</summary>
+    private sealed class CountingTime(FakeTimeProvider inner) : TimeProvider
+    {
+        private int _timers;
+
+        public int Timers => Volatile.Read(ref _timers);
+
+        public override DateTimeOffset GetUtcNow() => inner.GetUtcNow();
+
+        public override long GetTimestamp() => inner.GetTimestamp();
+
+        public override long TimestampFrequency => inner.TimestampFrequency;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var timer = inner.CreateTimer(callback, state, dueTime, period);
+            Interlocked.Increment(ref _timers);
+            return timer;
+        }
+    }
     private Asks _asks = null!;
     private List<string> _logs = null!;
+    private CancellationTokenSource _stop = null!;
 
     [SetUp]
     public void Fresh()
     {
         _time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-08T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        _clock = new CountingTime(_time);
         _asks = new Asks();
         _logs = [];
+        _stop = new CancellationTokenSource();
     }
 
-    private JsvComplexes Complexes() => new(_asks.Ask, Every, message => { lock (_logs) _logs.Add(message); }, _time);
-
-    /// <summary>Complexes whose first ask (made by a first job) answered <paramref name="names"/>.</summary>
-    private async Task<JsvComplexes> WithFirstListAsync(params string[] names)
+    [TearDown]
+    public void Stop()
     {
-        var complexes = Complexes();
-        var first = LookUp(complexes, names[0]);
-        _asks.Answer(0, names);
-        Assert.That(await first, Is.True);
+        _stop.Cancel();
+        _stop.Dispose();
+    }
+
+    private JsvComplexes Started()
+    {
+        var complexes = new JsvComplexes(_asks.Ask, Every, (level, message) => { lock (_logs) _logs.Add($"{level} {message}"); }, _clock, _stop.Token);
+        _ = complexes.StartAsync();
         return complexes;
     }
 
-    /// <summary>Contains on another thread, so the spec can see whether it waits.</summary>
-    private static Task<bool> LookUp(JsvComplexes complexes, string name) => Task.Run(() => complexes.Contains(name));
+    private string[] Logs()
+    {
+        lock (_logs)
+            return [.. _logs];
+    }
 
-    private static void WaitUntil(Func<bool> condition)
+    /// <summary>Started complexes whose first ask answered <paramref name="names"/>.</summary>
+    private JsvComplexes WithFirstList(params string[] names)
+    {
+        var complexes = Started();
+        _asks.Answer(0, names);
+        WaitUntil(() => complexes.Contains(names[0], mayWait: false));
+        WaitUntil(() => _clock.Timers == 1, "the loop waits for the next period");
+        return complexes;
+    }
+
+    /// <summary>The period passes once the loop waits for it (each ended ask made one wait): the next ask starts.</summary>
+    private void NextPeriod(int asksBefore)
+    {
+        WaitUntil(() => _clock.Timers == asksBefore, $"the loop waits after ask {asksBefore}");
+        _time.Advance(Every);
+        WaitUntil(() => _asks.Count == asksBefore + 1, $"ask {asksBefore + 1} starts at {_time.GetUtcNow():HH:mm:ss} (asks so far: {_asks.Count})");
+    }
+
+    private static void WaitUntil(Func<bool> condition, string? what = null)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!condition() && DateTime.UtcNow < deadline)
             Thread.Sleep(5);
-        Assert.That(condition(), "in time");
+        Assert.That(condition(), what ?? "in time");
     }
 
     [Test]
-    public async Task The_first_job_waits_for_the_first_list_and_the_next_ones_use_it_without_asking_again()
+    public async Task The_first_ask_starts_at_once_a_server_jsvs_job_never_waits_for_it_and_a_client_jsvs_job_does()
     {
-        var complexes = Complexes();
-        var first = LookUp(complexes, "img_a");
+        var complexes = Started();
+        WaitUntil(() => _asks.Count == 1);
+        // qmaster is busy: the ask hangs. Inside qmaster the job is answered at once, as if no complex existed.
+        Assert.That(complexes.Contains("img_a", mayWait: false), Is.False);
+        var client = Task.Run(() => complexes.Contains("img_a", mayWait: true));
         await Task.Delay(100);
-        Assert.That(first.IsCompleted, Is.False, "no list yet: the first job waits for qconf -sc");
+        Assert.That(client.IsCompleted, Is.False, "qsub's JSV has no list yet: its job waits for the first ask");
         _asks.Answer(0, "img_a", "placement_images");
-        Assert.That(await first, Is.True);
-
-        _time.Advance(Every - TimeSpan.FromSeconds(1));
-        Assert.That(complexes.Contains("img_a"), Is.True);
-        Assert.That(complexes.Contains("img_b"), Is.False);
-        Assert.That(_asks.Count, Is.EqualTo(1), "not asked again within the refresh period");
+        Assert.That(await client, Is.True);
+        Assert.That(complexes.Contains("img_a", mayWait: false), Is.True);
+        Assert.That(complexes.Contains("img_b", mayWait: true), Is.False, "after the first ask, nobody waits");
+        Assert.That(Logs(), Is.Empty);
     }
 
     [Test]
-    public async Task After_the_refresh_period_a_job_starts_an_ask_and_is_answered_from_the_last_list_without_waiting_for_it()
+    public void Asks_repeat_a_period_after_each_ends_and_jobs_are_answered_from_the_last_list_meanwhile()
     {
-        var complexes = await WithFirstListAsync("img_a");
+        var complexes = WithFirstList("img_a");
+        _time.Advance(Every - TimeSpan.FromSeconds(1));
+        Thread.Sleep(50);
+        Assert.That(_asks.Count, Is.EqualTo(1), "not asked again within the period");
 
-        _time.Advance(Every);
-        // The second ask hangs (qmaster busy): jobs are answered from the first list meanwhile, and no second ask starts.
-        Assert.That(complexes.Contains("img_a"), Is.True);
-        Assert.That(complexes.Contains("img_b"), Is.False);
-        WaitUntil(() => _asks.Count == 2);
-        _time.Advance(Every * 2);
-        Assert.That(complexes.Contains("img_a"), Is.True);
-        await Task.Delay(100);
+        NextPeriod(asksBefore: 1);
+        // The second ask hangs: jobs keep the first list, and no other ask starts however long it takes.
+        Assert.That(complexes.Contains("img_a", mayWait: false), Is.True);
+        Assert.That(complexes.Contains("img_b", mayWait: true), Is.False);
+        _time.Advance(Every * 3);
+        Thread.Sleep(50);
         Assert.That(_asks.Count, Is.EqualTo(2), "one ask at a time");
 
         _asks.Answer(1, "img_a", "img_b");
-        WaitUntil(() => complexes.Contains("img_b"));
-        Assert.That(_logs, Is.Empty);
+        WaitUntil(() => complexes.Contains("img_b", mayWait: false));
+        NextPeriod(asksBefore: 2);
+        Assert.That(Logs(), Is.Empty);
     }
 
     [Test]
-    public async Task A_failed_ask_keeps_the_last_list_while_it_is_young_and_says_so_in_qmasters_log()
+    public void Failing_asks_keep_the_last_list_for_ten_periods_then_drop_it_and_each_change_is_said_once()
     {
-        var complexes = await WithFirstListAsync("img_a");
-
-        _time.Advance(Every);
-        Assert.That(complexes.Contains("img_a"), Is.True);
+        var complexes = WithFirstList("img_a");
+        NextPeriod(asksBefore: 1);
         _asks.Fail(1, "timed out after 5 s");
-        WaitUntil(() => { lock (_logs) return _logs.Count == 1; });
-        Assert.That(_logs[0], Does.Contain("timed out after 5 s").And.Contain("using the list it gave 30 s ago, asking again in 30 s"));
-        Assert.That(complexes.Contains("img_a"), Is.True, "the last list still holds");
-        Assert.That(_asks.Count, Is.EqualTo(2), "not asked again before the refresh period");
+        WaitUntil(() => Logs().Length == 1);
+        Assert.That(Logs()[0], Is.EqualTo("WARNING command qconf -sc timed out after 5 s; using the list it gave 30 s ago (for up to 300 s) until it answers, asked every 30 s"));
+        Assert.That(complexes.Contains("img_a", mayWait: false), Is.True, "the last list still holds");
+
+        // More failures say nothing more, until the list is too old to use.
+        for (var ask = 2; ask <= 10; ask++)
+        {
+            NextPeriod(asksBefore: ask);
+            _asks.Fail(ask, "timed out after 5 s");
+        }
+        WaitUntil(() => Logs().Length == 2);
+        Assert.That(Logs()[1], Is.EqualTo("WARNING command qconf -sc timed out after 5 s; the last list it gave is 300 s old, too old to use: requesting placement_images instead of img_ complexes until it answers"));
+        Assert.That(complexes.Contains("img_a", mayWait: false), Is.False, "a removed complex requested from an old list would get the job rejected");
+        NextPeriod(asksBefore: 11);
+        _asks.Fail(11, "timed out after 5 s");
+        Thread.Sleep(50);
+        Assert.That(Logs(), Has.Length.EqualTo(2));
+
+        NextPeriod(asksBefore: 12);
+        _asks.Answer(12, "img_a");
+        WaitUntil(() => Logs().Length == 3);
+        Assert.That(Logs()[2], Is.EqualTo("INFO qconf -sc answers again; img_ complexes are requested again where they exist"));
+        Assert.That(complexes.Contains("img_a", mayWait: false), Is.True);
     }
 
     [Test]
-    public async Task A_list_older_than_ten_periods_is_not_used_a_job_waits_for_the_ask_and_without_an_answer_no_complex_is_assumed()
+    public async Task Without_any_list_no_complex_is_assumed_and_a_client_jsv_waits_only_for_the_first_ask()
     {
-        var complexes = await WithFirstListAsync("img_a");
-
-        // A quiet spell longer than KeepFor: the next job waits for a fresh list.
-        _time.Advance(complexes.KeepFor);
-        var late = LookUp(complexes, "img_a");
-        await Task.Delay(100);
-        Assert.That(late.IsCompleted, Is.False, "a list 5 min old is not used: the job waits for the ask");
-        _asks.Fail(1, "denied: host \"x\" is neither submit nor admin host");
-        Assert.That(await late, Is.False, "no usable list: the load sensor's placement_images is requested instead");
-        WaitUntil(() => { lock (_logs) return _logs.Count == 1; });
-        Assert.That(_logs[0], Does.Contain("neither submit nor admin host").And.Contain("requesting placement_images instead of img_ complexes, asking again in 30 s"));
-
-        // Until the next period, jobs neither ask nor wait.
-        Assert.That(complexes.Contains("img_a"), Is.False);
-        Assert.That(_asks.Count, Is.EqualTo(2));
-        _time.Advance(Every);
-        var again = LookUp(complexes, "img_a");
-        _asks.Answer(2, "img_a");
-        Assert.That(await again, Is.True);
+        var complexes = Started();
+        _asks.Fail(0, "failed: denied: host \"x\" is neither submit nor admin host");
+        Assert.That(await Task.Run(() => complexes.Contains("img_a", mayWait: true)), Is.False);
+        WaitUntil(() => Logs().Length == 1);
+        Assert.That(Logs()[0], Does.EndWith("neither submit nor admin host; requesting placement_images instead of img_ complexes until it answers, asked every 30 s"));
+        NextPeriod(asksBefore: 1);
+        Assert.That(complexes.Contains("img_a", mayWait: true), Is.False, "the second ask is not waited for");
     }
 
     [Test]
     public void A_refresh_period_that_is_not_positive_is_refused()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new JsvComplexes(_asks.Ask, TimeSpan.Zero, _ => { }, _time));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new JsvComplexes(_asks.Ask, TimeSpan.Zero, (_, _) => { }, _clock));
     }
 }

@@ -22,7 +22,7 @@ public sealed class JsvSpecs
 
     private static JsvSession Session(bool hard = false, bool complex = false, string? warning = null) =>
         new(text => text.StartsWith("bad", StringComparison.Ordinal) ? JsvImage.Refused($"placement: ref: invalid image reference '{text}'\nAccepted forms: …") : JsvImage.Of(Id),
-            name => complex && name == Id, hard, warning);
+            (name, _) => complex && name == Id, hard, warning);
 
     [Test]
     public void A_job_without_an_image_is_accepted_untouched()
@@ -82,7 +82,7 @@ public sealed class JsvSpecs
     public void A_reference_containing_equals_signs_is_taken_whole(string reference)
     {
         var seen = new List<string>();
-        var session = new JsvSession(text => { seen.Add(text); return JsvImage.Of(Id); }, _ => false, hard: false);
+        var session = new JsvSession(text => { seen.Add(text); return JsvImage.Of(Id); }, (_, _) => false, hard: false);
         var sent = Job([$"PARAM l_hard container_image={reference}"], session: session);
         Assert.That(seen, Is.EqualTo(new[] { reference }));
         Assert.That(sent, Does.Contain("ENV ADD CONTAINER_IMAGE " + reference));
@@ -190,7 +190,8 @@ public sealed class JsvSpecs
     {
         using var dir = new TempDir();
         dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
-        var all = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "START", "PARAM l_hard container_image=bad::ref", "BEGIN",
+        // A client JSV (qsub -jsv): its first job waits for the first qconf -sc.
+        var all = await ScriptAsync(dir, ["START", "PARAM CONTEXT client", "PARAM l_hard container_image=tiny", "BEGIN", "START", "PARAM l_hard container_image=bad::ref", "BEGIN",
             "START", "PARAM l_hard h_rt=60", "BEGIN", "QUIT"]);
         // No qconf on PATH here: said once to qmaster's log, and the load sensor's list is requested.
         Assert.That(all.Where(l => l.StartsWith("LOG ", StringComparison.Ordinal)), Has.Exactly(1).StartsWith("LOG WARNING placement: jsv: command qconf -sc could not be started"));
@@ -211,7 +212,7 @@ public sealed class JsvSpecs
         Assert.That(sent[9], Does.StartWith("RESULT STATE REJECT placement: ref: invalid image reference 'bad::ref'"));
 
         // With the cell's complex for the alias (qconf -sc), the request is for it.
-        var withComplex = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "QUIT"],
+        var withComplex = await ScriptAsync(dir, ["START", "PARAM CONTEXT client", "PARAM l_hard container_image=tiny", "BEGIN", "QUIT"],
             "#name shortcut type relop requestable consumable default urgency\nimg_tiny img_tiny BOOL == YES NO 0 0");
         Assert.That(withComplex, Does.Contain("PARAM l_soft img_tiny=true"));
     }
@@ -254,6 +255,35 @@ public sealed class JsvSpecs
         Assert.That(answers.Select(a => a.Took), Has.All.LessThan(TimeSpan.FromSeconds(2)), "no job waits for the 4 s qconf\n" + report);
         Assert.That(answers, Has.Count.GreaterThan(2), "jobs were answered while qconf was still busy\n" + report);
         Assert.That(await jsv.QuitAsync(), Is.Empty, "nothing on stderr");
+    }
+
+    [Test]
+    public async Task A_server_jsvs_first_job_is_answered_at_once_while_qconf_hangs_and_a_client_jsvs_first_job_waits_for_it()
+    {
+        // Inside qmaster the JSV holds one of its two worker threads, and qconf -sc needs one: waiting for it under a
+        // submission burst meant waiting for itself until the timeout.
+        using var dir = new TempDir();
+        dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
+        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+        foreach (var tool in new[] { "dirname", "cat", "sleep" })
+            File.CreateSymbolicLink(Path.Combine(bin, tool), "/usr/bin/" + tool);
+        await File.WriteAllTextAsync(Path.Combine(bin, "qconf"),
+            "#!/bin/sh\n[ \"$1\" = -sc ] || exit 1\nsleep 3\necho '#name shortcut type relop requestable consumable default urgency'\necho 'img_tiny img_tiny BOOL == YES NO 0 0'\n");
+        File.SetUnixFileMode(Path.Combine(bin, "qconf"), (UnixFileMode)0b111_101_101);
+
+        using (var server = JsvProcess.Start(dir, bin))
+        {
+            var (lines, took) = await server.ImageJobAsync("tiny", "server");
+            Assert.That(took, Is.LessThan(TimeSpan.FromSeconds(2)), "a server JSV does not wait for the 3 s qconf");
+            Assert.That(lines, Does.Contain("PARAM l_soft placement_images=*+tiny+*"), "no list yet: the load sensor's list is requested");
+            Assert.That(await server.QuitAsync(), Is.Empty);
+        }
+        using (var client = JsvProcess.Start(dir, bin))
+        {
+            var (lines, _) = await client.ImageJobAsync("tiny", "client");
+            Assert.That(lines, Does.Contain("PARAM l_soft img_tiny=true"), "qsub's JSV waited for qconf -sc and requests the complex");
+            Assert.That(await client.QuitAsync(), Is.Empty);
+        }
     }
 
     [TestCase("0")]
@@ -307,12 +337,13 @@ public sealed class JsvSpecs
             return new JsvProcess(Process.Start(info)!);
         }
 
-        /// <summary>One job naming <paramref name="image"/>: the lines sent back up to its RESULT, and how long that took.</summary>
-        public async Task<(IReadOnlyList<string> Lines, TimeSpan Took)> ImageJobAsync(string image)
+        /// <summary>One job naming <paramref name="image"/>, sent as qmaster (<c>server</c>) or qsub (<c>client</c>) sends
+        /// it: the lines sent back up to its RESULT, and how long that took.</summary>
+        public async Task<(IReadOnlyList<string> Lines, TimeSpan Took)> ImageJobAsync(string image, string context = "server")
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             var started = Stopwatch.StartNew();
-            await _process.StandardInput.WriteAsync($"START\nPARAM l_hard container_image={image}\nBEGIN\n");
+            await _process.StandardInput.WriteAsync($"START\nPARAM CONTEXT {context}\nPARAM l_hard container_image={image}\nBEGIN\n");
             await _process.StandardInput.FlushAsync(timeout.Token);
             var lines = new List<string>();
             while (await _process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
@@ -363,9 +394,9 @@ public sealed class JsvSpecs
         using var dir = new TempDir();
         dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
         // complexes: qconf exists but fails (not an admin host)
-        var sent = await ScriptAsync(dir, ["START", "PARAM l_hard container_image=tiny", "BEGIN", "QUIT"],
+        var sent = await ScriptAsync(dir, ["START", "PARAM CONTEXT client", "PARAM l_hard container_image=tiny", "BEGIN", "QUIT"],
             qconfBody: "echo 'denied: host \"x\" is neither submit nor admin host' >&2\nexit 1\n");
-        Assert.That(sent, Has.Some.StartsWith("LOG WARNING placement: jsv: ").And.Some.Contains("requesting placement_images instead of img_ complexes, asking again in 30 s"));
+        Assert.That(sent, Has.Some.StartsWith("LOG WARNING placement: jsv: ").And.Some.Contains("requesting placement_images instead of img_ complexes until it answers, asked every 30 s"));
         Assert.That(sent, Does.Contain("PARAM l_soft placement_images=*+tiny+*"));
         Assert.That(sent.Last(), Does.StartWith("RESULT STATE CORRECT"));
     }

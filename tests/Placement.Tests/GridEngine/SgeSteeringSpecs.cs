@@ -209,6 +209,43 @@ public sealed class SgeSteeringSpecs
     }
 
     [Test]
+    public async Task The_jsv_in_qmaster_requests_a_catalog_images_complex_from_its_background_list_and_the_load_sensors_list_otherwise()
+    {
+        // The JSV runs inside a qmaster worker, so it asks qconf -sc in the background, never while a job waits (under a
+        // burst both workers sat in JSVs waiting for a qconf that needed one of them). A job that comes before the first
+        // list is steered by placement_images; once the list is there, tiny's job asks for its BOOL complex.
+        var jobs = new List<string>();
+        try
+        {
+            async Task<string> SoftRequestsOfNewJobAsync(string reference)
+            {
+                var job = await _cell.AsUserAsync("qsub", "-terse", "-h", "-o", "/dev/null", "-j", "y", "-l", "container_image=" + reference, "-b", "y", "/bin/true");
+                Assert.That(job.ExitCode, Is.Zero, job.StandardError);
+                jobs.Add(job.StandardOutput.Trim());
+                var shown = (await SgeCell.RunAsync("qstat", "-j", jobs[^1])).StandardOutput;
+                return Regex.Match(shown, @"^soft resource_list:\s*(.*)$", RegexOptions.Multiline).Groups[1].Value.Trim();
+            }
+
+            var soft = "";
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromSeconds(20) && soft != "img_tiny=true")
+            {
+                soft = await SoftRequestsOfNewJobAsync("tiny");
+                Assert.That(soft, Is.EqualTo("img_tiny=true").Or.EqualTo("placement_images=*+tiny+*"), "one of the two forms, whole");
+                if (soft != "img_tiny=true")
+                    await Task.Delay(500);
+            }
+            Assert.That(soft, Is.EqualTo("img_tiny=true"), $"the JSV had the cell's complexes within 20 s ({jobs.Count} jobs)");
+            Assert.That(await SoftRequestsOfNewJobAsync(Alt), Is.EqualTo($"placement_images=*+{ShortId(await IdOf(Alt))}+*"), "no complex for alt: the load sensor's list");
+        }
+        finally
+        {
+            if (jobs.Count > 0)
+                await SgeCell.RunAsync("qdel", ["-f", .. jobs]);
+        }
+    }
+
+    [Test]
     public async Task The_jsv_rejects_a_bad_reference_with_the_parsers_message()
     {
         var job = await _cell.AsUserAsync("qsub", "-o", "/dev/null", "-l", "container_image=bad::ref", "-b", "y", "/bin/true");
