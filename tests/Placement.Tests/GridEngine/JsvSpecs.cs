@@ -222,17 +222,12 @@ public sealed class JsvSpecs
     {
         // Under a submission burst qmaster answered qconf -sc slowly and every 30 s a job waited for it (up to 5 s).
         using var dir = new TempDir();
-        dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
-        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
-        foreach (var tool in new[] { "dirname", "cat", "sleep" })
-            File.CreateSymbolicLink(Path.Combine(bin, tool), "/usr/bin/" + tool);
         var table = Path.Combine(dir.Path, "complexes");
         var slow = Path.Combine(dir.Path, "slow");
         const string header = "#name shortcut type relop requestable consumable default urgency\n";
         await File.WriteAllTextAsync(table, header + "placement_images pl_images RESTRING == YES NO NONE 0\n");
         // qconf -sc as the cell would print it; 4 s late once the spec makes qmaster "busy".
-        await File.WriteAllTextAsync(Path.Combine(bin, "qconf"), $"#!/bin/sh\n[ \"$1\" = -sc ] || exit 1\n[ -e {slow} ] && sleep 4\ncat {table}\n");
-        File.SetUnixFileMode(Path.Combine(bin, "qconf"), (UnixFileMode)0b111_101_101);
+        var bin = await TinyCatalogWithQconfAsync(dir, $"[ -e {slow} ] && sleep 4\ncat {table}\n");
 
         using var jsv = JsvProcess.Start(dir, bin, ("PLACEMENT_JSV_COMPLEX_REFRESH", "1"));
         var (first, _) = await jsv.ImageJobAsync("tiny");
@@ -263,13 +258,8 @@ public sealed class JsvSpecs
         // Inside qmaster the JSV holds one of its two worker threads, and qconf -sc needs one: waiting for it under a
         // submission burst meant waiting for itself until the timeout.
         using var dir = new TempDir();
-        dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
-        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
-        foreach (var tool in new[] { "dirname", "cat", "sleep" })
-            File.CreateSymbolicLink(Path.Combine(bin, tool), "/usr/bin/" + tool);
-        await File.WriteAllTextAsync(Path.Combine(bin, "qconf"),
-            "#!/bin/sh\n[ \"$1\" = -sc ] || exit 1\nsleep 3\necho '#name shortcut type relop requestable consumable default urgency'\necho 'img_tiny img_tiny BOOL == YES NO 0 0'\n");
-        File.SetUnixFileMode(Path.Combine(bin, "qconf"), (UnixFileMode)0b111_101_101);
+        var bin = await TinyCatalogWithQconfAsync(dir,
+            "sleep 3\necho '#name shortcut type relop requestable consumable default urgency'\necho 'img_tiny img_tiny BOOL == YES NO 0 0'\n");
 
         using (var server = JsvProcess.Start(dir, bin))
         {
@@ -305,6 +295,19 @@ public sealed class JsvSpecs
         }));
         Assert.That(again.Last(), Does.StartWith("RESULT STATE CORRECT"));
         Assert.That(await jsv.QuitAsync(), Is.Empty, "nothing on stderr: qmaster would reject the job and restart the JSV");
+    }
+
+    /// <summary>A configuration whose catalog names tiny, and a PATH directory (returned) with dirname, cat, sleep and a
+    /// qconf that answers <c>-sc</c> by running <paramref name="qconfSc"/>.</summary>
+    private static async Task<string> TinyCatalogWithQconfAsync(TempDir dir, string qconfSc)
+    {
+        dir.WriteConfig("""{"Catalog": {"tiny": {"Ref": "docker://localhost:5000/tiny:1"}}}""");
+        var bin = Directory.CreateDirectory(Path.Combine(dir.Path, "bin")).FullName;
+        foreach (var tool in new[] { "dirname", "cat", "sleep" })
+            File.CreateSymbolicLink(Path.Combine(bin, tool), "/usr/bin/" + tool);
+        await File.WriteAllTextAsync(Path.Combine(bin, "qconf"), "#!/bin/sh\n[ \"$1\" = -sc ] || exit 1\n" + qconfSc);
+        File.SetUnixFileMode(Path.Combine(bin, "qconf"), (UnixFileMode)0b111_101_101);
+        return bin;
     }
 
     /// <summary>deploy/sge/placement-jsv.sh with the real binary, fed one job at a time as qmaster feeds a server JSV.</summary>

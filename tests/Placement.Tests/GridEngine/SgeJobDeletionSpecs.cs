@@ -52,13 +52,8 @@ public sealed class SgeJobDeletionSpecs
             await Task.Delay(TimeSpan.FromSeconds(2));
             Assert.That(await InQueueAsync(job), Is.True, "the prolog waits for the held lock: the job cannot have left yet");
 
-            var deleted = await SgeCell.RunAsync("qdel", job);
-            Assert.That(deleted.ExitCode, Is.Zero, deleted.StandardError);
-            var clock = Stopwatch.StartNew();
-            while (await InQueueAsync(job) && clock.Elapsed < Within)
-                await Task.Delay(250);
-            Assert.That(await InQueueAsync(job), Is.False, $"job {job} still in qstat {Within.TotalSeconds:0} s after qdel: its prolog kept waiting for the lock");
-            TestContext.Out.WriteLine($"job {job} left the queue {clock.Elapsed.TotalSeconds:0.0} s after qdel");
+            var took = await QdelAndWaitGoneAsync(job, "its prolog kept waiting for the lock");
+            TestContext.Out.WriteLine($"job {job} left the queue {took.TotalSeconds:0.0} s after qdel");
             job = null;
 
             var states = SgeCell.QueueStateColumn().Matches(await SgeCell.QueueStatesAsync()).Select(m => m.Groups[1].Value);
@@ -110,13 +105,8 @@ public sealed class SgeJobDeletionSpecs
             Assert.That(holder?.Purpose, Does.StartWith("sge-prolog: pull"), $"the prolog pulls the image itself (its ref lock {layout.RefLock(id)})");
             Assert.That(await InQueueAsync(job), Is.True, "the prolog is pulling: the job cannot have left yet");
 
-            var deleted = await SgeCell.RunAsync("qdel", job);
-            Assert.That(deleted.ExitCode, Is.Zero, deleted.StandardError);
-            var clock = Stopwatch.StartNew();
-            while (await InQueueAsync(job) && clock.Elapsed < Within)
-                await Task.Delay(250);
-            Assert.That(await InQueueAsync(job), Is.False, $"job {job} still in qstat {Within.TotalSeconds:0} s after qdel: its prolog kept pulling");
-            TestContext.Out.WriteLine($"job {job} left the queue {clock.Elapsed.TotalSeconds:0.0} s after qdel; the server had sent {first.BytesSent} of {content.Length} bytes");
+            var took = await QdelAndWaitGoneAsync(job, "its prolog kept pulling");
+            TestContext.Out.WriteLine($"job {job} left the queue {took.TotalSeconds:0.0} s after qdel; the server had sent {first.BytesSent} of {content.Length} bytes");
             job = null;
 
             // The download was cut by the prolog, not finished: the server still had most of the body, and the client went away.
@@ -186,13 +176,8 @@ public sealed class SgeJobDeletionSpecs
                 () => Task.FromResult($"job {job}'s prolog never applied the first layer to {applied}"));
             Assert.That(FileLock.ReadHolder(layout.RefLock(id))?.Purpose, Does.StartWith("sge-prolog: pull"), "the prolog pulls the image itself");
 
-            var deleted = await SgeCell.RunAsync("qdel", job);
-            Assert.That(deleted.ExitCode, Is.Zero, deleted.StandardError);
-            var clock = Stopwatch.StartNew();
-            while (await InQueueAsync(job) && clock.Elapsed < Within)
-                await Task.Delay(250);
-            Assert.That(await InQueueAsync(job), Is.False, $"job {job} still in qstat {Within.TotalSeconds:0} s after qdel: its prolog kept pulling");
-            TestContext.Out.WriteLine($"job {job} left the queue {clock.Elapsed.TotalSeconds:0.0} s after qdel");
+            var took = await QdelAndWaitGoneAsync(job, "its prolog kept pulling");
+            TestContext.Out.WriteLine($"job {job} left the queue {took.TotalSeconds:0.0} s after qdel");
             job = null;
 
             Assert.That(await File.ReadAllTextAsync(output), Does.Contain("the job was deleted while its image was being prepared"));
@@ -210,6 +195,19 @@ public sealed class SgeJobDeletionSpecs
                 await SgeCell.RunAsync("qdel", "-f", job);
             File.Delete(output);
         }
+    }
+
+    /// <summary>qdel's <paramref name="job"/> and waits until it has left qstat, failing the spec (with
+    /// <paramref name="otherwise"/>) after <see cref="Within"/>; returns how long that took.</summary>
+    private static async Task<TimeSpan> QdelAndWaitGoneAsync(string job, string otherwise)
+    {
+        var deleted = await SgeCell.RunAsync("qdel", job);
+        Assert.That(deleted.ExitCode, Is.Zero, deleted.StandardError);
+        var clock = Stopwatch.StartNew();
+        while (await InQueueAsync(job) && clock.Elapsed < Within)
+            await Task.Delay(250);
+        Assert.That(await InQueueAsync(job), Is.False, $"job {job} still in qstat {Within.TotalSeconds:0} s after qdel: {otherwise}");
+        return clock.Elapsed;
     }
 
     private static async Task<bool> InQueueAsync(string job)
