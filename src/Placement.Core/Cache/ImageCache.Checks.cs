@@ -8,8 +8,9 @@ public sealed partial class ImageCache
     private static readonly TimeSpan PartialMaxAge = TimeSpan.FromHours(24);
 
     /// <summary>
-    /// Expires stale leases, removes refs whose artifact is gone (unless pinned), leftovers in tmp/ that no process is
-    /// working on, blobs no image needs, then evicts down to the low watermark.
+    /// Expires stale leases, removes refs whose artifact is gone (unless pinned), committed images no ref names (older than
+    /// <see cref="UnnamedImageGrace"/>, unleased, their locks free), leftovers in tmp/ that no process is working on, blobs
+    /// no image needs, then evicts down to the low watermark.
     /// </summary>
     public MaintenanceReport CollectGarbage(bool dryRun)
     {
@@ -71,6 +72,10 @@ public sealed partial class ImageCache
             Store.DeleteRef(record.Id);
             lines.Add($"removed dangling ref {record.Id} ({record.Ref}): its artifact is gone");
         }
+
+        // Before tmp/ and the blobs: an unnamed image removed here leaves its trash for the first and its manifest and
+        // config for the second.
+        SweepUnnamedImages(lines, now, dryRun);
 
         foreach (var entry in Directory.EnumerateFileSystemEntries(Layout.Temp).ToList())
         {

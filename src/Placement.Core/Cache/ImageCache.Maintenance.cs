@@ -312,12 +312,22 @@ public sealed partial class ImageCache
     private bool TryDeleteImageNow(string hex, Func<bool> stillEvictable, Action dropRefs)
     {
         using var gate = FileLock.TryAcquire(Layout.ImageLock(hex), $"evict {hex[..12]}");
+        return gate is not null && MoveAsideAndDeleteIf(hex, stillEvictable, dropRefs); // null: someone is working on it
+    }
+
+    /// <summary>
+    /// The removal of eviction (and of gc's unnamed images), for a caller holding the image's lock: moves the image aside
+    /// if <paramref name="stillRemovable"/> says so before and after (a use in between puts it back), runs
+    /// <paramref name="dropRefs"/> once it is gone, then deletes it. False when it is gone already or in use.
+    /// </summary>
+    private bool MoveAsideAndDeleteIf(string hex, Func<bool> stillRemovable, Action dropRefs)
+    {
         var directory = Layout.ImageDirectory(hex);
-        if (gate is null || !Directory.Exists(directory) || !stillEvictable())
-            return false; // someone is working on it, or it is gone or in use
+        if (!Directory.Exists(directory) || !stillRemovable())
+            return false; // gone, or in use
         var trash = Path.Combine(Layout.Temp, "trash-" + hex + "-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.Move(directory, trash);
-        if (!stillEvictable())
+        if (!stillRemovable())
         {
             Directory.Move(trash, directory); // used while it was being moved: the user may hold its path already
             return false;
