@@ -24,12 +24,19 @@ public sealed partial class ImageCache
     public IReadOnlyList<string> UnnamedImages()
     {
         var now = _time.GetUtcNow();
+        return [.. CommittedUnnamed().Where(image => now - image.Meta.Created >= UnnamedImageGrace).Select(image => image.Hex)];
+    }
+
+    /// <summary>Committed images (meta.json and artifact) whose digest no valid ref names, in digest order; a broken image
+    /// directory is not one (the next pull of it moves it aside).</summary>
+    private IEnumerable<(string Hex, ImageMeta Meta)> CommittedUnnamed()
+    {
         var named = Store.ListRefs().Select(r => r.Digest).ToHashSet(StringComparer.Ordinal);
-        return Store.ListImageHexes()
-            .Where(hex => !named.Contains(Digests.FromHex(hex)))
-            .Where(hex => Store.ReadMeta(hex) is { } meta && now - meta.Created >= UnnamedImageGrace && Store.ArtifactPath(hex) is not null)
-            .Order(StringComparer.Ordinal)
-            .ToList();
+        foreach (var hex in Store.ListImageHexes().Order(StringComparer.Ordinal).ToList())
+        {
+            if (!named.Contains(Digests.FromHex(hex)) && Store.ReadMeta(hex) is { } meta && Store.ArtifactPath(hex) is not null)
+                yield return (hex, meta);
+        }
     }
 
     /// <summary>
@@ -42,12 +49,9 @@ public sealed partial class ImageCache
     /// </summary>
     private void SweepUnnamedImages(List<string> lines, DateTimeOffset now, bool dryRun)
     {
-        var named = Store.ListRefs().Select(r => r.Digest).ToHashSet(StringComparer.Ordinal);
-        foreach (var hex in Store.ListImageHexes().ToList())
+        foreach (var (hex, meta) in CommittedUnnamed().ToList())
         {
             var digest = Digests.FromHex(hex);
-            if (named.Contains(digest) || Store.ReadMeta(hex) is not { } meta || Store.ArtifactPath(hex) is null)
-                continue; // named, or not (completely) committed: a pull of it moves a broken one aside
             var what = $"unnamed image {digest} ({Store.ImageBytes(hex)} bytes, committed {meta.Created.ToUniversalTime():yyyy-MM-dd HH:mm:ss}Z from {meta.SourceRef})";
             var age = now - meta.Created;
             if (age < UnnamedImageGrace)

@@ -119,7 +119,7 @@ internal static class CacheCommands
             if (cache.UnnamedImages() is { Count: > 0 } unnamed)
             {
                 Console.Error.WriteLine($"placement: ls: {unnamed.Count} committed image(s) that no ref names are not listed " +
-                    "(left by a crash between a pull's commit and its ref, or inside `placement rm`); `placement gc` removes them");
+                    "(left by a crash between a pull's commit and its ref, or inside `placement rm`); `placement gc` removes those no job leases");
             }
             if (parse.GetValue(json))
             {

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using Placement.Core.Cache;
-using Placement.Core.Configuration;
 using Placement.Core.Images;
 using Placement.Tests.Support;
+using static Placement.Tests.Cache.SmallFileImages;
 
 namespace Placement.Tests.Cache;
 
@@ -16,7 +16,7 @@ public sealed class LsLeaseSpecs
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
         using var dir = new TempDir();
-        using var cache = Cache(dir);
+        using var cache = TestCache(dir);
         var leased = await ImageAsync(cache, dir, "leased", 21);
         var idle = await ImageAsync(cache, dir, "idle", 22);
         cache.Lease(leased, "spec-job-1.0", TimeSpan.FromMinutes(5));
@@ -51,7 +51,7 @@ public sealed class LsLeaseSpecs
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
         using var dir = new TempDir();
-        using var cache = Cache(dir);
+        using var cache = TestCache(dir);
         var damaged = await ImageAsync(cache, dir, "damaged", 23);
         var fine = await ImageAsync(cache, dir, "fine", 24);
         await File.WriteAllTextAsync(cache.Layout.RefFile(damaged.Id), "{");
@@ -66,21 +66,6 @@ public sealed class LsLeaseSpecs
         }
         Assert.That((await Cli.RunInAsync(dir, "gc")).ExitCode, Is.Zero);
         Assert.That((await Cli.RunInAsync(dir, "ls")).StandardError, Does.Not.Contain("damaged"), "gc removed it");
-    }
-
-    private static ImageCache Cache(TempDir dir)
-    {
-        var options = new PlacementOptions();
-        options.Cache.Root = dir.CacheRoot;
-        return new ImageCache(options, "n1") { PersistRequestCounts = false };
-    }
-
-    /// <summary>Caches a small squashfs file image, distinct per <paramref name="seed"/>.</summary>
-    private static async Task<CachedImage> ImageAsync(ImageCache cache, TempDir dir, string name, int seed)
-    {
-        var source = Path.Combine(dir.Path, name + ".sqsh");
-        await File.WriteAllBytesAsync(source, FakeImages.Squashfs(100_000, seed));
-        return await cache.EnsureAsync(ImageReference.Parse(source), "cli");
     }
 
     private static Dictionary<string, JsonElement> Images(string json) =>

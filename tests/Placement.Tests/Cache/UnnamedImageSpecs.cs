@@ -1,9 +1,9 @@
 using System.Text.Json;
 using Placement.Core;
 using Placement.Core.Cache;
-using Placement.Core.Configuration;
 using Placement.Core.Images;
 using Placement.Tests.Support;
+using static Placement.Tests.Cache.SmallFileImages;
 
 namespace Placement.Tests.Cache;
 
@@ -21,7 +21,7 @@ public sealed class UnnamedImageSpecs
     {
         RequireRoot();
         using var dir = new TempDir();
-        using var cache = Cache(dir);
+        using var cache = TestCache(dir);
         var named = await ImageAsync(cache, dir, "named", 31);
         var lost = await ImageAsync(cache, dir, "lost", 32);
         Crash(cache, lost, committedAgo: TimeSpan.FromHours(1));
@@ -53,7 +53,7 @@ public sealed class UnnamedImageSpecs
     {
         RequireRoot();
         using var dir = new TempDir();
-        using var cache = Cache(dir);
+        using var cache = TestCache(dir);
         var fresh = await ImageAsync(cache, dir, "fresh", 33);
         Crash(cache, fresh, committedAgo: TimeSpan.Zero); // as if its pull were between the commit and the ref write
 
@@ -70,7 +70,7 @@ public sealed class UnnamedImageSpecs
     {
         RequireRoot();
         using var dir = new TempDir();
-        using var cache = Cache(dir);
+        using var cache = TestCache(dir);
         var leased = await ImageAsync(cache, dir, "leased", 34);
         cache.Lease(leased, "slurm-77.0", TimeSpan.FromHours(1));
         Crash(cache, leased, committedAgo: TimeSpan.FromHours(1));
@@ -87,7 +87,7 @@ public sealed class UnnamedImageSpecs
     {
         RequireRoot();
         using var dir = new TempDir();
-        using var cache = Cache(dir);
+        using var cache = TestCache(dir);
         var busy = await ImageAsync(cache, dir, "busy", 35);
         Crash(cache, busy, committedAgo: TimeSpan.FromHours(1));
 
@@ -115,7 +115,7 @@ public sealed class UnnamedImageSpecs
     {
         RequireRoot();
         using var dir = new TempDir();
-        using var cache = Cache(dir);
+        using var cache = TestCache(dir);
         var named = await ImageAsync(cache, dir, "old-named", 36);
         Backdate(cache, named, TimeSpan.FromDays(3)); // old, but its ref names it: eviction's business, below the watermark here
 
@@ -132,7 +132,7 @@ public sealed class UnnamedImageSpecs
     {
         RequireRoot();
         using var dir = new TempDir();
-        using var cache = Cache(dir);
+        using var cache = TestCache(dir);
         var named = await ImageAsync(cache, dir, "kept", 37);
         var lost = await ImageAsync(cache, dir, "lost-twice", 38);
         Crash(cache, lost, committedAgo: TimeSpan.FromHours(1));
@@ -154,21 +154,6 @@ public sealed class UnnamedImageSpecs
     {
         if (!Environment.IsPrivilegedProcess)
             Assert.Ignore("the cache is root's: run as root");
-    }
-
-    private static ImageCache Cache(TempDir dir)
-    {
-        var options = new PlacementOptions();
-        options.Cache.Root = dir.CacheRoot;
-        return new ImageCache(options, "n1") { PersistRequestCounts = false };
-    }
-
-    /// <summary>Caches a small squashfs file image, distinct per <paramref name="seed"/>.</summary>
-    private static async Task<CachedImage> ImageAsync(ImageCache cache, TempDir dir, string name, int seed)
-    {
-        var source = Path.Combine(dir.Path, name + ".sqsh");
-        await File.WriteAllBytesAsync(source, FakeImages.Squashfs(100_000, seed));
-        return await cache.EnsureAsync(ImageReference.Parse(source), "cli");
     }
 
     private static string Hex(CachedImage image) => Digests.Hex(image.Digest);
